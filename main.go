@@ -1,0 +1,113 @@
+// Command vmmpm is a terminal console for VMmanager 6 processing modules: the Add wizard, module
+// parameters, a queued operations engine and a VMmanager 6 emulator. This file holds the command tree only.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"vmmpm/store"
+)
+
+var version = "0.1.0-dev"
+
+// Exit codes of spec §9.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitBadCreds    = 3
+	exitNotAdmin    = 4
+	exitUnreachable = 5
+)
+
+// exitError carries the process exit code with the one-sentence message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+func usagef(format string, args ...any) error {
+	return withCode(exitUsage, fmt.Errorf(format, args...))
+}
+
+// app is what every command shares: global flags and lazily opened resources.
+type app struct {
+	dbPath  string
+	noColor bool
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+func (a *app) openDB() (*store.DB, error) {
+	return store.Open(a.dbPath, store.Options{})
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "vmmpm",
+		Short:         "Terminal console for VMmanager 6 processing modules",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	dbDefault := os.Getenv("VMMPM_DB")
+	if dbDefault == "" {
+		dbDefault = store.DefaultPath()
+	}
+	root.PersistentFlags().StringVar(&a.dbPath, "db", dbDefault, "database file (env VMMPM_DB)")
+	root.PersistentFlags().BoolVar(&a.noColor, "no-color", os.Getenv("NO_COLOR") != "", "no colour in output (env NO_COLOR)")
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	root.AddCommand(
+		newDatacenterCmd(a),
+		newDepartmentCmd(a),
+	)
+	return root
+}
+
+// run executes the command tree and returns the process exit code.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "vmmpm: "+err.Error())
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	var ve *store.ValidationError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ve):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}

@@ -1,0 +1,273 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// ErrNotFound is returned when a record id does not exist.
+var ErrNotFound = errors.New("not found")
+
+// DB is the vmmpm database: one bbolt file, one bucket per record kind.
+type DB struct {
+	bolt *bolt.DB
+	path string
+}
+
+// Options tune Open; the zero value is what the product uses.
+type Options struct {
+	// LockTimeout bounds the wait for another process's lock (default 1 s).
+	LockTimeout time.Duration
+	// ReadOnly opens without taking the write lock's exclusivity.
+	ReadOnly bool
+}
+
+// DefaultPath is $XDG_DATA_HOME/vmmpm/vmmpm.db, or ~/.local/share/vmmpm/vmmpm.db.
+func DefaultPath() string {
+	return filepath.Join(xdgDir("XDG_DATA_HOME", ".local/share"), "vmmpm", "vmmpm.db")
+}
+
+// DefaultLogPath is $XDG_STATE_HOME/vmmpm/vmmpm.log, or ~/.local/state/vmmpm/vmmpm.log.
+func DefaultLogPath() string {
+	return filepath.Join(xdgDir("XDG_STATE_HOME", ".local/state"), "vmmpm", "vmmpm.log")
+}
+
+func xdgDir(env, fallback string) string {
+	if d := os.Getenv(env); filepath.IsAbs(d) {
+		return d
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "."
+	}
+	return filepath.Join(home, fallback)
+}
+
+// Open opens or creates the database at path, migrating an older schema.
+func Open(path string, opt Options) (*DB, error) {
+	if opt.LockTimeout == 0 {
+		opt.LockTimeout = time.Second
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot create the folder for database %s: %w", path, err)
+	}
+	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout, ReadOnly: opt.ReadOnly})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	db := &DB{bolt: b, path: path}
+	if !opt.ReadOnly {
+		writePID(path)
+	}
+	if err := db.migrate(opt.ReadOnly); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openError(path string, err error) error {
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		if pid := readPID(path); pid > 0 {
+			return fmt.Errorf("database %s is in use by another vmmpm (pid %d); stop it or use --db for another file", path, pid)
+		}
+		return fmt.Errorf("database %s is in use by another vmmpm; stop it or use --db for another file", path)
+	}
+	if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) ||
+		errors.Is(err, bolterrors.ErrVersionMismatch) || strings.Contains(err.Error(), "invalid") {
+		return fmt.Errorf("database %s is damaged or not a vmmpm database (%v); it was left untouched: restore a backup or use --db for a new file", path, err)
+	}
+	return fmt.Errorf("cannot open database %s: %w", path, err)
+}
+
+// The holder's pid sits beside the database so a refused opener can name it without the lock.
+func pidPath(path string) string { return path + ".pid" }
+
+func writePID(path string) {
+	_ = os.WriteFile(pidPath(path), []byte(strconv.Itoa(os.Getpid())), 0o600)
+}
+
+func readPID(path string) int {
+	b, err := os.ReadFile(pidPath(path))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return pid
+}
+
+// Path is the database file's path.
+func (db *DB) Path() string { return db.path }
+
+// Bolt exposes the underlying handle for packages that keep their own indexes (queue).
+func (db *DB) Bolt() *bolt.DB { return db.bolt }
+
+// Close releases the file lock.
+func (db *DB) Close() error {
+	if db.bolt.IsReadOnly() {
+		return db.bolt.Close()
+	}
+	if readPID(db.path) == os.Getpid() {
+		_ = os.Remove(pidPath(db.path))
+	}
+	return db.bolt.Close()
+}
+
+// Tx is a transaction over the record buckets.
+type Tx struct{ tx *bolt.Tx }
+
+// Bolt exposes the bbolt transaction for extra buckets owned by other packages.
+func (tx *Tx) Bolt() *bolt.Tx { return tx.tx }
+
+// View runs fn in a read-only transaction.
+func (db *DB) View(fn func(*Tx) error) error {
+	return db.bolt.View(func(t *bolt.Tx) error { return fn(&Tx{t}) })
+}
+
+// Update runs fn in a read-write transaction, committed only if fn returns nil.
+func (db *DB) Update(fn func(*Tx) error) error {
+	return db.bolt.Update(func(t *bolt.Tx) error { return fn(&Tx{t}) })
+}
+
+// Record is implemented by every stored kind.
+type Record interface {
+	Bucket() []byte
+	GetID() uint64
+	SetID(uint64)
+	Validate() error
+}
+
+type recordPtr[T any] interface {
+	*T
+	Record
+}
+
+// Bucket names, one per kind.
+var (
+	bucketMeta        = []byte("meta")
+	bucketDataCenters = []byte("datacenters")
+	bucketDepartments = []byte("departments")
+	bucketModules     = []byte("modules")
+	bucketTariffs     = []byte("tariffs")
+	bucketServices    = []byte("services")
+	bucketJobs        = []byte("jobs")
+	bucketTasks       = []byte("tasks")
+)
+
+func (*DataCenter) Bucket() []byte { return bucketDataCenters }
+func (*Department) Bucket() []byte { return bucketDepartments }
+func (*Module) Bucket() []byte     { return bucketModules }
+func (*Tariff) Bucket() []byte     { return bucketTariffs }
+func (*Service) Bucket() []byte    { return bucketServices }
+func (*Job) Bucket() []byte        { return bucketJobs }
+func (*Task) Bucket() []byte       { return bucketTasks }
+
+func (r *DataCenter) GetID() uint64 { return r.ID }
+func (r *Department) GetID() uint64 { return r.ID }
+func (r *Module) GetID() uint64     { return r.ID }
+func (r *Tariff) GetID() uint64     { return r.ID }
+func (r *Service) GetID() uint64    { return r.ID }
+func (r *Job) GetID() uint64        { return r.ID }
+func (r *Task) GetID() uint64       { return r.ID }
+
+func (r *DataCenter) SetID(id uint64) { r.ID = id }
+func (r *Department) SetID(id uint64) { r.ID = id }
+func (r *Module) SetID(id uint64)     { r.ID = id }
+func (r *Tariff) SetID(id uint64)     { r.ID = id }
+func (r *Service) SetID(id uint64)    { r.ID = id }
+func (r *Job) SetID(id uint64)        { r.ID = id }
+func (r *Task) SetID(id uint64)       { r.ID = id }
+
+// Key encodes an id as the big-endian bucket key.
+func Key(id uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], id)
+	return k[:]
+}
+
+// KeyID decodes a bucket key.
+func KeyID(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+
+// Put validates r, assigns an id from the bucket sequence when it has none, and stores it.
+func (tx *Tx) Put(r Record) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	b := tx.tx.Bucket(r.Bucket())
+	if r.GetID() == 0 {
+		id, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		r.SetID(id)
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return b.Put(Key(r.GetID()), v)
+}
+
+// Delete removes the record of r's kind with r's id.
+func (tx *Tx) Delete(r Record) error {
+	return tx.tx.Bucket(r.Bucket()).Delete(Key(r.GetID()))
+}
+
+// Get loads the record of kind T with id, or ErrNotFound.
+func Get[T any, P recordPtr[T]](tx *Tx, id uint64) (P, error) {
+	p := P(new(T))
+	v := tx.tx.Bucket(p.Bucket()).Get(Key(id))
+	if v == nil {
+		return nil, fmt.Errorf("%s %d: %w", strings.TrimSuffix(string(p.Bucket()), "s"), id, ErrNotFound)
+	}
+	if err := json.Unmarshal(v, p); err != nil {
+		return nil, fmt.Errorf("%s %d is unreadable: %w", p.Bucket(), id, err)
+	}
+	return p, nil
+}
+
+// Each calls fn for every record of kind T in id order until fn returns false.
+func Each[T any, P recordPtr[T]](tx *Tx, fn func(P) bool) error {
+	c := tx.tx.Bucket(P(new(T)).Bucket()).Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		p := P(new(T))
+		if err := json.Unmarshal(v, p); err != nil {
+			return fmt.Errorf("%s %d is unreadable: %w", p.Bucket(), KeyID(k), err)
+		}
+		if !fn(p) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// All returns every record of kind T in id order.
+func All[T any, P recordPtr[T]](db *DB) ([]P, error) {
+	var out []P
+	err := db.View(func(tx *Tx) error {
+		return Each(tx, func(p P) bool { out = append(out, p); return true })
+	})
+	return out, err
+}
+
+// Load reads one record of kind T.
+func Load[T any, P recordPtr[T]](db *DB, id uint64) (P, error) {
+	var p P
+	err := db.View(func(tx *Tx) (err error) { p, err = Get[T, P](tx, id); return err })
+	return p, err
+}
+
+// Save stores r in its own transaction.
+func (db *DB) Save(r Record) error {
+	return db.Update(func(tx *Tx) error { return tx.Put(r) })
+}
