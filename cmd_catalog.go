@@ -2,8 +2,11 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -12,15 +15,18 @@ import (
 )
 
 func newDatacenterCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "datacenter", Short: "Data centers modules bind to"}
+	cmd := groupCmd("datacenter", "Data centers modules bind to")
 	var extID string
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a data center (one with an external id cannot take a VMmanager 6 module)",
 		Args:  exactArgs(1, "a data center NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
-			dc := &store.DataCenter{Name: args[0], ExternalID: extID}
-			return a.saveAndPrint(dc, fmt.Sprintf("data center %q", dc.Name))
+			dc := &store.DataCenter{Name: strings.TrimSpace(args[0]), ExternalID: strings.TrimSpace(extID)}
+			if extID != "" && dc.ExternalID == "" {
+				dc.ExternalID = extID // a blank --external-id is refused by Validate, not silently dropped
+			}
+			return addNamed(a, "data center", dc, func(d *store.DataCenter) string { return d.Name })
 		},
 	}
 	add.Flags().StringVar(&extID, "external-id", "", "External Data Center id (blocks VMmanager 6 modules)")
@@ -37,14 +43,14 @@ func newDatacenterCmd(a *app) *cobra.Command {
 }
 
 func newDepartmentCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "department", Short: "Departments that receive tasks"}
+	cmd := groupCmd("department", "Departments that receive tasks")
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a department",
 		Args:  exactArgs(1, "a department NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
-			d := &store.Department{Name: args[0]}
-			return a.saveAndPrint(d, fmt.Sprintf("department %q", d.Name))
+			d := &store.Department{Name: strings.TrimSpace(args[0])}
+			return addNamed(a, "department", d, func(d *store.Department) string { return d.Name })
 		},
 	}
 	cmd.AddCommand(add, listCmd(a, "departments", func(w io.Writer, db *store.DB, asJSON bool) error {
@@ -59,31 +65,83 @@ func newDepartmentCmd(a *app) *cobra.Command {
 	return cmd
 }
 
+// groupCmd is a command that only holds subcommands. Cobra would print help and exit 0 on
+// `vmmpm datacenter typo`; this makes that a usage error (exit 2) and keeps help for the bare group.
+func groupCmd(use, short string) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		RunE: func(c *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return unknownCommand(c, args[0])
+			}
+			return c.Help()
+		},
+	}
+}
+
 // exactArgs is cobra.ExactArgs with a usage-coded sentence.
 func exactArgs(n int, what string) cobra.PositionalArgs {
-	return func(_ *cobra.Command, args []string) error {
+	return func(c *cobra.Command, args []string) error {
 		if len(args) != n {
-			return usagef("expected %s, got %d arguments", what, len(args))
+			plural := "s"
+			if len(args) == 1 {
+				plural = ""
+			}
+			return usagef("expected %s, got %d argument%s; see %q", what, len(args), plural, c.CommandPath()+" --help")
 		}
 		return nil
 	}
 }
 
-// saveAndPrint validates before opening the database, so bad input never touches the file.
-func (a *app) saveAndPrint(r store.Record, what string) error {
+// addNamed validates r before touching the file, then stores it unless a record of its kind already
+// has the same name (case and surrounding spaces ignored); the check and the write share one transaction.
+func addNamed[T any, P interface {
+	*T
+	store.Record
+}](a *app, kind string, r P, name func(P) string) error {
 	if err := r.Validate(); err != nil {
-		return withCode(exitUsage, err)
+		return invalidInput(kind, err)
 	}
 	db, err := a.openDB()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.Save(r); err != nil {
+	err = db.Update(func(tx *store.Tx) error {
+		var dup P
+		err := store.Each(tx, func(p P) bool {
+			if strings.EqualFold(strings.TrimSpace(name(p)), strings.TrimSpace(name(r))) {
+				dup = p
+			}
+			return dup == nil
+		})
+		if err != nil {
+			return err
+		}
+		if dup != nil {
+			return usagef("%s %q already exists (id %d); choose another name", kind, name(dup), dup.GetID())
+		}
+		return tx.Put(r)
+	})
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "added %s with id %d\n", what, r.GetID())
+	fmt.Fprintf(a.stdout, "added %s %q with id %d\n", kind, name(r), r.GetID())
 	return nil
+}
+
+// invalidInput turns a store.ValidationError into a usage error sentence naming the kind and the flag.
+func invalidInput(kind string, err error) error {
+	var ve *store.ValidationError
+	if !errors.As(err, &ve) {
+		return withCode(exitUsage, err)
+	}
+	field := ve.Field
+	if field != "name" {
+		field = "--" + strings.ReplaceAll(field, "_", "-")
+	}
+	return usagef("%s %s %s", kind, field, ve.Rule)
 }
 
 // listCmd builds a `list [--json]` subcommand around a printer.
@@ -129,4 +187,39 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// cobraUsage turns cobra's unknown-command error (from the root's argument check) into one usage
+// sentence with suggestions and exit code 2; other errors pass through.
+func cobraUsage(root *cobra.Command, err error) error {
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	rest, ok := strings.CutPrefix(first, "unknown command ")
+	if !ok {
+		return err
+	}
+	quoted, qerr := strconv.QuotedPrefix(rest)
+	name, uerr := strconv.Unquote(quoted)
+	if qerr != nil || uerr != nil {
+		return withCode(exitUsage, err)
+	}
+	return unknownCommand(root, name)
+}
+
+// unknownCommand is the usage error for `c name` where c has no subcommand name.
+func unknownCommand(c *cobra.Command, name string) error {
+	msg := fmt.Sprintf("unknown command %q for %q", name, c.CommandPath())
+	if c.SuggestionsMinimumDistance <= 0 {
+		c.SuggestionsMinimumDistance = 2 // cobra's default, applied only on its own error path
+	}
+	if hints := c.SuggestionsFor(name); len(hints) > 0 {
+		for i, h := range hints {
+			hints[i] = strconv.Quote(h)
+		}
+		msg += " (did you mean " + strings.Join(hints, " or ") + "?)"
+	}
+	return usagef("%s; run %q to see its commands", msg, c.CommandPath()+" --help")
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"vmmpm/store"
+	"vmmpm/vmm"
 )
 
 var version = "0.1.0-dev"
@@ -79,6 +80,8 @@ func newRootCmd(a *app) *cobra.Command {
 	root.AddCommand(
 		newDatacenterCmd(a),
 		newDepartmentCmd(a),
+		newValidateCmd(a),
+		newSimCmd(a),
 	)
 	return root
 }
@@ -92,6 +95,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	err = cobraUsage(root, err)
 	fmt.Fprintln(stderr, "vmmpm: "+err.Error())
 	return exitCode(err)
 }
@@ -104,6 +108,14 @@ func exitCode(err error) int {
 		return ee.code
 	case errors.As(err, &ve):
 		return exitUsage
+	case errors.Is(err, vmm.ErrBadURL), errors.Is(err, vmm.ErrInvalid):
+		return exitUsage
+	case errors.Is(err, vmm.ErrBadCredentials):
+		return exitBadCreds
+	case errors.Is(err, vmm.ErrNotAdmin):
+		return exitNotAdmin
+	case errors.Is(err, vmm.ErrUnreachable), errors.Is(err, vmm.ErrTLS), errors.Is(err, vmm.ErrUnavailable):
+		return exitUnreachable
 	}
 	return exitFailure
 }

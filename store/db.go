@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
@@ -53,41 +54,93 @@ func xdgDir(env, fallback string) string {
 	return filepath.Join(home, fallback)
 }
 
-// Open opens or creates the database at path, migrating an older schema.
+// Open opens or creates the database at path, migrating an older schema. A file that is damaged,
+// foreign or newer is refused and left byte-for-byte as it was.
 func Open(path string, opt Options) (*DB, error) {
 	if opt.LockTimeout == 0 {
 		opt.LockTimeout = time.Second
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("cannot create the folder for database %s: %w", path, err)
+	if !opt.ReadOnly {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("cannot create the folder for database %s (%v); check its permissions or use --db", path, err)
+		}
 	}
-	b, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout, ReadOnly: opt.ReadOnly})
+	b, err := openBolt(path, opt)
 	if err != nil {
-		return nil, openError(path, err)
+		return nil, err
 	}
 	db := &DB{bolt: b, path: path}
 	if !opt.ReadOnly {
 		writePID(path)
 	}
-	if err := db.migrate(opt.ReadOnly); err != nil {
-		b.Close()
+	if err := db.guard(func() error { return db.migrate(opt.ReadOnly) }); err != nil {
+		_ = db.Close()
 		return nil, err
 	}
 	return db, nil
 }
 
+// openBolt turns bbolt's errors and faults on a bad file into one sentence. After a fault inside
+// bolt.Open its file handle (and lock) stay open until the process exits: bbolt returns no handle to close.
+func openBolt(path string, opt Options) (b *bolt.DB, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			b, err = nil, damaged(path, fmt.Errorf("%v", p))
+		}
+	}()
+	b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout, ReadOnly: opt.ReadOnly})
+	if err != nil {
+		return nil, openError(path, err)
+	}
+	return b, nil
+}
+
+// guard runs fn, reporting a bbolt panic or memory fault (a damaged page) as a damaged file.
+func (db *DB) guard(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			err = damaged(db.path, fmt.Errorf("%v", p))
+		}
+	}()
+	return fn()
+}
+
 func openError(path string, err error) error {
 	if errors.Is(err, bolterrors.ErrTimeout) {
+		holder := ""
 		if pid := readPID(path); pid > 0 {
-			return fmt.Errorf("database %s is in use by another vmmpm (pid %d); stop it or use --db for another file", path, pid)
+			holder = fmt.Sprintf(" (pid %d)", pid)
 		}
-		return fmt.Errorf("database %s is in use by another vmmpm; stop it or use --db for another file", path)
+		return &classedError{class: ErrInUse, msg: fmt.Sprintf("database %s is in use by another vmmpm%s; stop it or use --db for another file", path, holder)}
 	}
 	if errors.Is(err, bolterrors.ErrInvalid) || errors.Is(err, bolterrors.ErrChecksum) ||
-		errors.Is(err, bolterrors.ErrVersionMismatch) || strings.Contains(err.Error(), "invalid") {
-		return fmt.Errorf("database %s is damaged or not a vmmpm database (%v); it was left untouched: restore a backup or use --db for a new file", path, err)
+		errors.Is(err, bolterrors.ErrVersionMismatch) {
+		return damaged(path, err)
 	}
-	return fmt.Errorf("cannot open database %s: %w", path, err)
+	return fmt.Errorf("cannot open database %s (%v); check the path and its permissions or use --db for another file", path, err)
+}
+
+// Reasons Open refuses a file, for errors.Is; the error itself is the sentence to show. ErrInUse: another
+// process holds the lock. ErrDamaged: not a sound vmmpm database. ErrNewerSchema: written by a newer vmmpm.
+var (
+	ErrInUse       = errors.New("database in use by another process")
+	ErrDamaged     = errors.New("database damaged")
+	ErrNewerSchema = errors.New("database schema is newer than this vmmpm")
+)
+
+// classedError is a user-facing sentence that errors.Is matches against a sentinel.
+type classedError struct {
+	msg   string
+	class error
+}
+
+func (e *classedError) Error() string        { return e.msg }
+func (e *classedError) Is(target error) bool { return target == e.class }
+
+func damaged(path string, cause error) error {
+	return &classedError{class: ErrDamaged, msg: fmt.Sprintf("database %s is damaged or not a vmmpm database (%v) and was left untouched; restore it from a backup or use --db for another file", path, cause)}
 }
 
 // The holder's pid sits beside the database so a refused opener can name it without the lock.

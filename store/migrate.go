@@ -3,6 +3,9 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"os"
+	"sort"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -12,14 +15,19 @@ const SchemaVersion = 1
 
 var keySchema = []byte("schema_version")
 
-// migrations[i] takes a file from schema version i to i+1. Version 0 is an empty or pre-versioned file.
+// migrations[i] takes a file from schema version i to i+1; len(migrations) == SchemaVersion.
+// Version 0 is an empty file or one written before the schema was versioned.
+// To change the schema: append a step, bump SchemaVersion, and add a test that builds the old file by hand.
 var migrations = []func(*bolt.Tx) error{
 	0: createBuckets,
 }
 
+// recordBuckets are the buckets of schema version 1.
+var recordBuckets = [][]byte{bucketMeta, bucketDataCenters, bucketDepartments, bucketModules,
+	bucketTariffs, bucketServices, bucketJobs, bucketTasks}
+
 func createBuckets(tx *bolt.Tx) error {
-	for _, name := range [][]byte{bucketMeta, bucketDataCenters, bucketDepartments, bucketModules,
-		bucketTariffs, bucketServices, bucketJobs, bucketTasks} {
+	for _, name := range recordBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
 		}
@@ -27,35 +35,67 @@ func createBuckets(tx *bolt.Tx) error {
 	return nil
 }
 
-func schemaVersion(tx *bolt.Tx) uint64 {
-	b := tx.Bucket(bucketMeta)
-	if b == nil {
-		return 0
-	}
-	v := b.Get(keySchema)
-	if len(v) != 8 {
-		return 0
-	}
-	return binary.BigEndian.Uint64(v)
+// fileState is what migrate needs to know about a file before deciding to touch it.
+type fileState struct {
+	version   uint64
+	badMeta   string // why the meta bucket is unreadable, if it is
+	foreign   []string
+	needBytes int64 // bytes the meta page says the file holds
 }
 
-// migrate brings the file to SchemaVersion in one transaction, or refuses a newer file.
-func (db *DB) migrate(readOnly bool) error {
-	var have uint64
-	_ = db.bolt.View(func(tx *bolt.Tx) error { have = schemaVersion(tx); return nil })
-	if have > SchemaVersion {
-		return fmt.Errorf("database %s has schema version %d, newer than this vmmpm understands (%d); upgrade vmmpm", db.path, have, SchemaVersion)
+func inspect(tx *bolt.Tx) fileState {
+	st := fileState{needBytes: tx.Size()}
+	meta := tx.Bucket(bucketMeta)
+	if meta == nil {
+		st.foreign = foreignBuckets(tx)
+		return st
 	}
-	if have == SchemaVersion {
+	v := meta.Get(keySchema)
+	if len(v) != 8 {
+		st.badMeta = "its meta bucket has no readable schema version"
+		return st
+	}
+	st.version = binary.BigEndian.Uint64(v)
+	return st
+}
+
+// foreignBuckets lists top-level buckets a pre-versioned vmmpm file cannot have: such a file belongs to
+// another program, and adding our buckets to it would damage it.
+func foreignBuckets(tx *bolt.Tx) []string {
+	known := map[string]bool{}
+	for _, b := range recordBuckets {
+		known[string(b)] = true
+	}
+	var out []string
+	_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+		if !known[string(name)] {
+			out = append(out, fmt.Sprintf("%q", name))
+		}
+		return nil
+	})
+	sort.Strings(out)
+	return out
+}
+
+// migrate brings the file to SchemaVersion in one transaction, or refuses it without writing.
+func (db *DB) migrate(readOnly bool) error {
+	var st fileState
+	if err := db.bolt.View(func(tx *bolt.Tx) error { st = inspect(tx); return nil }); err != nil {
+		return damaged(db.path, err)
+	}
+	if err := db.refuse(st); err != nil {
+		return err
+	}
+	if st.version == SchemaVersion {
 		return nil
 	}
 	if readOnly {
-		return fmt.Errorf("database %s has schema version %d and needs migrating to %d; open it once without read-only", db.path, have, SchemaVersion)
+		return fmt.Errorf("database %s has schema version %d and needs migrating to %d; open it once without read-only", db.path, st.version, SchemaVersion)
 	}
 	return db.bolt.Update(func(tx *bolt.Tx) error {
-		for v := have; v < SchemaVersion; v++ {
+		for v := st.version; v < SchemaVersion; v++ {
 			if err := migrations[v](tx); err != nil {
-				return fmt.Errorf("migrating database %s from schema %d: %w", db.path, v, err)
+				return fmt.Errorf("migrating database %s from schema %d failed (%v) and nothing was changed; report this with the file kept aside", db.path, v, err)
 			}
 		}
 		b, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -64,4 +104,21 @@ func (db *DB) migrate(readOnly bool) error {
 		}
 		return b.Put(keySchema, Key(SchemaVersion))
 	})
+}
+
+// refuse says why a file must not be opened, before anything is written to it.
+func (db *DB) refuse(st fileState) error {
+	if fi, err := os.Stat(db.path); err == nil && fi.Size() < st.needBytes {
+		return damaged(db.path, fmt.Errorf("file is %d bytes, its header says %d: truncated", fi.Size(), st.needBytes))
+	}
+	if st.badMeta != "" {
+		return damaged(db.path, fmt.Errorf("%s", st.badMeta))
+	}
+	if len(st.foreign) > 0 {
+		return damaged(db.path, fmt.Errorf("it is a bbolt file with other buckets: %s", strings.Join(st.foreign, ", ")))
+	}
+	if st.version > SchemaVersion {
+		return &classedError{class: ErrNewerSchema, msg: fmt.Sprintf("database %s has schema version %d, newer than this vmmpm understands (%d); upgrade vmmpm to open it", db.path, st.version, SchemaVersion)}
+	}
+	return nil
 }

@@ -112,7 +112,18 @@ type DataCenter struct {
 	ExternalID string `json:"external_id"`
 }
 
-func (d *DataCenter) Validate() error { return checkName("name", d.Name) }
+func (d *DataCenter) Validate() error {
+	if err := checkName("name", d.Name); err != nil {
+		return err
+	}
+	if d.ExternalID != "" && strings.TrimSpace(d.ExternalID) == "" {
+		return invalid("external_id", "must not be blank (leave it out for none)")
+	}
+	if utf8.RuneCountInString(d.ExternalID) > MaxNameLen {
+		return invalid("external_id", "must be at most %d characters", MaxNameLen)
+	}
+	return nil
+}
 
 // Department receives the tasks a module cannot finish on its own.
 type Department struct {
@@ -152,6 +163,9 @@ func (p *Params) Validate() error {
 	}
 	if p.Queue && p.QueueKey == "" {
 		return invalid("queue_key", "must not be empty when queue is on")
+	}
+	if len(p.QueueKey) > MaxQueueKeyLen {
+		return invalid("queue_key", "must be at most %d characters", MaxQueueKeyLen)
 	}
 	return nil
 }
@@ -218,7 +232,7 @@ func (m *Module) Validate() error {
 	if m.Cluster.Virtualization != VirtKVM && m.Cluster.Virtualization != VirtLXD {
 		return invalid("cluster", "virtualization must be kvm or lxd")
 	}
-	if m.UseRecipes && m.RecipeWait != RecipeWaitOS && m.RecipeWait != RecipeWaitRecipe {
+	if (m.UseRecipes || m.RecipeWait != "") && m.RecipeWait != RecipeWaitOS && m.RecipeWait != RecipeWaitRecipe {
 		return invalid("recipe_wait", "must be %q or %q", RecipeWaitOS, RecipeWaitRecipe)
 	}
 	if m.ActivationLimit < 0 || m.ActivationLimit > MaxActivationCap {

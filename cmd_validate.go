@@ -1,0 +1,168 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"vmmpm/vmm"
+)
+
+// validateTimeout bounds the whole check (503 retries included), so a script never hangs on it.
+const validateTimeout = 90 * time.Second
+
+type validateOpts struct {
+	url, user string
+	insecure  bool
+	asJSON    bool
+	password  string // only to refuse it: there is no password flag
+}
+
+func newValidateCmd(a *app) *cobra.Command {
+	var o validateOpts
+	cmd := &cobra.Command{
+		Use:   "validate --url URL --user EMAIL [--insecure] [--json]",
+		Short: "Log in to a VMmanager 6, check the account is an administrator and list its clusters",
+		Long: "Reads the password from stdin (prompted without echo on a terminal). Exit codes: 0 ok, " +
+			"2 usage, 3 bad credentials, 4 not an administrator, 5 unreachable, DNS or TLS failure.",
+		Args: cobra.ArbitraryArgs, // checked in RunE, after the password-flag refusal
+		RunE: func(c *cobra.Command, args []string) error {
+			if c.Flags().Changed("password") {
+				return usagef("there is no --password flag: a password on the command line leaks into ps and shell history, so pipe it on stdin or type it at the prompt")
+			}
+			if len(args) > 0 {
+				return usagef("validate takes no arguments, got %q", args[0])
+			}
+			return a.validate(c.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.url, "url", "", "VMmanager 6 address, e.g. https://vm.example.com")
+	f.StringVar(&o.user, "user", "", "administrator email")
+	f.BoolVar(&o.insecure, "insecure", false, "skip TLS certificate verification (self-signed VMmanager)")
+	f.BoolVar(&o.asJSON, "json", false, "print JSON")
+	f.StringVarP(&o.password, "password", "p", "", "refused: give the password on stdin")
+	f.Lookup("password").NoOptDefVal = " "
+	_ = f.MarkHidden("password")
+	return cmd
+}
+
+// validateReport is the --json shape.
+type validateReport struct {
+	URL       string            `json:"url"`
+	User      string            `json:"user"`
+	LatencyMS float64           `json:"latency_ms"`
+	Clusters  []validateCluster `json:"clusters"`
+}
+
+type validateCluster struct {
+	ID                  uint64 `json:"id"`
+	Name                string `json:"name"`
+	Virtualization      string `json:"virtualization"`
+	AdditionalInterface bool   `json:"additional_interface"`
+}
+
+func (a *app) validate(ctx context.Context, o validateOpts) error {
+	switch {
+	case o.url == "":
+		return usagef("--url is required: give the VMmanager 6 address, e.g. --url https://vm.example.com")
+	case o.user == "":
+		return usagef("--user is required: give the administrator's email")
+	}
+	base, err := vmm.NormalizeURL(o.url)
+	if err != nil {
+		return withCode(exitUsage, described(err))
+	}
+	password, err := a.readPassword(o.user)
+	if err != nil {
+		return err
+	}
+	client, err := vmm.New(vmm.Config{URL: base, Email: o.user, Password: password, InsecureTLS: o.insecure, SessionTTL: time.Minute})
+	if err != nil {
+		return described(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+	if err := client.CheckAdmin(ctx); err != nil {
+		return described(err)
+	}
+	start := time.Now()
+	clusters, err := client.Clusters(ctx)
+	if err != nil {
+		return described(err)
+	}
+	rep := validateReport{URL: base, User: o.user, LatencyMS: roundMS(time.Since(start)), Clusters: []validateCluster{}}
+	for _, c := range clusters {
+		rep.Clusters = append(rep.Clusters, validateCluster{c.ID, c.Name, c.Virtualization, c.HasAdditionalInterface()})
+	}
+	return printValidate(a.stdout, rep, o.asJSON)
+}
+
+func roundMS(d time.Duration) float64 {
+	return float64(d.Round(10*time.Microsecond).Microseconds()) / 1000
+}
+
+func printValidate(w io.Writer, rep validateReport, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(w, "%s is a VMmanager 6 administrator at %s; VMmanager answered in %.2f ms.\n", rep.User, rep.URL, rep.LatencyMS)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCLUSTER\tVIRTUALIZATION\tADDITIONAL INTERFACE")
+	for _, c := range rep.Clusters {
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", c.ID, c.Name, c.Virtualization, yesNo(c.AdditionalInterface))
+	}
+	return tw.Flush()
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// readPassword prompts without echo on a terminal, otherwise reads one line of stdin.
+func (a *app) readPassword(user string) (string, error) {
+	if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprintf(a.stderr, "Password for %s: ", user)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(a.stderr)
+		if err != nil {
+			return "", fmt.Errorf("could not read the password from the terminal: %w", err)
+		}
+		return nonEmptyPassword(string(b))
+	}
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("could not read the password from stdin: %w", err)
+	}
+	return nonEmptyPassword(strings.TrimRight(line, "\r\n"))
+}
+
+func nonEmptyPassword(p string) (string, error) {
+	if p == "" {
+		return "", usagef("no password given: pipe it on stdin (e.g. from a password manager) or run in a terminal to be prompted")
+	}
+	return p, nil
+}
+
+// describedError shows vmm.Describe's sentence but still matches the vmm sentinels for exitCode.
+type describedError struct{ err error }
+
+func (e *describedError) Error() string { return vmm.Describe(e.err) }
+func (e *describedError) Unwrap() error { return e.err }
+
+func described(err error) error { return &describedError{err: err} }

@@ -1,0 +1,129 @@
+package vmm
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// tokenAnswer is the body of a 201 from POST /auth/v4/public/token.
+type tokenAnswer struct {
+	ID        flexID `json:"id"`
+	Token     string `json:"token"`
+	ExpiresAt string `json:"expires_at"`
+	Confirmed bool   `json:"confirmed"`
+}
+
+// listAnswer is every list endpoint's envelope: {"last_notify": N, "list": [...]}.
+type listAnswer struct {
+	LastNotify json.RawMessage `json:"last_notify"`
+	List       json.RawMessage `json:"list"`
+}
+
+type errorAnswer struct {
+	Error *struct {
+		Code flexID `json:"code"`
+		Msg  string `json:"msg"`
+	} `json:"error"`
+}
+
+// flexID accepts 7, "7" or null: clients in the wild disagree on whether ids are numbers or strings.
+type flexID uint64
+
+func (f *flexID) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
+	if s == "" || s == "null" {
+		*f = 0
+		return nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return err
+	}
+	*f = flexID(n)
+	return nil
+}
+
+// flexString accepts a string or a number (task consul ids come as either).
+type flexString string
+
+func (f *flexString) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = flexString(s)
+		return nil
+	}
+	if string(b) == "null" {
+		*f = ""
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return err
+	}
+	*f = flexString(n.String())
+	return nil
+}
+
+// decodeAnswer turns a status and body into out (2xx) or an error (*APIError for non-2xx, ErrBadAnswer for
+// a 2xx that is not the JSON expected). login marks the token request, where a 4xx means bad credentials.
+func decodeAnswer(status int, data []byte, out any, login bool) error {
+	if status < 200 || status > 299 {
+		return decodeError(status, data, login)
+	}
+	if out == nil {
+		return nil
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errorf(ErrBadAnswer, "VMmanager sent an empty answer where JSON was expected")
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return &kindError{kind: ErrBadAnswer, msg: "VMmanager sent an answer that is not the JSON expected", cause: err}
+	}
+	return nil
+}
+
+// decodeError builds the *APIError for a non-2xx answer, using the error object when there is one.
+func decodeError(status int, data []byte, login bool) *APIError {
+	e := &APIError{Status: status, login: login}
+	var ea errorAnswer
+	if json.Unmarshal(data, &ea) == nil && ea.Error != nil {
+		e.Code, e.Msg = int(ea.Error.Code), clip(ea.Error.Msg, 300)
+	}
+	if e.Msg == "" {
+		e.Msg = http.StatusText(status)
+		if e.Msg == "" {
+			e.Msg = "no error message"
+		}
+	}
+	return e
+}
+
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
+
+// decodeList decodes a 2xx list envelope; a body without "list" is not a VMmanager list.
+func decodeList[T any](data []byte) ([]T, error) {
+	var l listAnswer
+	if err := decodeAnswer(http.StatusOK, data, &l, false); err != nil {
+		return nil, err
+	}
+	if len(l.List) == 0 {
+		return nil, errorf(ErrBadAnswer, "VMmanager sent a list answer without a list")
+	}
+	var items []T
+	if err := json.Unmarshal(l.List, &items); err != nil {
+		return nil, &kindError{kind: ErrBadAnswer, msg: "VMmanager sent list items of an unexpected shape", cause: err}
+	}
+	return items, nil
+}

@@ -1,0 +1,237 @@
+package vmm
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Task names VMmanager files host operations under; they are polled together with the consul id.
+const (
+	TaskHostCreate    = "host_create"
+	TaskHostStart     = "host_start"
+	TaskHostStop      = "host_stop"
+	TaskHostDelete    = "host_delete"
+	TaskHostReinstall = "host_reinstall"
+	TaskHostParams    = "host_change_params"
+	TaskDiskResize    = "disk_resize"
+	TaskHostPassword  = "host_password"
+	TaskRecipe        = "recipe_run"
+)
+
+// CreateHost creates a VM. With AdditionalInterface the VM gets a second NIC from the pool on the
+// cluster's interface 1, which costs one extra call to read the cluster.
+func (c *Client) CreateHost(ctx context.Context, s HostSpec) (Created, error) {
+	if err := s.check(); err != nil {
+		return Created{}, err
+	}
+	o := c.op()
+	body := map[string]any{
+		"name": s.Name, "cluster": s.Cluster, "os": s.OS, "password": s.Password,
+		"cpu_number": s.CPU, "ram_mib": s.RAMMiB, "hdd_mib": s.DiskMiB, "ipv4_number": max(s.IPv4Count, 1),
+	}
+	if s.Account != 0 {
+		body["account"] = s.Account
+	}
+	if s.Domain != "" {
+		body["domain"] = s.Domain
+	}
+	if s.RecipeID != 0 {
+		body["recipe_list"] = recipeList(s.RecipeID)
+	}
+	if s.AdditionalInterface {
+		ifaces, err := c.interfaces(ctx, o, s)
+		if err != nil {
+			return Created{}, err
+		}
+		body["custom_interfaces"] = ifaces
+	}
+	var ans taskAnswer
+	if err := c.object(ctx, o, http.MethodPost, "/vm/v3/host", body, &ans); err != nil {
+		return Created{}, err
+	}
+	if ans.ID == 0 || ans.Task == "" {
+		return Created{}, errorf(ErrBadAnswer, "VMmanager accepted the VM %s but sent no id or task", s.Name)
+	}
+	cr := Created{HostID: uint64(ans.ID), Task: TaskRef{ConsulID: string(ans.Task), Name: TaskHostCreate}}
+	if rt := recipeTask(ans); rt != nil && s.RecipeID != 0 {
+		cr.RecipeTask = rt
+	}
+	return cr, nil
+}
+
+func (s HostSpec) check() error {
+	switch {
+	case s.Name == "":
+		return errorf(ErrInvalid, "a VM needs a name")
+	case s.Cluster == 0 || s.OS == 0:
+		return errorf(ErrInvalid, "the VM %s needs a cluster and an OS", s.Name)
+	case s.CPU <= 0 || s.RAMMiB <= 0 || s.DiskMiB <= 0:
+		return errorf(ErrInvalid, "the VM %s needs positive CPU, RAM and disk sizes", s.Name)
+	case s.Password == "":
+		return errorf(ErrInvalid, "the VM %s needs a root password", s.Name)
+	}
+	return nil
+}
+
+// interfaces builds custom_interfaces: the main NIC from interface 0's pool, the second from interface 1's.
+func (c *Client) interfaces(ctx context.Context, o *op, s HostSpec) ([]map[string]any, error) {
+	ws, err := list[wireCluster](ctx, c, o, "/vm/v3/cluster")
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range ws {
+		cl := w.cluster()
+		if cl.ID != s.Cluster {
+			continue
+		}
+		if len(cl.Pools[0]) == 0 || len(cl.Pools[1]) == 0 {
+			return nil, errorf(ErrInvalid, "cluster %s has no IP pool on an additional interface, so the VM %s cannot get a second one", cl.Name, s.Name)
+		}
+		return []map[string]any{
+			{"is_main_network": true, "ippool": cl.Pools[0][0], "ip_count": max(s.IPv4Count, 1)},
+			{"is_main_network": false, "ippool": cl.Pools[1][0], "ip_count": 1},
+		}, nil
+	}
+	return nil, errorf(ErrInvalid, "VMmanager has no cluster %d", s.Cluster)
+}
+
+func recipeList(id uint64) []map[string]any {
+	return []map[string]any{{"recipe": id, "recipe_params": []any{}}}
+}
+
+func recipeTask(a taskAnswer) *TaskRef {
+	if a.RecipeTask != "" {
+		return &TaskRef{ConsulID: string(a.RecipeTask), Name: TaskRecipe}
+	}
+	for _, t := range a.RecipeTaskList {
+		if t.Task != "" {
+			name := t.Name
+			if name == "" {
+				name = TaskRecipe
+			}
+			return &TaskRef{ConsulID: string(t.Task), Name: name}
+		}
+	}
+	return nil
+}
+
+// Host reads one VM from the list endpoint, which (unlike GET /host/{id}) includes IPs and the disk.
+func (c *Client) Host(ctx context.Context, id uint64) (*Host, error) {
+	ws, err := list[wireHost](ctx, c, c.op(), "/vm/v3/host"+where(eq("id", strconv.FormatUint(id, 10))))
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range ws {
+		if uint64(w.ID) == id {
+			h := w.host()
+			return &h, nil
+		}
+	}
+	return nil, errorf(ErrNotFound, "VMmanager has no VM with id %d", id)
+}
+
+// FindHostByName finds a VM by exact name: (nil, nil) when there is none, the lowest id when several.
+func (c *Client) FindHostByName(ctx context.Context, name string) (*Host, error) {
+	ws, err := list[wireHost](ctx, c, c.op(), "/vm/v3/host"+where(eq("name", name)))
+	if err != nil {
+		return nil, err
+	}
+	var found *Host
+	for _, w := range ws {
+		if w.Name == name && (found == nil || uint64(w.ID) < found.ID) {
+			h := w.host()
+			found = &h
+		}
+	}
+	return found, nil
+}
+
+// StartHost starts a VM (task host_start).
+func (c *Client) StartHost(ctx context.Context, id uint64) (TaskRef, error) {
+	return c.hostTask(ctx, http.MethodPost, hostPath(id, "/start"), map[string]any{}, TaskHostStart)
+}
+
+// StopHost stops a VM (task host_stop).
+func (c *Client) StopHost(ctx context.Context, id uint64) (TaskRef, error) {
+	return c.hostTask(ctx, http.MethodPost, hostPath(id, "/stop"), map[string]any{}, TaskHostStop)
+}
+
+// DeleteHost deletes a VM (task host_delete).
+func (c *Client) DeleteHost(ctx context.Context, id uint64) (TaskRef, error) {
+	return c.hostTask(ctx, http.MethodDelete, hostPath(id, ""), nil, TaskHostDelete)
+}
+
+// RestartHost restarts a VM and returns its start task (host_start), which is what finishes last.
+func (c *Client) RestartHost(ctx context.Context, id uint64) (TaskRef, error) {
+	var ans taskAnswer
+	if err := c.object(ctx, c.op(), http.MethodPost, hostPath(id, "/restart"), map[string]any{}, &ans); err != nil {
+		return TaskRef{}, err
+	}
+	if ans.StartTask == "" {
+		return TaskRef{}, errorf(ErrBadAnswer, "VMmanager restarted VM %d but sent no start task", id)
+	}
+	return TaskRef{ConsulID: string(ans.StartTask), Name: TaskHostStart}, nil
+}
+
+// ReinstallHost reinstalls a VM with an OS and optionally a recipe (0 = none) (task host_reinstall).
+func (c *Client) ReinstallHost(ctx context.Context, id, os, recipe uint64, password string) (TaskRef, error) {
+	if os == 0 || password == "" {
+		return TaskRef{}, errorf(ErrInvalid, "reinstalling VM %d needs an OS and a root password", id)
+	}
+	body := map[string]any{"os": os, "password": password}
+	if recipe != 0 {
+		body["recipe_list"] = recipeList(recipe)
+	}
+	return c.hostTask(ctx, http.MethodPost, hostPath(id, "/reinstall"), body, TaskHostReinstall)
+}
+
+// SetPassword changes a VM's root password. VMmanager may or may not answer with a task: nil when not.
+func (c *Client) SetPassword(ctx context.Context, id uint64, password string) (*TaskRef, error) {
+	if password == "" {
+		return nil, errorf(ErrInvalid, "the new password for VM %d is empty", id)
+	}
+	var ans taskAnswer
+	body := map[string]any{"password": password}
+	if err := c.object(ctx, c.op(), http.MethodPost, hostPath(id, "/password"), body, &ans); err != nil {
+		return nil, err
+	}
+	if ans.Task == "" {
+		return nil, nil
+	}
+	return &TaskRef{ConsulID: string(ans.Task), Name: TaskHostPassword}, nil
+}
+
+// SetResources changes CPU count and RAM (task host_change_params).
+func (c *Client) SetResources(ctx context.Context, id uint64, cpu, ramMiB int) (TaskRef, error) {
+	if cpu <= 0 || ramMiB <= 0 {
+		return TaskRef{}, errorf(ErrInvalid, "VM %d needs positive CPU and RAM sizes", id)
+	}
+	body := map[string]any{"cpu_number": cpu, "ram_mib": ramMiB}
+	return c.hostTask(ctx, http.MethodPost, hostPath(id, "/resource"), body, TaskHostParams)
+}
+
+// ResizeDisk sets a disk's size (task disk_resize). VMmanager only grows disks.
+func (c *Client) ResizeDisk(ctx context.Context, diskID uint64, sizeMiB int) (TaskRef, error) {
+	if diskID == 0 || sizeMiB <= 0 {
+		return TaskRef{}, errorf(ErrInvalid, "a disk resize needs a disk id and a positive size")
+	}
+	path := "/vm/v3/disk/" + strconv.FormatUint(diskID, 10)
+	return c.hostTask(ctx, http.MethodPost, path, map[string]any{"size_mib": sizeMiB}, TaskDiskResize)
+}
+
+func (c *Client) hostTask(ctx context.Context, method, path string, body any, name string) (TaskRef, error) {
+	var ans taskAnswer
+	if err := c.object(ctx, c.op(), method, path, body, &ans); err != nil {
+		return TaskRef{}, err
+	}
+	if ans.Task == "" {
+		return TaskRef{}, errorf(ErrBadAnswer, "VMmanager accepted %s but sent no task to follow", pathOnly(path))
+	}
+	return TaskRef{ConsulID: string(ans.Task), Name: name}, nil
+}
+
+func hostPath(id uint64, suffix string) string {
+	return fmt.Sprintf("/vm/v3/host/%d%s", id, suffix)
+}

@@ -1,0 +1,286 @@
+package sim
+
+import (
+	"fmt"
+	"net/http"
+)
+
+type customIface struct {
+	IsMainNetwork bool     `json:"is_main_network"`
+	IPPool        flexInt  `json:"ippool"`
+	IPCount       *flexInt `json:"ip_count"`
+	IPName        string   `json:"ip_name"`
+}
+
+type createReq struct {
+	Name             *string       `json:"name"`
+	Cluster          flexInt       `json:"cluster"`
+	OS               flexInt       `json:"os"`
+	Image            flexInt       `json:"image"`
+	Preset           flexInt       `json:"preset"`
+	Account          flexInt       `json:"account"`
+	Node             flexInt       `json:"node"`
+	Password         string        `json:"password"`
+	CPU              flexInt       `json:"cpu_number"`
+	RAM              flexInt       `json:"ram_mib"`
+	HDD              flexInt       `json:"hdd_mib"`
+	Net              flexInt       `json:"net_bandwidth_mbitps"`
+	Domain           string        `json:"domain"`
+	Comment          string        `json:"comment"`
+	IPv4Number       *flexInt      `json:"ipv4_number"`
+	IPv4Pool         []flexInt     `json:"ipv4_pool"`
+	CustomInterfaces []customIface `json:"custom_interfaces"`
+	Interfaces       []struct {
+		Interface flexInt   `json:"interface"`
+		IPPool    []flexInt `json:"ippool"`
+	} `json:"interfaces"`
+	recipeFields
+}
+
+// nic is one planned network interface: which cluster interface, the pools to draw from, how many IPs.
+type nic struct {
+	iface int
+	pools []int
+	count int
+}
+
+func (c *call) createHost() (any, error) {
+	var req createReq
+	if err := c.decodeBody(&req); err != nil {
+		return nil, err
+	}
+	s := c.s
+	cl, owner, recipes, err := s.checkCreate(c, &req)
+	if err != nil {
+		return nil, err
+	}
+	nics, err := s.planNICs(cl, &req)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkCapacity(cl, int(req.CPU), int(req.RAM), int(req.HDD)); err != nil {
+		return nil, err
+	}
+	if err := s.checkAddresses(nics); err != nil {
+		return nil, err
+	}
+	h := &host{
+		id: len(s.hosts) + 1, name: *req.Name, domain: req.Domain, comment: req.Comment, state: "creating",
+		clusterID: cl.id, osID: int(req.OS), owner: owner.id,
+		cpu: int(req.CPU), ram: int(req.RAM), diskMiB: int(req.HDD), net: int(req.Net),
+	}
+	s.hosts = append(s.hosts, h)
+	s.allocate(h, nics)
+	cl.cpu.used += h.cpu
+	cl.ram.used += h.ram
+	cl.storage.used += h.diskMiB
+	cl.hostCount++
+	s.hostsCreated[h.name]++
+	fail := s.failHost[h.name]
+	t := s.addTask("host_create", h, c.now, fail, fmt.Sprintf("creating VM %q failed (injected by the emulator)", h.name), func(ok bool) {
+		switch {
+		case h.deleted:
+		case ok:
+			h.state = "active"
+		default:
+			h.state = "failed"
+			s.releaseIPs(h)
+		}
+	})
+	first, list := s.runRecipes(h, t, recipes)
+	return map[string]any{"id": h.id, "task": t.consulID, "recipe_task": first, "recipe_task_list": list, "spice_task": nil}, nil
+}
+
+// checkCreate validates everything but networking and capacity, in the order fields are listed.
+func (s *Sim) checkCreate(c *call, req *createReq) (*cluster, *account, []int, error) {
+	switch {
+	case req.Name == nil || *req.Name == "":
+		return nil, nil, nil, badParam("name", "name is required")
+	case len(*req.Name) > 64:
+		return nil, nil, nil, badParam("name", "name is longer than 64 characters")
+	case req.Password == "":
+		return nil, nil, nil, badParam("password", "password is required")
+	case req.Cluster == 0:
+		return nil, nil, nil, badParam("cluster", "cluster is required")
+	}
+	cl := s.clusterByID(int(req.Cluster))
+	if cl == nil {
+		return nil, nil, nil, unknownRef("cluster", "cluster %d does not exist", req.Cluster)
+	}
+	if err := s.checkOS(int(req.OS), int(req.Image), cl.id); err != nil {
+		return nil, nil, nil, err
+	}
+	switch {
+	case req.Preset != 0:
+		return nil, nil, nil, unknownRef("preset", "preset %d does not exist", req.Preset)
+	case req.Node != 0 && int(req.Node) != cl.nodeID:
+		return nil, nil, nil, unknownRef("node", "node %d does not exist in cluster %d", req.Node, cl.id)
+	case req.CPU <= 0:
+		return nil, nil, nil, badParam("cpu_number", "cpu_number must be a positive number")
+	case req.RAM <= 0:
+		return nil, nil, nil, badParam("ram_mib", "ram_mib must be a positive number")
+	case req.HDD <= 0:
+		return nil, nil, nil, badParam("hdd_mib", "hdd_mib must be a positive number")
+	case req.Net < 0:
+		return nil, nil, nil, badParam("net_bandwidth_mbitps", "net_bandwidth_mbitps cannot be negative")
+	}
+	owner := c.acct
+	if req.Account != 0 {
+		if owner = s.accountByID(int(req.Account)); owner == nil {
+			return nil, nil, nil, unknownRef("account", "account %d does not exist", req.Account)
+		}
+	}
+	recipes, err := req.ids(s)
+	return cl, owner, recipes, err
+}
+
+// planNICs turns ipv4_number/ipv4_pool, custom_interfaces and interfaces into interfaces to create.
+func (s *Sim) planNICs(cl *cluster, req *createReq) ([]nic, error) {
+	main := nic{iface: 0, pools: cl.poolsOn(0), count: 1}
+	if req.IPv4Number != nil {
+		main.count = int(*req.IPv4Number)
+	}
+	if len(req.IPv4Pool) > 0 {
+		main.pools = nil
+		for _, p := range req.IPv4Pool {
+			if err := s.checkPoolOn(cl, int(p), 0, "ipv4_pool"); err != nil {
+				return nil, err
+			}
+			main.pools = append(main.pools, int(p))
+		}
+	}
+	var extra []nic
+	for _, ci := range req.CustomInterfaces {
+		n, err := s.planCustom(cl, ci)
+		if err != nil {
+			return nil, err
+		}
+		if ci.IsMainNetwork {
+			main = n
+		} else {
+			extra = append(extra, n)
+		}
+	}
+	for _, it := range req.Interfaces {
+		n := nic{iface: int(it.Interface), pools: cl.poolsOn(int(it.Interface)), count: 1}
+		if len(n.pools) == 0 {
+			return nil, noPoolOn(cl, n.iface)
+		}
+		if len(it.IPPool) > 0 {
+			n.pools = nil
+			for _, p := range it.IPPool {
+				if err := s.checkPoolOn(cl, int(p), n.iface, "interfaces"); err != nil {
+					return nil, err
+				}
+				n.pools = append(n.pools, int(p))
+			}
+		}
+		if n.iface == 0 {
+			n.count = main.count
+			main = n
+		} else {
+			extra = append(extra, n)
+		}
+	}
+	if main.count < 0 {
+		return nil, badParam("ipv4_number", "ipv4_number cannot be negative")
+	}
+	return append([]nic{main}, extra...), nil
+}
+
+// planCustom plans one custom_interfaces entry. An additional one (is_main_network false) needs a pool on
+// an interface index >= 1 of this cluster.
+func (s *Sim) planCustom(cl *cluster, ci customIface) (nic, error) {
+	n := nic{count: 1}
+	if ci.IPCount != nil {
+		n.count = int(*ci.IPCount)
+	}
+	if ci.IPName != "" {
+		return n, badParam("ip_name", "ip_name (a fixed address) is not supported by the emulator; use ippool")
+	}
+	if n.count < 0 {
+		return n, badParam("ip_count", "ip_count cannot be negative")
+	}
+	if !ci.IsMainNetwork && ci.IPPool == 0 {
+		for _, ip := range cl.ifaces {
+			if ip.iface >= 1 && len(ip.pools) > 0 {
+				n.iface, n.pools = ip.iface, ip.pools
+				return n, nil
+			}
+		}
+		return n, noPoolOn(cl, 1)
+	}
+	if ci.IPPool == 0 {
+		n.pools = cl.poolsOn(0)
+		return n, nil
+	}
+	if s.poolByID(int(ci.IPPool)) == nil {
+		return n, unknownRef("custom_interfaces", "IP pool %d does not exist", ci.IPPool)
+	}
+	n.iface = cl.ifaceOf(int(ci.IPPool))
+	switch {
+	case n.iface < 0:
+		return n, poolNotOn(cl, int(ci.IPPool), "any interface")
+	case ci.IsMainNetwork && n.iface != 0:
+		return n, poolNotOn(cl, int(ci.IPPool), "the main interface (0)")
+	case !ci.IsMainNetwork && n.iface == 0:
+		return n, poolNotOn(cl, int(ci.IPPool), "an additional interface")
+	}
+	n.pools = []int{int(ci.IPPool)}
+	return n, nil
+}
+
+func (s *Sim) checkPoolOn(cl *cluster, id, iface int, param string) error {
+	if s.poolByID(id) == nil {
+		return unknownRef(param, "IP pool %d does not exist", id)
+	}
+	if cl.ifaceOf(id) != iface {
+		return poolNotOn(cl, id, fmt.Sprintf("interface %d", iface))
+	}
+	return nil
+}
+
+func noPoolOn(cl *cluster, iface int) error {
+	what := fmt.Sprintf("interface %d", iface)
+	if iface >= 1 {
+		what = "an additional interface"
+	}
+	return errf(http.StatusBadRequest, codeNoAddress, "cluster %d (%s) has no IP pool on %s", cl.id, cl.name, what)
+}
+
+func poolNotOn(cl *cluster, pool int, where string) error {
+	return errf(http.StatusBadRequest, codeNoAddress, "IP pool %d is not attached to %s of cluster %d (%s)", pool, where, cl.id, cl.name)
+}
+
+// checkAddresses makes sure every interface can get its addresses before anything is taken.
+func (s *Sim) checkAddresses(nics []nic) error {
+	free := map[int]int{}
+	for _, n := range nics {
+		need := n.count
+		for _, id := range n.pools {
+			if _, ok := free[id]; !ok {
+				free[id] = s.poolByID(id).free
+			}
+			take := min(need, free[id])
+			free[id] -= take
+			need -= take
+		}
+		if need > 0 {
+			return errf(http.StatusBadRequest, codeNoAddress, "no free IPv4 address left in pool(s) %v for interface %d", n.pools, n.iface)
+		}
+	}
+	return nil
+}
+
+func (s *Sim) allocate(h *host, nics []nic) {
+	for _, n := range nics {
+		need := n.count
+		for _, id := range n.pools {
+			p := s.poolByID(id)
+			for ; need > 0 && p.free > 0; need-- {
+				s.seq.ip++
+				h.ips = append(h.ips, hostIP{id: s.seq.ip, ip: p.take(), pool: id, iface: n.iface})
+			}
+		}
+	}
+}

@@ -1,0 +1,275 @@
+package sim
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+)
+
+func ips(h map[string]any) []string {
+	var out []string
+	for _, it := range h["ip4"].([]any) {
+		out = append(out, it.(map[string]any)["ip"].(string))
+	}
+	return out
+}
+
+func TestHostCreateRunsThenActiveWithIPs(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, Config{TaskTime: 10 * time.Second, Now: clk.Now})
+	res := e.ok("POST", "/vm/v3/host", vm("svc-7",
+		set("recipe_list", []any{map[string]any{"recipe": 1, "recipe_params": []any{}}}),
+		set("custom_interfaces", []any{
+			map[string]any{"is_main_network": true, "bridge": "vmbr0", "model": "virtio"},
+			map[string]any{"is_main_network": false, "ippool": 2, "ip_count": 1},
+		})))
+	if num(res["id"]) != 1 || num(res["task"]) != 1001 || num(res["recipe_task"]) != 1002 {
+		t.Fatalf("create answer %v: want id 1, task 1001, recipe_task 1002", res)
+	}
+	if l := res["recipe_task_list"].([]any); len(l) != 1 || num(l[0]) != 1002 {
+		t.Fatalf("recipe_task_list %v", res["recipe_task_list"])
+	}
+	if _, ok := res["spice_task"]; !ok {
+		t.Fatal("spice_task missing from the create answer")
+	}
+	if st := e.taskStatus(res["task"], "host_create"); st != "running" {
+		t.Fatalf("host_create %q right after create, want running", st)
+	}
+	if st := e.taskStatus(res["task"], "host_start"); st != "" {
+		t.Fatalf("the consul id matched under another task name: %q", st)
+	}
+	h := e.hostFull(1)
+	if h["state"] != "creating" || len(ips(h)) != 0 {
+		t.Fatalf("while creating: state %v, ip4 %v", h["state"], h["ip4"])
+	}
+
+	clk.Advance(10 * time.Second)
+	if st := e.taskStatus(res["task"], "host_create"); st != "complete" {
+		t.Fatalf("host_create %q after TaskTime, want complete", st)
+	}
+	if st := e.taskStatus(res["recipe_task"], "recipe_run"); st != "running" {
+		t.Fatalf("recipe_run %q when host_create ends, want running", st)
+	}
+	h = e.hostFull(1)
+	if h["state"] != "active" || !slices.Equal(ips(h), []string{"203.0.113.1", "10.10.0.1"}) {
+		t.Fatalf("after create: state %v, ip4 %v", h["state"], ips(h))
+	}
+	if d := h["disk"].(map[string]any); num(d["id"]) != 101 || num(d["disk_mib"]) != 10240 {
+		t.Fatalf("disk %v", d)
+	}
+	if num(h["os"].(map[string]any)["id"]) != 1 || num(h["cluster"].(map[string]any)["id"]) != 1 ||
+		num(h["account"].(map[string]any)["id"]) != 1 || num(h["cpu_number"]) != 1 || num(h["ram_mib"]) != 1024 {
+		t.Fatalf("linked fields wrong: %v", h)
+	}
+	clk.Advance(10 * time.Second)
+	if st := e.taskStatus(res["recipe_task"], "recipe_run"); st != "complete" {
+		t.Fatalf("recipe_run %q, want complete", st)
+	}
+	own := e.ok("GET", "/vm/v3/host/1", nil)
+	if own["state"] != "active" || own["name"] != "svc-7" || own["ip4"] != nil || own["disk"] != nil {
+		t.Fatalf("GET by id should carry own fields only: %v", own)
+	}
+	if l := e.list("/vm/v3/host?where=(name+EQ+'svc-7')"); len(l) != 1 {
+		t.Fatalf("by name: %v", l)
+	}
+	if c := e.ok("GET", "/vm/v3/cluster/1", nil); num(c["host_count"]) != 1 ||
+		num(c["cpu_number"].(map[string]any)["used"]) != 1 {
+		t.Fatalf("cluster usage not counted: %v", c)
+	}
+}
+
+// step runs a VM operation, checks its task runs then completes, and returns the answer.
+func (e *env) step(clk *fakeClock, path string, body any, name string) map[string]any {
+	e.t.Helper()
+	res := e.ok("POST", path, body)
+	if st := e.taskStatus(res["task"], name); st != "running" {
+		e.t.Fatalf("%s: task %s is %q, want running", path, name, st)
+	}
+	clk.Advance(5 * time.Second)
+	if st := e.taskStatus(res["task"], name); st != "complete" {
+		e.t.Fatalf("%s: task %s is %q, want complete", path, name, st)
+	}
+	return res
+}
+
+func TestHostOperations(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, Config{TaskTime: 5 * time.Second, Now: clk.Now})
+	e.ok("POST", "/vm/v3/host", vm("svc-1"))
+	clk.Advance(5 * time.Second)
+
+	e.step(clk, "/vm/v3/host/1/stop", map[string]any{}, "host_stop")
+	if s := e.hostFull(1)["state"]; s != "stopped" {
+		t.Fatalf("after stop: %v", s)
+	}
+	e.step(clk, "/vm/v3/host/1/start", nil, "host_start")
+	if s := e.hostFull(1)["state"]; s != "active" {
+		t.Fatalf("after start: %v", s)
+	}
+	res := e.ok("POST", "/vm/v3/host/1/restart", map[string]any{})
+	clk.Advance(5 * time.Second)
+	if st := e.taskStatus(res["start_task"], "host_start"); st != "running" {
+		t.Fatalf("start_task %q once the restart part ended, want running", st)
+	}
+	clk.Advance(5 * time.Second)
+	if st := e.taskStatus(res["start_task"], "host_start"); st != "complete" {
+		t.Fatalf("start_task %q, want complete", st)
+	}
+	e.step(clk, "/vm/v3/host/1/password", map[string]any{"password": "n3w-pass"}, "host_password")
+	e.step(clk, "/vm/v3/host/1/reinstall", map[string]any{"os": 2, "password": "x-pass"}, "host_reinstall")
+	e.step(clk, "/vm/v3/host/1/resource", map[string]any{"cpu_number": 2, "ram_mib": 2048}, "host_change_params")
+	e.step(clk, "/vm/v3/disk/101", map[string]any{"size_mib": 20480}, "disk_resize")
+	h := e.hostFull(1)
+	if num(h["cpu_number"]) != 2 || num(h["ram_mib"]) != 2048 || num(h["disk"].(map[string]any)["disk_mib"]) != 20480 ||
+		num(h["os"].(map[string]any)["id"]) != 2 {
+		t.Fatalf("changes not applied: %v", h)
+	}
+
+	st, obj := e.admin("POST", "/vm/v3/host/1/resource", map[string]any{"cpu_number": 1})
+	wantError(t, "cpu shrink", st, obj, http.StatusBadRequest, codeShrink)
+	st, obj = e.admin("POST", "/vm/v3/host/1/resource", map[string]any{"ram_mib": 1024})
+	wantError(t, "ram shrink", st, obj, http.StatusBadRequest, codeShrink)
+	st, obj = e.admin("POST", "/vm/v3/disk/101", map[string]any{"size_mib": 10240})
+	wantError(t, "disk shrink", st, obj, http.StatusBadRequest, codeShrink)
+	st, obj = e.admin("POST", "/vm/v3/host/1/password", map[string]any{})
+	wantError(t, "empty password", st, obj, http.StatusBadRequest, codeBadParam)
+	st, obj = e.admin("POST", "/vm/v3/host/1/reinstall", map[string]any{"os": 3})
+	wantError(t, "LXD image on KVM", st, obj, http.StatusBadRequest, codeUnknownRef)
+}
+
+func TestDeletedHostIs404Everywhere(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, Config{TaskTime: time.Second, Now: clk.Now})
+	e.ok("POST", "/vm/v3/host", vm("svc-del"))
+	clk.Advance(time.Second)
+	res := e.ok("DELETE", "/vm/v3/host/1", nil)
+	if st := e.taskStatus(res["task"], "host_delete"); st != "running" {
+		t.Fatalf("host_delete %q, want running", st)
+	}
+	for _, c := range []struct{ method, path string }{
+		{"GET", "/vm/v3/host/1"}, {"DELETE", "/vm/v3/host/1"}, {"POST", "/vm/v3/host/1/start"},
+		{"POST", "/vm/v3/host/1/stop"}, {"POST", "/vm/v3/host/1/restart"}, {"POST", "/vm/v3/host/1/reinstall"},
+		{"POST", "/vm/v3/host/1/password"}, {"POST", "/vm/v3/host/1/resource"}, {"POST", "/vm/v3/disk/101"},
+	} {
+		st, obj := e.admin(c.method, c.path, map[string]any{})
+		wantError(t, c.method+" "+c.path, st, obj, http.StatusNotFound, codeNotFound)
+	}
+	if l := e.list("/vm/v3/host?where=(id+EQ+'1')"); len(l) != 0 {
+		t.Fatalf("deleted VM still listed: %v", l)
+	}
+	clk.Advance(time.Second)
+	if st := e.taskStatus(res["task"], "host_delete"); st != "complete" {
+		t.Fatalf("host_delete %q, want complete", st)
+	}
+	// Its address and capacity are free again: the next VM gets the same IP.
+	e.ok("POST", "/vm/v3/host", vm("svc-next"))
+	clk.Advance(time.Second)
+	if got := ips(e.hostFull(2)); !slices.Equal(got, []string{"203.0.113.1"}) {
+		t.Fatalf("next VM got %v, want the freed 203.0.113.1", got)
+	}
+	if c := e.ok("GET", "/vm/v3/cluster/1", nil); num(c["host_count"]) != 1 {
+		t.Fatalf("host_count %v, want 1", c["host_count"])
+	}
+}
+
+func TestCapacityExceeded(t *testing.T) {
+	e := newEnv(t, Config{})
+	st, obj := e.admin("POST", "/vm/v3/host", vm("big", set("cpu_number", 513)))
+	wantError(t, "cpu over total", st, obj, http.StatusBadRequest, codeNoCapacity)
+	e.ok("POST", "/vm/v3/host", vm("half", set("cluster", 2), set("ram_mib", 200000)))
+	st, obj = e.admin("POST", "/vm/v3/host", vm("rest", set("cluster", 2), set("ram_mib", 62145)))
+	wantError(t, "ram over what is left", st, obj, http.StatusBadRequest, codeNoCapacity)
+	e.ok("POST", "/vm/v3/host", vm("fits", set("cluster", 2), set("ram_mib", 62144)))
+	st, obj = e.admin("POST", "/vm/v3/host/1/resource", map[string]any{"ram_mib": 200001})
+	wantError(t, "grow over capacity", st, obj, http.StatusBadRequest, codeNoCapacity)
+	st, obj = e.admin("POST", "/vm/v3/host", vm("ips", set("ipv4_number", 255)))
+	wantError(t, "more addresses than the pool", st, obj, http.StatusBadRequest, codeNoAddress)
+	if got := e.sim.Stats().HostsCreated; len(got) != 2 || got["half"] != 1 || got["fits"] != 1 {
+		t.Fatalf("refused creates must leave nothing: %v", got)
+	}
+}
+
+func TestCreateRefusesUnknownReferences(t *testing.T) {
+	e := newEnv(t, Config{})
+	cases := []struct {
+		what string
+		body map[string]any
+		code int
+	}{
+		{"unknown OS", vm("a", set("os", 99)), codeUnknownRef},
+		{"unknown cluster", vm("a", set("cluster", 9)), codeUnknownRef},
+		{"unknown account", vm("a", set("account", 42)), codeUnknownRef},
+		{"unknown recipe", vm("a", set("recipe", 7)), codeUnknownRef},
+		{"LXD image on KVM", vm("a", set("os", 3)), codeUnknownRef},
+		{"image", vm("a", set("image", 1)), codeUnknownRef},
+		{"preset", vm("a", set("preset", 1)), codeUnknownRef},
+		{"unknown pool", vm("a", set("ipv4_pool", []any{9})), codeUnknownRef},
+		{"no os", vm("a", set("os", 0)), codeBadParam},
+		{"no name", vm(""), codeBadParam},
+		{"no password", vm("a", set("password", "")), codeBadParam},
+		{"no cpu", vm("a", set("cpu_number", 0)), codeBadParam},
+		{"pool of another interface", vm("a", set("ipv4_pool", []any{2})), codeNoAddress},
+	}
+	for _, c := range cases {
+		st, obj := e.admin("POST", "/vm/v3/host", c.body)
+		wantError(t, c.what, st, obj, http.StatusBadRequest, c.code)
+	}
+	// Numbers as strings, as PHP clients send them, are accepted.
+	e.ok("POST", "/vm/v3/host", vm("strings", set("cluster", "1"), set("os", "2"), set("cpu_number", "2")))
+}
+
+func TestSecondInterfaceNeedsAPoolOnInterfaceOne(t *testing.T) {
+	e := newEnv(t, Config{})
+	extra := []any{map[string]any{"is_main_network": false}}
+	st, obj := e.admin("POST", "/vm/v3/host", vm("lxd-2nic", set("cluster", 2), set("os", 3), set("custom_interfaces", extra)))
+	wantError(t, "LXD custom_interfaces", st, obj, http.StatusBadRequest, codeNoAddress)
+	st, obj = e.admin("POST", "/vm/v3/host", vm("lxd-2nic", set("cluster", 2), set("interfaces", []any{map[string]any{"interface": 1}})))
+	wantError(t, "LXD interfaces[1]", st, obj, http.StatusBadRequest, codeNoAddress)
+	st, obj = e.admin("POST", "/vm/v3/host", vm("kvm-bad", set("custom_interfaces", []any{map[string]any{"is_main_network": false, "ippool": 1}})))
+	wantError(t, "main pool as second NIC", st, obj, http.StatusBadRequest, codeNoAddress)
+	e.ok("POST", "/vm/v3/host", vm("lxd-1nic", set("cluster", 2), set("os", 3)))
+	e.ok("POST", "/vm/v3/host", vm("kvm-2nic", set("custom_interfaces", extra)))
+	if got := e.sim.Stats().HostsCreated; len(got) != 2 {
+		t.Fatalf("hosts created %v, want only the two valid ones", got)
+	}
+}
+
+func TestFailHostEndsCreateInFail(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, Config{TaskTime: time.Second, Now: clk.Now})
+	e.sim.FailHost("svc-bad")
+	res := e.ok("POST", "/vm/v3/host", vm("svc-bad", set("recipe", 2)))
+	ok := e.ok("POST", "/vm/v3/host", vm("svc-good"))
+	clk.Advance(2 * time.Second)
+	if st := e.taskStatus(res["task"], "host_create"); st != "fail" {
+		t.Fatalf("host_create %q, want fail", st)
+	}
+	if st := e.taskStatus(res["recipe_task"], "recipe_run"); st != "fail" {
+		t.Fatalf("recipe after failed create %q, want fail", st)
+	}
+	task := e.list("/vm/v3/task?where=(consul_id+EQ+" + itoa(res["task"]) + ")")[0]
+	if task["output"] == nil || task["output"] == "" {
+		t.Fatalf("failed task carries no reason: %v", task)
+	}
+	if h := e.hostFull(res["id"]); h["state"] != "failed" || len(ips(h)) != 0 {
+		t.Fatalf("failed VM: %v", h)
+	}
+	if st := e.taskStatus(ok["task"], "host_create"); st != "complete" {
+		t.Fatalf("other VM %q, want complete", st)
+	}
+	if got := e.sim.Stats().Tasks; got["fail"] != 2 || got["complete"] != 1 {
+		t.Fatalf("task stats %v", got)
+	}
+}
+
+func TestZeroTaskTimeCompletesAtNextPoll(t *testing.T) {
+	e := newEnv(t, Config{})
+	res := e.ok("POST", "/vm/v3/host", vm("fast"))
+	if st := e.taskStatus(res["task"], "host_create"); st != "complete" {
+		t.Fatalf("host_create %q, want complete", st)
+	}
+	if h := e.hostFull(res["id"]); h["state"] != "active" || len(ips(h)) != 1 {
+		t.Fatalf("VM %v", h)
+	}
+}

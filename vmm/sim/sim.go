@@ -1,0 +1,289 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Config tunes the emulator. The zero value is a fast, well-behaved VMmanager.
+type Config struct {
+	AdminEmail    string           // default "admin@example.com"
+	AdminPassword string           // default "demo-password"
+	TaskTime      time.Duration    // how long tasks stay running; 0 = complete at the next request (the CLI defaults to 2s)
+	Latency       time.Duration    // added to every API answer
+	FailRate      float64          // share of mutating /vm/v3 calls answered 500 (with an error object)
+	SleepEvery    int              // every Nth served request starts a burst of SleepBurst 503 answers (0 = never)
+	SleepBurst    int              // default 3
+	TokenTTL      time.Duration    // token lifetime from issue, not sliding (default 1h)
+	Seed          int64            // rand seed for fail injection (0 = time-based)
+	Now           func() time.Time // optional clock
+}
+
+const (
+	defaultAdminEmail    = "admin@example.com"
+	defaultAdminPassword = "demo-password"
+	maxBodyBytes         = 1 << 20
+)
+
+// Sim is an in-memory VMmanager 6. One mutex guards everything, so any number of clients may call it.
+type Sim struct {
+	cfg Config
+	now func() time.Time
+
+	mu       sync.Mutex
+	rng      *rand.Rand
+	failRate float64
+	failNext map[string]int
+	failHost map[string]bool
+	sleeping int // 503 answers still owed
+	served   int // requests not answered by the sleep injection, for SleepEvery
+
+	accounts []*account
+	tokens   map[string]*token
+	clusters []*cluster
+	pools    []*pool
+	oses     []*osImage
+	recipes  []*recipe
+	hosts    []*host // index id-1; deleted hosts stay with deleted set
+	tasks    []*task // index id-1
+	pending  taskHeap
+	seq      struct{ token, ip int }
+
+	loginsOK, loginsFailed int
+	requests               map[string]int
+	hostsCreated           map[string]int
+}
+
+// New returns an emulator holding the seed data of the package comment.
+func New(cfg Config) *Sim {
+	if cfg.AdminEmail == "" {
+		cfg.AdminEmail = defaultAdminEmail
+	}
+	if cfg.AdminPassword == "" {
+		cfg.AdminPassword = defaultAdminPassword
+	}
+	if cfg.SleepBurst <= 0 {
+		cfg.SleepBurst = 3
+	}
+	if cfg.TokenTTL <= 0 {
+		cfg.TokenTTL = time.Hour
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = time.Now().UnixNano()
+	}
+	s := &Sim{
+		cfg:          cfg,
+		now:          cfg.Now,
+		rng:          rand.New(rand.NewPCG(uint64(seed), uint64(seed)>>32|1)),
+		failRate:     clamp01(cfg.FailRate),
+		failNext:     map[string]int{},
+		failHost:     map[string]bool{},
+		tokens:       map[string]*token{},
+		requests:     map[string]int{},
+		hostsCreated: map[string]int{},
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.seed()
+	return s
+}
+
+func clamp01(f float64) float64 { return max(0, min(1, f)) }
+
+// Sleep makes the next n API requests answer 503, as a suspended VMmanager does; 0 wakes it.
+func (s *Sim) Sleep(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sleeping = max(0, n)
+}
+
+// SetFailRate changes the share of mutating calls answered 500.
+func (s *Sim) SetFailRate(f float64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failRate = clamp01(f)
+}
+
+// FailNext makes the next n calls of a route such as "POST /vm/v3/host" or "POST /vm/v3/host/{id}/start"
+// answer 500, whatever the fail rate.
+func (s *Sim) FailNext(route string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failNext[route] = max(0, n)
+}
+
+// FailHost makes every later host_create task of a VM with this name end "fail".
+func (s *Sim) FailHost(name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failHost[name] = true
+}
+
+// call is one API request being answered under the lock.
+type call struct {
+	s    *Sim
+	r    *http.Request
+	now  time.Time
+	ids  []int
+	body []byte
+	acct *account
+}
+
+// reply is a success answer with a status other than 200.
+type reply struct {
+	status int
+	body   any
+}
+
+func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == "/sim/stats" {
+		s.serveStats(w, r)
+		return
+	}
+	body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if s.cfg.Latency > 0 {
+		t := time.NewTimer(s.cfg.Latency)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	status, out := s.answer(r, body, rerr)
+	writeJSON(w, status, out)
+}
+
+// answer runs the checks in the order a real instance would meet them: asleep, method, route, token,
+// injected failure, then the function itself.
+func (s *Sim) answer(r *http.Request, body []byte, bodyErr error) (int, any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.settle(now)
+	ep, ids, pathKnown := matchRoute(r.Method, r.URL.Path)
+	key := r.Method + " " + routeName(ep, pathKnown, r.URL.Path)
+	s.requests[key]++
+	if e := s.asleep(); e != nil {
+		return e.status, e.body()
+	}
+	c := &call{s: s, r: r, now: now, ids: ids, body: body}
+	res, err := s.dispatch(c, ep, pathKnown, key, bodyErr)
+	var ae *apiError
+	if errors.As(err, &ae) {
+		return ae.status, ae.body()
+	}
+	if rp, ok := res.(reply); ok {
+		return rp.status, rp.body
+	}
+	return http.StatusOK, res
+}
+
+func (s *Sim) dispatch(c *call, ep *endpoint, pathKnown bool, key string, bodyErr error) (any, error) {
+	switch m := c.r.Method; {
+	case m != http.MethodGet && m != http.MethodPost && m != http.MethodDelete:
+		return nil, errf(http.StatusMethodNotAllowed, codeBadMethod, "method %s is not allowed: VMmanager accepts GET, POST and DELETE", m)
+	case ep == nil && pathKnown:
+		return nil, errf(http.StatusMethodNotAllowed, codeBadMethod, "method %s is not allowed on %s", m, c.r.URL.Path)
+	case ep == nil:
+		return nil, errf(http.StatusNotFound, codeNoRoute, "no API function at %s", c.r.URL.Path)
+	}
+	if bodyErr != nil {
+		return nil, errf(http.StatusBadRequest, codeBadJSON, "request body could not be read: %v", bodyErr)
+	}
+	if err := s.authenticate(c, ep.auth); err != nil {
+		return nil, err
+	}
+	if s.injectFailure(c.r.Method, key) {
+		return nil, errf(http.StatusInternalServerError, codeInjected, "internal error (injected by the emulator)")
+	}
+	return ep.h(c)
+}
+
+// asleep answers 503 while a burst lasts; every SleepEvery-th served request starts a new one.
+func (s *Sim) asleep() *apiError {
+	if s.sleeping == 0 {
+		s.served++
+		if s.cfg.SleepEvery > 0 && s.served%s.cfg.SleepEvery == 0 {
+			s.sleeping = s.cfg.SleepBurst
+		}
+	}
+	if s.sleeping > 0 {
+		s.sleeping--
+		return errf(http.StatusServiceUnavailable, codeSuspended, "VMmanager is suspended after inactivity; repeat the request")
+	}
+	return nil
+}
+
+func (s *Sim) injectFailure(method, key string) bool {
+	if n := s.failNext[key]; n > 0 {
+		s.failNext[key] = n - 1
+		return true
+	}
+	mutating := method == http.MethodPost || method == http.MethodDelete
+	return mutating && strings.HasPrefix(key[len(method)+1:], "/vm/v3/") && s.failRate > 0 && s.rng.Float64() < s.failRate
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	var buf bytes.Buffer
+	if err := json.NewEncoder(&buf).Encode(v); err != nil {
+		status = http.StatusInternalServerError
+		buf.Reset()
+		buf.WriteString(`{"error":{"code":5000,"msg":"emulator could not encode its answer"}}` + "\n")
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// decodeBody reads a JSON object into dst; an empty body counts as {} since clients often send none.
+func (c *call) decodeBody(dst any) error {
+	b := bytes.TrimSpace(c.body)
+	if len(b) == 0 {
+		b = []byte("{}")
+	}
+	if b[0] != '{' || !json.Valid(b) {
+		return errf(http.StatusBadRequest, codeBadJSON, "request body is not a JSON object")
+	}
+	err := json.Unmarshal(b, dst)
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return badParam(te.Field, "parameter %s has the wrong type (%s)", te.Field, te.Value)
+	}
+	if err != nil {
+		return badParam("", "request body is invalid: %v", err)
+	}
+	return nil
+}
+
+// flexInt accepts a JSON number or a string of digits (PHP clients send both); null or absent is 0.
+type flexInt int
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	s := string(bytes.TrimSpace(b))
+	if s == "null" {
+		*f = 0
+		return nil
+	}
+	if unq, err := strconv.Unquote(s); err == nil {
+		s = unq
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return &json.UnmarshalTypeError{Value: "value " + strconv.Quote(s), Type: reflect.TypeFor[int]()}
+	}
+	*f = flexInt(n)
+	return nil
+}

@@ -1,0 +1,311 @@
+package vmm
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+)
+
+// Cluster is a VMmanager cluster as the wizard needs it.
+type Cluster struct {
+	ID             uint64
+	Name           string
+	Virtualization string // "kvm" or "lxd"
+	Interfaces     []int  // interface indexes that have at least one IP pool, ascending
+	Pools          map[int][]uint64
+}
+
+// HasAdditionalInterface reports a pool on an interface other than the main one (index >= 1).
+func (c Cluster) HasAdditionalInterface() bool {
+	for _, i := range c.Interfaces {
+		if i >= 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// IPPool is an IP address pool and the cluster interfaces it serves.
+type IPPool struct {
+	ID       uint64
+	Name     string
+	Clusters []PoolCluster
+}
+
+// PoolCluster is one cluster interface a pool is attached to.
+type PoolCluster struct {
+	ID        uint64
+	Interface int
+}
+
+// OS is an installable OS image.
+type OS struct {
+	ID       uint64
+	Name     string
+	LXD      bool     // an LXD container image rather than a KVM one
+	Clusters []uint64 // clusters it is available on (empty: not stated)
+}
+
+// Recipe is a post-install script.
+type Recipe struct {
+	ID   uint64
+	Name string
+}
+
+// Account is a VMmanager account (customer or administrator).
+type Account struct {
+	ID    uint64
+	Email string
+	State string
+	Roles []string
+}
+
+// IsAdmin reports the "@admin" role.
+func (a Account) IsAdmin() bool { return slices.Contains(a.Roles, "@admin") }
+
+// Host is a VM as read from the list endpoint, which carries its IPs and disk.
+type Host struct {
+	ID      uint64
+	Name    string
+	State   string
+	CPU     int
+	RAMMiB  int
+	DiskID  uint64
+	DiskMiB int
+	IPv4    []string
+	IPv6    []string
+	OS      uint64
+	Cluster uint64
+	Account uint64
+	Domain  string
+}
+
+// HostSpec is what CreateHost asks for.
+type HostSpec struct {
+	Name                string
+	Cluster             uint64
+	OS                  uint64
+	Account             uint64
+	Password            string
+	CPU                 int
+	RAMMiB              int
+	DiskMiB             int
+	IPv4Count           int    // addresses on the main interface; 0 counts as 1
+	RecipeID            uint64 // 0 = none
+	AdditionalInterface bool   // a second NIC on the cluster's interface 1
+	Domain              string
+}
+
+// TaskRef names a VMmanager task the way it is polled: consul id plus task name.
+type TaskRef struct {
+	ConsulID string
+	Name     string
+}
+
+// Created is CreateHost's answer.
+type Created struct {
+	HostID     uint64
+	Task       TaskRef
+	RecipeTask *TaskRef // nil when no recipe was asked for
+}
+
+// --- wire shapes ---
+
+type ref struct {
+	ID flexID `json:"id"`
+}
+
+// flexRef accepts a linked object {"id": N, ...} or a bare id.
+type flexRef uint64
+
+func (f *flexRef) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		var r ref
+		if err := json.Unmarshal(b, &r); err != nil {
+			return err
+		}
+		*f = flexRef(r.ID)
+		return nil
+	}
+	var id flexID
+	if err := id.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	*f = flexRef(id)
+	return nil
+}
+
+type wireCluster struct {
+	ID                 flexID `json:"id"`
+	Name               string `json:"name"`
+	VirtualizationType string `json:"virtualization_type"`
+	Interfaces         []struct {
+		Interface int      `json:"interface"`
+		IPPool    []flexID `json:"ippool"`
+	} `json:"interfaces"`
+	IPPools []struct {
+		ID        flexID `json:"id"`
+		Interface *int   `json:"interface"`
+	} `json:"ippools"`
+}
+
+func (w wireCluster) cluster() Cluster {
+	c := Cluster{ID: uint64(w.ID), Name: w.Name, Virtualization: w.VirtualizationType, Pools: map[int][]uint64{}}
+	for _, in := range w.Interfaces {
+		for _, p := range in.IPPool {
+			c.Pools[in.Interface] = appendUnique(c.Pools[in.Interface], uint64(p))
+		}
+	}
+	if len(w.Interfaces) == 0 { // older answers only list pools, each with its interface
+		for _, p := range w.IPPools {
+			if p.Interface != nil {
+				c.Pools[*p.Interface] = appendUnique(c.Pools[*p.Interface], uint64(p.ID))
+			}
+		}
+	}
+	for i, ps := range c.Pools {
+		if len(ps) > 0 {
+			c.Interfaces = append(c.Interfaces, i)
+		}
+	}
+	slices.Sort(c.Interfaces)
+	return c
+}
+
+func appendUnique(s []uint64, v uint64) []uint64 {
+	if slices.Contains(s, v) {
+		return s
+	}
+	return append(s, v)
+}
+
+type wirePool struct {
+	ID       flexID `json:"id"`
+	Name     string `json:"name"`
+	Clusters []struct {
+		ID        flexID `json:"id"`
+		Interface int    `json:"interface"`
+	} `json:"clusters"`
+}
+
+func (w wirePool) pool() IPPool {
+	p := IPPool{ID: uint64(w.ID), Name: w.Name}
+	for _, c := range w.Clusters {
+		p.Clusters = append(p.Clusters, PoolCluster{ID: uint64(c.ID), Interface: c.Interface})
+	}
+	return p
+}
+
+type wireOS struct {
+	ID         flexID `json:"id"`
+	Name       string `json:"name"`
+	IsLXDImage bool   `json:"is_lxd_image"`
+	Clusters   []ref  `json:"clusters"`
+}
+
+func (w wireOS) os() OS {
+	o := OS{ID: uint64(w.ID), Name: w.Name, LXD: w.IsLXDImage}
+	for _, c := range w.Clusters {
+		o.Clusters = append(o.Clusters, uint64(c.ID))
+	}
+	return o
+}
+
+type wireRecipe struct {
+	ID   flexID `json:"id"`
+	Name string `json:"name"`
+}
+
+type wireAccount struct {
+	ID    flexID   `json:"id"`
+	Email string   `json:"email"`
+	State string   `json:"state"`
+	Roles []string `json:"roles"`
+}
+
+func (w wireAccount) account() Account {
+	return Account{ID: uint64(w.ID), Email: w.Email, State: w.State, Roles: w.Roles}
+}
+
+type wireIP struct {
+	IP     string `json:"ip"`
+	IPAddr string `json:"ip_addr"`
+}
+
+func (w wireIP) addr() string {
+	if w.IP != "" {
+		return w.IP
+	}
+	return w.IPAddr
+}
+
+type wireHost struct {
+	ID        flexID   `json:"id"`
+	Name      string   `json:"name"`
+	Domain    string   `json:"domain"`
+	State     string   `json:"state"`
+	CPUNumber int      `json:"cpu_number"`
+	RAMMiB    int      `json:"ram_mib"`
+	IP4       []wireIP `json:"ip4"`
+	IP6       []wireIP `json:"ip6"`
+	Disk      *struct {
+		ID      flexID `json:"id"`
+		DiskMiB int    `json:"disk_mib"`
+	} `json:"disk"`
+	OS      flexRef `json:"os"`
+	Cluster flexRef `json:"cluster"`
+	Account flexRef `json:"account"`
+}
+
+func (w wireHost) host() Host {
+	h := Host{ID: uint64(w.ID), Name: w.Name, Domain: w.Domain, State: w.State, CPU: w.CPUNumber,
+		RAMMiB: w.RAMMiB, OS: uint64(w.OS), Cluster: uint64(w.Cluster), Account: uint64(w.Account)}
+	if w.Disk != nil {
+		h.DiskID, h.DiskMiB = uint64(w.Disk.ID), w.Disk.DiskMiB
+	}
+	for _, ip := range w.IP4 {
+		if a := ip.addr(); a != "" {
+			h.IPv4 = append(h.IPv4, a)
+		}
+	}
+	for _, ip := range w.IP6 {
+		if a := ip.addr(); a != "" {
+			h.IPv6 = append(h.IPv6, a)
+		}
+	}
+	return h
+}
+
+// taskAnswer is what mutating host calls return.
+type taskAnswer struct {
+	ID             flexID     `json:"id"`
+	Task           flexString `json:"task"`
+	RecipeTask     flexString `json:"recipe_task"`
+	RecipeTaskList []flexTask `json:"recipe_task_list"`
+	StartTask      flexString `json:"start_task"`
+}
+
+type wireTask struct {
+	ID       flexID     `json:"id"`
+	ConsulID flexString `json:"consul_id"`
+	Name     string     `json:"name"`
+	Status   string     `json:"status"`
+	Output   string     `json:"output"` // the failure reason, when VMmanager gives one
+}
+
+// flexTask is a recipe_task_list item: a bare consul id, or an object {"task": id, "name": …}.
+type flexTask struct {
+	Task flexString `json:"task"`
+	Name string     `json:"name"`
+}
+
+func (f *flexTask) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '{' {
+		type plain flexTask
+		return json.Unmarshal(b, (*plain)(f))
+	}
+	*f = flexTask{}
+	return f.Task.UnmarshalJSON(b)
+}
