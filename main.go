@@ -82,6 +82,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newDepartmentCmd(a),
 		newValidateCmd(a),
 		newSimCmd(a),
+		newModuleCmd(a),
 	)
 	return root
 }

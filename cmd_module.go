@@ -1,0 +1,533 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"vmmpm/store"
+	"vmmpm/ui/wizardform"
+	"vmmpm/wizard"
+)
+
+func newModuleCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "module", Short: "VMmanager 6 processing modules: add, list, show, set, rm, check"}
+	cmd.AddCommand(moduleAddCmd(a), moduleListCmd(a), moduleShowCmd(a), moduleSetCmd(a), moduleRmCmd(a),
+		moduleCheckCmd(a))
+	return cmd
+}
+
+func moduleAddCmd(a *app) *cobra.Command {
+	var specPath string
+	var accessible bool
+	c := &cobra.Command{
+		Use:   "add [--spec FILE]",
+		Short: "Add a module: the interactive wizard on a terminal, or a JSON spec with the password on stdin",
+		Long: "Without --spec on a terminal, opens the Add wizard (product type, processing module, integration,\n" +
+			"module parameters, review). With --spec FILE, reads the same fields from JSON and the password\n" +
+			"from stdin (one line; prompted without echo on a terminal), logs in to VMmanager and saves.\n\n" +
+			"Example spec:\n" + wizard.ExampleSpec,
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if specPath == "" {
+				return a.moduleWizard(accessible)
+			}
+			return a.moduleAddSpec(specPath)
+		},
+	}
+	c.Flags().StringVar(&specPath, "spec", "", "JSON file with the wizard's fields (see --help)")
+	c.Flags().BoolVar(&accessible, "accessible", os.Getenv("ACCESSIBLE") != "", "plain prompts instead of the full-screen wizard (screen readers)")
+	return c
+}
+
+// moduleAddSpec is the non-interactive wizard: the same validation, check and atomic save.
+func (a *app) moduleAddSpec(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return usagef("cannot read the spec file: %v", err)
+	}
+	spec, err := wizard.ParseSpec(f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	password, err := a.readModulePassword()
+	if err != nil {
+		return err
+	}
+	db, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	cat, err := wizard.LoadCatalog(db)
+	if err != nil {
+		return err
+	}
+	d, err := cat.Draft(spec)
+	if err != nil {
+		return err
+	}
+	if err := cat.ValidateOffline(d); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	res, err := wizard.CheckIntegration(ctx, d.Integration(), password)
+	if err != nil {
+		return checkExit(err)
+	}
+	d.SetClusters(res.Clusters)
+	if err := d.ResolveSpecCluster(spec); err != nil {
+		return err
+	}
+	if err := cat.Validate(d); err != nil {
+		return err
+	}
+	m, err := wizard.Save(db, store.NewKeyring(), d, password)
+	if err != nil {
+		return err
+	}
+	for _, w := range cat.Warnings(d) {
+		fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
+	}
+	fmt.Fprintf(a.stdout, "added module %q with id %d (cluster %s, %s); password kept in the OS keyring\n",
+		m.Name, m.ID, m.Cluster.Name, strings.ToUpper(m.Cluster.Virtualization))
+	return nil
+}
+
+// checkExit maps a failed integration check to the exit codes of spec §9.
+func checkExit(err error) error {
+	var ce *wizard.CheckError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	switch ce.Cause {
+	case wizard.CauseBadURL:
+		return withCode(exitUsage, err)
+	case wizard.CauseConnection, wizard.CauseTLS:
+		return withCode(exitUnreachable, err)
+	case wizard.CauseBadCredentials:
+		return withCode(exitBadCreds, err)
+	case wizard.CauseNotAdmin:
+		return withCode(exitNotAdmin, err)
+	}
+	return withCode(exitFailure, err)
+}
+
+// readModulePassword takes one line from stdin, or prompts without echo when stdin is a terminal. The
+// password never comes from argv.
+func (a *app) readModulePassword() (string, error) {
+	if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(a.stderr, "VMmanager password: ")
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(a.stderr)
+		if err != nil {
+			return "", fmt.Errorf("cannot read the password from the terminal: %w", err)
+		}
+		return string(b), wizard.ValidatePassword(string(b))
+	}
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("cannot read the password from stdin: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	if pw == "" {
+		return "", usagef("password: give the VMmanager password on stdin, one line (e.g. from a file: < pw.txt)")
+	}
+	return pw, wizard.ValidatePassword(pw)
+}
+
+func moduleListCmd(a *app) *cobra.Command {
+	return listCmd(a, "modules", func(w io.Writer, db *store.DB, asJSON bool) error {
+		rows, err := store.All[store.Module](db)
+		if err != nil {
+			return err
+		}
+		dcs, err := store.All[store.DataCenter](db)
+		if err != nil {
+			return err
+		}
+		dcName := map[uint64]string{}
+		for _, d := range dcs {
+			dcName[d.ID] = d.Name
+		}
+		return printList(w, asJSON, rows, "ID\tNAME\tDATA CENTER\tSORT\tCLUSTER\tURL\tENABLED\tQUEUE\tLAST CHECK",
+			func(m *store.Module) string {
+				return fmt.Sprintf("%d\t%s\t%s\t%d\t%s (%s)\t%s\t%s\t%s\t%s", m.ID, m.Name, dash(dcName[m.DataCenterID]), m.Sort,
+					m.Cluster.Name, strings.ToUpper(m.Cluster.Virtualization), m.URL, onOff(m.Enabled),
+					queueSummary(m.Params), checkSummary(m.LastCheck))
+			})
+	})
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func queueSummary(p store.Params) string {
+	if !p.Queue {
+		return "off"
+	}
+	return fmt.Sprintf("%s ×%d", p.QueueKey, p.QueueCount)
+}
+
+func checkSummary(c *store.Check) string {
+	switch {
+	case c == nil:
+		return "never"
+	case c.OK:
+		return "ok " + c.At.Local().Format("2006-01-02 15:04")
+	}
+	return "FAILED " + c.At.Local().Format("2006-01-02 15:04")
+}
+
+func parseModuleID(s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || id == 0 {
+		return 0, usagef("module id must be a positive number, not %q (see `vmmpm module list`)", s)
+	}
+	return id, nil
+}
+
+// loadModule opens the database and reads module id; a missing one is a usage error.
+func (a *app) loadModule(arg string) (*store.DB, *store.Module, error) {
+	id, err := parseModuleID(arg)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := a.openDB()
+	if err != nil {
+		return nil, nil, err
+	}
+	m, err := store.Load[store.Module](db, id)
+	if err != nil {
+		db.Close()
+		return nil, nil, notFound(err, id)
+	}
+	return db, m, nil
+}
+
+func notFound(err error, id uint64) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return usagef("there is no module %d (see `vmmpm module list`)", id)
+	}
+	return err
+}
+
+func moduleShowCmd(a *app) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "show ID",
+		Short: "Show one module with its parameters and queue-key preview",
+		Args:  exactArgs(1, "a module ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			db, m, err := a.loadModule(args[0])
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if asJSON {
+				return printJSON(a.stdout, m)
+			}
+			return a.printModule(db, m)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (a *app) printModule(db *store.DB, m *store.Module) error {
+	dc, dept := strconv.FormatUint(m.DataCenterID, 10), strconv.FormatUint(m.DepartmentID, 10)
+	if d, err := store.Load[store.DataCenter](db, m.DataCenterID); err == nil {
+		dc = fmt.Sprintf("%s (id %d)", d.Name, d.ID)
+	}
+	if d, err := store.Load[store.Department](db, m.DepartmentID); err == nil {
+		dept = fmt.Sprintf("%s (id %d)", d.Name, d.ID)
+	}
+	recipes := onOff(m.UseRecipes)
+	if m.UseRecipes {
+		recipes += ", active after " + map[string]string{store.RecipeWaitOS: "the OS install", store.RecipeWaitRecipe: "the recipe"}[m.RecipeWait]
+	}
+	check := checkSummary(m.LastCheck)
+	if m.LastCheck != nil && m.LastCheck.Message != "" {
+		check += ": " + m.LastCheck.Message
+	}
+	rows := [][2]string{
+		{"id", strconv.FormatUint(m.ID, 10)}, {"name", m.Name},
+		{"product type", m.ProductType}, {"module", m.Kind},
+		{"url", m.URL}, {"username", m.Username}, {"password", "kept in " + store.NewKeyring().Describe()},
+		{"skip TLS verification", onOff(m.InsecureTLS)},
+		{"data center", dc}, {"department", dept}, {"sort", strconv.Itoa(m.Sort)},
+		{"cluster", fmt.Sprintf("%s (id %d, %s)", m.Cluster.Name, m.Cluster.ID, strings.ToUpper(m.Cluster.Virtualization))},
+		{"use recipes", recipes}, {"additional interface", onOff(m.AdditionalInterface)},
+		{"enabled", onOff(m.Enabled)}, {"activation limit", limitText(m.ActivationLimit)},
+		{"session_ttl", fmt.Sprintf("%d s", m.Params.SessionTTL)}, {"queue", onOff(m.Params.Queue)},
+		{"queue_key", m.Params.QueueKey}, {"queue_count", strconv.Itoa(m.Params.QueueCount)},
+		{"queue keys", wizard.Preview(m.Params, m.ID)}, {"last check", check},
+	}
+	for _, r := range rows {
+		fmt.Fprintf(a.stdout, "%-22s %s\n", r[0]+":", r[1])
+	}
+	return nil
+}
+
+func limitText(n int) string {
+	if n == 0 {
+		return "none"
+	}
+	return strconv.Itoa(n)
+}
+
+func moduleSetCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "set ID key=value...",
+		Short: "Change module parameters: " + strings.Join(wizard.SettableKeys, ", "),
+		Long: "Change module parameters with the wizard's rules; nothing changes unless every pair is valid.\n" +
+			"Keys: " + strings.Join(wizard.SettableKeys, ", ") + ".\n" +
+			"Example: vmmpm module set 7 queue=on queue_key=vmm-__PMID__-__TYPE__ queue_count=3 session_ttl=600",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) < 2 {
+				return usagef("expected a module ID and at least one key=value, got %d arguments", len(args))
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			id, err := parseModuleID(args[0])
+			if err != nil {
+				return err
+			}
+			db, err := a.openDB()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			var m *store.Module
+			var warnings []string
+			err = db.Update(func(tx *store.Tx) error {
+				if m, err = store.Get[store.Module](tx, id); err != nil {
+					return notFound(err, id)
+				}
+				cat, err := wizard.CatalogTx(tx)
+				if err != nil {
+					return err
+				}
+				if warnings, err = wizard.ApplySet(cat, m, args[1:]); err != nil {
+					return err
+				}
+				return tx.Put(m)
+			})
+			if err != nil {
+				return err
+			}
+			for _, w := range warnings {
+				fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
+			}
+			fmt.Fprintf(a.stdout, "module %d updated; queue keys: %s\n", m.ID, wizard.Preview(m.Params, m.ID))
+			return nil
+		},
+	}
+}
+
+func moduleRmCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "rm ID",
+		Short: "Remove a module and its password from the keyring",
+		Args:  exactArgs(1, "a module ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			id, err := parseModuleID(args[0])
+			if err != nil {
+				return err
+			}
+			db, err := a.openDB()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			var m *store.Module
+			var tariffs []string
+			err = db.Update(func(tx *store.Tx) error {
+				if m, err = store.Get[store.Module](tx, id); err != nil {
+					return notFound(err, id)
+				}
+				if tariffs, err = moduleUsers(tx, id); err != nil {
+					return err
+				}
+				if err := tx.Delete(m); err != nil {
+					return err
+				}
+				return forgetPassword(store.NewKeyring(), id)
+			})
+			if err != nil {
+				return err
+			}
+			if len(tariffs) > 0 {
+				fmt.Fprintf(a.stderr, "vmmpm: warning: tariff %s still lists module %d; it is skipped when choosing a module\n", strings.Join(tariffs, ", "), id)
+			}
+			fmt.Fprintf(a.stdout, "removed module %d %q and its password\n", id, m.Name)
+			return nil
+		},
+	}
+}
+
+// forgetPassword deletes the stored password; none stored is fine. Called inside the removal's
+// transaction, so a keyring failure keeps the module (and the password) as they were.
+func forgetPassword(s store.Secrets, id uint64) error {
+	err := s.Delete(id)
+	if err == nil || errors.Is(err, store.ErrSecretNotFound) {
+		return nil
+	}
+	return fmt.Errorf("module %d was not removed: %w", id, err)
+}
+
+// moduleUsers refuses removal while operations of the module are unfinished, and names the tariffs
+// that still list it.
+func moduleUsers(tx *store.Tx, id uint64) ([]string, error) {
+	var busy uint64
+	err := store.Each(tx, func(j *store.Job) bool {
+		if j.ModuleID == id && !store.Finished(j.State) {
+			busy = j.ID
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if busy != 0 {
+		return nil, usagef("module %d still has unfinished operations (job %d); wait for them or cancel them first", id, busy)
+	}
+	var tariffs []string
+	err = store.Each(tx, func(t *store.Tariff) bool {
+		for _, m := range t.ModuleIDs {
+			if m == id {
+				tariffs = append(tariffs, fmt.Sprintf("%q (id %d)", t.Name, t.ID))
+			}
+		}
+		return true
+	})
+	return tariffs, err
+}
+
+func moduleCheckCmd(a *app) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "check ID",
+		Short: "Log in to VMmanager with the module's stored password and record the result",
+		Args:  exactArgs(1, "a module ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			db, m, err := a.loadModule(args[0])
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			password, err := store.NewKeyring().Get(m.ID)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			chk, checkErr := checkModule(ctx, m, password)
+			err = db.Update(func(tx *store.Tx) error {
+				cur, err := store.Get[store.Module](tx, m.ID)
+				if err != nil {
+					return notFound(err, m.ID)
+				}
+				cur.LastCheck = chk
+				return tx.Put(cur)
+			})
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				if err := printJSON(a.stdout, chk); err != nil {
+					return err
+				}
+			} else if checkErr == nil {
+				fmt.Fprintf(a.stdout, "module %d: %s\n", m.ID, chk.Message)
+			}
+			return checkErr
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print the recorded check as JSON")
+	return c
+}
+
+// checkModule logs in like step 3 did and confirms the module's cluster still exists.
+func checkModule(ctx context.Context, m *store.Module, password string) (*store.Check, error) {
+	chk := &store.Check{At: time.Now().UTC()}
+	in := wizard.Integration{URL: m.URL, Username: m.Username, InsecureTLS: m.InsecureTLS}
+	res, err := wizard.CheckIntegration(ctx, in, password)
+	if err != nil {
+		chk.Message = err.Error()
+		return chk, checkExit(err)
+	}
+	for _, c := range res.Clusters {
+		if c.ID == m.Cluster.ID {
+			chk.OK = true
+			chk.Message = fmt.Sprintf("logged in to %s as administrator %s; cluster %q (%s) is there", res.URL, m.Username, c.Name, strings.ToUpper(c.Virtualization))
+			return chk, nil
+		}
+	}
+	chk.Message = fmt.Sprintf("logged in to %s, but VMmanager no longer lists cluster %q (id %d): add a module for an existing cluster", res.URL, m.Cluster.Name, m.Cluster.ID)
+	return chk, errors.New(chk.Message)
+}
+
+// moduleWizard opens the interactive wizard; it needs a terminal.
+func (a *app) moduleWizard(accessible bool) error {
+	in, ok := a.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(in.Fd())) {
+		return usagef("module add without --spec opens the interactive wizard, which needs a terminal; give --spec FILE with the password on stdin instead")
+	}
+	return runModuleWizard(a, in, accessible)
+}
+
+// runModuleWizard runs the full-screen wizard (or its accessible prompts) and reports like --spec does.
+func runModuleWizard(a *app, in *os.File, accessible bool) error {
+	if a.noColor {
+		lipgloss.SetColorProfile(termenv.Ascii)
+	}
+	db, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	run := wizardform.Run
+	if accessible {
+		run = wizardform.RunAccessible
+	}
+	m, warnings, err := run(ctx, db, store.NewKeyring(), in, a.stdout)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
+	}
+	fmt.Fprintf(a.stdout, "added module %q with id %d (cluster %s, %s); password kept in the OS keyring\n",
+		m.Name, m.ID, m.Cluster.Name, strings.ToUpper(m.Cluster.Virtualization))
+	return nil
+}

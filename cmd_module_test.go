@@ -1,0 +1,250 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"vmmpm/store"
+	"vmmpm/vmm/sim"
+)
+
+const modulePassword = "demo-password" // the emulator's admin password; must never leak
+
+// moduleEnv is a temp database with data centers and departments, the emulator on loopback and an
+// isolated service in the real keyring (run under dbus-run-session, see TEAM.md).
+type moduleEnv struct {
+	t      *testing.T
+	db     string
+	simURL string
+	out    strings.Builder // everything the commands printed, checked for the password
+}
+
+func newModuleEnv(t *testing.T) *moduleEnv {
+	t.Helper()
+	t.Setenv("VMMPM_KEYRING_SERVICE", fmt.Sprintf("vmmpm-test-cli-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	srv := httptest.NewServer(sim.New(sim.Config{}))
+	t.Cleanup(srv.Close)
+	e := &moduleEnv{t: t, db: tempDB(t), simURL: srv.URL}
+	e.ok("", "datacenter", "add", "Moscow")
+	e.ok("", "datacenter", "add", "Partner DC", "--external-id", "ext-42")
+	e.ok("", "department", "add", "Support")
+	return e
+}
+
+func (e *moduleEnv) run(stdin string, args ...string) (string, string, int) {
+	e.t.Helper()
+	out, errOut, code := runCLI(e.t, stdin, append([]string{"--db", e.db}, args...)...)
+	e.out.WriteString(out + errOut)
+	return out, errOut, code
+}
+
+func (e *moduleEnv) ok(stdin string, args ...string) string {
+	e.t.Helper()
+	out, errOut, code := e.run(stdin, args...)
+	if code != 0 {
+		e.t.Fatalf("%v: exit %d: %s", args, code, errOut)
+	}
+	return out
+}
+
+// refuse runs a command that must fail with code and a message containing every fragment.
+func (e *moduleEnv) refuse(code int, stdin string, args []string, fragments ...string) {
+	e.t.Helper()
+	_, errOut, got := e.run(stdin, args...)
+	if got != code {
+		e.t.Fatalf("%v: exit %d, want %d: %s\n%s", args, got, code, errOut, e.out.String())
+	}
+	for _, f := range fragments {
+		if !strings.Contains(errOut, f) {
+			e.t.Fatalf("%v: stderr %q lacks %q", args, errOut, f)
+		}
+	}
+}
+
+func (e *moduleEnv) spec(edit func(map[string]any)) string {
+	e.t.Helper()
+	s := map[string]any{
+		"product_type": "vps", "module": "vmmanager6", "url": e.simURL, "username": "admin@example.com",
+		"insecure_tls": false, "datacenter": "Moscow", "department": "Support", "name": "KVM one", "sort": 10,
+		"cluster": "kvm-main", "use_recipes": false, "recipe_wait": "os", "additional_interface": true,
+	}
+	if edit != nil {
+		edit(s)
+	}
+	b, _ := json.Marshal(s)
+	p := filepath.Join(e.t.TempDir(), "spec.json")
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	return p
+}
+
+func (e *moduleEnv) modules() []*store.Module {
+	e.t.Helper()
+	var ms []*store.Module
+	if err := json.Unmarshal([]byte(e.ok("", "module", "list", "--json")), &ms); err != nil {
+		e.t.Fatal(err)
+	}
+	return ms
+}
+
+func (e *moduleEnv) keyring(id uint64) (string, error) { return store.NewKeyring().Get(id) }
+
+func TestModuleAddSpecRefusalsSaveNothing(t *testing.T) {
+	e := newModuleEnv(t)
+	pw := modulePassword + "\n"
+	add := func(edit func(map[string]any)) []string { return []string{"module", "add", "--spec", e.spec(edit)} }
+
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { s["datacenter"] = "Partner DC" }), "datacenter", "External Data Center id")
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { s["cluster"] = "lxd-main" }), "additional_interface", "lxd-main")
+	e.refuse(exitBadCreds, "wrong-password\n", add(nil), "refused the email or password")
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { s["name"] = strings.Repeat("x", 65) }), "name", "at most 64")
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { s["sort"] = 10000 }), "sort", "between 0 and 9999")
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { s["product_type"] = "dedicated" }), "product_type")
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { s["cluster"] = "nope" }), "cluster", "kvm-main")
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { s["params"] = map[string]any{"queue_key": "bad key!"} }), "queue_key", "position 4")
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { s["params"] = map[string]any{"queue_count": 65} }), "queue_count")
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { s["url"] = e.simURL + "/vmmgr" }), "path")
+	e.refuse(exitUsage, "", add(nil), "password")
+	e.refuse(exitUsage, pw, []string{"module", "add"}, "needs a terminal", "--spec")
+	e.refuse(exitUnreachable, pw, add(func(s map[string]any) { s["url"] = "http://127.0.0.1:1" }), "refused the connection")
+
+	if ms := e.modules(); len(ms) != 0 {
+		t.Fatalf("refusals saved %d modules", len(ms))
+	}
+	if _, err := e.keyring(1); !errors.Is(err, store.ErrSecretNotFound) {
+		t.Fatalf("a refusal left a password in the keyring: %v", err)
+	}
+}
+
+func TestModuleLifecycle(t *testing.T) {
+	e := newModuleEnv(t)
+	out := e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	if !strings.Contains(out, `added module "KVM one" with id 1`) {
+		t.Fatalf("add said %q", out)
+	}
+	ms := e.modules()
+	if len(ms) != 1 || ms[0].Cluster.Name != "kvm-main" || !ms[0].AdditionalInterface || ms[0].URL != e.simURL {
+		t.Fatalf("modules %+v", *ms[0])
+	}
+	if pw, err := e.keyring(1); err != nil || pw != modulePassword {
+		t.Fatalf("keyring: %q %v", pw, err)
+	}
+	// A second module with the same sort on the same data center is saved, with a warning.
+	_, errOut, code := e.run(modulePassword+"\n", "module", "add", "--spec", e.spec(func(s map[string]any) {
+		s["name"], s["cluster"], s["additional_interface"] = "LXD one", 2, false
+	}))
+	if code != 0 || !strings.Contains(errOut, "warning: sort 10 is also used by module \"KVM one\"") {
+		t.Fatalf("duplicate sort: exit %d, %q", code, errOut)
+	}
+	e.refuse(exitUsage, modulePassword+"\n", []string{"module", "add", "--spec", e.spec(nil)}, "name", "unique")
+
+	e.refuse(exitUsage, "", []string{"module", "set", "1", "queue_key=bad key!"}, "queue_key", "position 4")
+	e.refuse(exitUsage, "", []string{"module", "set", "1", "queue_key=__NOPE__"}, "queue_key", "__NOPE__")
+	e.refuse(exitUsage, "", []string{"module", "set", "1", "queue=on", "queue_count=99"}, "queue_count")
+	e.refuse(exitUsage, "", []string{"module", "set", "9", "queue=on"}, "no module 9")
+	out = e.ok("", "module", "set", "1", "queue=on", "queue_key=vmm-__PMID__-__TYPE__", "queue_count=3", "session_ttl=600")
+	if !strings.Contains(out, "vmm-1-open-1 … vmm-1-open-3") {
+		t.Fatalf("set must preview the keys: %q", out)
+	}
+	var m store.Module
+	if err := json.Unmarshal([]byte(e.ok("", "module", "show", "1", "--json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.Params != (store.Params{SessionTTL: 600, Queue: true, QueueKey: "vmm-__PMID__-__TYPE__", QueueCount: 3}) {
+		t.Fatalf("show --json params %+v", m.Params)
+	}
+	text := e.ok("", "module", "show", "1")
+	for _, want := range []string{"kvm-main (id 1, KVM)", "Moscow (id 1)", "queue keys:", "vmm-1-open-1 … vmm-1-open-3"} {
+		if !strings.Contains(text, want) {
+			t.Fatalf("show lacks %q:\n%s", want, text)
+		}
+	}
+
+	out = e.ok("", "module", "check", "1")
+	if !strings.Contains(out, "logged in") {
+		t.Fatalf("check said %q", out)
+	}
+	if err := json.Unmarshal([]byte(e.ok("", "module", "show", "1", "--json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.LastCheck == nil || !m.LastCheck.OK || time.Since(m.LastCheck.At) > time.Minute {
+		t.Fatalf("last_check not refreshed: %+v", m.LastCheck)
+	}
+
+	e.ok("", "module", "rm", "1")
+	if _, err := e.keyring(1); !errors.Is(err, store.ErrSecretNotFound) {
+		t.Fatalf("rm left the keyring entry: %v", err)
+	}
+	if ms := e.modules(); len(ms) != 1 || ms[0].ID != 2 {
+		t.Fatalf("after rm: %+v", ms)
+	}
+	e.refuse(exitUsage, "", []string{"module", "rm", "1"}, "no module 1")
+	e.ok("", "module", "rm", "2")
+
+	assertNoPassword(t, e)
+}
+
+// assertNoPassword: the password is nowhere in the database file, the output, or the state folder (log).
+func assertNoPassword(t *testing.T, e *moduleEnv) {
+	t.Helper()
+	raw, err := os.ReadFile(e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(raw), modulePassword) {
+		t.Fatal("the password is in the database file")
+	}
+	if strings.Contains(e.out.String(), modulePassword) {
+		t.Fatal("a command printed the password")
+	}
+	_ = filepath.WalkDir(os.Getenv("XDG_STATE_HOME"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if b, _ := os.ReadFile(p); strings.Contains(string(b), modulePassword) {
+				t.Fatalf("the password is in %s", p)
+			}
+		}
+		return nil
+	})
+}
+
+func TestModuleCheckFailureIsRecorded(t *testing.T) {
+	e := newModuleEnv(t)
+	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	if err := store.NewKeyring().Set(1, "changed-meanwhile"); err != nil {
+		t.Fatal(err)
+	}
+	e.refuse(exitBadCreds, "", []string{"module", "check", "1"}, "refused the email or password")
+	var m store.Module
+	if err := json.Unmarshal([]byte(e.ok("", "module", "show", "1", "--json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.LastCheck == nil || m.LastCheck.OK || !strings.Contains(m.LastCheck.Message, "refused") {
+		t.Fatalf("failed check not recorded: %+v", m.LastCheck)
+	}
+	e.ok("", "module", "rm", "1")
+}
+
+func TestModuleListTable(t *testing.T) {
+	e := newModuleEnv(t)
+	if out := e.ok("", "module", "list"); !strings.HasPrefix(out, "ID") {
+		t.Fatalf("empty list must print the header: %q", out)
+	}
+	if out := e.ok("", "module", "list", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("empty list --json = %q", out)
+	}
+	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	out := e.ok("", "module", "list")
+	if !strings.Contains(out, "KVM one") || !strings.Contains(out, "kvm-main (KVM)") {
+		t.Fatalf("list %q", out)
+	}
+	e.ok("", "module", "rm", "1")
+}

@@ -1,0 +1,165 @@
+package wizardform
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"vmmpm/store"
+)
+
+// openPTY returns a pseudo-terminal pair: the slave is a real terminal, as the password prompt needs.
+func openPTY(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(); m.Close() })
+	go func() { _, _ = bytes.NewBuffer(nil).ReadFrom(m) }() // drain the echo
+	return m, s
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// conversation answers prompts in order, each once it has appeared after the previous one.
+type conversation struct {
+	t      *testing.T
+	out    *syncBuffer
+	master *os.File
+	seen   int
+}
+
+func (c *conversation) expect(text string) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		s := c.out.String()
+		if i := strings.Index(s[c.seen:], text); i >= 0 {
+			c.seen += i + len(text)
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("timed out waiting for %q; output so far:\n%s", text, s)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (c *conversation) answer(prompt, line string) {
+	c.t.Helper()
+	c.expect(prompt)
+	if _, err := c.master.Write([]byte(line + "\n")); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func TestAccessibleWizard(t *testing.T) {
+	h := newHarness(t, nil, seedDefault)
+	_ = h.tm.Quit()
+	master, slave := openPTY(t)
+	out := &syncBuffer{}
+	type result struct {
+		m   *store.Module
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		m, _, err := RunAccessible(context.Background(), h.db, h.secrets, slave, out)
+		done <- result{m, err}
+	}()
+	c := &conversation{t: t, out: out, master: master}
+	c.expect("Step 1 of 5 · Product type")
+	c.answer("enter the number 1", "1")
+	c.expect("Step 2 of 5 · Processing module")
+	c.answer("enter the number 1", "1")
+	c.expect("Step 3 of 5 · Integration")
+	c.answer("URL", h.simURL)
+	c.answer("Username", adminEmail)
+	c.answer("Password", adminPassword)
+	c.answer("Skip TLS verification", "")
+	c.expect("Step 4 of 5 · Module parameters")
+	c.expect("2. Partner DC  (not selectable")
+	c.answer("Enter a number between 1 and 2", "2")
+	c.expect("datacenter: must have no External Data Center id")
+	c.answer("Enter a number between 1 and 2", "1")
+	c.answer("Name", "KVM a11y")
+	c.answer("Enter a number between 1 and 2", "1")
+	c.answer("Sort", "")
+	c.answer("Enter a number between 1 and 2", "2") // lxd-main
+	c.answer("Use recipes", "")
+	c.answer("Enter a number between 1 and 2", "")
+	c.answer("Additional network interface", "y")
+	c.expect(`✗ additional_interface: can only be on for a cluster with a second interface: cluster "lxd-main"`)
+	c.answer("Enter a number between 1 and 2", "1") // kvm-main
+	c.answer("Use recipes", "")
+	c.answer("Enter a number between 1 and 2", "")
+	c.answer("Additional network interface", "y")
+	c.answer("Session storage period", "600")
+	c.answer("Start operations in a queue", "y")
+	c.answer("Queue key", "")
+	c.answer("Number of queues", "2")
+	c.expect("Step 5 of 5 · Review")
+	c.expect("Password               ••••••••")
+	c.answer("Save this module?", "")
+	c.expect(`Saved module "KVM a11y" with id 1.`)
+	r := <-done
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	t.Cleanup(func() { _ = h.secrets.Delete(r.m.ID) })
+	m := h.savedModule()
+	if m.Name != "KVM a11y" || m.Cluster.Name != "kvm-main" || !m.AdditionalInterface || m.Params.SessionTTL != 600 ||
+		!m.Params.Queue || m.Params.QueueCount != 2 {
+		t.Fatalf("module %+v", m)
+	}
+	if pw, err := h.secrets.Get(m.ID); err != nil || pw != adminPassword {
+		t.Fatalf("keyring %q %v", pw, err)
+	}
+	if strings.Contains(out.String(), adminPassword) {
+		t.Fatal("the accessible prompts printed the password")
+	}
+}
+
+func TestAccessibleWizardNeedsTerminal(t *testing.T) {
+	h := newHarness(t, nil, seedDefault)
+	_ = h.tm.Quit()
+	if _, _, err := RunAccessible(context.Background(), h.db, h.secrets, strings.NewReader("1\n"), &bytes.Buffer{}); err == nil ||
+		!strings.Contains(err.Error(), "needs a terminal") {
+		t.Fatalf("want a refusal without a terminal, got %v", err)
+	}
+}

@@ -1,0 +1,430 @@
+// Package wizardform is the interactive Add wizard: a self-contained Bubble Tea model over the wizard
+// package, built from huh forms. `vmmpm module add` runs it on its own; the TUI shell embeds it and
+// listens for SavedMsg and CancelledMsg.
+package wizardform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/huh"
+	"github.com/charmbracelet/lipgloss"
+
+	"vmmpm/store"
+	"vmmpm/wizard"
+)
+
+// SavedMsg is sent once the module is in the database and its password in the keyring.
+type SavedMsg struct {
+	Module   *store.Module
+	Warnings []string
+}
+
+// CancelledMsg is sent when the admin discards the wizard; nothing was written.
+type CancelledMsg struct{}
+
+// Options size the model and tie it to its host.
+type Options struct {
+	Width, Height int
+	// Context, when cancelled, abandons a running integration check (the host is closing).
+	Context context.Context
+	// KeyMap overrides DefaultKeyMap.
+	KeyMap *KeyMap
+}
+
+type phase int
+
+const (
+	phaseEdit phase = iota
+	phaseChecking
+	phaseTLSOffer
+	phaseConfirmQuit
+	phaseSaving
+	phaseDone
+	phaseFatal
+)
+
+type checkDoneMsg struct {
+	seq int
+	res *wizard.CheckResult
+	err error
+}
+
+// hintsMsg makes the form redraw after the wizard changed field descriptions.
+type hintsMsg struct{}
+
+type saveDoneMsg struct {
+	module *store.Module
+	err    error
+}
+
+// Model is the wizard. It is used through its pointer: the huh fields are bound to its fields.
+type Model struct {
+	db      *store.DB
+	secrets store.Secrets
+	ctx     context.Context
+
+	width, height int
+	keys          KeyMap
+	st            styles
+	help          help.Model
+	spin          spinner.Model
+
+	cat      *wizard.Catalog
+	draft    *wizard.Draft
+	password string
+
+	// Text and choice fields that become draft values when their page is done.
+	sortText, ttlText, countText string
+	clusterID                    uint64
+	saveConfirm                  bool
+
+	page      page
+	phase     phase
+	form      *huh.Form
+	formKeys  *huh.KeyMap
+	notice    string
+	noticeSty lipgloss.Style
+
+	checkSeq   int
+	cancel     context.CancelFunc
+	checkErr   *wizard.CheckError
+	resume     phase // where "no" on the quit question returns to
+	accessible bool
+	hints      []func() // descriptions recomputed after each update (see hint)
+	saved      *store.Module
+	fatal      error
+}
+
+// New builds the wizard over db and secrets. It reads data centers, departments and modules at once.
+func New(db *store.DB, secrets store.Secrets, opt Options) *Model {
+	m := &Model{
+		db: db, secrets: secrets, ctx: opt.Context,
+		width: opt.Width, height: opt.Height,
+		keys: DefaultKeyMap(), st: defaultStyles(), help: help.New(),
+		spin:  spinner.New(spinner.WithSpinner(spinner.Dot)),
+		draft: wizard.NewDraft(), formKeys: formKeyMap(),
+		ttlText: fmt.Sprint(store.DefaultTTL), countText: "1", saveConfirm: true,
+	}
+	if m.ctx == nil {
+		m.ctx = context.Background()
+	}
+	if opt.KeyMap != nil {
+		m.keys = *opt.KeyMap
+	}
+	if m.width <= 0 {
+		m.width = 100
+	}
+	if m.height <= 0 {
+		m.height = 30
+	}
+	m.cat, m.fatal = wizard.LoadCatalog(db)
+	if m.fatal != nil {
+		m.phase = phaseFatal
+		return m
+	}
+	m.preselect()
+	m.form = m.buildForm()
+	return m
+}
+
+// preselect points the pick lists at the first entry that can be chosen.
+func (m *Model) preselect() {
+	for _, c := range m.cat.DataCenterChoices() {
+		if c.Selectable {
+			m.draft.DataCenterID = c.ID
+			break
+		}
+	}
+	if len(m.cat.Departments) > 0 {
+		m.draft.DepartmentID = m.cat.Departments[0].ID
+	}
+}
+
+// Init starts the first page.
+func (m *Model) Init() tea.Cmd {
+	if m.form == nil {
+		return nil
+	}
+	return m.form.Init()
+}
+
+// Update handles the wizard's own keys and phases and passes everything else to the page's form.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		if msg.Width > 0 && msg.Height > 0 { // a terminal that reports no size keeps the default
+			m.width, m.height = msg.Width, msg.Height
+			m.resizeForm()
+		}
+		return m, nil
+	case tea.KeyMsg:
+		return m, m.handleKey(msg)
+	case checkDoneMsg:
+		return m, m.checkDone(msg)
+	case saveDoneMsg:
+		return m, m.saveDone(msg)
+	case spinner.TickMsg:
+		if m.phase == phaseChecking || m.phase == phaseSaving {
+			var cmd tea.Cmd
+			m.spin, cmd = m.spin.Update(msg)
+			return m, tea.Batch(cmd, m.updateForm(msg))
+		}
+	}
+	return m, m.updateForm(msg)
+}
+
+func (m *Model) handleKey(k tea.KeyMsg) tea.Cmd {
+	switch m.phase {
+	case phaseDone, phaseSaving:
+		return nil
+	case phaseFatal:
+		if key.Matches(k, m.keys.Quit, m.keys.Back) {
+			return cancelled
+		}
+		return nil
+	case phaseConfirmQuit:
+		return m.answerQuit(k)
+	}
+	if key.Matches(k, m.keys.Quit) {
+		m.askQuit()
+		return nil
+	}
+	switch m.phase {
+	case phaseChecking:
+		if key.Matches(k, m.keys.Cancel) {
+			m.stopCheck()
+			m.setNotice(m.st.warn, "Check cancelled: nothing was saved. Press enter on the last field to try again.")
+			return m.goTo(pageIntegration)
+		}
+		return nil
+	case phaseTLSOffer:
+		return m.answerTLS(k)
+	}
+	if key.Matches(k, m.keys.QuitOutsideText) && !m.typing() {
+		m.askQuit()
+		return nil
+	}
+	if key.Matches(k, m.keys.Back) {
+		if m.page == pageProduct {
+			m.askQuit()
+			return nil
+		}
+		m.notice = ""
+		return m.goTo(m.page - 1)
+	}
+	return m.updateForm(k)
+}
+
+func cancelled() tea.Msg { return CancelledMsg{} }
+
+// typing reports whether the focused field takes text, where q is a letter, not quit.
+func (m *Model) typing() bool {
+	if m.form == nil {
+		return false
+	}
+	_, ok := m.form.GetFocusedField().(*huh.Input)
+	return ok
+}
+
+func (m *Model) askQuit() {
+	m.resume = m.phase
+	if m.phase == phaseChecking || m.phase == phaseTLSOffer {
+		m.stopCheck()
+		m.resume = phaseEdit
+		m.form = m.buildForm()
+	}
+	m.phase = phaseConfirmQuit
+}
+
+func (m *Model) answerQuit(k tea.KeyMsg) tea.Cmd {
+	switch {
+	case key.Matches(k, m.keys.Yes):
+		m.phase = phaseDone
+		return cancelled
+	case key.Matches(k, m.keys.No):
+		m.phase = m.resume
+		if m.phase == phaseEdit {
+			return m.form.Init()
+		}
+	}
+	return nil
+}
+
+// updateForm feeds the page's form and reacts when the page is complete.
+func (m *Model) updateForm(msg tea.Msg) tea.Cmd {
+	if m.form == nil || m.phase != phaseEdit {
+		return nil
+	}
+	_, cmd := m.form.Update(msg)
+	if len(m.hints) > 0 && m.form.State == huh.StateNormal {
+		m.refreshHints()
+		_, redraw := m.form.Update(hintsMsg{}) // huh caches the group's content until its next update
+		cmd = tea.Batch(cmd, redraw)
+	}
+	if m.form.State == huh.StateCompleted {
+		return tea.Batch(cmd, m.pageDone())
+	}
+	return cmd
+}
+
+// goTo shows page p with a fresh form bound to the current values.
+func (m *Model) goTo(p page) tea.Cmd {
+	m.page, m.phase = p, phaseEdit
+	m.form = m.buildForm()
+	return m.form.Init()
+}
+
+func (m *Model) setNotice(st lipgloss.Style, text string) { m.noticeSty, m.notice = st, text }
+
+// pageDone moves on from a completed page: the integration page logs in first, the review page saves.
+func (m *Model) pageDone() tea.Cmd {
+	switch m.page {
+	case pageIntegration:
+		return m.startCheck()
+	case pagePlacement:
+		m.draft.Sort, _ = wizard.ParseSort(m.sortText)
+	case pageCluster:
+		err := m.draft.ChooseCluster(m.clusterID)
+		if err == nil {
+			err = wizard.ValidateAdditionalInterface(m.draft.Clusters, m.clusterID, m.draft.AdditionalInterface)
+		}
+		if err != nil {
+			m.setNotice(m.st.bad, "✗ "+err.Error())
+			return m.goTo(pageCluster)
+		}
+	case pageParams:
+		m.draft.Params.SessionTTL, _ = wizard.ParseSessionTTL(m.ttlText)
+		m.draft.Params.QueueCount, _ = wizard.ParseQueueCount(m.countText)
+		if err := m.cat.ValidateStep(wizard.StepParams, m.draft); err != nil {
+			m.setNotice(m.st.bad, "✗ "+err.Error())
+			return m.goTo(pageParams)
+		}
+		m.notice = ""
+		if ws := m.cat.Warnings(m.draft); len(ws) > 0 {
+			m.setNotice(m.st.warn, "⚠ Allowed, but "+ws[0]+".")
+		}
+		return m.goTo(pageReview)
+	case pageReview:
+		if !m.saveConfirm {
+			m.saveConfirm = true
+			return m.goTo(pageParams)
+		}
+		return m.startSave()
+	}
+	m.notice = ""
+	return m.goTo(m.page + 1)
+}
+
+func (m *Model) startCheck() tea.Cmd {
+	ctx, cancel := context.WithCancel(m.ctx)
+	m.checkSeq++
+	seq, in, pw := m.checkSeq, m.draft.Integration(), m.password
+	m.cancel, m.phase, m.notice = cancel, phaseChecking, ""
+	return tea.Batch(m.spin.Tick, func() tea.Msg {
+		res, err := wizard.CheckIntegration(ctx, in, pw)
+		return checkDoneMsg{seq: seq, res: res, err: err}
+	})
+}
+
+func (m *Model) stopCheck() {
+	if m.cancel != nil {
+		m.cancel()
+		m.cancel = nil
+	}
+	m.checkSeq++ // a result still on its way is stale
+}
+
+func (m *Model) checkDone(msg checkDoneMsg) tea.Cmd {
+	if msg.seq != m.checkSeq || m.phase != phaseChecking {
+		return nil
+	}
+	m.stopCheck()
+	if msg.err == nil {
+		m.draft.SetClusters(msg.res.Clusters)
+		m.draft.URL = msg.res.URL
+		m.pickCluster()
+		text := fmt.Sprintf("✓ Logged in to %s as administrator %s; VMmanager lists %d clusters.",
+			msg.res.URL, strings.TrimSpace(m.draft.Username), len(msg.res.Clusters))
+		if m.draft.InsecureTLS {
+			text += " Skip TLS verification is on: this module does not check VMmanager's certificate."
+		}
+		m.setNotice(m.st.good, text)
+		return m.goTo(pagePlacement)
+	}
+	var ce *wizard.CheckError
+	if errors.As(msg.err, &ce) && ce.Cause == wizard.CauseTLS && !m.draft.InsecureTLS {
+		m.checkErr, m.phase = ce, phaseTLSOffer
+		return nil
+	}
+	m.setNotice(m.st.bad, failureText(msg.err))
+	return m.goTo(pageIntegration)
+}
+
+// failureText names the cause first, e.g. "✗ Bad credentials: VMmanager refused …".
+func failureText(err error) string {
+	var ce *wizard.CheckError
+	if errors.As(err, &ce) {
+		c := ce.Cause.String()
+		return "✗ " + strings.ToUpper(c[:1]) + c[1:] + ": " + ce.Error()
+	}
+	return "✗ " + err.Error()
+}
+
+func (m *Model) pickCluster() {
+	if _, ok := m.draft.ClusterInfo(); ok {
+		m.clusterID = m.draft.Cluster.ID
+		return
+	}
+	m.clusterID = 0
+	if len(m.draft.Clusters) > 0 {
+		m.clusterID = m.draft.Clusters[0].ID
+	}
+}
+
+func (m *Model) answerTLS(k tea.KeyMsg) tea.Cmd {
+	switch {
+	case key.Matches(k, m.keys.Yes):
+		m.draft.InsecureTLS = true
+		m.setNotice(m.st.warn, "Skip TLS verification is on for this module: its certificate will not be checked.")
+		return m.startCheck()
+	case key.Matches(k, m.keys.No):
+		m.setNotice(m.st.bad, failureText(m.checkErr))
+		return m.goTo(pageIntegration)
+	}
+	return nil
+}
+
+func (m *Model) startSave() tea.Cmd {
+	m.phase = phaseSaving
+	db, secrets, d, pw := m.db, m.secrets, m.draft, m.password
+	return tea.Batch(m.spin.Tick, func() tea.Msg {
+		mod, err := wizard.Save(db, secrets, d, pw)
+		return saveDoneMsg{module: mod, err: err}
+	})
+}
+
+func (m *Model) saveDone(msg saveDoneMsg) tea.Cmd {
+	if msg.err != nil {
+		m.setNotice(m.st.bad, "✗ "+capitalize(msg.err.Error())+".")
+		return m.goTo(pageReview)
+	}
+	m.phase, m.saved = phaseDone, msg.module
+	m.password = ""
+	saved := SavedMsg{Module: msg.module, Warnings: m.cat.Warnings(m.draft)}
+	return func() tea.Msg { return saved }
+}
+
+func capitalize(s string) string {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

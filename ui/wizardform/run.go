@@ -1,0 +1,172 @@
+package wizardform
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/huh"
+	"github.com/charmbracelet/lipgloss"
+	"golang.org/x/term"
+
+	"vmmpm/store"
+	"vmmpm/wizard"
+)
+
+// ErrCancelled is returned when the admin leaves the wizard without saving.
+var ErrCancelled = errors.New("the wizard was closed before saving; nothing was saved")
+
+// standalone hosts the wizard as a whole program: it quits on SavedMsg or CancelledMsg.
+type standalone struct {
+	wiz   *Model
+	saved *SavedMsg
+}
+
+func (s *standalone) Init() tea.Cmd { return s.wiz.Init() }
+
+func (s *standalone) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case SavedMsg:
+		s.saved = &msg
+		return s, tea.Quit
+	case CancelledMsg:
+		return s, tea.Quit
+	}
+	_, cmd := s.wiz.Update(msg)
+	return s, cmd
+}
+
+func (s *standalone) View() string { return s.wiz.View() }
+
+// Run shows the wizard full-screen on in/out until the module is saved (its record and the warnings
+// are returned) or the admin discards it (ErrCancelled).
+func Run(ctx context.Context, db *store.DB, secrets store.Secrets, in io.Reader, out io.Writer) (*store.Module, []string, error) {
+	// Ask the terminal for its background now: once Bubble Tea reads stdin it would swallow the answer
+	// and the adaptive colours would wait for it.
+	_ = lipgloss.HasDarkBackground()
+	s := &standalone{wiz: New(db, secrets, Options{Context: ctx})}
+	if _, err := tea.NewProgram(s, tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out), tea.WithAltScreen()).Run(); err != nil {
+		return nil, nil, fmt.Errorf("the wizard stopped: %w", err)
+	}
+	if s.saved == nil {
+		return nil, nil, ErrCancelled
+	}
+	return s.saved.Module, s.saved.Warnings, nil
+}
+
+// RunAccessible asks the same pages as plain prompts, one line at a time, for screen readers (huh's
+// accessible mode). The validation, the login check and the atomic save are the same.
+func RunAccessible(ctx context.Context, db *store.DB, secrets store.Secrets, in io.Reader, out io.Writer) (*store.Module, []string, error) {
+	m := New(db, secrets, Options{Context: ctx, Width: 80, Height: 24})
+	if m.fatal != nil {
+		return nil, nil, m.fatal
+	}
+	m.accessible = true
+	f, ok := in.(interface{ Fd() uintptr })
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil, nil, errors.New("the accessible wizard needs a terminal to read the password without echo")
+	}
+	eof := &eofReader{r: in}
+	in = eofFile{eof, f.Fd()}
+	for m.phase != phaseDone {
+		if eof.ended {
+			return nil, nil, fmt.Errorf("the input ended before the module was saved: %w", ErrCancelled)
+		}
+		fmt.Fprintf(out, "\n%s\n", m.page.step().Indicator())
+		if m.page == pageReview {
+			for _, r := range m.reviewRows() {
+				fmt.Fprintf(out, "%-22s %s\n", r[0], r[1])
+			}
+		}
+		if m.notice != "" {
+			fmt.Fprintln(out, m.notice)
+		}
+		if err := m.buildForm().WithAccessible(true).WithInput(in).WithOutput(out).Run(); err != nil {
+			return nil, nil, err
+		}
+		if err := m.accessibleDone(ctx, in, out); err != nil {
+			return nil, nil, err
+		}
+	}
+	return m.saved, m.cat.Warnings(m.draft), nil
+}
+
+// accessibleDone is pageDone with the check and the save run in place instead of as commands.
+func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer) error {
+	switch m.page {
+	case pageIntegration:
+		for {
+			if err := first(wizard.ValidateURL(m.draft.URL), wizard.ValidateUsername(m.draft.Username), wizard.ValidatePassword(m.password)); err != nil {
+				m.setNotice(m.st.bad, "✗ "+err.Error())
+				return nil
+			}
+			fmt.Fprintf(out, "Logging in to %s…\n", m.draft.URL)
+			m.phase, m.checkSeq = phaseChecking, m.checkSeq+1
+			res, err := wizard.CheckIntegration(ctx, m.draft.Integration(), m.password)
+			m.checkDone(checkDoneMsg{seq: m.checkSeq, res: res, err: err})
+			if m.phase != phaseTLSOffer {
+				return nil
+			}
+			fmt.Fprintln(out, failureText(m.checkErr))
+			retry := false
+			if err := huh.NewConfirm().Title("Skip TLS verification for this module and try again?").Value(&retry).RunAccessible(out, in); err != nil {
+				return err
+			}
+			if !retry {
+				m.setNotice(m.st.bad, failureText(m.checkErr))
+				m.goTo(pageIntegration)
+				return nil
+			}
+			m.draft.InsecureTLS = true
+		}
+	case pageReview:
+		if !m.saveConfirm {
+			m.saveConfirm = true
+			m.goTo(pageParams)
+			return nil
+		}
+		m.phase = phaseSaving
+		mod, err := wizard.Save(m.db, m.secrets, m.draft, m.password)
+		m.saveDone(saveDoneMsg{module: mod, err: err})
+		if m.saved != nil {
+			fmt.Fprintf(out, "Saved module %q with id %d.\n", m.saved.Name, m.saved.ID)
+		}
+		return nil
+	}
+	m.pageDone()
+	return nil
+}
+
+func first(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eofReader notes the end of input, which huh's prompts swallow (they fall back to the default), so the
+// page loop can stop instead of asking forever.
+type eofReader struct {
+	r     io.Reader
+	ended bool
+}
+
+func (e *eofReader) Read(p []byte) (int, error) {
+	n, err := e.r.Read(p)
+	if errors.Is(err, io.EOF) {
+		e.ended = true
+	}
+	return n, err
+}
+
+// eofFile keeps the terminal's descriptor visible, so password prompts can turn echo off.
+type eofFile struct {
+	*eofReader
+	fd uintptr
+}
+
+func (e eofFile) Fd() uintptr { return e.fd }

@@ -1,0 +1,165 @@
+package wizardform
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/lipgloss"
+
+	"vmmpm/store"
+	"vmmpm/wizard"
+)
+
+// View draws exactly width×height: header, body, notice, help.
+func (m *Model) View() string {
+	w := m.contentWidth()
+	body := lipgloss.NewStyle().Width(w).Height(m.bodyHeight()).MaxHeight(m.bodyHeight()).Render(m.bodyView())
+	notice := ""
+	switch errs := m.fieldErrors(); {
+	case len(errs) > 0:
+		notice = m.st.bad.Render(wrapText("✗ "+errs[0].Error(), w))
+	case m.notice != "":
+		notice = m.noticeSty.Render(wrapText(m.notice, w))
+	}
+	notice = lipgloss.NewStyle().Height(noticeLines).MaxHeight(noticeLines).Render(notice)
+	out := lipgloss.JoinVertical(lipgloss.Left, m.headerView(w), body, notice, "", m.helpView(w))
+	return lipgloss.NewStyle().PaddingLeft(1).MaxHeight(m.height).Render(out)
+}
+
+// fieldErrors are the page's validation refusals; huh would draw them below its fixed-height group.
+func (m *Model) fieldErrors() []error {
+	if m.form == nil || m.phase != phaseEdit {
+		return nil
+	}
+	return m.form.Errors()
+}
+
+func (m *Model) headerView(w int) string {
+	step := m.page.step()
+	var crumbs []string
+	for _, s := range wizard.Steps() {
+		label := fmt.Sprintf("%d %s", int(s), s.Title())
+		if s == step {
+			crumbs = append(crumbs, m.st.stepOn.Render("["+label+"]"))
+		} else {
+			crumbs = append(crumbs, m.st.stepOff.Render(label))
+		}
+	}
+	trail := strings.Join(crumbs, m.st.stepOff.Render(" › "))
+	if lipgloss.Width(trail) > w {
+		trail = ""
+	}
+	return lipgloss.JoinVertical(lipgloss.Left,
+		m.st.title.Render("Add a processing module"),
+		m.st.stepOn.Render(step.Indicator()),
+		trail,
+		m.st.rule.Render(strings.Repeat("─", w)))
+}
+
+func (m *Model) bodyView() string {
+	switch m.phase {
+	case phaseFatal:
+		return m.st.bad.Render(wrapText("✗ The wizard cannot start: "+m.fatal.Error()+".", m.contentWidth()))
+	case phaseChecking:
+		return fmt.Sprintf("%s Logging in to %s as %s and checking the @admin role…\n\n%s",
+			m.spin.View(), m.draft.URL, strings.TrimSpace(m.draft.Username),
+			m.st.muted.Render("esc cancels the check; nothing is saved until Review is confirmed."))
+	case phaseTLSOffer:
+		return m.st.bad.Render(wrapText(failureText(m.checkErr), m.contentWidth())) + "\n\n" +
+			wrapText("Skip TLS verification for this module and try again? Only do this for a VMmanager whose certificate you trust. (y/n)", m.contentWidth())
+	case phaseConfirmQuit:
+		return "Leave the wizard and discard this module? Nothing has been saved. (y/n)"
+	case phaseSaving:
+		return m.spin.View() + " Saving the module to the database and its password to the keyring…"
+	case phaseDone:
+		if m.saved == nil {
+			return "Wizard closed; nothing was saved."
+		}
+		return m.st.good.Render(fmt.Sprintf("✓ Saved module %q with id %d; its password is in %s.",
+			m.saved.Name, m.saved.ID, m.secrets.Describe()))
+	}
+	if m.page == pageReview {
+		return m.reviewView() + "\n" + m.form.View()
+	}
+	return m.form.View()
+}
+
+func (m *Model) helpView(w int) string {
+	var binds []key.Binding
+	switch m.phase {
+	case phaseEdit:
+		binds = append(m.form.KeyBinds(), m.keys.Back, m.keys.Quit)
+	case phaseChecking:
+		binds = []key.Binding{m.keys.Cancel, m.keys.Quit}
+	case phaseTLSOffer, phaseConfirmQuit:
+		binds = []key.Binding{m.keys.Yes, m.keys.No}
+	case phaseFatal:
+		binds = []key.Binding{m.keys.Quit}
+	}
+	m.help.Width = w
+	return m.help.ShortHelpView(dedupe(binds))
+}
+
+// dedupe drops bindings whose help text repeats (huh lists enter as both next and submit).
+func dedupe(bs []key.Binding) []key.Binding {
+	seen := map[string]bool{}
+	var out []key.Binding
+	for _, b := range bs {
+		h := b.Help()
+		if !b.Enabled() || h.Key == "" || seen[h.Key+h.Desc] {
+			continue
+		}
+		seen[h.Key+h.Desc] = true
+		out = append(out, b)
+	}
+	return out
+}
+
+// reviewRows is everything on one page, password masked (spec §3, step 5).
+func (m *Model) reviewRows() [][2]string {
+	d := m.draft
+	dc, dept := fmt.Sprint(d.DataCenterID), fmt.Sprint(d.DepartmentID)
+	if x := m.cat.DataCenter(d.DataCenterID); x != nil {
+		dc = x.Name
+	}
+	if x := m.cat.Department(d.DepartmentID); x != nil {
+		dept = x.Name
+	}
+	recipes := onOff(d.UseRecipes)
+	if d.UseRecipes {
+		recipes += map[string]string{store.RecipeWaitOS: ", active once the OS is installed",
+			store.RecipeWaitRecipe: ", active once the recipe has finished"}[d.RecipeWait]
+	}
+	queue := "off"
+	if d.Params.Queue {
+		queue = fmt.Sprintf("on, key %s × %d: %s", d.Params.QueueKey, d.Params.QueueCount, wizard.Preview(d.Params, m.cat.NextModuleID))
+	}
+	return [][2]string{
+		{"Product type", "VPS"}, {"Processing module", "VMmanager 6"},
+		{"URL", d.URL}, {"Username", strings.TrimSpace(d.Username)}, {"Password", "••••••••"},
+		{"Skip TLS verification", onOff(d.InsecureTLS)},
+		{"Data center", dc}, {"Name", strings.TrimSpace(d.Name)}, {"Department", dept},
+		{"Sort", fmt.Sprint(d.Sort)},
+		{"Cluster", fmt.Sprintf("%s (%s)", d.Cluster.Name, strings.ToUpper(d.Cluster.Virtualization))},
+		{"Use recipes", recipes}, {"Additional interface", onOff(d.AdditionalInterface)},
+		{"Session storage", fmt.Sprintf("%d s", d.Params.SessionTTL)}, {"Queue", queue},
+	}
+}
+
+func (m *Model) reviewView() string {
+	var b strings.Builder
+	for _, r := range m.reviewRows() {
+		b.WriteString(m.st.label.Render(fmt.Sprintf("%-22s", r[0])) + m.st.value.Render(r[1]) + "\n")
+	}
+	return b.String()
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func wrapText(s string, w int) string { return lipgloss.NewStyle().Width(w).Render(s) }

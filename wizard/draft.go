@@ -1,0 +1,120 @@
+package wizard
+
+import (
+	"strings"
+
+	"vmmpm/store"
+	"vmmpm/vmm"
+)
+
+// Draft is a module being added. It holds no password: the password travels beside it, straight from
+// the prompt to Save, so a draft can be logged or shown without leaking it.
+type Draft struct {
+	// Step 1 and 2.
+	ProductType string
+	Kind        string
+
+	// Step 3.
+	URL         string
+	Username    string
+	InsecureTLS bool
+
+	// Step 4.
+	DataCenterID        uint64
+	Name                string
+	DepartmentID        uint64
+	Sort                int
+	Cluster             store.Cluster
+	UseRecipes          bool
+	RecipeWait          string
+	AdditionalInterface bool
+	Params              store.Params
+
+	// Not asked by the wizard; `module set` changes them later.
+	Enabled         bool
+	ActivationLimit int
+
+	// Clusters is what the integration check fetched from VMmanager; step 4 chooses among them, so a
+	// draft without them has not passed step 3.
+	Clusters []vmm.Cluster
+}
+
+// NewDraft returns a draft with the defaults of spec §3 and §4: VPS, VMmanager 6, TLS verified, recipes
+// off (counting the service active once the OS is installed), one queue off, session kept an hour.
+func NewDraft() *Draft {
+	return &Draft{
+		ProductType: store.ProductVPS,
+		Kind:        store.KindVMmanager6,
+		RecipeWait:  store.RecipeWaitOS,
+		Params:      store.DefaultParams(),
+		Enabled:     true,
+	}
+}
+
+// Module is the record the draft becomes. The URL is stored normalised; the id is set by Save.
+func (d *Draft) Module() *store.Module {
+	url, err := vmm.NormalizeURL(d.URL)
+	if err != nil {
+		url = strings.TrimSpace(d.URL)
+	}
+	m := &store.Module{
+		Name:                strings.TrimSpace(d.Name),
+		ProductType:         d.ProductType,
+		Kind:                d.Kind,
+		URL:                 url,
+		Username:            strings.TrimSpace(d.Username),
+		InsecureTLS:         d.InsecureTLS,
+		DataCenterID:        d.DataCenterID,
+		DepartmentID:        d.DepartmentID,
+		Sort:                d.Sort,
+		Cluster:             d.Cluster,
+		UseRecipes:          d.UseRecipes,
+		AdditionalInterface: d.AdditionalInterface,
+		Enabled:             d.Enabled,
+		ActivationLimit:     d.ActivationLimit,
+		Params:              d.Params,
+	}
+	if d.UseRecipes {
+		m.RecipeWait = d.RecipeWait
+	}
+	return m
+}
+
+// ClusterInfo returns the fetched cluster with the draft's cluster id, if any.
+func (d *Draft) ClusterInfo() (vmm.Cluster, bool) {
+	return findCluster(d.Clusters, d.Cluster.ID)
+}
+
+// SetClusters records the clusters a successful integration check fetched and drops a chosen cluster
+// that is no longer among them (the admin went back and pointed at another VMmanager).
+func (d *Draft) SetClusters(cs []vmm.Cluster) {
+	d.Clusters = cs
+	if _, ok := d.ClusterInfo(); !ok && d.Cluster.ID != 0 {
+		d.Cluster = store.Cluster{}
+		d.AdditionalInterface = false
+	}
+}
+
+// ChooseCluster sets the cluster by id from the fetched list.
+func (d *Draft) ChooseCluster(id uint64) error {
+	c, ok := findCluster(d.Clusters, id)
+	if !ok {
+		return invalid("cluster", "must be one of the clusters VMmanager listed")
+	}
+	d.Cluster = StoreCluster(c)
+	return nil
+}
+
+// StoreCluster is the part of a VMmanager cluster a module keeps.
+func StoreCluster(c vmm.Cluster) store.Cluster {
+	return store.Cluster{ID: uint64(c.ID), Name: c.Name, Virtualization: strings.ToLower(c.Virtualization)}
+}
+
+func findCluster(cs []vmm.Cluster, id uint64) (vmm.Cluster, bool) {
+	for _, c := range cs {
+		if uint64(c.ID) == id && id != 0 {
+			return c, true
+		}
+	}
+	return vmm.Cluster{}, false
+}

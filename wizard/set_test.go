@@ -1,0 +1,95 @@
+package wizard
+
+import (
+	"testing"
+
+	"vmmpm/store"
+)
+
+func setModule() *store.Module {
+	d := validDraft()
+	m := d.Module()
+	m.ID = 7
+	return m
+}
+
+func TestApplySetAccepts(t *testing.T) {
+	cat := testCatalog()
+	m := setModule()
+	w, err := ApplySet(cat, m, []string{"queue=on", "queue_key=vmm-__PMID__-__TYPE__", "queue_count=3", "session_ttl=600",
+		"activation_limit=2", "enabled=off", "insecure_tls=yes", "name= KVM renamed ", "sort=25", "department=Sales"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.Params{SessionTTL: 600, Queue: true, QueueKey: "vmm-__PMID__-__TYPE__", QueueCount: 3}
+	if m.Params != want || m.ActivationLimit != 2 || m.Enabled || !m.InsecureTLS || m.Name != "KVM renamed" ||
+		m.Sort != 25 || m.DepartmentID != 2 || len(w) != 0 {
+		t.Fatalf("module after set: %+v warnings %v", m, w)
+	}
+	if _, err := ApplySet(cat, m, []string{"department=1"}); err != nil || m.DepartmentID != 1 {
+		t.Fatalf("department by id: %v %d", err, m.DepartmentID)
+	}
+	if w, _ := ApplySet(cat, m, []string{"sort=10"}); len(w) != 1 {
+		t.Fatalf("sort 10 is taken by module 5 on data center 1: want one warning, got %v", w)
+	}
+}
+
+func TestApplySetRefusesAndKeepsModule(t *testing.T) {
+	cat := testCatalog()
+	for _, c := range []struct {
+		kv          []string
+		field, frag string
+	}{
+		{[]string{"queue_key=bad key!"}, "queue_key", "at position 4"},
+		{[]string{"queue_key=__NOPE__"}, "queue_key", "unknown macro"},
+		{[]string{"queue=on", "queue_key="}, "queue_key", "empty"},
+		{[]string{"queue=maybe"}, "queue", "on or off"},
+		{[]string{"queue_count=0"}, "queue_count", "between 1 and 64"},
+		{[]string{"queue_count=65"}, "queue_count", "between 1 and 64"},
+		{[]string{"session_ttl=86401"}, "session_ttl", "between 0 and 86400"},
+		{[]string{"session_ttl=-5"}, "session_ttl", "between 0 and 86400"},
+		{[]string{"activation_limit=-1"}, "activation_limit", "between 0"},
+		{[]string{"enabled=2"}, "enabled", "on or off"},
+		{[]string{"insecure_tls=perhaps"}, "insecure_tls", "on or off"},
+		{[]string{"name="}, "name", "empty"},
+		{[]string{"name=KVM one"}, "name", "unique"},
+		{[]string{"sort=10000"}, "sort", "between 0 and 9999"},
+		{[]string{"department=Nobody"}, "department", "existing"},
+		{[]string{"password=x"}, "password", "not a key"},
+		{[]string{"url=other"}, "url", "not a key"},
+		{[]string{"queue"}, "queue", "key=value"},
+		{nil, "key=value", "at least one"},
+		{[]string{"session_ttl=600", "queue_count=0"}, "queue_count", ""}, // the valid pair is not kept either
+	} {
+		m := setModule()
+		before := *m
+		_, err := ApplySet(cat, m, c.kv)
+		wantRule(t, err, c.field, c.frag)
+		if *m != before {
+			t.Fatalf("%v: the module changed although the set was refused", c.kv)
+		}
+	}
+}
+
+// FuzzApplySet: whatever `module set` is given, it either refuses and leaves the module as it was, or
+// leaves a module that passes every rule.
+func FuzzApplySet(f *testing.F) {
+	for _, s := range []string{"queue=on", "queue_key=bad key!", "queue_key=__NOPE__", "queue_count=3", "name=x", "sort=-1", "department=Sales", "enabled", "=", "session_ttl=86401"} {
+		f.Add(s, "queue_key=vmm6-__PMID__")
+	}
+	cat := testCatalog()
+	f.Fuzz(func(t *testing.T, a, b string) {
+		m := setModule()
+		before := *m
+		_, err := ApplySet(cat, m, []string{a, b})
+		if err != nil {
+			if *m != before {
+				t.Fatalf("refused %q %q but changed the module", a, b)
+			}
+			return
+		}
+		if err := first(m.Validate(), ValidateParams(m.Params), cat.ValidateName(m.Name, m.ID)); err != nil {
+			t.Fatalf("accepted %q %q into an invalid module: %v", a, b, err)
+		}
+	})
+}
