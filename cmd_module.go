@@ -26,7 +26,7 @@ import (
 func newModuleCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "module", Short: "VMmanager 6 processing modules: add, list, show, set, rm, check"}
 	cmd.AddCommand(moduleAddCmd(a), moduleListCmd(a), moduleShowCmd(a), moduleSetCmd(a), moduleRmCmd(a),
-		moduleCheckCmd(a))
+		moduleCheckCmd(a), modulePasswordCmd(a))
 	return cmd
 }
 
@@ -473,6 +473,36 @@ func moduleCheckCmd(a *app) *cobra.Command {
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the recorded check as JSON")
 	return c
+}
+
+// modulePasswordCmd replaces a module's keyring entry, after a live login proves the new password.
+func modulePasswordCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "password ID",
+		Short: "Store a new VMmanager password for a module (stdin; checked live before it is kept)",
+		Args:  exactArgs(1, "a module ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			db, m, err := a.loadModule(args[0])
+			if err != nil {
+				return err
+			}
+			db.Close() // the login below may take a while; do not hold the database lock through it
+			password, err := a.readModulePassword()
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			if _, err := checkModule(ctx, m, password); err != nil {
+				return err
+			}
+			if err := store.NewKeyring().Set(m.ID, password); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "module %d: new password checked and kept in the OS keyring\n", m.ID)
+			return nil
+		},
+	}
 }
 
 // checkModule logs in like step 3 did and confirms the module's cluster still exists.

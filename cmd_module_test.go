@@ -248,3 +248,21 @@ func TestModuleListTable(t *testing.T) {
 	}
 	e.ok("", "module", "rm", "1")
 }
+
+func TestModulePasswordReplacesKeyringEntry(t *testing.T) {
+	e := newModuleEnv(t)
+	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	if err := store.NewKeyring().Set(1, "stale"); err != nil {
+		t.Fatal(err)
+	}
+	e.refuse(exitBadCreds, "wrong-again\n", []string{"module", "password", "1"}, "refused the email or password")
+	if got, err := e.keyring(1); err != nil || got != "stale" {
+		t.Fatalf("a refused password must leave the keyring as it was: %q, %v", got, err)
+	}
+	e.ok(modulePassword+"\n", "module", "password", "1")
+	if got, err := e.keyring(1); err != nil || got != modulePassword {
+		t.Fatalf("keyring after module password: %q, %v", got, err)
+	}
+	e.ok("", "module", "check", "1")
+	e.ok("", "module", "rm", "1")
+}

@@ -53,7 +53,7 @@ func (e *SecretError) Error() string {
 	case ErrLocked:
 		return what + ": the keyring's default collection is locked and could not be unlocked; unlock it (on a desktop log in again, on a server see README, Running on a headless server) and try again"
 	case ErrSecretNotFound:
-		return what + ": the keyring holds no password for it; enter the password again (module set or the wizard)"
+		return what + ": the keyring holds no password for it; store it again with vmmpm module password ID"
 	case ErrSecretTimeout:
 		return what + ": the keyring did not answer in time, probably waiting on an unlock prompt nobody can see; unlock the keyring and try again"
 	case ErrSecretInvalid:

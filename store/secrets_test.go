@@ -93,7 +93,7 @@ func TestKeyringNotFound(t *testing.T) {
 	if !errors.As(err, &se) || se.Op != "read" || se.ModuleID != 424242 || !errors.Is(err, keyring.ErrNotFound) {
 		t.Fatalf("not-found error lacks its fields or cause: %#v", err)
 	}
-	if !strings.Contains(err.Error(), "module 424242") || !strings.Contains(err.Error(), "enter the password again") {
+	if !strings.Contains(err.Error(), "module 424242") || !strings.Contains(err.Error(), "vmmpm module password") {
 		t.Fatalf("not-found sentence: %q", err)
 	}
 	if err := k.Delete(424242); !errors.Is(err, store.ErrSecretNotFound) {
