@@ -83,6 +83,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newValidateCmd(a),
 		newSimCmd(a),
 		newModuleCmd(a),
+		newTariffCmd(a), newServiceCmd(a), newJobsCmd(a), newTasksCmd(a), newEngineCmd(a),
 	)
 	return root
 }

@@ -85,7 +85,7 @@ func (h *harness) savedModule() *store.Module {
 
 func TestWizardHappyPath(t *testing.T) {
 	h := newHarness(t, nil, seedDefault)
-	h.p.watch = adminPassword
+	h.p.watchFor(adminPassword)
 	h.waitText("Step 1 of 5 · Product type")
 	h.snapshot("01_product_type")
 	h.enter()

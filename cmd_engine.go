@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+)
+
+func newEngineCmd(a *app) *cobra.Command {
+	var untilIdle bool
+	c := &cobra.Command{
+		Use:   "engine [--until-idle]",
+		Short: "Run queued VPS operations headless, one log line per job transition",
+		Long: "Runs the engine without the TUI: resumes operations a crash interrupted, then carries out queued\n" +
+			"ones under their modules' queue keys, logging each transition on stdout. Module passwords come\n" +
+			"from the OS keyring. Stops on Ctrl+C or SIGTERM (running operations are resumed next time);\n" +
+			"with --until-idle it exits 0 once nothing is queued, running or waiting to retry.",
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			return a.runEngine(c.Context(), untilIdle)
+		},
+	}
+	c.Flags().BoolVar(&untilIdle, "until-idle", false, "exit once no job is queued, running or retrying")
+	return c
+}
+
+func (a *app) runEngine(ctx context.Context, untilIdle bool) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	db, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	log := slog.New(slog.NewTextHandler(a.stdout, nil))
+	e, err := queue.New(db, store.NewKeyring(), queue.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	log.Info("engine started", "db", db.Path())
+	if untilIdle {
+		err = e.RunUntilIdle(ctx)
+	} else {
+		err = e.Run(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	summary := []any{}
+	for id, c := range e.Counts() {
+		summary = append(summary, fmt.Sprintf("module_%d", id), fmt.Sprintf("done=%d failed=%d queued=%d retrying=%d",
+			c.Done, c.Failed, c.Queued, c.Retrying))
+	}
+	log.Info("engine stopped", summary...)
+	return nil
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+)
+
+type jobsFlags struct {
+	state  string
+	module uint64
+	follow bool
+	asJSON bool
+}
+
+func newJobsCmd(a *app) *cobra.Command {
+	var f jobsFlags
+	c := &cobra.Command{
+		Use:   "jobs [--state S] [--module ID] [--follow] [--json]",
+		Short: "List VPS operations (jobs); --follow runs the engine here and prints each change",
+		Long: "Lists jobs, oldest first. --state is one of " + strings.Join(store.JobStates, ", ") + ".\n" +
+			"The database admits one vmmpm at a time, so --follow runs the engine in this process (with the\n" +
+			"OS keyring) and prints a line for every job change until interrupted; with --json one JSON\n" +
+			"object per line.",
+		Args: exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if f.state != "" && !slices.Contains(store.JobStates, f.state) {
+				return usagef("--state must be one of %s, got %q", strings.Join(store.JobStates, ", "), f.state)
+			}
+			return a.jobs(c.Context(), f)
+		},
+	}
+	c.AddCommand(jobActionCmd(a, "retry", "Queue failed jobs again with fresh attempts", (*queue.Engine).Retry),
+		jobActionCmd(a, "cancel", "Cancel jobs that have not started (queued or waiting to retry)", (*queue.Engine).Cancel))
+	c.Flags().StringVar(&f.state, "state", "", "only jobs in this state")
+	c.Flags().Uint64Var(&f.module, "module", 0, "only jobs of this module id")
+	c.Flags().BoolVar(&f.follow, "follow", false, "run the engine and print each job change until interrupted")
+	c.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
+	return c
+}
+
+func (f jobsFlags) match(j *store.Job) bool {
+	return (f.state == "" || j.State == f.state) && (f.module == 0 || j.ModuleID == f.module)
+}
+
+func (a *app) jobs(ctx context.Context, f jobsFlags) error {
+	db, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var rows []*store.Job
+	err = db.View(func(tx *store.Tx) error {
+		return store.Each(tx, func(j *store.Job) bool {
+			if f.match(j) {
+				rows = append(rows, j)
+			}
+			return true
+		})
+	})
+	if err != nil {
+		return err
+	}
+	if !f.follow {
+		return printList(a.stdout, f.asJSON, rows, jobHeader, jobLine)
+	}
+	if !f.asJSON {
+		if err := printList(a.stdout, false, rows, jobHeader, jobLine); err != nil {
+			return err
+		}
+	}
+	return a.followJobs(ctx, db, f)
+}
+
+const jobHeader = "ID\tSERVICE\tTYPE\tMODULE\tQUEUE KEY\tSTATE\tATTEMPT\tENQUEUED\tLAST"
+
+func jobLine(j *store.Job) string {
+	last := j.Error
+	if last == "" && len(j.Log) > 0 {
+		last = j.Log[len(j.Log)-1].Text
+	}
+	return fmt.Sprintf("%d\t%d\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s", j.ID, j.ServiceID, j.Type, zeroDash(j.ModuleID),
+		dash(j.QueueKey), j.State, j.Attempt, j.MaxAttempts, j.EnqueuedAt.Local().Format("2006-01-02 15:04:05"), dash(last))
+}
+
+// followJobs runs the engine until interrupted and prints job changes matching f.
+func (a *app) followJobs(ctx context.Context, db *store.DB, f jobsFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	e, err := queue.New(db, store.NewKeyring(), queue.Options{})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	events, unsubscribe := e.Subscribe(4096)
+	defer unsubscribe()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	enc := json.NewEncoder(a.stdout)
+	for {
+		select {
+		case err := <-done:
+			return err
+		case ev := <-events:
+			if ev.Kind != queue.JobChanged || !f.match(ev.Job) {
+				continue
+			}
+			if f.asJSON {
+				_ = enc.Encode(ev.Job)
+			} else {
+				fmt.Fprintf(a.stdout, "%s  %s\n", time.Now().Format("15:04:05"), strings.ReplaceAll(jobLine(ev.Job), "\t", "  "))
+			}
+		}
+	}
+}
+
+// jobActionCmd is `jobs retry ID…` / `jobs cancel ID…`, the jobs pane's r and c keys.
+func jobActionCmd(a *app, verb, short string, act func(*queue.Engine, uint64) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   verb + " ID…",
+		Short: short,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("give one or more job ids; see vmmpm jobs")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			ids, err := parseIDs(args)
+			if err != nil {
+				return err
+			}
+			return a.withEngine(func(_ *store.DB, e *queue.Engine) error {
+				for _, id := range ids {
+					if err := act(e, id); err != nil {
+						return err
+					}
+					fmt.Fprintf(a.stdout, "job %d: %s\n", id, map[string]string{"retry": "queued again", "cancel": "cancelled"}[verb])
+				}
+				return nil
+			})
+		},
+	}
+}
+
+func newTasksCmd(a *app) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "tasks [--json]",
+		Short: "Tasks for departments: operations that failed for good, services needing manual setup",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			db, err := a.openDB()
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			return printTasks(a.stdout, db, asJSON)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func printTasks(w io.Writer, db *store.DB, asJSON bool) error {
+	rows, err := store.All[store.Task](db)
+	if err != nil {
+		return err
+	}
+	return printList(w, asJSON, rows, "ID\tDEPARTMENT\tMODULE\tSERVICE\tJOB\tCREATED\tTITLE\tREASON", func(t *store.Task) string {
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", t.ID, zeroDash(t.DepartmentID), zeroDash(t.ModuleID),
+			zeroDash(t.ServiceID), zeroDash(t.JobID), t.CreatedAt.Local().Format("2006-01-02 15:04:05"), t.Title, t.Reason)
+	})
+}

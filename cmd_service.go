@@ -1,0 +1,169 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+)
+
+func newServiceCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{Use: "service", Short: "VPS services: order, list, and queue operations on them"}
+	cmd.AddCommand(serviceCreateCmd(a), listCmd(a, "services", printServices))
+	for _, op := range store.OpTypes[1:] { // open is service create
+		cmd.AddCommand(serviceOpCmd(a, op))
+	}
+	return cmd
+}
+
+func serviceCreateCmd(a *app) *cobra.Command {
+	var tariff, client string
+	var count int
+	c := &cobra.Command{
+		Use:   "create --tariff NAME|ID [--count N] [--client EMAIL]",
+		Short: "Order services of a tariff; each gets an open operation in the queue",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if tariff == "" {
+				return usagef("give the tariff as --tariff NAME or --tariff ID; see vmmpm tariff list")
+			}
+			if !strings.Contains(client, "@") {
+				return usagef("--client must be an email address, got %q", client)
+			}
+			return a.withEngine(func(db *store.DB, e *queue.Engine) error {
+				t, err := findTariff(db, tariff)
+				if err != nil {
+					return err
+				}
+				svcs, err := e.CreateServices(t.ID, count, client)
+				if err != nil {
+					return err
+				}
+				for _, s := range svcs {
+					fmt.Fprintf(a.stdout, "ordered service %d (tariff %q, %s)\n", s.ID, t.Name, s.Status)
+				}
+				fmt.Fprintln(a.stdout, "open operations are queued; run vmmpm engine (or the TUI) to carry them out")
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&tariff, "tariff", "", "tariff name or id")
+	c.Flags().IntVar(&count, "count", 1, fmt.Sprintf("how many services (1–%d)", queue.MaxCreate))
+	c.Flags().StringVar(&client, "client", "client@example.com", "the client's email (their VMmanager @user account)")
+	return c
+}
+
+func printServices(w io.Writer, db *store.DB, asJSON bool) error {
+	rows, err := store.All[store.Service](db)
+	if err != nil {
+		return err
+	}
+	return printList(w, asJSON, rows, "ID\tTARIFF\tMODULE\tCLIENT\tSTATUS\tVM\tIPV4\tDOMAIN", func(s *store.Service) string {
+		return fmt.Sprintf("%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s", s.ID, s.TariffID, zeroDash(s.ModuleID), s.ClientEmail,
+			s.Status, zeroDash(s.VM.HostID), dash(strings.Join(s.VM.IPv4, ",")), dash(s.Domain))
+	})
+}
+
+var opShort = map[string]string{
+	store.OpSuspend:     "Stop the VMs (service becomes suspended)",
+	store.OpResume:      "Start the VMs again (service becomes active)",
+	store.OpClose:       "Delete the VMs (service becomes deleted; cannot be undone)",
+	store.OpReboot:      "Restart the VMs",
+	store.OpReinstall:   "Reinstall the VMs' OS (the tariff's, or --os-id)",
+	store.OpSetPassword: "Set the VMs' root password, read from stdin (never from the command line)",
+	store.OpSetParam:    "Grow CPU, RAM or disk (VMmanager only grows them)",
+}
+
+func serviceOpCmd(a *app, op string) *cobra.Command {
+	var osID, recipeID, cpu, ram, disk uint64
+	c := &cobra.Command{
+		Use:   op + " ID…",
+		Short: opShort[op],
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("give one or more service ids; see vmmpm service list")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			ids, err := parseIDs(args)
+			if err != nil {
+				return err
+			}
+			opArgs := map[string]string{}
+			for name, v := range map[string]uint64{queue.ArgOSID: osID, queue.ArgRecipeID: recipeID,
+				queue.ArgCPU: cpu, queue.ArgRAMMiB: ram, queue.ArgDiskMiB: disk} {
+				if v != 0 {
+					opArgs[name] = strconv.FormatUint(v, 10)
+				}
+			}
+			if op == store.OpSetPassword {
+				pw, err := a.readPassword("the VMs' root")
+				if err != nil {
+					return err
+				}
+				opArgs[queue.ArgPassword] = pw
+			}
+			return a.enqueueOps(op, ids, opArgs)
+		},
+	}
+	switch op {
+	case store.OpReinstall:
+		c.Flags().Uint64Var(&osID, "os-id", 0, "VMmanager OS id (default: the tariff's)")
+		c.Flags().Uint64Var(&recipeID, "recipe-id", 0, "VMmanager recipe id (default: the tariff's, when the module uses recipes)")
+	case store.OpSetParam:
+		c.Flags().Uint64Var(&cpu, "cpu", 0, "vCPU count")
+		c.Flags().Uint64Var(&ram, "ram-mib", 0, "RAM in MiB")
+		c.Flags().Uint64Var(&disk, "disk-mib", 0, "disk in MiB")
+	}
+	return c
+}
+
+func (a *app) enqueueOps(op string, ids []uint64, args map[string]string) error {
+	return a.withEngine(func(_ *store.DB, e *queue.Engine) error {
+		for _, id := range ids {
+			j, err := e.Enqueue(id, op, args)
+			if err != nil {
+				return err
+			}
+			where := "queues off"
+			if j.QueueKey != "" {
+				where = "queue key " + j.QueueKey
+			}
+			fmt.Fprintf(a.stdout, "queued %s of service %d as job %d (%s)\n", op, id, j.ID, where)
+		}
+		return nil
+	})
+}
+
+// withEngine opens the database and an engine (not running) for enqueueing, with the OS keyring.
+func (a *app) withEngine(fn func(*store.DB, *queue.Engine) error) error {
+	db, err := a.openDB()
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	e, err := queue.New(db, store.NewKeyring(), queue.Options{})
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	return fn(db, e)
+}
+
+func parseIDs(args []string) ([]uint64, error) {
+	ids := make([]uint64, 0, len(args))
+	for _, s := range args {
+		id, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || id == 0 {
+			return nil, usagef("%q is not an id (a positive whole number)", s)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}

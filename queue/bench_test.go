@@ -1,0 +1,263 @@
+package queue
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"vmmpm/store"
+)
+
+type boltTx = bolt.Tx
+
+// putPlain is what store.Tx.Put does for a job, without the engine's index entry.
+func putPlain(tx *boltTx, j *store.Job) error {
+	bk := tx.Bucket([]byte("jobs"))
+	if j.ID == 0 {
+		id, err := bk.NextSequence()
+		if err != nil {
+			return err
+		}
+		j.ID = id
+	}
+	if err := j.Validate(); err != nil {
+		return err
+	}
+	v, err := json.Marshal(j)
+	if err != nil {
+		return err
+	}
+	return bk.Put(store.Key(j.ID), v)
+}
+
+// benchFixture is a database with one module (queues on, lanes lanes) and a tariff, no emulator:
+// benchmarks plug in their own executor.
+func benchFixture(b *testing.B, lanes int) (*store.DB, *store.Tariff) {
+	b.Helper()
+	db, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	dc := &store.DataCenter{Name: "dc"}
+	dept := &store.Department{Name: "ops"}
+	for _, r := range []store.Record{dc, dept} {
+		if err := db.Save(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m := &store.Module{Name: "bench", ProductType: store.ProductVPS, Kind: store.KindVMmanager6, URL: "https://vmm.invalid",
+		Username: "admin@example.com", DataCenterID: dc.ID, DepartmentID: dept.ID, Enabled: true,
+		Cluster: store.Cluster{ID: 1, Name: "kvm", Virtualization: store.VirtKVM}, Params: queueParams("b-__PMID__", lanes)}
+	if err := db.Save(m); err != nil {
+		b.Fatal(err)
+	}
+	t := &store.Tariff{Name: "t", DataCenterID: dc.ID, ModuleIDs: []uint64{m.ID}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
+	if err := db.Save(t); err != nil {
+		b.Fatal(err)
+	}
+	return db, t
+}
+
+func sleepExecutor(d time.Duration) Executor {
+	return ExecutorFunc(func(ctx context.Context, _ *Op) (Result, error) {
+		if d > 0 {
+			return Result{}, sleepCtx(ctx, d)
+		}
+		return Result{}, nil
+	})
+}
+
+// runBatch enqueues jobs opens (untimed) and returns how long the engine takes to run them all.
+func runBatch(b *testing.B, e *Engine, t *store.Tariff, jobs int) time.Duration {
+	b.Helper()
+	for left := jobs; left > 0; left -= MaxCreate {
+		if _, err := e.CreateServices(t.ID, min(left, MaxCreate), "bench@example.org"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	if err := e.RunUntilIdle(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkDurableThroughput compares the engine (zero-latency executor, 8 lanes) with the best way
+// plain bbolt records the same two durable state changes per job (running, then done, each on disk
+// before the next step) from 8 goroutines on the same file: one Update per change, db.Batch, or a
+// bare group committer. ratio = engine / best.
+func BenchmarkDurableThroughput(b *testing.B) {
+	const jobs, conc = 2000, 8
+	db, t := benchFixture(b, conc)
+	e, err := New(db, store.NewMemorySecrets(), Options{Executor: sleepExecutor(0)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	var engine, update, batch, group time.Duration
+	for b.Loop() {
+		engine += runBatch(b, e, t, jobs)
+		update += plainBolt(b, db, jobs, conc, db.Bolt().Update)
+		batch += plainBolt(b, db, jobs, conc, db.Bolt().Batch)
+		g := newPlainGroup(db.Bolt())
+		group += plainBolt(b, db, jobs, conc, g.commit)
+		g.close()
+	}
+	n := float64(b.N * jobs)
+	engineRate := n / engine.Seconds()
+	best := math.Max(n/update.Seconds(), math.Max(n/batch.Seconds(), n/group.Seconds()))
+	b.ReportMetric(engineRate, "engine-jobs/s")
+	b.ReportMetric(n/update.Seconds(), "update-jobs/s")
+	b.ReportMetric(n/batch.Seconds(), "batch-jobs/s")
+	b.ReportMetric(n/group.Seconds(), "group-jobs/s")
+	b.ReportMetric(engineRate/best, "ratio")
+}
+
+// plainGroup is the leanest group commit on bare bbolt: writers hand a closure to one goroutine, which
+// runs everything pending in one Update as soon as the previous one is durable. It is the engine's
+// committer without the engine, so it bounds what the engine can reach.
+type plainGroup struct {
+	db   *bolt.DB
+	reqs chan plainReq
+	done chan struct{}
+}
+
+type plainReq struct {
+	fn  func(*boltTx) error
+	err chan error
+}
+
+func newPlainGroup(db *bolt.DB) *plainGroup {
+	g := &plainGroup{db: db, reqs: make(chan plainReq, 1024), done: make(chan struct{})}
+	go g.loop()
+	return g
+}
+
+func (g *plainGroup) commit(fn func(*boltTx) error) error {
+	r := plainReq{fn: fn, err: make(chan error, 1)}
+	g.reqs <- r
+	return <-r.err
+}
+
+func (g *plainGroup) close() { close(g.reqs); <-g.done }
+
+func (g *plainGroup) loop() {
+	defer close(g.done)
+	for r := range g.reqs {
+		batch := []plainReq{r}
+	drain:
+		for {
+			select {
+			case r, ok := <-g.reqs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, r)
+			default:
+				break drain
+			}
+		}
+		err := g.db.Update(func(tx *boltTx) error {
+			for _, r := range batch {
+				if err := r.fn(tx); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		for _, r := range batch {
+			r.err <- err
+		}
+	}
+}
+
+// plainBolt records running and done for jobs jobs from conc goroutines with the given commit
+// function (bolt Update or Batch), writing the same job records the engine writes.
+func plainBolt(b *testing.B, db *store.DB, jobs, conc int, commit func(func(*boltTx) error) error) time.Duration {
+	b.Helper()
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, conc)
+	for w := range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < jobs; i += conc {
+				j := &store.Job{ServiceID: 1, Type: store.OpOpen, State: store.JobQueued, MaxAttempts: 8, EnqueuedAt: time.Now()}
+				for _, st := range []string{store.JobRunning, store.JobDone} {
+					j.State = st
+					j.Logf(time.Now(), "%s", st)
+					if err := commit(func(tx *boltTx) error { return putPlain(tx, j) }); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// BenchmarkMakespan runs M=200 jobs over N=4 lanes with an executor latency of L=20 ms and compares the
+// makespan with the ideal ⌈M/N⌉·L.
+func BenchmarkMakespan(b *testing.B) {
+	const m, n, lat = 200, 4, 20 * time.Millisecond
+	db, t := benchFixture(b, n)
+	e, err := New(db, store.NewMemorySecrets(), Options{Executor: sleepExecutor(lat)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	var total time.Duration
+	for b.Loop() {
+		total += runBatch(b, e, t, m)
+	}
+	makespan := total / time.Duration(b.N)
+	ideal := time.Duration((m+n-1)/n) * lat
+	b.ReportMetric(float64(makespan.Milliseconds()), "makespan-ms")
+	b.ReportMetric(float64(ideal.Milliseconds()), "ideal-ms")
+	b.ReportMetric(makespan.Seconds()/ideal.Seconds(), "ratio")
+}
+
+// BenchmarkPage reads a page of 40 jobs from 100,000 (the jobs pane's query): the cost must not depend
+// on the history size. It also reports how long New takes to open that database.
+func BenchmarkPage(b *testing.B) {
+	db, t := benchFixture(b, 1)
+	e, err := New(db, store.NewMemorySecrets(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for range 10 {
+		if _, err := e.CreateServices(t.ID, MaxCreate, "page@example.org"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = e.Close()
+	start := time.Now()
+	e, err = New(db, store.NewMemorySecrets(), Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Close()
+	opened := time.Since(start)
+	b.ResetTimer()
+	for b.Loop() {
+		jobs, total, err := e.Page(store.JobQueued, 50_000, 40)
+		if err != nil || len(jobs) != 40 || total != 100_000 {
+			b.Fatalf("page: %d jobs of %d, %v", len(jobs), total, err)
+		}
+	}
+	b.ReportMetric(float64(opened.Milliseconds()), "open-100k-ms")
+}

@@ -1,0 +1,591 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"vmmpm/store"
+)
+
+// Defaults of Options.
+const (
+	DefaultWorkers        = 256
+	DefaultKeepFinished   = 100_000
+	DefaultPollEvery      = 2 * time.Second
+	DefaultAttemptTimeout = 30 * time.Minute
+	DefaultHealthWindow   = 5 * time.Minute
+	pruneBatch            = 1000
+)
+
+// Options tune an Engine; the zero value is what the product uses.
+type Options struct {
+	// Workers caps operations running at once over all modules (default 256). Queues off means
+	// "start at once", so the cap is only a safety net against thousands of simultaneous calls.
+	Workers int
+	// BackoffBase is the unit of the attempt⁴ retry delay (default 1 s; tests use milliseconds).
+	BackoffBase time.Duration
+	// PollEvery is how often a VMmanager task is polled (default 2 s).
+	PollEvery time.Duration
+	// MaxAttempts per job (default store.DefaultMaxTries, 8).
+	MaxAttempts int
+	// KeepFinished is how many finished jobs are kept; older ones are pruned (default 100,000).
+	KeepFinished int
+	// AttemptTimeout bounds one attempt; running out counts as a transient error (default 30 min).
+	AttemptTimeout time.Duration
+	// HealthWindow is how long a module's failure counts as a "recent error" for selection (default 5 min).
+	HealthWindow time.Duration
+	// Logger gets one line per committed job transition (default: discard).
+	Logger *slog.Logger
+	// Now is the clock for timestamps (default time.Now).
+	Now func() time.Time
+	// Rand draws backoff jitter (default: randomly seeded).
+	Rand *rand.Rand
+	// Executor runs operations (default: VMmanager 6 through package vmm).
+	Executor Executor
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = DefaultWorkers
+	}
+	if o.BackoffBase <= 0 {
+		o.BackoffBase = time.Second
+	}
+	if o.PollEvery <= 0 {
+		o.PollEvery = DefaultPollEvery
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = store.DefaultMaxTries
+	}
+	if o.KeepFinished <= 0 {
+		o.KeepFinished = DefaultKeepFinished
+	}
+	if o.AttemptTimeout <= 0 {
+		o.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if o.HealthWindow <= 0 {
+		o.HealthWindow = DefaultHealthWindow
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = defaultRand()
+	}
+}
+
+// ErrRunning is returned by Run when the engine is already running.
+var ErrRunning = errors.New("the engine is already running")
+
+// jobState is the scheduler's view of one unfinished job. The scheduler owns job; workers get copies.
+type jobState struct {
+	job     store.Job
+	keyName string
+	lane    *lane // nil with queues off
+	seq     uint64
+	worker  bool // a worker goroutine is running it
+	recover bool // found running with no worker: resume it when Run starts
+	timer   *time.Timer
+	// committed: job state and module in the last change submitted for it
+	lastState  string
+	lastModule uint64
+}
+
+// lane is one queue key: its unfinished jobs in enqueue order; only the head may run.
+type lane struct {
+	key     string
+	keyName string
+	module  uint64
+	fifo    []*jobState
+}
+
+func (l *lane) busy() bool { return len(l.fifo) > 0 && l.fifo[0].job.State == store.JobRunning }
+
+// moduleLanes counts what the jobs header shows per module.
+type moduleLanes struct {
+	busy     int
+	keyNames map[string]int // lanes per key name in use
+}
+
+type modHealth struct {
+	bad     bool
+	lastErr time.Time
+	msg     string
+}
+
+// Engine runs VPS operations under queue keys (spec §4–§6). One Engine per database: the bbolt lock
+// already guarantees that no other process writes the same file.
+type Engine struct {
+	db      *store.DB
+	secrets store.Secrets
+	opt     Options
+	log     *slog.Logger
+	exec    Executor
+	c       *committer
+	rm      *readModel
+	ev      *broker
+
+	mu       sync.Mutex
+	jobs     map[uint64]*jobState // unfinished jobs
+	lanes    map[string]*lane
+	svcs     map[uint64][]*jobState // unfinished jobs per service, in enqueue order
+	modLanes map[uint64]*moduleLanes
+	opens    map[uint64]int // unfinished open jobs per module (activation limit)
+	health   map[uint64]*modHealth
+	seq      uint64
+	waiting  []*jobState // startable, held back by the Workers cap, in enqueue order
+	workers  int
+	active   bool
+	runCtx   context.Context
+	stopRun  context.CancelFunc
+	fatal    error
+	wg       sync.WaitGroup
+	idle     chan struct{}
+	pruning  atomic.Bool
+}
+
+// New opens the engine on db: it loads unfinished jobs (a job found running was interrupted and will
+// be resumed by Run) and starts the committer. Call Close when done.
+func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
+	opt.defaults()
+	if err := ensureIndex(db); err != nil {
+		return nil, err
+	}
+	e := &Engine{
+		db: db, secrets: secrets, opt: opt, log: opt.Logger, exec: opt.Executor,
+		rm: newReadModel(), ev: newBroker(),
+		jobs: map[uint64]*jobState{}, lanes: map[string]*lane{}, svcs: map[uint64][]*jobState{},
+		modLanes: map[uint64]*moduleLanes{}, opens: map[uint64]int{}, health: map[uint64]*modHealth{},
+		idle: make(chan struct{}, 1),
+	}
+	if e.exec == nil {
+		e.exec = NewVMMExecutor(secrets, opt.PollEvery)
+	}
+	if err := e.load(); err != nil {
+		return nil, err
+	}
+	e.c = newCommitter(db, e.published)
+	return e, nil
+}
+
+// Close stops the committer after writing everything submitted. Call it after Run has returned.
+func (e *Engine) Close() error {
+	e.c.close()
+	return nil
+}
+
+// load rebuilds the read model from the index and the scheduler from the unfinished jobs.
+func (e *Engine) load() error {
+	var open []*store.Job
+	err := e.db.View(func(tx *store.Tx) error {
+		e.rm.load(tx)
+		for _, st := range []string{store.JobQueued, store.JobRunning, store.JobRetrying} {
+			for _, id := range e.rm.by[st].ids {
+				j, err := store.Get[store.Job](tx, id)
+				if err != nil {
+					return err
+				}
+				open = append(open, j)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// A running job heads its lane and its service; the rest follow in enqueue order.
+	sort.SliceStable(open, func(i, k int) bool {
+		a, b := open[i], open[k]
+		if ra, rb := a.State == store.JobRunning, b.State == store.JobRunning; ra != rb {
+			return ra
+		}
+		if !a.EnqueuedAt.Equal(b.EnqueuedAt) {
+			return a.EnqueuedAt.Before(b.EnqueuedAt)
+		}
+		return a.ID < b.ID
+	})
+	for _, j := range open {
+		js := &jobState{job: *j, keyName: keyNameOf(j), recover: j.State == store.JobRunning,
+			lastState: j.State, lastModule: j.ModuleID}
+		e.addJob(js)
+	}
+	return nil
+}
+
+// keyNameOf recovers the key name from a stored queue key "{key_name}-{n}".
+func keyNameOf(j *store.Job) string {
+	if j.QueueKey == "" {
+		return ""
+	}
+	return j.QueueKey[:max(0, len(j.QueueKey)-len(fmt.Sprint(j.Lane))-1)]
+}
+
+// ---- scheduler bookkeeping (e.mu held) ----
+
+func (e *Engine) addJob(js *jobState) {
+	e.seq++
+	js.seq = e.seq
+	e.jobs[js.job.ID] = js
+	e.svcs[js.job.ServiceID] = append(e.svcs[js.job.ServiceID], js)
+	if js.job.Type == store.OpOpen {
+		e.opens[js.job.ModuleID]++
+	}
+	if js.job.QueueKey == "" {
+		return
+	}
+	l := e.lanes[js.job.QueueKey]
+	if l == nil {
+		l = &lane{key: js.job.QueueKey, keyName: js.keyName, module: js.job.ModuleID}
+		e.lanes[l.key] = l
+		ml := e.modLanesOf(l.module)
+		ml.keyNames[l.keyName]++
+	}
+	l.fifo = append(l.fifo, js)
+	js.lane = l
+	if l.fifo[0] == js && js.job.State == store.JobRunning {
+		e.modLanesOf(l.module).busy++
+	}
+}
+
+func (e *Engine) modLanesOf(module uint64) *moduleLanes {
+	ml := e.modLanes[module]
+	if ml == nil {
+		ml = &moduleLanes{keyNames: map[string]int{}}
+		e.modLanes[module] = ml
+	}
+	return ml
+}
+
+// removeJob drops a finished job from the scheduler and returns the jobs that may now start.
+func (e *Engine) removeJob(js *jobState) []*jobState {
+	delete(e.jobs, js.job.ID)
+	if js.timer != nil {
+		js.timer.Stop()
+		js.timer = nil
+	}
+	if js.job.Type == store.OpOpen {
+		if e.opens[js.job.ModuleID]--; e.opens[js.job.ModuleID] <= 0 {
+			delete(e.opens, js.job.ModuleID)
+		}
+	}
+	var next []*jobState
+	q := deleteFrom(e.svcs[js.job.ServiceID], js)
+	if len(q) == 0 {
+		delete(e.svcs, js.job.ServiceID)
+	} else {
+		e.svcs[js.job.ServiceID] = q
+		next = append(next, q[0])
+	}
+	if l := js.lane; l != nil {
+		l.fifo = deleteFrom(l.fifo, js)
+		if len(l.fifo) == 0 {
+			delete(e.lanes, l.key)
+			ml := e.modLanesOf(l.module)
+			if ml.keyNames[l.keyName]--; ml.keyNames[l.keyName] <= 0 {
+				delete(ml.keyNames, l.keyName)
+			}
+		} else {
+			next = append(next, l.fifo[0])
+		}
+	}
+	if len(e.jobs) == 0 {
+		select {
+		case e.idle <- struct{}{}:
+		default:
+		}
+	}
+	return next
+}
+
+func deleteFrom(q []*jobState, js *jobState) []*jobState {
+	if i := slices.Index(q, js); i >= 0 {
+		return slices.Delete(q, i, i+1)
+	}
+	return q
+}
+
+// startable: queued, heading both its service and its lane, and the engine running.
+func (e *Engine) startable(js *jobState) bool {
+	if !e.active || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
+		return false
+	}
+	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js {
+		return false
+	}
+	return js.lane == nil || js.lane.fifo[0] == js
+}
+
+// kick starts each startable job, or parks it while the Workers cap is reached.
+func (e *Engine) kick(cands ...*jobState) {
+	for _, js := range cands {
+		if !e.startable(js) {
+			continue
+		}
+		if e.workers >= e.opt.Workers {
+			if !slices.Contains(e.waiting, js) {
+				i := sort.Search(len(e.waiting), func(i int) bool { return e.waiting[i].seq > js.seq })
+				e.waiting = slices.Insert(e.waiting, i, js)
+			}
+			continue
+		}
+		e.start(js)
+	}
+}
+
+// unpark starts parked jobs while workers are free.
+func (e *Engine) unpark() {
+	for len(e.waiting) > 0 && e.workers < e.opt.Workers {
+		js := e.waiting[0]
+		e.waiting = e.waiting[1:]
+		if e.startable(js) {
+			e.start(js)
+		}
+	}
+}
+
+// start commits queued → running and hands the job to a worker, which waits for that commit before
+// its first VMmanager call.
+func (e *Engine) start(js *jobState) {
+	now := e.opt.Now()
+	j := &js.job
+	j.State = store.JobRunning
+	j.Attempt++
+	j.StartedAt = now
+	j.NextRunAt = time.Time{}
+	j.Logf(now, "attempt %d of %d started", j.Attempt, j.MaxAttempts)
+	ch := e.jobChange(js)
+	if js.lane != nil {
+		e.modLanesOf(js.lane.module).busy++
+		ch.events = append(ch.events, e.laneEvent(js.lane))
+	}
+	ch.done = make(chan error, 1)
+	e.c.submit(ch)
+	e.spawn(js, ch.done, false)
+}
+
+func (e *Engine) spawn(js *jobState, committed <-chan error, resumed bool) {
+	js.worker = true
+	js.recover = false
+	e.workers++
+	e.wg.Add(1)
+	op := &Op{Job: cloneJob(&js.job), Resumed: resumed, e: e, js: js}
+	go e.work(e.runCtx, op, committed)
+}
+
+// jobChange snapshots the job for the committer and advances its committed state.
+func (e *Engine) jobChange(js *jobState) *change {
+	w := jobWrite{job: cloneJob(&js.job), fromState: js.lastState, fromModule: js.lastModule}
+	js.lastState, js.lastModule = js.job.State, js.job.ModuleID
+	return &change{jobs: []jobWrite{w}}
+}
+
+func (e *Engine) laneEvent(l *lane) Event {
+	return Event{Kind: LaneChanged, ModuleID: l.module, Lane: l.key, LaneBusy: l.busy(), LaneDepth: len(l.fifo)}
+}
+
+func cloneJob(j *store.Job) store.Job {
+	c := *j
+	c.Args = maps.Clone(j.Args)
+	c.Log = slices.Clone(j.Log)
+	if j.VMTask != nil {
+		t := *j.VMTask
+		c.VMTask = &t
+	}
+	return c
+}
+
+// published runs in the committer after each change is durable (or failed): it updates the read model,
+// logs the transitions and publishes the events, in commit order.
+func (e *Engine) published(ch *change, err error) {
+	if err != nil {
+		if len(ch.prune) > 0 {
+			e.pruning.Store(false)
+		}
+		e.setFatal(fmt.Errorf("writing the job state to %s failed: %w", e.db.Path(), err))
+		return
+	}
+	e.rm.mu.Lock()
+	for _, w := range ch.jobs {
+		e.rm.move(w.job.ID, w.fromState, w.fromModule, w.job.State, w.job.ModuleID)
+	}
+	for _, w := range ch.pruned {
+		e.rm.move(w.job.ID, w.fromState, w.fromModule, "", 0)
+	}
+	if len(ch.prune) > 0 {
+		e.pruning.Store(false)
+	}
+	over := len(e.rm.finished.ids) - e.opt.KeepFinished
+	var prune []uint64
+	if over > 0 && e.pruning.CompareAndSwap(false, true) {
+		prune = slices.Clone(e.rm.finished.ids[:min(over, pruneBatch)])
+	}
+	e.rm.mu.Unlock()
+	evs := make([]Event, 0, len(ch.jobs)+len(ch.events))
+	for i := range ch.jobs {
+		w := &ch.jobs[i]
+		if w.job.State != w.fromState {
+			e.logTransition(&w.job)
+		}
+		j := cloneJob(&w.job)
+		evs = append(evs, Event{Kind: JobChanged, Job: &j, ModuleID: j.ModuleID})
+	}
+	e.ev.publish(append(evs, ch.events...)...)
+	for _, w := range ch.pruned {
+		if w.job.Type == store.OpSetPassword {
+			e.dropJobSecret(w.job.ID)
+		}
+	}
+	if len(prune) > 0 {
+		// Oldest finished jobs beyond KeepFinished go, a batch at a time; one prune is in flight at most.
+		e.c.submit(&change{prune: prune})
+	}
+}
+
+func (e *Engine) logTransition(j *store.Job) {
+	attrs := []any{"job", j.ID, "type", j.Type, "service", j.ServiceID, "module", j.ModuleID,
+		"attempt", j.Attempt, "queue_key", j.QueueKey}
+	if j.VMTask != nil {
+		attrs = append(attrs, "vm_task", j.VMTask.ConsulID)
+	}
+	if j.State == store.JobRetrying {
+		attrs = append(attrs, "next_run_at", j.NextRunAt.Format(time.RFC3339Nano))
+	}
+	if j.Error != "" {
+		attrs = append(attrs, "error", j.Error)
+	}
+	e.log.Info("job "+j.State, attrs...)
+}
+
+func taskID(t *store.VMTask) string {
+	if t == nil {
+		return "-"
+	}
+	return t.ConsulID
+}
+
+func (e *Engine) setFatal(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fatal == nil {
+		e.fatal = err
+	}
+	if e.stopRun != nil {
+		e.stopRun()
+	}
+}
+
+// ---- running ----
+
+// Run starts queued jobs and resumes interrupted ones until ctx is done. On return no worker is left:
+// an operation cut short stays "running" in the file, with its VMmanager task recorded, and the next
+// Run resumes it. Every transition is written whole or not at all.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	if e.active {
+		e.mu.Unlock()
+		return ErrRunning
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	e.active, e.runCtx, e.stopRun, e.fatal = true, runCtx, stop, nil
+	e.activate()
+	e.mu.Unlock()
+
+	<-runCtx.Done()
+
+	e.mu.Lock()
+	e.active = false
+	for _, js := range e.jobs {
+		if js.timer != nil {
+			js.timer.Stop()
+			js.timer = nil
+		}
+	}
+	e.waiting = nil
+	e.mu.Unlock()
+	e.wg.Wait()
+	e.c.flush()
+	for e.pruning.Load() { // let a prune chain started by the last commits finish
+		e.c.flush()
+	}
+	stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.runCtx, e.stopRun = nil, nil
+	return e.fatal
+}
+
+// activate resumes interrupted jobs, arms retry timers and starts whatever can start (e.mu held).
+func (e *Engine) activate() {
+	all := slices.SortedFunc(maps.Values(e.jobs), func(a, b *jobState) int { return cmp.Compare(a.seq, b.seq) })
+	for _, js := range all {
+		switch {
+		case js.job.State == store.JobRunning && !js.worker:
+			js.job.Logf(e.opt.Now(), "resumed after an interruption (attempt %d)", js.job.Attempt)
+			e.log.Info("job resumed", "job", js.job.ID, "type", js.job.Type, "service", js.job.ServiceID,
+				"attempt", js.job.Attempt, "queue_key", js.job.QueueKey, "vm_task", taskID(js.job.VMTask))
+			ch := e.jobChange(js)
+			ch.done = make(chan error, 1)
+			e.c.submit(ch)
+			e.spawn(js, ch.done, true)
+		case js.job.State == store.JobRetrying:
+			e.armRetry(js)
+		}
+	}
+	for _, js := range all {
+		e.kick(js)
+	}
+}
+
+// RunUntilIdle runs until nothing is queued, running or waiting to retry, or ctx is done.
+func (e *Engine) RunUntilIdle(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	for {
+		e.mu.Lock()
+		idle := len(e.jobs) == 0
+		e.mu.Unlock()
+		if idle {
+			cancel()
+			return <-done
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-e.idle:
+		}
+	}
+}
+
+func (e *Engine) armRetry(js *jobState) {
+	delay := max(js.job.NextRunAt.Sub(e.opt.Now()), 0)
+	js.timer = time.AfterFunc(delay, func() { e.due(js) })
+}
+
+// due moves a retrying job back to queued when its wait is over.
+func (e *Engine) due(js *jobState) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.active || e.jobs[js.job.ID] != js || js.job.State != store.JobRetrying {
+		return
+	}
+	js.timer = nil
+	js.job.State = store.JobQueued
+	js.job.Logf(e.opt.Now(), "wait over, queued for attempt %d", js.job.Attempt+1)
+	e.c.submit(e.jobChange(js))
+	e.kick(js)
+}

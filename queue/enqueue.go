@@ -1,0 +1,476 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"vmmpm/store"
+)
+
+// Argument names operations accept.
+const (
+	ArgPassword = "password" // setpassword: kept in Secrets until the job is done, never in the file
+	ArgOSID     = "os_id"    // reinstall (default: the tariff's OS)
+	ArgRecipeID = "recipe_id"
+	ArgCPU      = "cpu" // setparam
+	ArgRAMMiB   = "ram_mib"
+	ArgDiskMiB  = "disk_mib"
+	// ArgRecipeTask is set by open: the recipe task VMmanager started with the VM, to wait on after a restart.
+	ArgRecipeTask = "recipe_task"
+)
+
+// jobSecretBase puts setpassword passwords in Secrets under ids no module can have (module ids are
+// bbolt sequence numbers, far below 2⁶³).
+const jobSecretBase = uint64(1) << 63
+
+func jobSecretID(jobID uint64) uint64 { return jobSecretBase | jobID }
+
+// MaxCreate caps one CreateServices call.
+const MaxCreate = 10_000
+
+// Enqueue adds one operation for a service and returns the stored job. open selects a module
+// (spec §6); when none fits the job is stored failed with a "manual setup" task.
+func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+	args = maps.Clone(args)
+	pw := args[ArgPassword]
+	delete(args, ArgPassword)
+	if err := checkArgs(op, args, pw); err != nil {
+		return nil, err
+	}
+	var out *store.Job
+	err := e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+		s, err := store.Get[store.Service](tx, serviceID)
+		if err != nil {
+			return fmt.Errorf("service %d does not exist; see vmmpm service list", serviceID)
+		}
+		js, err := e.plan(tx, s, op, args, e.opt.Now())
+		if err != nil {
+			return err
+		}
+		add(js)
+		if pw != "" {
+			if err := e.secrets.Set(jobSecretID(js.job.ID), pw); err != nil {
+				return err
+			}
+		}
+		j := cloneJob(&js.job)
+		out = &j
+		return nil
+	})
+	return out, err
+}
+
+// CreateServices orders count services of a tariff for clientEmail and enqueues open for each, in one
+// transaction.
+func (e *Engine) CreateServices(tariffID uint64, count int, clientEmail string) ([]store.Service, error) {
+	if count < 1 || count > MaxCreate {
+		return nil, &store.ValidationError{Field: "count", Rule: fmt.Sprintf("must be between 1 and %d", MaxCreate)}
+	}
+	var out []store.Service
+	err := e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+		t, err := store.Get[store.Tariff](tx, tariffID)
+		if err != nil {
+			return fmt.Errorf("tariff %d does not exist; see vmmpm tariff list", tariffID)
+		}
+		now := e.opt.Now()
+		for range count {
+			s := &store.Service{TariffID: t.ID, ClientEmail: clientEmail, Status: store.ServiceOrdered,
+				CreatedAt: now, UpdatedAt: now}
+			if err := tx.Put(s); err != nil {
+				return err
+			}
+			s.Domain = expandDomain(t.DomainTemplate, s)
+			js, err := e.plan(tx, s, store.OpOpen, nil, now)
+			if err != nil {
+				return err
+			}
+			add(js)
+			s, err = store.Get[store.Service](tx, s.ID)
+			if err != nil {
+				return err
+			}
+			out = append(out, *s)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// expandDomain fills a tariff's domain template: @ID@ is the service id, @USERNAME@ the client's
+// address before the @.
+func expandDomain(tmpl string, s *store.Service) string {
+	if tmpl == "" {
+		return ""
+	}
+	user, _, _ := strings.Cut(s.ClientEmail, "@")
+	return strings.NewReplacer("@ID@", strconv.FormatUint(s.ID, 10), "@USERNAME@", user).Replace(tmpl)
+}
+
+// enqueueTx runs fn in one write transaction while holding the scheduler, so lane choices inside fn see
+// the jobs fn added before. On failure the added jobs are taken back out.
+func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var added []*jobState
+	add := func(js *jobState) {
+		if !store.Finished(js.job.State) {
+			e.addJob(js)
+		}
+		added = append(added, js)
+	}
+	err := e.db.Update(func(tx *store.Tx) error { return fn(tx, add) })
+	if err != nil {
+		for _, js := range added {
+			if !store.Finished(js.job.State) {
+				e.removeJob(js)
+			}
+			if js.job.Type == store.OpSetPassword && js.job.ID != 0 {
+				_ = e.secrets.Delete(jobSecretID(js.job.ID))
+			}
+		}
+		return err
+	}
+	e.rm.mu.Lock()
+	for _, js := range added {
+		e.rm.move(js.job.ID, js.lastState, js.lastModule, js.job.State, js.job.ModuleID)
+		js.lastState, js.lastModule = js.job.State, js.job.ModuleID
+	}
+	e.rm.mu.Unlock()
+	var evs []Event
+	for _, js := range added {
+		e.logTransition(&js.job)
+		j := cloneJob(&js.job)
+		evs = append(evs, Event{Kind: JobChanged, Job: &j, ModuleID: j.ModuleID})
+		if js.lane != nil {
+			evs = append(evs, e.laneEvent(js.lane))
+		}
+	}
+	e.ev.publish(evs...)
+	for _, js := range added {
+		e.kick(js)
+	}
+	return nil
+}
+
+func checkArgs(op string, args map[string]string, pw string) error {
+	bad := func(field, rule string) error { return &store.ValidationError{Field: field, Rule: rule} }
+	if !validOp(op) {
+		return bad("type", fmt.Sprintf("unknown operation %q; use one of %s", op, strings.Join(store.OpTypes, ", ")))
+	}
+	for k, v := range args {
+		if n, err := strconv.ParseUint(v, 10, 32); err != nil || n == 0 {
+			return bad(k, "must be a positive whole number")
+		}
+	}
+	switch op {
+	case store.OpSetPassword:
+		if pw == "" {
+			return bad(ArgPassword, "the new password must not be empty")
+		}
+	case store.OpSetParam:
+		if args[ArgCPU] == "" && args[ArgRAMMiB] == "" && args[ArgDiskMiB] == "" {
+			return bad("setparam", "give at least one of cpu, ram_mib, disk_mib")
+		}
+	}
+	if pw != "" && op != store.OpSetPassword {
+		return bad(ArgPassword, "only setpassword takes a password")
+	}
+	for k := range args {
+		ok := op == store.OpReinstall && (k == ArgOSID || k == ArgRecipeID) ||
+			op == store.OpSetParam && (k == ArgCPU || k == ArgRAMMiB || k == ArgDiskMiB)
+		if !ok {
+			return bad(k, "is not an argument of "+op)
+		}
+	}
+	return nil
+}
+
+func validOp(op string) bool {
+	for _, o := range store.OpTypes {
+		if o == op {
+			return true
+		}
+	}
+	return false
+}
+
+// plan builds and stores a job for one operation on s: module, key name and lane (e.mu held).
+func (e *Engine) plan(tx *store.Tx, s *store.Service, op string, args map[string]string, now time.Time) (*jobState, error) {
+	if err := e.allowed(s, op); err != nil {
+		return nil, err
+	}
+	js := &jobState{job: store.Job{ServiceID: s.ID, Type: op, Args: args, State: store.JobQueued,
+		MaxAttempts: e.opt.MaxAttempts, EnqueuedAt: now}}
+	var m *store.Module
+	var err error
+	if op == store.OpOpen {
+		m, err = e.pickModule(tx, s, now)
+	} else {
+		m, err = e.moduleOf(tx, s)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return js, e.manualSetup(tx, s, js, now)
+	}
+	js.job.ModuleID = m.ID
+	if err := e.placeInLane(js, m); err != nil {
+		return nil, err
+	}
+	if js.lane != nil || js.job.QueueKey != "" {
+		js.job.Logf(now, "enqueued on %s", js.job.QueueKey)
+	} else {
+		js.job.Logf(now, "enqueued (queues off)")
+	}
+	if err := putJob(tx, &js.job); err != nil {
+		return nil, err
+	}
+	if op == store.OpOpen {
+		s.Status, s.ModuleID, s.UpdatedAt = store.ServiceProcessing, m.ID, now
+		if err := tx.Put(s); err != nil {
+			return nil, err
+		}
+	}
+	return js, nil
+}
+
+// allowed refuses operations that cannot make sense for the service as it stands.
+func (e *Engine) allowed(s *store.Service, op string) error {
+	pendingOpen := false
+	for _, js := range e.svcs[s.ID] {
+		pendingOpen = pendingOpen || js.job.Type == store.OpOpen
+	}
+	switch {
+	case s.Status == store.ServiceDeleted:
+		return fmt.Errorf("service %d is deleted and cannot be changed; order a new one", s.ID)
+	case op == store.OpOpen && pendingOpen:
+		return fmt.Errorf("service %d already has an open operation waiting or running", s.ID)
+	case op == store.OpOpen && s.Status != store.ServiceOrdered && s.Status != store.ServiceFailed:
+		return fmt.Errorf("service %d is %s, so it cannot be opened again", s.ID, s.Status)
+	case op != store.OpOpen && s.VM.HostID == 0 && !pendingOpen:
+		return fmt.Errorf("service %d has no VM yet; open it first", s.ID)
+	}
+	return nil
+}
+
+// moduleOf is the module a non-open operation runs on: the service's, or its pending open's.
+func (e *Engine) moduleOf(tx *store.Tx, s *store.Service) (*store.Module, error) {
+	id := s.ModuleID
+	for _, js := range e.svcs[s.ID] {
+		if id == 0 {
+			id = js.job.ModuleID
+		}
+	}
+	m, err := store.Get[store.Module](tx, id)
+	if err != nil {
+		return nil, fmt.Errorf("service %d is bound to module %d, which no longer exists", s.ID, id)
+	}
+	return m, nil
+}
+
+// pickModule applies module selection for an open; nil means none fits.
+func (e *Engine) pickModule(tx *store.Tx, s *store.Service, now time.Time) (*store.Module, error) {
+	t, err := store.Get[store.Tariff](tx, s.TariffID)
+	if err != nil {
+		return nil, err
+	}
+	var cands []candidate
+	for _, id := range t.ModuleIDs {
+		m, err := store.Get[store.Module](tx, id)
+		if err != nil {
+			continue
+		}
+		cands = append(cands, candidate{Module: *m, RecentError: e.recentError(m, now), ActiveOpens: e.opens[m.ID]})
+	}
+	m, ok := selectModule(cands, t.DataCenterID, s.ModuleID)
+	if !ok {
+		return nil, nil
+	}
+	return &m, nil
+}
+
+// manualSetup stores the open as failed with a task for the first module's department.
+func (e *Engine) manualSetup(tx *store.Tx, s *store.Service, js *jobState, now time.Time) error {
+	t, err := store.Get[store.Tariff](tx, s.TariffID)
+	if err != nil {
+		return err
+	}
+	dept, first := uint64(0), uint64(0)
+	if len(t.ModuleIDs) > 0 {
+		first = t.ModuleIDs[0]
+		if m, err := store.Get[store.Module](tx, first); err == nil {
+			dept = m.DepartmentID
+		}
+	}
+	reason := fmt.Sprintf("no enabled module of tariff %q serves its data center %d: set the service up by hand, or enable or add a module there and retry the job", t.Name, t.DataCenterID)
+	j := &js.job
+	j.State, j.Error, j.FinishedAt = store.JobFailed, reason, now
+	j.Logf(now, "no module fits: %s", reason)
+	if err := putJob(tx, j); err != nil {
+		return err
+	}
+	task := &store.Task{DepartmentID: dept, ModuleID: first, ServiceID: s.ID, JobID: j.ID,
+		Title: fmt.Sprintf("manual setup of service %d", s.ID), Reason: reason, CreatedAt: now}
+	if err := tx.Put(task); err != nil {
+		return err
+	}
+	s.Status, s.UpdatedAt = store.ServiceFailed, now
+	return tx.Put(s)
+}
+
+// placeInLane applies the lane rule of spec §4 (queues on) and sets QueueKey and Lane.
+func (e *Engine) placeInLane(js *jobState, m *store.Module) error {
+	if !m.Params.Queue {
+		return nil
+	}
+	tmpl, err := ParseKeyTemplate(m.Params.QueueKey, true)
+	if err != nil {
+		return fmt.Errorf("module %d has an invalid queue key (%v); fix it with module set", m.ID, err)
+	}
+	name := tmpl.Expand(js.job.Type, m.ID, js.job.ServiceID)
+	count := max(m.Params.QueueCount, 1)
+	own := 0
+	for _, o := range e.svcs[js.job.ServiceID] {
+		if o.keyName == name && o.job.QueueKey != "" && o.job.Lane <= count {
+			own = o.job.Lane
+		}
+	}
+	n := chooseLane(count, own, func(n int) int {
+		if l := e.lanes[QueueKey(name, n)]; l != nil {
+			return len(l.fifo)
+		}
+		return 0
+	})
+	js.keyName, js.job.QueueKey, js.job.Lane = name, QueueKey(name, n), n
+	return nil
+}
+
+// ---- cancel and retry ----
+
+// ErrNotFound is returned for an unknown job id.
+var ErrNotFound = errors.New("no such job")
+
+// Cancel stops a job that has not started (queued, or waiting to retry).
+func (e *Engine) Cancel(jobID uint64) error {
+	e.mu.Lock()
+	js := e.jobs[jobID]
+	if js == nil {
+		e.mu.Unlock()
+		return e.notUnfinished(jobID, "cancelled")
+	}
+	if js.job.State == store.JobRunning || js.worker {
+		e.mu.Unlock()
+		return fmt.Errorf("job %d is running and cannot be cancelled; wait for it to end", jobID)
+	}
+	now := e.opt.Now()
+	j := &js.job
+	j.State, j.FinishedAt = store.JobCancelled, now
+	j.Logf(now, "cancelled by the administrator")
+	ch := e.jobChange(js)
+	if j.Type == store.OpOpen {
+		svc := j.ServiceID
+		ch.apply = serviceUpdate(svc, now, func(s *store.Service) {
+			if s.Status == store.ServiceProcessing {
+				s.Status = store.ServiceOrdered
+			}
+		})
+	}
+	if j.Type == store.OpSetPassword {
+		e.dropJobSecret(j.ID)
+	}
+	ch.done = make(chan error, 1)
+	e.finishChange(js, ch)
+	e.mu.Unlock()
+	return <-ch.done
+}
+
+func (e *Engine) notUnfinished(jobID uint64, verb string) error {
+	j, err := store.Load[store.Job](e.db, jobID)
+	if err != nil {
+		return fmt.Errorf("job %d does not exist: %w", jobID, ErrNotFound)
+	}
+	return fmt.Errorf("job %d is %s; only queued or retrying jobs can be %s", jobID, j.State, verb)
+}
+
+// Retry puts a failed job back in the queue with fresh attempts, behind the work already queued.
+// A failed open without a module (manual setup) goes through module selection again.
+func (e *Engine) Retry(jobID uint64) error {
+	return e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+		if e.jobs[jobID] != nil {
+			return fmt.Errorf("job %d has not failed; only failed jobs can be retried", jobID)
+		}
+		j, err := store.Get[store.Job](tx, jobID)
+		if err != nil {
+			return fmt.Errorf("job %d does not exist: %w", jobID, ErrNotFound)
+		}
+		if j.State != store.JobFailed {
+			return fmt.Errorf("job %d is %s; only failed jobs can be retried", jobID, j.State)
+		}
+		s, err := store.Get[store.Service](tx, j.ServiceID)
+		if err != nil {
+			return err
+		}
+		js, err := e.replan(tx, j, s)
+		if err != nil {
+			return err
+		}
+		add(js)
+		return nil
+	})
+}
+
+func (e *Engine) replan(tx *store.Tx, j *store.Job, s *store.Service) (*jobState, error) {
+	now := e.opt.Now()
+	prevState, prevModule := j.State, j.ModuleID
+	if j.Type == store.OpOpen && s.Status == store.ServiceFailed {
+		s.Status = store.ServiceOrdered // let allowed() accept the re-run
+	}
+	if err := e.allowed(s, j.Type); err != nil {
+		return nil, err
+	}
+	var m *store.Module
+	var err error
+	switch {
+	case j.Type == store.OpOpen && j.ModuleID == 0:
+		m, err = e.pickModule(tx, s, now)
+	default:
+		m, err = store.Get[store.Module](tx, j.ModuleID)
+		if err != nil {
+			err = fmt.Errorf("module %d of job %d no longer exists", j.ModuleID, j.ID)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	js := &jobState{job: *j, lastState: prevState, lastModule: prevModule}
+	js.job.State, js.job.Attempt, js.job.Error = store.JobQueued, 0, ""
+	js.job.NextRunAt, js.job.FinishedAt, js.job.StartedAt = time.Time{}, time.Time{}, time.Time{}
+	js.job.EnqueuedAt, js.job.MaxAttempts = now, e.opt.MaxAttempts
+	js.job.QueueKey, js.job.Lane, js.job.VMTask = "", 0, nil
+	js.job.Logf(now, "retried by the administrator")
+	if m == nil {
+		return js, e.manualSetup(tx, s, js, now)
+	}
+	js.job.ModuleID = m.ID
+	if err := e.placeInLane(js, m); err != nil {
+		return nil, err
+	}
+	if err := putJob(tx, &js.job); err != nil {
+		return nil, err
+	}
+	if j.Type == store.OpOpen {
+		s.Status, s.ModuleID, s.UpdatedAt = store.ServiceProcessing, m.ID, now
+		return js, tx.Put(s)
+	}
+	return js, nil
+}
+
+// dropJobSecret forgets setpassword's password once it is no longer needed.
+func (e *Engine) dropJobSecret(jobID uint64) {
+	go func() { _ = e.secrets.Delete(jobSecretID(jobID)) }() // a keyring call must not hold the scheduler
+}

@@ -1,0 +1,463 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"vmmpm/store"
+	"vmmpm/vmm"
+)
+
+// VMName is the VM name open gives a service, so a retried or recovered open finds what it made.
+func VMName(serviceID uint64) string { return "svc-" + strconv.FormatUint(serviceID, 10) }
+
+// vmmExecutor runs spec §5's operations against VMmanager 6. Every step first looks at what VMmanager
+// already holds, so an attempt repeated after a lost answer or a crash does not do the work twice.
+type vmmExecutor struct {
+	secrets store.Secrets
+	poll    time.Duration
+
+	mu       sync.Mutex
+	clients  map[uint64]*moduleClient
+	accounts sync.Map // "module/email" → *sync.Mutex: one account creation at a time per client
+}
+
+type moduleClient struct {
+	key string // what the client was built from; a change of module settings builds a new one
+	c   *vmm.Client
+}
+
+// NewVMMExecutor returns the VMmanager executor: one vmm.Client (one token cache) per module, with the
+// module's session storage period, and the password from secrets.
+func NewVMMExecutor(secrets store.Secrets, pollEvery time.Duration) Executor {
+	if pollEvery <= 0 {
+		pollEvery = DefaultPollEvery
+	}
+	return &vmmExecutor{secrets: secrets, poll: pollEvery, clients: map[uint64]*moduleClient{}}
+}
+
+func (x *vmmExecutor) client(m *store.Module) (*vmm.Client, error) {
+	if m.ID == 0 {
+		return nil, permanent(errors.New("the job's module no longer exists"))
+	}
+	key := fmt.Sprintf("%s|%s|%t|%d", m.URL, m.Username, m.InsecureTLS, m.Params.SessionTTL)
+	// Held while building, so concurrent first operations share one client and so one login.
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if mc := x.clients[m.ID]; mc != nil && mc.key == key {
+		return mc.c, nil
+	}
+	pw, err := x.secrets.Get(m.ID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: pw, InsecureTLS: m.InsecureTLS,
+		SessionTTL: time.Duration(m.Params.SessionTTL) * time.Second})
+	if err != nil {
+		return nil, permanent(err)
+	}
+	x.clients[m.ID] = &moduleClient{key: key, c: c}
+	return c, nil
+}
+
+// forget drops a module's client after VMmanager refused its password, so the next attempt reads the
+// password again (the admin may have fixed it).
+func (x *vmmExecutor) forget(id uint64) {
+	x.mu.Lock()
+	delete(x.clients, id)
+	x.mu.Unlock()
+}
+
+func (x *vmmExecutor) Execute(ctx context.Context, op *Op) (Result, error) {
+	c, err := x.client(&op.Module)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := x.run(ctx, c, op)
+	if errors.Is(err, vmm.ErrBadCredentials) {
+		x.forget(op.Module.ID)
+	}
+	return res, err
+}
+
+func (x *vmmExecutor) run(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
+	if op.Job.Type == store.OpOpen {
+		return x.open(ctx, c, op)
+	}
+	id := op.Service.VM.HostID
+	if id == 0 {
+		return Result{}, permanent(fmt.Errorf("service %d has no VM in VMmanager", op.Service.ID))
+	}
+	switch op.Job.Type {
+	case store.OpSuspend:
+		return x.simple(ctx, c, op, vmm.TaskHostStop, stateIs("stopped"), c.StopHost, store.ServiceSuspended)
+	case store.OpResume:
+		return x.simple(ctx, c, op, vmm.TaskHostStart, stateIs("active"), c.StartHost, store.ServiceActive)
+	case store.OpReboot:
+		return x.simple(ctx, c, op, vmm.TaskHostStart, nil, c.RestartHost, "")
+	case store.OpClose:
+		return x.close(ctx, c, op)
+	case store.OpReinstall:
+		return x.reinstall(ctx, c, op)
+	case store.OpSetPassword:
+		return x.setPassword(ctx, c, op)
+	case store.OpSetParam:
+		return x.setParam(ctx, c, op)
+	}
+	return Result{}, permanent(fmt.Errorf("unknown operation %q", op.Job.Type))
+}
+
+func stateIs(s string) func(*vmm.Host) bool { return func(h *vmm.Host) bool { return h.State == s } }
+
+// resumeTask waits for the task a cut-short attempt recorded, if it has the given name. It reports
+// whether there was one.
+func (x *vmmExecutor) resumeTask(ctx context.Context, c *vmm.Client, op *Op, name string) (bool, error) {
+	t := op.Job.VMTask
+	if t == nil || t.Name != name {
+		return false, nil
+	}
+	op.Logf("waiting for VMmanager task %s (%s) recorded earlier", t.ConsulID, t.Name)
+	return true, x.wait(ctx, c, vmm.TaskRef{ConsulID: t.ConsulID, Name: t.Name})
+}
+
+// act records the task a VMmanager call started, then waits for it.
+func (x *vmmExecutor) act(ctx context.Context, c *vmm.Client, op *Op, call func() (vmm.TaskRef, error)) error {
+	ref, err := call()
+	if err != nil {
+		return err
+	}
+	if err := op.Record(&store.VMTask{ConsulID: ref.ConsulID, Name: ref.Name}, nil, nil); err != nil {
+		return err
+	}
+	return x.wait(ctx, c, ref)
+}
+
+// simple runs a one-call operation: resume its task, or skip it when the VM is already there (done),
+// or call and wait. status, when set, is the service status afterwards.
+func (x *vmmExecutor) simple(ctx context.Context, c *vmm.Client, op *Op, task string, done func(*vmm.Host) bool,
+	call func(context.Context, uint64) (vmm.TaskRef, error), status string) (Result, error) {
+	id := op.Service.VM.HostID
+	resumed, err := x.resumeTask(ctx, c, op, task)
+	if err != nil || resumed {
+		return statusResult(status), err
+	}
+	h, err := hostOrGone(ctx, c, op)
+	if err != nil {
+		return Result{}, err
+	}
+	if done != nil && done(h) {
+		op.Logf("VM %d is already %s", id, h.State)
+		return statusResult(status), nil
+	}
+	err = x.act(ctx, c, op, func() (vmm.TaskRef, error) { return call(ctx, id) })
+	return statusResult(status), err
+}
+
+func statusResult(status string) Result {
+	if status == "" {
+		return Result{}
+	}
+	return Result{Service: func(s *store.Service) { s.Status = status }}
+}
+
+func hostOrGone(ctx context.Context, c *vmm.Client, op *Op) (*vmm.Host, error) {
+	h, err := c.Host(ctx, op.Service.VM.HostID)
+	if errors.Is(err, vmm.ErrNotFound) {
+		return nil, permanent(fmt.Errorf("VM %d of service %d no longer exists in VMmanager", op.Service.VM.HostID, op.Service.ID))
+	}
+	return h, err
+}
+
+func (x *vmmExecutor) close(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
+	res := Result{Service: func(s *store.Service) {
+		s.Status = store.ServiceDeleted
+		s.VM.IPv4, s.VM.IPv6 = nil, nil
+	}}
+	resumed, err := x.resumeTask(ctx, c, op, vmm.TaskHostDelete)
+	if err != nil || resumed {
+		return res, err
+	}
+	id := op.Service.VM.HostID
+	if _, err := c.Host(ctx, id); errors.Is(err, vmm.ErrNotFound) {
+		op.Logf("VM %d is already gone", id)
+		return res, nil
+	} else if err != nil {
+		return Result{}, err
+	}
+	return res, x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.DeleteHost(ctx, id) })
+}
+
+func (x *vmmExecutor) reinstall(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
+	res := statusResult(store.ServiceActive)
+	resumed, err := x.resumeTask(ctx, c, op, vmm.TaskHostReinstall)
+	if err != nil || resumed {
+		return res, err
+	}
+	osID := argUint(op.Job.Args, ArgOSID, op.Tariff.OSID)
+	recipe := uint64(0)
+	if op.Module.UseRecipes {
+		recipe = argUint(op.Job.Args, ArgRecipeID, op.Tariff.RecipeID)
+	}
+	if _, err := hostOrGone(ctx, c, op); err != nil {
+		return Result{}, err
+	}
+	return res, x.act(ctx, c, op, func() (vmm.TaskRef, error) {
+		return c.ReinstallHost(ctx, op.Service.VM.HostID, osID, recipe, newPassword())
+	})
+}
+
+func (x *vmmExecutor) setPassword(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
+	resumed, err := x.resumeTask(ctx, c, op, vmm.TaskHostPassword)
+	if err != nil || resumed {
+		return Result{}, err
+	}
+	pw, err := x.secrets.Get(jobSecretID(op.Job.ID))
+	if errors.Is(err, store.ErrSecretNotFound) {
+		return Result{}, permanent(errors.New("the new password is no longer in the secret store; run setpassword again"))
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	ref, err := c.SetPassword(ctx, op.Service.VM.HostID, pw)
+	if err != nil || ref == nil {
+		return Result{}, err
+	}
+	if err := op.Record(&store.VMTask{ConsulID: ref.ConsulID, Name: ref.Name}, nil, nil); err != nil {
+		return Result{}, err
+	}
+	return Result{}, x.wait(ctx, c, *ref)
+}
+
+// setParam grows CPU and RAM, then the disk. VMmanager only grows them: asking for less than the VM
+// has is refused here with the numbers (a smaller disk is ignored, as VMmanager does).
+func (x *vmmExecutor) setParam(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
+	if _, err := x.resumeTask(ctx, c, op, vmm.TaskHostParams); err != nil {
+		return Result{}, err
+	}
+	if _, err := x.resumeTask(ctx, c, op, vmm.TaskDiskResize); err != nil {
+		return Result{}, err
+	}
+	h, err := hostOrGone(ctx, c, op)
+	if err != nil {
+		return Result{}, err
+	}
+	cpu := int(argUint(op.Job.Args, ArgCPU, uint64(h.CPU)))
+	ram := int(argUint(op.Job.Args, ArgRAMMiB, uint64(h.RAMMiB)))
+	disk := int(argUint(op.Job.Args, ArgDiskMiB, uint64(h.DiskMiB)))
+	if cpu < h.CPU || ram < h.RAMMiB {
+		return Result{}, permanent(fmt.Errorf("VMmanager only grows CPU and RAM: VM %d has %d CPU and %d MiB, asked %d and %d",
+			h.ID, h.CPU, h.RAMMiB, cpu, ram))
+	}
+	if cpu > h.CPU || ram > h.RAMMiB {
+		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.SetResources(ctx, h.ID, cpu, ram) }); err != nil {
+			return Result{}, err
+		}
+	}
+	switch {
+	case disk > h.DiskMiB:
+		return Result{}, x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.ResizeDisk(ctx, h.DiskID, disk) })
+	case disk < h.DiskMiB:
+		op.Logf("disk of %d MiB is below the current %d MiB; ignored, disks only grow", disk, h.DiskMiB)
+	}
+	return Result{}, nil
+}
+
+func argUint(args map[string]string, key string, def uint64) uint64 {
+	if n, err := strconv.ParseUint(args[key], 10, 64); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// ---- open ----
+
+// open creates the service's VM, or adopts the one an earlier attempt made (spec §5, §6).
+func (x *vmmExecutor) open(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
+	if _, err := x.resumeTask(ctx, c, op, vmm.TaskHostCreate); err != nil {
+		return Result{}, err
+	}
+	name := VMName(op.Service.ID)
+	h, err := c.FindHostByName(ctx, name)
+	if err != nil {
+		return Result{}, err
+	}
+	var recipe *vmm.TaskRef
+	if h == nil {
+		if recipe, err = x.create(ctx, c, op, name); err != nil {
+			return Result{}, err
+		}
+	} else if err := x.adopt(ctx, c, op, h); err != nil {
+		return Result{}, err
+	}
+	if err := x.waitRecipe(ctx, c, op, recipe); err != nil {
+		return Result{}, err
+	}
+	return x.readBack(ctx, c, op)
+}
+
+func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name string) (*vmm.TaskRef, error) {
+	acc, err := x.account(ctx, c, op)
+	if err != nil {
+		return nil, err
+	}
+	t, m := &op.Tariff, &op.Module
+	if t.ID == 0 {
+		return nil, permanent(fmt.Errorf("tariff %d of service %d no longer exists", op.Service.TariffID, op.Service.ID))
+	}
+	spec := vmm.HostSpec{Name: name, Cluster: m.Cluster.ID, OS: t.OSID, Account: acc, Password: newPassword(),
+		CPU: t.CPU, RAMMiB: t.RAMMiB, DiskMiB: t.DiskMiB, IPv4Count: t.IPv4Count,
+		AdditionalInterface: m.AdditionalInterface, Domain: op.Service.Domain}
+	if m.UseRecipes {
+		spec.RecipeID = t.RecipeID
+	}
+	cr, err := c.CreateHost(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	var args map[string]string
+	if cr.RecipeTask != nil {
+		args = map[string]string{ArgRecipeTask: cr.RecipeTask.ConsulID + "/" + cr.RecipeTask.Name}
+	}
+	err = op.Record(&store.VMTask{ConsulID: cr.Task.ConsulID, Name: cr.Task.Name}, args, func(s *store.Service) {
+		s.VM.HostID, s.VM.AccountID = cr.HostID, acc
+	})
+	if err != nil {
+		return nil, err
+	}
+	op.Logf("VM %s (id %d) requested", name, cr.HostID)
+	return cr.RecipeTask, x.wait(ctx, c, cr.Task)
+}
+
+// adopt takes over a VM an earlier attempt created (its answer or its record was lost) and waits
+// until VMmanager has finished creating it.
+func (x *vmmExecutor) adopt(ctx context.Context, c *vmm.Client, op *Op, h *vmm.Host) error {
+	if h.State == "failed" {
+		return permanent(fmt.Errorf("VM %s (id %d) exists in VMmanager but its creation failed; delete it there, then retry the job", h.Name, h.ID))
+	}
+	if op.Service.VM.HostID != h.ID {
+		op.Logf("found VM %s (id %d) from an earlier attempt; adopting it", h.Name, h.ID)
+		if err := op.Record(nil, nil, func(s *store.Service) { s.VM.HostID, s.VM.AccountID = h.ID, h.Account }); err != nil {
+			return err
+		}
+		op.Service.VM.HostID = h.ID
+	}
+	for h.State == "creating" {
+		if err := sleepCtx(ctx, x.poll); err != nil {
+			return err
+		}
+		var err error
+		if h, err = c.Host(ctx, h.ID); err != nil {
+			return err
+		}
+	}
+	if h.State == "failed" {
+		return permanent(fmt.Errorf("VMmanager failed to create VM %s (id %d)", h.Name, h.ID))
+	}
+	return nil
+}
+
+// waitRecipe waits for the recipe when the module counts a service active only after it (recipe_wait
+// "recipe"). The task comes from this attempt or from the one recorded before a restart.
+func (x *vmmExecutor) waitRecipe(ctx context.Context, c *vmm.Client, op *Op, ref *vmm.TaskRef) error {
+	m := &op.Module
+	if !m.UseRecipes || m.RecipeWait != store.RecipeWaitRecipe || op.Tariff.RecipeID == 0 {
+		return nil
+	}
+	if ref == nil {
+		if s := op.Job.Args[ArgRecipeTask]; s != "" {
+			id, name, _ := strings.Cut(s, "/")
+			ref = &vmm.TaskRef{ConsulID: id, Name: name}
+		}
+	}
+	if ref == nil {
+		op.Logf("the recipe task of the adopted VM is unknown; not waiting for it")
+		return nil
+	}
+	if err := op.Record(&store.VMTask{ConsulID: ref.ConsulID, Name: ref.Name}, nil, nil); err != nil {
+		return err
+	}
+	return x.wait(ctx, c, *ref)
+}
+
+func (x *vmmExecutor) readBack(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
+	h, err := c.FindHostByName(ctx, VMName(op.Service.ID))
+	if err != nil {
+		return Result{}, err
+	}
+	if h == nil {
+		return Result{}, permanent(fmt.Errorf("VM %s vanished from VMmanager right after it was created", VMName(op.Service.ID)))
+	}
+	module := op.Module.ID
+	return Result{Service: func(s *store.Service) {
+		s.VM = store.VM{HostID: h.ID, AccountID: h.Account, IPv4: h.IPv4, IPv6: h.IPv6}
+		s.Status, s.ModuleID = store.ServiceActive, module
+	}}, nil
+}
+
+// account finds or creates the client's VMmanager account (@user). Creations for one client are
+// serialised, and a creation that lost a race is answered with the account the winner made.
+func (x *vmmExecutor) account(ctx context.Context, c *vmm.Client, op *Op) (uint64, error) {
+	email := op.Service.ClientEmail
+	lk, _ := x.accounts.LoadOrStore(fmt.Sprintf("%d/%s", op.Module.ID, strings.ToLower(email)), &sync.Mutex{})
+	mu := lk.(*sync.Mutex)
+	mu.Lock()
+	defer mu.Unlock()
+	a, err := c.FindAccount(ctx, email)
+	if err != nil {
+		return 0, err
+	}
+	if a != nil {
+		return a.ID, nil
+	}
+	id, err := c.CreateAccount(ctx, email, newPassword())
+	if err == nil {
+		op.Logf("created VMmanager account %s", email)
+		return id, nil
+	}
+	if a, ferr := c.FindAccount(ctx, email); ferr == nil && a != nil {
+		return a.ID, nil
+	}
+	return 0, err
+}
+
+// newPassword is a random root/account password. It is handed to VMmanager and not kept: the client
+// sets their own with setpassword.
+func newPassword() string {
+	const alphabet = "abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 20)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// wait polls a VMmanager task: every tenth of PollEvery during the first PollEvery (most tasks
+// are short), then every PollEvery. Each phase is one vmm operation, so a module with session_ttl 0
+// logs in at most twice per wait.
+func (x *vmmExecutor) wait(ctx context.Context, c *vmm.Client, ref vmm.TaskRef) error {
+	fast, cancel := context.WithTimeout(ctx, x.poll)
+	err := c.WaitTask(fast, ref, max(x.poll/10, time.Millisecond))
+	cancel()
+	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return c.WaitTask(ctx, ref, x.poll)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

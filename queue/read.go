@@ -1,0 +1,100 @@
+package queue
+
+import (
+	"slices"
+
+	"vmmpm/store"
+)
+
+// Subscribe returns a channel of engine events and a function that ends the subscription (and closes
+// the channel). Events are dropped, never waited for, when the buffer of buf events is full: a reader
+// that notices a gap in Event.Seq should re-read Counts and Page.
+func (e *Engine) Subscribe(buf int) (<-chan Event, func()) { return e.ev.subscribe(buf) }
+
+// Counts returns job counts by state per module id, as committed, with each module's lanes (every
+// module with queues on appears, even without jobs). Jobs not bound to a module (an open no module
+// could take) are counted under id 0.
+func (e *Engine) Counts() map[uint64]ModuleCounts {
+	out := map[uint64]ModuleCounts{}
+	e.rm.mu.Lock()
+	for id, c := range e.rm.counts {
+		out[id] = *c
+	}
+	e.rm.mu.Unlock()
+	params := map[uint64]store.Params{}
+	_ = e.db.View(func(tx *store.Tx) error {
+		return store.Each(tx, func(m *store.Module) bool { params[m.ID] = m.Params; return true })
+	})
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, p := range params {
+		if !p.Queue {
+			continue
+		}
+		c := out[id]
+		names := 0
+		if ml := e.modLanes[id]; ml != nil {
+			c.LanesBusy = ml.busy
+			names = len(ml.keyNames)
+		}
+		if tmpl, err := ParseKeyTemplate(p.QueueKey, true); err == nil && !tmpl.UsesIID() && !tmpl.UsesType() {
+			names = max(names, 1)
+		}
+		c.LanesTotal = max(p.QueueCount, 1) * names
+		out[id] = c
+	}
+	return out
+}
+
+// Page returns jobs in one state ("" = every state), newest first, skipping offset, at most limit,
+// and how many there are in all. The ids come from an in-memory index, so the cost is O(limit) reads
+// whatever the history size.
+func (e *Engine) Page(state string, offset, limit int) ([]store.Job, int, error) {
+	e.rm.mu.Lock()
+	l := &e.rm.all
+	if state != "" {
+		l = e.rm.by[state]
+		if l == nil {
+			e.rm.mu.Unlock()
+			return nil, 0, &store.ValidationError{Field: "state", Rule: "must be one of queued, running, retrying, done, failed, cancelled"}
+		}
+	}
+	ids, total := l.newest(offset, limit), len(l.ids)
+	e.rm.mu.Unlock()
+	jobs := make([]store.Job, 0, len(ids))
+	err := e.db.View(func(tx *store.Tx) error {
+		for _, id := range ids {
+			if j, err := store.Get[store.Job](tx, id); err == nil { // pruned meanwhile: skip
+				jobs = append(jobs, *j)
+			}
+		}
+		return nil
+	})
+	return jobs, total, err
+}
+
+// Job returns one job as last committed.
+func (e *Engine) Job(id uint64) (*store.Job, error) { return store.Load[store.Job](e.db, id) }
+
+// LanePosition returns the queue key of an unfinished job and how many jobs are ahead of it there
+// (0: it runs next, or is running). With queues off the lane is "" and the position counts the
+// service's earlier operations. A finished or unknown job gives ("", -1).
+func (e *Engine) LanePosition(jobID uint64) (lane string, pos int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	js := e.jobs[jobID]
+	if js == nil {
+		return "", -1
+	}
+	if js.lane != nil {
+		return js.lane.key, slices.Index(js.lane.fifo, js)
+	}
+	return "", slices.Index(e.svcs[js.job.ServiceID], js)
+}
+
+// Idle reports whether nothing is queued, running or waiting to retry.
+func (e *Engine) Idle() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.jobs) == 0
+}

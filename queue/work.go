@@ -1,0 +1,297 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"vmmpm/store"
+	"vmmpm/vmm"
+)
+
+// Executor performs one attempt of an operation. The default talks to VMmanager (NewVMMExecutor);
+// benchmarks plug in a fixed-latency one. An executor must be safe to run again after a crash: the
+// engine may call it with Op.Resumed for a job that was cut short mid-attempt.
+type Executor interface {
+	Execute(ctx context.Context, op *Op) (Result, error)
+}
+
+// ExecutorFunc adapts a function to Executor.
+type ExecutorFunc func(ctx context.Context, op *Op) (Result, error)
+
+func (f ExecutorFunc) Execute(ctx context.Context, op *Op) (Result, error) { return f(ctx, op) }
+
+// Result is what a successful attempt changes besides the job.
+type Result struct {
+	// Service, when set, is applied to the service record in the transaction that marks the job done.
+	Service func(*store.Service)
+}
+
+// Op is one attempt as an executor sees it. Job, Service, Module and Tariff are copies read when the
+// attempt started (Module and Tariff are zero when the records are gone).
+type Op struct {
+	Job     store.Job
+	Service store.Service
+	Module  store.Module
+	Tariff  store.Tariff
+	// Resumed: the job was found running after an interruption; Job.VMTask, if set, is the VMmanager
+	// task it was waiting for.
+	Resumed bool
+
+	e  *Engine
+	js *jobState
+}
+
+// Secrets is the engine's secret store (module passwords, setpassword's new password).
+func (o *Op) Secrets() store.Secrets { return o.e.secrets }
+
+// PollEvery is how often to poll VMmanager tasks.
+func (o *Op) PollEvery() time.Duration { return o.e.opt.PollEvery }
+
+// Logf adds a line to the job's log; it is written with the job's next change.
+func (o *Op) Logf(format string, args ...any) {
+	o.e.mu.Lock()
+	defer o.e.mu.Unlock()
+	o.js.job.Logf(o.e.opt.Now(), format, args...)
+}
+
+// Record durably stores the VMmanager task the job now waits for (nil keeps the current one), extra
+// job arguments, and a change to the service, and returns once they are on disk. Call it as soon as
+// VMmanager answers, before polling, so a crash leaves enough to resume without repeating the call.
+func (o *Op) Record(task *store.VMTask, args map[string]string, svc func(*store.Service)) error {
+	e := o.e
+	e.mu.Lock()
+	j := &o.js.job
+	if task != nil {
+		t := *task
+		j.VMTask = &t
+		j.Logf(e.opt.Now(), "VMmanager task %s (%s) recorded", t.ConsulID, t.Name)
+	}
+	for k, v := range args {
+		if j.Args == nil {
+			j.Args = map[string]string{}
+		}
+		j.Args[k] = v
+	}
+	ch := e.jobChange(o.js)
+	if svc != nil {
+		ch.apply = serviceUpdate(j.ServiceID, e.opt.Now(), svc)
+	}
+	o.Job = cloneJob(j)
+	e.mu.Unlock()
+	return e.c.commit(ch)
+}
+
+// serviceUpdate re-reads the service inside the transaction, so concurrent writers never lose updates.
+func serviceUpdate(id uint64, now time.Time, f func(*store.Service)) func(*store.Tx) error {
+	return func(tx *store.Tx) error {
+		s, err := store.Get[store.Service](tx, id)
+		if err != nil {
+			return err
+		}
+		f(s)
+		s.UpdatedAt = now
+		return tx.Put(s)
+	}
+}
+
+// work runs one attempt on its own goroutine.
+func (e *Engine) work(ctx context.Context, op *Op, committed <-chan error) {
+	defer e.wg.Done()
+	if err := <-committed; err != nil {
+		e.finish(op.js, Result{}, err, true)
+		return
+	}
+	if err := e.loadContext(op); err != nil {
+		e.finish(op.js, Result{}, err, false)
+		return
+	}
+	actx, cancel := context.WithTimeout(ctx, e.opt.AttemptTimeout)
+	res, err := e.exec.Execute(actx, op)
+	cancel()
+	if err != nil && ctx.Err() != nil {
+		e.finish(op.js, Result{}, ctx.Err(), true) // the engine is stopping: leave the job to recovery
+		return
+	}
+	e.finish(op.js, res, err, false)
+}
+
+func (e *Engine) loadContext(op *Op) error {
+	return e.db.View(func(tx *store.Tx) error {
+		s, err := store.Get[store.Service](tx, op.Job.ServiceID)
+		if err != nil {
+			return permanent(fmt.Errorf("service %d no longer exists", op.Job.ServiceID))
+		}
+		op.Service = *s
+		if m, err := store.Get[store.Module](tx, op.Job.ModuleID); err == nil {
+			op.Module = *m
+		}
+		if t, err := store.Get[store.Tariff](tx, s.TariffID); err == nil {
+			op.Tariff = *t
+		}
+		return nil
+	})
+}
+
+// permanentError marks an error the engine must not retry.
+type permanentError struct{ err error }
+
+func (p *permanentError) Error() string { return p.err.Error() }
+func (p *permanentError) Unwrap() error { return p.err }
+
+func permanent(err error) error { return &permanentError{err} }
+
+// transient says whether an attempt's error is worth another attempt (spec §6).
+func transient(err error) bool {
+	var p *permanentError
+	if errors.As(err, &p) {
+		return false
+	}
+	if errors.Is(err, store.ErrSecretTimeout) {
+		return true
+	}
+	return vmm.Transient(err)
+}
+
+// describe is the sentence stored as the job's error and the task's reason.
+func describe(err error) string {
+	var p *permanentError
+	if errors.As(err, &p) {
+		err = p.err
+	}
+	var se *store.SecretError
+	if errors.As(err, &se) {
+		return se.Error()
+	}
+	return vmm.Describe(err)
+}
+
+// healthRelevant: failures that say something about the module rather than about one service.
+func healthRelevant(err error) bool {
+	return errors.Is(err, vmm.ErrUnreachable) || errors.Is(err, vmm.ErrTLS) ||
+		errors.Is(err, vmm.ErrUnavailable) || errors.Is(err, vmm.ErrUnauthorized) ||
+		errors.Is(err, context.DeadlineExceeded) || vmm.Transient(err)
+}
+
+// finish records the outcome of an attempt. interrupted leaves the job running for recovery.
+func (e *Engine) finish(js *jobState, res Result, err error, interrupted bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	js.worker = false
+	e.workers--
+	defer e.unpark()
+	if interrupted {
+		js.recover = true
+		return
+	}
+	now := e.opt.Now()
+	j := &js.job
+	e.noteHealth(j.ModuleID, err, now)
+	if js.lane != nil {
+		e.modLanesOf(js.lane.module).busy--
+	}
+	switch {
+	case err == nil:
+		e.succeed(js, res, now)
+	case transient(err) && j.Attempt < j.MaxAttempts:
+		e.retryLater(js, err, now)
+	default:
+		e.failJob(js, err, now)
+	}
+}
+
+func (e *Engine) succeed(js *jobState, res Result, now time.Time) {
+	j := &js.job
+	j.State, j.FinishedAt, j.Error = store.JobDone, now, ""
+	j.Logf(now, "done")
+	ch := e.jobChange(js)
+	if res.Service != nil {
+		ch.apply = serviceUpdate(j.ServiceID, now, res.Service)
+	}
+	if j.Type == store.OpSetPassword {
+		e.dropJobSecret(j.ID)
+	}
+	e.finishChange(js, ch)
+}
+
+func (e *Engine) retryLater(js *jobState, err error, now time.Time) {
+	j := &js.job
+	d := backoff(j.Attempt, e.opt.BackoffBase, e.opt.Rand.Float64())
+	j.State, j.Error, j.NextRunAt = store.JobRetrying, describe(err), now.Add(d)
+	j.Logf(now, "attempt %d failed, retrying in %s: %s", j.Attempt, d.Round(time.Millisecond), j.Error)
+	ch := e.jobChange(js)
+	if js.lane != nil {
+		ch.events = append(ch.events, e.laneEvent(js.lane))
+	}
+	e.c.submit(ch)
+	if e.active {
+		e.armRetry(js)
+	}
+}
+
+// failJob ends a job for good and opens a task for its module's department (spec §6).
+func (e *Engine) failJob(js *jobState, err error, now time.Time) {
+	j := &js.job
+	j.State, j.FinishedAt, j.Error = store.JobFailed, now, describe(err)
+	j.Logf(now, "failed: %s", j.Error)
+	ch := e.jobChange(js)
+	jobID, svcID, module, op := j.ID, j.ServiceID, j.ModuleID, j.Type
+	reason := j.Error
+	ch.apply = func(tx *store.Tx) error {
+		dept := uint64(0)
+		if m, err := store.Get[store.Module](tx, module); err == nil {
+			dept = m.DepartmentID
+		}
+		t := &store.Task{DepartmentID: dept, ModuleID: module, ServiceID: svcID, JobID: jobID,
+			Title: fmt.Sprintf("%s of service %d failed", op, svcID), Reason: reason, CreatedAt: now}
+		if err := tx.Put(t); err != nil {
+			return err
+		}
+		if op != store.OpOpen {
+			return nil
+		}
+		return serviceUpdate(svcID, now, func(s *store.Service) { s.Status = store.ServiceFailed })(tx)
+	}
+	e.finishChange(js, ch)
+}
+
+// finishChange submits the final change of a job and starts whatever its departure unblocks. The next
+// job's running change is queued behind this one, so it can never be durable first.
+func (e *Engine) finishChange(js *jobState, ch *change) {
+	l := js.lane
+	next := e.removeJob(js)
+	if l != nil {
+		ch.events = append(ch.events, e.laneEvent(l))
+	}
+	e.c.submit(ch)
+	e.kick(next...)
+}
+
+func (e *Engine) noteHealth(module uint64, err error, now time.Time) {
+	h := e.health[module]
+	if h == nil {
+		h = &modHealth{}
+		e.health[module] = h
+	}
+	was := h.bad
+	switch {
+	case err == nil:
+		h.bad, h.msg = false, ""
+	case healthRelevant(err):
+		h.bad, h.lastErr, h.msg = true, now, describe(err)
+	default:
+		return
+	}
+	if was != h.bad {
+		e.ev.publish(Event{Kind: ModuleHealth, ModuleID: module, Healthy: !h.bad, Health: h.msg})
+	}
+}
+
+// recentError: the engine saw the module fail within HealthWindow, or its last check failed.
+func (e *Engine) recentError(m *store.Module, now time.Time) bool {
+	if h := e.health[m.ID]; h != nil && h.bad && now.Sub(h.lastErr) < e.opt.HealthWindow {
+		return true
+	}
+	return m.LastCheck != nil && !m.LastCheck.OK
+}
