@@ -111,7 +111,9 @@ func CheckIntegration(ctx context.Context, in Integration, password string) (*Ch
 		return nil, err
 	}
 	c, err := vmm.New(vmm.Config{URL: in.URL, Email: in.Username, Password: password,
-		InsecureTLS: in.InsecureTLS, Timeout: CheckCallTimeout, RetryFor: CheckRetryFor})
+		InsecureTLS: in.InsecureTLS, Timeout: CheckCallTimeout, RetryFor: CheckRetryFor,
+		SessionTTL: time.Minute}) // the cluster list reuses the check's login
+
 	if err != nil {
 		return fail(err)
 	}

@@ -29,7 +29,9 @@ const (
 )
 
 func TestCheckIntegrationAgainstEmulator(t *testing.T) {
-	srv := simServer(t, sim.Config{})
+	s := sim.New(sim.Config{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
 	res, err := CheckIntegration(context.Background(), Integration{URL: srv.URL + "/", Username: simAdmin}, simPassword)
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +49,9 @@ func TestCheckIntegrationAgainstEmulator(t *testing.T) {
 	}
 	if ch := ClusterChoices(res.Clusters); ch[0].Label != "kvm-main (KVM)" || ch[1].Label != "lxd-main (LXD)" {
 		t.Fatalf("choices %+v", ch)
+	}
+	if n := s.Stats().LoginsOK; n != 1 {
+		t.Fatalf("one integration check must cost one login, VMmanager saw %d", n)
 	}
 }
 
