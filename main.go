@@ -77,12 +77,13 @@ func newRootCmd(a *app) *cobra.Command {
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	setupTUI(root, a) // bare `vmmpm` runs the TUI (cmd_tui.go)
 	root.AddCommand(
 		newDatacenterCmd(a),
 		newDepartmentCmd(a),
 		newValidateCmd(a),
-		newSimCmd(a),
 		newModuleCmd(a),
+		newSimCmd(a),
 		newTariffCmd(a), newServiceCmd(a), newJobsCmd(a), newTasksCmd(a), newEngineCmd(a),
 	)
 	return root

@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+	"vmmpm/ui"
+	"vmmpm/ui/demo"
+	"vmmpm/ui/theme"
+)
+
+// tuiOptions are the root command's own flags.
+type tuiOptions struct {
+	demo  bool
+	mouse bool
+}
+
+// demoServices is how many services the demo starts opening, so the jobs pane moves from the first frame.
+// and then a trickle of operations keeps it moving.
+const (
+	demoServices = 6
+	demoEvery    = 3 * time.Second
+	demoLimit    = 400
+)
+
+// setupTUI makes the bare `vmmpm` start the TUI with the engine inside, and adds --demo and --mouse.
+func setupTUI(root *cobra.Command, a *app) {
+	var o tuiOptions
+	root.Flags().BoolVar(&o.demo, "demo", false, "run the TUI on a temporary database with an in-process VMmanager emulator (kept only with --db)")
+	root.Flags().BoolVar(&o.mouse, "mouse", false, "turn mouse support on (off by default so text can be selected)")
+	root.Args = cobra.NoArgs
+	root.RunE = func(c *cobra.Command, _ []string) error {
+		keepDB := ""
+		if c.Flags().Changed("db") {
+			keepDB = a.dbPath
+		}
+		return a.runTUI(o, keepDB)
+	}
+}
+
+// errNoTerminal is the refusal of spec §9 when standard input or output is not a terminal.
+var errNoTerminal = errors.New("the vmmpm TUI needs a terminal, and standard input or output is not one; " +
+	"use the commands instead (vmmpm --help lists them)")
+
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
+}
+
+// session is what the TUI runs on: database, secrets, and the demo to stop afterwards.
+type session struct {
+	db      *store.DB
+	secrets store.Secrets
+	demo    *demo.Env
+}
+
+func (a *app) openSession(o tuiOptions, keepDB string) (*session, error) {
+	if o.demo {
+		env, err := demo.Start(demo.Options{DBPath: keepDB})
+		if err != nil {
+			return nil, err
+		}
+		return &session{db: env.DB, secrets: env.Secrets, demo: env}, nil
+	}
+	db, err := a.openDB()
+	if err != nil {
+		return nil, err
+	}
+	return &session{db: db, secrets: store.NewKeyring()}, nil
+}
+
+func (s *session) close() {
+	if s.demo != nil {
+		s.demo.Close()
+		return
+	}
+	_ = s.db.Close()
+}
+
+func (a *app) runTUI(o tuiOptions, keepDB string) error {
+	if !isTerminal(a.stdin) || !isTerminal(a.stdout) {
+		return withCode(exitFailure, errNoTerminal)
+	}
+	th := theme.Setup(a.noColor)
+	s, err := a.openSession(o, keepDB)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	eng, err := queue.New(s.db, s.secrets, queue.Options{})
+	if err != nil {
+		return err
+	}
+	stop := startEngine(eng, a.stderr)
+	defer stop()
+	if s.demo != nil {
+		if err := s.demo.OpenServices(eng, demoServices); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.demo.Traffic(ctx, eng, demoEvery, demoLimit) }()
+		defer func() { cancel(); <-done }()
+	}
+	model := ui.NewApp(ui.Config{DB: s.db, Secrets: s.secrets, Engine: eng, Theme: th, Clipboard: a.stdout})
+	defer model.Close()
+	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithInput(a.stdin), tea.WithOutput(a.stdout)}
+	if o.mouse {
+		opts = append(opts, tea.WithMouseCellMotion())
+	}
+	_, err = tea.NewProgram(model, opts...).Run()
+	return err
+}
+
+// startEngine runs the engine in the background; the returned stop cancels it, waits for Run to return
+// (running jobs finish their current call or are left for recovery) and closes it.
+func startEngine(eng *queue.Engine, stderr io.Writer) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- eng.Run(ctx) }()
+	return func() {
+		cancel()
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintln(stderr, "vmmpm: the engine stopped with an error: "+err.Error())
+		}
+		_ = eng.Close()
+	}
+}

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"vmmpm/store"
+)
+
+// TestTUIRefusesWithoutTerminal: `vmmpm` with stdin or stdout not a terminal exits 1 with a sentence
+// naming the terminal and pointing at the commands, and opens nothing.
+func TestTUIRefusesWithoutTerminal(t *testing.T) {
+	for _, args := range [][]string{{}, {"--demo"}, {"--mouse"}} {
+		db := tempDB(t)
+		out, errOut, code := runCLI(t, "", append([]string{"--db", db}, args...)...)
+		if code != exitFailure {
+			t.Errorf("vmmpm %v: exit %d, want %d", args, code, exitFailure)
+		}
+		if !strings.Contains(errOut, "needs a terminal") || !strings.Contains(errOut, "vmmpm --help") ||
+			strings.Count(strings.TrimSpace(errOut), "\n") != 0 {
+			t.Errorf("vmmpm %v: stderr %q, want one sentence about the terminal naming vmmpm --help", args, errOut)
+		}
+		if out != "" {
+			t.Errorf("vmmpm %v printed %q", args, out)
+		}
+		if _, err := os.Stat(db); !os.IsNotExist(err) {
+			t.Errorf("vmmpm %v created the database before refusing", args)
+		}
+	}
+}
+
+// TestTUIRefusesPipedStdout: a terminal on stdin is not enough; a pipe on stdout is refused too.
+func TestTUIRefusesPipedStdout(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	var errOut strings.Builder
+	code := run([]string{"--db", tempDB(t)}, r, w, &errOut)
+	if code != exitFailure || !strings.Contains(errOut.String(), "terminal") {
+		t.Fatalf("exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+func TestRootRejectsArguments(t *testing.T) {
+	_, errOut, code := runCLI(t, "", "--db", tempDB(t), "nonsense")
+	if code != exitUsage || errOut == "" {
+		t.Fatalf("vmmpm nonsense: exit %d, stderr %q", code, errOut)
+	}
+}
+
+// TestDemoSession: the demo's database is temporary unless --db names one, holds the seed, keeps
+// passwords in memory, and a --db that already exists is refused rather than reseeded.
+func TestDemoSession(t *testing.T) {
+	a := &app{}
+	s, err := a.openSession(tuiOptions{demo: true}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := s.db.Path()
+	mods, _ := store.All[store.Module](s.db)
+	depts, _ := store.All[store.Department](s.db)
+	tariffs, _ := store.All[store.Tariff](s.db)
+	if len(mods) != 1 || mods[0].Cluster.Virtualization != store.VirtKVM || len(depts) != 2 || len(tariffs) != 1 {
+		t.Fatalf("demo seed: %d modules, %d departments, %d tariffs", len(mods), len(depts), len(tariffs))
+	}
+	if !strings.Contains(s.secrets.Describe(), "memory") {
+		t.Fatalf("demo secrets live in %q, want memory", s.secrets.Describe())
+	}
+	if pw, err := s.secrets.Get(mods[0].ID); err != nil || pw == "" {
+		t.Fatalf("demo module password: %v", err)
+	}
+	s.close()
+	if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+		t.Fatalf("temporary demo database %s survived", tmp)
+	}
+
+	keep := filepath.Join(t.TempDir(), "demo.db")
+	s, err = a.openSession(tuiOptions{demo: true}, keep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.close()
+	if _, err := os.Stat(keep); err != nil {
+		t.Fatalf("demo with --db did not keep %s: %v", keep, err)
+	}
+	if _, err := a.openSession(tuiOptions{demo: true}, keep); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Fatalf("demo on an existing --db: %v", err)
+	}
+}

@@ -1,0 +1,326 @@
+package ui
+
+import (
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aymanbagabas/go-osc52/v2"
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+
+	"vmmpm/ui/common"
+	"vmmpm/ui/screens/catalog"
+	"vmmpm/ui/screens/jobs"
+	"vmmpm/ui/screens/modules"
+	"vmmpm/ui/screens/services"
+	"vmmpm/ui/screens/tariffs"
+	"vmmpm/ui/screens/tasks"
+	"vmmpm/ui/theme"
+)
+
+// TickInterval is the repaint tick: engine events between two ticks cost one refresh.
+const TickInterval = 150 * time.Millisecond
+
+// Options configure the app.
+type Options struct {
+	Data  *common.Data
+	Theme *theme.Theme
+	// Now is the clock (tests fix it); nil means time.Now.
+	Now func() time.Time
+	// Clipboard receives the OSC 52 sequence of `y`; nil means standard output.
+	Clipboard io.Writer
+	// NewWizard builds the Add wizard screen; nil means ui/wizardform.
+	NewWizard func(*common.Context) common.Screen
+	// NoTick stops the repaint tick (golden tests drive frames by hand).
+	NoTick bool
+}
+
+// App is the root model: tabs, the screen stack, the status line and help.
+type App struct {
+	ctx      *common.Context
+	opts     Options
+	screens  []common.Screen
+	active   int
+	stack    []common.Screen
+	help     help.Model
+	showHelp bool
+	flash    common.Flash
+	flashAt  time.Time
+	styles   styles
+	unwatch  func()
+}
+
+// New builds the app with its six screens.
+func New(opts Options) *App {
+	ctx := common.New(opts.Theme, opts.Data)
+	if opts.Now != nil {
+		ctx.Now = opts.Now
+	}
+	if opts.Clipboard == nil {
+		opts.Clipboard = os.Stdout
+	}
+	if opts.NewWizard == nil {
+		opts.NewWizard = newWizard
+	}
+	a := &App{ctx: ctx, opts: opts, help: help.New(), styles: newStyles(opts.Theme)}
+	a.help.Styles = a.styles.help
+	a.screens = []common.Screen{
+		modules.New(ctx), services.New(ctx), jobs.New(ctx), tasks.New(ctx), catalog.New(ctx), tariffs.New(ctx),
+	}
+	return a
+}
+
+// Context is the shared context (tests read it).
+func (a *App) Context() *common.Context { return a.ctx }
+
+type tickMsg struct{}
+
+func (a *App) tick() tea.Cmd {
+	if a.opts.NoTick {
+		return nil
+	}
+	return tea.Tick(TickInterval, func(time.Time) tea.Msg { return tickMsg{} })
+}
+
+// Init starts the tick and loads the home screen.
+func (a *App) Init() tea.Cmd { return tea.Batch(a.tick(), a.top().Activate()) }
+
+func (a *App) top() common.Screen {
+	if n := len(a.stack); n > 0 {
+		return a.stack[n-1]
+	}
+	return a.screens[a.active]
+}
+
+// Update routes messages: keys to the front screen unless global, results to every screen.
+func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		a.ctx.Width, a.ctx.Height = msg.Width, msg.Height
+		a.help.Width = msg.Width
+		return a, nil
+	case tickMsg:
+		a.ctx.Frame++
+		return a, tea.Batch(a.tick(), a.top().Update(common.TickMsg{}))
+	case common.FlashMsg:
+		a.flash, a.flashAt = common.Flash(msg), a.ctx.Now()
+		return a, nil
+	case common.PushMsg:
+		a.stack = append(a.stack, msg.Screen)
+		return a, msg.Screen.Activate()
+	case common.PopMsg:
+		if len(a.stack) > 0 {
+			a.stack = a.stack[:len(a.stack)-1]
+		}
+		return a, a.top().Activate()
+	case modules.OpenWizardMsg:
+		return a, common.Push(a.opts.NewWizard(a.ctx))
+	case tea.KeyMsg:
+		return a, a.key(msg)
+	case tea.MouseMsg:
+		return a, a.mouse(msg)
+	}
+	return a, a.broadcast(msg)
+}
+
+// broadcast hands a result message to every screen; each ignores what is not its own.
+func (a *App) broadcast(msg tea.Msg) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, s := range a.screens {
+		cmds = append(cmds, s.Update(msg))
+	}
+	for _, s := range a.stack {
+		cmds = append(cmds, s.Update(msg))
+	}
+	return tea.Batch(cmds...)
+}
+
+func (a *App) key(msg tea.KeyMsg) tea.Cmd {
+	k := a.ctx.Keys
+	if a.showHelp {
+		switch {
+		case key.Matches(msg, k.ForceQ), key.Matches(msg, k.Quit):
+			return tea.Quit
+		case key.Matches(msg, k.Help), key.Matches(msg, k.Back):
+			a.showHelp = false
+		}
+		return nil
+	}
+	top := a.top()
+	if top.Capturing() {
+		return top.Update(msg)
+	}
+	switch {
+	case key.Matches(msg, k.Quit), key.Matches(msg, k.ForceQ):
+		return tea.Quit
+	case key.Matches(msg, k.Help):
+		a.showHelp = true
+		return nil
+	case key.Matches(msg, k.NextTab):
+		return a.switchTo((a.active + 1) % len(a.screens))
+	case key.Matches(msg, k.PrevTab):
+		return a.switchTo((a.active + len(a.screens) - 1) % len(a.screens))
+	case key.Matches(msg, k.CopyID):
+		return a.copySelected()
+	}
+	for i, b := range k.Screens {
+		if key.Matches(msg, b) {
+			return a.switchTo(i)
+		}
+	}
+	return top.Update(msg)
+}
+
+func (a *App) switchTo(i int) tea.Cmd {
+	a.active, a.stack = i, nil
+	return a.top().Activate()
+}
+
+// copySelected puts the selected id on the clipboard with OSC 52, in one write so it cannot interleave
+// with a frame.
+func (a *App) copySelected() tea.Cmd {
+	sel := a.top().Selected()
+	if sel.ID == "" {
+		return common.Info("nothing selected to copy")
+	}
+	if _, err := io.WriteString(a.opts.Clipboard, osc52.New(sel.ID).String()); err != nil {
+		return common.Fail(err)
+	}
+	return common.Info("copied id " + sel.ID + " to the clipboard (OSC 52)")
+}
+
+// mouse maps the wheel to movement and a click on a tab to that screen (only with --mouse).
+func (a *App) mouse(msg tea.MouseMsg) tea.Cmd {
+	switch {
+	case msg.Button == tea.MouseButtonWheelUp:
+		return a.top().Update(tea.KeyMsg{Type: tea.KeyUp})
+	case msg.Button == tea.MouseButtonWheelDown:
+		return a.top().Update(tea.KeyMsg{Type: tea.KeyDown})
+	case msg.Action == tea.MouseActionPress && msg.Button == tea.MouseButtonLeft && msg.Y == 0:
+		if i := a.tabAt(msg.X); i >= 0 {
+			return a.switchTo(i)
+		}
+	}
+	return nil
+}
+
+// View draws exactly Height lines: tabs, breadcrumb, the body, status and help.
+func (a *App) View() string {
+	if a.ctx.Width == 0 || a.ctx.Height == 0 {
+		return "starting…"
+	}
+	var b strings.Builder
+	b.WriteString(a.tabsView() + "\n")
+	b.WriteString(a.crumbView() + "\n")
+	body := a.bodyView()
+	lines := strings.Split(strings.TrimRight(body, "\n"), "\n")
+	h := a.ctx.BodyHeight()
+	for i := 0; i < h; i++ {
+		if i < len(lines) {
+			b.WriteString(ansi.Truncate(lines[i], a.ctx.Width, ""))
+		}
+		b.WriteByte('\n')
+	}
+	b.WriteString(a.flashView() + "\n")
+	b.WriteString(a.statusView() + "\n")
+	b.WriteString(a.help.ShortHelpView(a.top().Help().ShortHelp()))
+	return b.String()
+}
+
+func (a *App) bodyView() string {
+	if a.showHelp {
+		full := a.help
+		full.ShowAll = true
+		return a.styles.helpBox.Render(a.styles.helpTitle.Render("Keys — "+a.top().Title()) + "\n\n" +
+			full.FullHelpView(a.top().Help().FullHelp()) + "\n\n" +
+			a.styles.faint.Render("q or ctrl+c quits · ? or esc closes this help"))
+	}
+	return a.top().View()
+}
+
+var tabNames = []string{"Modules", "Services", "Jobs", "Tasks", "Catalog", "Tariffs"}
+
+func (a *App) tabLabels() []string {
+	out := make([]string, len(tabNames))
+	for i, n := range tabNames {
+		out[i] = strconv.Itoa(i+1) + " " + n
+	}
+	return out
+}
+
+func (a *App) tabsView() string {
+	var b strings.Builder
+	b.WriteString(a.styles.brand.Render(" vmmpm ") + " ")
+	for i, l := range a.tabLabels() {
+		if i == a.active {
+			b.WriteString(a.styles.tabActive.Render("[" + l + "]"))
+		} else {
+			b.WriteString(a.styles.tab.Render(" " + l + " "))
+		}
+		b.WriteByte(' ')
+	}
+	return b.String()
+}
+
+// tabAt is the tab under column x of the first line, or -1.
+func (a *App) tabAt(x int) int {
+	pos := len(" vmmpm  ")
+	for i, l := range a.tabLabels() {
+		w := len(l) + 2
+		if x >= pos && x < pos+w {
+			return i
+		}
+		pos += w + 1
+	}
+	return -1
+}
+
+func (a *App) crumbView() string {
+	parts := []string{a.screens[a.active].Title()}
+	for _, s := range a.stack {
+		parts = append(parts, s.Title())
+	}
+	crumb := "── " + strings.Join(parts, " › ") + " "
+	return a.styles.rule.Render(crumb + strings.Repeat("─", max(a.ctx.Width-ansi.StringWidth(crumb), 0)))
+}
+
+// flashView is the rule above the status line, carrying the last message for a few seconds.
+func (a *App) flashView() string {
+	if a.flash.Text == "" || a.ctx.Now().Sub(a.flashAt) >= flashFor {
+		return a.styles.rule.Render(strings.Repeat("─", a.ctx.Width))
+	}
+	text := ansi.Truncate(a.flash.Text, a.ctx.Width-4, "…")
+	st := a.styles.ok
+	if a.flash.Err {
+		st = a.styles.err
+	}
+	return a.styles.rule.Render("─ ") + st.Render(text) + " " +
+		a.styles.rule.Render(strings.Repeat("─", max(a.ctx.Width-ansi.StringWidth(text)-3, 0)))
+}
+
+// flashFor is how long a message stays.
+const flashFor = 8 * time.Second
+
+// statusView: the database on the left; the selected module's TLS state and where secrets live on the
+// right, always.
+func (a *App) statusView() string {
+	right := a.styles.faint.Render("secrets: " + a.ctx.Data.Secrets.Describe())
+	if m := a.top().Selected().Module; m != nil {
+		tls := a.styles.ok.Render("TLS verified")
+		if m.InsecureTLS {
+			tls = a.styles.warn.Render("TLS NOT VERIFIED (insecure)")
+		}
+		right = a.styles.faint.Render("module "+strconv.FormatUint(m.ID, 10)+": ") + tls + a.styles.faint.Render(" · ") + right
+	}
+	room := a.ctx.Width - ansi.StringWidth(right) - 1
+	if room < 10 {
+		return ansi.Truncate(right, a.ctx.Width, "…")
+	}
+	left := ansi.Truncate("db "+a.ctx.Data.DB.Path(), room, "…")
+	return a.styles.faint.Render(left) + strings.Repeat(" ", room-ansi.StringWidth(left)+1) + right
+}

@@ -1,0 +1,265 @@
+// Package form is a small keyboard form for the TUI's edit screens: text and number fields, on/off
+// switches and choices. It holds text only; the owner validates with the domain packages and sets Err.
+package form
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"vmmpm/ui/common"
+)
+
+// Kind is a field's type.
+type Kind int
+
+const (
+	Text Kind = iota
+	Number
+	Switch
+	Choice
+	Secret
+)
+
+// Option is one value of a Choice field; a non-empty Disabled says why it cannot be chosen.
+type Option struct {
+	Label    string
+	Value    string
+	Disabled string
+}
+
+// Field is one form row.
+type Field struct {
+	Key     string
+	Label   string
+	Kind    Kind
+	Hint    string
+	On      bool
+	Options []Option
+	Sel     int
+	input   textinput.Model
+}
+
+// Result says what the last key did to the form.
+type Result int
+
+const (
+	Editing Result = iota
+	Submitted
+	Cancelled
+)
+
+// Model is a form: fields, the focused one and the last error.
+type Model struct {
+	ctx    *common.Context
+	Title  string
+	fields []*Field
+	focus  int
+	Err    string
+	styles styles
+}
+
+// New builds a form; use the With* helpers to add fields.
+func New(ctx *common.Context, title string) *Model {
+	return &Model{ctx: ctx, Title: title, styles: newStyles(ctx.Theme)}
+}
+
+// AddText adds a text or number field with an initial value.
+func (m *Model) AddText(key, label, value, hint string, number bool) *Model {
+	in := newInput()
+	in.Prompt = ""
+	in.CharLimit = 256
+	in.SetValue(value)
+	kind := Text
+	if number {
+		kind = Number
+	}
+	m.add(&Field{Key: key, Label: label, Kind: kind, Hint: hint, input: in})
+	return m
+}
+
+// AddSecret adds a masked field; its value is never drawn.
+func (m *Model) AddSecret(key, label, hint string) *Model {
+	in := newInput()
+	in.Prompt = ""
+	in.CharLimit = 256
+	in.EchoMode = textinput.EchoPassword
+	in.EchoCharacter = '•'
+	m.add(&Field{Key: key, Label: label, Kind: Secret, Hint: hint, input: in})
+	return m
+}
+
+// newInput is a text input with a steady cursor: a blinking one would repaint twice a second for nothing.
+func newInput() textinput.Model {
+	in := textinput.New()
+	in.Cursor.SetMode(cursor.CursorStatic)
+	return in
+}
+
+// AddSwitch adds an on/off field.
+func (m *Model) AddSwitch(key, label string, on bool, hint string) *Model {
+	m.add(&Field{Key: key, Label: label, Kind: Switch, On: on, Hint: hint})
+	return m
+}
+
+// AddChoice adds a choice among opts, preselecting the option whose Value is sel.
+func (m *Model) AddChoice(key, label string, opts []Option, sel, hint string) *Model {
+	f := &Field{Key: key, Label: label, Kind: Choice, Options: opts, Hint: hint}
+	for i, o := range opts {
+		if o.Value == sel {
+			f.Sel = i
+		}
+	}
+	m.add(f)
+	return m
+}
+
+func (m *Model) add(f *Field) {
+	m.fields = append(m.fields, f)
+	if len(m.fields) == 1 {
+		m.focusField(0)
+	}
+}
+
+// Init focuses the first field and starts its cursor.
+func (m *Model) Init() tea.Cmd { return m.focusField(m.focus) }
+
+func (m *Model) focusField(i int) tea.Cmd {
+	for _, f := range m.fields {
+		f.input.Blur()
+	}
+	m.focus = i
+	if f := m.fields[i]; f.typed() {
+		return f.input.Focus()
+	}
+	return nil
+}
+
+// Update handles one key.
+func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
+	km, ok := msg.(tea.KeyMsg)
+	if !ok {
+		if len(m.fields) == 0 {
+			return Editing, nil
+		}
+		f := m.fields[m.focus]
+		var cmd tea.Cmd
+		f.input, cmd = f.input.Update(msg)
+		return Editing, cmd
+	}
+	k := m.ctx.Keys
+	f := m.fields[m.focus]
+	switch {
+	case km.String() == "esc" || km.String() == "ctrl+c":
+		return Cancelled, nil
+	case km.String() == "enter":
+		return Submitted, nil
+	case key.Matches(km, k.NextField):
+		return Editing, m.focusField((m.focus + 1) % len(m.fields))
+	case key.Matches(km, k.PrevField):
+		return Editing, m.focusField((m.focus + len(m.fields) - 1) % len(m.fields))
+	case f.Kind == Switch && key.Matches(km, k.Toggle):
+		f.On = !f.On
+		m.Err = ""
+		return Editing, nil
+	case f.Kind == Choice && key.Matches(km, k.Toggle):
+		m.cycle(f, km.String() != "left")
+		return Editing, nil
+	case f.typed():
+		var cmd tea.Cmd
+		f.input, cmd = f.input.Update(km)
+		m.Err = ""
+		return Editing, cmd
+	}
+	return Editing, nil
+}
+
+// cycle moves a choice to the next selectable option.
+func (m *Model) cycle(f *Field, forward bool) {
+	n := len(f.Options)
+	step := 1
+	if !forward {
+		step = n - 1
+	}
+	for i, s := 0, f.Sel; i < n; i++ {
+		s = (s + step) % n
+		if f.Options[s].Disabled == "" {
+			f.Sel = s
+			m.Err = ""
+			return
+		}
+	}
+}
+
+// typed fields take text from the keyboard.
+func (f *Field) typed() bool { return f.Kind == Text || f.Kind == Number || f.Kind == Secret }
+
+// Field returns the field with key, or nil.
+func (m *Model) Field(key string) *Field {
+	for _, f := range m.fields {
+		if f.Key == key {
+			return f
+		}
+	}
+	return nil
+}
+
+// Value is a text field's trimmed text, a choice's value, or "on"/"off".
+func (m *Model) Value(key string) string {
+	f := m.Field(key)
+	switch {
+	case f == nil:
+		return ""
+	case f.Kind == Switch:
+		if f.On {
+			return "on"
+		}
+		return "off"
+	case f.Kind == Secret:
+		return f.input.Value()
+	case f.Kind == Choice:
+		if len(f.Options) == 0 {
+			return ""
+		}
+		return f.Options[f.Sel].Value
+	}
+	return strings.TrimSpace(f.input.Value())
+}
+
+// Bool is a switch's state.
+func (m *Model) Bool(key string) bool { f := m.Field(key); return f != nil && f.On }
+
+// Int parses a number field; the error names the field.
+func (m *Model) Int(key string) (int, error) {
+	f := m.Field(key)
+	n, err := strconv.Atoi(m.Value(key))
+	if err != nil {
+		return 0, &FieldError{Label: f.Label, Rule: "must be a whole number"}
+	}
+	return n, nil
+}
+
+// Uint parses a number field as an id (empty is 0).
+func (m *Model) Uint(key string) (uint64, error) {
+	v := m.Value(key)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, &FieldError{Label: m.Field(key).Label, Rule: "must be a whole number"}
+	}
+	return n, nil
+}
+
+// FieldError is a form-level parse error.
+type FieldError struct{ Label, Rule string }
+
+func (e *FieldError) Error() string { return e.Label + " " + e.Rule }
+
+// Focused is the key of the focused field.
+func (m *Model) Focused() string { return m.fields[m.focus].Key }

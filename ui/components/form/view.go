@@ -1,0 +1,71 @@
+package form
+
+import (
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+)
+
+// View draws the form: one line per field, hints beside them, the error last.
+func (m *Model) View() string {
+	labelW := 0
+	for _, f := range m.fields {
+		labelW = max(labelW, lipgloss.Width(f.Label))
+	}
+	var b strings.Builder
+	b.WriteString(m.styles.title.Render(m.Title) + "\n\n")
+	for i, f := range m.fields {
+		marker := "  "
+		label := m.styles.label.Render(pad(f.Label, labelW))
+		if i == m.focus {
+			marker = m.ctx.Theme.Cursor + " "
+			label = m.styles.focused.Render(pad(f.Label, labelW))
+		}
+		b.WriteString(marker + label + "  " + m.value(f, i == m.focus))
+		if f.Hint != "" {
+			b.WriteString("  " + m.styles.hint.Render(f.Hint))
+		}
+		b.WriteByte('\n')
+	}
+	if m.Err != "" {
+		b.WriteString("\n" + m.styles.err.Render(m.Err) + "\n")
+	}
+	return b.String()
+}
+
+func (m *Model) value(f *Field, focused bool) string {
+	switch f.Kind {
+	case Switch:
+		if f.On {
+			return "[x] on"
+		}
+		return "[ ] off"
+	case Choice:
+		if len(f.Options) == 0 {
+			return m.styles.hint.Render("(none available)")
+		}
+		o := f.Options[f.Sel]
+		s := o.Label
+		if focused {
+			s = "‹ " + s + " ›"
+		}
+		if o.Disabled != "" {
+			s += "  " + m.styles.err.Render(o.Disabled)
+		}
+		return s
+	}
+	if focused {
+		return "[" + f.input.View() + "]"
+	}
+	if f.Kind == Secret {
+		return "[" + strings.Repeat("•", len([]rune(f.input.Value()))) + "]"
+	}
+	return "[" + f.input.Value() + "]"
+}
+
+func pad(s string, w int) string {
+	if n := lipgloss.Width(s); n < w {
+		return s + strings.Repeat(" ", w-n)
+	}
+	return s
+}

@@ -1,0 +1,323 @@
+// Package table is a virtual table: it keeps a cursor and a window over rows it does not own, and asks
+// for the cells of the visible rows only. Lists of any length cost the same to draw.
+package table
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/cursor"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
+
+	"vmmpm/ui/common"
+)
+
+// Column describes one column. Width 0 means flexible: flexible columns share what fixed ones leave.
+type Column struct {
+	Title string
+	Width int
+	Min   int
+	Right bool
+}
+
+// Source gives the cells of absolute row i. Style may return nil for the default look.
+type Source interface {
+	Cell(row, col int) string
+	Style(row, col int) *lipgloss.Style
+}
+
+// Model is the table state: columns, total row count, cursor, window and the filter field.
+type Model struct {
+	ctx    *common.Context
+	cols   []Column
+	widths []int
+	width  int
+	rows   int // visible data rows
+	total  int
+	cursor int
+	offset int
+	styles styles
+
+	filter    textinput.Model
+	filtering bool
+	empty     string
+}
+
+// New returns a table with the given columns.
+func New(ctx *common.Context, cols ...Column) Model {
+	f := textinput.New()
+	f.Cursor.SetMode(cursor.CursorStatic)
+	f.Prompt = "/"
+	f.Placeholder = "filter"
+	f.CharLimit = 64
+	return Model{ctx: ctx, cols: cols, styles: newStyles(ctx.Theme), filter: f, empty: "nothing here yet"}
+}
+
+// SetEmpty sets the line shown when there are no rows.
+func (m *Model) SetEmpty(s string) { m.empty = s }
+
+// SetSize fits the table in width×height, one line of which is the header and one the filter line.
+func (m *Model) SetSize(width, height int) {
+	m.width = width
+	m.rows = max(height-2, 1)
+	m.widths = layout(m.cols, width-2)
+	m.clamp()
+}
+
+// VisibleRows is how many rows fit.
+func (m *Model) VisibleRows() int { return m.rows }
+
+// SetTotal sets the row count, keeping the cursor inside it.
+func (m *Model) SetTotal(n int) {
+	m.total = n
+	m.clamp()
+}
+
+// Total is the row count.
+func (m *Model) Total() int { return m.total }
+
+// Cursor is the selected absolute row, or -1 when empty.
+func (m *Model) Cursor() int {
+	if m.total == 0 {
+		return -1
+	}
+	return m.cursor
+}
+
+// Offset is the first visible absolute row.
+func (m *Model) Offset() int { return m.offset }
+
+// SetCursor moves the selection to row i.
+func (m *Model) SetCursor(i int) {
+	m.cursor = i
+	m.clamp()
+}
+
+func (m *Model) clamp() {
+	m.cursor = min(max(m.cursor, 0), max(m.total-1, 0))
+	if m.cursor < m.offset {
+		m.offset = m.cursor
+	}
+	if m.cursor >= m.offset+m.rows {
+		m.offset = m.cursor - m.rows + 1
+	}
+	m.offset = min(max(m.offset, 0), max(m.total-m.rows, 0))
+}
+
+// Filtering reports whether the filter field has the keyboard.
+func (m *Model) Filtering() bool { return m.filtering }
+
+// FilterValue is the current filter text ("" for none).
+func (m *Model) FilterValue() string { return strings.TrimSpace(m.filter.Value()) }
+
+// ClearFilter drops the filter.
+func (m *Model) ClearFilter() {
+	m.filter.SetValue("")
+	m.filter.Blur()
+	m.filtering = false
+}
+
+// FilterChangedMsg is returned when the filter text changes, so the owner recomputes its rows.
+type FilterChangedMsg struct{}
+
+func filterChanged() tea.Msg { return FilterChangedMsg{} }
+
+// Update moves the cursor or edits the filter. handled is false for keys the table does not use.
+func (m *Model) Update(msg tea.KeyMsg) (handled bool, cmd tea.Cmd) {
+	k := m.ctx.Keys
+	if m.filtering {
+		return true, m.updateFilter(msg)
+	}
+	half := max(m.rows/2, 1)
+	switch {
+	case key.Matches(msg, k.Up):
+		m.cursor--
+	case key.Matches(msg, k.Down):
+		m.cursor++
+	case key.Matches(msg, k.Top):
+		m.cursor = 0
+	case key.Matches(msg, k.Bottom):
+		m.cursor = m.total - 1
+	case key.Matches(msg, k.HalfUp):
+		m.cursor -= half
+	case key.Matches(msg, k.HalfDown):
+		m.cursor += half
+	case key.Matches(msg, k.PageUp):
+		m.cursor -= m.rows
+	case key.Matches(msg, k.PageDown):
+		m.cursor += m.rows
+	case key.Matches(msg, k.Filter):
+		m.filtering = true
+		return true, m.filter.Focus()
+	case key.Matches(msg, k.Back) && m.FilterValue() != "":
+		m.ClearFilter()
+		return true, filterChanged
+	default:
+		return false, nil
+	}
+	m.clamp()
+	return true, nil
+}
+
+func (m *Model) updateFilter(msg tea.KeyMsg) tea.Cmd {
+	switch msg.String() {
+	case "esc", "ctrl+c":
+		m.ClearFilter()
+		return filterChanged
+	case "enter":
+		m.filtering = false
+		m.filter.Blur()
+		return nil
+	}
+	before := m.filter.Value()
+	var cmd tea.Cmd
+	m.filter, cmd = m.filter.Update(msg)
+	if m.filter.Value() != before {
+		m.cursor, m.offset = 0, 0
+		return tea.Batch(cmd, filterChanged)
+	}
+	return cmd
+}
+
+// layout gives fixed columns their width and splits the rest among flexible ones.
+func layout(cols []Column, width int) []int {
+	w := make([]int, len(cols))
+	used, flex := 0, 0
+	for i, c := range cols {
+		w[i] = c.Width
+		used += c.Width + 1
+		if c.Width == 0 {
+			flex++
+		}
+	}
+	if flex == 0 {
+		return w
+	}
+	share := max((width-used)/flex, 0)
+	for i, c := range cols {
+		if c.Width == 0 {
+			w[i] = max(share, c.Min)
+		}
+	}
+	return w
+}
+
+// View draws the header, the visible rows and the filter line; src is asked for visible cells only.
+func (m *Model) View(src Source) string {
+	var b strings.Builder
+	b.Grow((m.rows + 2) * (m.width + 16))
+	b.WriteString(m.styles.header.Render(m.headerLine()))
+	b.WriteByte('\n')
+	end := min(m.offset+m.rows, m.total)
+	for i := m.offset; i < end; i++ {
+		m.writeRow(&b, src, i)
+		b.WriteByte('\n')
+	}
+	if m.total == 0 {
+		b.WriteString("  " + m.styles.faint.Render(m.empty) + "\n")
+		end++
+	}
+	for i := end - m.offset; i < m.rows; i++ {
+		b.WriteByte('\n')
+	}
+	b.WriteString(m.footer())
+	return b.String()
+}
+
+func (m *Model) headerLine() string {
+	var b strings.Builder
+	b.WriteString("  ")
+	for c, col := range m.cols {
+		writeFit(&b, col.Title, m.widths[c], col.Right)
+		b.WriteByte(' ')
+	}
+	return strings.TrimRight(b.String(), " ")
+}
+
+func (m *Model) writeRow(b *strings.Builder, src Source, i int) {
+	selected := i == m.cursor
+	if selected {
+		var line strings.Builder
+		line.WriteString(m.ctx.Theme.Cursor + " ")
+		for c, col := range m.cols {
+			writeFit(&line, src.Cell(i, c), m.widths[c], col.Right)
+			line.WriteByte(' ')
+		}
+		b.WriteString(m.styles.selected.Render(strings.TrimRight(line.String(), " ")))
+		return
+	}
+	b.WriteString("  ")
+	for c, col := range m.cols {
+		if st := src.Style(i, c); st != nil {
+			b.WriteString(st.Render(fit(src.Cell(i, c), m.widths[c], col.Right)))
+		} else {
+			writeFit(b, src.Cell(i, c), m.widths[c], col.Right)
+		}
+		if c < len(m.cols)-1 {
+			b.WriteByte(' ')
+		}
+	}
+}
+
+func (m *Model) footer() string {
+	if m.filtering {
+		return m.filter.View()
+	}
+	pos := ""
+	if m.total > 0 {
+		pos = strconv.Itoa(m.cursor+1) + "/" + strconv.Itoa(m.total)
+	}
+	if f := m.FilterValue(); f != "" {
+		return m.styles.faint.Render("filter: "+f+"  (esc clears)") + "  " + m.styles.faint.Render(pos)
+	}
+	return m.styles.faint.Render(pos)
+}
+
+// spaces is padding sliced without allocating.
+var spaces = strings.Repeat(" ", 512)
+
+// fit truncates or pads s to exactly w cells.
+func fit(s string, w int, right bool) string {
+	var b strings.Builder
+	writeFit(&b, s, w, right)
+	return b.String()
+}
+
+// writeFit writes s truncated or padded to exactly w cells; plain ASCII, the usual case, takes a path
+// that allocates nothing.
+func writeFit(b *strings.Builder, s string, w int, right bool) {
+	if w <= 0 {
+		return
+	}
+	sw, ascii := width(s)
+	if sw > w {
+		if ascii {
+			b.WriteString(s[:w-1])
+			b.WriteString("…")
+			return
+		}
+		s = ansi.Truncate(s, w, "…")
+		sw = ansi.StringWidth(s)
+	}
+	pad := min(w-sw, len(spaces))
+	if right {
+		b.WriteString(spaces[:pad])
+		b.WriteString(s)
+		return
+	}
+	b.WriteString(s)
+	b.WriteString(spaces[:pad])
+}
+
+func width(s string) (int, bool) {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 || s[i] < 0x20 {
+			return ansi.StringWidth(s), false
+		}
+	}
+	return len(s), true
+}

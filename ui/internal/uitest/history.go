@@ -1,0 +1,109 @@
+package uitest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+)
+
+var (
+	historyMu    sync.Mutex
+	historyFiles = map[int]string{}
+	historyDir   string
+)
+
+// History returns the path of a database holding the fixture catalog and n jobs (and their services),
+// built once per process: all done except every 1000th failed and the newest 10 queued. The records
+// are written in large transactions and the engine then builds its index once, as it does for any
+// file written before it kept one. CleanupHistory removes the files.
+func History(tb testing.TB, n int) string {
+	tb.Helper()
+	historyMu.Lock()
+	defer historyMu.Unlock()
+	if p, ok := historyFiles[n]; ok {
+		return p
+	}
+	if historyDir == "" {
+		d, err := os.MkdirTemp("", "vmmpm-ui-history-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		historyDir = d
+	}
+	path := filepath.Join(historyDir, fmt.Sprintf("jobs-%d.db", n))
+	if err := buildHistory(tb, path, n); err != nil {
+		tb.Fatal(err)
+	}
+	historyFiles[n] = path
+	return path
+}
+
+// CleanupHistory removes what History built; call it from TestMain.
+func CleanupHistory() {
+	historyMu.Lock()
+	defer historyMu.Unlock()
+	if historyDir != "" {
+		_ = os.RemoveAll(historyDir)
+	}
+}
+
+func buildHistory(tb testing.TB, path string, n int) error {
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		return err
+	}
+	f := &Fixture{DB: db}
+	f.seed(tb)
+	const batch = 5000
+	for start := 1; start <= n; start += batch {
+		end := min(start+batch-1, n)
+		if err := db.Update(func(tx *store.Tx) error { return putHistory(tx, f, start, end, n) }); err != nil {
+			db.Close()
+			return err
+		}
+	}
+	if err := db.Close(); err != nil {
+		return err
+	}
+	// Open once with the engine so the index exists before anything is measured.
+	OpenAt(tb, path, Executor(), false).Close()
+	return nil
+}
+
+func putHistory(tx *store.Tx, f *Fixture, from, to, n int) error {
+	for i := from; i <= to; i++ {
+		at := Epoch.Add(time.Duration(i-n) * time.Second)
+		svc := &store.Service{TariffID: f.Tariff.ID, ModuleID: f.KVM.ID, ClientEmail: "client@example.org",
+			Status: store.ServiceActive, CreatedAt: at, UpdatedAt: at}
+		if err := tx.Put(svc); err != nil {
+			return err
+		}
+		j := &store.Job{ServiceID: svc.ID, ModuleID: f.KVM.ID, Type: store.OpOpen, State: store.JobDone,
+			QueueKey: queue.QueueKey("vmm6-1", 1+i%2), Lane: 1 + i%2, Attempt: 1, MaxAttempts: 8,
+			EnqueuedAt: at, StartedAt: at, FinishedAt: at.Add(40 * time.Second)}
+		switch {
+		case i > n-10:
+			j.State, j.Attempt, j.StartedAt, j.FinishedAt = store.JobQueued, 0, time.Time{}, time.Time{}
+			svc.Status = store.ServiceProcessing
+		case i%1000 == 0:
+			j.State, j.Error = store.JobFailed, "VMmanager answered HTTP 400: not enough free IPv4 addresses"
+			svc.Status = store.ServiceFailed
+		}
+		j.Logf(at, "enqueued on %s", j.QueueKey)
+		j.Logf(at, "VMmanager task %d (host_create) recorded", 1000+i)
+		j.Logf(at.Add(40*time.Second), "%s", j.State)
+		if err := tx.Put(j); err != nil {
+			return err
+		}
+		if err := tx.Put(svc); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,136 @@
+// Package keys is the one keymap of the TUI: every binding lives here, and the same bindings feed the
+// short help bar and the full help on `?`, so help can never drift from what the keys do.
+package keys
+
+import "github.com/charmbracelet/bubbles/key"
+
+// KeyMap holds every binding the TUI reacts to.
+type KeyMap struct {
+	// Global.
+	Screens [6]key.Binding
+	NextTab key.Binding
+	PrevTab key.Binding
+	Help    key.Binding
+	Quit    key.Binding
+	ForceQ  key.Binding
+	Back    key.Binding
+	Filter  key.Binding
+	CopyID  key.Binding
+	Refresh key.Binding
+
+	// Lists.
+	Up       key.Binding
+	Down     key.Binding
+	Top      key.Binding
+	Bottom   key.Binding
+	HalfUp   key.Binding
+	HalfDown key.Binding
+	PageUp   key.Binding
+	PageDown key.Binding
+	Left     key.Binding
+	Right    key.Binding
+	Open     key.Binding
+
+	// Screen actions.
+	Add       key.Binding
+	Edit      key.Binding
+	Delete    key.Binding
+	Test      key.Binding
+	Retry     key.Binding
+	Cancel    key.Binding
+	NewSvc    key.Binding
+	Operation key.Binding
+	CloseTask key.Binding
+	ShowAll   key.Binding
+
+	// Forms and dialogs.
+	NextField key.Binding
+	PrevField key.Binding
+	Toggle    key.Binding
+	Submit    key.Binding
+	Yes       key.Binding
+	No        key.Binding
+}
+
+// Default returns the product's keymap.
+func Default() *KeyMap {
+	k := &KeyMap{
+		NextTab: key.NewBinding(key.WithKeys("tab"), key.WithHelp("tab", "next screen")),
+		PrevTab: key.NewBinding(key.WithKeys("shift+tab"), key.WithHelp("shift+tab", "previous screen")),
+		Help:    key.NewBinding(key.WithKeys("?"), key.WithHelp("?", "toggle help")),
+		Quit:    key.NewBinding(key.WithKeys("q"), key.WithHelp("q", "quit")),
+		ForceQ:  key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "quit (leaves a text field first)")),
+		Back:    key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back")),
+		Filter:  key.NewBinding(key.WithKeys("/"), key.WithHelp("/", "filter")),
+		CopyID:  key.NewBinding(key.WithKeys("y"), key.WithHelp("y", "copy id")),
+		Refresh: key.NewBinding(key.WithKeys("ctrl+r"), key.WithHelp("ctrl+r", "reload")),
+
+		Up:       key.NewBinding(key.WithKeys("up", "k"), key.WithHelp("↑/k", "up")),
+		Down:     key.NewBinding(key.WithKeys("down", "j"), key.WithHelp("↓/j", "down")),
+		Top:      key.NewBinding(key.WithKeys("g", "home"), key.WithHelp("g", "top")),
+		Bottom:   key.NewBinding(key.WithKeys("G", "end"), key.WithHelp("G", "bottom")),
+		HalfUp:   key.NewBinding(key.WithKeys("ctrl+u"), key.WithHelp("ctrl+u", "half page up")),
+		HalfDown: key.NewBinding(key.WithKeys("ctrl+d"), key.WithHelp("ctrl+d", "half page down")),
+		PageUp:   key.NewBinding(key.WithKeys("pgup"), key.WithHelp("pgup", "page up")),
+		PageDown: key.NewBinding(key.WithKeys("pgdown"), key.WithHelp("pgdn", "page down")),
+		Left:     key.NewBinding(key.WithKeys("left", "h", "["), key.WithHelp("←/h", "previous tab")),
+		Right:    key.NewBinding(key.WithKeys("right", "l", "]"), key.WithHelp("→/l", "next tab")),
+		Open:     key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "open")),
+
+		Add:       key.NewBinding(key.WithKeys("a"), key.WithHelp("a", "add")),
+		Edit:      key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit")),
+		Delete:    key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "delete")),
+		Test:      key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "test connection")),
+		Retry:     key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry failed")),
+		Cancel:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "cancel queued")),
+		NewSvc:    key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new services")),
+		Operation: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "run operation")),
+		CloseTask: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "close task")),
+		ShowAll:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "open/all")),
+
+		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
+		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),
+		Toggle:    key.NewBinding(key.WithKeys(" ", "left", "right"), key.WithHelp("space/←/→", "change choice")),
+		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "save")),
+		Yes:       key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
+		No:        key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no")),
+	}
+	names := [6]string{"modules", "services", "jobs", "tasks", "catalog", "tariffs"}
+	for i := range k.Screens {
+		n := string(rune('1' + i))
+		k.Screens[i] = key.NewBinding(key.WithKeys(n), key.WithHelp(n, names[i]))
+	}
+	return k
+}
+
+// Help is a help.KeyMap assembled by a screen from the bindings above.
+type Help struct {
+	Short []key.Binding
+	Full  [][]key.Binding
+}
+
+func (h Help) ShortHelp() []key.Binding  { return h.Short }
+func (h Help) FullHelp() [][]key.Binding { return h.Full }
+
+// Global is the group every screen's full help ends with.
+func (k *KeyMap) Global() []key.Binding {
+	return []key.Binding{k.Screens[0], k.Screens[1], k.Screens[2], k.Screens[3], k.Screens[4], k.Screens[5],
+		k.NextTab, k.PrevTab, k.Help, k.Back, k.Quit, k.ForceQ}
+}
+
+// Movement is the list-navigation group.
+func (k *KeyMap) Movement() []key.Binding {
+	return []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.HalfUp, k.HalfDown, k.Filter, k.CopyID}
+}
+
+// ScreenHelp builds a screen's help: its own actions first in the short bar, then quit and help.
+func (k *KeyMap) ScreenHelp(actions ...key.Binding) Help {
+	short := append(append([]key.Binding{}, actions...), k.Filter, k.Help, k.Quit)
+	return Help{Short: short, Full: [][]key.Binding{actions, k.Movement(), k.Global()}}
+}
+
+// FormHelp is the help of a screen whose focus is in a form.
+func (k *KeyMap) FormHelp() Help {
+	b := []key.Binding{k.NextField, k.PrevField, k.Toggle, k.Submit, k.Back}
+	return Help{Short: b, Full: [][]key.Binding{b}}
+}

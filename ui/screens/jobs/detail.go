@@ -1,0 +1,204 @@
+package jobs
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"vmmpm/store"
+	"vmmpm/ui/common"
+	"vmmpm/ui/keys"
+)
+
+// Detail is one job's fields and its log, refreshed while it changes.
+type Detail struct {
+	ctx     *common.Context
+	id      uint64
+	job     *store.Job
+	lane    string
+	pos     int
+	err     error
+	version uint64
+	styles  styles
+}
+
+type detailMsg struct {
+	job *store.Job
+	key string
+	pos int
+	err error
+}
+
+// NewDetail opens job id.
+func NewDetail(ctx *common.Context, id uint64) *Detail {
+	return &Detail{ctx: ctx, id: id, styles: newStyles(ctx.Theme)}
+}
+
+func (d *Detail) Title() string   { return "Job " + strconv.FormatUint(d.id, 10) }
+func (d *Detail) Capturing() bool { return false }
+
+func (d *Detail) Help() keys.Help {
+	k := d.ctx.Keys
+	return keys.Help{Short: []key.Binding{k.Back, k.Retry, k.Cancel, k.CopyID, k.Help, k.Quit},
+		Full: [][]key.Binding{{k.Back, k.Retry, k.Cancel, k.CopyID}, k.Global()}}
+}
+
+func (d *Detail) Selected() common.Selection {
+	return common.Selection{ID: strconv.FormatUint(d.id, 10)}
+}
+
+func (d *Detail) Activate() tea.Cmd { return d.load }
+
+func (d *Detail) load() tea.Msg {
+	j, err := store.Load[store.Job](d.ctx.Data.DB, d.id)
+	if err != nil {
+		return detailMsg{err: err}
+	}
+	msg := detailMsg{job: j}
+	if !store.Finished(j.State) {
+		key, ahead := d.ctx.Data.Engine.LanePosition(j.ID)
+		msg.key, msg.pos = key, ahead+1
+	}
+	return msg
+}
+
+func (d *Detail) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case detailMsg:
+		if msg.job != nil && msg.job.ID != d.id {
+			return nil
+		}
+		d.job, d.lane, d.pos, d.err = msg.job, msg.key, msg.pos, msg.err
+	case common.TickMsg:
+		if v := d.ctx.Data.Version(); v != d.version {
+			d.version = v
+			return d.load
+		}
+	case actionMsg:
+		if msg.err != nil {
+			return common.Fail(msg.err)
+		}
+		return tea.Batch(d.load, common.Info(msg.info))
+	case tea.KeyMsg:
+		return d.onKey(msg)
+	}
+	return nil
+}
+
+func (d *Detail) onKey(msg tea.KeyMsg) tea.Cmd {
+	k := d.ctx.Keys
+	eng := d.ctx.Data.Engine
+	id := d.id
+	switch {
+	case key.Matches(msg, k.Back):
+		return common.Pop
+	case key.Matches(msg, k.Retry) && d.job != nil:
+		if d.job.State != store.JobFailed {
+			return common.Info(fmt.Sprintf("job %d is %s; only failed jobs can be retried", id, d.job.State))
+		}
+		return func() tea.Msg { return actionMsg{info: fmt.Sprintf("job %d queued again", id), err: eng.Retry(id)} }
+	case key.Matches(msg, k.Cancel) && d.job != nil:
+		if d.job.State != store.JobQueued && d.job.State != store.JobRetrying {
+			return common.Info(fmt.Sprintf("job %d is %s; only queued jobs can be cancelled", id, d.job.State))
+		}
+		return func() tea.Msg { return actionMsg{info: fmt.Sprintf("job %d cancelled", id), err: eng.Cancel(id)} }
+	}
+	return nil
+}
+
+// View: the job's fields on the left column, then as much of the log's tail as fits.
+func (d *Detail) View() string {
+	if d.err != nil {
+		return d.styles.err.Render(common.Sentence(d.err))
+	}
+	j := d.job
+	if j == nil {
+		return "loading job " + strconv.FormatUint(d.id, 10) + "…"
+	}
+	var b strings.Builder
+	field := func(label, value string) {
+		b.WriteString(lipgloss.JoinHorizontal(lipgloss.Top, "  "+d.styles.label.Render(padRight(label, 14)), value) + "\n")
+	}
+	state := j.State
+	if j.State == store.JobRunning {
+		state = d.ctx.Spinner() + " running"
+	}
+	field("Job", strconv.FormatUint(j.ID, 10)+"  "+j.Type+" of service "+strconv.FormatUint(j.ServiceID, 10))
+	field("State", d.styles.state[j.State].Render(state))
+	field("Module", moduleText(j.ModuleID))
+	field("Queue key", queueText(j, d.lane, d.pos))
+	field("Attempt", fmt.Sprintf("%d of %d", j.Attempt, j.MaxAttempts))
+	field("Enqueued", stamp(d.ctx, j.EnqueuedAt))
+	field("Started", stamp(d.ctx, j.StartedAt))
+	field("Finished", stamp(d.ctx, j.FinishedAt))
+	if !j.NextRunAt.IsZero() && j.State == store.JobRetrying {
+		field("Next try", stamp(d.ctx, j.NextRunAt))
+	}
+	if j.VMTask != nil {
+		field("VMmanager", "task "+j.VMTask.Name+" ("+j.VMTask.ConsulID+")")
+	}
+	if len(j.Args) > 0 {
+		field("Arguments", argsText(j.Args))
+	}
+	if j.Error != "" {
+		field("Error", d.styles.err.Width(max(d.ctx.Width-18, 20)).Render(j.Error))
+	}
+	b.WriteString("\n  " + d.styles.label.Render("Log") + d.styles.faint.Render(fmt.Sprintf("  (%d lines, newest last)", len(j.Log))) + "\n")
+	used := strings.Count(b.String(), "\n")
+	room := max(d.ctx.BodyHeight()-used-1, 1)
+	logs := j.Log
+	if len(logs) > room {
+		logs = logs[len(logs)-room:]
+	}
+	for _, l := range logs {
+		b.WriteString("  " + d.styles.faint.Render(l.At.Format("15:04:05.000")) + "  " + l.Text + "\n")
+	}
+	return b.String()
+}
+
+func moduleText(id uint64) string {
+	if id == 0 {
+		return "not chosen yet"
+	}
+	return strconv.FormatUint(id, 10)
+}
+
+func queueText(j *store.Job, key string, pos int) string {
+	if key == "" {
+		key = j.QueueKey
+	}
+	if key == "" {
+		return "none (queues off or not yet placed)"
+	}
+	if pos > 0 {
+		return fmt.Sprintf("%s, position %d in its lane", key, pos)
+	}
+	return key
+}
+
+func stamp(ctx *common.Context, t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Format("2006-01-02 15:04:05") + " (" + common.Age(ctx.Now(), t) + " ago)"
+}
+
+func argsText(args map[string]string) string {
+	keys := slices.Sorted(maps.Keys(args))
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		v := args[k]
+		if strings.Contains(strings.ToLower(k), "password") {
+			v = "••••••"
+		}
+		parts[i] = k + "=" + v
+	}
+	return strings.Join(parts, " ")
+}

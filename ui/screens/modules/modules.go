@@ -1,0 +1,283 @@
+// Package modules is the home screen: the processing modules, with the wizard (a), parameters (enter),
+// a connection test (t) and delete (d).
+package modules
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"vmmpm/store"
+	"vmmpm/ui/common"
+	"vmmpm/ui/components/confirm"
+	"vmmpm/ui/components/rows"
+	"vmmpm/ui/components/table"
+	"vmmpm/ui/keys"
+	"vmmpm/ui/screens/params"
+)
+
+// row is a module with the names of what it points at.
+type row struct {
+	m        *store.Module
+	dc, dept string
+}
+
+// Model is the Modules screen.
+type Model struct {
+	ctx     *common.Context
+	list    *rows.Model[row]
+	confirm *confirm.Model
+	testing map[uint64]bool
+	version uint64
+	styles  styles
+}
+
+// OpenWizardMsg asks the app to open the Add wizard.
+type OpenWizardMsg struct{}
+
+type loadedMsg struct {
+	rows []row
+	err  error
+}
+
+type checkedMsg struct {
+	id  uint64
+	err error
+}
+
+type deletedMsg struct {
+	name string
+	err  error
+}
+
+const (
+	colID = iota
+	colName
+	colCluster
+	colDC
+	colDept
+	colURL
+	colTLS
+	colQueue
+	colSort
+	colCheck
+)
+
+// New builds the screen.
+func New(ctx *common.Context) *Model {
+	m := &Model{ctx: ctx, testing: map[uint64]bool{}, styles: newStyles(ctx.Theme)}
+	m.list = rows.New(ctx, func(r row) uint64 { return r.m.ID }, m.cell, text,
+		table.Column{Title: "ID", Width: 3, Right: true},
+		table.Column{Title: "NAME", Width: 13},
+		table.Column{Title: "CLUSTER", Width: 14},
+		table.Column{Title: "DATA CENTER", Width: 11},
+		table.Column{Title: "DEPARTMENT", Width: 12},
+		table.Column{Title: "URL", Min: 12},
+		table.Column{Title: "TLS", Width: 8},
+		table.Column{Title: "QUEUE", Width: 17},
+		table.Column{Title: "SORT", Width: 4, Right: true},
+		table.Column{Title: "LAST CHECK", Width: 10},
+	)
+	m.list.Style = m.cellStyle
+	m.list.Table.SetEmpty("no modules yet: press a to add one with the wizard")
+	return m
+}
+
+func (m *Model) Title() string { return "Modules" }
+
+func (m *Model) Help() keys.Help {
+	if m.confirm != nil {
+		return keys.Help{Short: []key.Binding{m.ctx.Keys.Yes, m.ctx.Keys.No}}
+	}
+	k := m.ctx.Keys
+	return k.ScreenHelp(k.Add, k.Open, k.Test, k.Delete, k.CopyID)
+}
+
+func (m *Model) Capturing() bool { return m.confirm != nil || m.list.Capturing() }
+
+func (m *Model) Selected() common.Selection {
+	r, ok := m.list.Selected()
+	if !ok {
+		return common.Selection{}
+	}
+	return common.Selection{ID: strconv.FormatUint(r.m.ID, 10), Module: r.m}
+}
+
+// Activate reloads the modules.
+func (m *Model) Activate() tea.Cmd { return m.load }
+
+func (m *Model) load() tea.Msg {
+	var out []row
+	err := m.ctx.Data.DB.View(func(tx *store.Tx) error {
+		dcs, depts := map[uint64]string{}, map[uint64]string{}
+		if err := store.Each(tx, func(d *store.DataCenter) bool { dcs[d.ID] = d.Name; return true }); err != nil {
+			return err
+		}
+		if err := store.Each(tx, func(d *store.Department) bool { depts[d.ID] = d.Name; return true }); err != nil {
+			return err
+		}
+		return store.Each(tx, func(mod *store.Module) bool {
+			out = append(out, row{m: mod, dc: dcs[mod.DataCenterID], dept: depts[mod.DepartmentID]})
+			return true
+		})
+	})
+	return loadedMsg{rows: out, err: err}
+}
+
+// Update handles the screen's keys and its data messages.
+func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case loadedMsg:
+		if msg.err != nil {
+			return common.Fail(msg.err)
+		}
+		m.list.Set(msg.rows)
+		return nil
+	case common.TickMsg:
+		if v := m.ctx.Data.Version(); v != m.version {
+			m.version = v
+			return m.load
+		}
+		return nil
+	case common.DataChangedMsg:
+		return m.load
+	case checkedMsg:
+		delete(m.testing, msg.id)
+		if msg.err != nil {
+			return tea.Batch(m.load, common.Fail(msg.err))
+		}
+		return tea.Batch(m.load, common.Info(fmt.Sprintf("module %d: connection works, the account is an administrator", msg.id)))
+	case deletedMsg:
+		if msg.err != nil {
+			return common.Fail(msg.err)
+		}
+		return tea.Batch(common.Changed, common.Info(fmt.Sprintf("module %q deleted with its stored password", msg.name)))
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	_, cmd := m.list.Update(msg)
+	return cmd
+}
+
+func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
+	if m.confirm != nil {
+		done, cmd := m.confirm.Update(msg)
+		if done {
+			m.confirm = nil
+		}
+		return cmd
+	}
+	if handled, cmd := m.list.Update(msg); handled {
+		return cmd
+	}
+	k := m.ctx.Keys
+	if key.Matches(msg, k.Add) {
+		return func() tea.Msg { return OpenWizardMsg{} }
+	}
+	r, ok := m.list.Selected()
+	if !ok {
+		return nil
+	}
+	switch {
+	case key.Matches(msg, k.Open):
+		return common.Push(params.New(m.ctx, r.m))
+	case key.Matches(msg, k.Test):
+		if m.testing[r.m.ID] {
+			return nil
+		}
+		m.testing[r.m.ID] = true
+		id := r.m.ID
+		return tea.Batch(common.Info(fmt.Sprintf("testing the connection of module %d…", id)), func() tea.Msg {
+			return checkedMsg{id: id, err: m.ctx.Data.CheckModule(id)}
+		})
+	case key.Matches(msg, k.Delete):
+		id, name := r.m.ID, r.m.Name
+		m.confirm = confirm.New(m.ctx, fmt.Sprintf("Delete module %d %q and its stored password?\n"+
+			"Tariffs that list it keep their other modules.", id, name), func() tea.Msg {
+			return deletedMsg{name: name, err: m.ctx.Data.DeleteModule(id)}
+		})
+	}
+	return nil
+}
+
+// View draws the list, or the confirmation over it.
+func (m *Model) View() string {
+	m.list.Table.SetSize(m.ctx.Width, m.ctx.BodyHeight())
+	if m.confirm != nil {
+		return lipgloss.Place(m.ctx.Width, m.ctx.BodyHeight(), lipgloss.Center, lipgloss.Center, m.confirm.View())
+	}
+	return m.list.View()
+}
+
+func text(r row) string {
+	return strings.Join([]string{strconv.FormatUint(r.m.ID, 10), r.m.Name, r.m.Cluster.Name,
+		r.m.Cluster.Virtualization, r.dc, r.dept, r.m.URL}, " ")
+}
+
+func (m *Model) cell(r row, col int) string {
+	mod := r.m
+	switch col {
+	case colID:
+		return strconv.FormatUint(mod.ID, 10)
+	case colName:
+		if !mod.Enabled {
+			return mod.Name + " (off)"
+		}
+		return mod.Name
+	case colCluster:
+		return fmt.Sprintf("%s (%s)", mod.Cluster.Name, strings.ToUpper(mod.Cluster.Virtualization))
+	case colDC:
+		return r.dc
+	case colDept:
+		return r.dept
+	case colURL:
+		return mod.URL
+	case colTLS:
+		if mod.InsecureTLS {
+			return "INSECURE"
+		}
+		return "verified"
+	case colQueue:
+		if !mod.Params.Queue {
+			return "off"
+		}
+		return fmt.Sprintf("%s ×%d", mod.Params.QueueKey, mod.Params.QueueCount)
+	case colSort:
+		return strconv.Itoa(mod.Sort)
+	case colCheck:
+		if m.testing[mod.ID] {
+			return m.ctx.Spinner() + " testing"
+		}
+		return checkText(m.ctx, mod.LastCheck)
+	}
+	return ""
+}
+
+func checkText(ctx *common.Context, c *store.Check) string {
+	if c == nil {
+		return "never"
+	}
+	word := "ok"
+	if !c.OK {
+		word = "FAILED"
+	}
+	return word + " " + common.Age(ctx.Now(), c.At)
+}
+
+func (m *Model) cellStyle(r row, col int) *lipgloss.Style {
+	switch {
+	case col == colTLS && r.m.InsecureTLS:
+		return &m.styles.warn
+	case col == colCheck && r.m.LastCheck != nil && !r.m.LastCheck.OK:
+		return &m.styles.bad
+	case col == colCheck && r.m.LastCheck != nil:
+		return &m.styles.good
+	case col == colName && !r.m.Enabled:
+		return &m.styles.faint
+	}
+	return nil
+}

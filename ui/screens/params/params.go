@@ -1,0 +1,114 @@
+// Package params is the module parameters screen (spec §4): session storage period and the queue
+// settings, with the live expansion preview. Saving goes through wizard.ApplySet, as `module set` does.
+package params
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"vmmpm/store"
+	"vmmpm/ui/common"
+	"vmmpm/ui/components/form"
+	"vmmpm/ui/keys"
+	"vmmpm/wizard"
+)
+
+// Model is the parameters screen of one module.
+type Model struct {
+	ctx    *common.Context
+	module *store.Module
+	form   *form.Model
+	styles styles
+}
+
+type savedMsg struct {
+	warnings []string
+	err      error
+}
+
+// New opens the parameters of module m.
+func New(ctx *common.Context, m *store.Module) *Model {
+	p := m.Params
+	f := form.New(ctx, fmt.Sprintf("Parameters of module %d %q", m.ID, m.Name)).
+		AddText("session_ttl", "Session storage period", strconv.Itoa(p.SessionTTL), "seconds, 0–86400 (0 = log in every time)", true).
+		AddSwitch("queue", "Start operations in a queue", p.Queue, "space toggles").
+		AddText("queue_key", "Queue key", p.QueueKey, "letters, digits, - _ . and __TYPE__ __PMID__ __IID__", false).
+		AddText("queue_count", "Number of queues", strconv.Itoa(p.QueueCount), "1–64 lanes per key name", true)
+	return &Model{ctx: ctx, module: m, form: f, styles: newStyles(ctx.Theme)}
+}
+
+func (m *Model) Title() string     { return "Module parameters" }
+func (m *Model) Help() keys.Help   { return m.ctx.Keys.FormHelp() }
+func (m *Model) Capturing() bool   { return true }
+func (m *Model) Activate() tea.Cmd { return m.form.Init() }
+func (m *Model) Selected() common.Selection {
+	return common.Selection{ID: strconv.FormatUint(m.module.ID, 10), Module: m.module}
+}
+
+// pairs are the form's values as `module set` key=value pairs.
+func (m *Model) pairs() []string {
+	var out []string
+	for _, k := range []string{"session_ttl", "queue", "queue_key", "queue_count"} {
+		out = append(out, k+"="+m.form.Value(k))
+	}
+	return out
+}
+
+// Update edits the form; enter saves, esc leaves without saving.
+func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	if s, ok := msg.(savedMsg); ok {
+		if s.err != nil {
+			m.form.Err = common.Sentence(s.err)
+			return nil
+		}
+		info := fmt.Sprintf("parameters of module %d saved", m.module.ID)
+		if len(s.warnings) > 0 {
+			info += "; " + strings.Join(s.warnings, "; ")
+		}
+		return tea.Batch(common.Pop, common.Changed, common.Info(info))
+	}
+	res, cmd := m.form.Update(msg)
+	switch res {
+	case form.Cancelled:
+		return common.Pop
+	case form.Submitted:
+		return m.save(m.pairs())
+	}
+	return cmd
+}
+
+func (m *Model) save(kv []string) tea.Cmd {
+	id, data := m.module.ID, m.ctx.Data
+	return func() tea.Msg {
+		w, err := data.SetModule(id, kv)
+		return savedMsg{warnings: w, err: err}
+	}
+}
+
+// preview is the live expansion of the typed values, or why there is none.
+func (m *Model) preview() string {
+	p := store.Params{Queue: m.form.Bool("queue"), QueueKey: m.form.Value("queue_key")}
+	n, err := wizard.ParseQueueCount(m.form.Value("queue_count"))
+	if err != nil {
+		return m.styles.err.Render(common.Sentence(err))
+	}
+	p.QueueCount = n
+	if err := wizard.ValidateQueueKey(p.QueueKey, p.Queue); err != nil {
+		return m.styles.err.Render(common.Sentence(err))
+	}
+	return m.styles.preview.Render(wizard.Preview(p, m.module.ID))
+}
+
+// View draws the form, then the preview and what the parameters mean.
+func (m *Model) View() string {
+	var b strings.Builder
+	b.WriteString(m.form.View())
+	b.WriteString("\n" + m.styles.label.Render("Queue keys") + "  " + m.preview() + "\n\n")
+	b.WriteString(m.styles.faint.Render("Operations with the same queue key run one after another; different keys run in parallel.\n" +
+		"Each operation's key is {key_name}-{n}, n in 1…Number of queues. enter saves, esc leaves without saving."))
+	return lipgloss.NewStyle().Padding(1, 2).Render(b.String())
+}

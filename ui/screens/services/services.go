@@ -1,0 +1,391 @@
+// Package services is the Services screen: clients' VPSs, creating them from a tariff (n) and running an
+// operation on the selected one (o). Both go through the engine, as `service create` and `service OP` do.
+package services
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+	"vmmpm/ui/common"
+	"vmmpm/ui/components/form"
+	"vmmpm/ui/components/rows"
+	"vmmpm/ui/components/table"
+	"vmmpm/ui/keys"
+)
+
+type row struct {
+	s      *store.Service
+	tariff string
+	module *store.Module
+}
+
+// Model is the Services screen.
+type Model struct {
+	ctx      *common.Context
+	list     *rows.Model[row]
+	tariffs  []*store.Tariff
+	form     *form.Model
+	formKind int
+	version  uint64
+	loadedAt time.Time
+	loadCost time.Duration
+	loading  bool
+	styles   styles
+}
+
+const (
+	formNone = iota
+	formCreate
+	formOp
+)
+
+// reloadFactor throttles reloads while the engine is busy: services are read whole (jobs are not), so
+// a list that takes d to read is re-read at most every reloadFactor·d.
+const reloadFactor = 10
+
+type loadedMsg struct {
+	rows    []row
+	tariffs []*store.Tariff
+	cost    time.Duration
+	err     error
+}
+
+type doneMsg struct {
+	info string
+	err  error
+}
+
+const (
+	colID = iota
+	colStatus
+	colTariff
+	colModule
+	colClient
+	colDomain
+	colIPv4
+	colHost
+	colUpdated
+)
+
+// New builds the screen.
+func New(ctx *common.Context) *Model {
+	m := &Model{ctx: ctx, styles: newStyles(ctx.Theme)}
+	m.list = rows.New(ctx, func(r row) uint64 { return r.s.ID }, m.cell, text,
+		table.Column{Title: "ID", Width: 6, Right: true},
+		table.Column{Title: "STATUS", Width: 12},
+		table.Column{Title: "TARIFF", Width: 14},
+		table.Column{Title: "MODULE", Width: 14},
+		table.Column{Title: "CLIENT", Min: 16},
+		table.Column{Title: "DOMAIN", Min: 14},
+		table.Column{Title: "IPV4", Width: 15},
+		table.Column{Title: "VM", Width: 6, Right: true},
+		table.Column{Title: "UPDATED", Width: 7, Right: true},
+	)
+	m.list.Style = m.cellStyle
+	m.list.Table.SetEmpty("no services: press n to create some from a tariff")
+	return m
+}
+
+func (m *Model) Title() string { return "Services" }
+
+func (m *Model) Help() keys.Help {
+	k := m.ctx.Keys
+	if m.form != nil {
+		return k.FormHelp()
+	}
+	return k.ScreenHelp(k.NewSvc, k.Operation, k.CopyID)
+}
+
+func (m *Model) Capturing() bool { return m.form != nil || m.list.Capturing() }
+
+func (m *Model) Selected() common.Selection {
+	r, ok := m.list.Selected()
+	if !ok {
+		return common.Selection{}
+	}
+	return common.Selection{ID: strconv.FormatUint(r.s.ID, 10), Module: r.module}
+}
+
+func (m *Model) Activate() tea.Cmd { return m.startLoad() }
+
+func (m *Model) startLoad() tea.Cmd {
+	if m.loading {
+		return nil
+	}
+	m.loading = true
+	return m.load
+}
+
+// load reads the services, newest first, with their tariff and module.
+func (m *Model) load() tea.Msg {
+	var msg loadedMsg
+	began := time.Now()
+	msg.err = m.ctx.Data.DB.View(func(tx *store.Tx) error {
+		tnames, mods := map[uint64]string{}, map[uint64]*store.Module{}
+		if err := store.Each(tx, func(t *store.Tariff) bool {
+			tnames[t.ID] = t.Name
+			msg.tariffs = append(msg.tariffs, t)
+			return true
+		}); err != nil {
+			return err
+		}
+		if err := store.Each(tx, func(d *store.Module) bool { mods[d.ID] = d; return true }); err != nil {
+			return err
+		}
+		return store.Each(tx, func(s *store.Service) bool {
+			msg.rows = append(msg.rows, row{s: s, tariff: tnames[s.TariffID], module: mods[s.ModuleID]})
+			return true
+		})
+	})
+	slices.Reverse(msg.rows)
+	msg.cost = time.Since(began)
+	return msg
+}
+
+// due says whether a changed list may be re-read yet.
+func (m *Model) due() bool {
+	return m.loadCost < cheapLoad || time.Since(m.loadedAt) >= reloadFactor*m.loadCost
+}
+
+// cheapLoad: a list read faster than this is simply re-read on the next tick.
+const cheapLoad = 20 * time.Millisecond
+
+func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case loadedMsg:
+		m.loading, m.loadedAt, m.loadCost = false, time.Now(), msg.cost
+		if msg.err != nil {
+			return common.Fail(msg.err)
+		}
+		m.tariffs = msg.tariffs
+		m.list.Set(msg.rows)
+		return nil
+	case common.TickMsg:
+		if v := m.ctx.Data.Version(); v != m.version && m.due() {
+			m.version = v
+			return m.startLoad()
+		}
+		return nil
+	case common.DataChangedMsg:
+		return m.startLoad()
+	case doneMsg:
+		if msg.err != nil {
+			if m.form != nil {
+				m.form.Err = common.Sentence(msg.err)
+				return nil
+			}
+			return common.Fail(msg.err)
+		}
+		m.form = nil
+		return tea.Batch(common.Changed, common.Info(msg.info))
+	case tea.KeyMsg:
+		return m.key(msg)
+	}
+	if m.form != nil {
+		_, cmd := m.form.Update(msg)
+		return cmd
+	}
+	_, cmd := m.list.Update(msg)
+	return cmd
+}
+
+func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
+	if m.form != nil {
+		res, cmd := m.form.Update(msg)
+		switch res {
+		case form.Cancelled:
+			m.form = nil
+			return nil
+		case form.Submitted:
+			if m.formKind == formCreate {
+				return m.create()
+			}
+			return m.runOp()
+		}
+		return cmd
+	}
+	if handled, cmd := m.list.Update(msg); handled {
+		return cmd
+	}
+	k := m.ctx.Keys
+	switch {
+	case key.Matches(msg, k.NewSvc):
+		return m.openCreate()
+	case key.Matches(msg, k.Operation):
+		if r, ok := m.list.Selected(); ok {
+			return m.openOp(r.s)
+		}
+	}
+	return nil
+}
+
+func (m *Model) openCreate() tea.Cmd {
+	if len(m.tariffs) == 0 {
+		return common.Info("add a tariff first (screen 6) to create services from it")
+	}
+	var opts []form.Option
+	for _, t := range m.tariffs {
+		opts = append(opts, form.Option{Label: fmt.Sprintf("%d %s", t.ID, t.Name), Value: strconv.FormatUint(t.ID, 10)})
+	}
+	m.formKind = formCreate
+	m.form = form.New(m.ctx, "Create services").
+		AddChoice("tariff", "Tariff", opts, "", "").
+		AddText("count", "How many", "1", "each gets an open operation", true).
+		AddText("client", "Client email", "client@example.com", "the VMmanager account they belong to", false)
+	return m.form.Init()
+}
+
+func (m *Model) create() tea.Cmd {
+	tariff, err := m.form.Uint("tariff")
+	var count int
+	if err == nil {
+		count, err = m.form.Int("count")
+	}
+	if err != nil {
+		m.form.Err = common.Sentence(err)
+		return nil
+	}
+	client, data := m.form.Value("client"), m.ctx.Data
+	return func() tea.Msg {
+		ids, err := data.CreateServices(tariff, count, client)
+		if err != nil {
+			return doneMsg{err: err}
+		}
+		return doneMsg{info: fmt.Sprintf("created %d service(s), %s; their open operations are queued", len(ids), span(ids))}
+	}
+}
+
+func span(ids []uint64) string {
+	switch len(ids) {
+	case 0:
+		return "none"
+	case 1:
+		return "id " + strconv.FormatUint(ids[0], 10)
+	}
+	return fmt.Sprintf("ids %d…%d", ids[0], ids[len(ids)-1])
+}
+
+// ops are the operations the screen offers on an existing service (open comes from create).
+var ops = []string{store.OpSuspend, store.OpResume, store.OpReboot, store.OpReinstall, store.OpSetPassword,
+	store.OpSetParam, store.OpClose}
+
+func (m *Model) openOp(s *store.Service) tea.Cmd {
+	var opts []form.Option
+	for _, op := range ops {
+		opts = append(opts, form.Option{Label: op, Value: op})
+	}
+	m.formKind = formOp
+	m.form = form.New(m.ctx, fmt.Sprintf("Run an operation on service %d (%s)", s.ID, s.Status)).
+		AddText("service", "Service id", strconv.FormatUint(s.ID, 10), "", true).
+		AddChoice("op", "Operation", opts, "", "←/→ to choose").
+		AddText(queue.ArgCPU, "CPU", "", "setparam: new CPU count (grow only), empty keeps it", true).
+		AddText(queue.ArgRAMMiB, "RAM, MiB", "", "setparam: grow only", true).
+		AddText(queue.ArgDiskMiB, "Disk, MiB", "", "setparam: grow only", true).
+		AddText(queue.ArgOSID, "OS image id", "", "reinstall: empty keeps the tariff's", true).
+		AddSecret(queue.ArgPassword, "New password", "setpassword: held in the secret store until the job is done")
+	return m.form.Init()
+}
+
+// opArgs are the fields each operation takes; the engine validates their values.
+var opArgs = map[string][]string{
+	store.OpSetParam:    {queue.ArgCPU, queue.ArgRAMMiB, queue.ArgDiskMiB},
+	store.OpReinstall:   {queue.ArgOSID},
+	store.OpSetPassword: {queue.ArgPassword},
+}
+
+func (m *Model) runOp() tea.Cmd {
+	id, err := m.form.Uint("service")
+	if err != nil {
+		m.form.Err = common.Sentence(err)
+		return nil
+	}
+	op := m.form.Value("op")
+	args := map[string]string{}
+	for _, k := range opArgs[op] {
+		if v := m.form.Value(k); v != "" {
+			args[k] = v
+		}
+	}
+	data := m.ctx.Data
+	return func() tea.Msg {
+		jobID, err := data.Enqueue(id, op, args)
+		if err != nil {
+			return doneMsg{err: err}
+		}
+		return doneMsg{info: fmt.Sprintf("%s of service %d queued as job %d", op, id, jobID)}
+	}
+}
+
+func (m *Model) View() string {
+	if m.form != nil {
+		return lipgloss.NewStyle().Padding(1, 2).Render(m.form.View())
+	}
+	m.list.Table.SetSize(m.ctx.Width, m.ctx.BodyHeight())
+	return m.list.View()
+}
+
+func text(r row) string {
+	name := ""
+	if r.module != nil {
+		name = r.module.Name
+	}
+	return strings.Join([]string{strconv.FormatUint(r.s.ID, 10), r.s.Status, r.tariff, name, r.s.ClientEmail,
+		r.s.Domain, strings.Join(r.s.VM.IPv4, " ")}, " ")
+}
+
+func (m *Model) cell(r row, col int) string {
+	s := r.s
+	switch col {
+	case colID:
+		return strconv.FormatUint(s.ID, 10)
+	case colStatus:
+		if s.Status == store.ServiceProcessing {
+			return m.ctx.Spinner() + " " + s.Status
+		}
+		return s.Status
+	case colTariff:
+		return r.tariff
+	case colModule:
+		if r.module == nil {
+			return "-"
+		}
+		return r.module.Name
+	case colClient:
+		return s.ClientEmail
+	case colDomain:
+		return dash(s.Domain)
+	case colIPv4:
+		return dash(strings.Join(s.VM.IPv4, ","))
+	case colHost:
+		if s.VM.HostID == 0 {
+			return "-"
+		}
+		return strconv.FormatUint(s.VM.HostID, 10)
+	case colUpdated:
+		return common.Age(m.ctx.Now(), s.UpdatedAt)
+	}
+	return ""
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func (m *Model) cellStyle(r row, col int) *lipgloss.Style {
+	if col == colStatus {
+		return m.styles.status[r.s.Status]
+	}
+	return nil
+}

@@ -1,0 +1,248 @@
+// Package tasks is the department work list: what automation could not finish, with the reason.
+package tasks
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"vmmpm/store"
+	"vmmpm/ui/common"
+	"vmmpm/ui/components/rows"
+	"vmmpm/ui/components/table"
+	"vmmpm/ui/keys"
+	"vmmpm/ui/screens/jobs"
+)
+
+type row struct {
+	t      *store.Task
+	dept   string
+	module string
+}
+
+// Model is the Tasks screen.
+type Model struct {
+	ctx     *common.Context
+	list    *rows.Model[row]
+	all     bool
+	version uint64
+	styles  styles
+}
+
+type loadedMsg struct {
+	rows []row
+	err  error
+}
+
+type closedMsg struct {
+	id  uint64
+	err error
+}
+
+const (
+	colID = iota
+	colState
+	colDept
+	colModule
+	colService
+	colJob
+	colTitle
+	colReason
+	colAge
+)
+
+// New builds the screen.
+func New(ctx *common.Context) *Model {
+	m := &Model{ctx: ctx, styles: newStyles(ctx.Theme)}
+	m.list = rows.New(ctx, func(r row) uint64 { return r.t.ID }, m.cell, text,
+		table.Column{Title: "ID", Width: 4, Right: true},
+		table.Column{Title: "STATE", Width: 6},
+		table.Column{Title: "DEPARTMENT", Width: 12},
+		table.Column{Title: "MODULE", Width: 12},
+		table.Column{Title: "SERVICE", Width: 7, Right: true},
+		table.Column{Title: "JOB", Width: 6, Right: true},
+		table.Column{Title: "TITLE", Width: 27},
+		table.Column{Title: "REASON", Min: 20},
+		table.Column{Title: "AGE", Width: 4, Right: true},
+	)
+	m.list.Style = m.cellStyle
+	m.list.Table.SetEmpty("no open tasks: failed jobs open one here for their module's department")
+	return m
+}
+
+func (m *Model) Title() string {
+	if m.all {
+		return "Tasks (all)"
+	}
+	return "Tasks (open)"
+}
+
+func (m *Model) Help() keys.Help {
+	k := m.ctx.Keys
+	return k.ScreenHelp(k.CloseTask, k.ShowAll, openJob(k), k.CopyID)
+}
+
+func (m *Model) Capturing() bool { return m.list.Capturing() }
+
+func (m *Model) Selected() common.Selection {
+	r, ok := m.list.Selected()
+	if !ok {
+		return common.Selection{}
+	}
+	return common.Selection{ID: strconv.FormatUint(r.t.ID, 10)}
+}
+
+func (m *Model) Activate() tea.Cmd { return m.load() }
+
+// load reads the tasks, newest first, open ones only unless `A` asked for all. The choice is taken
+// here, on the UI goroutine; the read runs off it.
+func (m *Model) load() tea.Cmd {
+	all, db := m.all, m.ctx.Data.DB
+	return func() tea.Msg { return read(db, all) }
+}
+
+func read(db *store.DB, all bool) tea.Msg {
+	var out []row
+	err := db.View(func(tx *store.Tx) error {
+		depts, mods := map[uint64]string{}, map[uint64]string{}
+		if err := store.Each(tx, func(d *store.Department) bool { depts[d.ID] = d.Name; return true }); err != nil {
+			return err
+		}
+		if err := store.Each(tx, func(d *store.Module) bool { mods[d.ID] = d.Name; return true }); err != nil {
+			return err
+		}
+		return store.Each(tx, func(t *store.Task) bool {
+			if all || t.ClosedAt.IsZero() {
+				out = append(out, row{t: t, dept: depts[t.DepartmentID], module: mods[t.ModuleID]})
+			}
+			return true
+		})
+	})
+	slices.Reverse(out)
+	return loadedMsg{rows: out, err: err}
+}
+
+func (m *Model) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case loadedMsg:
+		if msg.err != nil {
+			return common.Fail(msg.err)
+		}
+		m.list.Set(msg.rows)
+		return nil
+	case common.TickMsg:
+		if v := m.ctx.Data.Version(); v != m.version {
+			m.version = v
+			return m.load()
+		}
+		return nil
+	case common.DataChangedMsg:
+		return m.load()
+	case closedMsg:
+		if msg.err != nil {
+			return common.Fail(msg.err)
+		}
+		return tea.Batch(m.load(), common.Info(fmt.Sprintf("task %d closed", msg.id)))
+	case tea.KeyMsg:
+		if handled, cmd := m.list.Update(msg); handled {
+			return cmd
+		}
+		return m.key(msg)
+	}
+	_, cmd := m.list.Update(msg)
+	return cmd
+}
+
+// openJob is enter, described for this screen.
+func openJob(k *keys.KeyMap) key.Binding {
+	b := k.Open
+	b.SetHelp("enter", "open its job")
+	return b
+}
+
+func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
+	k := m.ctx.Keys
+	switch {
+	case key.Matches(msg, k.Open):
+		if r, ok := m.list.Selected(); ok && r.t.JobID != 0 {
+			return common.Push(jobs.NewDetail(m.ctx, r.t.JobID))
+		}
+	case key.Matches(msg, k.ShowAll):
+		m.all = !m.all
+		return m.load()
+	case key.Matches(msg, k.CloseTask):
+		r, ok := m.list.Selected()
+		if !ok {
+			return nil
+		}
+		if !r.t.ClosedAt.IsZero() {
+			return common.Info(fmt.Sprintf("task %d is already closed", r.t.ID))
+		}
+		id, data := r.t.ID, m.ctx.Data
+		return func() tea.Msg { return closedMsg{id: id, err: data.CloseTask(id)} }
+	}
+	return nil
+}
+
+func (m *Model) View() string {
+	m.list.Table.SetSize(m.ctx.Width, m.ctx.BodyHeight())
+	return m.list.View()
+}
+
+func text(r row) string {
+	return strings.Join([]string{strconv.FormatUint(r.t.ID, 10), r.dept, r.module, r.t.Title, r.t.Reason,
+		"svc " + strconv.FormatUint(r.t.ServiceID, 10), "job " + strconv.FormatUint(r.t.JobID, 10)}, " ")
+}
+
+func id(n uint64) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+func (m *Model) cell(r row, col int) string {
+	t := r.t
+	switch col {
+	case colID:
+		return strconv.FormatUint(t.ID, 10)
+	case colState:
+		if t.ClosedAt.IsZero() {
+			return "open"
+		}
+		return "closed"
+	case colDept:
+		return r.dept
+	case colModule:
+		if r.module == "" {
+			return id(t.ModuleID)
+		}
+		return r.module
+	case colService:
+		return id(t.ServiceID)
+	case colJob:
+		return id(t.JobID)
+	case colTitle:
+		return t.Title
+	case colReason:
+		return t.Reason
+	case colAge:
+		return common.Age(m.ctx.Now(), t.CreatedAt)
+	}
+	return ""
+}
+
+func (m *Model) cellStyle(r row, col int) *lipgloss.Style {
+	if col == colState && r.t.ClosedAt.IsZero() {
+		return &m.styles.open
+	}
+	if !r.t.ClosedAt.IsZero() {
+		return &m.styles.closed
+	}
+	return nil
+}

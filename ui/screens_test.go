@@ -1,0 +1,282 @@
+package ui_test
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"vmmpm/store"
+	"vmmpm/ui/internal/uitest"
+	"vmmpm/vmm/sim"
+)
+
+func TestModulesKeys(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("j")
+	must(t, r.View(), "›   2 fra-lxd")
+	r.Keys("k", "G")
+	must(t, r.View(), "›   2 fra-lxd")
+	r.Keys("g")
+	must(t, r.View(), "›   1 fra-kvm")
+
+	r.Keys("enter")
+	must(t, r.View(), "Modules › Module parameters", `Parameters of module 1 "fra-kvm"`)
+	r.Keys("esc")
+	must(t, r.View(), "[1 Modules]")
+	mustNot(t, r.View(), "Module parameters")
+
+	r.Keys("a")
+	must(t, r.View(), "Modules › Add module")
+	if r.Quit {
+		t.Fatal("opening the wizard quit")
+	}
+
+	r = start(t, f)
+	r.Keys("d", "y")
+	must(t, r.View(), "module 1 still has 2 unfinished operation(s)", "›   1 fra-kvm")
+	r.Keys("d")
+	must(t, r.View(), `Delete module 1 "fra-kvm"`)
+	r.Keys("n")
+	must(t, r.View(), "fra-kvm")
+	if _, err := store.Load[store.Module](f.DB, 1); err != nil {
+		t.Fatal("n deleted the module")
+	}
+	r.Keys("j", "d", "y")
+	mustNot(t, r.View(), "   2 fra-lxd")
+	must(t, r.View(), `module "fra-lxd" deleted`)
+	if _, err := store.Load[store.Module](f.DB, 2); err == nil {
+		t.Fatal("y did not delete module 2")
+	}
+}
+
+// TestModulesTestConnection runs `t` against the emulator: the right password marks the check ok, a
+// wrong one shows the cause and records a failed check.
+func TestModulesTestConnection(t *testing.T) {
+	f := uitest.Open(t, uitest.Executor())
+	srv := httptest.NewServer(sim.New(sim.Config{AdminPassword: "right-pw"}))
+	defer srv.Close()
+	for _, id := range []uint64{f.KVM.ID, f.LXD.ID} {
+		m, _ := store.Load[store.Module](f.DB, id)
+		m.URL, m.InsecureTLS, m.LastCheck = srv.URL, false, nil
+		if err := f.DB.Save(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = f.Secrets.Set(f.KVM.ID, "right-pw")
+	_ = f.Secrets.Set(f.LXD.ID, "wrong-pw")
+	r := start(t, f)
+	r.Keys("t")
+	must(t, r.View(), "module 1: connection works", "›   1 fra-kvm")
+	if m, _ := store.Load[store.Module](f.DB, f.KVM.ID); m.LastCheck == nil || !m.LastCheck.OK {
+		t.Fatalf("last check after a good test: %+v", m.LastCheck)
+	}
+	r.Keys("j", "t")
+	must(t, r.View(), "FAILED")
+	if m, _ := store.Load[store.Module](f.DB, f.LXD.ID); m.LastCheck == nil || m.LastCheck.OK || m.LastCheck.Message == "" {
+		t.Fatalf("last check after a wrong password: %+v", m.LastCheck)
+	}
+	if strings.Contains(r.View(), "wrong-pw") {
+		t.Fatal("the password reached the screen")
+	}
+}
+
+func TestParamsScreen(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("enter", "down", "down", "down", "backspace")
+	r.Type("3")
+	must(t, r.View(), "vmm6-1-1 … vmm6-1-3")
+	r.Keys("up")
+	for range len("vmm6-__PMID__") {
+		r.Keys("backspace")
+	}
+	r.Type("bad key!")
+	must(t, r.View(), "queue_key: at position 4")
+	r.Keys("enter")
+	must(t, r.View(), "Module parameters", "queue_key: at position 4")
+	if m, _ := store.Load[store.Module](f.DB, 1); m.Params.QueueKey != store.DefaultQueueKey {
+		t.Fatalf("a refused key was saved: %q", m.Params.QueueKey)
+	}
+	for range len("bad key!") {
+		r.Keys("backspace")
+	}
+	r.Type("vmm-__PMID__-__TYPE__")
+	must(t, r.View(), "vmm-1-open-1 … vmm-1-open-3", "__TYPE__ shown as open")
+	r.Keys("up", "up")
+	r.Type("0")
+	r.Keys("enter")
+	must(t, r.View(), "parameters of module 1 saved", "[1 Modules]")
+	m, _ := store.Load[store.Module](f.DB, 1)
+	if p := m.Params; p.QueueKey != "vmm-__PMID__-__TYPE__" || p.QueueCount != 3 || p.SessionTTL != 36000 {
+		t.Fatalf("saved params %+v", p)
+	}
+	// The same rule as `module set`: 36000 is within 0–86400, 99999 is not.
+	r.Keys("enter")
+	r.Type("9")
+	r.Keys("enter")
+	must(t, r.View(), "session_ttl: must be between 0 and 86400")
+	r.Keys("esc")
+	must(t, r.View(), "[1 Modules]")
+}
+
+func TestServicesKeys(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("2", "n")
+	must(t, r.View(), "Create services", "1 VPS S")
+	r.Keys("down", "backspace")
+	r.Type("2")
+	r.Keys("enter")
+	must(t, r.View(), "created 2 service(s), ids 9…10", "      10 ")
+	jobs, total, err := f.Engine.Page(store.JobQueued, 0, 10)
+	if err != nil || total != 4 || jobs[0].ServiceID != 10 || jobs[0].Type != store.OpOpen {
+		t.Fatalf("queued after create: %d jobs, first %+v, err %v", total, jobs, err)
+	}
+
+	// Service 5 is active: setparam needs an argument, which the engine asks for.
+	r.Keys("/")
+	r.Type("203.0.113.6")
+	r.Keys("enter", "o")
+	must(t, r.View(), "Run an operation on service 5 (active)")
+	r.Keys("down", "right", "right", "right", "right", "right")
+	must(t, r.View(), "‹ setparam ›")
+	r.Keys("enter")
+	must(t, r.View(), "give at least one of cpu, ram_mib, disk_mib")
+	r.Keys("down")
+	r.Type("2")
+	r.Keys("enter")
+	must(t, r.View(), "setparam of service 5 queued as job 11")
+	j, err := store.Load[store.Job](f.DB, 11)
+	if err != nil || j.Type != store.OpSetParam || j.Args["cpu"] != "2" {
+		t.Fatalf("job 11: %+v %v", j, err)
+	}
+}
+
+func TestJobsKeys(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("3")
+	must(t, r.View(), "[All 8]", "vmm6-1-2           1 queued")
+	r.Keys("right")
+	v := r.View()
+	must(t, v, "[Queued 2]")
+	mustNot(t, v, " done ")
+
+	// c cancels the selected queued job; a done job refuses.
+	r.Keys("c")
+	must(t, r.View(), "job 7 cancelled", "[Queued 1]")
+	r.Keys("left", "G", "c")
+	must(t, r.View(), "job 1 is done; only queued jobs can be cancelled")
+
+	// r retries the failed job; it leaves the failed tab.
+	r.Keys("left", "left", "left")
+	must(t, r.View(), "[Failed 1]", "      3       3 open")
+	r.Keys("r")
+	must(t, r.View(), "job 3 queued again", "[Failed 0]")
+	if j, _ := store.Load[store.Job](f.DB, 3); j.State != store.JobQueued {
+		t.Fatalf("job 3 after r: %s", j.State)
+	}
+
+	// enter opens the detail with the log; esc comes back.
+	r.Keys("right", "right", "right", "G", "enter")
+	must(t, r.View(), "Jobs › Job 1", "Log  (", "attempt 1 of 3 started")
+	r.Keys("esc")
+	must(t, r.View(), "[All 8]")
+
+	// The filter searches the history.
+	r.Keys("/")
+	r.Type("svc 5")
+	r.Keys("enter")
+	v = r.View()
+	must(t, v, "      5       5 open", "searched the newest 8 jobs")
+	mustNot(t, v, "      4       4 open")
+}
+
+func TestTasksKeys(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("4")
+	must(t, r.View(), "open of service 3 failed", "Support")
+	r.Keys("x")
+	must(t, r.View(), "task 1 closed", "no open tasks")
+	tk, _ := store.Load[store.Task](f.DB, 1)
+	if tk.ClosedAt.IsZero() {
+		t.Fatal("x did not close the task")
+	}
+	r.Keys("A")
+	must(t, r.View(), "Tasks (all)", "closed")
+	r.Keys("x")
+	must(t, r.View(), "task 1 is already closed")
+	r.Keys("enter")
+	must(t, r.View(), "Tasks (all) › Job 3", "not enough free IPv4 addresses")
+	r.Keys("esc")
+	must(t, r.View(), "[4 Tasks]")
+}
+
+func TestCatalogKeys(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("5", "a", "enter")
+	must(t, r.View(), "Add data center", "name: must not be empty")
+	r.Type("Paris")
+	r.Keys("enter")
+	must(t, r.View(), "data center added with id 3", "Paris")
+
+	r.Keys("g", "d", "y")
+	must(t, r.View(), "data center 1 is used by 2 module(s)")
+	r.Keys("G", "e")
+	must(t, r.View(), "Edit data center 3")
+	r.Type(" Nord")
+	r.Keys("enter")
+	must(t, r.View(), "Paris Nord")
+	r.Keys("d", "y")
+	mustNot(t, r.View(), "Paris Nord")
+
+	r.Keys("right", "a")
+	must(t, r.View(), "Add department")
+	r.Type("Billing")
+	r.Keys("enter")
+	must(t, r.View(), "department added with id 3", "Billing")
+	depts, _ := store.All[store.Department](f.DB)
+	if len(depts) != 3 {
+		t.Fatalf("%d departments", len(depts))
+	}
+}
+
+func TestTariffsKeys(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("6", "a")
+	must(t, r.View(), "Add tariff")
+	r.Type("VPS M")
+	r.Keys("down", "down")
+	r.Type("1")
+	r.Keys("down", "backspace")
+	r.Type("0")
+	r.Keys("enter")
+	must(t, r.View(), "cpu: must be between 1 and 256")
+	r.Keys("backspace")
+	r.Type("4")
+	r.Keys("enter")
+	must(t, r.View(), `tariff "VPS M" saved with id 2`, "VPS M")
+
+	// A taken name is refused; a module on another data center is kept with a warning, as
+	// `tariff add` does.
+	r.Keys("G", "e")
+	for range len("VPS M") {
+		r.Keys("backspace")
+	}
+	r.Type("vps s")
+	r.Keys("enter")
+	must(t, r.View(), `a tariff named "VPS S" already exists (id 1)`)
+	r.Keys("backspace")
+	r.Type("L")
+	r.Keys("down", "right", "enter")
+	must(t, r.View(), `tariff "vps L" saved with id 2; warning: module(s) 1 are on another data center`)
+	if tf, _ := store.Load[store.Tariff](f.DB, 2); tf.DataCenterID != 2 || tf.CPU != 4 {
+		t.Fatalf("tariff 2 after edit: %+v", tf)
+	}
+	r.Keys("g", "d", "y")
+	must(t, r.View(), "tariff 1 has 8 service(s) that are not deleted")
+}
