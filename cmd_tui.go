@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"path/filepath"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
@@ -97,7 +99,9 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 		return err
 	}
 	defer s.close()
-	eng, err := queue.New(s.db, s.secrets, queue.Options{})
+	logger, closeLog := openLog(store.DefaultLogPath())
+	defer closeLog()
+	eng, err := queue.New(s.db, s.secrets, queue.Options{Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -120,6 +124,19 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 	}
 	_, err = tea.NewProgram(model, opts...).Run()
 	return err
+}
+
+// openLog appends the engine's transitions to the log file (spec §1), since the TUI owns the screen. A log
+// that cannot be opened is not worth refusing to start over: the TUI then runs without one.
+func openLog(path string) (*slog.Logger, func()) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return slog.New(slog.DiscardHandler), func() {}
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return slog.New(slog.DiscardHandler), func() {}
+	}
+	return slog.New(slog.NewTextHandler(f, nil)), func() { _ = f.Close() }
 }
 
 // startEngine runs the engine in the background; the returned stop cancels it, waits for Run to return

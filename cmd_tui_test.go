@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"vmmpm/queue"
 	"vmmpm/store"
 )
 
@@ -90,5 +93,52 @@ func TestDemoSession(t *testing.T) {
 	}
 	if _, err := a.openSession(tuiOptions{demo: true}, keep); err == nil || !strings.Contains(err.Error(), "already exists") {
 		t.Fatalf("demo on an existing --db: %v", err)
+	}
+}
+
+// TestEngineLogFile: the TUI's engine writes one line per transition to the log file, created 0600 in a
+// 0700 folder, and the demo module's password never reaches it.
+func TestEngineLogFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state", "vmmpm", "vmmpm.log")
+	logger, closeLog := openLog(path)
+	a := &app{}
+	s, err := a.openSession(tuiOptions{demo: true}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	eng, err := queue.New(s.db, s.secrets, queue.Options{Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.demo.OpenServices(eng, 2); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := eng.RunUntilIdle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_ = eng.Close()
+	closeLog()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), `msg="job done"`); n != 2 {
+		t.Fatalf("want 2 job done lines in the log, got %d:\n%s", n, b)
+	}
+	mods, _ := store.All[store.Module](s.db)
+	if pw, _ := s.secrets.Get(mods[0].ID); strings.Contains(string(b), pw) {
+		t.Fatal("the module password reached the log")
+	}
+	for p, want := range map[string]os.FileMode{path: 0o600, filepath.Dir(path): 0o700} {
+		st, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Fatalf("%s: mode %v, want %v", p, st.Mode().Perm(), want)
+		}
 	}
 }
