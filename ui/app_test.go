@@ -2,7 +2,6 @@ package ui_test
 
 import (
 	"bytes"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,12 +18,7 @@ import (
 	"vmmpm/ui/theme"
 )
 
-func TestMain(m *testing.M) {
-	uitest.Plain()
-	code := m.Run()
-	uitest.CleanupHistory()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { uitest.Main(m) }
 
 // world is a fixture with history: five services opened (service 3 failed with a department task),
 // then three more queued behind them in the KVM module's two lanes, the last one cancelled.

@@ -1,6 +1,7 @@
 package wizardform
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,7 +99,7 @@ func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer)
 	switch m.page {
 	case pageIntegration:
 		for {
-			if err := first(wizard.ValidateURL(m.draft.URL), wizard.ValidateUsername(m.draft.Username), wizard.ValidatePassword(m.password)); err != nil {
+			if err := cmp.Or(wizard.ValidateURL(m.draft.URL), wizard.ValidateUsername(m.draft.Username), wizard.ValidatePassword(m.password)); err != nil {
 				m.setNotice(m.st.bad, "✗ "+err.Error())
 				return nil
 			}
@@ -136,15 +137,6 @@ func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer)
 		return nil
 	}
 	m.pageDone()
-	return nil
-}
-
-func first(errs ...error) error {
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

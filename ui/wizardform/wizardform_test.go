@@ -71,6 +71,7 @@ func (h *harness) through(titles ...string) {
 	}
 }
 
+// savedModule is the one module in bbolt; its password leaves the keyring when the test ends.
 func (h *harness) savedModule() *store.Module {
 	h.t.Helper()
 	ms, err := store.All[store.Module](h.db)
@@ -80,6 +81,8 @@ func (h *harness) savedModule() *store.Module {
 	if len(ms) != 1 {
 		h.t.Fatalf("want one module in bbolt, got %d", len(ms))
 	}
+	id := ms[0].ID
+	h.t.Cleanup(func() { _ = h.secrets.Delete(id) })
 	return ms[0]
 }
 
@@ -134,7 +137,6 @@ func TestWizardHappyPath(t *testing.T) {
 	if pw, err := h.secrets.Get(m.ID); err != nil || pw != adminPassword {
 		t.Fatalf("keyring: %q %v", pw, err)
 	}
-	t.Cleanup(func() { _ = h.secrets.Delete(m.ID) })
 	raw, err := os.ReadFile(h.db.Path())
 	if err != nil {
 		t.Fatal(err)
@@ -200,7 +202,6 @@ func TestWizardLXDClusterRefusesSecondInterface(t *testing.T) {
 	h.enter()
 	h.finish()
 	m := h.savedModule()
-	t.Cleanup(func() { _ = h.secrets.Delete(m.ID) })
 	if m.Name != "LXD quiet" || m.Cluster.Virtualization != "lxd" || m.AdditionalInterface {
 		t.Fatalf("LXD module must have no second interface: %+v", m)
 	}
@@ -282,7 +283,6 @@ func TestWizardTLSFailureOffersSkip(t *testing.T) {
 	h.enter()
 	h.finish()
 	m := h.savedModule()
-	t.Cleanup(func() { _ = h.secrets.Delete(m.ID) })
 	if !m.InsecureTLS {
 		t.Fatal("accepting the offer must save the module with skip TLS verification on")
 	}

@@ -76,6 +76,15 @@ func (m *Model[T]) Selected() (T, bool) {
 	return m.all[m.vis[c]], true
 }
 
+// SelectedID is the id of the item under the cursor.
+func (m *Model[T]) SelectedID() (uint64, bool) {
+	it, ok := m.Selected()
+	if !ok {
+		return 0, false
+	}
+	return m.ID(it), true
+}
+
 // Update handles movement and filter keys; handled is false for keys it leaves to the screen.
 func (m *Model[T]) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
 	switch msg := msg.(type) {
@@ -90,6 +99,9 @@ func (m *Model[T]) Update(msg tea.Msg) (handled bool, cmd tea.Cmd) {
 
 // Capturing is true while the filter field is being typed in.
 func (m *Model[T]) Capturing() bool { return m.Table.Filtering() }
+
+// SetSize fits the list in width×height.
+func (m *Model[T]) SetSize(width, height int) { m.Table.SetSize(width, height) }
 
 // View draws the visible rows.
 func (m *Model[T]) View() string { return m.Table.View(source[T]{m}) }

@@ -21,7 +21,7 @@ var (
 // History returns the path of a database holding the fixture catalog and n jobs (and their services),
 // built once per process: all done except every 1000th failed and the newest 10 queued. The records
 // are written in large transactions and the engine then builds its index once, as it does for any
-// file written before it kept one. CleanupHistory removes the files.
+// file written before it kept one. cleanupHistory removes the files.
 func History(tb testing.TB, n int) string {
 	tb.Helper()
 	historyMu.Lock()
@@ -44,8 +44,17 @@ func History(tb testing.TB, n int) string {
 	return path
 }
 
-// CleanupHistory removes what History built; call it from TestMain.
-func CleanupHistory() {
+// Main is a TestMain for packages that use fixtures: plain colours, and the shared history removed at
+// the end.
+func Main(m *testing.M) {
+	Plain()
+	code := m.Run()
+	cleanupHistory()
+	os.Exit(code)
+}
+
+// cleanupHistory removes what History built; Main calls it.
+func cleanupHistory() {
 	historyMu.Lock()
 	defer historyMu.Unlock()
 	if historyDir != "" {

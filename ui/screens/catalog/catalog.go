@@ -8,12 +8,11 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 
 	"vmmpm/store"
 	"vmmpm/ui/common"
-	"vmmpm/ui/components/confirm"
 	"vmmpm/ui/components/form"
+	"vmmpm/ui/components/listscreen"
 	"vmmpm/ui/components/rows"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
@@ -26,26 +25,18 @@ const (
 
 // Model is the Catalog screen.
 type Model struct {
-	ctx     *common.Context
-	dcs     *rows.Model[*store.DataCenter]
-	depts   *rows.Model[*store.Department]
-	pane    int
-	form    *form.Model
-	editing uint64 // id being edited, 0 when adding
-	confirm *confirm.Model
-	version uint64
-	styles  styles
+	*listscreen.Base
+	ctx    *common.Context
+	dcs    *rows.Model[*store.DataCenter]
+	depts  *rows.Model[*store.Department]
+	pane   int
+	styles styles
 }
 
 type loadedMsg struct {
 	dcs   []*store.DataCenter
 	depts []*store.Department
 	err   error
-}
-
-type doneMsg struct {
-	info string
-	err  error
 }
 
 // New builds the screen.
@@ -66,41 +57,19 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "NAME", Min: 20},
 	)
 	m.depts.Table.SetEmpty("no departments: press a to add one")
+	m.Base = listscreen.New(ctx, listscreen.Spec{
+		Load: func() tea.Cmd { return m.load },
+		Key:  m.key,
+		Actions: func(k *keys.KeyMap) []key.Binding {
+			return []key.Binding{k.Add, k.Edit, k.Delete, k.Left, k.Right}
+		},
+		Focus: m.focused,
+		Body:  m.body,
+	}, m.dcs, m.depts)
 	return m
 }
 
 func (m *Model) Title() string { return "Data centers and departments" }
-
-func (m *Model) Help() keys.Help {
-	k := m.ctx.Keys
-	switch {
-	case m.form != nil:
-		return k.FormHelp()
-	case m.confirm != nil:
-		return keys.Help{Short: []key.Binding{k.Yes, k.No}}
-	}
-	h := k.ScreenHelp(k.Add, k.Edit, k.Delete, k.Left, k.Right)
-	return h
-}
-
-func (m *Model) Capturing() bool {
-	return m.form != nil || m.confirm != nil || m.dcs.Capturing() || m.depts.Capturing()
-}
-
-func (m *Model) Selected() common.Selection {
-	if m.pane == paneDC {
-		if d, ok := m.dcs.Selected(); ok {
-			return common.Selection{ID: strconv.FormatUint(d.ID, 10)}
-		}
-		return common.Selection{}
-	}
-	if d, ok := m.depts.Selected(); ok {
-		return common.Selection{ID: strconv.FormatUint(d.ID, 10)}
-	}
-	return common.Selection{}
-}
-
-func (m *Model) Activate() tea.Cmd { return m.load }
 
 func (m *Model) load() tea.Msg {
 	dcs, err := store.All[store.DataCenter](m.ctx.Data.DB)
@@ -112,47 +81,18 @@ func (m *Model) load() tea.Msg {
 }
 
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	switch msg := msg.(type) {
-	case loadedMsg:
+	if msg, ok := msg.(loadedMsg); ok {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
 		m.dcs.Set(msg.dcs)
 		m.depts.Set(msg.depts)
 		return nil
-	case common.TickMsg:
-		if v := m.ctx.Data.Version(); v != m.version {
-			m.version = v
-			return m.load
-		}
-		return nil
-	case common.DataChangedMsg:
-		return m.load
-	case doneMsg:
-		if msg.err != nil {
-			if m.form != nil {
-				m.form.Err = common.Sentence(msg.err)
-				return nil
-			}
-			return common.Fail(msg.err)
-		}
-		m.form = nil
-		return tea.Batch(common.Changed, common.Info(msg.info))
-	case tea.KeyMsg:
-		return m.key(msg)
 	}
-	if m.form != nil {
-		_, cmd := m.form.Update(msg)
-		return cmd
-	}
-	_, c1 := m.dcs.Update(msg)
-	_, c2 := m.depts.Update(msg)
-	return tea.Batch(c1, c2)
+	return m.Base.Update(msg)
 }
 
-func (m *Model) focused() interface {
-	Update(tea.Msg) (bool, tea.Cmd)
-} {
+func (m *Model) focused() listscreen.List {
 	if m.pane == paneDC {
 		return m.dcs
 	}
@@ -160,19 +100,6 @@ func (m *Model) focused() interface {
 }
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
-	switch {
-	case m.confirm != nil:
-		done, cmd := m.confirm.Update(msg)
-		if done {
-			m.confirm = nil
-		}
-		return cmd
-	case m.form != nil:
-		return m.formKey(msg)
-	}
-	if handled, cmd := m.focused().Update(msg); handled {
-		return cmd
-	}
 	k := m.ctx.Keys
 	switch {
 	case key.Matches(msg, k.Left), key.Matches(msg, k.Right):
@@ -180,8 +107,7 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.Add):
 		return m.openForm(0)
 	case key.Matches(msg, k.Edit):
-		if sel := m.Selected(); sel.ID != "" {
-			id, _ := strconv.ParseUint(sel.ID, 10, 64)
+		if id, ok := m.focused().SelectedID(); ok {
 			return m.openForm(id)
 		}
 	case key.Matches(msg, k.Delete):
@@ -191,13 +117,13 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 }
 
 func (m *Model) openForm(id uint64) tea.Cmd {
-	m.editing = id
+	var f *form.Model
 	if m.pane == paneDC {
 		d := &store.DataCenter{}
 		if s, ok := m.dcs.Selected(); ok && id != 0 {
 			d = s
 		}
-		m.form = form.New(m.ctx, formTitle("data center", id)).
+		f = form.New(m.ctx, formTitle("data center", id)).
 			AddText("name", "Name", d.Name, "1–64 characters", false).
 			AddText("external_id", "External id", d.ExternalID, "leave empty for a data center VMmanager 6 modules can use", false)
 	} else {
@@ -205,10 +131,10 @@ func (m *Model) openForm(id uint64) tea.Cmd {
 		if s, ok := m.depts.Selected(); ok && id != 0 {
 			d = s
 		}
-		m.form = form.New(m.ctx, formTitle("department", id)).
+		f = form.New(m.ctx, formTitle("department", id)).
 			AddText("name", "Name", d.Name, "1–64 characters", false)
 	}
-	return m.form.Init()
+	return m.OpenForm(f, func(f *form.Model) tea.Cmd { return m.save(f, id) })
 }
 
 func formTitle(what string, id uint64) string {
@@ -218,43 +144,31 @@ func formTitle(what string, id uint64) string {
 	return fmt.Sprintf("Edit %s %d", what, id)
 }
 
-func (m *Model) formKey(msg tea.KeyMsg) tea.Cmd {
-	res, cmd := m.form.Update(msg)
-	switch res {
-	case form.Cancelled:
-		m.form = nil
-		return nil
-	case form.Submitted:
-		return m.save()
-	}
-	return cmd
-}
-
 // save builds the record from the form and stores it through the record's own validation.
-func (m *Model) save() tea.Cmd {
-	data, id := m.ctx.Data, m.editing
+func (m *Model) save(f *form.Model, id uint64) tea.Cmd {
+	data := m.ctx.Data
 	var r store.Record
 	what := "department"
 	if m.pane == paneDC {
-		r = &store.DataCenter{ID: id, Name: m.form.Value("name"), ExternalID: m.form.Value("external_id")}
+		r = &store.DataCenter{ID: id, Name: f.Value("name"), ExternalID: f.Value("external_id")}
 		what = "data center"
 	} else {
-		r = &store.Department{ID: id, Name: m.form.Value("name")}
+		r = &store.Department{ID: id, Name: f.Value("name")}
 	}
 	if err := r.Validate(); err != nil {
-		m.form.Err = common.Sentence(err)
+		f.Err = common.Sentence(err)
 		return nil
 	}
-	return func() tea.Msg {
+	return m.Run(func() (string, error) {
 		if err := data.SaveCatalog(r); err != nil {
-			return doneMsg{err: err}
+			return "", err
 		}
 		verb := "added"
 		if id != 0 {
 			verb = "saved"
 		}
-		return doneMsg{info: fmt.Sprintf("%s %s with id %d", what, verb, r.GetID())}
-	}
+		return fmt.Sprintf("%s %s with id %d", what, verb, r.GetID()), nil
+	})
 }
 
 func (m *Model) askDelete() tea.Cmd {
@@ -274,27 +188,19 @@ func (m *Model) askDelete() tea.Cmd {
 		r, q = d, fmt.Sprintf("Delete department %d %q?", d.ID, d.Name)
 	}
 	data := m.ctx.Data
-	m.confirm = confirm.New(m.ctx, q, func() tea.Msg {
+	return m.Ask(q, func() (string, error) {
 		if err := data.DeleteCatalog(r); err != nil {
-			return doneMsg{err: err}
+			return "", err
 		}
-		return doneMsg{info: fmt.Sprintf("deleted %s %d", r.Bucket(), r.GetID())}
+		return fmt.Sprintf("deleted %s %d", r.Bucket(), r.GetID()), nil
 	})
-	return nil
 }
 
-// View stacks the two lists; a form or a question replaces them.
-func (m *Model) View() string {
-	w, h := m.ctx.Width, m.ctx.BodyHeight()
-	if m.form != nil {
-		return lipgloss.NewStyle().Padding(1, 2).Render(m.form.View())
-	}
-	if m.confirm != nil {
-		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, m.confirm.View())
-	}
+// body stacks the two lists.
+func (m *Model) body(w, h int) string {
 	top := (h - 2) / 2
-	m.dcs.Table.SetSize(w, top)
-	m.depts.Table.SetSize(w, h-2-top)
+	m.dcs.SetSize(w, top)
+	m.depts.SetSize(w, h-2-top)
 	return m.title("Data centers", paneDC) + "\n" + m.dcs.View() + "\n" +
 		m.title("Departments", paneDept) + "\n" + m.depts.View()
 }

@@ -1,7 +1,6 @@
 package jobs
 
 import (
-	"os"
 	"slices"
 	"strconv"
 	"testing"
@@ -11,12 +10,7 @@ import (
 	"vmmpm/ui/internal/uitest"
 )
 
-func TestMain(m *testing.M) {
-	uitest.Plain()
-	code := m.Run()
-	uitest.CleanupHistory()
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { uitest.Main(m) }
 
 // pane opens the history of n jobs and returns the jobs pane with its first page read, as after the
 // first tick.

@@ -248,35 +248,29 @@ func (m *Model) setTab(i int) tea.Cmd {
 }
 
 func (m *Model) retry() tea.Cmd {
-	j := m.selectedJob()
-	if j == nil {
-		return nil
-	}
-	if j.State != store.JobFailed {
-		return common.Info(fmt.Sprintf("job %d is %s; only failed jobs can be retried", j.ID, j.State))
-	}
-	id, eng := j.ID, m.ctx.Data.Engine
-	return func() tea.Msg {
-		if err := eng.Retry(id); err != nil {
-			return actionMsg{err: err}
-		}
-		return actionMsg{info: fmt.Sprintf("job %d queued again", id)}
-	}
+	failed := func(state string) bool { return state == store.JobFailed }
+	return m.act(failed, "only failed jobs can be retried", "queued again", m.ctx.Data.Engine.Retry)
 }
 
 func (m *Model) cancel() tea.Cmd {
+	queued := func(state string) bool { return state == store.JobQueued || state == store.JobRetrying }
+	return m.act(queued, "only queued jobs can be cancelled", "cancelled", m.ctx.Data.Engine.Cancel)
+}
+
+// act runs do on the selected job off the UI goroutine if allowed takes its state, else says rule.
+func (m *Model) act(allowed func(state string) bool, rule, did string, do func(id uint64) error) tea.Cmd {
 	j := m.selectedJob()
 	if j == nil {
 		return nil
 	}
-	if j.State != store.JobQueued && j.State != store.JobRetrying {
-		return common.Info(fmt.Sprintf("job %d is %s; only queued jobs can be cancelled", j.ID, j.State))
+	if !allowed(j.State) {
+		return common.Info(fmt.Sprintf("job %d is %s; %s", j.ID, j.State, rule))
 	}
-	id, eng := j.ID, m.ctx.Data.Engine
+	id := j.ID
 	return func() tea.Msg {
-		if err := eng.Cancel(id); err != nil {
+		if err := do(id); err != nil {
 			return actionMsg{err: err}
 		}
-		return actionMsg{info: fmt.Sprintf("job %d cancelled", id)}
+		return actionMsg{info: fmt.Sprintf("job %d %s", id, did)}
 	}
 }

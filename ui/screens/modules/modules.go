@@ -13,7 +13,7 @@ import (
 
 	"vmmpm/store"
 	"vmmpm/ui/common"
-	"vmmpm/ui/components/confirm"
+	"vmmpm/ui/components/listscreen"
 	"vmmpm/ui/components/rows"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
@@ -28,11 +28,10 @@ type row struct {
 
 // Model is the Modules screen.
 type Model struct {
+	*listscreen.Base
 	ctx     *common.Context
 	list    *rows.Model[row]
-	confirm *confirm.Model
 	testing map[uint64]bool
-	version uint64
 	styles  styles
 }
 
@@ -47,11 +46,6 @@ type loadedMsg struct {
 type checkedMsg struct {
 	id  uint64
 	err error
-}
-
-type deletedMsg struct {
-	name string
-	err  error
 }
 
 const (
@@ -84,31 +78,18 @@ func New(ctx *common.Context) *Model {
 	)
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no modules yet: press a to add one with the wizard")
+	m.Base = listscreen.New(ctx, listscreen.Spec{
+		Load: func() tea.Cmd { return m.load },
+		Key:  m.key,
+		Actions: func(k *keys.KeyMap) []key.Binding {
+			return []key.Binding{k.Add, k.Open, k.Test, k.Delete, k.CopyID}
+		},
+		Module: func() *store.Module { r, _ := m.list.Selected(); return r.m },
+	}, m.list)
 	return m
 }
 
 func (m *Model) Title() string { return "Modules" }
-
-func (m *Model) Help() keys.Help {
-	if m.confirm != nil {
-		return keys.Help{Short: []key.Binding{m.ctx.Keys.Yes, m.ctx.Keys.No}}
-	}
-	k := m.ctx.Keys
-	return k.ScreenHelp(k.Add, k.Open, k.Test, k.Delete, k.CopyID)
-}
-
-func (m *Model) Capturing() bool { return m.confirm != nil || m.list.Capturing() }
-
-func (m *Model) Selected() common.Selection {
-	r, ok := m.list.Selected()
-	if !ok {
-		return common.Selection{}
-	}
-	return common.Selection{ID: strconv.FormatUint(r.m.ID, 10), Module: r.m}
-}
-
-// Activate reloads the modules.
-func (m *Model) Activate() tea.Cmd { return m.load }
 
 func (m *Model) load() tea.Msg {
 	var out []row
@@ -128,7 +109,7 @@ func (m *Model) load() tea.Msg {
 	return loadedMsg{rows: out, err: err}
 }
 
-// Update handles the screen's keys and its data messages.
+// Update handles the screen's data messages; the frame the rest.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case loadedMsg:
@@ -137,43 +118,17 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 		m.list.Set(msg.rows)
 		return nil
-	case common.TickMsg:
-		if v := m.ctx.Data.Version(); v != m.version {
-			m.version = v
-			return m.load
-		}
-		return nil
-	case common.DataChangedMsg:
-		return m.load
 	case checkedMsg:
 		delete(m.testing, msg.id)
 		if msg.err != nil {
 			return tea.Batch(m.load, common.Fail(msg.err))
 		}
 		return tea.Batch(m.load, common.Info(fmt.Sprintf("module %d: connection works, the account is an administrator", msg.id)))
-	case deletedMsg:
-		if msg.err != nil {
-			return common.Fail(msg.err)
-		}
-		return tea.Batch(common.Changed, common.Info(fmt.Sprintf("module %q deleted with its stored password", msg.name)))
-	case tea.KeyMsg:
-		return m.key(msg)
 	}
-	_, cmd := m.list.Update(msg)
-	return cmd
+	return m.Base.Update(msg)
 }
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
-	if m.confirm != nil {
-		done, cmd := m.confirm.Update(msg)
-		if done {
-			m.confirm = nil
-		}
-		return cmd
-	}
-	if handled, cmd := m.list.Update(msg); handled {
-		return cmd
-	}
 	k := m.ctx.Keys
 	if key.Matches(msg, k.Add) {
 		return func() tea.Msg { return OpenWizardMsg{} }
@@ -196,21 +151,15 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		})
 	case key.Matches(msg, k.Delete):
 		id, name := r.m.ID, r.m.Name
-		m.confirm = confirm.New(m.ctx, fmt.Sprintf("Delete module %d %q and its stored password?\n"+
-			"Tariffs that list it keep their other modules.", id, name), func() tea.Msg {
-			return deletedMsg{name: name, err: m.ctx.Data.DeleteModule(id)}
+		return m.Ask(fmt.Sprintf("Delete module %d %q and its stored password?\n"+
+			"Tariffs that list it keep their other modules.", id, name), func() (string, error) {
+			if err := m.ctx.Data.DeleteModule(id); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("module %q deleted with its stored password", name), nil
 		})
 	}
 	return nil
-}
-
-// View draws the list, or the confirmation over it.
-func (m *Model) View() string {
-	m.list.Table.SetSize(m.ctx.Width, m.ctx.BodyHeight())
-	if m.confirm != nil {
-		return lipgloss.Place(m.ctx.Width, m.ctx.BodyHeight(), lipgloss.Center, lipgloss.Center, m.confirm.View())
-	}
-	return m.list.View()
 }
 
 func text(r row) string {

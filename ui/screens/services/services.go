@@ -17,6 +17,7 @@ import (
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/form"
+	"vmmpm/ui/components/listscreen"
 	"vmmpm/ui/components/rows"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
@@ -30,23 +31,15 @@ type row struct {
 
 // Model is the Services screen.
 type Model struct {
+	*listscreen.Base
 	ctx      *common.Context
 	list     *rows.Model[row]
 	tariffs  []*store.Tariff
-	form     *form.Model
-	formKind int
-	version  uint64
 	loadedAt time.Time
 	loadCost time.Duration
 	loading  bool
 	styles   styles
 }
-
-const (
-	formNone = iota
-	formCreate
-	formOp
-)
 
 // reloadFactor throttles reloads while the engine is busy: services are read whole (jobs are not), so
 // a list that takes d to read is re-read at most every reloadFactor·d.
@@ -57,11 +50,6 @@ type loadedMsg struct {
 	tariffs []*store.Tariff
 	cost    time.Duration
 	err     error
-}
-
-type doneMsg struct {
-	info string
-	err  error
 }
 
 const (
@@ -92,30 +80,18 @@ func New(ctx *common.Context) *Model {
 	)
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no services: press n to create some from a tariff")
+	m.Base = listscreen.New(ctx, listscreen.Spec{
+		Load: m.startLoad,
+		Key:  m.key,
+		Actions: func(k *keys.KeyMap) []key.Binding {
+			return []key.Binding{k.NewSvc, k.Operation, k.CopyID}
+		},
+		Module: func() *store.Module { r, _ := m.list.Selected(); return r.module },
+	}, m.list)
 	return m
 }
 
 func (m *Model) Title() string { return "Services" }
-
-func (m *Model) Help() keys.Help {
-	k := m.ctx.Keys
-	if m.form != nil {
-		return k.FormHelp()
-	}
-	return k.ScreenHelp(k.NewSvc, k.Operation, k.CopyID)
-}
-
-func (m *Model) Capturing() bool { return m.form != nil || m.list.Capturing() }
-
-func (m *Model) Selected() common.Selection {
-	r, ok := m.list.Selected()
-	if !ok {
-		return common.Selection{}
-	}
-	return common.Selection{ID: strconv.FormatUint(r.s.ID, 10), Module: r.module}
-}
-
-func (m *Model) Activate() tea.Cmd { return m.startLoad() }
 
 func (m *Model) startLoad() tea.Cmd {
 	if m.loading {
@@ -170,52 +146,15 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		m.list.Set(msg.rows)
 		return nil
 	case common.TickMsg:
-		if v := m.ctx.Data.Version(); v != m.version && m.due() {
-			m.version = v
-			return m.startLoad()
+		// Not yet due: the frame does not see the tick, so the moved version is still news next time.
+		if !m.due() {
+			return nil
 		}
-		return nil
-	case common.DataChangedMsg:
-		return m.startLoad()
-	case doneMsg:
-		if msg.err != nil {
-			if m.form != nil {
-				m.form.Err = common.Sentence(msg.err)
-				return nil
-			}
-			return common.Fail(msg.err)
-		}
-		m.form = nil
-		return tea.Batch(common.Changed, common.Info(msg.info))
-	case tea.KeyMsg:
-		return m.key(msg)
 	}
-	if m.form != nil {
-		_, cmd := m.form.Update(msg)
-		return cmd
-	}
-	_, cmd := m.list.Update(msg)
-	return cmd
+	return m.Base.Update(msg)
 }
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
-	if m.form != nil {
-		res, cmd := m.form.Update(msg)
-		switch res {
-		case form.Cancelled:
-			m.form = nil
-			return nil
-		case form.Submitted:
-			if m.formKind == formCreate {
-				return m.create()
-			}
-			return m.runOp()
-		}
-		return cmd
-	}
-	if handled, cmd := m.list.Update(msg); handled {
-		return cmd
-	}
 	k := m.ctx.Keys
 	switch {
 	case key.Matches(msg, k.NewSvc):
@@ -236,32 +175,31 @@ func (m *Model) openCreate() tea.Cmd {
 	for _, t := range m.tariffs {
 		opts = append(opts, form.Option{Label: fmt.Sprintf("%d %s", t.ID, t.Name), Value: strconv.FormatUint(t.ID, 10)})
 	}
-	m.formKind = formCreate
-	m.form = form.New(m.ctx, "Create services").
+	f := form.New(m.ctx, "Create services").
 		AddChoice("tariff", "Tariff", opts, "", "").
 		AddText("count", "How many", "1", "each gets an open operation", true).
 		AddText("client", "Client email", "client@example.com", "the VMmanager account they belong to", false)
-	return m.form.Init()
+	return m.OpenForm(f, m.create)
 }
 
-func (m *Model) create() tea.Cmd {
-	tariff, err := m.form.Uint("tariff")
+func (m *Model) create(f *form.Model) tea.Cmd {
+	tariff, err := f.Uint("tariff")
 	var count int
 	if err == nil {
-		count, err = m.form.Int("count")
+		count, err = f.Int("count")
 	}
 	if err != nil {
-		m.form.Err = common.Sentence(err)
+		f.Err = common.Sentence(err)
 		return nil
 	}
-	client, data := m.form.Value("client"), m.ctx.Data
-	return func() tea.Msg {
+	client, data := f.Value("client"), m.ctx.Data
+	return m.Run(func() (string, error) {
 		ids, err := data.CreateServices(tariff, count, client)
 		if err != nil {
-			return doneMsg{err: err}
+			return "", err
 		}
-		return doneMsg{info: fmt.Sprintf("created %d service(s), %s; their open operations are queued", len(ids), span(ids))}
-	}
+		return fmt.Sprintf("created %d service(s), %s; their open operations are queued", len(ids), span(ids)), nil
+	})
 }
 
 func span(ids []uint64) string {
@@ -283,8 +221,7 @@ func (m *Model) openOp(s *store.Service) tea.Cmd {
 	for _, op := range ops {
 		opts = append(opts, form.Option{Label: op, Value: op})
 	}
-	m.formKind = formOp
-	m.form = form.New(m.ctx, fmt.Sprintf("Run an operation on service %d (%s)", s.ID, s.Status)).
+	f := form.New(m.ctx, fmt.Sprintf("Run an operation on service %d (%s)", s.ID, s.Status)).
 		AddText("service", "Service id", strconv.FormatUint(s.ID, 10), "", true).
 		AddChoice("op", "Operation", opts, "", "←/→ to choose").
 		AddText(queue.ArgCPU, "CPU", "", "setparam: new CPU count (grow only), empty keeps it", true).
@@ -292,7 +229,7 @@ func (m *Model) openOp(s *store.Service) tea.Cmd {
 		AddText(queue.ArgDiskMiB, "Disk, MiB", "", "setparam: grow only", true).
 		AddText(queue.ArgOSID, "OS image id", "", "reinstall: empty keeps the tariff's", true).
 		AddSecret(queue.ArgPassword, "New password", "setpassword: held in the secret store until the job is done")
-	return m.form.Init()
+	return m.OpenForm(f, m.runOp)
 }
 
 // opArgs are the fields each operation takes; the engine validates their values.
@@ -302,35 +239,27 @@ var opArgs = map[string][]string{
 	store.OpSetPassword: {queue.ArgPassword},
 }
 
-func (m *Model) runOp() tea.Cmd {
-	id, err := m.form.Uint("service")
+func (m *Model) runOp(f *form.Model) tea.Cmd {
+	id, err := f.Uint("service")
 	if err != nil {
-		m.form.Err = common.Sentence(err)
+		f.Err = common.Sentence(err)
 		return nil
 	}
-	op := m.form.Value("op")
+	op := f.Value("op")
 	args := map[string]string{}
 	for _, k := range opArgs[op] {
-		if v := m.form.Value(k); v != "" {
+		if v := f.Value(k); v != "" {
 			args[k] = v
 		}
 	}
 	data := m.ctx.Data
-	return func() tea.Msg {
+	return m.Run(func() (string, error) {
 		jobID, err := data.Enqueue(id, op, args)
 		if err != nil {
-			return doneMsg{err: err}
+			return "", err
 		}
-		return doneMsg{info: fmt.Sprintf("%s of service %d queued as job %d", op, id, jobID)}
-	}
-}
-
-func (m *Model) View() string {
-	if m.form != nil {
-		return lipgloss.NewStyle().Padding(1, 2).Render(m.form.View())
-	}
-	m.list.Table.SetSize(m.ctx.Width, m.ctx.BodyHeight())
-	return m.list.View()
+		return fmt.Sprintf("%s of service %d queued as job %d", op, id, jobID), nil
+	})
 }
 
 func text(r row) string {

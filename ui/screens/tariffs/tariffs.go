@@ -8,12 +8,11 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/lipgloss"
 
 	"vmmpm/store"
 	"vmmpm/ui/common"
-	"vmmpm/ui/components/confirm"
 	"vmmpm/ui/components/form"
+	"vmmpm/ui/components/listscreen"
 	"vmmpm/ui/components/rows"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
@@ -26,23 +25,15 @@ type row struct {
 
 // Model is the Tariffs screen.
 type Model struct {
-	ctx     *common.Context
-	list    *rows.Model[row]
-	dcs     []*store.DataCenter
-	form    *form.Model
-	editing uint64
-	confirm *confirm.Model
-	version uint64
+	*listscreen.Base
+	ctx  *common.Context
+	list *rows.Model[row]
+	dcs  []*store.DataCenter
 }
 
 type loadedMsg struct {
 	rows []row
 	dcs  []*store.DataCenter
-	err  error
-}
-
-type doneMsg struct {
-	info string
 	err  error
 }
 
@@ -63,32 +54,17 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "DOMAIN", Min: 14},
 	)
 	m.list.Table.SetEmpty("no tariffs: press a to add one")
+	m.Base = listscreen.New(ctx, listscreen.Spec{
+		Load: func() tea.Cmd { return m.load },
+		Key:  m.key,
+		Actions: func(k *keys.KeyMap) []key.Binding {
+			return []key.Binding{k.Add, k.Edit, k.Delete, k.CopyID}
+		},
+	}, m.list)
 	return m
 }
 
 func (m *Model) Title() string { return "Tariffs" }
-
-func (m *Model) Help() keys.Help {
-	k := m.ctx.Keys
-	switch {
-	case m.form != nil:
-		return k.FormHelp()
-	case m.confirm != nil:
-		return keys.Help{Short: []key.Binding{k.Yes, k.No}}
-	}
-	return k.ScreenHelp(k.Add, k.Edit, k.Delete, k.CopyID)
-}
-
-func (m *Model) Capturing() bool { return m.form != nil || m.confirm != nil || m.list.Capturing() }
-
-func (m *Model) Selected() common.Selection {
-	if r, ok := m.list.Selected(); ok {
-		return common.Selection{ID: strconv.FormatUint(r.t.ID, 10)}
-	}
-	return common.Selection{}
-}
-
-func (m *Model) Activate() tea.Cmd { return m.load }
 
 func (m *Model) load() tea.Msg {
 	var msg loadedMsg
@@ -110,65 +86,18 @@ func (m *Model) load() tea.Msg {
 }
 
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	switch msg := msg.(type) {
-	case loadedMsg:
+	if msg, ok := msg.(loadedMsg); ok {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
 		m.dcs = msg.dcs
 		m.list.Set(msg.rows)
 		return nil
-	case common.TickMsg:
-		if v := m.ctx.Data.Version(); v != m.version {
-			m.version = v
-			return m.load
-		}
-		return nil
-	case common.DataChangedMsg:
-		return m.load
-	case doneMsg:
-		if msg.err != nil {
-			if m.form != nil {
-				m.form.Err = common.Sentence(msg.err)
-				return nil
-			}
-			return common.Fail(msg.err)
-		}
-		m.form = nil
-		return tea.Batch(common.Changed, common.Info(msg.info))
-	case tea.KeyMsg:
-		return m.key(msg)
 	}
-	if m.form != nil {
-		_, cmd := m.form.Update(msg)
-		return cmd
-	}
-	_, cmd := m.list.Update(msg)
-	return cmd
+	return m.Base.Update(msg)
 }
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
-	switch {
-	case m.confirm != nil:
-		done, cmd := m.confirm.Update(msg)
-		if done {
-			m.confirm = nil
-		}
-		return cmd
-	case m.form != nil:
-		res, cmd := m.form.Update(msg)
-		switch res {
-		case form.Cancelled:
-			m.form = nil
-			return nil
-		case form.Submitted:
-			return m.save()
-		}
-		return cmd
-	}
-	if handled, cmd := m.list.Update(msg); handled {
-		return cmd
-	}
 	k := m.ctx.Keys
 	r, ok := m.list.Selected()
 	switch {
@@ -178,18 +107,17 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		return m.openForm(r.t)
 	case key.Matches(msg, k.Delete) && ok:
 		id, name, data := r.t.ID, r.t.Name, m.ctx.Data
-		m.confirm = confirm.New(m.ctx, fmt.Sprintf("Delete tariff %d %q?", id, name), func() tea.Msg {
+		return m.Ask(fmt.Sprintf("Delete tariff %d %q?", id, name), func() (string, error) {
 			if err := data.DeleteTariff(id); err != nil {
-				return doneMsg{err: err}
+				return "", err
 			}
-			return doneMsg{info: fmt.Sprintf("tariff %d deleted", id)}
+			return fmt.Sprintf("tariff %d deleted", id), nil
 		})
 	}
 	return nil
 }
 
 func (m *Model) openForm(t *store.Tariff) tea.Cmd {
-	m.editing = t.ID
 	var opts []form.Option
 	for _, d := range m.dcs {
 		opts = append(opts, form.Option{Label: fmt.Sprintf("%d %s", d.ID, d.Name), Value: strconv.FormatUint(d.ID, 10)})
@@ -199,7 +127,7 @@ func (m *Model) openForm(t *store.Tariff) tea.Cmd {
 		title = fmt.Sprintf("Edit tariff %d", t.ID)
 	}
 	num := func(n int) string { return strconv.Itoa(n) }
-	m.form = form.New(m.ctx, title).
+	f := form.New(m.ctx, title).
 		AddText("name", "Name", t.Name, "1–64 characters", false).
 		AddChoice("datacenter", "Data center", opts, strconv.FormatUint(t.DataCenterID, 10), "").
 		AddText("modules", "Modules", joinIDs(t.ModuleIDs), "module ids in order of preference, e.g. 1,2", false).
@@ -210,69 +138,59 @@ func (m *Model) openForm(t *store.Tariff) tea.Cmd {
 		AddText("recipe_id", "Recipe id", idOrEmpty(t.RecipeID), "optional", true).
 		AddText("ipv4_count", "IPv4 addresses", num(t.IPv4Count), "0–16", true).
 		AddText("domain_template", "Domain template", t.DomainTemplate, "macros @ID@ and @USERNAME@, optional", false)
-	return m.form.Init()
+	id := t.ID
+	return m.OpenForm(f, func(f *form.Model) tea.Cmd { return m.save(f, id) })
 }
 
 // tariff reads the form into a record; parse errors name the field.
-func (m *Model) tariff() (*store.Tariff, error) {
-	t := &store.Tariff{ID: m.editing, Name: m.form.Value("name"), DomainTemplate: m.form.Value("domain_template")}
+func tariff(f *form.Model, id uint64) (*store.Tariff, error) {
+	t := &store.Tariff{ID: id, Name: f.Value("name"), DomainTemplate: f.Value("domain_template")}
 	var err error
-	if t.DataCenterID, err = m.form.Uint("datacenter"); err != nil {
+	if t.DataCenterID, err = f.Uint("datacenter"); err != nil {
 		return nil, err
 	}
-	if t.ModuleIDs, err = parseIDs(m.form.Value("modules")); err != nil {
+	if t.ModuleIDs, err = parseIDs(f.Value("modules")); err != nil {
 		return nil, err
 	}
 	ints := []struct {
 		key string
 		dst *int
 	}{{"cpu", &t.CPU}, {"ram_mib", &t.RAMMiB}, {"disk_mib", &t.DiskMiB}, {"ipv4_count", &t.IPv4Count}}
-	for _, f := range ints {
-		if *f.dst, err = m.form.Int(f.key); err != nil {
+	for _, n := range ints {
+		if *n.dst, err = f.Int(n.key); err != nil {
 			return nil, err
 		}
 	}
-	if t.OSID, err = m.form.Uint("os_id"); err != nil {
+	if t.OSID, err = f.Uint("os_id"); err != nil {
 		return nil, err
 	}
-	if t.RecipeID, err = m.form.Uint("recipe_id"); err != nil {
+	if t.RecipeID, err = f.Uint("recipe_id"); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
-func (m *Model) save() tea.Cmd {
-	t, err := m.tariff()
+func (m *Model) save(f *form.Model, id uint64) tea.Cmd {
+	t, err := tariff(f, id)
 	if err == nil {
 		err = t.Validate()
 	}
 	if err != nil {
-		m.form.Err = common.Sentence(err)
+		f.Err = common.Sentence(err)
 		return nil
 	}
 	data := m.ctx.Data
-	return func() tea.Msg {
+	return m.Run(func() (string, error) {
 		warning, err := data.SaveTariff(t)
 		if err != nil {
-			return doneMsg{err: err}
+			return "", err
 		}
 		info := fmt.Sprintf("tariff %q saved with id %d", t.Name, t.ID)
 		if warning != "" {
 			info += "; warning: " + warning
 		}
-		return doneMsg{info: info}
-	}
-}
-
-func (m *Model) View() string {
-	if m.form != nil {
-		return lipgloss.NewStyle().Padding(1, 2).Render(m.form.View())
-	}
-	if m.confirm != nil {
-		return lipgloss.Place(m.ctx.Width, m.ctx.BodyHeight(), lipgloss.Center, lipgloss.Center, m.confirm.View())
-	}
-	m.list.Table.SetSize(m.ctx.Width, m.ctx.BodyHeight())
-	return m.list.View()
+		return info, nil
+	})
 }
 
 func text(r row) string {

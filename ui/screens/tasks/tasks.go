@@ -13,6 +13,7 @@ import (
 
 	"vmmpm/store"
 	"vmmpm/ui/common"
+	"vmmpm/ui/components/listscreen"
 	"vmmpm/ui/components/rows"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
@@ -27,11 +28,11 @@ type row struct {
 
 // Model is the Tasks screen.
 type Model struct {
-	ctx     *common.Context
-	list    *rows.Model[row]
-	all     bool
-	version uint64
-	styles  styles
+	*listscreen.Base
+	ctx    *common.Context
+	list   *rows.Model[row]
+	all    bool
+	styles styles
 }
 
 type loadedMsg struct {
@@ -72,6 +73,13 @@ func New(ctx *common.Context) *Model {
 	)
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no open tasks: failed jobs open one here for their module's department")
+	m.Base = listscreen.New(ctx, listscreen.Spec{
+		Load: m.load,
+		Key:  m.key,
+		Actions: func(k *keys.KeyMap) []key.Binding {
+			return []key.Binding{k.CloseTask, k.ShowAll, openJob(k), k.CopyID}
+		},
+	}, m.list)
 	return m
 }
 
@@ -81,23 +89,6 @@ func (m *Model) Title() string {
 	}
 	return "Tasks (open)"
 }
-
-func (m *Model) Help() keys.Help {
-	k := m.ctx.Keys
-	return k.ScreenHelp(k.CloseTask, k.ShowAll, openJob(k), k.CopyID)
-}
-
-func (m *Model) Capturing() bool { return m.list.Capturing() }
-
-func (m *Model) Selected() common.Selection {
-	r, ok := m.list.Selected()
-	if !ok {
-		return common.Selection{}
-	}
-	return common.Selection{ID: strconv.FormatUint(r.t.ID, 10)}
-}
-
-func (m *Model) Activate() tea.Cmd { return m.load() }
 
 // load reads the tasks, newest first, open ones only unless `A` asked for all. The choice is taken
 // here, on the UI goroutine; the read runs off it.
@@ -135,27 +126,13 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 		m.list.Set(msg.rows)
 		return nil
-	case common.TickMsg:
-		if v := m.ctx.Data.Version(); v != m.version {
-			m.version = v
-			return m.load()
-		}
-		return nil
-	case common.DataChangedMsg:
-		return m.load()
 	case closedMsg:
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
 		return tea.Batch(m.load(), common.Info(fmt.Sprintf("task %d closed", msg.id)))
-	case tea.KeyMsg:
-		if handled, cmd := m.list.Update(msg); handled {
-			return cmd
-		}
-		return m.key(msg)
 	}
-	_, cmd := m.list.Update(msg)
-	return cmd
+	return m.Base.Update(msg)
 }
 
 // openJob is enter, described for this screen.
@@ -187,11 +164,6 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		return func() tea.Msg { return closedMsg{id: id, err: data.CloseTask(id)} }
 	}
 	return nil
-}
-
-func (m *Model) View() string {
-	m.list.Table.SetSize(m.ctx.Width, m.ctx.BodyHeight())
-	return m.list.View()
 }
 
 func text(r row) string {
