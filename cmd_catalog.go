@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -15,53 +16,58 @@ import (
 )
 
 func newDatacenterCmd(a *app) *cobra.Command {
+	k := kindDataCenter
 	cmd := groupCmd("datacenter", "Data centers modules bind to")
-	var extID string
+	var extID, newName, newExtID string
 	add := &cobra.Command{
-		Use:   "add NAME",
+		Use:   "add NAME [--external-id X]",
 		Short: "Add a data center (one with an external id cannot take a VMmanager 6 module)",
 		Args:  exactArgs(1, "a data center NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
-			dc := &store.DataCenter{Name: strings.TrimSpace(args[0]), ExternalID: strings.TrimSpace(extID)}
-			if extID != "" && dc.ExternalID == "" {
-				dc.ExternalID = extID // a blank --external-id is refused by Validate, not silently dropped
-			}
-			return addNamed(a, "data center", dc, func(d *store.DataCenter) string { return d.Name })
+			dc := &store.DataCenter{Name: args[0], ExternalID: extID}
+			return addRecord(a, k, dc, store.SaveDataCenter, func() string { return dc.Name })
 		},
 	}
 	add.Flags().StringVar(&extID, "external-id", "", "External Data Center id (blocks VMmanager 6 modules)")
-	cmd.AddCommand(add, listCmd(a, "data centers", func(w io.Writer, db *store.DB, asJSON bool) error {
-		rows, err := store.All[store.DataCenter](db)
-		if err != nil {
-			return err
-		}
-		return printList(w, asJSON, rows, "ID\tNAME\tEXTERNAL ID", func(d *store.DataCenter) string {
-			return fmt.Sprintf("%d\t%s\t%s", d.ID, d.Name, dash(d.ExternalID))
+	edit := editCmd(a, k, "edit ID [--name N] [--external-id X]",
+		`Rename a data center or change its external id (--external-id "" removes it)`,
+		[]string{"name", "external-id"}, store.SaveDataCenter, func(c *cobra.Command, d *store.DataCenter) {
+			if c.Flags().Changed("name") {
+				d.Name = newName
+			}
+			if c.Flags().Changed("external-id") {
+				d.ExternalID = newExtID
+			}
 		})
-	}))
+	edit.Flags().StringVar(&newName, "name", "", "new name")
+	edit.Flags().StringVar(&newExtID, "external-id", "", "new External Data Center id; \"\" removes it (only without modules)")
+	cmd.AddCommand(add, edit, rmCmd(a, k, "Remove a data center no module or tariff uses", store.DeleteDataCenter),
+		listAllCmd(a, "data centers", "ID\tNAME\tEXTERNAL ID", func(d *store.DataCenter) string {
+			return fmt.Sprintf("%d\t%s\t%s", d.ID, d.Name, dash(d.ExternalID))
+		}))
 	return cmd
 }
 
 func newDepartmentCmd(a *app) *cobra.Command {
+	k := kindDepartment
 	cmd := groupCmd("department", "Departments that receive tasks")
+	var newName string
 	add := &cobra.Command{
 		Use:   "add NAME",
 		Short: "Add a department",
 		Args:  exactArgs(1, "a department NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
-			d := &store.Department{Name: strings.TrimSpace(args[0])}
-			return addNamed(a, "department", d, func(d *store.Department) string { return d.Name })
+			d := &store.Department{Name: args[0]}
+			return addRecord(a, k, d, store.SaveDepartment, func() string { return d.Name })
 		},
 	}
-	cmd.AddCommand(add, listCmd(a, "departments", func(w io.Writer, db *store.DB, asJSON bool) error {
-		rows, err := store.All[store.Department](db)
-		if err != nil {
-			return err
-		}
-		return printList(w, asJSON, rows, "ID\tNAME", func(d *store.Department) string {
+	edit := editCmd(a, k, "edit ID --name N", "Rename a department", []string{"name"}, store.SaveDepartment,
+		func(_ *cobra.Command, d *store.Department) { d.Name = newName })
+	edit.Flags().StringVar(&newName, "name", "", "new name")
+	cmd.AddCommand(add, edit, rmCmd(a, k, "Remove a department no module sends tasks to and with no open task", store.DeleteDepartment),
+		listAllCmd(a, "departments", "ID\tNAME", func(d *store.Department) string {
 			return fmt.Sprintf("%d\t%s", d.ID, d.Name)
-		})
-	}))
+		}))
 	return cmd
 }
 
@@ -94,54 +100,129 @@ func exactArgs(n int, what string) cobra.PositionalArgs {
 	}
 }
 
-// addNamed validates r before touching the file, then stores it unless a record of its kind already
-// has the same name (case and surrounding spaces ignored); the check and the write share one transaction.
-func addNamed[T any, P interface {
-	*T
-	store.Record
-}](a *app, kind string, r P, name func(P) string) error {
-	if err := r.Validate(); err != nil {
-		return invalidInput(kind, err)
+// kind names a record kind in sentences, and the command that lists it.
+type kind struct {
+	name  string // "data center"
+	list  string // "datacenter list"
+	flags bool   // its fields are set by flags, so sentences name --the-flag; else "field: rule"
+}
+
+var (
+	kindDataCenter = kind{name: "data center", list: "datacenter list", flags: true}
+	kindDepartment = kind{name: "department", list: "department list", flags: true}
+	kindModule     = kind{name: "module", list: "module list"}
+	kindTariff     = kind{name: "tariff", list: "tariff list"}
+	kindTask       = kind{name: "task", list: "tasks"}
+)
+
+// refusal turns what a domain rule returned about record id into the command's error: a missing
+// record and a *store.ValidationError are usage errors (exit 2) with one sentence; others pass through.
+func (k kind) refusal(id uint64, err error) error {
+	var ee *exitError
+	var ve *store.ValidationError
+	switch {
+	case err == nil, errors.As(err, &ee):
+		return err
+	case errors.Is(err, store.ErrNotFound):
+		return usagef("there is no %s %d (see `vmmpm %s`)", k.name, id, k.list)
+	case !errors.As(err, &ve):
+		return err
+	case ve.Field == "id": // the rule is a whole sentence about the record
+		return usagef("%s", ve.Rule)
+	case !k.flags:
+		return withCode(exitUsage, err)
+	case ve.Field == "name":
+		return usagef("%s name %s", k.name, ve.Rule)
 	}
+	return usagef("%s --%s %s", k.name, strings.ReplaceAll(ve.Field, "_", "-"), ve.Rule)
+}
+
+// parseID reads a record id given on the command line.
+func parseID(k kind, s string) (uint64, error) {
+	id, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || id == 0 {
+		return 0, usagef("%s id must be a positive number, not %q (see `vmmpm %s`)", k.name, s, k.list)
+	}
+	return id, nil
+}
+
+// update opens the database and runs fn in one write transaction; refusals name record id.
+func (a *app) update(k kind, id uint64, fn func(*store.Tx) error) error {
 	db, err := a.openDB()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	err = db.Update(func(tx *store.Tx) error {
-		var dup P
-		err := store.Each(tx, func(p P) bool {
-			if strings.EqualFold(strings.TrimSpace(name(p)), strings.TrimSpace(name(r))) {
-				dup = p
+	return k.refusal(id, db.Update(fn))
+}
+
+type record[T any] interface {
+	*T
+	store.Record
+}
+
+// addRecord validates r before touching the file (so invalid input never creates it), then saves it
+// with the kind's rules.
+func addRecord[P store.Record](a *app, k kind, r P, save func(*store.Tx, P) error, name func() string) error {
+	if err := r.Validate(); err != nil {
+		return k.refusal(0, err)
+	}
+	if err := a.update(k, 0, func(tx *store.Tx) error { return save(tx, r) }); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "added %s %q with id %d\n", k.name, name(), r.GetID())
+	return nil
+}
+
+// idCmd is a command on one record, `use` starting with "VERB ID"; run gets the parsed id.
+func idCmd(k kind, use, short string, run func(c *cobra.Command, id uint64) error) *cobra.Command {
+	return &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  exactArgs(1, "a "+k.name+" ID"),
+		RunE: func(c *cobra.Command, args []string) error {
+			id, err := parseID(k, args[0])
+			if err != nil {
+				return err
 			}
-			return dup == nil
+			return run(c, id)
+		},
+	}
+}
+
+// editCmd is `KIND edit ID`: load the record, let change apply the flags given, save it with the
+// kind's rules; at least one of flags must be given.
+func editCmd[T any, P record[T]](a *app, k kind, use, short string, flags []string, save func(*store.Tx, P) error,
+	change func(*cobra.Command, P)) *cobra.Command {
+	return idCmd(k, use, short, func(c *cobra.Command, id uint64) error {
+		if !slices.ContainsFunc(flags, c.Flags().Changed) {
+			return usagef("give --%s; see %q", strings.Join(flags, " or --"), c.CommandPath()+" --help")
+		}
+		err := a.update(k, id, func(tx *store.Tx) error {
+			r, err := store.Get[T, P](tx, id)
+			if err != nil {
+				return err
+			}
+			change(c, r)
+			return save(tx, r)
 		})
 		if err != nil {
 			return err
 		}
-		if dup != nil {
-			return usagef("%s %q already exists (id %d); choose another name", kind, name(dup), dup.GetID())
-		}
-		return tx.Put(r)
+		fmt.Fprintf(a.stdout, "updated %s %d\n", k.name, id)
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "added %s %q with id %d\n", kind, name(r), r.GetID())
-	return nil
 }
 
-// invalidInput turns a store.ValidationError into a usage error sentence naming the kind and the flag.
-func invalidInput(kind string, err error) error {
-	var ve *store.ValidationError
-	if !errors.As(err, &ve) {
-		return withCode(exitUsage, err)
-	}
-	field := ve.Field
-	if field != "name" {
-		field = "--" + strings.ReplaceAll(field, "_", "-")
-	}
-	return usagef("%s %s %s", kind, field, ve.Rule)
+// rmCmd is `KIND rm ID` around the kind's delete rule.
+func rmCmd(a *app, k kind, short string, del func(*store.Tx, uint64) error) *cobra.Command {
+	return idCmd(k, "rm ID", short, func(_ *cobra.Command, id uint64) error {
+		if err := a.update(k, id, func(tx *store.Tx) error { return del(tx, id) }); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "removed %s %d\n", k.name, id)
+		return nil
+	})
 }
 
 // listCmd builds a `list [--json]` subcommand around a printer.
@@ -164,11 +245,22 @@ func listCmd(a *app, what string, print func(io.Writer, *store.DB, bool) error) 
 	return c
 }
 
+// listAllCmd is `list [--json]` over every record of kind T, a line each.
+func listAllCmd[T any, P record[T]](a *app, what, header string, line func(P) string) *cobra.Command {
+	return listCmd(a, what, func(w io.Writer, db *store.DB, asJSON bool) error {
+		rows, err := store.All[T, P](db)
+		if err != nil {
+			return err
+		}
+		return printList(w, asJSON, rows, header, line)
+	})
+}
+
 // printList writes rows as a JSON array or as an aligned table.
-func printList[T any](w io.Writer, asJSON bool, rows []*T, header string, line func(*T) string) error {
+func printList[E any](w io.Writer, asJSON bool, rows []E, header string, line func(E) string) error {
 	if asJSON {
 		if rows == nil {
-			rows = []*T{}
+			rows = []E{}
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

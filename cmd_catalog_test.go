@@ -7,6 +7,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"vmmpm/store"
 )
 
 func TestCatalogFlow(t *testing.T) {
@@ -78,8 +80,8 @@ func TestDuplicateNamesRefused(t *testing.T) {
 	mustCLI(t, "--db", db, "datacenter", "add", "DC One")
 	mustCLI(t, "--db", db, "department", "add", "Support")
 	for args, want := range map[string]string{
-		"datacenter add dc one ":   `data center "DC One" already exists (id 1); choose another name`,
-		"department add SUPPORT\t": `department "Support" already exists (id 1); choose another name`,
+		"datacenter add dc one ":   `data center name must be unique: a data center named "DC One" already exists (id 1); choose another name`,
+		"department add SUPPORT\t": `department name must be unique: a department named "Support" already exists (id 1); choose another name`,
 	} {
 		f := strings.SplitN(args, " ", 3)
 		_, stderr, code := runCLI(t, "", "--db", db, f[0], f[1], f[2])
@@ -154,4 +156,105 @@ func TestDamagedDatabaseIsOneSentence(t *testing.T) {
 		t.Errorf("exit %d, want 1", code)
 	}
 	requireSentence(t, stderr, "is damaged or not a vmmpm database")
+}
+
+// saveRecords writes records straight into the database file at path (between commands).
+func saveRecords(t *testing.T, path string, rs ...store.Record) {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, r := range rs {
+		if err := db.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// refuseCLI runs a command that must exit 2 with one sentence containing want.
+func refuseCLI(t *testing.T, want string, args ...string) {
+	t.Helper()
+	out, stderr, code := runCLI(t, "", args...)
+	if code != exitUsage || out != "" {
+		t.Errorf("%v: exit %d, stdout %q; want 2 and nothing on stdout (stderr %q)", args, code, out, stderr)
+	}
+	requireSentence(t, stderr, want)
+}
+
+// catalogWorld: data centers 1 "DC One" (module 1 on it) and 2 "DC Two" (tariff 1 on it), departments
+// 1 "Support" (module 1's) and 2 "Billing" (task 1, open).
+func catalogWorld(t *testing.T) string {
+	t.Helper()
+	db := tempDB(t)
+	mustCLI(t, "--db", db, "datacenter", "add", "DC One")
+	mustCLI(t, "--db", db, "datacenter", "add", "DC Two")
+	mustCLI(t, "--db", db, "department", "add", "Support")
+	mustCLI(t, "--db", db, "department", "add", "Billing")
+	saveRecords(t, db,
+		&store.Module{Name: "vmm", ProductType: store.ProductVPS, Kind: store.KindVMmanager6, URL: "https://vmm.example.com",
+			Username: "admin@example.com", DataCenterID: 1, DepartmentID: 1, Params: store.DefaultParams(),
+			Cluster: store.Cluster{ID: 1, Name: "kvm-main", Virtualization: store.VirtKVM}},
+		&store.Tariff{Name: "small", DataCenterID: 2, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1},
+		&store.Task{DepartmentID: 2, Title: "set up service 4 by hand", Reason: "no module fits"})
+	return db
+}
+
+func TestDatacenterEditAndRm(t *testing.T) {
+	db := catalogWorld(t)
+	dc := func(args ...string) []string { return append([]string{"--db", db, "datacenter"}, args...) }
+	refuseCLI(t, `data center name must be unique: a data center named "DC One" already exists (id 1); choose another name`,
+		dc("edit", "2", "--name", "dc one ")...)
+	refuseCLI(t, "data center --external-id cannot be set while 1 module(s) (1) use data center 1, because a VMmanager 6 module binds only to a data center without one; move them first",
+		dc("edit", "1", "--external-id", "ext-1")...)
+	refuseCLI(t, "data center name must not be empty", dc("edit", "2", "--name", " ")...)
+	refuseCLI(t, "there is no data center 9 (see `vmmpm datacenter list`)", dc("edit", "9", "--name", "X")...)
+	refuseCLI(t, `give --name or --external-id; see "vmmpm datacenter edit --help"`, dc("edit", "1")...)
+	refuseCLI(t, `data center id must be a positive number, not "x"`, dc("edit", "x", "--name", "X")...)
+
+	if out := mustCLI(t, dc("edit", "2", "--name", " Paris ", "--external-id", "ext-2")...); out != "updated data center 2\n" {
+		t.Errorf("edit said %q", out)
+	}
+	mustCLI(t, dc("edit", "1", "--name", "Moscow")...) // a data center with modules may be renamed
+	list := mustCLI(t, dc("list")...)
+	for _, row := range []string{"1   Moscow  -", "2   Paris   ext-2"} {
+		if !strings.Contains(list, row+"\n") {
+			t.Errorf("list lacks %q:\n%s", row, list)
+		}
+	}
+	mustCLI(t, dc("edit", "2", "--external-id", "")...)
+	if list := mustCLI(t, dc("list")...); !strings.Contains(list, "2   Paris   -\n") {
+		t.Errorf(`--external-id "" must remove it:`+"\n%s", list)
+	}
+
+	refuseCLI(t, "data center 1 is used by 1 module(s) (1); delete them or move them to another data center first", dc("rm", "1")...)
+	refuseCLI(t, "data center 2 is used by 1 tariff(s) (1); delete them or move them to another data center first", dc("rm", "2")...)
+	mustCLI(t, dc("add", "Spare")...)
+	if out := mustCLI(t, dc("rm", "3")...); out != "removed data center 3\n" {
+		t.Errorf("rm said %q", out)
+	}
+	refuseCLI(t, "there is no data center 3 (see `vmmpm datacenter list`)", dc("rm", "3")...)
+	refuseCLI(t, `expected a data center ID, got 0 arguments`, dc("rm")...)
+}
+
+func TestDepartmentEditAndRm(t *testing.T) {
+	db := catalogWorld(t)
+	dept := func(args ...string) []string { return append([]string{"--db", db, "department"}, args...) }
+	refuseCLI(t, `department name must be unique: a department named "Support" already exists (id 1)`, dept("edit", "2", "--name", "SUPPORT")...)
+	refuseCLI(t, `give --name; see "vmmpm department edit --help"`, dept("edit", "2")...)
+	refuseCLI(t, "there is no department 5 (see `vmmpm department list`)", dept("edit", "5", "--name", "X")...)
+	if out := mustCLI(t, dept("edit", "2", "--name", "Accounts")...); out != "updated department 2\n" {
+		t.Errorf("edit said %q", out)
+	}
+	if list := mustCLI(t, dept("list")...); !strings.Contains(list, "2   Accounts\n") {
+		t.Errorf("list after edit:\n%s", list)
+	}
+	refuseCLI(t, "department 1 receives the tasks of 1 module(s) (1); give them another department first", dept("rm", "1")...)
+	refuseCLI(t, "department 2 has 1 open task(s) (1); close them first", dept("rm", "2")...)
+	mustCLI(t, "--db", db, "tasks", "close", "1")
+	if out := mustCLI(t, dept("rm", "2")...); out != "removed department 2\n" {
+		t.Errorf("rm said %q", out)
+	}
+	refuseCLI(t, "there is no department 2", dept("rm", "2")...)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/signal"
 	"slices"
@@ -159,31 +158,59 @@ func jobActionCmd(a *app, verb, short string, act func(*queue.Engine, uint64) er
 }
 
 func newTasksCmd(a *app) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "tasks [--json]",
-		Short: "Tasks for departments: operations that failed for good, services needing manual setup",
-		Args:  exactArgs(0, "no arguments"),
-		RunE: func(c *cobra.Command, _ []string) error {
-			db, err := a.openDB()
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			return printTasks(a.stdout, db, asJSON)
-		},
-	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c := listAllCmd(a, "tasks", "ID\tDEPARTMENT\tMODULE\tSERVICE\tJOB\tCREATED\tCLOSED\tTITLE\tREASON", func(t *store.Task) string {
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", t.ID, zeroDash(t.DepartmentID), zeroDash(t.ModuleID),
+			zeroDash(t.ServiceID), zeroDash(t.JobID), stamp(t.CreatedAt), stamp(t.ClosedAt), t.Title, t.Reason)
+	})
+	c.Use, c.Short = "tasks [--json]", "Tasks for departments: operations that failed for good, services needing manual setup"
+	c.AddCommand(tasksCloseCmd(a))
 	return c
 }
 
-func printTasks(w io.Writer, db *store.DB, asJSON bool) error {
-	rows, err := store.All[store.Task](db)
-	if err != nil {
-		return err
+// tasksCloseCmd is the tasks screen's x: all the tasks are closed, or none is.
+func tasksCloseCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "close ID…",
+		Short: "Mark department tasks done (all of them, or none when one cannot be closed)",
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usagef("give one or more task ids; see vmmpm tasks")
+			}
+			return nil
+		},
+		RunE: func(c *cobra.Command, args []string) error {
+			ids := make([]uint64, len(args))
+			for i, arg := range args {
+				id, err := parseID(kindTask, arg)
+				if err != nil {
+					return err
+				}
+				ids[i] = id
+			}
+			now := time.Now()
+			err := a.update(kindTask, 0, func(tx *store.Tx) error {
+				for _, id := range ids {
+					if err := store.CloseTask(tx, id, now); err != nil {
+						return kindTask.refusal(id, err)
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, id := range ids {
+				fmt.Fprintf(a.stdout, "closed task %d\n", id)
+			}
+			return nil
+		},
 	}
-	return printList(w, asJSON, rows, "ID\tDEPARTMENT\tMODULE\tSERVICE\tJOB\tCREATED\tTITLE\tREASON", func(t *store.Task) string {
-		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", t.ID, zeroDash(t.DepartmentID), zeroDash(t.ModuleID),
-			zeroDash(t.ServiceID), zeroDash(t.JobID), t.CreatedAt.Local().Format("2006-01-02 15:04:05"), t.Title, t.Reason)
-	})
+}
+
+// stamp is a local date and time for tables, "-" for none.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
 }

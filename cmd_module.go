@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -198,57 +197,32 @@ func checkSummary(c *store.Check) string {
 	return "FAILED " + c.At.Local().Format("2006-01-02 15:04")
 }
 
-func parseModuleID(s string) (uint64, error) {
-	id, err := strconv.ParseUint(s, 10, 64)
-	if err != nil || id == 0 {
-		return 0, usagef("module id must be a positive number, not %q (see `vmmpm module list`)", s)
-	}
-	return id, nil
-}
-
-// loadModule opens the database and reads module id; a missing one is a usage error.
-func (a *app) loadModule(arg string) (*store.DB, *store.Module, error) {
-	id, err := parseModuleID(arg)
-	if err != nil {
-		return nil, nil, err
-	}
-	db, err := a.openDB()
-	if err != nil {
-		return nil, nil, err
-	}
-	m, err := store.Load[store.Module](db, id)
-	if err != nil {
-		db.Close()
-		return nil, nil, notFound(err, id)
-	}
-	return db, m, nil
-}
-
-func notFound(err error, id uint64) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return usagef("there is no module %d (see `vmmpm module list`)", id)
-	}
-	return err
+// moduleCmd is a command on one module: run gets the open database and the module as stored; a
+// missing module is a usage error.
+func moduleCmd(a *app, use, short string, run func(c *cobra.Command, db *store.DB, m *store.Module) error) *cobra.Command {
+	return idCmd(kindModule, use, short, func(c *cobra.Command, id uint64) error {
+		db, err := a.openDB()
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		m, err := store.Load[store.Module](db, id)
+		if err != nil {
+			return kindModule.refusal(id, err)
+		}
+		return run(c, db, m)
+	})
 }
 
 func moduleShowCmd(a *app) *cobra.Command {
 	var asJSON bool
-	c := &cobra.Command{
-		Use:   "show ID",
-		Short: "Show one module with its parameters and queue-key preview",
-		Args:  exactArgs(1, "a module ID"),
-		RunE: func(c *cobra.Command, args []string) error {
-			db, m, err := a.loadModule(args[0])
-			if err != nil {
-				return err
-			}
-			defer db.Close()
+	c := moduleCmd(a, "show ID", "Show one module with its parameters and queue-key preview",
+		func(_ *cobra.Command, db *store.DB, m *store.Module) error {
 			if asJSON {
 				return printJSON(a.stdout, m)
 			}
 			return a.printModule(db, m)
-		},
-	}
+		})
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
 }
@@ -315,29 +289,15 @@ func moduleSetCmd(a *app) *cobra.Command {
 			return nil
 		},
 		RunE: func(c *cobra.Command, args []string) error {
-			id, err := parseModuleID(args[0])
+			id, err := parseID(kindModule, args[0])
 			if err != nil {
 				return err
 			}
-			db, err := a.openDB()
-			if err != nil {
-				return err
-			}
-			defer db.Close()
 			var m *store.Module
 			var warnings []string
-			err = db.Update(func(tx *store.Tx) error {
-				if m, err = store.Get[store.Module](tx, id); err != nil {
-					return notFound(err, id)
-				}
-				cat, err := wizard.CatalogTx(tx)
-				if err != nil {
-					return err
-				}
-				if warnings, err = wizard.ApplySet(cat, m, args[1:]); err != nil {
-					return err
-				}
-				return tx.Put(m)
+			err = a.update(kindModule, id, func(tx *store.Tx) (err error) {
+				m, warnings, err = wizard.SetModule(tx, id, args[1:])
+				return err
 			})
 			if err != nil {
 				return err
@@ -352,140 +312,45 @@ func moduleSetCmd(a *app) *cobra.Command {
 }
 
 func moduleRmCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "rm ID",
-		Short: "Remove a module and its password from the keyring",
-		Args:  exactArgs(1, "a module ID"),
-		RunE: func(c *cobra.Command, args []string) error {
-			id, err := parseModuleID(args[0])
+	return moduleCmd(a, "rm ID", "Remove a module and its password from the keyring (refused while it has unfinished jobs)",
+		func(_ *cobra.Command, db *store.DB, m *store.Module) error {
+			warnings, err := wizard.RemoveModule(db, store.NewKeyring(), m.ID)
 			if err != nil {
-				return err
+				return kindModule.refusal(m.ID, err)
 			}
-			db, err := a.openDB()
-			if err != nil {
-				return err
+			for _, w := range warnings {
+				fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
 			}
-			defer db.Close()
-			var m *store.Module
-			var tariffs []string
-			err = db.Update(func(tx *store.Tx) error {
-				if m, err = store.Get[store.Module](tx, id); err != nil {
-					return notFound(err, id)
-				}
-				if tariffs, err = moduleUsers(tx, id); err != nil {
-					return err
-				}
-				if err := tx.Delete(m); err != nil {
-					return err
-				}
-				return forgetPassword(store.NewKeyring(), id)
-			})
-			if err != nil {
-				return err
-			}
-			if len(tariffs) > 0 {
-				fmt.Fprintf(a.stderr, "vmmpm: warning: tariff %s still lists module %d; it is skipped when choosing a module\n", strings.Join(tariffs, ", "), id)
-			}
-			fmt.Fprintf(a.stdout, "removed module %d %q and its password\n", id, m.Name)
+			fmt.Fprintf(a.stdout, "removed module %d %q and its password\n", m.ID, m.Name)
 			return nil
-		},
-	}
-}
-
-// forgetPassword deletes the stored password; none stored is fine. Called inside the removal's
-// transaction, so a keyring failure keeps the module (and the password) as they were.
-func forgetPassword(s store.Secrets, id uint64) error {
-	err := s.Delete(id)
-	if err == nil || errors.Is(err, store.ErrSecretNotFound) {
-		return nil
-	}
-	return fmt.Errorf("module %d was not removed: %w", id, err)
-}
-
-// moduleUsers refuses removal while operations of the module are unfinished, and names the tariffs
-// that still list it.
-func moduleUsers(tx *store.Tx, id uint64) ([]string, error) {
-	var busy uint64
-	err := store.Each(tx, func(j *store.Job) bool {
-		if j.ModuleID == id && !store.Finished(j.State) {
-			busy = j.ID
-			return false
-		}
-		return true
-	})
-	if err != nil {
-		return nil, err
-	}
-	if busy != 0 {
-		return nil, usagef("module %d still has unfinished operations (job %d); wait for them or cancel them first", id, busy)
-	}
-	var tariffs []string
-	err = store.Each(tx, func(t *store.Tariff) bool {
-		for _, m := range t.ModuleIDs {
-			if m == id {
-				tariffs = append(tariffs, fmt.Sprintf("%q (id %d)", t.Name, t.ID))
-			}
-		}
-		return true
-	})
-	return tariffs, err
+		})
 }
 
 func moduleCheckCmd(a *app) *cobra.Command {
 	var asJSON bool
-	c := &cobra.Command{
-		Use:   "check ID",
-		Short: "Log in to VMmanager with the module's stored password and record the result",
-		Args:  exactArgs(1, "a module ID"),
-		RunE: func(c *cobra.Command, args []string) error {
-			db, m, err := a.loadModule(args[0])
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			password, err := store.NewKeyring().Get(m.ID)
-			if err != nil {
-				return err
-			}
+	c := moduleCmd(a, "check ID", "Log in to VMmanager with the module's stored password and record the result",
+		func(_ *cobra.Command, db *store.DB, m *store.Module) error {
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
-			chk, checkErr := checkModule(ctx, m, password)
-			err = db.Update(func(tx *store.Tx) error {
-				cur, err := store.Get[store.Module](tx, m.ID)
-				if err != nil {
-					return notFound(err, m.ID)
-				}
-				cur.LastCheck = chk
-				return tx.Put(cur)
-			})
-			if err != nil {
-				return err
-			}
-			if asJSON {
+			chk, err := wizard.CheckStored(ctx, db, store.NewKeyring(), m.ID)
+			switch {
+			case chk != nil && asJSON:
 				if err := printJSON(a.stdout, chk); err != nil {
 					return err
 				}
-			} else if checkErr == nil {
+			case err == nil:
 				fmt.Fprintf(a.stdout, "module %d: %s\n", m.ID, chk.Message)
 			}
-			return checkErr
-		},
-	}
+			return checkExit(kindModule.refusal(m.ID, err))
+		})
 	c.Flags().BoolVar(&asJSON, "json", false, "print the recorded check as JSON")
 	return c
 }
 
 // modulePasswordCmd replaces a module's keyring entry, after a live login proves the new password.
 func modulePasswordCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "password ID",
-		Short: "Store a new VMmanager password for a module (stdin; checked live before it is kept)",
-		Args:  exactArgs(1, "a module ID"),
-		RunE: func(c *cobra.Command, args []string) error {
-			db, m, err := a.loadModule(args[0])
-			if err != nil {
-				return err
-			}
+	return moduleCmd(a, "password ID", "Store a new VMmanager password for a module (stdin; checked live before it is kept)",
+		func(_ *cobra.Command, db *store.DB, m *store.Module) error {
 			db.Close() // the login below may take a while; do not hold the database lock through it
 			password, err := a.readModulePassword()
 			if err != nil {
@@ -493,36 +358,15 @@ func modulePasswordCmd(a *app) *cobra.Command {
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 			defer stop()
-			if _, err := checkModule(ctx, m, password); err != nil {
-				return err
+			if _, err := wizard.CheckModule(ctx, m, password); err != nil {
+				return checkExit(err)
 			}
 			if err := store.NewKeyring().Set(m.ID, password); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stdout, "module %d: new password checked and kept in the OS keyring\n", m.ID)
 			return nil
-		},
-	}
-}
-
-// checkModule logs in like step 3 did and confirms the module's cluster still exists.
-func checkModule(ctx context.Context, m *store.Module, password string) (*store.Check, error) {
-	chk := &store.Check{At: time.Now().UTC()}
-	in := wizard.Integration{URL: m.URL, Username: m.Username, InsecureTLS: m.InsecureTLS}
-	res, err := wizard.CheckIntegration(ctx, in, password)
-	if err != nil {
-		chk.Message = err.Error()
-		return chk, checkExit(err)
-	}
-	for _, c := range res.Clusters {
-		if c.ID == m.Cluster.ID {
-			chk.OK = true
-			chk.Message = fmt.Sprintf("logged in to %s as administrator %s; cluster %q (%s) is there", res.URL, m.Username, c.Name, strings.ToUpper(c.Virtualization))
-			return chk, nil
-		}
-	}
-	chk.Message = fmt.Sprintf("logged in to %s, but VMmanager no longer lists cluster %q (id %d): add a module for an existing cluster", res.URL, m.Cluster.Name, m.Cluster.ID)
-	return chk, errors.New(chk.Message)
+		})
 }
 
 // moduleWizard opens the interactive wizard; it needs a terminal.

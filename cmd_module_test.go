@@ -266,3 +266,22 @@ func TestModulePasswordReplacesKeyringEntry(t *testing.T) {
 	e.ok("", "module", "check", "1")
 	e.ok("", "module", "rm", "1")
 }
+
+// TestModuleRmWaitsForJobs: a module with queued operations stays; once they are done it goes, with a
+// warning for the tariff that still lists it.
+func TestModuleRmWaitsForJobs(t *testing.T) {
+	env := newEngineEnv(t, 0)
+	env.cli("tariff", "add", "--spec", env.spec)
+	env.cli("service", "create", "--tariff", "small", "--count", "2")
+	refuseCLI(t, "module 1 still has 2 unfinished operation(s), the first is job 1; wait for them or cancel them first",
+		"--db", env.db, "module", "rm", "1")
+	env.cli("engine", "--until-idle")
+	out, errOut, code := runCLI(t, "", "--db", env.db, "module", "rm", "1")
+	if code != 0 || out != "removed module 1 \"vmm\" and its password\n" ||
+		errOut != "vmmpm: warning: tariff \"small\" (id 1) still lists module 1; it is skipped when choosing a module\n" {
+		t.Fatalf("rm after the jobs: exit %d, %q, %q", code, out, errOut)
+	}
+	if _, err := store.NewKeyring().Get(1); err == nil {
+		t.Error("rm left the password in the keyring")
+	}
+}

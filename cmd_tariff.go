@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -29,7 +28,7 @@ const exampleTariffSpec = `{
 
 func newTariffCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{Use: "tariff", Short: "VPS tariff plans and the modules that serve them"}
-	var specPath string
+	var addSpec, editSpec string
 	add := &cobra.Command{
 		Use:   "add --spec FILE",
 		Short: "Add a tariff from a JSON spec",
@@ -38,29 +37,34 @@ func newTariffCmd(a *app) *cobra.Command {
 			"Example spec:\n" + exampleTariffSpec,
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			if specPath == "" {
+			if addSpec == "" {
 				return usagef("give the tariff as --spec FILE (see vmmpm tariff add --help)")
 			}
-			return a.tariffAdd(specPath)
+			return a.tariffSave(0, addSpec)
 		},
 	}
-	add.Flags().StringVar(&specPath, "spec", "", "JSON file with the tariff (see --help)")
-	cmd.AddCommand(add, listCmd(a, "tariffs", func(w io.Writer, db *store.DB, asJSON bool) error {
-		rows, err := store.All[store.Tariff](db)
-		if err != nil {
-			return err
-		}
-		return printList(w, asJSON, rows, "ID\tNAME\tDC\tMODULES\tCPU\tRAM MIB\tDISK MIB\tOS\tRECIPE\tIPV4\tDOMAIN",
+	add.Flags().StringVar(&addSpec, "spec", "", "JSON file with the tariff (see --help)")
+	edit := idCmd(kindTariff, "edit ID --spec FILE", "Change a tariff: the fields a JSON spec (as for add) holds replace the tariff's",
+		func(_ *cobra.Command, id uint64) error {
+			if editSpec == "" {
+				return usagef("give the changes as --spec FILE (see vmmpm tariff edit --help)")
+			}
+			return a.tariffSave(id, editSpec)
+		})
+	edit.Long = "Changes tariff ID with the same rules as add. The spec has add's fields; those present replace\n" +
+		"the tariff's, the others stay. Example: {\"cpu\": 2, \"modules\": [2, 1]}"
+	edit.Flags().StringVar(&editSpec, "spec", "", "JSON file with the fields to change (see --help)")
+	cmd.AddCommand(add, edit, rmCmd(a, kindTariff, "Remove a tariff whose services are all deleted", store.DeleteTariff),
+		listAllCmd(a, "tariffs", "ID\tNAME\tDC\tMODULES\tCPU\tRAM MIB\tDISK MIB\tOS\tRECIPE\tIPV4\tDOMAIN",
 			func(t *store.Tariff) string {
 				return fmt.Sprintf("%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s", t.ID, t.Name, t.DataCenterID,
 					joinIDs(t.ModuleIDs), t.CPU, t.RAMMiB, t.DiskMiB, t.OSID, zeroDash(t.RecipeID), t.IPv4Count,
 					dash(t.DomainTemplate))
-			})
-	}))
+			}))
 	return cmd
 }
 
-// tariffSpec is the JSON of tariff add; datacenter is a name or an id.
+// tariffSpec is the JSON of tariff add and edit; datacenter is a name or an id.
 type tariffSpec struct {
 	Name           string          `json:"name"`
 	DataCenter     json.RawMessage `json:"datacenter"`
@@ -74,71 +78,71 @@ type tariffSpec struct {
 	DomainTemplate string          `json:"domain_template"`
 }
 
-func readTariffSpec(path string) (*tariffSpec, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, usagef("cannot read the spec file: %v", err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var s tariffSpec
-	if err := dec.Decode(&s); err != nil {
-		return nil, usagef("the spec file %s is not a valid tariff spec (%v); see vmmpm tariff add --help", path, err)
-	}
-	return &s, nil
+// specOf is tariff t as a spec, so an edit's spec can be decoded over it.
+func specOf(t *store.Tariff) *tariffSpec {
+	return &tariffSpec{Name: t.Name, DataCenter: json.RawMessage(strconv.FormatUint(t.DataCenterID, 10)),
+		Modules: t.ModuleIDs, CPU: t.CPU, RAMMiB: t.RAMMiB, DiskMiB: t.DiskMiB, OSID: t.OSID, RecipeID: t.RecipeID,
+		IPv4Count: t.IPv4Count, DomainTemplate: t.DomainTemplate}
 }
 
-func (a *app) tariffAdd(path string) error {
-	s, err := readTariffSpec(path)
+func (s *tariffSpec) tariff(id, dc uint64) *store.Tariff {
+	return &store.Tariff{ID: id, Name: s.Name, DataCenterID: dc, ModuleIDs: s.Modules, CPU: s.CPU, RAMMiB: s.RAMMiB,
+		DiskMiB: s.DiskMiB, OSID: s.OSID, RecipeID: s.RecipeID, IPv4Count: s.IPv4Count, DomainTemplate: s.DomainTemplate}
+}
+
+// decodeTariffSpec reads the JSON in b over s: the fields present replace s's.
+func decodeTariffSpec(path string, b []byte, s *tariffSpec) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(s); err != nil {
+		return usagef("the spec file %s is not a valid tariff spec (%v); see vmmpm tariff add --help", path, err)
+	}
+	return nil
+}
+
+// tariffSave is tariff add (id 0) and tariff edit: the spec, over the tariff as it is, saved with the
+// store's tariff rules.
+func (a *app) tariffSave(id uint64, path string) error {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return usagef("cannot read the spec file: %v", err)
 	}
 	db, err := a.openDB()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	s := &tariffSpec{}
+	if id != 0 {
+		t, err := store.Load[store.Tariff](db, id)
+		if err != nil {
+			return kindTariff.refusal(id, err)
+		}
+		s = specOf(t)
+	}
+	if err := decodeTariffSpec(path, b, s); err != nil {
+		return err
+	}
 	dc, err := findDataCenter(db, s.DataCenter)
 	if err != nil {
 		return err
 	}
-	t := &store.Tariff{Name: s.Name, DataCenterID: dc.ID, ModuleIDs: s.Modules, CPU: s.CPU, RAMMiB: s.RAMMiB,
-		DiskMiB: s.DiskMiB, OSID: s.OSID, RecipeID: s.RecipeID, IPv4Count: s.IPv4Count, DomainTemplate: s.DomainTemplate}
-	if err := t.Validate(); err != nil {
-		return withCode(exitUsage, err)
-	}
-	var elsewhere []string
-	err = db.Update(func(tx *store.Tx) error {
-		var dup *store.Tariff
-		if err := store.Each(tx, func(o *store.Tariff) bool {
-			if strings.EqualFold(o.Name, t.Name) {
-				dup = o
-			}
-			return dup == nil
-		}); err != nil {
-			return err
-		}
-		if dup != nil {
-			return usagef("a tariff named %q already exists (id %d); choose another name", dup.Name, dup.ID)
-		}
-		for _, id := range t.ModuleIDs {
-			m, gerr := store.Get[store.Module](tx, id)
-			if gerr != nil {
-				return usagef("module %d does not exist; see vmmpm module list", id)
-			}
-			if m.DataCenterID != t.DataCenterID {
-				elsewhere = append(elsewhere, strconv.FormatUint(id, 10))
-			}
-		}
-		return tx.Put(t)
+	t := s.tariff(id, dc.ID)
+	var warnings []string
+	err = db.Update(func(tx *store.Tx) (err error) {
+		warnings, err = store.SaveTariff(tx, t)
+		return err
 	})
 	if err != nil {
-		return err
+		return kindTariff.refusal(id, err)
 	}
-	fmt.Fprintf(a.stdout, "added tariff %q with id %d\n", t.Name, t.ID)
-	if len(elsewhere) > 0 {
-		fmt.Fprintf(a.stderr, "vmmpm: warning: module(s) %s are on another data center than %q, so they will never be chosen for this tariff.\n",
-			strings.Join(elsewhere, ", "), dc.Name)
+	if id == 0 {
+		fmt.Fprintf(a.stdout, "added tariff %q with id %d\n", t.Name, t.ID)
+	} else {
+		fmt.Fprintf(a.stdout, "updated tariff %q (id %d)\n", t.Name, t.ID)
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
 	}
 	return nil
 }
