@@ -264,3 +264,23 @@ func (rm *readModel) countsOf(module uint64) *ModuleCounts {
 	}
 	return c
 }
+
+// UnfinishedJobs returns the ids of module's jobs that may still run, read from the index (9 bytes a
+// job), so `module rm` costs milliseconds with 100,000 jobs in the history and holds no write lock long.
+func UnfinishedJobs(tx *store.Tx, module uint64) ([]uint64, error) {
+	b := tx.Bolt().Bucket(bucketIndex)
+	if b == nil {
+		return nil, nil // no job was ever written
+	}
+	var ids []uint64
+	err := b.ForEach(func(k, v []byte) error {
+		if len(v) != 9 {
+			return fmt.Errorf("job index entry %d is damaged; open the database with vmmpm engine to rebuild it", store.KeyID(k))
+		}
+		if binary.BigEndian.Uint64(v[1:]) == module && !store.Finished(stateName(v[0])) {
+			ids = append(ids, store.KeyID(k))
+		}
+		return nil
+	})
+	return ids, err
+}

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -127,53 +125,6 @@ func CloseTask(tx *Tx, id uint64, now time.Time) error {
 	}
 	t.ClosedAt = now
 	return tx.Put(t)
-}
-
-// UnfinishedJobs returns the ids of the module's jobs that may still run. The history can hold
-// 100,000 jobs, so it reads each job only as far as its state and module (see jobHead).
-func UnfinishedJobs(tx *Tx, module uint64) ([]uint64, error) {
-	var ids []uint64
-	c := tx.tx.Bucket(bucketJobs).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		state, mod, err := jobHead(v)
-		if err != nil {
-			return nil, fmt.Errorf("job %d is unreadable: %w", KeyID(k), err)
-		}
-		if mod == module && !Finished(state) {
-			ids = append(ids, KeyID(k))
-		}
-	}
-	return ids, nil
-}
-
-// jobHead reads a stored job's state and module id, stopping once it has both. Job fields are written
-// in struct order, module_id and state before the long log, so it seldom reads far; module_id is left
-// out when 0, and then the whole record is read to be sure.
-func jobHead(v []byte) (state string, module uint64, err error) {
-	dec := json.NewDecoder(bytes.NewReader(v))
-	if _, err := dec.Token(); err != nil { // {
-		return "", 0, err
-	}
-	haveModule := false
-	for dec.More() && (state == "" || !haveModule) {
-		key, err := dec.Token()
-		if err != nil {
-			return "", 0, err
-		}
-		switch key {
-		case "state":
-			err = dec.Decode(&state)
-		case "module_id":
-			err, haveModule = dec.Decode(&module), true
-		default:
-			var skip json.RawMessage
-			err = dec.Decode(&skip)
-		}
-		if err != nil {
-			return "", 0, err
-		}
-	}
-	return state, module, nil
 }
 
 // editable checks that an edit (id ≠ 0) names a record that exists, so Put cannot create it anew.

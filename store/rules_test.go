@@ -2,7 +2,6 @@ package store_test
 
 import (
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -251,72 +250,4 @@ func TestCloseTask(t *testing.T) {
 		t.Errorf("closing twice moved closed_at to %v", got.ClosedAt)
 	}
 	notFound(t, closeIt(2, t0))
-}
-
-func TestUnfinishedJobs(t *testing.T) {
-	db := rulesDB(t)
-	for i, st := range store.JobStates { // jobs 1–6 on module 2, one per state; 7–12 the same on module 3
-		for _, module := range []uint64{2, 3} {
-			j := fullJob()
-			j.ID, j.ModuleID, j.State = uint64(i+1)+6*(module-2), module, st
-			if err := db.Save(j); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	// Only the job's own fields count: not args that happen to be called state and module_id, and a job
-	// without a module (module_id left out) belongs to none.
-	decoy := fullJob()
-	decoy.ID, decoy.ModuleID, decoy.State = 13, 0, store.JobDone
-	decoy.Args = map[string]string{"module_id": "3", "state": store.JobQueued}
-	orphan := fullJob()
-	orphan.ID, orphan.ModuleID, orphan.State = 14, 0, store.JobQueued
-	for _, j := range []*store.Job{decoy, orphan} {
-		if err := db.Save(j); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var got []uint64
-	err := db.View(func(tx *store.Tx) (err error) { got, err = store.UnfinishedJobs(tx, 3); return err })
-	if err != nil || fmt.Sprint(got) != "[7 8 9]" {
-		t.Fatalf("unfinished jobs of module 3: %v (%v), want queued, running, retrying: [7 8 9]", got, err)
-	}
-}
-
-// BenchmarkUnfinishedJobs measures the scan `module rm` makes over a history of 100,000 jobs, against
-// decoding every job in full.
-func BenchmarkUnfinishedJobs(b *testing.B) {
-	db, err := store.Open(b.TempDir()+"/vmmpm.db", store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	err = db.Update(func(tx *store.Tx) error {
-		for i := range 100_000 {
-			j := fullJob()
-			j.ModuleID, j.State = uint64(i%10+1), store.JobDone
-			for n := range 10 {
-				j.Logf(t0, "step %d of the operation", n)
-			}
-			if err := tx.Put(j); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Run("state-and-module", func(b *testing.B) {
-		for b.Loop() {
-			_ = db.View(func(tx *store.Tx) error { _, err := store.UnfinishedJobs(tx, 1); return err })
-		}
-	})
-	b.Run("full-decode", func(b *testing.B) {
-		for b.Loop() {
-			_ = db.View(func(tx *store.Tx) error {
-				return store.Each(tx, func(j *store.Job) bool { return true })
-			})
-		}
-	})
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"vmmpm/queue"
 	"vmmpm/store"
 )
 
@@ -75,7 +76,7 @@ func RemoveModule(db *store.DB, secrets store.Secrets, id uint64) (warnings []st
 		if _, err := store.Get[store.Module](tx, id); err != nil {
 			return err
 		}
-		busy, err := store.UnfinishedJobs(tx, id)
+		busy, err := queue.UnfinishedJobs(tx, id)
 		if err != nil {
 			return err
 		}

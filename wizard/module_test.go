@@ -89,16 +89,6 @@ func TestCheckStoredRecordsEachOutcome(t *testing.T) {
 	}
 }
 
-// addJob stores a job of module 1 in state.
-func addJob(t *testing.T, db *store.DB, state string) *store.Job {
-	t.Helper()
-	j := &store.Job{ServiceID: 1, ModuleID: 1, Type: store.OpReboot, State: state, EnqueuedAt: time.Now()}
-	if err := db.Save(j); err != nil {
-		t.Fatal(err)
-	}
-	return j
-}
-
 func TestRemoveModule(t *testing.T) {
 	db := seededDB(t)
 	secrets := keyringService(t)
@@ -111,11 +101,26 @@ func TestRemoveModule(t *testing.T) {
 	if err := db.Save(tf); err != nil {
 		t.Fatal(err)
 	}
-	addJob(t, db, store.JobDone)
-	j := addJob(t, db, store.JobRetrying)
+	svc := &store.Service{TariffID: tf.ID, ModuleID: m.ID, ClientEmail: "c@example.com", Status: store.ServiceActive,
+		VM: store.VM{HostID: 7, AccountID: 2}}
+	if err := db.Save(svc); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := queue.New(db, secrets, queue.Options{}) // not run: its jobs stay queued
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	if _, err := eng.Enqueue(svc.ID, store.OpReboot, nil); err != nil {
+		t.Fatal(err)
+	}
+	j, err := eng.Enqueue(svc.ID, store.OpSuspend, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	_, err := RemoveModule(db, secrets, m.ID)
-	wantRule(t, err, "id", "module 1 still has 1 unfinished operation(s), the first is job 2; wait for them or cancel them first")
+	_, err = RemoveModule(db, secrets, m.ID)
+	wantRule(t, err, "id", "module 1 still has 2 unfinished operation(s), the first is job 1; wait for them or cancel them first")
 	if _, err := store.Load[store.Module](db, m.ID); err != nil {
 		t.Fatal("the refusal removed the module")
 	}
@@ -123,9 +128,10 @@ func TestRemoveModule(t *testing.T) {
 		t.Fatalf("the refusal touched the password: %v", err)
 	}
 
-	j.State = store.JobCancelled
-	if err := db.Save(j); err != nil {
-		t.Fatal(err)
+	for _, id := range []uint64{1, j.ID} {
+		if err := eng.Cancel(id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	warnings, err := RemoveModule(db, secrets, m.ID)
 	if err != nil {
