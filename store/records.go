@@ -88,7 +88,15 @@ type ValidationError struct {
 	Rule  string
 }
 
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Rule }
+// FieldRecord is the Field of a refusal about the record as a whole; its Rule is then a full sentence.
+const FieldRecord = "id"
+
+func (e *ValidationError) Error() string {
+	if e.Field == FieldRecord {
+		return e.Rule
+	}
+	return e.Field + ": " + e.Rule
+}
 
 func invalid(field, format string, args ...any) error {
 	return &ValidationError{Field: field, Rule: fmt.Sprintf(format, args...)}

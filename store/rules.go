@@ -121,7 +121,7 @@ func CloseTask(tx *Tx, id uint64, now time.Time) error {
 		return err
 	}
 	if !t.ClosedAt.IsZero() {
-		return invalid("id", "task %d is already closed (since %s)", id, t.ClosedAt.Local().Format("2006-01-02 15:04"))
+		return invalid(FieldRecord, "task %d is already closed (since %s)", id, t.ClosedAt.Local().Format("2006-01-02 15:04"))
 	}
 	t.ClosedAt = now
 	return tx.Put(t)
@@ -173,7 +173,7 @@ func deleteUnused[T any, P recordPtr[T]](tx *Tx, id uint64, uses ...use) error {
 			return err
 		}
 		if len(ids) > 0 {
-			return invalid("id", u.refusal, id, len(ids), idList(ids))
+			return invalid(FieldRecord, u.refusal, id, len(ids), idList(ids))
 		}
 	}
 	r := P(new(T))

@@ -245,7 +245,11 @@ func TestCloseTask(t *testing.T) {
 	if got, _ := store.Load[store.Task](db, 1); !got.ClosedAt.Equal(t0) {
 		t.Errorf("closed at %v, want %v", got.ClosedAt, t0)
 	}
-	refused(t, closeIt(1, t0.Add(time.Hour)), "id", "task 1 is already closed (since ")
+	err := closeIt(1, t0.Add(time.Hour))
+	refused(t, err, "id", "task 1 is already closed (since ")
+	if !strings.HasPrefix(err.Error(), "task 1 is already closed") {
+		t.Errorf("a refusal about the whole record reads as its sentence alone, got %q", err)
+	}
 	if got, _ := store.Load[store.Task](db, 1); !got.ClosedAt.Equal(t0) {
 		t.Errorf("closing twice moved closed_at to %v", got.ClosedAt)
 	}

@@ -81,7 +81,7 @@ func RemoveModule(db *store.DB, secrets store.Secrets, id uint64) (warnings []st
 			return err
 		}
 		if len(busy) > 0 {
-			return invalid("id", "module %d still has %d unfinished operation(s), the first is job %d; wait for them or cancel them first",
+			return invalid(store.FieldRecord, "module %d still has %d unfinished operation(s), the first is job %d; wait for them or cancel them first",
 				id, len(busy), busy[0])
 		}
 		if warnings, err = tariffsListing(tx, id); err != nil {

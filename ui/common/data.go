@@ -41,11 +41,10 @@ func (d *Data) CheckModule(id uint64) error {
 }
 
 // DeleteModule is `module rm`: the module and its password together, refused while it has unfinished
-// operations. The command's warnings about tariffs that still list it are not shown here.
-func (d *Data) DeleteModule(id uint64) error {
+// operations; the warnings name tariffs that still list it.
+func (d *Data) DeleteModule(id uint64) (warnings []string, err error) {
 	defer d.Bump()
-	_, err := wizard.RemoveModule(d.DB, d.Secrets, id)
-	return err
+	return wizard.RemoveModule(d.DB, d.Secrets, id)
 }
 
 // SetModule applies `module set` pairs with the wizard's rules and saves the module in one transaction.

@@ -153,10 +153,11 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		id, name := r.m.ID, r.m.Name
 		return m.Ask(fmt.Sprintf("Delete module %d %q and its stored password?\n"+
 			"Tariffs that list it keep their other modules.", id, name), func() (string, error) {
-			if err := m.ctx.Data.DeleteModule(id); err != nil {
+			warnings, err := m.ctx.Data.DeleteModule(id)
+			if err != nil {
 				return "", err
 			}
-			return fmt.Sprintf("module %q deleted with its stored password", name), nil
+			return strings.Join(append([]string{fmt.Sprintf("module %q deleted with its stored password", name)}, warnings...), "; "), nil
 		})
 	}
 	return nil
