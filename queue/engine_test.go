@@ -401,7 +401,7 @@ func TestOperationsChangeVMAndStatus(t *testing.T) {
 			if strings.Contains(fmt.Sprint(j), "n3w-secret") {
 				t.Fatal("the new password is in the job record")
 			}
-			if pw, err := f.secrets.Get(jobSecretID(j.ID)); err != nil || pw != "n3w-secret" {
+			if pw, err := f.secrets.Get(store.JobSecretID(j.ID)); err != nil || pw != "n3w-secret" {
 				t.Fatalf("setpassword secret: %q %v", pw, err)
 			}
 		}

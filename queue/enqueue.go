@@ -23,12 +23,6 @@ const (
 	ArgRecipeTask = "recipe_task"
 )
 
-// jobSecretBase puts setpassword passwords in Secrets under ids no module can have (module ids are
-// bbolt sequence numbers, far below 2⁶³).
-const jobSecretBase = uint64(1) << 63
-
-func jobSecretID(jobID uint64) uint64 { return jobSecretBase | jobID }
-
 // MaxCreate caps one CreateServices call.
 const MaxCreate = 10_000
 
@@ -53,7 +47,7 @@ func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*
 		}
 		add(js)
 		if pw != "" {
-			if err := e.secrets.Set(jobSecretID(js.job.ID), pw); err != nil {
+			if err := e.secrets.Set(store.JobSecretID(js.job.ID), pw); err != nil {
 				return err
 			}
 		}
@@ -129,7 +123,7 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 				e.removeJob(js)
 			}
 			if js.job.Type == store.OpSetPassword && js.job.ID != 0 {
-				_ = e.secrets.Delete(jobSecretID(js.job.ID))
+				_ = e.secrets.Delete(store.JobSecretID(js.job.ID))
 			}
 		}
 		return err
@@ -472,5 +466,5 @@ func (e *Engine) replan(tx *store.Tx, j *store.Job, s *store.Service) (*jobState
 
 // dropJobSecret forgets setpassword's password once it is no longer needed.
 func (e *Engine) dropJobSecret(jobID uint64) {
-	go func() { _ = e.secrets.Delete(jobSecretID(jobID)) }() // a keyring call must not hold the scheduler
+	go func() { _ = e.secrets.Delete(store.JobSecretID(jobID)) }() // a keyring call must not hold the scheduler
 }

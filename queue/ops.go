@@ -217,7 +217,7 @@ func (x *vmmExecutor) setPassword(ctx context.Context, c *vmm.Client, op *Op) (R
 	if err != nil || resumed {
 		return Result{}, err
 	}
-	pw, err := x.secrets.Get(jobSecretID(op.Job.ID))
+	pw, err := x.secrets.Get(store.JobSecretID(op.Job.ID))
 	if errors.Is(err, store.ErrSecretNotFound) {
 		return Result{}, permanent(errors.New("the new password is no longer in the secret store; run setpassword again"))
 	}

@@ -44,7 +44,7 @@ type SecretError struct {
 func (e *SecretError) Unwrap() []error { return []error{e.Cause, e.Err} }
 
 func (e *SecretError) Error() string {
-	what := fmt.Sprintf("cannot %s the password of module %d", e.Op, e.ModuleID)
+	what := "cannot " + e.Op + " the password of " + strings.Replace(secretUser(e.ModuleID), "-", " ", 1)
 	switch e.Cause {
 	case ErrNoSession:
 		return what + ": there is no D-Bus session bus; run vmmpm in a desktop session, or on a server under dbus-run-session with an unlocked gnome-keyring-daemon (README, Running on a headless server)"
@@ -113,7 +113,19 @@ func (k *Keyring) Delete(moduleID uint64) error {
 	})
 }
 
-func secretUser(moduleID uint64) string { return "module-" + strconv.FormatUint(moduleID, 10) }
+// JobSecretID is the Secrets key of a password that belongs to one job (setpassword's new root
+// password) until the job ends. Module ids are bbolt sequence numbers, far below 2⁶³, so the two never meet.
+func JobSecretID(jobID uint64) uint64 { return jobSecretBit | jobID }
+
+const jobSecretBit = uint64(1) << 63
+
+// secretUser names the keyring entry: module-<id>, or job-<id> for a job's password.
+func secretUser(id uint64) string {
+	if id&jobSecretBit != 0 {
+		return "job-" + strconv.FormatUint(id&^jobSecretBit, 10)
+	}
+	return "module-" + strconv.FormatUint(id, 10)
+}
 
 // call runs fn under the deadline. On timeout fn keeps running in its goroutine (go-keyring cannot be
 // cancelled), so a Set that times out may still land later; callers that must not keep it delete it.

@@ -82,6 +82,27 @@ func TestKeyringRoundTripRealSecretService(t *testing.T) {
 	}
 }
 
+// A job's password is kept under its own readable entry, job-<id>, apart from every module's.
+func TestKeyringJobSecret(t *testing.T) {
+	k := testKeyring(t)
+	id := store.JobSecretID(42)
+	requireUsable(t, k.Set(id, "root-pw"))
+	t.Cleanup(func() { _ = k.Delete(id) })
+	out, err := exec.Command("secret-tool", "lookup", "service", k.Service, "username", "job-42").Output()
+	if err != nil || string(out) != "root-pw" {
+		t.Fatalf("secret-tool lookup username job-42 = %q (%v)", out, err)
+	}
+	if _, err := k.Get(42); !errors.Is(err, store.ErrSecretNotFound) || !strings.Contains(err.Error(), "module 42") {
+		t.Fatalf("module 42 must not see job 42's password: %v", err)
+	}
+	if err := k.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Get(id); err == nil || !strings.Contains(err.Error(), "password of job 42") {
+		t.Fatalf("a job secret's error names the job: %v", err)
+	}
+}
+
 func TestKeyringNotFound(t *testing.T) {
 	k := testKeyring(t)
 	_, err := k.Get(424242)
