@@ -116,7 +116,11 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 		go func() { defer close(done); s.demo.Traffic(ctx, eng, demoEvery, demoLimit) }()
 		defer func() { cancel(); <-done }()
 	}
-	model := ui.NewApp(ui.Config{DB: s.db, Secrets: s.secrets, Engine: eng, Theme: th, Clipboard: a.stdout})
+	cfg := ui.Config{DB: s.db, Secrets: s.secrets, Engine: eng, Theme: th, Clipboard: a.stdout}
+	if s.demo != nil {
+		cfg.WizardPrefill = s.demo.WizardPrefill()
+	}
+	model := ui.NewApp(cfg)
 	defer model.Close()
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithInput(a.stdin), tea.WithOutput(a.stdout)}
 	if o.mouse {

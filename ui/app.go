@@ -21,6 +21,7 @@ import (
 	"vmmpm/ui/screens/tariffs"
 	"vmmpm/ui/screens/tasks"
 	"vmmpm/ui/theme"
+	"vmmpm/ui/wizardform"
 )
 
 // TickInterval is the repaint tick: engine events between two ticks cost one refresh.
@@ -34,8 +35,9 @@ type Options struct {
 	Now func() time.Time
 	// Clipboard receives the OSC 52 sequence of `y`; nil means standard output.
 	Clipboard io.Writer
-	// NewWizard builds the Add wizard screen; nil means ui/wizardform.
-	NewWizard func(*common.Context) common.Screen
+	// NewWizard builds the Add wizard screen; nil means ui/wizardform, started with WizardPrefill.
+	NewWizard     func(*common.Context) common.Screen
+	WizardPrefill wizardform.Prefill
 	// NoTick stops the repaint tick (golden tests drive frames by hand).
 	NoTick bool
 }
@@ -65,7 +67,8 @@ func New(opts Options) *App {
 		opts.Clipboard = os.Stdout
 	}
 	if opts.NewWizard == nil {
-		opts.NewWizard = newWizard
+		prefill := opts.WizardPrefill
+		opts.NewWizard = func(ctx *common.Context) common.Screen { return newWizard(ctx, prefill) }
 	}
 	a := &App{ctx: ctx, opts: opts, help: help.New(), styles: newStyles(opts.Theme)}
 	a.help.Styles = a.styles.help

@@ -8,6 +8,7 @@ import (
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/theme"
+	"vmmpm/ui/wizardform"
 )
 
 // Config is what the command hands the TUI.
@@ -20,13 +21,16 @@ type Config struct {
 	Clipboard io.Writer
 	// Now fixes the clock (tests); nil is time.Now.
 	Now func() time.Time
+	// WizardPrefill starts the Add wizard's Integration step with these values (--demo).
+	WizardPrefill wizardform.Prefill
 }
 
 // NewApp builds the app on a running engine and starts following its events. Call Close after the
 // program ends.
 func NewApp(cfg Config) *App {
 	data := &common.Data{DB: cfg.DB, Secrets: cfg.Secrets, Engine: cfg.Engine}
-	a := New(Options{Data: data, Theme: cfg.Theme, Now: cfg.Now, Clipboard: cfg.Clipboard})
+	a := New(Options{Data: data, Theme: cfg.Theme, Now: cfg.Now, Clipboard: cfg.Clipboard,
+		WizardPrefill: cfg.WizardPrefill})
 	a.unwatch = Watch(cfg.Engine, data)
 	return a
 }

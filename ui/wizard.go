@@ -22,10 +22,10 @@ type wizardScreen struct {
 	w, h    int
 }
 
-func newWizard(ctx *common.Context) common.Screen {
+func newWizard(ctx *common.Context, prefill wizardform.Prefill) common.Screen {
 	c, cancel := context.WithCancel(context.Background())
 	m := wizardform.New(ctx.Data.DB, ctx.Data.Secrets, wizardform.Options{
-		Width: ctx.Width, Height: ctx.BodyHeight(), Context: c})
+		Width: ctx.Width, Height: ctx.BodyHeight(), Context: c, Prefill: prefill})
 	return &wizardScreen{ctx: ctx, m: m, cancel: cancel}
 }
 

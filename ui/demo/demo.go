@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"vmmpm/store"
+	"vmmpm/ui/wizardform"
 	"vmmpm/vmm/sim"
 	"vmmpm/wizard"
 )
@@ -218,4 +219,10 @@ func (e *Env) activeService(n int) uint64 {
 		return 0
 	}
 	return ids[n%len(ids)]
+}
+
+// WizardPrefill points the Add wizard at the demo's emulator, so adding the LXD module takes a password.
+func (e *Env) WizardPrefill() wizardform.Prefill {
+	return wizardform.Prefill{URL: e.URL, Username: AdminEmail,
+		Note: "Demo: the built-in emulator is filled in; its administrator password is " + e.Password + "."}
 }

@@ -106,6 +106,12 @@ func seedDefault(t *testing.T, db *store.DB) {
 
 func newHarness(t *testing.T, srv *httptest.Server, seed seedFn) *harness {
 	t.Helper()
+	return newHarnessWith(t, srv, seed, func(*harness) Options { return Options{} })
+}
+
+// newHarnessWith is newHarness with wizard options built from the harness (its emulator URL, say).
+func newHarnessWith(t *testing.T, srv *httptest.Server, seed seedFn, opts func(*harness) Options) *harness {
+	t.Helper()
 	t.Setenv("VMMPM_KEYRING_SERVICE", testService())
 	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})
 	if err != nil {
@@ -120,7 +126,9 @@ func newHarness(t *testing.T, srv *httptest.Server, seed seedFn) *harness {
 		t.Cleanup(srv.Close)
 	}
 	h := &harness{t: t, db: db, secrets: store.NewKeyring(), simURL: srv.URL}
-	h.p = &probe{wiz: New(db, h.secrets, Options{Width: 100, Height: 30})}
+	o := opts(h)
+	o.Width, o.Height = 100, 30
+	h.p = &probe{wiz: New(db, h.secrets, o)}
 	h.tm = teatest.NewTestModel(t, h.p, teatest.WithInitialTermSize(100, 30))
 	t.Cleanup(func() { _ = h.tm.Quit() })
 	return h

@@ -36,6 +36,13 @@ type Options struct {
 	Context context.Context
 	// KeyMap overrides DefaultKeyMap.
 	KeyMap *KeyMap
+	// Prefill starts the Integration step with these values (the demo's emulator).
+	Prefill Prefill
+}
+
+// Prefill is what the Integration step starts with; Note is shown under the step's title.
+type Prefill struct {
+	URL, Username, Note string
 }
 
 type phase int
@@ -66,6 +73,7 @@ type saveDoneMsg struct {
 
 // Model is the wizard. It is used through its pointer: the huh fields are bound to its fields.
 type Model struct {
+	note    string // under the Integration title (Options.Prefill)
 	db      *store.DB
 	secrets store.Secrets
 	ctx     context.Context
@@ -130,6 +138,7 @@ func New(db *store.DB, secrets store.Secrets, opt Options) *Model {
 		return m
 	}
 	m.preselect()
+	m.draft.URL, m.draft.Username, m.note = opt.Prefill.URL, opt.Prefill.Username, opt.Prefill.Note
 	m.form = m.buildForm()
 	return m
 }

@@ -102,7 +102,7 @@ func (m *Model) integrationGroup() *huh.Group {
 		huh.NewConfirm().Title("Skip TLS verification").
 			Description("Off by default. Only for a VMmanager whose self-signed certificate you trust.").
 			Affirmative("On").Negative("Off").Value(&m.draft.InsecureTLS),
-	).Title("Integration").Description("Leaving this step logs in to VMmanager and checks the @admin role.")
+	).Title("Integration").Description(strings.TrimSpace("Leaving this step logs in to VMmanager and checks the @admin role. " + m.note))
 }
 
 func (m *Model) placementGroup() *huh.Group {

@@ -342,3 +342,29 @@ func TestWizardDuplicateSortFlagged(t *testing.T) {
 	h.typeText("y")
 	h.finish()
 }
+
+// TestWizardPrefill: the demo starts Integration with the emulator's URL and user and says so; only the
+// password is typed, and the live check passes.
+func TestWizardPrefill(t *testing.T) {
+	h := newHarnessWith(t, nil, seedDefault, func(h *harness) Options {
+		return Options{Prefill: Prefill{URL: h.simURL, Username: adminEmail, Note: "Demo: prefilled."}}
+	})
+	h.waitText("Step 1 of 5")
+	h.enter()
+	h.waitText("Step 2 of 5")
+	h.enter()
+	h.focus("URL")
+	v := h.waitText("Demo: prefilled.")
+	if !strings.Contains(v, h.simURL) || !strings.Contains(v, adminEmail) {
+		t.Fatalf("prefilled URL and username not shown:\n%s", v)
+	}
+	h.enter()
+	h.focus("Username")
+	h.enter()
+	h.focus("Password")
+	h.typeText(adminPassword)
+	h.enter()
+	h.focus("Skip TLS verification")
+	h.enter()
+	h.waitText("placement (1 of 3)")
+}
