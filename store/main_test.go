@@ -63,6 +63,8 @@ func tryKeyring() int {
 	_, getErr := k.Get(1)
 	fmt.Printf("set cause=%s msg=%v\n", causeName(setErr), setErr)
 	fmt.Printf("get cause=%s msg=%v\n", causeName(getErr), getErr)
+	checkErr := store.CheckSecrets(k)
+	fmt.Printf("check cause=%s msg=%v\n", causeName(checkErr), checkErr)
 	fmt.Printf("elapsed=%s\n", time.Since(start))
 	return 0
 }
@@ -99,7 +101,7 @@ func keyringChild(t *testing.T, cmd *exec.Cmd) map[string]string {
 	}
 	lines := map[string]string{}
 	for _, l := range strings.Split(string(out), "\n") {
-		if k, v, ok := strings.Cut(l, " "); ok && (k == "set" || k == "get") {
+		if k, v, ok := strings.Cut(l, " "); ok && (k == "set" || k == "get" || k == "check") {
 			lines[k] = v
 		}
 		if v, ok := strings.CutPrefix(l, "elapsed="); ok {

@@ -45,6 +45,9 @@ func (e *SecretError) Unwrap() []error { return []error{e.Cause, e.Err} }
 
 func (e *SecretError) Error() string {
 	what := "cannot " + e.Op + " the password of " + strings.Replace(secretUser(e.ModuleID), "-", " ", 1)
+	if e.ModuleID == probeID {
+		what = "passwords cannot be kept"
+	}
 	switch e.Cause {
 	case ErrNoSession:
 		return what + ": there is no D-Bus session bus; run vmmpm in a desktop session, or on a server under dbus-run-session with an unlocked gnome-keyring-daemon (README, Running on a headless server)"
@@ -228,5 +231,17 @@ func (m *MemorySecrets) Delete(moduleID uint64) error {
 		return &SecretError{Op: "remove", ModuleID: moduleID, Cause: ErrSecretNotFound, Err: ErrSecretNotFound}
 	}
 	delete(m.pw, moduleID)
+	return nil
+}
+
+// probeID is the entry CheckSecrets asks for: job 0, which no job has.
+var probeID = JobSecretID(0)
+
+// CheckSecrets asks s for an entry that never exists: "not found" means the store answers, so passwords
+// can be saved and read; any other error says why they cannot (no D-Bus session, locked, …).
+func CheckSecrets(s Secrets) error {
+	if _, err := s.Get(probeID); err != nil && !errors.Is(err, ErrSecretNotFound) {
+		return err
+	}
 	return nil
 }

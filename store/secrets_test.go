@@ -122,6 +122,16 @@ func TestKeyringNotFound(t *testing.T) {
 	}
 }
 
+// CheckSecrets passes on a working store whether or not it holds anything (the no-session case is in
+// TestKeyringNoDBusSession).
+func TestCheckSecretsUsable(t *testing.T) {
+	for _, s := range []store.Secrets{testKeyring(t), store.NewMemorySecrets()} {
+		if err := store.CheckSecrets(s); err != nil {
+			t.Errorf("%s: %v", s.Describe(), err)
+		}
+	}
+}
+
 func TestKeyringRefusesBadRequests(t *testing.T) {
 	k := testKeyring(t)
 	for name, err := range map[string]error{"id 0": k.Set(0, "pw"), "empty password": k.Set(5, "")} {
@@ -152,7 +162,10 @@ func TestKeyringNoDBusSession(t *testing.T) {
 	env := append(environWithout("DBUS_SESSION_BUS_ADDRESS", "PATH", "XDG_RUNTIME_DIR"),
 		"PATH="+empty, "XDG_RUNTIME_DIR="+empty)
 	got := keyringChild(t, child(t, "keyring", env, true))
-	for _, op := range []string{"set", "get"} {
+	if !strings.Contains(got["check"], "passwords cannot be kept: there is no D-Bus session bus") {
+		t.Errorf("the start-up probe without a D-Bus session: %s", got["check"])
+	}
+	for _, op := range []string{"set", "get", "check"} {
 		if !strings.HasPrefix(got[op], "cause=nosession ") ||
 			!strings.Contains(got[op], "there is no D-Bus session bus; run vmmpm in a desktop session, or on a server under dbus-run-session") {
 			t.Errorf("%s without a D-Bus session: %s", op, got[op])

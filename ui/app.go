@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"errors"
 	"io"
 	"os"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
+	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/screens/catalog"
 	"vmmpm/ui/screens/jobs"
@@ -53,8 +55,10 @@ type App struct {
 	showHelp bool
 	flash    common.Flash
 	flashAt  time.Time
-	styles   styles
-	unwatch  func()
+	// secretsErr is why passwords cannot be saved or read, from the start-up probe (nil: they can).
+	secretsErr error
+	styles     styles
+	unwatch    func()
 }
 
 // New builds the app with its six screens.
@@ -91,7 +95,17 @@ func (a *App) tick() tea.Cmd {
 }
 
 // Init starts the tick and loads the home screen.
-func (a *App) Init() tea.Cmd { return tea.Batch(a.tick(), a.top().Activate()) }
+func (a *App) Init() tea.Cmd { return tea.Batch(a.tick(), a.top().Activate(), a.checkSecrets()) }
+
+// secretsCheckedMsg is the start-up probe of where passwords live.
+type secretsCheckedMsg struct{ err error }
+
+// checkSecrets probes the keyring off the event loop (an unlock prompt may hold it for seconds), so a
+// missing D-Bus session or a locked keyring is said at start, not after a whole wizard.
+func (a *App) checkSecrets() tea.Cmd {
+	s := a.ctx.Data.Secrets
+	return func() tea.Msg { return secretsCheckedMsg{store.CheckSecrets(s)} }
+}
 
 func (a *App) top() common.Screen {
 	if n := len(a.stack); n > 0 {
@@ -110,6 +124,12 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tickMsg:
 		a.ctx.Frame++
 		return a, tea.Batch(a.tick(), a.top().Update(common.TickMsg{}))
+	case secretsCheckedMsg:
+		a.secretsErr = msg.err
+		if msg.err != nil {
+			return a, common.Fail(msg.err)
+		}
+		return a, nil
 	case common.FlashMsg:
 		a.flash, a.flashAt = common.Flash(msg), a.ctx.Now()
 		return a, nil
@@ -313,6 +333,10 @@ const flashFor = 8 * time.Second
 // right, always.
 func (a *App) statusView() string {
 	right := a.styles.faint.Render("secrets: " + a.ctx.Data.Secrets.Describe())
+	var se *store.SecretError
+	if errors.As(a.secretsErr, &se) {
+		right = a.styles.warn.Render("secrets: keyring UNUSABLE (" + se.Cause.Error() + ")")
+	}
 	if m := a.top().Selected().Module; m != nil {
 		tls := a.styles.ok.Render("TLS verified")
 		if m.InsecureTLS {

@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"bytes"
+	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -211,4 +212,26 @@ func TestDataChangesReloadOnTick(t *testing.T) {
 	if s, _ := store.Load[store.Service](f.DB, 9); s == nil {
 		t.Fatal("service 9 missing")
 	}
+}
+
+// noSession answers like the OS keyring does without a D-Bus session (store classifies the real case).
+type noSession struct{}
+
+func (noSession) fail(op string, id uint64) error {
+	return &store.SecretError{Op: op, ModuleID: id, Cause: store.ErrNoSession,
+		Err: errors.New(`exec: "dbus-launch": executable file not found in $PATH`)}
+}
+func (s noSession) Get(id uint64) (string, error) { return "", s.fail("read", id) }
+func (s noSession) Set(id uint64, _ string) error { return s.fail("store", id) }
+func (s noSession) Delete(id uint64) error        { return s.fail("remove", id) }
+func (noSession) Describe() string                { return `OS keyring (Secret Service), service "vmmpm"` }
+
+// TestKeyringProblemShownAtStart: an unusable keyring is said when the TUI starts, not after a wizard.
+func TestKeyringProblemShownAtStart(t *testing.T) {
+	f := world(t)
+	f.Data.Secrets = noSession{}
+	v := start(t, f).View()
+	must(t, v, "secrets: keyring UNUSABLE (no D-Bus session bus)", "there is no D-Bus session bus")
+	ok := start(t, world(t)).View()
+	mustNot(t, ok, "UNUSABLE")
 }
