@@ -89,7 +89,7 @@ func (a *app) moduleAddSpec(path string) error {
 	if err != nil {
 		return checkExit(err)
 	}
-	d.SetClusters(res.Clusters)
+	d.ApplyCheck(res)
 	if err := d.ResolveSpecCluster(spec); err != nil {
 		return err
 	}

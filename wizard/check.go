@@ -91,6 +91,7 @@ func (d *Draft) Integration() Integration {
 type CheckResult struct {
 	URL      string // normalised
 	Clusters []vmm.Cluster
+	At       time.Time
 }
 
 // Check timing: an interactive check should fail within seconds, not the client's operation defaults.
@@ -124,5 +125,5 @@ func CheckIntegration(ctx context.Context, in Integration, password string) (*Ch
 	if err != nil {
 		return fail(err)
 	}
-	return &CheckResult{URL: c.URL(), Clusters: cs}, nil
+	return &CheckResult{URL: c.URL(), Clusters: cs, At: time.Now().UTC()}, nil
 }

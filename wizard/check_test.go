@@ -40,7 +40,11 @@ func TestCheckIntegrationAgainstEmulator(t *testing.T) {
 		t.Fatalf("result %+v", res)
 	}
 	d := NewDraft()
-	d.SetClusters(res.Clusters)
+	d.Username = simAdmin
+	d.ApplyCheck(res)
+	if lc := d.Module().LastCheck; lc == nil || !lc.OK || lc.At.IsZero() || !strings.Contains(lc.Message, simAdmin) {
+		t.Fatalf("the saved module must keep the wizard's login as its last check: %+v", lc)
+	}
 	if ok, _ := AdditionalInterface(d.Clusters, 1); !ok {
 		t.Fatal("the emulator's KVM cluster has a pool on interface 1")
 	}

@@ -1,6 +1,7 @@
 package wizard
 
 import (
+	"fmt"
 	"strings"
 
 	"vmmpm/store"
@@ -29,6 +30,9 @@ type Draft struct {
 	RecipeWait          string
 	AdditionalInterface bool
 	Params              store.Params
+
+	// Checked is the integration check that let the draft past step 3 (ApplyCheck).
+	Checked *store.Check
 
 	// Not asked by the wizard; `module set` changes them later.
 	Enabled         bool
@@ -73,6 +77,7 @@ func (d *Draft) Module() *store.Module {
 		Enabled:             d.Enabled,
 		ActivationLimit:     d.ActivationLimit,
 		Params:              d.Params,
+		LastCheck:           d.Checked,
 	}
 	if d.UseRecipes {
 		m.RecipeWait = d.RecipeWait
@@ -83,6 +88,14 @@ func (d *Draft) Module() *store.Module {
 // ClusterInfo returns the fetched cluster with the draft's cluster id, if any.
 func (d *Draft) ClusterInfo() (vmm.Cluster, bool) {
 	return findCluster(d.Clusters, d.Cluster.ID)
+}
+
+// ApplyCheck takes what leaving Integration learned: the clusters for step 4, and the login itself,
+// which the saved module keeps as its last check.
+func (d *Draft) ApplyCheck(res *CheckResult) {
+	d.SetClusters(res.Clusters)
+	d.Checked = &store.Check{At: res.At, OK: true, Message: fmt.Sprintf(
+		"logged in to %s as administrator %s when the module was added", res.URL, strings.TrimSpace(d.Username))}
 }
 
 // SetClusters records the clusters a successful integration check fetched and drops a chosen cluster

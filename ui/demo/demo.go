@@ -127,7 +127,7 @@ func (e *Env) seed() error {
 		return err
 	}
 	d.URL = res.URL
-	d.SetClusters(res.Clusters)
+	d.ApplyCheck(res)
 	if err := d.ChooseCluster(1); err != nil {
 		return err
 	}

@@ -356,7 +356,7 @@ func (m *Model) checkDone(msg checkDoneMsg) tea.Cmd {
 	}
 	m.stopCheck()
 	if msg.err == nil {
-		m.draft.SetClusters(msg.res.Clusters)
+		m.draft.ApplyCheck(msg.res)
 		m.draft.URL = msg.res.URL
 		m.pickCluster()
 		text := fmt.Sprintf("✓ Logged in to %s as administrator %s; VMmanager lists %d clusters.",
