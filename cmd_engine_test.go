@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"vmmpm/internal/termtest"
 	"vmmpm/store"
 	"vmmpm/vmm/sim"
 )
@@ -235,29 +234,11 @@ func TestJobsBesideALiveEngineSaysInUse(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe to read while the command writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestJobsFollowRunsTheEngineAndPrintsChanges(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
 	env.cli("service", "create", "--tariff", "small", "--count", "2")
-	var out syncBuffer
+	var out termtest.SyncBuffer
 	a := &app{dbPath: env.db, stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -9,32 +8,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"vmmpm/internal/termtest"
 )
 
-// simBuffer is a bytes.Buffer the command writes to while the test reads it.
-type simBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *simBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *simBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // simWaitLines waits until out holds n complete lines and returns them.
-func simWaitLines(t *testing.T, out *simBuffer, n int) []string {
+func simWaitLines(t *testing.T, out *termtest.SyncBuffer, n int) []string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -48,9 +30,9 @@ func simWaitLines(t *testing.T, out *simBuffer, n int) []string {
 }
 
 // startSim runs `vmmpm sim ARGS` in-process under ctx and returns the base URL from the first line.
-func startSim(t *testing.T, stdin string, args ...string) (base string, out, errOut *simBuffer, stop func() error) {
+func startSim(t *testing.T, stdin string, args ...string) (base string, out, errOut *termtest.SyncBuffer, stop func() error) {
 	t.Helper()
-	out, errOut = &simBuffer{}, &simBuffer{}
+	out, errOut = &termtest.SyncBuffer{}, &termtest.SyncBuffer{}
 	a := &app{stdin: strings.NewReader(stdin), stdout: out, stderr: errOut}
 	root := newRootCmd(a)
 	root.SetArgs(append([]string{"sim"}, args...))
@@ -170,9 +152,9 @@ func TestSimCommandTLS(t *testing.T) {
 // TestSimCommandStopsOnSIGTERM sends a real SIGTERM to this process; the command has registered for it
 // before it prints its first line, so only the command sees it.
 func TestSimCommandStopsOnSIGTERM(t *testing.T) {
-	out := &simBuffer{}
+	out := &termtest.SyncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run([]string{"sim"}, strings.NewReader(""), out, &simBuffer{}) }()
+	go func() { done <- run([]string{"sim"}, strings.NewReader(""), out, &termtest.SyncBuffer{}) }()
 	base := strings.TrimPrefix(simWaitLines(t, out, 1)[0], "listening on ")
 	if st := simStats(t, http.DefaultClient, base); st["requests"] == nil {
 		t.Fatalf("stats %v", st)

@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -17,6 +18,9 @@ import (
 // TestMain points the XDG defaults at a throwaway folder, so a test that forgets --db never touches
 // the real ~/.local/share/vmmpm. Package main must not define another TestMain.
 func TestMain(m *testing.M) {
+	if os.Getenv(envRunMain) == "1" { // a test re-executed this binary as vmmpm itself
+		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	dir, err := os.MkdirTemp("", "vmmpm-main-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -29,6 +33,16 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// envRunMain makes the test binary behave as the vmmpm binary (see vmmpmCmd).
+const envRunMain = "VMMPM_TEST_RUN_MAIN"
+
+// vmmpmCmd is the vmmpm program with args, run from this test binary in its own process.
+func vmmpmCmd(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), envRunMain+"=1")
+	return cmd
 }
 
 // runCLI runs the command tree in-process and returns what it printed and its exit code.

@@ -39,7 +39,11 @@ type Theme struct {
 func Setup(noColor bool) *Theme {
 	if noColor {
 		lipgloss.SetColorProfile(termenv.Ascii)
+		lipgloss.SetHasDarkBackground(true) // colours are off: no need to ask the terminal
 	}
+	// Ask the terminal for its background now, before the program reads keys: asked later, from the
+	// first render, the query reads stdin beside Bubble Tea and swallows the first keys typed.
+	_ = lipgloss.HasDarkBackground()
 	return New(noColor)
 }
 

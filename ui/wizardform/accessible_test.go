@@ -3,81 +3,34 @@ package wizardform
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"io"
 	"os"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/unix"
-
+	"vmmpm/internal/termtest"
 	"vmmpm/store"
 )
 
-// openPTY returns a pseudo-terminal pair: the slave is a real terminal, as the password prompt needs.
+// openPTY is a terminal for the prompts; nobody reads its screen here, so the echo is drained.
 func openPTY(t *testing.T) (master, slave *os.File) {
 	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatal(err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close(); m.Close() })
-	go func() { _, _ = bytes.NewBuffer(nil).ReadFrom(m) }() // drain the echo
-	return m, s
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	m, sl := termtest.OpenPTY(t, 100, 30)
+	go func() { _, _ = io.Copy(io.Discard, m) }()
+	return m, sl
 }
 
 // conversation answers prompts in order, each once it has appeared after the previous one.
 type conversation struct {
 	t      *testing.T
-	out    *syncBuffer
+	out    *termtest.SyncBuffer
 	master *os.File
 	seen   int
 }
 
 func (c *conversation) expect(text string) {
 	c.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		s := c.out.String()
-		if i := strings.Index(s[c.seen:], text); i >= 0 {
-			c.seen += i + len(text)
-			return
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("timed out waiting for %q; output so far:\n%s", text, s)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	termtest.Expect(c.t, c.out, &c.seen, text)
 }
 
 func (c *conversation) answer(prompt, line string) {
@@ -92,7 +45,7 @@ func TestAccessibleWizard(t *testing.T) {
 	h := newHarness(t, nil, seedDefault)
 	_ = h.tm.Quit()
 	master, slave := openPTY(t)
-	out := &syncBuffer{}
+	out := &termtest.SyncBuffer{}
 	type result struct {
 		m   *store.Module
 		err error
