@@ -523,6 +523,19 @@ func TestModuleSelectionInEngine(t *testing.T) {
 	if more[0].ModuleID != b.ID {
 		t.Errorf("with module %d failing its check the service went to %d, want %d", f.module.ID, more[0].ModuleID, b.ID)
 	}
+	// A failed service already bound to a opens there again even now: its VM may exist only in a's
+	// VMmanager, and opening it on b would make a second one.
+	failed, err := store.Load[store.Service](f.db, svcs[0].ID)
+	f.must(err)
+	failed.Status = store.ServiceFailed
+	f.must(f.db.Save(failed))
+	again, err := e.Enqueue(svcs[0].ID, store.OpOpen, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.ModuleID != f.module.ID {
+		t.Errorf("a second open of service %d went to module %d, want its own module %d", svcs[0].ID, again.ModuleID, f.module.ID)
+	}
 }
 
 func TestSlowSubscriberDoesNotBlock(t *testing.T) {

@@ -267,8 +267,13 @@ func (e *Engine) moduleOf(tx *store.Tx, s *store.Service) (*store.Module, error)
 	return m, nil
 }
 
-// pickModule applies module selection for an open; nil means none fits.
+// pickModule applies module selection for an open; nil means none fits. A service already bound to a
+// module opens there again whatever its health: a VM named svc-{IID} may exist in that VMmanager, and
+// opening elsewhere would give the service a second VM (spec §5).
 func (e *Engine) pickModule(tx *store.Tx, s *store.Service, now time.Time) (*store.Module, error) {
+	if s.ModuleID != 0 {
+		return e.moduleOf(tx, s)
+	}
 	t, err := store.Get[store.Tariff](tx, s.TariffID)
 	if err != nil {
 		return nil, err

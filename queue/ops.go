@@ -279,7 +279,10 @@ func argUint(args map[string]string, key string, def uint64) uint64 {
 
 // open creates the service's VM, or adopts the one an earlier attempt made (spec §5, §6).
 func (x *vmmExecutor) open(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
-	if _, err := x.resumeTask(ctx, c, op, vmm.TaskHostCreate); err != nil {
+	// A recorded task VMmanager no longer lists says nothing about the VM: look it up by name instead.
+	if _, err := x.resumeTask(ctx, c, op, vmm.TaskHostCreate); errors.Is(err, vmm.ErrNotFound) {
+		op.Logf("VMmanager no longer lists the recorded task; looking for the VM instead")
+	} else if err != nil {
 		return Result{}, err
 	}
 	name := VMName(op.Service.ID)
@@ -440,12 +443,13 @@ func newPassword() string {
 
 // wait polls a VMmanager task: every tenth of PollEvery during the first PollEvery (most tasks
 // are short), then every PollEvery. Each phase is one vmm operation, so a module with session_ttl 0
-// logs in at most twice per wait.
+// logs in at most twice per wait. A task not listed yet during the fast phase gets the slow phase's
+// grace too: fast polls alone would give up after a tenth of it.
 func (x *vmmExecutor) wait(ctx context.Context, c *vmm.Client, ref vmm.TaskRef) error {
 	fast, cancel := context.WithTimeout(ctx, x.poll)
 	err := c.WaitTask(fast, ref, max(x.poll/10, time.Millisecond))
 	cancel()
-	if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || ctx.Err() != nil || (!errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, vmm.ErrNotFound)) {
 		return err
 	}
 	return c.WaitTask(ctx, ref, x.poll)

@@ -83,7 +83,7 @@ func (c *Client) CreateAccount(ctx context.Context, email, password string) (uin
 	}
 	body := map[string]string{"email": email, "password": password, "role": "@user"}
 	if err := c.object(ctx, c.op(), http.MethodPost, "/vm/v3/account", body, &ans); err != nil {
-		return 0, err
+		return 0, hidePassword(err, password)
 	}
 	if ans.ID == 0 {
 		return 0, errorf(ErrBadAnswer, "VMmanager created the account %s but sent no id", email)

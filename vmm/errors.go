@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Sentinel errors. Every error the client returns matches at least one of them with errors.Is.
@@ -167,4 +168,14 @@ func (e *kindError) Unwrap() error        { return e.cause }
 
 func errorf(kind error, format string, args ...any) error {
 	return &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}
+}
+
+// hidePassword masks a password VMmanager quoted back in its error message (e.g. a policy refusal), so it
+// never reaches a job's error, a log line or the screen.
+func hidePassword(err error, password string) error {
+	var ae *APIError
+	if password != "" && errors.As(err, &ae) {
+		ae.Msg = strings.ReplaceAll(ae.Msg, password, "***")
+	}
+	return err
 }

@@ -49,7 +49,7 @@ func (c *Client) CreateHost(ctx context.Context, s HostSpec) (Created, error) {
 	}
 	var ans taskAnswer
 	if err := c.object(ctx, o, http.MethodPost, "/vm/v3/host", body, &ans); err != nil {
-		return Created{}, err
+		return Created{}, hidePassword(err, s.Password)
 	}
 	if ans.ID == 0 || ans.Task == "" {
 		return Created{}, errorf(ErrBadAnswer, "VMmanager accepted the VM %s but sent no id or task", s.Name)
@@ -184,7 +184,8 @@ func (c *Client) ReinstallHost(ctx context.Context, id, os, recipe uint64, passw
 	if recipe != 0 {
 		body["recipe_list"] = recipeList(recipe)
 	}
-	return c.hostTask(ctx, http.MethodPost, hostPath(id, "/reinstall"), body, TaskHostReinstall)
+	ref, err := c.hostTask(ctx, http.MethodPost, hostPath(id, "/reinstall"), body, TaskHostReinstall)
+	return ref, hidePassword(err, password)
 }
 
 // SetPassword changes a VM's root password. VMmanager may or may not answer with a task: nil when not.
@@ -195,7 +196,7 @@ func (c *Client) SetPassword(ctx context.Context, id uint64, password string) (*
 	var ans taskAnswer
 	body := map[string]any{"password": password}
 	if err := c.object(ctx, c.op(), http.MethodPost, hostPath(id, "/password"), body, &ans); err != nil {
-		return nil, err
+		return nil, hidePassword(err, password)
 	}
 	if ans.Task == "" {
 		return nil, nil

@@ -77,11 +77,7 @@ func (c *Client) login(ctx context.Context) (string, error) {
 	}
 	var t tokenAnswer
 	if err := decodeAnswer(status, data, &t, true); err != nil {
-		var ae *APIError
-		if errors.As(err, &ae) && c.password != "" {
-			ae.Msg = strings.ReplaceAll(ae.Msg, c.password, "***")
-		}
-		return "", err
+		return "", hidePassword(err, c.password)
 	}
 	if t.Token == "" {
 		return "", errorf(ErrBadAnswer, "%s answered the login without a token", c.host)
