@@ -111,19 +111,29 @@ func (a *app) followJobs(ctx context.Context, db *store.DB, f jobsFlags) error {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 	enc := json.NewEncoder(a.stdout)
+	show := func(ev queue.Event) {
+		if ev.Kind != queue.JobChanged || !f.match(ev.Job) {
+			return
+		}
+		if f.asJSON {
+			_ = enc.Encode(ev.Job)
+		} else {
+			fmt.Fprintf(a.stdout, "%s  %s\n", time.Now().Format("15:04:05"), strings.ReplaceAll(jobLine(ev.Job), "\t", "  "))
+		}
+	}
 	for {
 		select {
 		case err := <-done:
-			return err
+			for { // the last transitions are already in the channel: print them before returning
+				select {
+				case ev := <-events:
+					show(ev)
+				default:
+					return err
+				}
+			}
 		case ev := <-events:
-			if ev.Kind != queue.JobChanged || !f.match(ev.Job) {
-				continue
-			}
-			if f.asJSON {
-				_ = enc.Encode(ev.Job)
-			} else {
-				fmt.Fprintf(a.stdout, "%s  %s\n", time.Now().Format("15:04:05"), strings.ReplaceAll(jobLine(ev.Job), "\t", "  "))
-			}
+			show(ev)
 		}
 	}
 }
