@@ -251,8 +251,24 @@ func (a *App) View() string {
 	}
 	b.WriteString(a.flashView() + "\n")
 	b.WriteString(a.statusView() + "\n")
-	b.WriteString(a.help.ShortHelpView(a.top().Help().ShortHelp()))
+	b.WriteString(a.helpBarView())
 	return b.String()
+}
+
+// helpBarView fits the short help in the width by leaving out screen actions from the right, never the
+// last two bindings (help and quit on a list, save and back in a form): a bar cut at the edge would hide
+// exactly the keys that explain the others.
+func (a *App) helpBarView() string {
+	binds := a.top().Help().ShortHelp()
+	whole := a.help
+	whole.Width = 0 // measure untruncated
+	for len(binds) > 2 {
+		if v := whole.ShortHelpView(binds); ansi.StringWidth(v) <= a.ctx.Width {
+			return v
+		}
+		binds = append(append([]key.Binding{}, binds[:len(binds)-3]...), binds[len(binds)-2:]...)
+	}
+	return a.help.ShortHelpView(binds)
 }
 
 func (a *App) bodyView() string {
@@ -339,8 +355,11 @@ func (a *App) statusView() string {
 	}
 	if m := a.top().Selected().Module; m != nil {
 		tls := a.styles.ok.Render("TLS verified")
-		if m.InsecureTLS {
+		switch state, _ := common.TLSState(m); state {
+		case "INSECURE":
 			tls = a.styles.warn.Render("TLS NOT VERIFIED (insecure)")
+		case "no TLS":
+			tls = a.styles.warn.Render("no TLS (plain http)")
 		}
 		right = a.styles.faint.Render("module "+strconv.FormatUint(m.ID, 10)+": ") + tls + a.styles.faint.Render(" · ") + right
 	}

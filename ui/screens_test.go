@@ -231,7 +231,8 @@ func TestCatalogKeys(t *testing.T) {
 	r.Keys("enter")
 	must(t, r.View(), "Paris Nord")
 	r.Keys("d", "y")
-	mustNot(t, r.View(), "Paris Nord")
+	mustNot(t, r.View(), "   3 Paris Nord")
+	must(t, r.View(), `data center 3 "Paris Nord" deleted`)
 
 	r.Keys("right", "a")
 	must(t, r.View(), "Add department")

@@ -126,7 +126,23 @@ func (k *KeyMap) Movement() []key.Binding {
 // ScreenHelp builds a screen's help: its own actions first in the short bar, then quit and help.
 func (k *KeyMap) ScreenHelp(actions ...key.Binding) Help {
 	short := append(append([]key.Binding{}, actions...), k.Filter, k.Help, k.Quit)
-	return Help{Short: short, Full: [][]key.Binding{actions, k.Movement(), k.Global()}}
+	return Help{Short: short, Full: [][]key.Binding{actions, without(k.Movement(), actions), k.Global()}}
+}
+
+// without drops from group the keys a screen already lists among its actions (y copy id), so the full
+// help names each key once.
+func without(group, listed []key.Binding) []key.Binding {
+	seen := map[string]bool{}
+	for _, b := range listed {
+		seen[b.Help().Key] = true
+	}
+	var out []key.Binding
+	for _, b := range group {
+		if !seen[b.Help().Key] {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 // FormHelp is the help of a screen whose focus is in a form.

@@ -28,7 +28,8 @@ func (m *Model) View() string {
 		b.WriteByte('\n')
 	}
 	if m.Err != "" {
-		b.WriteString("\n" + m.styles.err.Render(m.Err) + "\n")
+		// Wrapped so the end of the message, which says what to do, stays on an 80-column screen.
+		b.WriteString("\n" + m.styles.err.Width(max(m.ctx.Width-6, 20)).Render(m.Err) + "\n")
 	}
 	return b.String()
 }

@@ -22,6 +22,8 @@ type Column struct {
 	Width int
 	Min   int
 	Right bool
+	// Keep stops a narrow terminal from cutting the column (addresses: a cut IP is a wrong IP).
+	Keep bool
 }
 
 // Source gives the cells of absolute row i. Style may return nil for the default look.
@@ -194,16 +196,42 @@ func layout(cols []Column, width int) []int {
 			flex++
 		}
 	}
-	if flex == 0 {
-		return w
-	}
-	share := max((width-used)/flex, 0)
-	for i, c := range cols {
-		if c.Width == 0 {
-			w[i] = max(share, c.Min)
+	if flex > 0 {
+		share := max((width-used)/flex, 0)
+		for i, c := range cols {
+			if c.Width == 0 {
+				w[i] = max(share, c.Min)
+			}
 		}
 	}
+	shrink(cols, w, width)
 	return w
+}
+
+// minText is the narrowest a text column gets on a small terminal: two characters and the ellipsis.
+const minText = 3
+
+// shrink narrows the widest text columns one cell at a time until the row fits width, so on an 80-column
+// terminal every column stays on screen (cut with …) instead of the right-hand ones falling off the edge.
+// Right-aligned (numeric) and Keep columns keep their width: a cut number is worse than a short name.
+func shrink(cols []Column, w []int, width int) {
+	over := len(w) - 1 - width
+	for _, x := range w {
+		over += x
+	}
+	for over > 0 {
+		widest := -1
+		for i, c := range cols {
+			if !c.Right && !c.Keep && w[i] > minText && (widest < 0 || w[i] > w[widest]) {
+				widest = i
+			}
+		}
+		if widest < 0 {
+			return
+		}
+		w[widest]--
+		over--
+	}
 }
 
 // View draws the header, the visible rows and the filter line; src is asked for visible cells only.

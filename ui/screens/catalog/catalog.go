@@ -173,26 +173,27 @@ func (m *Model) save(f *form.Model, id uint64) tea.Cmd {
 
 func (m *Model) askDelete() tea.Cmd {
 	var r store.Record
-	var q string
+	var q, what string
 	if m.pane == paneDC {
 		d, ok := m.dcs.Selected()
 		if !ok {
 			return nil
 		}
-		r, q = d, fmt.Sprintf("Delete data center %d %q?", d.ID, d.Name)
+		r, what = d, fmt.Sprintf("data center %d %q", d.ID, d.Name)
 	} else {
 		d, ok := m.depts.Selected()
 		if !ok {
 			return nil
 		}
-		r, q = d, fmt.Sprintf("Delete department %d %q?", d.ID, d.Name)
+		r, what = d, fmt.Sprintf("department %d %q", d.ID, d.Name)
 	}
+	q = "Delete " + what + "?"
 	data := m.ctx.Data
 	return m.Ask(q, func() (string, error) {
 		if err := data.DeleteCatalog(r); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("deleted %s %d", r.Bucket(), r.GetID()), nil
+		return what + " deleted", nil
 	})
 }
 

@@ -150,17 +150,42 @@ func (d *Detail) View() string {
 	if j.Error != "" {
 		field("Error", d.styles.err.Width(max(d.ctx.Width-18, 20)).Render(j.Error))
 	}
-	b.WriteString("\n  " + d.styles.label.Render("Log") + d.styles.faint.Render(fmt.Sprintf("  (%d lines, newest last)", len(j.Log))) + "\n")
+	b.WriteString("\n  " + d.styles.label.Render("Log") + d.styles.faint.Render("  ("+plural(len(j.Log), "line")+", newest last)") + "\n")
 	used := strings.Count(b.String(), "\n")
-	room := max(d.ctx.BodyHeight()-used-1, 1)
-	logs := j.Log
-	if len(logs) > room {
-		logs = logs[len(logs)-room:]
+	b.WriteString(d.logTail(j.Log, max(d.ctx.BodyHeight()-used-1, 1)))
+	return b.String()
+}
+
+// logTail renders the newest log entries that fit in room lines; a long entry wraps under its text
+// rather than running off the right edge, where the end of an error message would be lost.
+func (d *Detail) logTail(log []store.LogLine, room int) string {
+	textW := max(d.ctx.Width-16, 20) // "  " + 12-cell time + "  "
+	var entries []string
+	for i := len(log) - 1; i >= 0 && room > 0; i-- {
+		text := lipgloss.NewStyle().Width(textW).Render(log[i].Text)
+		e := lipgloss.JoinHorizontal(lipgloss.Top, "  "+d.styles.faint.Render(log[i].At.Format("15:04:05.000"))+"  ", text)
+		n := strings.Count(e, "\n") + 1
+		if n > room && len(entries) > 0 {
+			break
+		}
+		room -= n
+		entries = append(entries, e)
 	}
-	for _, l := range logs {
-		b.WriteString("  " + d.styles.faint.Render(l.At.Format("15:04:05.000")) + "  " + l.Text + "\n")
+	slices.Reverse(entries)
+	var b strings.Builder
+	for _, e := range entries {
+		for line := range strings.SplitSeq(e, "\n") {
+			b.WriteString(strings.TrimRight(line, " ") + "\n")
+		}
 	}
 	return b.String()
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
 }
 
 func moduleText(id uint64) string {

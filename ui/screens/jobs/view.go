@@ -62,7 +62,7 @@ func (m *Model) View() string {
 }
 
 func (m *Model) writeHeader(b *strings.Builder) {
-	b.WriteString(m.styles.head.Render(countLine("MODULE", "QUEUED", "RUNNING", "RETRYING", "FAILED", "DONE", "LANES")))
+	b.WriteString(m.styles.head.Render(countLine(m.nameWidth(), "MODULE", "QUEUED", "RUNNING", "RETRYING", "FAILED", "DONE", "LANES")))
 	b.WriteByte('\n')
 	var total common.ModuleCounts
 	for i, id := range m.order {
@@ -99,16 +99,25 @@ func (m *Model) countRow(name string, c common.ModuleCounts) string {
 	if c.LanesTotal == 0 {
 		lanes = strconv.Itoa(c.LanesBusy) + "/-"
 	}
-	return countLine(name, strconv.Itoa(c.Queued), strconv.Itoa(c.Running), strconv.Itoa(c.Retrying),
+	return countLine(m.nameWidth(), name, strconv.Itoa(c.Queued), strconv.Itoa(c.Running), strconv.Itoa(c.Retrying),
 		strconv.Itoa(c.Failed), strconv.Itoa(c.Done), lanes)
 }
 
-func countLine(name string, cols ...string) string {
+// countCols is how many count columns follow the module name, each countWidth wide.
+const countCols, countWidth = 6, 9
+
+// nameWidth is the module-name column of the counts: 28 cells, narrower when the terminal is, so LANES
+// stays on an 80-column screen.
+func (m *Model) nameWidth() int {
+	return min(max(m.ctx.Width-2-countCols*countWidth, 12), 28)
+}
+
+func countLine(nameW int, name string, cols ...string) string {
 	var b strings.Builder
 	b.WriteString("  ")
-	b.WriteString(padRight(name, 28))
+	b.WriteString(padRight(name, nameW))
 	for _, c := range cols {
-		b.WriteString(padLeft(c, 9))
+		b.WriteString(padLeft(c, countWidth))
 	}
 	return b.String()
 }

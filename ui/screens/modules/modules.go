@@ -187,10 +187,8 @@ func (m *Model) cell(r row, col int) string {
 	case colURL:
 		return mod.URL
 	case colTLS:
-		if mod.InsecureTLS {
-			return "INSECURE"
-		}
-		return "verified"
+		state, _ := common.TLSState(mod)
+		return state
 	case colQueue:
 		if !mod.Params.Queue {
 			return "off"
@@ -219,8 +217,9 @@ func checkText(ctx *common.Context, c *store.Check) string {
 }
 
 func (m *Model) cellStyle(r row, col int) *lipgloss.Style {
+	_, tlsWarn := common.TLSState(r.m)
 	switch {
-	case col == colTLS && r.m.InsecureTLS:
+	case col == colTLS && tlsWarn:
 		return &m.styles.warn
 	case col == colCheck && r.m.LastCheck != nil && !r.m.LastCheck.OK:
 		return &m.styles.bad

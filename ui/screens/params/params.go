@@ -107,8 +107,12 @@ func (m *Model) preview() string {
 func (m *Model) View() string {
 	var b strings.Builder
 	b.WriteString(m.form.View())
-	b.WriteString("\n" + m.styles.label.Render("Queue keys") + "  " + m.preview() + "\n\n")
-	b.WriteString(m.styles.faint.Render("Operations with the same queue key run one after another; different keys run in parallel.\n" +
-		"Each operation's key is {key_name}-{n}, n in 1…Number of queues. enter saves, esc leaves without saving."))
+	// Wrapped to the terminal (less the padding): a queue-key error ends with what to type instead.
+	textW := max(m.ctx.Width-4, 20)
+	label := m.styles.label.Render("Queue keys") + "  "
+	preview := lipgloss.NewStyle().Width(max(textW-lipgloss.Width(label), 10)).Render(m.preview())
+	b.WriteString("\n" + lipgloss.JoinHorizontal(lipgloss.Top, label, preview) + "\n\n")
+	b.WriteString(m.styles.faint.Width(textW).Render("Operations with the same queue key run one after another; different keys run in parallel.") + "\n")
+	b.WriteString(m.styles.faint.Width(textW).Render("Each operation's key is {key_name}-{n}, n in 1…Number of queues. enter saves, esc leaves without saving."))
 	return lipgloss.NewStyle().Padding(1, 2).Render(b.String())
 }

@@ -74,7 +74,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "MODULE", Width: 14},
 		table.Column{Title: "CLIENT", Min: 16},
 		table.Column{Title: "DOMAIN", Min: 14},
-		table.Column{Title: "IPV4", Width: 15},
+		table.Column{Title: "IPV4", Width: 15, Keep: true},
 		table.Column{Title: "VM", Width: 6, Right: true},
 		table.Column{Title: "UPDATED", Width: 7, Right: true},
 	)
