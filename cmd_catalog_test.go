@@ -113,6 +113,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{[]string{"datacentr"}, `(did you mean "datacenter"?)`},
 		{[]string{"datacenter", "remove", "x"}, `unknown command "remove" for "vmmpm datacenter"; run "vmmpm datacenter --help"`},
 		{[]string{"department", "lst"}, `unknown command "lst" for "vmmpm department" (did you mean "list"?)`},
+		{[]string{"service", "frobnicate", "1"}, `unknown command "frobnicate" for "vmmpm service"`},
+		{[]string{"module", "lsit"}, `(did you mean "list" or "set"?)`},
+		{[]string{"tariff", "remove", "1"}, `unknown command "remove" for "vmmpm tariff"`},
 	} {
 		out, stderr, code := runCLI(t, "", append([]string{"--db", db}, c.args...)...)
 		if code != exitUsage {

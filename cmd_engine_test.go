@@ -262,3 +262,27 @@ func TestJobsFollowRunsTheEngineAndPrintsChanges(t *testing.T) {
 		}
 	}
 }
+
+// TestServiceOpenAgain: a service whose open was cancelled stays ordered until `service open` queues a
+// new open, which the engine then runs; an active service is refused.
+func TestServiceOpenAgain(t *testing.T) {
+	env := newEngineEnv(t, 0)
+	env.cli("tariff", "add", "--spec", env.spec)
+	env.cli("service", "create", "--tariff", "1")
+	env.cli("jobs", "cancel", "1")
+	env.cli("engine", "--until-idle")
+	if s := decodeJSON[[]store.Service](t, env.cli("service", "list", "--json")); s[0].Status != store.ServiceOrdered {
+		t.Fatalf("after a cancelled open the service is %s, want ordered", s[0].Status)
+	}
+	env.cli("service", "open", "1")
+	env.cli("engine", "--until-idle")
+	if s := decodeJSON[[]store.Service](t, env.cli("service", "list", "--json")); s[0].Status != store.ServiceActive {
+		t.Fatalf("after service open the service is %s, want active", s[0].Status)
+	}
+	if _, errOut, code := runCLI(t, "", "--db", env.db, "service", "open", "1"); code == 0 || !strings.Contains(errOut, "cannot be opened again") {
+		t.Fatalf("open of an active service: exit %d, %q", code, errOut)
+	}
+	if n := env.sim.Stats().HostsCreated["svc-1"]; n != 1 {
+		t.Fatalf("svc-1 created %d times, want 1", n)
+	}
+}

@@ -23,7 +23,7 @@ import (
 )
 
 func newModuleCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "module", Short: "VMmanager 6 processing modules: add, list, show, set, rm, check"}
+	cmd := groupCmd("module", "VMmanager 6 processing modules: add, list, show, set, rm, check, password")
 	cmd.AddCommand(moduleAddCmd(a), moduleListCmd(a), moduleShowCmd(a), moduleSetCmd(a), moduleRmCmd(a),
 		moduleCheckCmd(a), modulePasswordCmd(a))
 	return cmd

@@ -13,9 +13,9 @@ import (
 )
 
 func newServiceCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "service", Short: "VPS services: order, list, and queue operations on them"}
+	cmd := groupCmd("service", "VPS services: order, list, and queue operations on them")
 	cmd.AddCommand(serviceCreateCmd(a), listCmd(a, "services", printServices))
-	for _, op := range store.OpTypes[1:] { // open is service create
+	for _, op := range store.OpTypes {
 		cmd.AddCommand(serviceOpCmd(a, op))
 	}
 	return cmd
@@ -70,6 +70,7 @@ func printServices(w io.Writer, db *store.DB, asJSON bool) error {
 }
 
 var opShort = map[string]string{
+	store.OpOpen:        "Open again a service whose open failed or was cancelled (service create opens new ones)",
 	store.OpSuspend:     "Stop the VMs (service becomes suspended)",
 	store.OpResume:      "Start the VMs again (service becomes active)",
 	store.OpClose:       "Delete the VMs (service becomes deleted; cannot be undone)",

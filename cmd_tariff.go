@@ -27,7 +27,7 @@ const exampleTariffSpec = `{
 }`
 
 func newTariffCmd(a *app) *cobra.Command {
-	cmd := &cobra.Command{Use: "tariff", Short: "VPS tariff plans and the modules that serve them"}
+	cmd := groupCmd("tariff", "VPS tariff plans and the modules that serve them")
 	var addSpec, editSpec string
 	add := &cobra.Command{
 		Use:   "add --spec FILE",

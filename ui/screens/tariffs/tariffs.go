@@ -130,7 +130,7 @@ func (m *Model) openForm(t *store.Tariff) tea.Cmd {
 	f := form.New(m.ctx, title).
 		AddText("name", "Name", t.Name, "1–64 characters", false).
 		AddChoice("datacenter", "Data center", opts, strconv.FormatUint(t.DataCenterID, 10), "").
-		AddText("modules", "Modules", joinIDs(t.ModuleIDs), "module ids in order of preference, e.g. 1,2", false).
+		AddText("modules", "Modules", joinIDs(t.ModuleIDs), "module ids that may serve it, e.g. 1,2 (the lowest sort wins)", false).
 		AddText("cpu", "CPU", num(t.CPU), "1–256", true).
 		AddText("ram_mib", "RAM, MiB", num(t.RAMMiB), "128–4194304", true).
 		AddText("disk_mib", "Disk, MiB", num(t.DiskMiB), "1024–67108864", true).
