@@ -146,9 +146,14 @@ func parseID(k kind, s string) (uint64, error) {
 	return id, nil
 }
 
-// update opens the database and runs fn in one write transaction; refusals name record id.
+// update opens the database and runs fn in one write transaction; refusals name record id. An add
+// (id 0) may create the database; an edit or delete needs it to exist.
 func (a *app) update(k kind, id uint64, fn func(*store.Tx) error) error {
-	db, err := a.openDB()
+	open := a.openExisting
+	if id == 0 {
+		open = a.openDB
+	}
+	db, err := open()
 	if err != nil {
 		return err
 	}
@@ -233,7 +238,7 @@ func listCmd(a *app, what string, print func(io.Writer, *store.DB, bool) error) 
 		Short: "List " + what,
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			db, err := a.openDB()
+			db, err := a.openExisting()
 			if err != nil {
 				return err
 			}

@@ -138,12 +138,21 @@ func TestGroupWithoutSubcommandShowsHelp(t *testing.T) {
 func TestEmptyListsAndEnvDB(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "env", "vmmpm.db")
 	t.Setenv("VMMPM_DB", db)
-	if out := mustCLI(t, "datacenter", "list", "--json"); out != "[]\n" {
-		t.Errorf("empty list --json = %q, want []", out)
+	// Reading a database that is not there says so and creates nothing: a mistyped path is not data loss.
+	_, stderr, code := runCLI(t, "", "datacenter", "list", "--json")
+	if code != exitUsage {
+		t.Errorf("list of a missing database: exit %d, want 2", code)
+	}
+	requireSentence(t, stderr, "does not exist, and nothing was created; check --db or VMMPM_DB")
+	if _, err := os.Stat(filepath.Dir(db)); !os.IsNotExist(err) {
+		t.Fatalf("listing created %s: %v", filepath.Dir(db), err)
 	}
 	mustCLI(t, "department", "add", "Ops")
 	if _, err := os.Stat(db); err != nil {
 		t.Fatalf("VMMPM_DB was not used: %v", err)
+	}
+	if out := mustCLI(t, "datacenter", "list", "--json"); out != "[]\n" {
+		t.Errorf("empty list --json = %q, want []", out)
 	}
 }
 

@@ -38,7 +38,7 @@ func (a *app) runEngine(ctx context.Context, untilIdle bool) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	db, err := a.openDB()
+	db, err := a.openExisting()
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func (f jobsFlags) match(j *store.Job) bool {
 }
 
 func (a *app) jobs(ctx context.Context, f jobsFlags) error {
-	db, err := a.openDB()
+	db, err := a.openExisting()
 	if err != nil {
 		return err
 	}

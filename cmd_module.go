@@ -201,7 +201,7 @@ func checkSummary(c *store.Check) string {
 // missing module is a usage error.
 func moduleCmd(a *app, use, short string, run func(c *cobra.Command, db *store.DB, m *store.Module) error) *cobra.Command {
 	return idCmd(kindModule, use, short, func(c *cobra.Command, id uint64) error {
-		db, err := a.openDB()
+		db, err := a.openExisting()
 		if err != nil {
 			return err
 		}

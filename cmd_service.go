@@ -144,7 +144,7 @@ func (a *app) enqueueOps(op string, ids []uint64, args map[string]string) error 
 
 // withEngine opens the database and an engine (not running) for enqueueing, with the OS keyring.
 func (a *app) withEngine(fn func(*store.DB, *queue.Engine) error) error {
-	db, err := a.openDB()
+	db, err := a.openExisting()
 	if err != nil {
 		return err
 	}

@@ -55,8 +55,19 @@ type app struct {
 	stderr  io.Writer
 }
 
+// openDB opens the database, creating it when missing: for commands that add records.
 func (a *app) openDB() (*store.DB, error) {
 	return store.Open(a.dbPath, store.Options{})
+}
+
+// openExisting opens a database that must already exist: for commands that read or change records,
+// so a mistyped --db says so instead of showing an empty new database.
+func (a *app) openExisting() (*store.DB, error) {
+	db, err := store.Open(a.dbPath, store.Options{MustExist: true})
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, withCode(exitUsage, err)
+	}
+	return db, err
 }
 
 func newRootCmd(a *app) *cobra.Command {

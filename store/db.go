@@ -31,7 +31,13 @@ type Options struct {
 	LockTimeout time.Duration
 	// ReadOnly opens without taking the write lock's exclusivity.
 	ReadOnly bool
+	// MustExist refuses a missing file instead of creating it: commands that only read or change
+	// existing records should not turn a mistyped --db into a new, empty database.
+	MustExist bool
 }
+
+// ErrNoDatabase is returned by Open with MustExist when the file is not there.
+var ErrNoDatabase = errors.New("database does not exist")
 
 // DefaultPath is $XDG_DATA_HOME/vmmpm/vmmpm.db, or ~/.local/share/vmmpm/vmmpm.db.
 func DefaultPath() string {
@@ -59,6 +65,11 @@ func xdgDir(env, fallback string) string {
 func Open(path string, opt Options) (*DB, error) {
 	if opt.LockTimeout == 0 {
 		opt.LockTimeout = time.Second
+	}
+	if opt.MustExist {
+		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("database %s does not exist, and nothing was created; check --db or VMMPM_DB (an add command such as vmmpm datacenter add creates it): %w", path, ErrNoDatabase)
+		}
 	}
 	if !opt.ReadOnly {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
