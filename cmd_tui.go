@@ -105,8 +105,6 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 	if err != nil {
 		return err
 	}
-	stop := startEngine(eng, a.stderr)
-	defer stop()
 	if s.demo != nil {
 		if err := s.demo.OpenServices(eng, demoServices); err != nil {
 			return err
@@ -126,7 +124,10 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 	if o.mouse {
 		opts = append(opts, tea.WithMouseCellMotion())
 	}
-	_, err = tea.NewProgram(model, opts...).Run()
+	p := tea.NewProgram(model, opts...)
+	stop := startEngine(eng, a.stderr, func(err error) { p.Send(ui.EngineStoppedMsg{Err: err}) })
+	defer stop()
+	_, err = p.Run()
 	return err
 }
 
@@ -144,11 +145,18 @@ func openLog(path string) (*slog.Logger, func()) {
 }
 
 // startEngine runs the engine in the background; the returned stop cancels it, waits for Run to return
-// (running jobs finish their current call or are left for recovery) and closes it.
-func startEngine(eng *queue.Engine, stderr io.Writer) (stop func()) {
+// (running jobs finish their current call or are left for recovery) and closes it. An engine that stops
+// on its own (a failed write, say) is reported through stopped at once, so the screen can say so.
+func startEngine(eng *queue.Engine, stderr io.Writer, stopped func(error)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- eng.Run(ctx) }()
+	go func() {
+		err := eng.Run(ctx)
+		if ctx.Err() == nil {
+			stopped(err)
+		}
+		done <- err
+	}()
 	return func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {

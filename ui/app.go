@@ -2,6 +2,7 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -57,8 +58,10 @@ type App struct {
 	flashAt  time.Time
 	// secretsErr is why passwords cannot be saved or read, from the start-up probe (nil: they can).
 	secretsErr error
-	styles     styles
-	unwatch    func()
+	// engineErr is set when the engine stopped on its own; the status line keeps saying so.
+	engineErr error
+	styles    styles
+	unwatch   func()
 }
 
 // New builds the app with its six screens.
@@ -97,6 +100,9 @@ func (a *App) tick() tea.Cmd {
 // Init starts the tick and loads the home screen.
 func (a *App) Init() tea.Cmd { return tea.Batch(a.tick(), a.top().Activate(), a.checkSecrets()) }
 
+// EngineStoppedMsg says the engine inside the TUI stopped on its own: jobs no longer run.
+type EngineStoppedMsg struct{ Err error }
+
 // secretsCheckedMsg is the start-up probe of where passwords live.
 type secretsCheckedMsg struct{ err error }
 
@@ -124,6 +130,9 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tickMsg:
 		a.ctx.Frame++
 		return a, tea.Batch(a.tick(), a.top().Update(common.TickMsg{}))
+	case EngineStoppedMsg:
+		a.engineErr = fmt.Errorf("the engine stopped, so no job runs until vmmpm is started again (%v); quit with q and start it again", msg.Err)
+		return a, common.Fail(a.engineErr)
 	case secretsCheckedMsg:
 		a.secretsErr = msg.err
 		if msg.err != nil {
@@ -367,6 +376,10 @@ func (a *App) statusView() string {
 	if room < 10 {
 		return ansi.Truncate(right, a.ctx.Width, "…")
 	}
-	left := ansi.Truncate("db "+a.ctx.Data.DB.Path(), room, "…")
-	return a.styles.faint.Render(left) + strings.Repeat(" ", room-ansi.StringWidth(left)+1) + right
+	left, style := "db "+a.ctx.Data.DB.Path(), a.styles.faint
+	if a.engineErr != nil {
+		left, style = "engine STOPPED: jobs are not running; quit and start vmmpm again", a.styles.warn
+	}
+	left = ansi.Truncate(left, room, "…")
+	return style.Render(left) + strings.Repeat(" ", room-ansi.StringWidth(left)+1) + right
 }

@@ -235,3 +235,13 @@ func TestKeyringProblemShownAtStart(t *testing.T) {
 	ok := start(t, world(t)).View()
 	mustNot(t, ok, "UNUSABLE")
 }
+
+// TestEngineStoppedIsShown: an engine that stops on its own is said at once and stays on the status line.
+func TestEngineStoppedIsShown(t *testing.T) {
+	r := start(t, world(t))
+	mustNot(t, r.View(), "engine STOPPED")
+	r.Send(ui.EngineStoppedMsg{Err: errors.New("disk full")})
+	must(t, r.View(), "engine STOPPED: jobs are not running", "the engine stopped, so no job runs")
+	r.Keys("3")
+	must(t, r.View(), "engine STOPPED: jobs are not running")
+}
