@@ -245,3 +245,17 @@ func TestEngineStoppedIsShown(t *testing.T) {
 	r.Keys("3")
 	must(t, r.View(), "engine STOPPED: jobs are not running")
 }
+
+// TestWizardHasOneHelpBar: inside the TUI the wizard's keys show once, in the app's bar, and follow its
+// phase (y/n while it asks before leaving).
+func TestWizardHasOneHelpBar(t *testing.T) {
+	r := start(t, world(t))
+	r.Keys("a")
+	v := r.View()
+	must(t, v, "Step 1 of 5", "ctrl+c leave the wizard (asks first)")
+	if n := strings.Count(v, "esc back"); n != 1 {
+		t.Fatalf("esc back shown %d times, want once:\n%s", n, v)
+	}
+	r.Keys("ctrl+c")
+	must(t, r.View(), "Leave the wizard and discard this module?", "y yes")
+}

@@ -25,7 +25,7 @@ type wizardScreen struct {
 func newWizard(ctx *common.Context, prefill wizardform.Prefill) common.Screen {
 	c, cancel := context.WithCancel(context.Background())
 	m := wizardform.New(ctx.Data.DB, ctx.Data.Secrets, wizardform.Options{
-		Width: ctx.Width, Height: ctx.BodyHeight(), Context: c, Prefill: prefill})
+		Width: ctx.Width, Height: ctx.BodyHeight(), Context: c, Prefill: prefill, Embedded: true})
 	return &wizardScreen{ctx: ctx, m: m, cancel: cancel}
 }
 
@@ -33,11 +33,10 @@ func (s *wizardScreen) Title() string              { return "Add module" }
 func (s *wizardScreen) Capturing() bool            { return true }
 func (s *wizardScreen) Selected() common.Selection { return common.Selection{} }
 
+// Help is the wizard's own, phase by phase (y/n during a question, esc cancelling a check), in the app's bar.
 func (s *wizardScreen) Help() keys.Help {
-	back := key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "back a step"))
-	quit := key.NewBinding(key.WithKeys("ctrl+c"), key.WithHelp("ctrl+c", "leave the wizard (asks first)"))
-	next := key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next"))
-	return keys.Help{Short: []key.Binding{next, back, quit}, Full: [][]key.Binding{{next, back, quit}}}
+	b := s.m.HelpBindings()
+	return keys.Help{Short: b, Full: [][]key.Binding{b}}
 }
 
 func (s *wizardScreen) Activate() tea.Cmd {

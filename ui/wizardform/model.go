@@ -38,6 +38,8 @@ type Options struct {
 	KeyMap *KeyMap
 	// Prefill starts the Integration step with these values (the demo's emulator).
 	Prefill Prefill
+	// Embedded leaves the help line to the host, which shows HelpBindings in its own bar.
+	Embedded bool
 }
 
 // Prefill is what the Integration step starts with; Note is shown under the step's title.
@@ -73,10 +75,11 @@ type saveDoneMsg struct {
 
 // Model is the wizard. It is used through its pointer: the huh fields are bound to its fields.
 type Model struct {
-	note    string // under the Integration title (Options.Prefill)
-	db      *store.DB
-	secrets store.Secrets
-	ctx     context.Context
+	embedded bool   // the host draws the help line (Options.Embedded)
+	note     string // under the Integration title (Options.Prefill)
+	db       *store.DB
+	secrets  store.Secrets
+	ctx      context.Context
 
 	width, height int
 	keys          KeyMap
@@ -125,6 +128,10 @@ func New(db *store.DB, secrets store.Secrets, opt Options) *Model {
 	}
 	if opt.KeyMap != nil {
 		m.keys = *opt.KeyMap
+	}
+	m.embedded = opt.Embedded
+	if m.embedded { // inside the TUI, ctrl+c leaves the wizard, not vmmpm
+		m.keys.Quit.SetHelp("ctrl+c", "leave the wizard (asks first)")
 	}
 	if m.width <= 0 {
 		m.width = 100

@@ -86,6 +86,15 @@ func (m *Model) bodyView() string {
 }
 
 func (m *Model) helpView(w int) string {
+	if m.embedded {
+		return ""
+	}
+	m.help.Width = w
+	return m.help.ShortHelpView(m.HelpBindings())
+}
+
+// HelpBindings are the keys that work in the wizard's current phase, for whichever help bar shows them.
+func (m *Model) HelpBindings() []key.Binding {
 	var binds []key.Binding
 	switch m.phase {
 	case phaseEdit:
@@ -97,8 +106,7 @@ func (m *Model) helpView(w int) string {
 	case phaseFatal:
 		binds = []key.Binding{m.keys.Quit}
 	}
-	m.help.Width = w
-	return m.help.ShortHelpView(dedupe(binds))
+	return dedupe(binds)
 }
 
 // dedupe drops bindings whose help text repeats (huh lists enter as both next and submit).
