@@ -117,7 +117,9 @@ func checkExit(err error) error {
 	switch ce.Cause {
 	case wizard.CauseBadURL:
 		return withCode(exitUsage, err)
-	case wizard.CauseConnection, wizard.CauseTLS:
+	case wizard.CauseTLS:
+		return withCode(exitUnreachable, errors.New(tlsHint(err, err.Error(), `"insecure_tls": true in the spec, or module set ID insecure_tls=on`)))
+	case wizard.CauseConnection:
 		return withCode(exitUnreachable, err)
 	case wizard.CauseBadCredentials:
 		return withCode(exitBadCreds, err)

@@ -116,6 +116,9 @@ func TestModuleAddSpecRefusalsSaveNothing(t *testing.T) {
 	e.refuse(exitUsage, "", add(nil), "password")
 	e.refuse(exitUsage, pw, []string{"module", "add"}, "needs a terminal", "--spec")
 	e.refuse(exitUnreachable, pw, add(func(s map[string]any) { s["url"] = "http://127.0.0.1:1" }), "refused the connection")
+	tlsSrv := quietTLSServer(t, sim.New(sim.Config{}))
+	e.refuse(exitUnreachable, pw, add(func(s map[string]any) { s["url"] = tlsSrv.URL }), "self-signed",
+		`skip TLS verification ("insecure_tls": true in the spec, or module set ID insecure_tls=on)`)
 
 	if ms := e.modules(); len(ms) != 0 {
 		t.Fatalf("refusals saved %d modules", len(ms))

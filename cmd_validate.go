@@ -162,7 +162,15 @@ func nonEmptyPassword(p string) (string, error) {
 // describedError shows vmm.Describe's sentence but still matches the vmm sentinels for exitCode.
 type describedError struct{ err error }
 
-func (e *describedError) Error() string { return vmm.Describe(e.err) }
+func (e *describedError) Error() string { return tlsHint(e.err, vmm.Describe(e.err), "--insecure") }
 func (e *describedError) Unwrap() error { return e.err }
 
 func described(err error) error { return &describedError{err: err} }
+
+// tlsHint names the switch this command offers where msg (a TLS failure) advises skipping verification.
+func tlsHint(err error, msg, how string) string {
+	if !errors.Is(err, vmm.ErrTLS) || !strings.Contains(msg, "skip TLS verification") {
+		return msg
+	}
+	return strings.Replace(msg, "skip TLS verification", "skip TLS verification ("+how+")", 1)
+}

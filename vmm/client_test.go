@@ -544,7 +544,7 @@ func TestTLS(t *testing.T) {
 	if !errors.Is(err, vmm.ErrTLS) || !errors.As(err, &te) || te.Kind != "untrusted" || vmm.Transient(err) {
 		t.Fatalf("self-signed: %v", err)
 	}
-	if d := vmm.Describe(err); !strings.Contains(d, "self-signed") || !strings.Contains(d, "--insecure") {
+	if d := vmm.Describe(err); !strings.Contains(d, "self-signed") || !strings.Contains(d, "skip TLS verification") {
 		t.Fatalf("Describe = %q", d)
 	}
 	ok := newClient(t, srv.URL, func(cfg *vmm.Config) { cfg.InsecureTLS = true })

@@ -209,7 +209,7 @@ func TestTaskAnswerShapes(t *testing.T) {
 
 func TestDescribe(t *testing.T) {
 	cases := map[error]string{
-		&TLSError{Kind: "untrusted", Host: "vm:443"}:                            "--insecure",
+		&TLSError{Kind: "untrusted", Host: "vm:443"}:                            "skip TLS verification",
 		&TLSError{Kind: "hostname", Host: "vm:443"}:                             "host name",
 		&TLSError{Kind: "not-tls", Host: "vm:443"}:                              "http://",
 		&NetError{Kind: "dns", Host: "vm.example"}:                              "could not be resolved",

@@ -50,13 +50,13 @@ func Describe(err error) string {
 func describeTLS(e *TLSError) string {
 	switch e.Kind {
 	case "untrusted":
-		return sentence(e.Error(), "install a certificate from a trusted authority, or switch on skip TLS verification (--insecure for validate, insecure_tls=on for a module) if you trust this server")
+		return sentence(e.Error(), "install a certificate from a trusted authority, or switch on skip TLS verification if you trust this server")
 	case "not-tls":
 		return sentence(e.Error(), "use an http:// address or the port VMmanager serves HTTPS on")
 	case "hostname":
-		return sentence(e.Error(), "use the host name the certificate was issued for, or switch on skip TLS verification (--insecure for validate, insecure_tls=on for a module)")
+		return sentence(e.Error(), "use the host name the certificate was issued for, or switch on skip TLS verification")
 	}
-	return sentence(e.Error(), "fix the server's certificate, or switch on skip TLS verification (--insecure for validate, insecure_tls=on for a module) if you trust this server")
+	return sentence(e.Error(), "fix the server's certificate, or switch on skip TLS verification if you trust this server")
 }
 
 func describeNet(e *NetError) string {
