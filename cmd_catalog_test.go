@@ -218,7 +218,7 @@ func TestDatacenterEditAndRm(t *testing.T) {
 	dc := func(args ...string) []string { return append([]string{"--db", db, "datacenter"}, args...) }
 	refuseCLI(t, `data center name must be unique: a data center named "DC One" already exists (id 1); choose another name`,
 		dc("edit", "2", "--name", "dc one ")...)
-	refuseCLI(t, "data center --external-id cannot be set while 1 module(s) (1) use data center 1, because a VMmanager 6 module binds only to a data center without one; move them first",
+	refuseCLI(t, "data center --external-id cannot be set while 1 module(s) (1) use data center 1, because a VMmanager 6 module binds only to a data center without one; remove those modules first (a module keeps the data center it was added with)",
 		dc("edit", "1", "--external-id", "ext-1")...)
 	refuseCLI(t, "data center name must not be empty", dc("edit", "2", "--name", " ")...)
 	refuseCLI(t, "there is no data center 9 (see `vmmpm datacenter list`)", dc("edit", "9", "--name", "X")...)
@@ -240,8 +240,8 @@ func TestDatacenterEditAndRm(t *testing.T) {
 		t.Errorf(`--external-id "" must remove it:`+"\n%s", list)
 	}
 
-	refuseCLI(t, "data center 1 is used by 1 module(s) (1); delete them or move them to another data center first", dc("rm", "1")...)
-	refuseCLI(t, "data center 2 is used by 1 tariff(s) (1); delete them or move them to another data center first", dc("rm", "2")...)
+	refuseCLI(t, "data center 1 is used by 1 module(s) (1); remove them first (a module keeps the data center it was added with)", dc("rm", "1")...)
+	refuseCLI(t, "data center 2 is used by 1 tariff(s) (1); delete them or move them to another data center first (tariff edit)", dc("rm", "2")...)
 	mustCLI(t, dc("add", "Spare")...)
 	if out := mustCLI(t, dc("rm", "3")...); out != "removed data center 3\n" {
 		t.Errorf("rm said %q", out)

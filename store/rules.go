@@ -32,7 +32,7 @@ func SaveDataCenter(tx *Tx, d *DataCenter) error {
 			return err
 		}
 		if len(users) > 0 {
-			return invalid("external_id", "cannot be set while %d module(s) (%s) use data center %d, because a VMmanager 6 module binds only to a data center without one; move them first",
+			return invalid("external_id", "cannot be set while %d module(s) (%s) use data center %d, because a VMmanager 6 module binds only to a data center without one; remove those modules first (a module keeps the data center it was added with)",
 				len(users), idList(users), d.ID)
 		}
 	}
@@ -43,9 +43,9 @@ func SaveDataCenter(tx *Tx, d *DataCenter) error {
 func DeleteDataCenter(tx *Tx, id uint64) error {
 	return deleteUnused[DataCenter](tx, id,
 		usedBy(func(m *Module) bool { return m.DataCenterID == id },
-			"data center %d is used by %d module(s) (%s); delete them or move them to another data center first"),
+			"data center %d is used by %d module(s) (%s); remove them first (a module keeps the data center it was added with)"),
 		usedBy(func(t *Tariff) bool { return t.DataCenterID == id },
-			"data center %d is used by %d tariff(s) (%s); delete them or move them to another data center first"))
+			"data center %d is used by %d tariff(s) (%s); delete them or move them to another data center first (tariff edit)"))
 }
 
 // SaveDepartment adds (ID 0) or replaces a department; its name is unique among departments.

@@ -97,7 +97,7 @@ func TestDeleteDataCenterRules(t *testing.T) {
 	del := func(id uint64) error {
 		return db.Update(func(tx *store.Tx) error { return store.DeleteDataCenter(tx, id) })
 	}
-	refused(t, del(1), "id", "data center 1 is used by 1 module(s) (1); delete them or move them")
+	refused(t, del(1), "id", "data center 1 is used by 1 module(s) (1); remove them first")
 	tf := fullTariff()
 	tf.DataCenterID, tf.ModuleIDs = 2, []uint64{1}
 	if err := db.Save(tf); err != nil {
