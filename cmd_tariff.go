@@ -58,7 +58,7 @@ func newTariffCmd(a *app) *cobra.Command {
 		listAllCmd(a, "tariffs", "ID\tNAME\tDC\tMODULES\tCPU\tRAM MIB\tDISK MIB\tOS\tRECIPE\tIPV4\tDOMAIN",
 			func(t *store.Tariff) string {
 				return fmt.Sprintf("%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s", t.ID, t.Name, t.DataCenterID,
-					joinIDs(t.ModuleIDs), t.CPU, t.RAMMiB, t.DiskMiB, t.OSID, zeroDash(t.RecipeID), t.IPv4Count,
+					t.ModuleList(), t.CPU, t.RAMMiB, t.DiskMiB, t.OSID, zeroDash(t.RecipeID), t.IPv4Count,
 					dash(t.DomainTemplate))
 			}))
 	return cmd
@@ -184,14 +184,6 @@ func findTariff(db *store.DB, arg string) (*store.Tariff, error) {
 		}
 	}
 	return nil, usagef("tariff %q does not exist; see vmmpm tariff list", arg)
-}
-
-func joinIDs(ids []uint64) string {
-	parts := make([]string, len(ids))
-	for i, id := range ids {
-		parts[i] = strconv.FormatUint(id, 10)
-	}
-	return strings.Join(parts, ",")
 }
 
 func zeroDash(n uint64) string {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -262,6 +263,15 @@ type Tariff struct {
 	RecipeID       uint64   `json:"recipe_id,omitempty"`
 	IPv4Count      int      `json:"ipv4_count"`
 	DomainTemplate string   `json:"domain_template,omitempty"`
+}
+
+// ModuleList is the tariff's module ids as "1,2", the form commands and screens show and read back.
+func (t *Tariff) ModuleList() string {
+	parts := make([]string, len(t.ModuleIDs))
+	for i, id := range t.ModuleIDs {
+		parts[i] = strconv.FormatUint(id, 10)
+	}
+	return strings.Join(parts, ",")
 }
 
 func (t *Tariff) Validate() error {

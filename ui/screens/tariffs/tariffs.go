@@ -130,7 +130,7 @@ func (m *Model) openForm(t *store.Tariff) tea.Cmd {
 	f := form.New(m.ctx, title).
 		AddText("name", "Name", t.Name, "1–64 characters", false).
 		AddChoice("datacenter", "Data center", opts, strconv.FormatUint(t.DataCenterID, 10), "").
-		AddText("modules", "Modules", joinIDs(t.ModuleIDs), "module ids that may serve it, e.g. 1,2 (the lowest sort wins)", false).
+		AddText("modules", "Modules", t.ModuleList(), "module ids that may serve it, e.g. 1,2 (the lowest sort wins)", false).
 		AddText("cpu", "CPU", num(t.CPU), "1–256", true).
 		AddText("ram_mib", "RAM, MiB", num(t.RAMMiB), "128–4194304", true).
 		AddText("disk_mib", "Disk, MiB", num(t.DiskMiB), "1024–67108864", true).
@@ -207,7 +207,7 @@ func cell(r row, col int) string {
 	case 2:
 		return r.dc
 	case 3:
-		return joinIDs(t.ModuleIDs)
+		return t.ModuleList()
 	case 4:
 		return strconv.Itoa(t.CPU)
 	case 5:
@@ -230,14 +230,6 @@ func cell(r row, col int) string {
 		return t.DomainTemplate
 	}
 	return ""
-}
-
-func joinIDs(ids []uint64) string {
-	s := make([]string, len(ids))
-	for i, id := range ids {
-		s[i] = strconv.FormatUint(id, 10)
-	}
-	return strings.Join(s, ",")
 }
 
 func idOrEmpty(id uint64) string {
