@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -593,4 +594,24 @@ func TestStopAndResume(t *testing.T) {
 	}
 	runIdle(t, e, 30*time.Second)
 	checkAllDone(t, f, 12)
+}
+
+// TestUnknownIDsAreInputRefusals: an id that does not exist is the user's input (a record-level
+// ValidationError, exit 2 in commands) and still matches ErrNotFound.
+func TestUnknownIDsAreInputRefusals(t *testing.T) {
+	f := newFixture(t, sim.Config{Seed: 15}, store.DefaultParams())
+	e := f.engine(fastOptions())
+	for name, err := range map[string]error{
+		"cancel": e.Cancel(999), "retry": e.Retry(999),
+	} {
+		var ve *store.ValidationError
+		if !errors.Is(err, ErrNotFound) || !errors.As(err, &ve) || ve.Field != store.FieldRecord || err.Error() != "job 999 does not exist; see vmmpm jobs" {
+			t.Errorf("%s of job 999: %v", name, err)
+		}
+	}
+	_, err := e.Enqueue(999, store.OpReboot, nil)
+	var ve *store.ValidationError
+	if !errors.As(err, &ve) || err.Error() != "service 999 does not exist; see vmmpm service list" {
+		t.Errorf("enqueue for service 999: %v", err)
+	}
 }

@@ -39,7 +39,7 @@ func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*
 	err := e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
 		s, err := store.Get[store.Service](tx, serviceID)
 		if err != nil {
-			return fmt.Errorf("service %d does not exist; see vmmpm service list", serviceID)
+			return unknown("service %d does not exist; see vmmpm service list", serviceID)
 		}
 		js, err := e.plan(tx, s, op, args, e.opt.Now())
 		if err != nil {
@@ -68,7 +68,7 @@ func (e *Engine) CreateServices(tariffID uint64, count int, clientEmail string) 
 	err := e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
 		t, err := store.Get[store.Tariff](tx, tariffID)
 		if err != nil {
-			return fmt.Errorf("tariff %d does not exist; see vmmpm tariff list", tariffID)
+			return unknown("tariff %d does not exist; see vmmpm tariff list", tariffID)
 		}
 		now := e.opt.Now()
 		for range count {
@@ -351,8 +351,26 @@ func (e *Engine) placeInLane(js *jobState, m *store.Module) error {
 
 // ---- cancel and retry ----
 
-// ErrNotFound is returned for an unknown job id.
+// ErrNotFound is matched by the error for an unknown job id.
 var ErrNotFound = errors.New("no such job")
+
+// unknownID is the refusal of an id the user gave that does not exist: a *store.ValidationError for the
+// record as a whole (so commands exit 2), which also matches ErrNotFound.
+type unknownID struct{ v store.ValidationError }
+
+func (e *unknownID) Error() string        { return e.v.Error() }
+func (e *unknownID) Is(target error) bool { return target == ErrNotFound }
+func (e *unknownID) As(target any) bool {
+	if p, ok := target.(**store.ValidationError); ok {
+		*p = &e.v
+		return true
+	}
+	return false
+}
+
+func unknown(format string, args ...any) error {
+	return &unknownID{store.ValidationError{Field: store.FieldRecord, Rule: fmt.Sprintf(format, args...)}}
+}
 
 // Cancel stops a job that has not started (queued, or waiting to retry).
 func (e *Engine) Cancel(jobID uint64) error {
@@ -391,7 +409,7 @@ func (e *Engine) Cancel(jobID uint64) error {
 func (e *Engine) notUnfinished(jobID uint64, verb string) error {
 	j, err := store.Load[store.Job](e.db, jobID)
 	if err != nil {
-		return fmt.Errorf("job %d does not exist: %w", jobID, ErrNotFound)
+		return unknown("job %d does not exist; see vmmpm jobs", jobID)
 	}
 	return fmt.Errorf("job %d is %s; only queued or retrying jobs can be %s", jobID, j.State, verb)
 }
@@ -405,7 +423,7 @@ func (e *Engine) Retry(jobID uint64) error {
 		}
 		j, err := store.Get[store.Job](tx, jobID)
 		if err != nil {
-			return fmt.Errorf("job %d does not exist: %w", jobID, ErrNotFound)
+			return unknown("job %d does not exist; see vmmpm jobs", jobID)
 		}
 		if j.State != store.JobFailed {
 			return fmt.Errorf("job %d is %s; only failed jobs can be retried", jobID, j.State)
