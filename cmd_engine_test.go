@@ -171,6 +171,7 @@ func TestServiceOperationCommands(t *testing.T) {
 		{[]string{"service", "reboot", "x"}, 2, `"x" is not an id`},
 		{[]string{"service", "reboot", "99"}, 2, "service 99 does not exist"},
 		{[]string{"jobs", "retry", "999"}, 2, "job 999 does not exist; see vmmpm jobs"},
+		{[]string{"jobs", "--module", "99"}, 2, "module 99 does not exist and no job ran on it; see vmmpm module list"},
 		{[]string{"service", "setparam", "1"}, 2, "give at least one of cpu, ram_mib, disk_mib"},
 		{[]string{"service", "create", "--tariff", "nope"}, 2, `tariff "nope" does not exist`},
 		{[]string{"service", "create", "--tariff", "1", "--count", "0"}, 2, "count: must be between 1 and"},

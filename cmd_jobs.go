@@ -62,12 +62,20 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 	defer db.Close()
 	var rows []*store.Job
 	err = db.View(func(tx *store.Tx) error {
-		return store.Each(tx, func(j *store.Job) bool {
+		if err := store.Each(tx, func(j *store.Job) bool {
 			if f.match(j) {
 				rows = append(rows, j)
 			}
 			return true
-		})
+		}); err != nil {
+			return err
+		}
+		if f.module != 0 && len(rows) == 0 { // an empty list must not hide a mistyped module id
+			if _, err := store.Get[store.Module](tx, f.module); err != nil {
+				return usagef("module %d does not exist and no job ran on it; see vmmpm module list", f.module)
+			}
+		}
+		return nil
 	})
 	if err != nil {
 		return err
