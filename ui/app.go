@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"vmmpm/backend"
 
 	"github.com/aymanbagabas/go-osc52/v2"
 	"github.com/charmbracelet/bubbles/help"
@@ -110,6 +111,9 @@ type secretsCheckedMsg struct{ err error }
 // missing D-Bus session or a locked keyring is said at start, not after a whole wizard.
 func (a *App) checkSecrets() tea.Cmd {
 	s := a.ctx.Data.Secrets
+	if s == nil { // attached: the server's keyring is what counts, and it reports on it
+		return nil
+	}
 	return func() tea.Msg { return secretsCheckedMsg{store.CheckSecrets(s)} }
 }
 
@@ -357,7 +361,8 @@ const flashFor = 8 * time.Second
 // statusView: the database on the left; the selected module's TLS state and where secrets live on the
 // right, always.
 func (a *App) statusView() string {
-	right := a.styles.faint.Render("secrets: " + a.ctx.Data.Secrets.Describe())
+	info, down, since := a.ctx.Data.Link()
+	right := a.styles.faint.Render("secrets: " + info.Secrets)
 	var se *store.SecretError
 	if errors.As(a.secretsErr, &se) {
 		right = a.styles.warn.Render("secrets: keyring UNUSABLE (" + se.Cause.Error() + ")")
@@ -376,10 +381,25 @@ func (a *App) statusView() string {
 	if room < 10 {
 		return ansi.Truncate(right, a.ctx.Width, "…")
 	}
-	left, style := "db "+a.ctx.Data.DB.Path(), a.styles.faint
-	if a.engineErr != nil {
+	left, style := modeText(info)+" · db "+info.DB, a.styles.faint
+	switch {
+	case down != "":
+		left, style = fmt.Sprintf("server GONE %s ago: showing the last picture, reattaching… (%s)",
+			a.ctx.Now().Sub(since).Truncate(time.Second), down), a.styles.warn
+	case a.engineErr != nil:
 		left, style = "engine STOPPED: jobs are not running; quit and start vmmpm again", a.styles.warn
 	}
 	left = ansi.Truncate(left, room, "…")
 	return style.Render(left) + strings.Repeat(" ", room-ansi.StringWidth(left)+1) + right
+}
+
+// modeText says where the engine runs: in a server this TUI is attached to, or inside this process.
+func modeText(info backend.Info) string {
+	switch info.Mode {
+	case backend.ModeAttached:
+		return fmt.Sprintf("attached to pid %d", info.PID)
+	case backend.ModeEngine:
+		return "engine inside"
+	}
+	return "no engine"
 }

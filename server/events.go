@@ -1,0 +1,184 @@
+package server
+
+import (
+	"bufio"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"vmmpm/backend"
+	"vmmpm/queue"
+)
+
+// HubKeep is how many recent events the server keeps for clients that reconnect; ClientBuffer is how
+// far one client may fall behind before it is dropped.
+var (
+	HubKeep      = 16384
+	ClientBuffer = 4096
+	// Heartbeat is how often an idle stream carries an empty line, so a vanished client is noticed.
+	Heartbeat = 5 * time.Second
+)
+
+// hub fans the engine's events out to the streams, never waiting for one: a client whose buffer is
+// full is dropped (it reconnects and resumes from the kept events).
+type hub struct {
+	mu     sync.Mutex
+	keep   int
+	buf    int
+	ring   []backend.Event // the newest events, oldest first
+	last   uint64
+	subs   map[*sub]struct{}
+	closed bool
+}
+
+type sub struct{ ch chan backend.Event }
+
+func newHub(keep, buf int) *hub {
+	return &hub{keep: keep, buf: buf, subs: map[*sub]struct{}{}}
+}
+
+func (h *hub) run(in <-chan backend.Event) {
+	for ev := range in {
+		h.publish(ev)
+	}
+	h.shutdown()
+}
+
+func (h *hub) publish(ev backend.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if ev.Reset { // the hub itself missed events: whatever it kept no longer joins up
+		h.ring = h.ring[:0]
+	}
+	if len(h.ring) == h.keep {
+		copy(h.ring, h.ring[1:])
+		h.ring = h.ring[:len(h.ring)-1]
+	}
+	h.ring = append(h.ring, ev)
+	h.last = ev.Seq
+	for s := range h.subs {
+		select {
+		case s.ch <- ev:
+		default: // too slow: drop it rather than wait
+			delete(h.subs, s)
+			close(s.ch)
+		}
+	}
+}
+
+// subscribe returns the kept events after since and a live subscription. When the events after since
+// are no longer kept (or since is from before a restart), the backlog is one Reset event.
+func (h *hub) subscribe(since uint64) (backlog []backend.Event, s *sub, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, nil, false
+	}
+	switch {
+	case since == 0 || since == h.last:
+	case since < h.last && len(h.ring) > 0 && h.ring[0].Seq <= since+1:
+		i := len(h.ring) - int(h.last-since)
+		backlog = append(backlog, h.ring[i:]...)
+	default:
+		backlog = []backend.Event{{Event: queue.Event{Seq: h.last}, Reset: true}}
+	}
+	s = &sub{ch: make(chan backend.Event, h.buf)}
+	h.subs[s] = struct{}{}
+	return backlog, s, true
+}
+
+func (h *hub) unsubscribe(s *sub) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, ok := h.subs[s]; ok {
+		delete(h.subs, s)
+		close(s.ch)
+	}
+}
+
+func (h *hub) shutdown() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.closed = true
+	for s := range h.subs {
+		delete(h.subs, s)
+		close(s.ch)
+	}
+}
+
+// events streams newline-delimited JSON events until the client leaves, falls too far behind or the
+// server stops.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		fail(w, http.StatusMethodNotAllowed, eventsPath+" takes GET, not "+r.Method)
+		return
+	}
+	var since uint64
+	if v := r.URL.Query().Get("since"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			fail(w, http.StatusBadRequest, "since must be an event sequence number, not "+strconv.Quote(v))
+			return
+		}
+		since = n
+	}
+	backlog, sub, ok := s.hub.subscribe(since)
+	if !ok {
+		fail(w, http.StatusServiceUnavailable, "the vmmpm server is stopping")
+		return
+	}
+	defer s.hub.unsubscribe(sub)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	flusher, _ := w.(http.Flusher)
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	flush := func() bool {
+		if bw.Flush() != nil {
+			return false
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		return true
+	}
+	for i := range backlog {
+		if enc.Encode(&backlog[i]) != nil {
+			return
+		}
+	}
+	if !flush() {
+		return
+	}
+	beat := time.NewTicker(Heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-beat.C:
+			if _, err := bw.WriteString("\n"); err != nil || !flush() {
+				return
+			}
+		case ev, ok := <-sub.ch:
+			if !ok {
+				return
+			}
+			if enc.Encode(&ev) != nil {
+				return
+			}
+			for n := len(sub.ch); n > 0; n-- { // write what else is waiting before one flush
+				ev, ok := <-sub.ch
+				if !ok || enc.Encode(&ev) != nil {
+					flush()
+					return
+				}
+			}
+			if !flush() {
+				return
+			}
+		}
+	}
+}
