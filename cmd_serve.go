@@ -63,7 +63,10 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := server.New(backend.NewLocal(db, secrets, eng, version), version, socket, log)
+	srv, err := server.New(backend.NewLocal(db, secrets, eng, version), db, version, socket, log)
+	if err != nil {
+		return err
+	}
 	log.Info("server started", "pid", os.Getpid(), "db", db.Path(), "socket", socket, "version", version)
 	if err := store.CheckSecrets(secrets); err != nil {
 		log.Warn("the keyring is not usable yet; jobs wait for it", "error", err.Error())

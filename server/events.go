@@ -23,14 +23,47 @@ var (
 
 // hub fans the engine's events out to the streams, never waiting for one: a client whose buffer is
 // full is dropped (it reconnects and resumes from the kept events).
+//
+// Sequence numbers go on across restarts: the engine numbers its events from 1 in each process, so
+// the hub adds a base read from the database. Numbers are reserved ahead in blocks (one small write
+// per SeqBlock events) and a new server starts past every number the last one could have sent: a
+// client resuming from before a crash gets a Reset, then higher numbers, never a repeat.
 type hub struct {
-	mu     sync.Mutex
-	keep   int
-	buf    int
-	ring   []backend.Event // the newest events, oldest first
-	last   uint64
-	subs   map[*sub]struct{}
-	closed bool
+	mu       sync.Mutex
+	keep     int
+	buf      int
+	ring     []backend.Event // the newest events, oldest first
+	last     uint64
+	subs     map[*sub]struct{}
+	closed   bool
+	base     uint64      // added to the engine's numbers
+	reserved uint64      // numbers up to this one are reserved durably
+	seqs     SeqStore    // where reservations are written; nil: numbers start at 1 and are not kept
+	onError  func(error) // a reservation could not be written
+}
+
+// SeqStore keeps the hub's reservation of event numbers (the database's meta bucket).
+type SeqStore interface {
+	Counter(name string) (uint64, error)
+	SetCounter(name string, v uint64) error
+}
+
+// SeqBlock is how many event numbers one reservation covers.
+const SeqBlock = 1 << 16
+
+const seqCounter = "event_seq_reserved"
+
+// restore makes numbering start after everything an earlier server reserved.
+func (h *hub) restore(seqs SeqStore) error {
+	if seqs == nil {
+		return nil
+	}
+	v, err := seqs.Counter(seqCounter)
+	if err != nil {
+		return err
+	}
+	h.seqs, h.base, h.reserved, h.last = seqs, v, v, v
+	return nil
 }
 
 type sub struct{ ch chan backend.Event }
@@ -47,6 +80,15 @@ func (h *hub) run(in <-chan backend.Event) {
 }
 
 func (h *hub) publish(ev backend.Event) {
+	ev.Seq += h.base
+	if h.seqs != nil && ev.Seq > h.reserved {
+		next := ev.Seq + SeqBlock
+		if err := h.seqs.SetCounter(seqCounter, next); err != nil && h.onError != nil {
+			h.onError(err)
+		} else {
+			h.reserved = next
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ev.Reset { // the hub itself missed events: whatever it kept no longer joins up

@@ -35,13 +35,18 @@ type Server struct {
 }
 
 // New builds the server for b. Events come from b.Events; the hub keeps the recent ones so a client
-// that reconnects resumes where it left off.
-func New(b backend.Backend, version, socket string, log *slog.Logger) *Server {
+// that reconnects resumes where it left off, and numbers them on from where an earlier server stopped
+// (seqs, the database; nil numbers from 1).
+func New(b backend.Backend, seqs SeqStore, version, socket string, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{backend: b, version: version, socket: socket, log: log, slots: make(chan struct{}, MaxInFlight)}
 	s.hub = newHub(HubKeep, ClientBuffer)
+	s.hub.onError = func(err error) { log.Error("cannot reserve event numbers", "error", err.Error()) }
+	if err := s.hub.restore(seqs); err != nil {
+		return nil, err
+	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -50,7 +55,7 @@ func New(b backend.Backend, version, socket string, log *slog.Logger) *Server {
 		ConnContext:       withPeer,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	return s
+	return s, nil
 }
 
 // Serve feeds the hub from the backend's events and answers on ln until ctx ends; then it stops

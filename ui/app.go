@@ -362,7 +362,7 @@ const flashFor = 8 * time.Second
 // right, always.
 func (a *App) statusView() string {
 	info, down, since := a.ctx.Data.Link()
-	right := a.styles.faint.Render("secrets: " + info.Secrets)
+	right := a.styles.faint.Render(modeText(info) + " · secrets: " + info.Secrets)
 	var se *store.SecretError
 	if errors.As(a.secretsErr, &se) {
 		right = a.styles.warn.Render("secrets: keyring UNUSABLE (" + se.Cause.Error() + ")")
@@ -381,7 +381,7 @@ func (a *App) statusView() string {
 	if room < 10 {
 		return ansi.Truncate(right, a.ctx.Width, "…")
 	}
-	left, style := modeText(info)+" · db "+info.DB, a.styles.faint
+	left, style := "db "+info.DB, a.styles.faint
 	switch {
 	case down != "":
 		left, style = fmt.Sprintf("server GONE %s ago: showing the last picture, reattaching… (%s)",
