@@ -32,7 +32,7 @@ type hub struct {
 	mu       sync.Mutex
 	keep     int
 	buf      int
-	ring     []backend.Event // the newest events, oldest first
+	ring     []line // the newest events, oldest first
 	last     uint64
 	subs     map[*sub]struct{}
 	closed   bool
@@ -66,7 +66,18 @@ func (h *hub) restore(seqs SeqStore) error {
 	return nil
 }
 
-type sub struct{ ch chan backend.Event }
+type sub struct{ ch chan line }
+
+// line is one event as it goes on the wire, encoded once for every stream.
+type line struct {
+	seq  uint64
+	data []byte // JSON and a newline
+}
+
+func encode(ev backend.Event) line {
+	b, _ := json.Marshal(ev) // an Event always marshals: plain fields and a store.Job
+	return line{seq: ev.Seq, data: append(b, '\n')}
+}
 
 func newHub(keep, buf int) *hub {
 	return &hub{keep: keep, buf: buf, subs: map[*sub]struct{}{}}
@@ -98,11 +109,12 @@ func (h *hub) publish(ev backend.Event) {
 		copy(h.ring, h.ring[1:])
 		h.ring = h.ring[:len(h.ring)-1]
 	}
-	h.ring = append(h.ring, ev)
+	l := encode(ev)
+	h.ring = append(h.ring, l)
 	h.last = ev.Seq
 	for s := range h.subs {
 		select {
-		case s.ch <- ev:
+		case s.ch <- l:
 		default: // too slow: drop it rather than wait
 			delete(h.subs, s)
 			close(s.ch)
@@ -112,7 +124,7 @@ func (h *hub) publish(ev backend.Event) {
 
 // subscribe returns the kept events after since and a live subscription. When the events after since
 // are no longer kept (or since is from before a restart), the backlog is one Reset event.
-func (h *hub) subscribe(since uint64) (backlog []backend.Event, s *sub, ok bool) {
+func (h *hub) subscribe(since uint64) (backlog []line, s *sub, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -120,13 +132,13 @@ func (h *hub) subscribe(since uint64) (backlog []backend.Event, s *sub, ok bool)
 	}
 	switch {
 	case since == 0 || since == h.last:
-	case since < h.last && len(h.ring) > 0 && h.ring[0].Seq <= since+1:
+	case since < h.last && len(h.ring) > 0 && h.ring[0].seq <= since+1:
 		i := len(h.ring) - int(h.last-since)
 		backlog = append(backlog, h.ring[i:]...)
 	default:
-		backlog = []backend.Event{{Event: queue.Event{Seq: h.last}, Reset: true}}
+		backlog = []line{encode(backend.Event{Event: queue.Event{Seq: h.last}, Reset: true})}
 	}
-	s = &sub{ch: make(chan backend.Event, h.buf)}
+	s = &sub{ch: make(chan line, h.buf)}
 	h.subs[s] = struct{}{}
 	return backlog, s, true
 }
@@ -176,7 +188,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
 	flush := func() bool {
 		if bw.Flush() != nil {
 			return false
@@ -186,8 +197,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		return true
 	}
-	for i := range backlog {
-		if enc.Encode(&backlog[i]) != nil {
+	for _, l := range backlog {
+		if _, err := bw.Write(l.data); err != nil {
 			return
 		}
 	}
@@ -204,17 +215,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			if _, err := bw.WriteString("\n"); err != nil || !flush() {
 				return
 			}
-		case ev, ok := <-sub.ch:
+		case l, ok := <-sub.ch:
 			if !ok {
 				return
 			}
-			if enc.Encode(&ev) != nil {
+			if _, err := bw.Write(l.data); err != nil {
 				return
 			}
 			for n := len(sub.ch); n > 0; n-- { // write what else is waiting before one flush
-				ev, ok := <-sub.ch
-				if !ok || enc.Encode(&ev) != nil {
+				l, ok := <-sub.ch
+				if !ok {
 					flush()
+					return
+				}
+				if _, err := bw.Write(l.data); err != nil {
 					return
 				}
 			}
