@@ -52,6 +52,11 @@ type Options struct {
 	Rand *rand.Rand
 	// Executor runs operations (default: VMmanager 6 through package vmm).
 	Executor Executor
+	// MaxPause bounds how long Run waits for a disk that refuses writes before it returns the fault
+	// (0: wait until stopped). vmmpm engine --until-idle sets it so a full disk ends the run.
+	MaxPause time.Duration
+
+	update updateFunc // tests inject disk faults here; nil is db.Update
 }
 
 func (o *Options) defaults() {
@@ -152,6 +157,8 @@ type Engine struct {
 	runCtx   context.Context
 	stopRun  context.CancelFunc
 	fatal    error
+	pause    *StorageFault // the disk refuses commits: start nothing until it takes one
+	keyWait  *keyWait      // the keyring cannot give passwords: start nothing until it can
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
@@ -177,7 +184,7 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 	if err := e.load(); err != nil {
 		return nil, err
 	}
-	e.c = newCommitter(db, e.published)
+	e.c = newCommitter(db, opt.update, e.published, e.onFault)
 	return e, nil
 }
 
@@ -319,7 +326,7 @@ func deleteFrom(q []*jobState, js *jobState) []*jobState {
 
 // startable: queued, heading both its service and its lane, and the engine running.
 func (e *Engine) startable(js *jobState) bool {
-	if !e.active || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
+	if !e.active || e.pause != nil || e.keyWait != nil || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
 		return false
 	}
 	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js {
@@ -414,7 +421,11 @@ func (e *Engine) published(ch *change, err error) {
 		if len(ch.prune) > 0 {
 			e.pruning.Store(false)
 		}
-		e.setFatal(fmt.Errorf("writing the job state to %s failed: %w", e.db.Path(), err))
+		var f *StorageFault
+		if !errors.As(err, &f) {
+			err = fmt.Errorf("writing the job state to %s failed: %w", e.db.Path(), err)
+		}
+		e.setFatal(err)
 		return
 	}
 	e.rm.mu.Lock()
@@ -493,6 +504,9 @@ func (e *Engine) setFatal(err error) {
 // an operation cut short stays "running" in the file, with its VMmanager task recorded, and the next
 // Run resumes it. Every transition is written whole or not at all.
 func (e *Engine) Run(ctx context.Context) error {
+	if err := e.c.failed(); err != nil {
+		return err // the committer gave up on the disk: what is in memory is ahead of the file
+	}
 	e.mu.Lock()
 	if e.active {
 		e.mu.Unlock()
@@ -515,15 +529,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.waiting = nil
 	e.mu.Unlock()
+	e.c.setStopping(true) // a paused commit gives up now rather than hold the workers forever
 	e.wg.Wait()
-	e.c.flush()
-	for e.pruning.Load() { // let a prune chain started by the last commits finish
-		e.c.flush()
+	for e.c.flush() == nil && e.pruning.Load() { // let a prune chain started by the last commits finish
 	}
+	e.c.setStopping(false)
 	stop()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.runCtx, e.stopRun = nil, nil
+	if e.fatal == nil {
+		e.fatal = e.c.failed()
+	}
 	return e.fatal
 }
 
@@ -559,7 +576,8 @@ func (e *Engine) RunUntilIdle(ctx context.Context) error {
 		e.mu.Lock()
 		idle := len(e.jobs) == 0
 		e.mu.Unlock()
-		if idle {
+		// The last ends must be durable too: a paused commit is waited out here (Options.MaxPause).
+		if idle && e.c.flush() == nil && e.Idle() {
 			cancel()
 			return <-done
 		}
