@@ -238,7 +238,7 @@ func listCmd(a *app, what string, print func(io.Writer, *store.DB, bool) error) 
 		Short: "List " + what,
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			db, err := a.openExisting()
+			db, err := a.openForReading()
 			if err != nil {
 				return err
 			}

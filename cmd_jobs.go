@@ -55,7 +55,11 @@ func (f jobsFlags) match(j *store.Job) bool {
 }
 
 func (a *app) jobs(ctx context.Context, f jobsFlags) error {
-	db, err := a.openExisting()
+	open := a.openForReading
+	if f.follow {
+		open = a.openExisting // runs the engine
+	}
+	db, err := open()
 	if err != nil {
 		return err
 	}

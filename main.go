@@ -70,6 +70,19 @@ func (a *app) openExisting() (*store.DB, error) {
 	return db, err
 }
 
+// openForReading is openExisting for commands that only read: a file that cannot be written (its
+// permissions, a read-only file system) is opened read-only, and stderr says so.
+func (a *app) openForReading() (*store.DB, error) {
+	db, err := store.Open(a.dbPath, store.Options{MustExist: true, ReadOnlyIfUnwritable: true})
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, withCode(exitUsage, err)
+	}
+	if err == nil && db.ReadOnlyReason() != "" {
+		fmt.Fprintln(a.stderr, db.ReadOnlyReason())
+	}
+	return db, err
+}
+
 func newRootCmd(a *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "vmmpm",
