@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -177,5 +178,45 @@ func TestDiskFaultEveryCommit(t *testing.T) {
 func TestDiskFaultStopWhilePaused(t *testing.T) {
 	for from := 1; from <= 16; from++ {
 		t.Run(fmt.Sprint(from), func(t *testing.T) { faultRun(t, from, 1_000_000, true) })
+	}
+}
+
+// TestDiskFaultMaxPause: with Options.MaxPause a disk that stays full ends the run with one sentence
+// naming the cause, the wait and what to free; the file keeps only whole transitions.
+func TestDiskFaultMaxPause(t *testing.T) {
+	f := newFixture(t, sim.Config{TaskTime: 5 * time.Millisecond, Seed: 3}, queueParams("m-__PMID__", 2))
+	disk := &faultyDisk{t: t, from: 3, count: 1 << 30}
+	opt := fastOptions()
+	opt.update, opt.MaxPause = disk.update, 300*time.Millisecond
+	e := f.engine(opt)
+	_, err := e.CreateServices(f.tariff.ID, 4, "full@example.org")
+	f.must(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := time.Now()
+	err = e.RunUntilIdle(ctx)
+	var sf *StorageFault
+	if !errors.As(err, &sf) || ctx.Err() != nil {
+		t.Fatalf("RunUntilIdle = %v after %s, want the disk fault after MaxPause", err, time.Since(start))
+	}
+	msg := err.Error()
+	for _, w := range []string{"disk full on ", "still after waiting 300ms", "free space on ", f.path} {
+		if !strings.Contains(msg, w) {
+			t.Errorf("error %q does not say %q", msg, w)
+		}
+	}
+	if strings.Contains(msg, "\n") || strings.Count(msg, ". ") > 0 {
+		t.Errorf("error is not one sentence: %q", msg)
+	}
+	_ = e.Close()
+	e = f.engine(fastOptions())
+	runIdle(t, e, 10*time.Second)
+	if len(disk.violations) > 0 {
+		t.Error(disk.violations)
+	}
+	for _, j := range allJobs(t, f.db) {
+		if j.State != store.JobDone {
+			t.Errorf("job %d ended %s after the restart", j.ID, j.State)
+		}
 	}
 }
