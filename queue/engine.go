@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -103,6 +102,7 @@ type jobState struct {
 	seq     uint64
 	worker  bool // a worker goroutine is running it
 	recover bool // found running with no worker: resume it when Run starts
+	waiting bool // back in the queue after a keyring wait: its Error says so until it starts
 	timer   *time.Timer
 	// committed: job state and module in the last change submitted for it
 	lastState  string
@@ -372,6 +372,9 @@ func (e *Engine) start(js *jobState) {
 	j.Attempt++
 	j.StartedAt = now
 	j.NextRunAt = time.Time{}
+	if js.waiting {
+		js.waiting, j.Error = false, ""
+	}
 	j.Logf(now, "attempt %d of %d started", j.Attempt, j.MaxAttempts)
 	ch := e.jobChange(js)
 	if js.lane != nil {
@@ -546,17 +549,15 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // activate resumes interrupted jobs, arms retry timers and starts whatever can start (e.mu held).
 func (e *Engine) activate() {
-	all := slices.SortedFunc(maps.Values(e.jobs), func(a, b *jobState) int { return cmp.Compare(a.seq, b.seq) })
+	if e.keyWait != nil { // ask the keyring afresh: the first job to need it waits again if it must
+		e.keyWait = nil
+		e.publishStatus()
+	}
+	all := e.sortedJobs()
 	for _, js := range all {
 		switch {
 		case js.job.State == store.JobRunning && !js.worker:
-			js.job.Logf(e.opt.Now(), "resumed after an interruption (attempt %d)", js.job.Attempt)
-			e.log.Info("job resumed", "job", js.job.ID, "type", js.job.Type, "service", js.job.ServiceID,
-				"attempt", js.job.Attempt, "queue_key", js.job.QueueKey, "vm_task", taskID(js.job.VMTask))
-			ch := e.jobChange(js)
-			ch.done = make(chan error, 1)
-			e.c.submit(ch)
-			e.spawn(js, ch.done, true)
+			e.resume(js)
 		case js.job.State == store.JobRetrying:
 			e.armRetry(js)
 		}
@@ -564,6 +565,17 @@ func (e *Engine) activate() {
 	for _, js := range all {
 		e.kick(js)
 	}
+}
+
+// resume restarts a job found running with no worker (interrupted, or held by a keyring wait).
+func (e *Engine) resume(js *jobState) {
+	js.job.Logf(e.opt.Now(), "resumed after an interruption (attempt %d)", js.job.Attempt)
+	e.log.Info("job resumed", "job", js.job.ID, "type", js.job.Type, "service", js.job.ServiceID,
+		"attempt", js.job.Attempt, "queue_key", js.job.QueueKey, "vm_task", taskID(js.job.VMTask))
+	ch := e.jobChange(js)
+	ch.done = make(chan error, 1)
+	e.c.submit(ch)
+	e.spawn(js, ch.done, true)
 }
 
 // RunUntilIdle runs until nothing is queued, running or waiting to retry, or ctx is done.

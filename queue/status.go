@@ -102,13 +102,17 @@ func (e *Engine) onFault(f *StorageFault, n int) {
 
 // kickAll starts whatever may start, in enqueue order (after a pause or a wait ends).
 func (e *Engine) kickAll() {
-	all := slices.SortedFunc(maps.Values(e.jobs), func(a, b *jobState) int { return cmp.Compare(a.seq, b.seq) })
-	e.kick(all...)
+	e.kick(e.sortedJobs()...)
 	e.unpark()
+}
+
+func (e *Engine) sortedJobs() []*jobState {
+	return slices.SortedFunc(maps.Values(e.jobs), func(a, b *jobState) int { return cmp.Compare(a.seq, b.seq) })
 }
 
 // keyWait: a job could not read its module's password because the keyring is locked or absent.
 type keyWait struct {
 	cause, advice string
 	since         time.Time
+	probe         uint64 // the Secrets id whose read failed, asked again until the keyring answers
 }

@@ -114,6 +114,14 @@ func (e *Engine) work(ctx context.Context, op *Op, committed <-chan error) {
 		e.finish(op.js, Result{}, ctx.Err(), true) // the engine is stopping: leave the job to recovery
 		return
 	}
+	if cause, se, down := keyringDown(err); down {
+		e.mu.Lock()
+		op.js.worker = false
+		e.workers--
+		e.waitForKeyring(op.js, op, cause, se)
+		e.mu.Unlock()
+		return
+	}
 	e.finish(op.js, res, err, false)
 }
 
