@@ -142,6 +142,8 @@ type Engine struct {
 	c       *committer
 	rm      *readModel
 	ev      *broker
+	modules decoded[store.Module, *store.Module]
+	tariffs decoded[store.Tariff, *store.Tariff]
 
 	mu       sync.Mutex
 	jobs     map[uint64]*jobState // unfinished jobs

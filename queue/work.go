@@ -1,9 +1,11 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"vmmpm/store"
@@ -132,14 +134,53 @@ func (e *Engine) loadContext(op *Op) error {
 			return permanent(fmt.Errorf("service %d no longer exists", op.Job.ServiceID))
 		}
 		op.Service = *s
-		if m, err := store.Get[store.Module](tx, op.Job.ModuleID); err == nil {
-			op.Module = *m
+		if m, ok := e.modules.get(tx, op.Job.ModuleID); ok {
+			op.Module = m
 		}
-		if t, err := store.Get[store.Tariff](tx, s.TariffID); err == nil {
-			op.Tariff = *t
+		if t, ok := e.tariffs.get(tx, s.TariffID); ok {
+			op.Tariff = t
 		}
 		return nil
 	})
+}
+
+// decoded keeps the last decoded copy of each record of one kind with the bytes it was decoded from.
+// A read still goes through the transaction, so it sees every commit whoever made it, but it decodes
+// only when the stored bytes changed: modules and tariffs change rarely and every job reads them.
+// Copies share slices and pointers with the cache, so executors must treat them as read-only.
+type decoded[T any, P interface {
+	*T
+	store.Record
+}] struct {
+	mu   sync.Mutex
+	byID map[uint64]decodedRec[T]
+}
+
+type decodedRec[T any] struct {
+	raw []byte
+	v   T
+}
+
+func (d *decoded[T, P]) get(tx *store.Tx, id uint64) (T, bool) {
+	var zero T
+	raw := tx.Bolt().Bucket(P(&zero).Bucket()).Get(store.Key(id))
+	if raw == nil {
+		return zero, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.byID[id]; ok && bytes.Equal(c.raw, raw) {
+		return c.v, true
+	}
+	p, err := store.Get[T, P](tx, id)
+	if err != nil {
+		return zero, false
+	}
+	if d.byID == nil {
+		d.byID = map[uint64]decodedRec[T]{}
+	}
+	d.byID[id] = decodedRec[T]{raw: bytes.Clone(raw), v: *p}
+	return *p, true
 }
 
 // permanentError marks an error the engine must not retry.
