@@ -87,6 +87,7 @@ type committer struct {
 
 	mu      sync.Mutex
 	pending []*change
+	writing bool  // a goroutine is in write: others leave pending changes to it
 	dead    error // after giving up: every change fails with it
 	wake    chan struct{}
 	poke    chan struct{} // wakes a paused committer to look at stopping
@@ -107,10 +108,11 @@ func newCommitter(db *store.DB, update updateFunc, published func(*change, error
 	return c
 }
 
-// submit queues ch; it never blocks. Wait on ch.done (when set) for durability.
-func (c *committer) submit(ch *change) {
+// submit queues changes, in order and all in the same transaction; it never blocks. Wait on ch.done
+// (when set) for durability.
+func (c *committer) submit(chs ...*change) {
 	c.mu.Lock()
-	c.pending = append(c.pending, ch)
+	c.pending = append(c.pending, chs...)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -118,10 +120,12 @@ func (c *committer) submit(ch *change) {
 	}
 }
 
-// commit submits ch and waits until it is durable.
+// commit submits ch and waits until it is durable, writing it itself when no one else is writing.
+// Never call it (or drain) holding the engine's lock: publishing takes it.
 func (c *committer) commit(ch *change) error {
 	ch.done = make(chan error, 1)
 	c.submit(ch)
+	c.drain()
 	return <-ch.done
 }
 
@@ -171,13 +175,25 @@ func (c *committer) take() []*change {
 	return batch
 }
 
+// drain writes what is pending until nothing is, unless another goroutine is writing already (it will
+// see what is pending before it stops). Workers call it so the goroutine that needs a commit makes it,
+// instead of waking the committer goroutine and waiting to be woken in turn; one writer at a time
+// keeps the order.
 func (c *committer) drain() {
 	for {
-		batch := c.take()
-		if len(batch) == 0 {
+		c.mu.Lock()
+		if c.writing || len(c.pending) == 0 {
+			c.mu.Unlock()
 			return
 		}
+		c.writing = true
+		batch := c.pending
+		c.pending = nil
+		c.mu.Unlock()
 		c.write(batch)
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
 	}
 }
 

@@ -160,7 +160,11 @@ type Engine struct {
 	stopRun  context.CancelFunc
 	fatal    error
 	pause    *StorageFault // the disk refuses commits: start nothing until it takes one
-	keyWait  *keyWait      // the keyring cannot give passwords: start nothing until it can
+	holding  bool          // finishChange collects the starts it causes in held
+	relaying bool          // a worker is finishing: the first job spawn starts goes to it (relay)
+	relay    *relayed
+	held     []*change
+	keyWait  *keyWait // the keyring cannot give passwords: start nothing until it can
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
@@ -384,7 +388,11 @@ func (e *Engine) start(js *jobState) {
 		ch.events = append(ch.events, e.laneEvent(js.lane))
 	}
 	ch.done = make(chan error, 1)
-	e.c.submit(ch)
+	if e.holding {
+		e.held = append(e.held, ch) // finishChange submits it with the end that freed the lane
+	} else {
+		e.c.submit(ch)
+	}
 	e.spawn(js, ch.done, false)
 }
 
@@ -394,6 +402,10 @@ func (e *Engine) spawn(js *jobState, committed <-chan error, resumed bool) {
 	e.workers++
 	e.wg.Add(1)
 	op := &Op{Job: cloneJob(&js.job), Resumed: resumed, e: e, js: js}
+	if e.relaying && e.relay == nil {
+		e.relay = &relayed{op: op, committed: committed} // the finishing worker runs it next
+		return
+	}
 	go e.work(e.runCtx, op, committed)
 }
 
