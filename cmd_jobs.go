@@ -60,7 +60,11 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	b, err := a.backend(false)
+	open := a.openForReading
+	if f.follow {
+		open = a.openExisting // may run the engine here
+	}
+	b, err := a.backendOn(open)
 	if err != nil {
 		return err
 	}

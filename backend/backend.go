@@ -92,8 +92,9 @@ type Status struct {
 	Counts map[uint64]queue.ModuleCounts `json:"counts"`
 	// Modules is each module's health, by id.
 	Modules []ModuleHealth `json:"modules"`
-	// Paused is the engine's reason for not starting work ("" when it runs or no engine runs here).
-	Paused string `json:"paused,omitempty"`
+	// Engine is the engine's own state: paused on the disk, jobs waiting for the keyring (zero when it
+	// runs normally or no engine runs here).
+	Engine queue.Status `json:"engine"`
 }
 
 // ModuleHealth is one module's state as the engine sees it.

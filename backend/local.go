@@ -85,6 +85,9 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	st.Counts = e.Counts()
+	if l.Mode == ModeEngine {
+		st.Engine = e.Status()
+	}
 	for _, c := range st.Counts {
 		for state, n := range map[string]int{store.JobQueued: c.Queued, store.JobRunning: c.Running,
 			store.JobRetrying: c.Retrying, store.JobFailed: c.Failed, store.JobDone: c.Done, store.JobCancelled: c.Cancelled} {

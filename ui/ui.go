@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"vmmpm/backend"
+	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/theme"
@@ -73,6 +74,9 @@ func Watch(d *common.Data) (stop func()) {
 			}
 			for ev := range events {
 				last = ev.Seq
+				if ev.Kind == queue.EngineStatus && ev.Status != nil {
+					d.SetEngine(*ev.Status)
+				}
 				d.Bump()
 			}
 			if ctx.Err() == nil {

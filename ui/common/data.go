@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"vmmpm/backend"
+	"vmmpm/queue"
 	"vmmpm/store"
 )
 
@@ -162,11 +163,26 @@ func (d *Data) Enqueue(serviceID uint64, op string, args map[string]string) (uin
 	return j.ID, nil
 }
 
-// conn is the link to a server: when it broke and why ("" while up).
+// conn is the link to a server: when it broke and why ("" while up), and the engine's own state.
 type conn struct {
-	mu    sync.Mutex
-	down  string
-	since time.Time
+	mu     sync.Mutex
+	down   string
+	since  time.Time
+	engine queue.Status
+}
+
+// SetEngine records the engine's state from an EngineStatus event.
+func (d *Data) SetEngine(st queue.Status) {
+	d.conn.mu.Lock()
+	d.conn.engine = st
+	d.conn.mu.Unlock()
+}
+
+// EngineState is the engine's state as last heard (paused, waiting for the keyring, or running).
+func (d *Data) EngineState() queue.Status {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.conn.engine
 }
 
 // SetDown records that the backend cannot be reached (the server stopped), once.
@@ -185,9 +201,9 @@ func (d *Data) SetUp() bool {
 	was := d.conn.down != ""
 	d.conn.down = ""
 	d.conn.mu.Unlock()
-	if info, err := d.B.Info(context.Background()); err == nil {
+	if st, err := d.B.Status(context.Background()); err == nil {
 		d.conn.mu.Lock()
-		d.Info = info
+		d.Info, d.conn.engine = st.Info, st.Engine
 		d.conn.mu.Unlock()
 	}
 	return was
