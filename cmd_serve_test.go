@@ -149,21 +149,9 @@ func TestServeClientsAndATUI(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	master, slave := termtest.OpenPTY(t, 120, 40)
-	tui := vmmpmCmd(sock...)
-	tui.Env = append(tui.Env, "NO_COLOR=1", "TERM=xterm-256color")
-	tui.Stdin, tui.Stdout, tui.Stderr = slave, slave, slave
-	tui.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-	if err := tui.Start(); err != nil {
-		t.Fatal(err)
-	}
-	tuiDone := make(chan error, 1)
-	go func() { tuiDone <- tui.Wait() }()
-	t.Cleanup(func() { _ = tui.Process.Kill() })
-	screen := &termtest.SyncBuffer{}
-	go func() { _, _ = io.Copy(screen, master) }()
-	seen := 0
-	expect := func(text string) { t.Helper(); termtest.Expect(t, screen, &seen, text) }
+	tui := env.startTUI()
+	expect := tui.expect
+	master := tui.master
 	expect("attached to pid")
 	_, _ = master.Write([]byte("3"))
 	expect("QUEUE KEY")
@@ -174,15 +162,7 @@ func TestServeClientsAndATUI(t *testing.T) {
 		t.Fatalf("service suspend: %s", out)
 	}
 	expect("suspend")
-	_, _ = master.Write([]byte("q"))
-	select {
-	case err := <-tuiDone:
-		if err != nil {
-			t.Fatalf("TUI exit: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("the TUI did not exit after q")
-	}
+	tui.quit()
 	jobs := waitJobs(t, env.client(), 5)
 	for _, j := range jobs {
 		if j.State != store.JobDone {
@@ -211,6 +191,66 @@ func TestServeClientsAndATUI(t *testing.T) {
 	if out := mustCLI(t, append(sock, "status")...); !strings.Contains(out, "server:    not running") {
 		t.Errorf("status without a server:\n%s", out)
 	}
+}
+
+// tuiProc is the TUI in a real 120×40 pseudo-terminal.
+type tuiProc struct {
+	t      *testing.T
+	master *os.File
+	screen *termtest.SyncBuffer
+	seen   int
+	done   chan error
+}
+
+func (env *engineEnv) startTUI() *tuiProc {
+	t := env.t
+	t.Helper()
+	master, slave := termtest.OpenPTY(t, 120, 40)
+	cmd := vmmpmCmd("--db", env.db, "--socket", env.socket())
+	cmd.Env = append(cmd.Env, "NO_COLOR=1", "TERM=xterm-256color")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &tuiProc{t: t, master: master, screen: &termtest.SyncBuffer{}, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	go func() { _, _ = io.Copy(p.screen, master) }()
+	return p
+}
+
+func (p *tuiProc) expect(text string) { p.t.Helper(); termtest.Expect(p.t, p.screen, &p.seen, text) }
+
+func (p *tuiProc) quit() {
+	p.t.Helper()
+	_, _ = p.master.Write([]byte("q"))
+	select {
+	case err := <-p.done:
+		if err != nil {
+			p.t.Fatalf("TUI exit: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		p.t.Fatal("the TUI did not exit after q")
+	}
+}
+
+// TestServeTUIReattaches: the server stops under an attached TUI, which says so within a second,
+// keeps its picture and attaches to the restarted server by itself.
+func TestServeTUIReattaches(t *testing.T) {
+	env := newEngineEnv(t, 0)
+	srv := env.startServe()
+	tui := env.startTUI()
+	tui.expect(fmt.Sprintf("attached to pid %d", srv.cmd.Process.Pid))
+	srv.stop()
+	stopped := time.Now()
+	tui.expect("server GONE")
+	if d := time.Since(stopped); d > time.Second {
+		t.Errorf("the TUI said the server was gone after %s, want within 1 s", d)
+	}
+	srv = env.startServe()
+	tui.expect(fmt.Sprintf("attached to pid %d", srv.cmd.Process.Pid))
+	tui.quit()
 }
 
 // TestServeKilledAndRestarted: SIGKILL the server mid-run; a client that keeps following reattaches

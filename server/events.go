@@ -74,7 +74,14 @@ type line struct {
 	data []byte // JSON and a newline
 }
 
+// encode writes ev for the wire. A job travels with its newest log line only: that is what a stream
+// shows, and the whole log (up to 50 lines) would multiply what every client decodes; `get` reads it.
 func encode(ev backend.Event) line {
+	if j := ev.Job; j != nil && len(j.Log) > 1 {
+		short := *j
+		short.Log = j.Log[len(j.Log)-1:]
+		ev.Job = &short
+	}
 	b, _ := json.Marshal(ev) // an Event always marshals: plain fields and a store.Job
 	return line{seq: ev.Seq, data: append(b, '\n')}
 }
