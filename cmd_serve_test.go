@@ -35,9 +35,13 @@ func (env *engineEnv) socket() string {
 
 // startServe starts the server and waits until it answers.
 func (env *engineEnv) startServe() *serveProc {
-	t := env.t
+	env.t.Helper()
+	return startServe(env.t, env.db, env.socket())
+}
+
+func startServe(t *testing.T, db, socket string) *serveProc {
 	t.Helper()
-	p := &serveProc{t: t, cmd: vmmpmCmd("--db", env.db, "--socket", env.socket(), "serve"), out: &termtest.SyncBuffer{},
+	p := &serveProc{t: t, cmd: vmmpmCmd("--db", db, "--socket", socket, "serve"), out: &termtest.SyncBuffer{},
 		done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -409,5 +413,42 @@ func TestServeBadInput(t *testing.T) {
 	// Still serving everyone else.
 	if out := mustCLI(t, "--db", env.db, "--socket", env.socket(), "datacenter", "list"); !strings.Contains(out, "DC One") {
 		t.Errorf("after the bad input the server no longer answers:\n%s", out)
+	}
+}
+
+// TestModuleThroughServer: the Add flow and the password commands through a server: the same output and
+// exit codes, the password written to the keyring by the server, and nowhere in its log, the database
+// or any error text.
+func TestModuleThroughServer(t *testing.T) {
+	e := newModuleEnv(t)
+	sock := filepath.Join(filepath.Dir(e.db), "s.sock")
+	srv := startServe(t, e.db, sock)
+	t.Setenv("VMMPM_SOCKET", sock)
+	out := e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	if !strings.Contains(out, `added module "KVM one" with id 1`) {
+		t.Fatalf("add through the server said %q", out)
+	}
+	if pw, err := e.keyring(1); err != nil || pw != modulePassword {
+		t.Fatalf("keyring after an add through the server: %q %v", pw, err)
+	}
+	e.refuse(exitBadCreds, "not-the-password\n", []string{"module", "password", "1"}, "refused the email or password")
+	if pw, _ := e.keyring(1); pw != modulePassword {
+		t.Fatal("a refused password replaced the stored one")
+	}
+	e.ok(modulePassword+"\n", "module", "password", "1")
+	if out := e.ok("", "module", "check", "1"); !strings.Contains(out, "is there") {
+		t.Errorf("module check through the server: %q", out)
+	}
+	e.refuse(exitUsage, "", []string{"module", "check", "9"}, "there is no module 9")
+	srv.stop()
+	raw, err := os.ReadFile(e.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for what, text := range map[string]string{"the server's log": srv.out.String(), "the database": string(raw),
+		"the commands' output": e.out.String()} {
+		if strings.Contains(text, modulePassword) || strings.Contains(text, "not-the-password") {
+			t.Errorf("a password shows in %s", what)
+		}
 	}
 }
