@@ -125,13 +125,17 @@ func TestServeClientsAndATUI(t *testing.T) {
 	if !strings.Contains(out, "the vmmpm server (pid") {
 		t.Errorf("service create through the server does not say the server runs the jobs:\n%s", out)
 	}
+	_, errOut, code := runCLI(t, "", append(sock, "engine", "--until-idle")...)
+	if code != exitFailure || !strings.Contains(errOut, "already runs the engine") {
+		t.Errorf("engine beside a server: exit %d, %q", code, errOut)
+	}
 	// Listing through the server prints what a direct read prints.
 	viaServer := mustCLI(t, append(sock, "datacenter", "list", "--json")...)
 	if !strings.Contains(viaServer, `"name": "DC One"`) {
 		t.Errorf("datacenter list through the server:\n%s", viaServer)
 	}
 	// Refusals keep their sentence and exit code across the socket.
-	_, errOut, code := runCLI(t, "", append(sock, "datacenter", "add", "dc one")...)
+	_, errOut, code = runCLI(t, "", append(sock, "datacenter", "add", "dc one")...)
 	if code != exitUsage {
 		t.Errorf("duplicate data center through the server: exit %d, want %d", code, exitUsage)
 	}
