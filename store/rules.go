@@ -205,3 +205,36 @@ func idList(ids []uint64) string {
 	}
 	return strings.Join(parts, ", ")
 }
+
+// liveService is a service that still has, or may get, a VM through its module: anything but deleted,
+// and a failed one only when it holds a VM (a failed open without one needs nothing from the module).
+func liveService(s *Service) bool {
+	return s.Status != ServiceDeleted && (s.Status != ServiceFailed || s.VM.HostID != 0)
+}
+
+// LiveServices lists the services bound to module id that still need its VMmanager.
+func LiveServices(tx *Tx, moduleID uint64) ([]uint64, error) {
+	return idsWhere(tx, func(s *Service) bool { return s.ModuleID == moduleID && liveService(s) })
+}
+
+// ModuleRemovable refuses to delete a module that live services are bound to: without it vmmpm could no
+// longer suspend or close their VMs.
+func ModuleRemovable(tx *Tx, id uint64) error {
+	live, err := LiveServices(tx, id)
+	if err != nil || len(live) == 0 {
+		return err
+	}
+	return invalid(FieldRecord, "module %d still has %d live service(s) (%s) whose VMs only it can suspend or close; close those services first, or change the module with module set (or e on Modules) instead of removing and re-adding it",
+		id, len(live), idList(live))
+}
+
+// ModulePlacementEditable refuses to move module id to another cluster or data center while live
+// services are bound to it: their VMs stay where they were created.
+func ModulePlacementEditable(tx *Tx, id uint64, what string) error {
+	live, err := LiveServices(tx, id)
+	if err != nil || len(live) == 0 {
+		return err
+	}
+	return invalid(what, "cannot change while module %d has %d live service(s) (%s), because their VMs stay on the old %s; close them first, or add a new module for the new %s",
+		id, len(live), idList(live), what, what)
+}
