@@ -163,8 +163,15 @@ func TestJobsKeys(t *testing.T) {
 	must(t, v, "[Queued 2]")
 	mustNot(t, v, " done ")
 
-	// c cancels the selected queued job; a done job refuses.
+	// c asks, naming the selected queued job; n keeps it, y cancels it; a done job refuses.
 	r.Keys("c")
+	must(t, r.View(), "Cancel job 7 (", " of service ")
+	r.Keys("n")
+	must(t, r.View(), "[Queued 2]")
+	if j, _ := store.Load[store.Job](f.DB, 7); j.State != store.JobQueued {
+		t.Fatalf("job 7 after c n: %s", j.State)
+	}
+	r.Keys("c", "y")
 	must(t, r.View(), "job 7 cancelled", "[Queued 1]")
 	r.Keys("left", "G", "c")
 	must(t, r.View(), "job 1 is done; only queued jobs can be cancelled")
@@ -173,6 +180,8 @@ func TestJobsKeys(t *testing.T) {
 	r.Keys("left", "left", "left")
 	must(t, r.View(), "[Failed 1]", "      3       3 open")
 	r.Keys("r")
+	must(t, r.View(), "Retry job 3 (open of service 3)?")
+	r.Keys("y")
 	must(t, r.View(), "job 3 queued again", "[Failed 0]")
 	if j, _ := store.Load[store.Job](f.DB, 3); j.State != store.JobQueued {
 		t.Fatalf("job 3 after r: %s", j.State)
@@ -193,12 +202,35 @@ func TestJobsKeys(t *testing.T) {
 	mustNot(t, v, "      4       4 open")
 }
 
+// TestJobsMarkedCancel: ctrl+a marks the queued jobs shown, c asks once for the lot, naming them.
+func TestJobsMarkedCancel(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("3", "right")
+	must(t, r.View(), "[Queued 2]")
+	r.Keys("ctrl+a", "c")
+	must(t, r.View(), "Cancel 2 jobs (7, 6)?")
+	r.Keys("y")
+	must(t, r.View(), "2 jobs cancelled", "[Queued 0]")
+	for _, id := range []uint64{6, 7} {
+		if j, _ := store.Load[store.Job](f.DB, id); j.State != store.JobCancelled {
+			t.Fatalf("job %d after ctrl+a c y: %s", id, j.State)
+		}
+	}
+}
+
 func TestTasksKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("4")
 	must(t, r.View(), "open of service 3 failed", "Support")
 	r.Keys("x")
+	must(t, r.View(), "Close task 1 (")
+	r.Keys("esc")
+	if tk, _ := store.Load[store.Task](f.DB, 1); !tk.ClosedAt.IsZero() {
+		t.Fatal("esc on the question closed the task")
+	}
+	r.Keys("x", "y")
 	must(t, r.View(), "task 1 closed", "no open tasks")
 	tk, _ := store.Load[store.Task](f.DB, 1)
 	if tk.ClosedAt.IsZero() {

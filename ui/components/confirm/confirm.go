@@ -2,6 +2,10 @@
 package confirm
 
 import (
+	"fmt"
+	"strconv"
+	"strings"
+
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -14,7 +18,9 @@ type Model struct {
 	ctx      *common.Context
 	Question string
 	OnYes    tea.Cmd
-	box      lipgloss.Style
+	// Then, if set, runs on the UI goroutine when the answer is yes (to drop marks the action used).
+	Then func()
+	box  lipgloss.Style
 }
 
 // New builds the question; onYes runs only on an explicit yes.
@@ -28,6 +34,9 @@ func (m *Model) Update(msg tea.KeyMsg) (done bool, cmd tea.Cmd) {
 	k := m.ctx.Keys
 	switch {
 	case key.Matches(msg, k.Yes):
+		if m.Then != nil {
+			m.Then()
+		}
 		return true, m.OnYes
 	case key.Matches(msg, k.No), msg.String() == "ctrl+c":
 		return true, nil
@@ -39,4 +48,17 @@ func (m *Model) Update(msg tea.KeyMsg) (done bool, cmd tea.Cmd) {
 func (m *Model) View() string {
 	return m.box.Render(m.Question + "\n\n" + m.ctx.Theme.Key.Render("y") + " yes   " +
 		m.ctx.Theme.Key.Render("n/esc") + " no")
+}
+
+// IDs names up to five ids for a question: "1, 2, 3, 4, 5 and 3 more".
+func IDs(ids []uint64) string {
+	const most = 5
+	parts := make([]string, 0, most)
+	for i, id := range ids {
+		if i == most {
+			return strings.Join(parts, ", ") + fmt.Sprintf(" and %d more", len(ids)-most)
+		}
+		parts = append(parts, strconv.FormatUint(id, 10))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -76,6 +76,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "SORT", Width: 4, Right: true},
 		table.Column{Title: "LAST CHECK", Width: 10},
 	)
+	m.list.Noun = "module"
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no modules yet: press a to add one with the wizard")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
@@ -116,8 +117,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		m.list.Set(msg.rows)
-		return nil
+		return m.list.Set(msg.rows)
 	case checkedMsg:
 		delete(m.testing, msg.id)
 		if msg.err != nil {

@@ -78,6 +78,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "VM", Width: 6, Right: true},
 		table.Column{Title: "UPDATED", Width: 7, Right: true},
 	)
+	m.list.Noun = "service"
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no services: press n to create some from a tariff")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
@@ -143,8 +144,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 			return common.Fail(msg.err)
 		}
 		m.tariffs = msg.tariffs
-		m.list.Set(msg.rows)
-		return nil
+		return m.list.Set(msg.rows)
 	case common.TickMsg:
 		// Not yet due: the frame does not see the tick, so the moved version is still news next time.
 		if !m.due() {

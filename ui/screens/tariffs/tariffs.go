@@ -53,6 +53,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "IPV4", Width: 4, Right: true},
 		table.Column{Title: "DOMAIN", Min: 14},
 	)
+	m.list.Noun = "tariff"
 	m.list.Table.SetEmpty("no tariffs: press a to add one")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: func() tea.Cmd { return m.load },
@@ -91,8 +92,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 			return common.Fail(msg.err)
 		}
 		m.dcs = msg.dcs
-		m.list.Set(msg.rows)
-		return nil
+		return m.list.Set(msg.rows)
 	}
 	return m.Base.Update(msg)
 }

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"io"
+	"os/exec"
+	"syscall"
+	"testing"
+	"time"
+
+	"vmmpm/internal/termtest"
+	"vmmpm/store"
+)
+
+// tui is vmmpm running on a database in a 120×40 pseudo-terminal; every key waits for what the screen
+// shows before the next one, never for a fixed time.
+type tui struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	out    *termtest.SyncBuffer
+	seen   int
+	master interface{ Write([]byte) (int, error) }
+	exited chan error
+}
+
+func startTUI(t *testing.T, db string) *tui {
+	t.Helper()
+	master, slave := termtest.OpenPTY(t, 120, 40)
+	cmd := vmmpmCmd("--db", db)
+	cmd.Env = append(environWithout(cmd.Env, "COLORTERM"), "NO_COLOR=1", "TERM=xterm-256color")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	u := &tui{t: t, cmd: cmd, out: &termtest.SyncBuffer{}, master: master, exited: make(chan error, 1)}
+	go func() { u.exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	go func() { _, _ = io.Copy(u.out, master) }()
+	return u
+}
+
+func (u *tui) expect(texts ...string) {
+	u.t.Helper()
+	for _, s := range texts {
+		termtest.Expect(u.t, u.out, &u.seen, s)
+	}
+}
+
+// key types one key; keys written together would arrive as one multi-rune key.
+func (u *tui) key(k string) {
+	u.t.Helper()
+	if _, err := u.master.Write([]byte(k)); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// quit presses q and waits for vmmpm to exit 0, so the database is free for the checks that follow.
+func (u *tui) quit() {
+	u.t.Helper()
+	u.key("q")
+	select {
+	case err := <-u.exited:
+		if err != nil {
+			u.t.Fatalf("q: %v, want exit 0", err)
+		}
+	case <-time.After(20 * time.Second):
+		u.t.Fatal("vmmpm did not exit 20 s after q")
+	}
+}
+
+const (
+	keyDown      = "\x1b[B"
+	keyBackspace = "\x7f"
+	keyEnter     = "\r"
+)
+
+// TestJobsSelectionFollowsTheJobInATerminal (issue 10 point 1): with job 3 selected on Jobs, three new
+// services add three rows above it; the cursor stays on job 3, c asks naming it, and y cancels job 3
+// and no other.
+func TestJobsSelectionFollowsTheJobInATerminal(t *testing.T) {
+	env := newEngineEnv(t, time.Hour) // two lanes, tasks that never end: jobs 1, 2 run, the rest wait
+	env.cli("tariff", "add", "--spec", env.spec)
+	env.cli("service", "create", "--tariff", "small", "--count", "4")
+	u := startTUI(t, env.db)
+	u.expect("Modules", "vmm")
+	u.key("3")
+	u.expect("QUEUE KEY", "›       4       4 open")
+	u.key("j")
+	u.expect("›       3       3 open")
+
+	u.key("2")
+	u.expect("Services", "client-4.example")
+	u.key("n")
+	u.expect("Create services")
+	u.key(keyDown)
+	u.key(keyBackspace)
+	u.key("3")
+	u.key(keyEnter)
+	u.expect("created 3 service(s)")
+	u.key("3")
+	u.expect("All 7")
+	u.expect("›       3       3 open") // three rows above it now, and the cursor still on job 3
+	u.key("c")
+	u.expect("Cancel job 3 (open of service 3)?")
+	u.key("y")
+	u.expect("job 3 cancelled")
+	u.quit()
+
+	db, err := store.Open(env.db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for id := uint64(1); id <= 7; id++ {
+		j, err := store.Load[store.Job](db, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cancelled := j.State == store.JobCancelled; cancelled != (id == 3) {
+			t.Errorf("job %d is %s; only job 3 was to be cancelled", id, j.State)
+		}
+	}
+}
