@@ -153,6 +153,22 @@ func TestServicesKeys(t *testing.T) {
 	}
 }
 
+// TestServicesOpenAgain (issue 10 point 5): o on the service whose open failed offers open first, and
+// enter queues it.
+func TestServicesOpenAgain(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("2", "/")
+	r.Type("failed")
+	r.Keys("enter", "o")
+	must(t, r.View(), "Run an operation on service 3 (failed)", "Operation     open ")
+	r.Keys("enter")
+	must(t, r.View(), "open of service 3 queued as job 9")
+	if j, err := store.Load[store.Job](f.DB, 9); err != nil || j.Type != store.OpOpen || j.ServiceID != 3 {
+		t.Fatalf("job 9: %+v %v", j, err)
+	}
+}
+
 func TestJobsKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)

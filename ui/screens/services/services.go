@@ -212,13 +212,23 @@ func span(ids []uint64) string {
 	return fmt.Sprintf("ids %d…%d", ids[0], ids[len(ids)-1])
 }
 
-// ops are the operations the screen offers on an existing service (open comes from create).
+// ops are the operations the screen offers on an existing service (open comes from create, or
+// offered when it did not succeed).
 var ops = []string{store.OpSuspend, store.OpResume, store.OpReboot, store.OpReinstall, store.OpSetPassword,
 	store.OpSetParam, store.OpClose}
 
+// offered are the operations for s: open comes first, preselected, when its open failed or was
+// cancelled (the engine refuses it while another open is pending, and says so).
+func offered(s *store.Service) []string {
+	if s.Status == store.ServiceFailed || s.Status == store.ServiceOrdered {
+		return append([]string{store.OpOpen}, ops...)
+	}
+	return ops
+}
+
 func (m *Model) openOp(s *store.Service) tea.Cmd {
 	var opts []form.Option
-	for _, op := range ops {
+	for _, op := range offered(s) {
 		opts = append(opts, form.Option{Label: op, Value: op})
 	}
 	f := form.New(m.ctx, fmt.Sprintf("Run an operation on service %d (%s)", s.ID, s.Status)).
