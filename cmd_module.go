@@ -280,9 +280,12 @@ func limitText(n int) string {
 func moduleSetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "set ID key=value...",
-		Short: "Change module parameters: " + strings.Join(wizard.SettableKeys, ", "),
-		Long: "Change module parameters with the wizard's rules; nothing changes unless every pair is valid.\n" +
+		Short: "Change a module's settings: " + strings.Join(wizard.SettableKeys, ", "),
+		Long: "Change a module's settings with the wizard's rules; nothing changes unless every pair is valid.\n" +
 			"Keys: " + strings.Join(wizard.SettableKeys, ", ") + ".\n" +
+			"Changing url, username, insecure_tls or cluster (or switching additional_interface on) logs in to\n" +
+			"VMmanager with the stored password first. cluster and datacenter cannot change while the module\n" +
+			"has live services. The password is changed with `module password ID`.\n" +
 			"Example: vmmpm module set 7 queue=on queue_key=vmm-__PMID__-__TYPE__ queue_count=3 session_ttl=600",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 2 {
@@ -295,14 +298,16 @@ func moduleSetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var m *store.Module
-			var warnings []string
-			err = a.update(kindModule, id, func(tx *store.Tx) (err error) {
-				m, warnings, err = wizard.SetModule(tx, id, args[1:])
-				return err
-			})
+			db, err := a.openExisting()
 			if err != nil {
 				return err
+			}
+			defer db.Close()
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			defer stop()
+			m, warnings, err := wizard.EditModule(ctx, db, store.NewKeyring(), id, args[1:])
+			if err != nil {
+				return checkExit(kindModule.refusal(id, err))
 			}
 			for _, w := range warnings {
 				fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)

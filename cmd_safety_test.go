@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os/exec"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -119,5 +120,62 @@ func TestJobsSelectionFollowsTheJobInATerminal(t *testing.T) {
 		if cancelled := j.State == store.JobCancelled; cancelled != (id == 3) {
 			t.Errorf("job %d is %s; only job 3 was to be cancelled", id, j.State)
 		}
+	}
+}
+
+// TestModuleSetEveryWizardField (issue 10 point 3): module set takes every field of the Add wizard;
+// what changes the login or the cluster is checked live first, a failed check changes nothing, and
+// cluster and data center stay put while live services are bound to the module.
+func TestModuleSetEveryWizardField(t *testing.T) {
+	e := newModuleEnv(t)
+	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	e.ok("", "datacenter", "add", "Kazan")
+	set := func(kv ...string) []string { return append([]string{"module", "set", "1"}, kv...) }
+
+	e.refuse(exitUsage, "", set("cluster=lxd-main"), "additional_interface", "lxd-main")
+	e.refuse(exitUsage, "", set("cluster=nope", "additional_interface=off"), "cluster", "kvm-main", "lxd-main")
+	e.refuse(exitUnreachable, "", set("url=http://127.0.0.1:1"), "refused the connection")
+	e.refuse(exitBadCreds, "", set("username=nobody@example.com"), "refused the email or password")
+	e.refuse(exitUsage, "", set("recipe_wait=later"), "recipe_wait")
+	if m := e.modules()[0]; m.URL != e.simURL || m.Username != "admin@example.com" || m.Cluster.Name != "kvm-main" {
+		t.Fatalf("refused sets changed the module: %+v", *m)
+	}
+
+	e.ok("", set("cluster=lxd-main", "additional_interface=off", "use_recipes=on", "recipe_wait=recipe",
+		"datacenter=Kazan", "name=LXD one", "insecure_tls=off", "url="+e.simURL+"/", "username=admin@example.com",
+		"enabled=off", "activation_limit=3")...)
+	m := e.modules()[0]
+	if m.Cluster.Name != "lxd-main" || m.Cluster.Virtualization != store.VirtLXD || m.AdditionalInterface ||
+		!m.UseRecipes || m.RecipeWait != store.RecipeWaitRecipe || m.DataCenterID != 3 || m.Name != "LXD one" ||
+		m.Enabled || m.ActivationLimit != 3 || m.URL != e.simURL {
+		t.Fatalf("after module set: %+v", *m)
+	}
+	if m.LastCheck == nil || !m.LastCheck.OK || !strings.Contains(m.LastCheck.Message, "when the module was edited") {
+		t.Fatalf("the live check is not recorded: %+v", m.LastCheck)
+	}
+
+	// A live service keeps the module on its cluster and data center; other settings still change.
+	db, err := store.Open(e.db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := &store.Tariff{Name: "S", DataCenterID: 3, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
+	svc := &store.Service{TariffID: 1, ModuleID: 1, ClientEmail: "c@example.com", Status: store.ServiceSuspended,
+		VM: store.VM{HostID: 9}}
+	if err := db.Save(tf); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Save(svc); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	e.refuse(exitUsage, "", set("cluster=kvm-main"), "cluster: cannot change while module 1 has 1 live service(s) (1)", "close them first")
+	e.refuse(exitUsage, "", set("datacenter=Moscow"), "datacenter: cannot change while module 1 has 1 live service(s) (1)")
+	e.ok("", set("sort=5", "enabled=on")...)
+	if m := e.modules()[0]; m.Cluster.Name != "lxd-main" || m.DataCenterID != 3 || m.Sort != 5 || !m.Enabled {
+		t.Fatalf("after the refusals: %+v", *m)
+	}
+	if strings.Contains(e.out.String(), modulePassword) {
+		t.Fatal("the password reached the output")
 	}
 }

@@ -117,19 +117,3 @@ func tariffsListing(tx *store.Tx, id uint64) ([]string, error) {
 	})
 	return out, err
 }
-
-// SetModule is `module set`: apply key=value pairs to module id with the wizard's rules and store it
-// inside tx; nothing changes unless every pair is valid.
-func SetModule(tx *store.Tx, id uint64, kv []string) (m *store.Module, warnings []string, err error) {
-	if m, err = store.Get[store.Module](tx, id); err != nil {
-		return nil, nil, err
-	}
-	cat, err := CatalogTx(tx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if warnings, err = ApplySet(cat, m, kv); err != nil {
-		return nil, nil, err
-	}
-	return m, warnings, tx.Put(m)
-}

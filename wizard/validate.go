@@ -262,7 +262,7 @@ func (c *Catalog) ValidateStep(s Step, d *Draft) error {
 
 // validateLocal is step 4 without the parts that need VMmanager's cluster list.
 func (c *Catalog) validateLocal(d *Draft) error {
-	return first(c.ValidateDataCenter(d.DataCenterID), c.ValidateName(d.Name, 0),
+	return first(c.ValidateDataCenter(d.DataCenterID), c.ValidateName(d.Name, d.ID),
 		c.ValidateDepartment(d.DepartmentID), ValidateSort(d.Sort),
 		ValidateRecipeWait(d.UseRecipes, d.RecipeWait), ValidateParams(d.Params),
 		validateActivationLimit(d.ActivationLimit))
@@ -291,7 +291,7 @@ func (c *Catalog) Validate(d *Draft) error {
 
 // Warnings are allowed but flagged: today only a duplicate sort on the same data center.
 func (c *Catalog) Warnings(d *Draft) []string {
-	if w := c.SortWarning(d.Sort, d.DataCenterID, 0); w != "" {
+	if w := c.SortWarning(d.Sort, d.DataCenterID, d.ID); w != "" {
 		return []string{w}
 	}
 	return nil

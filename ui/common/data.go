@@ -47,13 +47,13 @@ func (d *Data) DeleteModule(id uint64) (warnings []string, err error) {
 	return wizard.RemoveModule(d.DB, d.Secrets, id)
 }
 
-// SetModule applies `module set` pairs with the wizard's rules and saves the module in one transaction.
+// SetModule is `module set`: pairs applied with the wizard's rules, logging in to VMmanager first
+// when a live setting (URL, username, TLS, cluster) changed.
 func (d *Data) SetModule(id uint64, kv []string) (warnings []string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
 	defer d.Bump()
-	err = d.DB.Update(func(tx *store.Tx) error {
-		_, warnings, err = wizard.SetModule(tx, id, kv)
-		return err
-	})
+	_, warnings, err = wizard.EditModule(ctx, d.DB, d.Secrets, id, kv)
 	return warnings, err
 }
 
