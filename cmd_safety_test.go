@@ -179,3 +179,104 @@ func TestModuleSetEveryWizardField(t *testing.T) {
 		t.Fatal("the password reached the output")
 	}
 }
+
+// liveService binds an active service (with a VM) to module 1, as an open that succeeded leaves it.
+func liveService(t *testing.T, path string) {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tf := &store.Tariff{Name: "S", DataCenterID: 1, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
+	if err := db.Save(tf); err != nil {
+		t.Fatal(err)
+	}
+	svc := &store.Service{TariffID: tf.ID, ModuleID: 1, ClientEmail: "c@example.com", Status: store.ServiceActive,
+		VM: store.VM{HostID: 9}}
+	if err := db.Save(svc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestModuleDeleteAndEditInATerminal (issue 10 points 2 and 3, TUI): on Modules, d on a module with a
+// live service asks, then refuses naming the service; e opens the wizard filled with the module's
+// values, and with the password left empty it logs in with the stored one, and saves the new name,
+// enabled and activation limit over the same module.
+func TestModuleDeleteAndEditInATerminal(t *testing.T) {
+	e := newModuleEnv(t)
+	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	liveService(t, e.db)
+	u := startTUI(t, e.db)
+	u.expect("Modules", "KVM one")
+	u.key("d")
+	u.expect(`Delete module 1 "KVM one"`)
+	u.key("y")
+	u.expect("module 1 still has 1 live service(s) (1)")
+
+	u.key("e")
+	u.expect(`Edit module 1 "KVM one"`, "┃ URL", e.simURL)
+	u.key(keyEnter)
+	u.expect("┃ Username")
+	u.key(keyEnter)
+	u.expect("┃ Password", "Leave empty to keep the stored password.")
+	u.key(keyEnter)
+	u.expect("┃ Skip TLS verification")
+	u.key(keyEnter)
+	u.expect("Logged in to " + e.simURL)
+	u.expect("┃ Data center")
+	u.key(keyEnter)
+	u.expect("┃ Name")
+	u.key("\x15") // ctrl+u clears the name
+	for _, r := range "KVM renamed" {
+		u.key(string(r))
+	}
+	u.expect("KVM renamed")
+	u.key(keyEnter)
+	u.expect("┃ Department")
+	u.key(keyEnter)
+	u.expect("┃ Sort")
+	u.key(keyEnter)
+	u.expect("cluster (2 of 3)", "┃ Cluster")
+	u.key(keyEnter)
+	u.expect("┃ Use recipes")
+	u.key(keyEnter)
+	u.expect("┃ With recipes")
+	u.key(keyEnter)
+	u.expect("┃ Additional network interface")
+	u.key(keyEnter)
+	u.expect("queue and session (3 of 3)", "┃ Session storage period")
+	u.key(keyEnter)
+	u.expect("┃ Start operations in a queue")
+	u.key(keyEnter)
+	u.expect("┃ Queue key")
+	u.key(keyEnter)
+	u.expect("┃ Number of queues")
+	u.key(keyEnter)
+	u.expect("┃ Enabled")
+	u.key("n") // off, and on to the next field
+	u.expect("┃ Simultaneous activation limit")
+	u.key(keyBackspace)
+	u.key("2")
+	u.key(keyEnter)
+	u.expect("Step 5 of 5 · Review", "(unchanged)", "Activation limit")
+	u.key(keyEnter)
+	u.expect(`module 1 "KVM renamed" saved`)
+	u.quit()
+
+	ms := e.modules()
+	if len(ms) != 1 {
+		t.Fatalf("%d modules after the edit, want the same one", len(ms))
+	}
+	m := ms[0]
+	if m.ID != 1 || m.Name != "KVM renamed" || m.Enabled || m.ActivationLimit != 2 || m.Cluster.Name != "kvm-main" ||
+		m.LastCheck == nil || !strings.Contains(m.LastCheck.Message, "edited") {
+		t.Fatalf("module after the edit: %+v %+v", *m, m.LastCheck)
+	}
+	if pw, err := e.keyring(1); err != nil || pw != modulePassword {
+		t.Fatalf("the stored password must stay: %v", err)
+	}
+	if strings.Contains(u.out.String(), modulePassword) {
+		t.Fatal("the password was drawn on the screen")
+	}
+}

@@ -89,7 +89,7 @@ var Settings = []*Setting{
 	{Key: "activation_limit", Label: "Simultaneous activation limit", Default: "0",
 		Help: "How many opens may run at once on this module; 0 = no limit.",
 		set: func(e *Edit, v string) (err error) {
-			e.Draft.ActivationLimit, err = parseInt("activation_limit", v, 0)
+			e.Draft.ActivationLimit, err = ParseActivationLimit(v)
 			return err
 		}},
 }

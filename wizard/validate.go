@@ -297,6 +297,18 @@ func (c *Catalog) Warnings(d *Draft) []string {
 	return nil
 }
 
+// ParseActivationLimit reads the field as typed; empty means 0, no limit.
+func ParseActivationLimit(s string) (int, error) {
+	n, err := parseInt("activation_limit", s, 0)
+	if err != nil {
+		return 0, err
+	}
+	return n, validateActivationLimit(n)
+}
+
+// ValidateActivationLimitText is ParseActivationLimit for a form field's Validate hook.
+func ValidateActivationLimitText(s string) error { _, err := ParseActivationLimit(s); return err }
+
 func validateActivationLimit(n int) error {
 	if n < 0 || n > store.MaxActivationCap {
 		return invalid("activation_limit", "must be between 0 (no limit) and %d, not %d", store.MaxActivationCap, n)

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/help"
@@ -40,6 +41,9 @@ type Options struct {
 	Prefill Prefill
 	// Embedded leaves the help line to the host, which shows HelpBindings in its own bar.
 	Embedded bool
+	// Edit opens the wizard on an existing module, filled with its values, from the Integration step;
+	// an empty password keeps the stored one.
+	Edit *store.Module
 }
 
 // Prefill is what the Integration step starts with; Note is shown under the step's title.
@@ -92,7 +96,7 @@ type Model struct {
 	password string
 
 	// Text and choice fields that become draft values when their page is done.
-	sortText, ttlText, countText string
+	sortText, ttlText, countText, limitText string
 	clusterID                    uint64
 	saveConfirm                  bool
 
@@ -111,6 +115,7 @@ type Model struct {
 	hints      []func() // descriptions recomputed after each update (see hint)
 	saved      *store.Module
 	fatal      error
+	before     string // the edited module's name as stored, for the title
 }
 
 // New builds the wizard over db and secrets. It reads data centers, departments and modules at once.
@@ -144,10 +149,42 @@ func New(db *store.DB, secrets store.Secrets, opt Options) *Model {
 		m.phase = phaseFatal
 		return m
 	}
-	m.preselect()
-	m.draft.URL, m.draft.Username, m.note = opt.Prefill.URL, opt.Prefill.Username, opt.Prefill.Note
+	if opt.Edit != nil {
+		m.edit(opt.Edit)
+	} else {
+		m.preselect()
+		m.draft.URL, m.draft.Username, m.note = opt.Prefill.URL, opt.Prefill.Username, opt.Prefill.Note
+	}
 	m.form = m.buildForm()
 	return m
+}
+
+// edit fills the wizard with module mod's values and starts it at Integration: product type and
+// module kind cannot change.
+func (m *Model) edit(mod *store.Module) {
+	m.draft, m.before = wizard.DraftOf(mod), mod.Name
+	m.sortText, m.ttlText = strconv.Itoa(mod.Sort), strconv.Itoa(mod.Params.SessionTTL)
+	m.countText, m.limitText = strconv.Itoa(mod.Params.QueueCount), strconv.Itoa(mod.ActivationLimit)
+	m.clusterID, m.page = mod.Cluster.ID, pageIntegration
+}
+
+// pmid is the module id the queue-key preview expands __PMID__ to.
+func (m *Model) pmid() uint64 {
+	if m.editing() {
+		return m.draft.ID
+	}
+	return m.cat.NextModuleID
+}
+
+// editing reports whether the wizard changes an existing module.
+func (m *Model) editing() bool { return m.draft.ID != 0 }
+
+// first is the page esc leaves the wizard from.
+func (m *Model) first() page {
+	if m.editing() {
+		return pageIntegration
+	}
+	return pageProduct
 }
 
 // preselect points the pick lists at the first entry that can be chosen.
@@ -228,7 +265,7 @@ func (m *Model) handleKey(k tea.KeyMsg) tea.Cmd {
 		return nil
 	}
 	if key.Matches(k, m.keys.Back) {
-		if m.page == pageProduct {
+		if m.page == m.first() {
 			m.askQuit()
 			return nil
 		}
@@ -318,6 +355,9 @@ func (m *Model) pageDone() tea.Cmd {
 	case pageParams:
 		m.draft.Params.SessionTTL, _ = wizard.ParseSessionTTL(m.ttlText)
 		m.draft.Params.QueueCount, _ = wizard.ParseQueueCount(m.countText)
+		if m.editing() {
+			m.draft.ActivationLimit, _ = wizard.ParseActivationLimit(m.limitText)
+		}
 		if err := m.cat.ValidateStep(wizard.StepParams, m.draft); err != nil {
 			m.setNotice(m.st.bad, "✗ "+err.Error())
 			return m.goTo(pageParams)
@@ -342,8 +382,15 @@ func (m *Model) startCheck() tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.checkSeq++
 	seq, in, pw := m.checkSeq, m.draft.Integration(), m.password
+	id, secrets := m.draft.ID, m.secrets
 	m.cancel, m.phase, m.notice = cancel, phaseChecking, ""
 	return tea.Batch(m.spin.Tick, func() tea.Msg {
+		if pw == "" && id != 0 { // editing: an empty password keeps the stored one
+			var err error
+			if pw, err = secrets.Get(id); err != nil {
+				return checkDoneMsg{seq: seq, err: err}
+			}
+		}
 		res, err := wizard.CheckIntegration(ctx, in, pw)
 		return checkDoneMsg{seq: seq, res: res, err: err}
 	})
@@ -420,8 +467,12 @@ func (m *Model) answerTLS(k tea.KeyMsg) tea.Cmd {
 func (m *Model) startSave() tea.Cmd {
 	m.phase = phaseSaving
 	db, secrets, d, pw := m.db, m.secrets, m.draft, m.password
+	save := wizard.Save
+	if m.editing() {
+		save = wizard.Update
+	}
 	return tea.Batch(m.spin.Tick, func() tea.Msg {
-		mod, err := wizard.Save(db, secrets, d, pw)
+		mod, err := save(db, secrets, d, pw)
 		return saveDoneMsg{module: mod, err: err}
 	})
 }
