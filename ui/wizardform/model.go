@@ -97,8 +97,8 @@ type Model struct {
 
 	// Text and choice fields that become draft values when their page is done.
 	sortText, ttlText, countText, limitText string
-	clusterID                    uint64
-	saveConfirm                  bool
+	clusterID                               uint64
+	saveConfirm                             bool
 
 	page      page
 	phase     phase
