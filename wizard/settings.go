@@ -12,9 +12,11 @@ import (
 // Setting is one module setting, defined once: the wizard, the parameters screen, module edit and
 // `module set` all take its label, help, default and rule from here.
 type Setting struct {
-	Key     string // as `module set` takes it
-	Label   string
-	Help    string
+	Key   string // as `module set` takes it
+	Label string
+	Help  string
+	// Short is the help for one-line forms (the parameters screen); "" means Help.
+	Short   string
 	Default string // as typed; "" when the setting has no default
 	// Live settings change what vmmpm logs in to or relies on in VMmanager: saving a change to one
 	// logs in first (and fetches the clusters).
@@ -72,17 +74,21 @@ var Settings = []*Setting{
 			return err
 		}},
 	{Key: "session_ttl", Label: "Session storage period (seconds)", Default: strconv.Itoa(store.DefaultTTL),
-		Help: "How long one VMmanager login is reused, 0–86400; 0 logs in for every operation.",
-		set:  func(e *Edit, v string) (err error) { e.Draft.Params.SessionTTL, err = ParseSessionTTL(v); return err }},
+		Help:  "How long one VMmanager login is reused, 0–86400; 0 logs in for every operation.",
+		Short: "seconds, 0–86400 (0 = log in every time)",
+		set:   func(e *Edit, v string) (err error) { e.Draft.Params.SessionTTL, err = ParseSessionTTL(v); return err }},
 	{Key: "queue", Label: "Start operations in a queue", Default: "off",
-		Help: "Off: operations start at once. On: operations with the same queue key run one after another.",
-		set:  func(e *Edit, v string) (err error) { e.Draft.Params.Queue, err = ParseSwitch("queue", v); return err }},
+		Help:  "Off: operations start at once. On: operations with the same queue key run one after another.",
+		Short: "space toggles",
+		set:   func(e *Edit, v string) (err error) { e.Draft.Params.Queue, err = ParseSwitch("queue", v); return err }},
 	{Key: "queue_key", Label: "Queue key", Default: store.DefaultParams().QueueKey,
-		Help: "Letters, digits, - _ . and the macros __TYPE__, __PMID__, __IID__.",
-		set:  func(e *Edit, v string) error { e.Draft.Params.QueueKey = v; return nil }},
+		Help:  "Letters, digits, - _ . and the macros __TYPE__, __PMID__, __IID__.",
+		Short: "letters, digits, - _ . and __TYPE__ __PMID__ __IID__",
+		set:   func(e *Edit, v string) error { e.Draft.Params.QueueKey = v; return nil }},
 	{Key: "queue_count", Label: "Number of queues", Default: "1",
-		Help: "Lanes per key name, 1–64: how many such operations may run at once.",
-		set:  func(e *Edit, v string) (err error) { e.Draft.Params.QueueCount, err = ParseQueueCount(v); return err }},
+		Help:  "Lanes per key name, 1–64: how many such operations may run at once.",
+		Short: "1–64 lanes per key name",
+		set:   func(e *Edit, v string) (err error) { e.Draft.Params.QueueCount, err = ParseQueueCount(v); return err }},
 	{Key: "enabled", Label: "Enabled", Default: "on",
 		Help: "Off: module selection no longer chooses it for new services; its services keep it.",
 		set:  func(e *Edit, v string) (err error) { e.Draft.Enabled, err = ParseSwitch("enabled", v); return err }},
@@ -92,6 +98,14 @@ var Settings = []*Setting{
 			e.Draft.ActivationLimit, err = ParseActivationLimit(v)
 			return err
 		}},
+}
+
+// Hint is the help for a one-line form.
+func (s *Setting) Hint() string {
+	if s.Short != "" {
+		return s.Short
+	}
+	return s.Help
 }
 
 // SettingOf returns the setting with key k; it panics on a key that is not one, a programming error.
