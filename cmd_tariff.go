@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"vmmpm/store"
+	"vmmpm/wizard"
 )
 
 const exampleTariffSpec = `{
@@ -100,8 +103,8 @@ func decodeTariffSpec(path string, b []byte, s *tariffSpec) error {
 	return nil
 }
 
-// tariffSave is tariff add (id 0) and tariff edit: the spec, over the tariff as it is, saved with the
-// store's tariff rules.
+// tariffSave is tariff add (id 0) and tariff edit: the spec, over the tariff as it is, checked against
+// its modules' VMmanager and saved with the store's tariff rules.
 func (a *app) tariffSave(id uint64, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -128,13 +131,11 @@ func (a *app) tariffSave(id uint64, path string) error {
 		return err
 	}
 	t := s.tariff(id, dc.ID)
-	var warnings []string
-	err = db.Update(func(tx *store.Tx) (err error) {
-		warnings, err = store.SaveTariff(tx, t)
-		return err
-	})
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	warnings, err := wizard.SaveTariff(ctx, db, store.NewKeyring(), t)
 	if err != nil {
-		return kindTariff.refusal(id, err)
+		return checkExit(kindTariff.refusal(id, err))
 	}
 	if id == 0 {
 		fmt.Fprintf(a.stdout, "added tariff %q with id %d\n", t.Name, t.ID)

@@ -293,22 +293,49 @@ func TestCatalogKeys(t *testing.T) {
 	}
 }
 
+// onEmulator points both fixture modules at the emulator, their passwords in the fixture's secrets.
+func onEmulator(t *testing.T, f *uitest.Fixture) {
+	t.Helper()
+	srv := httptest.NewServer(sim.New(sim.Config{AdminPassword: "right-pw"}))
+	t.Cleanup(srv.Close)
+	for _, id := range []uint64{f.KVM.ID, f.LXD.ID} {
+		m, _ := store.Load[store.Module](f.DB, id)
+		m.URL, m.InsecureTLS = srv.URL, false
+		if err := f.DB.Save(m); err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Secrets.Set(id, "right-pw")
+	}
+}
+
+// TestTariffsKeys: the form picks modules by name and the OS among what their VMmanager offers; an OS
+// one of the tariff's modules cannot install is refused naming what it can (issue 10 point 6).
 func TestTariffsKeys(t *testing.T) {
 	f := world(t)
+	onEmulator(t, f)
 	r := start(t, f)
 	r.Keys("6", "a")
-	must(t, r.View(), "Add tariff")
+	must(t, r.View(), "Add tariff", "[ ] 1 fra-kvm  [ ] 2 fra-lxd", "OS image         1 Ubuntu 22.04", "Recipe           none")
 	r.Type("VPS M")
-	r.Keys("down", "down")
-	r.Type("1")
+	r.Keys("down", "down", " ")
+	must(t, r.View(), "‹[x] 1 fra-kvm›  [ ] 2 fra-lxd")
 	r.Keys("down", "backspace")
 	r.Type("0")
 	r.Keys("enter")
 	must(t, r.View(), "cpu: must be between 1 and 256")
 	r.Keys("backspace")
 	r.Type("4")
+	r.Keys("down", "down", "down", "right", "right")
+	must(t, r.View(), "‹ 3 Ubuntu 22.04 LXD ›")
+	r.Keys("enter")
+	must(t, r.View(), `os_id: must be an OS image module 1 "fra-kvm" can install on cluster "kvm-main"; 3 is not one (it offers: 1 Ubuntu`, "22.04, 2 Debian 12, 4 AlmaLinux 9)")
+	r.Keys("left", "down", "right")
+	must(t, r.View(), "‹ 1 LAMP ›")
 	r.Keys("enter")
 	must(t, r.View(), `tariff "VPS M" saved with id 2`, "VPS M")
+	if tf, _ := store.Load[store.Tariff](f.DB, 2); tf.OSID != 2 || tf.RecipeID != 1 || len(tf.ModuleIDs) != 1 || tf.ModuleIDs[0] != 1 {
+		t.Fatalf("tariff 2: %+v", tf)
+	}
 
 	// A taken name is refused; a module on another data center is kept with a warning, as
 	// `tariff add` does.

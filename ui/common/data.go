@@ -91,15 +91,26 @@ func (d *Data) DeleteCatalog(r store.Record) error {
 	})
 }
 
-// SaveTariff is `tariff add/edit`; its warnings come back as one line.
+// SaveTariff is `tariff add/edit`, OS and recipe checked against its modules' VMmanager; its warnings
+// come back as one line.
 func (d *Data) SaveTariff(t *store.Tariff) (warning string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
 	defer d.Bump()
-	var warnings []string
-	err = d.DB.Update(func(tx *store.Tx) (err error) {
-		warnings, err = store.SaveTariff(tx, t)
-		return err
-	})
+	warnings, err := wizard.SaveTariff(ctx, d.DB, d.Secrets, t)
 	return strings.Join(warnings, "; "), err
+}
+
+// ModuleImages lists what module id's VMmanager offers a tariff (OS images for its cluster, recipes),
+// for the tariff form's pick lists.
+func (d *Data) ModuleImages(id uint64) (*wizard.Images, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
+	m, err := store.Load[store.Module](d.DB, id)
+	if err != nil {
+		return nil, err
+	}
+	return wizard.ModuleImages(ctx, d.Secrets, m)
 }
 
 // DeleteTariff is `tariff rm`.
