@@ -224,8 +224,10 @@ func TestModuleDeleteAndEditInATerminal(t *testing.T) {
 	u.key(keyEnter)
 	u.expect("┃ Skip TLS verification")
 	u.key(keyEnter)
-	u.expect("Logged in to " + e.simURL)
-	u.expect("┃ Data center")
+	u.expect("┃ Data center") // the login's notice is drawn below it
+	if !strings.Contains(u.out.String(), "Logged in to "+e.simURL) {
+		t.Fatal("leaving Integration did not log in again")
+	}
 	u.key(keyEnter)
 	u.expect("┃ Name")
 	u.key("\x15") // ctrl+u clears the name
@@ -306,5 +308,78 @@ func TestTariffCheckedAgainstVMmanager(t *testing.T) {
 	refuseCLI(t, "99 is not one", "--db", env.db, "tariff", "edit", "1", "--spec", specFile(t, `{"os_id": 99}`))
 	if tf := decodeJSON[[]store.Tariff](t, env.cli("tariff", "list", "--json"))[0]; tf.OSID != 2 || tf.RecipeID != 1 {
 		t.Fatalf("tariff after the refused edit: %+v", tf)
+	}
+}
+
+// typeText types s one key at a time.
+func (u *tui) typeText(s string) {
+	u.t.Helper()
+	for _, r := range s {
+		u.key(string(r))
+	}
+}
+
+// TestWizardOnANewDatabaseInATerminal (issue 10 point 4, TUI): with no data center and no department
+// yet, a on Modules runs the wizard through; step 4 asks for their names, adds them, and the module is
+// saved bound to them, with nothing typed lost.
+func TestWizardOnANewDatabaseInATerminal(t *testing.T) {
+	e := newModuleEnv(t)
+	fresh := tempDB(t)
+	e.db = fresh
+	u := startTUI(t, fresh)
+	u.expect("Modules", "no modules yet")
+	u.key("a")
+	u.expect("Step 1 of 5")
+	u.key(keyEnter)
+	u.expect("Step 2 of 5")
+	u.key(keyEnter)
+	u.expect("Step 3 of 5", "┃ URL")
+	u.typeText(e.simURL)
+	u.expect(e.simURL)
+	u.key(keyEnter)
+	u.expect("┃ Username")
+	u.typeText("admin@example.com")
+	u.expect("admin@example.com")
+	u.key(keyEnter)
+	u.expect("┃ Password")
+	u.typeText(modulePassword)
+	u.expect(strings.Repeat("*", len(modulePassword)))
+	u.key(keyEnter)
+	u.expect("┃ Skip TLS verification")
+	u.key(keyEnter)
+	u.expect("┃ New data center")
+	u.typeText("Moscow")
+	u.expect("Moscow")
+	u.key(keyEnter)
+	u.expect("┃ Name")
+	u.typeText("KVM fresh")
+	u.expect("KVM fresh")
+	u.key(keyEnter)
+	u.expect("┃ New department")
+	u.typeText("Support")
+	u.expect("Support")
+	u.key(keyEnter)
+	u.expect("┃ Sort")
+	u.key(keyEnter)
+	u.expect("┃ Cluster", `Added data center "Moscow" and department "Support".`)
+	for _, f := range []string{"┃ Use recipes", "┃ With recipes", "┃ Additional network interface", "┃ Session storage period",
+		"┃ Start operations in a queue", "┃ Queue key", "┃ Number of queues", "Step 5 of 5"} {
+		u.key(keyEnter)
+		u.expect(f)
+	}
+	u.key(keyEnter)
+	u.expect(`module 1 "KVM fresh" saved`)
+	u.quit()
+
+	m := e.modules()[0]
+	if m.Name != "KVM fresh" || m.DataCenterID != 1 || m.DepartmentID != 1 {
+		t.Fatalf("module %+v", *m)
+	}
+	if out := e.ok("", "datacenter", "list"); !strings.Contains(out, "Moscow") {
+		t.Fatalf("datacenter list: %q", out)
+	}
+	t.Cleanup(func() { _ = store.NewKeyring().Delete(1) })
+	if strings.Contains(u.out.String(), modulePassword) {
+		t.Fatal("the password was drawn on the screen")
 	}
 }

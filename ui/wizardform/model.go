@@ -99,6 +99,9 @@ type Model struct {
 	sortText, ttlText, countText, limitText string
 	clusterID                               uint64
 	saveConfirm                             bool
+	// newDC and newDept name a data center and a department to add on the spot when step 4 has none
+	// to offer.
+	newDC, newDept string
 
 	page      page
 	phase     phase
@@ -343,6 +346,9 @@ func (m *Model) pageDone() tea.Cmd {
 		return m.startCheck()
 	case pagePlacement:
 		m.draft.Sort, _ = wizard.ParseSort(m.sortText)
+		if m.newDC != "" || m.newDept != "" {
+			return m.addPlacement()
+		}
 	case pageCluster:
 		err := m.draft.ChooseCluster(m.clusterID)
 		if err == nil {
@@ -376,6 +382,28 @@ func (m *Model) pageDone() tea.Cmd {
 	}
 	m.notice = ""
 	return m.goTo(m.page + 1)
+}
+
+// addPlacement adds the data center and department typed on the placement page, picks them, and goes
+// on with everything else the admin typed kept.
+func (m *Model) addPlacement() tea.Cmd {
+	dc, dept, cat, err := wizard.AddPlacement(m.db, m.newDC, m.newDept)
+	if err != nil {
+		m.setNotice(m.st.bad, "✗ "+err.Error())
+		return m.goTo(pagePlacement)
+	}
+	var added []string
+	if dc != 0 {
+		m.draft.DataCenterID = dc
+		added = append(added, fmt.Sprintf("data center %q", strings.TrimSpace(m.newDC)))
+	}
+	if dept != 0 {
+		m.draft.DepartmentID = dept
+		added = append(added, fmt.Sprintf("department %q", strings.TrimSpace(m.newDept)))
+	}
+	m.cat, m.newDC, m.newDept = cat, "", ""
+	m.setNotice(m.st.good, "✓ Added "+strings.Join(added, " and ")+".")
+	return m.goTo(pageCluster)
 }
 
 func (m *Model) startCheck() tea.Cmd {

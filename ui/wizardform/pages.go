@@ -124,6 +124,22 @@ func (m *Model) integrationGroup() *huh.Group {
 }
 
 func (m *Model) placementGroup() *huh.Group {
+	return huh.NewGroup(
+		m.dataCenterField(),
+		input("name").Value(&m.draft.Name).
+			Validate(m.orCurrent(&m.draft.Name, func(s string) error { return m.cat.ValidateName(s, m.draft.ID) })),
+		m.departmentField(),
+		m.sortField(),
+	).Title("Module parameters · placement (1 of 3)")
+}
+
+// dataCenterField picks the data center, or, when none can be chosen, names one to add now.
+func (m *Model) dataCenterField() huh.Field {
+	if !m.cat.CanChooseDataCenter() {
+		return huh.NewInput().Title("New data center").Value(&m.newDC).
+			Description("None can be chosen yet (a module needs one without an External Data Center id): type a name and it is added when you leave this page.").
+			Validate(func(s string) error { return (&store.DataCenter{Name: s}).Validate() })
+	}
 	dcs := huh.NewSelect[uint64]().Title(wizard.SettingOf("datacenter").Label).Value(&m.draft.DataCenterID).
 		Validate(m.cat.ValidateDataCenter)
 	m.hint(func() { dcs.Description(m.dataCenterHint()) })
@@ -136,33 +152,32 @@ func (m *Model) placementGroup() *huh.Group {
 			blocked = append(blocked, huh.NewOption(c.Label+"  (not selectable: has an External Data Center id)", c.ID))
 		}
 	}
-	dcs.Options(append(opts, blocked...)...)
+	return dcs.Options(append(opts, blocked...)...)
+}
+
+// departmentField picks the department, or, when there is none, names one to add now.
+func (m *Model) departmentField() huh.Field {
 	dept := wizard.SettingOf("department")
-	depts := huh.NewSelect[uint64]().Title(dept.Label).Description(dept.Help).
-		Value(&m.draft.DepartmentID).Validate(m.cat.ValidateDepartment)
-	var dopts []huh.Option[uint64]
+	if len(m.cat.Departments) == 0 {
+		return huh.NewInput().Title("New department").Value(&m.newDept).
+			Description("There is none yet: type a name (it receives the tasks the module cannot finish) and it is added when you leave this page.").
+			Validate(func(s string) error { return (&store.Department{Name: s}).Validate() })
+	}
+	var opts []huh.Option[uint64]
 	for _, c := range m.cat.DepartmentChoices() {
-		dopts = append(dopts, huh.NewOption(c.Label, c.ID))
+		opts = append(opts, huh.NewOption(c.Label, c.ID))
 	}
-	if len(dopts) == 0 {
-		depts.Description("No departments yet: quit and add one with `vmmpm department add NAME`.")
-	}
-	depts.Options(dopts...)
+	return huh.NewSelect[uint64]().Title(dept.Label).Description(dept.Help).
+		Value(&m.draft.DepartmentID).Validate(m.cat.ValidateDepartment).Options(opts...)
+}
+
+func (m *Model) sortField() huh.Field {
 	sort := input("sort").Value(&m.sortText).Validate(wizard.ValidateSortText)
 	m.hint(func() { sort.Description(m.sortHint()) })
-	return huh.NewGroup(
-		dcs,
-		input("name").Value(&m.draft.Name).
-			Validate(m.orCurrent(&m.draft.Name, func(s string) error { return m.cat.ValidateName(s, m.draft.ID) })),
-		depts,
-		sort,
-	).Title("Module parameters · placement (1 of 3)")
+	return sort
 }
 
 func (m *Model) dataCenterHint() string {
-	if len(m.cat.DataCenters) == 0 {
-		return "No data centers yet: quit and add one with `vmmpm datacenter add NAME`."
-	}
 	for _, c := range m.cat.DataCenterChoices() {
 		if c.ID == m.draft.DataCenterID && !c.Selectable {
 			return "Not selectable: " + c.Reason + "."
