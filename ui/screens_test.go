@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"vmmpm/store"
+	"vmmpm/ui/common"
 	"vmmpm/ui/internal/uitest"
 	"vmmpm/vmm/sim"
 )
@@ -216,6 +217,29 @@ func TestJobsKeys(t *testing.T) {
 	v = r.View()
 	must(t, v, "      5       5 open", "searched the newest 8 jobs")
 	mustNot(t, v, "      4       4 open")
+}
+
+// TestJobsSelectionFollowsLiveRows: jobs enqueued while Jobs is shown land above the selection; the
+// next tick keeps the cursor on the same job, and when the selected job leaves the tab the screen says
+// so instead of quietly selecting another.
+func TestJobsSelectionFollowsLiveRows(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("3", "j", "j")
+	must(t, r.View(), "›       6       6 open")
+	f.Services(t, 2) // their opens are jobs 9 and 10, above job 6
+	f.Data.Bump()
+	r.Send(common.TickMsg{})
+	must(t, r.View(), "[All 10]", "›       6       6 open")
+	r.Keys("right") // Queued: 10, 9, 7, 6
+	r.Keys("G")
+	must(t, r.View(), "›       6       6 open")
+	if err := f.Engine.Cancel(6); err != nil {
+		t.Fatal(err)
+	}
+	f.Data.Bump()
+	r.Send(common.TickMsg{})
+	must(t, r.View(), "job 6 left this tab (it is cancelled now); the cursor is on job 7")
 }
 
 // TestJobsMarkedCancel: ctrl+a marks the queued jobs shown, c asks once for the lot, naming them.
