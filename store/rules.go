@@ -33,7 +33,7 @@ func SaveDataCenter(tx *Tx, d *DataCenter) error {
 		}
 		if len(users) > 0 {
 			return invalid("external_id", "cannot be set while %d module(s) (%s) use data center %d, because a VMmanager 6 module binds only to a data center without one; remove those modules first (a module keeps the data center it was added with)",
-				len(users), idList(users), d.ID)
+				len(users), IDList(users), d.ID)
 		}
 	}
 	return tx.Put(d)
@@ -102,7 +102,7 @@ func SaveTariff(tx *Tx, t *Tariff) (warnings []string, err error) {
 	}
 	if len(elsewhere) > 0 {
 		warnings = append(warnings, fmt.Sprintf("module(s) %s are on another data center than %q, so they will never be chosen for this tariff",
-			idList(elsewhere), dc.Name))
+			IDList(elsewhere), dc.Name))
 	}
 	return warnings, tx.Put(t)
 }
@@ -173,7 +173,7 @@ func deleteUnused[T any, P recordPtr[T]](tx *Tx, id uint64, uses ...use) error {
 			return err
 		}
 		if len(ids) > 0 {
-			return invalid(FieldRecord, u.refusal, id, len(ids), idList(ids))
+			return invalid(FieldRecord, u.refusal, id, len(ids), IDList(ids))
 		}
 	}
 	r := P(new(T))
@@ -193,8 +193,8 @@ func idsWhere[T any, P recordPtr[T]](tx *Tx, match func(P) bool) ([]uint64, erro
 	return ids, err
 }
 
-// idList names up to five ids for a sentence: "1, 2, 3, 4, 5 and 3 more".
-func idList(ids []uint64) string {
+// IDList names up to five ids for a sentence: "1, 2, 3, 4, 5 and 3 more".
+func IDList(ids []uint64) string {
 	const most = 5
 	parts := make([]string, 0, most)
 	for i, id := range ids {
@@ -225,7 +225,7 @@ func ModuleRemovable(tx *Tx, id uint64) error {
 		return err
 	}
 	return invalid(FieldRecord, "module %d still has %d live service(s) (%s) whose VMs only it can suspend or close; close those services first, or change the module with module set (or e on Modules) instead of removing and re-adding it",
-		id, len(live), idList(live))
+		id, len(live), IDList(live))
 }
 
 // ModulePlacementEditable refuses to move module id to another cluster or data center while live
@@ -236,5 +236,5 @@ func ModulePlacementEditable(tx *Tx, id uint64, what string) error {
 		return err
 	}
 	return invalid(what, "cannot change while module %d has %d live service(s) (%s), because their VMs stay on the old %s; close them first, or add a new module for the new %s",
-		id, len(live), idList(live), what, what)
+		id, len(live), IDList(live), what, what)
 }

@@ -126,12 +126,15 @@ func ValidateSort(n int) error {
 }
 
 // ParseSort reads the sort field as typed; empty means 0.
-func ParseSort(s string) (int, error) {
-	n, err := parseInt("sort", s, 0)
+func ParseSort(s string) (int, error) { return parseValid("sort", s, 0, ValidateSort) }
+
+// parseValid reads a number field as typed (empty is empty) and checks it with valid.
+func parseValid(field, s string, empty int, valid func(int) error) (int, error) {
+	n, err := parseInt(field, s, empty)
 	if err != nil {
 		return 0, err
 	}
-	return n, ValidateSort(n)
+	return n, valid(n)
 }
 
 // ValidateSortText is ParseSort for a form field's Validate hook.
@@ -299,11 +302,7 @@ func (c *Catalog) Warnings(d *Draft) []string {
 
 // ParseActivationLimit reads the field as typed; empty means 0, no limit.
 func ParseActivationLimit(s string) (int, error) {
-	n, err := parseInt("activation_limit", s, 0)
-	if err != nil {
-		return 0, err
-	}
-	return n, validateActivationLimit(n)
+	return parseValid("activation_limit", s, 0, validateActivationLimit)
 }
 
 // ValidateActivationLimitText is ParseActivationLimit for a form field's Validate hook.

@@ -2,10 +2,6 @@
 package confirm
 
 import (
-	"fmt"
-	"strconv"
-	"strings"
-
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -48,17 +44,4 @@ func (m *Model) Update(msg tea.KeyMsg) (done bool, cmd tea.Cmd) {
 func (m *Model) View() string {
 	return m.box.Render(m.Question + "\n\n" + m.ctx.Theme.Key.Render("y") + " yes   " +
 		m.ctx.Theme.Key.Render("n/esc") + " no")
-}
-
-// IDs names up to five ids for a question: "1, 2, 3, 4, 5 and 3 more".
-func IDs(ids []uint64) string {
-	const most = 5
-	parts := make([]string, 0, most)
-	for i, id := range ids {
-		if i == most {
-			return strings.Join(parts, ", ") + fmt.Sprintf(" and %d more", len(ids)-most)
-		}
-		parts = append(parts, strconv.FormatUint(id, 10))
-	}
-	return strings.Join(parts, ", ")
 }

@@ -447,7 +447,7 @@ func (m *Model) act(verb string, allowed func(state string) bool, rule, did stri
 	case len(ids) == 0:
 		return common.Info(fmt.Sprintf("none of the %d marked jobs can be: %s", len(targets), rule))
 	}
-	q := fmt.Sprintf("%s %d jobs (%s)?", capital(verb), len(ids), confirm.IDs(ids))
+	q := fmt.Sprintf("%s %d jobs (%s)?", capital(verb), len(ids), store.IDList(ids))
 	if len(ids) == 1 {
 		j := m.marked[ids[0]]
 		if len(m.marked) == 0 {

@@ -13,7 +13,6 @@ import (
 
 	"vmmpm/store"
 	"vmmpm/ui/common"
-	"vmmpm/ui/components/confirm"
 	"vmmpm/ui/components/listscreen"
 	"vmmpm/ui/components/rows"
 	"vmmpm/ui/components/table"
@@ -173,7 +172,7 @@ func (m *Model) askClose() tea.Cmd {
 		for i, t := range open {
 			ids[i] = t.ID
 		}
-		q = fmt.Sprintf("Close %d tasks (%s)?", len(open), confirm.IDs(ids))
+		q = fmt.Sprintf("Close %d tasks (%s)?", len(open), store.IDList(ids))
 	}
 	data := m.ctx.Data
 	return m.AskThen(q, m.list.ClearMarks, func() (string, error) {
