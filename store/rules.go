@@ -228,13 +228,15 @@ func ModuleRemovable(tx *Tx, id uint64) error {
 		id, len(live), IDList(live))
 }
 
-// ModulePlacementEditable refuses to move module id to another cluster or data center while live
-// services are bound to it: their VMs stay where they were created.
-func ModulePlacementEditable(tx *Tx, id uint64, what string) error {
+// ModulePlacementEditable refuses to move module id to another cluster or data center (field
+// "cluster" or "datacenter") while live services are bound to it: their VMs stay where they were
+// created.
+func ModulePlacementEditable(tx *Tx, id uint64, field string) error {
 	live, err := LiveServices(tx, id)
 	if err != nil || len(live) == 0 {
 		return err
 	}
-	return invalid(what, "cannot change while module %d has %d live service(s) (%s), because their VMs stay on the old %s; close them first, or add a new module for the new %s",
-		id, len(live), IDList(live), what, what)
+	noun := map[string]string{"cluster": "cluster", "datacenter": "data center"}[field]
+	return invalid(field, "cannot change while module %d has %d live service(s) (%s), because their VMs stay on the old %s; close them first, or add a new module for the new %s",
+		id, len(live), IDList(live), noun, noun)
 }
