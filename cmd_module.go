@@ -319,7 +319,7 @@ func moduleSetCmd(a *app) *cobra.Command {
 }
 
 func moduleRmCmd(a *app) *cobra.Command {
-	return moduleCmd(a, "rm ID", "Remove a module and its password from the keyring (refused while it has unfinished jobs)",
+	return moduleCmd(a, "rm ID", "Remove a module and its password from the keyring (refused while it has unfinished jobs or live services)",
 		func(_ *cobra.Command, db *store.DB, m *store.Module) error {
 			warnings, err := wizard.RemoveModule(db, store.NewKeyring(), m.ID)
 			if err != nil {
