@@ -72,6 +72,7 @@ func (u *tui) quit() {
 
 const (
 	keyDown      = "\x1b[B"
+	keyUp        = "\x1b[A"
 	keyBackspace = "\x7f"
 	keyEnter     = "\r"
 )
@@ -207,6 +208,7 @@ func liveService(t *testing.T, path string) {
 func TestModuleDeleteAndEditInATerminal(t *testing.T) {
 	e := newModuleEnv(t)
 	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	e.ok("", "datacenter", "add", "Kazan")
 	liveService(t, e.db)
 	u := startTUI(t, e.db)
 	u.expect("Modules", "KVM one")
@@ -228,6 +230,17 @@ func TestModuleDeleteAndEditInATerminal(t *testing.T) {
 	if !strings.Contains(u.out.String(), "Logged in to "+e.simURL) {
 		t.Fatal("leaving Integration did not log in again")
 	}
+	// Another data center is refused when the page is left: the module has a live service.
+	u.key(keyDown)
+	u.expect("Kazan")
+	for _, f := range []string{"┃ Name", "┃ Department", "┃ Sort"} {
+		u.key(keyEnter)
+		u.expect(f)
+	}
+	u.key(keyEnter)
+	u.expect("datacenter: cannot change while module 1 has 1 live service(s) (1)")
+	u.key(keyUp)
+	u.expect("Moscow")
 	u.key(keyEnter)
 	u.expect("┃ Name")
 	u.key("\x15") // ctrl+u clears the name
@@ -272,7 +285,7 @@ func TestModuleDeleteAndEditInATerminal(t *testing.T) {
 		t.Fatalf("%d modules after the edit, want the same one", len(ms))
 	}
 	m := ms[0]
-	if m.ID != 1 || m.Name != "KVM renamed" || m.Enabled || m.ActivationLimit != 2 || m.Cluster.Name != "kvm-main" ||
+	if m.ID != 1 || m.Name != "KVM renamed" || m.Enabled || m.ActivationLimit != 2 || m.Cluster.Name != "kvm-main" || m.DataCenterID != 1 ||
 		m.LastCheck == nil || !strings.Contains(m.LastCheck.Message, "edited") {
 		t.Fatalf("module after the edit: %+v %+v", *m, m.LastCheck)
 	}

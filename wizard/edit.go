@@ -70,15 +70,8 @@ func Update(db *store.DB, secrets store.Secrets, d *Draft, password string) (*st
 		if err := cat.validateEdit(d, old, password != ""); err != nil {
 			return err
 		}
-		if d.Cluster.ID != old.Cluster.ID {
-			if err := store.ModulePlacementEditable(tx, d.ID, "cluster"); err != nil {
-				return err
-			}
-		}
-		if d.DataCenterID != old.DataCenterID {
-			if err := store.ModulePlacementEditable(tx, d.ID, "datacenter"); err != nil {
-				return err
-			}
+		if err := placementEditable(tx, d, old); err != nil {
+			return err
 		}
 		if err := tx.Put(m); err != nil {
 			return err
@@ -106,6 +99,33 @@ func Update(db *store.DB, secrets store.Secrets, d *Draft, password string) (*st
 		return nil, err
 	}
 	return m, nil
+}
+
+// CheckPlacement refuses early what Update would refuse of draft d at the end: moving the module to
+// another data center or cluster while live services are bound to it. A new module (ID 0) passes.
+func CheckPlacement(db *store.DB, d *Draft) error {
+	if d.ID == 0 {
+		return nil
+	}
+	return db.View(func(tx *store.Tx) error {
+		old, err := store.Get[store.Module](tx, d.ID)
+		if err != nil {
+			return err
+		}
+		return placementEditable(tx, d, old)
+	})
+}
+
+func placementEditable(tx *store.Tx, d *Draft, old *store.Module) error {
+	if d.DataCenterID != old.DataCenterID {
+		if err := store.ModulePlacementEditable(tx, d.ID, "datacenter"); err != nil {
+			return err
+		}
+	}
+	if d.Cluster.ID != old.Cluster.ID {
+		return store.ModulePlacementEditable(tx, d.ID, "cluster")
+	}
+	return nil
 }
 
 // validateEdit is Validate for an edit: the cluster rules need the clusters a live check fetched, and

@@ -349,10 +349,17 @@ func (m *Model) pageDone() tea.Cmd {
 		if m.newDC != "" || m.newDept != "" {
 			return m.addPlacement()
 		}
+		if err := wizard.CheckPlacement(m.db, m.draft); err != nil {
+			m.setNotice(m.st.bad, "✗ "+err.Error())
+			return m.goTo(pagePlacement)
+		}
 	case pageCluster:
 		err := m.draft.ChooseCluster(m.clusterID)
 		if err == nil {
 			err = wizard.ValidateAdditionalInterface(m.draft.Clusters, m.clusterID, m.draft.AdditionalInterface)
+		}
+		if err == nil {
+			err = wizard.CheckPlacement(m.db, m.draft)
 		}
 		if err != nil {
 			m.setNotice(m.st.bad, "✗ "+err.Error())
