@@ -87,8 +87,13 @@ func (h *harness) savedModule() *store.Module {
 	return ms[0]
 }
 
-func TestWizardHappyPath(t *testing.T) {
-	h := newHarness(t, nil, seedDefault)
+func TestWizardHappyPath(t *testing.T) { wizardHappyPath(t, newHarness(t, nil, seedDefault)) }
+
+// TestWizardHappyPathAttached: the same Add flow from a TUI attached to a server: the same screens,
+// the password checked and kept by the server alone.
+func TestWizardHappyPathAttached(t *testing.T) { wizardHappyPath(t, newAttachedHarness(t)) }
+
+func wizardHappyPath(t *testing.T, h *harness) {
 	h.p.watchFor(adminPassword)
 	h.waitText("Step 1 of 5 · Product type")
 	h.snapshot("01_product_type")
