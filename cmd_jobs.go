@@ -109,7 +109,7 @@ func (a *app) followJobs(ctx context.Context, b backend.Backend, f jobsFlags) er
 		l.Mode = backend.ModeEngine
 		go func() { done <- eng.Run(ctx) }()
 	}
-	events, err := b.Events(ctx, 0)
+	events, err := b.Events(ctx, 0, false)
 	if err != nil {
 		return err
 	}

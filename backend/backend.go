@@ -68,8 +68,11 @@ type Backend interface {
 	Retry(ctx context.Context, jobID uint64) error
 
 	// Events streams engine events with Seq greater than since until ctx ends or the stream breaks
-	// (the channel is then closed). An Event with Reset set means events were lost: re-read.
-	Events(ctx context.Context, since uint64) (<-chan Event, error)
+	// (the channel is then closed). An Event with Reset set means events were lost: re-read. With light
+	// set, job and lane events that arrive together come as one notice (Covers, the last Seq): enough for
+	// a watcher that re-reads what it shows (the TUI), and far cheaper to read; engine state and module
+	// health events still come whole.
+	Events(ctx context.Context, since uint64, light bool) (<-chan Event, error)
 
 	// Close releases what the backend holds (the database, the connection).
 	Close() error
@@ -153,6 +156,8 @@ type Event struct {
 	// Reset: events before this one were lost (the client was too slow, or the server restarted
 	// beyond what it keeps); re-read counts and pages instead of trusting a tally.
 	Reset bool `json:"reset,omitempty"`
+	// Covers, on a light stream, is a notice standing for that many job and lane events up to Seq.
+	Covers int `json:"covers,omitempty"`
 }
 
 // KindOf is the kind name of record type P, as List, Get and Delete take it.

@@ -316,7 +316,7 @@ func (l *Local) jobAction(id uint64, act func(*queue.Engine, uint64) error) erro
 
 // Events streams the engine's events. In this process nothing is kept to resume from: since only
 // decides whether the first event says Reset.
-func (l *Local) Events(ctx context.Context, since uint64) (<-chan Event, error) {
+func (l *Local) Events(ctx context.Context, since uint64, _ bool) (<-chan Event, error) {
 	e, err := l.Engine()
 	if err != nil {
 		return nil, err

@@ -79,7 +79,16 @@ func runOpens(b *testing.B, e *queue.Engine, t *store.Tariff, m int) time.Durati
 // BenchmarkEngineWithClients compares the engine's jobs/s with 10 attached clients streaming every
 // event against the same engine with none, in one run (ratio = with ÷ without), and reports the p99 of
 // event latency: a job's finish time (set just before its commit) to the moment a client decodes it.
+// light: the clients read the light stream, as attached TUIs do (no latency: it carries no jobs);
+// full: every job whole, as `jobs --follow` does. The clients run in this process, so their decoding competes for the same cores.
 func BenchmarkEngineWithClients(b *testing.B) {
+	for _, light := range []bool{true, false} {
+		name := map[bool]string{true: "light", false: "full"}[light]
+		b.Run(name, func(b *testing.B) { benchClients(b, light) })
+	}
+}
+
+func benchClients(b *testing.B, light bool) {
 	const m, clients = 2000, 10
 	var without, with time.Duration
 	var lat []time.Duration
@@ -93,7 +102,7 @@ func BenchmarkEngineWithClients(b *testing.B) {
 		var wg sync.WaitGroup
 		for range clients {
 			c := NewClient(sock, "bench")
-			evs, err := c.Events(ctx, 0)
+			evs, err := c.Events(ctx, 0, light)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -101,7 +110,7 @@ func BenchmarkEngineWithClients(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for ev := range evs {
-					if ev.Kind == queue.JobChanged && ev.Job.State == store.JobDone {
+					if ev.Kind == queue.JobChanged && ev.Job.State == store.JobDone { // full streams only
 						d := time.Since(ev.Job.FinishedAt)
 						mu.Lock()
 						lat = append(lat, d)

@@ -277,8 +277,11 @@ func (c *Client) Retry(ctx context.Context, jobID uint64) error {
 
 // Events opens the server's event stream after since. The channel closes when ctx ends or the stream
 // breaks (server stopped, or this client fell too far behind); reopen it with the last Seq seen.
-func (c *Client) Events(ctx context.Context, since uint64) (<-chan backend.Event, error) {
+func (c *Client) Events(ctx context.Context, since uint64, light bool) (<-chan backend.Event, error) {
 	url := "http://vmmpm" + eventsPath + "?since=" + strconv.FormatUint(since, 10)
+	if light {
+		url += "&light=1"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err

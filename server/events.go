@@ -71,6 +71,7 @@ type sub struct{ ch chan line }
 // line is one event as it goes on the wire, encoded once for every stream.
 type line struct {
 	seq  uint64
+	keep bool   // a light stream carries it whole: engine state, module health, a reset
 	data []byte // JSON and a newline
 }
 
@@ -83,7 +84,14 @@ func encode(ev backend.Event) line {
 		ev.Job = &short
 	}
 	b, _ := json.Marshal(ev) // an Event always marshals: plain fields and a store.Job
-	return line{seq: ev.Seq, data: append(b, '\n')}
+	keep := ev.Reset || ev.Kind == queue.EngineStatus || ev.Kind == queue.ModuleHealth
+	return line{seq: ev.Seq, keep: keep, data: append(b, '\n')}
+}
+
+// notice is the light stream's line for job and lane events: that n of them happened, up to seq.
+func notice(seq uint64, n int) []byte {
+	b, _ := json.Marshal(backend.Event{Event: queue.Event{Seq: seq}, Covers: n})
+	return append(b, '\n')
 }
 
 func newHub(keep, buf int) *hub {
@@ -185,6 +193,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
+	light := r.URL.Query().Get("light") == "1"
 	backlog, sub, ok := s.hub.subscribe(since)
 	if !ok {
 		fail(w, http.StatusServiceUnavailable, "the vmmpm server is stopping")
@@ -193,55 +202,72 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	defer s.hub.unsubscribe(sub)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	bw := bufio.NewWriter(w)
-	flush := func() bool {
-		if bw.Flush() != nil {
-			return false
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return true
-	}
-	for _, l := range backlog {
-		if _, err := bw.Write(l.data); err != nil {
-			return
-		}
-	}
-	if !flush() {
+	out := &stream{w: bufio.NewWriter(w), light: light}
+	out.flusher, _ = w.(http.Flusher)
+	if !out.write(backlog) {
 		return
 	}
 	beat := time.NewTicker(Heartbeat)
 	defer beat.Stop()
+	batch := make([]line, 0, 256)
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-beat.C:
-			if _, err := bw.WriteString("\n"); err != nil || !flush() {
+			if !out.write(nil) {
 				return
 			}
 		case l, ok := <-sub.ch:
 			if !ok {
 				return
 			}
-			if _, err := bw.Write(l.data); err != nil {
-				return
-			}
-			for n := len(sub.ch); n > 0; n-- { // write what else is waiting before one flush
-				l, ok := <-sub.ch
-				if !ok {
-					flush()
-					return
-				}
-				if _, err := bw.Write(l.data); err != nil {
-					return
+			batch = append(batch[:0], l)
+			for n := len(sub.ch); n > 0 && ok; n-- { // take what else is waiting: one write, one flush
+				if l, ok = <-sub.ch; ok {
+					batch = append(batch, l)
 				}
 			}
-			if !flush() {
+			if !out.write(batch) || !ok {
 				return
 			}
 		}
 	}
+}
+
+// stream writes batches of events to one client and flushes each; an empty batch is a heartbeat.
+type stream struct {
+	w       *bufio.Writer
+	flusher http.Flusher
+	light   bool
+}
+
+// write sends batch: whole, or on a light stream as one notice for its job and lane events, with the
+// lines a light stream keeps whole in their place.
+func (s *stream) write(batch []line) bool {
+	if len(batch) == 0 {
+		_, _ = s.w.WriteString("\n")
+	}
+	covered, last := 0, uint64(0)
+	for _, l := range batch {
+		if !s.light || l.keep {
+			if covered > 0 {
+				_, _ = s.w.Write(notice(last, covered))
+				covered = 0
+			}
+			_, _ = s.w.Write(l.data)
+			continue
+		}
+		covered, last = covered+1, l.seq
+	}
+	if covered > 0 {
+		_, _ = s.w.Write(notice(last, covered))
+	}
+	if s.w.Flush() != nil {
+		return false
+	}
+	if s.flusher != nil {
+		s.flusher.Flush()
+	}
+	return true
 }

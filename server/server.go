@@ -65,7 +65,7 @@ func New(b backend.Backend, seqs SeqStore, version, socket string, log *slog.Log
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	evCtx, stopEvents := context.WithCancel(context.Background())
 	defer stopEvents()
-	events, err := s.backend.Events(evCtx, 0)
+	events, err := s.backend.Events(evCtx, 0, false)
 	if err != nil {
 		return err
 	}

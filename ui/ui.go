@@ -60,7 +60,7 @@ func Watch(d *common.Data) (stop func()) {
 		defer close(done)
 		var last uint64
 		for ctx.Err() == nil {
-			events, err := d.B.Events(ctx, last)
+			events, err := d.B.Events(ctx, last, true)
 			if err != nil {
 				d.SetDown(err)
 				select {
