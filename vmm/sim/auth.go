@@ -3,6 +3,7 @@ package sim
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -113,9 +114,11 @@ func (c *call) listAccounts() (any, error) {
 
 func (c *call) createAccount() (any, error) {
 	var req struct {
-		Email    string `json:"email"`
-		Password string `json:"password"`
-		Role     string `json:"role"`
+		Email       string          `json:"email"`
+		Password    string          `json:"password"`
+		Role        string          `json:"role"`
+		FullName    json.RawMessage `json:"full_name"`    // GO2; ignored
+		PhoneNumber json.RawMessage `json:"phone_number"` // GO2; ignored
 	}
 	if err := c.decodeBody(&req); err != nil {
 		return nil, err
