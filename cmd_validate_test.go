@@ -172,3 +172,27 @@ func quietTLSServer(t *testing.T, h http.Handler) *httptest.Server {
 	t.Cleanup(srv.Close)
 	return srv
 }
+
+func TestValidateDeepRecord(t *testing.T) {
+	srv := httptest.NewServer(sim.New(sim.Config{Seed: 1, History: true}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir() + "/answers"
+	out, errOut, code := runCLI(t, "demo-password\n", "validate", "--deep", "--json", "--record", dir, "--url", srv.URL, "--user", "admin@example.com")
+	if code != exitOK {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	var rep vmm.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || !rep.OK || len(rep.Probes) < 10 {
+		t.Fatalf("--json report %+v, %v", rep, err)
+	}
+	if !strings.Contains(errOut, "masked answers to "+dir) {
+		t.Fatalf("stderr %q", errOut)
+	}
+	if _, err := vmm.Replay(dir); err != nil {
+		t.Fatalf("the record cannot be replayed: %v", err)
+	}
+	_, errOut, code = runCLI(t, "demo-password\n", "validate", "--record", dir, "--url", srv.URL, "--user", "admin@example.com")
+	if code != exitUsage || !strings.Contains(errOut, "--record needs --deep") {
+		t.Fatalf("--record without --deep: code %d, %q", code, errOut)
+	}
+}

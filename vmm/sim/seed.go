@@ -226,3 +226,19 @@ func (s *Sim) recipeByID(id int) *recipe {
 	}
 	return s.recipes[id-1]
 }
+
+// seedHistory adds what a VMmanager in use has and a fresh emulator lacks: finished tasks, one under each
+// name the client's operations are filed under, for VM 1 ("history-1"), created and deleted an hour ago.
+// It gives the deep check's task probes something to read.
+func (s *Sim) seedHistory() {
+	h := &host{id: len(s.hosts) + 1, name: "history-1", state: "active", clusterID: 1, osID: 1, owner: 1,
+		cpu: 1, ram: 1024, diskMiB: 10240, deleted: true}
+	s.hosts = append(s.hosts, h)
+	start := s.now().Add(-time.Hour)
+	for _, name := range []string{"host_create", "host_stop", "host_start", "host_change_params", "disk_resize",
+		"ip_change", "host_reinstall", "host_delete"} {
+		t := s.addTask(s.taskName(name), h, start, false, "", nil)
+		t.end = start // finished at once, whatever TaskTime says
+		start = start.Add(time.Minute)
+	}
+}

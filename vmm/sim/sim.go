@@ -28,6 +28,7 @@ type Config struct {
 	Now           func() time.Time // optional clock
 	IPv4PoolSize  int              // addresses in each seed pool (default DefaultIPv4PoolSize)
 	Quirks        []Quirk          // deliberate departures from the record, for testing --deep
+	History       bool             // start with VM 1 already deleted and its finished tasks listed
 }
 
 // DefaultIPv4PoolSize lets one emulator hold 10,000 VMs, each with an address on interface 0 and 1.
@@ -104,6 +105,9 @@ func New(cfg Config) *Sim {
 		s.now = time.Now
 	}
 	s.seed()
+	if cfg.History {
+		s.seedHistory()
+	}
 	return s
 }
 
