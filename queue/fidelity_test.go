@@ -38,7 +38,10 @@ func (l *wireLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := httptest.NewRecorder()
 	l.h.ServeHTTP(rec, r)
 	var body map[string]any
-	_ = json.Unmarshal(data, &body)
+	if len(data) > 0 {
+		body = map[string]any{}
+		_ = json.Unmarshal(data, &body)
+	}
 	l.mu.Lock()
 	l.reqs = append(l.reqs, wire{r.Method, r.URL.Path, body, rec.Code})
 	l.mu.Unlock()

@@ -27,6 +27,8 @@ type Answer struct {
 	Path   string          `json:"path"`
 	Status int             `json:"status"`
 	Body   json.RawMessage `json:"body"`
+	// Request tells apart answers to the same path (masked request body, or the probe's made-up token).
+	Request string `json:"request,omitempty"`
 }
 
 // Report is DeepCheck's result: OK is true when every probe matched.
@@ -60,7 +62,8 @@ func DeepCheck(ctx context.Context, c *Client) (Report, error) {
 	if err := d.login(ctx); err != nil {
 		return d.rep, err
 	}
-	steps := []func(context.Context) error{d.account, d.clusters, d.osList, d.recipes, d.pools, d.hosts, d.tasks, d.errorBody}
+	steps := []func(context.Context) error{d.badLogin, d.badToken, d.account, d.clusters, d.osList, d.recipes,
+		d.pools, d.hosts, d.tasks, d.errorBody}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return d.rep, err
@@ -93,12 +96,19 @@ func (d *deep) get(ctx context.Context, probe, path string) (int, []byte, error)
 	if status == http.StatusServiceUnavailable {
 		return 0, nil, &APIError{Status: status, Msg: "VMmanager kept answering 503"}
 	}
-	d.keep(probe, http.MethodGet, path, status, data)
+	d.keep(probe, http.MethodGet, path, status, data, "")
 	return status, data, nil
 }
 
-func (d *deep) keep(probe, method, path string, status int, data []byte) {
-	d.rep.Answers = append(d.rep.Answers, Answer{Probe: probe, Method: method, Path: maskText(path), Status: status, Body: Mask(data)})
+func (d *deep) keep(probe, method, path string, status int, data []byte, request string) {
+	d.rep.Answers = append(d.rep.Answers, Answer{Probe: probe, Method: method, Path: maskText(path), Status: status,
+		Body: Mask(data), Request: request})
+}
+
+// bodyKey is the masked JSON of a request body, as Replay computes it.
+func bodyKey(body any) string {
+	b, _ := json.Marshal(body)
+	return requestKey("", b)
 }
 
 // list reads a list endpoint; ok is false (and the probe already added) when the answer is not a list.
@@ -128,7 +138,7 @@ func (d *deep) login(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.keep(probe, http.MethodPost, loginPath, status, data)
+	d.keep(probe, http.MethodPost, loginPath, status, data, bodyKey(body))
 	var t tokenAnswer
 	if err := decodeAnswer(status, data, &t, true); err != nil {
 		return hidePassword(err, d.c.password)
@@ -142,6 +152,49 @@ func (d *deep) login(ctx context.Context) error {
 	missing := missingFields(m, "id", "token")
 	d.add(probe, expected, fmt.Sprintf("HTTP %d%s", status, missingText(missing)), status == http.StatusCreated && len(missing) == 0)
 	return nil
+}
+
+// deepProbeEmail is an account no VMmanager has, so the refused-login probe cannot lock anyone out.
+const deepProbeEmail = "vmmpm-deep-check@example.invalid"
+
+// deepProbeToken is a token no VMmanager issued.
+const deepProbeToken = "vmmpm-deep-check-not-a-token"
+
+// badLogin: the client reads any 4xx to the token request (but 404, 405, 429) as bad credentials.
+func (d *deep) badLogin(ctx context.Context) error {
+	const probe, expected = "refused login", `an unknown account: 4xx with {"error":{…}}`
+	body := map[string]string{"email": deepProbeEmail, "password": "not-a-password"}
+	status, data, err := d.c.exchange(ctx, http.MethodPost, loginPath, "", body)
+	if err != nil {
+		return err
+	}
+	d.keep(probe, http.MethodPost, loginPath, status, data, bodyKey(body))
+	e := decodeError(status, data, true)
+	d.add(probe, expected, fmt.Sprintf("HTTP %d: %s", status, clip(string(bytes.TrimSpace(data)), 120)),
+		e.badCredentials() && errorObject(data))
+	return nil
+}
+
+// badToken: the client logs in again when a call answers 401, which is how an expired token shows.
+func (d *deep) badToken(ctx context.Context) error {
+	const probe, expected = "refused token", "a call with an unknown token: HTTP 401"
+	status, data, err := d.c.exchange(ctx, http.MethodGet, "/vm/v3/cluster", deepProbeToken, nil)
+	if err != nil {
+		return err
+	}
+	d.keep(probe, http.MethodGet, "/vm/v3/cluster", status, data, "token:"+deepProbeToken)
+	d.add(probe, expected, fmt.Sprintf("HTTP %d: %s", status, clip(string(bytes.TrimSpace(data)), 120)), status == http.StatusUnauthorized)
+	return nil
+}
+
+func errorObject(data []byte) bool {
+	var ea struct {
+		Error *struct {
+			Code *json.Number `json:"code"`
+			Msg  *string      `json:"msg"`
+		} `json:"error"`
+	}
+	return json.Unmarshal(data, &ea) == nil && ea.Error != nil && ea.Error.Code != nil && ea.Error.Msg != nil
 }
 
 func (d *deep) account(ctx context.Context) error {
@@ -283,7 +336,7 @@ func (d *deep) pools(ctx context.Context) error {
 
 func (d *deep) hosts(ctx context.Context) error {
 	const probe = "host list with ip4/ip6"
-	expected := "id, name, state, cpu_number, ram_mib, ip4[].ip, ip6[], disk{id, disk_mib}, account"
+	expected := "id, name, state, cpu_number, ram_mib, ip4[{ip, interface}], ip6[], disk{id, disk_mib}, account"
 	items, ok, err := d.list(ctx, probe, expected, "/vm/v3/host")
 	if err != nil || !ok {
 		return err
@@ -325,6 +378,10 @@ func missingHost(it obj) []string {
 		o, _ := ip.(obj)
 		if o["ip"] == nil && o["ip_addr"] == nil {
 			m = append(m, "ip4[].ip")
+			break
+		}
+		if _, ok := o["interface"]; !ok { // setparam counts the main interface's addresses by it
+			m = append(m, "ip4[].interface")
 			break
 		}
 	}
@@ -402,14 +459,8 @@ func (d *deep) errorBody(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var ea struct {
-		Error *struct {
-			Code *json.Number `json:"code"`
-			Msg  *string      `json:"msg"`
-		} `json:"error"`
-	}
-	ok := json.Unmarshal(data, &ea) == nil && ea.Error != nil && ea.Error.Code != nil && ea.Error.Msg != nil
-	d.add(probe, expected, fmt.Sprintf("HTTP %d: %s", status, clip(string(bytes.TrimSpace(data)), 120)), ok && status >= 400 && status < 500)
+	d.add(probe, expected, fmt.Sprintf("HTTP %d: %s", status, clip(string(bytes.TrimSpace(data)), 120)),
+		errorObject(data) && status >= 400 && status < 500)
 	return nil
 }
 

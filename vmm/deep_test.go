@@ -49,7 +49,7 @@ func TestDeepCheckEmulatorPasses(t *testing.T) {
 	if !rep.OK || len(rep.Differs()) != 0 {
 		t.Fatalf("emulator differs from what vmmpm expects: %+v", rep.Probes)
 	}
-	want := []string{"login", "account by email", "clusters", "OS list", "recipes", "IP pools per cluster interface",
+	want := []string{"login", "refused login", "refused token", "account by email", "clusters", "OS list", "recipes", "IP pools per cluster interface",
 		"host list with ip4/ip6", "host by id and by name", "task list", "task names", "task by consul id", "error body"}
 	if got := probeNames(rep); !slices.Equal(got, want) {
 		t.Fatalf("probes %v, want %v", got, want)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -69,8 +70,24 @@ func maskText(s string) string {
 	if ip := net.ParseIP(s); ip != nil && ip.To4() == nil {
 		return maskedIPv6
 	}
-	s = emailRE.ReplaceAllString(s, maskedEmail)
+	s = emailRE.ReplaceAllStringFunc(s, func(e string) string {
+		if strings.HasSuffix(e, "@example.invalid") { // made up, e.g. the refused-login probe's
+			return e
+		}
+		return maskedEmail
+	})
 	return ipv4RE.ReplaceAllString(s, maskedIPv4)
+}
+
+// requestKey tells apart answers to one path: the masked request body, or the deep check's made-up token.
+func requestKey(token string, body []byte) string {
+	if token == deepProbeToken {
+		return "token:" + deepProbeToken
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return ""
+	}
+	return string(Mask(body))
 }
 
 // WriteRecord writes each answer to dir as NN-probe.json (dir is created, files are 0600).
@@ -108,10 +125,11 @@ func Replay(dir string) (http.Handler, error) {
 		if err := json.Unmarshal(data, &a); err != nil {
 			return nil, fmt.Errorf("%s is not a recorded answer: %w", filepath.Base(f), err)
 		}
-		answers[a.Method+" "+a.Path] = a
+		answers[a.Method+" "+a.Path+" "+a.Request] = a
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a, ok := answers[r.Method+" "+maskText(r.URL.RequestURI())]
+		body, _ := io.ReadAll(r.Body)
+		a, ok := answers[r.Method+" "+maskText(r.URL.RequestURI())+" "+requestKey(r.Header.Get("x-xsrf-token"), body)]
 		if !ok {
 			w.WriteHeader(http.StatusNotFound)
 			_, _ = w.Write([]byte(`{"error":{"code":4040,"msg":"not recorded"}}`))

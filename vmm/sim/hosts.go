@@ -89,6 +89,14 @@ func (c *call) listHosts() (any, error) {
 		if h := c.s.hostByID(id); h != nil {
 			cands = []*host{h}
 		}
+	} else if name, ok := eqHint(w, "name"); ok {
+		// Only a shortcut: where= still decides, but 10,000 VMs are not each rendered to find one.
+		cands = nil
+		for _, h := range c.s.hosts {
+			if strings.EqualFold(h.name, name) {
+				cands = append(cands, h)
+			}
+		}
 	}
 	items := make([]map[string]any, 0, len(cands))
 	for _, h := range cands {
