@@ -50,13 +50,14 @@ func (r Report) Differs() []string {
 	return out
 }
 
-// TaskNames are the task names public sources show for the operations vmmpm runs.
-var TaskNames = []string{TaskHostCreate, TaskHostStart, TaskHostStop, TaskHostDelete, TaskHostReinstall,
+// taskNames are the task names public sources show for the operations vmmpm runs.
+var taskNames = []string{TaskHostCreate, TaskHostStart, TaskHostStop, TaskHostDelete, TaskHostReinstall,
 	TaskHostParams, TaskDiskResize, TaskIPChange}
 
 // DeepCheck reads, without changing anything, every endpoint, filter and field the engine relies on and
-// compares each answer with what vmmpm expects. The error is only for a check that cannot start: the
-// login failed or VMmanager is unreachable (the same errors as CheckAdmin). Differences are probes.
+// compares each answer with what vmmpm expects. Differences are probes, never errors; the error is for a
+// check that could not run: the login failed, or VMmanager could not be reached or kept answering 503
+// (the same errors as CheckAdmin). The report then holds the probes done so far.
 func DeepCheck(ctx context.Context, c *Client) (Report, error) {
 	d := &deep{c: c, rep: Report{URL: c.base}}
 	if err := d.login(ctx); err != nil {
@@ -419,7 +420,7 @@ func (d *deep) tasks(ctx context.Context) error {
 	}
 	var known, other []string
 	for n := range names {
-		if slices.Contains(TaskNames, n) {
+		if slices.Contains(taskNames, n) {
 			known = append(known, n)
 		} else {
 			other = append(other, n)
@@ -431,7 +432,7 @@ func (d *deep) tasks(ctx context.Context) error {
 
 	first := items[0]
 	for _, it := range items {
-		if slices.Contains(TaskNames, fmt.Sprint(it["name"])) {
+		if slices.Contains(taskNames, fmt.Sprint(it["name"])) {
 			first = it
 			break
 		}
