@@ -211,8 +211,48 @@ func TestOpenWithoutIPv4(t *testing.T) {
 	if svc.Status != store.ServiceActive || len(svc.VM.IPv4) != 0 {
 		t.Fatalf("service %+v, want active without IPv4", svc)
 	}
+	j := allJobs(t, f.db)[0]
+	for _, l := range j.Log {
+		if strings.Contains(l.Text, "warning") {
+			t.Fatalf("an honoured count was warned about: %s", l.Text)
+		}
+	}
 }
 
+// A VMmanager that gives another number of addresses than asked (here one that ignores ipv4_number 0)
+// is said so in the job's log, never hidden.
+func TestOpenWarnsWhenAddressCountDiffers(t *testing.T) {
+	f := newFixture(t, sim.Config{Seed: 24}, store.DefaultParams())
+	f.tariff.IPv4Count = 0
+	f.must(f.db.Save(f.tariff))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/vm/v3/host" {
+			var body map[string]any
+			data, _ := io.ReadAll(r.Body)
+			_ = json.Unmarshal(data, &body)
+			body["ipv4_number"] = 1
+			data, _ = json.Marshal(body)
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(data)), int64(len(data))
+		}
+		f.sim.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	f.module.URL = srv.URL
+	f.must(f.db.Save(f.module))
+	e := f.engine(fastOptions())
+	if _, err := e.CreateServices(f.tariff.ID, 1, "one@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	runIdle(t, e, 30*time.Second)
+	j := allJobs(t, f.db)[0]
+	warned := false
+	for _, l := range j.Log {
+		warned = warned || strings.Contains(l.Text, "asks for 0 IPv4 addresses but VMmanager gave VM svc-1 1")
+	}
+	if j.State != store.JobDone || !warned {
+		t.Fatalf("job %s, log %+v; want done with a warning", j.State, j.Log)
+	}
+}
 func jsonEqual(got map[string]any, want map[string]any) bool {
 	a, _ := json.Marshal(got)
 	var norm map[string]any

@@ -482,6 +482,11 @@ func (x *vmmExecutor) readBack(ctx context.Context, c *vmm.Client, op *Op) (Resu
 	if h == nil {
 		return Result{}, permanent(fmt.Errorf("VM %s vanished from VMmanager right after it was created", VMName(op.Service.ID)))
 	}
+	if want := op.Tariff.IPv4Count; op.Tariff.ID != 0 && len(h.MainIPv4) != want {
+		// ipv4_number 0 (and counts generally) are not backed by a source: say so rather than hide it.
+		op.Logf("warning: the tariff asks for %d IPv4 addresses but VMmanager gave VM %s %d; the service records what VMmanager gave",
+			want, h.Name, len(h.MainIPv4))
+	}
 	module := op.Module.ID
 	return Result{Service: func(s *store.Service) {
 		s.VM = store.VM{HostID: h.ID, AccountID: h.Account, IPv4: h.IPv4, IPv6: h.IPv6, DiskMiB: h.DiskMiB}
