@@ -349,13 +349,12 @@ func (d *deep) hosts(ctx context.Context) error {
 		}
 	}
 	d.add(probe, expected, joinSeen([]string{fmt.Sprintf("%d VM(s)", len(items))}, problems), len(problems) == 0)
+	const byProbe, byExpected = "host by id and by name", "where= by id and by name find a listed VM"
 	if len(items) == 0 {
-		d.add("host by id and by name", "where= by id and by name find a listed VM", "no VMs to look up; nothing to compare", true)
+		d.add(byProbe, byExpected, "no VMs to look up; nothing to compare", true)
 		return nil
 	}
 	first := items[0]
-	const byProbe = "host by id and by name"
-	byExpected := "where= by id and by name find a listed VM"
 	var seen []string
 	good := true
 	for _, f := range []string{"id", "name"} {

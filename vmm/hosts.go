@@ -83,24 +83,31 @@ func (s HostSpec) check() error {
 
 // interfaces builds custom_interfaces: the main NIC from interface 0's pool, the second from interface 1's.
 func (c *Client) interfaces(ctx context.Context, o *op, s HostSpec) ([]map[string]any, error) {
-	ws, err := list[wireCluster](ctx, c, o, "/vm/v3/cluster")
+	cl, err := c.cluster(ctx, o, s.Cluster)
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range ws {
-		cl := w.cluster()
-		if cl.ID != s.Cluster {
-			continue
-		}
-		if len(cl.Pools[0]) == 0 || len(cl.Pools[1]) == 0 {
-			return nil, errorf(ErrInvalid, "cluster %s has no IP pool on an additional interface, so the VM %s cannot get a second one", cl.Name, s.Name)
-		}
-		return []map[string]any{
-			{"is_main_network": true, "ippool": cl.Pools[0][0], "ip_count": s.IPv4Count},
-			{"is_main_network": false, "ippool": cl.Pools[1][0], "ip_count": 1},
-		}, nil
+	if len(cl.Pools[0]) == 0 || len(cl.Pools[1]) == 0 {
+		return nil, errorf(ErrInvalid, "cluster %s has no IP pool on an additional interface, so the VM %s cannot get a second one", cl.Name, s.Name)
 	}
-	return nil, errorf(ErrInvalid, "VMmanager has no cluster %d", s.Cluster)
+	return []map[string]any{
+		{"is_main_network": true, "ippool": cl.Pools[0][0], "ip_count": s.IPv4Count},
+		{"is_main_network": false, "ippool": cl.Pools[1][0], "ip_count": 1},
+	}, nil
+}
+
+// cluster finds one cluster in the list (GET /vm/v3/cluster/{id} is not needed elsewhere).
+func (c *Client) cluster(ctx context.Context, o *op, id uint64) (Cluster, error) {
+	ws, err := list[wireCluster](ctx, c, o, "/vm/v3/cluster")
+	if err != nil {
+		return Cluster{}, err
+	}
+	for _, w := range ws {
+		if cl := w.cluster(); cl.ID == id {
+			return cl, nil
+		}
+	}
+	return Cluster{}, errorf(ErrInvalid, "VMmanager has no cluster %d", id)
 }
 
 func recipeList(id uint64) []map[string]any {
@@ -247,19 +254,14 @@ func (c *Client) AddIPv4(ctx context.Context, id uint64, delta int, pool uint64)
 
 // MainPool is the first IP pool on the cluster's main interface (0), where a VM's addresses come from.
 func (c *Client) MainPool(ctx context.Context, cluster uint64) (uint64, error) {
-	cls, err := c.Clusters(ctx)
+	cl, err := c.cluster(ctx, c.op(), cluster)
 	if err != nil {
 		return 0, err
 	}
-	for _, cl := range cls {
-		if cl.ID == cluster {
-			if len(cl.Pools[0]) == 0 {
-				return 0, errorf(ErrInvalid, "cluster %s has no IP pool on its main interface", cl.Name)
-			}
-			return cl.Pools[0][0], nil
-		}
+	if len(cl.Pools[0]) == 0 {
+		return 0, errorf(ErrInvalid, "cluster %s has no IP pool on its main interface", cl.Name)
 	}
-	return 0, errorf(ErrInvalid, "VMmanager has no cluster %d", cluster)
+	return cl.Pools[0][0], nil
 }
 
 func (c *Client) hostTask(ctx context.Context, method, path string, body any, name string) (TaskRef, error) {
