@@ -1,9 +1,11 @@
 package vmm_test
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -152,3 +154,28 @@ func TestMask(t *testing.T) {
 		}
 	}
 }
+
+// FuzzMask: a masked answer is always valid JSON and never holds an email or IPv4 address it was given.
+func FuzzMask(f *testing.F) {
+	for _, s := range []string{
+		`{"token":"7-abc","list":[{"email":"a@b.example","ip4":[{"ip":"203.0.113.7","interface":"0"}]}]}`,
+		`{"error":{"code":1001,"msg":"wrong password for admin@example.com from 10.0.0.1"}}`,
+		`<html>502 at 192.168.1.1</html>`, ``, `null`, `{"owner@corp.example.com":{"10.1.1.1":true}}`, `[1,"x",{"password":["a"]}]`, `{"ip6":[{"ip":"2a01:4f8::1"}]}`,
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, body string) {
+		out := vmm.Mask([]byte(body))
+		if !json.Valid(out) {
+			t.Fatalf("Mask(%q) = %q, not JSON", body, out)
+		}
+		for _, e := range emailOrIPv4.FindAllString(body, -1) {
+			if e != "user@example.invalid" && e != "192.0.2.0" && !strings.HasSuffix(e, "@example.invalid") &&
+				strings.Contains(string(out), e) {
+				t.Fatalf("Mask(%q) kept %q: %s", body, e, out)
+			}
+		}
+	})
+}
+
+var emailOrIPv4 = regexp.MustCompile(`[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}|\b(?:\d{1,3}\.){3}\d{1,3}\b`)

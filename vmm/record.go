@@ -49,9 +49,11 @@ func Mask(data []byte) json.RawMessage {
 func maskValue(key string, v any) any {
 	switch t := v.(type) {
 	case map[string]any:
+		m := make(map[string]any, len(t))
 		for k, x := range t {
-			t[k] = maskValue(k, x)
+			m[maskText(k)] = maskValue(k, x) // keys too: an answer may be keyed by email or address
 		}
+		return m
 	case []any:
 		for i := range t {
 			t[i] = maskValue(key, t[i])
