@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -27,18 +29,20 @@ type validateOpts struct {
 	asJSON    bool
 	deep      bool
 	record    string // --record DIR: masked answers of the deep check
+	replay    string // --replay DIR: run the deep check on a recording instead of a VMmanager
 	password  string // only to refuse it: there is no password flag
 }
 
 func newValidateCmd(a *app) *cobra.Command {
 	var o validateOpts
 	cmd := &cobra.Command{
-		Use:   "validate --url URL --user EMAIL [--insecure] [--json] [--deep [--record DIR]]",
+		Use:   "validate --url URL --user EMAIL [--insecure] [--json] [--deep [--record DIR]] | --replay DIR",
 		Short: "Log in to a VMmanager 6, check the account is an administrator and list its clusters",
 		Long: "Reads the password from stdin (prompted without echo on a terminal). --deep also reads, without\n" +
 			"changing anything, every endpoint, filter and field the engine relies on and prints a table of\n" +
 			"probe, expected, seen, ok/differs; --record DIR keeps those answers with tokens, passwords, emails\n" +
-			"and addresses masked, for a bug report. Exit codes: 0 ok, 2 usage, 3 bad credentials,\n" +
+			"and addresses masked, for a bug report; --replay DIR runs the deep check on such a folder.\n" +
+			"Exit codes: 0 ok, 2 usage, 3 bad credentials,\n" +
 			"4 not an administrator, 5 unreachable, DNS or TLS failure, 6 --deep found a difference.",
 		Args: cobra.ArbitraryArgs, // checked in RunE, after the password-flag refusal
 		RunE: func(c *cobra.Command, args []string) error {
@@ -51,6 +55,9 @@ func newValidateCmd(a *app) *cobra.Command {
 			if o.record != "" && !o.deep {
 				return usagef("--record needs --deep: only the deep check reads answers worth keeping")
 			}
+			if o.replay != "" {
+				return a.validateReplay(c.Context(), o)
+			}
 			return a.validate(c.Context(), o)
 		},
 	}
@@ -61,6 +68,7 @@ func newValidateCmd(a *app) *cobra.Command {
 	f.BoolVar(&o.asJSON, "json", false, "print JSON")
 	f.BoolVar(&o.deep, "deep", false, "read-only probes of every endpoint, filter and field the engine relies on")
 	f.StringVar(&o.record, "record", "", "with --deep: write the answers, masked, to this folder")
+	f.StringVar(&o.replay, "replay", "", "run the deep check on a folder --record wrote (no --url, --user or password)")
 	f.StringVarP(&o.password, "password", "p", "", "refused: give the password on stdin")
 	f.Lookup("password").NoOptDefVal = " "
 	_ = f.MarkHidden("password")
@@ -156,6 +164,32 @@ func (a *app) validateDeep(ctx context.Context, client *vmm.Client, o validateOp
 			"attach the --record folder to a bug report before running operations against it", rep.URL, strings.Join(d, ", ")))
 	}
 	return nil
+}
+
+// validateReplay serves a --record folder on loopback and runs the deep check against it.
+func (a *app) validateReplay(ctx context.Context, o validateOpts) error {
+	if o.url != "" || o.user != "" || o.record != "" {
+		return usagef("--replay takes the recorded folder only: drop --url, --user and --record")
+	}
+	h, err := vmm.Replay(o.replay)
+	if err != nil {
+		return usagef("--replay: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	client, err := vmm.New(vmm.Config{URL: "http://" + ln.Addr().String(), Email: vmm.MaskedEmail,
+		Password: "recorded", SessionTTL: time.Minute})
+	if err != nil {
+		return described(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+	return a.validateDeep(ctx, client, o)
 }
 
 func okDiffers(ok bool) string {

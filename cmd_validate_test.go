@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -188,8 +190,18 @@ func TestValidateDeepRecord(t *testing.T) {
 	if !strings.Contains(errOut, "masked answers to "+dir) {
 		t.Fatalf("stderr %q", errOut)
 	}
-	if _, err := vmm.Replay(dir); err != nil {
-		t.Fatalf("the record cannot be replayed: %v", err)
+	out, errOut, code = runCLI(t, "", "validate", "--replay", dir)
+	if code != exitOK || !strings.Contains(out, "clusters") {
+		t.Fatalf("--replay of the record: code %d\n%s\n%s", code, out, errOut)
+	}
+	clusters, _ := filepath.Glob(filepath.Join(dir, "*-clusters.json"))
+	b, _ := os.ReadFile(clusters[0])
+	if err := os.WriteFile(clusters[0], []byte(strings.ReplaceAll(string(b), "virtualization_type", "virt")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runCLI(t, "", "validate", "--replay", dir)
+	if code != exitDiffers || !strings.Contains(errOut, "clusters") {
+		t.Fatalf("--replay with a renamed field: code %d, %q", code, errOut)
 	}
 	_, errOut, code = runCLI(t, "demo-password\n", "validate", "--record", dir, "--url", srv.URL, "--user", "admin@example.com")
 	if code != exitUsage || !strings.Contains(errOut, "--record needs --deep") {

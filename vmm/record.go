@@ -17,9 +17,10 @@ import (
 // decodes and Replay can serve it.
 const (
 	maskedSecret = "***"
-	maskedEmail  = "user@example.invalid"
-	maskedIPv4   = "192.0.2.0"
-	maskedIPv6   = "2001:db8::"
+	// MaskedEmail replaces every email in a recording; replaying one logs in as this user.
+	MaskedEmail = "user@example.invalid"
+	maskedIPv4  = "192.0.2.0"
+	maskedIPv6  = "2001:db8::"
 )
 
 var (
@@ -76,7 +77,7 @@ func maskText(s string) string {
 		if strings.HasSuffix(e, "@example.invalid") { // made up, e.g. the refused-login probe's
 			return e
 		}
-		return maskedEmail
+		return MaskedEmail
 	})
 	return ipv4RE.ReplaceAllString(s, maskedIPv4)
 }
