@@ -91,10 +91,12 @@ func TestVersionFlag(t *testing.T) {
 // only what is listed, and never ui.
 func TestImportRules(t *testing.T) {
 	allowed := map[string][]string{
-		"store":  nil,
-		"vmm":    nil,
-		"queue":  {"store", "vmm"},
-		"wizard": {"store", "vmm", "queue"},
+		"store":   nil,
+		"vmm":     nil,
+		"queue":   {"store", "vmm"},
+		"wizard":  {"store", "vmm", "queue"},
+		"backend": {"store", "vmm", "queue", "wizard"},
+		"server":  {"backend", "store", "queue", "wizard"},
 	}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {

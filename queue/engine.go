@@ -1,7 +1,6 @@
 package queue
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +51,11 @@ type Options struct {
 	Rand *rand.Rand
 	// Executor runs operations (default: VMmanager 6 through package vmm).
 	Executor Executor
+	// MaxPause bounds how long Run waits for a disk that refuses writes before it returns the fault
+	// (0: wait until stopped). vmmpm engine --until-idle sets it so a full disk ends the run.
+	MaxPause time.Duration
+
+	update updateFunc // tests inject disk faults here; nil is db.Update
 }
 
 func (o *Options) defaults() {
@@ -98,6 +102,7 @@ type jobState struct {
 	seq     uint64
 	worker  bool // a worker goroutine is running it
 	recover bool // found running with no worker: resume it when Run starts
+	waiting bool // back in the queue after a keyring wait: its Error says so until it starts
 	timer   *time.Timer
 	// committed: job state and module in the last change submitted for it
 	lastState  string
@@ -137,6 +142,8 @@ type Engine struct {
 	c       *committer
 	rm      *readModel
 	ev      *broker
+	modules decoded[store.Module, *store.Module]
+	tariffs decoded[store.Tariff, *store.Tariff]
 
 	mu       sync.Mutex
 	jobs     map[uint64]*jobState // unfinished jobs
@@ -152,6 +159,12 @@ type Engine struct {
 	runCtx   context.Context
 	stopRun  context.CancelFunc
 	fatal    error
+	pause    *StorageFault // the disk refuses commits: start nothing until it takes one
+	holding  bool          // finishChange collects the starts it causes in held
+	relaying bool          // a worker is finishing: the first job spawn starts goes to it (relay)
+	relay    *relayed
+	held     []*change
+	keyWait  *keyWait // the keyring cannot give passwords: start nothing until it can
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
@@ -177,7 +190,7 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 	if err := e.load(); err != nil {
 		return nil, err
 	}
-	e.c = newCommitter(db, e.published)
+	e.c = newCommitter(db, opt.update, e.published, e.onFault)
 	return e, nil
 }
 
@@ -319,7 +332,7 @@ func deleteFrom(q []*jobState, js *jobState) []*jobState {
 
 // startable: queued, heading both its service and its lane, and the engine running.
 func (e *Engine) startable(js *jobState) bool {
-	if !e.active || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
+	if !e.active || e.pause != nil || e.keyWait != nil || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
 		return false
 	}
 	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js {
@@ -365,6 +378,9 @@ func (e *Engine) start(js *jobState) {
 	j.Attempt++
 	j.StartedAt = now
 	j.NextRunAt = time.Time{}
+	if js.waiting {
+		js.waiting, j.Error = false, ""
+	}
 	j.Logf(now, "attempt %d of %d started", j.Attempt, j.MaxAttempts)
 	ch := e.jobChange(js)
 	if js.lane != nil {
@@ -372,7 +388,11 @@ func (e *Engine) start(js *jobState) {
 		ch.events = append(ch.events, e.laneEvent(js.lane))
 	}
 	ch.done = make(chan error, 1)
-	e.c.submit(ch)
+	if e.holding {
+		e.held = append(e.held, ch) // finishChange submits it with the end that freed the lane
+	} else {
+		e.c.submit(ch)
+	}
 	e.spawn(js, ch.done, false)
 }
 
@@ -382,6 +402,10 @@ func (e *Engine) spawn(js *jobState, committed <-chan error, resumed bool) {
 	e.workers++
 	e.wg.Add(1)
 	op := &Op{Job: cloneJob(&js.job), Resumed: resumed, e: e, js: js}
+	if e.relaying && e.relay == nil {
+		e.relay = &relayed{op: op, committed: committed} // the finishing worker runs it next
+		return
+	}
 	go e.work(e.runCtx, op, committed)
 }
 
@@ -414,7 +438,11 @@ func (e *Engine) published(ch *change, err error) {
 		if len(ch.prune) > 0 {
 			e.pruning.Store(false)
 		}
-		e.setFatal(fmt.Errorf("writing the job state to %s failed: %w", e.db.Path(), err))
+		var f *StorageFault
+		if !errors.As(err, &f) {
+			err = fmt.Errorf("writing the job state to %s failed: %w", e.db.Path(), err)
+		}
+		e.setFatal(err)
 		return
 	}
 	e.rm.mu.Lock()
@@ -493,6 +521,9 @@ func (e *Engine) setFatal(err error) {
 // an operation cut short stays "running" in the file, with its VMmanager task recorded, and the next
 // Run resumes it. Every transition is written whole or not at all.
 func (e *Engine) Run(ctx context.Context) error {
+	if err := e.c.failed(); err != nil {
+		return err // the committer gave up on the disk: what is in memory is ahead of the file
+	}
 	e.mu.Lock()
 	if e.active {
 		e.mu.Unlock()
@@ -515,31 +546,32 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.waiting = nil
 	e.mu.Unlock()
+	e.c.setStopping(true) // a paused commit gives up now rather than hold the workers forever
 	e.wg.Wait()
-	e.c.flush()
-	for e.pruning.Load() { // let a prune chain started by the last commits finish
-		e.c.flush()
+	for e.c.flush() == nil && e.pruning.Load() { // let a prune chain started by the last commits finish
 	}
+	e.c.setStopping(false)
 	stop()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.runCtx, e.stopRun = nil, nil
+	if e.fatal == nil {
+		e.fatal = e.c.failed()
+	}
 	return e.fatal
 }
 
 // activate resumes interrupted jobs, arms retry timers and starts whatever can start (e.mu held).
 func (e *Engine) activate() {
-	all := slices.SortedFunc(maps.Values(e.jobs), func(a, b *jobState) int { return cmp.Compare(a.seq, b.seq) })
+	if e.keyWait != nil { // ask the keyring afresh: the first job to need it waits again if it must
+		e.keyWait = nil
+		e.publishStatus()
+	}
+	all := e.sortedJobs()
 	for _, js := range all {
 		switch {
 		case js.job.State == store.JobRunning && !js.worker:
-			js.job.Logf(e.opt.Now(), "resumed after an interruption (attempt %d)", js.job.Attempt)
-			e.log.Info("job resumed", "job", js.job.ID, "type", js.job.Type, "service", js.job.ServiceID,
-				"attempt", js.job.Attempt, "queue_key", js.job.QueueKey, "vm_task", taskID(js.job.VMTask))
-			ch := e.jobChange(js)
-			ch.done = make(chan error, 1)
-			e.c.submit(ch)
-			e.spawn(js, ch.done, true)
+			e.resume(js)
 		case js.job.State == store.JobRetrying:
 			e.armRetry(js)
 		}
@@ -547,6 +579,17 @@ func (e *Engine) activate() {
 	for _, js := range all {
 		e.kick(js)
 	}
+}
+
+// resume restarts a job found running with no worker (interrupted, or held by a keyring wait).
+func (e *Engine) resume(js *jobState) {
+	js.job.Logf(e.opt.Now(), "resumed after an interruption (attempt %d)", js.job.Attempt)
+	e.log.Info("job resumed", "job", js.job.ID, "type", js.job.Type, "service", js.job.ServiceID,
+		"attempt", js.job.Attempt, "queue_key", js.job.QueueKey, "vm_task", taskID(js.job.VMTask))
+	ch := e.jobChange(js)
+	ch.done = make(chan error, 1)
+	e.c.submit(ch)
+	e.spawn(js, ch.done, true)
 }
 
 // RunUntilIdle runs until nothing is queued, running or waiting to retry, or ctx is done.
@@ -559,7 +602,8 @@ func (e *Engine) RunUntilIdle(ctx context.Context) error {
 		e.mu.Lock()
 		idle := len(e.jobs) == 0
 		e.mu.Unlock()
-		if idle {
+		// The last ends must be durable too: a paused commit is waited out here (Options.MaxPause).
+		if idle && e.c.flush() == nil && e.Idle() {
 			cancel()
 			return <-done
 		}

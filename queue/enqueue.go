@@ -265,11 +265,11 @@ func (e *Engine) moduleOf(tx *store.Tx, s *store.Service) (*store.Module, error)
 			id = js.job.ModuleID
 		}
 	}
-	m, err := store.Get[store.Module](tx, id)
-	if err != nil {
+	m, ok := e.modules.get(tx, id)
+	if !ok {
 		return nil, fmt.Errorf("service %d is bound to module %d, which no longer exists", s.ID, id)
 	}
-	return m, nil
+	return &m, nil
 }
 
 // pickModule applies module selection for an open; nil means none fits. A service already bound to a
@@ -285,11 +285,11 @@ func (e *Engine) pickModule(tx *store.Tx, s *store.Service, now time.Time) (*sto
 	}
 	var cands []candidate
 	for _, id := range t.ModuleIDs {
-		m, err := store.Get[store.Module](tx, id)
-		if err != nil {
+		m, ok := e.modules.get(tx, id)
+		if !ok {
 			continue
 		}
-		cands = append(cands, candidate{Module: *m, RecentError: e.recentError(m, now), ActiveOpens: e.opens[m.ID]})
+		cands = append(cands, candidate{Module: m, RecentError: e.recentError(&m, now), ActiveOpens: e.opens[m.ID]})
 	}
 	m, ok := selectModule(cands, t.DataCenterID, s.ModuleID)
 	if !ok {

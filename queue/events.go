@@ -17,6 +17,9 @@ const (
 	LaneChanged
 	// ModuleHealth: Healthy and Health describe ModuleID after an operation succeeded or failed.
 	ModuleHealth
+	// EngineStatus: Status holds the engine's new state (paused on the disk, waiting for the keyring,
+	// or running again).
+	EngineStatus
 )
 
 func (k EventKind) String() string {
@@ -27,6 +30,8 @@ func (k EventKind) String() string {
 		return "lane"
 	case ModuleHealth:
 		return "module"
+	case EngineStatus:
+		return "engine"
 	}
 	return "unknown"
 }
@@ -39,11 +44,12 @@ type Event struct {
 	Kind      EventKind
 	Job       *store.Job // JobChanged: a copy the subscriber may keep
 	ModuleID  uint64
-	Lane      string // LaneChanged: the queue key
-	LaneBusy  bool   // LaneChanged: an operation is running in it
-	LaneDepth int    // LaneChanged: unfinished operations in it, the running one included
-	Healthy   bool   // ModuleHealth
-	Health    string // ModuleHealth: the last error sentence, or "" when healthy
+	Lane      string  // LaneChanged: the queue key
+	LaneBusy  bool    // LaneChanged: an operation is running in it
+	LaneDepth int     // LaneChanged: unfinished operations in it, the running one included
+	Healthy   bool    // ModuleHealth
+	Health    string  // ModuleHealth: the last error sentence, or "" when healthy
+	Status    *Status // EngineStatus
 }
 
 // broker fans events out. A subscriber whose buffer is full loses the event (and sees a Seq gap):

@@ -1,10 +1,12 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"vmmpm/store"
@@ -96,25 +98,48 @@ func serviceUpdate(id uint64, now time.Time, f func(*store.Service)) func(*store
 	}
 }
 
-// work runs one attempt on its own goroutine.
+// work runs attempts on one goroutine: its own, then each one its ends hand over (the next job of the
+// lane, say), so a lane changes hands without waking another goroutine.
 func (e *Engine) work(ctx context.Context, op *Op, committed <-chan error) {
-	defer e.wg.Done()
+	for op != nil {
+		next := e.attempt(ctx, op, committed)
+		e.wg.Done()
+		op = nil
+		if next != nil {
+			op, committed = next.op, next.committed
+		}
+	}
+}
+
+// relayed is a job started while a worker was finishing, for that worker to run next.
+type relayed struct {
+	op        *Op
+	committed <-chan error
+}
+
+func (e *Engine) attempt(ctx context.Context, op *Op, committed <-chan error) *relayed {
+	e.c.drain() // write the running change here rather than wait for the committer goroutine to wake
 	if err := <-committed; err != nil {
-		e.finish(op.js, Result{}, err, true)
-		return
+		return e.finish(op.js, Result{}, err, true)
 	}
 	if err := e.loadContext(op); err != nil {
-		e.finish(op.js, Result{}, err, false)
-		return
+		return e.finish(op.js, Result{}, err, false)
 	}
 	actx, cancel := context.WithTimeout(ctx, e.opt.AttemptTimeout)
 	res, err := e.exec.Execute(actx, op)
 	cancel()
 	if err != nil && ctx.Err() != nil {
-		e.finish(op.js, Result{}, ctx.Err(), true) // the engine is stopping: leave the job to recovery
-		return
+		return e.finish(op.js, Result{}, ctx.Err(), true) // the engine is stopping: leave the job to recovery
 	}
-	e.finish(op.js, res, err, false)
+	if cause, se, down := keyringDown(err); down {
+		e.mu.Lock()
+		op.js.worker = false
+		e.workers--
+		e.waitForKeyring(op.js, op, cause, se)
+		e.mu.Unlock()
+		return nil
+	}
+	return e.finish(op.js, res, err, false)
 }
 
 func (e *Engine) loadContext(op *Op) error {
@@ -124,14 +149,53 @@ func (e *Engine) loadContext(op *Op) error {
 			return permanent(fmt.Errorf("service %d no longer exists", op.Job.ServiceID))
 		}
 		op.Service = *s
-		if m, err := store.Get[store.Module](tx, op.Job.ModuleID); err == nil {
-			op.Module = *m
+		if m, ok := e.modules.get(tx, op.Job.ModuleID); ok {
+			op.Module = m
 		}
-		if t, err := store.Get[store.Tariff](tx, s.TariffID); err == nil {
-			op.Tariff = *t
+		if t, ok := e.tariffs.get(tx, s.TariffID); ok {
+			op.Tariff = t
 		}
 		return nil
 	})
+}
+
+// decoded keeps the last decoded copy of each record of one kind with the bytes it was decoded from.
+// A read still goes through the transaction, so it sees every commit whoever made it, but it decodes
+// only when the stored bytes changed: modules and tariffs change rarely and every job reads them.
+// Copies share slices and pointers with the cache, so executors must treat them as read-only.
+type decoded[T any, P interface {
+	*T
+	store.Record
+}] struct {
+	mu   sync.Mutex
+	byID map[uint64]decodedRec[T]
+}
+
+type decodedRec[T any] struct {
+	raw []byte
+	v   T
+}
+
+func (d *decoded[T, P]) get(tx *store.Tx, id uint64) (T, bool) {
+	var zero T
+	raw := tx.Bolt().Bucket(P(&zero).Bucket()).Get(store.Key(id))
+	if raw == nil {
+		return zero, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.byID[id]; ok && bytes.Equal(c.raw, raw) {
+		return c.v, true
+	}
+	p, err := store.Get[T, P](tx, id)
+	if err != nil {
+		return zero, false
+	}
+	if d.byID == nil {
+		d.byID = map[uint64]decodedRec[T]{}
+	}
+	d.byID[id] = decodedRec[T]{raw: bytes.Clone(raw), v: *p}
+	return *p, true
 }
 
 // Error is an executor's verdict on a failed attempt, in the engine's own terms (like asynq's SkipRetry
@@ -199,12 +263,17 @@ func healthRelevant(err error) bool {
 }
 
 // finish records the outcome of an attempt. interrupted leaves the job running for recovery.
-func (e *Engine) finish(js *jobState, res Result, err error, interrupted bool) {
+// It returns a job it started for the calling worker to run next.
+func (e *Engine) finish(js *jobState, res Result, err error, interrupted bool) (next *relayed) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.relaying = true
+	defer func() {
+		e.unpark()
+		next, e.relay, e.relaying = e.relay, nil, false
+		e.mu.Unlock()
+	}()
 	js.worker = false
 	e.workers--
-	defer e.unpark()
 	if interrupted {
 		js.recover = true
 		return
@@ -223,6 +292,7 @@ func (e *Engine) finish(js *jobState, res Result, err error, interrupted bool) {
 	default:
 		e.failJob(js, err, now)
 	}
+	return
 }
 
 func (e *Engine) succeed(js *jobState, res Result, now time.Time) {
@@ -280,16 +350,21 @@ func (e *Engine) failJob(js *jobState, err error, now time.Time) {
 	e.finishChange(js, ch)
 }
 
-// finishChange submits the final change of a job and starts whatever its departure unblocks. The next
-// job's running change is queued behind this one, so it can never be durable first.
+// finishChange submits the final change of a job together with the running changes of whatever its
+// departure starts, in one step: they share the next transaction (one fsync hands the lane over), and
+// the next job's start can never be durable before this end.
 func (e *Engine) finishChange(js *jobState, ch *change) {
 	l := js.lane
 	next := e.removeJob(js)
 	if l != nil {
 		ch.events = append(ch.events, e.laneEvent(l))
 	}
-	e.c.submit(ch)
+	e.held = append(e.held[:0], ch)
+	e.holding = true
 	e.kick(next...)
+	e.holding = false
+	e.c.submit(e.held...)
+	clear(e.held)
 }
 
 func (e *Engine) noteHealth(module uint64, err error, now time.Time) {

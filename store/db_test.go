@@ -289,6 +289,11 @@ func requireRefused(t *testing.T, path string, class error, words ...string) {
 	if strings.Contains(msg, "\n") || strings.Count(msg, ". ") > 0 || !strings.Contains(msg, path) {
 		t.Errorf("error is not one sentence naming the file: %q", msg)
 	}
+	for _, w := range []string{"runtime error", "goroutine", "nil pointer", "index out of range"} {
+		if strings.Contains(msg, w) {
+			t.Errorf("error shows Go runtime text %q: %q", w, msg)
+		}
+	}
 	for _, w := range words {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error %q does not say %q", msg, w)
@@ -337,6 +342,13 @@ func TestCorruptFilesRefusedUntouched(t *testing.T) {
 			b := make([]byte, 64<<10)
 			rand.New(rand.NewSource(1)).Read(b)
 			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		},
+		"empty file": func(t *testing.T) string {
+			path := tempPath(t)
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			return path

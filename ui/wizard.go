@@ -24,7 +24,7 @@ type wizardScreen struct {
 
 func newWizard(ctx *common.Context, prefill wizardform.Prefill) common.Screen {
 	c, cancel := context.WithCancel(context.Background())
-	m := wizardform.New(ctx.Data.DB, ctx.Data.Secrets, wizardform.Options{
+	m := wizardform.New(ctx.Data.B, wizardform.Options{
 		Width: ctx.Width, Height: ctx.BodyHeight(), Context: c, Prefill: prefill, Embedded: true})
 	return &wizardScreen{ctx: ctx, m: m, cancel: cancel}
 }
@@ -63,7 +63,7 @@ func (s *wizardScreen) Update(msg tea.Msg) tea.Cmd {
 	case wizardform.SavedMsg:
 		s.cancel()
 		info := fmt.Sprintf("module %d %q saved; its password is in %s", msg.Module.ID, msg.Module.Name,
-			s.ctx.Data.Secrets.Describe())
+			s.ctx.Data.Info.Secrets)
 		if len(msg.Warnings) > 0 {
 			info += "; " + strings.Join(msg.Warnings, "; ")
 		}

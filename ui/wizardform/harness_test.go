@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"vmmpm/backend"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -128,7 +129,7 @@ func newHarnessWith(t *testing.T, srv *httptest.Server, seed seedFn, opts func(*
 	h := &harness{t: t, db: db, secrets: store.NewKeyring(), simURL: srv.URL}
 	o := opts(h)
 	o.Width, o.Height = 100, 30
-	h.p = &probe{wiz: New(db, h.secrets, o)}
+	h.p = &probe{wiz: New(backend.NewLocal(db, h.secrets, nil, "test"), o)}
 	h.tm = teatest.NewTestModel(t, h.p, teatest.WithInitialTermSize(100, 30))
 	t.Cleanup(func() { _ = h.tm.Quit() })
 	return h

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"vmmpm/backend"
 
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
@@ -75,10 +76,10 @@ type saveDoneMsg struct {
 
 // Model is the wizard. It is used through its pointer: the huh fields are bound to its fields.
 type Model struct {
-	embedded bool   // the host draws the help line (Options.Embedded)
-	note     string // under the Integration title (Options.Prefill)
-	db       *store.DB
-	secrets  store.Secrets
+	embedded bool            // the host draws the help line (Options.Embedded)
+	note     string          // under the Integration title (Options.Prefill)
+	b        backend.Backend // where the catalog comes from and the module is saved
+	where    string          // where passwords are kept, for the Review page
 	ctx      context.Context
 
 	width, height int
@@ -113,10 +114,10 @@ type Model struct {
 	fatal      error
 }
 
-// New builds the wizard over db and secrets. It reads data centers, departments and modules at once.
-func New(db *store.DB, secrets store.Secrets, opt Options) *Model {
+// New builds the wizard over b. It reads data centers, departments and modules at once.
+func New(b backend.Backend, opt Options) *Model {
 	m := &Model{
-		db: db, secrets: secrets, ctx: opt.Context,
+		b: b, ctx: opt.Context,
 		width: opt.Width, height: opt.Height,
 		keys: DefaultKeyMap(), st: defaultStyles(), help: help.New(),
 		spin:  spinner.New(spinner.WithSpinner(spinner.Dot)),
@@ -139,7 +140,10 @@ func New(db *store.DB, secrets store.Secrets, opt Options) *Model {
 	if m.height <= 0 {
 		m.height = 30
 	}
-	m.cat, m.fatal = wizard.LoadCatalog(db)
+	m.cat, m.fatal = b.Catalog(m.ctx)
+	if info, err := b.Info(m.ctx); err == nil {
+		m.where = info.Secrets
+	}
 	if m.fatal != nil {
 		m.phase = phaseFatal
 		return m
@@ -419,9 +423,9 @@ func (m *Model) answerTLS(k tea.KeyMsg) tea.Cmd {
 
 func (m *Model) startSave() tea.Cmd {
 	m.phase = phaseSaving
-	db, secrets, d, pw := m.db, m.secrets, m.draft, m.password
+	b, ctx, d, pw := m.b, m.ctx, m.draft, m.password
 	return tea.Batch(m.spin.Tick, func() tea.Msg {
-		mod, err := wizard.Save(db, secrets, d, pw)
+		mod, err := b.AddModule(ctx, d, pw)
 		return saveDoneMsg{module: mod, err: err}
 	})
 }

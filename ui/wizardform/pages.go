@@ -82,7 +82,7 @@ func (m *Model) buildForm() *huh.Form {
 		g = m.paramsGroup()
 	case pageReview:
 		g = huh.NewGroup(huh.NewConfirm().Title("Save this module?").
-			Description("Writes the module to the database and the password to " + m.secrets.Describe() + ".").
+			Description("Writes the module to the database and the password to " + m.where + ".").
 			Affirmative("Save").Negative("Back").Value(&m.saveConfirm))
 	}
 	return huh.NewForm(g).WithShowHelp(false).WithShowErrors(false).WithTheme(formTheme()).

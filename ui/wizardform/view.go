@@ -77,7 +77,7 @@ func (m *Model) bodyView() string {
 			return "Wizard closed; nothing was saved."
 		}
 		return m.st.good.Render(fmt.Sprintf("✓ Saved module %q with id %d; its password is in %s.",
-			m.saved.Name, m.saved.ID, m.secrets.Describe()))
+			m.saved.Name, m.saved.ID, m.where))
 	}
 	if m.page == pageReview {
 		return m.reviewView() + "\n" + m.form.View()

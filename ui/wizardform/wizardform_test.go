@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vmmpm/backend"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -297,7 +298,7 @@ func (brokenKeyring) Set(id uint64, _ string) error {
 
 func TestWizardSaveFailureSaysWhich(t *testing.T) {
 	h := newHarness(t, nil, seedDefault)
-	h.p.wiz.secrets = brokenKeyring{h.secrets}
+	h.p.wiz.b = backend.NewLocal(h.db, brokenKeyring{h.secrets}, nil, "test")
 	h.intro()
 	h.integration(h.simURL, adminEmail, adminPassword)
 	h.placement("KVM one")

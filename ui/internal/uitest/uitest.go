@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"vmmpm/backend"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -81,7 +82,7 @@ func OpenAt(tb testing.TB, path string, exec queue.Executor, seed bool) *Fixture
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f.Data = &common.Data{DB: db, Secrets: f.Secrets, Engine: f.Engine}
+	f.Data = common.NewData(backend.NewLocal(db, f.Secrets, f.Engine, "test"), f.Secrets)
 	tb.Cleanup(f.Close)
 	return f
 }

@@ -72,11 +72,11 @@ func New(ctx *common.Context) *Model {
 func (m *Model) Title() string { return "Data centers and departments" }
 
 func (m *Model) load() tea.Msg {
-	dcs, err := store.All[store.DataCenter](m.ctx.Data.DB)
+	dcs, err := common.All[store.DataCenter](m.ctx.Data)
 	if err != nil {
 		return loadedMsg{err: err}
 	}
-	depts, err := store.All[store.Department](m.ctx.Data.DB)
+	depts, err := common.All[store.Department](m.ctx.Data)
 	return loadedMsg{dcs: dcs, depts: depts, err: err}
 }
 

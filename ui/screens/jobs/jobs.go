@@ -168,9 +168,10 @@ func (m *Model) read(w window) tea.Msg {
 // names maps module ids to names; modules are few, so this read is cheap.
 func (m *Model) names() map[uint64]string {
 	out := map[uint64]string{}
-	_ = m.ctx.Data.DB.View(func(tx *store.Tx) error {
-		return store.Each(tx, func(mod *store.Module) bool { out[mod.ID] = mod.Name; return true })
-	})
+	mods, _ := common.All[store.Module](m.ctx.Data)
+	for _, mod := range mods {
+		out[mod.ID] = mod.Name
+	}
 	return out
 }
 

@@ -3,6 +3,7 @@
 package modules
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -92,21 +93,25 @@ func New(ctx *common.Context) *Model {
 func (m *Model) Title() string { return "Modules" }
 
 func (m *Model) load() tea.Msg {
-	var out []row
-	err := m.ctx.Data.DB.View(func(tx *store.Tx) error {
-		dcs, depts := map[uint64]string{}, map[uint64]string{}
-		if err := store.Each(tx, func(d *store.DataCenter) bool { dcs[d.ID] = d.Name; return true }); err != nil {
-			return err
-		}
-		if err := store.Each(tx, func(d *store.Department) bool { depts[d.ID] = d.Name; return true }); err != nil {
-			return err
-		}
-		return store.Each(tx, func(mod *store.Module) bool {
-			out = append(out, row{m: mod, dc: dcs[mod.DataCenterID], dept: depts[mod.DepartmentID]})
-			return true
-		})
-	})
-	return loadedMsg{rows: out, err: err}
+	d := m.ctx.Data
+	dcs, err1 := common.All[store.DataCenter](d)
+	depts, err2 := common.All[store.Department](d)
+	mods, err3 := common.All[store.Module](d)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return loadedMsg{err: err}
+	}
+	dcName, deptName := map[uint64]string{}, map[uint64]string{}
+	for _, x := range dcs {
+		dcName[x.ID] = x.Name
+	}
+	for _, x := range depts {
+		deptName[x.ID] = x.Name
+	}
+	out := make([]row, 0, len(mods))
+	for _, mod := range mods {
+		out = append(out, row{m: mod, dc: dcName[mod.DataCenterID], dept: deptName[mod.DepartmentID]})
+	}
+	return loadedMsg{rows: out}
 }
 
 // Update handles the screen's data messages; the frame the rest.

@@ -3,6 +3,7 @@
 package services
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -105,23 +106,25 @@ func (m *Model) startLoad() tea.Cmd {
 func (m *Model) load() tea.Msg {
 	var msg loadedMsg
 	began := time.Now()
-	msg.err = m.ctx.Data.DB.View(func(tx *store.Tx) error {
-		tnames, mods := map[uint64]string{}, map[uint64]*store.Module{}
-		if err := store.Each(tx, func(t *store.Tariff) bool {
-			tnames[t.ID] = t.Name
-			msg.tariffs = append(msg.tariffs, t)
-			return true
-		}); err != nil {
-			return err
-		}
-		if err := store.Each(tx, func(d *store.Module) bool { mods[d.ID] = d; return true }); err != nil {
-			return err
-		}
-		return store.Each(tx, func(s *store.Service) bool {
-			msg.rows = append(msg.rows, row{s: s, tariff: tnames[s.TariffID], module: mods[s.ModuleID]})
-			return true
-		})
-	})
+	d := m.ctx.Data
+	tariffs, err1 := common.All[store.Tariff](d)
+	modList, err2 := common.All[store.Module](d)
+	svcs, err3 := common.All[store.Service](d)
+	if msg.err = errors.Join(err1, err2, err3); msg.err != nil {
+		return msg
+	}
+	tnames, mods := map[uint64]string{}, map[uint64]*store.Module{}
+	for _, t := range tariffs {
+		tnames[t.ID] = t.Name
+	}
+	msg.tariffs = tariffs
+	for _, x := range modList {
+		mods[x.ID] = x
+	}
+	msg.rows = make([]row, 0, len(svcs))
+	for _, s := range svcs {
+		msg.rows = append(msg.rows, row{s: s, tariff: tnames[s.TariffID], module: mods[s.ModuleID]})
+	}
 	slices.Reverse(msg.rows)
 	msg.cost = time.Since(began)
 	return msg

@@ -2,6 +2,7 @@
 package tariffs
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -68,20 +69,19 @@ func (m *Model) Title() string { return "Tariffs" }
 
 func (m *Model) load() tea.Msg {
 	var msg loadedMsg
-	msg.err = m.ctx.Data.DB.View(func(tx *store.Tx) error {
-		names := map[uint64]string{}
-		if err := store.Each(tx, func(d *store.DataCenter) bool {
-			names[d.ID] = d.Name
-			msg.dcs = append(msg.dcs, d)
-			return true
-		}); err != nil {
-			return err
-		}
-		return store.Each(tx, func(t *store.Tariff) bool {
-			msg.rows = append(msg.rows, row{t: t, dc: names[t.DataCenterID]})
-			return true
-		})
-	})
+	dcs, err1 := common.All[store.DataCenter](m.ctx.Data)
+	tariffs, err2 := common.All[store.Tariff](m.ctx.Data)
+	if msg.err = errors.Join(err1, err2); msg.err != nil {
+		return msg
+	}
+	names := map[uint64]string{}
+	for _, d := range dcs {
+		names[d.ID] = d.Name
+	}
+	msg.dcs = dcs
+	for _, t := range tariffs {
+		msg.rows = append(msg.rows, row{t: t, dc: names[t.DataCenterID]})
+	}
 	return msg
 }
 

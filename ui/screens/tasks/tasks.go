@@ -2,6 +2,7 @@
 package tasks
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -93,29 +94,32 @@ func (m *Model) Title() string {
 // load reads the tasks, newest first, open ones only unless `A` asked for all. The choice is taken
 // here, on the UI goroutine; the read runs off it.
 func (m *Model) load() tea.Cmd {
-	all, db := m.all, m.ctx.Data.DB
-	return func() tea.Msg { return read(db, all) }
+	all, d := m.all, m.ctx.Data
+	return func() tea.Msg { return read(d, all) }
 }
 
-func read(db *store.DB, all bool) tea.Msg {
+func read(d *common.Data, all bool) tea.Msg {
+	deptList, err1 := common.All[store.Department](d)
+	modList, err2 := common.All[store.Module](d)
+	tasks, err3 := common.All[store.Task](d)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return loadedMsg{err: err}
+	}
+	depts, mods := map[uint64]string{}, map[uint64]string{}
+	for _, x := range deptList {
+		depts[x.ID] = x.Name
+	}
+	for _, x := range modList {
+		mods[x.ID] = x.Name
+	}
 	var out []row
-	err := db.View(func(tx *store.Tx) error {
-		depts, mods := map[uint64]string{}, map[uint64]string{}
-		if err := store.Each(tx, func(d *store.Department) bool { depts[d.ID] = d.Name; return true }); err != nil {
-			return err
+	for _, t := range tasks {
+		if all || t.ClosedAt.IsZero() {
+			out = append(out, row{t: t, dept: depts[t.DepartmentID], module: mods[t.ModuleID]})
 		}
-		if err := store.Each(tx, func(d *store.Module) bool { mods[d.ID] = d.Name; return true }); err != nil {
-			return err
-		}
-		return store.Each(tx, func(t *store.Task) bool {
-			if all || t.ClosedAt.IsZero() {
-				out = append(out, row{t: t, dept: depts[t.DepartmentID], module: mods[t.ModuleID]})
-			}
-			return true
-		})
-	})
+	}
 	slices.Reverse(out)
-	return loadedMsg{rows: out, err: err}
+	return loadedMsg{rows: out}
 }
 
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
