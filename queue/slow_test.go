@@ -1,7 +1,9 @@
 package queue
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -10,20 +12,24 @@ import (
 )
 
 // 10,000 opens against one emulator, through the real engine, bbolt file and loopback HTTP: all done,
-// every service active with its own address. Slow (minutes on two cores), so only with VMMPM_SLOW=1.
+// every service active with its own address. Slow (a minute on two cores), so only with VMMPM_SLOW=1;
+// VMMPM_SLOW_N changes the count.
 func TestTenThousandOpens(t *testing.T) {
 	if os.Getenv("VMMPM_SLOW") != "1" {
 		t.Skip("set VMMPM_SLOW=1 to open 10,000 VMs against one emulator")
 	}
-	const n = 10000
+	n := 10000
+	if s := os.Getenv("VMMPM_SLOW_N"); s != "" {
+		n, _ = strconv.Atoi(s)
+	}
 	f := newFixture(t, sim.Config{Seed: 41, TaskTime: 50 * time.Millisecond}, store.DefaultParams())
 	opt := fastOptions()
 	opt.PollEvery = 50 * time.Millisecond
 	e := f.engine(opt)
 	start := time.Now()
-	for done := 0; done < n; {
-		batch := min(MaxCreate, n-done)
-		if _, err := e.CreateServices(f.tariff.ID, batch, "bulk@example.org"); err != nil {
+	for done, client := 0, 1; done < n; client++ { // 100 services per client, as a busy reseller might order
+		batch := min(100, n-done)
+		if _, err := e.CreateServices(f.tariff.ID, batch, fmt.Sprintf("client%d@example.org", client)); err != nil {
 			t.Fatal(err)
 		}
 		done += batch
@@ -51,6 +57,6 @@ func TestTenThousandOpens(t *testing.T) {
 		seen[s.VM.IPv4[0]] = true
 	}
 	st := f.sim.Stats()
-	t.Logf("%d opens: enqueued in %s, all done in %s (%.0f opens/s); emulator: %d VMs created, %d logins",
-		n, enqueued.Round(time.Millisecond), took.Round(time.Millisecond), float64(n)/took.Seconds(), len(st.HostsCreated), st.LoginsOK)
+	t.Logf("%d opens for %d clients: enqueued in %s, all done in %s (%.0f opens/s); emulator: %d VMs created, %d logins",
+		n, (n+99)/100, enqueued.Round(time.Millisecond), took.Round(time.Millisecond), float64(n)/took.Seconds(), len(st.HostsCreated), st.LoginsOK)
 }

@@ -95,6 +95,7 @@ func (c *call) createHost() (any, error) {
 		cpu: int(req.CPU), ram: int(req.RAM), diskMiB: int(req.HDD), net: int(req.Net),
 	}
 	s.hosts = append(s.hosts, h)
+	owner.hosts = append(owner.hosts, h)
 	s.allocate(h, nics)
 	cl.cpu.used += h.cpu
 	cl.ram.used += h.ram

@@ -10,6 +10,7 @@ type account struct {
 	email    string
 	password string
 	roles    []string
+	hosts    []*host // owned VMs, deleted ones included (the list skips them)
 }
 
 func (a *account) isAdmin() bool {
@@ -234,6 +235,7 @@ func (s *Sim) seedHistory() {
 	h := &host{id: len(s.hosts) + 1, name: "history-1", state: "active", clusterID: 1, osID: 1, owner: 1,
 		cpu: 1, ram: 1024, diskMiB: 10240, deleted: true}
 	s.hosts = append(s.hosts, h)
+	s.accounts[0].hosts = append(s.accounts[0].hosts, h)
 	start := s.now().Add(-time.Hour)
 	for _, name := range []string{"host_create", "host_stop", "host_start", "host_change_params", "disk_resize",
 		"ip_change", "host_reinstall", "host_delete"} {
