@@ -97,7 +97,7 @@ func (a *app) moduleAddSpec(path string) error {
 	if err := cat.Validate(d); err != nil {
 		return err
 	}
-	m, err := b.AddModule(ctx, d, password)
+	m, err := b.SaveModule(ctx, d, password)
 	if err != nil {
 		return err
 	}
@@ -292,9 +292,12 @@ func limitText(n int) string {
 func moduleSetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "set ID key=value...",
-		Short: "Change module parameters: " + strings.Join(wizard.SettableKeys, ", "),
-		Long: "Change module parameters with the wizard's rules; nothing changes unless every pair is valid.\n" +
+		Short: "Change a module's settings: " + strings.Join(wizard.SettableKeys, ", "),
+		Long: "Change a module's settings with the wizard's rules; nothing changes unless every pair is valid.\n" +
 			"Keys: " + strings.Join(wizard.SettableKeys, ", ") + ".\n" +
+			"Changing url, username, insecure_tls or cluster (or switching additional_interface on) logs in to\n" +
+			"VMmanager with the stored password first. cluster and datacenter cannot change while the module\n" +
+			"has live services. The password is changed with `module password ID`.\n" +
 			"Example: vmmpm module set 7 queue=on queue_key=vmm-__PMID__-__TYPE__ queue_count=3 session_ttl=600",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 2 {
@@ -307,14 +310,16 @@ func moduleSetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
+			defer stop()
 			var m *store.Module
 			var warnings []string
 			err = a.withBackend(false, func(b backend.Backend) (err error) {
-				m, warnings, err = b.SetModule(c.Context(), id, args[1:])
+				m, warnings, err = b.SetModule(ctx, id, args[1:])
 				return err
 			})
-			if err := kindModule.refusal(id, err); err != nil {
-				return err
+			if err != nil {
+				return checkExit(kindModule.refusal(id, err))
 			}
 			for _, w := range warnings {
 				fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
@@ -326,7 +331,7 @@ func moduleSetCmd(a *app) *cobra.Command {
 }
 
 func moduleRmCmd(a *app) *cobra.Command {
-	return moduleCmd(a, "rm ID", "Remove a module and its password from the keyring (refused while it has unfinished jobs)",
+	return moduleCmd(a, "rm ID", "Remove a module and its password from the keyring (refused while it has unfinished jobs or live services)",
 		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
 			warnings, err := b.Delete(c.Context(), backend.KindOf[store.Module](), m.ID)
 			if err != nil {

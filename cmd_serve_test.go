@@ -6,9 +6,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"vmmpm/queue"
 	"vmmpm/server"
 	"vmmpm/store"
+	"vmmpm/vmm/sim"
 )
 
 // serveProc is a real `vmmpm serve` process on a socket in the test's folder.
@@ -454,5 +457,100 @@ func TestModuleThroughServer(t *testing.T) {
 		if strings.Contains(text, modulePassword) || strings.Contains(text, "not-the-password") {
 			t.Errorf("a password shows in %s", what)
 		}
+	}
+}
+
+// TestCommandsSameThroughServer runs one script of commands twice, on two fresh databases against one
+// emulator: directly, and through a server. Every line printed, on stdout and stderr, and every exit
+// code must be the same (times aside).
+func TestCommandsSameThroughServer(t *testing.T) {
+	t.Setenv("VMMPM_KEYRING_SERVICE", fmt.Sprintf("vmmpm-test-same-%d-%d", os.Getpid(), time.Now().UnixNano()))
+	dir := t.TempDir()
+	// Each run gets its own emulator, so VM and task ids match; its URL is written as SIM.
+	prepare := func(name string) (specs [2]string, url string) {
+		vm := httptest.NewServer(sim.New(sim.Config{TaskTime: 0}))
+		t.Cleanup(vm.Close)
+		specs = [2]string{filepath.Join(dir, name+"-module.json"), filepath.Join(dir, name+"-tariff.json")}
+		mustWrite(t, specs[0], `{"product_type": "vps", "module": "vmmanager6", "url": "`+vm.URL+`", "username": "admin@example.com",
+			"datacenter": "DC One", "department": "Support", "name": "KVM", "cluster": "kvm-main",
+			"params": {"session_ttl": 3600, "queue": true, "queue_key": "q-__PMID__", "queue_count": 1}}`)
+		mustWrite(t, specs[1], `{"name": "small", "datacenter": "DC One", "modules": [1], "cpu": 1, "ram_mib": 1024,
+			"disk_mib": 10240, "os_id": 1, "ipv4_count": 1}`)
+		return specs, vm.URL
+	}
+	const spec, tariff = "MODULE_SPEC", "TARIFF_SPEC"
+	script := []struct {
+		stdin string
+		args  []string
+	}{
+		{"", []string{"datacenter", "add", "DC One"}},
+		{"", []string{"datacenter", "add", "Partner", "--external-id", "ext-1"}},
+		{"", []string{"datacenter", "add", "dc one"}},
+		{"", []string{"department", "add", "Support"}},
+		{"", []string{"datacenter", "list", "--json"}},
+		{modulePassword + "\n", []string{"module", "add", "--spec", spec}},
+		{modulePassword + "\n", []string{"module", "add", "--spec", spec}},
+		{"", []string{"department", "edit", "1", "--name", "Support team"}},
+		{"", []string{"department", "edit", "7", "--name", "x"}},
+		{"wrong\n", []string{"module", "password", "1"}},
+		{"", []string{"module", "list"}},
+		{"", []string{"module", "show", "1", "--json"}},
+		{"", []string{"module", "set", "1", "queue_key=vmm-__PMID__", "session_ttl=600"}},
+		{"", []string{"module", "set", "1", "queue_key=bad key"}},
+		{"", []string{"tariff", "add", "--spec", tariff}},
+		{"", []string{"tariff", "list", "--json"}},
+		{"", []string{"service", "create", "--tariff", "small", "--count", "2"}},
+		{"", []string{"service", "create", "--tariff", "nope"}},
+		{"idle", nil}, // every job done: the engine here, or the server's
+		{"", []string{"service", "list", "--json"}},
+		{"", []string{"service", "suspend", "99"}},
+		{"", []string{"jobs", "--json"}},
+		{"", []string{"jobs", "--module", "5"}},
+		{"", []string{"jobs", "cancel", "2"}},
+		{"", []string{"jobs", "retry", "1"}},
+		{"", []string{"tasks", "--json"}},
+		{"", []string{"tasks", "close", "3"}},
+		{"", []string{"datacenter", "rm", "1"}},
+		{"", []string{"module", "rm", "1"}},
+	}
+	run := func(name, db string, socket []string) []string {
+		specs, url := prepare(name)
+		var got []string
+		for _, s := range script {
+			if s.stdin == "idle" {
+				if socket == nil {
+					mustCLI(t, "--db", db, "engine", "--until-idle")
+				} else {
+					waitJobs(t, server.NewClient(socket[1], version), 2)
+				}
+				continue
+			}
+			args := strings.NewReplacer(spec, specs[0], tariff, specs[1]).Replace(strings.Join(s.args, "\x00"))
+			out, errOut, code := runCLI(t, s.stdin, append(append([]string{"--db", db}, socket...), strings.Split(args, "\x00")...)...)
+			text := fmt.Sprintf("$ %s\nexit %d\n%s%s", strings.Join(s.args, " "), code, out, errOut)
+			got = append(got, strings.ReplaceAll(text, url, "SIM"))
+		}
+		return got
+	}
+	direct := run("direct", filepath.Join(dir, "direct.db"), nil)
+	servedDB := filepath.Join(dir, "served.db")
+	sock := filepath.Join(dir, "s.sock")
+	startServe(t, servedDB, sock).stop() // serve creates the database, as a first start would
+	startServe(t, servedDB, sock)
+	served := run("served", servedDB, []string{"--socket", sock})
+	// Times differ, and where the queued operations will run is said as it is.
+	stamp := regexp.MustCompile(`\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)?|"(enqueued|started|finished|updated|created)_at": "[^"]*"|open operations are queued; .*`)
+	for i := range direct {
+		d, s := stamp.ReplaceAllString(direct[i], "TIME"), stamp.ReplaceAllString(served[i], "TIME")
+		if d != s {
+			t.Errorf("through the server the output differs:\n--- direct\n%s\n--- served\n%s", d, s)
+		}
+	}
+}
+
+func mustWrite(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -36,10 +36,20 @@ type Backend interface {
 
 	// Catalog is what the Add wizard validates against.
 	Catalog(ctx context.Context) (*wizard.Catalog, error)
-	// AddModule saves a checked draft and its password, both or neither.
-	AddModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error)
-	// SetModule applies `module set` pairs.
+	// CheckIntegration is the wizard's step-3 login: with password, or when it is empty the stored
+	// password of module stored (editing), which only the side holding the keyring can read.
+	CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error)
+	// CheckPlacement checks a draft's data center and cluster against the module's live services.
+	CheckPlacement(ctx context.Context, d *wizard.Draft) error
+	// AddPlacement adds a data center and/or department from the wizard (empty names are skipped).
+	AddPlacement(ctx context.Context, dataCenter, department string) (*Placement, error)
+	// SaveModule saves a checked draft and its password, both or neither: a new module when d.ID is 0,
+	// else over module d.ID (an empty password keeps the stored one).
+	SaveModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error)
+	// SetModule applies `module set` pairs, logging in first when a live setting changed.
 	SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error)
+	// ModuleImages lists what module id's VMmanager offers a tariff (OS images, recipes).
+	ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error)
 	// CheckModule logs in with the stored password and records the result.
 	CheckModule(ctx context.Context, id uint64) (*store.Check, error)
 	// SetPassword checks password live against the module's VMmanager, then keeps it in the keyring.
@@ -105,6 +115,13 @@ type ModuleHealth struct {
 	Healthy   bool         `json:"healthy"`
 	Health    string       `json:"health,omitempty"`
 	LastCheck *store.Check `json:"last_check,omitempty"`
+}
+
+// Placement is what AddPlacement made: the new ids (0 when not asked) and the catalog after it.
+type Placement struct {
+	DataCenterID uint64          `json:"datacenter_id"`
+	DepartmentID uint64          `json:"department_id"`
+	Catalog      *wizard.Catalog `json:"catalog"`
 }
 
 // JobQuery filters Jobs; zero fields match everything.

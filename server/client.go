@@ -187,11 +187,34 @@ func (c *Client) Catalog(ctx context.Context) (*wizard.Catalog, error) {
 	return &cat, c.call(ctx, "catalog", noArgs{}, &cat)
 }
 
-// AddModule sends the password over the owner-only socket; the server writes it to the keyring.
-func (c *Client) AddModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error) {
+// SaveModule sends the password over the owner-only socket; the server writes it to the keyring.
+func (c *Client) SaveModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error) {
 	var m *store.Module
-	err := c.call(ctx, "add_module", addModuleArgs{Draft: d, Password: password}, &m)
+	err := c.call(ctx, "save_module", saveModuleArgs{Draft: d, Password: password}, &m)
 	return m, err
+}
+
+// CheckIntegration logs in from the server's side, where the stored password is.
+func (c *Client) CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error) {
+	var res *wizard.CheckResult
+	err := c.call(ctx, "check_integration", checkArgs{Integration: in, Password: password, Stored: stored}, &res)
+	return res, err
+}
+
+func (c *Client) CheckPlacement(ctx context.Context, d *wizard.Draft) error {
+	return c.call(ctx, "check_placement", d, nil)
+}
+
+func (c *Client) AddPlacement(ctx context.Context, dataCenter, department string) (*backend.Placement, error) {
+	var p *backend.Placement
+	err := c.call(ctx, "add_placement", placementArgs{DataCenter: dataCenter, Department: department}, &p)
+	return p, err
+}
+
+func (c *Client) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error) {
+	var im *wizard.Images
+	err := c.call(ctx, "module_images", idArgs{ID: id}, &im)
+	return im, err
 }
 
 func (c *Client) SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error) {

@@ -17,6 +17,7 @@ import (
 
 	"vmmpm/backend"
 	"vmmpm/store"
+	"vmmpm/wizard"
 )
 
 // MaxInFlight bounds the calls served at once; more are answered 429 at once, so a client flooding
@@ -221,12 +222,20 @@ func (s *Server) routes() map[string]call {
 		}),
 		"close_tasks": rpc(func(ctx context.Context, a *idsArgs) (any, error) { return nil, b.CloseTasks(ctx, a.IDs) }),
 		"catalog":     rpc(func(ctx context.Context, _ *noArgs) (any, error) { return b.Catalog(ctx) }),
-		"add_module": rpc(func(ctx context.Context, a *addModuleArgs) (*store.Module, error) {
+		"save_module": rpc(func(ctx context.Context, a *saveModuleArgs) (*store.Module, error) {
 			if a.Draft == nil {
 				return nil, errors.New("the request has no draft module")
 			}
-			return b.AddModule(ctx, a.Draft, a.Password)
+			return b.SaveModule(ctx, a.Draft, a.Password)
 		}),
+		"check_integration": rpc(func(ctx context.Context, a *checkArgs) (*wizard.CheckResult, error) {
+			return b.CheckIntegration(ctx, a.Integration, a.Password, a.Stored)
+		}),
+		"check_placement": rpc(func(ctx context.Context, d *wizard.Draft) (any, error) { return nil, b.CheckPlacement(ctx, d) }),
+		"add_placement": rpc(func(ctx context.Context, a *placementArgs) (*backend.Placement, error) {
+			return b.AddPlacement(ctx, a.DataCenter, a.Department)
+		}),
+		"module_images": rpc(func(ctx context.Context, a *idArgs) (*wizard.Images, error) { return b.ModuleImages(ctx, a.ID) }),
 		"set_module": rpc(func(ctx context.Context, a *setModuleArgs) (*moduleResult, error) {
 			m, w, err := b.SetModule(ctx, a.ID, a.KV)
 			return &moduleResult{Module: m, Warnings: w}, err

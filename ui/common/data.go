@@ -10,6 +10,7 @@ import (
 	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/wizard"
 )
 
 // Data is what screens read and act on. Every read and action goes through the backend, the same
@@ -87,9 +88,10 @@ func (d *Data) DeleteModule(id uint64) (warnings []string, err error) {
 	return d.delete(backend.KindOf[store.Module](), id)
 }
 
-// SetModule applies `module set` pairs with the wizard's rules and saves the module in one transaction.
+// SetModule is `module set`: pairs applied with the wizard's rules, logging in to VMmanager first
+// when a live setting (URL, username, TLS, cluster) changed.
 func (d *Data) SetModule(id uint64, kv []string) (warnings []string, err error) {
-	ctx, cancel := bg()
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
 	defer cancel()
 	defer d.Bump()
 	_, warnings, err = d.B.SetModule(ctx, id, kv)
@@ -116,10 +118,22 @@ func (d *Data) DeleteCatalog(r store.Record) error {
 	return err
 }
 
-// SaveTariff is `tariff add/edit`; its warnings come back as one line.
+// SaveTariff is `tariff add/edit`, OS and recipe checked against its modules' VMmanager; its warnings
+// come back as one line.
 func (d *Data) SaveTariff(t *store.Tariff) (warning string, err error) {
-	warnings, err := d.save(t)
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
+	defer d.Bump()
+	warnings, err := d.B.Save(ctx, t)
 	return strings.Join(warnings, "; "), err
+}
+
+// ModuleImages lists what module id's VMmanager offers a tariff (OS images for its cluster, recipes),
+// for the tariff form's pick lists.
+func (d *Data) ModuleImages(id uint64) (*wizard.Images, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
+	return d.B.ModuleImages(ctx, id)
 }
 
 // DeleteTariff is `tariff rm`.

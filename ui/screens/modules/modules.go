@@ -1,5 +1,5 @@
-// Package modules is the home screen: the processing modules, with the wizard (a), parameters (enter),
-// a connection test (t) and delete (d).
+// Package modules is the home screen: the processing modules, with the wizard to add (a) or edit (e)
+// one, parameters (enter), a connection test (t) and delete (d).
 package modules
 
 import (
@@ -19,6 +19,7 @@ import (
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
 	"vmmpm/ui/screens/params"
+	"vmmpm/ui/wizardform"
 )
 
 // row is a module with the names of what it points at.
@@ -77,13 +78,14 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "SORT", Width: 4, Right: true},
 		table.Column{Title: "LAST CHECK", Width: 10},
 	)
+	m.list.Noun = "module"
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no modules yet: press a to add one with the wizard")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,
 		Actions: func(k *keys.KeyMap) []key.Binding {
-			return []key.Binding{k.Add, k.Open, k.Test, k.Delete, k.CopyID}
+			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Delete, k.CopyID}
 		},
 		Module: func() *store.Module { r, _ := m.list.Selected(); return r.m },
 	}, m.list)
@@ -121,8 +123,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		m.list.Set(msg.rows)
-		return nil
+		return m.list.Set(msg.rows)
 	case checkedMsg:
 		delete(m.testing, msg.id)
 		if msg.err != nil {
@@ -145,6 +146,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, k.Open):
 		return common.Push(params.New(m.ctx, r.m))
+	case key.Matches(msg, k.Edit):
+		return common.Push(wizardform.NewScreen(m.ctx, wizardform.Options{Edit: r.m}))
 	case key.Matches(msg, k.Test):
 		if m.testing[r.m.ID] {
 			return nil
