@@ -29,6 +29,7 @@ const (
 	exitBadCreds    = 3
 	exitNotAdmin    = 4
 	exitUnreachable = 5
+	exitDiffers     = 6 // validate --deep: VMmanager answers differently from what vmmpm relies on
 )
 
 // exitError carries the process exit code with the one-sentence message.

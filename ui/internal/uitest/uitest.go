@@ -153,7 +153,8 @@ func Executor(fail ...uint64) queue.Executor {
 	return queue.ExecutorFunc(func(_ context.Context, op *queue.Op) (queue.Result, error) {
 		if bad[op.Job.ServiceID] {
 			op.Logf("VMmanager refused the VM")
-			return queue.Result{}, &vmm.APIError{Status: 400, Code: 3001, Msg: "not enough free IPv4 addresses in the pool"}
+			err := &vmm.APIError{Status: 400, Code: 3001, Msg: "not enough free IPv4 addresses in the pool"}
+			return queue.Result{}, &queue.Error{Err: err, Msg: vmm.Describe(err)} // as the VMmanager executor reports it
 		}
 		id := op.Job.ServiceID
 		op.Logf("VM %s is %s", queue.VMName(id), "ready")
