@@ -346,11 +346,21 @@ func moduleRmCmd(a *app) *cobra.Command {
 }
 
 func moduleCheckCmd(a *app) *cobra.Command {
-	var asJSON bool
-	c := moduleCmd(a, "check ID", "Log in to VMmanager with the module's stored password and record the result",
+	var asJSON, deep bool
+	c := moduleCmd(a, "check ID [--deep]", "Log in to VMmanager with the module's stored password and record the result",
 		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
 			defer stop()
+			if deep {
+				rep, err := b.DeepCheck(ctx, m.ID)
+				if err != nil {
+					return checkExit(kindModule.refusal(m.ID, err))
+				}
+				if err := printProbes(a.stdout, rep, asJSON); err != nil {
+					return err
+				}
+				return deepVerdict(rep, "run vmmpm validate --deep --record DIR against it and attach DIR to a bug report")
+			}
 			chk, err := b.CheckModule(ctx, m.ID)
 			switch {
 			case chk != nil && asJSON:
@@ -363,6 +373,7 @@ func moduleCheckCmd(a *app) *cobra.Command {
 			return checkExit(kindModule.refusal(m.ID, err))
 		})
 	c.Flags().BoolVar(&asJSON, "json", false, "print the recorded check as JSON")
+	c.Flags().BoolVar(&deep, "deep", false, "run the read-only deep check of validate --deep with the stored password (exit 6 when a probe differs)")
 	return c
 }
 

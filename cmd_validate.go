@@ -140,28 +140,33 @@ func (a *app) validateDeep(ctx context.Context, client *vmm.Client, o validateOp
 	if err != nil {
 		return described(err)
 	}
-	if o.asJSON {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else {
-		tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "PROBE\tEXPECTED\tSEEN\tRESULT")
-		for _, p := range rep.Probes {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Expected, p.Seen, okDiffers(p.OK))
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	if err := printProbes(a.stdout, &rep, o.asJSON); err != nil {
+		return err
 	}
 	if o.record != "" {
 		fmt.Fprintf(a.stderr, "Wrote %d masked answers to %s.\n", len(rep.Answers), o.record)
 	}
+	return deepVerdict(&rep, "attach the --record folder to a bug report before running operations against it")
+}
+
+// printProbes prints a deep check: the probe table, or the report as JSON.
+func printProbes(w io.Writer, rep *vmm.Report, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, rep)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROBE\tEXPECTED\tSEEN\tRESULT")
+	for _, p := range rep.Probes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Expected, p.Seen, okDiffers(p.OK))
+	}
+	return tw.Flush()
+}
+
+// deepVerdict is exit 6 when any probe differed, with what to do.
+func deepVerdict(rep *vmm.Report, advice string) error {
 	if d := rep.Differs(); len(d) > 0 {
-		return withCode(exitDiffers, fmt.Errorf("VMmanager at %s answers differently from what vmmpm relies on in: %s; "+
-			"attach the --record folder to a bug report before running operations against it", rep.URL, strings.Join(d, ", ")))
+		return withCode(exitDiffers, fmt.Errorf("VMmanager at %s answers differently from what vmmpm relies on in: %s; %s",
+			rep.URL, strings.Join(d, ", "), advice))
 	}
 	return nil
 }

@@ -99,7 +99,7 @@ func TestImportRules(t *testing.T) {
 		"queue":   {"store", "vmm"},
 		"wizard":  {"store", "vmm", "queue"},
 		"backend": {"store", "vmm", "queue", "wizard"},
-		"server":  {"backend", "store", "queue", "wizard"},
+		"server":  {"backend", "store", "queue", "wizard", "vmm"},
 	}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {

@@ -10,6 +10,7 @@ import (
 
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/vmm"
 	"vmmpm/wizard"
 )
 
@@ -52,6 +53,9 @@ type Backend interface {
 	ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error)
 	// CheckModule logs in with the stored password and records the result.
 	CheckModule(ctx context.Context, id uint64) (*store.Check, error)
+	// DeepCheck runs the read-only deep check against module id's VMmanager and keeps its outcome
+	// with the module.
+	DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error)
 	// SetPassword checks password live against the module's VMmanager, then keeps it in the keyring.
 	SetPassword(ctx context.Context, id uint64, password string) error
 

@@ -10,6 +10,7 @@ import (
 
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/vmm"
 	"vmmpm/wizard"
 )
 
@@ -214,6 +215,10 @@ func (l *Local) CheckModule(ctx context.Context, id uint64) (*store.Check, error
 	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
 	return wizard.CheckStored(ctx, l.DB, l.Secrets, id)
+}
+
+func (l *Local) DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error) {
+	return wizard.DeepCheckStored(ctx, l.DB, l.Secrets, id)
 }
 
 func (l *Local) SetPassword(ctx context.Context, id uint64, password string) error {

@@ -16,6 +16,7 @@ import (
 	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/vmm"
 	"vmmpm/wizard"
 )
 
@@ -227,6 +228,12 @@ func (c *Client) CheckModule(ctx context.Context, id uint64) (*store.Check, erro
 	var chk *store.Check
 	err := c.call(ctx, "check_module", idArgs{ID: id}, &chk)
 	return chk, err
+}
+
+func (c *Client) DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error) {
+	var rep *vmm.Report
+	err := c.call(ctx, "deep_check", idArgs{ID: id}, &rep)
+	return rep, err
 }
 
 func (c *Client) SetPassword(ctx context.Context, id uint64, password string) error {

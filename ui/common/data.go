@@ -2,6 +2,7 @@ package common
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,6 +81,23 @@ func (d *Data) CheckModule(id uint64) error {
 	defer d.Bump()
 	_, err := d.B.CheckModule(ctx, id)
 	return err
+}
+
+// DeepCheck is `module check --deep`: the read-only deep check with the stored password, its outcome
+// kept with the module; the verdict is one sentence, and an error when a probe differed.
+func (d *Data) DeepCheck(id uint64) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*CheckTimeout)
+	defer cancel()
+	defer d.Bump()
+	rep, err := d.B.DeepCheck(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if differs := rep.Differs(); len(differs) > 0 {
+		return "", fmt.Errorf("module %d: VMmanager answers differently from what vmmpm relies on in %d of %d probes (%s); "+
+			"run vmmpm module check %d --deep for the table", id, len(differs), len(rep.Probes), strings.Join(differs, ", "), id)
+	}
+	return fmt.Sprintf("module %d: deep check passed, all %d probes answer as vmmpm expects", id, len(rep.Probes)), nil
 }
 
 // DeleteModule is `module rm`: the module and its password together, refused while it has unfinished

@@ -36,6 +36,7 @@ type KeyMap struct {
 	Edit      key.Binding
 	Delete    key.Binding
 	Test      key.Binding
+	Deep      key.Binding
 	Retry     key.Binding
 	Cancel    key.Binding
 	NewSvc    key.Binding
@@ -83,6 +84,7 @@ func Default() *KeyMap {
 		Edit:      key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit")),
 		Delete:    key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "delete")),
 		Test:      key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "test connection")),
+		Deep:      key.NewBinding(key.WithKeys("D"), key.WithHelp("D", "deep check")),
 		Retry:     key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry failed")),
 		Cancel:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "cancel queued")),
 		NewSvc:    key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new services")),

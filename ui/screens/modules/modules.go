@@ -46,8 +46,9 @@ type loadedMsg struct {
 }
 
 type checkedMsg struct {
-	id  uint64
-	err error
+	id   uint64
+	err  error
+	info string // the success sentence, when not the plain connection test's
 }
 
 const (
@@ -85,7 +86,7 @@ func New(ctx *common.Context) *Model {
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,
 		Actions: func(k *keys.KeyMap) []key.Binding {
-			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Delete, k.CopyID}
+			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Deep, k.Delete, k.CopyID}
 		},
 		Module: func() *store.Module { r, _ := m.list.Selected(); return r.m },
 	}, m.list)
@@ -129,7 +130,10 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return tea.Batch(m.load, common.Fail(msg.err))
 		}
-		return tea.Batch(m.load, common.Info(fmt.Sprintf("module %d: connection works, the account is an administrator", msg.id)))
+		if msg.info == "" {
+			msg.info = fmt.Sprintf("module %d: connection works, the account is an administrator", msg.id)
+		}
+		return tea.Batch(m.load, common.Info(msg.info))
 	}
 	return m.Base.Update(msg)
 }
@@ -157,6 +161,17 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		return tea.Batch(common.Info(fmt.Sprintf("testing the connection of module %d…", id)), func() tea.Msg {
 			return checkedMsg{id: id, err: m.ctx.Data.CheckModule(id)}
 		})
+	case key.Matches(msg, k.Deep):
+		if m.testing[r.m.ID] {
+			return nil
+		}
+		m.testing[r.m.ID] = true
+		id := r.m.ID
+		return tea.Batch(common.Info(fmt.Sprintf("deep check of module %d: reading every endpoint vmmpm relies on…", id)),
+			func() tea.Msg {
+				verdict, err := m.ctx.Data.DeepCheck(id)
+				return checkedMsg{id: id, err: err, info: verdict}
+			})
 	case key.Matches(msg, k.Delete):
 		id, name := r.m.ID, r.m.Name
 		return m.Ask(fmt.Sprintf("Delete module %d %q and its stored password?\n"+
