@@ -107,6 +107,9 @@ func expandDomain(tmpl string, s *store.Service) string {
 // enqueueTx runs fn in one write transaction while holding the scheduler, so lane choices inside fn see
 // the jobs fn added before. On failure the added jobs are taken back out.
 func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var added []*jobState
@@ -374,6 +377,9 @@ func unknown(format string, args ...any) error {
 
 // Cancel stops a job that has not started (queued, or waiting to retry).
 func (e *Engine) Cancel(jobID uint64) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	js := e.jobs[jobID]
 	if js == nil {
@@ -383,6 +389,10 @@ func (e *Engine) Cancel(jobID uint64) error {
 	if js.job.State == store.JobRunning || js.worker {
 		e.mu.Unlock()
 		return fmt.Errorf("job %d is running and cannot be cancelled; wait for it to end", jobID)
+	}
+	if err := e.fill(js); err != nil {
+		e.mu.Unlock()
+		return err
 	}
 	now := e.opt.Now()
 	j := &js.job
