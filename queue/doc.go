@@ -42,7 +42,11 @@
 // creating one, so no service ever gets a second VM. Every operation checks VMmanager's state before
 // acting, which makes repeated attempts safe.
 //
+// What is durable is always a prefix of what was submitted: when the disk refuses a transaction the
+// engine pauses (Status, EngineStatus events), starts nothing, retries with a growing pause and goes
+// on by itself once the write succeeds, so the lane and service rules hold through any write failure.
+//
 // The read model (Counts, Page) follows committed transactions only; an index bucket keeps state
-// and module per job id, so opening a file with 100,000 jobs does not decode them. Finished jobs
-// beyond the newest 100,000 are pruned.
+// and module per job id, and a second one a scheduling entry per unfinished job, so opening a file
+// with 100,000 jobs decodes none of them. Finished jobs beyond the newest 100,000 are pruned.
 package queue
