@@ -119,7 +119,19 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 		}
 		added = append(added, js)
 	}
-	err := e.db.Update(func(tx *store.Tx) error { return fn(tx, add) })
+	err := e.db.Update(func(tx *store.Tx) error {
+		if err := fn(tx, add); err != nil {
+			return &changeError{err}
+		}
+		return nil
+	})
+	var ce *changeError
+	if errors.As(err, &ce) {
+		err = ce.err
+	} else if err != nil {
+		f := newStorageFault(e.db.Path(), err, e.opt.Now())
+		err = fmt.Errorf("the new jobs could not be written to %s (%s) and nothing was enqueued; %s and try again", e.db.Path(), f.Cause(), f.advice())
+	}
 	if err != nil {
 		for _, js := range added {
 			if !store.Finished(js.job.State) {
