@@ -233,25 +233,16 @@ func (e *Engine) Close() error {
 // load builds the scheduler from the unfinished jobs' scheduling entries, decoding and sorting them
 // before it takes the lock; each job is read whole only when it starts or changes (fill).
 func (e *Engine) load() error {
-	var states []jobState // one allocation for the lot, sized from the index
-	err := e.db.View(func(tx *store.Tx) error {
-		b := tx.Bolt().Bucket(bucketUnfinished)
-		if b == nil {
-			return nil
+	states, stale, err := e.readUnfinished()
+	if err == nil && stale {
+		// Written by a vmmpm that did not keep the scheduling entries (an older one): rebuild them.
+		if err = rebuildIndex(e.db); err == nil {
+			states, stale, err = e.readUnfinished()
 		}
-		n := e.rm.unfinished()
-		states = make([]jobState, 0, n)
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			j, ok := schedJob(store.KeyID(k), v)
-			if !ok {
-				return fmt.Errorf("the queue's entry for job %d in %s is damaged; restore the database from a backup", store.KeyID(k), e.db.Path())
-			}
-			states = append(states, jobState{job: j, recover: j.State == store.JobRunning,
-				lastState: j.State, lastModule: j.ModuleID, partial: true})
+		if err == nil && stale {
+			err = fmt.Errorf("the queue's entries in %s disagree with its job index even after a rebuild; restore the database from a backup", e.db.Path())
 		}
-		return nil
-	})
+	}
 	if err != nil {
 		return err
 	}
@@ -286,6 +277,33 @@ func (e *Engine) load() error {
 	}
 	e.ev.publish(evs...)
 	return nil
+}
+
+// readUnfinished reads the scheduling entries; stale: they do not match the index (state and module
+// of every entry, and how many jobs are unfinished).
+func (e *Engine) readUnfinished() (states []jobState, stale bool, err error) {
+	n := e.rm.unfinished()
+	states = make([]jobState, 0, n) // one allocation for the lot, sized from the index
+	err = e.db.View(func(tx *store.Tx) error {
+		b, idx := tx.Bolt().Bucket(bucketUnfinished), tx.Bolt().Bucket(bucketIndex)
+		if b == nil || idx == nil {
+			stale = n > 0
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			j, ok := schedJob(store.KeyID(k), v)
+			if iv := idx.Get(k); !ok || len(iv) != 9 || iv[0] != v[0] || string(iv[1:9]) != string(v[1:9]) {
+				stale = true
+				return nil
+			}
+			states = append(states, jobState{job: j, recover: j.State == store.JobRunning,
+				lastState: j.State, lastModule: j.ModuleID, partial: true})
+		}
+		stale = len(states) != n
+		return nil
+	})
+	return states, stale, err
 }
 
 // fill reads the whole job before the engine changes it, if load left it partial (e.mu held).

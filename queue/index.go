@@ -139,6 +139,11 @@ func ensureIndex(db *store.DB) error {
 	if err != nil || ok {
 		return err
 	}
+	return rebuildIndex(db)
+}
+
+// rebuildIndex writes the index and the scheduling entries afresh from the job records.
+func rebuildIndex(db *store.DB) error {
 	return db.Update(func(tx *store.Tx) error {
 		bt := tx.Bolt()
 		for _, name := range [][]byte{bucketIndex, bucketUnfinished} {
