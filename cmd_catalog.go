@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"vmmpm/backend"
 	"vmmpm/store"
 )
 
@@ -25,13 +27,13 @@ func newDatacenterCmd(a *app) *cobra.Command {
 		Args:  exactArgs(1, "a data center NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
 			dc := &store.DataCenter{Name: args[0], ExternalID: extID}
-			return addRecord(a, k, dc, store.SaveDataCenter, func() string { return dc.Name })
+			return addRecord(a, k, dc, func() string { return dc.Name })
 		},
 	}
 	add.Flags().StringVar(&extID, "external-id", "", "External Data Center id (blocks VMmanager 6 modules)")
 	edit := editCmd(a, k, "edit ID [--name N] [--external-id X]",
 		`Rename a data center or change its external id (--external-id "" removes it)`,
-		[]string{"name", "external-id"}, store.SaveDataCenter, func(c *cobra.Command, d *store.DataCenter) {
+		[]string{"name", "external-id"}, func(c *cobra.Command, d *store.DataCenter) {
 			if c.Flags().Changed("name") {
 				d.Name = newName
 			}
@@ -41,7 +43,7 @@ func newDatacenterCmd(a *app) *cobra.Command {
 		})
 	edit.Flags().StringVar(&newName, "name", "", "new name")
 	edit.Flags().StringVar(&newExtID, "external-id", "", "new External Data Center id; \"\" removes it (only without modules)")
-	cmd.AddCommand(add, edit, rmCmd(a, k, "Remove a data center no module or tariff uses", store.DeleteDataCenter),
+	cmd.AddCommand(add, edit, rmCmd[store.DataCenter](a, k, "Remove a data center no module or tariff uses"),
 		listAllCmd(a, "data centers", "ID\tNAME\tEXTERNAL ID", func(d *store.DataCenter) string {
 			return fmt.Sprintf("%d\t%s\t%s", d.ID, d.Name, dash(d.ExternalID))
 		}))
@@ -58,13 +60,13 @@ func newDepartmentCmd(a *app) *cobra.Command {
 		Args:  exactArgs(1, "a department NAME"),
 		RunE: func(c *cobra.Command, args []string) error {
 			d := &store.Department{Name: args[0]}
-			return addRecord(a, k, d, store.SaveDepartment, func() string { return d.Name })
+			return addRecord(a, k, d, func() string { return d.Name })
 		},
 	}
-	edit := editCmd(a, k, "edit ID --name N", "Rename a department", []string{"name"}, store.SaveDepartment,
+	edit := editCmd(a, k, "edit ID --name N", "Rename a department", []string{"name"},
 		func(_ *cobra.Command, d *store.Department) { d.Name = newName })
 	edit.Flags().StringVar(&newName, "name", "", "new name")
-	cmd.AddCommand(add, edit, rmCmd(a, k, "Remove a department no module sends tasks to and with no open task", store.DeleteDepartment),
+	cmd.AddCommand(add, edit, rmCmd[store.Department](a, k, "Remove a department no module sends tasks to and with no open task"),
 		listAllCmd(a, "departments", "ID\tNAME", func(d *store.Department) string {
 			return fmt.Sprintf("%d\t%s", d.ID, d.Name)
 		}))
@@ -146,33 +148,29 @@ func parseID(k kind, s string) (uint64, error) {
 	return id, nil
 }
 
-// update opens the database and runs fn in one write transaction; refusals name record id. An add
-// (id 0) may create the database; an edit or delete needs it to exist.
-func (a *app) update(k kind, id uint64, fn func(*store.Tx) error) error {
-	open := a.openExisting
-	if id == 0 {
-		open = a.openDB
-	}
-	db, err := open()
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	return k.refusal(id, db.Update(fn))
-}
-
 type record[T any] interface {
 	*T
 	store.Record
 }
 
+// saveRecord saves r through the backend with the kind's rules; refusals name record id. An add
+// (id 0) may create the database; an edit needs it to exist.
+func (a *app) saveRecord(k kind, r store.Record) (warnings []string, err error) {
+	id := r.GetID()
+	err = a.withBackend(id == 0, func(b backend.Backend) (err error) {
+		warnings, err = b.Save(context.Background(), r)
+		return err
+	})
+	return warnings, k.refusal(id, err)
+}
+
 // addRecord validates r before touching the file (so invalid input never creates it), then saves it
 // with the kind's rules.
-func addRecord[P store.Record](a *app, k kind, r P, save func(*store.Tx, P) error, name func() string) error {
+func addRecord(a *app, k kind, r store.Record, name func() string) error {
 	if err := r.Validate(); err != nil {
 		return k.refusal(0, err)
 	}
-	if err := a.update(k, 0, func(tx *store.Tx) error { return save(tx, r) }); err != nil {
+	if _, err := a.saveRecord(k, r); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "added %s %q with id %d\n", k.name, name(), r.GetID())
@@ -197,21 +195,21 @@ func idCmd(k kind, use, short string, run func(c *cobra.Command, id uint64) erro
 
 // editCmd is `KIND edit ID`: load the record, let change apply the flags given, save it with the
 // kind's rules; at least one of flags must be given.
-func editCmd[T any, P record[T]](a *app, k kind, use, short string, flags []string, save func(*store.Tx, P) error,
-	change func(*cobra.Command, P)) *cobra.Command {
+func editCmd[T any, P record[T]](a *app, k kind, use, short string, flags []string, change func(*cobra.Command, P)) *cobra.Command {
 	return idCmd(k, use, short, func(c *cobra.Command, id uint64) error {
 		if !slices.ContainsFunc(flags, c.Flags().Changed) {
 			return usagef("give --%s; see %q", strings.Join(flags, " or --"), c.CommandPath()+" --help")
 		}
-		err := a.update(k, id, func(tx *store.Tx) error {
-			r, err := store.Get[T, P](tx, id)
+		err := a.withBackend(false, func(b backend.Backend) error {
+			r, err := backend.Load[T, P](context.Background(), b, id)
 			if err != nil {
 				return err
 			}
 			change(c, r)
-			return save(tx, r)
+			_, err = b.Save(context.Background(), r)
+			return err
 		})
-		if err != nil {
+		if err := k.refusal(id, err); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "updated %s %d\n", k.name, id)
@@ -220,9 +218,13 @@ func editCmd[T any, P record[T]](a *app, k kind, use, short string, flags []stri
 }
 
 // rmCmd is `KIND rm ID` around the kind's delete rule.
-func rmCmd(a *app, k kind, short string, del func(*store.Tx, uint64) error) *cobra.Command {
+func rmCmd[T any, P record[T]](a *app, k kind, short string) *cobra.Command {
 	return idCmd(k, "rm ID", short, func(_ *cobra.Command, id uint64) error {
-		if err := a.update(k, id, func(tx *store.Tx) error { return del(tx, id) }); err != nil {
+		err := a.withBackend(false, func(b backend.Backend) error {
+			_, err := b.Delete(context.Background(), backend.KindOf[T, P](), id)
+			return err
+		})
+		if err := k.refusal(id, err); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "removed %s %d\n", k.name, id)
@@ -231,19 +233,14 @@ func rmCmd(a *app, k kind, short string, del func(*store.Tx, uint64) error) *cob
 }
 
 // listCmd builds a `list [--json]` subcommand around a printer.
-func listCmd(a *app, what string, print func(io.Writer, *store.DB, bool) error) *cobra.Command {
+func listCmd(a *app, what string, print func(io.Writer, backend.Backend, bool) error) *cobra.Command {
 	var asJSON bool
 	c := &cobra.Command{
 		Use:   "list",
 		Short: "List " + what,
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			db, err := a.openForReading()
-			if err != nil {
-				return err
-			}
-			defer db.Close()
-			return print(a.stdout, db, asJSON)
+			return a.withReader(func(b backend.Backend) error { return print(a.stdout, b, asJSON) })
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -252,8 +249,8 @@ func listCmd(a *app, what string, print func(io.Writer, *store.DB, bool) error) 
 
 // listAllCmd is `list [--json]` over every record of kind T, a line each.
 func listAllCmd[T any, P record[T]](a *app, what, header string, line func(P) string) *cobra.Command {
-	return listCmd(a, what, func(w io.Writer, db *store.DB, asJSON bool) error {
-		rows, err := store.All[T, P](db)
+	return listCmd(a, what, func(w io.Writer, b backend.Backend, asJSON bool) error {
+		rows, err := backend.All[T, P](context.Background(), b)
 		if err != nil {
 			return err
 		}

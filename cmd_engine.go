@@ -45,6 +45,10 @@ func (a *app) runEngine(ctx context.Context, untilIdle bool) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if c, info, err := a.attach(ctx); err == nil && c != nil {
+		c.Close()
+		return withCode(exitFailure, fmt.Errorf("the vmmpm server (pid %d) already runs the engine on %s; follow it with vmmpm jobs --follow or vmmpm status", info.PID, info.DB))
+	}
 	db, err := a.openExisting()
 	if err != nil {
 		return err

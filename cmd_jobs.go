@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
 )
@@ -41,8 +43,8 @@ func newJobsCmd(a *app) *cobra.Command {
 			return a.jobs(c.Context(), f)
 		},
 	}
-	c.AddCommand(jobActionCmd(a, "retry", "Queue failed jobs again with fresh attempts", (*queue.Engine).Retry),
-		jobActionCmd(a, "cancel", "Cancel jobs that have not started (queued or waiting to retry)", (*queue.Engine).Cancel))
+	c.AddCommand(jobActionCmd(a, "retry", "Queue failed jobs again with fresh attempts", backend.Backend.Retry),
+		jobActionCmd(a, "cancel", "Cancel jobs that have not started (queued or waiting to retry)", backend.Backend.Cancel))
 	c.Flags().StringVar(&f.state, "state", "", "only jobs in this state")
 	c.Flags().Uint64Var(&f.module, "module", 0, "only jobs of this module id")
 	c.Flags().BoolVar(&f.follow, "follow", false, "run the engine and print each job change until interrupted")
@@ -50,37 +52,24 @@ func newJobsCmd(a *app) *cobra.Command {
 	return c
 }
 
-func (f jobsFlags) match(j *store.Job) bool {
-	return (f.state == "" || j.State == f.state) && (f.module == 0 || j.ModuleID == f.module)
+func (f jobsFlags) query() backend.JobQuery {
+	return backend.JobQuery{State: f.state, Module: f.module}
 }
 
 func (a *app) jobs(ctx context.Context, f jobsFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	open := a.openForReading
 	if f.follow {
-		open = a.openExisting // runs the engine
+		open = a.openExisting // may run the engine here
 	}
-	db, err := open()
+	b, err := a.backendOn(open)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	var rows []*store.Job
-	err = db.View(func(tx *store.Tx) error {
-		if err := store.Each(tx, func(j *store.Job) bool {
-			if f.match(j) {
-				rows = append(rows, j)
-			}
-			return true
-		}); err != nil {
-			return err
-		}
-		if f.module != 0 && len(rows) == 0 { // an empty list must not hide a mistyped module id
-			if _, err := store.Get[store.Module](tx, f.module); err != nil {
-				return usagef("module %d does not exist and no job ran on it; see vmmpm module list", f.module)
-			}
-		}
-		return nil
-	})
+	defer b.Close()
+	rows, err := b.Jobs(ctx, f.query())
 	if err != nil {
 		return err
 	}
@@ -92,7 +81,7 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 			return err
 		}
 	}
-	return a.followJobs(ctx, db, f)
+	return a.followJobs(ctx, b, f)
 }
 
 const jobHeader = "ID\tSERVICE\tTYPE\tMODULE\tQUEUE KEY\tSTATE\tATTEMPT\tENQUEUED\tLAST"
@@ -106,52 +95,51 @@ func jobLine(j *store.Job) string {
 		dash(j.QueueKey), j.State, j.Attempt, j.MaxAttempts, j.EnqueuedAt.Local().Format("2006-01-02 15:04:05"), dash(last))
 }
 
-// followJobs runs the engine until interrupted and prints job changes matching f.
-func (a *app) followJobs(ctx context.Context, db *store.DB, f jobsFlags) error {
-	if ctx == nil {
-		ctx = context.Background()
-	}
+// followJobs prints job changes matching f until interrupted: the server's events when one holds the
+// database, else those of an engine run here (the database admits one vmmpm at a time).
+func (a *app) followJobs(ctx context.Context, b backend.Backend, f jobsFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	e, err := queue.New(db, store.NewKeyring(), queue.Options{})
+	done := make(chan error, 1)
+	if l, ok := b.(*backend.Local); ok {
+		eng, err := l.Engine()
+		if err != nil {
+			return err
+		}
+		l.Mode = backend.ModeEngine
+		go func() { done <- eng.Run(ctx) }()
+	}
+	events, err := b.Events(ctx, 0, false)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	events, unsubscribe := e.Subscribe(4096)
-	defer unsubscribe()
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
+	q := f.query()
 	enc := json.NewEncoder(a.stdout)
-	show := func(ev queue.Event) {
-		if ev.Kind != queue.JobChanged || !f.match(ev.Job) {
-			return
-		}
-		if f.asJSON {
-			_ = enc.Encode(ev.Job)
-		} else {
-			fmt.Fprintf(a.stdout, "%s  %s\n", time.Now().Format("15:04:05"), strings.ReplaceAll(jobLine(ev.Job), "\t", "  "))
-		}
-	}
 	for {
 		select {
 		case err := <-done:
-			for { // the last transitions are already in the channel: print them before returning
-				select {
-				case ev := <-events:
-					show(ev)
-				default:
-					return err
+			return err
+		case ev, ok := <-events:
+			if !ok {
+				if ctx.Err() != nil {
+					return nil
 				}
+				return errors.New("the vmmpm server stopped; run vmmpm jobs --follow again once it is back")
 			}
-		case ev := <-events:
-			show(ev)
+			if ev.Kind != queue.JobChanged || !q.Match(ev.Job) {
+				continue
+			}
+			if f.asJSON {
+				_ = enc.Encode(ev.Job)
+			} else {
+				fmt.Fprintf(a.stdout, "%s  %s\n", time.Now().Format("15:04:05"), strings.ReplaceAll(jobLine(ev.Job), "\t", "  "))
+			}
 		}
 	}
 }
 
 // jobActionCmd is `jobs retry ID…` / `jobs cancel ID…`, the jobs pane's r and c keys.
-func jobActionCmd(a *app, verb, short string, act func(*queue.Engine, uint64) error) *cobra.Command {
+func jobActionCmd(a *app, verb, short string, act func(backend.Backend, context.Context, uint64) error) *cobra.Command {
 	return &cobra.Command{
 		Use:   verb + " ID…",
 		Short: short,
@@ -166,9 +154,9 @@ func jobActionCmd(a *app, verb, short string, act func(*queue.Engine, uint64) er
 			if err != nil {
 				return err
 			}
-			return a.withEngine(func(_ *store.DB, e *queue.Engine) error {
+			return a.withBackend(false, func(b backend.Backend) error {
 				for _, id := range ids {
-					if err := act(e, id); err != nil {
+					if err := act(b, c.Context(), id); err != nil {
 						return err
 					}
 					fmt.Fprintf(a.stdout, "job %d: %s\n", id, map[string]string{"retry": "queued again", "cancel": "cancelled"}[verb])
@@ -209,15 +197,11 @@ func tasksCloseCmd(a *app) *cobra.Command {
 				}
 				ids[i] = id
 			}
-			now := time.Now()
-			err := a.update(kindTask, 0, func(tx *store.Tx) error {
-				for _, id := range ids {
-					if err := store.CloseTask(tx, id, now); err != nil {
-						return kindTask.refusal(id, err)
-					}
-				}
-				return nil
-			})
+			err := a.withBackend(false, func(b backend.Backend) error { return b.CloseTasks(c.Context(), ids) })
+			var re *backend.RecordError
+			if errors.As(err, &re) {
+				return kindTask.refusal(re.ID, err)
+			}
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"vmmpm/backend"
 	"vmmpm/store"
 	"vmmpm/ui/wizardform"
 	"vmmpm/wizard"
@@ -67,12 +68,14 @@ func (a *app) moduleAddSpec(path string) error {
 	if err != nil {
 		return err
 	}
-	db, err := a.openDB()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	b, err := a.backend(true)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	cat, err := wizard.LoadCatalog(db)
+	defer b.Close()
+	cat, err := b.Catalog(ctx)
 	if err != nil {
 		return err
 	}
@@ -83,8 +86,6 @@ func (a *app) moduleAddSpec(path string) error {
 	if err := cat.ValidateOffline(d); err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	res, err := wizard.CheckIntegration(ctx, d.Integration(), password)
 	if err != nil {
 		return checkExit(err)
@@ -96,16 +97,29 @@ func (a *app) moduleAddSpec(path string) error {
 	if err := cat.Validate(d); err != nil {
 		return err
 	}
-	m, err := wizard.Save(db, store.NewKeyring(), d, password)
+	m, err := b.SaveModule(ctx, d, password)
 	if err != nil {
 		return err
 	}
 	for _, w := range cat.Warnings(d) {
 		fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
 	}
-	fmt.Fprintf(a.stdout, "added module %q with id %d (cluster %s, %s); password kept in the OS keyring\n",
-		m.Name, m.ID, m.Cluster.Name, strings.ToUpper(m.Cluster.Virtualization))
+	printAdded(a.stdout, m)
 	return nil
+}
+
+// printAdded is the line module add prints, from the spec or the wizard.
+func printAdded(w io.Writer, m *store.Module) {
+	fmt.Fprintf(w, "added module %q with id %d (cluster %s, %s); password kept in the OS keyring\n",
+		m.Name, m.ID, m.Cluster.Name, strings.ToUpper(m.Cluster.Virtualization))
+}
+
+// secretsWhere says where the side that holds the database keeps passwords.
+func secretsWhere(ctx context.Context, b backend.Backend) string {
+	if info, err := b.Info(ctx); err == nil && info.Secrets != "" {
+		return info.Secrets
+	}
+	return store.NewKeyring().Describe()
 }
 
 // checkExit maps a failed integration check to the exit codes of spec §9.
@@ -153,12 +167,13 @@ func (a *app) readModulePassword() (string, error) {
 }
 
 func moduleListCmd(a *app) *cobra.Command {
-	return listCmd(a, "modules", func(w io.Writer, db *store.DB, asJSON bool) error {
-		rows, err := store.All[store.Module](db)
+	return listCmd(a, "modules", func(w io.Writer, b backend.Backend, asJSON bool) error {
+		ctx := context.Background()
+		rows, err := backend.All[store.Module](ctx, b)
 		if err != nil {
 			return err
 		}
-		dcs, err := store.All[store.DataCenter](db)
+		dcs, err := backend.All[store.DataCenter](ctx, b)
 		if err != nil {
 			return err
 		}
@@ -199,31 +214,28 @@ func checkSummary(c *store.Check) string {
 	return "FAILED " + c.At.Local().Format("2006-01-02 15:04")
 }
 
-// moduleCmd is a command on one module: run gets the open database and the module as stored; a
-// missing module is a usage error.
-func moduleCmd(a *app, use, short string, run func(c *cobra.Command, db *store.DB, m *store.Module) error) *cobra.Command {
+// moduleCmd is a command on one module: run gets the backend and the module as stored; a missing
+// module is a usage error.
+func moduleCmd(a *app, use, short string, run func(c *cobra.Command, b backend.Backend, m *store.Module) error) *cobra.Command {
 	return idCmd(kindModule, use, short, func(c *cobra.Command, id uint64) error {
-		db, err := a.openExisting()
-		if err != nil {
-			return err
-		}
-		defer db.Close()
-		m, err := store.Load[store.Module](db, id)
-		if err != nil {
-			return kindModule.refusal(id, err)
-		}
-		return run(c, db, m)
+		return a.withBackend(false, func(b backend.Backend) error {
+			m, err := backend.Load[store.Module](c.Context(), b, id)
+			if err != nil {
+				return kindModule.refusal(id, err)
+			}
+			return run(c, b, m)
+		})
 	})
 }
 
 func moduleShowCmd(a *app) *cobra.Command {
 	var asJSON bool
 	c := moduleCmd(a, "show ID", "Show one module with its parameters and queue-key preview",
-		func(_ *cobra.Command, db *store.DB, m *store.Module) error {
+		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
 			if asJSON {
 				return printJSON(a.stdout, m)
 			}
-			return a.printModule(db, m)
+			return a.printModule(c.Context(), b, m)
 		})
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
@@ -235,12 +247,12 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func (a *app) printModule(db *store.DB, m *store.Module) error {
+func (a *app) printModule(ctx context.Context, b backend.Backend, m *store.Module) error {
 	dc, dept := strconv.FormatUint(m.DataCenterID, 10), strconv.FormatUint(m.DepartmentID, 10)
-	if d, err := store.Load[store.DataCenter](db, m.DataCenterID); err == nil {
+	if d, err := backend.Load[store.DataCenter](ctx, b, m.DataCenterID); err == nil {
 		dc = fmt.Sprintf("%s (id %d)", d.Name, d.ID)
 	}
-	if d, err := store.Load[store.Department](db, m.DepartmentID); err == nil {
+	if d, err := backend.Load[store.Department](ctx, b, m.DepartmentID); err == nil {
 		dept = fmt.Sprintf("%s (id %d)", d.Name, d.ID)
 	}
 	recipes := onOff(m.UseRecipes)
@@ -254,7 +266,7 @@ func (a *app) printModule(db *store.DB, m *store.Module) error {
 	rows := [][2]string{
 		{"id", strconv.FormatUint(m.ID, 10)}, {"name", m.Name},
 		{"product type", m.ProductType}, {"module", m.Kind},
-		{"url", m.URL}, {"username", m.Username}, {"password", "kept in " + store.NewKeyring().Describe()},
+		{"url", m.URL}, {"username", m.Username}, {"password", "kept in " + secretsWhere(ctx, b)},
 		{"skip TLS verification", onOff(m.InsecureTLS)},
 		{"data center", dc}, {"department", dept}, {"sort", strconv.Itoa(m.Sort)},
 		{"cluster", fmt.Sprintf("%s (id %d, %s)", m.Cluster.Name, m.Cluster.ID, strings.ToUpper(m.Cluster.Virtualization))},
@@ -280,9 +292,12 @@ func limitText(n int) string {
 func moduleSetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "set ID key=value...",
-		Short: "Change module parameters: " + strings.Join(wizard.SettableKeys, ", "),
-		Long: "Change module parameters with the wizard's rules; nothing changes unless every pair is valid.\n" +
+		Short: "Change a module's settings: " + strings.Join(wizard.SettableKeys, ", "),
+		Long: "Change a module's settings with the wizard's rules; nothing changes unless every pair is valid.\n" +
 			"Keys: " + strings.Join(wizard.SettableKeys, ", ") + ".\n" +
+			"Changing url, username, insecure_tls or cluster (or switching additional_interface on) logs in to\n" +
+			"VMmanager with the stored password first. cluster and datacenter cannot change while the module\n" +
+			"has live services. The password is changed with `module password ID`.\n" +
 			"Example: vmmpm module set 7 queue=on queue_key=vmm-__PMID__-__TYPE__ queue_count=3 session_ttl=600",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 2 {
@@ -295,14 +310,16 @@ func moduleSetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
+			defer stop()
 			var m *store.Module
 			var warnings []string
-			err = a.update(kindModule, id, func(tx *store.Tx) (err error) {
-				m, warnings, err = wizard.SetModule(tx, id, args[1:])
+			err = a.withBackend(false, func(b backend.Backend) (err error) {
+				m, warnings, err = b.SetModule(ctx, id, args[1:])
 				return err
 			})
 			if err != nil {
-				return err
+				return checkExit(kindModule.refusal(id, err))
 			}
 			for _, w := range warnings {
 				fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
@@ -314,9 +331,9 @@ func moduleSetCmd(a *app) *cobra.Command {
 }
 
 func moduleRmCmd(a *app) *cobra.Command {
-	return moduleCmd(a, "rm ID", "Remove a module and its password from the keyring (refused while it has unfinished jobs)",
-		func(_ *cobra.Command, db *store.DB, m *store.Module) error {
-			warnings, err := wizard.RemoveModule(db, store.NewKeyring(), m.ID)
+	return moduleCmd(a, "rm ID", "Remove a module and its password from the keyring (refused while it has unfinished jobs or live services)",
+		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
+			warnings, err := b.Delete(c.Context(), backend.KindOf[store.Module](), m.ID)
 			if err != nil {
 				return kindModule.refusal(m.ID, err)
 			}
@@ -331,10 +348,10 @@ func moduleRmCmd(a *app) *cobra.Command {
 func moduleCheckCmd(a *app) *cobra.Command {
 	var asJSON bool
 	c := moduleCmd(a, "check ID", "Log in to VMmanager with the module's stored password and record the result",
-		func(_ *cobra.Command, db *store.DB, m *store.Module) error {
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
 			defer stop()
-			chk, err := wizard.CheckStored(ctx, db, store.NewKeyring(), m.ID)
+			chk, err := b.CheckModule(ctx, m.ID)
 			switch {
 			case chk != nil && asJSON:
 				if err := printJSON(a.stdout, chk); err != nil {
@@ -352,19 +369,15 @@ func moduleCheckCmd(a *app) *cobra.Command {
 // modulePasswordCmd replaces a module's keyring entry, after a live login proves the new password.
 func modulePasswordCmd(a *app) *cobra.Command {
 	return moduleCmd(a, "password ID", "Store a new VMmanager password for a module (stdin; checked live before it is kept)",
-		func(_ *cobra.Command, db *store.DB, m *store.Module) error {
-			db.Close() // the login below may take a while; do not hold the database lock through it
+		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
 			password, err := a.readModulePassword()
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
 			defer stop()
-			if _, err := wizard.CheckModule(ctx, m, password); err != nil {
+			if err := b.SetPassword(ctx, m.ID, password); err != nil {
 				return checkExit(err)
-			}
-			if err := store.NewKeyring().Set(m.ID, password); err != nil {
-				return err
 			}
 			fmt.Fprintf(a.stdout, "module %d: new password checked and kept in the OS keyring\n", m.ID)
 			return nil
@@ -385,25 +398,24 @@ func runModuleWizard(a *app, in *os.File, accessible bool) error {
 	if a.noColor {
 		lipgloss.SetColorProfile(termenv.Ascii)
 	}
-	db, err := a.openDB()
+	b, err := a.backend(true)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer b.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	run := wizardform.Run
 	if accessible {
 		run = wizardform.RunAccessible
 	}
-	m, warnings, err := run(ctx, db, store.NewKeyring(), in, a.stdout)
+	m, warnings, err := run(ctx, b, in, a.stdout)
 	if err != nil {
 		return err
 	}
 	for _, w := range warnings {
 		fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
 	}
-	fmt.Fprintf(a.stdout, "added module %q with id %d (cluster %s, %s); password kept in the OS keyring\n",
-		m.Name, m.ID, m.Cluster.Name, strings.ToUpper(m.Cluster.Virtualization))
+	printAdded(a.stdout, m)
 	return nil
 }

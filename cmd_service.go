@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
 )
@@ -35,19 +37,19 @@ func serviceCreateCmd(a *app) *cobra.Command {
 			if !strings.Contains(client, "@") {
 				return usagef("--client must be an email address, got %q", client)
 			}
-			return a.withEngine(func(db *store.DB, e *queue.Engine) error {
-				t, err := findTariff(db, tariff)
+			return a.withBackend(false, func(b backend.Backend) error {
+				t, err := findTariff(c.Context(), b, tariff)
 				if err != nil {
 					return err
 				}
-				svcs, err := e.CreateServices(t.ID, count, client)
+				svcs, err := b.CreateServices(c.Context(), t.ID, count, client)
 				if err != nil {
 					return err
 				}
 				for _, s := range svcs {
 					fmt.Fprintf(a.stdout, "ordered service %d (tariff %q, %s)\n", s.ID, t.Name, s.Status)
 				}
-				fmt.Fprintln(a.stdout, "open operations are queued; run vmmpm engine (or the TUI) to carry them out")
+				fmt.Fprintln(a.stdout, queuedAdvice(c.Context(), b, "open operations are queued"))
 				return nil
 			})
 		},
@@ -58,8 +60,8 @@ func serviceCreateCmd(a *app) *cobra.Command {
 	return c
 }
 
-func printServices(w io.Writer, db *store.DB, asJSON bool) error {
-	rows, err := store.All[store.Service](db)
+func printServices(w io.Writer, b backend.Backend, asJSON bool) error {
+	rows, err := backend.All[store.Service](context.Background(), b)
 	if err != nil {
 		return err
 	}
@@ -77,11 +79,11 @@ var opShort = map[string]string{
 	store.OpReboot:      "Restart the VMs",
 	store.OpReinstall:   "Reinstall the VMs' OS (the tariff's, or --os-id)",
 	store.OpSetPassword: "Set the VMs' root password, read from stdin (never from the command line)",
-	store.OpSetParam:    "Grow CPU, RAM or disk (VMmanager only grows them)",
+	store.OpSetParam:    "Change CPU and RAM (up or down), grow the disk, add IPv4 addresses; a running VM is restarted",
 }
 
 func serviceOpCmd(a *app, op string) *cobra.Command {
-	var osID, recipeID, cpu, ram, disk uint64
+	var osID, recipeID, cpu, ram, disk, ipv4 uint64
 	c := &cobra.Command{
 		Use:   op + " ID…",
 		Short: opShort[op],
@@ -98,7 +100,7 @@ func serviceOpCmd(a *app, op string) *cobra.Command {
 			}
 			opArgs := map[string]string{}
 			for name, v := range map[string]uint64{queue.ArgOSID: osID, queue.ArgRecipeID: recipeID,
-				queue.ArgCPU: cpu, queue.ArgRAMMiB: ram, queue.ArgDiskMiB: disk} {
+				queue.ArgCPU: cpu, queue.ArgRAMMiB: ram, queue.ArgDiskMiB: disk, queue.ArgIPv4Count: ipv4} {
 				if v != 0 {
 					opArgs[name] = strconv.FormatUint(v, 10)
 				}
@@ -110,7 +112,7 @@ func serviceOpCmd(a *app, op string) *cobra.Command {
 				}
 				opArgs[queue.ArgPassword] = pw
 			}
-			return a.enqueueOps(op, ids, opArgs)
+			return a.enqueueOps(c.Context(), op, ids, opArgs)
 		},
 	}
 	switch op {
@@ -120,15 +122,16 @@ func serviceOpCmd(a *app, op string) *cobra.Command {
 	case store.OpSetParam:
 		c.Flags().Uint64Var(&cpu, "cpu", 0, "vCPU count")
 		c.Flags().Uint64Var(&ram, "ram-mib", 0, "RAM in MiB")
-		c.Flags().Uint64Var(&disk, "disk-mib", 0, "disk in MiB")
+		c.Flags().Uint64Var(&disk, "disk-mib", 0, "disk in MiB (only grows)")
+		c.Flags().Uint64Var(&ipv4, "ipv4-count", 0, "IPv4 addresses on the main interface (only added)")
 	}
 	return c
 }
 
-func (a *app) enqueueOps(op string, ids []uint64, args map[string]string) error {
-	return a.withEngine(func(_ *store.DB, e *queue.Engine) error {
+func (a *app) enqueueOps(ctx context.Context, op string, ids []uint64, args map[string]string) error {
+	return a.withBackend(false, func(b backend.Backend) error {
 		for _, id := range ids {
-			j, err := e.Enqueue(id, op, args)
+			j, err := b.Enqueue(ctx, id, op, args)
 			if err != nil {
 				return err
 			}
@@ -142,19 +145,12 @@ func (a *app) enqueueOps(op string, ids []uint64, args map[string]string) error 
 	})
 }
 
-// withEngine opens the database and an engine (not running) for enqueueing, with the OS keyring.
-func (a *app) withEngine(fn func(*store.DB, *queue.Engine) error) error {
-	db, err := a.openExisting()
-	if err != nil {
-		return err
+// queuedAdvice tells where the queued operations will run: the server's engine, or one still to start.
+func queuedAdvice(ctx context.Context, b backend.Backend, what string) string {
+	if info, err := b.Info(ctx); err == nil && info.Mode == backend.ModeAttached {
+		return fmt.Sprintf("%s; the vmmpm server (pid %d) carries them out", what, info.PID)
 	}
-	defer db.Close()
-	e, err := queue.New(db, store.NewKeyring(), queue.Options{})
-	if err != nil {
-		return err
-	}
-	defer e.Close()
-	return fn(db, e)
+	return what + "; run vmmpm serve, vmmpm engine or the TUI to carry them out"
 }
 
 func parseIDs(args []string) ([]uint64, error) {

@@ -2,14 +2,17 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"vmmpm/backend"
 	"vmmpm/store"
 )
 
@@ -54,7 +57,7 @@ func newTariffCmd(a *app) *cobra.Command {
 	edit.Long = "Changes tariff ID with the same rules as add. The spec has add's fields; those present replace\n" +
 		"the tariff's, the others stay. Example: {\"cpu\": 2, \"modules\": [2, 1]}"
 	edit.Flags().StringVar(&editSpec, "spec", "", "JSON file with the fields to change (see --help)")
-	cmd.AddCommand(add, edit, rmCmd(a, kindTariff, "Remove a tariff whose services are all deleted", store.DeleteTariff),
+	cmd.AddCommand(add, edit, rmCmd[store.Tariff](a, kindTariff, "Remove a tariff whose services are all deleted"),
 		listAllCmd(a, "tariffs", "ID\tNAME\tDC\tMODULES\tCPU\tRAM MIB\tDISK MIB\tOS\tRECIPE\tIPV4\tDOMAIN",
 			func(t *store.Tariff) string {
 				return fmt.Sprintf("%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s", t.ID, t.Name, t.DataCenterID,
@@ -100,55 +103,50 @@ func decodeTariffSpec(path string, b []byte, s *tariffSpec) error {
 	return nil
 }
 
-// tariffSave is tariff add (id 0) and tariff edit: the spec, over the tariff as it is, saved with the
-// store's tariff rules.
+// tariffSave is tariff add (id 0) and tariff edit: the spec, over the tariff as it is, checked against
+// its modules' VMmanager and saved with the store's tariff rules.
 func (a *app) tariffSave(id uint64, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return usagef("cannot read the spec file: %v", err)
 	}
-	db, err := a.openDB()
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	s := &tariffSpec{}
-	if id != 0 {
-		t, err := store.Load[store.Tariff](db, id)
-		if err != nil {
-			return kindTariff.refusal(id, err)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	return a.withBackend(id == 0, func(be backend.Backend) error {
+		s := &tariffSpec{}
+		if id != 0 {
+			t, err := backend.Load[store.Tariff](ctx, be, id)
+			if err != nil {
+				return kindTariff.refusal(id, err)
+			}
+			s = specOf(t)
 		}
-		s = specOf(t)
-	}
-	if err := decodeTariffSpec(path, b, s); err != nil {
-		return err
-	}
-	dc, err := findDataCenter(db, s.DataCenter)
-	if err != nil {
-		return err
-	}
-	t := s.tariff(id, dc.ID)
-	var warnings []string
-	err = db.Update(func(tx *store.Tx) (err error) {
-		warnings, err = store.SaveTariff(tx, t)
-		return err
+		if err := decodeTariffSpec(path, b, s); err != nil {
+			return err
+		}
+		dc, err := findDataCenter(ctx, be, s.DataCenter)
+		if err != nil {
+			return err
+		}
+		t := s.tariff(id, dc.ID)
+		warnings, err := be.Save(ctx, t)
+		if err != nil {
+			return checkExit(kindTariff.refusal(id, err))
+		}
+		if id == 0 {
+			fmt.Fprintf(a.stdout, "added tariff %q with id %d\n", t.Name, t.ID)
+		} else {
+			fmt.Fprintf(a.stdout, "updated tariff %q (id %d)\n", t.Name, t.ID)
+		}
+		for _, w := range warnings {
+			fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
+		}
+		return nil
 	})
-	if err != nil {
-		return kindTariff.refusal(id, err)
-	}
-	if id == 0 {
-		fmt.Fprintf(a.stdout, "added tariff %q with id %d\n", t.Name, t.ID)
-	} else {
-		fmt.Fprintf(a.stdout, "updated tariff %q (id %d)\n", t.Name, t.ID)
-	}
-	for _, w := range warnings {
-		fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
-	}
-	return nil
 }
 
 // findDataCenter resolves a JSON name or id.
-func findDataCenter(db *store.DB, raw json.RawMessage) (*store.DataCenter, error) {
+func findDataCenter(ctx context.Context, b backend.Backend, raw json.RawMessage) (*store.DataCenter, error) {
 	var id uint64
 	var name string
 	if len(raw) == 0 || json.Unmarshal(raw, &id) != nil && json.Unmarshal(raw, &name) != nil {
@@ -159,7 +157,7 @@ func findDataCenter(db *store.DB, raw json.RawMessage) (*store.DataCenter, error
 			id = n
 		}
 	}
-	dcs, err := store.All[store.DataCenter](db)
+	dcs, err := backend.All[store.DataCenter](ctx, b)
 	if err != nil {
 		return nil, err
 	}
@@ -172,8 +170,8 @@ func findDataCenter(db *store.DB, raw json.RawMessage) (*store.DataCenter, error
 }
 
 // findTariff resolves a tariff given by name or id.
-func findTariff(db *store.DB, arg string) (*store.Tariff, error) {
-	ts, err := store.All[store.Tariff](db)
+func findTariff(ctx context.Context, b backend.Backend, arg string) (*store.Tariff, error) {
+	ts, err := backend.All[store.Tariff](ctx, b)
 	if err != nil {
 		return nil, err
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/ui"
@@ -94,6 +95,16 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 		return withCode(exitFailure, errNoTerminal)
 	}
 	th := theme.Setup(a.noColor)
+	if !o.demo {
+		c, _, err := a.attach(context.Background())
+		if err != nil {
+			return err
+		}
+		if c != nil {
+			defer c.Close()
+			return a.runProgram(o, ui.Config{Backend: c, Theme: th, Clipboard: a.stdout}, nil)
+		}
+	}
 	s, err := a.openSession(o, keepDB)
 	if err != nil {
 		return err
@@ -114,10 +125,16 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 		go func() { defer close(done); s.demo.Traffic(ctx, eng, demoEvery, demoLimit) }()
 		defer func() { cancel(); <-done }()
 	}
-	cfg := ui.Config{DB: s.db, Secrets: s.secrets, Engine: eng, Theme: th, Clipboard: a.stdout}
+	local := backend.NewLocal(s.db, s.secrets, eng, version)
+	cfg := ui.Config{Backend: local, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}
 	if s.demo != nil {
 		cfg.WizardPrefill = s.demo.WizardPrefill()
 	}
+	return a.runProgram(o, cfg, eng)
+}
+
+// runProgram runs the TUI on cfg; with eng set the engine runs inside this process until it ends.
+func (a *app) runProgram(o tuiOptions, cfg ui.Config, eng *queue.Engine) error {
 	model := ui.NewApp(cfg)
 	defer model.Close()
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithInput(a.stdin), tea.WithOutput(a.stdout)}
@@ -125,9 +142,11 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 		opts = append(opts, tea.WithMouseCellMotion())
 	}
 	p := tea.NewProgram(model, opts...)
-	stop := startEngine(eng, a.stderr, func(err error) { p.Send(ui.EngineStoppedMsg{Err: err}) })
-	defer stop()
-	_, err = p.Run()
+	if eng != nil {
+		stop := startEngine(eng, a.stderr, func(err error) { p.Send(ui.EngineStoppedMsg{Err: err}) })
+		defer stop()
+	}
+	_, err := p.Run()
 	return err
 }
 

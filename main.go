@@ -3,13 +3,18 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"vmmpm/backend"
+	"vmmpm/server"
 	"vmmpm/store"
 	"vmmpm/vmm"
 )
@@ -24,6 +29,7 @@ const (
 	exitBadCreds    = 3
 	exitNotAdmin    = 4
 	exitUnreachable = 5
+	exitDiffers     = 6 // validate --deep: VMmanager answers differently from what vmmpm relies on
 )
 
 // exitError carries the process exit code with the one-sentence message.
@@ -49,10 +55,89 @@ func usagef(format string, args ...any) error {
 // app is what every command shares: global flags and lazily opened resources.
 type app struct {
 	dbPath  string
+	socket  string // --socket; "" is server.DefaultSocket
 	noColor bool
 	stdin   io.Reader
 	stdout  io.Writer
 	stderr  io.Writer
+}
+
+// socketPath is where a server for this database listens.
+func (a *app) socketPath() string {
+	if a.socket != "" {
+		return a.socket
+	}
+	return server.DefaultSocket(a.dbPath)
+}
+
+// attach returns a client of the server holding this database, or nil when none runs. A server on the
+// default socket that holds another database is not ours: then nil too.
+func (a *app) attach(ctx context.Context) (*server.Client, *backend.Info, error) {
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, info, err := server.Dial(dctx, a.socketPath(), version)
+	if err != nil || c == nil {
+		return nil, nil, err
+	}
+	if a.socket == "" && !samePath(info.DB, a.dbPath) {
+		c.Close()
+		return nil, nil, nil
+	}
+	return c, info, nil
+}
+
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
+}
+
+// backend is what commands act through: the server's client when one holds the database, else this
+// process with the database opened here (created when create is set, for commands that add records).
+func (a *app) backend(create bool) (backend.Backend, error) {
+	if create {
+		return a.backendOn(a.openDB)
+	}
+	return a.backendOn(a.openExisting)
+}
+
+// withReader is withBackend for commands that only read: without a server, a database that cannot be
+// written is opened read-only.
+func (a *app) withReader(fn func(backend.Backend) error) error {
+	b, err := a.backendOn(a.openForReading)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
+}
+
+// backendOn is backend with the way to open the database when no server holds it.
+func (a *app) backendOn(open func() (*store.DB, error)) (backend.Backend, error) {
+	c, _, err := a.attach(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		return c, nil
+	}
+	db, err := open()
+	if err != nil {
+		return nil, err
+	}
+	l := backend.NewLocal(db, store.NewKeyring(), nil, version)
+	l.OwnsDB = true
+	return l, nil
+}
+
+// withBackend runs fn on a backend and closes it.
+func (a *app) withBackend(create bool, fn func(backend.Backend) error) error {
+	b, err := a.backend(create)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
 }
 
 // openDB opens the database, creating it when missing: for commands that add records.
@@ -96,6 +181,8 @@ func newRootCmd(a *app) *cobra.Command {
 		dbDefault = store.DefaultPath()
 	}
 	root.PersistentFlags().StringVar(&a.dbPath, "db", dbDefault, "database file (env VMMPM_DB)")
+	root.PersistentFlags().StringVar(&a.socket, "socket", os.Getenv("VMMPM_SOCKET"),
+		"the vmmpm serve socket (env VMMPM_SOCKET; default $XDG_RUNTIME_DIR/vmmpm/vmmpm.sock, or beside the database)")
 	root.PersistentFlags().BoolVar(&a.noColor, "no-color", os.Getenv("NO_COLOR") != "", "no colour in output (env NO_COLOR)")
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
@@ -109,6 +196,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newModuleCmd(a),
 		newSimCmd(a),
 		newTariffCmd(a), newServiceCmd(a), newJobsCmd(a), newTasksCmd(a), newEngineCmd(a),
+		newServeCmd(a), newStatusCmd(a),
 	)
 	return root
 }

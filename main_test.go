@@ -87,14 +87,19 @@ func TestVersionFlag(t *testing.T) {
 	}
 }
 
+// terminalLibs are the terminal libraries only ui and main may use.
+var terminalLibs = []string{"github.com/charmbracelet/", "github.com/muesli/termenv"}
+
 // TestImportRules enforces ARCHITECTURE.md: ui and main may import anything; the domain packages
-// only what is listed, and never ui.
+// only what is listed, never ui, and no terminal library (bubbletea, bubbles, lipgloss, huh, termenv).
 func TestImportRules(t *testing.T) {
 	allowed := map[string][]string{
-		"store":  nil,
-		"vmm":    nil,
-		"queue":  {"store", "vmm"},
-		"wizard": {"store", "vmm", "queue"},
+		"store":   nil,
+		"vmm":     nil,
+		"queue":   {"store", "vmm"},
+		"wizard":  {"store", "vmm", "queue"},
+		"backend": {"store", "vmm", "queue", "wizard"},
+		"server":  {"backend", "store", "queue", "wizard"},
 	}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
@@ -122,6 +127,9 @@ func TestImportRules(t *testing.T) {
 			target, _, _ := strings.Cut(rest, "/")
 			if ours && target != top && !slices.Contains(rules, target) {
 				t.Errorf("%s imports %s: %s may import only %v (ARCHITECTURE.md)", path, p, top, rules)
+			}
+			if slices.ContainsFunc(terminalLibs, func(lib string) bool { return strings.HasPrefix(p, lib) }) {
+				t.Errorf("%s imports %s: the domain packages know nothing of the terminal; that belongs in ui", path, p)
 			}
 		}
 		return nil

@@ -19,6 +19,8 @@ const (
 	ArgCPU      = "cpu" // setparam
 	ArgRAMMiB   = "ram_mib"
 	ArgDiskMiB  = "disk_mib"
+	// ArgIPv4Count is setparam's new number of IPv4 addresses on the main interface (added via /ip).
+	ArgIPv4Count = "ipv4_count"
 	// ArgRecipeTask is set by open: the recipe task VMmanager started with the VM, to wait on after a restart.
 	ArgRecipeTask = "recipe_task"
 )
@@ -40,6 +42,9 @@ func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*
 		s, err := store.Get[store.Service](tx, serviceID)
 		if err != nil {
 			return unknown("service %d does not exist; see vmmpm service list", serviceID)
+		}
+		if err := checkDiskShrink(tx, s, op, args); err != nil {
+			return err
 		}
 		js, err := e.plan(tx, s, op, args, e.opt.Now())
 		if err != nil {
@@ -181,8 +186,8 @@ func checkArgs(op string, args map[string]string, pw string) error {
 			return bad(ArgPassword, "the new password must not be empty")
 		}
 	case store.OpSetParam:
-		if args[ArgCPU] == "" && args[ArgRAMMiB] == "" && args[ArgDiskMiB] == "" {
-			return bad("setparam", "give at least one of cpu, ram_mib, disk_mib")
+		if args[ArgCPU] == "" && args[ArgRAMMiB] == "" && args[ArgDiskMiB] == "" && args[ArgIPv4Count] == "" {
+			return bad("setparam", "give at least one of cpu, ram_mib, disk_mib, ipv4_count")
 		}
 	}
 	if pw != "" && op != store.OpSetPassword {
@@ -190,7 +195,7 @@ func checkArgs(op string, args map[string]string, pw string) error {
 	}
 	for k := range args {
 		ok := op == store.OpReinstall && (k == ArgOSID || k == ArgRecipeID) ||
-			op == store.OpSetParam && (k == ArgCPU || k == ArgRAMMiB || k == ArgDiskMiB)
+			op == store.OpSetParam && (k == ArgCPU || k == ArgRAMMiB || k == ArgDiskMiB || k == ArgIPv4Count)
 		if !ok {
 			return bad(k, "is not an argument of "+op)
 		}

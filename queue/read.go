@@ -108,3 +108,14 @@ func (e *Engine) Idle() bool {
 	defer e.mu.Unlock()
 	return len(e.jobs) == 0
 }
+
+// Health reports what the engine last saw of module id: healthy until an operation failed for a
+// reason that concerns the module (unreachable, refused login, 503), with that failure's sentence.
+func (e *Engine) Health(module uint64) (healthy bool, msg string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if h := e.health[module]; h != nil && h.bad {
+		return false, h.msg
+	}
+	return true, ""
+}

@@ -5,11 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"vmmpm/store"
-	"vmmpm/vmm"
 )
 
 // Executor performs one attempt of an operation. The default talks to VMmanager (NewVMMExecutor);
@@ -198,44 +198,68 @@ func (d *decoded[T, P]) get(tx *store.Tx, id uint64) (T, bool) {
 	return *p, true
 }
 
-// permanentError marks an error the engine must not retry.
-type permanentError struct{ err error }
+// Error is an executor's verdict on a failed attempt, in the engine's own terms (like asynq's SkipRetry
+// or River's JobCancel): the scheduler reads Retry, Module and Msg and knows nothing of VMmanager.
+// An error that is not an *Error is final, except a secret-store timeout or the attempt's own timeout.
+type Error struct {
+	Err    error
+	Msg    string // one sentence for the job's error and the task's reason; Err's text when empty
+	Retry  bool   // another attempt later may succeed (spec §6 transient errors)
+	Module bool   // says something about the module (unreachable, TLS, login, overload), not one service
+}
 
-func (p *permanentError) Error() string { return p.err.Error() }
-func (p *permanentError) Unwrap() error { return p.err }
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
 
-func permanent(err error) error { return &permanentError{err} }
+// Permanent marks err final: the job fails at once.
+func Permanent(err error) error { return &Error{Err: err} }
+
+// Retryable marks err worth another attempt after the backoff.
+func Retryable(err error) error { return &Error{Err: err, Retry: true} }
+
+func permanent(err error) error { return Permanent(err) }
 
 // transient says whether an attempt's error is worth another attempt (spec §6).
 func transient(err error) bool {
-	var p *permanentError
-	if errors.As(err, &p) {
-		return false
+	var qe *Error
+	if errors.As(err, &qe) {
+		return qe.Retry
 	}
-	if errors.Is(err, store.ErrSecretTimeout) {
-		return true
-	}
-	return vmm.Transient(err)
+	return errors.Is(err, store.ErrSecretTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // describe is the sentence stored as the job's error and the task's reason.
 func describe(err error) string {
-	var p *permanentError
-	if errors.As(err, &p) {
-		err = p.err
+	var qe *Error
+	if errors.As(err, &qe) && qe.Msg != "" {
+		return qe.Msg
 	}
 	var se *store.SecretError
 	if errors.As(err, &se) {
 		return se.Error()
 	}
-	return vmm.Describe(err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "The attempt did not finish in the time allowed; check that VMmanager is responsive."
+	}
+	return sentence(err.Error())
+}
+
+// sentence capitalises msg and ends it with one full stop.
+func sentence(msg string) string {
+	msg = strings.TrimRight(strings.TrimSpace(msg), ".")
+	if msg == "" {
+		return "The operation failed for an unknown reason."
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }
 
 // healthRelevant: failures that say something about the module rather than about one service.
 func healthRelevant(err error) bool {
-	return errors.Is(err, vmm.ErrUnreachable) || errors.Is(err, vmm.ErrTLS) ||
-		errors.Is(err, vmm.ErrUnavailable) || errors.Is(err, vmm.ErrUnauthorized) ||
-		errors.Is(err, context.DeadlineExceeded) || vmm.Transient(err)
+	var qe *Error
+	if errors.As(err, &qe) {
+		return qe.Module
+	}
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
 // finish records the outcome of an attempt. interrupted leaves the job running for recovery.

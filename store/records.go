@@ -312,6 +312,7 @@ type VM struct {
 	AccountID uint64   `json:"account_id"`
 	IPv4      []string `json:"ipv4,omitempty"`
 	IPv6      []string `json:"ipv6,omitempty"`
+	DiskMiB   int      `json:"disk_mib,omitempty"` // as last read from VMmanager; 0 = not read yet
 }
 
 // Service is a client's VPS (IID).

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"vmmpm/backend"
 
 	"github.com/aymanbagabas/go-osc52/v2"
 	"github.com/charmbracelet/bubbles/help"
@@ -110,6 +111,9 @@ type secretsCheckedMsg struct{ err error }
 // missing D-Bus session or a locked keyring is said at start, not after a whole wizard.
 func (a *App) checkSecrets() tea.Cmd {
 	s := a.ctx.Data.Secrets
+	if s == nil { // attached: the server's keyring is what counts, and it reports on it
+		return nil
+	}
 	return func() tea.Msg { return secretsCheckedMsg{store.CheckSecrets(s)} }
 }
 
@@ -357,10 +361,18 @@ const flashFor = 8 * time.Second
 // statusView: the database on the left; the selected module's TLS state and where secrets live on the
 // right, always.
 func (a *App) statusView() string {
-	right := a.styles.faint.Render("secrets: " + a.ctx.Data.Secrets.Describe())
+	info, down, since := a.ctx.Data.Link()
+	mode := a.styles.faint.Render(modeText(info))
+	if warning := a.warningText(down, since); warning != "" {
+		// A warning outranks the rest: only the mode stays beside it.
+		room := a.ctx.Width - ansi.StringWidth(mode) - 1
+		warning = ansi.Truncate(warning, max(room, 10), "…")
+		return a.styles.warn.Render(warning) + strings.Repeat(" ", max(room-ansi.StringWidth(warning), 0)+1) + mode
+	}
+	right := mode + a.styles.faint.Render(" · secrets: "+info.Secrets)
 	var se *store.SecretError
 	if errors.As(a.secretsErr, &se) {
-		right = a.styles.warn.Render("secrets: keyring UNUSABLE (" + se.Cause.Error() + ")")
+		right = mode + a.styles.warn.Render(" · secrets: keyring UNUSABLE ("+se.Cause.Error()+")")
 	}
 	if m := a.top().Selected().Module; m != nil {
 		tls := a.styles.ok.Render("TLS verified")
@@ -376,10 +388,35 @@ func (a *App) statusView() string {
 	if room < 10 {
 		return ansi.Truncate(right, a.ctx.Width, "…")
 	}
-	left, style := "db "+a.ctx.Data.DB.Path(), a.styles.faint
-	if a.engineErr != nil {
-		left, style = "engine STOPPED: jobs are not running; quit and start vmmpm again", a.styles.warn
+	left := ansi.Truncate("db "+info.DB, room, "…")
+	return a.styles.faint.Render(left) + strings.Repeat(" ", room-ansi.StringWidth(left)+1) + right
+}
+
+// warningText is what must not go unseen on the status line: the server gone, the engine paused or
+// stopped, jobs waiting for the keyring ("" when all is well).
+func (a *App) warningText(down string, since time.Time) string {
+	st := a.ctx.Data.EngineState()
+	switch {
+	case down != "":
+		return fmt.Sprintf("server GONE %s ago: showing the last picture, reattaching… (%s)",
+			a.ctx.Now().Sub(since).Truncate(time.Second), down)
+	case st.Paused:
+		return "engine PAUSED: " + st.PauseReason + "; nothing starts; it resumes by itself once the database can be written"
+	case st.Waiting != "":
+		return "jobs WAITING: " + st.Waiting + "; " + st.WaitingAdvice
+	case a.engineErr != nil:
+		return "engine STOPPED: jobs are not running; quit and start vmmpm again"
 	}
-	left = ansi.Truncate(left, room, "…")
-	return style.Render(left) + strings.Repeat(" ", room-ansi.StringWidth(left)+1) + right
+	return ""
+}
+
+// modeText says where the engine runs: in a server this TUI is attached to, or inside this process.
+func modeText(info backend.Info) string {
+	switch info.Mode {
+	case backend.ModeAttached:
+		return fmt.Sprintf("attached to pid %d", info.PID)
+	case backend.ModeEngine:
+		return "engine inside"
+	}
+	return "no engine"
 }

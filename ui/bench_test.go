@@ -1,6 +1,8 @@
 package ui_test
 
 import (
+	"context"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,7 +10,9 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"vmmpm/server"
 	"vmmpm/ui"
+	"vmmpm/ui/common"
 	"vmmpm/ui/internal/uitest"
 )
 
@@ -70,4 +74,51 @@ func firstFrames(b *testing.B, path string, n int) (home, jobs time.Duration) {
 	f.Close()
 	b.StartTimer()
 	return home, jobs
+}
+
+// BenchmarkAttachFirstFrame measures what an admin waits for when a TUI attaches to a running server
+// whose database holds the job history: connect to the socket, build the app on the client, draw the
+// home screen, switch to Jobs and draw its first page. The server (untimed) runs on the same file. An
+// empty history is the baseline of the same run (ratio = 100,000 ÷ empty).
+func BenchmarkAttachFirstFrame(b *testing.B) {
+	ms := map[int]float64{}
+	for _, n := range []int{0, 100000} {
+		b.Run("jobs="+strconv.Itoa(n), func(b *testing.B) {
+			path := uitest.History(b, n)
+			f := uitest.OpenAt(b, path, uitest.Executor(), false)
+			sock := filepath.Join(b.TempDir(), "s.sock")
+			ln, err := server.Listen(sock)
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv, err := server.New(f.Data.B, nil, "bench", sock, nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go func() { _ = srv.Serve(ctx, ln, time.Second) }()
+			var total time.Duration
+			for b.Loop() {
+				start := time.Now()
+				c := server.NewClient(sock, "bench")
+				app := ui.New(ui.Options{Data: common.NewData(c, nil), Theme: uitest.Plain(), NoTick: true})
+				d := uitest.Drive(b, app).Send(tea.WindowSizeMsg{Width: uitest.Width, Height: uitest.Height})
+				if !strings.Contains(d.View(), "attached to pid") {
+					b.Fatalf("the home screen does not say it is attached:\n%s", d.View())
+				}
+				d.Keys("3")
+				if !strings.Contains(d.View(), "All "+strconv.Itoa(n)) {
+					b.Fatalf("jobs pane does not show %d jobs:\n%s", n, d.View())
+				}
+				total += time.Since(start)
+				_ = c.Close()
+			}
+			ms[n] = total.Seconds() * 1000 / float64(b.N)
+			b.ReportMetric(ms[n], "ms_to_jobs_frame")
+			if ms[0] > 0 && n > 0 {
+				b.ReportMetric(ms[n]/ms[0], "ratio_to_empty")
+			}
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vmmpm/backend"
 
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/teatest"
@@ -77,7 +78,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	if err := env.OpenServices(eng, 2); err != nil {
 		t.Fatal(err)
 	}
-	app := ui.NewApp(ui.Config{DB: env.DB, Secrets: env.Secrets, Engine: eng, Theme: uitest.Plain(), Clipboard: io.Discard})
+	app := ui.NewApp(ui.Config{Backend: backend.NewLocal(env.DB, env.Secrets, eng, "test"), Secrets: env.Secrets, Theme: uitest.Plain(), Clipboard: io.Discard})
 	defer app.Close()
 	tm := teatest.NewTestModel(t, app, teatest.WithInitialTermSize(120, 40))
 

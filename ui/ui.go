@@ -1,9 +1,12 @@
 package ui
 
 import (
+	"context"
+	"errors"
 	"io"
 	"time"
 
+	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/ui/common"
@@ -13,9 +16,11 @@ import (
 
 // Config is what the command hands the TUI.
 type Config struct {
-	DB      *store.DB
+	// Backend is where every read and action goes: this process with the engine inside, or a server.
+	Backend backend.Backend
+	// Secrets is this process's password store when it holds the database (probed at start); nil when
+	// attached to a server.
 	Secrets store.Secrets
-	Engine  *queue.Engine
 	Theme   *theme.Theme
 	// Clipboard receives OSC 52 for `y` (the terminal's output).
 	Clipboard io.Writer
@@ -25,13 +30,13 @@ type Config struct {
 	WizardPrefill wizardform.Prefill
 }
 
-// NewApp builds the app on a running engine and starts following its events. Call Close after the
-// program ends.
+// NewApp builds the app on a backend and starts following its events. Call Close after the program
+// ends.
 func NewApp(cfg Config) *App {
-	data := &common.Data{DB: cfg.DB, Secrets: cfg.Secrets, Engine: cfg.Engine}
+	data := common.NewData(cfg.Backend, cfg.Secrets)
 	a := New(Options{Data: data, Theme: cfg.Theme, Now: cfg.Now, Clipboard: cfg.Clipboard,
 		WizardPrefill: cfg.WizardPrefill})
-	a.unwatch = Watch(cfg.Engine, data)
+	a.unwatch = Watch(data)
 	return a
 }
 
@@ -42,19 +47,47 @@ func (a *App) Close() {
 	}
 }
 
-// Watch follows the engine's events and only advances the data version: the screens re-read on their
-// next tick, so a burst of events costs one refresh.
-func Watch(e *queue.Engine, d *common.Data) (stop func()) {
-	events, unsubscribe := e.Subscribe(1024)
+// Reattach is how long the watcher waits between attempts to reach a server that went away.
+var Reattach = 250 * time.Millisecond
+
+// Watch follows the backend's events and only advances the data version: the screens re-read on their
+// next tick, so a burst of events costs one refresh. When the stream breaks (the server stopped), it
+// marks the data as disconnected and reopens the stream from the last event seen until it succeeds.
+func Watch(d *common.Data) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		for range events {
-			d.Bump()
+		var last uint64
+		for ctx.Err() == nil {
+			events, err := d.B.Events(ctx, last, true)
+			if err != nil {
+				d.SetDown(err)
+				select {
+				case <-ctx.Done():
+				case <-time.After(Reattach):
+				}
+				continue
+			}
+			if d.SetUp() {
+				d.Bump() // back after a gap: everything may have changed
+			}
+			for ev := range events {
+				last = ev.Seq
+				if ev.Kind == queue.EngineStatus && ev.Status != nil {
+					d.SetEngine(*ev.Status)
+				}
+				d.Bump()
+			}
+			if ctx.Err() == nil {
+				d.SetDown(errStreamEnded)
+			}
 		}
 	}()
 	return func() {
-		unsubscribe()
+		cancel()
 		<-done
 	}
 }
+
+var errStreamEnded = errors.New("the server closed the event stream")

@@ -2,25 +2,40 @@ package common
 
 import (
 	"context"
-	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"vmmpm/backend"
+	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/wizard"
 )
 
-// Data is what screens read and act on: the database, where passwords live, and the engine. Its
-// methods are the TUI's only door to the domain packages, so every action here is the same code path as
-// the matching command.
+// Data is what screens read and act on. Every read and action goes through the backend, the same
+// interface the commands use: in this process (engine inside) or over a `vmmpm serve` socket
+// (attached); screens never know which.
 type Data struct {
-	DB      *store.DB
+	B backend.Backend
+	// Engine is the backend seen as the jobs pane's engine.
+	Engine Engine
+	// Secrets is this process's password store when the database is held here (the keyring probe at
+	// start); nil when attached, where the server's keyring is what counts.
 	Secrets store.Secrets
-	Engine  Engine
+	// Info says who answers (mode, pid, database, where passwords live).
+	Info backend.Info
 
 	// version counts changes (engine events, saves); screens reload on a tick when it moved.
 	version atomic.Uint64
+	conn    conn
+}
+
+// NewData wraps b; secrets is set only when the database is held in this process.
+func NewData(b backend.Backend, secrets store.Secrets) *Data {
+	d := &Data{B: b, Engine: engineOf{b}, Secrets: secrets}
+	d.Info, _ = b.Info(context.Background())
+	return d
 }
 
 // Version is the change counter; Bump advances it. Many bumps between two ticks cost one reload.
@@ -30,82 +45,115 @@ func (d *Data) Bump()           { d.version.Add(1) }
 // CheckTimeout bounds the connection test of `t`.
 var CheckTimeout = 30 * time.Second
 
+// ReadTimeout bounds a screen's read, so a stuck server cannot hang a screen forever.
+var ReadTimeout = 15 * time.Second
+
+func bg() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), ReadTimeout)
+}
+
+// All lists every record of kind T.
+func All[T any, P interface {
+	*T
+	store.Record
+}](d *Data) ([]P, error) {
+	ctx, cancel := bg()
+	defer cancel()
+	return backend.All[T, P](ctx, d.B)
+}
+
+// Load reads one record of kind T.
+func Load[T any, P interface {
+	*T
+	store.Record
+}](d *Data, id uint64) (P, error) {
+	ctx, cancel := bg()
+	defer cancel()
+	return backend.Load[T, P](ctx, d.B, id)
+}
+
 // CheckModule is `module check`: log in with the stored password, require @admin, confirm the cluster
 // is still listed, and record the result.
 func (d *Data) CheckModule(id uint64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
 	defer cancel()
 	defer d.Bump()
-	_, err := wizard.CheckStored(ctx, d.DB, d.Secrets, id)
+	_, err := d.B.CheckModule(ctx, id)
 	return err
 }
 
 // DeleteModule is `module rm`: the module and its password together, refused while it has unfinished
 // operations; the warnings name tariffs that still list it.
 func (d *Data) DeleteModule(id uint64) (warnings []string, err error) {
-	defer d.Bump()
-	return wizard.RemoveModule(d.DB, d.Secrets, id)
+	return d.delete(backend.KindOf[store.Module](), id)
 }
 
-// SetModule applies `module set` pairs with the wizard's rules and saves the module in one transaction.
+// SetModule is `module set`: pairs applied with the wizard's rules, logging in to VMmanager first
+// when a live setting (URL, username, TLS, cluster) changed.
 func (d *Data) SetModule(id uint64, kv []string) (warnings []string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
 	defer d.Bump()
-	err = d.DB.Update(func(tx *store.Tx) error {
-		_, warnings, err = wizard.SetModule(tx, id, kv)
-		return err
-	})
+	_, warnings, err = d.B.SetModule(ctx, id, kv)
 	return warnings, err
 }
 
 // CloseTask is `tasks close`.
 func (d *Data) CloseTask(id uint64) error {
+	ctx, cancel := bg()
+	defer cancel()
 	defer d.Bump()
-	return d.DB.Update(func(tx *store.Tx) error { return store.CloseTask(tx, id, time.Now()) })
+	return d.B.CloseTasks(ctx, []uint64{id})
 }
 
 // SaveCatalog is `datacenter add/edit` or `department add/edit`, by the record's kind.
 func (d *Data) SaveCatalog(r store.Record) error {
-	defer d.Bump()
-	return d.DB.Update(func(tx *store.Tx) error {
-		switch r := r.(type) {
-		case *store.DataCenter:
-			return store.SaveDataCenter(tx, r)
-		case *store.Department:
-			return store.SaveDepartment(tx, r)
-		}
-		return fmt.Errorf("%T is not a catalog record", r)
-	})
+	_, err := d.save(r)
+	return err
 }
 
 // DeleteCatalog is `datacenter rm` or `department rm`, by the record's kind.
 func (d *Data) DeleteCatalog(r store.Record) error {
-	defer d.Bump()
-	return d.DB.Update(func(tx *store.Tx) error {
-		switch r.(type) {
-		case *store.DataCenter:
-			return store.DeleteDataCenter(tx, r.GetID())
-		case *store.Department:
-			return store.DeleteDepartment(tx, r.GetID())
-		}
-		return fmt.Errorf("%T is not a catalog record", r)
-	})
+	_, err := d.delete(string(r.Bucket()), r.GetID())
+	return err
 }
 
-// SaveTariff is `tariff add/edit`; its warnings come back as one line.
+// SaveTariff is `tariff add/edit`, OS and recipe checked against its modules' VMmanager; its warnings
+// come back as one line.
 func (d *Data) SaveTariff(t *store.Tariff) (warning string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
 	defer d.Bump()
-	var warnings []string
-	err = d.DB.Update(func(tx *store.Tx) (err error) {
-		warnings, err = store.SaveTariff(tx, t)
-		return err
-	})
+	warnings, err := d.B.Save(ctx, t)
 	return strings.Join(warnings, "; "), err
+}
+
+// ModuleImages lists what module id's VMmanager offers a tariff (OS images for its cluster, recipes),
+// for the tariff form's pick lists.
+func (d *Data) ModuleImages(id uint64) (*wizard.Images, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
+	return d.B.ModuleImages(ctx, id)
 }
 
 // DeleteTariff is `tariff rm`.
 func (d *Data) DeleteTariff(id uint64) error {
+	_, err := d.delete(backend.KindOf[store.Tariff](), id)
+	return err
+}
+
+func (d *Data) save(r store.Record) ([]string, error) {
+	ctx, cancel := bg()
+	defer cancel()
 	defer d.Bump()
-	return d.DB.Update(func(tx *store.Tx) error { return store.DeleteTariff(tx, id) })
+	return d.B.Save(ctx, r)
+}
+
+func (d *Data) delete(kind string, id uint64) ([]string, error) {
+	ctx, cancel := bg()
+	defer cancel()
+	defer d.Bump()
+	return d.B.Delete(ctx, kind, id)
 }
 
 // CreateServices enqueues `open` for count new services of a tariff (service create).
@@ -127,4 +175,57 @@ func (d *Data) Enqueue(serviceID uint64, op string, args map[string]string) (uin
 		return 0, err
 	}
 	return j.ID, nil
+}
+
+// conn is the link to a server: when it broke and why ("" while up), and the engine's own state.
+type conn struct {
+	mu     sync.Mutex
+	down   string
+	since  time.Time
+	engine queue.Status
+}
+
+// SetEngine records the engine's state from an EngineStatus event.
+func (d *Data) SetEngine(st queue.Status) {
+	d.conn.mu.Lock()
+	d.conn.engine = st
+	d.conn.mu.Unlock()
+}
+
+// EngineState is the engine's state as last heard (paused, waiting for the keyring, or running).
+func (d *Data) EngineState() queue.Status {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.conn.engine
+}
+
+// SetDown records that the backend cannot be reached (the server stopped), once.
+func (d *Data) SetDown(err error) {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	if d.conn.down == "" {
+		d.conn.down, d.conn.since = err.Error(), time.Now()
+	}
+}
+
+// SetUp records that the backend answers again; it reports whether it had been down, and then reads
+// who answers now (a restarted server has a new pid).
+func (d *Data) SetUp() bool {
+	d.conn.mu.Lock()
+	was := d.conn.down != ""
+	d.conn.down = ""
+	d.conn.mu.Unlock()
+	if st, err := d.B.Status(context.Background()); err == nil {
+		d.conn.mu.Lock()
+		d.Info, d.conn.engine = st.Info, st.Engine
+		d.conn.mu.Unlock()
+	}
+	return was
+}
+
+// Link says who answers and, when the link is down, since when and why.
+func (d *Data) Link() (info backend.Info, down string, since time.Time) {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.Info, d.conn.down, d.conn.since
 }

@@ -42,6 +42,8 @@ type KeyMap struct {
 	Operation key.Binding
 	CloseTask key.Binding
 	ShowAll   key.Binding
+	Mark      key.Binding
+	MarkAll   key.Binding
 
 	// Forms and dialogs.
 	NextField key.Binding
@@ -87,6 +89,8 @@ func Default() *KeyMap {
 		Operation: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "run operation")),
 		CloseTask: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "close task")),
 		ShowAll:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "open/all")),
+		Mark:      key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "mark")),
+		MarkAll:   key.NewBinding(key.WithKeys("ctrl+a"), key.WithHelp("ctrl+a", "mark all shown")),
 
 		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
 		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),

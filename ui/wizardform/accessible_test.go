@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"vmmpm/backend"
 
 	"vmmpm/internal/termtest"
 	"vmmpm/store"
@@ -52,7 +53,7 @@ func TestAccessibleWizard(t *testing.T) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		m, _, err := RunAccessible(context.Background(), h.db, h.secrets, slave, out)
+		m, _, err := RunAccessible(context.Background(), backend.NewLocal(h.db, h.secrets, nil, "test"), slave, out)
 		done <- result{m, err}
 	}()
 	c := &conversation{t: t, out: out, master: master}
@@ -111,7 +112,7 @@ func TestAccessibleWizard(t *testing.T) {
 func TestAccessibleWizardNeedsTerminal(t *testing.T) {
 	h := newHarness(t, nil, seedDefault)
 	_ = h.tm.Quit()
-	if _, _, err := RunAccessible(context.Background(), h.db, h.secrets, strings.NewReader("1\n"), &bytes.Buffer{}); err == nil ||
+	if _, _, err := RunAccessible(context.Background(), backend.NewLocal(h.db, h.secrets, nil, "test"), strings.NewReader("1\n"), &bytes.Buffer{}); err == nil ||
 		!strings.Contains(err.Error(), "needs a terminal") {
 		t.Fatalf("want a refusal without a terminal, got %v", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"vmmpm/backend"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/huh"
@@ -43,11 +44,11 @@ func (s *standalone) View() string { return s.wiz.View() }
 
 // Run shows the wizard full-screen on in/out until the module is saved (its record and the warnings
 // are returned) or the admin discards it (ErrCancelled).
-func Run(ctx context.Context, db *store.DB, secrets store.Secrets, in io.Reader, out io.Writer) (*store.Module, []string, error) {
+func Run(ctx context.Context, b backend.Backend, in io.Reader, out io.Writer) (*store.Module, []string, error) {
 	// Ask the terminal for its background now: once Bubble Tea reads stdin it would swallow the answer
 	// and the adaptive colours would wait for it.
 	_ = lipgloss.HasDarkBackground()
-	s := &standalone{wiz: New(db, secrets, Options{Context: ctx})}
+	s := &standalone{wiz: New(b, Options{Context: ctx})}
 	if _, err := tea.NewProgram(s, tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out), tea.WithAltScreen()).Run(); err != nil {
 		return nil, nil, fmt.Errorf("the wizard stopped: %w", err)
 	}
@@ -59,8 +60,8 @@ func Run(ctx context.Context, db *store.DB, secrets store.Secrets, in io.Reader,
 
 // RunAccessible asks the same pages as plain prompts, one line at a time, for screen readers (huh's
 // accessible mode). The validation, the login check and the atomic save are the same.
-func RunAccessible(ctx context.Context, db *store.DB, secrets store.Secrets, in io.Reader, out io.Writer) (*store.Module, []string, error) {
-	m := New(db, secrets, Options{Context: ctx, Width: 80, Height: 24})
+func RunAccessible(ctx context.Context, b backend.Backend, in io.Reader, out io.Writer) (*store.Module, []string, error) {
+	m := New(b, Options{Context: ctx, Width: 80, Height: 24})
 	if m.fatal != nil {
 		return nil, nil, m.fatal
 	}
@@ -129,7 +130,7 @@ func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer)
 			return nil
 		}
 		m.phase = phaseSaving
-		mod, err := wizard.Save(m.db, m.secrets, m.draft, m.password)
+		mod, err := m.b.SaveModule(m.ctx, m.draft, m.password)
 		m.saveDone(saveDoneMsg{module: mod, err: err})
 		if m.saved != nil {
 			fmt.Fprintf(out, "Saved module %q with id %d.\n", m.saved.Name, m.saved.ID)

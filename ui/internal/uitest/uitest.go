@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"vmmpm/backend"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -81,7 +82,7 @@ func OpenAt(tb testing.TB, path string, exec queue.Executor, seed bool) *Fixture
 	if err != nil {
 		tb.Fatal(err)
 	}
-	f.Data = &common.Data{DB: db, Secrets: f.Secrets, Engine: f.Engine}
+	f.Data = common.NewData(backend.NewLocal(db, f.Secrets, f.Engine, "test"), f.Secrets)
 	tb.Cleanup(f.Close)
 	return f
 }
@@ -152,7 +153,8 @@ func Executor(fail ...uint64) queue.Executor {
 	return queue.ExecutorFunc(func(_ context.Context, op *queue.Op) (queue.Result, error) {
 		if bad[op.Job.ServiceID] {
 			op.Logf("VMmanager refused the VM")
-			return queue.Result{}, &vmm.APIError{Status: 400, Code: 3001, Msg: "not enough free IPv4 addresses in the pool"}
+			err := &vmm.APIError{Status: 400, Code: 3001, Msg: "not enough free IPv4 addresses in the pool"}
+			return queue.Result{}, &queue.Error{Err: err, Msg: vmm.Describe(err)} // as the VMmanager executor reports it
 		}
 		id := op.Job.ServiceID
 		op.Logf("VM %s is %s", queue.VMName(id), "ready")

@@ -50,12 +50,14 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "NAME", Min: 20},
 		table.Column{Title: "EXTERNAL ID", Width: 40},
 	)
+	m.dcs.Noun = "data center"
 	m.dcs.Table.SetEmpty("no data centers: press a to add one")
 	m.depts = rows.New(ctx, func(d *store.Department) uint64 { return d.ID }, deptCell,
 		func(d *store.Department) string { return strconv.FormatUint(d.ID, 10) + " " + d.Name },
 		table.Column{Title: "ID", Width: 4, Right: true},
 		table.Column{Title: "NAME", Min: 20},
 	)
+	m.depts.Noun = "department"
 	m.depts.Table.SetEmpty("no departments: press a to add one")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: func() tea.Cmd { return m.load },
@@ -72,11 +74,11 @@ func New(ctx *common.Context) *Model {
 func (m *Model) Title() string { return "Data centers and departments" }
 
 func (m *Model) load() tea.Msg {
-	dcs, err := store.All[store.DataCenter](m.ctx.Data.DB)
+	dcs, err := common.All[store.DataCenter](m.ctx.Data)
 	if err != nil {
 		return loadedMsg{err: err}
 	}
-	depts, err := store.All[store.Department](m.ctx.Data.DB)
+	depts, err := common.All[store.Department](m.ctx.Data)
 	return loadedMsg{dcs: dcs, depts: depts, err: err}
 }
 
@@ -85,9 +87,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		m.dcs.Set(msg.dcs)
-		m.depts.Set(msg.depts)
-		return nil
+		return tea.Batch(m.dcs.Set(msg.dcs), m.depts.Set(msg.depts))
 	}
 	return m.Base.Update(msg)
 }

@@ -57,7 +57,7 @@ func (d *Detail) Selected() common.Selection {
 func (d *Detail) Activate() tea.Cmd { return d.load }
 
 func (d *Detail) load() tea.Msg {
-	j, err := store.Load[store.Job](d.ctx.Data.DB, d.id)
+	j, err := common.Load[store.Job](d.ctx.Data, d.id)
 	if err != nil {
 		return detailMsg{err: err}
 	}

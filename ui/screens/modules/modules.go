@@ -1,8 +1,9 @@
-// Package modules is the home screen: the processing modules, with the wizard (a), parameters (enter),
-// a connection test (t) and delete (d).
+// Package modules is the home screen: the processing modules, with the wizard to add (a) or edit (e)
+// one, parameters (enter), a connection test (t) and delete (d).
 package modules
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
 	"vmmpm/ui/screens/params"
+	"vmmpm/ui/wizardform"
 )
 
 // row is a module with the names of what it points at.
@@ -76,13 +78,14 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "SORT", Width: 4, Right: true},
 		table.Column{Title: "LAST CHECK", Width: 10},
 	)
+	m.list.Noun = "module"
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no modules yet: press a to add one with the wizard")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,
 		Actions: func(k *keys.KeyMap) []key.Binding {
-			return []key.Binding{k.Add, k.Open, k.Test, k.Delete, k.CopyID}
+			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Delete, k.CopyID}
 		},
 		Module: func() *store.Module { r, _ := m.list.Selected(); return r.m },
 	}, m.list)
@@ -92,21 +95,25 @@ func New(ctx *common.Context) *Model {
 func (m *Model) Title() string { return "Modules" }
 
 func (m *Model) load() tea.Msg {
-	var out []row
-	err := m.ctx.Data.DB.View(func(tx *store.Tx) error {
-		dcs, depts := map[uint64]string{}, map[uint64]string{}
-		if err := store.Each(tx, func(d *store.DataCenter) bool { dcs[d.ID] = d.Name; return true }); err != nil {
-			return err
-		}
-		if err := store.Each(tx, func(d *store.Department) bool { depts[d.ID] = d.Name; return true }); err != nil {
-			return err
-		}
-		return store.Each(tx, func(mod *store.Module) bool {
-			out = append(out, row{m: mod, dc: dcs[mod.DataCenterID], dept: depts[mod.DepartmentID]})
-			return true
-		})
-	})
-	return loadedMsg{rows: out, err: err}
+	d := m.ctx.Data
+	dcs, err1 := common.All[store.DataCenter](d)
+	depts, err2 := common.All[store.Department](d)
+	mods, err3 := common.All[store.Module](d)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return loadedMsg{err: err}
+	}
+	dcName, deptName := map[uint64]string{}, map[uint64]string{}
+	for _, x := range dcs {
+		dcName[x.ID] = x.Name
+	}
+	for _, x := range depts {
+		deptName[x.ID] = x.Name
+	}
+	out := make([]row, 0, len(mods))
+	for _, mod := range mods {
+		out = append(out, row{m: mod, dc: dcName[mod.DataCenterID], dept: deptName[mod.DepartmentID]})
+	}
+	return loadedMsg{rows: out}
 }
 
 // Update handles the screen's data messages; the frame the rest.
@@ -116,8 +123,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		m.list.Set(msg.rows)
-		return nil
+		return m.list.Set(msg.rows)
 	case checkedMsg:
 		delete(m.testing, msg.id)
 		if msg.err != nil {
@@ -140,6 +146,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, k.Open):
 		return common.Push(params.New(m.ctx, r.m))
+	case key.Matches(msg, k.Edit):
+		return common.Push(wizardform.NewScreen(m.ctx, wizardform.Options{Edit: r.m}))
 	case key.Matches(msg, k.Test):
 		if m.testing[r.m.ID] {
 			return nil

@@ -1,0 +1,182 @@
+// Package backend is the one door every command and the TUI go through to act on vmmpm's data: the
+// Backend interface. Two implementations stand behind it: Local, in this process (the database, the
+// keyring and, when it runs here, the engine), and server.Client, the same calls over `vmmpm serve`'s
+// socket. Callers never know which one they hold.
+package backend
+
+import (
+	"context"
+	"time"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+	"vmmpm/wizard"
+)
+
+// Backend is every operation a command or a screen performs. Errors keep their meaning across the
+// socket: errors.Is and errors.As match the same sentinels and types (store.ErrNotFound,
+// *store.ValidationError, *wizard.CheckError, vmm.Err*, …) whichever implementation returned them.
+type Backend interface {
+	// Info says who answers: this process (engine inside or none) or a server.
+	Info(ctx context.Context) (Info, error)
+	// Status is Info with job counts by state, each module's health and the engine's pause, if any.
+	Status(ctx context.Context) (*Status, error)
+
+	// List fills out (a *[]*store.T) with every record of kind (a store bucket name, see KindOf).
+	List(ctx context.Context, kind string, out any) error
+	// Get fills out (a *store.T) with record id of kind, or returns an error wrapping store.ErrNotFound.
+	Get(ctx context.Context, kind string, id uint64, out any) error
+	// Save adds (id 0) or replaces a data center, department or tariff under the store's rules and
+	// sets r's id. Warnings are sentences the admin should read.
+	Save(ctx context.Context, r store.Record) (warnings []string, err error)
+	// Delete removes a data center, department, tariff or module (with its password) under the rules.
+	Delete(ctx context.Context, kind string, id uint64) (warnings []string, err error)
+	// CloseTasks closes every task of ids, or none.
+	CloseTasks(ctx context.Context, ids []uint64) error
+
+	// Catalog is what the Add wizard validates against.
+	Catalog(ctx context.Context) (*wizard.Catalog, error)
+	// CheckIntegration is the wizard's step-3 login: with password, or when it is empty the stored
+	// password of module stored (editing), which only the side holding the keyring can read.
+	CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error)
+	// CheckPlacement checks a draft's data center and cluster against the module's live services.
+	CheckPlacement(ctx context.Context, d *wizard.Draft) error
+	// AddPlacement adds a data center and/or department from the wizard (empty names are skipped).
+	AddPlacement(ctx context.Context, dataCenter, department string) (*Placement, error)
+	// SaveModule saves a checked draft and its password, both or neither: a new module when d.ID is 0,
+	// else over module d.ID (an empty password keeps the stored one).
+	SaveModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error)
+	// SetModule applies `module set` pairs, logging in first when a live setting changed.
+	SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error)
+	// ModuleImages lists what module id's VMmanager offers a tariff (OS images, recipes).
+	ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error)
+	// CheckModule logs in with the stored password and records the result.
+	CheckModule(ctx context.Context, id uint64) (*store.Check, error)
+	// SetPassword checks password live against the module's VMmanager, then keeps it in the keyring.
+	SetPassword(ctx context.Context, id uint64, password string) error
+
+	// Jobs lists jobs matching q, oldest first.
+	Jobs(ctx context.Context, q JobQuery) ([]*store.Job, error)
+	// Page is one screenful of jobs in state ("" all), newest first, and the total in that state.
+	Page(ctx context.Context, state string, offset, limit int) (*JobPage, error)
+	Counts(ctx context.Context) (map[uint64]queue.ModuleCounts, error)
+	// LanePosition is an unfinished job's queue key and how many jobs are ahead of it (-1: finished).
+	LanePosition(ctx context.Context, jobID uint64) (LanePos, error)
+	Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error)
+	CreateServices(ctx context.Context, tariffID uint64, count int, client string) ([]store.Service, error)
+	Cancel(ctx context.Context, jobID uint64) error
+	Retry(ctx context.Context, jobID uint64) error
+
+	// Events streams engine events with Seq greater than since until ctx ends or the stream breaks
+	// (the channel is then closed). An Event with Reset set means events were lost: re-read. With light
+	// set, job and lane events that arrive together come as one notice (Covers, the last Seq): enough for
+	// a watcher that re-reads what it shows (the TUI), and far cheaper to read; engine state and module
+	// health events still come whole.
+	Events(ctx context.Context, since uint64, light bool) (<-chan Event, error)
+
+	// Close releases what the backend holds (the database, the connection).
+	Close() error
+}
+
+// Modes of Info.
+const (
+	ModeDirect   = "direct"   // this process holds the database; no engine runs here
+	ModeEngine   = "engine"   // this process holds the database and runs the engine
+	ModeAttached = "attached" // a `vmmpm serve` answers over its socket
+)
+
+// Info describes who answers.
+type Info struct {
+	Mode    string    `json:"mode"`
+	Version string    `json:"version"`
+	PID     int       `json:"pid"`
+	DB      string    `json:"db"`
+	Socket  string    `json:"socket,omitempty"`
+	Started time.Time `json:"started"`
+	// Secrets says where passwords live (the keyring, or memory only in --demo).
+	Secrets string `json:"secrets"`
+}
+
+// Status is what `vmmpm status` prints.
+type Status struct {
+	Info
+	Server bool                          `json:"server"`
+	Jobs   map[string]int                `json:"jobs"`
+	Counts map[uint64]queue.ModuleCounts `json:"counts"`
+	// Modules is each module's health, by id.
+	Modules []ModuleHealth `json:"modules"`
+	// Engine is the engine's own state: paused on the disk, jobs waiting for the keyring (zero when it
+	// runs normally or no engine runs here).
+	Engine queue.Status `json:"engine"`
+}
+
+// ModuleHealth is one module's state as the engine sees it.
+type ModuleHealth struct {
+	ID        uint64       `json:"id"`
+	Name      string       `json:"name"`
+	Enabled   bool         `json:"enabled"`
+	Healthy   bool         `json:"healthy"`
+	Health    string       `json:"health,omitempty"`
+	LastCheck *store.Check `json:"last_check,omitempty"`
+}
+
+// Placement is what AddPlacement made: the new ids (0 when not asked) and the catalog after it.
+type Placement struct {
+	DataCenterID uint64          `json:"datacenter_id"`
+	DepartmentID uint64          `json:"department_id"`
+	Catalog      *wizard.Catalog `json:"catalog"`
+}
+
+// JobQuery filters Jobs; zero fields match everything.
+type JobQuery struct {
+	State  string `json:"state,omitempty"`
+	Module uint64 `json:"module,omitempty"`
+}
+
+// Match reports whether j passes the filter.
+func (q JobQuery) Match(j *store.Job) bool {
+	return (q.State == "" || j.State == q.State) && (q.Module == 0 || j.ModuleID == q.Module)
+}
+
+// JobPage is one page of Page.
+type JobPage struct {
+	Jobs  []store.Job `json:"jobs"`
+	Total int         `json:"total"`
+}
+
+// LanePos is LanePosition's answer.
+type LanePos struct {
+	Lane  string `json:"lane"`
+	Ahead int    `json:"ahead"`
+}
+
+// Event is an engine event as a client sees it.
+type Event struct {
+	queue.Event
+	// Reset: events before this one were lost (the client was too slow, or the server restarted
+	// beyond what it keeps); re-read counts and pages instead of trusting a tally.
+	Reset bool `json:"reset,omitempty"`
+	// Covers, on a light stream, is a notice standing for that many job and lane events up to Seq.
+	Covers int `json:"covers,omitempty"`
+}
+
+// KindOf is the kind name of record type P, as List, Get and Delete take it.
+func KindOf[T any, P record[T]]() string {
+	return string(P(new(T)).Bucket())
+}
+
+// All lists every record of type T through b.
+func All[T any, P record[T]](ctx context.Context, b Backend) ([]P, error) {
+	var out []P
+	err := b.List(ctx, KindOf[T, P](), &out)
+	return out, err
+}
+
+// Load reads record id of type T through b.
+func Load[T any, P record[T]](ctx context.Context, b Backend, id uint64) (P, error) {
+	out := P(new(T))
+	if err := b.Get(ctx, KindOf[T, P](), id, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,365 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+	"vmmpm/wizard"
+)
+
+// CheckTimeout bounds a connection check (module check, module password).
+var CheckTimeout = 30 * time.Second
+
+// Local is the Backend of the process that holds the database. With Engine nil it makes a stopped
+// engine on first need (enqueueing and reading pages need its index); whoever runs an engine passes it.
+type Local struct {
+	DB      *store.DB
+	Secrets store.Secrets
+	Version string
+	// Mode is ModeEngine when Engine runs in this process, else ModeDirect.
+	Mode string
+	// OwnsDB: Close closes the database too.
+	OwnsDB bool
+
+	mu      sync.Mutex
+	engine  *queue.Engine
+	ownsEng bool
+	started time.Time
+}
+
+// NewLocal wraps db and secrets; eng may be nil (see Local).
+func NewLocal(db *store.DB, secrets store.Secrets, eng *queue.Engine, version string) *Local {
+	mode := ModeDirect
+	if eng != nil {
+		mode = ModeEngine
+	}
+	return &Local{DB: db, Secrets: secrets, Version: version, Mode: mode, engine: eng, started: time.Now()}
+}
+
+// Engine returns the engine, making a stopped one if none was given.
+func (l *Local) Engine() (*queue.Engine, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.engine == nil {
+		e, err := queue.New(l.DB, l.Secrets, queue.Options{})
+		if err != nil {
+			return nil, err
+		}
+		l.engine, l.ownsEng = e, true
+	}
+	return l.engine, nil
+}
+
+// Close closes an engine Local made itself, and the database when it owns it.
+func (l *Local) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var err error
+	if l.ownsEng {
+		err = l.engine.Close()
+		l.engine, l.ownsEng = nil, false
+	}
+	if l.OwnsDB {
+		err = errors.Join(err, l.DB.Close())
+		l.OwnsDB = false
+	}
+	return err
+}
+
+func (l *Local) Info(context.Context) (Info, error) {
+	return Info{Mode: l.Mode, Version: l.Version, PID: os.Getpid(), DB: l.DB.Path(), Started: l.started,
+		Secrets: l.Secrets.Describe()}, nil
+}
+
+func (l *Local) Status(ctx context.Context) (*Status, error) {
+	info, _ := l.Info(ctx)
+	st := &Status{Info: info, Jobs: map[string]int{}}
+	e, err := l.Engine()
+	if err != nil {
+		return nil, err
+	}
+	st.Counts = e.Counts()
+	if l.Mode == ModeEngine {
+		st.Engine = e.Status()
+	}
+	for _, c := range st.Counts {
+		for state, n := range map[string]int{store.JobQueued: c.Queued, store.JobRunning: c.Running,
+			store.JobRetrying: c.Retrying, store.JobFailed: c.Failed, store.JobDone: c.Done, store.JobCancelled: c.Cancelled} {
+			st.Jobs[state] += n
+		}
+	}
+	mods, err := store.All[store.Module](l.DB)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mods {
+		healthy, msg := e.Health(m.ID)
+		st.Modules = append(st.Modules, ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, Healthy: healthy,
+			Health: msg, LastCheck: m.LastCheck})
+	}
+	return st, nil
+}
+
+func (l *Local) List(_ context.Context, kind string, out any) error {
+	k, ok := kinds[kind]
+	if !ok {
+		return unknownKind(kind)
+	}
+	return k.list(l.DB, out)
+}
+
+func (l *Local) Get(_ context.Context, kind string, id uint64, out any) error {
+	k, ok := kinds[kind]
+	if !ok {
+		return unknownKind(kind)
+	}
+	return k.get(l.DB, id, out)
+}
+
+func (l *Local) Save(ctx context.Context, r store.Record) (warnings []string, err error) {
+	if t, ok := r.(*store.Tariff); ok { // checked against its modules' VMmanager, outside a transaction
+		return wizard.SaveTariff(ctx, l.DB, l.Secrets, t)
+	}
+	err = l.DB.Update(func(tx *store.Tx) (err error) {
+		switch r := r.(type) {
+		case *store.DataCenter:
+			return store.SaveDataCenter(tx, r)
+		case *store.Department:
+			return store.SaveDepartment(tx, r)
+		}
+		return fmt.Errorf("%T cannot be saved this way", r)
+	})
+	return warnings, err
+}
+
+func (l *Local) Delete(_ context.Context, kind string, id uint64) (warnings []string, err error) {
+	var del func(*store.Tx, uint64) error
+	switch kind {
+	case KindOf[store.Module]():
+		return wizard.RemoveModule(l.DB, l.Secrets, id)
+	case KindOf[store.DataCenter]():
+		del = store.DeleteDataCenter
+	case KindOf[store.Department]():
+		del = store.DeleteDepartment
+	case KindOf[store.Tariff]():
+		del = store.DeleteTariff
+	default:
+		return nil, unknownKind(kind)
+	}
+	return nil, l.DB.Update(func(tx *store.Tx) error { return del(tx, id) })
+}
+
+func (l *Local) CloseTasks(_ context.Context, ids []uint64) error {
+	now := time.Now()
+	return l.DB.Update(func(tx *store.Tx) error {
+		for _, id := range ids {
+			if err := store.CloseTask(tx, id, now); err != nil {
+				return &RecordError{Kind: KindOf[store.Task](), ID: id, Err: err}
+			}
+		}
+		return nil
+	})
+}
+
+func (l *Local) Catalog(context.Context) (*wizard.Catalog, error) { return wizard.LoadCatalog(l.DB) }
+
+func (l *Local) CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error) {
+	if password == "" && stored != 0 {
+		var err error
+		if password, err = l.Secrets.Get(stored); err != nil {
+			return nil, err
+		}
+	}
+	return wizard.CheckIntegration(ctx, in, password)
+}
+
+func (l *Local) CheckPlacement(_ context.Context, d *wizard.Draft) error {
+	return wizard.CheckPlacement(l.DB, d)
+}
+
+func (l *Local) AddPlacement(_ context.Context, dataCenter, department string) (*Placement, error) {
+	dc, dept, cat, err := wizard.AddPlacement(l.DB, dataCenter, department)
+	if err != nil {
+		return nil, err
+	}
+	return &Placement{DataCenterID: dc, DepartmentID: dept, Catalog: cat}, nil
+}
+
+func (l *Local) SaveModule(_ context.Context, d *wizard.Draft, password string) (*store.Module, error) {
+	if d.ID == 0 {
+		return wizard.Save(l.DB, l.Secrets, d, password)
+	}
+	return wizard.Update(l.DB, l.Secrets, d, password)
+}
+
+func (l *Local) SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error) {
+	return wizard.EditModule(ctx, l.DB, l.Secrets, id, kv)
+}
+
+func (l *Local) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error) {
+	m, err := store.Load[store.Module](l.DB, id)
+	if err != nil {
+		return nil, err
+	}
+	return wizard.ModuleImages(ctx, l.Secrets, m)
+}
+
+func (l *Local) CheckModule(ctx context.Context, id uint64) (*store.Check, error) {
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	return wizard.CheckStored(ctx, l.DB, l.Secrets, id)
+}
+
+func (l *Local) SetPassword(ctx context.Context, id uint64, password string) error {
+	if err := wizard.ValidatePassword(password); err != nil {
+		return err
+	}
+	m, err := store.Load[store.Module](l.DB, id)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
+	defer cancel()
+	if _, err := wizard.CheckModule(ctx, m, password); err != nil {
+		return err
+	}
+	return l.Secrets.Set(id, password)
+}
+
+func (l *Local) Jobs(_ context.Context, q JobQuery) ([]*store.Job, error) {
+	var rows []*store.Job
+	err := l.DB.View(func(tx *store.Tx) error {
+		if err := store.Each(tx, func(j *store.Job) bool {
+			if q.Match(j) {
+				rows = append(rows, j)
+			}
+			return true
+		}); err != nil {
+			return err
+		}
+		if q.Module != 0 && len(rows) == 0 { // an empty list must not hide a mistyped module id
+			if _, err := store.Get[store.Module](tx, q.Module); err != nil {
+				return &store.ValidationError{Field: store.FieldRecord,
+					Rule: fmt.Sprintf("module %d does not exist and no job ran on it; see vmmpm module list", q.Module)}
+			}
+		}
+		return nil
+	})
+	return rows, err
+}
+
+func (l *Local) Page(_ context.Context, state string, offset, limit int) (*JobPage, error) {
+	e, err := l.Engine()
+	if err != nil {
+		return nil, err
+	}
+	jobs, total, err := e.Page(state, offset, limit)
+	if err != nil {
+		return nil, err
+	}
+	return &JobPage{Jobs: jobs, Total: total}, nil
+}
+
+func (l *Local) Counts(context.Context) (map[uint64]queue.ModuleCounts, error) {
+	e, err := l.Engine()
+	if err != nil {
+		return nil, err
+	}
+	return e.Counts(), nil
+}
+
+func (l *Local) LanePosition(_ context.Context, jobID uint64) (LanePos, error) {
+	e, err := l.Engine()
+	if err != nil {
+		return LanePos{}, err
+	}
+	lane, ahead := e.LanePosition(jobID)
+	return LanePos{Lane: lane, Ahead: ahead}, nil
+}
+
+func (l *Local) Enqueue(_ context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+	e, err := l.Engine()
+	if err != nil {
+		return nil, err
+	}
+	return e.Enqueue(serviceID, op, args)
+}
+
+func (l *Local) CreateServices(_ context.Context, tariffID uint64, count int, client string) ([]store.Service, error) {
+	e, err := l.Engine()
+	if err != nil {
+		return nil, err
+	}
+	return e.CreateServices(tariffID, count, client)
+}
+
+func (l *Local) Cancel(_ context.Context, id uint64) error {
+	return l.jobAction(id, (*queue.Engine).Cancel)
+}
+func (l *Local) Retry(_ context.Context, id uint64) error {
+	return l.jobAction(id, (*queue.Engine).Retry)
+}
+
+func (l *Local) jobAction(id uint64, act func(*queue.Engine, uint64) error) error {
+	e, err := l.Engine()
+	if err != nil {
+		return err
+	}
+	return act(e, id)
+}
+
+// Events streams the engine's events. In this process nothing is kept to resume from: since only
+// decides whether the first event says Reset.
+func (l *Local) Events(ctx context.Context, since uint64, _ bool) (<-chan Event, error) {
+	e, err := l.Engine()
+	if err != nil {
+		return nil, err
+	}
+	in, unsubscribe := e.Subscribe(4096)
+	out := make(chan Event, 64)
+	go func() {
+		defer close(out)
+		defer unsubscribe()
+		last := since
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev, ok := <-in:
+				if !ok {
+					return
+				}
+				out2 := Event{Event: ev, Reset: last != 0 && ev.Seq != last+1}
+				last = ev.Seq
+				select {
+				case out <- out2:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	}()
+	return out, nil
+}
+
+// RecordError is a refusal about one record of a batch (which task could not be closed).
+type RecordError struct {
+	Kind string `json:"kind"`
+	ID   uint64 `json:"id"`
+	Err  error  `json:"-"`
+}
+
+func (e *RecordError) Error() string { return e.Err.Error() }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+func unknownKind(kind string) error {
+	return &store.ValidationError{Field: store.FieldRecord, Rule: fmt.Sprintf("%q is not a kind of record vmmpm keeps", kind)}
+}
+
+var _ Backend = (*Local)(nil)

@@ -1,0 +1,327 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+
+	"vmmpm/backend"
+	"vmmpm/queue"
+	"vmmpm/store"
+	"vmmpm/wizard"
+)
+
+const pidHeader = "X-Vmmpm-Pid"
+
+// errNoServer: nothing listens on the socket (no file, or a file nobody accepts on).
+var errNoServer = errors.New("no vmmpm server listens on the socket")
+
+// VersionError is the refusal between a client and a server of different versions.
+type VersionError struct {
+	Msg string
+	PID int
+}
+
+func (e *VersionError) Error() string { return e.Msg }
+
+// Client is the Backend over a server's socket.
+type Client struct {
+	socket  string
+	version string
+	http    *http.Client
+}
+
+// NewClient talks to the server on socket, announcing version.
+func NewClient(socket, version string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", socket)
+		},
+		MaxIdleConnsPerHost: 4,
+	}
+	return &Client{socket: socket, version: version, http: &http.Client{Transport: tr}}
+}
+
+// Dial connects to the server on socket and checks it answers with the same version. It returns
+// (nil, nil) when no server listens there.
+func Dial(ctx context.Context, socket, version string) (*Client, *backend.Info, error) {
+	c := NewClient(socket, version)
+	info, err := c.hello(ctx)
+	if errors.Is(err, errNoServer) {
+		c.Close()
+		return nil, nil, nil
+	}
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return c, info, nil
+}
+
+// Socket is where the client connects.
+func (c *Client) Socket() string { return c.socket }
+
+func (c *Client) Close() error {
+	c.http.CloseIdleConnections()
+	return nil
+}
+
+func (c *Client) hello(ctx context.Context) (*backend.Info, error) {
+	var info backend.Info
+	if err := c.call(ctx, "hello", noArgs{}, &info); err != nil {
+		return nil, err
+	}
+	return &info, nil
+}
+
+// call posts args to /v1/name and decodes the result into out (when set and present). A domain
+// error comes back as the error it was on the server's side.
+func (c *Client) call(ctx context.Context, name string, args, out any) error {
+	body, err := json.Marshal(args)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://vmmpm"+pathPrefix+name, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set(versionHeader, c.version)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return c.transportError(err)
+	}
+	defer resp.Body.Close()
+	var env envelope
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&env); err != nil {
+		return fmt.Errorf("the vmmpm server on %s gave an unreadable answer (%v); is it the same vmmpm?", c.socket, err)
+	}
+	if resp.StatusCode == http.StatusConflict && env.Error != nil {
+		pid, _ := strconv.Atoi(resp.Header.Get(pidHeader))
+		return &VersionError{Msg: env.Error.Message, PID: pid}
+	}
+	if out != nil && len(env.Result) > 0 {
+		if err := json.Unmarshal(env.Result, out); err != nil {
+			return fmt.Errorf("the vmmpm server's answer to %s is not what this vmmpm expects: %w", name, err)
+		}
+	}
+	if env.Error != nil {
+		return backend.Decode(env.Error)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the vmmpm server answered %s to %s", resp.Status, name)
+	}
+	return nil
+}
+
+// ErrServerGone: the server went away (stopped or crashed) during or before a call.
+var ErrServerGone = errors.New("the vmmpm server is not running")
+
+func (c *Client) transportError(err error) error {
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%w: nothing listens on %s (start it with vmmpm serve): %w", errNoServer, c.socket, ErrServerGone)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return fmt.Errorf("the vmmpm server on %s did not answer (%v); is it still running? (vmmpm status): %w", c.socket, err, ErrServerGone)
+}
+
+func (c *Client) Info(ctx context.Context) (backend.Info, error) {
+	info, err := c.hello(ctx)
+	if err != nil {
+		return backend.Info{}, err
+	}
+	return *info, nil
+}
+
+func (c *Client) Status(ctx context.Context) (*backend.Status, error) {
+	var st backend.Status
+	return &st, c.call(ctx, "status", noArgs{}, &st)
+}
+
+func (c *Client) List(ctx context.Context, kind string, out any) error {
+	return c.call(ctx, "list", kindArgs{Kind: kind}, out)
+}
+
+func (c *Client) Get(ctx context.Context, kind string, id uint64, out any) error {
+	return c.call(ctx, "get", recordArgs{Kind: kind, ID: id}, out)
+}
+
+func (c *Client) Save(ctx context.Context, r store.Record) ([]string, error) {
+	rec, err := json.Marshal(r)
+	if err != nil {
+		return nil, err
+	}
+	var res saveResult
+	err = c.call(ctx, "save", saveArgs{Kind: string(r.Bucket()), Record: rec}, &res)
+	if len(res.Record) > 0 {
+		if uerr := json.Unmarshal(res.Record, r); uerr != nil && err == nil {
+			err = uerr
+		}
+	}
+	return res.Warnings, err
+}
+
+func (c *Client) Delete(ctx context.Context, kind string, id uint64) ([]string, error) {
+	var res warningsResult
+	err := c.call(ctx, "delete", recordArgs{Kind: kind, ID: id}, &res)
+	return res.Warnings, err
+}
+
+func (c *Client) CloseTasks(ctx context.Context, ids []uint64) error {
+	return c.call(ctx, "close_tasks", idsArgs{IDs: ids}, nil)
+}
+
+func (c *Client) Catalog(ctx context.Context) (*wizard.Catalog, error) {
+	var cat wizard.Catalog
+	return &cat, c.call(ctx, "catalog", noArgs{}, &cat)
+}
+
+// SaveModule sends the password over the owner-only socket; the server writes it to the keyring.
+func (c *Client) SaveModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error) {
+	var m *store.Module
+	err := c.call(ctx, "save_module", saveModuleArgs{Draft: d, Password: password}, &m)
+	return m, err
+}
+
+// CheckIntegration logs in from the server's side, where the stored password is.
+func (c *Client) CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error) {
+	var res *wizard.CheckResult
+	err := c.call(ctx, "check_integration", checkArgs{Integration: in, Password: password, Stored: stored}, &res)
+	return res, err
+}
+
+func (c *Client) CheckPlacement(ctx context.Context, d *wizard.Draft) error {
+	return c.call(ctx, "check_placement", d, nil)
+}
+
+func (c *Client) AddPlacement(ctx context.Context, dataCenter, department string) (*backend.Placement, error) {
+	var p *backend.Placement
+	err := c.call(ctx, "add_placement", placementArgs{DataCenter: dataCenter, Department: department}, &p)
+	return p, err
+}
+
+func (c *Client) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error) {
+	var im *wizard.Images
+	err := c.call(ctx, "module_images", idArgs{ID: id}, &im)
+	return im, err
+}
+
+func (c *Client) SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error) {
+	var res moduleResult
+	err := c.call(ctx, "set_module", setModuleArgs{ID: id, KV: kv}, &res)
+	return res.Module, res.Warnings, err
+}
+
+func (c *Client) CheckModule(ctx context.Context, id uint64) (*store.Check, error) {
+	var chk *store.Check
+	err := c.call(ctx, "check_module", idArgs{ID: id}, &chk)
+	return chk, err
+}
+
+func (c *Client) SetPassword(ctx context.Context, id uint64, password string) error {
+	return c.call(ctx, "set_password", passwordArgs{ID: id, Password: password}, nil)
+}
+
+func (c *Client) Jobs(ctx context.Context, q backend.JobQuery) ([]*store.Job, error) {
+	var jobs []*store.Job
+	err := c.call(ctx, "jobs", q, &jobs)
+	return jobs, err
+}
+
+func (c *Client) Page(ctx context.Context, state string, offset, limit int) (*backend.JobPage, error) {
+	var p backend.JobPage
+	return &p, c.call(ctx, "page", pageArgs{State: state, Offset: offset, Limit: limit}, &p)
+}
+
+func (c *Client) Counts(ctx context.Context) (map[uint64]queue.ModuleCounts, error) {
+	out := map[uint64]queue.ModuleCounts{}
+	return out, c.call(ctx, "counts", noArgs{}, &out)
+}
+
+func (c *Client) LanePosition(ctx context.Context, jobID uint64) (backend.LanePos, error) {
+	var p backend.LanePos
+	err := c.call(ctx, "lane_position", idArgs{ID: jobID}, &p)
+	return p, err
+}
+
+func (c *Client) Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+	var j *store.Job
+	err := c.call(ctx, "enqueue", enqueueArgs{Service: serviceID, Op: op, Args: args}, &j)
+	return j, err
+}
+
+func (c *Client) CreateServices(ctx context.Context, tariffID uint64, count int, client string) ([]store.Service, error) {
+	var svcs []store.Service
+	err := c.call(ctx, "create_services", createArgs{Tariff: tariffID, Count: count, Client: client}, &svcs)
+	return svcs, err
+}
+
+func (c *Client) Cancel(ctx context.Context, jobID uint64) error {
+	return c.call(ctx, "cancel", idArgs{ID: jobID}, nil)
+}
+
+func (c *Client) Retry(ctx context.Context, jobID uint64) error {
+	return c.call(ctx, "retry", idArgs{ID: jobID}, nil)
+}
+
+// Events opens the server's event stream after since. The channel closes when ctx ends or the stream
+// breaks (server stopped, or this client fell too far behind); reopen it with the last Seq seen.
+func (c *Client) Events(ctx context.Context, since uint64, light bool) (<-chan backend.Event, error) {
+	url := "http://vmmpm" + eventsPath + "?since=" + strconv.FormatUint(since, 10)
+	if light {
+		url += "&light=1"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(versionHeader, c.version)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		var env envelope
+		if json.NewDecoder(resp.Body).Decode(&env) == nil && env.Error != nil {
+			return nil, backend.Decode(env.Error)
+		}
+		return nil, fmt.Errorf("the vmmpm server answered %s to the event stream", resp.Status)
+	}
+	out := make(chan backend.Event, 256)
+	go func() {
+		defer close(out)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(make([]byte, 64<<10), 16<<20)
+		for sc.Scan() {
+			line := bytes.TrimSpace(sc.Bytes())
+			if len(line) == 0 {
+				continue // heartbeat
+			}
+			var ev backend.Event
+			if json.Unmarshal(line, &ev) != nil {
+				return
+			}
+			select {
+			case out <- ev:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+var _ backend.Backend = (*Client)(nil)

@@ -1,0 +1,293 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"vmmpm/backend"
+	"vmmpm/store"
+	"vmmpm/wizard"
+)
+
+// MaxInFlight bounds the calls served at once; more are answered 429 at once, so a client flooding
+// the socket cannot starve the others or grow the server's memory.
+const MaxInFlight = 64
+
+// Server serves a backend (the Local one holding the database and running the engine) on a socket.
+type Server struct {
+	backend backend.Backend
+	version string
+	socket  string
+	log     *slog.Logger
+	hub     *hub
+	slots   chan struct{}
+	http    *http.Server
+}
+
+// New builds the server for b. Events come from b.Events; the hub keeps the recent ones so a client
+// that reconnects resumes where it left off, and numbers them on from where an earlier server stopped
+// (seqs, the database; nil numbers from 1).
+func New(b backend.Backend, seqs SeqStore, version, socket string, log *slog.Logger) (*Server, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{backend: b, version: version, socket: socket, log: log, slots: make(chan struct{}, MaxInFlight)}
+	s.hub = newHub(HubKeep, ClientBuffer)
+	s.hub.onError = func(err error) { log.Error("cannot reserve event numbers", "error", err.Error()) }
+	if err := s.hub.restore(seqs); err != nil {
+		return nil, err
+	}
+	s.http = &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ConnContext:       withPeer,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+// Serve feeds the hub from the backend's events and answers on ln until ctx ends; then it stops
+// taking calls, ends the event streams and returns once the calls in progress are answered (at most
+// grace).
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	evCtx, stopEvents := context.WithCancel(context.Background())
+	defer stopEvents()
+	events, err := s.backend.Events(evCtx, 0, false)
+	if err != nil {
+		return err
+	}
+	go s.hub.run(events)
+	errc := make(chan error, 1)
+	go func() { errc <- s.http.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	s.hub.shutdown()
+	shut, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	err = s.http.Shutdown(shut)
+	if errors.Is(err, context.DeadlineExceeded) {
+		_ = s.http.Close()
+		err = nil
+	}
+	return err
+}
+
+type peerKey struct{}
+
+// withPeer records the connecting process's uid for the handler's check.
+func withPeer(ctx context.Context, c net.Conn) context.Context {
+	uid, err := peerUID(c)
+	if err != nil {
+		uid = -1
+	}
+	return context.WithValue(ctx, peerKey{}, uid)
+}
+
+// Handler is the HTTP side: the peer and version checks, then the call or the event stream.
+func (s *Server) Handler() http.Handler {
+	calls := s.routes()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if uid, _ := r.Context().Value(peerKey{}).(int); uid != os.Getuid() && uid != 0 {
+			s.log.Warn("refused a connection from another user", "uid", uid)
+			fail(w, http.StatusForbidden, fmt.Sprintf("this vmmpm server serves only user %d (and root); "+
+				"run vmmpm as that user", os.Getuid()))
+			return
+		}
+		w.Header().Set(versionHeader, s.version)
+		w.Header().Set(pidHeader, strconv.Itoa(os.Getpid()))
+		if v := r.Header.Get(versionHeader); v != s.version {
+			fail(w, http.StatusConflict, versionSentence(v, s.version, os.Getpid()))
+			return
+		}
+		if r.URL.Path == eventsPath {
+			s.events(w, r)
+			return
+		}
+		name, ok := strings.CutPrefix(r.URL.Path, pathPrefix)
+		call := calls[name]
+		switch {
+		case !ok || call == nil:
+			fail(w, http.StatusNotFound, fmt.Sprintf("vmmpm has no call %q; client and server may be different builds", r.URL.Path))
+			return
+		case r.Method != http.MethodPost:
+			fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s takes POST, not %s", r.URL.Path, r.Method))
+			return
+		}
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+		default:
+			fail(w, http.StatusTooManyRequests, "the vmmpm server is answering too many calls at once; try again in a moment")
+			return
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request is larger than %d bytes", MaxBody))
+				return
+			}
+			fail(w, http.StatusBadRequest, "the request could not be read: "+err.Error())
+			return
+		}
+		status, env := call(r.Context(), body)
+		writeJSON(w, status, env)
+	})
+}
+
+type call func(ctx context.Context, body []byte) (int, *envelope)
+
+// rpc adapts a typed function to a call: strict decoding of the body (unknown fields refused), the
+// result and error in the envelope.
+func rpc[Req, Resp any](fn func(ctx context.Context, req *Req) (Resp, error)) call {
+	return func(ctx context.Context, body []byte) (int, *envelope) {
+		req := new(Req)
+		if len(bytes.TrimSpace(body)) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(req); err != nil {
+				return http.StatusBadRequest, &envelope{Error: &backend.WireError{Message: "the request is not valid JSON for this call: " + err.Error()}}
+			}
+		}
+		resp, err := fn(ctx, req)
+		env := &envelope{}
+		if b, merr := json.Marshal(resp); merr == nil && string(b) != "null" {
+			env.Result = b
+		}
+		if err != nil {
+			env.Error = backend.Encode(err)
+			return http.StatusUnprocessableEntity, env
+		}
+		return http.StatusOK, env
+	}
+}
+
+func (s *Server) routes() map[string]call {
+	b := s.backend
+	return map[string]call{
+		"hello": rpc(func(ctx context.Context, _ *noArgs) (backend.Info, error) { return s.info(ctx) }),
+		"status": rpc(func(ctx context.Context, _ *noArgs) (*backend.Status, error) {
+			st, err := b.Status(ctx)
+			if err == nil {
+				st.Info, err = s.info(ctx)
+				st.Server = true
+			}
+			return st, err
+		}),
+		"list": rpc(func(ctx context.Context, a *kindArgs) (any, error) {
+			out := backend.NewList(a.Kind)
+			if out == nil {
+				return nil, unknownKind(a.Kind)
+			}
+			return out, b.List(ctx, a.Kind, out)
+		}),
+		"get": rpc(func(ctx context.Context, a *recordArgs) (store.Record, error) {
+			r := backend.NewRecord(a.Kind)
+			if r == nil {
+				return nil, unknownKind(a.Kind)
+			}
+			return r, b.Get(ctx, a.Kind, a.ID, r)
+		}),
+		"save": rpc(func(ctx context.Context, a *saveArgs) (*saveResult, error) {
+			r := backend.NewRecord(a.Kind)
+			if r == nil {
+				return nil, unknownKind(a.Kind)
+			}
+			if err := json.Unmarshal(a.Record, r); err != nil {
+				return nil, fmt.Errorf("the record is not a valid %s: %w", a.Kind, err)
+			}
+			warnings, err := b.Save(ctx, r)
+			rec, _ := json.Marshal(r)
+			return &saveResult{Record: rec, Warnings: warnings}, err
+		}),
+		"delete": rpc(func(ctx context.Context, a *recordArgs) (warningsResult, error) {
+			w, err := b.Delete(ctx, a.Kind, a.ID)
+			return warningsResult{Warnings: w}, err
+		}),
+		"close_tasks": rpc(func(ctx context.Context, a *idsArgs) (any, error) { return nil, b.CloseTasks(ctx, a.IDs) }),
+		"catalog":     rpc(func(ctx context.Context, _ *noArgs) (any, error) { return b.Catalog(ctx) }),
+		"save_module": rpc(func(ctx context.Context, a *saveModuleArgs) (*store.Module, error) {
+			if a.Draft == nil {
+				return nil, errors.New("the request has no draft module")
+			}
+			return b.SaveModule(ctx, a.Draft, a.Password)
+		}),
+		"check_integration": rpc(func(ctx context.Context, a *checkArgs) (*wizard.CheckResult, error) {
+			return b.CheckIntegration(ctx, a.Integration, a.Password, a.Stored)
+		}),
+		"check_placement": rpc(func(ctx context.Context, d *wizard.Draft) (any, error) { return nil, b.CheckPlacement(ctx, d) }),
+		"add_placement": rpc(func(ctx context.Context, a *placementArgs) (*backend.Placement, error) {
+			return b.AddPlacement(ctx, a.DataCenter, a.Department)
+		}),
+		"module_images": rpc(func(ctx context.Context, a *idArgs) (*wizard.Images, error) { return b.ModuleImages(ctx, a.ID) }),
+		"set_module": rpc(func(ctx context.Context, a *setModuleArgs) (*moduleResult, error) {
+			m, w, err := b.SetModule(ctx, a.ID, a.KV)
+			return &moduleResult{Module: m, Warnings: w}, err
+		}),
+		"check_module": rpc(func(ctx context.Context, a *idArgs) (*store.Check, error) { return b.CheckModule(ctx, a.ID) }),
+		"set_password": rpc(func(ctx context.Context, a *passwordArgs) (any, error) {
+			return nil, b.SetPassword(ctx, a.ID, a.Password)
+		}),
+		"jobs": rpc(func(ctx context.Context, q *backend.JobQuery) ([]*store.Job, error) { return b.Jobs(ctx, *q) }),
+		"page": rpc(func(ctx context.Context, a *pageArgs) (*backend.JobPage, error) {
+			return b.Page(ctx, a.State, a.Offset, a.Limit)
+		}),
+		"counts": rpc(func(ctx context.Context, _ *noArgs) (any, error) { return b.Counts(ctx) }),
+		"lane_position": rpc(func(ctx context.Context, a *idArgs) (backend.LanePos, error) {
+			return b.LanePosition(ctx, a.ID)
+		}),
+		"enqueue": rpc(func(ctx context.Context, a *enqueueArgs) (*store.Job, error) {
+			return b.Enqueue(ctx, a.Service, a.Op, a.Args)
+		}),
+		"create_services": rpc(func(ctx context.Context, a *createArgs) ([]store.Service, error) {
+			return b.CreateServices(ctx, a.Tariff, a.Count, a.Client)
+		}),
+		"cancel": rpc(func(ctx context.Context, a *idArgs) (any, error) { return nil, b.Cancel(ctx, a.ID) }),
+		"retry":  rpc(func(ctx context.Context, a *idArgs) (any, error) { return nil, b.Retry(ctx, a.ID) }),
+	}
+}
+
+func (s *Server) info(ctx context.Context) (backend.Info, error) {
+	info, err := s.backend.Info(ctx)
+	info.Mode, info.Socket, info.Version = backend.ModeAttached, s.socket, s.version
+	return info, err
+}
+
+func unknownKind(kind string) error {
+	return &store.ValidationError{Field: store.FieldRecord, Rule: fmt.Sprintf("%q is not a kind of record vmmpm keeps", kind)}
+}
+
+// versionSentence is the refusal both sides give when their versions differ.
+func versionSentence(client, server string, pid int) string {
+	if client == "" {
+		client = "unknown"
+	}
+	return fmt.Sprintf("this vmmpm is version %s but the server (pid %d) is version %s; use the same version for both "+
+		"(restart vmmpm serve after an upgrade)", client, pid, server)
+}
+
+func fail(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, &envelope{Error: &backend.WireError{Message: msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,116 @@
+// Package server carries the backend.Backend calls over a Unix socket: the server side that
+// `vmmpm serve` runs (HTTP with JSON, events as newline-delimited JSON) and Client, the Backend that
+// commands and the TUI use when a server holds the database.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// SocketName is the socket's file name in its folder.
+const SocketName = "vmmpm.sock"
+
+// DefaultSocket is where `vmmpm serve` listens and clients look: $XDG_RUNTIME_DIR/vmmpm/vmmpm.sock,
+// or beside the database when there is no runtime folder. VMMPM_SOCKET overrides both.
+func DefaultSocket(dbPath string) string {
+	if p := os.Getenv("VMMPM_SOCKET"); p != "" {
+		return p
+	}
+	if rt := os.Getenv("XDG_RUNTIME_DIR"); rt != "" {
+		return filepath.Join(rt, "vmmpm", SocketName)
+	}
+	return filepath.Join(filepath.Dir(dbPath), SocketName)
+}
+
+// Listen makes path's folder (0700), removes a socket left by a server that died, and listens with
+// the socket file at 0600. A live server on path is refused with its pid.
+func Listen(path string) (net.Listener, error) {
+	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
+		return nil, fmt.Errorf("the socket path %s is too long for a Unix socket (at most 107 bytes); give a shorter --socket", path)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("cannot make the socket folder %s: %w", filepath.Dir(path), err)
+	}
+	if err := privateDir(filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(path); err == nil {
+		if pid, live := probe(path); live {
+			return nil, fmt.Errorf("another vmmpm serve (pid %d) already listens on %s; stop it first, or give another --socket", pid, path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("a stale socket %s is in the way and cannot be removed: %w", path, err)
+		}
+	}
+	old := syscall.Umask(0o177) // the socket is born 0600: no window in which another user may connect
+	ln, err := net.Listen("unix", path)
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on %s: %w", path, err)
+	}
+	ln.(*net.UnixListener).SetUnlinkOnClose(true)
+	return ln, nil
+}
+
+// privateDir makes sure only this user can enter dir, when this user owns it.
+func privateDir(dir string) error {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return err
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && int(sys.Uid) == os.Getuid() && st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("cannot make the socket folder %s private (0700): %w", dir, err)
+		}
+	}
+	return nil
+}
+
+// probe asks whatever listens on path for its pid.
+func probe(path string) (pid int, live bool) {
+	c := NewClient(path, "")
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	info, err := c.hello(ctx)
+	if err != nil {
+		var ve *VersionError
+		if errors.As(err, &ve) {
+			return ve.PID, true
+		}
+		return 0, !errors.Is(err, errNoServer)
+	}
+	return info.PID, true
+}
+
+// peerUID is the uid of the process at the other end of a Unix connection.
+func peerUID(c net.Conn) (int, error) {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return -1, errors.New("not a Unix socket connection")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return -1, err
+	}
+	if cerr != nil {
+		return -1, cerr
+	}
+	return int(cred.Uid), nil
+}
