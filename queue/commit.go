@@ -184,7 +184,7 @@ func (c *committer) drain() { c.drainFor(nil) }
 // instead of waking the committer and waiting to be woken in turn, but never carries other lanes'
 // commits before its own job. One writer at a time keeps the order.
 func (c *committer) drainFor(done <-chan error) {
-	for done == nil || len(done) == 0 {
+	for len(done) == 0 { // a nil done never answers: write until nothing is pending
 		c.mu.Lock()
 		if c.writing || len(c.pending) == 0 {
 			c.mu.Unlock()
