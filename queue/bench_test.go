@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -304,4 +305,58 @@ func BenchmarkPage(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(opened.Milliseconds()), "open-100k-ms")
+}
+
+// BenchmarkEngineHeap opens an engine on 100,000 finished and 100,000 unfinished jobs and reports the
+// heap it holds once loaded (goal: under 200 MiB), and how long until it can schedule.
+func BenchmarkEngineHeap(b *testing.B) {
+	const each = 100_000
+	db, _ := benchFixture(b, 4)
+	e, err := New(db, store.NewMemorySecrets(), Options{}) // creates the index buckets
+	if err != nil {
+		b.Fatal(err)
+	}
+	_ = e.Close()
+	at := time.Now()
+	for start := 0; start < 2*each; start += 5000 {
+		err := db.Update(func(tx *store.Tx) error {
+			for i := start; i < start+5000; i++ {
+				j := &store.Job{ServiceID: uint64(i + 1), ModuleID: 1, Type: store.OpOpen, State: store.JobDone,
+					QueueKey: QueueKey("b-1", 1+i%4), Lane: 1 + i%4, Attempt: 1, MaxAttempts: 8, EnqueuedAt: at}
+				if i >= each {
+					j.State, j.Attempt = store.JobQueued, 0
+				}
+				j.Logf(at, "enqueued on %s", j.QueueKey)
+				if err := putJob(tx, j); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	var heap, ready float64
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		e, err := New(db, store.NewMemorySecrets(), Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if e.Idle() { // waits for the load; 100,000 jobs are queued
+			b.Fatal("engine idle with 100,000 queued jobs")
+		}
+		ready += time.Since(start).Seconds() * 1000
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap += float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+		runtime.KeepAlive(e)
+		_ = e.Close()
+	}
+	b.ReportMetric(heap/float64(b.N), "heap-MiB")
+	b.ReportMetric(ready/float64(b.N), "ready-ms")
 }

@@ -125,7 +125,7 @@ func (c *committer) submit(chs ...*change) {
 func (c *committer) commit(ch *change) error {
 	ch.done = make(chan error, 1)
 	c.submit(ch)
-	c.drain()
+	c.drainFor(ch.done)
 	return <-ch.done
 }
 
@@ -176,11 +176,15 @@ func (c *committer) take() []*change {
 }
 
 // drain writes what is pending until nothing is, unless another goroutine is writing already (it will
-// see what is pending before it stops). Workers call it so the goroutine that needs a commit makes it,
-// instead of waking the committer goroutine and waiting to be woken in turn; one writer at a time
-// keeps the order.
-func (c *committer) drain() {
-	for {
+// see what is pending before it stops).
+func (c *committer) drain() { c.drainFor(nil) }
+
+// drainFor is drain for a goroutine waiting on done: it writes (when nobody else is) only until done
+// has its answer, then leaves the rest to the committer goroutine, so a worker makes its own commit
+// instead of waking the committer and waiting to be woken in turn, but never carries other lanes'
+// commits before its own job. One writer at a time keeps the order.
+func (c *committer) drainFor(done <-chan error) {
+	for len(done) == 0 { // a nil done never answers: write until nothing is pending
 		c.mu.Lock()
 		if c.writing || len(c.pending) == 0 {
 			c.mu.Unlock()
@@ -193,7 +197,15 @@ func (c *committer) drain() {
 		c.write(batch)
 		c.mu.Lock()
 		c.writing = false
+		more := len(c.pending) > 0
 		c.mu.Unlock()
+		if !more {
+			return
+		}
+	}
+	select { // what is left is the committer goroutine's
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 

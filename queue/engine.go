@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -103,6 +104,7 @@ type jobState struct {
 	worker  bool // a worker goroutine is running it
 	recover bool // found running with no worker: resume it when Run starts
 	waiting bool // back in the queue after a keyring wait: its Error says so until it starts
+	partial bool // only the scheduling fields are loaded (load); fill reads the rest
 	timer   *time.Timer
 	// committed: job state and module in the last change submitted for it
 	lastState  string
@@ -168,6 +170,8 @@ type Engine struct {
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
+	loaded   chan struct{} // closed when load has built the scheduler
+	loadErr  error
 }
 
 // New opens the engine on db: it loads unfinished jobs (a job found running was interrupted and will
@@ -187,54 +191,131 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 	if e.exec == nil {
 		e.exec = NewVMMExecutor(secrets, opt.PollEvery)
 	}
-	if err := e.load(); err != nil {
+	if err := e.db.View(func(tx *store.Tx) error { e.rm.load(tx); return nil }); err != nil {
 		return nil, err
 	}
 	e.c = newCommitter(db, opt.update, e.published, e.onFault)
+	// The read model (Counts, Page) is ready. A large backlog loads behind it, so a first frame does
+	// not wait for 100,000 unfinished jobs; everything that schedules waits for it (ready). A small one
+	// (a few milliseconds) loads here, so callers see lane positions at once.
+	e.loaded = make(chan struct{})
+	if e.rm.unfinished() <= syncLoadMax {
+		defer close(e.loaded)
+		if e.loadErr = e.load(); e.loadErr != nil {
+			e.c.close()
+			return nil, e.loadErr
+		}
+		return e, nil
+	}
+	go func() {
+		defer close(e.loaded)
+		e.loadErr = e.load()
+	}()
 	return e, nil
+}
+
+// syncLoadMax is the most unfinished jobs New loads before it returns.
+const syncLoadMax = 5000
+
+// ready waits until the scheduler has loaded the unfinished jobs.
+func (e *Engine) ready() error {
+	<-e.loaded
+	return e.loadErr
 }
 
 // Close stops the committer after writing everything submitted. Call it after Run has returned.
 func (e *Engine) Close() error {
+	<-e.loaded
 	e.c.close()
 	return nil
 }
 
-// load rebuilds the read model from the index and the scheduler from the unfinished jobs.
+// load builds the scheduler from the unfinished jobs' scheduling entries, decoding and sorting them
+// before it takes the lock; each job is read whole only when it starts or changes (fill).
 func (e *Engine) load() error {
-	var open []*store.Job
-	err := e.db.View(func(tx *store.Tx) error {
-		e.rm.load(tx)
-		for _, st := range []string{store.JobQueued, store.JobRunning, store.JobRetrying} {
-			for _, id := range e.rm.by[st].ids {
-				j, err := store.Get[store.Job](tx, id)
-				if err != nil {
-					return err
-				}
-				open = append(open, j)
-			}
+	states, stale, err := e.readUnfinished()
+	if err == nil && stale {
+		// Written by a vmmpm that did not keep the scheduling entries (an older one): rebuild them.
+		if err = rebuildIndex(e.db); err == nil {
+			states, stale, err = e.readUnfinished()
 		}
-		return nil
-	})
+		if err == nil && stale {
+			err = fmt.Errorf("the queue's entries in %s disagree with its job index even after a rebuild; restore the database from a backup", e.db.Path())
+		}
+	}
 	if err != nil {
 		return err
 	}
+	open := make([]*jobState, len(states))
+	for i := range states {
+		open[i] = &states[i]
+		open[i].keyName = keyNameOf(&open[i].job)
+	}
 	// A running job heads its lane and its service; the rest follow in enqueue order.
-	sort.SliceStable(open, func(i, k int) bool {
-		a, b := open[i], open[k]
-		if ra, rb := a.State == store.JobRunning, b.State == store.JobRunning; ra != rb {
-			return ra
+	slices.SortStableFunc(open, func(a, b *jobState) int {
+		if ra, rb := a.job.State == store.JobRunning, b.job.State == store.JobRunning; ra != rb {
+			if ra {
+				return -1
+			}
+			return 1
 		}
-		if !a.EnqueuedAt.Equal(b.EnqueuedAt) {
-			return a.EnqueuedAt.Before(b.EnqueuedAt)
+		if c := a.job.EnqueuedAt.Compare(b.job.EnqueuedAt); c != 0 {
+			return c
 		}
-		return a.ID < b.ID
+		return cmp.Compare(a.job.ID, b.job.ID)
 	})
-	for _, j := range open {
-		js := &jobState{job: *j, keyName: keyNameOf(j), recover: j.State == store.JobRunning,
-			lastState: j.State, lastModule: j.ModuleID}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.jobs = make(map[uint64]*jobState, len(states))
+	e.svcs = make(map[uint64][]*jobState, len(states))
+	for _, js := range open {
 		e.addJob(js)
 	}
+	var evs []Event
+	for _, l := range e.lanes { // lanes' depth and business are known only now: tell the screens
+		evs = append(evs, e.laneEvent(l))
+	}
+	e.ev.publish(evs...)
+	return nil
+}
+
+// readUnfinished reads the scheduling entries; stale: they do not match the index (state and module
+// of every entry, and how many jobs are unfinished).
+func (e *Engine) readUnfinished() (states []jobState, stale bool, err error) {
+	n := e.rm.unfinished()
+	states = make([]jobState, 0, n) // one allocation for the lot, sized from the index
+	err = e.db.View(func(tx *store.Tx) error {
+		b, idx := tx.Bolt().Bucket(bucketUnfinished), tx.Bolt().Bucket(bucketIndex)
+		if b == nil || idx == nil {
+			stale = n > 0
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			j, ok := schedJob(store.KeyID(k), v)
+			if iv := idx.Get(k); !ok || len(iv) != 9 || iv[0] != v[0] || string(iv[1:9]) != string(v[1:9]) {
+				stale = true
+				return nil
+			}
+			states = append(states, jobState{job: j, recover: j.State == store.JobRunning,
+				lastState: j.State, lastModule: j.ModuleID, partial: true})
+		}
+		stale = len(states) != n
+		return nil
+	})
+	return states, stale, err
+}
+
+// fill reads the whole job before the engine changes it, if load left it partial (e.mu held).
+func (e *Engine) fill(js *jobState) error {
+	if !js.partial {
+		return nil
+	}
+	j, err := store.Load[store.Job](e.db, js.job.ID)
+	if err != nil {
+		return fmt.Errorf("job %d cannot be read from %s (%w); check the database with bbolt check or restore a backup", js.job.ID, e.db.Path(), err)
+	}
+	js.job, js.partial = *j, false
 	return nil
 }
 
@@ -372,6 +453,10 @@ func (e *Engine) unpark() {
 // start commits queued → running and hands the job to a worker, which waits for that commit before
 // its first VMmanager call.
 func (e *Engine) start(js *jobState) {
+	if err := e.fill(js); err != nil {
+		e.setFatalLocked(err)
+		return
+	}
 	now := e.opt.Now()
 	j := &js.job
 	j.State = store.JobRunning
@@ -507,6 +592,10 @@ func taskID(t *store.VMTask) string {
 func (e *Engine) setFatal(err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.setFatalLocked(err)
+}
+
+func (e *Engine) setFatalLocked(err error) {
 	if e.fatal == nil {
 		e.fatal = err
 	}
@@ -521,6 +610,9 @@ func (e *Engine) setFatal(err error) {
 // an operation cut short stays "running" in the file, with its VMmanager task recorded, and the next
 // Run resumes it. Every transition is written whole or not at all.
 func (e *Engine) Run(ctx context.Context) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
 	if err := e.c.failed(); err != nil {
 		return err // the committer gave up on the disk: what is in memory is ahead of the file
 	}
@@ -583,6 +675,10 @@ func (e *Engine) activate() {
 
 // resume restarts a job found running with no worker (interrupted, or held by a keyring wait).
 func (e *Engine) resume(js *jobState) {
+	if err := e.fill(js); err != nil {
+		e.setFatalLocked(err)
+		return
+	}
 	js.job.Logf(e.opt.Now(), "resumed after an interruption (attempt %d)", js.job.Attempt)
 	e.log.Info("job resumed", "job", js.job.ID, "type", js.job.Type, "service", js.job.ServiceID,
 		"attempt", js.job.Attempt, "queue_key", js.job.QueueKey, "vm_task", taskID(js.job.VMTask))
@@ -594,6 +690,9 @@ func (e *Engine) resume(js *jobState) {
 
 // RunUntilIdle runs until nothing is queued, running or waiting to retry, or ctx is done.
 func (e *Engine) RunUntilIdle(ctx context.Context) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -628,6 +727,10 @@ func (e *Engine) due(js *jobState) {
 		return
 	}
 	js.timer = nil
+	if err := e.fill(js); err != nil {
+		e.setFatalLocked(err)
+		return
+	}
 	js.job.State = store.JobQueued
 	js.job.Logf(e.opt.Now(), "wait over, queued for attempt %d", js.job.Attempt+1)
 	e.c.submit(e.jobChange(js))

@@ -112,6 +112,9 @@ func expandDomain(tmpl string, s *store.Service) string {
 // enqueueTx runs fn in one write transaction while holding the scheduler, so lane choices inside fn see
 // the jobs fn added before. On failure the added jobs are taken back out.
 func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var added []*jobState
@@ -121,7 +124,19 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 		}
 		added = append(added, js)
 	}
-	err := e.db.Update(func(tx *store.Tx) error { return fn(tx, add) })
+	err := e.db.Update(func(tx *store.Tx) error {
+		if err := fn(tx, add); err != nil {
+			return &changeError{err}
+		}
+		return nil
+	})
+	var ce *changeError
+	if errors.As(err, &ce) {
+		err = ce.err
+	} else if err != nil {
+		f := newStorageFault(e.db.Path(), err, e.opt.Now())
+		err = fmt.Errorf("the new jobs could not be written to %s (%s) and nothing was enqueued; %s and try again", e.db.Path(), f.Cause(), f.advice())
+	}
 	if err != nil {
 		for _, js := range added {
 			if !store.Finished(js.job.State) {
@@ -379,6 +394,9 @@ func unknown(format string, args ...any) error {
 
 // Cancel stops a job that has not started (queued, or waiting to retry).
 func (e *Engine) Cancel(jobID uint64) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	js := e.jobs[jobID]
 	if js == nil {
@@ -388,6 +406,10 @@ func (e *Engine) Cancel(jobID uint64) error {
 	if js.job.State == store.JobRunning || js.worker {
 		e.mu.Unlock()
 		return fmt.Errorf("job %d is running and cannot be cancelled; wait for it to end", jobID)
+	}
+	if err := e.fill(js); err != nil {
+		e.mu.Unlock()
+		return err
 	}
 	now := e.opt.Now()
 	j := &js.job

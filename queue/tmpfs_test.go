@@ -50,6 +50,10 @@ func TestFullTmpfsPausesAndResumes(t *testing.T) {
 	f.must(err)
 	filler := filepath.Join(dir, "filler")
 	fillDisk(t, filler)
+	if _, err := e.CreateServices(f.tariff.ID, 200, "more@example.org"); err == nil ||
+		!strings.Contains(err.Error(), "disk full on "+dir) || !strings.Contains(err.Error(), "nothing was enqueued") {
+		t.Errorf("enqueue on a full disk: %v", err)
+	}
 	events, stop := e.Subscribe(1 << 16)
 	defer stop()
 

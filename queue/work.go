@@ -118,7 +118,7 @@ type relayed struct {
 }
 
 func (e *Engine) attempt(ctx context.Context, op *Op, committed <-chan error) *relayed {
-	e.c.drain() // write the running change here rather than wait for the committer goroutine to wake
+	e.c.drainFor(committed) // write the running change here rather than wait for the committer to wake
 	if err := <-committed; err != nil {
 		return e.finish(op.js, Result{}, err, true)
 	}
