@@ -567,3 +567,35 @@ func mustWrite(t *testing.T, path, text string) {
 		t.Fatal(err)
 	}
 }
+
+// TestServeTwoTUIs: two TUIs attached to one server show the same jobs, and a job cancelled in one
+// shows as cancelled in the other (the time it took is logged; the bound here is loose for a loaded CI).
+func TestServeTwoTUIs(t *testing.T) {
+	env := newEngineEnv(t, time.Minute) // opens stay running, so the newest ones stay queued
+	env.cli("tariff", "add", "--spec", env.spec)
+	env.startServe()
+	if _, err := env.client().CreateServices(context.Background(), 1, 4, "client@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	a, b := env.startTUI(), env.startTUI()
+	for _, tui := range []*tuiProc{a, b} {
+		tui.expect("attached to pid")
+		_, _ = tui.master.Write([]byte("3"))
+		tui.expect("queued") // job 4 waits behind job 2 on its lane
+	}
+	_, _ = a.master.Write([]byte("c"))
+	a.expect("Cancel job 4 (open of service 4)?")
+	_, _ = a.master.Write([]byte("y"))
+	asked := time.Now()
+	b.expect("cancelled")
+	t.Logf("a cancel in one TUI showed in the other after %s", time.Since(asked))
+	if d := time.Since(asked); d > 3*time.Second {
+		t.Errorf("the other TUI showed the cancel after %s", d)
+	}
+	j, err := backend.Load[store.Job](context.Background(), env.client(), 4)
+	if err != nil || j.State != store.JobCancelled {
+		t.Fatalf("job 4: %v %v, want cancelled", j, err)
+	}
+	a.quit()
+	b.quit()
+}
