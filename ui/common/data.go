@@ -247,3 +247,12 @@ func (d *Data) Link() (info backend.Info, down string, since time.Time) {
 	defer d.conn.mu.Unlock()
 	return d.Info, d.conn.down, d.conn.since
 }
+
+// Names maps each record's id to what name gives for it (its name, usually).
+func Names[P interface{ GetID() uint64 }](rows []P, name func(P) string) map[uint64]string {
+	out := make(map[uint64]string, len(rows))
+	for _, r := range rows {
+		out[r.GetID()] = name(r)
+	}
+	return out
+}

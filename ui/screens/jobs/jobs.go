@@ -223,12 +223,8 @@ func holds(jobs []store.Job, id uint64) bool {
 
 // names maps module ids to names; modules are few, so this read is cheap.
 func (m *Model) names() map[uint64]string {
-	out := map[uint64]string{}
 	mods, _ := common.All[store.Module](m.ctx.Data)
-	for _, mod := range mods {
-		out[mod.ID] = mod.Name
-	}
-	return out
+	return common.Names(mods, func(mod *store.Module) string { return mod.Name })
 }
 
 // Update handles keys, the tick and fetched pages.

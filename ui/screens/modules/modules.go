@@ -103,13 +103,8 @@ func (m *Model) load() tea.Msg {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return loadedMsg{err: err}
 	}
-	dcName, deptName := map[uint64]string{}, map[uint64]string{}
-	for _, x := range dcs {
-		dcName[x.ID] = x.Name
-	}
-	for _, x := range depts {
-		deptName[x.ID] = x.Name
-	}
+	dcName := common.Names(dcs, func(d *store.DataCenter) string { return d.Name })
+	deptName := common.Names(depts, func(d *store.Department) string { return d.Name })
 	out := make([]row, 0, len(mods))
 	for _, mod := range mods {
 		out = append(out, row{m: mod, dc: dcName[mod.DataCenterID], dept: deptName[mod.DepartmentID]})

@@ -114,10 +114,7 @@ func (m *Model) load() tea.Msg {
 	if msg.err = errors.Join(err1, err2, err3); msg.err != nil {
 		return msg
 	}
-	tnames, mods := map[uint64]string{}, map[uint64]*store.Module{}
-	for _, t := range tariffs {
-		tnames[t.ID] = t.Name
-	}
+	tnames, mods := common.Names(tariffs, func(t *store.Tariff) string { return t.Name }), map[uint64]*store.Module{}
 	msg.tariffs = tariffs
 	for _, x := range modList {
 		mods[x.ID] = x

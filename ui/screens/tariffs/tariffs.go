@@ -90,10 +90,7 @@ func (m *Model) load() tea.Msg {
 	if msg.err = errors.Join(err1, err2, err3); msg.err != nil {
 		return msg
 	}
-	names := map[uint64]string{}
-	for _, d := range dcs {
-		names[d.ID] = d.Name
-	}
+	names := common.Names(dcs, func(d *store.DataCenter) string { return d.Name })
 	msg.dcs, msg.modules = dcs, mods
 	for _, t := range tariffs {
 		msg.rows = append(msg.rows, row{t: t, dc: names[t.DataCenterID]})

@@ -101,13 +101,8 @@ func read(d *common.Data, all bool) tea.Msg {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return loadedMsg{err: err}
 	}
-	depts, mods := map[uint64]string{}, map[uint64]string{}
-	for _, x := range deptList {
-		depts[x.ID] = x.Name
-	}
-	for _, x := range modList {
-		mods[x.ID] = x.Name
-	}
+	depts := common.Names(deptList, func(d *store.Department) string { return d.Name })
+	mods := common.Names(modList, func(m *store.Module) string { return m.Name })
 	var out []row
 	for _, t := range tasks {
 		if all || t.ClosedAt.IsZero() {
