@@ -186,3 +186,30 @@ func (m *Module) SetHealth(healthy bool, msg string) {
 		}
 	}
 }
+
+// FitLanes makes module's lanes follow its parameters: every key of keys is shown (idle ones too),
+// and idle lanes outside keys (the key or the number of queues changed) are dropped. Busy ones stay
+// until they drain.
+func (s *Snapshot) FitLanes(module uint64, keys []string) {
+	want := map[string]bool{}
+	for _, k := range keys {
+		want[k] = true
+	}
+	out := s.Lanes[:0]
+	for _, l := range s.Lanes {
+		if l.Module == module {
+			delete(want, l.Key)
+			if l.Running == nil && l.Waiting == 0 && !slices.Contains(keys, l.Key) {
+				continue
+			}
+		}
+		out = append(out, l)
+	}
+	for _, k := range keys {
+		if want[k] {
+			out = append(out, Lane{Key: k, Module: module})
+		}
+	}
+	s.Lanes = out
+	slices.SortFunc(s.Lanes, func(a, b Lane) int { return laneOrder(&a, &b) })
+}
