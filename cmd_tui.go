@@ -126,6 +126,7 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 		defer func() { cancel(); <-done }()
 	}
 	local := backend.NewLocal(s.db, s.secrets, eng, version)
+	defer local.Close() // writes the last figures (stats) before the database closes
 	cfg := ui.Config{Backend: local, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}
 	if s.demo != nil {
 		cfg.WizardPrefill = s.demo.WizardPrefill()
