@@ -5,15 +5,15 @@ import (
 	"time"
 )
 
-// Hist counts durations in geometric buckets (×1.5 from 10 ms up, about 2 days at the top), so
+// Hist counts durations in geometric buckets (×1.25 from 10 ms up, about 5 days at the top), so
 // per-minute histograms merge by addition and a p95 over an hour costs len(Hist) additions per
-// minute whatever the job count. A quantile is the bucket's geometric middle: within ±25%.
+// minute whatever the job count. A quantile is the bucket's geometric middle: within ±12%.
 type Hist [nBuckets]uint32
 
 const (
-	nBuckets   = 32
+	nBuckets   = 80
 	histBase   = 10 * time.Millisecond
-	histFactor = 1.5
+	histFactor = 1.25
 )
 
 func bucketOf(d time.Duration) int {
