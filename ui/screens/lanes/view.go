@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"vmmpm/stats"
@@ -40,7 +41,7 @@ func (m *Model) View() string {
 	}
 	top := m.modulesView(w)
 	panel := m.panelView(w)
-	lanes := m.lanesView(w, m.laneRows())
+	lanes := m.lanesView(w, m.fit(len(top), len(panel)))
 	out := make([]string, 0, h)
 	out = append(out, top...)
 	out = append(out, "")
@@ -65,7 +66,11 @@ func (m *Model) laneRows() int {
 	if m.snap == nil {
 		return 1
 	}
-	rows := max(m.ctx.BodyHeight()-len(m.modulesView(m.ctx.Width))-len(m.panelView(m.ctx.Width))-3, 1)
+	return m.fit(len(m.modulesView(m.ctx.Width)), len(m.panelView(m.ctx.Width)))
+}
+
+func (m *Model) fit(top, panel int) int {
+	rows := max(m.ctx.BodyHeight()-top-panel-3, 1)
 	if len(m.snap.Lanes) > rows {
 		rows = max(rows-1, 1)
 	}
@@ -109,21 +114,33 @@ func (m *Model) modulesView(w int) []string {
 	return out
 }
 
-// spark draws operations per minute; a minute with errors is drawn in the danger colour.
+// spark draws operations per minute; a minute with errors is drawn in the danger colour. Runs of one
+// colour are styled together: a frame costs a few style renders per row, not one per cell.
 func (m *Model) spark(vals, errs []int) string {
 	line := []rune(stats.Sparkline(vals))
-	var b strings.Builder
+	var b, run strings.Builder
+	bad := false
 	for i, r := range line {
-		st := m.styles.spark
-		if errs[i] > 0 {
-			st = m.styles.errSpark
-			if r == ' ' {
-				r = '▁' // a minute of errors only still shows
-			}
+		e := errs[i] > 0
+		if e && r == ' ' {
+			r = '▁' // a minute of errors only still shows
 		}
-		b.WriteString(st.Render(string(r)))
+		if i > 0 && e != bad {
+			b.WriteString(m.sparkStyle(bad).Render(run.String()))
+			run.Reset()
+		}
+		bad = e
+		run.WriteRune(r)
 	}
+	b.WriteString(m.sparkStyle(bad).Render(run.String()))
 	return b.String()
+}
+
+func (m *Model) sparkStyle(bad bool) lipgloss.Style {
+	if bad {
+		return m.styles.errSpark
+	}
+	return m.styles.spark
 }
 
 func timelineWidth(w int) int {
@@ -197,16 +214,21 @@ func (m *Model) pace(l *stats.Lane, d time.Duration) int {
 	return 0
 }
 
-// timeline draws the newest w outcomes, right-aligned so the newest is always in the last column.
+// timeline draws the newest w outcomes, right-aligned so the newest is always in the last column;
+// runs of one outcome are styled together.
 func (m *Model) timeline(recent string, w int) string {
 	if len(recent) > w {
 		recent = recent[len(recent)-w:]
 	}
 	var b strings.Builder
 	b.WriteString(strings.Repeat(" ", w-len(recent)))
-	for i := 0; i < len(recent); i++ {
-		c := recent[i]
-		b.WriteString(m.styles.cell[c].Render(glyphs[c]))
+	for i := 0; i < len(recent); {
+		c, j := recent[i], i+1
+		for j < len(recent) && recent[j] == c {
+			j++
+		}
+		b.WriteString(m.styles.cell[c].Render(strings.Repeat(glyphs[c], j-i)))
+		i = j
 	}
 	return b.String()
 }
