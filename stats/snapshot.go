@@ -171,7 +171,7 @@ func (c *Collector) module(id uint64, now time.Time) Module {
 	out.Errors = slices.Clone(m.errors)
 	if refusedRecent >= RefusalBurst {
 		out.Flagged = true
-		out.Flag = "VMmanager refused it " + strconv.Itoa(refusedRecent) + " times in the last 5 minutes"
+		out.Flag = "VMmanager refused or failed it " + strconv.Itoa(refusedRecent) + " times in the last 5 minutes"
 	}
 	return out
 }

@@ -26,8 +26,8 @@ const (
 	LastErrors = 5
 	// Spark is how many minutes the per-minute series of a Snapshot hold (the last hour).
 	Spark = 60
-	// RefusalWindow and RefusalBurst flag a module: that many refusals (401, 503, bad credentials)
-	// within the window, or an unhealthy verdict from the engine, flag it at once.
+	// RefusalWindow and RefusalBurst flag a module: that many refusals (401, 503, 5xx, unreachable;
+	// see Refusal) within the window, or an unhealthy verdict from the engine, flag it at once.
 	RefusalWindow = 5 * time.Minute
 	RefusalBurst  = 3
 )
@@ -266,11 +266,13 @@ func answerTime(j *store.Job) (time.Duration, bool) {
 	return 0, false
 }
 
-// Refusal reports whether an error sentence says VMmanager refused the module as a whole: bad
-// credentials (401) or an answer of 503, rather than one operation going wrong.
+// Refusal reports whether an error sentence says VMmanager refused or failed the module as a whole:
+// bad credentials or a refused session (401), asleep (503), an internal error (5xx), or not reachable,
+// rather than one operation going wrong (a missing VM, no free addresses).
 func Refusal(msg string) bool {
 	m := strings.ToLower(msg)
-	for _, s := range []string{"503", "401", "asleep", "refused the email or password", "unauthorized", "token"} {
+	for _, s := range []string{"http 5", "503", "401", "asleep", "refused the email or password", "session was refused",
+		"internal error", "connection refused", "unreachable", "timed out", "did not finish in the time allowed"} {
 		if strings.Contains(m, s) {
 			return true
 		}

@@ -223,6 +223,21 @@ func TestHistQuantile(t *testing.T) {
 	}
 }
 
+func TestRefusal(t *testing.T) {
+	for msg, want := range map[string]bool{
+		"VMmanager kept answering 503 (asleep or overloaded) for the whole retry period: try again in a minute.": true,
+		"VMmanager refused the email or password: check both and try again.":                                     true,
+		"VMmanager answered HTTP 500 (error 5000: boom); VMmanager had an internal error; try again later.":      true,
+		"Dial tcp 10.0.0.1:443: connection refused; check the address and port and that VMmanager is running.":   true,
+		"VMmanager answered HTTP 400 (error 3001: not enough free IPv4 addresses in the pool).":                  false,
+		"VMmanager answered HTTP 404 (error 4004: no such host); the object no longer exists in VMmanager.":      false,
+	} {
+		if Refusal(msg) != want {
+			t.Errorf("Refusal(%q) = %v, want %v", msg, !want, want)
+		}
+	}
+}
+
 func TestNaturalOrder(t *testing.T) {
 	for _, c := range [][2]string{{"vmm6-7-2", "vmm6-7-10"}, {"a-1", "b-1"}, {"vmm6-2-9", "vmm6-10-1"}, {"x", "x-1"}} {
 		if natural(c[0], c[1]) >= 0 || natural(c[1], c[0]) <= 0 {

@@ -16,7 +16,7 @@ import (
 // A running operation is slow past twice its type's p95 (at least SlowAfter), stuck past five times
 // it (at least StuckAfter): the lane's row says so in colour and in words.
 const (
-	SlowAfter  = 30 * time.Second
+	SlowAfter  = 10 * time.Second
 	StuckAfter = 10 * time.Minute
 )
 
@@ -193,19 +193,32 @@ func (m *Model) lanesView(w, rows int) []string {
 	return out
 }
 
-// pace: 0 normal, 1 slow, 2 stuck, against the p95 of the operation's type on its module.
+// pace: 0 normal, 1 slow, 2 stuck, against the p95 of the operation's type on its module, or on the
+// fastest module that has one when its own has none yet (a module that has finished nothing is the
+// one most likely to be slow).
 func (m *Model) pace(l *stats.Lane, d time.Duration) int {
-	var p95 time.Duration
+	var own, fleet time.Duration
 	for i := range m.snap.Modules {
-		if mod := &m.snap.Modules[i]; mod.ID == l.Module {
-			for _, t := range mod.Types {
-				if t.Type == l.Running.Type {
-					p95 = t.P95
-				}
+		mod := &m.snap.Modules[i]
+		for _, t := range mod.Types {
+			if t.Type != l.Running.Type || t.P95 <= 0 {
+				continue
+			}
+			if mod.ID == l.Module {
+				own = t.P95
+			}
+			if fleet == 0 || t.P95 < fleet {
+				fleet = t.P95
 			}
 		}
 	}
+	p95 := own
+	if p95 == 0 {
+		p95 = fleet
+	}
 	switch {
+	case p95 == 0 && d < StuckAfter:
+		return 0
 	case d >= max(5*p95, StuckAfter):
 		return 2
 	case d >= max(2*p95, SlowAfter):
