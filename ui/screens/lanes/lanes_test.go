@@ -77,6 +77,9 @@ func world() *stats.Snapshot {
 	f.running(1, "vmm6-1-1", store.OpOpen, now.Add(-95*time.Second), 1, 4)  // slow: p95 of open is about 26 s
 	f.running(1, "vmm6-1-2", store.OpReboot, now.Add(-3*time.Second), 1, 0) // normal
 	f.running(2, "vmm6-2-1", store.OpOpen, now.Add(-14*time.Minute), 3, 12) // stuck
+	f.job(2, "vmm6-2-2", store.OpOpen, store.JobRetrying, now.Add(-20*time.Second), time.Second, 0,
+		"VMmanager answered HTTP 500 (error 5000: boom); VMmanager had an internal error; try again later.")
+	f.c.Observe(queue.Event{Kind: queue.LaneChanged, ModuleID: 2, Lane: "vmm6-2-2", LaneDepth: 2}) // its head backs off
 	s := f.c.Snapshot(now, []uint64{1, 2})
 	s.Modules[0].Name, s.Modules[1].Name = "fra-kvm", "fra-lxd"
 	s.Modules[0].LastCheck = &store.Check{At: now.Add(-5 * time.Minute), OK: true}
@@ -154,6 +157,9 @@ func TestAtAGlance(t *testing.T) {
 	if !strings.Contains(lineWith(v, "vmm6-2-1"), "STUCK") {
 		t.Errorf("vmm6-2-1 is stuck:\n%s", v)
 	}
+	if l := lineWith(v, "vmm6-2-2"); !strings.Contains(l, "waiting to retry") || !strings.Contains(l, " 2 ") {
+		t.Errorf("vmm6-2-2's head backs off with two in the lane: %q", l)
+	}
 	m.Update(key("G"))
 	v = uitest.Strip(m.View())
 	for _, want := range []string{"── fra-lxd (module 2)", "FLAGGED: VMmanager refused", "last check FAILED 2m ago"} {
@@ -161,8 +167,8 @@ func TestAtAGlance(t *testing.T) {
 			t.Errorf("with the fra-lxd lane selected the panel lacks %q:\n%s", want, v)
 		}
 	}
-	if got := m.Selected().ID; got != "vmm6-2-1" {
-		t.Errorf("selected %q, want vmm6-2-1", got)
+	if got := m.Selected().ID; got != "vmm6-2-2" {
+		t.Errorf("selected %q, want vmm6-2-2", got)
 	}
 }
 

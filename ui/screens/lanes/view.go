@@ -180,6 +180,9 @@ func (m *Model) lanesView(w, rows int) []string {
 				flag, age = s.warn.Render(pad("SLOW", wFlag)), s.warn.Render(age)
 			}
 		}
+		if l.Running == nil && l.Waiting > 0 && strings.HasSuffix(l.Recent, string(rune(stats.OutRetrying))) {
+			run, runStyle = pad("waiting to retry", wRun), s.warn // the head backs off; the rest wait behind it
+		}
 		wait := fmt.Sprintf("%*d", wWait, l.Waiting)
 		if l.Waiting == 0 {
 			wait = s.faint.Render(wait)
@@ -246,20 +249,37 @@ func (m *Model) timeline(recent string, w int) string {
 	return b.String()
 }
 
-// panelView is the module of the selected lane (the first module when no lane is selected) in detail.
+// panelView details the module of the selected lane (the first module when no lane is selected), then
+// the other modules while every lane still fits above them.
 func (m *Model) panelView(w int) []string {
-	s := m.styles
 	if len(m.snap.Modules) == 0 {
 		return nil
 	}
-	mod := &m.snap.Modules[0]
+	sel := 0
 	if l := m.lane(); l != nil {
 		for i := range m.snap.Modules {
 			if m.snap.Modules[i].ID == l.Module {
-				mod = &m.snap.Modules[i]
+				sel = i
 			}
 		}
 	}
+	out := m.modulePanel(w, &m.snap.Modules[sel])
+	room := m.ctx.BodyHeight() - len(m.snap.Modules) - 1 - len(m.snap.Lanes) - 1 - 3
+	for i := range m.snap.Modules {
+		if i == sel {
+			continue
+		}
+		p := m.modulePanel(w, &m.snap.Modules[i])
+		if len(out)+len(p) > room {
+			break
+		}
+		out = append(out, p...)
+	}
+	return out
+}
+
+func (m *Model) modulePanel(w int, mod *stats.Module) []string {
+	s := m.styles
 	title := fmt.Sprintf("── %s (module %d) ", mod.Name, mod.ID)
 	out := []string{s.head.Render(title + strings.Repeat("─", max(w-ansi.StringWidth(title), 0)))}
 	if mod.Flagged {
