@@ -3,7 +3,6 @@ package lanes_test
 import (
 	"fmt"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"vmmpm/stats"
 	"vmmpm/store"
+	"vmmpm/ui/internal/uitest"
 	"vmmpm/ui/screens/lanes"
 	"vmmpm/ui/theme"
 )
@@ -61,28 +61,9 @@ func benchScreen(tb testing.TB, n int) *lanes.Model {
 	return screen(120, 40, theme.New(false), history(tb, n))
 }
 
-// perView is the mean time of one View over at least d.
-func perView(m *lanes.Model, d time.Duration) float64 {
-	start, n := time.Now(), 0
-	for time.Since(start) < d {
-		_ = m.View()
-		n++
-	}
-	return float64(time.Since(start).Nanoseconds()) / float64(n)
-}
-
-// pairedRatio times the two screens in alternating short rounds and returns the ratio of their
-// median times, so machine noise hits both alike.
+// pairedRatio is the cost of one frame of big over one of base, measured in the same run.
 func pairedRatio(base, big *lanes.Model) float64 {
-	const rounds = 15
-	var a, c []float64
-	for range rounds {
-		a = append(a, perView(base, 20*time.Millisecond))
-		c = append(c, perView(big, 20*time.Millisecond))
-	}
-	slices.Sort(a)
-	slices.Sort(c)
-	return c[rounds/2] / a[rounds/2]
+	return uitest.PairedRatio(func() { _ = base.View() }, func() { _ = big.View() })
 }
 
 // BenchmarkLanesView draws the lanes view (64 lanes, truecolor, 120×40) after 1,000 and 100,000 jobs
