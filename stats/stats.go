@@ -22,6 +22,9 @@ const (
 	Window = 24 * time.Hour
 	// LaneHistory is how many outcomes a lane keeps (the timeline's cells).
 	LaneHistory = 40
+	// MaxLanes bounds the idle lanes kept: keys with __IID__ make a lane per service, so the least
+	// recently used idle ones go first. Busy lanes are always kept.
+	MaxLanes = 256
 	// LastErrors is how many error notes a module keeps.
 	LastErrors = 5
 	// Spark is how many minutes the per-minute series of a Snapshot hold (the last hour).
@@ -313,9 +316,21 @@ func (c *Collector) prune(now time.Time) {
 			}
 		}
 	}
+	var idle []*lane
 	for k, l := range c.lanes {
-		if l.running == nil && l.waiting == 0 && (len(l.recent) == 0 || now.Sub(l.last) > Window) {
+		if l.running != nil || l.waiting > 0 {
+			continue
+		}
+		if len(l.recent) == 0 || now.Sub(l.last) > Window {
 			delete(c.lanes, k)
+			continue
+		}
+		idle = append(idle, l)
+	}
+	if over := len(c.lanes) - MaxLanes; over > 0 {
+		slices.SortFunc(idle, func(a, b *lane) int { return a.last.Compare(b.last) })
+		for _, l := range idle[:min(over, len(idle))] {
+			delete(c.lanes, l.key)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -127,6 +128,25 @@ func TestLaneTimelineIsBounded(t *testing.T) {
 	}
 	if got := c.Snapshot(t0, nil).Lanes[0].Recent; len(got) != LaneHistory {
 		t.Errorf("timeline holds %d outcomes, want %d", len(got), LaneHistory)
+	}
+}
+
+func TestIdleLanesAreBounded(t *testing.T) {
+	c := New()
+	for i := range MaxLanes + 50 { // a key per service (__IID__): one lane each
+		run(c, uint64(i+1), store.OpOpen, fmt.Sprintf("svc-%d-1", i+1), store.JobDone, t0.Add(time.Duration(i)*time.Second), time.Second, 0, "")
+	}
+	step(c, store.Job{ID: 9999, ModuleID: 7, Type: store.OpOpen, QueueKey: "svc-1-1", State: store.JobRunning, StartedAt: t0})
+	s := c.Snapshot(t0.Add(time.Hour), nil)
+	if len(s.Lanes) != MaxLanes {
+		t.Fatalf("%d lanes kept, want %d", len(s.Lanes), MaxLanes)
+	}
+	keys := map[string]bool{}
+	for _, l := range s.Lanes {
+		keys[l.Key] = true
+	}
+	if !keys["svc-1-1"] || keys["svc-2-1"] || !keys[fmt.Sprintf("svc-%d-1", MaxLanes+50)] {
+		t.Errorf("the busy lane and the newest idle ones must stay, the oldest idle ones go: %v", keys)
 	}
 }
 

@@ -16,9 +16,12 @@ import (
 	"vmmpm/ui/keys"
 )
 
-// Reread is how often the figures are read again when no event moved the data version (the minute
-// axis of the sparklines moves on its own).
-const Reread = 5 * time.Second
+// The figures are read again at most every MinReread while events move the data version (a busy
+// engine moves it on every tick), and every Reread when none does (the minute axis moves on its own).
+const (
+	MinReread = time.Second
+	Reread    = 5 * time.Second
+)
 
 // LoadedMsg carries a snapshot read off the UI goroutine.
 type LoadedMsg struct {
@@ -89,7 +92,10 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 			m.clamp()
 		}
 	case common.TickMsg:
-		if m.ctx.Data != nil && (m.ctx.Data.Version() != m.version || m.ctx.Now().Sub(m.readAt) >= Reread) {
+		if m.ctx.Data == nil {
+			return nil
+		}
+		if age := m.ctx.Now().Sub(m.readAt); age >= Reread || (age >= MinReread && m.ctx.Data.Version() != m.version) {
 			return m.load()
 		}
 	case common.DataChangedMsg:

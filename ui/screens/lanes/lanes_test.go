@@ -201,3 +201,34 @@ func TestManyLanesScroll(t *testing.T) {
 	}
 	checkSize(t, m.View(), 80, 24-common.HeaderLines-common.FooterLines)
 }
+
+// TestRereadOnTheDataVersion: a tick re-reads only when events moved the data version (at most once a
+// second) or when the figures are 5 s old; a frame never reads.
+func TestRereadOnTheDataVersion(t *testing.T) {
+	f := uitest.Open(t, uitest.Executor())
+	ctx := f.Context()
+	clock := uitest.Now
+	ctx.Now = func() time.Time { return clock }
+	m := lanes.New(ctx)
+	m.Update(m.Activate()())
+	if !strings.Contains(uitest.Strip(m.View()), "vmm6-1-2") {
+		t.Fatalf("the fixture's lanes do not show:\n%s", uitest.Strip(m.View()))
+	}
+	if cmd := m.Update(common.TickMsg{}); cmd != nil {
+		t.Fatal("a tick with nothing changed re-read the figures")
+	}
+	f.Data.Bump()
+	if cmd := m.Update(common.TickMsg{}); cmd != nil {
+		t.Fatal("a tick re-read the figures within a second of the last read")
+	}
+	clock = clock.Add(lanes.MinReread)
+	cmd := m.Update(common.TickMsg{})
+	if cmd == nil {
+		t.Fatal("a tick after a change did not re-read the figures")
+	}
+	m.Update(cmd())
+	clock = clock.Add(lanes.Reread)
+	if m.Update(common.TickMsg{}) == nil {
+		t.Fatal("figures 5 s old were not re-read")
+	}
+}
