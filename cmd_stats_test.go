@@ -37,6 +37,13 @@ func TestStatsThroughTheServer(t *testing.T) {
 		t.Errorf("lanes through the server: %+v", s.Lanes)
 	}
 
+	// Lanes follow the module's parameters at once: a third queue shows, idle.
+	mustCLI(t, append(sock, "module", "set", "1", "queue_count=3")...)
+	s = decodeJSON[stats.Snapshot](t, mustCLI(t, append(sock, "stats", "--json")...))
+	if len(s.Lanes) != 3 || s.Lanes[2].Key != "q-1-3" || s.Lanes[2].Recent != "" {
+		t.Errorf("lanes after queue_count=3: %+v", s.Lanes)
+	}
+
 	metrics := mustCLI(t, append(sock, "stats", "--format", "openmetrics")...)
 	if !strings.HasSuffix(metrics, "# EOF\n") {
 		t.Errorf("openmetrics output does not end with # EOF:\n%s", metrics)
@@ -54,7 +61,7 @@ func TestStatsThroughTheServer(t *testing.T) {
 			}
 		}
 	}
-	if done != 6 || len(fams["vmmpm_lane_waiting"].GetMetric()) != 2 || fams["vmmpm_module_healthy"] == nil {
+	if done != 6 || len(fams["vmmpm_lane_waiting"].GetMetric()) != 3 || fams["vmmpm_module_healthy"] == nil {
 		t.Errorf("parsed metrics: done %v, families %d:\n%s", done, len(fams), metrics)
 	}
 
@@ -76,7 +83,7 @@ func TestStatsThroughTheServer(t *testing.T) {
 		direct.Modules[0].PerMinute[stats.Spark-2] != 6 {
 		t.Errorf("figures after the server stopped: %+v", direct.Modules)
 	}
-	if r := direct.Lanes; len(r) != 2 || len(r[0].Recent)+len(r[1].Recent) != 6 {
+	if r := direct.Lanes; len(r) != 3 || len(r[0].Recent)+len(r[1].Recent) != 6 {
 		t.Errorf("lane timelines after the server stopped: %+v", r)
 	}
 }
