@@ -232,3 +232,24 @@ func TestRereadOnTheDataVersion(t *testing.T) {
 		t.Fatal("figures 5 s old were not re-read")
 	}
 }
+
+// TestNothingYet: modules without figures (even without series, as a hand-made snapshot has) and no
+// lanes draw a quiet screen that says where lanes come from; no snapshot yet says it is reading.
+func TestNothingYet(t *testing.T) {
+	lipgloss.SetColorProfile(termenv.Ascii)
+	m := screen(80, 24, theme.New(true), &stats.Snapshot{At: now, Modules: []stats.Module{{ID: 1, Name: "fra-kvm", Healthy: true}}})
+	v := uitest.Strip(m.View())
+	for _, want := range []string{"fra-kvm", "ok", "no lanes: a module with queues on", "last check never"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the empty view lacks %q:\n%s", want, v)
+		}
+	}
+	if m.Selected().ID != "" {
+		t.Errorf("with no lanes %q is selected", m.Selected().ID)
+	}
+	ctx := common.New(theme.New(true), nil)
+	ctx.Width, ctx.Height = 80, 24
+	if v := lanes.New(ctx).View(); !strings.Contains(v, "reading the figures") {
+		t.Errorf("before the first read: %q", v)
+	}
+}

@@ -95,7 +95,7 @@ func (m *Model) modulesView(w int) []string {
 		if mod.Flagged {
 			state = s.err.Render(pad("FLAGGED", wState))
 		}
-		vals := mod.PerMinute[len(mod.PerMinute)-sw:]
+		vals := last(mod.PerMinute, sw)
 		peak := 0
 		for _, v := range vals {
 			peak = max(peak, v)
@@ -108,10 +108,18 @@ func (m *Model) modulesView(w int) []string {
 			errStyle = s.warn
 		}
 		out = append(out, fmt.Sprintf("  %s %s %s %6s %s %7s", s.name.Render(pad(mod.Name, wName)), state,
-			m.spark(vals, mod.ErrorsPerMinute[len(mod.ErrorsPerMinute)-sw:]), strconv.Itoa(peak)+"/m",
+			m.spark(vals, last(mod.ErrorsPerMinute, sw)), strconv.Itoa(peak)+"/m",
 			errStyle.Render(" "+errPct), stats.Short(mod.AnswerP50)))
 	}
 	return out
+}
+
+// last is the newest n values, zeros in front when fewer are known.
+func last(vals []int, n int) []int {
+	if len(vals) >= n {
+		return vals[len(vals)-n:]
+	}
+	return append(make([]int, n-len(vals)), vals...)
 }
 
 // spark draws operations per minute; a minute with errors is drawn in the danger colour. Runs of one
