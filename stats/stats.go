@@ -200,9 +200,13 @@ func (c *Collector) job(j *store.Job) {
 	if at.IsZero() {
 		at = lastLog(j)
 	}
+	if j.State == store.JobCancelled { // never ran to an end: only the lane's timeline shows it
+		c.outcome(l, j, OutCancelled, at)
+		return
+	}
 	mn := c.minute(j.ModuleID, at)
 	tc := mn.typ(j.Type)
-	out := byte(OutCancelled)
+	var out byte
 	switch j.State {
 	case store.JobDone:
 		tc.Done++
@@ -231,16 +235,22 @@ func (c *Collector) job(j *store.Job) {
 			mn.Refused++
 		}
 	}
-	if l != nil {
-		if l.running != nil && l.running.Job == j.ID {
-			l.running = nil
-		}
-		l.recent = append(l.recent, out)
-		if over := len(l.recent) - LaneHistory; over > 0 {
-			l.recent = slices.Delete(l.recent, 0, over)
-		}
-		l.last = at
+	c.outcome(l, j, out, at)
+}
+
+// outcome adds a job's end to its lane's timeline (l nil: queues off, no lane).
+func (c *Collector) outcome(l *lane, j *store.Job, out byte, at time.Time) {
+	if l == nil {
+		return
 	}
+	if l.running != nil && l.running.Job == j.ID {
+		l.running = nil
+	}
+	l.recent = append(l.recent, out)
+	if over := len(l.recent) - LaneHistory; over > 0 {
+		l.recent = slices.Delete(l.recent, 0, over)
+	}
+	l.last = at
 }
 
 func (c *Collector) setRunning(j *store.Job) {

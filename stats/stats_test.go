@@ -103,6 +103,13 @@ func TestSnapshotFigures(t *testing.T) {
 		t.Errorf("timelines: %q %q", l1.Recent, s.Lanes[1].Recent)
 	}
 
+	// a cancelled job shows on its lane only: no type, no count
+	step(c, store.Job{ID: 40, ModuleID: 7, Type: store.OpSetParam, QueueKey: "vmm6-7-2", State: store.JobCancelled, EnqueuedAt: now})
+	s = c.Snapshot(now, []uint64{7})
+	if m := s.Modules[0]; len(m.Types) != 2 || m.Hour.Done != 10 || s.Lanes[1].Recent != "frrrc" {
+		t.Errorf("after a cancel: types %+v hour %+v lane %q", m.Types, m.Hour, s.Lanes[1].Recent)
+	}
+
 	// an hour later the minutes have left the sparkline but not the day
 	later := c.Snapshot(now.Add(time.Hour), []uint64{7}).Modules[0]
 	if later.Hour.Done != 0 || later.Day.Done != 10 || later.Flagged {
