@@ -24,8 +24,9 @@ import (
 
 // tuiOptions are the root command's own flags.
 type tuiOptions struct {
-	demo  bool
-	mouse bool
+	demo   bool
+	faults bool
+	mouse  bool
 }
 
 // demoServices is how many services the demo starts opening, so the jobs pane moves from the first frame.
@@ -40,9 +41,11 @@ const (
 func setupTUI(root *cobra.Command, a *app) {
 	var o tuiOptions
 	root.Flags().BoolVar(&o.demo, "demo", false, "run the TUI on a temporary database with an in-process VMmanager emulator (kept only with --db)")
+	root.Flags().BoolVar(&o.faults, "demo-faults", false, "--demo with a second module whose emulator is slow and fails now and then (see the Lanes screen, 7)")
 	root.Flags().BoolVar(&o.mouse, "mouse", false, "turn mouse support on (off by default so text can be selected)")
 	root.Args = cobra.NoArgs
 	root.RunE = func(c *cobra.Command, _ []string) error {
+		o.demo = o.demo || o.faults
 		keepDB := ""
 		if c.Flags().Changed("db") {
 			keepDB = a.dbPath
@@ -69,7 +72,7 @@ type session struct {
 
 func (a *app) openSession(o tuiOptions, keepDB string) (*session, error) {
 	if o.demo {
-		env, err := demo.Start(demo.Options{DBPath: keepDB})
+		env, err := demo.Start(demo.Options{DBPath: keepDB, Faults: o.faults})
 		if err != nil {
 			return nil, err
 		}
@@ -126,6 +129,7 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 		defer func() { cancel(); <-done }()
 	}
 	local := backend.NewLocal(s.db, s.secrets, eng, version)
+	defer local.Close() // writes the last figures (stats) before the database closes
 	cfg := ui.Config{Backend: local, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}
 	if s.demo != nil {
 		cfg.WizardPrefill = s.demo.WizardPrefill()

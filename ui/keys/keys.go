@@ -7,7 +7,7 @@ import "github.com/charmbracelet/bubbles/key"
 // KeyMap holds every binding the TUI reacts to.
 type KeyMap struct {
 	// Global.
-	Screens [6]key.Binding
+	Screens [7]key.Binding
 	NextTab key.Binding
 	PrevTab key.Binding
 	Help    key.Binding
@@ -101,7 +101,7 @@ func Default() *KeyMap {
 		Yes:       key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
 		No:        key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no")),
 	}
-	names := [6]string{"modules", "services", "jobs", "tasks", "catalog", "tariffs"}
+	names := [7]string{"modules", "services", "jobs", "tasks", "catalog", "tariffs", "lanes"}
 	for i := range k.Screens {
 		n := string(rune('1' + i))
 		k.Screens[i] = key.NewBinding(key.WithKeys(n), key.WithHelp(n, names[i]))
@@ -120,7 +120,7 @@ func (h Help) FullHelp() [][]key.Binding { return h.Full }
 
 // Global is the group every screen's full help ends with.
 func (k *KeyMap) Global() []key.Binding {
-	return []key.Binding{k.Screens[0], k.Screens[1], k.Screens[2], k.Screens[3], k.Screens[4], k.Screens[5],
+	return []key.Binding{k.Screens[0], k.Screens[1], k.Screens[2], k.Screens[3], k.Screens[4], k.Screens[5], k.Screens[6],
 		k.NextTab, k.PrevTab, k.Help, k.Back, k.Quit, k.ForceQ}
 }
 
