@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
 )
@@ -59,11 +60,15 @@ func (a *app) runEngine(ctx context.Context, untilIdle bool) error {
 	if untilIdle {
 		opt.MaxPause = untilIdleMaxPause
 	}
-	e, err := queue.New(db, store.NewKeyring(), opt)
+	secrets := store.NewKeyring()
+	e, err := queue.New(db, secrets, opt)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	// Through the backend, so the figures of vmmpm stats and the Lanes screen count these jobs too.
+	local := backend.NewLocal(db, secrets, e, version)
+	defer local.Close()
 	log.Info("engine started", "db", db.Path())
 	if untilIdle {
 		err = e.RunUntilIdle(ctx)
