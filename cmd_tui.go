@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -146,12 +145,13 @@ func (a *app) runProgram(o tuiOptions, cfg ui.Config, eng *queue.Engine) error {
 		opts = append(opts, tea.WithMouseCellMotion())
 	}
 	p := tea.NewProgram(model, opts...)
+	stop := func() error { return nil }
 	if eng != nil {
-		stop := startEngine(eng, a.stderr, func(err error) { p.Send(ui.EngineStoppedMsg{Err: err}) })
-		defer stop()
+		stop = startEngine(eng, func(err error) { p.Send(ui.EngineStoppedMsg{Err: err}) })
 	}
 	_, err := p.Run()
-	return err
+	// The exit status says when the engine inside had stopped on an error.
+	return errors.Join(err, stop())
 }
 
 // openLog appends the engine's transitions to the log file (spec §1), since the TUI owns the screen. A log
@@ -168,9 +168,9 @@ func openLog(path string) (*slog.Logger, func()) {
 }
 
 // startEngine runs the engine in the background; the returned stop cancels it, waits for Run to return
-// (running jobs finish their current call or are left for recovery) and closes it. An engine that stops
-// on its own (a failed write, say) is reported through stopped at once, so the screen can say so.
-func startEngine(eng *queue.Engine, stderr io.Writer, stopped func(error)) (stop func()) {
+// (running jobs finish their current call or are left for recovery), closes it and returns why it had
+// stopped on its own, if it had. That is also reported through stopped at once, so the screen can say so.
+func startEngine(eng *queue.Engine, stopped func(error)) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -180,11 +180,13 @@ func startEngine(eng *queue.Engine, stderr io.Writer, stopped func(error)) (stop
 		}
 		done <- err
 	}()
-	return func() {
+	return func() error {
 		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			fmt.Fprintln(stderr, "vmmpm: the engine stopped with an error: "+err.Error())
-		}
+		err := <-done
 		_ = eng.Close()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("the engine stopped with an error, so queued operations did not run: %w", err)
+		}
+		return nil
 	}
 }
