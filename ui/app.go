@@ -157,7 +157,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case modules.OpenWizardMsg:
 		return a, common.Push(a.opts.NewWizard(a.ctx))
 	case tea.KeyMsg:
-		return a, a.key(msg)
+		return a, a.keys(msg)
 	case tea.MouseMsg:
 		return a, a.mouse(msg)
 	}
@@ -174,6 +174,27 @@ func (a *App) broadcast(msg tea.Msg) tea.Cmd {
 		cmds = append(cmds, s.Update(msg))
 	}
 	return tea.Batch(cmds...)
+}
+
+// keys splits runes that arrived together (`tmux send-keys 'jj'`, fast typing over SSH) into one key
+// each, so every one counts; from the moment the front screen has a text field open, the rest is typed
+// there as it came.
+func (a *App) keys(msg tea.KeyMsg) tea.Cmd {
+	if msg.Type != tea.KeyRunes || len(msg.Runes) < 2 || msg.Paste {
+		return a.key(msg)
+	}
+	var cmds []tea.Cmd
+	for i, r := range msg.Runes {
+		if !a.showHelp && a.top().Capturing() {
+			rest := msg
+			rest.Runes = msg.Runes[i:]
+			return tea.Sequence(append(cmds, a.top().Update(rest))...)
+		}
+		one := msg
+		one.Runes = []rune{r}
+		cmds = append(cmds, a.key(one))
+	}
+	return tea.Sequence(cmds...)
 }
 
 func (a *App) key(msg tea.KeyMsg) tea.Cmd {
