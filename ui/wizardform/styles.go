@@ -3,6 +3,8 @@ package wizardform
 import (
 	"github.com/charmbracelet/huh"
 	"github.com/charmbracelet/lipgloss"
+
+	"vmmpm/ui/theme"
 )
 
 // styles of the wizard's own chrome; the fields use huh's Charm theme. Colours drop out on their own
@@ -12,18 +14,19 @@ type styles struct {
 }
 
 func defaultStyles() styles {
-	indigo := lipgloss.AdaptiveColor{Light: "#5A56E0", Dark: "#7571F9"}
+	p := theme.Palette
+	fg := func(c lipgloss.TerminalColor) lipgloss.Style { return lipgloss.NewStyle().Foreground(c) }
 	return styles{
-		title:   lipgloss.NewStyle().Bold(true).Foreground(indigo),
-		stepOn:  lipgloss.NewStyle().Bold(true).Foreground(indigo),
-		stepOff: lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "245", Dark: "243"}),
-		rule:    lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "250", Dark: "238"}),
-		label:   lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "241", Dark: "246"}),
+		title:   fg(p.Accent).Bold(true),
+		stepOn:  fg(p.Accent).Bold(true),
+		stepOff: fg(p.Muted),
+		rule:    fg(p.Rule),
+		label:   fg(p.Muted),
 		value:   lipgloss.NewStyle(),
-		muted:   lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "245", Dark: "243"}),
-		good:    lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#02BA84", Dark: "#02BF87"}),
-		warn:    lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#B7791F", Dark: "#F6C177"}),
-		bad:     lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#FF4672", Dark: "#ED567A"}),
+		muted:   fg(p.Muted),
+		good:    fg(p.Success),
+		warn:    fg(p.Warning),
+		bad:     fg(p.Danger),
 		help:    lipgloss.NewStyle(),
 	}
 }
