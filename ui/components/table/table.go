@@ -24,6 +24,11 @@ type Column struct {
 	Right bool
 	// Keep stops a narrow terminal from cutting the column (addresses: a cut IP is a wrong IP).
 	Keep bool
+	// Give makes the column give way first on a narrow terminal, before columns without it; a higher
+	// Give gives way sooner. For what the admin can read elsewhere (department, last check).
+	Give int
+	// Tail cuts the column from the left, keeping its end: a URL's port, a queue's ×3.
+	Tail bool
 }
 
 // Source gives the cells of absolute row i. Style may return nil for the default look.
@@ -47,6 +52,7 @@ type Model struct {
 	filter    textinput.Model
 	filtering bool
 	empty     string
+	noun      string
 }
 
 // New returns a table with the given columns.
@@ -56,11 +62,15 @@ func New(ctx *common.Context, cols ...Column) Model {
 	f.Prompt = "/"
 	f.Placeholder = "filter"
 	f.CharLimit = 64
-	return Model{ctx: ctx, cols: cols, styles: newStyles(ctx.Theme), filter: f, empty: "nothing here yet"}
+	return Model{ctx: ctx, cols: cols, styles: newStyles(ctx.Theme), filter: f, empty: "nothing here yet",
+		noun: "rows"}
 }
 
 // SetEmpty sets the line shown when there are no rows.
 func (m *Model) SetEmpty(s string) { m.empty = s }
+
+// SetNoun names the rows ("services") for the line a filter without a match shows.
+func (m *Model) SetNoun(noun string) { m.noun = noun }
 
 // SetSize fits the table in width×height, one line of which is the header and one the filter line.
 func (m *Model) SetSize(width, height int) {
@@ -211,25 +221,29 @@ func layout(cols []Column, width int) []int {
 // minText is the narrowest a text column gets on a small terminal: two characters and the ellipsis.
 const minText = 3
 
-// shrink narrows the widest text columns one cell at a time until the row fits width, so on an 80-column
-// terminal every column stays on screen (cut with …) instead of the right-hand ones falling off the edge.
-// Right-aligned (numeric) and Keep columns keep their width: a cut number is worse than a short name.
+// shrink narrows columns one cell at a time until the row fits width, so on an 80-column terminal every
+// column stays on screen (cut with …) instead of the right-hand ones falling off the edge. Columns that
+// Give way go first, then the widest text column. Right-aligned (numeric) and Keep columns keep their
+// width: a cut number is worse than a short name.
 func shrink(cols []Column, w []int, width int) {
 	over := len(w) - 1 - width
 	for _, x := range w {
 		over += x
 	}
 	for over > 0 {
-		widest := -1
+		next := -1
 		for i, c := range cols {
-			if !c.Right && !c.Keep && w[i] > minText && (widest < 0 || w[i] > w[widest]) {
-				widest = i
+			if c.Right || c.Keep || w[i] <= minText {
+				continue
+			}
+			if next < 0 || c.Give > cols[next].Give || (c.Give == cols[next].Give && w[i] > w[next]) {
+				next = i
 			}
 		}
-		if widest < 0 {
+		if next < 0 {
 			return
 		}
-		w[widest]--
+		w[next]--
 		over--
 	}
 }
@@ -246,7 +260,11 @@ func (m *Model) View(src Source) string {
 		b.WriteByte('\n')
 	}
 	if m.total == 0 {
-		b.WriteString("  " + m.styles.faint.Render(m.empty) + "\n")
+		empty := m.empty
+		if f := m.FilterValue(); f != "" {
+			empty = "no " + m.noun + " match " + strconv.Quote(f) + " (esc clears the filter)"
+		}
+		b.WriteString("  " + m.styles.faint.Render(empty) + "\n")
 		end++
 	}
 	for i := end - m.offset; i < m.rows; i++ {
@@ -260,7 +278,8 @@ func (m *Model) headerLine() string {
 	var b strings.Builder
 	b.WriteString("  ")
 	for c, col := range m.cols {
-		writeFit(&b, col.Title, m.widths[c], col.Right)
+		col.Tail = false // a title reads from its start
+		writeFit(&b, col.Title, m.widths[c], col)
 		b.WriteByte(' ')
 	}
 	return strings.TrimRight(b.String(), " ")
@@ -272,7 +291,7 @@ func (m *Model) writeRow(b *strings.Builder, src Source, i int) {
 		var line strings.Builder
 		line.WriteString(m.ctx.Theme.Cursor + " ")
 		for c, col := range m.cols {
-			writeFit(&line, src.Cell(i, c), m.widths[c], col.Right)
+			writeFit(&line, src.Cell(i, c), m.widths[c], col)
 			line.WriteByte(' ')
 		}
 		b.WriteString(m.styles.selected.Render(strings.TrimRight(line.String(), " ")))
@@ -281,9 +300,9 @@ func (m *Model) writeRow(b *strings.Builder, src Source, i int) {
 	b.WriteString("  ")
 	for c, col := range m.cols {
 		if st := src.Style(i, c); st != nil {
-			b.WriteString(st.Render(fit(src.Cell(i, c), m.widths[c], col.Right)))
+			b.WriteString(st.Render(fit(src.Cell(i, c), m.widths[c], col)))
 		} else {
-			writeFit(b, src.Cell(i, c), m.widths[c], col.Right)
+			writeFit(b, src.Cell(i, c), m.widths[c], col)
 		}
 		if c < len(m.cols)-1 {
 			b.WriteByte(' ')
@@ -309,30 +328,34 @@ func (m *Model) footer() string {
 var spaces = strings.Repeat(" ", 512)
 
 // fit truncates or pads s to exactly w cells.
-func fit(s string, w int, right bool) string {
+func fit(s string, w int, col Column) string {
 	var b strings.Builder
-	writeFit(&b, s, w, right)
+	writeFit(&b, s, w, col)
 	return b.String()
 }
 
-// writeFit writes s truncated or padded to exactly w cells; plain ASCII, the usual case, takes a path
-// that allocates nothing.
-func writeFit(b *strings.Builder, s string, w int, right bool) {
+// writeFit writes s truncated (from the end, or from the start for a Tail column) or padded to exactly
+// w cells; plain ASCII, the usual case, takes a path that allocates nothing.
+func writeFit(b *strings.Builder, s string, w int, col Column) {
 	if w <= 0 {
 		return
 	}
 	sw, ascii := width(s)
 	if sw > w {
-		if ascii {
+		switch {
+		case col.Tail:
+			s = "…" + ansi.TruncateLeft(s, sw-w+1, "")
+		case ascii:
 			b.WriteString(s[:w-1])
 			b.WriteString("…")
 			return
+		default:
+			s = ansi.Truncate(s, w, "…")
 		}
-		s = ansi.Truncate(s, w, "…")
 		sw = ansi.StringWidth(s)
 	}
 	pad := min(w-sw, len(spaces))
-	if right {
+	if col.Right {
 		b.WriteString(spaces[:pad])
 		b.WriteString(s)
 		return

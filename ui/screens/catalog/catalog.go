@@ -51,12 +51,14 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "EXTERNAL ID", Width: 40},
 	)
 	m.dcs.Table.SetEmpty("no data centers: press a to add one")
+	m.dcs.Table.SetNoun("data centers")
 	m.depts = rows.New(ctx, func(d *store.Department) uint64 { return d.ID }, deptCell,
 		func(d *store.Department) string { return strconv.FormatUint(d.ID, 10) + " " + d.Name },
 		table.Column{Title: "ID", Width: 4, Right: true},
 		table.Column{Title: "NAME", Min: 20},
 	)
 	m.depts.Table.SetEmpty("no departments: press a to add one")
+	m.depts.Table.SetNoun("departments")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,

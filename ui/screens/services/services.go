@@ -81,6 +81,7 @@ func New(ctx *common.Context) *Model {
 	)
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no services: press n to create some from a tariff")
+	m.list.Table.SetNoun("services")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: m.startLoad,
 		Key:  m.key,

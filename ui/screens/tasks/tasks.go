@@ -74,6 +74,7 @@ func New(ctx *common.Context) *Model {
 	)
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no open tasks: failed jobs open one here for their module's department")
+	m.list.Table.SetNoun("tasks")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: m.load,
 		Key:  m.key,
