@@ -44,6 +44,9 @@ func TestColumnsGiveWayInOrder(t *testing.T) {
 			if sz[0] == 120 {
 				must(t, v, "vmm.example.net:1500", "vmm6-__PMID__ ×3", "kvm-main (KVM)", "Frankfurt")
 			}
+			d := startAt(t, f, sz[0], sz[1])
+			d.Keys("2")
+			must(t, d.View(), "⣾ processing", "fra-kvm", "203.0.113.6") // the state, module and address stay whole
 		})
 	}
 }
