@@ -110,7 +110,7 @@ func TestDemoEndToEnd(t *testing.T) {
 
 	// Ten services from the Services screen, watched to done on the Jobs pane.
 	term.Key("2")
-	term.Wait("[2 Services]")
+	term.Wait("[2 Services]", "Demo VPS") // the tariffs are loaded: n needs them
 	term.Key("n")
 	term.Wait("Create services")
 	term.Key("down")
@@ -127,7 +127,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	// One more, failed by the emulator; its department task appears on the Tasks screen.
 	env.Sim.FailHost(queue.VMName(13))
 	term.Key("2")
-	term.Wait("[2 Services]")
+	term.Wait("[2 Services]", "Demo VPS") // the tariffs are loaded: n needs them
 	term.Key("n")
 	term.Wait("Create services")
 	term.Key("enter")

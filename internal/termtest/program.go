@@ -11,6 +11,7 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
+	"golang.org/x/term"
 )
 
 // Terminal runs a Bubble Tea model on a real pseudo-terminal: keys go through the terminal's line
@@ -54,18 +55,25 @@ func (r recorder) View() string {
 func Start(t testing.TB, m tea.Model, cols, rows int) *Terminal {
 	t.Helper()
 	master, slave := OpenPTY(t, cols, rows)
-	term := &Terminal{t: t, master: master, done: make(chan error, 1)}
+	// Bubble Tea gets the keys through a plain reader: given the file itself it reads through an epoll
+	// reader that shutting down closes under a read still running (a data race under -race). So the
+	// terminal is made raw here, as Bubble Tea would do, and the blocked read ends when the master closes.
+	if _, err := term.MakeRaw(int(slave.Fd())); err != nil {
+		t.Fatal(err)
+	}
+	in := struct{ io.Reader }{slave}
+	tt := &Terminal{t: t, master: master, done: make(chan error, 1)}
 	go func() { _, _ = io.Copy(io.Discard, master) }() // a terminal that is never read blocks the program
-	p := tea.NewProgram(recorder{inner: m, term: term}, tea.WithInput(slave), tea.WithOutput(slave))
+	p := tea.NewProgram(recorder{inner: m, term: tt}, tea.WithInput(in), tea.WithOutput(slave))
 	go func() {
 		_, err := p.Run()
-		term.done <- err
+		tt.done <- err
 	}()
 	t.Cleanup(func() {
 		p.Kill()
-		<-term.done
+		<-tt.done
 	})
-	return term
+	return tt
 }
 
 // keySeqs are the bytes a terminal sends for named keys; any other name is typed as it is.
@@ -76,50 +84,50 @@ var keySeqs = map[string]string{
 }
 
 // Key sends one named key ("enter", "down", "j") as its own write.
-func (term *Terminal) Key(name string) {
-	term.t.Helper()
+func (tt *Terminal) Key(name string) {
+	tt.t.Helper()
 	seq, ok := keySeqs[name]
 	if !ok {
 		seq = name
 	}
-	term.Write(seq)
+	tt.Write(seq)
 }
 
 // Write sends bytes as one write, as a paste or `tmux send-keys 'jj'` does.
-func (term *Terminal) Write(s string) {
-	term.t.Helper()
-	if _, err := term.master.Write([]byte(s)); err != nil {
-		term.t.Fatal(err)
+func (tt *Terminal) Write(s string) {
+	tt.t.Helper()
+	if _, err := tt.master.Write([]byte(s)); err != nil {
+		tt.t.Fatal(err)
 	}
 }
 
 // Frame is the last frame drawn, without escape codes or trailing spaces.
-func (term *Terminal) Frame() string {
-	term.mu.Lock()
-	defer term.mu.Unlock()
-	return term.frame
+func (tt *Terminal) Frame() string {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return tt.frame
 }
 
 // WaitFor waits until cond holds for the current frame and returns it.
-func (term *Terminal) WaitFor(what string, timeout time.Duration, cond func(frame string) bool) string {
-	term.t.Helper()
+func (tt *Terminal) WaitFor(what string, timeout time.Duration, cond func(frame string) bool) string {
+	tt.t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		f := term.Frame()
+		f := tt.Frame()
 		if cond(f) {
 			return f
 		}
 		if time.Now().After(deadline) {
-			term.t.Fatalf("timed out after %v waiting for %s; the screen:\n%s", timeout, what, f)
+			tt.t.Fatalf("timed out after %v waiting for %s; the screen:\n%s", timeout, what, f)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
 
 // Wait waits until the current frame shows every one of texts.
-func (term *Terminal) Wait(texts ...string) string {
-	term.t.Helper()
-	return term.WaitFor(strings.Join(texts, " and "), 30*time.Second, func(f string) bool {
+func (tt *Terminal) Wait(texts ...string) string {
+	tt.t.Helper()
+	return tt.WaitFor(strings.Join(texts, " and "), 30*time.Second, func(f string) bool {
 		for _, s := range texts {
 			if !strings.Contains(f, s) {
 				return false
@@ -130,21 +138,21 @@ func (term *Terminal) Wait(texts ...string) string {
 }
 
 // Gone waits until the current frame no longer shows text.
-func (term *Terminal) Gone(text string) string {
-	term.t.Helper()
-	return term.WaitFor("no "+text, 30*time.Second, func(f string) bool { return !strings.Contains(f, text) })
+func (tt *Terminal) Gone(text string) string {
+	tt.t.Helper()
+	return tt.WaitFor("no "+text, 30*time.Second, func(f string) bool { return !strings.Contains(f, text) })
 }
 
 // Finished waits for the program to quit on its own.
-func (term *Terminal) Finished(timeout time.Duration) {
-	term.t.Helper()
+func (tt *Terminal) Finished(timeout time.Duration) {
+	tt.t.Helper()
 	select {
-	case err := <-term.done:
+	case err := <-tt.done:
 		if err != nil && !errors.Is(err, tea.ErrProgramKilled) {
-			term.t.Fatalf("the program ended with %v", err)
+			tt.t.Fatalf("the program ended with %v", err)
 		}
-		term.done <- err // for the cleanup
+		tt.done <- err // for the cleanup
 	case <-time.After(timeout):
-		term.t.Fatalf("the program did not quit within %v; the screen:\n%s", timeout, term.Frame())
+		tt.t.Fatalf("the program did not quit within %v; the screen:\n%s", timeout, tt.Frame())
 	}
 }
