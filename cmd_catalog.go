@@ -240,7 +240,7 @@ func listCmd(a *app, what string, print func(io.Writer, backend.Backend, bool) e
 		Short: "List " + what,
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return a.withBackend(false, func(b backend.Backend) error { return print(a.stdout, b, asJSON) })
+			return a.withReader(func(b backend.Backend) error { return print(a.stdout, b, asJSON) })
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")

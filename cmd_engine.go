@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,7 +23,10 @@ func newEngineCmd(a *app) *cobra.Command {
 		Long: "Runs the engine without the TUI: resumes operations a crash interrupted, then carries out queued\n" +
 			"ones under their modules' queue keys, logging each transition on stdout. Module passwords come\n" +
 			"from the OS keyring. Stops on Ctrl+C or SIGTERM (running operations are resumed next time);\n" +
-			"with --until-idle it exits 0 once nothing is queued, running or waiting to retry.",
+			"with --until-idle it exits 0 once nothing is queued, running or waiting to retry.\n\n" +
+			"When the disk refuses a write (full, over quota, read-only) the engine pauses, logs why, retries\n" +
+			"with a growing pause and resumes by itself once the write succeeds. With --until-idle it gives up\n" +
+			"after the disk has refused writes for 5 minutes and exits 1 saying what to free.",
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return a.runEngine(c.Context(), untilIdle)
@@ -32,19 +36,30 @@ func newEngineCmd(a *app) *cobra.Command {
 	return c
 }
 
+// untilIdleMaxPause is how long engine --until-idle waits for a disk that refuses writes.
+const untilIdleMaxPause = 5 * time.Minute
+
 func (a *app) runEngine(ctx context.Context, untilIdle bool) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if c, info, err := a.attach(ctx); err == nil && c != nil {
+		c.Close()
+		return withCode(exitFailure, fmt.Errorf("the vmmpm server (pid %d) already runs the engine on %s; follow it with vmmpm jobs --follow or vmmpm status", info.PID, info.DB))
+	}
 	db, err := a.openExisting()
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(a.stdout, nil))
-	e, err := queue.New(db, store.NewKeyring(), queue.Options{Logger: log})
+	opt := queue.Options{Logger: log}
+	if untilIdle {
+		opt.MaxPause = untilIdleMaxPause
+	}
+	e, err := queue.New(db, store.NewKeyring(), opt)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,11 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	b, err := a.backend(false)
+	open := a.openForReading
+	if f.follow {
+		open = a.openExisting // may run the engine here
+	}
+	b, err := a.backendOn(open)
 	if err != nil {
 		return err
 	}
@@ -105,7 +109,7 @@ func (a *app) followJobs(ctx context.Context, b backend.Backend, f jobsFlags) er
 		l.Mode = backend.ModeEngine
 		go func() { done <- eng.Run(ctx) }()
 	}
-	events, err := b.Events(ctx, 0)
+	events, err := b.Events(ctx, 0, false)
 	if err != nil {
 		return err
 	}

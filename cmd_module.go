@@ -97,7 +97,7 @@ func (a *app) moduleAddSpec(path string) error {
 	if err := cat.Validate(d); err != nil {
 		return err
 	}
-	m, err := b.AddModule(ctx, d, password)
+	m, err := b.SaveModule(ctx, d, password)
 	if err != nil {
 		return err
 	}
@@ -292,9 +292,12 @@ func limitText(n int) string {
 func moduleSetCmd(a *app) *cobra.Command {
 	return &cobra.Command{
 		Use:   "set ID key=value...",
-		Short: "Change module parameters: " + strings.Join(wizard.SettableKeys, ", "),
-		Long: "Change module parameters with the wizard's rules; nothing changes unless every pair is valid.\n" +
+		Short: "Change a module's settings: " + strings.Join(wizard.SettableKeys, ", "),
+		Long: "Change a module's settings with the wizard's rules; nothing changes unless every pair is valid.\n" +
 			"Keys: " + strings.Join(wizard.SettableKeys, ", ") + ".\n" +
+			"Changing url, username, insecure_tls or cluster (or switching additional_interface on) logs in to\n" +
+			"VMmanager with the stored password first. cluster and datacenter cannot change while the module\n" +
+			"has live services. The password is changed with `module password ID`.\n" +
 			"Example: vmmpm module set 7 queue=on queue_key=vmm-__PMID__-__TYPE__ queue_count=3 session_ttl=600",
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) < 2 {
@@ -307,14 +310,16 @@ func moduleSetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
+			defer stop()
 			var m *store.Module
 			var warnings []string
 			err = a.withBackend(false, func(b backend.Backend) (err error) {
-				m, warnings, err = b.SetModule(c.Context(), id, args[1:])
+				m, warnings, err = b.SetModule(ctx, id, args[1:])
 				return err
 			})
-			if err := kindModule.refusal(id, err); err != nil {
-				return err
+			if err != nil {
+				return checkExit(kindModule.refusal(id, err))
 			}
 			for _, w := range warnings {
 				fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
@@ -326,7 +331,7 @@ func moduleSetCmd(a *app) *cobra.Command {
 }
 
 func moduleRmCmd(a *app) *cobra.Command {
-	return moduleCmd(a, "rm ID", "Remove a module and its password from the keyring (refused while it has unfinished jobs)",
+	return moduleCmd(a, "rm ID", "Remove a module and its password from the keyring (refused while it has unfinished jobs or live services)",
 		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
 			warnings, err := b.Delete(c.Context(), backend.KindOf[store.Module](), m.ID)
 			if err != nil {
@@ -341,11 +346,21 @@ func moduleRmCmd(a *app) *cobra.Command {
 }
 
 func moduleCheckCmd(a *app) *cobra.Command {
-	var asJSON bool
-	c := moduleCmd(a, "check ID", "Log in to VMmanager with the module's stored password and record the result",
+	var asJSON, deep bool
+	c := moduleCmd(a, "check ID [--deep]", "Log in to VMmanager with the module's stored password and record the result",
 		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
 			defer stop()
+			if deep {
+				rep, err := b.DeepCheck(ctx, m.ID)
+				if err != nil {
+					return checkExit(kindModule.refusal(m.ID, err))
+				}
+				if err := printProbes(a.stdout, rep, asJSON); err != nil {
+					return err
+				}
+				return deepVerdict(rep, "run vmmpm validate --deep --record DIR against it and attach DIR to a bug report")
+			}
 			chk, err := b.CheckModule(ctx, m.ID)
 			switch {
 			case chk != nil && asJSON:
@@ -358,6 +373,7 @@ func moduleCheckCmd(a *app) *cobra.Command {
 			return checkExit(kindModule.refusal(m.ID, err))
 		})
 	c.Flags().BoolVar(&asJSON, "json", false, "print the recorded check as JSON")
+	c.Flags().BoolVar(&deep, "deep", false, "run the read-only deep check of validate --deep with the stored password (exit 6 when a probe differs)")
 	return c
 }
 

@@ -63,7 +63,10 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv := server.New(backend.NewLocal(db, secrets, eng, version), version, socket, log)
+	srv, err := server.New(backend.NewLocal(db, secrets, eng, version), db, version, socket, log)
+	if err != nil {
+		return err
+	}
 	log.Info("server started", "pid", os.Getpid(), "db", db.Path(), "socket", socket, "version", version)
 	if err := store.CheckSecrets(secrets); err != nil {
 		log.Warn("the keyring is not usable yet; jobs wait for it", "error", err.Error())
@@ -127,8 +130,14 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 	}
 	fmt.Fprintf(w, "database:  %s\n", st.DB)
 	fmt.Fprintf(w, "passwords: %s\n", st.Secrets)
-	if st.Paused != "" {
-		fmt.Fprintf(w, "engine:    %s\n", st.Paused)
+	if st.Server {
+		fmt.Fprintf(w, "engine:    %s\n", st.Engine)
+		if st.Engine.Paused {
+			fmt.Fprintln(w, "           nothing starts until the database can be written again; free space and it resumes by itself")
+		}
+		if st.Engine.WaitingAdvice != "" {
+			fmt.Fprintf(w, "           %s\n", st.Engine.WaitingAdvice)
+		}
 	}
 	parts := make([]string, 0, len(store.JobStates))
 	for _, s := range store.JobStates {

@@ -79,11 +79,11 @@ var opShort = map[string]string{
 	store.OpReboot:      "Restart the VMs",
 	store.OpReinstall:   "Reinstall the VMs' OS (the tariff's, or --os-id)",
 	store.OpSetPassword: "Set the VMs' root password, read from stdin (never from the command line)",
-	store.OpSetParam:    "Grow CPU, RAM or disk (VMmanager only grows them)",
+	store.OpSetParam:    "Change CPU and RAM (up or down), grow the disk, add IPv4 addresses; a running VM is restarted",
 }
 
 func serviceOpCmd(a *app, op string) *cobra.Command {
-	var osID, recipeID, cpu, ram, disk uint64
+	var osID, recipeID, cpu, ram, disk, ipv4 uint64
 	c := &cobra.Command{
 		Use:   op + " ID…",
 		Short: opShort[op],
@@ -100,7 +100,7 @@ func serviceOpCmd(a *app, op string) *cobra.Command {
 			}
 			opArgs := map[string]string{}
 			for name, v := range map[string]uint64{queue.ArgOSID: osID, queue.ArgRecipeID: recipeID,
-				queue.ArgCPU: cpu, queue.ArgRAMMiB: ram, queue.ArgDiskMiB: disk} {
+				queue.ArgCPU: cpu, queue.ArgRAMMiB: ram, queue.ArgDiskMiB: disk, queue.ArgIPv4Count: ipv4} {
 				if v != 0 {
 					opArgs[name] = strconv.FormatUint(v, 10)
 				}
@@ -122,7 +122,8 @@ func serviceOpCmd(a *app, op string) *cobra.Command {
 	case store.OpSetParam:
 		c.Flags().Uint64Var(&cpu, "cpu", 0, "vCPU count")
 		c.Flags().Uint64Var(&ram, "ram-mib", 0, "RAM in MiB")
-		c.Flags().Uint64Var(&disk, "disk-mib", 0, "disk in MiB")
+		c.Flags().Uint64Var(&disk, "disk-mib", 0, "disk in MiB (only grows)")
+		c.Flags().Uint64Var(&ipv4, "ipv4-count", 0, "IPv4 addresses on the main interface (only added)")
 	}
 	return c
 }

@@ -20,6 +20,7 @@ import (
 type simFlags struct {
 	listen, passwordFile string
 	useTLS               bool
+	quirks               []string
 	cfg                  sim.Config
 }
 
@@ -31,7 +32,10 @@ func newSimCmd(a *app) *cobra.Command {
 		Long: "Run an in-memory VMmanager 6 on loopback. The first output line is `listening on http://HOST:PORT`;\n" +
 			"with the default admin password the second line names the login. GET /sim/stats shows what it saw.\n" +
 			"Seed: admin@example.com (@admin), cluster 1 kvm-main (pools on interfaces 0 and 1), cluster 2 lxd-main\n" +
-			"(pool on interface 0 only), OS 1-4, recipes 1-2. Stops on SIGINT or SIGTERM.",
+			"(pool on interface 0 only), pools of --ipv4-pool-size addresses, OS 1-4, recipes 1-2, and (with\n" +
+			"--history) VM 1 already deleted with its finished tasks. --quirk field:OLD=NEW renames a property in\n" +
+			"every answer and --quirk task:OLD=NEW files tasks under another name, to see validate --deep notice.\n" +
+			"Stops on SIGINT or SIGTERM.",
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error { return a.runSim(c, f) },
 	}
@@ -46,6 +50,9 @@ func newSimCmd(a *app) *cobra.Command {
 	fl.DurationVar(&f.cfg.TokenTTL, "token-ttl", time.Hour, "lifetime of a session token")
 	fl.Int64Var(&f.cfg.Seed, "seed", 0, "random seed for --fail-rate (0 = time-based)")
 	fl.BoolVar(&f.useTLS, "tls", false, "serve HTTPS with a self-signed certificate made at start")
+	fl.IntVar(&f.cfg.IPv4PoolSize, "ipv4-pool-size", sim.DefaultIPv4PoolSize, "IPv4 addresses in each seed pool")
+	fl.BoolVar(&f.cfg.History, "history", true, "start with a deleted VM's finished tasks listed (for validate --deep)")
+	fl.StringArrayVar(&f.quirks, "quirk", nil, "depart from VMmanager on purpose: field:OLD=NEW or task:OLD=NEW (repeatable)")
 	return cmd
 }
 
@@ -61,6 +68,15 @@ func (f *simFlags) validate() error {
 		return usagef("--task-time and --latency cannot be negative")
 	case c.TokenTTL <= 0:
 		return usagef("--token-ttl must be positive")
+	case c.IPv4PoolSize < 1 || c.IPv4PoolSize > 1<<20:
+		return usagef("--ipv4-pool-size must be between 1 and %d, got %d", 1<<20, c.IPv4PoolSize)
+	}
+	for _, q := range f.quirks {
+		qq, err := sim.ParseQuirk(q)
+		if err != nil {
+			return usagef("--quirk: %v", err)
+		}
+		f.cfg.Quirks = append(f.cfg.Quirks, qq)
 	}
 	return nil
 }

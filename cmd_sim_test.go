@@ -183,6 +183,9 @@ func TestSimCommandUsageErrors(t *testing.T) {
 		{"sim", "--sleep-burst", "0"},
 		{"sim", "--token-ttl", "0s"},
 		{"sim", "--task-time", "-1s"},
+		{"sim", "--ipv4-pool-size", "0"},
+		{"sim", "--quirk", "rename:a=b"},
+		{"sim", "--quirk", "field:a"},
 		{"sim", "--admin-password-file", empty},
 		{"sim", "--admin-password-file", filepath.Join(t.TempDir(), "missing")},
 		{"sim", "extra-arg"},
@@ -208,4 +211,71 @@ func TestIsLoopbackListen(t *testing.T) {
 			t.Errorf("%s: %v, want %v", listen, got, want)
 		}
 	}
+}
+
+// The issue's "done when": validate --deep against vmmpm sim is all ok (exit 0); against a sim with a
+// quirk it names the probe that differs and exits 6.
+func TestValidateDeepAgainstSimCommand(t *testing.T) {
+	base, _, _, stop := startSim(t, "", "--task-time", "0")
+	out, errOut, code := runCLI(t, "demo-password\n", "validate", "--deep", "--url", base, "--user", "admin@example.com")
+	if code != exitOK || strings.Contains(out, "differs") || !strings.Contains(out, "task names") {
+		t.Fatalf("plain sim: code %d\n%s\n%s", code, out, errOut)
+	}
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	for quirk, probe := range map[string]string{"task:host_create=vm_create": "task names", "field:virtualization_type=virt": "clusters"} {
+		base, _, _, stop := startSim(t, "", "--task-time", "0", "--quirk", quirk)
+		out, errOut, code := runCLI(t, "demo-password\n", "validate", "--deep", "--url", base, "--user", "admin@example.com")
+		if code != exitDiffers || !strings.Contains(errOut, probe) {
+			t.Errorf("%s: code %d, stderr %q", quirk, code, errOut)
+		}
+		var line string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.HasPrefix(l, probe+" ") {
+				line = l
+			}
+		}
+		if !strings.HasSuffix(strings.TrimSpace(line), "differs") {
+			t.Errorf("%s: the %s row does not say differs:\n%s", quirk, probe, out)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestSimCommandPoolSize(t *testing.T) {
+	base, _, _, stop := startSim(t, "", "--ipv4-pool-size", "300")
+	defer func() { _ = stop() }()
+	tok := simToken(t, base)
+	req, _ := http.NewRequest(http.MethodGet, base+"/vm/v3/ippool", nil)
+	req.Header.Set("x-xsrf-token", tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var l struct {
+		List []struct {
+			IPv4 struct{ Total int } `json:"ipv4"`
+		} `json:"list"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&l); err != nil || len(l.List) != 3 || l.List[0].IPv4.Total != 300 {
+		t.Fatalf("pools %+v, %v; want 3 of 300 addresses", l, err)
+	}
+}
+
+func simToken(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Post(base+"/auth/v4/public/token", "", strings.NewReader(`{"email":"admin@example.com","password":"demo-password"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tok struct{ Token string }
+	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || tok.Token == "" {
+		t.Fatalf("login: %v", err)
+	}
+	return tok.Token
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 
@@ -102,14 +103,15 @@ func decodeTariffSpec(path string, b []byte, s *tariffSpec) error {
 	return nil
 }
 
-// tariffSave is tariff add (id 0) and tariff edit: the spec, over the tariff as it is, saved with the
-// store's tariff rules.
+// tariffSave is tariff add (id 0) and tariff edit: the spec, over the tariff as it is, checked against
+// its modules' VMmanager and saved with the store's tariff rules.
 func (a *app) tariffSave(id uint64, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return usagef("cannot read the spec file: %v", err)
 	}
-	ctx := context.Background()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	return a.withBackend(id == 0, func(be backend.Backend) error {
 		s := &tariffSpec{}
 		if id != 0 {
@@ -129,7 +131,7 @@ func (a *app) tariffSave(id uint64, path string) error {
 		t := s.tariff(id, dc.ID)
 		warnings, err := be.Save(ctx, t)
 		if err != nil {
-			return kindTariff.refusal(id, err)
+			return checkExit(kindTariff.refusal(id, err))
 		}
 		if id == 0 {
 			fmt.Fprintf(a.stdout, "added tariff %q with id %d\n", t.Name, t.ID)

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -25,16 +27,23 @@ type validateOpts struct {
 	url, user string
 	insecure  bool
 	asJSON    bool
+	deep      bool
+	record    string // --record DIR: masked answers of the deep check
+	replay    string // --replay DIR: run the deep check on a recording instead of a VMmanager
 	password  string // only to refuse it: there is no password flag
 }
 
 func newValidateCmd(a *app) *cobra.Command {
 	var o validateOpts
 	cmd := &cobra.Command{
-		Use:   "validate --url URL --user EMAIL [--insecure] [--json]",
+		Use:   "validate --url URL --user EMAIL [--insecure] [--json] [--deep [--record DIR]] | --replay DIR",
 		Short: "Log in to a VMmanager 6, check the account is an administrator and list its clusters",
-		Long: "Reads the password from stdin (prompted without echo on a terminal). Exit codes: 0 ok, " +
-			"2 usage, 3 bad credentials, 4 not an administrator, 5 unreachable, DNS or TLS failure.",
+		Long: "Reads the password from stdin (prompted without echo on a terminal). --deep also reads, without\n" +
+			"changing anything, every endpoint, filter and field the engine relies on and prints a table of\n" +
+			"probe, expected, seen, ok/differs; --record DIR keeps those answers with tokens, passwords, emails\n" +
+			"and addresses masked, for a bug report; --replay DIR runs the deep check on such a folder.\n" +
+			"Exit codes: 0 ok, 2 usage, 3 bad credentials, 4 not an administrator, 5 unreachable, DNS or\n" +
+			"TLS failure, 6 --deep found a difference.",
 		Args: cobra.ArbitraryArgs, // checked in RunE, after the password-flag refusal
 		RunE: func(c *cobra.Command, args []string) error {
 			if c.Flags().Changed("password") {
@@ -42,6 +51,12 @@ func newValidateCmd(a *app) *cobra.Command {
 			}
 			if len(args) > 0 {
 				return usagef("validate takes no arguments, got %q", args[0])
+			}
+			if o.record != "" && !o.deep {
+				return usagef("--record needs --deep: only the deep check reads answers worth keeping")
+			}
+			if o.replay != "" {
+				return a.validateReplay(c.Context(), o)
 			}
 			return a.validate(c.Context(), o)
 		},
@@ -51,6 +66,9 @@ func newValidateCmd(a *app) *cobra.Command {
 	f.StringVar(&o.user, "user", "", "administrator email")
 	f.BoolVar(&o.insecure, "insecure", false, "skip TLS certificate verification (self-signed VMmanager)")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON")
+	f.BoolVar(&o.deep, "deep", false, "read-only probes of every endpoint, filter and field the engine relies on")
+	f.StringVar(&o.record, "record", "", "with --deep: write the answers, masked, to this folder")
+	f.StringVar(&o.replay, "replay", "", "run the deep check on a folder --record wrote (no --url, --user or password)")
 	f.StringVarP(&o.password, "password", "p", "", "refused: give the password on stdin")
 	f.Lookup("password").NoOptDefVal = " "
 	_ = f.MarkHidden("password")
@@ -96,6 +114,9 @@ func (a *app) validate(ctx context.Context, o validateOpts) error {
 	if err := client.CheckAdmin(ctx); err != nil {
 		return described(err)
 	}
+	if o.deep {
+		return a.validateDeep(ctx, client, o)
+	}
 	start := time.Now()
 	clusters, err := client.Clusters(ctx)
 	if err != nil {
@@ -106,6 +127,81 @@ func (a *app) validate(ctx context.Context, o validateOpts) error {
 		rep.Clusters = append(rep.Clusters, validateCluster{c.ID, c.Name, c.Virtualization, c.HasAdditionalInterface()})
 	}
 	return printValidate(a.stdout, rep, o.asJSON)
+}
+
+// validateDeep runs vmm.DeepCheck, prints its table and writes the record; a difference is exit 6.
+func (a *app) validateDeep(ctx context.Context, client *vmm.Client, o validateOpts) error {
+	rep, err := vmm.DeepCheck(ctx, client)
+	if o.record != "" && len(rep.Answers) > 0 {
+		if werr := vmm.WriteRecord(o.record, rep.Answers); werr != nil {
+			return werr
+		}
+	}
+	if err != nil {
+		return described(err)
+	}
+	if err := printProbes(a.stdout, &rep, o.asJSON); err != nil {
+		return err
+	}
+	if o.record != "" {
+		fmt.Fprintf(a.stderr, "Wrote %d masked answers to %s.\n", len(rep.Answers), o.record)
+	}
+	return deepVerdict(&rep, "attach the --record folder to a bug report before running operations against it")
+}
+
+// printProbes prints a deep check: the probe table, or the report as JSON.
+func printProbes(w io.Writer, rep *vmm.Report, asJSON bool) error {
+	if asJSON {
+		return printJSON(w, rep)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROBE\tEXPECTED\tSEEN\tRESULT")
+	for _, p := range rep.Probes {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Expected, p.Seen, okDiffers(p.OK))
+	}
+	return tw.Flush()
+}
+
+// deepVerdict is exit 6 when any probe differed, with what to do.
+func deepVerdict(rep *vmm.Report, advice string) error {
+	if d := rep.Differs(); len(d) > 0 {
+		return withCode(exitDiffers, fmt.Errorf("VMmanager at %s answers differently from what vmmpm relies on in: %s; %s",
+			rep.URL, strings.Join(d, ", "), advice))
+	}
+	return nil
+}
+
+// validateReplay serves a --record folder on loopback and runs the deep check against it.
+func (a *app) validateReplay(ctx context.Context, o validateOpts) error {
+	if o.url != "" || o.user != "" || o.record != "" {
+		return usagef("--replay takes the recorded folder only: drop --url, --user and --record")
+	}
+	h, err := vmm.Replay(o.replay)
+	if err != nil {
+		return usagef("--replay: %v", err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	client, err := vmm.New(vmm.Config{URL: "http://" + ln.Addr().String(), Email: vmm.MaskedEmail,
+		Password: "recorded", SessionTTL: time.Minute})
+	if err != nil {
+		return described(err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+	return a.validateDeep(ctx, client, o)
+}
+
+func okDiffers(ok bool) string {
+	if ok {
+		return "ok"
+	}
+	return "differs"
 }
 
 func roundMS(d time.Duration) float64 {

@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -171,4 +173,38 @@ func quietTLSServer(t *testing.T, h http.Handler) *httptest.Server {
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv
+}
+
+func TestValidateDeepRecord(t *testing.T) {
+	srv := httptest.NewServer(sim.New(sim.Config{Seed: 1, History: true}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir() + "/answers"
+	out, errOut, code := runCLI(t, "demo-password\n", "validate", "--deep", "--json", "--record", dir, "--url", srv.URL, "--user", "admin@example.com")
+	if code != exitOK {
+		t.Fatalf("code %d: %s", code, errOut)
+	}
+	var rep vmm.Report
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || !rep.OK || len(rep.Probes) < 10 {
+		t.Fatalf("--json report %+v, %v", rep, err)
+	}
+	if !strings.Contains(errOut, "masked answers to "+dir) {
+		t.Fatalf("stderr %q", errOut)
+	}
+	out, errOut, code = runCLI(t, "", "validate", "--replay", dir)
+	if code != exitOK || !strings.Contains(out, "clusters") {
+		t.Fatalf("--replay of the record: code %d\n%s\n%s", code, out, errOut)
+	}
+	clusters, _ := filepath.Glob(filepath.Join(dir, "*-clusters.json"))
+	b, _ := os.ReadFile(clusters[0])
+	if err := os.WriteFile(clusters[0], []byte(strings.ReplaceAll(string(b), "virtualization_type", "virt")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code = runCLI(t, "", "validate", "--replay", dir)
+	if code != exitDiffers || !strings.Contains(errOut, "clusters") {
+		t.Fatalf("--replay with a renamed field: code %d, %q", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "demo-password\n", "validate", "--record", dir, "--url", srv.URL, "--user", "admin@example.com")
+	if code != exitUsage || !strings.Contains(errOut, "--record needs --deep") {
+		t.Fatalf("--record without --deep: code %d, %q", code, errOut)
+	}
 }

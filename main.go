@@ -29,6 +29,7 @@ const (
 	exitBadCreds    = 3
 	exitNotAdmin    = 4
 	exitUnreachable = 5
+	exitDiffers     = 6 // validate --deep: VMmanager answers differently from what vmmpm relies on
 )
 
 // exitError carries the process exit code with the one-sentence message.
@@ -94,16 +95,31 @@ func samePath(a, b string) bool {
 // backend is what commands act through: the server's client when one holds the database, else this
 // process with the database opened here (created when create is set, for commands that add records).
 func (a *app) backend(create bool) (backend.Backend, error) {
+	if create {
+		return a.backendOn(a.openDB)
+	}
+	return a.backendOn(a.openExisting)
+}
+
+// withReader is withBackend for commands that only read: without a server, a database that cannot be
+// written is opened read-only.
+func (a *app) withReader(fn func(backend.Backend) error) error {
+	b, err := a.backendOn(a.openForReading)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
+}
+
+// backendOn is backend with the way to open the database when no server holds it.
+func (a *app) backendOn(open func() (*store.DB, error)) (backend.Backend, error) {
 	c, _, err := a.attach(context.Background())
 	if err != nil {
 		return nil, err
 	}
 	if c != nil {
 		return c, nil
-	}
-	open := a.openExisting
-	if create {
-		open = a.openDB
 	}
 	db, err := open()
 	if err != nil {
@@ -135,6 +151,19 @@ func (a *app) openExisting() (*store.DB, error) {
 	db, err := store.Open(a.dbPath, store.Options{MustExist: true})
 	if errors.Is(err, store.ErrNoDatabase) {
 		return nil, withCode(exitUsage, err)
+	}
+	return db, err
+}
+
+// openForReading is openExisting for commands that only read: a file that cannot be written (its
+// permissions, a read-only file system) is opened read-only, and stderr says so.
+func (a *app) openForReading() (*store.DB, error) {
+	db, err := store.Open(a.dbPath, store.Options{MustExist: true, ReadOnlyIfUnwritable: true})
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, withCode(exitUsage, err)
+	}
+	if err == nil && db.ReadOnlyReason() != "" {
+		fmt.Fprintln(a.stderr, db.ReadOnlyReason())
 	}
 	return db, err
 }

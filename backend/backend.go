@@ -10,6 +10,7 @@ import (
 
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/vmm"
 	"vmmpm/wizard"
 )
 
@@ -36,12 +37,25 @@ type Backend interface {
 
 	// Catalog is what the Add wizard validates against.
 	Catalog(ctx context.Context) (*wizard.Catalog, error)
-	// AddModule saves a checked draft and its password, both or neither.
-	AddModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error)
-	// SetModule applies `module set` pairs.
+	// CheckIntegration is the wizard's step-3 login: with password, or when it is empty the stored
+	// password of module stored (editing), which only the side holding the keyring can read.
+	CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error)
+	// CheckPlacement checks a draft's data center and cluster against the module's live services.
+	CheckPlacement(ctx context.Context, d *wizard.Draft) error
+	// AddPlacement adds a data center and/or department from the wizard (empty names are skipped).
+	AddPlacement(ctx context.Context, dataCenter, department string) (*Placement, error)
+	// SaveModule saves a checked draft and its password, both or neither: a new module when d.ID is 0,
+	// else over module d.ID (an empty password keeps the stored one).
+	SaveModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error)
+	// SetModule applies `module set` pairs, logging in first when a live setting changed.
 	SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error)
+	// ModuleImages lists what module id's VMmanager offers a tariff (OS images, recipes).
+	ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error)
 	// CheckModule logs in with the stored password and records the result.
 	CheckModule(ctx context.Context, id uint64) (*store.Check, error)
+	// DeepCheck runs the read-only deep check against module id's VMmanager and keeps its outcome
+	// with the module.
+	DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error)
 	// SetPassword checks password live against the module's VMmanager, then keeps it in the keyring.
 	SetPassword(ctx context.Context, id uint64, password string) error
 
@@ -58,8 +72,11 @@ type Backend interface {
 	Retry(ctx context.Context, jobID uint64) error
 
 	// Events streams engine events with Seq greater than since until ctx ends or the stream breaks
-	// (the channel is then closed). An Event with Reset set means events were lost: re-read.
-	Events(ctx context.Context, since uint64) (<-chan Event, error)
+	// (the channel is then closed). An Event with Reset set means events were lost: re-read. With light
+	// set, job and lane events that arrive together come as one notice (Covers, the last Seq): enough for
+	// a watcher that re-reads what it shows (the TUI), and far cheaper to read; engine state and module
+	// health events still come whole.
+	Events(ctx context.Context, since uint64, light bool) (<-chan Event, error)
 
 	// Close releases what the backend holds (the database, the connection).
 	Close() error
@@ -92,8 +109,9 @@ type Status struct {
 	Counts map[uint64]queue.ModuleCounts `json:"counts"`
 	// Modules is each module's health, by id.
 	Modules []ModuleHealth `json:"modules"`
-	// Paused is the engine's reason for not starting work ("" when it runs or no engine runs here).
-	Paused string `json:"paused,omitempty"`
+	// Engine is the engine's own state: paused on the disk, jobs waiting for the keyring (zero when it
+	// runs normally or no engine runs here).
+	Engine queue.Status `json:"engine"`
 }
 
 // ModuleHealth is one module's state as the engine sees it.
@@ -104,6 +122,13 @@ type ModuleHealth struct {
 	Healthy   bool         `json:"healthy"`
 	Health    string       `json:"health,omitempty"`
 	LastCheck *store.Check `json:"last_check,omitempty"`
+}
+
+// Placement is what AddPlacement made: the new ids (0 when not asked) and the catalog after it.
+type Placement struct {
+	DataCenterID uint64          `json:"datacenter_id"`
+	DepartmentID uint64          `json:"department_id"`
+	Catalog      *wizard.Catalog `json:"catalog"`
 }
 
 // JobQuery filters Jobs; zero fields match everything.
@@ -135,6 +160,8 @@ type Event struct {
 	// Reset: events before this one were lost (the client was too slow, or the server restarted
 	// beyond what it keeps); re-read counts and pages instead of trusting a tally.
 	Reset bool `json:"reset,omitempty"`
+	// Covers, on a light stream, is a notice standing for that many job and lane events up to Seq.
+	Covers int `json:"covers,omitempty"`
 }
 
 // KindOf is the kind name of record type P, as List, Get and Delete take it.

@@ -10,6 +10,7 @@ import (
 
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/vmm"
 	"vmmpm/wizard"
 )
 
@@ -85,6 +86,9 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	st.Counts = e.Counts()
+	if l.Mode == ModeEngine {
+		st.Engine = e.Status()
+	}
 	for _, c := range st.Counts {
 		for state, n := range map[string]int{store.JobQueued: c.Queued, store.JobRunning: c.Running,
 			store.JobRetrying: c.Retrying, store.JobFailed: c.Failed, store.JobDone: c.Done, store.JobCancelled: c.Cancelled} {
@@ -119,16 +123,16 @@ func (l *Local) Get(_ context.Context, kind string, id uint64, out any) error {
 	return k.get(l.DB, id, out)
 }
 
-func (l *Local) Save(_ context.Context, r store.Record) (warnings []string, err error) {
+func (l *Local) Save(ctx context.Context, r store.Record) (warnings []string, err error) {
+	if t, ok := r.(*store.Tariff); ok { // checked against its modules' VMmanager, outside a transaction
+		return wizard.SaveTariff(ctx, l.DB, l.Secrets, t)
+	}
 	err = l.DB.Update(func(tx *store.Tx) (err error) {
 		switch r := r.(type) {
 		case *store.DataCenter:
 			return store.SaveDataCenter(tx, r)
 		case *store.Department:
 			return store.SaveDepartment(tx, r)
-		case *store.Tariff:
-			warnings, err = store.SaveTariff(tx, r)
-			return err
 		}
 		return fmt.Errorf("%T cannot be saved this way", r)
 	})
@@ -166,22 +170,55 @@ func (l *Local) CloseTasks(_ context.Context, ids []uint64) error {
 
 func (l *Local) Catalog(context.Context) (*wizard.Catalog, error) { return wizard.LoadCatalog(l.DB) }
 
-func (l *Local) AddModule(_ context.Context, d *wizard.Draft, password string) (*store.Module, error) {
-	return wizard.Save(l.DB, l.Secrets, d, password)
+func (l *Local) CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error) {
+	if password == "" && stored != 0 {
+		var err error
+		if password, err = l.Secrets.Get(stored); err != nil {
+			return nil, err
+		}
+	}
+	return wizard.CheckIntegration(ctx, in, password)
 }
 
-func (l *Local) SetModule(_ context.Context, id uint64, kv []string) (m *store.Module, warnings []string, err error) {
-	err = l.DB.Update(func(tx *store.Tx) (err error) {
-		m, warnings, err = wizard.SetModule(tx, id, kv)
-		return err
-	})
-	return m, warnings, err
+func (l *Local) CheckPlacement(_ context.Context, d *wizard.Draft) error {
+	return wizard.CheckPlacement(l.DB, d)
+}
+
+func (l *Local) AddPlacement(_ context.Context, dataCenter, department string) (*Placement, error) {
+	dc, dept, cat, err := wizard.AddPlacement(l.DB, dataCenter, department)
+	if err != nil {
+		return nil, err
+	}
+	return &Placement{DataCenterID: dc, DepartmentID: dept, Catalog: cat}, nil
+}
+
+func (l *Local) SaveModule(_ context.Context, d *wizard.Draft, password string) (*store.Module, error) {
+	if d.ID == 0 {
+		return wizard.Save(l.DB, l.Secrets, d, password)
+	}
+	return wizard.Update(l.DB, l.Secrets, d, password)
+}
+
+func (l *Local) SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error) {
+	return wizard.EditModule(ctx, l.DB, l.Secrets, id, kv)
+}
+
+func (l *Local) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error) {
+	m, err := store.Load[store.Module](l.DB, id)
+	if err != nil {
+		return nil, err
+	}
+	return wizard.ModuleImages(ctx, l.Secrets, m)
 }
 
 func (l *Local) CheckModule(ctx context.Context, id uint64) (*store.Check, error) {
 	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
 	return wizard.CheckStored(ctx, l.DB, l.Secrets, id)
+}
+
+func (l *Local) DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error) {
+	return wizard.DeepCheckStored(ctx, l.DB, l.Secrets, id)
 }
 
 func (l *Local) SetPassword(ctx context.Context, id uint64, password string) error {
@@ -284,7 +321,7 @@ func (l *Local) jobAction(id uint64, act func(*queue.Engine, uint64) error) erro
 
 // Events streams the engine's events. In this process nothing is kept to resume from: since only
 // decides whether the first event says Reset.
-func (l *Local) Events(ctx context.Context, since uint64) (<-chan Event, error) {
+func (l *Local) Events(ctx context.Context, since uint64, _ bool) (<-chan Event, error) {
 	e, err := l.Engine()
 	if err != nil {
 		return nil, err

@@ -1,7 +1,12 @@
 package queue
 
 import (
+	"errors"
+	"fmt"
+	"slices"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"vmmpm/store"
 )
@@ -48,33 +53,66 @@ func (c *change) run(tx *store.Tx) error {
 	return nil
 }
 
+// changeError marks an error a change itself returned (a rule, a missing record), as opposed to the
+// disk refusing the transaction: only the latter pauses the engine.
+type changeError struct{ err error }
+
+func (c *changeError) Error() string { return c.err.Error() }
+func (c *changeError) Unwrap() error { return c.err }
+
+// Limits of the pause between retries of a commit the disk refused.
+const (
+	firstRetry = 50 * time.Millisecond
+	maxRetry   = 2 * time.Second
+)
+
+// updateFunc runs fn in one write transaction; tests replace it to make the disk fail on cue.
+type updateFunc func(db *store.DB, fn func(*store.Tx) error) error
+
+func boltUpdate(db *store.DB, fn func(*store.Tx) error) error { return db.Update(fn) }
+
 // committer groups changes from concurrent workers: while one transaction is being made durable, new
 // changes pile up, and the next transaction takes all of them at once. Unlike bbolt's Batch it never
 // waits on a timer, so a lone change commits at once and a crowd shares one fsync (spec §6).
+//
+// Changes become durable in submission order, always as a prefix: when the disk refuses a transaction
+// nothing submitted later is written before it (a lane's next "running" never lands before the
+// previous job's end). The committer then retries with a growing pause, telling fault about it, and
+// carries on by itself once a write succeeds.
 type committer struct {
 	db        *store.DB
-	published func(*change, error) // called in commit order, after the transaction is durable
+	update    updateFunc
+	published func(*change, error)         // called in commit order, after the transaction is durable
+	fault     func(f *StorageFault, n int) // n-th failed retry of a paused commit; f nil: resumed
 
 	mu      sync.Mutex
 	pending []*change
+	writing bool  // a goroutine is in write: others leave pending changes to it
+	dead    error // after giving up: every change fails with it
 	wake    chan struct{}
+	poke    chan struct{} // wakes a paused committer to look at stopping
 	stop    chan struct{}
 	stopped chan struct{}
 
+	stopping  atomic.Bool // give up instead of waiting out a fault
 	closeOnce sync.Once
 }
 
-func newCommitter(db *store.DB, published func(*change, error)) *committer {
-	c := &committer{db: db, published: published, wake: make(chan struct{}, 1),
-		stop: make(chan struct{}), stopped: make(chan struct{})}
+func newCommitter(db *store.DB, update updateFunc, published func(*change, error), fault func(*StorageFault, int)) *committer {
+	if update == nil {
+		update = boltUpdate
+	}
+	c := &committer{db: db, update: update, published: published, fault: fault, wake: make(chan struct{}, 1),
+		poke: make(chan struct{}, 1), stop: make(chan struct{}), stopped: make(chan struct{})}
 	go c.loop()
 	return c
 }
 
-// submit queues ch; it never blocks. Wait on ch.done (when set) for durability.
-func (c *committer) submit(ch *change) {
+// submit queues changes, in order and all in the same transaction; it never blocks. Wait on ch.done
+// (when set) for durability.
+func (c *committer) submit(chs ...*change) {
 	c.mu.Lock()
-	c.pending = append(c.pending, ch)
+	c.pending = append(c.pending, chs...)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -82,15 +120,34 @@ func (c *committer) submit(ch *change) {
 	}
 }
 
-// commit submits ch and waits until it is durable.
+// commit submits ch and waits until it is durable, writing it itself when no one else is writing.
+// Never call it (or drain) holding the engine's lock: publishing takes it.
 func (c *committer) commit(ch *change) error {
 	ch.done = make(chan error, 1)
 	c.submit(ch)
+	c.drainFor(ch.done)
 	return <-ch.done
 }
 
 // flush waits until everything submitted before it is durable.
-func (c *committer) flush() { _ = c.commit(&change{}) }
+func (c *committer) flush() error { return c.commit(&change{}) }
+
+// setStopping(true) makes a paused committer give up: what is pending fails with the fault (nothing of
+// it is on disk, so the file still holds a consistent prefix) and so does everything after.
+func (c *committer) setStopping(v bool) {
+	c.stopping.Store(v)
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+}
+
+// failed is the fault the committer gave up on, or nil.
+func (c *committer) failed() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.dead
+}
 
 func (c *committer) close() {
 	c.closeOnce.Do(func() { close(c.stop) })
@@ -110,36 +167,154 @@ func (c *committer) loop() {
 	}
 }
 
-func (c *committer) drain() {
-	for {
+func (c *committer) take() []*change {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	batch := c.pending
+	c.pending = nil
+	return batch
+}
+
+// drain writes what is pending until nothing is, unless another goroutine is writing already (it will
+// see what is pending before it stops).
+func (c *committer) drain() { c.drainFor(nil) }
+
+// drainFor is drain for a goroutine waiting on done: it writes (when nobody else is) only until done
+// has its answer, then leaves the rest to the committer goroutine, so a worker makes its own commit
+// instead of waking the committer and waiting to be woken in turn, but never carries other lanes'
+// commits before its own job. One writer at a time keeps the order.
+func (c *committer) drainFor(done <-chan error) {
+	for len(done) == 0 { // a nil done never answers: write until nothing is pending
 		c.mu.Lock()
+		if c.writing || len(c.pending) == 0 {
+			c.mu.Unlock()
+			return
+		}
+		c.writing = true
 		batch := c.pending
 		c.pending = nil
 		c.mu.Unlock()
-		if len(batch) == 0 {
+		c.write(batch)
+		c.mu.Lock()
+		c.writing = false
+		more := len(c.pending) > 0
+		c.mu.Unlock()
+		if !more {
 			return
 		}
-		c.write(batch)
+	}
+	select { // what is left is the committer goroutine's
+	case c.wake <- struct{}{}:
+	default:
 	}
 }
 
-// write commits a batch in one transaction. If it fails, each change is retried alone so one bad
-// change cannot take the others down with it (as bbolt's Batch does).
-func (c *committer) write(batch []*change) {
-	err := c.db.Update(func(tx *store.Tx) error {
+func (c *change) empty() bool { return len(c.jobs) == 0 && c.apply == nil && len(c.prune) == 0 }
+
+func (c *committer) tx(batch []*change) error {
+	if !slices.ContainsFunc(batch, func(ch *change) bool { return !ch.empty() }) {
+		return nil // only flushes: nothing to write
+	}
+	return c.update(c.db, func(tx *store.Tx) error {
 		for _, ch := range batch {
 			if err := ch.run(tx); err != nil {
-				return err
+				return &changeError{err}
 			}
 		}
 		return nil
 	})
-	if err != nil && len(batch) > 1 {
-		for _, ch := range batch {
-			c.finish(ch, c.db.Update(ch.run))
-		}
+}
+
+// write commits a batch in one transaction.
+func (c *committer) write(batch []*change) {
+	if err := c.failed(); err != nil {
+		c.finishAll(batch, err)
 		return
 	}
+	err := c.tx(batch)
+	var ce *changeError
+	switch {
+	case err == nil:
+		c.finishAll(batch, nil)
+	case errors.As(err, &ce):
+		c.writeEach(batch)
+	default:
+		c.retry(batch, err)
+	}
+}
+
+// writeEach commits a batch one change at a time after one of them failed on its own, so one bad
+// change cannot take the others down with it (as bbolt's Batch does); the changes after a failed one
+// fail too, keeping what is on disk a prefix of what was submitted.
+func (c *committer) writeEach(batch []*change) {
+	for i, ch := range batch {
+		err := c.tx(batch[i : i+1])
+		var ce *changeError
+		switch {
+		case err == nil:
+			c.finish(ch, nil)
+		case errors.As(err, &ce):
+			c.finish(ch, ce.err)
+			c.finishAll(batch[i+1:], fmt.Errorf("not written, because an earlier change failed: %w", ce.err))
+			return
+		default:
+			c.retry(batch[i:], err)
+			return
+		}
+	}
+}
+
+// retry holds the engine paused while the disk refuses batch, retrying with a growing pause and
+// folding in what is submitted meanwhile (after batch, so the order holds).
+func (c *committer) retry(batch []*change, err error) {
+	f := newStorageFault(c.db.Path(), err, time.Now())
+	c.fault(f, 0)
+	wait := firstRetry
+	for n := 1; ; n++ {
+		if c.stopping.Load() {
+			c.giveUp(batch, f)
+			return
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-c.poke:
+			t.Stop()
+			continue
+		case <-c.stop:
+			t.Stop()
+			c.giveUp(batch, f)
+			return
+		}
+		wait = min(wait*2, maxRetry)
+		batch = append(batch, c.take()...)
+		err = c.tx(batch)
+		var ce *changeError
+		switch {
+		case err == nil:
+			c.fault(nil, n)
+			c.finishAll(batch, nil)
+			return
+		case errors.As(err, &ce):
+			c.fault(nil, n)
+			c.writeEach(batch)
+			return
+		}
+		f = newStorageFault(c.db.Path(), err, f.Since)
+		c.fault(f, n)
+	}
+}
+
+// giveUp fails batch and everything after it with the fault: the engine stops, and the next start
+// resumes from what the file holds.
+func (c *committer) giveUp(batch []*change, f *StorageFault) {
+	c.mu.Lock()
+	c.dead = f
+	c.mu.Unlock()
+	c.finishAll(append(batch, c.take()...), f)
+}
+
+func (c *committer) finishAll(batch []*change, err error) {
 	for _, ch := range batch {
 		c.finish(ch, err)
 	}

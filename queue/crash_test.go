@@ -32,6 +32,13 @@ func TestMain(m *testing.M) {
 	if path := os.Getenv(envCrashDB); path != "" {
 		os.Exit(crashChild(path))
 	}
+	if dir := os.Getenv(envKeyringChild); dir != "" {
+		if err := keyringChild(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "keyring child:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

@@ -33,16 +33,20 @@
 //
 // # Durability
 //
-// Every state change is written to bbolt before the next VMmanager call. Workers hand changes to one
-// committer goroutine that puts everything pending into the next transaction as soon as the previous
-// one is durable, so concurrent workers share fsyncs without bbolt Batch's 10 ms timer; a job's "done"
-// and the next job's "running" usually share one. The VMmanager task id is stored as soon as VMmanager
+// Every state change is written to bbolt before the next VMmanager call. One group committer puts
+// everything pending into the next transaction as soon as the previous one is durable (written by the
+// worker that needs it when nobody else is writing), so concurrent workers share fsyncs without bbolt
+// Batch's 10 ms timer; a job's "done" and the next job's "running" always share one. The VMmanager task id is stored as soon as VMmanager
 // answers, before polling. A job found running when the engine starts was interrupted: it resumes
 // waiting on its recorded task, and open first looks for a VM named svc-{IID} (adopting it) before
 // creating one, so no service ever gets a second VM. Every operation checks VMmanager's state before
 // acting, which makes repeated attempts safe.
 //
+// What is durable is always a prefix of what was submitted: when the disk refuses a transaction the
+// engine pauses (Status, EngineStatus events), starts nothing, retries with a growing pause and goes
+// on by itself once the write succeeds, so the lane and service rules hold through any write failure.
+//
 // The read model (Counts, Page) follows committed transactions only; an index bucket keeps state
-// and module per job id, so opening a file with 100,000 jobs does not decode them. Finished jobs
-// beyond the newest 100,000 are pruned.
+// and module per job id, and a second one a scheduling entry per unfinished job, so opening a file
+// with 100,000 jobs decodes none of them. Finished jobs beyond the newest 100,000 are pruned.
 package queue

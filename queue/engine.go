@@ -52,6 +52,11 @@ type Options struct {
 	Rand *rand.Rand
 	// Executor runs operations (default: VMmanager 6 through package vmm).
 	Executor Executor
+	// MaxPause bounds how long Run waits for a disk that refuses writes before it returns the fault
+	// (0: wait until stopped). vmmpm engine --until-idle sets it so a full disk ends the run.
+	MaxPause time.Duration
+
+	update updateFunc // tests inject disk faults here; nil is db.Update
 }
 
 func (o *Options) defaults() {
@@ -98,6 +103,8 @@ type jobState struct {
 	seq     uint64
 	worker  bool // a worker goroutine is running it
 	recover bool // found running with no worker: resume it when Run starts
+	waiting bool // back in the queue after a keyring wait: its Error says so until it starts
+	partial bool // only the scheduling fields are loaded (load); fill reads the rest
 	timer   *time.Timer
 	// committed: job state and module in the last change submitted for it
 	lastState  string
@@ -137,6 +144,8 @@ type Engine struct {
 	c       *committer
 	rm      *readModel
 	ev      *broker
+	modules decoded[store.Module, *store.Module]
+	tariffs decoded[store.Tariff, *store.Tariff]
 
 	mu       sync.Mutex
 	jobs     map[uint64]*jobState // unfinished jobs
@@ -152,9 +161,17 @@ type Engine struct {
 	runCtx   context.Context
 	stopRun  context.CancelFunc
 	fatal    error
+	pause    *StorageFault // the disk refuses commits: start nothing until it takes one
+	holding  bool          // finishChange collects the starts it causes in held
+	relaying bool          // a worker is finishing: the first job spawn starts goes to it (relay)
+	relay    *relayed
+	held     []*change
+	keyWait  *keyWait // the keyring cannot give passwords: start nothing until it can
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
+	loaded   chan struct{} // closed when load has built the scheduler
+	loadErr  error
 }
 
 // New opens the engine on db: it loads unfinished jobs (a job found running was interrupted and will
@@ -174,54 +191,131 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 	if e.exec == nil {
 		e.exec = NewVMMExecutor(secrets, opt.PollEvery)
 	}
-	if err := e.load(); err != nil {
+	if err := e.db.View(func(tx *store.Tx) error { e.rm.load(tx); return nil }); err != nil {
 		return nil, err
 	}
-	e.c = newCommitter(db, e.published)
+	e.c = newCommitter(db, opt.update, e.published, e.onFault)
+	// The read model (Counts, Page) is ready. A large backlog loads behind it, so a first frame does
+	// not wait for 100,000 unfinished jobs; everything that schedules waits for it (ready). A small one
+	// (a few milliseconds) loads here, so callers see lane positions at once.
+	e.loaded = make(chan struct{})
+	if e.rm.unfinished() <= syncLoadMax {
+		defer close(e.loaded)
+		if e.loadErr = e.load(); e.loadErr != nil {
+			e.c.close()
+			return nil, e.loadErr
+		}
+		return e, nil
+	}
+	go func() {
+		defer close(e.loaded)
+		e.loadErr = e.load()
+	}()
 	return e, nil
+}
+
+// syncLoadMax is the most unfinished jobs New loads before it returns.
+const syncLoadMax = 5000
+
+// ready waits until the scheduler has loaded the unfinished jobs.
+func (e *Engine) ready() error {
+	<-e.loaded
+	return e.loadErr
 }
 
 // Close stops the committer after writing everything submitted. Call it after Run has returned.
 func (e *Engine) Close() error {
+	<-e.loaded
 	e.c.close()
 	return nil
 }
 
-// load rebuilds the read model from the index and the scheduler from the unfinished jobs.
+// load builds the scheduler from the unfinished jobs' scheduling entries, decoding and sorting them
+// before it takes the lock; each job is read whole only when it starts or changes (fill).
 func (e *Engine) load() error {
-	var open []*store.Job
-	err := e.db.View(func(tx *store.Tx) error {
-		e.rm.load(tx)
-		for _, st := range []string{store.JobQueued, store.JobRunning, store.JobRetrying} {
-			for _, id := range e.rm.by[st].ids {
-				j, err := store.Get[store.Job](tx, id)
-				if err != nil {
-					return err
-				}
-				open = append(open, j)
-			}
+	states, stale, err := e.readUnfinished()
+	if err == nil && stale {
+		// Written by a vmmpm that did not keep the scheduling entries (an older one): rebuild them.
+		if err = rebuildIndex(e.db); err == nil {
+			states, stale, err = e.readUnfinished()
 		}
-		return nil
-	})
+		if err == nil && stale {
+			err = fmt.Errorf("the queue's entries in %s disagree with its job index even after a rebuild; restore the database from a backup", e.db.Path())
+		}
+	}
 	if err != nil {
 		return err
 	}
+	open := make([]*jobState, len(states))
+	for i := range states {
+		open[i] = &states[i]
+		open[i].keyName = keyNameOf(&open[i].job)
+	}
 	// A running job heads its lane and its service; the rest follow in enqueue order.
-	sort.SliceStable(open, func(i, k int) bool {
-		a, b := open[i], open[k]
-		if ra, rb := a.State == store.JobRunning, b.State == store.JobRunning; ra != rb {
-			return ra
+	slices.SortStableFunc(open, func(a, b *jobState) int {
+		if ra, rb := a.job.State == store.JobRunning, b.job.State == store.JobRunning; ra != rb {
+			if ra {
+				return -1
+			}
+			return 1
 		}
-		if !a.EnqueuedAt.Equal(b.EnqueuedAt) {
-			return a.EnqueuedAt.Before(b.EnqueuedAt)
+		if c := a.job.EnqueuedAt.Compare(b.job.EnqueuedAt); c != 0 {
+			return c
 		}
-		return a.ID < b.ID
+		return cmp.Compare(a.job.ID, b.job.ID)
 	})
-	for _, j := range open {
-		js := &jobState{job: *j, keyName: keyNameOf(j), recover: j.State == store.JobRunning,
-			lastState: j.State, lastModule: j.ModuleID}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.jobs = make(map[uint64]*jobState, len(states))
+	e.svcs = make(map[uint64][]*jobState, len(states))
+	for _, js := range open {
 		e.addJob(js)
 	}
+	var evs []Event
+	for _, l := range e.lanes { // lanes' depth and business are known only now: tell the screens
+		evs = append(evs, e.laneEvent(l))
+	}
+	e.ev.publish(evs...)
+	return nil
+}
+
+// readUnfinished reads the scheduling entries; stale: they do not match the index (state and module
+// of every entry, and how many jobs are unfinished).
+func (e *Engine) readUnfinished() (states []jobState, stale bool, err error) {
+	n := e.rm.unfinished()
+	states = make([]jobState, 0, n) // one allocation for the lot, sized from the index
+	err = e.db.View(func(tx *store.Tx) error {
+		b, idx := tx.Bolt().Bucket(bucketUnfinished), tx.Bolt().Bucket(bucketIndex)
+		if b == nil || idx == nil {
+			stale = n > 0
+			return nil
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			j, ok := schedJob(store.KeyID(k), v)
+			if iv := idx.Get(k); !ok || len(iv) != 9 || iv[0] != v[0] || string(iv[1:9]) != string(v[1:9]) {
+				stale = true
+				return nil
+			}
+			states = append(states, jobState{job: j, recover: j.State == store.JobRunning,
+				lastState: j.State, lastModule: j.ModuleID, partial: true})
+		}
+		stale = len(states) != n
+		return nil
+	})
+	return states, stale, err
+}
+
+// fill reads the whole job before the engine changes it, if load left it partial (e.mu held).
+func (e *Engine) fill(js *jobState) error {
+	if !js.partial {
+		return nil
+	}
+	j, err := store.Load[store.Job](e.db, js.job.ID)
+	if err != nil {
+		return fmt.Errorf("job %d cannot be read from %s (%w); check the database with bbolt check or restore a backup", js.job.ID, e.db.Path(), err)
+	}
+	js.job, js.partial = *j, false
 	return nil
 }
 
@@ -319,7 +413,7 @@ func deleteFrom(q []*jobState, js *jobState) []*jobState {
 
 // startable: queued, heading both its service and its lane, and the engine running.
 func (e *Engine) startable(js *jobState) bool {
-	if !e.active || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
+	if !e.active || e.pause != nil || e.keyWait != nil || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
 		return false
 	}
 	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js {
@@ -359,12 +453,19 @@ func (e *Engine) unpark() {
 // start commits queued → running and hands the job to a worker, which waits for that commit before
 // its first VMmanager call.
 func (e *Engine) start(js *jobState) {
+	if err := e.fill(js); err != nil {
+		e.setFatalLocked(err)
+		return
+	}
 	now := e.opt.Now()
 	j := &js.job
 	j.State = store.JobRunning
 	j.Attempt++
 	j.StartedAt = now
 	j.NextRunAt = time.Time{}
+	if js.waiting {
+		js.waiting, j.Error = false, ""
+	}
 	j.Logf(now, "attempt %d of %d started", j.Attempt, j.MaxAttempts)
 	ch := e.jobChange(js)
 	if js.lane != nil {
@@ -372,7 +473,11 @@ func (e *Engine) start(js *jobState) {
 		ch.events = append(ch.events, e.laneEvent(js.lane))
 	}
 	ch.done = make(chan error, 1)
-	e.c.submit(ch)
+	if e.holding {
+		e.held = append(e.held, ch) // finishChange submits it with the end that freed the lane
+	} else {
+		e.c.submit(ch)
+	}
 	e.spawn(js, ch.done, false)
 }
 
@@ -382,6 +487,10 @@ func (e *Engine) spawn(js *jobState, committed <-chan error, resumed bool) {
 	e.workers++
 	e.wg.Add(1)
 	op := &Op{Job: cloneJob(&js.job), Resumed: resumed, e: e, js: js}
+	if e.relaying && e.relay == nil {
+		e.relay = &relayed{op: op, committed: committed} // the finishing worker runs it next
+		return
+	}
 	go e.work(e.runCtx, op, committed)
 }
 
@@ -414,7 +523,11 @@ func (e *Engine) published(ch *change, err error) {
 		if len(ch.prune) > 0 {
 			e.pruning.Store(false)
 		}
-		e.setFatal(fmt.Errorf("writing the job state to %s failed: %w", e.db.Path(), err))
+		var f *StorageFault
+		if !errors.As(err, &f) {
+			err = fmt.Errorf("writing the job state to %s failed: %w", e.db.Path(), err)
+		}
+		e.setFatal(err)
 		return
 	}
 	e.rm.mu.Lock()
@@ -479,6 +592,10 @@ func taskID(t *store.VMTask) string {
 func (e *Engine) setFatal(err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.setFatalLocked(err)
+}
+
+func (e *Engine) setFatalLocked(err error) {
 	if e.fatal == nil {
 		e.fatal = err
 	}
@@ -493,6 +610,12 @@ func (e *Engine) setFatal(err error) {
 // an operation cut short stays "running" in the file, with its VMmanager task recorded, and the next
 // Run resumes it. Every transition is written whole or not at all.
 func (e *Engine) Run(ctx context.Context) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
+	if err := e.c.failed(); err != nil {
+		return err // the committer gave up on the disk: what is in memory is ahead of the file
+	}
 	e.mu.Lock()
 	if e.active {
 		e.mu.Unlock()
@@ -515,31 +638,32 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	e.waiting = nil
 	e.mu.Unlock()
+	e.c.setStopping(true) // a paused commit gives up now rather than hold the workers forever
 	e.wg.Wait()
-	e.c.flush()
-	for e.pruning.Load() { // let a prune chain started by the last commits finish
-		e.c.flush()
+	for e.c.flush() == nil && e.pruning.Load() { // let a prune chain started by the last commits finish
 	}
+	e.c.setStopping(false)
 	stop()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.runCtx, e.stopRun = nil, nil
+	if e.fatal == nil {
+		e.fatal = e.c.failed()
+	}
 	return e.fatal
 }
 
 // activate resumes interrupted jobs, arms retry timers and starts whatever can start (e.mu held).
 func (e *Engine) activate() {
-	all := slices.SortedFunc(maps.Values(e.jobs), func(a, b *jobState) int { return cmp.Compare(a.seq, b.seq) })
+	if e.keyWait != nil { // ask the keyring afresh: the first job to need it waits again if it must
+		e.keyWait = nil
+		e.publishStatus()
+	}
+	all := e.sortedJobs()
 	for _, js := range all {
 		switch {
 		case js.job.State == store.JobRunning && !js.worker:
-			js.job.Logf(e.opt.Now(), "resumed after an interruption (attempt %d)", js.job.Attempt)
-			e.log.Info("job resumed", "job", js.job.ID, "type", js.job.Type, "service", js.job.ServiceID,
-				"attempt", js.job.Attempt, "queue_key", js.job.QueueKey, "vm_task", taskID(js.job.VMTask))
-			ch := e.jobChange(js)
-			ch.done = make(chan error, 1)
-			e.c.submit(ch)
-			e.spawn(js, ch.done, true)
+			e.resume(js)
 		case js.job.State == store.JobRetrying:
 			e.armRetry(js)
 		}
@@ -549,8 +673,26 @@ func (e *Engine) activate() {
 	}
 }
 
+// resume restarts a job found running with no worker (interrupted, or held by a keyring wait).
+func (e *Engine) resume(js *jobState) {
+	if err := e.fill(js); err != nil {
+		e.setFatalLocked(err)
+		return
+	}
+	js.job.Logf(e.opt.Now(), "resumed after an interruption (attempt %d)", js.job.Attempt)
+	e.log.Info("job resumed", "job", js.job.ID, "type", js.job.Type, "service", js.job.ServiceID,
+		"attempt", js.job.Attempt, "queue_key", js.job.QueueKey, "vm_task", taskID(js.job.VMTask))
+	ch := e.jobChange(js)
+	ch.done = make(chan error, 1)
+	e.c.submit(ch)
+	e.spawn(js, ch.done, true)
+}
+
 // RunUntilIdle runs until nothing is queued, running or waiting to retry, or ctx is done.
 func (e *Engine) RunUntilIdle(ctx context.Context) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	done := make(chan error, 1)
@@ -559,7 +701,8 @@ func (e *Engine) RunUntilIdle(ctx context.Context) error {
 		e.mu.Lock()
 		idle := len(e.jobs) == 0
 		e.mu.Unlock()
-		if idle {
+		// The last ends must be durable too: a paused commit is waited out here (Options.MaxPause).
+		if idle && e.c.flush() == nil && e.Idle() {
 			cancel()
 			return <-done
 		}
@@ -584,6 +727,10 @@ func (e *Engine) due(js *jobState) {
 		return
 	}
 	js.timer = nil
+	if err := e.fill(js); err != nil {
+		e.setFatalLocked(err)
+		return
+	}
 	js.job.State = store.JobQueued
 	js.job.Logf(e.opt.Now(), "wait over, queued for attempt %d", js.job.Attempt+1)
 	e.c.submit(e.jobChange(js))

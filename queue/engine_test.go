@@ -424,26 +424,6 @@ func TestOperationsChangeVMAndStatus(t *testing.T) {
 	}
 }
 
-func TestSetParamRefusesShrink(t *testing.T) {
-	f := newFixture(t, sim.Config{Seed: 11}, store.DefaultParams())
-	e := f.engine(fastOptions())
-	svcs, _ := e.CreateServices(f.tariff.ID, 1, "kim@example.org")
-	runIdle(t, e, 30*time.Second)
-	j, err := e.Enqueue(svcs[0].ID, store.OpSetParam, map[string]string{ArgRAMMiB: "512"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runIdle(t, e, 30*time.Second)
-	got, _ := store.Load[store.Job](f.db, j.ID)
-	if got.State != store.JobFailed || got.Attempt != 1 || !strings.Contains(got.Error, "only grows") {
-		t.Fatalf("shrink job: %s after %d attempts: %q", got.State, got.Attempt, got.Error)
-	}
-	s, _ := store.Load[store.Service](f.db, svcs[0].ID)
-	if s.Status != store.ServiceActive {
-		t.Errorf("a failed setparam changed the service to %s", s.Status)
-	}
-}
-
 func TestReadModelPageCountsAndPrune(t *testing.T) {
 	f := newFixture(t, sim.Config{Seed: 12}, queueParams("p-__PMID__", 2))
 	opt := fastOptions()

@@ -19,6 +19,8 @@ const (
 	ArgCPU      = "cpu" // setparam
 	ArgRAMMiB   = "ram_mib"
 	ArgDiskMiB  = "disk_mib"
+	// ArgIPv4Count is setparam's new number of IPv4 addresses on the main interface (added via /ip).
+	ArgIPv4Count = "ipv4_count"
 	// ArgRecipeTask is set by open: the recipe task VMmanager started with the VM, to wait on after a restart.
 	ArgRecipeTask = "recipe_task"
 )
@@ -40,6 +42,9 @@ func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*
 		s, err := store.Get[store.Service](tx, serviceID)
 		if err != nil {
 			return unknown("service %d does not exist; see vmmpm service list", serviceID)
+		}
+		if err := checkDiskShrink(tx, s, op, args); err != nil {
+			return err
 		}
 		js, err := e.plan(tx, s, op, args, e.opt.Now())
 		if err != nil {
@@ -107,6 +112,9 @@ func expandDomain(tmpl string, s *store.Service) string {
 // enqueueTx runs fn in one write transaction while holding the scheduler, so lane choices inside fn see
 // the jobs fn added before. On failure the added jobs are taken back out.
 func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var added []*jobState
@@ -116,7 +124,19 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 		}
 		added = append(added, js)
 	}
-	err := e.db.Update(func(tx *store.Tx) error { return fn(tx, add) })
+	err := e.db.Update(func(tx *store.Tx) error {
+		if err := fn(tx, add); err != nil {
+			return &changeError{err}
+		}
+		return nil
+	})
+	var ce *changeError
+	if errors.As(err, &ce) {
+		err = ce.err
+	} else if err != nil {
+		f := newStorageFault(e.db.Path(), err, e.opt.Now())
+		err = fmt.Errorf("the new jobs could not be written to %s (%s) and nothing was enqueued; %s and try again", e.db.Path(), f.Cause(), f.advice())
+	}
 	if err != nil {
 		for _, js := range added {
 			if !store.Finished(js.job.State) {
@@ -166,8 +186,8 @@ func checkArgs(op string, args map[string]string, pw string) error {
 			return bad(ArgPassword, "the new password must not be empty")
 		}
 	case store.OpSetParam:
-		if args[ArgCPU] == "" && args[ArgRAMMiB] == "" && args[ArgDiskMiB] == "" {
-			return bad("setparam", "give at least one of cpu, ram_mib, disk_mib")
+		if args[ArgCPU] == "" && args[ArgRAMMiB] == "" && args[ArgDiskMiB] == "" && args[ArgIPv4Count] == "" {
+			return bad("setparam", "give at least one of cpu, ram_mib, disk_mib, ipv4_count")
 		}
 	}
 	if pw != "" && op != store.OpSetPassword {
@@ -175,7 +195,7 @@ func checkArgs(op string, args map[string]string, pw string) error {
 	}
 	for k := range args {
 		ok := op == store.OpReinstall && (k == ArgOSID || k == ArgRecipeID) ||
-			op == store.OpSetParam && (k == ArgCPU || k == ArgRAMMiB || k == ArgDiskMiB)
+			op == store.OpSetParam && (k == ArgCPU || k == ArgRAMMiB || k == ArgDiskMiB || k == ArgIPv4Count)
 		if !ok {
 			return bad(k, "is not an argument of "+op)
 		}
@@ -260,11 +280,11 @@ func (e *Engine) moduleOf(tx *store.Tx, s *store.Service) (*store.Module, error)
 			id = js.job.ModuleID
 		}
 	}
-	m, err := store.Get[store.Module](tx, id)
-	if err != nil {
+	m, ok := e.modules.get(tx, id)
+	if !ok {
 		return nil, fmt.Errorf("service %d is bound to module %d, which no longer exists", s.ID, id)
 	}
-	return m, nil
+	return &m, nil
 }
 
 // pickModule applies module selection for an open; nil means none fits. A service already bound to a
@@ -280,11 +300,11 @@ func (e *Engine) pickModule(tx *store.Tx, s *store.Service, now time.Time) (*sto
 	}
 	var cands []candidate
 	for _, id := range t.ModuleIDs {
-		m, err := store.Get[store.Module](tx, id)
-		if err != nil {
+		m, ok := e.modules.get(tx, id)
+		if !ok {
 			continue
 		}
-		cands = append(cands, candidate{Module: *m, RecentError: e.recentError(m, now), ActiveOpens: e.opens[m.ID]})
+		cands = append(cands, candidate{Module: m, RecentError: e.recentError(&m, now), ActiveOpens: e.opens[m.ID]})
 	}
 	m, ok := selectModule(cands, t.DataCenterID, s.ModuleID)
 	if !ok {
@@ -374,6 +394,9 @@ func unknown(format string, args ...any) error {
 
 // Cancel stops a job that has not started (queued, or waiting to retry).
 func (e *Engine) Cancel(jobID uint64) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
 	e.mu.Lock()
 	js := e.jobs[jobID]
 	if js == nil {
@@ -383,6 +406,10 @@ func (e *Engine) Cancel(jobID uint64) error {
 	if js.job.State == store.JobRunning || js.worker {
 		e.mu.Unlock()
 		return fmt.Errorf("job %d is running and cannot be cancelled; wait for it to end", jobID)
+	}
+	if err := e.fill(js); err != nil {
+		e.mu.Unlock()
+		return err
 	}
 	now := e.opt.Now()
 	j := &js.job

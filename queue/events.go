@@ -17,6 +17,9 @@ const (
 	LaneChanged
 	// ModuleHealth: Healthy and Health describe ModuleID after an operation succeeded or failed.
 	ModuleHealth
+	// EngineStatus: Status holds the engine's new state (paused on the disk, waiting for the keyring,
+	// or running again).
+	EngineStatus
 )
 
 func (k EventKind) String() string {
@@ -27,6 +30,8 @@ func (k EventKind) String() string {
 		return "lane"
 	case ModuleHealth:
 		return "module"
+	case EngineStatus:
+		return "engine"
 	}
 	return "unknown"
 }
@@ -35,15 +40,16 @@ func (k EventKind) String() string {
 // (1, 2, 3, …), so a subscriber that sees a gap knows it dropped events and should re-read
 // Counts and Page rather than trust its own tally.
 type Event struct {
-	Seq       uint64
-	Kind      EventKind
-	Job       *store.Job // JobChanged: a copy the subscriber may keep
-	ModuleID  uint64
-	Lane      string // LaneChanged: the queue key
-	LaneBusy  bool   // LaneChanged: an operation is running in it
-	LaneDepth int    // LaneChanged: unfinished operations in it, the running one included
-	Healthy   bool   // ModuleHealth
-	Health    string // ModuleHealth: the last error sentence, or "" when healthy
+	Seq       uint64     `json:"seq"`
+	Kind      EventKind  `json:"kind,omitempty"`
+	Job       *store.Job `json:"job,omitempty"` // JobChanged: a copy the subscriber may keep
+	ModuleID  uint64     `json:"module_id,omitempty"`
+	Lane      string     `json:"lane,omitempty"`       // LaneChanged: the queue key
+	LaneBusy  bool       `json:"lane_busy,omitempty"`  // LaneChanged: an operation is running in it
+	LaneDepth int        `json:"lane_depth,omitempty"` // LaneChanged: unfinished operations in it, the running one included
+	Healthy   bool       `json:"healthy,omitempty"`    // ModuleHealth
+	Health    string     `json:"health,omitempty"`     // ModuleHealth: the last error sentence, or "" when healthy
+	Status    *Status    `json:"status,omitempty"`     // EngineStatus
 }
 
 // broker fans events out. A subscriber whose buffer is full loses the event (and sees a Seq gap):

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -39,7 +40,43 @@ func indexValue(state string, module uint64) []byte {
 	return v
 }
 
-// putJob stores a job and its index entry; every job write in this package goes through it.
+// bucketUnfinished maps the id of every unfinished job → what the scheduler needs of it (schedValue),
+// so the engine starts on 100,000 waiting jobs without decoding them; it reads a job whole only when
+// it starts, resumes or changes it.
+var bucketUnfinished = []byte("queue_unfinished")
+
+// schedValue: [state][module 8][service 8][type][lane 4][enqueued_at ns 8][next_run_at ns 8][queue key].
+func schedValue(j *store.Job) []byte {
+	v := make([]byte, 38, 38+len(j.QueueKey))
+	v[0] = stateCode(j.State)
+	binary.BigEndian.PutUint64(v[1:], j.ModuleID)
+	binary.BigEndian.PutUint64(v[9:], j.ServiceID)
+	v[17] = byte(slices.Index(store.OpTypes, j.Type) + 1)
+	binary.BigEndian.PutUint32(v[18:], uint32(j.Lane))
+	binary.BigEndian.PutUint64(v[22:], uint64(j.EnqueuedAt.UnixNano()))
+	if !j.NextRunAt.IsZero() {
+		binary.BigEndian.PutUint64(v[30:], uint64(j.NextRunAt.UnixNano()))
+	}
+	return append(v, j.QueueKey...)
+}
+
+// schedJob is the part of job id that schedValue v holds; ok is false when v is not one.
+func schedJob(id uint64, v []byte) (j store.Job, ok bool) {
+	if len(v) < 38 || v[17] == 0 || int(v[17]) > len(store.OpTypes) || stateName(v[0]) == "" {
+		return j, false
+	}
+	j = store.Job{ID: id, State: stateName(v[0]), ModuleID: binary.BigEndian.Uint64(v[1:]),
+		ServiceID: binary.BigEndian.Uint64(v[9:]), Type: store.OpTypes[v[17]-1],
+		Lane: int(binary.BigEndian.Uint32(v[18:])), EnqueuedAt: time.Unix(0, int64(binary.BigEndian.Uint64(v[22:]))),
+		QueueKey: string(v[38:])}
+	if n := binary.BigEndian.Uint64(v[30:]); n != 0 {
+		j.NextRunAt = time.Unix(0, int64(n))
+	}
+	return j, true
+}
+
+// putJob stores a job, its index entry and its scheduling entry; every job write in this package goes
+// through it.
 func putJob(tx *store.Tx, j *store.Job) error {
 	if err := tx.Put(j); err != nil {
 		return err
@@ -48,7 +85,17 @@ func putJob(tx *store.Tx, j *store.Job) error {
 	if err != nil {
 		return err
 	}
-	return b.Put(store.Key(j.ID), indexValue(j.State, j.ModuleID))
+	if err := b.Put(store.Key(j.ID), indexValue(j.State, j.ModuleID)); err != nil {
+		return err
+	}
+	u, err := tx.Bolt().CreateBucketIfNotExists(bucketUnfinished)
+	if err != nil {
+		return err
+	}
+	if store.Finished(j.State) {
+		return u.Delete(store.Key(j.ID))
+	}
+	return u.Put(store.Key(j.ID), schedValue(j))
 }
 
 // deleteFinishedJob removes a finished job and its index entry, returning what the index held and the
@@ -74,6 +121,9 @@ func deleteFinishedJob(tx *store.Tx, id uint64) (state string, module uint64, ty
 		return "", 0, "", false
 	}
 	_ = tx.Delete(&store.Job{ID: id})
+	if u := tx.Bolt().Bucket(bucketUnfinished); u != nil {
+		_ = u.Delete(store.Key(id))
+	}
 	return state, module, typ, true
 }
 
@@ -89,28 +139,41 @@ func ensureIndex(db *store.DB) error {
 	if err != nil || ok {
 		return err
 	}
+	return rebuildIndex(db)
+}
+
+// rebuildIndex writes the index and the scheduling entries afresh from the job records.
+func rebuildIndex(db *store.DB) error {
 	return db.Update(func(tx *store.Tx) error {
 		bt := tx.Bolt()
-		if bt.Bucket(bucketIndex) != nil {
-			if err := bt.DeleteBucket(bucketIndex); err != nil {
-				return err
+		for _, name := range [][]byte{bucketIndex, bucketUnfinished} {
+			if bt.Bucket(name) != nil {
+				if err := bt.DeleteBucket(name); err != nil {
+					return err
+				}
 			}
 		}
 		idx, err := bt.CreateBucket(bucketIndex)
 		if err != nil {
 			return err
 		}
+		unf, err := bt.CreateBucket(bucketUnfinished)
+		if err != nil {
+			return err
+		}
 		c := bt.Bucket((&store.Job{}).Bucket()).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			var j struct {
-				State    string `json:"state"`
-				ModuleID uint64 `json:"module_id"`
-			}
+			var j store.Job
 			if err := json.Unmarshal(v, &j); err != nil {
 				return fmt.Errorf("job %d is unreadable: %w", store.KeyID(k), err)
 			}
 			if err := idx.Put(k, indexValue(j.State, j.ModuleID)); err != nil {
 				return err
+			}
+			if !store.Finished(j.State) {
+				if err := unf.Put(k, schedValue(&j)); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -120,7 +183,7 @@ func ensureIndex(db *store.DB) error {
 func indexMatches(bt *bolt.Tx) bool {
 	idx := bt.Bucket(bucketIndex)
 	jobs := bt.Bucket((&store.Job{}).Bucket())
-	if idx == nil {
+	if idx == nil || bt.Bucket(bucketUnfinished) == nil {
 		return false
 	}
 	jk, _ := jobs.Cursor().Last()
@@ -254,6 +317,13 @@ func (rm *readModel) move(id uint64, from string, fromModule uint64, to string, 
 	if store.Finished(to) {
 		rm.finished.insert(id)
 	}
+}
+
+// unfinished is how many jobs are queued, running or retrying.
+func (rm *readModel) unfinished() int {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	return len(rm.by[store.JobQueued].ids) + len(rm.by[store.JobRunning].ids) + len(rm.by[store.JobRetrying].ids)
 }
 
 func (rm *readModel) countsOf(module uint64) *ModuleCounts {

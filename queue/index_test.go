@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"vmmpm/store"
+	"vmmpm/vmm/sim"
 )
 
 func indexDB(t testing.TB) *store.DB {
@@ -77,4 +78,32 @@ func BenchmarkUnfinishedJobs(b *testing.B) {
 			_ = db.View(func(tx *store.Tx) error { return store.Each(tx, func(*store.Job) bool { return true }) })
 		}
 	})
+}
+
+// TestStaleSchedulingEntriesRebuilt: a job finished by a vmmpm that kept only the index (an older one)
+// must not be scheduled again from its leftover scheduling entry.
+func TestStaleSchedulingEntriesRebuilt(t *testing.T) {
+	f := newFixture(t, sim.Config{}, queueParams("s-__PMID__", 1))
+	e := f.engine(fastOptions())
+	_, err := e.CreateServices(f.tariff.ID, 2, "stale@example.org")
+	f.must(err, e.Close())
+	// As an older vmmpm would: job 1 done in its record and the index, its scheduling entry left over.
+	f.must(f.db.Update(func(tx *store.Tx) error {
+		j, err := store.Get[store.Job](tx, 1)
+		if err != nil {
+			return err
+		}
+		j.State = store.JobDone
+		if err := tx.Put(j); err != nil {
+			return err
+		}
+		return tx.Bolt().Bucket(bucketIndex).Put(store.Key(1), indexValue(store.JobDone, j.ModuleID))
+	}))
+	e = f.engine(fastOptions())
+	if key, pos := e.LanePosition(1); pos != -1 {
+		t.Errorf("finished job 1 is scheduled again on %s at %d", key, pos)
+	}
+	if _, pos := e.LanePosition(2); pos != 0 {
+		t.Errorf("job 2 at position %d, want 0 (job 1 is done)", pos)
+	}
 }

@@ -60,7 +60,7 @@ func (x *vmmExecutor) client(m *store.Module) (*vmm.Client, error) {
 	c, err := vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: pw, InsecureTLS: m.InsecureTLS,
 		SessionTTL: time.Duration(m.Params.SessionTTL) * time.Second})
 	if err != nil {
-		return nil, permanent(err)
+		return nil, &Error{Err: err, Msg: vmm.Describe(err)}
 	}
 	x.clients[m.ID] = &moduleClient{key: key, c: c}
 	return c, nil
@@ -77,13 +77,31 @@ func (x *vmmExecutor) forget(id uint64) {
 func (x *vmmExecutor) Execute(ctx context.Context, op *Op) (Result, error) {
 	c, err := x.client(&op.Module)
 	if err != nil {
-		return Result{}, err
+		return Result{}, verdict(err)
 	}
 	res, err := x.run(ctx, c, op)
 	if errors.Is(err, vmm.ErrBadCredentials) {
 		x.forget(op.Module.ID)
 	}
-	return res, err
+	return res, verdict(err)
+}
+
+// verdict turns an error into the engine's *Error: whether to retry, whether it is the module's
+// health, and the sentence to show. Only this executor knows vmm's error types; the scheduler does not.
+func verdict(err error) error {
+	var qe *Error
+	var se *store.SecretError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &qe):
+		return err
+	case errors.As(err, &se):
+		return &Error{Err: err, Msg: se.Error(), Retry: errors.Is(err, store.ErrSecretTimeout)}
+	}
+	module := errors.Is(err, vmm.ErrUnreachable) || errors.Is(err, vmm.ErrTLS) ||
+		errors.Is(err, vmm.ErrUnavailable) || errors.Is(err, vmm.ErrUnauthorized) || vmm.Transient(err)
+	return &Error{Err: err, Msg: vmm.Describe(err), Retry: vmm.Transient(err), Module: module}
 }
 
 func (x *vmmExecutor) run(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
@@ -212,10 +230,12 @@ func (x *vmmExecutor) reinstall(ctx context.Context, c *vmm.Client, op *Op) (Res
 	})
 }
 
+// setPassword changes the root password. No source names the password task, so a recorded one is
+// whatever task this job recorded, followed by consul id.
 func (x *vmmExecutor) setPassword(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
-	resumed, err := x.resumeTask(ctx, c, op, vmm.TaskHostPassword)
-	if err != nil || resumed {
-		return Result{}, err
+	if t := op.Job.VMTask; t != nil {
+		op.Logf("waiting for VMmanager task %s recorded earlier", t.ConsulID)
+		return Result{}, x.wait(ctx, c, vmm.TaskRef{ConsulID: t.ConsulID})
 	}
 	pw, err := x.secrets.Get(store.JobSecretID(op.Job.ID))
 	if errors.Is(err, store.ErrSecretNotFound) {
@@ -234,14 +254,19 @@ func (x *vmmExecutor) setPassword(ctx context.Context, c *vmm.Client, op *Op) (R
 	return Result{}, x.wait(ctx, c, *ref)
 }
 
-// setParam grows CPU and RAM, then the disk. VMmanager only grows them: asking for less than the VM
-// has is refused here with the numbers (a smaller disk is ignored, as VMmanager does).
+// setParam sets CPU and RAM (up or down), grows the disk and adds IPv4 addresses, the way ISPsystem's
+// module changes a package: on an active VM the resource and disk changes carry defer {action:
+// host_stop} and a restart (waiting for its start task) makes them take effect. A repeated attempt
+// waits for what the last one recorded, then reads the VM again and does only what is still missing.
 func (x *vmmExecutor) setParam(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
-	if _, err := x.resumeTask(ctx, c, op, vmm.TaskHostParams); err != nil {
-		return Result{}, err
-	}
-	if _, err := x.resumeTask(ctx, c, op, vmm.TaskDiskResize); err != nil {
-		return Result{}, err
+	if t := op.Job.VMTask; t != nil {
+		op.Logf("waiting for VMmanager task %s (%s) recorded earlier", t.ConsulID, t.Name)
+		if err := x.wait(ctx, c, vmm.TaskRef{ConsulID: t.ConsulID, Name: t.Name}); err != nil && !errors.Is(err, vmm.ErrNotFound) {
+			return Result{}, err
+		}
+		if t.Name == vmm.TaskHostStart { // the restart that applied the change: only reading back is left
+			return x.paramsDone(ctx, c, op)
+		}
 	}
 	h, err := hostOrGone(ctx, c, op)
 	if err != nil {
@@ -250,22 +275,83 @@ func (x *vmmExecutor) setParam(ctx context.Context, c *vmm.Client, op *Op) (Resu
 	cpu := int(argUint(op.Job.Args, ArgCPU, uint64(h.CPU)))
 	ram := int(argUint(op.Job.Args, ArgRAMMiB, uint64(h.RAMMiB)))
 	disk := int(argUint(op.Job.Args, ArgDiskMiB, uint64(h.DiskMiB)))
-	if cpu < h.CPU || ram < h.RAMMiB {
-		return Result{}, permanent(fmt.Errorf("VMmanager only grows CPU and RAM: VM %d has %d CPU and %d MiB, asked %d and %d",
-			h.ID, h.CPU, h.RAMMiB, cpu, ram))
+	if disk < h.DiskMiB {
+		return Result{}, permanent(shrinkError(h.ID, h.DiskMiB, disk))
 	}
-	if cpu > h.CPU || ram > h.RAMMiB {
-		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.SetResources(ctx, h.ID, cpu, ram) }); err != nil {
+	addIPs := 0
+	if v, ok := op.Job.Args[ArgIPv4Count]; ok {
+		n, _ := strconv.Atoi(v)
+		if addIPs = n - len(h.MainIPv4); addIPs < 0 {
+			return Result{}, permanent(fmt.Errorf("VM %d has %d IPv4 addresses and vmmpm only adds addresses (no public source shows removing them); remove %d in VMmanager",
+				h.ID, len(h.MainIPv4), -addIPs))
+		}
+	}
+	onStop := h.State == "active"
+	changed := false
+	if cpu != h.CPU || ram != h.RAMMiB {
+		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.SetResources(ctx, h.ID, cpu, ram, onStop) }); err != nil {
+			return Result{}, err
+		}
+		changed = true
+	}
+	if disk > h.DiskMiB {
+		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.ResizeDisk(ctx, h.DiskID, disk, onStop) }); err != nil {
+			return Result{}, err
+		}
+		changed = true
+	}
+	if addIPs > 0 {
+		pool, err := c.MainPool(ctx, h.Cluster)
+		if err != nil {
+			return Result{}, err
+		}
+		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.AddIPv4(ctx, h.ID, addIPs, pool) }); err != nil {
 			return Result{}, err
 		}
 	}
-	switch {
-	case disk > h.DiskMiB:
-		return Result{}, x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.ResizeDisk(ctx, h.DiskID, disk) })
-	case disk < h.DiskMiB:
-		op.Logf("disk of %d MiB is below the current %d MiB; ignored, disks only grow", disk, h.DiskMiB)
+	if changed && onStop {
+		op.Logf("restarting VM %d so the change takes effect", h.ID)
+		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.RestartHost(ctx, h.ID) }); err != nil {
+			return Result{}, err
+		}
 	}
-	return Result{}, nil
+	return x.paramsDone(ctx, c, op)
+}
+
+// paramsDone reads the VM back so the service shows its addresses and disk as VMmanager now has them.
+func (x *vmmExecutor) paramsDone(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
+	h, err := hostOrGone(ctx, c, op)
+	if err != nil {
+		return Result{}, err
+	}
+	op.Logf("VM %d now has %d CPU, %d MiB RAM, a %d MiB disk and %d IPv4 addresses", h.ID, h.CPU, h.RAMMiB, h.DiskMiB, len(h.IPv4))
+	return Result{Service: func(s *store.Service) {
+		s.VM.IPv4, s.VM.IPv6, s.VM.DiskMiB = h.IPv4, h.IPv6, h.DiskMiB
+	}}, nil
+}
+
+func shrinkError(vm uint64, has, asked int) error {
+	return fmt.Errorf("VMmanager only grows disks: VM %d has a %d MiB disk and %d MiB was asked; give %d or more", vm, has, asked, has)
+}
+
+// checkDiskShrink refuses, at enqueue, a setparam that asks for a smaller disk than the service's VM
+// is known to have (last read back, or the tariff's size it was created with).
+func checkDiskShrink(tx *store.Tx, s *store.Service, op string, args map[string]string) error {
+	if op != store.OpSetParam || args[ArgDiskMiB] == "" || s.VM.HostID == 0 {
+		return nil
+	}
+	has := s.VM.DiskMiB
+	if has == 0 {
+		if t, err := store.Get[store.Tariff](tx, s.TariffID); err == nil {
+			has = t.DiskMiB
+		}
+	}
+	asked, _ := strconv.Atoi(args[ArgDiskMiB])
+	if asked < has {
+		return &store.ValidationError{Field: ArgDiskMiB, Rule: fmt.Sprintf(
+			"%d MiB is smaller than the %d MiB disk of service %d's VM; VMmanager only grows disks, so give %d or more", asked, has, s.ID, has)}
+	}
+	return nil
 }
 
 func argUint(args map[string]string, key string, def uint64) uint64 {
@@ -396,9 +482,14 @@ func (x *vmmExecutor) readBack(ctx context.Context, c *vmm.Client, op *Op) (Resu
 	if h == nil {
 		return Result{}, permanent(fmt.Errorf("VM %s vanished from VMmanager right after it was created", VMName(op.Service.ID)))
 	}
+	if want := op.Tariff.IPv4Count; op.Tariff.ID != 0 && len(h.MainIPv4) != want {
+		// ipv4_number 0 (and counts generally) are not backed by a source: say so rather than hide it.
+		op.Logf("warning: the tariff asks for %d IPv4 addresses but VMmanager gave VM %s %d; the service records what VMmanager gave",
+			want, h.Name, len(h.MainIPv4))
+	}
 	module := op.Module.ID
 	return Result{Service: func(s *store.Service) {
-		s.VM = store.VM{HostID: h.ID, AccountID: h.Account, IPv4: h.IPv4, IPv6: h.IPv6}
+		s.VM = store.VM{HostID: h.ID, AccountID: h.Account, IPv4: h.IPv4, IPv6: h.IPv6, DiskMiB: h.DiskMiB}
 		s.Status, s.ModuleID = store.ServiceActive, module
 	}}, nil
 }

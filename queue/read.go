@@ -13,7 +13,8 @@ func (e *Engine) Subscribe(buf int) (<-chan Event, func()) { return e.ev.subscri
 
 // Counts returns job counts by state per module id, as committed, with each module's lanes (every
 // module with queues on appears, even without jobs). Jobs not bound to a module (an open no module
-// could take) are counted under id 0.
+// could take) are counted under id 0. Right after New, while the scheduler still loads, LanesBusy
+// may read 0; LaneChanged events follow once it has loaded.
 func (e *Engine) Counts() map[uint64]ModuleCounts {
 	out := map[uint64]ModuleCounts{}
 	e.rm.mu.Lock()
@@ -78,8 +79,14 @@ func (e *Engine) Job(id uint64) (*store.Job, error) { return store.Load[store.Jo
 
 // LanePosition returns the queue key of an unfinished job and how many jobs are ahead of it there
 // (0: it runs next, or is running). With queues off the lane is "" and the position counts the
-// service's earlier operations. A finished or unknown job gives ("", -1).
+// service's earlier operations. A finished or unknown job gives ("", -1), and so does every job in the
+// moment after New while the scheduler loads.
 func (e *Engine) LanePosition(jobID uint64) (lane string, pos int) {
+	select {
+	case <-e.loaded:
+	default:
+		return "", -1 // still loading: not known yet (LaneChanged events follow the load)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	js := e.jobs[jobID]
@@ -94,6 +101,9 @@ func (e *Engine) LanePosition(jobID uint64) (lane string, pos int) {
 
 // Idle reports whether nothing is queued, running or waiting to retry.
 func (e *Engine) Idle() bool {
+	if e.ready() != nil {
+		return false
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return len(e.jobs) == 0

@@ -1,13 +1,15 @@
 package queue
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"vmmpm/store"
-	"vmmpm/vmm"
 )
 
 // Executor performs one attempt of an operation. The default talks to VMmanager (NewVMMExecutor);
@@ -96,25 +98,48 @@ func serviceUpdate(id uint64, now time.Time, f func(*store.Service)) func(*store
 	}
 }
 
-// work runs one attempt on its own goroutine.
+// work runs attempts on one goroutine: its own, then each one its ends hand over (the next job of the
+// lane, say), so a lane changes hands without waking another goroutine.
 func (e *Engine) work(ctx context.Context, op *Op, committed <-chan error) {
-	defer e.wg.Done()
+	for op != nil {
+		next := e.attempt(ctx, op, committed)
+		e.wg.Done()
+		op = nil
+		if next != nil {
+			op, committed = next.op, next.committed
+		}
+	}
+}
+
+// relayed is a job started while a worker was finishing, for that worker to run next.
+type relayed struct {
+	op        *Op
+	committed <-chan error
+}
+
+func (e *Engine) attempt(ctx context.Context, op *Op, committed <-chan error) *relayed {
+	e.c.drainFor(committed) // write the running change here rather than wait for the committer to wake
 	if err := <-committed; err != nil {
-		e.finish(op.js, Result{}, err, true)
-		return
+		return e.finish(op.js, Result{}, err, true)
 	}
 	if err := e.loadContext(op); err != nil {
-		e.finish(op.js, Result{}, err, false)
-		return
+		return e.finish(op.js, Result{}, err, false)
 	}
 	actx, cancel := context.WithTimeout(ctx, e.opt.AttemptTimeout)
 	res, err := e.exec.Execute(actx, op)
 	cancel()
 	if err != nil && ctx.Err() != nil {
-		e.finish(op.js, Result{}, ctx.Err(), true) // the engine is stopping: leave the job to recovery
-		return
+		return e.finish(op.js, Result{}, ctx.Err(), true) // the engine is stopping: leave the job to recovery
 	}
-	e.finish(op.js, res, err, false)
+	if cause, se, down := keyringDown(err); down {
+		e.mu.Lock()
+		op.js.worker = false
+		e.workers--
+		e.waitForKeyring(op.js, op, cause, se)
+		e.mu.Unlock()
+		return nil
+	}
+	return e.finish(op.js, res, err, false)
 }
 
 func (e *Engine) loadContext(op *Op) error {
@@ -124,63 +149,131 @@ func (e *Engine) loadContext(op *Op) error {
 			return permanent(fmt.Errorf("service %d no longer exists", op.Job.ServiceID))
 		}
 		op.Service = *s
-		if m, err := store.Get[store.Module](tx, op.Job.ModuleID); err == nil {
-			op.Module = *m
+		if m, ok := e.modules.get(tx, op.Job.ModuleID); ok {
+			op.Module = m
 		}
-		if t, err := store.Get[store.Tariff](tx, s.TariffID); err == nil {
-			op.Tariff = *t
+		if t, ok := e.tariffs.get(tx, s.TariffID); ok {
+			op.Tariff = t
 		}
 		return nil
 	})
 }
 
-// permanentError marks an error the engine must not retry.
-type permanentError struct{ err error }
+// decoded keeps the last decoded copy of each record of one kind with the bytes it was decoded from.
+// A read still goes through the transaction, so it sees every commit whoever made it, but it decodes
+// only when the stored bytes changed: modules and tariffs change rarely and every job reads them.
+// Copies share slices and pointers with the cache, so executors must treat them as read-only.
+type decoded[T any, P interface {
+	*T
+	store.Record
+}] struct {
+	mu   sync.Mutex
+	byID map[uint64]decodedRec[T]
+}
 
-func (p *permanentError) Error() string { return p.err.Error() }
-func (p *permanentError) Unwrap() error { return p.err }
+type decodedRec[T any] struct {
+	raw []byte
+	v   T
+}
 
-func permanent(err error) error { return &permanentError{err} }
+func (d *decoded[T, P]) get(tx *store.Tx, id uint64) (T, bool) {
+	var zero T
+	raw := tx.Bolt().Bucket(P(&zero).Bucket()).Get(store.Key(id))
+	if raw == nil {
+		return zero, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if c, ok := d.byID[id]; ok && bytes.Equal(c.raw, raw) {
+		return c.v, true
+	}
+	p, err := store.Get[T, P](tx, id)
+	if err != nil {
+		return zero, false
+	}
+	if d.byID == nil {
+		d.byID = map[uint64]decodedRec[T]{}
+	}
+	d.byID[id] = decodedRec[T]{raw: bytes.Clone(raw), v: *p}
+	return *p, true
+}
+
+// Error is an executor's verdict on a failed attempt, in the engine's own terms (like asynq's SkipRetry
+// or River's JobCancel): the scheduler reads Retry, Module and Msg and knows nothing of VMmanager.
+// An error that is not an *Error is final, except a secret-store timeout or the attempt's own timeout.
+type Error struct {
+	Err    error
+	Msg    string // one sentence for the job's error and the task's reason; Err's text when empty
+	Retry  bool   // another attempt later may succeed (spec §6 transient errors)
+	Module bool   // says something about the module (unreachable, TLS, login, overload), not one service
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Permanent marks err final: the job fails at once.
+func Permanent(err error) error { return &Error{Err: err} }
+
+// Retryable marks err worth another attempt after the backoff.
+func Retryable(err error) error { return &Error{Err: err, Retry: true} }
+
+func permanent(err error) error { return Permanent(err) }
 
 // transient says whether an attempt's error is worth another attempt (spec §6).
 func transient(err error) bool {
-	var p *permanentError
-	if errors.As(err, &p) {
-		return false
+	var qe *Error
+	if errors.As(err, &qe) {
+		return qe.Retry
 	}
-	if errors.Is(err, store.ErrSecretTimeout) {
-		return true
-	}
-	return vmm.Transient(err)
+	return errors.Is(err, store.ErrSecretTimeout) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // describe is the sentence stored as the job's error and the task's reason.
 func describe(err error) string {
-	var p *permanentError
-	if errors.As(err, &p) {
-		err = p.err
+	var qe *Error
+	if errors.As(err, &qe) && qe.Msg != "" {
+		return qe.Msg
 	}
 	var se *store.SecretError
 	if errors.As(err, &se) {
 		return se.Error()
 	}
-	return vmm.Describe(err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "The attempt did not finish in the time allowed; check that VMmanager is responsive."
+	}
+	return sentence(err.Error())
+}
+
+// sentence capitalises msg and ends it with one full stop.
+func sentence(msg string) string {
+	msg = strings.TrimRight(strings.TrimSpace(msg), ".")
+	if msg == "" {
+		return "The operation failed for an unknown reason."
+	}
+	return strings.ToUpper(msg[:1]) + msg[1:] + "."
 }
 
 // healthRelevant: failures that say something about the module rather than about one service.
 func healthRelevant(err error) bool {
-	return errors.Is(err, vmm.ErrUnreachable) || errors.Is(err, vmm.ErrTLS) ||
-		errors.Is(err, vmm.ErrUnavailable) || errors.Is(err, vmm.ErrUnauthorized) ||
-		errors.Is(err, context.DeadlineExceeded) || vmm.Transient(err)
+	var qe *Error
+	if errors.As(err, &qe) {
+		return qe.Module
+	}
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
 // finish records the outcome of an attempt. interrupted leaves the job running for recovery.
-func (e *Engine) finish(js *jobState, res Result, err error, interrupted bool) {
+// It returns a job it started for the calling worker to run next.
+func (e *Engine) finish(js *jobState, res Result, err error, interrupted bool) (next *relayed) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.relaying = true
+	defer func() {
+		e.unpark()
+		next, e.relay, e.relaying = e.relay, nil, false
+		e.mu.Unlock()
+	}()
 	js.worker = false
 	e.workers--
-	defer e.unpark()
 	if interrupted {
 		js.recover = true
 		return
@@ -199,6 +292,7 @@ func (e *Engine) finish(js *jobState, res Result, err error, interrupted bool) {
 	default:
 		e.failJob(js, err, now)
 	}
+	return
 }
 
 func (e *Engine) succeed(js *jobState, res Result, now time.Time) {
@@ -256,16 +350,21 @@ func (e *Engine) failJob(js *jobState, err error, now time.Time) {
 	e.finishChange(js, ch)
 }
 
-// finishChange submits the final change of a job and starts whatever its departure unblocks. The next
-// job's running change is queued behind this one, so it can never be durable first.
+// finishChange submits the final change of a job together with the running changes of whatever its
+// departure starts, in one step: they share the next transaction (one fsync hands the lane over), and
+// the next job's start can never be durable before this end.
 func (e *Engine) finishChange(js *jobState, ch *change) {
 	l := js.lane
 	next := e.removeJob(js)
 	if l != nil {
 		ch.events = append(ch.events, e.laneEvent(l))
 	}
-	e.c.submit(ch)
+	e.held = append(e.held[:0], ch)
+	e.holding = true
 	e.kick(next...)
+	e.holding = false
+	e.c.submit(e.held...)
+	clear(e.held)
 }
 
 func (e *Engine) noteHealth(module uint64, err error, now time.Time) {

@@ -16,6 +16,7 @@ import (
 	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/vmm"
 	"vmmpm/wizard"
 )
 
@@ -187,11 +188,34 @@ func (c *Client) Catalog(ctx context.Context) (*wizard.Catalog, error) {
 	return &cat, c.call(ctx, "catalog", noArgs{}, &cat)
 }
 
-// AddModule sends the password over the owner-only socket; the server writes it to the keyring.
-func (c *Client) AddModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error) {
+// SaveModule sends the password over the owner-only socket; the server writes it to the keyring.
+func (c *Client) SaveModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error) {
 	var m *store.Module
-	err := c.call(ctx, "add_module", addModuleArgs{Draft: d, Password: password}, &m)
+	err := c.call(ctx, "save_module", saveModuleArgs{Draft: d, Password: password}, &m)
 	return m, err
+}
+
+// CheckIntegration logs in from the server's side, where the stored password is.
+func (c *Client) CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error) {
+	var res *wizard.CheckResult
+	err := c.call(ctx, "check_integration", checkArgs{Integration: in, Password: password, Stored: stored}, &res)
+	return res, err
+}
+
+func (c *Client) CheckPlacement(ctx context.Context, d *wizard.Draft) error {
+	return c.call(ctx, "check_placement", d, nil)
+}
+
+func (c *Client) AddPlacement(ctx context.Context, dataCenter, department string) (*backend.Placement, error) {
+	var p *backend.Placement
+	err := c.call(ctx, "add_placement", placementArgs{DataCenter: dataCenter, Department: department}, &p)
+	return p, err
+}
+
+func (c *Client) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error) {
+	var im *wizard.Images
+	err := c.call(ctx, "module_images", idArgs{ID: id}, &im)
+	return im, err
 }
 
 func (c *Client) SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error) {
@@ -204,6 +228,12 @@ func (c *Client) CheckModule(ctx context.Context, id uint64) (*store.Check, erro
 	var chk *store.Check
 	err := c.call(ctx, "check_module", idArgs{ID: id}, &chk)
 	return chk, err
+}
+
+func (c *Client) DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error) {
+	var rep *vmm.Report
+	err := c.call(ctx, "deep_check", idArgs{ID: id}, &rep)
+	return rep, err
 }
 
 func (c *Client) SetPassword(ctx context.Context, id uint64, password string) error {
@@ -254,8 +284,11 @@ func (c *Client) Retry(ctx context.Context, jobID uint64) error {
 
 // Events opens the server's event stream after since. The channel closes when ctx ends or the stream
 // breaks (server stopped, or this client fell too far behind); reopen it with the last Seq seen.
-func (c *Client) Events(ctx context.Context, since uint64) (<-chan backend.Event, error) {
+func (c *Client) Events(ctx context.Context, since uint64, light bool) (<-chan backend.Event, error) {
 	url := "http://vmmpm" + eventsPath + "?since=" + strconv.FormatUint(since, 10)
+	if light {
+		url += "&light=1"
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err

@@ -23,17 +23,76 @@ var (
 
 // hub fans the engine's events out to the streams, never waiting for one: a client whose buffer is
 // full is dropped (it reconnects and resumes from the kept events).
+//
+// Sequence numbers go on across restarts: the engine numbers its events from 1 in each process, so
+// the hub adds a base read from the database. Numbers are reserved ahead in blocks (one small write
+// per SeqBlock events) and a new server starts past every number the last one could have sent: a
+// client resuming from before a crash gets a Reset, then higher numbers, never a repeat.
 type hub struct {
-	mu     sync.Mutex
-	keep   int
-	buf    int
-	ring   []backend.Event // the newest events, oldest first
-	last   uint64
-	subs   map[*sub]struct{}
-	closed bool
+	mu       sync.Mutex
+	keep     int
+	buf      int
+	ring     []line // the newest events, oldest first
+	last     uint64
+	subs     map[*sub]struct{}
+	closed   bool
+	base     uint64      // added to the engine's numbers
+	reserved uint64      // numbers up to this one are reserved durably
+	seqs     SeqStore    // where reservations are written; nil: numbers start at 1 and are not kept
+	onError  func(error) // a reservation could not be written
 }
 
-type sub struct{ ch chan backend.Event }
+// SeqStore keeps the hub's reservation of event numbers (the database's meta bucket).
+type SeqStore interface {
+	Counter(name string) (uint64, error)
+	SetCounter(name string, v uint64) error
+}
+
+// SeqBlock is how many event numbers one reservation covers.
+const SeqBlock = 1 << 16
+
+const seqCounter = "event_seq_reserved"
+
+// restore makes numbering start after everything an earlier server reserved.
+func (h *hub) restore(seqs SeqStore) error {
+	if seqs == nil {
+		return nil
+	}
+	v, err := seqs.Counter(seqCounter)
+	if err != nil {
+		return err
+	}
+	h.seqs, h.base, h.reserved, h.last = seqs, v, v, v
+	return nil
+}
+
+type sub struct{ ch chan line }
+
+// line is one event as it goes on the wire, encoded once for every stream.
+type line struct {
+	seq  uint64
+	keep bool   // a light stream carries it whole: engine state, module health, a reset
+	data []byte // JSON and a newline
+}
+
+// encode writes ev for the wire. A job travels with its newest log line only: that is what a stream
+// shows, and the whole log (up to 50 lines) would multiply what every client decodes; `get` reads it.
+func encode(ev backend.Event) line {
+	if j := ev.Job; j != nil && len(j.Log) > 1 {
+		short := *j
+		short.Log = j.Log[len(j.Log)-1:]
+		ev.Job = &short
+	}
+	b, _ := json.Marshal(ev) // an Event always marshals: plain fields and a store.Job
+	keep := ev.Reset || ev.Kind == queue.EngineStatus || ev.Kind == queue.ModuleHealth
+	return line{seq: ev.Seq, keep: keep, data: append(b, '\n')}
+}
+
+// notice is the light stream's line for job and lane events: that n of them happened, up to seq.
+func notice(seq uint64, n int) []byte {
+	b, _ := json.Marshal(backend.Event{Event: queue.Event{Seq: seq}, Covers: n})
+	return append(b, '\n')
+}
 
 func newHub(keep, buf int) *hub {
 	return &hub{keep: keep, buf: buf, subs: map[*sub]struct{}{}}
@@ -47,6 +106,15 @@ func (h *hub) run(in <-chan backend.Event) {
 }
 
 func (h *hub) publish(ev backend.Event) {
+	ev.Seq += h.base
+	if h.seqs != nil && ev.Seq > h.reserved {
+		next := ev.Seq + SeqBlock
+		if err := h.seqs.SetCounter(seqCounter, next); err != nil && h.onError != nil {
+			h.onError(err)
+		} else {
+			h.reserved = next
+		}
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ev.Reset { // the hub itself missed events: whatever it kept no longer joins up
@@ -56,11 +124,12 @@ func (h *hub) publish(ev backend.Event) {
 		copy(h.ring, h.ring[1:])
 		h.ring = h.ring[:len(h.ring)-1]
 	}
-	h.ring = append(h.ring, ev)
+	l := encode(ev)
+	h.ring = append(h.ring, l)
 	h.last = ev.Seq
 	for s := range h.subs {
 		select {
-		case s.ch <- ev:
+		case s.ch <- l:
 		default: // too slow: drop it rather than wait
 			delete(h.subs, s)
 			close(s.ch)
@@ -70,7 +139,7 @@ func (h *hub) publish(ev backend.Event) {
 
 // subscribe returns the kept events after since and a live subscription. When the events after since
 // are no longer kept (or since is from before a restart), the backlog is one Reset event.
-func (h *hub) subscribe(since uint64) (backlog []backend.Event, s *sub, ok bool) {
+func (h *hub) subscribe(since uint64) (backlog []line, s *sub, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -78,13 +147,13 @@ func (h *hub) subscribe(since uint64) (backlog []backend.Event, s *sub, ok bool)
 	}
 	switch {
 	case since == 0 || since == h.last:
-	case since < h.last && len(h.ring) > 0 && h.ring[0].Seq <= since+1:
+	case since < h.last && len(h.ring) > 0 && h.ring[0].seq <= since+1:
 		i := len(h.ring) - int(h.last-since)
 		backlog = append(backlog, h.ring[i:]...)
 	default:
-		backlog = []backend.Event{{Event: queue.Event{Seq: h.last}, Reset: true}}
+		backlog = []line{encode(backend.Event{Event: queue.Event{Seq: h.last}, Reset: true})}
 	}
-	s = &sub{ch: make(chan backend.Event, h.buf)}
+	s = &sub{ch: make(chan line, h.buf)}
 	h.subs[s] = struct{}{}
 	return backlog, s, true
 }
@@ -124,6 +193,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 		}
 		since = n
 	}
+	light := r.URL.Query().Get("light") == "1"
 	backlog, sub, ok := s.hub.subscribe(since)
 	if !ok {
 		fail(w, http.StatusServiceUnavailable, "the vmmpm server is stopping")
@@ -132,53 +202,72 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	defer s.hub.unsubscribe(sub)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
-	flusher, _ := w.(http.Flusher)
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	flush := func() bool {
-		if bw.Flush() != nil {
-			return false
-		}
-		if flusher != nil {
-			flusher.Flush()
-		}
-		return true
-	}
-	for i := range backlog {
-		if enc.Encode(&backlog[i]) != nil {
-			return
-		}
-	}
-	if !flush() {
+	out := &stream{w: bufio.NewWriter(w), light: light}
+	out.flusher, _ = w.(http.Flusher)
+	if !out.write(backlog) {
 		return
 	}
 	beat := time.NewTicker(Heartbeat)
 	defer beat.Stop()
+	batch := make([]line, 0, 256)
 	for {
 		select {
 		case <-r.Context().Done():
 			return
 		case <-beat.C:
-			if _, err := bw.WriteString("\n"); err != nil || !flush() {
+			if !out.write(nil) {
 				return
 			}
-		case ev, ok := <-sub.ch:
+		case l, ok := <-sub.ch:
 			if !ok {
 				return
 			}
-			if enc.Encode(&ev) != nil {
-				return
-			}
-			for n := len(sub.ch); n > 0; n-- { // write what else is waiting before one flush
-				ev, ok := <-sub.ch
-				if !ok || enc.Encode(&ev) != nil {
-					flush()
-					return
+			batch = append(batch[:0], l)
+			for n := len(sub.ch); n > 0 && ok; n-- { // take what else is waiting: one write, one flush
+				if l, ok = <-sub.ch; ok {
+					batch = append(batch, l)
 				}
 			}
-			if !flush() {
+			if !out.write(batch) || !ok {
 				return
 			}
 		}
 	}
+}
+
+// stream writes batches of events to one client and flushes each; an empty batch is a heartbeat.
+type stream struct {
+	w       *bufio.Writer
+	flusher http.Flusher
+	light   bool
+}
+
+// write sends batch: whole, or on a light stream as one notice for its job and lane events, with the
+// lines a light stream keeps whole in their place.
+func (s *stream) write(batch []line) bool {
+	if len(batch) == 0 {
+		_, _ = s.w.WriteString("\n")
+	}
+	covered, last := 0, uint64(0)
+	for _, l := range batch {
+		if !s.light || l.keep {
+			if covered > 0 {
+				_, _ = s.w.Write(notice(last, covered))
+				covered = 0
+			}
+			_, _ = s.w.Write(l.data)
+			continue
+		}
+		covered, last = covered+1, l.seq
+	}
+	if covered > 0 {
+		_, _ = s.w.Write(notice(last, covered))
+	}
+	if s.w.Flush() != nil {
+		return false
+	}
+	if s.flusher != nil {
+		s.flusher.Flush()
+	}
+	return true
 }

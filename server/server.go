@@ -17,6 +17,8 @@ import (
 
 	"vmmpm/backend"
 	"vmmpm/store"
+	"vmmpm/vmm"
+	"vmmpm/wizard"
 )
 
 // MaxInFlight bounds the calls served at once; more are answered 429 at once, so a client flooding
@@ -35,13 +37,18 @@ type Server struct {
 }
 
 // New builds the server for b. Events come from b.Events; the hub keeps the recent ones so a client
-// that reconnects resumes where it left off.
-func New(b backend.Backend, version, socket string, log *slog.Logger) *Server {
+// that reconnects resumes where it left off, and numbers them on from where an earlier server stopped
+// (seqs, the database; nil numbers from 1).
+func New(b backend.Backend, seqs SeqStore, version, socket string, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{backend: b, version: version, socket: socket, log: log, slots: make(chan struct{}, MaxInFlight)}
 	s.hub = newHub(HubKeep, ClientBuffer)
+	s.hub.onError = func(err error) { log.Error("cannot reserve event numbers", "error", err.Error()) }
+	if err := s.hub.restore(seqs); err != nil {
+		return nil, err
+	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -50,7 +57,7 @@ func New(b backend.Backend, version, socket string, log *slog.Logger) *Server {
 		ConnContext:       withPeer,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
-	return s
+	return s, nil
 }
 
 // Serve feeds the hub from the backend's events and answers on ln until ctx ends; then it stops
@@ -59,7 +66,7 @@ func New(b backend.Backend, version, socket string, log *slog.Logger) *Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
 	evCtx, stopEvents := context.WithCancel(context.Background())
 	defer stopEvents()
-	events, err := s.backend.Events(evCtx, 0)
+	events, err := s.backend.Events(evCtx, 0, false)
 	if err != nil {
 		return err
 	}
@@ -216,17 +223,26 @@ func (s *Server) routes() map[string]call {
 		}),
 		"close_tasks": rpc(func(ctx context.Context, a *idsArgs) (any, error) { return nil, b.CloseTasks(ctx, a.IDs) }),
 		"catalog":     rpc(func(ctx context.Context, _ *noArgs) (any, error) { return b.Catalog(ctx) }),
-		"add_module": rpc(func(ctx context.Context, a *addModuleArgs) (*store.Module, error) {
+		"save_module": rpc(func(ctx context.Context, a *saveModuleArgs) (*store.Module, error) {
 			if a.Draft == nil {
 				return nil, errors.New("the request has no draft module")
 			}
-			return b.AddModule(ctx, a.Draft, a.Password)
+			return b.SaveModule(ctx, a.Draft, a.Password)
 		}),
+		"check_integration": rpc(func(ctx context.Context, a *checkArgs) (*wizard.CheckResult, error) {
+			return b.CheckIntegration(ctx, a.Integration, a.Password, a.Stored)
+		}),
+		"check_placement": rpc(func(ctx context.Context, d *wizard.Draft) (any, error) { return nil, b.CheckPlacement(ctx, d) }),
+		"add_placement": rpc(func(ctx context.Context, a *placementArgs) (*backend.Placement, error) {
+			return b.AddPlacement(ctx, a.DataCenter, a.Department)
+		}),
+		"module_images": rpc(func(ctx context.Context, a *idArgs) (*wizard.Images, error) { return b.ModuleImages(ctx, a.ID) }),
 		"set_module": rpc(func(ctx context.Context, a *setModuleArgs) (*moduleResult, error) {
 			m, w, err := b.SetModule(ctx, a.ID, a.KV)
 			return &moduleResult{Module: m, Warnings: w}, err
 		}),
 		"check_module": rpc(func(ctx context.Context, a *idArgs) (*store.Check, error) { return b.CheckModule(ctx, a.ID) }),
+		"deep_check":   rpc(func(ctx context.Context, a *idArgs) (*vmm.Report, error) { return b.DeepCheck(ctx, a.ID) }),
 		"set_password": rpc(func(ctx context.Context, a *passwordArgs) (any, error) {
 			return nil, b.SetPassword(ctx, a.ID, a.Password)
 		}),

@@ -51,9 +51,18 @@ type (
 	idArgs struct {
 		ID uint64 `json:"id"`
 	}
-	addModuleArgs struct {
+	saveModuleArgs struct {
 		Draft    *wizard.Draft `json:"draft"`
 		Password string        `json:"password"`
+	}
+	checkArgs struct {
+		Integration wizard.Integration `json:"integration"`
+		Password    string             `json:"password"`
+		Stored      uint64             `json:"stored"`
+	}
+	placementArgs struct {
+		DataCenter string `json:"datacenter"`
+		Department string `json:"department"`
 	}
 	setModuleArgs struct {
 		ID uint64   `json:"id"`

@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -23,6 +25,8 @@ var ErrNotFound = errors.New("not found")
 type DB struct {
 	bolt *bolt.DB
 	path string
+	// roReason: why a database asked for writing was opened read-only (Options.ReadOnlyIfUnwritable).
+	roReason string
 }
 
 // Options tune Open; the zero value is what the product uses.
@@ -34,6 +38,9 @@ type Options struct {
 	// MustExist refuses a missing file instead of creating it: commands that only read or change
 	// existing records should not turn a mistyped --db into a new, empty database.
 	MustExist bool
+	// ReadOnlyIfUnwritable opens the file read-only when it cannot be opened for writing (its
+	// permissions, a read-only file system); DB.ReadOnlyReason then says so. For commands that only read.
+	ReadOnlyIfUnwritable bool
 }
 
 // ErrNoDatabase is returned by Open with MustExist when the file is not there.
@@ -61,14 +68,26 @@ func xdgDir(env, fallback string) string {
 }
 
 // Open opens or creates the database at path, migrating an older schema. A file that is damaged,
-// foreign or newer is refused and left byte-for-byte as it was.
+// foreign or newer is refused and left byte-for-byte as it was. A file this call created and could not
+// finish (a full disk, say) is removed again, so no stub is left for later commands to trip over.
 func Open(path string, opt Options) (*DB, error) {
 	if opt.LockTimeout == 0 {
 		opt.LockTimeout = time.Second
 	}
-	if opt.MustExist {
-		if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("database %s does not exist, and nothing was created; check --db or VMMPM_DB (an add command such as vmmpm datacenter add creates it): %w", path, ErrNoDatabase)
+	fi, statErr := os.Stat(path)
+	exists := statErr == nil
+	if opt.MustExist && errors.Is(statErr, os.ErrNotExist) {
+		return nil, fmt.Errorf("database %s does not exist, and nothing was created; check --db or VMMPM_DB (an add command such as vmmpm datacenter add creates it): %w", path, ErrNoDatabase)
+	}
+	if exists && fi.Mode().IsRegular() && fi.Size() < minFileSize {
+		// bbolt would turn an empty file into a new database; a short one is an unfinished creation.
+		return nil, damaged(path, fmt.Errorf("the file is %d bytes, shorter than any database can be: an empty file, or a creation cut short, for instance on a full disk, which can be deleted if it holds nothing you need", fi.Size()))
+	}
+	roReason := ""
+	if !opt.ReadOnly && exists && opt.ReadOnlyIfUnwritable {
+		if why := unwritable(path); why != "" {
+			opt.ReadOnly = true
+			roReason = fmt.Sprintf("database %s is opened read-only because it cannot be written (%s); commands that change records will fail until that is fixed", path, why)
 		}
 	}
 	if !opt.ReadOnly {
@@ -78,18 +97,74 @@ func Open(path string, opt Options) (*DB, error) {
 	}
 	b, err := openBolt(path, opt)
 	if err != nil {
+		if !exists {
+			removeStub(path)
+			return nil, createError(path, err)
+		}
 		return nil, err
 	}
-	db := &DB{bolt: b, path: path}
+	db := &DB{bolt: b, path: path, roReason: roReason}
 	if !opt.ReadOnly {
 		writePID(path)
 	}
 	if err := db.guard(func() error { return db.migrate(opt.ReadOnly) }); err != nil {
 		_ = db.Close()
+		if !exists {
+			removeStub(path)
+			err = createError(path, err)
+		}
 		return nil, err
 	}
 	return db, nil
 }
+
+// minFileSize: bbolt's smallest file is two meta pages, a freelist page and an empty leaf.
+var minFileSize = int64(4 * os.Getpagesize())
+
+// unwritable says why path cannot be opened for writing, or "".
+func unwritable(path string) string {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err == nil {
+		_ = f.Close()
+		return ""
+	}
+	switch {
+	case errors.Is(err, syscall.EROFS):
+		return "the file system is read-only"
+	case errors.Is(err, os.ErrPermission):
+		return "permission denied"
+	}
+	return ""
+}
+
+func removeStub(path string) {
+	_ = os.Remove(path)
+	if readPID(path) == os.Getpid() || readPID(path) == 0 {
+		_ = os.Remove(pidPath(path))
+	}
+}
+
+func createError(path string, err error) error {
+	return fmt.Errorf("database %s could not be created (%v), and nothing was left behind; check the free space and permissions there, or use --db for another place", path, rootCause(err))
+}
+
+// rootCause is the innermost error's text, for a sentence that wraps it once.
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
+}
+
+// ReadOnlyReason is the sentence saying why the database was opened read-only although writing was
+// asked for (Options.ReadOnlyIfUnwritable), or "".
+func (db *DB) ReadOnlyReason() string { return db.roReason }
+
+// ReadOnly reports whether the database is open read-only.
+func (db *DB) ReadOnly() bool { return db.bolt.IsReadOnly() }
 
 // openBolt turns bbolt's errors and faults on a bad file into one sentence. After a fault inside
 // bolt.Open its file handle (and lock) stay open until the process exits: bbolt returns no handle to close.
@@ -97,7 +172,7 @@ func openBolt(path string, opt Options) (b *bolt.DB, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
-			b, err = nil, damaged(path, fmt.Errorf("%v", p))
+			b, err = nil, damaged(path, panicCause(p))
 		}
 	}()
 	b, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: opt.LockTimeout, ReadOnly: opt.ReadOnly})
@@ -112,10 +187,22 @@ func (db *DB) guard(fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if p := recover(); p != nil {
-			err = damaged(db.path, fmt.Errorf("%v", p))
+			err = damaged(db.path, panicCause(p))
 		}
 	}()
 	return fn()
+}
+
+// panicCause turns a recovered fault into words for the admin: bbolt's own panics say what is wrong
+// with the file; Go runtime errors (a bad pointer, an index out of range) only say a page is unreadable.
+func panicCause(p any) error {
+	if _, ok := p.(runtime.Error); ok {
+		return errors.New("a page of it cannot be read")
+	}
+	if s := fmt.Sprint(p); !strings.Contains(s, "runtime error") && !strings.Contains(s, "goroutine") {
+		return errors.New(s)
+	}
+	return errors.New("a page of it cannot be read")
 }
 
 func openError(path string, err error) error {
@@ -130,7 +217,10 @@ func openError(path string, err error) error {
 		errors.Is(err, bolterrors.ErrVersionMismatch) {
 		return damaged(path, err)
 	}
-	return fmt.Errorf("cannot open database %s (%v); check the path and its permissions or use --db for another file", path, err)
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("cannot open database %s because its disk is full (%w); free space there or use --db for another file", path, err)
+	}
+	return fmt.Errorf("cannot open database %s (%w); check the path and its permissions or use --db for another file", path, err)
 }
 
 // Reasons Open refuses a file, for errors.Is; the error itself is the sentence to show. ErrInUse: another
@@ -157,8 +247,11 @@ func damaged(path string, cause error) error {
 // The holder's pid sits beside the database so a refused opener can name it without the lock.
 func pidPath(path string) string { return path + ".pid" }
 
+// writePID records the holder; on a full disk it leaves no empty file behind (the pid is only advice).
 func writePID(path string) {
-	_ = os.WriteFile(pidPath(path), []byte(strconv.Itoa(os.Getpid())), 0o600)
+	if err := os.WriteFile(pidPath(path), []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+		_ = os.Remove(pidPath(path))
+	}
 }
 
 func readPID(path string) int {

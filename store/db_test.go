@@ -51,6 +51,7 @@ func fullModule() *store.Module {
 		ActivationLimit: 5,
 		Params:          store.Params{SessionTTL: 60, Queue: true, QueueKey: "vmm6-__PMID__-__TYPE__", QueueCount: 3},
 		LastCheck:       &store.Check{At: t0, OK: true, Message: "logged in"},
+		LastDeep:        &store.DeepCheck{At: t0, OK: true, Probes: 14, Differs: []string{"clusters"}}, // every field set for the round trip
 	}
 }
 
@@ -62,7 +63,7 @@ func fullTariff() *store.Tariff {
 func fullService() *store.Service {
 	return &store.Service{TariffID: 1, ModuleID: 2, ClientEmail: "client@example.com", Domain: "c1.example.com",
 		Status:    store.ServiceActive,
-		VM:        store.VM{HostID: 11, AccountID: 12, IPv4: []string{"192.0.2.10"}, IPv6: []string{"2001:db8::10"}},
+		VM:        store.VM{HostID: 11, AccountID: 12, IPv4: []string{"192.0.2.10"}, IPv6: []string{"2001:db8::10"}, DiskMiB: 10240},
 		CreatedAt: t0, UpdatedAt: t0.Add(time.Minute)}
 }
 
@@ -289,6 +290,11 @@ func requireRefused(t *testing.T, path string, class error, words ...string) {
 	if strings.Contains(msg, "\n") || strings.Count(msg, ". ") > 0 || !strings.Contains(msg, path) {
 		t.Errorf("error is not one sentence naming the file: %q", msg)
 	}
+	for _, w := range []string{"runtime error", "goroutine", "nil pointer", "index out of range"} {
+		if strings.Contains(msg, w) {
+			t.Errorf("error shows Go runtime text %q: %q", w, msg)
+		}
+	}
 	for _, w := range words {
 		if !strings.Contains(msg, w) {
 			t.Errorf("error %q does not say %q", msg, w)
@@ -337,6 +343,13 @@ func TestCorruptFilesRefusedUntouched(t *testing.T) {
 			b := make([]byte, 64<<10)
 			rand.New(rand.NewSource(1)).Read(b)
 			if err := os.WriteFile(path, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		},
+		"empty file": func(t *testing.T) string {
+			path := tempPath(t)
+			if err := os.WriteFile(path, nil, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			return path

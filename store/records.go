@@ -186,6 +186,15 @@ type Check struct {
 	Message string    `json:"message,omitempty"`
 }
 
+// DeepCheck is the outcome of a module's deep check: every probe matched, or the names of those that
+// did not.
+type DeepCheck struct {
+	At      time.Time `json:"at"`
+	OK      bool      `json:"ok"`
+	Probes  int       `json:"probes"`
+	Differs []string  `json:"differs,omitempty"`
+}
+
 // Module is a VMmanager 6 processing module (PMID). It never holds a password: that lives in the keyring.
 type Module struct {
 	ID                  uint64  `json:"id"`
@@ -206,6 +215,8 @@ type Module struct {
 	ActivationLimit     int     `json:"activation_limit"`
 	Params              Params  `json:"params"`
 	LastCheck           *Check  `json:"last_check,omitempty"`
+	// LastDeep is the last deep check (validate --deep, D on Modules): when, and which probes differed.
+	LastDeep *DeepCheck `json:"last_deep,omitempty"`
 }
 
 // Validate checks the record on its own; rules that need other records (unique name, data center
@@ -312,6 +323,7 @@ type VM struct {
 	AccountID uint64   `json:"account_id"`
 	IPv4      []string `json:"ipv4,omitempty"`
 	IPv6      []string `json:"ipv6,omitempty"`
+	DiskMiB   int      `json:"disk_mib,omitempty"` // as last read from VMmanager; 0 = not read yet
 }
 
 // Service is a client's VPS (IID).

@@ -33,7 +33,7 @@ func SaveDataCenter(tx *Tx, d *DataCenter) error {
 		}
 		if len(users) > 0 {
 			return invalid("external_id", "cannot be set while %d module(s) (%s) use data center %d, because a VMmanager 6 module binds only to a data center without one; remove those modules first (a module keeps the data center it was added with)",
-				len(users), idList(users), d.ID)
+				len(users), IDList(users), d.ID)
 		}
 	}
 	return tx.Put(d)
@@ -102,7 +102,7 @@ func SaveTariff(tx *Tx, t *Tariff) (warnings []string, err error) {
 	}
 	if len(elsewhere) > 0 {
 		warnings = append(warnings, fmt.Sprintf("module(s) %s are on another data center than %q, so they will never be chosen for this tariff",
-			idList(elsewhere), dc.Name))
+			IDList(elsewhere), dc.Name))
 	}
 	return warnings, tx.Put(t)
 }
@@ -173,7 +173,7 @@ func deleteUnused[T any, P recordPtr[T]](tx *Tx, id uint64, uses ...use) error {
 			return err
 		}
 		if len(ids) > 0 {
-			return invalid(FieldRecord, u.refusal, id, len(ids), idList(ids))
+			return invalid(FieldRecord, u.refusal, id, len(ids), IDList(ids))
 		}
 	}
 	r := P(new(T))
@@ -193,8 +193,8 @@ func idsWhere[T any, P recordPtr[T]](tx *Tx, match func(P) bool) ([]uint64, erro
 	return ids, err
 }
 
-// idList names up to five ids for a sentence: "1, 2, 3, 4, 5 and 3 more".
-func idList(ids []uint64) string {
+// IDList names up to five ids for a sentence: "1, 2, 3, 4, 5 and 3 more".
+func IDList(ids []uint64) string {
 	const most = 5
 	parts := make([]string, 0, most)
 	for i, id := range ids {
@@ -204,4 +204,39 @@ func idList(ids []uint64) string {
 		parts = append(parts, strconv.FormatUint(id, 10))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// liveService is a service that still has, or may get, a VM through its module: anything but deleted,
+// and a failed one only when it holds a VM (a failed open without one needs nothing from the module).
+func liveService(s *Service) bool {
+	return s.Status != ServiceDeleted && (s.Status != ServiceFailed || s.VM.HostID != 0)
+}
+
+// LiveServices lists the services bound to module id that still need its VMmanager.
+func LiveServices(tx *Tx, moduleID uint64) ([]uint64, error) {
+	return idsWhere(tx, func(s *Service) bool { return s.ModuleID == moduleID && liveService(s) })
+}
+
+// ModuleRemovable refuses to delete a module that live services are bound to: without it vmmpm could no
+// longer suspend or close their VMs.
+func ModuleRemovable(tx *Tx, id uint64) error {
+	live, err := LiveServices(tx, id)
+	if err != nil || len(live) == 0 {
+		return err
+	}
+	return invalid(FieldRecord, "module %d still has %d live service(s) (%s) whose VMs only it can suspend or close; close those services first, or change the module with module set (or e on Modules) instead of removing and re-adding it",
+		id, len(live), IDList(live))
+}
+
+// ModulePlacementEditable refuses to move module id to another cluster or data center (field
+// "cluster" or "datacenter") while live services are bound to it: their VMs stay where they were
+// created.
+func ModulePlacementEditable(tx *Tx, id uint64, field string) error {
+	live, err := LiveServices(tx, id)
+	if err != nil || len(live) == 0 {
+		return err
+	}
+	noun := map[string]string{"cluster": "cluster", "datacenter": "data center"}[field]
+	return invalid(field, "cannot change while module %d has %d live service(s) (%s), because their VMs stay on the old %s; close them first, or add a new module for the new %s",
+		id, len(live), IDList(live), noun, noun)
 }

@@ -255,3 +255,43 @@ func TestCloseTask(t *testing.T) {
 	}
 	notFound(t, closeIt(2, t0))
 }
+
+// A live service (anything but deleted, and a failed one only with a VM) keeps its module: it cannot be
+// removed, nor moved to another cluster or data center.
+func TestModuleLiveServiceRules(t *testing.T) {
+	db := rulesDB(t)
+	check := func() (removable, movable error) {
+		_ = db.View(func(tx *store.Tx) error {
+			removable, movable = store.ModuleRemovable(tx, 1), store.ModulePlacementEditable(tx, 1, "datacenter")
+			return nil
+		})
+		return removable, movable
+	}
+	tf := &store.Tariff{Name: "S", DataCenterID: 1, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
+	if err := db.Save(tf); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*store.Service{
+		{Status: store.ServiceDeleted, VM: store.VM{HostID: 3}},
+		{Status: store.ServiceFailed}, // an open that failed before creating a VM
+		{Status: store.ServiceActive, ModuleID: 2},
+	} {
+		s.TariffID, s.ClientEmail = tf.ID, "c@example.com"
+		if s.ModuleID == 0 {
+			s.ModuleID = 1
+		}
+		if err := db.Save(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, m := check(); r != nil || m != nil {
+		t.Fatalf("no live service on module 1, yet: %v; %v", r, m)
+	}
+	if err := db.Save(&store.Service{TariffID: tf.ID, ModuleID: 1, ClientEmail: "c@example.com", Status: store.ServiceFailed,
+		VM: store.VM{HostID: 8}}); err != nil {
+		t.Fatal(err)
+	}
+	r, m := check()
+	refused(t, r, "id", "module 1 still has 1 live service(s) (4) whose VMs only it can suspend or close")
+	refused(t, m, "datacenter", "cannot change while module 1 has 1 live service(s) (4), because their VMs stay on the old data center")
+}

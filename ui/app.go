@@ -448,10 +448,17 @@ const flashFor = 8 * time.Second
 // right, always.
 func (a *App) statusView() string {
 	info, down, since := a.ctx.Data.Link()
-	right := a.styles.faint.Render("secrets: " + info.Secrets)
+	mode := a.styles.faint.Render(modeText(info))
+	if warning := a.warningText(down, since); warning != "" {
+		// A warning outranks the rest: only the mode stays beside it.
+		room := a.ctx.Width - ansi.StringWidth(mode) - 1
+		warning = ansi.Truncate(warning, max(room, 10), "…")
+		return a.styles.warn.Render(warning) + strings.Repeat(" ", max(room-ansi.StringWidth(warning), 0)+1) + mode
+	}
+	right := mode + a.styles.faint.Render(" · secrets: "+info.Secrets)
 	var se *store.SecretError
 	if errors.As(a.secretsErr, &se) {
-		right = a.styles.warn.Render("secrets: keyring UNUSABLE (" + se.Cause.Error() + ")")
+		right = mode + a.styles.warn.Render(" · secrets: keyring UNUSABLE ("+se.Cause.Error()+")")
 	}
 	if m := a.top().Selected().Module; m != nil {
 		tls := a.styles.ok.Render("TLS verified")
@@ -467,16 +474,26 @@ func (a *App) statusView() string {
 	if room < 10 {
 		return ansi.Truncate(right, a.ctx.Width, "…")
 	}
-	left, style := modeText(info)+" · db "+info.DB, a.styles.faint
+	left := ansi.Truncate("db "+info.DB, room, "…")
+	return a.styles.faint.Render(left) + strings.Repeat(" ", room-ansi.StringWidth(left)+1) + right
+}
+
+// warningText is what must not go unseen on the status line: the server gone, the engine paused or
+// stopped, jobs waiting for the keyring ("" when all is well).
+func (a *App) warningText(down string, since time.Time) string {
+	st := a.ctx.Data.EngineState()
 	switch {
 	case down != "":
-		left, style = fmt.Sprintf("server GONE %s ago: showing the last picture, reattaching… (%s)",
-			a.ctx.Now().Sub(since).Truncate(time.Second), down), a.styles.warn
+		return fmt.Sprintf("server GONE %s ago: showing the last picture, reattaching… (%s)",
+			a.ctx.Now().Sub(since).Truncate(time.Second), down)
+	case st.Paused:
+		return "engine PAUSED: " + st.PauseReason + "; nothing starts; it resumes by itself once the database can be written"
+	case st.Waiting != "":
+		return "jobs WAITING: " + st.Waiting + "; " + st.WaitingAdvice
 	case a.engineErr != nil:
-		left, style = "engine STOPPED: jobs are not running; quit and start vmmpm again", a.styles.warn
+		return "engine STOPPED: jobs are not running; quit and start vmmpm again"
 	}
-	left = ansi.Truncate(left, room, "…")
-	return style.Render(left) + strings.Repeat(" ", room-ansi.StringWidth(left)+1) + right
+	return ""
 }
 
 // modeText says where the engine runs: in a server this TUI is attached to, or inside this process.

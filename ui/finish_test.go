@@ -117,7 +117,7 @@ func TestHelpOverlayFits(t *testing.T) {
 				must(t, v, "1–6", "switch screen", "shift+tab previous screen", "? ", "toggle help", "esc ", "q ",
 					"ctrl+c", "quit (leaves a text field first)", "ctrl+d half page down", "q or ctrl+c quits")
 				if screen == "3" {
-					must(t, v, "r     retry failed", "→/l   next tab")
+					must(t, v, "retry failed", "next tab", "mark all shown")
 				}
 				lines := strings.Split(v, "\n")
 				if body := strings.Join(lines[2:len(lines)-3], "\n"); strings.Contains(body, "…") {

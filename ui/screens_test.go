@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"vmmpm/store"
+	"vmmpm/ui/common"
 	"vmmpm/ui/internal/uitest"
 	"vmmpm/vmm/sim"
 )
@@ -153,6 +154,22 @@ func TestServicesKeys(t *testing.T) {
 	}
 }
 
+// TestServicesOpenAgain (issue 10 point 5): o on the service whose open failed offers open first, and
+// enter queues it.
+func TestServicesOpenAgain(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("2", "/")
+	r.Type("failed")
+	r.Keys("enter", "o")
+	must(t, r.View(), "Run an operation on service 3 (failed)", "Operation     open ")
+	r.Keys("enter")
+	must(t, r.View(), "open of service 3 queued as job 9")
+	if j, err := store.Load[store.Job](f.DB, 9); err != nil || j.Type != store.OpOpen || j.ServiceID != 3 {
+		t.Fatalf("job 9: %+v %v", j, err)
+	}
+}
+
 func TestJobsKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
@@ -163,8 +180,15 @@ func TestJobsKeys(t *testing.T) {
 	must(t, v, "[Queued 2]")
 	mustNot(t, v, " done ")
 
-	// c cancels the selected queued job; a done job refuses.
+	// c asks, naming the selected queued job; n keeps it, y cancels it; a done job refuses.
 	r.Keys("c")
+	must(t, r.View(), "Cancel job 7 (", " of service ")
+	r.Keys("n")
+	must(t, r.View(), "[Queued 2]")
+	if j, _ := store.Load[store.Job](f.DB, 7); j.State != store.JobQueued {
+		t.Fatalf("job 7 after c n: %s", j.State)
+	}
+	r.Keys("c", "y")
 	must(t, r.View(), "job 7 cancelled", "[Queued 1]")
 	r.Keys("left", "G", "c")
 	must(t, r.View(), "job 1 is done; only queued jobs can be cancelled")
@@ -173,6 +197,8 @@ func TestJobsKeys(t *testing.T) {
 	r.Keys("left", "left", "left")
 	must(t, r.View(), "[Failed 1]", "      3       3 open")
 	r.Keys("r")
+	must(t, r.View(), "Retry job 3 (open of service 3)?")
+	r.Keys("y")
 	must(t, r.View(), "job 3 queued again", "[Failed 0]")
 	if j, _ := store.Load[store.Job](f.DB, 3); j.State != store.JobQueued {
 		t.Fatalf("job 3 after r: %s", j.State)
@@ -193,12 +219,58 @@ func TestJobsKeys(t *testing.T) {
 	mustNot(t, v, "      4       4 open")
 }
 
+// TestJobsSelectionFollowsLiveRows: jobs enqueued while Jobs is shown land above the selection; the
+// next tick keeps the cursor on the same job, and when the selected job leaves the tab the screen says
+// so instead of quietly selecting another.
+func TestJobsSelectionFollowsLiveRows(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("3", "j", "j")
+	must(t, r.View(), "›       6       6 open")
+	f.Services(t, 2) // their opens are jobs 9 and 10, above job 6
+	f.Data.Bump()
+	r.Send(common.TickMsg{})
+	must(t, r.View(), "[All 10]", "›       6       6 open")
+	r.Keys("right") // Queued: 10, 9, 7, 6
+	r.Keys("G")
+	must(t, r.View(), "›       6       6 open")
+	if err := f.Engine.Cancel(6); err != nil {
+		t.Fatal(err)
+	}
+	f.Data.Bump()
+	r.Send(common.TickMsg{})
+	must(t, r.View(), "job 6 left this tab (it is cancelled now); the cursor is on job 7")
+}
+
+// TestJobsMarkedCancel: ctrl+a marks the queued jobs shown, c asks once for the lot, naming them.
+func TestJobsMarkedCancel(t *testing.T) {
+	f := world(t)
+	r := start(t, f)
+	r.Keys("3", "right")
+	must(t, r.View(), "[Queued 2]")
+	r.Keys("ctrl+a", "c")
+	must(t, r.View(), "Cancel 2 jobs (7, 6)?")
+	r.Keys("y")
+	must(t, r.View(), "2 jobs cancelled", "[Queued 0]")
+	for _, id := range []uint64{6, 7} {
+		if j, _ := store.Load[store.Job](f.DB, id); j.State != store.JobCancelled {
+			t.Fatalf("job %d after ctrl+a c y: %s", id, j.State)
+		}
+	}
+}
+
 func TestTasksKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("4")
 	must(t, r.View(), "open of service 3 failed", "Support")
 	r.Keys("x")
+	must(t, r.View(), "Close task 1 (")
+	r.Keys("esc")
+	if tk, _ := store.Load[store.Task](f.DB, 1); !tk.ClosedAt.IsZero() {
+		t.Fatal("esc on the question closed the task")
+	}
+	r.Keys("x", "y")
 	must(t, r.View(), "task 1 closed", "no open tasks")
 	tk, _ := store.Load[store.Task](f.DB, 1)
 	if tk.ClosedAt.IsZero() {
@@ -245,22 +317,49 @@ func TestCatalogKeys(t *testing.T) {
 	}
 }
 
+// onEmulator points both fixture modules at the emulator, their passwords in the fixture's secrets.
+func onEmulator(t *testing.T, f *uitest.Fixture) {
+	t.Helper()
+	srv := httptest.NewServer(sim.New(sim.Config{AdminPassword: "right-pw"}))
+	t.Cleanup(srv.Close)
+	for _, id := range []uint64{f.KVM.ID, f.LXD.ID} {
+		m, _ := store.Load[store.Module](f.DB, id)
+		m.URL, m.InsecureTLS = srv.URL, false
+		if err := f.DB.Save(m); err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Secrets.Set(id, "right-pw")
+	}
+}
+
+// TestTariffsKeys: the form picks modules by name and the OS among what their VMmanager offers; an OS
+// one of the tariff's modules cannot install is refused naming what it can (issue 10 point 6).
 func TestTariffsKeys(t *testing.T) {
 	f := world(t)
+	onEmulator(t, f)
 	r := start(t, f)
 	r.Keys("6", "a")
-	must(t, r.View(), "Add tariff")
+	must(t, r.View(), "Add tariff", "[ ] 1 fra-kvm  [ ] 2 fra-lxd", "OS image         1 Ubuntu 22.04", "Recipe           none")
 	r.Type("VPS M")
-	r.Keys("down", "down")
-	r.Type("1")
+	r.Keys("down", "down", " ")
+	must(t, r.View(), "‹[x] 1 fra-kvm›  [ ] 2 fra-lxd")
 	r.Keys("down", "backspace")
 	r.Type("0")
 	r.Keys("enter")
 	must(t, r.View(), "cpu: must be between 1 and 256")
 	r.Keys("backspace")
 	r.Type("4")
+	r.Keys("down", "down", "down", "right", "right")
+	must(t, r.View(), "‹ 3 Ubuntu 22.04 LXD ›")
+	r.Keys("enter")
+	must(t, r.View(), `os_id: must be an OS image module 1 "fra-kvm" can install on cluster "kvm-main"; 3 is not one (it offers: 1 Ubuntu`, "22.04, 2 Debian 12, 4 AlmaLinux 9)")
+	r.Keys("left", "down", "right")
+	must(t, r.View(), "‹ 1 LAMP ›")
 	r.Keys("enter")
 	must(t, r.View(), `tariff "VPS M" saved with id 2`, "VPS M")
+	if tf, _ := store.Load[store.Tariff](f.DB, 2); tf.OSID != 2 || tf.RecipeID != 1 || len(tf.ModuleIDs) != 1 || tf.ModuleIDs[0] != 1 {
+		t.Fatalf("tariff 2: %+v", tf)
+	}
 
 	// A taken name is refused; a module on another data center is kept with a warning, as
 	// `tariff add` does.

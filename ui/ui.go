@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"vmmpm/backend"
+	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/theme"
@@ -59,7 +60,7 @@ func Watch(d *common.Data) (stop func()) {
 		defer close(done)
 		var last uint64
 		for ctx.Err() == nil {
-			events, err := d.B.Events(ctx, last)
+			events, err := d.B.Events(ctx, last, true)
 			if err != nil {
 				d.SetDown(err)
 				select {
@@ -73,6 +74,9 @@ func Watch(d *common.Data) (stop func()) {
 			}
 			for ev := range events {
 				last = ev.Seq
+				if ev.Kind == queue.EngineStatus && ev.Status != nil {
+					d.SetEngine(*ev.Status)
+				}
 				d.Bump()
 			}
 			if ctx.Err() == nil {

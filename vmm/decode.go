@@ -46,6 +46,23 @@ func (f *flexID) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// flexInt accepts -3, "-3" or null (null is 0): numbers that sources type differently, e.g. ip4[].interface.
+type flexInt int
+
+func (f *flexInt) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
+	if s == "" || s == "null" {
+		*f = 0
+		return nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return err
+	}
+	*f = flexInt(n)
+	return nil
+}
+
 // flexString accepts a string or a number (task consul ids come as either).
 type flexString string
 

@@ -86,9 +86,28 @@ func TestHostDecoding(t *testing.T) {
 	}
 	h := ws[0].host()
 	want := Host{ID: 7, Name: "svc-1", State: "active", CPU: 2, RAMMiB: 2048, DiskID: 9, DiskMiB: 20480,
-		IPv4: []string{"10.0.0.2", "10.0.0.3"}, OS: 1, Cluster: 1, Account: 3}
+		IPv4: []string{"10.0.0.2", "10.0.0.3"}, MainIPv4: []string{"10.0.0.2", "10.0.0.3"}, OS: 1, Cluster: 1, Account: 3}
 	if !reflect.DeepEqual(h, want) {
 		t.Errorf("host = %+v\nwant   %+v", h, want)
+	}
+}
+
+// GO1 types ip4[].interface as a string and the emulator sends a number; sizes may come as strings
+// from PHP-backed answers. Both read the same, and unknown fields are ignored.
+func TestHostDecodingTolerant(t *testing.T) {
+	ws, err := decodeList[wireHost]([]byte(`{"list":[{"id":"7","cpu_number":"2","ram_mib":2048,"brand_new":{"x":1},
+		"ip4":[{"ip":"10.0.0.2","interface":0},{"ip":"10.0.0.3","interface":"1"},{"ip":"10.0.0.4","interface":"0"}],
+		"disk":{"id":9,"disk_mib":"20480"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := ws[0].host()
+	if h.ID != 7 || h.CPU != 2 || h.DiskMiB != 20480 || !reflect.DeepEqual(h.MainIPv4, []string{"10.0.0.2", "10.0.0.4"}) || len(h.IPv4) != 3 {
+		t.Errorf("host = %+v", h)
+	}
+	pools, err := decodeList[wirePool]([]byte(`{"list":[{"id":1,"clusters":[{"id":1,"interface":"1"}]}]}`))
+	if err != nil || pools[0].pool().Clusters[0].Interface != 1 {
+		t.Errorf("pool with a string interface: %+v, %v", pools, err)
 	}
 }
 

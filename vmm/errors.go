@@ -126,10 +126,14 @@ type TaskError struct {
 }
 
 func (e *TaskError) Error() string {
-	if e.Reason != "" {
-		return fmt.Sprintf("VMmanager task %s (%s) failed: %s", e.Task.ConsulID, e.Task.Name, clip(e.Reason, 300))
+	what := "VMmanager task " + e.Task.ConsulID
+	if e.Task.Name != "" {
+		what += " (" + e.Task.Name + ")"
 	}
-	return fmt.Sprintf("VMmanager task %s (%s) failed", e.Task.ConsulID, e.Task.Name)
+	if e.Reason != "" {
+		return fmt.Sprintf("%s failed: %s", what, clip(e.Reason, 300))
+	}
+	return what + " failed"
 }
 func (e *TaskError) Is(target error) bool { return target == ErrTaskFailed }
 

@@ -7,7 +7,9 @@ import (
 	"strconv"
 )
 
-// Task names VMmanager files host operations under; they are polled together with the consul id.
+// Task names the public sources show for these operations (vmmanager6-api.md §5.3). Tasks are found by
+// consul id; a name only picks among several tasks under one consul id. A password change and a recipe
+// have no name in any source, so their TaskRef.Name is empty.
 const (
 	TaskHostCreate    = "host_create"
 	TaskHostStart     = "host_start"
@@ -16,9 +18,11 @@ const (
 	TaskHostReinstall = "host_reinstall"
 	TaskHostParams    = "host_change_params"
 	TaskDiskResize    = "disk_resize"
-	TaskHostPassword  = "host_password"
-	TaskRecipe        = "recipe_run"
+	TaskIPChange      = "ip_change"
 )
+
+// deferStop is WHMCS's "apply at the next stop" marker for changes to an active VM.
+var deferStop = map[string]string{"action": "host_stop"}
 
 // CreateHost creates a VM. With AdditionalInterface the VM gets a second NIC from the pool on the
 // cluster's interface 1, which costs one extra call to read the cluster.
@@ -29,7 +33,7 @@ func (c *Client) CreateHost(ctx context.Context, s HostSpec) (Created, error) {
 	o := c.op()
 	body := map[string]any{
 		"name": s.Name, "cluster": s.Cluster, "os": s.OS, "password": s.Password,
-		"cpu_number": s.CPU, "ram_mib": s.RAMMiB, "hdd_mib": s.DiskMiB, "ipv4_number": max(s.IPv4Count, 1),
+		"cpu_number": s.CPU, "ram_mib": s.RAMMiB, "hdd_mib": s.DiskMiB, "ipv4_number": s.IPv4Count,
 	}
 	if s.Account != 0 {
 		body["account"] = s.Account
@@ -71,47 +75,53 @@ func (s HostSpec) check() error {
 		return errorf(ErrInvalid, "the VM %s needs positive CPU, RAM and disk sizes", s.Name)
 	case s.Password == "":
 		return errorf(ErrInvalid, "the VM %s needs a root password", s.Name)
+	case s.IPv4Count < 0:
+		return errorf(ErrInvalid, "the VM %s cannot have a negative number of IPv4 addresses", s.Name)
 	}
 	return nil
 }
 
 // interfaces builds custom_interfaces: the main NIC from interface 0's pool, the second from interface 1's.
 func (c *Client) interfaces(ctx context.Context, o *op, s HostSpec) ([]map[string]any, error) {
-	ws, err := list[wireCluster](ctx, c, o, "/vm/v3/cluster")
+	cl, err := c.cluster(ctx, o, s.Cluster)
 	if err != nil {
 		return nil, err
 	}
-	for _, w := range ws {
-		cl := w.cluster()
-		if cl.ID != s.Cluster {
-			continue
-		}
-		if len(cl.Pools[0]) == 0 || len(cl.Pools[1]) == 0 {
-			return nil, errorf(ErrInvalid, "cluster %s has no IP pool on an additional interface, so the VM %s cannot get a second one", cl.Name, s.Name)
-		}
-		return []map[string]any{
-			{"is_main_network": true, "ippool": cl.Pools[0][0], "ip_count": max(s.IPv4Count, 1)},
-			{"is_main_network": false, "ippool": cl.Pools[1][0], "ip_count": 1},
-		}, nil
+	if len(cl.Pools[0]) == 0 || len(cl.Pools[1]) == 0 {
+		return nil, errorf(ErrInvalid, "cluster %s has no IP pool on an additional interface, so the VM %s cannot get a second one", cl.Name, s.Name)
 	}
-	return nil, errorf(ErrInvalid, "VMmanager has no cluster %d", s.Cluster)
+	return []map[string]any{
+		{"is_main_network": true, "ippool": cl.Pools[0][0], "ip_count": s.IPv4Count},
+		{"is_main_network": false, "ippool": cl.Pools[1][0], "ip_count": 1},
+	}, nil
+}
+
+// cluster finds one cluster in the list (GET /vm/v3/cluster/{id} is not needed elsewhere).
+func (c *Client) cluster(ctx context.Context, o *op, id uint64) (Cluster, error) {
+	ws, err := list[wireCluster](ctx, c, o, "/vm/v3/cluster")
+	if err != nil {
+		return Cluster{}, err
+	}
+	for _, w := range ws {
+		if cl := w.cluster(); cl.ID == id {
+			return cl, nil
+		}
+	}
+	return Cluster{}, errorf(ErrInvalid, "VMmanager has no cluster %d", id)
 }
 
 func recipeList(id uint64) []map[string]any {
 	return []map[string]any{{"recipe": id, "recipe_params": []any{}}}
 }
 
+// recipeTask is the recipe's task; no source names it, so it keeps the name only when VMmanager gives one.
 func recipeTask(a taskAnswer) *TaskRef {
 	if a.RecipeTask != "" {
-		return &TaskRef{ConsulID: string(a.RecipeTask), Name: TaskRecipe}
+		return &TaskRef{ConsulID: string(a.RecipeTask)}
 	}
 	for _, t := range a.RecipeTaskList {
 		if t.Task != "" {
-			name := t.Name
-			if name == "" {
-				name = TaskRecipe
-			}
-			return &TaskRef{ConsulID: string(t.Task), Name: name}
+			return &TaskRef{ConsulID: string(t.Task), Name: t.Name}
 		}
 	}
 	return nil
@@ -189,6 +199,7 @@ func (c *Client) ReinstallHost(ctx context.Context, id, os, recipe uint64, passw
 }
 
 // SetPassword changes a VM's root password. VMmanager may or may not answer with a task: nil when not.
+// No source names that task, so it is followed by consul id alone.
 func (c *Client) SetPassword(ctx context.Context, id uint64, password string) (*TaskRef, error) {
 	if password == "" {
 		return nil, errorf(ErrInvalid, "the new password for VM %d is empty", id)
@@ -201,25 +212,56 @@ func (c *Client) SetPassword(ctx context.Context, id uint64, password string) (*
 	if ans.Task == "" {
 		return nil, nil
 	}
-	return &TaskRef{ConsulID: string(ans.Task), Name: TaskHostPassword}, nil
+	return &TaskRef{ConsulID: string(ans.Task)}, nil
 }
 
-// SetResources changes CPU count and RAM (task host_change_params).
-func (c *Client) SetResources(ctx context.Context, id uint64, cpu, ramMiB int) (TaskRef, error) {
+// SetResources sets CPU count and RAM, up or down (task host_change_params). onStop asks VMmanager to
+// apply the change at the VM's next stop, as ISPsystem's module does for an active VM; the caller then
+// restarts it.
+func (c *Client) SetResources(ctx context.Context, id uint64, cpu, ramMiB int, onStop bool) (TaskRef, error) {
 	if cpu <= 0 || ramMiB <= 0 {
 		return TaskRef{}, errorf(ErrInvalid, "VM %d needs positive CPU and RAM sizes", id)
 	}
 	body := map[string]any{"cpu_number": cpu, "ram_mib": ramMiB}
+	if onStop {
+		body["defer"] = deferStop
+	}
 	return c.hostTask(ctx, http.MethodPost, hostPath(id, "/resource"), body, TaskHostParams)
 }
 
-// ResizeDisk sets a disk's size (task disk_resize). VMmanager only grows disks.
-func (c *Client) ResizeDisk(ctx context.Context, diskID uint64, sizeMiB int) (TaskRef, error) {
+// ResizeDisk grows a disk (task disk_resize); VMmanager does not shrink disks. onStop as for SetResources.
+func (c *Client) ResizeDisk(ctx context.Context, diskID uint64, sizeMiB int, onStop bool) (TaskRef, error) {
 	if diskID == 0 || sizeMiB <= 0 {
 		return TaskRef{}, errorf(ErrInvalid, "a disk resize needs a disk id and a positive size")
 	}
+	body := map[string]any{"size_mib": sizeMiB}
+	if onStop {
+		body["defer"] = deferStop
+	}
 	path := "/vm/v3/disk/" + strconv.FormatUint(diskID, 10)
-	return c.hostTask(ctx, http.MethodPost, path, map[string]any{"size_mib": sizeMiB}, TaskDiskResize)
+	return c.hostTask(ctx, http.MethodPost, path, body, TaskDiskResize)
+}
+
+// AddIPv4 gives a VM delta more IPv4 addresses from pool (task ip_change), as ISPsystem's module does on a
+// package change. Removing addresses has no public source, so only additions are sent.
+func (c *Client) AddIPv4(ctx context.Context, id uint64, delta int, pool uint64) (TaskRef, error) {
+	if delta <= 0 || pool == 0 {
+		return TaskRef{}, errorf(ErrInvalid, "adding IPv4 addresses to VM %d needs a positive count and a pool", id)
+	}
+	body := map[string]any{"ipv4_number": delta, "ipv4_pool": []uint64{pool}}
+	return c.hostTask(ctx, http.MethodPost, hostPath(id, "/ip"), body, TaskIPChange)
+}
+
+// MainPool is the first IP pool on the cluster's main interface (0), where a VM's addresses come from.
+func (c *Client) MainPool(ctx context.Context, cluster uint64) (uint64, error) {
+	cl, err := c.cluster(ctx, c.op(), cluster)
+	if err != nil {
+		return 0, err
+	}
+	if len(cl.Pools[0]) == 0 {
+		return 0, errorf(ErrInvalid, "cluster %s has no IP pool on its main interface", cl.Name)
+	}
+	return cl.Pools[0][0], nil
 }
 
 func (c *Client) hostTask(ctx context.Context, method, path string, body any, name string) (TaskRef, error) {

@@ -16,27 +16,59 @@ const (
 // is not always listed the moment the operation that made it returns.
 const notVisibleGrace = 3
 
-// Task reads a task's status by consul id and name. A task VMmanager does not list is ErrNotFound.
+// Task reads a task's status by consul id. A task VMmanager does not list is ErrNotFound.
 func (c *Client) Task(ctx context.Context, ref TaskRef) (string, error) {
 	w, err := c.task(ctx, c.op(), ref)
 	return w.Status, err
 }
 
+// task lists the tasks under ref's consul id (GO1 polls this way; WHMCS adds the name). Several tasks may
+// share a consul id: the name, when known and listed, picks among them; otherwise all of them count, so a
+// task VMmanager files under another name than the sources show is still followed. The result is "fail"
+// when one failed, "complete" when all completed, else the first unfinished one.
 func (c *Client) task(ctx context.Context, o *op, ref TaskRef) (wireTask, error) {
-	if ref.ConsulID == "" || ref.Name == "" {
-		return wireTask{}, errorf(ErrInvalid, "a task needs a consul id and a name")
+	if ref.ConsulID == "" {
+		return wireTask{}, errorf(ErrInvalid, "a task needs a consul id")
 	}
-	q := where(eq("consul_id", ref.ConsulID), eq("name", ref.Name))
-	ws, err := list[wireTask](ctx, c, o, "/vm/v3/task"+q)
+	ws, err := list[wireTask](ctx, c, o, "/vm/v3/task"+where(eq("consul_id", ref.ConsulID)))
 	if err != nil {
 		return wireTask{}, err
 	}
+	var all, named []wireTask
 	for _, w := range ws {
-		if string(w.ConsulID) == ref.ConsulID && w.Name == ref.Name {
-			return w, nil
+		if string(w.ConsulID) == ref.ConsulID {
+			all = append(all, w)
+			if ref.Name != "" && w.Name == ref.Name {
+				named = append(named, w)
+			}
 		}
 	}
-	return wireTask{}, errorf(ErrNotFound, "VMmanager lists no task %s named %s", ref.ConsulID, ref.Name)
+	if len(named) > 0 {
+		all = named
+	}
+	if len(all) == 0 {
+		return wireTask{}, errorf(ErrNotFound, "VMmanager lists no task %s", ref.ConsulID)
+	}
+	return combine(all), nil
+}
+
+func combine(ws []wireTask) wireTask {
+	var open *wireTask
+	for i := range ws {
+		switch ws[i].Status {
+		case TaskFail:
+			return ws[i]
+		case TaskComplete:
+		default:
+			if open == nil {
+				open = &ws[i]
+			}
+		}
+	}
+	if open != nil {
+		return *open
+	}
+	return ws[0]
 }
 
 // WaitTask polls every `every` (default 2s) until the task is complete (nil) or failed (*TaskError, which

@@ -65,19 +65,20 @@ func (a Account) IsAdmin() bool { return slices.Contains(a.Roles, "@admin") }
 
 // Host is a VM as read from the list endpoint, which carries its IPs and disk.
 type Host struct {
-	ID      uint64
-	Name    string
-	State   string
-	CPU     int
-	RAMMiB  int
-	DiskID  uint64
-	DiskMiB int
-	IPv4    []string
-	IPv6    []string
-	OS      uint64
-	Cluster uint64
-	Account uint64
-	Domain  string
+	ID       uint64
+	Name     string
+	State    string
+	CPU      int
+	RAMMiB   int
+	DiskID   uint64
+	DiskMiB  int
+	IPv4     []string
+	MainIPv4 []string // the IPv4 addresses on interface 0, which ipv4_number counts
+	IPv6     []string
+	OS       uint64
+	Cluster  uint64
+	Account  uint64
+	Domain   string
 }
 
 // HostSpec is what CreateHost asks for.
@@ -90,13 +91,14 @@ type HostSpec struct {
 	CPU                 int
 	RAMMiB              int
 	DiskMiB             int
-	IPv4Count           int    // addresses on the main interface; 0 counts as 1
+	IPv4Count           int    // addresses on the main interface; 0 asks for none
 	RecipeID            uint64 // 0 = none
 	AdditionalInterface bool   // a second NIC on the cluster's interface 1
 	Domain              string
 }
 
-// TaskRef names a VMmanager task the way it is polled: consul id plus task name.
+// TaskRef is a VMmanager task: the consul id an operation answered, and the task name when a public
+// source shows one for that operation (empty otherwise; it only picks among tasks sharing a consul id).
 type TaskRef struct {
 	ConsulID string
 	Name     string
@@ -141,26 +143,28 @@ type wireCluster struct {
 	Name               string `json:"name"`
 	VirtualizationType string `json:"virtualization_type"`
 	Interfaces         []struct {
-		Interface int      `json:"interface"`
+		Interface flexInt  `json:"interface"`
 		IPPool    []flexID `json:"ippool"`
 	} `json:"interfaces"`
 	IPPools []struct {
-		ID        flexID `json:"id"`
-		Interface *int   `json:"interface"`
+		ID        flexID   `json:"id"`
+		Interface *flexInt `json:"interface"`
 	} `json:"ippools"`
 }
 
 func (w wireCluster) cluster() Cluster {
 	c := Cluster{ID: uint64(w.ID), Name: w.Name, Virtualization: w.VirtualizationType, Pools: map[int][]uint64{}}
 	for _, in := range w.Interfaces {
+		i := int(in.Interface)
 		for _, p := range in.IPPool {
-			c.Pools[in.Interface] = appendUnique(c.Pools[in.Interface], uint64(p))
+			c.Pools[i] = appendUnique(c.Pools[i], uint64(p))
 		}
 	}
 	if len(w.Interfaces) == 0 { // older answers only list pools, each with its interface
 		for _, p := range w.IPPools {
 			if p.Interface != nil {
-				c.Pools[*p.Interface] = appendUnique(c.Pools[*p.Interface], uint64(p.ID))
+				i := int(*p.Interface)
+				c.Pools[i] = appendUnique(c.Pools[i], uint64(p.ID))
 			}
 		}
 	}
@@ -184,15 +188,15 @@ type wirePool struct {
 	ID       flexID `json:"id"`
 	Name     string `json:"name"`
 	Clusters []struct {
-		ID        flexID `json:"id"`
-		Interface int    `json:"interface"`
+		ID        flexID  `json:"id"`
+		Interface flexInt `json:"interface"`
 	} `json:"clusters"`
 }
 
 func (w wirePool) pool() IPPool {
 	p := IPPool{ID: uint64(w.ID), Name: w.Name}
 	for _, c := range w.Clusters {
-		p.Clusters = append(p.Clusters, PoolCluster{ID: uint64(c.ID), Interface: c.Interface})
+		p.Clusters = append(p.Clusters, PoolCluster{ID: uint64(c.ID), Interface: int(c.Interface)})
 	}
 	return p
 }
@@ -228,9 +232,12 @@ func (w wireAccount) account() Account {
 	return Account{ID: uint64(w.ID), Email: w.Email, State: w.State, Roles: w.Roles}
 }
 
+// wireIP is an ip4[]/ip6[] item. Its interface is a number in the emulator and a string in GO1; it is
+// decoded tolerantly so a real answer of either kind reads.
 type wireIP struct {
-	IP     string `json:"ip"`
-	IPAddr string `json:"ip_addr"`
+	IP        string  `json:"ip"`
+	IPAddr    string  `json:"ip_addr"`
+	Interface flexInt `json:"interface"`
 }
 
 func (w wireIP) addr() string {
@@ -245,13 +252,13 @@ type wireHost struct {
 	Name      string   `json:"name"`
 	Domain    string   `json:"domain"`
 	State     string   `json:"state"`
-	CPUNumber int      `json:"cpu_number"`
-	RAMMiB    int      `json:"ram_mib"`
+	CPUNumber flexInt  `json:"cpu_number"`
+	RAMMiB    flexInt  `json:"ram_mib"`
 	IP4       []wireIP `json:"ip4"`
 	IP6       []wireIP `json:"ip6"`
 	Disk      *struct {
-		ID      flexID `json:"id"`
-		DiskMiB int    `json:"disk_mib"`
+		ID      flexID  `json:"id"`
+		DiskMiB flexInt `json:"disk_mib"`
 	} `json:"disk"`
 	OS      flexRef `json:"os"`
 	Cluster flexRef `json:"cluster"`
@@ -259,14 +266,17 @@ type wireHost struct {
 }
 
 func (w wireHost) host() Host {
-	h := Host{ID: uint64(w.ID), Name: w.Name, Domain: w.Domain, State: w.State, CPU: w.CPUNumber,
-		RAMMiB: w.RAMMiB, OS: uint64(w.OS), Cluster: uint64(w.Cluster), Account: uint64(w.Account)}
+	h := Host{ID: uint64(w.ID), Name: w.Name, Domain: w.Domain, State: w.State, CPU: int(w.CPUNumber),
+		RAMMiB: int(w.RAMMiB), OS: uint64(w.OS), Cluster: uint64(w.Cluster), Account: uint64(w.Account)}
 	if w.Disk != nil {
-		h.DiskID, h.DiskMiB = uint64(w.Disk.ID), w.Disk.DiskMiB
+		h.DiskID, h.DiskMiB = uint64(w.Disk.ID), int(w.Disk.DiskMiB)
 	}
 	for _, ip := range w.IP4 {
 		if a := ip.addr(); a != "" {
 			h.IPv4 = append(h.IPv4, a)
+			if ip.Interface == 0 {
+				h.MainIPv4 = append(h.MainIPv4, a)
+			}
 		}
 	}
 	for _, ip := range w.IP6 {

@@ -167,3 +167,42 @@ func (c *Catalog) ResolveDepartment(ref Ref) (uint64, error) {
 	}
 	return d.ID, nil
 }
+
+// CanChooseDataCenter reports whether step 4 has a data center to offer; without one the wizard
+// offers to add one on the spot.
+func (c *Catalog) CanChooseDataCenter() bool {
+	for _, ch := range c.DataCenterChoices() {
+		if ch.Selectable {
+			return true
+		}
+	}
+	return false
+}
+
+// AddPlacement is what step 4 does when there was nothing to choose: it adds the data center and the
+// department named (either may be ""), with the rules of `datacenter add` and `department add`, both
+// or neither, and returns their ids and the catalog as it is now.
+func AddPlacement(db *store.DB, dataCenter, department string) (dcID, deptID uint64, cat *Catalog, err error) {
+	err = db.Update(func(tx *store.Tx) error {
+		if strings.TrimSpace(dataCenter) != "" {
+			d := &store.DataCenter{Name: dataCenter}
+			if err := store.SaveDataCenter(tx, d); err != nil {
+				return err
+			}
+			dcID = d.ID
+		}
+		if strings.TrimSpace(department) != "" {
+			d := &store.Department{Name: department}
+			if err := store.SaveDepartment(tx, d); err != nil {
+				return err
+			}
+			deptID = d.ID
+		}
+		cat, err = CatalogTx(tx)
+		return err
+	})
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	return dcID, deptID, cat, nil
+}

@@ -11,6 +11,9 @@ import (
 // Draft is a module being added. It holds no password: the password travels beside it, straight from
 // the prompt to Save, so a draft can be logged or shown without leaking it.
 type Draft struct {
+	// ID is the module being edited (DraftOf); 0 while adding one.
+	ID uint64
+
 	// Step 1 and 2.
 	ProductType string
 	Kind        string
@@ -34,7 +37,7 @@ type Draft struct {
 	// Checked is the integration check that let the draft past step 3 (ApplyCheck).
 	Checked *store.Check
 
-	// Not asked by the wizard; `module set` changes them later.
+	// Asked only when editing a module (and by `module set`).
 	Enabled         bool
 	ActivationLimit int
 
@@ -62,6 +65,7 @@ func (d *Draft) Module() *store.Module {
 		url = strings.TrimSpace(d.URL)
 	}
 	m := &store.Module{
+		ID:                  d.ID,
 		Name:                strings.TrimSpace(d.Name),
 		ProductType:         d.ProductType,
 		Kind:                d.Kind,
@@ -94,8 +98,12 @@ func (d *Draft) ClusterInfo() (vmm.Cluster, bool) {
 // which the saved module keeps as its last check.
 func (d *Draft) ApplyCheck(res *CheckResult) {
 	d.SetClusters(res.Clusters)
+	when := "added"
+	if d.ID != 0 {
+		when = "edited"
+	}
 	d.Checked = &store.Check{At: res.At, OK: true, Message: fmt.Sprintf(
-		"logged in to %s as administrator %s when the module was added", res.URL, strings.TrimSpace(d.Username))}
+		"logged in to %s as administrator %s when the module was %s", res.URL, strings.TrimSpace(d.Username), when)}
 }
 
 // SetClusters records the clusters a successful integration check fetched and drops a chosen cluster

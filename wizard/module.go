@@ -68,7 +68,7 @@ func CheckStored(ctx context.Context, db *store.DB, secrets store.Secrets, id ui
 
 // RemoveModule deletes module id and its password, both or neither: the keyring call runs inside the
 // transaction, so a keyring failure keeps the module. It refuses while the module has jobs that may
-// still run. The jobs are read from the file, which every enqueue writes in the same transaction that
+// still run or while live services are bound to it (store.ModuleRemovable). The jobs are read from the file, which every enqueue writes in the same transaction that
 // reads the module, so the answer holds whether or not an engine runs in this process. Tariffs that
 // still list the module come back as warnings (module selection skips a missing module).
 func RemoveModule(db *store.DB, secrets store.Secrets, id uint64) (warnings []string, err error) {
@@ -83,6 +83,9 @@ func RemoveModule(db *store.DB, secrets store.Secrets, id uint64) (warnings []st
 		if len(busy) > 0 {
 			return invalid(store.FieldRecord, "module %d still has %d unfinished operation(s), the first is job %d; wait for them or cancel them first",
 				id, len(busy), busy[0])
+		}
+		if err := store.ModuleRemovable(tx, id); err != nil {
+			return err
 		}
 		if warnings, err = tariffsListing(tx, id); err != nil {
 			return err
@@ -113,20 +116,4 @@ func tariffsListing(tx *store.Tx, id uint64) ([]string, error) {
 		return true
 	})
 	return out, err
-}
-
-// SetModule is `module set`: apply key=value pairs to module id with the wizard's rules and store it
-// inside tx; nothing changes unless every pair is valid.
-func SetModule(tx *store.Tx, id uint64, kv []string) (m *store.Module, warnings []string, err error) {
-	if m, err = store.Get[store.Module](tx, id); err != nil {
-		return nil, nil, err
-	}
-	cat, err := CatalogTx(tx)
-	if err != nil {
-		return nil, nil, err
-	}
-	if warnings, err = ApplySet(cat, m, kv); err != nil {
-		return nil, nil, err
-	}
-	return m, warnings, tx.Put(m)
 }

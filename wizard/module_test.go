@@ -133,6 +133,15 @@ func TestRemoveModule(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	_, err = RemoveModule(db, secrets, m.ID)
+	wantRule(t, err, "id", "module 1 still has 1 live service(s) (1) whose VMs only it can suspend or close; close those services first, or change the module with module set (or e on Modules) instead of removing and re-adding it")
+	if _, err := store.Load[store.Module](db, m.ID); err != nil {
+		t.Fatal("the refusal for a live service removed the module")
+	}
+	svc.Status = store.ServiceDeleted
+	if err := db.Save(svc); err != nil {
+		t.Fatal(err)
+	}
 	warnings, err := RemoveModule(db, secrets, m.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -157,7 +166,8 @@ func TestRemoveModule(t *testing.T) {
 }
 
 // TestRemoveModuleBesideARunningEngine: with an engine in this process, a running job and a queued one
-// (both only ever committed by the engine) keep the module; once they are done it can go.
+// (both only ever committed by the engine) keep the module, then its live services do; once they are
+// closed it can go.
 func TestRemoveModuleBesideARunningEngine(t *testing.T) {
 	db := seededDB(t)
 	secrets := store.NewMemorySecrets()
@@ -202,8 +212,20 @@ func TestRemoveModuleBesideARunningEngine(t *testing.T) {
 		<-done
 		t.Fatal("the engine did not finish the two jobs")
 	}
+	_, err = RemoveModule(db, secrets, m.ID)
+	wantRule(t, err, "id", "module 1 still has 2 live service(s) (1, 2)")
+	for _, id := range []uint64{1, 2} {
+		svc, err := store.Load[store.Service](db, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.Status = store.ServiceDeleted
+		if err := db.Save(svc); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := RemoveModule(db, secrets, m.ID); err != nil {
-		t.Fatalf("after the jobs finished: %v", err)
+		t.Fatalf("after the services were closed: %v", err)
 	}
 }
 

@@ -19,11 +19,7 @@ func ValidateSessionTTL(n int) error {
 
 // ParseSessionTTL reads the field as typed; empty means the default, 3600.
 func ParseSessionTTL(s string) (int, error) {
-	n, err := parseInt("session_ttl", s, store.DefaultTTL)
-	if err != nil {
-		return 0, err
-	}
-	return n, ValidateSessionTTL(n)
+	return parseValid("session_ttl", s, store.DefaultTTL, ValidateSessionTTL)
 }
 
 // ValidateSessionTTLText is ParseSessionTTL for a form field's Validate hook.
@@ -39,11 +35,7 @@ func ValidateQueueCount(n int) error {
 
 // ParseQueueCount reads the field as typed; empty means 1.
 func ParseQueueCount(s string) (int, error) {
-	n, err := parseInt("queue_count", s, 1)
-	if err != nil {
-		return 0, err
-	}
-	return n, ValidateQueueCount(n)
+	return parseValid("queue_count", s, 1, ValidateQueueCount)
 }
 
 // ValidateQueueCountText is ParseQueueCount for a form field's Validate hook.

@@ -6,6 +6,16 @@ import (
 	"vmmpm/store"
 )
 
+// applySet is ParseSet applied to m, for the settings that need no VMmanager.
+func applySet(cat *Catalog, m *store.Module, kv []string) ([]string, error) {
+	e, err := cat.ParseSet(m, kv)
+	if err != nil {
+		return nil, err
+	}
+	*m = *e.Draft.Module()
+	return e.Warnings(), nil
+}
+
 func setModule() *store.Module {
 	d := validDraft()
 	m := d.Module()
@@ -13,10 +23,10 @@ func setModule() *store.Module {
 	return m
 }
 
-func TestApplySetAccepts(t *testing.T) {
+func TestParseSetAccepts(t *testing.T) {
 	cat := testCatalog()
 	m := setModule()
-	w, err := ApplySet(cat, m, []string{"queue=on", "queue_key=vmm-__PMID__-__TYPE__", "queue_count=3", "session_ttl=600",
+	w, err := applySet(cat, m, []string{"queue=on", "queue_key=vmm-__PMID__-__TYPE__", "queue_count=3", "session_ttl=600",
 		"activation_limit=2", "enabled=off", "insecure_tls=yes", "name= KVM renamed ", "sort=25", "department=Sales"})
 	if err != nil {
 		t.Fatal(err)
@@ -26,15 +36,15 @@ func TestApplySetAccepts(t *testing.T) {
 		m.Sort != 25 || m.DepartmentID != 2 || len(w) != 0 {
 		t.Fatalf("module after set: %+v warnings %v", m, w)
 	}
-	if _, err := ApplySet(cat, m, []string{"department=1"}); err != nil || m.DepartmentID != 1 {
+	if _, err := applySet(cat, m, []string{"department=1"}); err != nil || m.DepartmentID != 1 {
 		t.Fatalf("department by id: %v %d", err, m.DepartmentID)
 	}
-	if w, _ := ApplySet(cat, m, []string{"sort=10"}); len(w) != 1 {
+	if w, _ := applySet(cat, m, []string{"sort=10"}); len(w) != 1 {
 		t.Fatalf("sort 10 is taken by module 5 on data center 1: want one warning, got %v", w)
 	}
 }
 
-func TestApplySetRefusesAndKeepsModule(t *testing.T) {
+func TestParseSetRefusesAndKeepsModule(t *testing.T) {
 	cat := testCatalog()
 	for _, c := range []struct {
 		kv          []string
@@ -56,14 +66,18 @@ func TestApplySetRefusesAndKeepsModule(t *testing.T) {
 		{[]string{"sort=10000"}, "sort", "between 0 and 9999"},
 		{[]string{"department=Nobody"}, "department", "existing"},
 		{[]string{"password=x"}, "password", "not a key"},
-		{[]string{"url=other"}, "url", "not a key"},
+		{[]string{"url="}, "url", "empty"},
+		{[]string{"cluster= "}, "cluster", "must be given"},
+		{[]string{"recipe_wait=later"}, "recipe_wait", "not \"later\""},
+		{[]string{"datacenter=Partner DC"}, "datacenter", "External"},
+		{[]string{"use_recipes=sometimes"}, "use_recipes", "on or off"},
 		{[]string{"queue"}, "queue", "key=value"},
 		{nil, "key=value", "at least one"},
 		{[]string{"session_ttl=600", "queue_count=0"}, "queue_count", ""}, // the valid pair is not kept either
 	} {
 		m := setModule()
 		before := *m
-		_, err := ApplySet(cat, m, c.kv)
+		_, err := applySet(cat, m, c.kv)
 		wantRule(t, err, c.field, c.frag)
 		if *m != before {
 			t.Fatalf("%v: the module changed although the set was refused", c.kv)
@@ -71,9 +85,9 @@ func TestApplySetRefusesAndKeepsModule(t *testing.T) {
 	}
 }
 
-// FuzzApplySet: whatever `module set` is given, it either refuses and leaves the module as it was, or
+// FuzzParseSet: whatever `module set` is given, it either refuses and leaves the module as it was, or
 // leaves a module that passes every rule.
-func FuzzApplySet(f *testing.F) {
+func FuzzParseSet(f *testing.F) {
 	for _, s := range []string{"queue=on", "queue_key=bad key!", "queue_key=__NOPE__", "queue_count=3", "name=x", "sort=-1", "department=Sales", "enabled", "=", "session_ttl=86401"} {
 		f.Add(s, "queue_key=vmm6-__PMID__")
 	}
@@ -81,7 +95,7 @@ func FuzzApplySet(f *testing.F) {
 	f.Fuzz(func(t *testing.T, a, b string) {
 		m := setModule()
 		before := *m
-		_, err := ApplySet(cat, m, []string{a, b})
+		_, err := applySet(cat, m, []string{a, b})
 		if err != nil {
 			if *m != before {
 				t.Fatalf("refused %q %q but changed the module", a, b)
@@ -92,4 +106,36 @@ func FuzzApplySet(f *testing.F) {
 			t.Fatalf("accepted %q %q into an invalid module: %v", a, b, err)
 		}
 	})
+}
+
+// TestParseSetLive: what changes the login, the cluster or needs its pools is live; the rest is not.
+func TestParseSetLive(t *testing.T) {
+	cat := testCatalog()
+	for _, c := range []struct {
+		kv   []string
+		live bool
+	}{
+		{[]string{"name=KVM three", "sort=40", "use_recipes=on", "recipe_wait=recipe", "datacenter=Moscow"}, false},
+		{[]string{"url=vmm.example.com"}, false}, // the same URL once normalised
+		{[]string{"additional_interface=off"}, false},
+		{[]string{"url=other.example.com"}, true},
+		{[]string{"username=root@example.com"}, true},
+		{[]string{"insecure_tls=on"}, true},
+		{[]string{"cluster=kvm-main"}, true},
+	} {
+		m := setModule()
+		m.AdditionalInterface = false
+		e, err := cat.ParseSet(m, c.kv)
+		if err != nil {
+			t.Fatalf("%v: %v", c.kv, err)
+		}
+		if e.Live != c.live {
+			t.Errorf("%v: live %v, want %v", c.kv, e.Live, c.live)
+		}
+	}
+	m := setModule()
+	m.AdditionalInterface = false
+	if e, _ := cat.ParseSet(m, []string{"additional_interface=on"}); e == nil || !e.Live {
+		t.Error("switching the additional interface on needs the cluster's pools from VMmanager")
+	}
 }

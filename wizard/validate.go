@@ -126,12 +126,15 @@ func ValidateSort(n int) error {
 }
 
 // ParseSort reads the sort field as typed; empty means 0.
-func ParseSort(s string) (int, error) {
-	n, err := parseInt("sort", s, 0)
+func ParseSort(s string) (int, error) { return parseValid("sort", s, 0, ValidateSort) }
+
+// parseValid reads a number field as typed (empty is empty) and checks it with valid.
+func parseValid(field, s string, empty int, valid func(int) error) (int, error) {
+	n, err := parseInt(field, s, empty)
 	if err != nil {
 		return 0, err
 	}
-	return n, ValidateSort(n)
+	return n, valid(n)
 }
 
 // ValidateSortText is ParseSort for a form field's Validate hook.
@@ -262,7 +265,7 @@ func (c *Catalog) ValidateStep(s Step, d *Draft) error {
 
 // validateLocal is step 4 without the parts that need VMmanager's cluster list.
 func (c *Catalog) validateLocal(d *Draft) error {
-	return first(c.ValidateDataCenter(d.DataCenterID), c.ValidateName(d.Name, 0),
+	return first(c.ValidateDataCenter(d.DataCenterID), c.ValidateName(d.Name, d.ID),
 		c.ValidateDepartment(d.DepartmentID), ValidateSort(d.Sort),
 		ValidateRecipeWait(d.UseRecipes, d.RecipeWait), ValidateParams(d.Params),
 		validateActivationLimit(d.ActivationLimit))
@@ -291,11 +294,19 @@ func (c *Catalog) Validate(d *Draft) error {
 
 // Warnings are allowed but flagged: today only a duplicate sort on the same data center.
 func (c *Catalog) Warnings(d *Draft) []string {
-	if w := c.SortWarning(d.Sort, d.DataCenterID, 0); w != "" {
+	if w := c.SortWarning(d.Sort, d.DataCenterID, d.ID); w != "" {
 		return []string{w}
 	}
 	return nil
 }
+
+// ParseActivationLimit reads the field as typed; empty means 0, no limit.
+func ParseActivationLimit(s string) (int, error) {
+	return parseValid("activation_limit", s, 0, validateActivationLimit)
+}
+
+// ValidateActivationLimitText is ParseActivationLimit for a form field's Validate hook.
+func ValidateActivationLimitText(s string) error { _, err := ParseActivationLimit(s); return err }
 
 func validateActivationLimit(n int) error {
 	if n < 0 || n > store.MaxActivationCap {

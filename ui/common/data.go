@@ -2,13 +2,16 @@ package common
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"vmmpm/backend"
+	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/wizard"
 )
 
 // Data is what screens read and act on. Every read and action goes through the backend, the same
@@ -80,15 +83,33 @@ func (d *Data) CheckModule(id uint64) error {
 	return err
 }
 
+// DeepCheck is `module check --deep`: the read-only deep check with the stored password, its outcome
+// kept with the module; the verdict is one sentence, and an error when a probe differed.
+func (d *Data) DeepCheck(id uint64) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*CheckTimeout)
+	defer cancel()
+	defer d.Bump()
+	rep, err := d.B.DeepCheck(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if differs := rep.Differs(); len(differs) > 0 {
+		return "", fmt.Errorf("module %d: VMmanager answers differently from what vmmpm relies on in %d of %d probes (%s); "+
+			"run vmmpm module check %d --deep for the table", id, len(differs), len(rep.Probes), strings.Join(differs, ", "), id)
+	}
+	return fmt.Sprintf("module %d: deep check passed, all %d probes answer as vmmpm expects", id, len(rep.Probes)), nil
+}
+
 // DeleteModule is `module rm`: the module and its password together, refused while it has unfinished
 // operations; the warnings name tariffs that still list it.
 func (d *Data) DeleteModule(id uint64) (warnings []string, err error) {
 	return d.delete(backend.KindOf[store.Module](), id)
 }
 
-// SetModule applies `module set` pairs with the wizard's rules and saves the module in one transaction.
+// SetModule is `module set`: pairs applied with the wizard's rules, logging in to VMmanager first
+// when a live setting (URL, username, TLS, cluster) changed.
 func (d *Data) SetModule(id uint64, kv []string) (warnings []string, err error) {
-	ctx, cancel := bg()
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
 	defer cancel()
 	defer d.Bump()
 	_, warnings, err = d.B.SetModule(ctx, id, kv)
@@ -115,10 +136,22 @@ func (d *Data) DeleteCatalog(r store.Record) error {
 	return err
 }
 
-// SaveTariff is `tariff add/edit`; its warnings come back as one line.
+// SaveTariff is `tariff add/edit`, OS and recipe checked against its modules' VMmanager; its warnings
+// come back as one line.
 func (d *Data) SaveTariff(t *store.Tariff) (warning string, err error) {
-	warnings, err := d.save(t)
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
+	defer d.Bump()
+	warnings, err := d.B.Save(ctx, t)
 	return strings.Join(warnings, "; "), err
+}
+
+// ModuleImages lists what module id's VMmanager offers a tariff (OS images for its cluster, recipes),
+// for the tariff form's pick lists.
+func (d *Data) ModuleImages(id uint64) (*wizard.Images, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
+	defer cancel()
+	return d.B.ModuleImages(ctx, id)
 }
 
 // DeleteTariff is `tariff rm`.
@@ -162,11 +195,26 @@ func (d *Data) Enqueue(serviceID uint64, op string, args map[string]string) (uin
 	return j.ID, nil
 }
 
-// conn is the link to a server: when it broke and why ("" while up).
+// conn is the link to a server: when it broke and why ("" while up), and the engine's own state.
 type conn struct {
-	mu    sync.Mutex
-	down  string
-	since time.Time
+	mu     sync.Mutex
+	down   string
+	since  time.Time
+	engine queue.Status
+}
+
+// SetEngine records the engine's state from an EngineStatus event.
+func (d *Data) SetEngine(st queue.Status) {
+	d.conn.mu.Lock()
+	d.conn.engine = st
+	d.conn.mu.Unlock()
+}
+
+// EngineState is the engine's state as last heard (paused, waiting for the keyring, or running).
+func (d *Data) EngineState() queue.Status {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.conn.engine
 }
 
 // SetDown records that the backend cannot be reached (the server stopped), once.
@@ -185,9 +233,9 @@ func (d *Data) SetUp() bool {
 	was := d.conn.down != ""
 	d.conn.down = ""
 	d.conn.mu.Unlock()
-	if info, err := d.B.Info(context.Background()); err == nil {
+	if st, err := d.B.Status(context.Background()); err == nil {
 		d.conn.mu.Lock()
-		d.Info = info
+		d.Info, d.conn.engine = st.Info, st.Engine
 		d.conn.mu.Unlock()
 	}
 	return was
@@ -198,4 +246,13 @@ func (d *Data) Link() (info backend.Info, down string, since time.Time) {
 	d.conn.mu.Lock()
 	defer d.conn.mu.Unlock()
 	return d.Info, d.conn.down, d.conn.since
+}
+
+// Names maps each record's id to what name gives for it (its name, usually).
+func Names[P interface{ GetID() uint64 }](rows []P, name func(P) string) map[uint64]string {
+	out := make(map[uint64]string, len(rows))
+	for _, r := range rows {
+		out[r.GetID()] = name(r)
+	}
+	return out
 }

@@ -38,12 +38,15 @@ type KeyMap struct {
 	Edit      key.Binding
 	Delete    key.Binding
 	Test      key.Binding
+	Deep      key.Binding
 	Retry     key.Binding
 	Cancel    key.Binding
 	NewSvc    key.Binding
 	Operation key.Binding
 	CloseTask key.Binding
 	ShowAll   key.Binding
+	Mark      key.Binding
+	MarkAll   key.Binding
 
 	// Forms and dialogs.
 	NextField key.Binding
@@ -83,12 +86,15 @@ func Default() *KeyMap {
 		Edit:      key.NewBinding(key.WithKeys("e"), key.WithHelp("e", "edit")),
 		Delete:    key.NewBinding(key.WithKeys("d"), key.WithHelp("d", "delete")),
 		Test:      key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "test connection")),
+		Deep:      key.NewBinding(key.WithKeys("D"), key.WithHelp("D", "deep check")),
 		Retry:     key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry failed")),
 		Cancel:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "cancel queued")),
 		NewSvc:    key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new services")),
 		Operation: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "run operation")),
 		CloseTask: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "close task")),
 		ShowAll:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "open/all")),
+		Mark:      key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "mark")),
+		MarkAll:   key.NewBinding(key.WithKeys("ctrl+a"), key.WithHelp("ctrl+a", "mark all shown")),
 
 		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
 		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),

@@ -1,6 +1,7 @@
 package wizardform
 
 import (
+	"context"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 	"vmmpm/backend"
+	"vmmpm/server"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -113,6 +115,39 @@ func newHarness(t *testing.T, srv *httptest.Server, seed seedFn) *harness {
 // newHarnessWith is newHarness with wizard options built from the harness (its emulator URL, say).
 func newHarnessWith(t *testing.T, srv *httptest.Server, seed seedFn, opts func(*harness) Options) *harness {
 	t.Helper()
+	return newHarnessOn(t, srv, seed, opts, false)
+}
+
+// newAttachedHarness is newHarness with the wizard talking to a server over a real socket, as in a
+// TUI attached to `vmmpm serve`: the checks, the keyring and the save happen on the server's side.
+func newAttachedHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessOn(t, nil, seedDefault, func(*harness) Options { return Options{} }, true)
+}
+
+// serve puts b behind a server on a socket in t's folder and returns a client of it.
+func serve(t *testing.T, b backend.Backend) backend.Backend {
+	t.Helper()
+	sock := filepath.Join(t.TempDir(), "s.sock")
+	ln, err := server.Listen(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(b, nil, "test", sock, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ctx, ln, time.Second) }()
+	t.Cleanup(func() { cancel(); <-done })
+	c := server.NewClient(sock, "test")
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func newHarnessOn(t *testing.T, srv *httptest.Server, seed seedFn, opts func(*harness) Options, attached bool) *harness {
+	t.Helper()
 	t.Setenv("VMMPM_KEYRING_SERVICE", testService())
 	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})
 	if err != nil {
@@ -129,7 +164,11 @@ func newHarnessWith(t *testing.T, srv *httptest.Server, seed seedFn, opts func(*
 	h := &harness{t: t, db: db, secrets: store.NewKeyring(), simURL: srv.URL}
 	o := opts(h)
 	o.Width, o.Height = 100, 30
-	h.p = &probe{wiz: New(backend.NewLocal(db, h.secrets, nil, "test"), o)}
+	var b backend.Backend = backend.NewLocal(db, h.secrets, nil, "test")
+	if attached {
+		b = serve(t, b)
+	}
+	h.p = &probe{wiz: New(b, o)}
 	h.tm = teatest.NewTestModel(t, h.p, teatest.WithInitialTermSize(100, 30))
 	t.Cleanup(func() { _ = h.tm.Quit() })
 	return h

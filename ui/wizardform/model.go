@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"vmmpm/backend"
 
@@ -41,6 +42,9 @@ type Options struct {
 	Prefill Prefill
 	// Embedded leaves the help line to the host, which shows HelpBindings in its own bar.
 	Embedded bool
+	// Edit opens the wizard on an existing module, filled with its values, from the Integration step;
+	// an empty password keeps the stored one.
+	Edit *store.Module
 }
 
 // Prefill is what the Integration step starts with; Note is shown under the step's title.
@@ -93,9 +97,12 @@ type Model struct {
 	password string
 
 	// Text and choice fields that become draft values when their page is done.
-	sortText, ttlText, countText string
-	clusterID                    uint64
-	saveConfirm                  bool
+	sortText, ttlText, countText, limitText string
+	clusterID                               uint64
+	saveConfirm                             bool
+	// newDC and newDept name a data center and a department to add on the spot when step 4 has none
+	// to offer.
+	newDC, newDept string
 
 	page      page
 	phase     phase
@@ -112,6 +119,7 @@ type Model struct {
 	hints      []func() // descriptions recomputed after each update (see hint)
 	saved      *store.Module
 	fatal      error
+	before     string // the edited module's name as stored, for the title
 }
 
 // New builds the wizard over b. It reads data centers, departments and modules at once.
@@ -148,10 +156,42 @@ func New(b backend.Backend, opt Options) *Model {
 		m.phase = phaseFatal
 		return m
 	}
-	m.preselect()
-	m.draft.URL, m.draft.Username, m.note = opt.Prefill.URL, opt.Prefill.Username, opt.Prefill.Note
+	if opt.Edit != nil {
+		m.edit(opt.Edit)
+	} else {
+		m.preselect()
+		m.draft.URL, m.draft.Username, m.note = opt.Prefill.URL, opt.Prefill.Username, opt.Prefill.Note
+	}
 	m.form = m.buildForm()
 	return m
+}
+
+// edit fills the wizard with module mod's values and starts it at Integration: product type and
+// module kind cannot change.
+func (m *Model) edit(mod *store.Module) {
+	m.draft, m.before = wizard.DraftOf(mod), mod.Name
+	m.sortText, m.ttlText = strconv.Itoa(mod.Sort), strconv.Itoa(mod.Params.SessionTTL)
+	m.countText, m.limitText = strconv.Itoa(mod.Params.QueueCount), strconv.Itoa(mod.ActivationLimit)
+	m.clusterID, m.page = mod.Cluster.ID, pageIntegration
+}
+
+// pmid is the module id the queue-key preview expands __PMID__ to.
+func (m *Model) pmid() uint64 {
+	if m.editing() {
+		return m.draft.ID
+	}
+	return m.cat.NextModuleID
+}
+
+// editing reports whether the wizard changes an existing module.
+func (m *Model) editing() bool { return m.draft.ID != 0 }
+
+// first is the page esc leaves the wizard from.
+func (m *Model) first() page {
+	if m.editing() {
+		return pageIntegration
+	}
+	return pageProduct
 }
 
 // preselect points the pick lists at the first entry that can be chosen.
@@ -232,7 +272,7 @@ func (m *Model) handleKey(k tea.KeyMsg) tea.Cmd {
 		return nil
 	}
 	if key.Matches(k, m.keys.Back) {
-		if m.page == pageProduct {
+		if m.page == m.first() {
 			m.askQuit()
 			return nil
 		}
@@ -310,10 +350,20 @@ func (m *Model) pageDone() tea.Cmd {
 		return m.startCheck()
 	case pagePlacement:
 		m.draft.Sort, _ = wizard.ParseSort(m.sortText)
+		if m.newDC != "" || m.newDept != "" {
+			return m.addPlacement()
+		}
+		if err := m.b.CheckPlacement(m.ctx, m.draft); err != nil {
+			m.setNotice(m.st.bad, "✗ "+err.Error())
+			return m.goTo(pagePlacement)
+		}
 	case pageCluster:
 		err := m.draft.ChooseCluster(m.clusterID)
 		if err == nil {
 			err = wizard.ValidateAdditionalInterface(m.draft.Clusters, m.clusterID, m.draft.AdditionalInterface)
+		}
+		if err == nil {
+			err = m.b.CheckPlacement(m.ctx, m.draft)
 		}
 		if err != nil {
 			m.setNotice(m.st.bad, "✗ "+err.Error())
@@ -322,6 +372,9 @@ func (m *Model) pageDone() tea.Cmd {
 	case pageParams:
 		m.draft.Params.SessionTTL, _ = wizard.ParseSessionTTL(m.ttlText)
 		m.draft.Params.QueueCount, _ = wizard.ParseQueueCount(m.countText)
+		if m.editing() {
+			m.draft.ActivationLimit, _ = wizard.ParseActivationLimit(m.limitText)
+		}
 		if err := m.cat.ValidateStep(wizard.StepParams, m.draft); err != nil {
 			m.setNotice(m.st.bad, "✗ "+err.Error())
 			return m.goTo(pageParams)
@@ -342,13 +395,42 @@ func (m *Model) pageDone() tea.Cmd {
 	return m.goTo(m.page + 1)
 }
 
+// addPlacement adds the data center and department typed on the placement page, picks them, and goes
+// on with everything else the admin typed kept.
+func (m *Model) addPlacement() tea.Cmd {
+	p, err := m.b.AddPlacement(m.ctx, m.newDC, m.newDept)
+	var dc, dept uint64
+	var cat *wizard.Catalog
+	if p != nil {
+		dc, dept, cat = p.DataCenterID, p.DepartmentID, p.Catalog
+	}
+	if err != nil {
+		m.setNotice(m.st.bad, "✗ "+err.Error())
+		return m.goTo(pagePlacement)
+	}
+	var added []string
+	if dc != 0 {
+		m.draft.DataCenterID = dc
+		added = append(added, fmt.Sprintf("data center %q", strings.TrimSpace(m.newDC)))
+	}
+	if dept != 0 {
+		m.draft.DepartmentID = dept
+		added = append(added, fmt.Sprintf("department %q", strings.TrimSpace(m.newDept)))
+	}
+	m.cat, m.newDC, m.newDept = cat, "", ""
+	m.setNotice(m.st.good, "✓ Added "+strings.Join(added, " and ")+".")
+	return m.goTo(pageCluster)
+}
+
 func (m *Model) startCheck() tea.Cmd {
 	ctx, cancel := context.WithCancel(m.ctx)
 	m.checkSeq++
 	seq, in, pw := m.checkSeq, m.draft.Integration(), m.password
+	id, b := m.draft.ID, m.b
 	m.cancel, m.phase, m.notice = cancel, phaseChecking, ""
 	return tea.Batch(m.spin.Tick, func() tea.Msg {
-		res, err := wizard.CheckIntegration(ctx, in, pw)
+		// Editing: an empty password keeps the stored one, which only the side holding the keyring reads.
+		res, err := b.CheckIntegration(ctx, in, pw, id)
 		return checkDoneMsg{seq: seq, res: res, err: err}
 	})
 }
@@ -425,7 +507,7 @@ func (m *Model) startSave() tea.Cmd {
 	m.phase = phaseSaving
 	b, ctx, d, pw := m.b, m.ctx, m.draft, m.password
 	return tea.Batch(m.spin.Tick, func() tea.Msg {
-		mod, err := b.AddModule(ctx, d, pw)
+		mod, err := b.SaveModule(ctx, d, pw)
 		return saveDoneMsg{module: mod, err: err}
 	})
 }

@@ -89,24 +89,58 @@ func (m *Model) buildForm() *huh.Form {
 		WithKeyMap(m.formKeys).WithWidth(m.contentWidth()).WithHeight(m.formHeight())
 }
 
+// input is a text field labelled as wizard.Settings defines key.
+func input(key string) *huh.Input {
+	st := wizard.SettingOf(key)
+	return huh.NewInput().Title(st.Label).Description(st.Help)
+}
+
+// toggle is an on/off field labelled as wizard.Settings defines key.
+func toggle(key string) *huh.Confirm {
+	st := wizard.SettingOf(key)
+	return huh.NewConfirm().Title(st.Label).Description(st.Help).Affirmative("On").Negative("Off")
+}
+
 func (m *Model) integrationGroup() *huh.Group {
+	password := huh.NewInput().Title("Password").EchoMode(huh.EchoModePassword).Value(&m.password).
+		Validate(wizard.ValidatePassword)
+	desc := "Leaving this step logs in to VMmanager and checks the @admin role. " + m.note
+	if m.editing() {
+		password.Description("Leave empty to keep the stored password.").
+			Validate(func(s string) error {
+				if s == "" {
+					return nil
+				}
+				return wizard.ValidatePassword(s)
+			})
+		desc = fmt.Sprintf("Editing module %d. Leaving this step logs in to VMmanager again (with the stored password unless you type a new one) and fetches its clusters.", m.draft.ID)
+	}
 	return huh.NewGroup(
-		huh.NewInput().Title("URL").
-			Description("Domain or public IP address of VMmanager 6; https:// is assumed.").
-			Value(&m.draft.URL).Validate(m.orCurrent(&m.draft.URL, wizard.ValidateURL)),
-		huh.NewInput().Title("Username").
-			Description("Email of the VMmanager 6 administrator: the first account created after installing it.").
-			Value(&m.draft.Username).Validate(m.orCurrent(&m.draft.Username, wizard.ValidateUsername)),
-		huh.NewInput().Title("Password").EchoMode(huh.EchoModePassword).
-			Value(&m.password).Validate(wizard.ValidatePassword),
-		huh.NewConfirm().Title("Skip TLS verification").
-			Description("Off by default. Only for a VMmanager whose self-signed certificate you trust.").
-			Affirmative("On").Negative("Off").Value(&m.draft.InsecureTLS),
-	).Title("Integration").Description(strings.TrimSpace("Leaving this step logs in to VMmanager and checks the @admin role. " + m.note))
+		input("url").Value(&m.draft.URL).Validate(m.orCurrent(&m.draft.URL, wizard.ValidateURL)),
+		input("username").Value(&m.draft.Username).Validate(m.orCurrent(&m.draft.Username, wizard.ValidateUsername)),
+		password,
+		toggle("insecure_tls").Value(&m.draft.InsecureTLS),
+	).Title("Integration").Description(strings.TrimSpace(desc))
 }
 
 func (m *Model) placementGroup() *huh.Group {
-	dcs := huh.NewSelect[uint64]().Title("Data center").Value(&m.draft.DataCenterID).
+	return huh.NewGroup(
+		m.dataCenterField(),
+		input("name").Value(&m.draft.Name).
+			Validate(m.orCurrent(&m.draft.Name, func(s string) error { return m.cat.ValidateName(s, m.draft.ID) })),
+		m.departmentField(),
+		m.sortField(),
+	).Title("Module parameters · placement (1 of 3)")
+}
+
+// dataCenterField picks the data center, or, when none can be chosen, names one to add now.
+func (m *Model) dataCenterField() huh.Field {
+	if !m.cat.CanChooseDataCenter() {
+		return huh.NewInput().Title("New data center").Value(&m.newDC).
+			Description("None can be chosen yet (a module needs one without an External Data Center id): type a name and it is added when you leave this page.").
+			Validate(func(s string) error { return (&store.DataCenter{Name: s}).Validate() })
+	}
+	dcs := huh.NewSelect[uint64]().Title(wizard.SettingOf("datacenter").Label).Value(&m.draft.DataCenterID).
 		Validate(m.cat.ValidateDataCenter)
 	m.hint(func() { dcs.Description(m.dataCenterHint()) })
 	// Selectable ones first: huh scrolls a select to its current value, hiding the options above it.
@@ -118,49 +152,48 @@ func (m *Model) placementGroup() *huh.Group {
 			blocked = append(blocked, huh.NewOption(c.Label+"  (not selectable: has an External Data Center id)", c.ID))
 		}
 	}
-	dcs.Options(append(opts, blocked...)...)
-	depts := huh.NewSelect[uint64]().Title("Department").
-		Description("Receives the tasks the module cannot finish on its own.").
-		Value(&m.draft.DepartmentID).Validate(m.cat.ValidateDepartment)
-	var dopts []huh.Option[uint64]
+	return dcs.Options(append(opts, blocked...)...)
+}
+
+// departmentField picks the department, or, when there is none, names one to add now.
+func (m *Model) departmentField() huh.Field {
+	dept := wizard.SettingOf("department")
+	if len(m.cat.Departments) == 0 {
+		return huh.NewInput().Title("New department").Value(&m.newDept).
+			Description("There is none yet: type a name (it receives the tasks the module cannot finish) and it is added when you leave this page.").
+			Validate(func(s string) error { return (&store.Department{Name: s}).Validate() })
+	}
+	var opts []huh.Option[uint64]
 	for _, c := range m.cat.DepartmentChoices() {
-		dopts = append(dopts, huh.NewOption(c.Label, c.ID))
+		opts = append(opts, huh.NewOption(c.Label, c.ID))
 	}
-	if len(dopts) == 0 {
-		depts.Description("No departments yet: quit and add one with `vmmpm department add NAME`.")
-	}
-	depts.Options(dopts...)
-	sort := huh.NewInput().Title("Sort").Value(&m.sortText).Validate(wizard.ValidateSortText)
+	return huh.NewSelect[uint64]().Title(dept.Label).Description(dept.Help).
+		Value(&m.draft.DepartmentID).Validate(m.cat.ValidateDepartment).Options(opts...)
+}
+
+func (m *Model) sortField() huh.Field {
+	sort := input("sort").Value(&m.sortText).Validate(wizard.ValidateSortText)
 	m.hint(func() { sort.Description(m.sortHint()) })
-	return huh.NewGroup(
-		dcs,
-		huh.NewInput().Title("Name").Description("Shown in BILLmanager's lists: 1–64 characters, unique among modules.").
-			Value(&m.draft.Name).Validate(m.orCurrent(&m.draft.Name, func(s string) error { return m.cat.ValidateName(s, 0) })),
-		depts,
-		sort,
-	).Title("Module parameters · placement (1 of 3)")
+	return sort
 }
 
 func (m *Model) dataCenterHint() string {
-	if len(m.cat.DataCenters) == 0 {
-		return "No data centers yet: quit and add one with `vmmpm datacenter add NAME`."
-	}
 	for _, c := range m.cat.DataCenterChoices() {
 		if c.ID == m.draft.DataCenterID && !c.Selectable {
 			return "Not selectable: " + c.Reason + "."
 		}
 	}
-	return "The BILLmanager data center the module serves; one with an External Data Center id cannot be chosen."
+	return wizard.SettingOf("datacenter").Help
 }
 
 func (m *Model) sortHint() string {
 	n, err := wizard.ParseSort(m.sortText)
 	if err == nil {
-		if w := m.cat.SortWarning(n, m.draft.DataCenterID, 0); w != "" {
+		if w := m.cat.SortWarning(n, m.draft.DataCenterID, m.draft.ID); w != "" {
 			return "⚠ Allowed, but " + w + "."
 		}
 	}
-	return "0–9999 (empty is 0). When several modules serve a tariff, the lowest sort is tried first."
+	return wizard.SettingOf("sort").Help
 }
 
 func (m *Model) clusterGroup() *huh.Group {
@@ -168,16 +201,17 @@ func (m *Model) clusterGroup() *huh.Group {
 	for _, c := range wizard.ClusterChoices(m.draft.Clusters) {
 		opts = append(opts, huh.NewOption(c.Label, c.ID))
 	}
-	clusters := huh.NewSelect[uint64]().Title("Cluster").
-		Description("Where the VMs are created, live from VMmanager. One module serves one cluster.").
+	cl := wizard.SettingOf("cluster")
+	clusters := huh.NewSelect[uint64]().Title(cl.Label).Description(cl.Help).
 		Value(&m.clusterID).Validate(func(id uint64) error { return wizard.ValidateCluster(m.draft.Clusters, id) })
 	clusters.Options(opts...)
 	allowed := func() bool { ok, _ := wizard.AdditionalInterface(m.draft.Clusters, m.clusterID); return ok }
-	confirm := huh.NewConfirm().Title("Additional network interface").Affirmative("On").Negative("Off").
+	label := wizard.SettingOf("additional_interface").Label
+	confirm := huh.NewConfirm().Title(label).Affirmative("On").Negative("Off").
 		Validate(func(on bool) error { return wizard.ValidateAdditionalInterface(m.draft.Clusters, m.clusterID, on) })
 	iface := newLockedConfirm(confirm, &m.draft.AdditionalInterface, allowed, m.formKeys)
 	m.hint(func() {
-		title := "Additional network interface"
+		title := label
 		if !allowed() {
 			title += " (unavailable)"
 		}
@@ -185,9 +219,8 @@ func (m *Model) clusterGroup() *huh.Group {
 	})
 	return huh.NewGroup(
 		clusters,
-		huh.NewConfirm().Title("Use recipes").Description("Run a recipe (a script) on new VMs after the OS is installed.").
-			Affirmative("On").Negative("Off").Value(&m.draft.UseRecipes),
-		huh.NewSelect[string]().Title("With recipes, the service counts as active").Inline(true).
+		toggle("use_recipes").Value(&m.draft.UseRecipes),
+		huh.NewSelect[string]().Title(wizard.SettingOf("recipe_wait").Label).Inline(true).
 			Options(huh.NewOption("once the OS is installed", store.RecipeWaitOS),
 				huh.NewOption("once the recipe has finished", store.RecipeWaitRecipe)).
 			Value(&m.draft.RecipeWait),
@@ -204,21 +237,21 @@ func (m *Model) ifaceHint() string {
 }
 
 func (m *Model) paramsGroup() *huh.Group {
-	qkey := huh.NewInput().Title("Queue key (letters, digits, - _ . and the macros __TYPE__, __PMID__, __IID__)").
+	qkey := huh.NewInput().Title(wizard.SettingOf("queue_key").Label + " (letters, digits, - _ . and the macros __TYPE__, __PMID__, __IID__)").
 		Value(&m.draft.Params.QueueKey).
 		Validate(m.orCurrent(&m.draft.Params.QueueKey, func(s string) error { return wizard.ValidateQueueKey(s, m.draft.Params.Queue) }))
 	m.hint(func() { qkey.Description(m.previewHint()) })
-	return huh.NewGroup(
-		huh.NewInput().Title("Session storage period (seconds)").
-			Description("How long one VMmanager login is reused, 0–86400; 0 logs in for every operation.").
-			Value(&m.ttlText).Validate(m.orCurrent(&m.ttlText, wizard.ValidateSessionTTLText)),
-		huh.NewConfirm().Title("Start operations in a queue").
-			Description("Off: operations start at once. On: operations with the same queue key run one after another.").
-			Affirmative("On").Negative("Off").Value(&m.draft.Params.Queue),
+	fields := []huh.Field{
+		input("session_ttl").Value(&m.ttlText).Validate(m.orCurrent(&m.ttlText, wizard.ValidateSessionTTLText)),
+		toggle("queue").Value(&m.draft.Params.Queue),
 		qkey,
-		huh.NewInput().Title("Number of queues").Description("Lanes per key name, 1–64: how many such operations may run at once.").
-			Value(&m.countText).Validate(m.orCurrent(&m.countText, wizard.ValidateQueueCountText)),
-	).Title("Module parameters · queue and session (3 of 3)")
+		input("queue_count").Value(&m.countText).Validate(m.orCurrent(&m.countText, wizard.ValidateQueueCountText)),
+	}
+	if m.editing() {
+		fields = append(fields, toggle("enabled").Value(&m.draft.Enabled),
+			input("activation_limit").Value(&m.limitText).Validate(wizard.ValidateActivationLimitText))
+	}
+	return huh.NewGroup(fields...).Title("Module parameters · queue and session (3 of 3)")
 }
 
 func (m *Model) previewHint() string {
@@ -230,9 +263,9 @@ func (m *Model) previewHint() string {
 	p.QueueCount = n
 	if !p.Queue {
 		p.Queue = true
-		return fmt.Sprintf("Preview (when switched on): %s", wizard.Preview(p, m.cat.NextModuleID))
+		return fmt.Sprintf("Preview (when switched on): %s", wizard.Preview(p, m.pmid()))
 	}
-	return "Preview: " + wizard.Preview(p, m.cat.NextModuleID)
+	return "Preview: " + wizard.Preview(p, m.pmid())
 }
 
 // orCurrent: huh's accessible prompts keep the current value on an empty answer but validate the empty

@@ -163,7 +163,7 @@ func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer)
 			return ErrCancelled
 		}
 		m.phase = phaseSaving
-		mod, err := m.b.AddModule(m.ctx, m.draft, m.password)
+		mod, err := m.b.SaveModule(m.ctx, m.draft, m.password)
 		m.saveDone(saveDoneMsg{module: mod, err: err})
 		if m.saved != nil {
 			fmt.Fprintf(out, "Saved module %q with id %d.\n", m.saved.Name, m.saved.ID)

@@ -50,8 +50,12 @@ func (m *Model) headerView(w int) string {
 	if lipgloss.Width(trail) > w {
 		trail = ""
 	}
+	title := "Add a processing module"
+	if m.editing() {
+		title = fmt.Sprintf("Edit module %d %q", m.draft.ID, m.before)
+	}
 	return lipgloss.JoinVertical(lipgloss.Left,
-		m.st.title.Render("Add a processing module"),
+		m.st.title.Render(title),
 		m.st.stepOn.Render(step.Indicator()),
 		trail,
 		m.st.rule.Render(strings.Repeat("─", w)))
@@ -69,6 +73,9 @@ func (m *Model) bodyView() string {
 		return m.st.bad.Render(wrapText(failureText(m.checkErr), m.contentWidth())) + "\n\n" +
 			wrapText("Skip TLS verification for this module and try again? Only do this for a VMmanager whose certificate you trust. (y/n)", m.contentWidth())
 	case phaseConfirmQuit:
+		if m.editing() {
+			return "Leave the wizard and discard these changes? The module stays as it was. (y/n)"
+		}
 		return "Leave the wizard and discard this module? Nothing has been saved. (y/n)"
 	case phaseSaving:
 		return m.spin.View() + " Saving the module to the database and its password to the keyring…"
@@ -141,11 +148,15 @@ func (m *Model) reviewRows() [][2]string {
 	}
 	queue := "off"
 	if d.Params.Queue {
-		queue = fmt.Sprintf("on, key %s × %d: %s", d.Params.QueueKey, d.Params.QueueCount, wizard.Preview(d.Params, m.cat.NextModuleID))
+		queue = fmt.Sprintf("on, key %s × %d: %s", d.Params.QueueKey, d.Params.QueueCount, wizard.Preview(d.Params, m.pmid()))
 	}
-	return [][2]string{
+	password := "••••••••"
+	if m.editing() && m.password == "" {
+		password = "(unchanged)"
+	}
+	rows := [][2]string{
 		{"Product type", "VPS"}, {"Processing module", "VMmanager 6"},
-		{"URL", d.URL}, {"Username", strings.TrimSpace(d.Username)}, {"Password", "••••••••"},
+		{"URL", d.URL}, {"Username", strings.TrimSpace(d.Username)}, {"Password", password},
 		{"Skip TLS verification", onOff(d.InsecureTLS)},
 		{"Data center", dc}, {"Name", strings.TrimSpace(d.Name)}, {"Department", dept},
 		{"Sort", fmt.Sprint(d.Sort)},
@@ -153,6 +164,14 @@ func (m *Model) reviewRows() [][2]string {
 		{"Use recipes", recipes}, {"Additional interface", onOff(d.AdditionalInterface)},
 		{"Session storage", fmt.Sprintf("%d s", d.Params.SessionTTL)}, {"Queue", queue},
 	}
+	if m.editing() {
+		limit := "none"
+		if d.ActivationLimit > 0 {
+			limit = fmt.Sprint(d.ActivationLimit)
+		}
+		rows = append(rows, [2]string{"Enabled", onOff(d.Enabled)}, [2]string{"Activation limit", limit})
+	}
+	return rows
 }
 
 func (m *Model) reviewView() string {

@@ -87,8 +87,13 @@ func (h *harness) savedModule() *store.Module {
 	return ms[0]
 }
 
-func TestWizardHappyPath(t *testing.T) {
-	h := newHarness(t, nil, seedDefault)
+func TestWizardHappyPath(t *testing.T) { wizardHappyPath(t, newHarness(t, nil, seedDefault)) }
+
+// TestWizardHappyPathAttached: the same Add flow from a TUI attached to a server: the same screens,
+// the password checked and kept by the server alone.
+func TestWizardHappyPathAttached(t *testing.T) { wizardHappyPath(t, newAttachedHarness(t)) }
+
+func wizardHappyPath(t *testing.T, h *harness) {
 	h.p.watchFor(adminPassword)
 	h.waitText("Step 1 of 5 · Product type")
 	h.snapshot("01_product_type")
@@ -368,4 +373,53 @@ func TestWizardPrefill(t *testing.T) {
 	h.focus("Skip TLS verification")
 	h.enter()
 	h.waitText("placement (1 of 3)")
+}
+
+// TestWizardAddsPlacementOnTheSpot (issue 10 point 4): on a new database step 4 has no data center or
+// department to choose, so it asks for names and adds them, keeping what was typed, and the module is
+// saved bound to them.
+func TestWizardAddsPlacementOnTheSpot(t *testing.T) {
+	h := newHarness(t, nil, func(t *testing.T, db *store.DB) {
+		if err := db.Save(&store.DataCenter{Name: "Partner DC", ExternalID: "ext-42"}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	h.intro()
+	h.integration(h.simURL, adminEmail, adminPassword)
+	h.waitText("placement (1 of 3)")
+	h.focus("New data center")
+	h.typeText("Partner DC") // taken: refused when the page is left, the rest kept
+	h.enter()
+	h.focus("Name")
+	h.typeText("KVM fresh")
+	h.enter()
+	h.focus("New department")
+	h.typeText("Support")
+	h.enter()
+	h.focus("Sort")
+	h.enter()
+	h.waitText(`a data center named "Partner DC" already exists`)
+	h.focus("New data center")
+	h.waitText("KVM fresh")
+	for range len("Partner DC") {
+		h.key(tea.KeyBackspace)
+	}
+	h.typeText("Moscow")
+	h.through("New data center", "Name", "New department", "Sort")
+	h.waitText(`Added data center "Moscow" and department "Support".`)
+	h.through("Cluster", "Use recipes", "With recipes", "Additional network interface")
+	h.waitText("queue and session (3 of 3)")
+	h.through("Session storage period", "Start operations in a queue", "Queue key", "Number of queues")
+	h.focus("Save this module?")
+	h.enter()
+	h.finish()
+	m := h.savedModule()
+	dcs, _ := store.All[store.DataCenter](h.db)
+	depts, _ := store.All[store.Department](h.db)
+	if len(dcs) != 2 || dcs[1].Name != "Moscow" || len(depts) != 1 || depts[0].Name != "Support" {
+		t.Fatalf("catalog after the wizard: %d data centers, %d departments", len(dcs), len(depts))
+	}
+	if m.Name != "KVM fresh" || m.DataCenterID != dcs[1].ID || m.DepartmentID != depts[0].ID {
+		t.Fatalf("module %+v", m)
+	}
 }

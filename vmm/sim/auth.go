@@ -3,6 +3,7 @@ package sim
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -88,8 +89,8 @@ func (c *call) whoami() (any, error) {
 func (c *call) accountItem(a *account) map[string]any {
 	var ids []any
 	cpu, ram, hdd := 0, 0, 0
-	for _, h := range c.s.hosts {
-		if !h.deleted && h.owner == a.id {
+	for _, h := range a.hosts {
+		if !h.deleted {
 			ids = append(ids, h.id)
 			cpu, ram, hdd = cpu+h.cpu, ram+h.ram, hdd+h.diskMiB
 		}
@@ -102,20 +103,28 @@ func (c *call) accountItem(a *account) map[string]any {
 
 // listAccounts shows an @user only its own account; an admin sees all.
 func (c *call) listAccounts() (any, error) {
+	w, err := c.whereFilter()
+	if err != nil {
+		return nil, err
+	}
+	email, byEmail := eqHint(w, "email")
 	var items []map[string]any
 	for _, a := range c.s.accounts {
-		if c.acct.isAdmin() || a == c.acct {
+		// The email shortcut only skips rendering accounts where= would drop anyway.
+		if (c.acct.isAdmin() || a == c.acct) && (!byEmail || strings.EqualFold(a.email, email)) {
 			items = append(items, c.accountItem(a))
 		}
 	}
-	return c.filtered(items)
+	return envelope(items, w), nil
 }
 
 func (c *call) createAccount() (any, error) {
 	var req struct {
-		Email    string `json:"email"`
-		Password string `json:"password"`
-		Role     string `json:"role"`
+		Email       string          `json:"email"`
+		Password    string          `json:"password"`
+		Role        string          `json:"role"`
+		FullName    json.RawMessage `json:"full_name"`    // GO2; ignored
+		PhoneNumber json.RawMessage `json:"phone_number"` // GO2; ignored
 	}
 	if err := c.decodeBody(&req); err != nil {
 		return nil, err

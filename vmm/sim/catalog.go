@@ -88,7 +88,7 @@ func (c *call) listPools() (any, error) {
 		}
 		total := len(p.used)
 		items = append(items, map[string]any{
-			"id": p.id, "name": p.name, "note": "", "ranges": []any{p.cidr()},
+			"id": p.id, "name": p.name, "note": "", "ranges": []any{p.rangeText()},
 			"clusters": orEmpty(clusters),
 			"ipv4":     map[string]any{"total": total, "used": total - p.free},
 		})

@@ -1,15 +1,39 @@
 package sim
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 )
 
+// Request structs declare every property a public source sends (vmmanager6-api.md §5–§6); the ones the
+// emulator does not model are raw and ignored, and anything else is refused (decodeBody).
 type customIface struct {
-	IsMainNetwork bool     `json:"is_main_network"`
-	IPPool        flexInt  `json:"ippool"`
-	IPCount       *flexInt `json:"ip_count"`
-	IPName        string   `json:"ip_name"`
+	IsMainNetwork bool            `json:"is_main_network"`
+	IPPool        flexInt         `json:"ippool"`
+	IPCount       *flexInt        `json:"ip_count"`
+	IPName        string          `json:"ip_name"`
+	BridgeID      json.RawMessage `json:"bridge_id"`
+	Bridge        json.RawMessage `json:"bridge"`
+	Model         json.RawMessage `json:"model"`
+	MAC           json.RawMessage `json:"mac"`
+}
+
+// ignored holds create properties sources send that the emulator accepts without modelling.
+type ignored struct {
+	IPv6Enabled   json.RawMessage `json:"ipv6_enabled"`
+	IPv6Prefix    json.RawMessage `json:"ipv6_prefix"`
+	IPv6Pool      json.RawMessage `json:"ipv6_pool"`
+	NetIn         json.RawMessage `json:"net_in_mbitps"`
+	NetOut        json.RawMessage `json:"net_out_mbitps"`
+	VXLAN         json.RawMessage `json:"vxlan"`
+	Disks         json.RawMessage `json:"disks"`
+	Storage       json.RawMessage `json:"storage"`
+	CPUMode       json.RawMessage `json:"cpu_mode"`
+	AntiSpoofing  json.RawMessage `json:"anti_spoofing"`
+	Nesting       json.RawMessage `json:"nesting"`
+	FirewallRules json.RawMessage `json:"firewall_rules"`
+	SendEmailMode json.RawMessage `json:"send_email_mode"`
 }
 
 type createReq struct {
@@ -35,6 +59,7 @@ type createReq struct {
 		IPPool    []flexInt `json:"ippool"`
 	} `json:"interfaces"`
 	recipeFields
+	ignored
 }
 
 // nic is one planned network interface: which cluster interface, the pools to draw from, how many IPs.
@@ -70,6 +95,7 @@ func (c *call) createHost() (any, error) {
 		cpu: int(req.CPU), ram: int(req.RAM), diskMiB: int(req.HDD), net: int(req.Net),
 	}
 	s.hosts = append(s.hosts, h)
+	owner.hosts = append(owner.hosts, h)
 	s.allocate(h, nics)
 	cl.cpu.used += h.cpu
 	cl.ram.used += h.ram
@@ -77,7 +103,7 @@ func (c *call) createHost() (any, error) {
 	cl.hostCount++
 	s.hostsCreated[h.name]++
 	fail := s.failHost[h.name]
-	t := s.addTask("host_create", h, c.now, fail, fmt.Sprintf("creating VM %q failed (injected by the emulator)", h.name), func(ok bool) {
+	t := s.addTask(s.taskName("host_create"), h, c.now, fail, fmt.Sprintf("creating VM %q failed (injected by the emulator)", h.name), func(ok bool) {
 		switch {
 		case h.deleted:
 		case ok:

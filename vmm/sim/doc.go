@@ -7,20 +7,23 @@
 //	account 1   admin@example.com (Config.AdminEmail), password Config.AdminPassword, roles ["@admin"]
 //	cluster 1   "kvm-main", virtualization_type "kvm", node 1 "kvm-node-1"
 //	            interface 0 → pool 1, interface 1 → pool 2
-//	            capacity cpu_number 512, ram_mib 1048576, storage_mib 16777216 (used starts at 0)
+//	            capacity cpu_number 16384, ram_mib 33554432, storage_mib 268435456 (10,000 VMs of
+//	            1 CPU, 2 GiB, 20 GiB fit; used starts at 0)
 //	cluster 2   "lxd-main", virtualization_type "lxd", node 2 "lxd-node-1"
 //	            interface 0 → pool 3 only (no additional interface)
 //	            capacity cpu_number 128, ram_mib 262144, storage_mib 2097152
-//	pool 1      "public-v4"  203.0.113.1–254  (254 addresses) on cluster 1 interface 0
-//	pool 2      "private-v4" 10.10.0.1–254    (254 addresses) on cluster 1 interface 1
-//	pool 3      "lxd-v4"     198.51.100.1–254 (254 addresses) on cluster 2 interface 0
+//	pool 1      "public-v4"  from 203.0.113.1  on cluster 1 interface 0
+//	pool 2      "private-v4" from 10.10.0.1    on cluster 1 interface 1
+//	pool 3      "lxd-v4"     from 198.51.100.1 on cluster 2 interface 0
+//	            each holds Config.IPv4PoolSize addresses (default 16,384), .1–.254 of each /24 in turn
 //	os 1        "Ubuntu 22.04"      clusters 1, 2
 //	os 2        "Debian 12"         clusters 1, 2
 //	os 3        "Ubuntu 22.04 LXD"  cluster 2 only, is_lxd_image true
 //	os 4        "AlmaLinux 9"       cluster 1 only
 //	recipe 1    "LAMP", recipe 2 "Docker"
 //
-// Objects created later: accounts 2, 3, … in order; hosts 1, 2, …; each host has one disk with id
+// With Config.History, VM 1 "history-1" exists already deleted, with one finished task per operation name
+// (so new VMs start at id 2). Objects created later: accounts 2, 3, … in order; hosts 1, 2, …; each host has one disk with id
 // host id + 100; tasks 1, 2, … with consul_id = task id + 1000 (operations answer the consul id, which is
 // what /vm/v3/task?where=((consul_id+EQ+'X')+AND+(name+EQ+'…')) polls); addresses are taken lowest first.
 //
@@ -33,11 +36,11 @@
 //	403 1002  an @user token on an admin function (an @user sees only whoami and its own account)
 //	400 2000  body is not a JSON object (an empty body counts as {}; Content-Type is never checked)
 //	400 2001  malformed where=
-//	400 2002  missing or invalid parameter
+//	400 2002  missing or invalid parameter, or a property the function does not take (named in msg and value)
 //	400 2003  unknown OS, image, cluster, account, recipe, preset, node or pool; OS not on that cluster
 //	400 2004  not enough cpu_number, ram_mib or storage_mib left on the cluster
 //	400 2005  no IP pool on the asked interface (e.g. a second interface on cluster 2), or pool exhausted
-//	400 2006  CPU, RAM or disk asked smaller than now (grow only)
+//	400 2006  disk asked smaller than now (disks only grow; CPU and RAM may go down)
 //	400 2007  account email already exists
 //	404 4004  VM, disk, task or cluster does not exist (a deleted VM is gone at once)
 //	404 4040  no such API function
@@ -54,7 +57,11 @@
 //   - host_create: the VM is "creating" until its task ends, then "active" (or "failed" under FailHost,
 //     which frees its addresses). Addresses are reserved at the request (so exhaustion is a 400 at once)
 //     and listed in ip4 once the VM is no longer creating. host_stop → "stopped", host_start → "active".
-//   - resource and disk changes apply at the request; the task only reports them.
+//   - resource and disk changes apply at the request, or, with defer {action: host_stop} on an active VM,
+//     when the VM next stops or restarts (until then it reads back its old sizes). POST /host/{id}/ip
+//     adds (or, with a negative ipv4_number, removes) addresses on interface 0 at the request.
+//   - Request bodies may hold only the properties public sources send (FIDELITY.md lists each behaviour
+//     with its evidence); Config.Quirks departs from the record on purpose, for testing validate --deep.
 //   - where=: EQ (numbers compared by value), CP (SQL LIKE: % any run, _ one character, case-insensitive),
 //     AND, OR, parentheses, 'quoted' (\' and \\ escape) or bare numbers; keywords upper case only.
 //     Array fields match on any element (CP also on the comma-joined list); dotted paths fan out over arrays.

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -17,7 +18,11 @@ type host struct {
 	cpu, ram, diskMiB, net int
 	ips                    []hostIP
 	deleted                bool
+	pending                *deferred // changes sent with defer {action: host_stop}, applied at the next stop
 }
+
+// deferred holds resource and disk sizes waiting for the VM to stop (0 = unchanged).
+type deferred struct{ cpu, ram, disk int }
 
 type hostIP struct {
 	id    int
@@ -84,6 +89,14 @@ func (c *call) listHosts() (any, error) {
 		if h := c.s.hostByID(id); h != nil {
 			cands = []*host{h}
 		}
+	} else if name, ok := eqHint(w, "name"); ok {
+		// Only a shortcut: where= still decides, but 10,000 VMs are not each rendered to find one.
+		cands = nil
+		for _, h := range c.s.hosts {
+			if strings.EqualFold(h.name, name) {
+				cands = append(cands, h)
+			}
+		}
 	}
 	items := make([]map[string]any, 0, len(cands))
 	for _, h := range cands {
@@ -102,13 +115,21 @@ func (c *call) getHost() (any, error) {
 	return hostOwn(h), nil
 }
 
+type recipeParam struct {
+	Name  string          `json:"name"`
+	Value json.RawMessage `json:"value"`
+}
+
 type recipeReq struct {
-	Recipe flexInt `json:"recipe"`
+	Recipe       flexInt       `json:"recipe"`
+	RecipeParams []recipeParam `json:"recipe_params"`
 }
 
 type recipeFields struct {
-	RecipeList []recipeReq `json:"recipe_list"`
-	Recipe     flexInt     `json:"recipe"`
+	RecipeList          []recipeReq     `json:"recipe_list"`
+	Recipe              flexInt         `json:"recipe"`
+	RecipeParams        []recipeParam   `json:"recipe_params"`
+	IgnoreRecipeFilters json.RawMessage `json:"ignore_recipe_filters"`
 }
 
 // ids validates the recipe_list or legacy recipe field.
@@ -133,7 +154,7 @@ func (s *Sim) runRecipes(h *host, after *task, ids []int) (first any, list []any
 	list = []any{}
 	prev := after
 	for _, id := range ids {
-		prev = s.addTask("recipe_run", h, prev.end, after.fail, fmt.Sprintf("recipe %d was not run: %s", id, after.name+" failed"), nil)
+		prev = s.addTask(s.taskName("recipe_run"), h, prev.end, after.fail, fmt.Sprintf("recipe %d was not run: %s", id, after.name+" failed"), nil)
 		list = append(list, prev.consulID)
 	}
 	if len(list) > 0 {
@@ -155,7 +176,7 @@ func (c *call) deleteHost() (any, error) {
 	cl.ram.used -= h.ram
 	cl.storage.used -= h.diskMiB
 	cl.hostCount--
-	t := s.addTask("host_delete", h, c.now, false, "", nil)
+	t := s.addTask(s.taskName("host_delete"), h, c.now, false, "", nil)
 	return map[string]any{"id": h.id, "task": t.consulID}, nil
 }
 
@@ -166,13 +187,31 @@ func (s *Sim) releaseIPs(h *host) {
 	h.ips = nil
 }
 
-// stateTask starts a task that sets the VM's state when it completes.
+// powerReq is the body of start, stop and restart: {} or {force} (a TSX client and PY send it).
+type powerReq struct {
+	Force json.RawMessage `json:"force"`
+}
+
+// stateTask starts a task that sets the VM's state when it completes; a stop also applies deferred changes.
 func (c *call) stateTask(name, state string) (any, error) {
 	h, err := c.liveHost()
 	if err != nil {
 		return nil, err
 	}
-	t := c.s.addTask(name, h, c.now, false, "", setState(h, state))
+	if err := c.decodeBody(&powerReq{}); err != nil {
+		return nil, err
+	}
+	set := setState(h, state)
+	effect := set
+	if state == "stopped" {
+		effect = func(ok bool) {
+			set(ok)
+			if ok {
+				c.s.applyDeferred(h)
+			}
+		}
+	}
+	t := c.s.addTask(name, h, c.now, false, "", effect)
 	return map[string]any{"id": h.id, "task": t.consulID}, nil
 }
 
@@ -184,17 +223,26 @@ func setState(h *host, state string) func(bool) {
 	}
 }
 
-func (c *call) startHost() (any, error) { return c.stateTask("host_start", "active") }
-func (c *call) stopHost() (any, error)  { return c.stateTask("host_stop", "stopped") }
+func (c *call) startHost() (any, error) { return c.stateTask(c.s.taskName("host_start"), "active") }
+func (c *call) stopHost() (any, error)  { return c.stateTask(c.s.taskName("host_stop"), "stopped") }
 
-// restartHost answers task (host_restart) and start_task (host_start, which runs after it).
+// restartHost answers task (host_restart) and start_task (host_start, which runs after it). Deferred
+// changes apply when the stop half ends.
 func (c *call) restartHost() (any, error) {
 	h, err := c.liveHost()
 	if err != nil {
 		return nil, err
 	}
-	stop := c.s.addTask("host_restart", h, c.now, false, "", nil)
-	start := c.s.addTask("host_start", h, stop.end, false, "", setState(h, "active"))
+	if err := c.decodeBody(&powerReq{}); err != nil {
+		return nil, err
+	}
+	s := c.s
+	stop := s.addTask(s.taskName("host_restart"), h, c.now, false, "", func(ok bool) {
+		if ok {
+			s.applyDeferred(h)
+		}
+	})
+	start := s.addTask(s.taskName("host_start"), h, stop.end, false, "", setState(h, "active"))
 	return map[string]any{"id": h.id, "task": stop.consulID, "start_task": start.consulID}, nil
 }
 
@@ -204,8 +252,11 @@ func (c *call) reinstallHost() (any, error) {
 		return nil, err
 	}
 	var req struct {
-		OS    flexInt `json:"os"`
-		Image flexInt `json:"image"`
+		OS            flexInt         `json:"os"`
+		Image         flexInt         `json:"image"`
+		Password      json.RawMessage `json:"password"` // optional (WHMCS)
+		SendEmailMode json.RawMessage `json:"send_email_mode"`
+		Disk          json.RawMessage `json:"disk"`
 		recipeFields
 	}
 	if err := c.decodeBody(&req); err != nil {
@@ -220,7 +271,7 @@ func (c *call) reinstallHost() (any, error) {
 		return nil, err
 	}
 	h.osID = int(req.OS)
-	t := s.addTask("host_reinstall", h, c.now, false, "", setState(h, "active"))
+	t := s.addTask(s.taskName("host_reinstall"), h, c.now, false, "", setState(h, "active"))
 	first, list := s.runRecipes(h, t, recipes)
 	return map[string]any{"id": h.id, "task": t.consulID, "recipe_task": first, "recipe_task_list": list}, nil
 }
@@ -253,20 +304,43 @@ func (c *call) hostPassword() (any, error) {
 	if req.Password == "" {
 		return nil, badParam("password", "password is required")
 	}
-	t := c.s.addTask("host_password", h, c.now, false, "", nil)
+	// The name is the emulator's own: no source names this task (vmmanager6-api.md §8.7).
+	t := c.s.addTask(c.s.taskName("host_password"), h, c.now, false, "", nil)
 	return map[string]any{"id": h.id, "task": t.consulID}, nil
 }
 
-// hostResource changes CPU and RAM (grow only) at once; the task reports when it is applied.
+// deferReq is WHMCS's {"defer": {"action": "host_stop"}}: apply the change at the VM's next stop.
+type deferReq struct {
+	Defer *struct {
+		Action string `json:"action"`
+	} `json:"defer"`
+}
+
+// onStop reports whether the change waits for the next stop: asked for, and the VM is running.
+func (d deferReq) onStop(h *host) (bool, error) {
+	if d.Defer == nil {
+		return false, nil
+	}
+	if d.Defer.Action != "host_stop" {
+		return false, badParam("defer", "defer.action %q is not known; the only action sources show is host_stop", d.Defer.Action)
+	}
+	return h.state == "active", nil
+}
+
+// hostResource sets CPU and RAM, up or down. With defer on an active VM the change waits for the next
+// stop or restart; otherwise it applies at the request. The task reports it.
 func (c *call) hostResource() (any, error) {
 	h, err := c.liveHost()
 	if err != nil {
 		return nil, err
 	}
 	var req struct {
-		CPU *flexInt `json:"cpu_number"`
-		RAM *flexInt `json:"ram_mib"`
-		Net *flexInt `json:"net_bandwidth_mbitps"`
+		CPU     *flexInt        `json:"cpu_number"`
+		RAM     *flexInt        `json:"ram_mib"`
+		Net     *flexInt        `json:"net_bandwidth_mbitps"`
+		CPUMode json.RawMessage `json:"cpu_mode"`
+		Nesting json.RawMessage `json:"nesting"`
+		deferReq
 	}
 	if err := c.decodeBody(&req); err != nil {
 		return nil, err
@@ -282,25 +356,67 @@ func (c *call) hostResource() (any, error) {
 		ram = int(*req.RAM)
 	}
 	switch {
-	case cpu < h.cpu:
-		return nil, errf(http.StatusBadRequest, codeShrink, "cpu_number can only grow: VM %d has %d, asked %d", h.id, h.cpu, cpu)
-	case ram < h.ram:
-		return nil, errf(http.StatusBadRequest, codeShrink, "ram_mib can only grow: VM %d has %d, asked %d", h.id, h.ram, ram)
+	case cpu <= 0:
+		return nil, badParam("cpu_number", "cpu_number must be a positive number")
+	case ram <= 0:
+		return nil, badParam("ram_mib", "ram_mib must be a positive number")
 	}
-	cl := c.s.clusterByID(h.clusterID)
-	if err := checkCapacity(cl, cpu-h.cpu, ram-h.ram, 0); err != nil {
+	later, err := req.onStop(h)
+	if err != nil {
 		return nil, err
 	}
-	cl.cpu.used += cpu - h.cpu
-	cl.ram.used += ram - h.ram
-	h.cpu, h.ram = cpu, ram
+	cl := c.s.clusterByID(h.clusterID)
+	if err := checkCapacity(cl, max(0, cpu-h.cpu), max(0, ram-h.ram), 0); err != nil {
+		return nil, err
+	}
 	if req.Net != nil {
 		h.net = int(*req.Net)
 	}
-	t := c.s.addTask("host_change_params", h, c.now, false, "", nil)
+	if later {
+		p := h.deferred()
+		p.cpu, p.ram = cpu, ram
+	} else {
+		c.s.setResources(h, cpu, ram)
+	}
+	t := c.s.addTask(c.s.taskName("host_change_params"), h, c.now, false, "", nil)
 	return map[string]any{"id": h.id, "task": t.consulID}, nil
 }
 
+func (h *host) deferred() *deferred {
+	if h.pending == nil {
+		h.pending = &deferred{}
+	}
+	return h.pending
+}
+
+func (s *Sim) setResources(h *host, cpu, ram int) {
+	cl := s.clusterByID(h.clusterID)
+	cl.cpu.used += cpu - h.cpu
+	cl.ram.used += ram - h.ram
+	h.cpu, h.ram = cpu, ram
+}
+
+func (s *Sim) setDisk(h *host, size int) {
+	s.clusterByID(h.clusterID).storage.used += size - h.diskMiB
+	h.diskMiB = size
+}
+
+// applyDeferred applies what waited for the VM to stop.
+func (s *Sim) applyDeferred(h *host) {
+	p := h.pending
+	if p == nil || h.deleted {
+		return
+	}
+	h.pending = nil
+	if p.cpu > 0 {
+		s.setResources(h, p.cpu, p.ram)
+	}
+	if p.disk > 0 {
+		s.setDisk(h, p.disk)
+	}
+}
+
+// resizeDisk grows a disk (never shrinks it, as WHMCS only ever grows one); defer as for hostResource.
 func (c *call) resizeDisk() (any, error) {
 	h := c.s.hostByID(c.ids[0] - diskOffset)
 	if h == nil {
@@ -308,6 +424,7 @@ func (c *call) resizeDisk() (any, error) {
 	}
 	var req struct {
 		Size *flexInt `json:"size_mib"`
+		deferReq
 	}
 	if err := c.decodeBody(&req); err != nil {
 		return nil, err
@@ -315,18 +432,81 @@ func (c *call) resizeDisk() (any, error) {
 	if req.Size == nil || *req.Size <= 0 {
 		return nil, badParam("size_mib", "size_mib is required and must be positive")
 	}
-	size := int(*req.Size)
-	if size < h.diskMiB {
-		return nil, errf(http.StatusBadRequest, codeShrink, "disk %d can only grow: it has %d MiB, asked %d", h.diskID(), h.diskMiB, size)
+	size, now := int(*req.Size), h.diskMiB
+	if h.pending != nil && h.pending.disk > 0 {
+		now = h.pending.disk
 	}
-	cl := c.s.clusterByID(h.clusterID)
-	if err := checkCapacity(cl, 0, 0, size-h.diskMiB); err != nil {
+	if size < now {
+		return nil, errf(http.StatusBadRequest, codeShrink, "disk %d can only grow: it has %d MiB, asked %d", h.diskID(), now, size)
+	}
+	later, err := req.onStop(h)
+	if err != nil {
 		return nil, err
 	}
-	cl.storage.used += size - h.diskMiB
-	h.diskMiB = size
-	t := c.s.addTask("disk_resize", h, c.now, false, "", nil)
+	if err := checkCapacity(c.s.clusterByID(h.clusterID), 0, 0, size-now); err != nil {
+		return nil, err
+	}
+	if later {
+		h.deferred().disk = size
+	} else {
+		c.s.setDisk(h, size)
+	}
+	t := c.s.addTask(c.s.taskName("disk_resize"), h, c.now, false, "", nil)
 	return map[string]any{"id": h.diskID(), "task": t.consulID}, nil
+}
+
+// hostIP changes the number of IPv4 addresses on the main interface by ipv4_number (WHMCS sends the
+// difference). Addresses are taken or released at the request, the newest released first.
+func (c *call) hostIP() (any, error) {
+	h, err := c.liveHost()
+	if err != nil {
+		return nil, err
+	}
+	var req struct {
+		Number      *flexInt        `json:"ipv4_number"`
+		Pool        []flexInt       `json:"ipv4_pool"`
+		IPv6Enabled json.RawMessage `json:"ipv6_enabled"`
+		IPv6Prefix  json.RawMessage `json:"ipv6_prefix"`
+	}
+	if err := c.decodeBody(&req); err != nil {
+		return nil, err
+	}
+	if req.Number == nil || *req.Number == 0 {
+		return nil, badParam("ipv4_number", "ipv4_number (the change in the number of addresses) is required and not 0")
+	}
+	s := c.s
+	cl := s.clusterByID(h.clusterID)
+	n := nic{iface: 0, pools: cl.poolsOn(0), count: int(*req.Number)}
+	if len(req.Pool) > 0 {
+		n.pools = nil
+		for _, p := range req.Pool {
+			if err := s.checkPoolOn(cl, int(p), 0, "ipv4_pool"); err != nil {
+				return nil, err
+			}
+			n.pools = append(n.pools, int(p))
+		}
+	}
+	if n.count > 0 {
+		if err := s.checkAddresses([]nic{n}); err != nil {
+			return nil, err
+		}
+		s.allocate(h, []nic{n})
+	} else {
+		s.releaseMain(h, -n.count)
+	}
+	t := s.addTask(s.taskName("ip_change"), h, c.now, false, "", nil)
+	return map[string]any{"task": t.consulID}, nil
+}
+
+// releaseMain frees the newest n addresses on interface 0.
+func (s *Sim) releaseMain(h *host, n int) {
+	for i := len(h.ips) - 1; i >= 0 && n > 0; i-- {
+		if ip := h.ips[i]; ip.iface == 0 {
+			s.poolByID(ip.pool).release(ip.ip)
+			h.ips = append(h.ips[:i], h.ips[i+1:]...)
+			n--
+		}
+	}
 }
 
 func checkCapacity(cl *cluster, cpu, ram, storage int) error {

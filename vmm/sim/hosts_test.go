@@ -3,6 +3,7 @@ package sim
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -126,11 +127,7 @@ func TestHostOperations(t *testing.T) {
 		t.Fatalf("changes not applied: %v", h)
 	}
 
-	st, obj := e.admin("POST", "/vm/v3/host/1/resource", map[string]any{"cpu_number": 1})
-	wantError(t, "cpu shrink", st, obj, http.StatusBadRequest, codeShrink)
-	st, obj = e.admin("POST", "/vm/v3/host/1/resource", map[string]any{"ram_mib": 1024})
-	wantError(t, "ram shrink", st, obj, http.StatusBadRequest, codeShrink)
-	st, obj = e.admin("POST", "/vm/v3/disk/101", map[string]any{"size_mib": 10240})
+	st, obj := e.admin("POST", "/vm/v3/disk/101", map[string]any{"size_mib": 10240})
 	wantError(t, "disk shrink", st, obj, http.StatusBadRequest, codeShrink)
 	st, obj = e.admin("POST", "/vm/v3/host/1/password", map[string]any{})
 	wantError(t, "empty password", st, obj, http.StatusBadRequest, codeBadParam)
@@ -175,7 +172,7 @@ func TestDeletedHostIs404Everywhere(t *testing.T) {
 
 func TestCapacityExceeded(t *testing.T) {
 	e := newEnv(t, Config{})
-	st, obj := e.admin("POST", "/vm/v3/host", vm("big", set("cpu_number", 513)))
+	st, obj := e.admin("POST", "/vm/v3/host", vm("big", set("cpu_number", kvmCPU+1)))
 	wantError(t, "cpu over total", st, obj, http.StatusBadRequest, codeNoCapacity)
 	e.ok("POST", "/vm/v3/host", vm("half", set("cluster", 2), set("ram_mib", 200000)))
 	st, obj = e.admin("POST", "/vm/v3/host", vm("rest", set("cluster", 2), set("ram_mib", 62145)))
@@ -183,7 +180,7 @@ func TestCapacityExceeded(t *testing.T) {
 	e.ok("POST", "/vm/v3/host", vm("fits", set("cluster", 2), set("ram_mib", 62144)))
 	st, obj = e.admin("POST", "/vm/v3/host/1/resource", map[string]any{"ram_mib": 200001})
 	wantError(t, "grow over capacity", st, obj, http.StatusBadRequest, codeNoCapacity)
-	st, obj = e.admin("POST", "/vm/v3/host", vm("ips", set("ipv4_number", 255)))
+	st, obj = e.admin("POST", "/vm/v3/host", vm("ips", set("ipv4_number", DefaultIPv4PoolSize+1)))
 	wantError(t, "more addresses than the pool", st, obj, http.StatusBadRequest, codeNoAddress)
 	if got := e.sim.Stats().HostsCreated; len(got) != 2 || got["half"] != 1 || got["fits"] != 1 {
 		t.Fatalf("refused creates must leave nothing: %v", got)
@@ -271,5 +268,107 @@ func TestZeroTaskTimeCompletesAtNextPoll(t *testing.T) {
 	}
 	if h := e.hostFull(res["id"]); h["state"] != "active" || len(ips(h)) != 1 {
 		t.Fatalf("VM %v", h)
+	}
+}
+
+// ISPsystem's module lowers CPU and RAM too; with defer on an active VM the change waits for the next
+// stop or restart and the VM reads back its old sizes until then.
+func TestDeferredDecreaseAppliesAtRestart(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, Config{TaskTime: time.Second, Now: clk.Now})
+	e.ok("POST", "/vm/v3/host", vm("svc-down", set("cpu_number", 4), set("ram_mib", 4096)))
+	clk.Advance(time.Second)
+	used := func() int { return num(e.ok("GET", "/vm/v3/cluster/1", nil)["cpu_number"].(map[string]any)["used"]) }
+	onStop := map[string]any{"action": "host_stop"}
+	e.step(clk, "/vm/v3/host/1/resource", map[string]any{"cpu_number": 2, "ram_mib": 2048, "defer": onStop}, "host_change_params")
+	e.step(clk, "/vm/v3/disk/101", map[string]any{"size_mib": 20480, "defer": onStop}, "disk_resize")
+	h := e.hostFull(1)
+	if num(h["cpu_number"]) != 4 || num(h["ram_mib"]) != 4096 || num(h["disk"].(map[string]any)["disk_mib"]) != 10240 || used() != 4 {
+		t.Fatalf("deferred change applied before the stop: %v", h)
+	}
+	res := e.ok("POST", "/vm/v3/host/1/restart", map[string]any{})
+	clk.Advance(2 * time.Second)
+	if st := e.taskStatus(res["start_task"], "host_start"); st != "complete" {
+		t.Fatalf("start_task %q", st)
+	}
+	h = e.hostFull(1)
+	if num(h["cpu_number"]) != 2 || num(h["ram_mib"]) != 2048 || num(h["disk"].(map[string]any)["disk_mib"]) != 20480 ||
+		h["state"] != "active" || used() != 2 {
+		t.Fatalf("after restart: %v (cluster cpu used %d)", h, used())
+	}
+	e.step(clk, "/vm/v3/host/1/resource", map[string]any{"cpu_number": 1}, "host_change_params")
+	if got := num(e.hostFull(1)["cpu_number"]); got != 1 {
+		t.Fatalf("undeferred decrease: cpu %d, want 1 at once", got)
+	}
+	st, obj := e.admin("POST", "/vm/v3/host/1/resource", map[string]any{"cpu_number": 2, "defer": map[string]any{"action": "reboot"}})
+	wantError(t, "unknown defer action", st, obj, http.StatusBadRequest, codeBadParam)
+}
+
+func TestHostIPChange(t *testing.T) {
+	clk := newClock()
+	e := newEnv(t, Config{TaskTime: time.Second, Now: clk.Now, IPv4PoolSize: 300})
+	e.ok("POST", "/vm/v3/host", vm("svc-ip"))
+	clk.Advance(time.Second)
+	e.step(clk, "/vm/v3/host/1/ip", map[string]any{"ipv4_number": 2, "ipv4_pool": []int{1}}, "ip_change")
+	if got := ips(e.hostFull(1)); !slices.Equal(got, []string{"203.0.113.1", "203.0.113.2", "203.0.113.3"}) {
+		t.Fatalf("after +2: %v", got)
+	}
+	e.step(clk, "/vm/v3/host/1/ip", map[string]any{"ipv4_number": -1}, "ip_change")
+	if got := ips(e.hostFull(1)); !slices.Equal(got, []string{"203.0.113.1", "203.0.113.2"}) {
+		t.Fatalf("after -1: %v", got)
+	}
+	st, obj := e.admin("POST", "/vm/v3/host/1/ip", map[string]any{"ipv4_number": 1, "ipv4_pool": []int{2}})
+	wantError(t, "pool of another interface", st, obj, http.StatusBadRequest, codeNoAddress)
+	st, obj = e.admin("POST", "/vm/v3/host/1/ip", map[string]any{"ipv4_number": 299})
+	wantError(t, "more than the pool holds", st, obj, http.StatusBadRequest, codeNoAddress)
+	// Past the first /24 the pool skips .255 and .0.
+	e.step(clk, "/vm/v3/host/1/ip", map[string]any{"ipv4_number": 298}, "ip_change")
+	got := ips(e.hostFull(1))
+	if len(got) != 300 || got[253] != "203.0.113.254" || got[254] != "203.0.114.1" {
+		t.Fatalf("addresses around the /24 boundary: %v", got[250:258])
+	}
+}
+
+func TestUnknownPropertyRefused(t *testing.T) {
+	e := newEnv(t, Config{})
+	st, obj := e.admin("POST", "/vm/v3/host", vm("svc-typo", set("ram_mb", 1024)))
+	wantError(t, "typo in create", st, obj, http.StatusBadRequest, codeBadParam)
+	if msg := obj["error"].(map[string]any)["msg"].(string); !strings.Contains(msg, `"ram_mb"`) {
+		t.Fatalf("message %q does not name the property", msg)
+	}
+	if v := obj["error"].(map[string]any)["value"].(map[string]any)["param"]; v != "ram_mb" {
+		t.Fatalf("error value param %v, want ram_mb", v)
+	}
+	nested := vm("svc-nested", set("custom_interfaces", []any{map[string]any{"is_main_network": true, "ip_cnt": 1}}))
+	st, obj = e.admin("POST", "/vm/v3/host", nested)
+	wantError(t, "typo inside custom_interfaces", st, obj, http.StatusBadRequest, codeBadParam)
+	if got := e.sim.Stats().HostsCreated; len(got) != 0 {
+		t.Fatalf("refused requests created VMs: %v", got)
+	}
+	e.ok("POST", "/vm/v3/host", vm("svc-ok", set("send_email_mode", "default"), set("ipv6_enabled", false)))
+	st, obj = e.admin("POST", "/vm/v3/host/1/stop", map[string]any{"forse": true})
+	wantError(t, "typo in stop", st, obj, http.StatusBadRequest, codeBadParam)
+}
+
+func TestQuirks(t *testing.T) {
+	clk := newClock()
+	qf, err := ParseQuirk("field:virtualization_type=virt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	qt, _ := ParseQuirk("task:host_create=vm_create")
+	e := newEnv(t, Config{TaskTime: time.Second, Now: clk.Now, Quirks: []Quirk{qf, qt}})
+	cl := e.list("/vm/v3/cluster")[0]
+	if _, ok := cl["virtualization_type"]; ok || cl["virt"] != "kvm" {
+		t.Fatalf("field quirk not applied: %v", cl)
+	}
+	res := e.ok("POST", "/vm/v3/host", vm("svc-q"))
+	if l := e.list("/vm/v3/task?where=(consul_id+EQ+'" + itoa(res["task"]) + "')"); len(l) != 1 || l[0]["name"] != "vm_create" {
+		t.Fatalf("task quirk not applied: %v", l)
+	}
+	for _, bad := range []string{"field:a", "name:a=b", "task:=b", ""} {
+		if _, err := ParseQuirk(bad); err == nil {
+			t.Fatalf("ParseQuirk(%q) accepted", bad)
+		}
 	}
 }

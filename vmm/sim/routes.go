@@ -42,6 +42,7 @@ var endpoints = compileRoutes([]endpoint{
 	{method: "POST", pattern: "/vm/v3/host/{id}/reinstall", auth: authAdmin, h: (*call).reinstallHost},
 	{method: "POST", pattern: "/vm/v3/host/{id}/password", auth: authAdmin, h: (*call).hostPassword},
 	{method: "POST", pattern: "/vm/v3/host/{id}/resource", auth: authAdmin, h: (*call).hostResource},
+	{method: "POST", pattern: "/vm/v3/host/{id}/ip", auth: authAdmin, h: (*call).hostIP},
 	{method: "POST", pattern: "/vm/v3/disk/{id}", auth: authAdmin, h: (*call).resizeDisk},
 	{method: "GET", pattern: "/vm/v3/task", auth: authAdmin, h: (*call).listTasks},
 	{method: "GET", pattern: "/vm/v3/task/{id}", auth: authAdmin, h: (*call).getTask},

@@ -10,6 +10,7 @@ type account struct {
 	email    string
 	password string
 	roles    []string
+	hosts    []*host // owned VMs, deleted ones included (the list skips them)
 }
 
 func (a *account) isAdmin() bool {
@@ -70,20 +71,45 @@ func (c *cluster) ifaceOf(pool int) int {
 	return -1
 }
 
-// pool is an IPv4 range prefix.1 … prefix.size; used marks taken offsets.
+// pool is an IPv4 range: size addresses from first, skipping each /24's .0 and .255; used marks taken ones.
 type pool struct {
-	id     int
-	name   string
-	prefix string // first three octets, e.g. "203.0.113"
-	used   []bool
-	free   int
+	id    int
+	name  string
+	first uint32 // the network address of the first /24, e.g. 203.0.113.0
+	used  []bool
+	free  int
 }
 
-func newPool(id int, name, prefix string, size int) *pool {
-	return &pool{id: id, name: name, prefix: prefix, used: make([]bool, size), free: size}
+func newPool(id int, name, first string, size int) *pool {
+	return &pool{id: id, name: name, first: ipv4(first), used: make([]bool, size), free: size}
 }
 
-func (p *pool) cidr() string { return p.prefix + ".0/24" }
+func ipv4(s string) uint32 {
+	var a, b, c, d uint32
+	_, _ = fmt.Sscanf(s, "%d.%d.%d.%d", &a, &b, &c, &d)
+	return a<<24 | b<<16 | c<<8 | d
+}
+
+func dotted(n uint32) string { return fmt.Sprintf("%d.%d.%d.%d", n>>24, n>>16&255, n>>8&255, n&255) }
+
+// addr is the i-th address: 254 hosts per /24.
+func (p *pool) addr(i int) string { return dotted(p.first + uint32(i/254)*256 + uint32(i%254) + 1) }
+
+// index is addr's inverse, or -1.
+func (p *pool) index(ip string) int {
+	off := int64(ipv4(ip)) - int64(p.first)
+	host := off % 256
+	if off < 0 || host == 0 || host == 255 {
+		return -1
+	}
+	i := int(off/256)*254 + int(host) - 1
+	if i >= len(p.used) || p.addr(i) != ip {
+		return -1
+	}
+	return i
+}
+
+func (p *pool) rangeText() string { return p.addr(0) + "-" + p.addr(len(p.used)-1) }
 
 // take returns the lowest free address, or "" when the pool is full (callers check p.free first).
 func (p *pool) take() string {
@@ -91,16 +117,15 @@ func (p *pool) take() string {
 		if !u {
 			p.used[i] = true
 			p.free--
-			return fmt.Sprintf("%s.%d", p.prefix, i+1)
+			return p.addr(i)
 		}
 	}
 	return ""
 }
 
 func (p *pool) release(ip string) {
-	var n int
-	if _, err := fmt.Sscanf(ip[len(p.prefix)+1:], "%d", &n); err == nil && n >= 1 && n <= len(p.used) && p.used[n-1] {
-		p.used[n-1] = false
+	if i := p.index(ip); i >= 0 && p.used[i] {
+		p.used[i] = false
 		p.free++
 	}
 }
@@ -127,13 +152,20 @@ type recipe struct {
 	name string
 }
 
+// Cluster 1's capacity: room for 10,000 VMs of 1 CPU, 2 GiB RAM and 20 GiB disk.
+const (
+	kvmCPU     = 16384
+	kvmRAM     = 32 << 20  // MiB
+	kvmStorage = 256 << 20 // MiB
+)
+
 // seed fills the fixed objects the package comment documents.
 func (s *Sim) seed() {
 	s.accounts = []*account{{id: 1, email: s.cfg.AdminEmail, password: s.cfg.AdminPassword, roles: []string{"@admin"}}}
 	s.clusters = []*cluster{
 		{
 			id: 1, name: "kvm-main", virt: "kvm", nodeID: 1, nodeName: "kvm-node-1",
-			cpu: capacity{total: 512}, ram: capacity{total: 1 << 20}, storage: capacity{total: 16 << 20},
+			cpu: capacity{total: kvmCPU}, ram: capacity{total: kvmRAM}, storage: capacity{total: kvmStorage},
 			ifaces:    []ifacePools{{0, []int{1}}, {1, []int{2}}},
 			storageID: 1, storageName: "kvm-local",
 		},
@@ -144,10 +176,11 @@ func (s *Sim) seed() {
 			storageID: 2, storageName: "lxd-zfs",
 		},
 	}
+	n := s.cfg.IPv4PoolSize
 	s.pools = []*pool{
-		newPool(1, "public-v4", "203.0.113", 254),
-		newPool(2, "private-v4", "10.10.0", 254),
-		newPool(3, "lxd-v4", "198.51.100", 254),
+		newPool(1, "public-v4", "203.0.113.0", n),
+		newPool(2, "private-v4", "10.10.0.0", n),
+		newPool(3, "lxd-v4", "198.51.100.0", n),
 	}
 	s.oses = []*osImage{
 		{id: 1, name: "Ubuntu 22.04", group: "ubuntu", clusters: []int{1, 2}},
@@ -193,4 +226,21 @@ func (s *Sim) recipeByID(id int) *recipe {
 		return nil
 	}
 	return s.recipes[id-1]
+}
+
+// seedHistory adds what a VMmanager in use has and a fresh emulator lacks: finished tasks, one under each
+// name the client's operations are filed under, for VM 1 ("history-1"), created and deleted an hour ago.
+// It gives the deep check's task probes something to read.
+func (s *Sim) seedHistory() {
+	h := &host{id: len(s.hosts) + 1, name: "history-1", state: "active", clusterID: 1, osID: 1, owner: 1,
+		cpu: 1, ram: 1024, diskMiB: 10240, deleted: true}
+	s.hosts = append(s.hosts, h)
+	s.accounts[0].hosts = append(s.accounts[0].hosts, h)
+	start := s.now().Add(-time.Hour)
+	for _, name := range []string{"host_create", "host_stop", "host_start", "host_change_params", "disk_resize",
+		"ip_change", "host_reinstall", "host_delete"} {
+		t := s.addTask(s.taskName(name), h, start, false, "", nil)
+		t.end = start // finished at once, whatever TaskTime says
+		start = start.Add(time.Minute)
+	}
 }

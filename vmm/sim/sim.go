@@ -26,7 +26,13 @@ type Config struct {
 	TokenTTL      time.Duration    // token lifetime from issue, not sliding (default 1h)
 	Seed          int64            // rand seed for fail injection (0 = time-based)
 	Now           func() time.Time // optional clock
+	IPv4PoolSize  int              // addresses in each seed pool (default DefaultIPv4PoolSize)
+	Quirks        []Quirk          // deliberate departures from the record, for testing --deep
+	History       bool             // start with VM 1 already deleted and its finished tasks listed
 }
+
+// DefaultIPv4PoolSize lets one emulator hold 10,000 VMs, each with an address on interface 0 and 1.
+const DefaultIPv4PoolSize = 16384
 
 const (
 	defaultAdminEmail    = "admin@example.com"
@@ -77,6 +83,9 @@ func New(cfg Config) *Sim {
 	if cfg.TokenTTL <= 0 {
 		cfg.TokenTTL = time.Hour
 	}
+	if cfg.IPv4PoolSize <= 0 {
+		cfg.IPv4PoolSize = DefaultIPv4PoolSize
+	}
 	seed := cfg.Seed
 	if seed == 0 {
 		seed = time.Now().UnixNano()
@@ -96,6 +105,9 @@ func New(cfg Config) *Sim {
 		s.now = time.Now
 	}
 	s.seed()
+	if cfg.History {
+		s.seedHistory()
+	}
 	return s
 }
 
@@ -162,7 +174,7 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	status, out := s.answer(r, body, rerr)
-	writeJSON(w, status, out)
+	s.writeJSON(w, status, out)
 }
 
 // answer runs the checks in the order a real instance would meet them: asleep, method, route, token,
@@ -235,20 +247,23 @@ func (s *Sim) injectFailure(method, key string) bool {
 	return mutating && strings.HasPrefix(key[len(method)+1:], "/vm/v3/") && s.failRate > 0 && s.rng.Float64() < s.failRate
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func (s *Sim) writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
 		status = http.StatusInternalServerError
 		buf.Reset()
 		buf.WriteString(`{"error":{"code":5000,"msg":"emulator could not encode its answer"}}` + "\n")
 	}
+	out := s.renameFields(buf.Bytes())
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(buf.Len()))
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	_, _ = w.Write(out)
 }
 
 // decodeBody reads a JSON object into dst; an empty body counts as {} since clients often send none.
+// A property dst does not declare is refused with 400 naming it: ISPsystem's WHMCS module notes that
+// VMmanager refuses unexpected properties, so request structs list exactly what public sources send.
 func (c *call) decodeBody(dst any) error {
 	b := bytes.TrimSpace(c.body)
 	if len(b) == 0 {
@@ -257,7 +272,12 @@ func (c *call) decodeBody(dst any) error {
 	if b[0] != '{' || !json.Valid(b) {
 		return errf(http.StatusBadRequest, codeBadJSON, "request body is not a JSON object")
 	}
-	err := json.Unmarshal(b, dst)
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(dst)
+	if name, ok := unknownField(err); ok {
+		return badParam(name, "unknown property %q: this function does not take it", name)
+	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		return badParam(te.Field, "parameter %s has the wrong type (%s)", te.Field, te.Value)
@@ -266,6 +286,22 @@ func (c *call) decodeBody(dst any) error {
 		return badParam("", "request body is invalid: %v", err)
 	}
 	return nil
+}
+
+// unknownField extracts the property name from encoding/json's "json: unknown field \"x\"" error.
+func unknownField(err error) (string, bool) {
+	if err == nil {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(err.Error(), "json: unknown field ")
+	if !ok {
+		return "", false
+	}
+	name, uerr := strconv.Unquote(rest)
+	if uerr != nil {
+		name = rest
+	}
+	return name, true
 }
 
 // flexInt accepts a JSON number or a string of digits (PHP clients send both); null or absent is 0.

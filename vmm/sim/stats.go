@@ -40,8 +40,8 @@ func (s *Sim) Stats() Stats {
 func (s *Sim) serveStats(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		e := errf(http.StatusMethodNotAllowed, codeBadMethod, "method %s is not allowed on /sim/stats", r.Method)
-		writeJSON(w, e.status, e.body())
+		s.writeJSON(w, e.status, e.body())
 		return
 	}
-	writeJSON(w, http.StatusOK, s.Stats())
+	s.writeJSON(w, http.StatusOK, s.Stats())
 }

@@ -14,7 +14,9 @@ type Model struct {
 	ctx      *common.Context
 	Question string
 	OnYes    tea.Cmd
-	box      lipgloss.Style
+	// Then, if set, runs on the UI goroutine when the answer is yes (to drop marks the action used).
+	Then func()
+	box  lipgloss.Style
 }
 
 // New builds the question; onYes runs only on an explicit yes.
@@ -28,6 +30,9 @@ func (m *Model) Update(msg tea.KeyMsg) (done bool, cmd tea.Cmd) {
 	k := m.ctx.Keys
 	switch {
 	case key.Matches(msg, k.Yes):
+		if m.Then != nil {
+			m.Then()
+		}
 		return true, m.OnYes
 	case key.Matches(msg, k.No), msg.String() == "ctrl+c":
 		return true, nil

@@ -23,6 +23,8 @@ const (
 	Switch
 	Choice
 	Secret
+	// Multi picks any number of options: ←/→ moves among them, space picks or drops one.
+	Multi
 )
 
 // Option is one value of a Choice field; a non-empty Disabled says why it cannot be chosen.
@@ -41,7 +43,9 @@ type Field struct {
 	On      bool
 	Options []Option
 	Sel     int
-	input   textinput.Model
+	// Picked are the picked options of a Multi field, by index.
+	Picked map[int]bool
+	input  textinput.Model
 }
 
 // Result says what the last key did to the form.
@@ -118,6 +122,20 @@ func (m *Model) AddChoice(key, label string, opts []Option, sel, hint string) *M
 	return m
 }
 
+// AddMulti adds a pick list over opts with the options whose Value is in picked already picked.
+func (m *Model) AddMulti(key, label string, opts []Option, picked []string, hint string) *Model {
+	f := &Field{Key: key, Label: label, Kind: Multi, Options: opts, Hint: hint, Picked: map[int]bool{}}
+	for i, o := range opts {
+		for _, p := range picked {
+			if o.Value == p {
+				f.Picked[i] = true
+			}
+		}
+	}
+	m.add(f)
+	return m
+}
+
 func (m *Model) add(f *Field) {
 	m.fields = append(m.fields, f)
 	if len(m.fields) == 1 {
@@ -169,6 +187,17 @@ func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 	case f.Kind == Choice && key.Matches(km, k.Toggle):
 		m.cycle(f, km.String() != "left")
 		return Editing, nil
+	case f.Kind == Multi && len(f.Options) > 0 && key.Matches(km, k.Toggle):
+		switch km.String() {
+		case "left":
+			f.Sel = (f.Sel + len(f.Options) - 1) % len(f.Options)
+		case "right":
+			f.Sel = (f.Sel + 1) % len(f.Options)
+		default:
+			f.Picked[f.Sel] = !f.Picked[f.Sel]
+			m.Err = ""
+		}
+		return Editing, nil
 	case f.typed():
 		var cmd tea.Cmd
 		f.input, cmd = f.input.Update(km)
@@ -208,7 +237,8 @@ func (m *Model) Field(key string) *Field {
 	return nil
 }
 
-// Value is a text field's trimmed text, a choice's value, or "on"/"off".
+// Value is a text field's trimmed text, a choice's value, a pick list's values joined by commas, or
+// "on"/"off".
 func (m *Model) Value(key string) string {
 	f := m.Field(key)
 	switch {
@@ -226,6 +256,14 @@ func (m *Model) Value(key string) string {
 			return ""
 		}
 		return f.Options[f.Sel].Value
+	case f.Kind == Multi:
+		var vs []string
+		for i, o := range f.Options {
+			if f.Picked[i] {
+				vs = append(vs, o.Value)
+			}
+		}
+		return strings.Join(vs, ",")
 	}
 	return strings.TrimSpace(f.input.Value())
 }

@@ -58,3 +58,25 @@ func TestFormFields(t *testing.T) {
 		t.Fatalf("q inside a form: %v", r)
 	}
 }
+
+// A pick list: ←/→ moves among the options, space picks or drops the one it is on, and the value is
+// the picked values in option order.
+func TestFormMulti(t *testing.T) {
+	ctx := common.New(uitest.Plain(), nil)
+	f := form.New(ctx, "Test").AddMulti("mods", "Modules",
+		[]form.Option{{Label: "1 kvm", Value: "1"}, {Label: "2 lxd", Value: "2"}, {Label: "3 spare", Value: "3"}}, []string{"3"}, "")
+	if v := f.Value("mods"); v != "3" {
+		t.Fatalf("preselected %q", v)
+	}
+	send(f, " ", "right", "right", " ")
+	if v := f.Value("mods"); v != "1" {
+		t.Fatalf("after picking 1 and dropping 3: %q", v)
+	}
+	send(f, "left", " ")
+	if v := f.Value("mods"); v != "1,2" {
+		t.Fatalf("after picking 2: %q", v)
+	}
+	if v := f.View(); !strings.Contains(v, "[x] 1 kvm  ‹[x] 2 lxd›  [ ] 3 spare") {
+		t.Fatalf("view:\n%s", v)
+	}
+}

@@ -54,6 +54,8 @@ func (m *Model) value(f *Field, focused bool) string {
 			s += "  " + m.styles.err.Render(o.Disabled)
 		}
 		return s
+	case Multi:
+		return m.multi(f, focused)
 	}
 	if focused {
 		return "[" + f.input.View() + "]"
@@ -62,6 +64,25 @@ func (m *Model) value(f *Field, focused bool) string {
 		return "[" + strings.Repeat("•", len([]rune(f.input.Value()))) + "]"
 	}
 	return "[" + f.input.Value() + "]"
+}
+
+// multi draws every option with its box, the one ←/→ is on in ‹ › while focused.
+func (m *Model) multi(f *Field, focused bool) string {
+	if len(f.Options) == 0 {
+		return m.styles.hint.Render("(none available)")
+	}
+	parts := make([]string, len(f.Options))
+	for i, o := range f.Options {
+		box := "[ ] "
+		if f.Picked[i] {
+			box = "[x] "
+		}
+		parts[i] = box + o.Label
+		if focused && i == f.Sel {
+			parts[i] = "‹" + parts[i] + "›"
+		}
+	}
+	return strings.Join(parts, "  ")
 }
 
 func pad(s string, w int) string {

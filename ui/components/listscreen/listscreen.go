@@ -27,6 +27,8 @@ type List interface {
 	SetSize(width, height int)
 	View() string
 	SelectedID() (uint64, bool)
+	// Acted notes that an action of the screen just changed the selected record.
+	Acted()
 }
 
 // Spec is what a screen adds to the frame.
@@ -85,7 +87,13 @@ func (b *Base) Run(do func() (info string, err error)) tea.Cmd {
 
 // Ask opens a yes/no question; yes runs do as Run does.
 func (b *Base) Ask(question string, do func() (info string, err error)) tea.Cmd {
+	return b.AskThen(question, nil, do)
+}
+
+// AskThen is Ask where yes also runs then at once on the UI goroutine (to drop the marks it used).
+func (b *Base) AskThen(question string, then func(), do func() (info string, err error)) tea.Cmd {
 	b.confirm = confirm.New(b.ctx, question, b.Run(do))
+	b.confirm.Then = then
 	return nil
 }
 
@@ -137,6 +145,9 @@ func (b *Base) done(msg doneMsg) tea.Cmd {
 		return common.Fail(msg.err)
 	}
 	b.form = nil
+	for _, l := range b.lists {
+		l.Acted()
+	}
 	return tea.Batch(common.Changed, common.Info(msg.info))
 }
 

@@ -37,6 +37,14 @@ type Source interface {
 	Style(row, col int) *lipgloss.Style
 }
 
+// Marker is an optional part of a Source: rows marked for an action on several records at once.
+type Marker interface {
+	Marked(row int) bool
+}
+
+// markSign flags a marked row in the cell after the cursor, so marks show without colour.
+const markSign = "•"
+
 // Model is the table state: columns, total row count, cursor, window and the filter field.
 type Model struct {
 	ctx    *common.Context
@@ -286,10 +294,13 @@ func (m *Model) headerLine() string {
 }
 
 func (m *Model) writeRow(b *strings.Builder, src Source, i int) {
-	selected := i == m.cursor
-	if selected {
+	mark := " "
+	if mk, ok := src.(Marker); ok && mk.Marked(i) {
+		mark = markSign
+	}
+	if i == m.cursor {
 		var line strings.Builder
-		line.WriteString(m.ctx.Theme.Cursor + " ")
+		line.WriteString(m.ctx.Theme.Cursor + mark)
 		for c, col := range m.cols {
 			writeFit(&line, src.Cell(i, c), m.widths[c], col)
 			line.WriteByte(' ')
@@ -297,7 +308,8 @@ func (m *Model) writeRow(b *strings.Builder, src Source, i int) {
 		b.WriteString(m.styles.selected.Render(strings.TrimRight(line.String(), " ")))
 		return
 	}
-	b.WriteString("  ")
+	b.WriteByte(' ')
+	b.WriteString(mark)
 	for c, col := range m.cols {
 		if st := src.Style(i, c); st != nil {
 			b.WriteString(st.Render(fit(src.Cell(i, c), m.widths[c], col)))

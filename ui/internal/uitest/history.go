@@ -22,11 +22,17 @@ var (
 // built once per process: all done except every 1000th failed and the newest 10 queued. The records
 // are written in large transactions and the engine then builds its index once, as it does for any
 // file written before it kept one. cleanupHistory removes the files.
-func History(tb testing.TB, n int) string {
+func History(tb testing.TB, n int) string { return history(tb, n, false) }
+
+// Backlog is History with every job still queued: n unfinished jobs for the engine to schedule.
+func Backlog(tb testing.TB, n int) string { return history(tb, -n, true) }
+
+func history(tb testing.TB, key int, queued bool) string {
 	tb.Helper()
+	n := max(key, -key)
 	historyMu.Lock()
 	defer historyMu.Unlock()
-	if p, ok := historyFiles[n]; ok {
+	if p, ok := historyFiles[key]; ok {
 		return p
 	}
 	if historyDir == "" {
@@ -36,11 +42,11 @@ func History(tb testing.TB, n int) string {
 		}
 		historyDir = d
 	}
-	path := filepath.Join(historyDir, fmt.Sprintf("jobs-%d.db", n))
-	if err := buildHistory(tb, path, n); err != nil {
+	path := filepath.Join(historyDir, fmt.Sprintf("jobs-%d-%t.db", n, queued))
+	if err := buildHistory(tb, path, n, queued); err != nil {
 		tb.Fatal(err)
 	}
-	historyFiles[n] = path
+	historyFiles[key] = path
 	return path
 }
 
@@ -62,7 +68,7 @@ func cleanupHistory() {
 	}
 }
 
-func buildHistory(tb testing.TB, path string, n int) error {
+func buildHistory(tb testing.TB, path string, n int, queued bool) error {
 	db, err := store.Open(path, store.Options{})
 	if err != nil {
 		return err
@@ -72,7 +78,7 @@ func buildHistory(tb testing.TB, path string, n int) error {
 	const batch = 5000
 	for start := 1; start <= n; start += batch {
 		end := min(start+batch-1, n)
-		if err := db.Update(func(tx *store.Tx) error { return putHistory(tx, f, start, end, n) }); err != nil {
+		if err := db.Update(func(tx *store.Tx) error { return putHistory(tx, f, start, end, n, queued) }); err != nil {
 			db.Close()
 			return err
 		}
@@ -85,7 +91,7 @@ func buildHistory(tb testing.TB, path string, n int) error {
 	return nil
 }
 
-func putHistory(tx *store.Tx, f *Fixture, from, to, n int) error {
+func putHistory(tx *store.Tx, f *Fixture, from, to, n int, queued bool) error {
 	for i := from; i <= to; i++ {
 		at := Epoch.Add(time.Duration(i-n) * time.Second)
 		svc := &store.Service{TariffID: f.Tariff.ID, ModuleID: f.KVM.ID, ClientEmail: "client@example.org",
@@ -97,7 +103,7 @@ func putHistory(tx *store.Tx, f *Fixture, from, to, n int) error {
 			QueueKey: queue.QueueKey("vmm6-1", 1+i%2), Lane: 1 + i%2, Attempt: 1, MaxAttempts: 8,
 			EnqueuedAt: at, StartedAt: at, FinishedAt: at.Add(40 * time.Second)}
 		switch {
-		case i > n-10:
+		case i > n-10 || queued:
 			j.State, j.Attempt, j.StartedAt, j.FinishedAt = store.JobQueued, 0, time.Time{}, time.Time{}
 			svc.Status = store.ServiceProcessing
 		case i%1000 == 0:

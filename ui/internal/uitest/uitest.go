@@ -153,7 +153,8 @@ func Executor(fail ...uint64) queue.Executor {
 	return queue.ExecutorFunc(func(_ context.Context, op *queue.Op) (queue.Result, error) {
 		if bad[op.Job.ServiceID] {
 			op.Logf("VMmanager refused the VM")
-			return queue.Result{}, &vmm.APIError{Status: 400, Code: 3001, Msg: "not enough free IPv4 addresses in the pool"}
+			err := &vmm.APIError{Status: 400, Code: 3001, Msg: "not enough free IPv4 addresses in the pool"}
+			return queue.Result{}, &queue.Error{Err: err, Msg: vmm.Describe(err)} // as the VMmanager executor reports it
 		}
 		id := op.Job.ServiceID
 		op.Logf("VM %s is %s", queue.VMName(id), "ready")
@@ -195,7 +196,8 @@ func Strip(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// Key builds the key message a terminal sends for a name such as "enter", "ctrl+c" or "j".
+// Key builds the key message a terminal sends for a name such as "enter", "ctrl+c" or "j". A name it
+// does not know is typed as runes, which the app splits into one key each: add special keys above.
 func Key(name string) tea.KeyMsg {
 	for t, n := range keyNames {
 		if n == name {
@@ -210,4 +212,5 @@ var keyNames = map[tea.KeyType]string{
 	tea.KeyShiftTab: "shift+tab", tea.KeyUp: "up", tea.KeyDown: "down", tea.KeyLeft: "left",
 	tea.KeyRight: "right", tea.KeyCtrlU: "ctrl+u", tea.KeyCtrlD: "ctrl+d", tea.KeySpace: "space",
 	tea.KeyBackspace: "backspace", tea.KeyHome: "home", tea.KeyEnd: "end", tea.KeyCtrlR: "ctrl+r",
+	tea.KeyCtrlA: "ctrl+a",
 }

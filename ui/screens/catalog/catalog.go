@@ -50,6 +50,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "NAME", Min: 20},
 		table.Column{Title: "EXTERNAL ID", Width: 40},
 	)
+	m.dcs.Noun = "data center"
 	m.dcs.Table.SetEmpty("no data centers: press a to add one")
 	m.dcs.Table.SetNoun("data centers")
 	m.depts = rows.New(ctx, func(d *store.Department) uint64 { return d.ID }, deptCell,
@@ -57,6 +58,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "ID", Width: 4, Right: true},
 		table.Column{Title: "NAME", Min: 20},
 	)
+	m.depts.Noun = "department"
 	m.depts.Table.SetEmpty("no departments: press a to add one")
 	m.depts.Table.SetNoun("departments")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
@@ -87,9 +89,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		m.dcs.Set(msg.dcs)
-		m.depts.Set(msg.depts)
-		return nil
+		return tea.Batch(m.dcs.Set(msg.dcs), m.depts.Set(msg.depts))
 	}
 	return m.Base.Update(msg)
 }

@@ -4,9 +4,11 @@
 package jobs
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -14,6 +16,7 @@ import (
 
 	"vmmpm/store"
 	"vmmpm/ui/common"
+	"vmmpm/ui/components/confirm"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
 )
@@ -41,6 +44,15 @@ type Model struct {
 	fetching  bool
 	want      window // the window the table shows now; a page for another is stale
 
+	// pin is the selected job: when rows are added or removed above it the cursor follows it, so an
+	// action hits the job the admin chose, not whatever row now sits under the cursor.
+	pin uint64
+	// marked are the jobs space and ctrl+a chose for one action on several at once.
+	marked map[uint64]store.Job
+	ask    *confirm.Model
+	// acted are the jobs the last confirmed action was for: their leaving the tab is no news.
+	acted map[uint64]bool
+
 	styles styles
 }
 
@@ -61,6 +73,10 @@ type page struct {
 	err   error
 	// scanned is, for filtered pages, how many of the newest jobs were searched.
 	scanned int
+	// pinRow is the pinned job's row when it was not on the page but found near it (-1: not looked
+	// for or not found); pinGone is its state when it left this tab altogether.
+	pinRow  int
+	pinGone string
 }
 
 // lanePos is a job's queue key and its 1-based place in that lane (0: finished or unknown).
@@ -82,7 +98,7 @@ type actionMsg struct {
 
 // New builds the pane.
 func New(ctx *common.Context) *Model {
-	m := &Model{ctx: ctx, styles: newStyles(ctx.Theme)}
+	m := &Model{ctx: ctx, styles: newStyles(ctx.Theme), marked: map[uint64]store.Job{}}
 	m.table = table.New(ctx, columns...)
 	m.table.SetEmpty("no jobs in this tab")
 	m.table.SetNoun("jobs")
@@ -93,10 +109,13 @@ func (m *Model) Title() string { return "Jobs" }
 
 func (m *Model) Help() keys.Help {
 	k := m.ctx.Keys
-	return k.ScreenHelp(k.Open, k.Retry, k.Cancel, k.Left, k.Right)
+	if m.ask != nil {
+		return keys.Help{Short: []key.Binding{k.Yes, k.No}}
+	}
+	return k.ScreenHelp(k.Open, k.Retry, k.Cancel, k.Mark, k.MarkAll, k.Left, k.Right)
 }
 
-func (m *Model) Capturing() bool { return m.table.Filtering() }
+func (m *Model) Capturing() bool { return m.table.Filtering() || m.ask != nil }
 
 func (m *Model) Selected() common.Selection {
 	j := m.selectedJob()
@@ -108,7 +127,7 @@ func (m *Model) Selected() common.Selection {
 
 func (m *Model) selectedJob() *store.Job {
 	i := m.table.Cursor() - m.page.offset
-	if m.table.Cursor() < 0 || i < 0 || i >= len(m.page.jobs) {
+	if m.table.Cursor() < 0 || m.page.state != m.State() || i < 0 || i >= len(m.page.jobs) {
 		return nil
 	}
 	return &m.page.jobs[i]
@@ -143,18 +162,36 @@ func (m *Model) fetch(force bool) tea.Cmd {
 		return nil
 	}
 	m.fetching, m.version, m.want = true, v, w
-	return func() tea.Msg { return m.read(w) }
+	pin := m.pin
+	return func() tea.Msg { return m.readPinned(w, pin) }
 }
 
 // read runs off the UI goroutine: one page, its lane positions, the counts, module names.
-func (m *Model) read(w window) tea.Msg {
+func (m *Model) read(w window) tea.Msg { return m.readPinned(w, 0) }
+
+// readPinned is read that also finds job pin when it is not on the page: a page above and below
+// (rows come and go between two reads), else its state, to say why it left the tab.
+func (m *Model) readPinned(w window, pin uint64) tea.Msg {
 	eng := m.ctx.Data.Engine
-	var p page
-	if w.filter != "" {
-		p = search(eng, w, m.names())
-	} else {
-		p.window = w
-		p.jobs, p.total, p.err = eng.Page(w.state, w.offset, w.limit)
+	names := m.names()
+	p := readWindow(eng, w, names)
+	p.pinRow = -1
+	if pin != 0 && p.err == nil && !holds(p.jobs, pin) {
+		near := w
+		near.offset, near.limit = max(w.offset-w.limit, 0), 3*w.limit
+		if n := readWindow(eng, near, names); n.err == nil {
+			for i := range n.jobs {
+				if n.jobs[i].ID == pin {
+					p.pinRow = near.offset + i
+				}
+			}
+		}
+		if p.pinRow < 0 {
+			p.pinGone = "gone"
+			if j, err := common.Load[store.Job](m.ctx.Data, pin); err == nil {
+				p.pinGone = j.State
+			}
+		}
 	}
 	p.pos = make([]lanePos, len(p.jobs))
 	for i := range p.jobs {
@@ -163,17 +200,32 @@ func (m *Model) read(w window) tea.Msg {
 			p.pos[i] = lanePos{key: key, pos: ahead + 1}
 		}
 	}
-	return pageMsg{page: p, counts: eng.Counts(), names: m.names()}
+	return pageMsg{page: p, counts: eng.Counts(), names: names}
+}
+
+// readWindow reads the jobs of window w: a page of the tab, or the filter's matches.
+func readWindow(eng common.Engine, w window, names map[uint64]string) page {
+	if w.filter != "" {
+		return search(eng, w, names)
+	}
+	p := page{window: w}
+	p.jobs, p.total, p.err = eng.Page(w.state, w.offset, w.limit)
+	return p
+}
+
+func holds(jobs []store.Job, id uint64) bool {
+	for i := range jobs {
+		if jobs[i].ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // names maps module ids to names; modules are few, so this read is cheap.
 func (m *Model) names() map[uint64]string {
-	out := map[uint64]string{}
 	mods, _ := common.All[store.Module](m.ctx.Data)
-	for _, mod := range mods {
-		out[mod.ID] = mod.Name
-	}
-	return out
+	return common.Names(mods, func(mod *store.Module) string { return mod.Name })
 }
 
 // Update handles keys, the tick and fetched pages.
@@ -182,13 +234,15 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	case pageMsg:
 		m.fetching, m.fetchedAt = false, time.Now()
 		m.apply(msg)
+		left := m.follow(msg.page)
 		// The cursor may have moved while the page was read: fetch the window it shows now.
-		return m.fetch(false)
+		return tea.Batch(left, m.fetch(false))
 	case common.TickMsg:
 		return m.fetch(false)
 	case common.DataChangedMsg:
 		return m.fetch(true)
 	case table.FilterChangedMsg:
+		m.pin = 0
 		return m.fetch(true)
 	case actionMsg:
 		if msg.err != nil {
@@ -216,16 +270,73 @@ func (m *Model) apply(msg pageMsg) {
 	m.table.SetTotal(m.page.total)
 }
 
+// follow keeps the cursor on the pinned job as rows move, or says the job left the tab; a page read
+// for another window or tab changes nothing.
+func (m *Model) follow(p page) tea.Cmd {
+	if p.err != nil || p.window != m.want {
+		return nil
+	}
+	var left tea.Cmd
+	if m.pin != 0 {
+		switch i := index(p.jobs, m.pin); {
+		case i >= 0:
+			m.table.SetCursor(p.offset + i)
+		case p.pinRow >= 0:
+			m.table.SetCursor(p.pinRow) // the page for the new window follows
+			return nil
+		case m.acted[m.pin]:
+			m.pin = 0
+		default:
+			text := fmt.Sprintf("job %d left this tab (it is %s now)", m.pin, p.pinGone)
+			m.pin = 0
+			if j := m.selectedJob(); j != nil {
+				text += fmt.Sprintf("; the cursor is on job %d", j.ID)
+			}
+			left = common.Info(text)
+		}
+	}
+	if j := m.selectedJob(); j != nil {
+		m.pin = j.ID
+	}
+	for i := range p.jobs { // marks show the state the question will name
+		if _, ok := m.marked[p.jobs[i].ID]; ok {
+			m.marked[p.jobs[i].ID] = p.jobs[i]
+		}
+	}
+	return left
+}
+
+func index(jobs []store.Job, id uint64) int {
+	for i := range jobs {
+		if jobs[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
-	before := m.table.Offset()
-	if handled, cmd := m.table.Update(msg); handled {
-		if m.table.Offset() != before {
-			return tea.Batch(cmd, m.fetch(true))
+	if m.ask != nil {
+		done, cmd := m.ask.Update(msg)
+		if done {
+			m.ask = nil
 		}
 		return cmd
 	}
+	before := m.table.Offset()
+	if handled, cmd := m.table.Update(msg); handled {
+		return tea.Batch(cmd, m.moved(before))
+	}
 	k := m.ctx.Keys
 	switch {
+	case key.Matches(msg, k.Mark):
+		if j := m.selectedJob(); j != nil {
+			m.toggle(*j)
+			m.table.SetCursor(m.table.Cursor() + 1)
+			return m.moved(before)
+		}
+	case key.Matches(msg, k.MarkAll):
+		m.markShown()
 	case key.Matches(msg, k.Left):
 		return m.setTab((m.tab + len(Tabs) - 1) % len(Tabs))
 	case key.Matches(msg, k.Right):
@@ -242,37 +353,128 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	return nil
 }
 
+// moved pins the job now under the cursor (none until its page is read) and reads the page when the
+// window scrolled from offset before.
+func (m *Model) moved(before int) tea.Cmd {
+	m.pin = 0
+	if j := m.selectedJob(); j != nil {
+		m.pin = j.ID
+	}
+	if m.table.Offset() != before {
+		return m.fetch(true)
+	}
+	return nil
+}
+
 func (m *Model) setTab(i int) tea.Cmd {
 	m.tab = i
+	m.pin = 0
+	clear(m.marked)
 	m.table.SetCursor(0)
 	m.page = page{}
 	return m.fetch(true)
 }
 
+func (m *Model) toggle(j store.Job) {
+	if _, ok := m.marked[j.ID]; ok {
+		delete(m.marked, j.ID)
+		return
+	}
+	m.marked[j.ID] = j
+}
+
+// markShown marks every job on screen, or clears them when all already are.
+func (m *Model) markShown() {
+	first, end := m.table.Offset()-m.page.offset, m.table.Offset()-m.page.offset+m.table.VisibleRows()
+	shown := m.page.jobs[max(first, 0):min(max(end, 0), len(m.page.jobs))]
+	all := len(shown) > 0
+	for i := range shown {
+		_, ok := m.marked[shown[i].ID]
+		all = all && ok
+	}
+	for i := range shown {
+		if all {
+			delete(m.marked, shown[i].ID)
+		} else {
+			m.marked[shown[i].ID] = shown[i]
+		}
+	}
+}
+
 func (m *Model) retry() tea.Cmd {
 	failed := func(state string) bool { return state == store.JobFailed }
-	return m.act(failed, "only failed jobs can be retried", "queued again", m.ctx.Data.Engine.Retry)
+	return m.act("retry", failed, "only failed jobs can be retried", "queued again", m.ctx.Data.Engine.Retry)
 }
 
 func (m *Model) cancel() tea.Cmd {
 	queued := func(state string) bool { return state == store.JobQueued || state == store.JobRetrying }
-	return m.act(queued, "only queued jobs can be cancelled", "cancelled", m.ctx.Data.Engine.Cancel)
+	return m.act("cancel", queued, "only queued jobs can be cancelled", "cancelled", m.ctx.Data.Engine.Cancel)
 }
 
-// act runs do on the selected job off the UI goroutine if allowed takes its state, else says rule.
-func (m *Model) act(allowed func(state string) bool, rule, did string, do func(id uint64) error) tea.Cmd {
-	j := m.selectedJob()
-	if j == nil {
-		return nil
-	}
-	if !allowed(j.State) {
-		return common.Info(fmt.Sprintf("job %d is %s; %s", j.ID, j.State, rule))
-	}
-	id := j.ID
-	return func() tea.Msg {
-		if err := do(id); err != nil {
-			return actionMsg{err: err}
+// targets are the marked jobs, newest first, or else the selected one.
+func (m *Model) targets() []store.Job {
+	if len(m.marked) > 0 {
+		out := make([]store.Job, 0, len(m.marked))
+		for _, j := range m.marked {
+			out = append(out, j)
 		}
-		return actionMsg{info: fmt.Sprintf("job %d %s", id, did)}
+		slices.SortFunc(out, func(a, b store.Job) int { return cmp.Compare(b.ID, a.ID) })
+		return out
 	}
+	if j := m.selectedJob(); j != nil {
+		return []store.Job{*j}
+	}
+	return nil
 }
+
+// act asks before running do on the targets whose state allowed takes, naming them; the others are
+// left out, and rule says why when none is left.
+func (m *Model) act(verb string, allowed func(state string) bool, rule, did string, do func(id uint64) error) tea.Cmd {
+	targets := m.targets()
+	var ids []uint64
+	for _, j := range targets {
+		if allowed(j.State) {
+			ids = append(ids, j.ID)
+		}
+	}
+	switch {
+	case len(targets) == 0:
+		return nil
+	case len(ids) == 0 && len(targets) == 1:
+		return common.Info(fmt.Sprintf("job %d is %s; %s", targets[0].ID, targets[0].State, rule))
+	case len(ids) == 0:
+		return common.Info(fmt.Sprintf("none of the %d marked jobs can be: %s", len(targets), rule))
+	}
+	q := fmt.Sprintf("%s %d jobs (%s)?", capital(verb), len(ids), store.IDList(ids))
+	if len(ids) == 1 {
+		j := m.marked[ids[0]]
+		if len(m.marked) == 0 {
+			j = targets[0]
+		}
+		q = fmt.Sprintf("%s job %d (%s of service %d)?", capital(verb), j.ID, j.Type, j.ServiceID)
+	}
+	if skipped := len(targets) - len(ids); skipped > 0 {
+		q += fmt.Sprintf("\n%d marked job(s) are left out: %s.", skipped, rule)
+	}
+	m.ask = confirm.New(m.ctx, q, func() tea.Msg {
+		for i, id := range ids {
+			if err := do(id); err != nil {
+				return actionMsg{err: fmt.Errorf("%s %d of %d jobs; job %d: %w", did, i, len(ids), id, err)}
+			}
+		}
+		if len(ids) == 1 {
+			return actionMsg{info: fmt.Sprintf("job %d %s", ids[0], did)}
+		}
+		return actionMsg{info: fmt.Sprintf("%d jobs %s", len(ids), did)}
+	})
+	m.ask.Then = func() {
+		clear(m.marked)
+		m.acted = make(map[uint64]bool, len(ids))
+		for _, id := range ids {
+			m.acted[id] = true
+		}
+	}
+	return nil
+}
+
+func capital(s string) string { return strings.ToUpper(s[:1]) + s[1:] }

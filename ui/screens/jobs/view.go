@@ -51,6 +51,11 @@ func (m *Model) View() string {
 	var b strings.Builder
 	m.writeHeader(&b)
 	m.writeTabs(&b)
+	if m.ask != nil {
+		b.WriteString(lipgloss.Place(m.ctx.Width, max(m.ctx.BodyHeight()-m.headerLines(), 3),
+			lipgloss.Center, lipgloss.Center, m.ask.View()))
+		return b.String()
+	}
 	if m.page.err != nil {
 		b.WriteString(m.styles.err.Render(common.Sentence(m.page.err)) + "\n")
 	}
@@ -235,6 +240,15 @@ func (s source) Cell(row, col int) string {
 		return lastLine(j)
 	}
 	return ""
+}
+
+func (s source) Marked(row int) bool {
+	j, _ := s.job(row)
+	if j == nil {
+		return false
+	}
+	_, ok := s.m.marked[j.ID]
+	return ok
 }
 
 func (s source) Style(row, col int) *lipgloss.Style {

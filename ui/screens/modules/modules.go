@@ -1,5 +1,5 @@
-// Package modules is the home screen: the processing modules, with the wizard (a), parameters (enter),
-// a connection test (t) and delete (d).
+// Package modules is the home screen: the processing modules, with the wizard to add (a) or edit (e)
+// one, parameters (enter), a connection test (t) and delete (d).
 package modules
 
 import (
@@ -19,6 +19,7 @@ import (
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
 	"vmmpm/ui/screens/params"
+	"vmmpm/ui/wizardform"
 )
 
 // row is a module with the names of what it points at.
@@ -45,8 +46,9 @@ type loadedMsg struct {
 }
 
 type checkedMsg struct {
-	id  uint64
-	err error
+	id   uint64
+	err  error
+	info string // the success sentence, when not the plain connection test's
 }
 
 const (
@@ -77,6 +79,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "SORT", Width: 4, Right: true},
 		table.Column{Title: "LAST CHECK", Width: 10, Give: 2},
 	)
+	m.list.Noun = "module"
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no modules yet: press a to add one with the wizard")
 	m.list.Table.SetNoun("modules")
@@ -84,7 +87,7 @@ func New(ctx *common.Context) *Model {
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,
 		Actions: func(k *keys.KeyMap) []key.Binding {
-			return []key.Binding{k.Add, k.Open, k.Test, k.Delete, k.CopyID}
+			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Deep, k.Delete, k.CopyID}
 		},
 		Module: func() *store.Module { r, _ := m.list.Selected(); return r.m },
 	}, m.list)
@@ -101,13 +104,8 @@ func (m *Model) load() tea.Msg {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return loadedMsg{err: err}
 	}
-	dcName, deptName := map[uint64]string{}, map[uint64]string{}
-	for _, x := range dcs {
-		dcName[x.ID] = x.Name
-	}
-	for _, x := range depts {
-		deptName[x.ID] = x.Name
-	}
+	dcName := common.Names(dcs, func(d *store.DataCenter) string { return d.Name })
+	deptName := common.Names(depts, func(d *store.Department) string { return d.Name })
 	out := make([]row, 0, len(mods))
 	for _, mod := range mods {
 		out = append(out, row{m: mod, dc: dcName[mod.DataCenterID], dept: deptName[mod.DepartmentID]})
@@ -122,14 +120,16 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		m.list.Set(msg.rows)
-		return nil
+		return m.list.Set(msg.rows)
 	case checkedMsg:
 		delete(m.testing, msg.id)
 		if msg.err != nil {
 			return tea.Batch(m.load, common.Fail(msg.err))
 		}
-		return tea.Batch(m.load, common.Info(fmt.Sprintf("module %d: connection works, the account is an administrator", msg.id)))
+		if msg.info == "" {
+			msg.info = fmt.Sprintf("module %d: connection works, the account is an administrator", msg.id)
+		}
+		return tea.Batch(m.load, common.Info(msg.info))
 	}
 	return m.Base.Update(msg)
 }
@@ -146,6 +146,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	switch {
 	case key.Matches(msg, k.Open):
 		return common.Push(params.New(m.ctx, r.m))
+	case key.Matches(msg, k.Edit):
+		return common.Push(wizardform.NewScreen(m.ctx, wizardform.Options{Edit: r.m}))
 	case key.Matches(msg, k.Test):
 		if m.testing[r.m.ID] {
 			return nil
@@ -155,6 +157,17 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		return tea.Batch(common.Info(fmt.Sprintf("testing the connection of module %d…", id)), func() tea.Msg {
 			return checkedMsg{id: id, err: m.ctx.Data.CheckModule(id)}
 		})
+	case key.Matches(msg, k.Deep):
+		if m.testing[r.m.ID] {
+			return nil
+		}
+		m.testing[r.m.ID] = true
+		id := r.m.ID
+		return tea.Batch(common.Info(fmt.Sprintf("deep check of module %d: reading every endpoint vmmpm relies on…", id)),
+			func() tea.Msg {
+				verdict, err := m.ctx.Data.DeepCheck(id)
+				return checkedMsg{id: id, err: err, info: verdict}
+			})
 	case key.Matches(msg, k.Delete):
 		id, name := r.m.ID, r.m.Name
 		return m.Ask(fmt.Sprintf("Delete module %d %q and its stored password?\n"+

@@ -1,5 +1,5 @@
 // Package params is the module parameters screen (spec §4): session storage period and the queue
-// settings, with the live expansion preview. Saving goes through wizard.ApplySet, as `module set` does.
+// settings, with the live expansion preview. Labels and rules come from wizard.Settings; saving goes through wizard.EditModule, as `module set` does.
 package params
 
 import (
@@ -33,11 +33,12 @@ type savedMsg struct {
 // New opens the parameters of module m.
 func New(ctx *common.Context, m *store.Module) *Model {
 	p := m.Params
+	st := wizard.SettingOf
 	f := form.New(ctx, fmt.Sprintf("Parameters of module %d %q", m.ID, m.Name)).
-		AddText("session_ttl", "Session storage period", strconv.Itoa(p.SessionTTL), "seconds, 0–86400 (0 = log in every time)", true).
-		AddSwitch("queue", "Start operations in a queue", p.Queue, "space toggles").
-		AddText("queue_key", "Queue key", p.QueueKey, "letters, digits, - _ . and __TYPE__ __PMID__ __IID__", false).
-		AddText("queue_count", "Number of queues", strconv.Itoa(p.QueueCount), "1–64 lanes per key name", true)
+		AddText("session_ttl", st("session_ttl").Label, strconv.Itoa(p.SessionTTL), st("session_ttl").Hint(), true).
+		AddSwitch("queue", st("queue").Label, p.Queue, st("queue").Hint()).
+		AddText("queue_key", st("queue_key").Label, p.QueueKey, st("queue_key").Hint(), false).
+		AddText("queue_count", st("queue_count").Label, strconv.Itoa(p.QueueCount), st("queue_count").Hint(), true)
 	return &Model{ctx: ctx, module: m, form: f, styles: newStyles(ctx.Theme)}
 }
 

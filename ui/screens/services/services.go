@@ -79,6 +79,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "VM", Width: 6, Right: true},
 		table.Column{Title: "UPDATED", Width: 7, Right: true},
 	)
+	m.list.Noun = "service"
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no services: press n to create some from a tariff")
 	m.list.Table.SetNoun("services")
@@ -114,10 +115,7 @@ func (m *Model) load() tea.Msg {
 	if msg.err = errors.Join(err1, err2, err3); msg.err != nil {
 		return msg
 	}
-	tnames, mods := map[uint64]string{}, map[uint64]*store.Module{}
-	for _, t := range tariffs {
-		tnames[t.ID] = t.Name
-	}
+	tnames, mods := common.Names(tariffs, func(t *store.Tariff) string { return t.Name }), map[uint64]*store.Module{}
 	msg.tariffs = tariffs
 	for _, x := range modList {
 		mods[x.ID] = x
@@ -147,8 +145,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 			return common.Fail(msg.err)
 		}
 		m.tariffs = msg.tariffs
-		m.list.Set(msg.rows)
-		return nil
+		return m.list.Set(msg.rows)
 	case common.TickMsg:
 		// Not yet due: the frame does not see the tick, so the moved version is still news next time.
 		if !m.due() {
@@ -216,13 +213,23 @@ func span(ids []uint64) string {
 	return fmt.Sprintf("ids %d…%d", ids[0], ids[len(ids)-1])
 }
 
-// ops are the operations the screen offers on an existing service (open comes from create).
+// ops are the operations the screen offers on an existing service (open comes from create, or
+// offered when it did not succeed).
 var ops = []string{store.OpSuspend, store.OpResume, store.OpReboot, store.OpReinstall, store.OpSetPassword,
 	store.OpSetParam, store.OpClose}
 
+// offered are the operations for s: open comes first, preselected, when its open failed or was
+// cancelled (the engine refuses it while another open is pending, and says so).
+func offered(s *store.Service) []string {
+	if s.Status == store.ServiceFailed || s.Status == store.ServiceOrdered {
+		return append([]string{store.OpOpen}, ops...)
+	}
+	return ops
+}
+
 func (m *Model) openOp(s *store.Service) tea.Cmd {
 	var opts []form.Option
-	for _, op := range ops {
+	for _, op := range offered(s) {
 		opts = append(opts, form.Option{Label: op, Value: op})
 	}
 	f := form.New(m.ctx, fmt.Sprintf("Run an operation on service %d (%s)", s.ID, s.Status)).

@@ -1,9 +1,12 @@
-// Package tariffs is the tariff plans screen: add, edit and delete with the command's validation.
+// Package tariffs is the tariff plans screen: add, edit and delete with the command's validation; the
+// form picks modules by name and OS and recipe among what their VMmanager offers.
 package tariffs
 
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -17,6 +20,7 @@ import (
 	"vmmpm/ui/components/rows"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
+	"vmmpm/wizard"
 )
 
 type row struct {
@@ -27,15 +31,25 @@ type row struct {
 // Model is the Tariffs screen.
 type Model struct {
 	*listscreen.Base
-	ctx  *common.Context
-	list *rows.Model[row]
-	dcs  []*store.DataCenter
+	ctx     *common.Context
+	list    *rows.Model[row]
+	dcs     []*store.DataCenter
+	modules []*store.Module
 }
 
 type loadedMsg struct {
-	rows []row
-	dcs  []*store.DataCenter
-	err  error
+	rows    []row
+	dcs     []*store.DataCenter
+	modules []*store.Module
+	err     error
+}
+
+// imagesMsg brings what the modules' VMmanagers offer, for the form's OS and recipe lists; err is
+// the first module that could not be asked.
+type imagesMsg struct {
+	tariff *store.Tariff
+	images []*wizard.Images
+	err    error
 }
 
 // New builds the screen.
@@ -54,6 +68,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "IPV4", Width: 4, Right: true},
 		table.Column{Title: "DOMAIN", Min: 14},
 	)
+	m.list.Noun = "tariff"
 	m.list.Table.SetEmpty("no tariffs: press a to add one")
 	m.list.Table.SetNoun("tariffs")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
@@ -71,15 +86,13 @@ func (m *Model) Title() string { return "Tariffs" }
 func (m *Model) load() tea.Msg {
 	var msg loadedMsg
 	dcs, err1 := common.All[store.DataCenter](m.ctx.Data)
-	tariffs, err2 := common.All[store.Tariff](m.ctx.Data)
-	if msg.err = errors.Join(err1, err2); msg.err != nil {
+	mods, err2 := common.All[store.Module](m.ctx.Data)
+	tariffs, err3 := common.All[store.Tariff](m.ctx.Data)
+	if msg.err = errors.Join(err1, err2, err3); msg.err != nil {
 		return msg
 	}
-	names := map[uint64]string{}
-	for _, d := range dcs {
-		names[d.ID] = d.Name
-	}
-	msg.dcs = dcs
+	names := common.Names(dcs, func(d *store.DataCenter) string { return d.Name })
+	msg.dcs, msg.modules = dcs, mods
 	for _, t := range tariffs {
 		msg.rows = append(msg.rows, row{t: t, dc: names[t.DataCenterID]})
 	}
@@ -87,13 +100,15 @@ func (m *Model) load() tea.Msg {
 }
 
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
-	if msg, ok := msg.(loadedMsg); ok {
+	switch msg := msg.(type) {
+	case loadedMsg:
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		m.dcs = msg.dcs
-		m.list.Set(msg.rows)
-		return nil
+		m.dcs, m.modules = msg.dcs, msg.modules
+		return m.list.Set(msg.rows)
+	case imagesMsg:
+		return m.openForm(msg)
 	}
 	return m.Base.Update(msg)
 }
@@ -103,9 +118,9 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	r, ok := m.list.Selected()
 	switch {
 	case key.Matches(msg, k.Add):
-		return m.openForm(&store.Tariff{CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1})
+		return m.fetchImages(&store.Tariff{CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1})
 	case key.Matches(msg, k.Edit) && ok:
-		return m.openForm(r.t)
+		return m.fetchImages(r.t)
 	case key.Matches(msg, k.Delete) && ok:
 		id, name, data := r.t.ID, r.t.Name, m.ctx.Data
 		return m.Ask(fmt.Sprintf("Delete tariff %d %q?", id, name), func() (string, error) {
@@ -118,10 +133,44 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	return nil
 }
 
-func (m *Model) openForm(t *store.Tariff) tea.Cmd {
-	var opts []form.Option
+// fetchImages asks every module's VMmanager for its OS images and recipes, off the UI goroutine, so
+// the form can offer them by name.
+func (m *Model) fetchImages(t *store.Tariff) tea.Cmd {
+	ids := make([]uint64, len(m.modules))
+	for i, mod := range m.modules {
+		ids[i] = mod.ID
+	}
+	data := m.ctx.Data
+	return tea.Batch(common.Info("reading OS images and recipes from VMmanager…"), func() tea.Msg {
+		msg := imagesMsg{tariff: t}
+		for _, id := range ids {
+			im, err := data.ModuleImages(id)
+			if err != nil {
+				if msg.err == nil {
+					msg.err = fmt.Errorf("module %d: %w", id, err)
+				}
+				continue
+			}
+			msg.images = append(msg.images, im)
+		}
+		return msg
+	})
+}
+
+// openForm shows the tariff form: modules picked by name, OS and recipe chosen among what the modules'
+// VMmanagers offer (by id where none could be asked).
+func (m *Model) openForm(msg imagesMsg) tea.Cmd {
+	t := msg.tariff
+	var dcs, mods []form.Option
 	for _, d := range m.dcs {
-		opts = append(opts, form.Option{Label: fmt.Sprintf("%d %s", d.ID, d.Name), Value: strconv.FormatUint(d.ID, 10)})
+		dcs = append(dcs, form.Option{Label: fmt.Sprintf("%d %s", d.ID, d.Name), Value: strconv.FormatUint(d.ID, 10)})
+	}
+	picked := make([]string, len(t.ModuleIDs))
+	for i, id := range t.ModuleIDs {
+		picked[i] = strconv.FormatUint(id, 10)
+	}
+	for _, mod := range m.modules {
+		mods = append(mods, form.Option{Label: fmt.Sprintf("%d %s", mod.ID, mod.Name), Value: strconv.FormatUint(mod.ID, 10)})
 	}
 	title := "Add tariff"
 	if t.ID != 0 {
@@ -130,17 +179,57 @@ func (m *Model) openForm(t *store.Tariff) tea.Cmd {
 	num := func(n int) string { return strconv.Itoa(n) }
 	f := form.New(m.ctx, title).
 		AddText("name", "Name", t.Name, "1–64 characters", false).
-		AddChoice("datacenter", "Data center", opts, strconv.FormatUint(t.DataCenterID, 10), "").
-		AddText("modules", "Modules", t.ModuleList(), "module ids that may serve it, e.g. 1,2 (the lowest sort wins)", false).
+		AddChoice("datacenter", "Data center", dcs, strconv.FormatUint(t.DataCenterID, 10), "").
+		AddMulti("modules", "Modules", mods, picked, "space picks, ←/→ moves (the lowest sort wins)").
 		AddText("cpu", "CPU", num(t.CPU), "1–256", true).
 		AddText("ram_mib", "RAM, MiB", num(t.RAMMiB), "128–4194304", true).
-		AddText("disk_mib", "Disk, MiB", num(t.DiskMiB), "1024–67108864", true).
-		AddText("os_id", "OS image id", strconv.FormatUint(t.OSID, 10), "VMmanager OS id", true).
-		AddText("recipe_id", "Recipe id", idOrEmpty(t.RecipeID), "optional", true).
-		AddText("ipv4_count", "IPv4 addresses", num(t.IPv4Count), "0–16", true).
+		AddText("disk_mib", "Disk, MiB", num(t.DiskMiB), "1024–67108864", true)
+	if len(msg.images) > 0 {
+		oses, recipes := imageOptions(msg.images, t)
+		f.AddChoice("os_id", "OS image", oses, strconv.FormatUint(t.OSID, 10), "as the modules' VMmanager lists them").
+			AddChoice("recipe_id", "Recipe", recipes, idOrEmpty(t.RecipeID), "")
+	} else {
+		f.AddText("os_id", "OS image id", strconv.FormatUint(t.OSID, 10), "VMmanager OS id", true).
+			AddText("recipe_id", "Recipe id", idOrEmpty(t.RecipeID), "optional", true)
+	}
+	f.AddText("ipv4_count", "IPv4 addresses", num(t.IPv4Count), "0–16", true).
 		AddText("domain_template", "Domain template", t.DomainTemplate, "macros @ID@ and @USERNAME@, optional", false)
+	if msg.err != nil {
+		f.Err = "Could not list OS images and recipes (" + common.Sentence(msg.err) + "); the save checks them all the same."
+	}
 	id := t.ID
 	return m.OpenForm(f, func(f *form.Model) tea.Cmd { return m.save(f, id) })
+}
+
+// imageOptions are the OS images and recipes any of the modules offers, by id, each named once; the
+// tariff's own OS or recipe stays listed when none offers it, so the save can say why.
+func imageOptions(images []*wizard.Images, t *store.Tariff) (oses, recipes []form.Option) {
+	osName, recipeName := map[uint64]string{}, map[uint64]string{}
+	for _, im := range images {
+		for _, o := range im.OS {
+			osName[o.ID] = o.Name
+		}
+		for _, r := range im.Recipes {
+			recipeName[r.ID] = r.Name
+		}
+	}
+	if _, ok := osName[t.OSID]; !ok && t.OSID != 0 {
+		osName[t.OSID] = "(not offered by these modules)"
+	}
+	if _, ok := recipeName[t.RecipeID]; !ok && t.RecipeID != 0 {
+		recipeName[t.RecipeID] = "(not offered by these modules)"
+	}
+	recipes = []form.Option{{Label: "none", Value: ""}}
+	return options(osName), append(recipes, options(recipeName)...)
+}
+
+func options(names map[uint64]string) []form.Option {
+	ids := slices.Sorted(maps.Keys(names))
+	out := make([]form.Option, len(ids))
+	for i, id := range ids {
+		out[i] = form.Option{Label: fmt.Sprintf("%d %s", id, names[id]), Value: strconv.FormatUint(id, 10)}
+	}
+	return out
 }
 
 // tariff reads the form into a record; parse errors name the field.

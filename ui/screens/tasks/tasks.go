@@ -41,11 +41,6 @@ type loadedMsg struct {
 	err  error
 }
 
-type closedMsg struct {
-	id  uint64
-	err error
-}
-
 const (
 	colID = iota
 	colState
@@ -72,6 +67,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "REASON", Min: 20},
 		table.Column{Title: "AGE", Width: 4, Right: true},
 	)
+	m.list.Noun, m.list.Multi = "task", true
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no open tasks: failed jobs open one here for their module's department")
 	m.list.Table.SetNoun("tasks")
@@ -79,7 +75,7 @@ func New(ctx *common.Context) *Model {
 		Load: m.load,
 		Key:  m.key,
 		Actions: func(k *keys.KeyMap) []key.Binding {
-			return []key.Binding{k.CloseTask, k.ShowAll, openJob(k), k.CopyID}
+			return []key.Binding{k.CloseTask, k.Mark, k.MarkAll, k.ShowAll, openJob(k), k.CopyID}
 		},
 	}, m.list)
 	return m
@@ -106,13 +102,8 @@ func read(d *common.Data, all bool) tea.Msg {
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return loadedMsg{err: err}
 	}
-	depts, mods := map[uint64]string{}, map[uint64]string{}
-	for _, x := range deptList {
-		depts[x.ID] = x.Name
-	}
-	for _, x := range modList {
-		mods[x.ID] = x.Name
-	}
+	depts := common.Names(deptList, func(d *store.Department) string { return d.Name })
+	mods := common.Names(modList, func(m *store.Module) string { return m.Name })
 	var out []row
 	for _, t := range tasks {
 		if all || t.ClosedAt.IsZero() {
@@ -129,13 +120,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		m.list.Set(msg.rows)
-		return nil
-	case closedMsg:
-		if msg.err != nil {
-			return common.Fail(msg.err)
-		}
-		return tea.Batch(m.load(), common.Info(fmt.Sprintf("task %d closed", msg.id)))
+		return m.list.Set(msg.rows)
 	}
 	return m.Base.Update(msg)
 }
@@ -158,17 +143,49 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		m.all = !m.all
 		return m.load()
 	case key.Matches(msg, k.CloseTask):
-		r, ok := m.list.Selected()
-		if !ok {
-			return nil
-		}
-		if !r.t.ClosedAt.IsZero() {
-			return common.Info(fmt.Sprintf("task %d is already closed", r.t.ID))
-		}
-		id, data := r.t.ID, m.ctx.Data
-		return func() tea.Msg { return closedMsg{id: id, err: data.CloseTask(id)} }
+		return m.askClose()
 	}
 	return nil
+}
+
+// askClose asks before closing the marked tasks, or the selected one, naming them; tasks already
+// closed are left out.
+func (m *Model) askClose() tea.Cmd {
+	var open []*store.Task
+	for _, r := range m.list.Targets() {
+		if r.t.ClosedAt.IsZero() {
+			open = append(open, r.t)
+		}
+	}
+	switch {
+	case len(open) == 0 && len(m.list.Marked()) > 0:
+		return common.Info("the marked tasks are already closed")
+	case len(open) == 0:
+		if r, ok := m.list.Selected(); ok {
+			return common.Info(fmt.Sprintf("task %d is already closed", r.t.ID))
+		}
+		return nil
+	}
+	q := fmt.Sprintf("Close task %d (%s)?", open[0].ID, open[0].Title)
+	if len(open) > 1 {
+		ids := make([]uint64, len(open))
+		for i, t := range open {
+			ids[i] = t.ID
+		}
+		q = fmt.Sprintf("Close %d tasks (%s)?", len(open), store.IDList(ids))
+	}
+	data := m.ctx.Data
+	return m.AskThen(q, m.list.ClearMarks, func() (string, error) {
+		for i, t := range open {
+			if err := data.CloseTask(t.ID); err != nil {
+				return "", fmt.Errorf("closed %d of %d tasks; task %d: %w", i, len(open), t.ID, err)
+			}
+		}
+		if len(open) == 1 {
+			return fmt.Sprintf("task %d closed", open[0].ID), nil
+		}
+		return fmt.Sprintf("%d tasks closed", len(open)), nil
+	})
 }
 
 func text(r row) string {
