@@ -229,31 +229,62 @@ func layout(cols []Column, width int) []int {
 // minText is the narrowest a text column gets on a small terminal: two characters and the ellipsis.
 const minText = 3
 
-// shrink narrows columns one cell at a time until the row fits width, so on an 80-column terminal every
-// column stays on screen (cut with …) instead of the right-hand ones falling off the edge. Columns that
-// Give way go first, then the widest text column. Right-aligned (numeric) and Keep columns keep their
-// width: a cut number is worse than a short name.
+// shrink fits the row in width on a small terminal. Columns that Give way narrow first (to two
+// characters and the ellipsis), then leave the row, highest Give first, and whatever room that frees
+// beyond what was needed goes back to those that stay; only then does the widest of the other text
+// columns narrow. Right-aligned (numeric) and Keep columns keep their width: a cut number is worse than
+// a short name. A column of width 0 is not drawn.
 func shrink(cols []Column, w []int, width int) {
-	over := len(w) - 1 - width
-	for _, x := range w {
-		over += x
+	over := func() int {
+		n, shown := 0, 0
+		for _, x := range w {
+			if x > 0 {
+				n += x
+				shown++
+			}
+		}
+		return n + shown - 1 - width
 	}
-	for over > 0 {
-		next := -1
+	narrow := func(giving bool) {
+		for over() > 0 {
+			next := -1
+			for i, c := range cols {
+				if c.Right || c.Keep || w[i] <= minText || (giving && c.Give == 0) {
+					continue
+				}
+				if next < 0 || c.Give > cols[next].Give || (c.Give == cols[next].Give && w[i] > w[next]) {
+					next = i
+				}
+			}
+			if next < 0 {
+				return
+			}
+			w[next]--
+		}
+	}
+	narrow(true)
+	for over() > 0 {
+		drop := -1
 		for i, c := range cols {
-			if c.Right || c.Keep || w[i] <= minText {
-				continue
-			}
-			if next < 0 || c.Give > cols[next].Give || (c.Give == cols[next].Give && w[i] > w[next]) {
-				next = i
+			if c.Give > 0 && w[i] > 0 && (drop < 0 || c.Give >= cols[drop].Give) {
+				drop = i
 			}
 		}
-		if next < 0 {
-			return
+		if drop < 0 {
+			break
 		}
-		w[next]--
-		over--
+		w[drop] = 0
 	}
+	for grew := true; grew && over() < 0; {
+		grew = false
+		for i, c := range cols {
+			if c.Give > 0 && w[i] > 0 && w[i] < max(c.Width, c.Min) && over() < 0 {
+				w[i]++
+				grew = true
+			}
+		}
+	}
+	narrow(false)
 }
 
 // View draws the header, the visible rows and the filter line; src is asked for visible cells only.
@@ -286,6 +317,9 @@ func (m *Model) headerLine() string {
 	var b strings.Builder
 	b.WriteString("  ")
 	for c, col := range m.cols {
+		if m.widths[c] == 0 {
+			continue
+		}
 		col.Tail = false // a title reads from its start
 		writeFit(&b, col.Title, m.widths[c], col)
 		b.WriteByte(' ')
@@ -302,6 +336,9 @@ func (m *Model) writeRow(b *strings.Builder, src Source, i int) {
 		var line strings.Builder
 		line.WriteString(m.ctx.Theme.Cursor + mark)
 		for c, col := range m.cols {
+			if m.widths[c] == 0 {
+				continue
+			}
 			writeFit(&line, src.Cell(i, c), m.widths[c], col)
 			line.WriteByte(' ')
 		}
@@ -311,6 +348,9 @@ func (m *Model) writeRow(b *strings.Builder, src Source, i int) {
 	b.WriteByte(' ')
 	b.WriteString(mark)
 	for c, col := range m.cols {
+		if m.widths[c] == 0 {
+			continue
+		}
 		if st := src.Style(i, c); st != nil {
 			b.WriteString(st.Render(fit(src.Cell(i, c), m.widths[c], col)))
 		} else {
