@@ -177,6 +177,7 @@ func TestDemoInARealTerminal(t *testing.T) {
 		}
 	}
 
+	termtest.AnswerBackgroundQuery(t, out, &seen, master)
 	expect("Modules")
 	expect("Demo KVM")
 	expect("memory only")

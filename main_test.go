@@ -80,6 +80,20 @@ func tempDB(t *testing.T) string {
 	return filepath.Join(t.TempDir(), "vmmpm.db")
 }
 
+// TestTerminalLibsMatch keeps the import rule's library list honest: it catches subpackages and
+// nothing that merely shares a prefix.
+func TestTerminalLibsMatch(t *testing.T) {
+	for p, want := range map[string]bool{
+		"github.com/charmbracelet/bubbles/key": true, "github.com/charmbracelet/huh": true,
+		"github.com/muesli/termenv": true, "golang.org/x/term": true,
+		"github.com/charmbraceletx/x": false, "golang.org/x/terminal": false, "golang.org/x/sys/unix": false, "go.etcd.io/bbolt": false,
+	} {
+		if got := isTerminalLib(p); got != want {
+			t.Errorf("isTerminalLib(%q) = %v, want %v", p, got, want)
+		}
+	}
+}
+
 func TestVersionFlag(t *testing.T) {
 	out, _, code := runCLI(t, "", "--version")
 	if code != 0 || !strings.Contains(out, version) {
@@ -87,8 +101,14 @@ func TestVersionFlag(t *testing.T) {
 	}
 }
 
-// terminalLibs are the terminal libraries only ui and main may use.
-var terminalLibs = []string{"github.com/charmbracelet/", "github.com/muesli/termenv"}
+// terminalLibs are the terminal libraries only ui and main may import (every Charm library, termenv,
+// x/term): the domain packages stay usable headless (vmmpm engine, serve, --spec).
+var terminalLibs = []string{"github.com/charmbracelet", "github.com/muesli/termenv", "golang.org/x/term"}
+
+// isTerminalLib says whether import path p is one of terminalLibs or a package inside one.
+func isTerminalLib(p string) bool {
+	return slices.ContainsFunc(terminalLibs, func(lib string) bool { return p == lib || strings.HasPrefix(p, lib+"/") })
+}
 
 // TestImportRules enforces ARCHITECTURE.md: ui and main may import anything; the domain packages
 // only what is listed, never ui, and no terminal library (bubbletea, bubbles, lipgloss, huh, termenv).
@@ -129,7 +149,7 @@ func TestImportRules(t *testing.T) {
 			if ours && target != top && !slices.Contains(rules, target) {
 				t.Errorf("%s imports %s: %s may import only %v (ARCHITECTURE.md)", path, p, top, rules)
 			}
-			if slices.ContainsFunc(terminalLibs, func(lib string) bool { return strings.HasPrefix(p, lib) }) {
+			if isTerminalLib(p) {
 				t.Errorf("%s imports %s: the domain packages know nothing of the terminal; that belongs in ui", path, p)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"vmmpm/store"
@@ -56,8 +57,8 @@ type App struct {
 	stack    []common.Screen
 	help     help.Model
 	showHelp bool
-	flash    common.Flash
-	flashAt  time.Time
+	// flashes holds each tab's last message: a message stays with the screen that raised it.
+	flashes []flash
 	// secretsErr is why passwords cannot be saved or read, from the start-up probe (nil: they can).
 	secretsErr error
 	// engineErr is set when the engine stopped on its own; the status line keeps saying so.
@@ -85,6 +86,7 @@ func New(opts Options) *App {
 		modules.New(ctx), services.New(ctx), jobs.New(ctx), tasks.New(ctx), catalog.New(ctx), tariffs.New(ctx),
 		lanes.New(ctx),
 	}
+	a.flashes = make([]flash, len(a.screens))
 	return a
 }
 
@@ -146,7 +148,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return a, nil
 	case common.FlashMsg:
-		a.flash, a.flashAt = common.Flash(msg), a.ctx.Now()
+		a.flashes[a.active] = flash{Flash: common.Flash(msg), at: a.ctx.Now()}
 		return a, nil
 	case common.PushMsg:
 		a.stack = append(a.stack, msg.Screen)
@@ -159,7 +161,7 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case modules.OpenWizardMsg:
 		return a, common.Push(a.opts.NewWizard(a.ctx))
 	case tea.KeyMsg:
-		return a, a.key(msg)
+		return a, a.keys(msg)
 	case tea.MouseMsg:
 		return a, a.mouse(msg)
 	}
@@ -176,6 +178,27 @@ func (a *App) broadcast(msg tea.Msg) tea.Cmd {
 		cmds = append(cmds, s.Update(msg))
 	}
 	return tea.Batch(cmds...)
+}
+
+// keys splits runes that arrived together (`tmux send-keys 'jj'`, fast typing over SSH) into one key
+// each, so every one counts; from the moment the front screen has a text field open, the rest is typed
+// there as it came.
+func (a *App) keys(msg tea.KeyMsg) tea.Cmd {
+	if msg.Type != tea.KeyRunes || len(msg.Runes) < 2 || msg.Paste {
+		return a.key(msg)
+	}
+	var cmds []tea.Cmd
+	for i, r := range msg.Runes {
+		if !a.showHelp && a.top().Capturing() {
+			rest := msg
+			rest.Runes = msg.Runes[i:]
+			return tea.Sequence(append(cmds, a.top().Update(rest))...)
+		}
+		one := msg
+		one.Runes = []rune{r}
+		cmds = append(cmds, a.key(one))
+	}
+	return tea.Sequence(cmds...)
 }
 
 func (a *App) key(msg tea.KeyMsg) tea.Cmd {
@@ -253,6 +276,8 @@ func (a *App) View() string {
 		return "starting…"
 	}
 	var b strings.Builder
+	flash := a.flashView()
+	a.ctx.FlashLines = len(flash) - 1
 	b.WriteString(a.tabsView() + "\n")
 	b.WriteString(a.crumbView() + "\n")
 	body := a.bodyView()
@@ -264,7 +289,9 @@ func (a *App) View() string {
 		}
 		b.WriteByte('\n')
 	}
-	b.WriteString(a.flashView() + "\n")
+	for _, l := range flash {
+		b.WriteString(l + "\n")
+	}
 	b.WriteString(a.statusView() + "\n")
 	b.WriteString(a.helpBarView())
 	return b.String()
@@ -288,13 +315,50 @@ func (a *App) helpBarView() string {
 
 func (a *App) bodyView() string {
 	if a.showHelp {
-		full := a.help
-		full.ShowAll = true
-		return a.styles.helpBox.Render(a.styles.helpTitle.Render("Keys — "+a.top().Title()) + "\n\n" +
-			full.FullHelpView(a.top().Help().FullHelp()) + "\n\n" +
-			a.styles.faint.Render("q or ctrl+c quits · ? or esc closes this help"))
+		return a.fullHelpView()
 	}
 	return a.top().View()
+}
+
+// fullHelpView is the `?` overlay: the roomiest layout that fits the body, down to one without the box
+// and with the key groups stacked, so no group is ever cut at the edge.
+func (a *App) fullHelpView() string {
+	groups := a.top().Help().FullHelp()
+	full := a.help
+	full.ShowAll, full.Width = true, 0 // measured here, never cut by the help model
+	title := a.styles.helpTitle.Render("Keys — " + a.top().Title())
+	foot := a.styles.faint.Render("q or ctrl+c quits · ? or esc closes this help")
+	w, h := a.ctx.Width, a.ctx.BodyHeight()
+	var v string
+	for _, box := range []lipgloss.Style{a.styles.helpBox, a.styles.helpBox.Padding(0, 1), lipgloss.NewStyle()} {
+		room := w - box.GetHorizontalFrameSize()
+		for _, stack := range []bool{false, true} {
+			rows := helpRows(full, groups, room, stack)
+			v = box.Render(title + "\n\n" + strings.Join(rows, "\n") + "\n\n" + foot)
+			if lipgloss.Width(v) <= w && lipgloss.Height(v) <= h {
+				return v
+			}
+		}
+	}
+	return v
+}
+
+// helpRows lays the key groups side by side as long as they fit room; stack starts a new row for
+// each group that does not.
+func helpRows(full help.Model, groups [][]key.Binding, room int, stack bool) []string {
+	if !stack {
+		return []string{full.FullHelpView(groups)}
+	}
+	var rows []string
+	var row [][]key.Binding
+	for _, g := range groups {
+		if len(row) > 0 && lipgloss.Width(full.FullHelpView(append(row, g))) > room {
+			rows = append(rows, full.FullHelpView(row))
+			row = nil
+		}
+		row = append(row, g)
+	}
+	return append(rows, full.FullHelpView(row))
 }
 
 var tabNames = []string{"Modules", "Services", "Jobs", "Tasks", "Catalog", "Tariffs", "Lanes"}
@@ -353,18 +417,40 @@ func (a *App) crumbView() string {
 	return a.styles.rule.Render(crumb + strings.Repeat("─", max(a.ctx.Width-ansi.StringWidth(crumb), 0)))
 }
 
-// flashView is the rule above the status line, carrying the last message for a few seconds.
-func (a *App) flashView() string {
-	if a.flash.Text == "" || a.ctx.Now().Sub(a.flashAt) >= flashFor {
-		return a.styles.rule.Render(strings.Repeat("─", a.ctx.Width))
+// flash is a message and when it came.
+type flash struct {
+	common.Flash
+	at time.Time
+}
+
+// flashView is the rule above the status line, carrying the tab's last message for a few seconds. A
+// long message wraps onto more lines (up to a third of the screen) instead of being cut.
+func (a *App) flashView() []string {
+	f := a.flashes[a.active]
+	if f.Text == "" || a.ctx.Now().Sub(f.at) >= flashFor {
+		return []string{a.styles.rule.Render(strings.Repeat("─", a.ctx.Width))}
 	}
-	text := ansi.Truncate(a.flash.Text, a.ctx.Width-4, "…")
+	room := max(a.ctx.Width-4, 10)
+	lines := strings.Split(ansi.Wrap(f.Text, room, " "), "\n")
+	if most := max((a.ctx.Height-common.HeaderLines-common.FooterLines)/3, 1); len(lines) > most {
+		lines = lines[:most]
+		lines[most-1] = ansi.Truncate(lines[most-1], room-1, "") + "…"
+	}
 	st := a.styles.ok
-	if a.flash.Err {
+	if f.Err {
 		st = a.styles.err
 	}
-	return a.styles.rule.Render("─ ") + st.Render(text) + " " +
-		a.styles.rule.Render(strings.Repeat("─", max(a.ctx.Width-ansi.StringWidth(text)-3, 0)))
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		l = strings.TrimRight(l, " ")
+		if i > 0 {
+			out[i] = "  " + st.Render(l)
+			continue
+		}
+		out[i] = a.styles.rule.Render("─ ") + st.Render(l) + " " +
+			a.styles.rule.Render(strings.Repeat("─", max(a.ctx.Width-ansi.StringWidth(l)-3, 0)))
+	}
+	return out
 }
 
 // flashFor is how long a message stays.

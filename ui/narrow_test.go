@@ -80,7 +80,7 @@ func TestPlainHTTPModuleIsNotCalledVerified(t *testing.T) {
 	}
 	r := start(t, f)
 	v := r.View()
-	must(t, v, "module 1: no TLS (plain http)", "http://vmm.exam… no TLS")
+	must(t, v, "module 1: no TLS (plain http)", "http://vmm.example.net no TLS")
 	mustNot(t, v, "TLS verified")
 	r.Keys("j")
 	must(t, r.View(), "module 2: TLS NOT VERIFIED (insecure)")

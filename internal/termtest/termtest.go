@@ -76,3 +76,13 @@ func Expect(t testing.TB, out *SyncBuffer, seen *int, text string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// AnswerBackgroundQuery waits for the terminal queries Bubble Tea sends as it loads (background colour,
+// then cursor position) and answers them as a dark terminal would; unanswered, the program waits 5 s.
+func AnswerBackgroundQuery(t testing.TB, out *SyncBuffer, seen *int, master *os.File) {
+	t.Helper()
+	Expect(t, out, seen, "\x1b[6n")
+	if _, err := master.Write([]byte("\x1b]11;rgb:0000/0000/0000\x1b\\\x1b[1;1R")); err != nil {
+		t.Fatal(err)
+	}
+}

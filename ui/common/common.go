@@ -23,6 +23,9 @@ type Context struct {
 	// Frame counts app ticks; spinners derive their frame from it so nothing else needs a timer.
 	Frame int
 	Data  *Data
+	// FlashLines is how many lines a long message takes above the status line beyond its own one; the
+	// body gives them up while it shows.
+	FlashLines int
 }
 
 // New returns a context with the default keymap and the real clock.
@@ -37,7 +40,7 @@ func (c *Context) Spinner() string {
 }
 
 // BodyHeight is the room a screen has between the app's header and footer lines.
-func (c *Context) BodyHeight() int { return max(c.Height-HeaderLines-FooterLines, 3) }
+func (c *Context) BodyHeight() int { return max(c.Height-HeaderLines-FooterLines-c.FlashLines, 3) }
 
 // Layout lines the app reserves: tabs and a rule on top, status and help below.
 const (

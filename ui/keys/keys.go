@@ -8,15 +8,17 @@ import "github.com/charmbracelet/bubbles/key"
 type KeyMap struct {
 	// Global.
 	Screens [7]key.Binding
-	NextTab key.Binding
-	PrevTab key.Binding
-	Help    key.Binding
-	Quit    key.Binding
-	ForceQ  key.Binding
-	Back    key.Binding
-	Filter  key.Binding
-	CopyID  key.Binding
-	Refresh key.Binding
+	// AnyScreen matches all of Screens, so full help names them on one line.
+	AnyScreen key.Binding
+	NextTab   key.Binding
+	PrevTab   key.Binding
+	Help      key.Binding
+	Quit      key.Binding
+	ForceQ    key.Binding
+	Back      key.Binding
+	Filter    key.Binding
+	CopyID    key.Binding
+	Refresh   key.Binding
 
 	// Lists.
 	Up       key.Binding
@@ -105,7 +107,9 @@ func Default() *KeyMap {
 	for i := range k.Screens {
 		n := string(rune('1' + i))
 		k.Screens[i] = key.NewBinding(key.WithKeys(n), key.WithHelp(n, names[i]))
+		k.AnyScreen.SetKeys(append(k.AnyScreen.Keys(), n)...)
 	}
+	k.AnyScreen.SetHelp("1–7", "switch screen")
 	return k
 }
 
@@ -120,8 +124,7 @@ func (h Help) FullHelp() [][]key.Binding { return h.Full }
 
 // Global is the group every screen's full help ends with.
 func (k *KeyMap) Global() []key.Binding {
-	return []key.Binding{k.Screens[0], k.Screens[1], k.Screens[2], k.Screens[3], k.Screens[4], k.Screens[5], k.Screens[6],
-		k.NextTab, k.PrevTab, k.Help, k.Back, k.Quit, k.ForceQ}
+	return []key.Binding{k.AnyScreen, k.NextTab, k.PrevTab, k.Help, k.Back, k.Quit, k.ForceQ}
 }
 
 // Movement is the list-navigation group.

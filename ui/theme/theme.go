@@ -47,16 +47,39 @@ func Setup(noColor bool) *Theme {
 	return New(noColor)
 }
 
+// colour gives one colour its value on every kind of terminal, for light and dark backgrounds: truecolor,
+// the 256-colour cube and the 16 ANSI colours. lipgloss would derive the last two from the first by
+// nearest match, and that turns #E06C75 into colour 232, near black on a dark background.
+func colour(light, dark [3]string) lipgloss.CompleteAdaptiveColor {
+	return lipgloss.CompleteAdaptiveColor{
+		Light: lipgloss.CompleteColor{TrueColor: light[0], ANSI256: light[1], ANSI: light[2]},
+		Dark:  lipgloss.CompleteColor{TrueColor: dark[0], ANSI256: dark[1], ANSI: dark[2]},
+	}
+}
+
+// Palette is every colour the TUI draws with, light and dark, as truecolor, 256-colour and ANSI values.
+var Palette = struct {
+	Accent, Muted, Warning, Danger, Success, Info, Rule lipgloss.CompleteAdaptiveColor
+}{
+	Accent:  colour([3]string{"#5A56E0", "62", "4"}, [3]string{"#7D79F6", "105", "12"}),
+	Muted:   colour([3]string{"#767676", "243", "8"}, [3]string{"#8A8A8A", "245", "8"}),
+	Warning: colour([3]string{"#946C00", "136", "3"}, [3]string{"#E5C07B", "180", "11"}),
+	Danger:  colour([3]string{"#C0392B", "160", "1"}, [3]string{"#E06C75", "167", "9"}),
+	Success: colour([3]string{"#2E8B57", "29", "2"}, [3]string{"#98C379", "114", "10"}),
+	Info:    colour([3]string{"#1F75B5", "25", "6"}, [3]string{"#61AFEF", "75", "14"}),
+	Rule:    colour([3]string{"#B2B2B2", "249", "8"}, [3]string{"#585858", "240", "8"}),
+}
+
 // New builds the theme with the current colour profile.
 func New(noColor bool) *Theme {
 	t := &Theme{
 		NoColor: noColor,
-		Accent:  lipgloss.AdaptiveColor{Light: "#5A56E0", Dark: "#7D79F6"},
-		Muted:   lipgloss.AdaptiveColor{Light: "#8A8A8A", Dark: "#767676"},
-		Warning: lipgloss.AdaptiveColor{Light: "#B8860B", Dark: "#E5C07B"},
-		Danger:  lipgloss.AdaptiveColor{Light: "#C0392B", Dark: "#E06C75"},
-		Success: lipgloss.AdaptiveColor{Light: "#2E8B57", Dark: "#98C379"},
-		Info:    lipgloss.AdaptiveColor{Light: "#1F75B5", Dark: "#61AFEF"},
+		Accent:  Palette.Accent,
+		Muted:   Palette.Muted,
+		Warning: Palette.Warning,
+		Danger:  Palette.Danger,
+		Success: Palette.Success,
+		Info:    Palette.Info,
 		Cursor:  "›",
 		Spinner: []string{"⣾", "⣽", "⣻", "⢿", "⡿", "⣟", "⣯", "⣷"},
 	}

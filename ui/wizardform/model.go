@@ -127,7 +127,7 @@ func New(b backend.Backend, opt Options) *Model {
 	m := &Model{
 		b: b, ctx: opt.Context,
 		width: opt.Width, height: opt.Height,
-		keys: DefaultKeyMap(), st: defaultStyles(), help: help.New(),
+		keys: DefaultKeyMap(), st: defaultStyles(), help: newHelp(),
 		spin:  spinner.New(spinner.WithSpinner(spinner.Dot)),
 		draft: wizard.NewDraft(), formKeys: formKeyMap(),
 		ttlText: fmt.Sprint(store.DefaultTTL), countText: "1", saveConfirm: true,

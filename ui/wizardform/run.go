@@ -59,7 +59,8 @@ func Run(ctx context.Context, b backend.Backend, in io.Reader, out io.Writer) (*
 }
 
 // RunAccessible asks the same pages as plain prompts, one line at a time, for screen readers (huh's
-// accessible mode). The validation, the login check and the atomic save are the same.
+// accessible mode). The validation, the login check and the atomic save are the same. Cancelling ctx
+// (ctrl+c sends SIGINT at a prompt) ends it at once with ErrCancelled and the terminal as it was.
 func RunAccessible(ctx context.Context, b backend.Backend, in io.Reader, out io.Writer) (*store.Module, []string, error) {
 	m := New(b, Options{Context: ctx, Width: 80, Height: 24})
 	if m.fatal != nil {
@@ -70,10 +71,39 @@ func RunAccessible(ctx context.Context, b backend.Backend, in io.Reader, out io.
 	if !ok || !term.IsTerminal(int(f.Fd())) {
 		return nil, nil, errors.New("the accessible wizard needs a terminal to read the password without echo")
 	}
-	eof := &eofReader{r: in}
-	in = eofFile{eof, f.Fd()}
+	// The prompts cannot be interrupted mid-read, so they run aside; a password prompt may hold the
+	// terminal with echo off, hence the saved state.
+	state, err := term.GetState(int(f.Fd()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("the accessible wizard cannot read the terminal's settings: %w", err)
+	}
+	type result struct {
+		m        *store.Module
+		warnings []string
+		err      error
+	}
+	done := make(chan result, 1)
+	go func() {
+		mod, warnings, err := m.askAll(ctx, eofFile{&eofReader{r: in, ctx: ctx}, f.Fd()}, out)
+		done <- result{mod, warnings, err}
+	}()
+	select {
+	case r := <-done:
+		return r.m, r.warnings, r.err
+	case <-ctx.Done():
+		_ = term.Restore(int(f.Fd()), state)
+		fmt.Fprintln(out)
+		return nil, nil, ErrCancelled
+	}
+}
+
+// askAll runs the pages as prompts until the module is saved.
+func (m *Model) askAll(ctx context.Context, in eofFile, out io.Writer) (*store.Module, []string, error) {
 	for m.phase != phaseDone {
-		if eof.ended {
+		if ctx.Err() != nil {
+			return nil, nil, ErrCancelled
+		}
+		if in.ended {
 			return nil, nil, fmt.Errorf("the input ended before the module was saved: %w", ErrCancelled)
 		}
 		fmt.Fprintf(out, "\n%s\n", m.page.step().Indicator())
@@ -129,6 +159,9 @@ func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer)
 			m.goTo(pageParams)
 			return nil
 		}
+		if ctx.Err() != nil { // interrupted at the last prompt: nothing is saved
+			return ErrCancelled
+		}
 		m.phase = phaseSaving
 		mod, err := m.b.SaveModule(m.ctx, m.draft, m.password)
 		m.saveDone(saveDoneMsg{module: mod, err: err})
@@ -142,13 +175,18 @@ func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer)
 }
 
 // eofReader notes the end of input, which huh's prompts swallow (they fall back to the default), so the
-// page loop can stop instead of asking forever.
+// page loop can stop instead of asking forever. Once ctx is cancelled it reads as ended.
 type eofReader struct {
 	r     io.Reader
+	ctx   context.Context
 	ended bool
 }
 
 func (e *eofReader) Read(p []byte) (int, error) {
+	if e.ctx.Err() != nil {
+		e.ended = true
+		return 0, io.EOF
+	}
 	n, err := e.r.Read(p)
 	if errors.Is(err, io.EOF) {
 		e.ended = true

@@ -1,8 +1,11 @@
 package wizardform
 
 import (
+	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/huh"
 	"github.com/charmbracelet/lipgloss"
+
+	"vmmpm/ui/theme"
 )
 
 // styles of the wizard's own chrome; the fields use huh's Charm theme. Colours drop out on their own
@@ -12,31 +15,73 @@ type styles struct {
 }
 
 func defaultStyles() styles {
-	indigo := lipgloss.AdaptiveColor{Light: "#5A56E0", Dark: "#7571F9"}
+	p := theme.Palette
+	fg := func(c lipgloss.TerminalColor) lipgloss.Style { return lipgloss.NewStyle().Foreground(c) }
 	return styles{
-		title:   lipgloss.NewStyle().Bold(true).Foreground(indigo),
-		stepOn:  lipgloss.NewStyle().Bold(true).Foreground(indigo),
-		stepOff: lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "245", Dark: "243"}),
-		rule:    lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "250", Dark: "238"}),
-		label:   lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "241", Dark: "246"}),
+		title:   fg(p.Accent).Bold(true),
+		stepOn:  fg(p.Accent).Bold(true),
+		stepOff: fg(p.Muted),
+		rule:    fg(p.Rule),
+		label:   fg(p.Muted),
 		value:   lipgloss.NewStyle(),
-		muted:   lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "245", Dark: "243"}),
-		good:    lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#02BA84", Dark: "#02BF87"}),
-		warn:    lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#B7791F", Dark: "#F6C177"}),
-		bad:     lipgloss.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "#FF4672", Dark: "#ED567A"}),
+		muted:   fg(p.Muted),
+		good:    fg(p.Success),
+		warn:    fg(p.Warning),
+		bad:     fg(p.Danger),
 		help:    lipgloss.NewStyle(),
 	}
 }
 
-// formTheme is huh's Charm theme with the chosen button bracketed, so a yes/no switch still reads
-// correctly without colour (NO_COLOR, or a screen reader reading the screen).
+// newHelp is the help line on the palette: bubbles' own separator grey is near white on a light
+// background.
+func newHelp() help.Model {
+	h := help.New()
+	p := theme.Palette
+	key := lipgloss.NewStyle().Foreground(p.Accent)
+	desc := lipgloss.NewStyle().Foreground(p.Muted)
+	h.Styles = help.Styles{ShortKey: key, ShortDesc: desc, ShortSeparator: desc, Ellipsis: desc,
+		FullKey: key, FullDesc: desc, FullSeparator: desc}
+	return h
+}
+
+// formTheme is huh's Charm theme on the app's palette (whose colours have explicit 256 and ANSI values,
+// so none turns near black or white by nearest match), with the chosen button bracketed instead of on a
+// coloured background, so a yes/no switch reads correctly without colour (NO_COLOR, a screen reader).
 func formTheme() *huh.Theme {
 	t := huh.ThemeCharm()
+	p := theme.Palette
+	f := &t.Focused
+	f.Base = f.Base.BorderForeground(p.Accent)
+	f.Card = f.Base
+	f.Title = f.Title.Foreground(p.Accent)
+	f.NoteTitle = f.NoteTitle.Foreground(p.Accent)
+	f.Directory = f.Directory.Foreground(p.Accent)
+	f.Description = f.Description.Foreground(p.Muted)
+	f.ErrorIndicator = f.ErrorIndicator.Foreground(p.Danger)
+	f.ErrorMessage = f.ErrorMessage.Foreground(p.Danger)
+	for _, s := range []*lipgloss.Style{&f.SelectSelector, &f.NextIndicator, &f.PrevIndicator, &f.MultiSelectSelector,
+		&f.TextInput.Prompt} {
+		*s = s.Foreground(p.Accent)
+	}
+	f.Option = f.Option.UnsetForeground()
+	f.UnselectedOption = f.UnselectedOption.UnsetForeground()
+	f.SelectedOption = f.SelectedOption.Foreground(p.Success)
+	f.SelectedPrefix = f.SelectedPrefix.Foreground(p.Success)
+	f.UnselectedPrefix = f.UnselectedPrefix.Foreground(p.Muted)
+	f.TextInput.Cursor = f.TextInput.Cursor.Foreground(p.Success)
+	f.TextInput.Placeholder = f.TextInput.Placeholder.Foreground(p.Muted)
 	on := func(s string) string { return "[" + s + "]" }
 	off := func(s string) string { return " " + s + " " }
-	t.Focused.FocusedButton = t.Focused.FocusedButton.Transform(on)
-	t.Focused.BlurredButton = t.Focused.BlurredButton.Transform(off)
-	t.Blurred.FocusedButton = t.Blurred.FocusedButton.Transform(on)
-	t.Blurred.BlurredButton = t.Blurred.BlurredButton.Transform(off)
+	f.FocusedButton = f.FocusedButton.UnsetBackground().Bold(true).Foreground(p.Accent).Transform(on)
+	f.Next = f.FocusedButton
+	f.BlurredButton = f.BlurredButton.UnsetBackground().Foreground(p.Muted).Transform(off)
+
+	t.Blurred = t.Focused
+	t.Blurred.Base = t.Focused.Base.BorderStyle(lipgloss.HiddenBorder())
+	t.Blurred.Card = t.Blurred.Base
+	t.Blurred.NextIndicator = lipgloss.NewStyle()
+	t.Blurred.PrevIndicator = lipgloss.NewStyle()
+	t.Group.Title = t.Focused.Title
+	t.Group.Description = t.Focused.Description
 	return t
 }

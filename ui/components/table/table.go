@@ -24,6 +24,11 @@ type Column struct {
 	Right bool
 	// Keep stops a narrow terminal from cutting the column (addresses: a cut IP is a wrong IP).
 	Keep bool
+	// Give makes the column give way first on a narrow terminal, before columns without it; a higher
+	// Give gives way sooner. For what the admin can read elsewhere (department, last check).
+	Give int
+	// Tail cuts the column from the left, keeping its end: a URL's port, a queue's ×3.
+	Tail bool
 }
 
 // Source gives the cells of absolute row i. Style may return nil for the default look.
@@ -55,6 +60,7 @@ type Model struct {
 	filter    textinput.Model
 	filtering bool
 	empty     string
+	noun      string
 }
 
 // New returns a table with the given columns.
@@ -64,11 +70,15 @@ func New(ctx *common.Context, cols ...Column) Model {
 	f.Prompt = "/"
 	f.Placeholder = "filter"
 	f.CharLimit = 64
-	return Model{ctx: ctx, cols: cols, styles: newStyles(ctx.Theme), filter: f, empty: "nothing here yet"}
+	return Model{ctx: ctx, cols: cols, styles: newStyles(ctx.Theme), filter: f, empty: "nothing here yet",
+		noun: "rows"}
 }
 
 // SetEmpty sets the line shown when there are no rows.
 func (m *Model) SetEmpty(s string) { m.empty = s }
+
+// SetNoun names the rows ("services") for the line a filter without a match shows.
+func (m *Model) SetNoun(noun string) { m.noun = noun }
 
 // SetSize fits the table in width×height, one line of which is the header and one the filter line.
 func (m *Model) SetSize(width, height int) {
@@ -219,27 +229,62 @@ func layout(cols []Column, width int) []int {
 // minText is the narrowest a text column gets on a small terminal: two characters and the ellipsis.
 const minText = 3
 
-// shrink narrows the widest text columns one cell at a time until the row fits width, so on an 80-column
-// terminal every column stays on screen (cut with …) instead of the right-hand ones falling off the edge.
-// Right-aligned (numeric) and Keep columns keep their width: a cut number is worse than a short name.
+// shrink fits the row in width on a small terminal. Columns that Give way narrow first (to two
+// characters and the ellipsis), then leave the row, highest Give first, and whatever room that frees
+// beyond what was needed goes back to those that stay; only then does the widest of the other text
+// columns narrow. Right-aligned (numeric) and Keep columns keep their width: a cut number is worse than
+// a short name. A column of width 0 is not drawn.
 func shrink(cols []Column, w []int, width int) {
-	over := len(w) - 1 - width
-	for _, x := range w {
-		over += x
-	}
-	for over > 0 {
-		widest := -1
-		for i, c := range cols {
-			if !c.Right && !c.Keep && w[i] > minText && (widest < 0 || w[i] > w[widest]) {
-				widest = i
+	over := func() int {
+		n, shown := 0, 0
+		for _, x := range w {
+			if x > 0 {
+				n += x
+				shown++
 			}
 		}
-		if widest < 0 {
-			return
-		}
-		w[widest]--
-		over--
+		return n + shown - 1 - width
 	}
+	narrow := func(giving bool) {
+		for over() > 0 {
+			next := -1
+			for i, c := range cols {
+				if c.Right || c.Keep || w[i] <= minText || (giving && c.Give == 0) {
+					continue
+				}
+				if next < 0 || c.Give > cols[next].Give || (c.Give == cols[next].Give && w[i] > w[next]) {
+					next = i
+				}
+			}
+			if next < 0 {
+				return
+			}
+			w[next]--
+		}
+	}
+	narrow(true)
+	for over() > 0 {
+		drop := -1
+		for i, c := range cols {
+			if c.Give > 0 && w[i] > 0 && (drop < 0 || c.Give >= cols[drop].Give) {
+				drop = i
+			}
+		}
+		if drop < 0 {
+			break
+		}
+		w[drop] = 0
+	}
+	for grew := true; grew && over() < 0; {
+		grew = false
+		for i, c := range cols {
+			if c.Give > 0 && w[i] > 0 && w[i] < max(c.Width, c.Min) && over() < 0 {
+				w[i]++
+				grew = true
+			}
+		}
+	}
+	narrow(false)
 }
 
 // View draws the header, the visible rows and the filter line; src is asked for visible cells only.
@@ -254,7 +299,11 @@ func (m *Model) View(src Source) string {
 		b.WriteByte('\n')
 	}
 	if m.total == 0 {
-		b.WriteString("  " + m.styles.faint.Render(m.empty) + "\n")
+		empty := m.empty
+		if f := m.FilterValue(); f != "" {
+			empty = "no " + m.noun + " match " + strconv.Quote(f) + " (esc clears the filter)"
+		}
+		b.WriteString("  " + m.styles.faint.Render(empty) + "\n")
 		end++
 	}
 	for i := end - m.offset; i < m.rows; i++ {
@@ -268,7 +317,11 @@ func (m *Model) headerLine() string {
 	var b strings.Builder
 	b.WriteString("  ")
 	for c, col := range m.cols {
-		writeFit(&b, col.Title, m.widths[c], col.Right)
+		if m.widths[c] == 0 {
+			continue
+		}
+		col.Tail = false // a title reads from its start
+		writeFit(&b, col.Title, m.widths[c], col)
 		b.WriteByte(' ')
 	}
 	return strings.TrimRight(b.String(), " ")
@@ -283,7 +336,10 @@ func (m *Model) writeRow(b *strings.Builder, src Source, i int) {
 		var line strings.Builder
 		line.WriteString(m.ctx.Theme.Cursor + mark)
 		for c, col := range m.cols {
-			writeFit(&line, src.Cell(i, c), m.widths[c], col.Right)
+			if m.widths[c] == 0 {
+				continue
+			}
+			writeFit(&line, src.Cell(i, c), m.widths[c], col)
 			line.WriteByte(' ')
 		}
 		b.WriteString(m.styles.selected.Render(strings.TrimRight(line.String(), " ")))
@@ -292,10 +348,13 @@ func (m *Model) writeRow(b *strings.Builder, src Source, i int) {
 	b.WriteByte(' ')
 	b.WriteString(mark)
 	for c, col := range m.cols {
+		if m.widths[c] == 0 {
+			continue
+		}
 		if st := src.Style(i, c); st != nil {
-			b.WriteString(st.Render(fit(src.Cell(i, c), m.widths[c], col.Right)))
+			b.WriteString(st.Render(fit(src.Cell(i, c), m.widths[c], col)))
 		} else {
-			writeFit(b, src.Cell(i, c), m.widths[c], col.Right)
+			writeFit(b, src.Cell(i, c), m.widths[c], col)
 		}
 		if c < len(m.cols)-1 {
 			b.WriteByte(' ')
@@ -321,30 +380,34 @@ func (m *Model) footer() string {
 var spaces = strings.Repeat(" ", 512)
 
 // fit truncates or pads s to exactly w cells.
-func fit(s string, w int, right bool) string {
+func fit(s string, w int, col Column) string {
 	var b strings.Builder
-	writeFit(&b, s, w, right)
+	writeFit(&b, s, w, col)
 	return b.String()
 }
 
-// writeFit writes s truncated or padded to exactly w cells; plain ASCII, the usual case, takes a path
-// that allocates nothing.
-func writeFit(b *strings.Builder, s string, w int, right bool) {
+// writeFit writes s truncated (from the end, or from the start for a Tail column) or padded to exactly
+// w cells; plain ASCII, the usual case, takes a path that allocates nothing.
+func writeFit(b *strings.Builder, s string, w int, col Column) {
 	if w <= 0 {
 		return
 	}
 	sw, ascii := width(s)
 	if sw > w {
-		if ascii {
+		switch {
+		case col.Tail:
+			s = "…" + ansi.TruncateLeft(s, sw-w+1, "")
+		case ascii:
 			b.WriteString(s[:w-1])
 			b.WriteString("…")
 			return
+		default:
+			s = ansi.Truncate(s, w, "…")
 		}
-		s = ansi.Truncate(s, w, "…")
 		sw = ansi.StringWidth(s)
 	}
 	pad := min(w-sw, len(spaces))
-	if right {
+	if col.Right {
 		b.WriteString(spaces[:pad])
 		b.WriteString(s)
 		return

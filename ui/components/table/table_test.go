@@ -98,3 +98,28 @@ func TestFilterField(t *testing.T) {
 		t.Fatal("esc did not clear the filter")
 	}
 }
+
+// cells is a one-row source with fixed cells.
+type cells []string
+
+func (c cells) Cell(_, col int) string       { return c[col] }
+func (cells) Style(int, int) *lipgloss.Style { return nil }
+
+// TestColumnsGiveWay: on a narrow terminal the column that gives way shrinks before the others, and a
+// Tail column keeps the end of its text.
+func TestColumnsGiveWay(t *testing.T) {
+	ctx := common.New(uitest.Plain(), nil)
+	tb := table.New(ctx, table.Column{Title: "NAME", Width: 12}, table.Column{Title: "DEPT", Width: 12, Give: 1},
+		table.Column{Title: "URL", Width: 20, Tail: true})
+	tb.SetSize(2+12+1+8+1+20, 5) // four cells short
+	tb.SetTotal(1)
+	v := uitest.Strip(tb.View(cells{"fra-kvm-main", "Provisioning", "vmm.example.net:1500"}))
+	if !strings.Contains(v, "› fra-kvm-main Provisi… vmm.example.net:1500") {
+		t.Fatalf("DEPT should give way alone:\n%s", v)
+	}
+	tb.SetSize(2+12+1+3+1+15, 5) // too narrow even with DEPT at its floor: DEPT leaves, URL narrows
+	v = uitest.Strip(tb.View(cells{"fra-kvm-main", "Provisioning", "vmm.example.net:1500"}))
+	if !strings.Contains(v, ":1500") || strings.Contains(v, "vmm.example.net:1500") || strings.Contains(v, "DEPT") {
+		t.Fatalf("DEPT should leave and URL keep its port, losing its start:\n%s", v)
+	}
+}

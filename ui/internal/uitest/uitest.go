@@ -196,7 +196,8 @@ func Strip(s string) string {
 	return strings.Join(lines, "\n")
 }
 
-// Key builds the key message a terminal sends for a name such as "enter", "ctrl+c" or "j".
+// Key builds the key message a terminal sends for a name such as "enter", "ctrl+c" or "j". A name it
+// does not know is typed as runes, which the app splits into one key each: add special keys above.
 func Key(name string) tea.KeyMsg {
 	for t, n := range keyNames {
 		if n == name {
@@ -211,4 +212,5 @@ var keyNames = map[tea.KeyType]string{
 	tea.KeyShiftTab: "shift+tab", tea.KeyUp: "up", tea.KeyDown: "down", tea.KeyLeft: "left",
 	tea.KeyRight: "right", tea.KeyCtrlU: "ctrl+u", tea.KeyCtrlD: "ctrl+d", tea.KeySpace: "space",
 	tea.KeyBackspace: "backspace", tea.KeyHome: "home", tea.KeyEnd: "end", tea.KeyCtrlR: "ctrl+r",
+	tea.KeyCtrlA: "ctrl+a",
 }

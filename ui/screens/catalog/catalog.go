@@ -52,6 +52,7 @@ func New(ctx *common.Context) *Model {
 	)
 	m.dcs.Noun = "data center"
 	m.dcs.Table.SetEmpty("no data centers: press a to add one")
+	m.dcs.Table.SetNoun("data centers")
 	m.depts = rows.New(ctx, func(d *store.Department) uint64 { return d.ID }, deptCell,
 		func(d *store.Department) string { return strconv.FormatUint(d.ID, 10) + " " + d.Name },
 		table.Column{Title: "ID", Width: 4, Right: true},
@@ -59,6 +60,7 @@ func New(ctx *common.Context) *Model {
 	)
 	m.depts.Noun = "department"
 	m.depts.Table.SetEmpty("no departments: press a to add one")
+	m.depts.Table.SetNoun("departments")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,

@@ -101,6 +101,7 @@ func New(ctx *common.Context) *Model {
 	m := &Model{ctx: ctx, styles: newStyles(ctx.Theme), marked: map[uint64]store.Job{}}
 	m.table = table.New(ctx, columns...)
 	m.table.SetEmpty("no jobs in this tab")
+	m.table.SetNoun("jobs")
 	return m
 }
 

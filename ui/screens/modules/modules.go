@@ -70,18 +70,19 @@ func New(ctx *common.Context) *Model {
 	m.list = rows.New(ctx, func(r row) uint64 { return r.m.ID }, m.cell, text,
 		table.Column{Title: "ID", Width: 3, Right: true},
 		table.Column{Title: "NAME", Width: 13},
-		table.Column{Title: "CLUSTER", Width: 14},
-		table.Column{Title: "DATA CENTER", Width: 11},
-		table.Column{Title: "DEPARTMENT", Width: 12},
-		table.Column{Title: "URL", Min: 12},
+		table.Column{Title: "CLUSTER", Width: 14, Give: 1},
+		table.Column{Title: "DATA CENTER", Width: 11, Give: 2},
+		table.Column{Title: "DEPARTMENT", Width: 12, Give: 2},
+		table.Column{Title: "URL", Width: 22, Tail: true},
 		table.Column{Title: "TLS", Width: 8},
-		table.Column{Title: "QUEUE", Width: 17},
+		table.Column{Title: "QUEUE", Width: 17, Tail: true},
 		table.Column{Title: "SORT", Width: 4, Right: true},
-		table.Column{Title: "LAST CHECK", Width: 10},
+		table.Column{Title: "LAST CHECK", Width: 10, Give: 2},
 	)
 	m.list.Noun = "module"
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no modules yet: press a to add one with the wizard")
+	m.list.Table.SetNoun("modules")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,
@@ -203,7 +204,7 @@ func (m *Model) cell(r row, col int) string {
 	case colDept:
 		return r.dept
 	case colURL:
-		return mod.URL
+		return strings.TrimPrefix(mod.URL, "https://") // the TLS column says how it is reached
 	case colTLS:
 		state, _ := common.TLSState(mod)
 		return state

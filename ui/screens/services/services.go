@@ -70,10 +70,10 @@ func New(ctx *common.Context) *Model {
 	m := &Model{ctx: ctx, styles: newStyles(ctx.Theme)}
 	m.list = rows.New(ctx, func(r row) uint64 { return r.s.ID }, m.cell, text,
 		table.Column{Title: "ID", Width: 6, Right: true},
-		table.Column{Title: "STATUS", Width: 12},
-		table.Column{Title: "TARIFF", Width: 14},
+		table.Column{Title: "STATUS", Width: 12, Keep: true},
+		table.Column{Title: "TARIFF", Width: 14, Give: 1},
 		table.Column{Title: "MODULE", Width: 14},
-		table.Column{Title: "CLIENT", Min: 16},
+		table.Column{Title: "CLIENT", Min: 16, Give: 2},
 		table.Column{Title: "DOMAIN", Min: 14},
 		table.Column{Title: "IPV4", Width: 15, Keep: true},
 		table.Column{Title: "VM", Width: 6, Right: true},
@@ -82,6 +82,7 @@ func New(ctx *common.Context) *Model {
 	m.list.Noun = "service"
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no services: press n to create some from a tariff")
+	m.list.Table.SetNoun("services")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: m.startLoad,
 		Key:  m.key,

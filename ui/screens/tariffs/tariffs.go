@@ -70,6 +70,7 @@ func New(ctx *common.Context) *Model {
 	)
 	m.list.Noun = "tariff"
 	m.list.Table.SetEmpty("no tariffs: press a to add one")
+	m.list.Table.SetNoun("tariffs")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,

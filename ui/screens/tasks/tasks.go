@@ -70,6 +70,7 @@ func New(ctx *common.Context) *Model {
 	m.list.Noun, m.list.Multi = "task", true
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no open tasks: failed jobs open one here for their module's department")
+	m.list.Table.SetNoun("tasks")
 	m.Base = listscreen.New(ctx, listscreen.Spec{
 		Load: m.load,
 		Key:  m.key,
