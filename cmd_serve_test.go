@@ -240,6 +240,7 @@ func (env *engineEnv) startTUI() *tuiProc {
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	go func() { _, _ = io.Copy(p.screen, master) }()
+	termtest.AnswerBackgroundQuery(t, p.screen, &p.seen, master)
 	return p
 }
 

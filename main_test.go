@@ -38,10 +38,11 @@ func TestMain(m *testing.M) {
 // envRunMain makes the test binary behave as the vmmpm binary (see vmmpmCmd).
 const envRunMain = "VMMPM_TEST_RUN_MAIN"
 
-// vmmpmCmd is the vmmpm program with args, run from this test binary in its own process.
+// vmmpmCmd is the vmmpm program with args, run from this test binary in its own process. CI is left
+// out: termenv takes it to mean "no terminal", and these programs run on a real one.
 func vmmpmCmd(args ...string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), envRunMain+"=1")
+	cmd.Env = append(environWithout(os.Environ(), "CI"), envRunMain+"=1")
 	return cmd
 }
 
