@@ -17,6 +17,12 @@ import (
 // zero-latency executor, and a server for it on a socket.
 func benchEngine(b *testing.B) (*queue.Engine, *store.Tariff, string) {
 	b.Helper()
+	return benchEngineWith(b, 0)
+}
+
+// benchEngineWith is benchEngine with operations that take opTime.
+func benchEngineWith(b *testing.B, opTime time.Duration) (*queue.Engine, *store.Tariff, string) {
+	b.Helper()
 	dir := b.TempDir()
 	db, err := store.Open(filepath.Join(dir, "bench.db"), store.Options{})
 	if err != nil {
@@ -35,7 +41,16 @@ func benchEngine(b *testing.B) (*queue.Engine, *store.Tariff, string) {
 			b.Fatal(err)
 		}
 	}
-	noop := queue.ExecutorFunc(func(context.Context, *queue.Op) (queue.Result, error) { return queue.Result{}, nil })
+	noop := queue.ExecutorFunc(func(ctx context.Context, _ *queue.Op) (queue.Result, error) {
+		if opTime > 0 {
+			select {
+			case <-time.After(opTime):
+			case <-ctx.Done():
+				return queue.Result{}, ctx.Err()
+			}
+		}
+		return queue.Result{}, nil
+	})
 	secrets := store.NewMemorySecrets()
 	e, err := queue.New(db, secrets, queue.Options{Executor: noop})
 	if err != nil {
@@ -86,6 +101,48 @@ func BenchmarkEngineWithClients(b *testing.B) {
 		name := map[bool]string{true: "light", false: "full"}[light]
 		b.Run(name, func(b *testing.B) { benchClients(b, light) })
 	}
+}
+
+// BenchmarkEventLatency measures how long a job's end takes to reach 10 clients on full streams while
+// the engine runs at a pace its clients keep up with (20 ms operations on 8 lanes, about 400 jobs/s):
+// from the job's finish time, set just before its commit, to the client decoding it.
+func BenchmarkEventLatency(b *testing.B) {
+	const m, clients = 800, 10
+	var lat []time.Duration
+	var mu sync.Mutex
+	for b.Loop() {
+		e, t, sock := benchEngineWith(b, 20*time.Millisecond)
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for range clients {
+			evs, err := NewClient(sock, "bench").Events(ctx, 0, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ev := range evs {
+					if ev.Kind == queue.JobChanged && ev.Job.State == store.JobDone {
+						d := time.Since(ev.Job.FinishedAt)
+						mu.Lock()
+						lat = append(lat, d)
+						mu.Unlock()
+					}
+				}
+			}()
+		}
+		runOpens(b, e, t, m)
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		wg.Wait()
+	}
+	if len(lat) < b.N*800*clients*9/10 {
+		b.Fatalf("clients saw %d job ends, want about %d", len(lat), b.N*800*clients)
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_event_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_event_ms")
 }
 
 func benchClients(b *testing.B, light bool) {
