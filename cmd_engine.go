@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
 )
@@ -25,8 +26,9 @@ func newEngineCmd(a *app) *cobra.Command {
 			"from the OS keyring. Stops on Ctrl+C or SIGTERM (running operations are resumed next time);\n" +
 			"with --until-idle it exits 0 once nothing is queued, running or waiting to retry.\n\n" +
 			"When the disk refuses a write (full, over quota, read-only) the engine pauses, logs why, retries\n" +
-			"with a growing pause and resumes by itself once the write succeeds. With --until-idle it gives up\n" +
-			"after the disk has refused writes for 5 minutes and exits 1 saying what to free.",
+			"with a growing pause and resumes by itself once the write succeeds. A locked keyring makes jobs\n" +
+			"wait without using attempts. With --until-idle it gives up after 5 minutes of either and exits 1\n" +
+			"saying what to fix.",
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			return a.runEngine(c.Context(), untilIdle)
@@ -36,7 +38,8 @@ func newEngineCmd(a *app) *cobra.Command {
 	return c
 }
 
-// untilIdleMaxPause is how long engine --until-idle waits for a disk that refuses writes.
+// untilIdleMaxPause is how long engine --until-idle waits for a disk that refuses writes or a keyring
+// that cannot give passwords.
 const untilIdleMaxPause = 5 * time.Minute
 
 func (a *app) runEngine(ctx context.Context, untilIdle bool) error {
@@ -59,11 +62,15 @@ func (a *app) runEngine(ctx context.Context, untilIdle bool) error {
 	if untilIdle {
 		opt.MaxPause = untilIdleMaxPause
 	}
-	e, err := queue.New(db, store.NewKeyring(), opt)
+	secrets := store.NewKeyring()
+	e, err := queue.New(db, secrets, opt)
 	if err != nil {
 		return err
 	}
 	defer e.Close()
+	// Through the backend, so the figures of vmmpm stats and the Lanes screen count these jobs too.
+	local := backend.NewLocal(db, secrets, e, version)
+	defer local.Close()
 	log.Info("engine started", "db", db.Path())
 	if untilIdle {
 		err = e.RunUntilIdle(ctx)

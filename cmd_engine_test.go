@@ -29,11 +29,17 @@ type engineEnv struct {
 
 func newEngineEnv(t *testing.T, taskTime time.Duration) *engineEnv {
 	t.Helper()
+	return newEngineEnvAt(t, taskTime, tempDB(t))
+}
+
+// newEngineEnvAt is newEngineEnv with the database at db.
+func newEngineEnvAt(t *testing.T, taskTime time.Duration, path string) *engineEnv {
+	t.Helper()
 	t.Setenv("VMMPM_KEYRING_SERVICE", fmt.Sprintf("vmmpm-test-engine-%d-%d", os.Getpid(), time.Now().UnixNano()))
 	s := sim.New(sim.Config{TaskTime: taskTime, Seed: 1})
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
-	env := &engineEnv{t: t, db: tempDB(t), sim: s, url: srv.URL}
+	env := &engineEnv{t: t, db: path, sim: s, url: srv.URL}
 	mustCLI(t, "--db", env.db, "datacenter", "add", "DC One")
 	mustCLI(t, "--db", env.db, "department", "add", "Support")
 	// The wizard (module add) is tested elsewhere; here the module is written directly.

@@ -63,7 +63,9 @@ func (a *app) serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv, err := server.New(backend.NewLocal(db, secrets, eng, version), db, version, socket, log)
+	local := backend.NewLocal(db, secrets, eng, version)
+	defer local.Close() // writes the last figures (stats) before the database closes
+	srv, err := server.New(local, db, version, socket, log)
 	if err != nil {
 		return err
 	}
@@ -97,26 +99,33 @@ func (a *app) serve(ctx context.Context) error {
 }
 
 func newStatusCmd(a *app) *cobra.Command {
-	var asJSON bool
+	var asJSON, watch bool
 	c := &cobra.Command{
-		Use:   "status [--json]",
+		Use:   "status [--json] [--watch]",
 		Short: "Say whether a vmmpm server runs, with job counts by state and each module's health",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
-			return a.withBackend(false, func(b backend.Backend) error {
-				st, err := b.Status(c.Context())
-				if err != nil {
-					return err
-				}
-				if asJSON {
-					return printJSON(a.stdout, st)
-				}
-				printStatus(a.stdout, st, a.socketPath())
-				return nil
-			})
+			show := func() error {
+				return a.withBackend(false, func(b backend.Backend) error {
+					st, err := b.Status(c.Context())
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return printJSON(a.stdout, st)
+					}
+					printStatus(a.stdout, st, a.socketPath())
+					return nil
+				})
+			}
+			if !watch {
+				return show()
+			}
+			return a.watch(c.Context(), asJSON, show)
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&watch, "watch", false, "repaint every 2 s until Ctrl+C (with --json: one object each time)")
 	return c
 }
 

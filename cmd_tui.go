@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,8 +23,9 @@ import (
 
 // tuiOptions are the root command's own flags.
 type tuiOptions struct {
-	demo  bool
-	mouse bool
+	demo   bool
+	faults bool
+	mouse  bool
 }
 
 // demoServices is how many services the demo starts opening, so the jobs pane moves from the first frame.
@@ -40,9 +40,11 @@ const (
 func setupTUI(root *cobra.Command, a *app) {
 	var o tuiOptions
 	root.Flags().BoolVar(&o.demo, "demo", false, "run the TUI on a temporary database with an in-process VMmanager emulator (kept only with --db)")
+	root.Flags().BoolVar(&o.faults, "demo-faults", false, "--demo with a second module whose emulator is slow and fails now and then (see the Lanes screen, 7)")
 	root.Flags().BoolVar(&o.mouse, "mouse", false, "turn mouse support on (off by default so text can be selected)")
 	root.Args = cobra.NoArgs
 	root.RunE = func(c *cobra.Command, _ []string) error {
+		o.demo = o.demo || o.faults
 		keepDB := ""
 		if c.Flags().Changed("db") {
 			keepDB = a.dbPath
@@ -69,7 +71,7 @@ type session struct {
 
 func (a *app) openSession(o tuiOptions, keepDB string) (*session, error) {
 	if o.demo {
-		env, err := demo.Start(demo.Options{DBPath: keepDB})
+		env, err := demo.Start(demo.Options{DBPath: keepDB, Faults: o.faults})
 		if err != nil {
 			return nil, err
 		}
@@ -126,6 +128,7 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 		defer func() { cancel(); <-done }()
 	}
 	local := backend.NewLocal(s.db, s.secrets, eng, version)
+	defer local.Close() // writes the last figures (stats) before the database closes
 	cfg := ui.Config{Backend: local, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}
 	if s.demo != nil {
 		cfg.WizardPrefill = s.demo.WizardPrefill()
@@ -142,12 +145,13 @@ func (a *app) runProgram(o tuiOptions, cfg ui.Config, eng *queue.Engine) error {
 		opts = append(opts, tea.WithMouseCellMotion())
 	}
 	p := tea.NewProgram(model, opts...)
+	stop := func() error { return nil }
 	if eng != nil {
-		stop := startEngine(eng, a.stderr, func(err error) { p.Send(ui.EngineStoppedMsg{Err: err}) })
-		defer stop()
+		stop = startEngine(eng, func(err error) { p.Send(ui.EngineStoppedMsg{Err: err}) })
 	}
 	_, err := p.Run()
-	return err
+	// The exit status says when the engine inside had stopped on an error.
+	return errors.Join(err, stop())
 }
 
 // openLog appends the engine's transitions to the log file (spec §1), since the TUI owns the screen. A log
@@ -164,9 +168,9 @@ func openLog(path string) (*slog.Logger, func()) {
 }
 
 // startEngine runs the engine in the background; the returned stop cancels it, waits for Run to return
-// (running jobs finish their current call or are left for recovery) and closes it. An engine that stops
-// on its own (a failed write, say) is reported through stopped at once, so the screen can say so.
-func startEngine(eng *queue.Engine, stderr io.Writer, stopped func(error)) (stop func()) {
+// (running jobs finish their current call or are left for recovery), closes it and returns why it had
+// stopped on its own, if it had. That is also reported through stopped at once, so the screen can say so.
+func startEngine(eng *queue.Engine, stopped func(error)) (stop func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
@@ -176,11 +180,13 @@ func startEngine(eng *queue.Engine, stderr io.Writer, stopped func(error)) (stop
 		}
 		done <- err
 	}()
-	return func() {
+	return func() error {
 		cancel()
-		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			fmt.Fprintln(stderr, "vmmpm: the engine stopped with an error: "+err.Error())
-		}
+		err := <-done
 		_ = eng.Close()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return fmt.Errorf("the engine stopped with an error, so queued operations did not run: %w", err)
+		}
+		return nil
 	}
 }

@@ -118,8 +118,9 @@ func TestImportRules(t *testing.T) {
 		"vmm":     nil,
 		"queue":   {"store", "vmm"},
 		"wizard":  {"store", "vmm", "queue"},
-		"backend": {"store", "vmm", "queue", "wizard"},
-		"server":  {"backend", "store", "queue", "wizard", "vmm"},
+		"stats":   {"store", "queue"},
+		"backend": {"store", "vmm", "queue", "wizard", "stats"},
+		"server":  {"backend", "store", "queue", "wizard", "stats", "vmm"},
 	}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vmmpm/queue"
+	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
 	"vmmpm/wizard"
@@ -70,6 +71,9 @@ type Backend interface {
 	CreateServices(ctx context.Context, tariffID uint64, count int, client string) ([]store.Service, error)
 	Cancel(ctx context.Context, jobID uint64) error
 	Retry(ctx context.Context, jobID uint64) error
+
+	// Stats is the figures of the lanes view and `vmmpm stats`: lanes, per-module throughput, errors.
+	Stats(ctx context.Context) (*stats.Snapshot, error)
 
 	// Events streams engine events with Seq greater than since until ctx ends or the stream breaks
 	// (the channel is then closed). An Event with Reset set means events were lost: re-read. With light

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vmmpm/queue"
+	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
 	"vmmpm/wizard"
@@ -32,6 +33,9 @@ type Local struct {
 	engine  *queue.Engine
 	ownsEng bool
 	started time.Time
+	// collector follows the engine running here (nil otherwise); stopStats ends it (stats.go).
+	collector *stats.Collector
+	stopStats func()
 }
 
 // NewLocal wraps db and secrets; eng may be nil (see Local).
@@ -40,7 +44,11 @@ func NewLocal(db *store.DB, secrets store.Secrets, eng *queue.Engine, version st
 	if eng != nil {
 		mode = ModeEngine
 	}
-	return &Local{DB: db, Secrets: secrets, Version: version, Mode: mode, engine: eng, started: time.Now()}
+	l := &Local{DB: db, Secrets: secrets, Version: version, Mode: mode, engine: eng, started: time.Now()}
+	if eng != nil {
+		l.startStats(eng)
+	}
+	return l
 }
 
 // Engine returns the engine, making a stopped one if none was given.
@@ -61,6 +69,10 @@ func (l *Local) Engine() (*queue.Engine, error) {
 func (l *Local) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.stopStats != nil {
+		l.stopStats()
+		l.stopStats = nil
+	}
 	var err error
 	if l.ownsEng {
 		err = l.engine.Close()

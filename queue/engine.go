@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,8 +53,9 @@ type Options struct {
 	Rand *rand.Rand
 	// Executor runs operations (default: VMmanager 6 through package vmm).
 	Executor Executor
-	// MaxPause bounds how long Run waits for a disk that refuses writes before it returns the fault
-	// (0: wait until stopped). vmmpm engine --until-idle sets it so a full disk ends the run.
+	// MaxPause bounds how long Run waits for a disk that refuses writes, or for a keyring that cannot
+	// give passwords, before it returns the cause (0: wait until stopped). vmmpm engine --until-idle
+	// sets it so a full disk or a locked keyring ends the run.
 	MaxPause time.Duration
 
 	update updateFunc // tests inject disk faults here; nil is db.Update
@@ -103,7 +105,6 @@ type jobState struct {
 	seq     uint64
 	worker  bool // a worker goroutine is running it
 	recover bool // found running with no worker: resume it when Run starts
-	waiting bool // back in the queue after a keyring wait: its Error says so until it starts
 	partial bool // only the scheduling fields are loaded (load); fill reads the rest
 	timer   *time.Timer
 	// committed: job state and module in the last change submitted for it
@@ -463,8 +464,8 @@ func (e *Engine) start(js *jobState) {
 	j.Attempt++
 	j.StartedAt = now
 	j.NextRunAt = time.Time{}
-	if js.waiting {
-		js.waiting, j.Error = false, ""
+	if strings.HasPrefix(j.Error, waitingPrefix) { // set by a keyring wait, maybe before a restart
+		j.Error = ""
 	}
 	j.Logf(now, "attempt %d of %d started", j.Attempt, j.MaxAttempts)
 	ch := e.jobChange(js)

@@ -3,10 +3,14 @@ package queue
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"vmmpm/store"
 )
+
+// waitingPrefix starts the Error of a job back in the queue after a keyring wait, until it starts.
+const waitingPrefix = "waiting: "
 
 // keyProbeEvery is how often a waiting engine asks the keyring again: well within the 5 s in which
 // jobs must continue once it is usable.
@@ -48,8 +52,7 @@ func (e *Engine) waitForKeyring(js *jobState, op *Op, cause string, se *store.Se
 		}
 		j.State, j.StartedAt = store.JobQueued, time.Time{}
 		j.Attempt = max(j.Attempt-1, 0)
-		js.waiting = true
-		j.Error = "waiting: " + cause
+		j.Error = waitingPrefix + cause
 		j.Logf(now, "waiting: %s; the attempt does not count", cause)
 	}
 	ch := e.jobChange(js)
@@ -81,6 +84,10 @@ func (e *Engine) probeKeyring(ctx context.Context, w *keyWait) {
 		}
 		_, err := e.secrets.Get(w.probe)
 		if _, _, down := keyringDown(err); down {
+			if e.opt.MaxPause > 0 && e.opt.Now().Sub(w.since) >= e.opt.MaxPause {
+				e.setFatal(fmt.Errorf("the engine stopped because jobs waited %s for the keyring (%s): %s; the jobs keep their attempts and go on at the next start", e.opt.MaxPause, w.cause, w.advice))
+				return
+			}
 			continue
 		}
 		e.mu.Lock()

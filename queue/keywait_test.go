@@ -3,6 +3,7 @@ package queue
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -102,5 +103,43 @@ func TestKeyringLockedJobsWait(t *testing.T) {
 	}
 	if n := len(f.sim.Stats().HostsCreated); n != 4 {
 		t.Errorf("%d VMs created, want 4", n)
+	}
+}
+
+// TestKeyringLockedMaxPause: with Options.MaxPause a keyring that stays locked ends the run with one
+// sentence naming the cause and the fix; the jobs keep their attempts and open no task.
+func TestKeyringLockedMaxPause(t *testing.T) {
+	f := newFixture(t, sim.Config{}, queueParams("km-__PMID__", 1))
+	sec := &lockableSecrets{Secrets: f.secrets}
+	sec.locked.Store(true)
+	f.secrets = sec
+	opt := fastOptions()
+	opt.MaxPause = 300 * time.Millisecond
+	e := f.engine(opt)
+	_, err := e.CreateServices(f.tariff.ID, 2, "km@example.org")
+	f.must(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = e.RunUntilIdle(ctx)
+	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), "keyring locked") ||
+		!strings.Contains(err.Error(), "unlock it") || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("RunUntilIdle with a keyring locked for good: %v", err)
+	}
+	for _, j := range allJobs(t, f.db) {
+		if j.State != store.JobQueued || j.Attempt != 0 {
+			t.Errorf("job %d: %s after %d attempts", j.ID, j.State, j.Attempt)
+		}
+	}
+	if tasks, _ := store.All[store.Task](f.db); len(tasks) != 0 {
+		t.Errorf("%d tasks opened", len(tasks))
+	}
+	// Unlocked and restarted: the jobs run, and none keeps the waiting sentence.
+	f.must(e.Close())
+	sec.locked.Store(false)
+	runIdle(t, f.engine(fastOptions()), 10*time.Second)
+	for _, j := range allJobs(t, f.db) {
+		if j.State != store.JobDone || j.Attempt != 1 || j.Error != "" {
+			t.Errorf("after the restart job %d: %s after %d attempts, error %q", j.ID, j.State, j.Attempt, j.Error)
+		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"vmmpm/backend"
 	"vmmpm/queue"
+	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
 	"vmmpm/wizard"
@@ -254,6 +255,11 @@ func (c *Client) Page(ctx context.Context, state string, offset, limit int) (*ba
 func (c *Client) Counts(ctx context.Context) (map[uint64]queue.ModuleCounts, error) {
 	out := map[uint64]queue.ModuleCounts{}
 	return out, c.call(ctx, "counts", noArgs{}, &out)
+}
+
+func (c *Client) Stats(ctx context.Context) (*stats.Snapshot, error) {
+	var s stats.Snapshot
+	return &s, c.call(ctx, "stats", noArgs{}, &s)
 }
 
 func (c *Client) LanePosition(ctx context.Context, jobID uint64) (backend.LanePos, error) {

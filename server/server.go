@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vmmpm/backend"
+	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
 	"vmmpm/wizard"
@@ -262,6 +263,7 @@ func (s *Server) routes() map[string]call {
 		}),
 		"cancel": rpc(func(ctx context.Context, a *idArgs) (any, error) { return nil, b.Cancel(ctx, a.ID) }),
 		"retry":  rpc(func(ctx context.Context, a *idArgs) (any, error) { return nil, b.Retry(ctx, a.ID) }),
+		"stats":  rpc(func(ctx context.Context, _ *noArgs) (*stats.Snapshot, error) { return b.Stats(ctx) }),
 	}
 }
 

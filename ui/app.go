@@ -21,6 +21,7 @@ import (
 	"vmmpm/ui/common"
 	"vmmpm/ui/screens/catalog"
 	"vmmpm/ui/screens/jobs"
+	"vmmpm/ui/screens/lanes"
 	"vmmpm/ui/screens/modules"
 	"vmmpm/ui/screens/services"
 	"vmmpm/ui/screens/tariffs"
@@ -66,7 +67,7 @@ type App struct {
 	unwatch   func()
 }
 
-// New builds the app with its six screens.
+// New builds the app with its seven screens.
 func New(opts Options) *App {
 	ctx := common.New(opts.Theme, opts.Data)
 	if opts.Now != nil {
@@ -83,6 +84,7 @@ func New(opts Options) *App {
 	a.help.Styles = a.styles.help
 	a.screens = []common.Screen{
 		modules.New(ctx), services.New(ctx), jobs.New(ctx), tasks.New(ctx), catalog.New(ctx), tariffs.New(ctx),
+		lanes.New(ctx),
 	}
 	a.flashes = make([]flash, len(a.screens))
 	return a
@@ -359,12 +361,22 @@ func helpRows(full help.Model, groups [][]key.Binding, room int, stack bool) []s
 	return append(rows, full.FullHelpView(row))
 }
 
-var tabNames = []string{"Modules", "Services", "Jobs", "Tasks", "Catalog", "Tariffs"}
+var tabNames = []string{"Modules", "Services", "Jobs", "Tasks", "Catalog", "Tariffs", "Lanes"}
 
+// tabLabels are "1 Modules" …; when they do not fit the width, the tabs not shown keep only their number.
 func (a *App) tabLabels() []string {
 	out := make([]string, len(tabNames))
+	width := len(" vmmpm  ")
 	for i, n := range tabNames {
 		out[i] = strconv.Itoa(i+1) + " " + n
+		width += len(n) + 5
+	}
+	if width > a.ctx.Width {
+		for i := range out {
+			if i != a.active {
+				out[i] = strconv.Itoa(i + 1)
+			}
+		}
 	}
 	return out
 }

@@ -110,6 +110,8 @@ func TestScreenKeys(t *testing.T) {
 	r.Keys("tab")
 	must(t, r.View(), "[2 Services]")
 	r.Keys("shift+tab", "shift+tab")
+	must(t, r.View(), "[7 Lanes]", "vmm6-1-1", "vmm6-1-2", "fra-kvm", "fra-lxd")
+	r.Keys("6")
 	must(t, r.View(), "[6 Tariffs]", "VPS S")
 	r.Keys("4")
 	must(t, r.View(), "[4 Tasks]", "open of service 3 failed", "VMmanager answered HTTP 400")

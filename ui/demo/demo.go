@@ -25,7 +25,20 @@ type Options struct {
 	DBPath string
 	// TaskTime is how long the emulator's tasks run (default 3 s, so the jobs pane visibly moves).
 	TaskTime time.Duration
+	// Faults adds a second module on a second emulator that is slow (longer tasks, added latency),
+	// answers 500 to a share of its changes and 503 in bursts, so the lanes view has a slow lane and
+	// a module that errs to show.
+	Faults bool
 }
+
+// The flaky emulator of Options.Faults.
+const (
+	FlakyModuleName = "Demo KVM flaky"
+	FlakyTariffName = "Demo VPS flaky"
+	FlakyFailRate   = 0.5
+	FlakyLatency    = 250 * time.Millisecond
+	flakySlowdown   = 5 // its tasks take this many times TaskTime
+)
 
 // Env is a running demo.
 type Env struct {
@@ -37,9 +50,14 @@ type Env struct {
 	Password string
 	Tariff   uint64
 	Module   uint64
+	// Flaky is the emulator, module and tariff of Options.Faults (nil and 0 without).
+	Flaky       *sim.Sim
+	FlakyModule uint64
+	FlakyTariff uint64
 
-	srv *http.Server
-	dir string
+	srv, flakySrv *http.Server
+	dir           string
+	dc, dept      uint64 // the seeded data center and department
 }
 
 // Names of the seeded records.
@@ -68,11 +86,17 @@ func Start(opt Options) (_ *Env, err error) {
 	if err := e.openDB(opt.DBPath); err != nil {
 		return nil, err
 	}
-	if err := e.startSim(opt.TaskTime); err != nil {
+	e.Sim, e.srv, e.URL, err = startSim(sim.Config{AdminEmail: AdminEmail, AdminPassword: AdminPassword, TaskTime: opt.TaskTime})
+	if err != nil {
 		return nil, err
 	}
 	if err := e.seed(); err != nil {
 		return nil, fmt.Errorf("cannot seed the demo: %w", err)
+	}
+	if opt.Faults {
+		if err := e.seedFlaky(opt.TaskTime); err != nil {
+			return nil, fmt.Errorf("cannot seed the demo's flaky module: %w", err)
+		}
 	}
 	return e, nil
 }
@@ -95,16 +119,15 @@ func (e *Env) openDB(path string) error {
 	return nil
 }
 
-func (e *Env) startSim(taskTime time.Duration) error {
+func startSim(cfg sim.Config) (*sim.Sim, *http.Server, string, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return fmt.Errorf("cannot listen on loopback for the emulator: %w", err)
+		return nil, nil, "", fmt.Errorf("cannot listen on loopback for the emulator: %w", err)
 	}
-	e.Sim = sim.New(sim.Config{AdminEmail: AdminEmail, AdminPassword: AdminPassword, TaskTime: taskTime})
-	e.srv = &http.Server{Handler: e.Sim, ReadHeaderTimeout: 10 * time.Second}
-	e.URL = "http://" + ln.Addr().String()
-	go func() { _ = e.srv.Serve(ln) }()
-	return nil
+	s := sim.New(cfg)
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return s, srv, "http://" + ln.Addr().String(), nil
 }
 
 // seed adds a data center, two departments, the KVM module (through the wizard's own check and save,
@@ -118,37 +141,61 @@ func (e *Env) seed() error {
 	}); err != nil {
 		return err
 	}
+	var err error
+	e.dc, e.dept = dc.ID, sup.ID
+	e.Module, e.Tariff, err = e.addModule(e.URL, ModuleName, TariffName, dc.ID, sup.ID)
+	return err
+}
+
+// addModule adds a KVM module on the emulator at url (through the wizard's own check and save, queues
+// on with two lanes) and a tariff served by it.
+func (e *Env) addModule(url, name, tariff string, dc, dept uint64) (module, tariffID uint64, err error) {
 	d := wizard.NewDraft()
-	d.URL, d.Username = e.URL, AdminEmail
+	d.URL, d.Username = url, AdminEmail
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res, err := wizard.CheckIntegration(ctx, d.Integration(), e.Password)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	d.URL = res.URL
 	d.ApplyCheck(res)
 	if err := d.ChooseCluster(1); err != nil {
-		return err
+		return 0, 0, err
 	}
-	d.Name, d.DataCenterID, d.DepartmentID = ModuleName, dc.ID, sup.ID
+	d.Name, d.DataCenterID, d.DepartmentID = name, dc, dept
 	d.Params.Queue, d.Params.QueueCount = true, 2
 	m, err := wizard.Save(e.DB, e.Secrets, d, e.Password)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	e.Module = m.ID
 	m.LastCheck = &store.Check{At: time.Now().UTC(), OK: true, Message: "checked by the demo at start"}
 	if err := e.DB.Save(m); err != nil {
-		return err
+		return 0, 0, err
 	}
-	t := &store.Tariff{Name: TariffName, DataCenterID: dc.ID, ModuleIDs: []uint64{m.ID}, CPU: 1, RAMMiB: 1024,
+	t := &store.Tariff{Name: tariff, DataCenterID: dc, ModuleIDs: []uint64{m.ID}, CPU: 1, RAMMiB: 1024,
 		DiskMiB: 10240, OSID: 1, IPv4Count: 1, DomainTemplate: "vps@ID@.demo.example"}
 	if err := e.DB.Save(t); err != nil {
+		return 0, 0, err
+	}
+	return m.ID, t.ID, nil
+}
+
+// seedFlaky starts the flaky emulator and adds its module and tariff; the 500s start once the module
+// is saved, so the demo itself starts reliably.
+func (e *Env) seedFlaky(taskTime time.Duration) error {
+	var url string
+	var err error
+	e.Flaky, e.flakySrv, url, err = startSim(sim.Config{AdminEmail: AdminEmail, AdminPassword: AdminPassword,
+		TaskTime: flakySlowdown * taskTime, Latency: FlakyLatency, SleepEvery: 40, SleepBurst: 4})
+	if err != nil {
 		return err
 	}
-	e.Tariff = t.ID
-	return nil
+	e.FlakyModule, e.FlakyTariff, err = e.addModule(url, FlakyModuleName, FlakyTariffName, e.dc, e.dept)
+	if err == nil {
+		e.Flaky.SetFailRate(FlakyFailRate)
+	}
+	return err
 }
 
 // Opener is the engine call that starts services: queue.Engine's CreateServices.
@@ -156,18 +203,27 @@ type Opener interface {
 	CreateServices(tariffID uint64, count int, client string) ([]store.Service, error)
 }
 
-// OpenServices creates n services of the demo tariff so the jobs pane is alive from the first frame.
+// OpenServices creates n services of the demo tariff (half of them on the flaky one with Faults) so the
+// jobs pane is alive from the first frame.
 func (e *Env) OpenServices(o Opener, n int) error {
+	if e.FlakyTariff != 0 {
+		if _, err := o.CreateServices(e.FlakyTariff, n/2, ClientEmail); err != nil {
+			return err
+		}
+		n -= n / 2
+	}
 	_, err := o.CreateServices(e.Tariff, n, ClientEmail)
 	return err
 }
 
 // Close stops the emulator, closes the database and removes it when it was temporary.
 func (e *Env) Close() {
-	if e.srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = e.srv.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{e.srv, e.flakySrv} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	if e.DB != nil {
 		_ = e.DB.Close()
@@ -200,7 +256,11 @@ func (e *Env) Traffic(ctx context.Context, d Driver, every time.Duration, limit 
 				continue
 			}
 		}
-		_, _ = d.CreateServices(e.Tariff, 1+n%2, ClientEmail)
+		tariff := e.Tariff
+		if e.FlakyTariff != 0 && n%2 == 1 {
+			tariff = e.FlakyTariff
+		}
+		_, _ = d.CreateServices(tariff, 1+n%2, ClientEmail)
 	}
 }
 

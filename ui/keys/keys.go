@@ -7,7 +7,7 @@ import "github.com/charmbracelet/bubbles/key"
 // KeyMap holds every binding the TUI reacts to.
 type KeyMap struct {
 	// Global.
-	Screens [6]key.Binding
+	Screens [7]key.Binding
 	// AnyScreen matches all of Screens, so full help names them on one line.
 	AnyScreen key.Binding
 	NextTab   key.Binding
@@ -103,13 +103,13 @@ func Default() *KeyMap {
 		Yes:       key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
 		No:        key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no")),
 	}
-	names := [6]string{"modules", "services", "jobs", "tasks", "catalog", "tariffs"}
+	names := [7]string{"modules", "services", "jobs", "tasks", "catalog", "tariffs", "lanes"}
 	for i := range k.Screens {
 		n := string(rune('1' + i))
 		k.Screens[i] = key.NewBinding(key.WithKeys(n), key.WithHelp(n, names[i]))
 		k.AnyScreen.SetKeys(append(k.AnyScreen.Keys(), n)...)
 	}
-	k.AnyScreen.SetHelp("1–6", "switch screen")
+	k.AnyScreen.SetHelp("1–7", "switch screen")
 	return k
 }
 

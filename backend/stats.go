@@ -1,0 +1,92 @@
+package backend
+
+import (
+	"context"
+	"time"
+
+	"vmmpm/queue"
+	"vmmpm/stats"
+	"vmmpm/store"
+)
+
+// StatsFlushEvery is how often the figures are written to the database (at most).
+var StatsFlushEvery = time.Minute
+
+// startStats follows the engine's events into a collector that starts from the history kept in the
+// database, so figures survive restarts; it writes them back at most once every StatsFlushEvery.
+func (l *Local) startStats(eng *queue.Engine) {
+	c := stats.New()
+	_ = c.Load(l.DB, time.Now()) // unreadable history: start afresh rather than refuse to run
+	events, unsubscribe := eng.Subscribe(4096)
+	c.SeedLanes(unfinished(eng))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Run(ctx, events, l.DB, StatsFlushEvery, time.Now, nil)
+	}()
+	l.collector = c
+	l.stopStats = func() { cancel(); <-done; unsubscribe() }
+}
+
+func unfinished(eng *queue.Engine) []store.Job {
+	var out []store.Job
+	for _, st := range []string{store.JobRunning, store.JobQueued, store.JobRetrying} {
+		jobs, _, err := eng.Page(st, 0, 1<<30)
+		if err == nil {
+			out = append(out, jobs...)
+		}
+	}
+	return out
+}
+
+// Stats is the figures now: from the collector following this process's engine, or, with no engine
+// running here, from the history kept in the database and the unfinished jobs.
+func (l *Local) Stats(context.Context) (*stats.Snapshot, error) {
+	e, err := l.Engine()
+	if err != nil {
+		return nil, err
+	}
+	c := l.collector
+	if c == nil {
+		c = stats.New()
+		if err := c.Load(l.DB, time.Now()); err != nil {
+			return nil, err
+		}
+		c.SeedLanes(unfinished(e))
+	}
+	mods, err := store.All[store.Module](l.DB)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]uint64, len(mods))
+	for i, m := range mods {
+		ids[i] = m.ID
+	}
+	s := c.Snapshot(time.Now(), ids)
+	for i, m := range mods {
+		sm := &s.Modules[i]
+		sm.Name, sm.LastCheck = m.Name, m.LastCheck
+		sm.SetHealth(e.Health(m.ID))
+		s.FitLanes(m.ID, laneKeys(m))
+	}
+	return s, nil
+}
+
+// laneKeys are a module's lanes as its parameters say: none with queues off or when keys depend on
+// the service or the operation (they come and go with the jobs).
+func laneKeys(m *store.Module) []string {
+	if !m.Params.Queue {
+		return nil
+	}
+	t, err := queue.ParseKeyTemplate(m.Params.QueueKey, true)
+	if err != nil || t.UsesIID() || t.UsesType() {
+		return nil
+	}
+	name := t.Expand("", m.ID, 0)
+	keys := make([]string, max(m.Params.QueueCount, 1))
+	for i := range keys {
+		keys[i] = queue.QueueKey(name, i+1)
+	}
+	return keys
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"vmmpm/backend"
+	"vmmpm/stats"
+)
+
+func newStatsCmd(a *app) *cobra.Command {
+	var asJSON bool
+	var format string
+	c := &cobra.Command{
+		Use:   "stats [--json] [--format text|json|openmetrics]",
+		Short: "Print the lanes and each module's throughput, errors and VMmanager answer time",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			if asJSON {
+				format = "json"
+			}
+			if format != "text" && format != "json" && format != "openmetrics" {
+				return withCode(exitUsage, fmt.Errorf("--format %q is not known; use text, json or openmetrics", format))
+			}
+			return a.withBackend(false, func(b backend.Backend) error {
+				s, err := b.Stats(c.Context())
+				if err != nil {
+					return err
+				}
+				switch format {
+				case "json":
+					return printJSON(a.stdout, s)
+				case "openmetrics":
+					return stats.WriteOpenMetrics(a.stdout, s)
+				}
+				printStats(a.stdout, s)
+				return nil
+			})
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON (same as --format json)")
+	c.Flags().StringVar(&format, "format", "text", "text, json or openmetrics (Prometheus text format)")
+	return c
+}
+
+func printStats(w io.Writer, s *stats.Snapshot) {
+	for _, m := range s.Modules {
+		state := "ok"
+		if m.Flagged {
+			state = "FLAGGED: " + m.Flag
+		}
+		fmt.Fprintf(w, "module %d %s: %s\n", m.ID, m.Name, state)
+		fmt.Fprintf(w, "  last hour: %d done, %d failed, %d retried, error rate %.0f%%; VMmanager answer p50 %s p95 %s\n",
+			m.Hour.Done, m.Hour.Failed, m.Hour.Retried, 100*m.Hour.ErrorRate(), stats.Short(m.AnswerP50), stats.Short(m.AnswerP95))
+		fmt.Fprintf(w, "  per minute: |%s| (last 60 minutes)\n", stats.Sparkline(m.PerMinute))
+		fmt.Fprintf(w, "  last check: %s\n", checkSummary(m.LastCheck))
+		for _, t := range m.Types {
+			fmt.Fprintf(w, "  %-12s %4d done %3d failed %3d retried  p50 %-7s p95 %s\n", t.Type, t.Done, t.Failed, t.Retried,
+				stats.Short(t.P50), stats.Short(t.P95))
+		}
+		for _, e := range m.Errors {
+			fmt.Fprintf(w, "  error %s job %d %s: %s\n", e.At.Local().Format("15:04:05"), e.Job, e.Type, e.Message)
+		}
+	}
+	if len(s.Lanes) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	_ = printList(w, false, s.Lanes, "LANE\tMODULE\tRUNNING\tWAITING\tLAST OUTCOMES (oldest first)", func(l stats.Lane) string {
+		running := "idle"
+		if r := l.Running; r != nil {
+			running = fmt.Sprintf("job %d %s for %s", r.Job, r.Type, stats.Short(s.At.Sub(r.Since)))
+		}
+		return fmt.Sprintf("%s\t%d\t%s\t%d\t%s", l.Key, l.Module, running, l.Waiting, strings.ToUpper(l.Recent))
+	})
+}
+
+// WatchEvery is how often `status --watch` repaints.
+var WatchEvery = 2 * time.Second
+
+// watch runs show now and every WatchEvery until Ctrl+C (or ctx ends), clearing the screen first on
+// a terminal. Each round opens the backend afresh, so the database is never held between rounds and
+// a server that stops or starts is noticed; a failed round prints its sentence and the watch goes on.
+func (a *app) watch(ctx context.Context, asJSON bool, show func() error) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	clear := !asJSON && isTerminal(a.stdout)
+	t := time.NewTicker(WatchEvery)
+	defer t.Stop()
+	for {
+		if clear {
+			fmt.Fprint(a.stdout, "\x1b[H\x1b[2J")
+		}
+		if err := show(); err != nil {
+			fmt.Fprintln(a.stdout, "vmmpm: "+err.Error())
+		}
+		if !asJSON {
+			fmt.Fprintf(a.stdout, "\n%s · every %s · Ctrl+C stops\n", time.Now().Format("15:04:05"), WatchEvery)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
