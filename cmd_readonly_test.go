@@ -1,29 +1,20 @@
 package main
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"vmmpm/internal/disktest"
 )
 
 // TestListOnReadOnlyFileSystem: a database that cannot be written is still listed, read-only, and the
 // command says so; a command that changes records is refused.
 func TestListOnReadOnlyFileSystem(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a tmpfs and remounting it read-only needs root (CI runs as root)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	dir := disktest.Tmpfs(t, "4m")
 	db := filepath.Join(dir, "vmmpm.db")
 	mustCLI(t, "--db", db, "datacenter", "add", "DC One")
-	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount read-only: %v: %s", err, out)
-	}
+	disktest.ReadOnly(t, dir)
 	out, errOut, code := runCLI(t, "", "--db", db, "datacenter", "list")
 	if code != 0 || !strings.Contains(out, "DC One") {
 		t.Fatalf("datacenter list on a read-only file system: exit %d, %q %q", code, out, errOut)

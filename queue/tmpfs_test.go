@@ -3,17 +3,15 @@ package queue
 import (
 	"bytes"
 	"context"
-	"errors"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"vmmpm/internal/disktest"
 	"vmmpm/store"
 	"vmmpm/vmm/sim"
 )
@@ -22,14 +20,7 @@ import (
 // engine pauses saying the disk is full, starts nothing while paused, and finishes every job by itself
 // once a filler file is deleted, with each VM created once and no more VMmanager tasks than lanes.
 func TestFullTmpfsPausesAndResumes(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a 3 MiB tmpfs to fill its disk needs root (CI runs as root)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
+	dir := disktest.Tmpfs(t, "3m")
 
 	const jobs, lanes = 250, 4
 	s, url := startSim(t, sim.Config{TaskTime: 2 * time.Millisecond, Seed: 9})
@@ -49,7 +40,7 @@ func TestFullTmpfsPausesAndResumes(t *testing.T) {
 	_, err := e.CreateServices(f.tariff.ID, jobs, "tmpfs@example.org")
 	f.must(err)
 	filler := filepath.Join(dir, "filler")
-	fillDisk(t, filler)
+	disktest.Fill(t, filler)
 	if _, err := e.CreateServices(f.tariff.ID, 200, "more@example.org"); err == nil ||
 		!strings.Contains(err.Error(), "disk full on "+dir) || !strings.Contains(err.Error(), "nothing was enqueued") {
 		t.Errorf("enqueue on a full disk: %v", err)
@@ -118,24 +109,6 @@ func TestFullTmpfsPausesAndResumes(t *testing.T) {
 	}
 	f.must(e.Close(), f.db.Close())
 	checkBolt(t, f.path)
-}
-
-func fillDisk(t *testing.T, path string) {
-	t.Helper()
-	fh, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fh.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := fh.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
 }
 
 func grepLines(s, word string) string {

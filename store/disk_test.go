@@ -3,53 +3,19 @@ package store_test
 import (
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
+	"vmmpm/internal/disktest"
 	"vmmpm/store"
 )
-
-// tmpfs mounts a tmpfs of size (e.g. "3m") on a fresh folder for the test. CI runs as root.
-func tmpfs(t *testing.T, size string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small tmpfs to fill its disk needs root (CI runs as root)")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Fatalf("mount tmpfs: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
-	return dir
-}
-
-// fill writes a filler file until the file system is full.
-func fill(t *testing.T, dir string) {
-	t.Helper()
-	f, err := os.Create(filepath.Join(dir, "filler"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
-}
 
 // TestCreateOnFullDiskLeavesNothing: a database that cannot be created on a full disk is removed with
 // its pid file, and the error says what to check.
 func TestCreateOnFullDiskLeavesNothing(t *testing.T) {
-	dir := tmpfs(t, "1m")
-	fill(t, dir)
+	dir := disktest.Tmpfs(t, "1m")
+	disktest.Fill(t, filepath.Join(dir, "filler"))
 	path := filepath.Join(dir, "vmmpm.db")
 	db, err := store.Open(path, store.Options{})
 	if err == nil {
@@ -70,7 +36,7 @@ func TestCreateOnFullDiskLeavesNothing(t *testing.T) {
 // TestUnwritableOpensReadOnly: a database on a read-only file system is refused for writing but can be
 // read with ReadOnlyIfUnwritable, which says so.
 func TestUnwritableOpensReadOnly(t *testing.T) {
-	dir := tmpfs(t, "4m")
+	dir := disktest.Tmpfs(t, "4m")
 	path := filepath.Join(dir, "vmmpm.db")
 	db := mustOpen(t, path)
 	dc := &store.DataCenter{Name: "DC One"}
@@ -78,9 +44,7 @@ func TestUnwritableOpensReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	db.Close()
-	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Fatalf("remount read-only: %v: %s", err, out)
-	}
+	disktest.ReadOnly(t, dir)
 	if db, err := store.Open(path, store.Options{}); err == nil {
 		db.Close()
 		t.Fatal("opened for writing on a read-only file system")
