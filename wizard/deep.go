@@ -19,14 +19,9 @@ func DeepCheckStored(ctx context.Context, db *store.DB, secrets store.Secrets, i
 	if err != nil {
 		return nil, err
 	}
-	password, err := secrets.Get(id)
+	c, err := storedClient(secrets, m)
 	if err != nil {
 		return nil, err
-	}
-	c, err := vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: password, InsecureTLS: m.InsecureTLS,
-		Timeout: CheckCallTimeout, RetryFor: CheckRetryFor, SessionTTL: time.Minute})
-	if err != nil {
-		return nil, &CheckError{Cause: Classify(err), Err: err}
 	}
 	ctx, cancel := context.WithTimeout(ctx, DeepTimeout)
 	defer cancel()

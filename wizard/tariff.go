@@ -23,14 +23,9 @@ type Images struct {
 // cluster can install (VMmanager names each image's clusters, and whether it is an LXD image) and the
 // recipes.
 func ModuleImages(ctx context.Context, secrets store.Secrets, m *store.Module) (*Images, error) {
-	password, err := secrets.Get(m.ID)
+	c, err := storedClient(secrets, m)
 	if err != nil {
 		return nil, err
-	}
-	c, err := vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: password, InsecureTLS: m.InsecureTLS,
-		Timeout: CheckCallTimeout, RetryFor: CheckRetryFor, SessionTTL: time.Minute})
-	if err != nil {
-		return nil, &CheckError{Cause: Classify(err), Err: err}
 	}
 	oses, err := c.OSList(ctx)
 	if err != nil {
@@ -47,6 +42,20 @@ func ModuleImages(ctx context.Context, secrets store.Secrets, m *store.Module) (
 		}
 	}
 	return im, nil
+}
+
+// storedClient is a VMmanager client for module m with its stored password, with the check's timeouts.
+func storedClient(secrets store.Secrets, m *store.Module) (*vmm.Client, error) {
+	password, err := secrets.Get(m.ID)
+	if err != nil {
+		return nil, err
+	}
+	c, err := vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: password, InsecureTLS: m.InsecureTLS,
+		Timeout: CheckCallTimeout, RetryFor: CheckRetryFor, SessionTTL: time.Minute})
+	if err != nil {
+		return nil, &CheckError{Cause: Classify(err), Err: err}
+	}
+	return c, nil
 }
 
 // fitsCluster: an LXD image only on an LXD cluster, a KVM image only on a KVM one, and only on the
