@@ -19,6 +19,9 @@ var (
 	ClientBuffer = 4096
 	// Heartbeat is how often an idle stream carries an empty line, so a vanished client is noticed.
 	Heartbeat = 5 * time.Second
+	// LightEvery is how long a light stream gathers events into one notice: far below a TUI's repaint
+	// tick, and it spares every watcher a read per event when the engine is busy.
+	LightEvery = 25 * time.Millisecond
 )
 
 // hub fans the engine's events out to the streams, never waiting for one: a client whose buffer is
@@ -32,7 +35,7 @@ type hub struct {
 	mu       sync.Mutex
 	keep     int
 	buf      int
-	ring     []line // the newest events, oldest first
+	ring     []*line // the newest events, oldest first
 	last     uint64
 	subs     map[*sub]struct{}
 	closed   bool
@@ -66,26 +69,37 @@ func (h *hub) restore(seqs SeqStore) error {
 	return nil
 }
 
-type sub struct{ ch chan line }
+type sub struct{ ch chan *line }
 
-// line is one event as it goes on the wire, encoded once for every stream.
+// line is one event as it goes on the wire, encoded at most once for every stream, and only when a
+// stream writes it whole (light streams mostly write notices).
 type line struct {
 	seq  uint64
-	keep bool   // a light stream carries it whole: engine state, module health, a reset
+	keep bool // a light stream carries it whole: engine state, module health, a reset
+	ev   backend.Event
+	once sync.Once
 	data []byte // JSON and a newline
 }
 
-// encode writes ev for the wire. A job travels with its newest log line only: that is what a stream
-// shows, and the whole log (up to 50 lines) would multiply what every client decodes; `get` reads it.
-func encode(ev backend.Event) line {
-	if j := ev.Job; j != nil && len(j.Log) > 1 {
-		short := *j
-		short.Log = j.Log[len(j.Log)-1:]
-		ev.Job = &short
-	}
-	b, _ := json.Marshal(ev) // an Event always marshals: plain fields and a store.Job
+func newLine(ev backend.Event) *line {
 	keep := ev.Reset || ev.Kind == queue.EngineStatus || ev.Kind == queue.ModuleHealth
-	return line{seq: ev.Seq, keep: keep, data: append(b, '\n')}
+	return &line{seq: ev.Seq, keep: keep, ev: ev}
+}
+
+// bytes is the event for the wire. A job travels with its newest log line only: that is what a stream
+// shows, and the whole log (up to 50 lines) would multiply what every client decodes; `get` reads it.
+func (l *line) bytes() []byte {
+	l.once.Do(func() {
+		ev := l.ev
+		if j := ev.Job; j != nil && len(j.Log) > 1 {
+			short := *j
+			short.Log = j.Log[len(j.Log)-1:]
+			ev.Job = &short
+		}
+		b, _ := json.Marshal(ev) // an Event always marshals: plain fields and a store.Job
+		l.data = append(b, '\n')
+	})
+	return l.data
 }
 
 // notice is the light stream's line for job and lane events: that n of them happened, up to seq.
@@ -124,7 +138,7 @@ func (h *hub) publish(ev backend.Event) {
 		copy(h.ring, h.ring[1:])
 		h.ring = h.ring[:len(h.ring)-1]
 	}
-	l := encode(ev)
+	l := newLine(ev)
 	h.ring = append(h.ring, l)
 	h.last = ev.Seq
 	for s := range h.subs {
@@ -139,7 +153,7 @@ func (h *hub) publish(ev backend.Event) {
 
 // subscribe returns the kept events after since and a live subscription. When the events after since
 // are no longer kept (or since is from before a restart), the backlog is one Reset event.
-func (h *hub) subscribe(since uint64) (backlog []line, s *sub, ok bool) {
+func (h *hub) subscribe(since uint64) (backlog []*line, s *sub, ok bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
@@ -151,9 +165,9 @@ func (h *hub) subscribe(since uint64) (backlog []line, s *sub, ok bool) {
 		i := len(h.ring) - int(h.last-since)
 		backlog = append(backlog, h.ring[i:]...)
 	default:
-		backlog = []line{encode(backend.Event{Event: queue.Event{Seq: h.last}, Reset: true})}
+		backlog = []*line{newLine(backend.Event{Event: queue.Event{Seq: h.last}, Reset: true})}
 	}
-	s = &sub{ch: make(chan line, h.buf)}
+	s = &sub{ch: make(chan *line, h.buf)}
 	h.subs[s] = struct{}{}
 	return backlog, s, true
 }
@@ -209,7 +223,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 	}
 	beat := time.NewTicker(Heartbeat)
 	defer beat.Stop()
-	batch := make([]line, 0, 256)
+	batch := make([]*line, 0, 256)
 	for {
 		select {
 		case <-r.Context().Done():
@@ -223,6 +237,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			batch = append(batch[:0], l)
+			if light { // a watcher re-reads on its own tick: gather what comes in LightEvery into one notice
+				batch, ok = gather(batch, sub.ch, time.After(LightEvery))
+			}
 			for n := len(sub.ch); n > 0 && ok; n-- { // take what else is waiting: one write, one flush
 				if l, ok = <-sub.ch; ok {
 					batch = append(batch, l)
@@ -231,6 +248,21 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) {
 			if !out.write(batch) || !ok {
 				return
 			}
+		}
+	}
+}
+
+// gather appends what ch delivers until deadline; ok is false when ch was closed.
+func gather(batch []*line, ch <-chan *line, deadline <-chan time.Time) ([]*line, bool) {
+	for {
+		select {
+		case l, ok := <-ch:
+			if !ok {
+				return batch, false
+			}
+			batch = append(batch, l)
+		case <-deadline:
+			return batch, true
 		}
 	}
 }
@@ -244,7 +276,7 @@ type stream struct {
 
 // write sends batch: whole, or on a light stream as one notice for its job and lane events, with the
 // lines a light stream keeps whole in their place.
-func (s *stream) write(batch []line) bool {
+func (s *stream) write(batch []*line) bool {
 	if len(batch) == 0 {
 		_, _ = s.w.WriteString("\n")
 	}
@@ -255,7 +287,7 @@ func (s *stream) write(batch []line) bool {
 				_, _ = s.w.Write(notice(last, covered))
 				covered = 0
 			}
-			_, _ = s.w.Write(l.data)
+			_, _ = s.w.Write(l.bytes())
 			continue
 		}
 		covered, last = covered+1, l.seq
