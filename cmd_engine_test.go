@@ -295,3 +295,62 @@ func TestServiceOpenAgain(t *testing.T) {
 		t.Fatalf("svc-1 created %d times, want 1", n)
 	}
 }
+
+// TestListingsNameTheirRecords: jobs, services and tariffs name the module, tariff and data center
+// beside their ids; jobs takes --limit and --since; --follow prints a header and aligned columns.
+func TestListingsNameTheirRecords(t *testing.T) {
+	env := newEngineEnv(t, 0)
+	env.cli("tariff", "add", "--spec", env.spec)
+	env.cli("service", "create", "--tariff", "small", "--count", "3")
+	env.cli("engine", "--until-idle")
+	jobs := env.cli("jobs")
+	if !strings.Contains(jobs, "1 vmm") {
+		t.Errorf("jobs does not name the module:\n%s", jobs)
+	}
+	if n := strings.Count(strings.TrimSpace(env.cli("jobs", "--limit", "2")), "\n"); n != 2 {
+		t.Errorf("jobs --limit 2 printed %d rows", n)
+	}
+	if got := decodeJSON[[]store.Job](t, env.cli("jobs", "--limit", "1", "--json")); len(got) != 1 || got[0].ID != 3 {
+		t.Errorf("jobs --limit 1 should keep the newest job, got %+v", got)
+	}
+	if got := decodeJSON[[]store.Job](t, env.cli("jobs", "--since", "1h", "--json")); len(got) != 3 {
+		t.Errorf("jobs --since 1h: %d jobs, want 3", len(got))
+	}
+	if got := decodeJSON[[]store.Job](t, env.cli("jobs", "--since", "1ns", "--json")); len(got) != 0 {
+		t.Errorf("jobs --since 1ns: %d jobs, want none", len(got))
+	}
+	if out := env.cli("service", "list"); !strings.Contains(out, "1 small") || !strings.Contains(out, "1 vmm") {
+		t.Errorf("service list does not name the tariff and module:\n%s", out)
+	}
+	if out := env.cli("tariff", "list"); !strings.Contains(out, "1 DC One") || !strings.Contains(out, "1 vmm") {
+		t.Errorf("tariff list does not name the data center and module:\n%s", out)
+	}
+
+	// --follow through a server: a header, then each change under it, column for column.
+	env.startServe()
+	var out termtest.SyncBuffer
+	a := &app{dbPath: env.db, socket: env.socket(), stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.jobs(ctx, jobsFlags{follow: true, limit: 1}) }()
+	seen := 0
+	termtest.Expect(t, &out, &seen, "TIME ")
+	mustCLI(t, "--db", env.db, "--socket", env.socket(), "service", "reboot", "1")
+	termtest.Expect(t, &out, &seen, "reboot")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	var header, row string
+	for _, l := range strings.Split(out.String(), "\n") {
+		switch {
+		case strings.HasPrefix(l, "TIME "):
+			header = l
+		case strings.Contains(l, " reboot ") && row == "":
+			row = l
+		}
+	}
+	if i := strings.Index(header, "MODULE"); i < 0 || !strings.HasPrefix(row[i:], "1 vmm") {
+		t.Errorf("--follow's rows are not under its header:\n%s\n%s", header, row)
+	}
+}

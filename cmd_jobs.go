@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -22,6 +23,8 @@ import (
 type jobsFlags struct {
 	state  string
 	module uint64
+	limit  int
+	since  time.Duration
 	follow bool
 	asJSON bool
 }
@@ -29,7 +32,7 @@ type jobsFlags struct {
 func newJobsCmd(a *app) *cobra.Command {
 	var f jobsFlags
 	c := &cobra.Command{
-		Use:   "jobs [--state S] [--module ID] [--follow] [--json]",
+		Use:   "jobs [--state S] [--module ID] [--since 2h] [--limit N] [--follow] [--json]",
 		Short: "List VPS operations (jobs); --follow runs the engine here and prints each change",
 		Long: "Lists jobs, oldest first. --state is one of " + strings.Join(store.JobStates, ", ") + ".\n" +
 			"The database admits one vmmpm at a time, so --follow runs the engine in this process (with the\n" +
@@ -40,6 +43,9 @@ func newJobsCmd(a *app) *cobra.Command {
 			if f.state != "" && !slices.Contains(store.JobStates, f.state) {
 				return usagef("--state must be one of %s, got %q", strings.Join(store.JobStates, ", "), f.state)
 			}
+			if f.limit < 0 || f.since < 0 {
+				return usagef("--limit and --since must not be negative")
+			}
 			return a.jobs(c.Context(), f)
 		},
 	}
@@ -47,13 +53,19 @@ func newJobsCmd(a *app) *cobra.Command {
 		jobActionCmd(a, "cancel", "Cancel jobs that have not started (queued or waiting to retry)", backend.Backend.Cancel))
 	c.Flags().StringVar(&f.state, "state", "", "only jobs in this state")
 	c.Flags().Uint64Var(&f.module, "module", 0, "only jobs of this module id")
+	c.Flags().IntVar(&f.limit, "limit", 0, "only the newest N jobs that match (0: all)")
+	c.Flags().DurationVar(&f.since, "since", 0, "only jobs enqueued within this long (e.g. 30m, 2h)")
 	c.Flags().BoolVar(&f.follow, "follow", false, "run the engine and print each job change until interrupted")
 	c.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
 	return c
 }
 
 func (f jobsFlags) query() backend.JobQuery {
-	return backend.JobQuery{State: f.state, Module: f.module}
+	q := backend.JobQuery{State: f.state, Module: f.module, Limit: f.limit}
+	if f.since > 0 {
+		q.Since = time.Now().Add(-f.since)
+	}
+	return q
 }
 
 func (a *app) jobs(ctx context.Context, f jobsFlags) error {
@@ -73,31 +85,86 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 	if err != nil {
 		return err
 	}
+	names, err := moduleNames(ctx, b)
+	if err != nil {
+		return err
+	}
+	line := func(j *store.Job) string { return strings.Join(jobCells(j, names), "\t") }
 	if !f.follow {
-		return printList(a.stdout, f.asJSON, rows, jobHeader, jobLine)
+		return printList(a.stdout, f.asJSON, rows, strings.Join(jobColumns, "\t"), line)
 	}
 	if !f.asJSON {
-		if err := printList(a.stdout, false, rows, jobHeader, jobLine); err != nil {
+		if err := printList(a.stdout, false, rows, strings.Join(jobColumns, "\t"), line); err != nil {
 			return err
 		}
 	}
-	return a.followJobs(ctx, b, f)
+	return a.followJobs(ctx, b, f, names)
 }
 
-const jobHeader = "ID\tSERVICE\tTYPE\tMODULE\tQUEUE KEY\tSTATE\tATTEMPT\tENQUEUED\tLAST"
+var jobColumns = []string{"ID", "SERVICE", "TYPE", "MODULE", "QUEUE KEY", "STATE", "ATTEMPT", "ENQUEUED", "LAST"}
 
-func jobLine(j *store.Job) string {
+// jobCells are a job's columns; the module is named beside its id.
+func jobCells(j *store.Job, modules map[uint64]string) []string {
 	last := j.Error
 	if last == "" && len(j.Log) > 0 {
 		last = j.Log[len(j.Log)-1].Text
 	}
-	return fmt.Sprintf("%d\t%d\t%s\t%s\t%s\t%s\t%d/%d\t%s\t%s", j.ID, j.ServiceID, j.Type, zeroDash(j.ModuleID),
-		dash(j.QueueKey), j.State, j.Attempt, j.MaxAttempts, j.EnqueuedAt.Local().Format("2006-01-02 15:04:05"), dash(last))
+	return []string{strconv.FormatUint(j.ID, 10), strconv.FormatUint(j.ServiceID, 10), j.Type,
+		named(j.ModuleID, modules), dash(j.QueueKey), j.State, fmt.Sprintf("%d/%d", j.Attempt, j.MaxAttempts),
+		j.EnqueuedAt.Local().Format("2006-01-02 15:04:05"), dash(last)}
+}
+
+// followWidths are --follow's column widths: lines come one at a time, so they cannot be measured.
+var followWidths = []int{8, 7, 7, 11, 18, 14, 10, 7, 19, 0}
+
+// followRow lays cells out under followWidths.
+func followRow(cells ...string) string {
+	var b strings.Builder
+	for i, c := range cells {
+		if w := followWidths[i]; w > 0 && i < len(cells)-1 {
+			fmt.Fprintf(&b, "%-*s ", w, cutTo(c, w))
+			continue
+		}
+		b.WriteString(c)
+	}
+	return strings.TrimRight(b.String(), " ")
+}
+
+// cutTo cuts s to w runes with an ellipsis.
+func cutTo(s string, w int) string {
+	r := []rune(s)
+	if len(r) <= w {
+		return s
+	}
+	return string(r[:w-1]) + "…"
+}
+
+// namesOf maps the ids of every record of kind T to name's answer, for listings that name them.
+func namesOf[T any, P record[T]](ctx context.Context, b backend.Backend, name func(P) string) (map[uint64]string, error) {
+	rows, err := backend.All[T, P](ctx, b)
+	names := make(map[uint64]string, len(rows))
+	for _, r := range rows {
+		names[r.GetID()] = name(r)
+	}
+	return names, err
+}
+
+// moduleNames maps module ids to names.
+func moduleNames(ctx context.Context, b backend.Backend) (map[uint64]string, error) {
+	return namesOf(ctx, b, func(m *store.Module) string { return m.Name })
+}
+
+// named is "ID NAME" when the name is known, the id alone otherwise, "-" for none.
+func named(id uint64, names map[uint64]string) string {
+	if n, ok := names[id]; ok && id != 0 {
+		return fmt.Sprintf("%d %s", id, n)
+	}
+	return zeroDash(id)
 }
 
 // followJobs prints job changes matching f until interrupted: the server's events when one holds the
 // database, else those of an engine run here (the database admits one vmmpm at a time).
-func (a *app) followJobs(ctx context.Context, b backend.Backend, f jobsFlags) error {
+func (a *app) followJobs(ctx context.Context, b backend.Backend, f jobsFlags, names map[uint64]string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	done := make(chan error, 1)
@@ -114,7 +181,11 @@ func (a *app) followJobs(ctx context.Context, b backend.Backend, f jobsFlags) er
 		return err
 	}
 	q := f.query()
+	q.Since, q.Limit = time.Time{}, 0 // they choose the listing above; every change from now on is shown
 	enc := json.NewEncoder(a.stdout)
+	if !f.asJSON {
+		fmt.Fprintln(a.stdout, followRow(append([]string{"TIME"}, jobColumns...)...))
+	}
 	for {
 		select {
 		case err := <-done:
@@ -132,7 +203,7 @@ func (a *app) followJobs(ctx context.Context, b backend.Backend, f jobsFlags) er
 			if f.asJSON {
 				_ = enc.Encode(ev.Job)
 			} else {
-				fmt.Fprintf(a.stdout, "%s  %s\n", time.Now().Format("15:04:05"), strings.ReplaceAll(jobLine(ev.Job), "\t", "  "))
+				fmt.Fprintln(a.stdout, followRow(append([]string{time.Now().Format("15:04:05")}, jobCells(ev.Job, names)...)...))
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"strconv"
@@ -58,13 +59,35 @@ func newTariffCmd(a *app) *cobra.Command {
 		"the tariff's, the others stay. Example: {\"cpu\": 2, \"modules\": [2, 1]}"
 	edit.Flags().StringVar(&editSpec, "spec", "", "JSON file with the fields to change (see --help)")
 	cmd.AddCommand(add, edit, rmCmd[store.Tariff](a, kindTariff, "Remove a tariff whose services are all deleted"),
-		listAllCmd(a, "tariffs", "ID\tNAME\tDC\tMODULES\tCPU\tRAM MIB\tDISK MIB\tOS\tRECIPE\tIPV4\tDOMAIN",
-			func(t *store.Tariff) string {
-				return fmt.Sprintf("%d\t%s\t%d\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s", t.ID, t.Name, t.DataCenterID,
-					t.ModuleList(), t.CPU, t.RAMMiB, t.DiskMiB, t.OSID, zeroDash(t.RecipeID), t.IPv4Count,
-					dash(t.DomainTemplate))
-			}))
+		listCmd(a, "tariffs", printTariffs))
 	return cmd
+}
+
+// printTariffs lists tariffs with their data center and modules named beside their ids.
+func printTariffs(w io.Writer, b backend.Backend, asJSON bool) error {
+	ctx := context.Background()
+	rows, err := backend.All[store.Tariff](ctx, b)
+	if err != nil {
+		return err
+	}
+	mods, err := moduleNames(ctx, b)
+	if err != nil {
+		return err
+	}
+	dcNames, err := namesOf(ctx, b, func(d *store.DataCenter) string { return d.Name })
+	if err != nil {
+		return err
+	}
+	return printList(w, asJSON, rows, "ID\tNAME\tDC\tMODULES\tCPU\tRAM MIB\tDISK MIB\tOS\tRECIPE\tIPV4\tDOMAIN",
+		func(t *store.Tariff) string {
+			modules := make([]string, len(t.ModuleIDs))
+			for i, id := range t.ModuleIDs {
+				modules[i] = named(id, mods)
+			}
+			return fmt.Sprintf("%d\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%s\t%d\t%s", t.ID, t.Name, named(t.DataCenterID, dcNames),
+				strings.Join(modules, ", "), t.CPU, t.RAMMiB, t.DiskMiB, t.OSID, zeroDash(t.RecipeID), t.IPv4Count,
+				dash(t.DomainTemplate))
+		})
 }
 
 // tariffSpec is the JSON of tariff add and edit; datacenter is a name or an id.

@@ -139,11 +139,15 @@ type Placement struct {
 type JobQuery struct {
 	State  string `json:"state,omitempty"`
 	Module uint64 `json:"module,omitempty"`
+	// Since keeps jobs enqueued at or after it; Limit keeps only the newest Limit of those that match.
+	Since time.Time `json:"since,omitzero"`
+	Limit int       `json:"limit,omitempty"`
 }
 
-// Match reports whether j passes the filter.
+// Match reports whether j passes the filter (Limit aside).
 func (q JobQuery) Match(j *store.Job) bool {
-	return (q.State == "" || j.State == q.State) && (q.Module == 0 || j.ModuleID == q.Module)
+	return (q.State == "" || j.State == q.State) && (q.Module == 0 || j.ModuleID == q.Module) &&
+		(q.Since.IsZero() || !j.EnqueuedAt.Before(q.Since))
 }
 
 // JobPage is one page of Page.

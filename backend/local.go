@@ -260,6 +260,9 @@ func (l *Local) Jobs(_ context.Context, q JobQuery) ([]*store.Job, error) {
 		}); err != nil {
 			return err
 		}
+		if q.Limit > 0 && len(rows) > q.Limit {
+			rows = rows[len(rows)-q.Limit:]
+		}
 		if q.Module != 0 && len(rows) == 0 { // an empty list must not hide a mistyped module id
 			if _, err := store.Get[store.Module](tx, q.Module); err != nil {
 				return &store.ValidationError{Field: store.FieldRecord,
