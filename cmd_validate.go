@@ -42,8 +42,8 @@ func newValidateCmd(a *app) *cobra.Command {
 			"changing anything, every endpoint, filter and field the engine relies on and prints a table of\n" +
 			"probe, expected, seen, ok/differs; --record DIR keeps those answers with tokens, passwords, emails\n" +
 			"and addresses masked, for a bug report; --replay DIR runs the deep check on such a folder.\n" +
-			"Exit codes: 0 ok, 2 usage, 3 bad credentials, 4 not an administrator, 5 unreachable, DNS or\n" +
-			"TLS failure, 6 --deep found a difference.",
+			"Exit codes: 0 ok, 1 an answer that is not VMmanager 6's, 2 usage, 3 bad credentials, 4 not an\n" +
+			"administrator, 5 unreachable, DNS or TLS failure, 6 --deep found a difference.",
 		Args: cobra.ArbitraryArgs, // checked in RunE, after the password-flag refusal
 		RunE: func(c *cobra.Command, args []string) error {
 			if c.Flags().Changed("password") {

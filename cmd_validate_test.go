@@ -16,6 +16,7 @@ import (
 
 	"vmmpm/vmm"
 	"vmmpm/vmm/sim"
+	"vmmpm/wizard"
 )
 
 func validateSim(t *testing.T) *httptest.Server {
@@ -207,4 +208,31 @@ func TestValidateDeepRecord(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, "--record needs --deep") {
 		t.Fatalf("--record without --deep: code %d, %q", code, errOut)
 	}
+}
+
+// TestValidateGarbage: an address that answers something other than VMmanager 6 (a web page, a token
+// answer with no list after it) exits 1, the documented code, with one sentence saying so.
+func TestValidateGarbage(t *testing.T) {
+	page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("<html>hello</html>"))
+	}))
+	t.Cleanup(page.Close)
+	_, errOut, code := runCLI(t, "pw\n", "validate", "--url", page.URL, "--user", "admin@example.com")
+	if code != exitFailure {
+		t.Errorf("a web page: exit %d, want %d", code, exitFailure)
+	}
+	requireSentence(t, errOut, "not the JSON expected")
+}
+
+// TestModuleSpecTooLarge: a spec file over the limit says so, instead of a JSON error about its cut end.
+func TestModuleSpecTooLarge(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "spec.json")
+	if err := os.WriteFile(path, []byte(`{"name": "`+strings.Repeat("x", wizard.MaxSpec)+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runCLI(t, "pw\n", "--db", tempDB(t), "module", "add", "--spec", path)
+	if code != exitUsage {
+		t.Errorf("an oversized spec: exit %d, want %d", code, exitUsage)
+	}
+	requireSentence(t, errOut, "larger than")
 }

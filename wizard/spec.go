@@ -72,11 +72,17 @@ func (s *SpecSwitch) UnmarshalJSON(b []byte) error {
 	return err
 }
 
+// MaxSpec bounds a spec file: a module spec is a few hundred bytes.
+const MaxSpec = 1 << 20
+
 // ParseSpec reads one spec object; unknown fields are refused so a typo is not silently ignored.
 func ParseSpec(r io.Reader) (*Spec, error) {
-	data, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	data, err := io.ReadAll(io.LimitReader(r, MaxSpec+1))
 	if err != nil {
 		return nil, err
+	}
+	if len(data) > MaxSpec {
+		return nil, invalid("spec", "is larger than %d bytes (a module spec is a few hundred); check that it is the right file", MaxSpec)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
