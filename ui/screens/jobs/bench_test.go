@@ -1,10 +1,8 @@
 package jobs
 
 import (
-	"slices"
 	"strconv"
 	"testing"
-	"time"
 
 	"vmmpm/store"
 	"vmmpm/ui/internal/uitest"
@@ -38,29 +36,12 @@ func viewLoop(b *testing.B, m *Model) {
 	}
 }
 
-// perView is the mean time of one View over at least d.
-func perView(m *Model, d time.Duration) float64 {
-	start, n := time.Now(), 0
-	for time.Since(start) < d {
+// view is one frame of m, for uitest.PairedRatio.
+func view(m *Model) func() {
+	return func() {
 		m.ctx.Frame++
 		_ = m.View()
-		n++
 	}
-	return float64(time.Since(start).Nanoseconds()) / float64(n)
-}
-
-// pairedRatio times the two panes in alternating short rounds (testing.Benchmark cannot nest) and
-// returns the ratio of their median times, so machine noise hits both sides alike.
-func pairedRatio(base, big *Model) float64 {
-	const rounds = 15
-	var a, c []float64
-	for range rounds {
-		a = append(a, perView(base, 20*time.Millisecond))
-		c = append(c, perView(big, 20*time.Millisecond))
-	}
-	slices.Sort(a)
-	slices.Sort(c)
-	return c[rounds/2] / a[rounds/2]
 }
 
 // BenchmarkJobsPaneView draws the pane over 1,000 and 100,000 jobs in a real bbolt file. Only the visible
@@ -72,7 +53,7 @@ func BenchmarkJobsPaneView(b *testing.B) {
 			m := pane(b, n)
 			if n > 1000 {
 				base := pane(b, 1000)
-				defer func() { b.ReportMetric(pairedRatio(base, m), "ratio_vs_1k") }()
+				defer func() { b.ReportMetric(uitest.PairedRatio(view(base), view(m)), "ratio_vs_1k") }()
 				b.ResetTimer()
 			}
 			viewLoop(b, m)
