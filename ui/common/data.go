@@ -24,8 +24,8 @@ type Data struct {
 	// Secrets is this process's password store when the database is held here (the keyring probe at
 	// start); nil when attached, where the server's keyring is what counts.
 	Secrets store.Secrets
-	// Info says who answers (mode, pid, database, where passwords live).
-	Info backend.Info
+	// info says who answers (mode, pid, database, where passwords live); read it with Link.
+	info backend.Info
 
 	// version counts changes (engine events, saves); screens reload on a tick when it moved.
 	version atomic.Uint64
@@ -35,7 +35,7 @@ type Data struct {
 // NewData wraps b; secrets is set only when the database is held in this process.
 func NewData(b backend.Backend, secrets store.Secrets) *Data {
 	d := &Data{B: b, Engine: engineOf{b}, Secrets: secrets}
-	d.Info, _ = b.Info(context.Background())
+	d.info, _ = b.Info(context.Background())
 	return d
 }
 
@@ -235,7 +235,7 @@ func (d *Data) SetUp() bool {
 	d.conn.mu.Unlock()
 	if st, err := d.B.Status(context.Background()); err == nil {
 		d.conn.mu.Lock()
-		d.Info, d.conn.engine = st.Info, st.Engine
+		d.info, d.conn.engine = st.Info, st.Engine
 		d.conn.mu.Unlock()
 	}
 	return was
@@ -245,7 +245,7 @@ func (d *Data) SetUp() bool {
 func (d *Data) Link() (info backend.Info, down string, since time.Time) {
 	d.conn.mu.Lock()
 	defer d.conn.mu.Unlock()
-	return d.Info, d.conn.down, d.conn.since
+	return d.info, d.conn.down, d.conn.since
 }
 
 // Names maps each record's id to what name gives for it (its name, usually).

@@ -68,7 +68,7 @@ func (s *screen) Update(msg tea.Msg) tea.Cmd {
 	case SavedMsg:
 		s.cancel()
 		info := fmt.Sprintf("module %d %q saved; its password is in %s", msg.Module.ID, msg.Module.Name,
-			s.ctx.Data.Info.Secrets)
+			secretsOf(s.ctx.Data))
 		if len(msg.Warnings) > 0 {
 			info += "; " + strings.Join(msg.Warnings, "; ")
 		}
@@ -84,3 +84,9 @@ func (s *screen) Update(msg tea.Msg) tea.Cmd {
 }
 
 func (s *screen) View() string { return s.m.View() }
+
+// secretsOf says where the side holding the database keeps passwords.
+func secretsOf(d *common.Data) string {
+	info, _, _ := d.Link()
+	return info.Secrets
+}
