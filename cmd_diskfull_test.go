@@ -26,7 +26,7 @@ func TestTUIShowsDiskPause(t *testing.T) {
 	if err := os.Remove(filler); err != nil {
 		t.Fatal(err)
 	}
-	_, _ = tui.master.Write([]byte("3"))
+	tui.key("3")
 	tui.expect("Done 60")
 	tui.quit()
 	noVMTwice(t, env)

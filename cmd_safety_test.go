@@ -2,10 +2,7 @@ package main
 
 import (
 	"fmt"
-	"io"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -13,62 +10,12 @@ import (
 	"vmmpm/store"
 )
 
-// tui is vmmpm running on a database in a 120×40 pseudo-terminal; every key waits for what the screen
-// shows before the next one, never for a fixed time.
-type tui struct {
-	t      *testing.T
-	cmd    *exec.Cmd
-	out    *termtest.SyncBuffer
-	seen   int
-	master interface{ Write([]byte) (int, error) }
-	exited chan error
-}
-
+// startTUI is vmmpm's TUI on db (engine inside) in a 120×40 pseudo-terminal.
 func startTUI(t *testing.T, db string) *tui {
 	t.Helper()
-	master, slave := termtest.OpenPTY(t, 120, 40)
 	cmd := vmmpmCmd("--db", db)
-	cmd.Env = append(environWithout(cmd.Env, "COLORTERM"), "NO_COLOR=1", "TERM=xterm-256color")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	u := &tui{t: t, cmd: cmd, out: &termtest.SyncBuffer{}, master: master, exited: make(chan error, 1)}
-	go func() { u.exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	go func() { _, _ = io.Copy(u.out, master) }()
-	termtest.AnswerBackgroundQuery(t, u.out, &u.seen, master)
-	return u
-}
-
-func (u *tui) expect(texts ...string) {
-	u.t.Helper()
-	for _, s := range texts {
-		termtest.Expect(u.t, u.out, &u.seen, s)
-	}
-}
-
-// key types one key; keys written together would arrive as one multi-rune key.
-func (u *tui) key(k string) {
-	u.t.Helper()
-	if _, err := u.master.Write([]byte(k)); err != nil {
-		u.t.Fatal(err)
-	}
-}
-
-// quit presses q and waits for vmmpm to exit 0, so the database is free for the checks that follow.
-func (u *tui) quit() {
-	u.t.Helper()
-	u.key("q")
-	select {
-	case err := <-u.exited:
-		if err != nil {
-			u.t.Fatalf("q: %v, want exit 0", err)
-		}
-	case <-time.After(20 * time.Second):
-		u.t.Fatal("vmmpm did not exit 20 s after q")
-	}
+	cmd.Env = append(environWithout(cmd.Env, "COLORTERM"), "NO_COLOR=1")
+	return runInPTY(t, 120, 40, cmd)
 }
 
 const (

@@ -161,10 +161,9 @@ func TestServeClientsAndATUI(t *testing.T) {
 	}
 
 	tui := env.startTUI()
-	expect := tui.expect
-	master := tui.master
+	expect := func(text string) { t.Helper(); tui.expect(text) }
 	expect("attached to pid")
-	_, _ = master.Write([]byte("3"))
+	tui.key("3")
 	expect("QUEUE KEY")
 
 	waitJobs(t, env.client(), 4)
@@ -216,47 +215,12 @@ func TestServeClientsAndATUI(t *testing.T) {
 	}
 }
 
-// tuiProc is the TUI in a real 120×40 pseudo-terminal.
-type tuiProc struct {
-	t      *testing.T
-	master *os.File
-	screen *termtest.SyncBuffer
-	seen   int
-	done   chan error
-}
-
-func (env *engineEnv) startTUI() *tuiProc {
-	t := env.t
-	t.Helper()
-	master, slave := termtest.OpenPTY(t, 120, 40)
+// startTUI is vmmpm's TUI attached to the test's server, in a 120×40 pseudo-terminal.
+func (env *engineEnv) startTUI() *tui {
+	env.t.Helper()
 	cmd := vmmpmCmd("--db", env.db, "--socket", env.socket())
-	cmd.Env = append(cmd.Env, "NO_COLOR=1", "TERM=xterm-256color")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &tuiProc{t: t, master: master, screen: &termtest.SyncBuffer{}, done: make(chan error, 1)}
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	go func() { _, _ = io.Copy(p.screen, master) }()
-	termtest.AnswerBackgroundQuery(t, p.screen, &p.seen, master)
-	return p
-}
-
-func (p *tuiProc) expect(text string) { p.t.Helper(); termtest.Expect(p.t, p.screen, &p.seen, text) }
-
-func (p *tuiProc) quit() {
-	p.t.Helper()
-	_, _ = p.master.Write([]byte("q"))
-	select {
-	case err := <-p.done:
-		if err != nil {
-			p.t.Fatalf("TUI exit: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		p.t.Fatal("the TUI did not exit after q")
-	}
+	cmd.Env = append(cmd.Env, "NO_COLOR=1")
+	return runInPTY(env.t, 120, 40, cmd)
 }
 
 // TestServeTUIReattaches: the server stops under an attached TUI, which says so within a second,
@@ -580,16 +544,16 @@ func TestServeTwoTUIs(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, b := env.startTUI(), env.startTUI()
-	for _, tui := range []*tuiProc{a, b} {
+	for _, tui := range []*tui{a, b} {
 		tui.expect("attached to pid")
-		_, _ = tui.master.Write([]byte("3"))
+		tui.key("3")
 		// Job 4's row, not just "queued": the help bar's "c cancel queued" shows before the page is read,
 		// and a c pressed then has no job to cancel.
 		tui.expect("enqueued on q-1-2") // job 4 waits behind job 2 on its lane
 	}
-	_, _ = a.master.Write([]byte("c"))
+	a.key("c")
 	a.expect("Cancel job 4 (open of service 4)?")
-	_, _ = a.master.Write([]byte("y"))
+	a.key("y")
 	asked := time.Now()
 	b.expect("cancelled")
 	t.Logf("a cancel in one TUI showed in the other after %s", time.Since(asked))

@@ -2,17 +2,14 @@ package main
 
 import (
 	"context"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"vmmpm/internal/termtest"
 	"vmmpm/queue"
 	"vmmpm/store"
 )
@@ -155,29 +152,10 @@ var sgrColour = regexp.MustCompile(`\x1b\[(?:[0-9;]*;)?(?:3[0-9]|4[0-9]|9[0-7]|1
 // as an admin would over SSH: Modules appears, ? names the quit key, 3 shows jobs finishing, nothing is
 // coloured, and q exits 0.
 func TestDemoInARealTerminal(t *testing.T) {
-	master, slave := termtest.OpenPTY(t, 120, 40)
 	cmd := vmmpmCmd("--demo")
-	cmd.Env = append(environWithout(cmd.Env, "DBUS_SESSION_BUS_ADDRESS", "COLORTERM"), "NO_COLOR=1", "TERM=xterm-256color")
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill() })
-	out := &termtest.SyncBuffer{}
-	go func() { _, _ = io.Copy(out, master) }()
-	seen := 0
-	expect := func(text string) { t.Helper(); termtest.Expect(t, out, &seen, text) }
-	key := func(k string) {
-		t.Helper()
-		if _, err := master.Write([]byte(k)); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	termtest.AnswerBackgroundQuery(t, out, &seen, master)
+	cmd.Env = append(environWithout(cmd.Env, "DBUS_SESSION_BUS_ADDRESS", "COLORTERM"), "NO_COLOR=1")
+	u := runInPTY(t, 120, 40, cmd)
+	expect, key := func(text string) { t.Helper(); u.expect(text) }, u.key
 	expect("Modules")
 	expect("Demo KVM")
 	expect("memory only")
@@ -192,18 +170,10 @@ func TestDemoInARealTerminal(t *testing.T) {
 	if !sgrColour.MatchString("\x1b[38;5;99mX") || !sgrColour.MatchString("\x1b[1;31mX") {
 		t.Fatal("the colour pattern misses colour sequences")
 	}
-	if c := sgrColour.FindString(out.String()); c != "" {
+	if c := sgrColour.FindString(u.out.String()); c != "" {
 		t.Errorf("NO_COLOR output holds a colour sequence %q", c)
 	}
-	key("q")
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("q: %v, want exit 0", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("vmmpm did not exit 15 s after q")
-	}
+	u.quit()
 }
 
 // environWithout drops the named variables from env.

@@ -1,16 +1,11 @@
 package main
 
 import (
-	"io"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
-
-	"vmmpm/internal/termtest"
 )
 
 // TestAccessibleWizardCtrlC runs `vmmpm module add --accessible` on a real terminal and presses ctrl+c,
@@ -19,27 +14,13 @@ import (
 func TestAccessibleWizardCtrlC(t *testing.T) {
 	for _, at := range []string{"Product type", "Password"} {
 		t.Run(at, func(t *testing.T) {
-			master, slave := termtest.OpenPTY(t, 100, 30)
 			cmd := vmmpmCmd("module", "add", "--accessible", "--no-color", "--db", tempDB(t))
-			cmd.Env = append(environWithout(cmd.Env, "DBUS_SESSION_BUS_ADDRESS"), "TERM=xterm-256color")
-			cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			exited := make(chan error, 1)
-			go func() { exited <- cmd.Wait() }()
-			t.Cleanup(func() { _ = cmd.Process.Kill() })
-			out := &termtest.SyncBuffer{}
-			go func() { _, _ = io.Copy(out, master) }()
-			seen := 0
-			termtest.AnswerBackgroundQuery(t, out, &seen, master)
+			cmd.Env = environWithout(cmd.Env, "DBUS_SESSION_BUS_ADDRESS")
+			u := runInPTY(t, 100, 30, cmd)
 			answer := func(prompt, line string) {
 				t.Helper()
-				termtest.Expect(t, out, &seen, prompt)
-				if _, err := master.Write([]byte(line)); err != nil {
-					t.Fatal(err)
-				}
+				u.expect(prompt)
+				u.key(line)
 			}
 			if at == "Password" {
 				answer("enter the number 1", "1\n")
@@ -48,24 +29,19 @@ func TestAccessibleWizardCtrlC(t *testing.T) {
 				answer("Username", "admin@example.com\n")
 			}
 			answer(at, "\x03")
-			termtest.Expect(t, out, &seen, "nothing was saved")
-			select {
-			case err := <-exited:
-				if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 {
-					t.Fatalf("ctrl+c: %v, want exit 1", err)
-				}
-			case <-time.After(15 * time.Second):
-				t.Fatal("vmmpm did not stop 15 s after ctrl+c")
+			u.expect("nothing was saved")
+			if ee, ok := u.wait("ctrl+c").(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Fatalf("ctrl+c: want exit 1")
 			}
-			tio, err := unix.IoctlGetTermios(int(slave.Fd()), unix.TCGETS)
+			tio, err := unix.IoctlGetTermios(int(u.slave.Fd()), unix.TCGETS)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if tio.Lflag&unix.ECHO == 0 {
 				t.Error("ctrl+c left the terminal without echo")
 			}
-			if s := out.String(); strings.Contains(s[seen:], "URL") {
-				t.Errorf("the prompts went on after ctrl+c: %q", s[seen:])
+			if s := u.out.String(); strings.Contains(s[u.seen:], "URL") {
+				t.Errorf("the prompts went on after ctrl+c: %q", s[u.seen:])
 			}
 		})
 	}
