@@ -169,9 +169,13 @@ func FuzzMask(f *testing.F) {
 		if !json.Valid(out) {
 			t.Fatalf("Mask(%q) = %q, not JSON", body, out)
 		}
+		// Compared as whole matches: "0.0.0.1" inside "A00.0.0.10" is no address, masked or not.
+		left := map[string]bool{}
+		for _, e := range emailOrIPv4.FindAllString(string(out), -1) {
+			left[e] = true
+		}
 		for _, e := range emailOrIPv4.FindAllString(body, -1) {
-			if e != "user@example.invalid" && e != "192.0.2.0" && !strings.HasSuffix(e, "@example.invalid") &&
-				strings.Contains(string(out), e) {
+			if e != "user@example.invalid" && e != "192.0.2.0" && !strings.HasSuffix(e, "@example.invalid") && left[e] {
 				t.Fatalf("Mask(%q) kept %q: %s", body, e, out)
 			}
 		}
