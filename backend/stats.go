@@ -18,26 +18,17 @@ func (l *Local) startStats(eng *queue.Engine) {
 	c := stats.New()
 	_ = c.Load(l.DB, time.Now()) // unreadable history: start afresh rather than refuse to run
 	events, unsubscribe := eng.Subscribe(4096)
-	c.SeedLanes(unfinished(eng))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
-	go func() {
+	go func() { // seeding waits for the scheduler's load: a first frame does not wait for it
 		defer close(done)
+		if lanes, err := eng.Lanes(); err == nil {
+			c.SeedLanes(lanes)
+		}
 		c.Run(ctx, events, l.DB, StatsFlushEvery, time.Now, nil)
 	}()
 	l.collector = c
 	l.stopStats = func() { cancel(); <-done; unsubscribe() }
-}
-
-func unfinished(eng *queue.Engine) []store.Job {
-	var out []store.Job
-	for _, st := range []string{store.JobRunning, store.JobQueued, store.JobRetrying} {
-		jobs, _, err := eng.Page(st, 0, 1<<30)
-		if err == nil {
-			out = append(out, jobs...)
-		}
-	}
-	return out
 }
 
 // Stats is the figures now: from the collector following this process's engine, or, with no engine
@@ -53,7 +44,11 @@ func (l *Local) Stats(context.Context) (*stats.Snapshot, error) {
 		if err := c.Load(l.DB, time.Now()); err != nil {
 			return nil, err
 		}
-		c.SeedLanes(unfinished(e))
+		lanes, err := e.Lanes()
+		if err != nil {
+			return nil, err
+		}
+		c.SeedLanes(lanes)
 	}
 	mods, err := store.All[store.Module](l.DB)
 	if err != nil {

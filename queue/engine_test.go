@@ -595,3 +595,38 @@ func TestUnknownIDsAreInputRefusals(t *testing.T) {
 		t.Errorf("enqueue for service 999: %v", err)
 	}
 }
+
+// Lanes gives each lane's depth and its running job as committed, read whole, while jobs run.
+func TestLanesShowDepthAndRunningJob(t *testing.T) {
+	f := newFixture(t, sim.Config{Seed: 13}, queueParams("l-__PMID__", 2))
+	opt := fastOptions()
+	started, release := make(chan uint64, 8), make(chan struct{})
+	opt.Executor = ExecutorFunc(func(ctx context.Context, op *Op) (Result, error) {
+		started <- op.Job.ID
+		<-release
+		return Result{}, nil
+	})
+	e := f.engine(opt)
+	if _, err := e.CreateServices(f.tariff.ID, 5, "lanes@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	lanes, err := e.Lanes()
+	if err != nil || len(lanes) != 2 || lanes[0].Depth+lanes[1].Depth != 5 || lanes[0].Running != nil {
+		t.Fatalf("lanes before running: %+v, %v", lanes, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.RunUntilIdle(ctx) }()
+	defer func() { close(release); cancel(); <-done }()
+	<-started
+	<-started
+	lanes, err = e.Lanes()
+	if err != nil || len(lanes) != 2 {
+		t.Fatalf("lanes while running: %+v, %v", lanes, err)
+	}
+	for _, l := range lanes {
+		if l.Running == nil || l.Running.State != store.JobRunning || l.Running.QueueKey != l.Key || l.Running.StartedAt.IsZero() {
+			t.Errorf("lane %s: running job %+v, want the one in it, read whole", l.Key, l.Running)
+		}
+	}
+}

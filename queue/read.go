@@ -2,6 +2,7 @@ package queue
 
 import (
 	"slices"
+	"strings"
 
 	"vmmpm/store"
 )
@@ -118,4 +119,46 @@ func (e *Engine) Health(module uint64) (healthy bool, msg string) {
 		return false, h.msg
 	}
 	return true, ""
+}
+
+// LaneState is one lane as the scheduler holds it: its queue key, module, how many unfinished jobs it
+// holds (the running one included) and, when one runs, that job as last committed.
+type LaneState struct {
+	Key      string
+	ModuleID uint64
+	Depth    int
+	Running  *store.Job
+}
+
+// Lanes waits until the scheduler has loaded and returns every lane that holds jobs. Only running jobs
+// are read whole (one per busy lane), so it costs the number of lanes, not of waiting jobs.
+func (e *Engine) Lanes() ([]LaneState, error) {
+	if err := e.ready(); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	out := make([]LaneState, 0, len(e.lanes))
+	var running []uint64
+	for _, l := range e.lanes {
+		out = append(out, LaneState{Key: l.key, ModuleID: l.module, Depth: len(l.fifo)})
+		if l.busy() {
+			running = append(running, l.fifo[0].job.ID)
+		} else {
+			running = append(running, 0)
+		}
+	}
+	e.mu.Unlock()
+	err := e.db.View(func(tx *store.Tx) error {
+		for i, id := range running {
+			if id == 0 {
+				continue
+			}
+			if j, err := store.Get[store.Job](tx, id); err == nil && j.State == store.JobRunning {
+				out[i].Running = j
+			}
+		}
+		return nil
+	})
+	slices.SortFunc(out, func(a, b LaneState) int { return strings.Compare(a.Key, b.Key) })
+	return out, err
 }

@@ -293,25 +293,21 @@ func Refusal(msg string) bool {
 	return false
 }
 
-// SeedLanes sets what runs and waits in each lane from the unfinished jobs (read once at start, when
+// SeedLanes sets what runs and waits in each lane from the scheduler's lanes (read once at start, when
 // events of their enqueue were not seen).
-func (c *Collector) SeedLanes(unfinished []store.Job) {
+func (c *Collector) SeedLanes(lanes []queue.LaneState) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, l := range c.lanes {
 		l.running, l.waiting = nil, 0
 	}
-	for i := range unfinished {
-		j := &unfinished[i]
-		c.states[j.ID] = j.State
-		if j.QueueKey == "" {
-			continue
-		}
-		l := c.lane(j.QueueKey, j.ModuleID)
-		if j.State == store.JobRunning {
+	for _, ls := range lanes {
+		l := c.lane(ls.Key, ls.ModuleID)
+		l.waiting = ls.Depth
+		if j := ls.Running; j != nil {
+			c.states[j.ID] = j.State
 			c.setRunning(j)
-		} else {
-			l.waiting++
+			l.waiting = max(ls.Depth-1, 0)
 		}
 	}
 }

@@ -159,11 +159,9 @@ func TestIdleLanesAreBounded(t *testing.T) {
 
 func TestSeedLanes(t *testing.T) {
 	c := New()
-	c.SeedLanes([]store.Job{
-		{ID: 1, ModuleID: 2, QueueKey: "a-1", State: store.JobRunning, Type: store.OpOpen, StartedAt: t0},
-		{ID: 2, ModuleID: 2, QueueKey: "a-1", State: store.JobQueued},
-		{ID: 3, ModuleID: 2, QueueKey: "a-2", State: store.JobRetrying},
-		{ID: 4, ModuleID: 2, State: store.JobQueued},
+	c.SeedLanes([]queue.LaneState{
+		{Key: "a-1", ModuleID: 2, Depth: 2, Running: &store.Job{ID: 1, ModuleID: 2, QueueKey: "a-1", State: store.JobRunning, Type: store.OpOpen, StartedAt: t0}},
+		{Key: "a-2", ModuleID: 2, Depth: 1},
 	})
 	s := c.Snapshot(t0, nil)
 	if len(s.Lanes) != 2 || s.Lanes[0].Running == nil || s.Lanes[0].Waiting != 1 || s.Lanes[1].Waiting != 1 {
