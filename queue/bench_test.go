@@ -17,7 +17,8 @@ import (
 
 type boltTx = bolt.Tx
 
-// putPlain is what the engine writes for a job: the record as store.Tx.Put writes it, and its index entry.
+// putPlain is what the engine writes for a job: the record as store.Tx.Put writes it, and the
+// queue's entries beside it (index, scheduling entry, counts).
 func putPlain(tx *boltTx, j *store.Job) error {
 	bk := tx.Bucket([]byte("jobs"))
 	if j.ID == 0 {
@@ -37,7 +38,7 @@ func putPlain(tx *boltTx, j *store.Job) error {
 	if err := bk.Put(store.Key(j.ID), v); err != nil {
 		return err
 	}
-	return tx.Bucket(bucketIndex).Put(store.Key(j.ID), indexValue(j.State, j.ModuleID))
+	return putEntries(tx, j)
 }
 
 // benchFixture is a database with one module (queues on, lanes lanes) and a tariff, no emulator:
@@ -94,8 +95,8 @@ func runBatch(b *testing.B, e *Engine, t *store.Tariff, jobs int) time.Duration 
 }
 
 // BenchmarkDurableThroughput compares the engine (no-op executor, M jobs, W lanes) with a bare group
-// committer on the same file doing the same writes per job (the job record and its index entry, once
-// for running and once for done, each durable before the next step) from W goroutines. Both run in
+// committer on the same file doing the same writes per job (the job record and the queue's entries
+// beside it, once for running and once for done, each durable before the next step) from W goroutines. Both run in
 // the same iteration, so ratio = engine ÷ group is measured under the same load; the engine's run
 // counts only if every job ended done.
 func BenchmarkDurableThroughput(b *testing.B) {

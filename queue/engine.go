@@ -148,31 +148,33 @@ type Engine struct {
 	modules decoded[store.Module, *store.Module]
 	tariffs decoded[store.Tariff, *store.Tariff]
 
-	mu       sync.Mutex
-	jobs     map[uint64]*jobState // unfinished jobs
-	lanes    map[string]*lane
-	svcs     map[uint64][]*jobState // unfinished jobs per service, in enqueue order
-	modLanes map[uint64]*moduleLanes
-	opens    map[uint64]int // unfinished open jobs per module (activation limit)
-	health   map[uint64]*modHealth
-	seq      uint64
-	waiting  []*jobState // startable, held back by the Workers cap, in enqueue order
-	workers  int
-	active   bool
-	runCtx   context.Context
-	stopRun  context.CancelFunc
-	fatal    error
-	pause    *StorageFault // the disk refuses commits: start nothing until it takes one
-	holding  bool          // finishChange collects the starts it causes in held
-	relaying bool          // a worker is finishing: the first job spawn starts goes to it (relay)
-	relay    *relayed
-	held     []*change
-	keyWait  *keyWait // the keyring cannot give passwords: start nothing until it can
-	wg       sync.WaitGroup
-	idle     chan struct{}
-	pruning  atomic.Bool
-	loaded   chan struct{} // closed when load has built the scheduler
-	loadErr  error
+	mu                sync.Mutex
+	jobs              map[uint64]*jobState // unfinished jobs
+	lanes             map[string]*lane
+	svcs              map[uint64][]*jobState // unfinished jobs per service, in enqueue order
+	modLanes          map[uint64]*moduleLanes
+	opens             map[uint64]int // unfinished open jobs per module (activation limit)
+	health            map[uint64]*modHealth
+	seq               uint64
+	waiting           []*jobState // startable, held back by the Workers cap, in enqueue order
+	workers           int
+	active            bool
+	runCtx            context.Context
+	stopRun           context.CancelFunc
+	fatal             error
+	pause             *StorageFault // the disk refuses commits: start nothing until it takes one
+	holding           bool          // finishChange collects the starts it causes in held
+	relaying          bool          // a worker is finishing: the first job spawn starts goes to it (relay)
+	relay             *relayed
+	held              []*change
+	keyWait           *keyWait // the keyring cannot give passwords: start nothing until it can
+	wg                sync.WaitGroup
+	idle              chan struct{}
+	pruning           atomic.Bool
+	loaded            chan struct{} // closed when load has built the scheduler
+	listed            chan struct{} // closed when the read model's id lists have loaded
+	unfinishedAtStart int           // unfinished jobs by the stored counts when New ran
+	loadErr           error
 }
 
 // New opens the engine on db: it loads unfinished jobs (a job found running was interrupted and will
@@ -192,18 +194,29 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 	if e.exec == nil {
 		e.exec = NewVMMExecutor(secrets, opt.PollEvery)
 	}
-	if err := e.db.View(func(tx *store.Tx) error { e.rm.load(tx); return nil }); err != nil {
+	total, unfinished, err := storedTotals(db)
+	if err != nil {
 		return nil, err
 	}
 	e.c = newCommitter(db, opt.update, e.published, e.onFault)
-	// The read model (Counts, Page) is ready. A large backlog loads behind it, so a first frame does
-	// not wait for 100,000 unfinished jobs; everything that schedules waits for it (ready). A small one
-	// (a few milliseconds) loads here, so callers see lane positions at once.
-	e.loaded = make(chan struct{})
-	if e.rm.unfinished() <= syncLoadMax {
+	// Counts are stored and Page reads the index until the id lists have loaded, so a first frame
+	// waits for neither the lists nor a large backlog; everything that schedules waits for the
+	// scheduler (ready). Small ones (a few milliseconds) load here, so callers see them at once.
+	e.loaded, e.listed = make(chan struct{}), make(chan struct{})
+	loadLists := func() {
+		defer close(e.listed)
+		_ = e.db.View(func(tx *store.Tx) error { e.rm.load(tx); return nil })
+	}
+	if total <= syncLoadMax {
+		loadLists()
+	} else {
+		go loadLists()
+	}
+	if unfinished <= syncLoadMax {
 		defer close(e.loaded)
 		if e.loadErr = e.load(); e.loadErr != nil {
 			e.c.close()
+			<-e.listed
 			return nil, e.loadErr
 		}
 		return e, nil
@@ -227,6 +240,7 @@ func (e *Engine) ready() error {
 // Close stops the committer after writing everything submitted. Call it after Run has returned.
 func (e *Engine) Close() error {
 	<-e.loaded
+	<-e.listed
 	e.c.close()
 	return nil
 }
@@ -283,7 +297,10 @@ func (e *Engine) load() error {
 // readUnfinished reads the scheduling entries; stale: they do not match the index (state and module
 // of every entry, and how many jobs are unfinished).
 func (e *Engine) readUnfinished() (states []jobState, stale bool, err error) {
-	n := e.rm.unfinished()
+	_, n, err := storedTotals(e.db)
+	if err != nil {
+		return nil, false, err
+	}
 	states = make([]jobState, 0, n) // one allocation for the lot, sized from the index
 	err = e.db.View(func(tx *store.Tx) error {
 		b, idx := tx.Bolt().Bucket(bucketUnfinished), tx.Bolt().Bucket(bucketIndex)
@@ -533,10 +550,10 @@ func (e *Engine) published(ch *change, err error) {
 	}
 	e.rm.mu.Lock()
 	for _, w := range ch.jobs {
-		e.rm.move(w.job.ID, w.fromState, w.fromModule, w.job.State, w.job.ModuleID)
+		e.rm.move(w.job.ID, w.fromState, w.job.State)
 	}
 	for _, w := range ch.pruned {
-		e.rm.move(w.job.ID, w.fromState, w.fromModule, "", 0)
+		e.rm.move(w.job.ID, w.fromState, "")
 	}
 	if len(ch.prune) > 0 {
 		e.pruning.Store(false)

@@ -150,7 +150,7 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 	}
 	e.rm.mu.Lock()
 	for _, js := range added {
-		e.rm.move(js.job.ID, js.lastState, js.lastModule, js.job.State, js.job.ModuleID)
+		e.rm.move(js.job.ID, js.lastState, js.job.State)
 		js.lastState, js.lastModule = js.job.State, js.job.ModuleID
 	}
 	e.rm.mu.Unlock()

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -75,20 +76,84 @@ func schedJob(id uint64, v []byte) (j store.Job, ok bool) {
 	return j, true
 }
 
-// putJob stores a job, its index entry and its scheduling entry; every job write in this package goes
-// through it.
+// bucketCounts maps [module 8][state 1] → how many jobs of that module are in that state (8 bytes),
+// written in the same transactions as the index, so the counts of 100,000 jobs cost one small read.
+var bucketCounts = []byte("queue_counts")
+
+// addCount adds d to the count of the index value v's module and state.
+func addCount(b *bolt.Bucket, v []byte, d int64) error {
+	k := make([]byte, 9)
+	copy(k, v[1:9])
+	k[8] = v[0]
+	n := d
+	if c := b.Get(k); len(c) == 8 {
+		n += int64(binary.BigEndian.Uint64(c))
+	}
+	if n <= 0 {
+		return b.Delete(k)
+	}
+	return b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// readCounts returns the stored counts by module.
+func readCounts(bt *bolt.Tx) map[uint64]*ModuleCounts {
+	out := map[uint64]*ModuleCounts{}
+	b := bt.Bucket(bucketCounts)
+	if b == nil {
+		return out
+	}
+	_ = b.ForEach(func(k, v []byte) error {
+		if len(k) == 9 && len(v) == 8 {
+			m := binary.BigEndian.Uint64(k)
+			if out[m] == nil {
+				out[m] = &ModuleCounts{}
+			}
+			out[m].add(stateName(k[8]), int(binary.BigEndian.Uint64(v)))
+		}
+		return nil
+	})
+	return out
+}
+
+// putJob stores a job, its index entry, its scheduling entry and the counts; every job write in this
+// package goes through it.
 func putJob(tx *store.Tx, j *store.Job) error {
 	if err := tx.Put(j); err != nil {
 		return err
 	}
-	b, err := tx.Bolt().CreateBucketIfNotExists(bucketIndex)
+	return putEntries(tx.Bolt(), j)
+}
+
+// putEntries writes what the queue keeps beside a job record: its index entry, its scheduling entry
+// and the counts.
+func putEntries(bt *bolt.Tx, j *store.Job) error {
+	b, err := bt.CreateBucketIfNotExists(bucketIndex)
 	if err != nil {
 		return err
 	}
-	if err := b.Put(store.Key(j.ID), indexValue(j.State, j.ModuleID)); err != nil {
+	k, v := store.Key(j.ID), indexValue(j.State, j.ModuleID)
+	var old []byte
+	if o := b.Get(k); len(o) == 9 {
+		old = bytes.Clone(o) // the page under o may change with the Put
+	}
+	if !bytes.Equal(old, v) {
+		cb, err := bt.CreateBucketIfNotExists(bucketCounts)
+		if err != nil {
+			return err
+		}
+		if old != nil {
+			if err := addCount(cb, old, -1); err != nil {
+				return err
+			}
+		}
+		if err := addCount(cb, v, 1); err != nil {
+			return err
+		}
+	}
+	if err := b.Put(k, v); err != nil {
 		return err
 	}
-	u, err := tx.Bolt().CreateBucketIfNotExists(bucketUnfinished)
+	u, err := bt.CreateBucketIfNotExists(bucketUnfinished)
 	if err != nil {
 		return err
 	}
@@ -110,6 +175,11 @@ func deleteFinishedJob(tx *store.Tx, id uint64) (state string, module uint64, ty
 		return "", 0, "", false
 	}
 	state, module = stateName(v[0]), binary.BigEndian.Uint64(v[1:])
+	if cb := tx.Bolt().Bucket(bucketCounts); cb != nil {
+		if err := addCount(cb, v, -1); err != nil {
+			return "", 0, "", false
+		}
+	}
 	if v := tx.Bolt().Bucket((&store.Job{}).Bucket()).Get(store.Key(id)); v != nil {
 		var j struct {
 			Type string `json:"type"`
@@ -131,15 +201,51 @@ func deleteFinishedJob(tx *store.Tx, id uint64) (state string, module uint64, ty
 // (a database written before this package kept one). The check compares the newest ids: jobs are
 // written only through this package, so the two can only differ by jobs added without an index.
 func ensureIndex(db *store.DB) error {
-	ok := false
+	ok, counted := false, false
 	err := db.View(func(tx *store.Tx) error {
-		ok = indexMatches(tx.Bolt())
+		ok, counted = indexMatches(tx.Bolt()), tx.Bolt().Bucket(bucketCounts) != nil
 		return nil
 	})
-	if err != nil || ok {
+	switch {
+	case err != nil:
+		return err
+	case !ok:
+		return rebuildIndex(db)
+	case !counted: // written by a vmmpm that kept no counts: count the index once
+		return db.Update(func(tx *store.Tx) error { return countIndex(tx.Bolt()) })
+	}
+	return nil
+}
+
+// countIndex writes the counts bucket afresh from the index.
+func countIndex(bt *bolt.Tx) error {
+	if bt.Bucket(bucketCounts) != nil {
+		if err := bt.DeleteBucket(bucketCounts); err != nil {
+			return err
+		}
+	}
+	cb, err := bt.CreateBucket(bucketCounts)
+	if err != nil {
 		return err
 	}
-	return rebuildIndex(db)
+	counts := map[[9]byte]uint64{}
+	if idx := bt.Bucket(bucketIndex); idx != nil {
+		_ = idx.ForEach(func(_, v []byte) error {
+			if len(v) == 9 {
+				var k [9]byte
+				copy(k[:], v[1:9])
+				k[8] = v[0]
+				counts[k]++
+			}
+			return nil
+		})
+	}
+	for k, n := range counts {
+		if err := cb.Put(k[:], binary.BigEndian.AppendUint64(nil, n)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // rebuildIndex writes the index and the scheduling entries afresh from the job records.
@@ -176,7 +282,7 @@ func rebuildIndex(db *store.DB) error {
 				}
 			}
 		}
-		return nil
+		return countIndex(bt)
 	})
 }
 
@@ -262,77 +368,144 @@ func (c *ModuleCounts) add(state string, d int) {
 	}
 }
 
-// readModel is what the jobs pane reads: ids per state and counts per module. It follows committed
-// transactions only, so it never shows a state the file does not hold.
+// readModel is what the jobs pane pages through: job ids per state, in memory. It follows committed
+// transactions only, so it never shows a state the file does not hold. Counts are not kept here: they
+// are stored beside the index (bucketCounts), so a first frame needs no pass over 100,000 entries.
+//
+// The id lists load behind the engine's start; until then Page reads the index itself, and moves are
+// kept and replayed over the loaded lists. Replaying is safe even for moves the load already saw:
+// each move removes from one list and inserts into another, and a job's last move wins.
 type readModel struct {
 	mu       sync.Mutex
+	ready    bool
+	pending  []move
 	all      idList
 	by       map[string]*idList
 	finished idList
-	counts   map[uint64]*ModuleCounts
+}
+
+// move is one job going from one state to another; "" means absent.
+type move struct {
+	id       uint64
+	from, to string
 }
 
 func newReadModel() *readModel {
-	rm := &readModel{by: map[string]*idList{}, counts: map[uint64]*ModuleCounts{}}
+	rm := &readModel{by: map[string]*idList{}}
 	for _, s := range store.JobStates {
 		rm.by[s] = &idList{}
 	}
 	return rm
 }
 
-// load fills the model from the index bucket.
+// load fills the lists from the index bucket, then replays what moved meanwhile. Call it once.
 func (rm *readModel) load(tx *store.Tx) {
-	b := tx.Bolt().Bucket(bucketIndex)
-	if b == nil {
-		return
-	}
-	c := b.Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		if len(v) == 9 {
-			rm.move(store.KeyID(k), "", 0, stateName(v[0]), binary.BigEndian.Uint64(v[1:]))
+	fresh := newReadModel()
+	if b := tx.Bolt().Bucket(bucketIndex); b != nil {
+		c := b.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(v) == 9 {
+				fresh.apply(move{id: store.KeyID(k), to: stateName(v[0])})
+			}
 		}
 	}
-}
-
-// move records a job going from one state (and module) to another; "" means absent.
-func (rm *readModel) move(id uint64, from string, fromModule uint64, to string, toModule uint64) {
-	if from == to && fromModule == toModule {
-		return
-	}
-	if from != "" {
-		rm.by[from].remove(id)
-		rm.countsOf(fromModule).add(from, -1)
-		if store.Finished(from) {
-			rm.finished.remove(id)
-		}
-	} else {
-		rm.all.insert(id)
-	}
-	if to == "" {
-		rm.all.remove(id)
-		return
-	}
-	rm.by[to].insert(id)
-	rm.countsOf(toModule).add(to, 1)
-	if store.Finished(to) {
-		rm.finished.insert(id)
-	}
-}
-
-// unfinished is how many jobs are queued, running or retrying.
-func (rm *readModel) unfinished() int {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	return len(rm.by[store.JobQueued].ids) + len(rm.by[store.JobRunning].ids) + len(rm.by[store.JobRetrying].ids)
+	rm.all, rm.by, rm.finished = fresh.all, fresh.by, fresh.finished
+	for _, m := range rm.pending {
+		rm.apply(m)
+	}
+	rm.pending, rm.ready = nil, true
 }
 
-func (rm *readModel) countsOf(module uint64) *ModuleCounts {
-	c := rm.counts[module]
-	if c == nil {
-		c = &ModuleCounts{}
-		rm.counts[module] = c
+// move records a job going from one state to another; "" means absent (rm.mu held).
+func (rm *readModel) move(id uint64, from, to string) {
+	if from == to {
+		return
 	}
-	return c
+	if !rm.ready {
+		rm.pending = append(rm.pending, move{id: id, from: from, to: to})
+		return
+	}
+	rm.apply(move{id: id, from: from, to: to})
+}
+
+func (rm *readModel) apply(m move) {
+	if m.from != "" {
+		rm.by[m.from].remove(m.id)
+		if store.Finished(m.from) {
+			rm.finished.remove(m.id)
+		}
+	}
+	if m.to == "" {
+		rm.all.remove(m.id)
+		return
+	}
+	rm.all.insert(m.id)
+	rm.by[m.to].insert(m.id)
+	if store.Finished(m.to) {
+		rm.finished.insert(m.id)
+	}
+}
+
+// newestInIndex pages the index itself, newest first: what Page does before the lists have loaded.
+// It costs offset+limit entries for every state, and a walk past other states' jobs for one state.
+func newestInIndex(bt *bolt.Tx, state string, offset, limit int) []uint64 {
+	b := bt.Bucket(bucketIndex)
+	if b == nil || limit <= 0 {
+		return nil
+	}
+	code := stateCode(state)
+	var ids []uint64
+	c := b.Cursor()
+	for k, v := c.Last(); k != nil && len(ids) < limit; k, v = c.Prev() {
+		if state != "" && (len(v) != 9 || v[0] != code) {
+			continue
+		}
+		if offset > 0 {
+			offset--
+			continue
+		}
+		ids = append(ids, store.KeyID(k))
+	}
+	return ids
+}
+
+// of is the count of one state, or of all ("").
+func (c *ModuleCounts) of(state string) int {
+	switch state {
+	case "":
+		return c.total()
+	case store.JobQueued:
+		return c.Queued
+	case store.JobRunning:
+		return c.Running
+	case store.JobRetrying:
+		return c.Retrying
+	case store.JobDone:
+		return c.Done
+	case store.JobFailed:
+		return c.Failed
+	case store.JobCancelled:
+		return c.Cancelled
+	}
+	return 0
+}
+
+func (c *ModuleCounts) unfinished() int { return c.Queued + c.Running + c.Retrying }
+
+func (c *ModuleCounts) total() int { return c.unfinished() + c.Done + c.Failed + c.Cancelled }
+
+// storedTotals are how many jobs there are and how many of them are queued, running or retrying,
+// from the stored counts.
+func storedTotals(db *store.DB) (total, unfinished int, err error) {
+	err = db.View(func(tx *store.Tx) error {
+		for _, c := range readCounts(tx.Bolt()) {
+			total, unfinished = total+c.total(), unfinished+c.unfinished()
+		}
+		return nil
+	})
+	return total, unfinished, err
 }
 
 // UnfinishedJobs returns the ids of module's jobs that may still run, read from the index (9 bytes a

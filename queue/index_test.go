@@ -107,3 +107,91 @@ func TestStaleSchedulingEntriesRebuilt(t *testing.T) {
 		t.Errorf("job 2 at position %d, want 0 (job 1 is done)", pos)
 	}
 }
+
+// The stored counts follow every write, deletion and move between modules; a file without them (an
+// older vmmpm) is counted once at open; and the index pager used while the id lists load gives what
+// the lists give.
+func TestStoredCountsAndIndexPager(t *testing.T) {
+	db := indexDB(t)
+	var jobs []*store.Job
+	for i := range 40 {
+		jobs = append(jobs, &store.Job{ServiceID: 1, ModuleID: uint64(2 + i%3), Type: store.OpOpen,
+			State: store.JobStates[i%len(store.JobStates)]})
+	}
+	writeJobs(t, db, jobs)
+	jobs[0].State, jobs[1].ModuleID, jobs[2].State = store.JobDone, 9, store.JobFailed
+	writeJobs(t, db, jobs[:3])
+	err := db.Update(func(tx *store.Tx) error {
+		for _, id := range []uint64{4, 5, 6, 7} { // 4, 5, 6 finished: deleted; 7 queued: kept
+			deleteFinishedJob(tx, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[uint64]ModuleCounts{}
+	for _, j := range allJobs(t, db) {
+		c := want[j.ModuleID]
+		c.add(j.State, 1)
+		want[j.ModuleID] = c
+	}
+	check := func(when string) {
+		t.Helper()
+		var got map[uint64]*ModuleCounts
+		_ = db.View(func(tx *store.Tx) error { got = readCounts(tx.Bolt()); return nil })
+		if len(got) != len(want) {
+			t.Fatalf("%s: counts of %d modules, want %d", when, len(got), len(want))
+		}
+		for m, c := range want {
+			if got[m] == nil || *got[m] != c {
+				t.Errorf("%s: module %d counts %+v, want %+v", when, m, got[m], c)
+			}
+		}
+	}
+	check("after the writes")
+	if err := db.Update(func(tx *store.Tx) error { return tx.Bolt().DeleteBucket(bucketCounts) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := ensureIndex(db); err != nil {
+		t.Fatal(err)
+	}
+	check("after counting a file without counts")
+
+	rm := newReadModel()
+	_ = db.View(func(tx *store.Tx) error { rm.load(tx); return nil })
+	for _, st := range append([]string{""}, store.JobStates...) {
+		l := &rm.all
+		if st != "" {
+			l = rm.by[st]
+		}
+		for _, off := range []int{0, 1, 3, 100} {
+			var got []uint64
+			_ = db.View(func(tx *store.Tx) error { got = newestInIndex(tx.Bolt(), st, off, 4); return nil })
+			if w := l.newest(off, 4); fmt.Sprint(got) != fmt.Sprint(w) {
+				t.Errorf("state %q offset %d: index pager %v, lists %v", st, off, got, w)
+			}
+		}
+	}
+}
+
+// Moves made while the id lists load are replayed over them, also those the load already saw.
+func TestReadModelReplaysMovesSeenWhileLoading(t *testing.T) {
+	db := indexDB(t)
+	jobs := []*store.Job{{ServiceID: 1, ModuleID: 2, Type: store.OpOpen, State: store.JobQueued},
+		{ServiceID: 1, ModuleID: 2, Type: store.OpOpen, State: store.JobQueued}}
+	writeJobs(t, db, jobs)
+	rm := newReadModel()
+	rm.mu.Lock()
+	rm.move(1, store.JobQueued, store.JobRunning) // committed before the load reads: seen twice
+	rm.move(1, store.JobRunning, store.JobDone)
+	rm.move(3, "", store.JobQueued) // committed after the load's read: seen only here
+	rm.mu.Unlock()
+	jobs[0].State = store.JobDone
+	writeJobs(t, db, jobs[:1])
+	_ = db.View(func(tx *store.Tx) error { rm.load(tx); return nil })
+	got := fmt.Sprint(rm.all.ids, rm.by[store.JobQueued].ids, rm.by[store.JobRunning].ids, rm.by[store.JobDone].ids, rm.finished.ids)
+	if want := "[1 2 3] [2 3] [] [1] [1]"; got != want {
+		t.Errorf("lists after replay %s, want %s", got, want)
+	}
+}

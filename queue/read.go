@@ -18,13 +18,11 @@ func (e *Engine) Subscribe(buf int) (<-chan Event, func()) { return e.ev.subscri
 // may read 0; LaneChanged events follow once it has loaded.
 func (e *Engine) Counts() map[uint64]ModuleCounts {
 	out := map[uint64]ModuleCounts{}
-	e.rm.mu.Lock()
-	for id, c := range e.rm.counts {
-		out[id] = *c
-	}
-	e.rm.mu.Unlock()
 	params := map[uint64]store.Params{}
 	_ = e.db.View(func(tx *store.Tx) error {
+		for id, c := range readCounts(tx.Bolt()) {
+			out[id] = *c
+		}
 		return store.Each(tx, func(m *store.Module) bool { params[m.ID] = m.Params; return true })
 	})
 	e.mu.Lock()
@@ -52,19 +50,28 @@ func (e *Engine) Counts() map[uint64]ModuleCounts {
 // and how many there are in all. The ids come from an in-memory index, so the cost is O(limit) reads
 // whatever the history size.
 func (e *Engine) Page(state string, offset, limit int) ([]store.Job, int, error) {
-	e.rm.mu.Lock()
-	l := &e.rm.all
-	if state != "" {
-		l = e.rm.by[state]
-		if l == nil {
-			e.rm.mu.Unlock()
-			return nil, 0, &store.ValidationError{Field: "state", Rule: "must be one of queued, running, retrying, done, failed, cancelled"}
-		}
+	if state != "" && stateCode(state) == 0 {
+		return nil, 0, &store.ValidationError{Field: "state", Rule: "must be one of queued, running, retrying, done, failed, cancelled"}
 	}
-	ids, total := l.newest(offset, limit), len(l.ids)
+	var ids []uint64
+	total := -1
+	e.rm.mu.Lock()
+	if e.rm.ready {
+		l := &e.rm.all
+		if state != "" {
+			l = e.rm.by[state]
+		}
+		ids, total = l.newest(offset, limit), len(l.ids)
+	}
 	e.rm.mu.Unlock()
 	jobs := make([]store.Job, 0, len(ids))
 	err := e.db.View(func(tx *store.Tx) error {
+		if total < 0 { // the lists are still loading: read the index and the stored counts
+			ids, total = newestInIndex(tx.Bolt(), state, offset, limit), 0
+			for _, c := range readCounts(tx.Bolt()) {
+				total += c.of(state)
+			}
+		}
 		for _, id := range ids {
 			if j, err := store.Get[store.Job](tx, id); err == nil { // pruned meanwhile: skip
 				jobs = append(jobs, *j)
