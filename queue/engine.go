@@ -207,24 +207,25 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 		defer close(e.listed)
 		_ = e.db.View(func(tx *store.Tx) error { e.rm.load(tx); return nil })
 	}
-	if total <= syncLoadMax {
+	switch {
+	case total <= syncLoadMax:
 		loadLists()
-	} else {
+	case unfinished <= syncLoadMax:
 		go loadLists()
-	}
-	if unfinished <= syncLoadMax {
-		defer close(e.loaded)
-		if e.loadErr = e.load(); e.loadErr != nil {
-			e.c.close()
-			<-e.listed
-			return nil, e.loadErr
-		}
+	default: // one goroutine for both leaves the other core to the first frame
+		go func() {
+			defer close(e.loaded)
+			loadLists()
+			e.loadErr = e.load()
+		}()
 		return e, nil
 	}
-	go func() {
-		defer close(e.loaded)
-		e.loadErr = e.load()
-	}()
+	defer close(e.loaded)
+	if e.loadErr = e.load(); e.loadErr != nil {
+		e.c.close()
+		<-e.listed
+		return nil, e.loadErr
+	}
 	return e, nil
 }
 
