@@ -119,7 +119,7 @@ func TestDemoEndToEnd(t *testing.T) {
 	term.WaitFor("an empty count", 30*time.Second, regexp.MustCompile(`› How many +\[ *\]`).MatchString)
 	term.Write("10")
 	term.Wait("› How many      [10")
-	term.Key("enter")
+	term.Key("ctrl+s")
 	term.Wait("created 10 service(s), ids 3…12")
 	term.Key("3")
 	term.Wait("Done 12")
@@ -129,7 +129,12 @@ func TestDemoEndToEnd(t *testing.T) {
 	term.Key("2")
 	term.Wait("[2 Services]", "Demo VPS") // the tariffs are loaded: n needs them
 	term.Key("n")
-	term.Wait("Create services")
+	term.Wait("Create services", "› Tariff")
+	// enter walks the fields and saves on the last, as in the wizard.
+	term.Key("enter")
+	term.Wait("› How many")
+	term.Key("enter")
+	term.Wait("› Client email")
 	term.Key("enter")
 	term.Wait("created 1 service(s), id 13")
 	term.Key("3")

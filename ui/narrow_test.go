@@ -97,7 +97,7 @@ func TestLongErrorsWrapAt80(t *testing.T) {
 
 	d.Keys("esc", "5", "a")
 	d.Type("frankfurt")
-	d.Keys("enter")
+	d.Keys("ctrl+s")
 	must(t, d.View(), "Add data center", "choose another name")
 }
 

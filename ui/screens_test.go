@@ -94,7 +94,7 @@ func TestParamsScreen(t *testing.T) {
 	}
 	r.Type("bad key!")
 	must(t, r.View(), "queue_key: at position 4")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), "Module parameters", "queue_key: at position 4")
 	if m, _ := store.Load[store.Module](f.DB, 1); m.Params.QueueKey != store.DefaultQueueKey {
 		t.Fatalf("a refused key was saved: %q", m.Params.QueueKey)
@@ -106,7 +106,7 @@ func TestParamsScreen(t *testing.T) {
 	must(t, r.View(), "vmm-1-open-1 … vmm-1-open-3", "__TYPE__ shown as open")
 	r.Keys("up", "up")
 	r.Type("0")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), "parameters of module 1 saved", "[1 Modules]")
 	m, _ := store.Load[store.Module](f.DB, 1)
 	if p := m.Params; p.QueueKey != "vmm-__PMID__-__TYPE__" || p.QueueCount != 3 || p.SessionTTL != 36000 {
@@ -115,7 +115,7 @@ func TestParamsScreen(t *testing.T) {
 	// The same rule as `module set`: 36000 is within 0–86400, 99999 is not.
 	r.Keys("enter")
 	r.Type("9")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), "session_ttl: must be between 0 and 86400")
 	r.Keys("esc")
 	must(t, r.View(), "[1 Modules]")
@@ -128,6 +128,10 @@ func TestServicesKeys(t *testing.T) {
 	must(t, r.View(), "Create services", "1 VPS S")
 	r.Keys("down", "backspace")
 	r.Type("2")
+	// enter moves on to the last field and saves only there.
+	r.Keys("enter")
+	must(t, r.View(), "Create services", "› Client email")
+	mustNot(t, r.View(), "created 2 service(s)")
 	r.Keys("enter")
 	must(t, r.View(), "created 2 service(s), ids 9…10", "      10 ")
 	jobs, total, err := f.Engine.Page(store.JobQueued, 0, 10)
@@ -142,11 +146,11 @@ func TestServicesKeys(t *testing.T) {
 	must(t, r.View(), "Run an operation on service 5 (active)")
 	r.Keys("down", "right", "right", "right", "right", "right")
 	must(t, r.View(), "‹ setparam ›")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), "give at least one of cpu, ram_mib, disk_mib")
 	r.Keys("down")
 	r.Type("2")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), "setparam of service 5 queued as job 11")
 	j, err := store.Load[store.Job](f.DB, 11)
 	if err != nil || j.Type != store.OpSetParam || j.Args["cpu"] != "2" {
@@ -155,7 +159,7 @@ func TestServicesKeys(t *testing.T) {
 }
 
 // TestServicesOpenAgain (issue 10 point 5): o on the service whose open failed offers open first, and
-// enter queues it.
+// ctrl+s queues it.
 func TestServicesOpenAgain(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
@@ -163,7 +167,7 @@ func TestServicesOpenAgain(t *testing.T) {
 	r.Type("failed")
 	r.Keys("enter", "o")
 	must(t, r.View(), "Run an operation on service 3 (failed)", "Operation     open ")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), "open of service 3 queued as job 9")
 	if j, err := store.Load[store.Job](f.DB, 9); err != nil || j.Type != store.OpOpen || j.ServiceID != 3 {
 		t.Fatalf("job 9: %+v %v", j, err)
@@ -289,10 +293,10 @@ func TestTasksKeys(t *testing.T) {
 func TestCatalogKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
-	r.Keys("5", "a", "enter")
+	r.Keys("5", "a", "ctrl+s")
 	must(t, r.View(), "Add data center", "name: must not be empty")
 	r.Type("Paris")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), "data center added with id 3", "Paris")
 
 	r.Keys("g", "d", "y")
@@ -300,7 +304,7 @@ func TestCatalogKeys(t *testing.T) {
 	r.Keys("G", "e")
 	must(t, r.View(), "Edit data center 3")
 	r.Type(" Nord")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), "Paris Nord")
 	r.Keys("d", "y")
 	mustNot(t, r.View(), "   3 Paris Nord")
@@ -309,7 +313,7 @@ func TestCatalogKeys(t *testing.T) {
 	r.Keys("right", "a")
 	must(t, r.View(), "Add department")
 	r.Type("Billing")
-	r.Keys("enter")
+	r.Keys("enter") // the department form's one field is its last: enter saves
 	must(t, r.View(), "department added with id 3", "Billing")
 	depts, _ := store.All[store.Department](f.DB)
 	if len(depts) != 3 {
@@ -345,17 +349,17 @@ func TestTariffsKeys(t *testing.T) {
 	must(t, r.View(), "‹[x] 1 fra-kvm›  [ ] 2 fra-lxd")
 	r.Keys("down", "backspace")
 	r.Type("0")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), "cpu: must be between 1 and 256")
 	r.Keys("backspace")
 	r.Type("4")
 	r.Keys("down", "down", "down", "right", "right")
 	must(t, r.View(), "‹ 3 Ubuntu 22.04 LXD ›")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), `os_id: must be an OS image module 1 "fra-kvm" can install on cluster "kvm-main"; 3 is not one (it offers: 1 Ubuntu`, "22.04, 2 Debian 12, 4 AlmaLinux 9)")
 	r.Keys("left", "down", "right")
 	must(t, r.View(), "‹ 1 LAMP ›")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), `tariff "VPS M" saved with id 2`, "VPS M")
 	if tf, _ := store.Load[store.Tariff](f.DB, 2); tf.OSID != 2 || tf.RecipeID != 1 || len(tf.ModuleIDs) != 1 || tf.ModuleIDs[0] != 1 {
 		t.Fatalf("tariff 2: %+v", tf)
@@ -368,11 +372,11 @@ func TestTariffsKeys(t *testing.T) {
 		r.Keys("backspace")
 	}
 	r.Type("vps s")
-	r.Keys("enter")
+	r.Keys("ctrl+s")
 	must(t, r.View(), `a tariff named "VPS S" already exists (id 1)`)
 	r.Keys("backspace")
 	r.Type("L")
-	r.Keys("down", "right", "enter")
+	r.Keys("down", "right", "ctrl+s")
 	must(t, r.View(), `tariff "vps L" saved with id 2; warning: module(s) 1 are on another data center`)
 	if tf, _ := store.Load[store.Tariff](f.DB, 2); tf.DataCenterID != 2 || tf.CPU != 4 {
 		t.Fatalf("tariff 2 after edit: %+v", tf)

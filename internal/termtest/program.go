@@ -80,7 +80,7 @@ func Start(t testing.TB, m tea.Model, cols, rows int) *Terminal {
 var keySeqs = map[string]string{
 	"enter": "\r", "tab": "\t", "shift+tab": "\x1b[Z", "esc": "\x1b", "backspace": "\x7f", "space": " ",
 	"up": "\x1b[A", "down": "\x1b[B", "right": "\x1b[C", "left": "\x1b[D", "home": "\x1b[H", "end": "\x1b[F",
-	"ctrl+c": "\x03", "ctrl+u": "\x15", "ctrl+d": "\x04", "ctrl+r": "\x12",
+	"ctrl+c": "\x03", "ctrl+u": "\x15", "ctrl+d": "\x04", "ctrl+r": "\x12", "ctrl+s": "\x13",
 }
 
 // Key sends one named key ("enter", "down", "j") as its own write.

@@ -52,9 +52,12 @@ type KeyMap struct {
 	NextField key.Binding
 	PrevField key.Binding
 	Toggle    key.Binding
-	Submit    key.Binding
-	Yes       key.Binding
-	No        key.Binding
+	// Advance is enter in a form: the next field, or save on the last one, as in the Add wizard.
+	Advance key.Binding
+	// Submit saves a form from any field.
+	Submit key.Binding
+	Yes    key.Binding
+	No     key.Binding
 }
 
 // Default returns the product's keymap.
@@ -99,7 +102,8 @@ func Default() *KeyMap {
 		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
 		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),
 		Toggle:    key.NewBinding(key.WithKeys(" ", "left", "right"), key.WithHelp("space/←/→", "change choice")),
-		Submit:    key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "save")),
+		Advance:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "next field")),
+		Submit:    key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "save")),
 		Yes:       key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
 		No:        key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no")),
 	}
@@ -154,8 +158,13 @@ func without(group, listed []key.Binding) []key.Binding {
 	return out
 }
 
-// FormHelp is the help of a screen whose focus is in a form.
-func (k *KeyMap) FormHelp() Help {
-	b := []key.Binding{k.NextField, k.PrevField, k.Toggle, k.Submit, k.Back}
+// FormHelp is the help of a screen whose focus is in a form; onLast says the last field is focused,
+// where enter saves instead of moving on.
+func (k *KeyMap) FormHelp(onLast bool) Help {
+	advance := k.Advance
+	if onLast {
+		advance.SetHelp(advance.Help().Key, "save")
+	}
+	b := []key.Binding{k.NextField, k.PrevField, k.Toggle, advance, k.Submit, k.Back}
 	return Help{Short: b, Full: [][]key.Binding{b}}
 }

@@ -12,6 +12,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"vmmpm/ui/common"
+	"vmmpm/ui/keys"
 )
 
 // Kind is a field's type.
@@ -157,7 +158,8 @@ func (m *Model) focusField(i int) tea.Cmd {
 	return nil
 }
 
-// Update handles one key.
+// Update handles one key. enter moves to the next field and saves on the last, as in the Add wizard;
+// ctrl+s saves from any field; esc cancels.
 func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
@@ -174,8 +176,13 @@ func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 	switch {
 	case km.String() == "esc" || km.String() == "ctrl+c":
 		return Cancelled, nil
-	case km.String() == "enter":
+	case key.Matches(km, k.Submit):
 		return Submitted, nil
+	case key.Matches(km, k.Advance):
+		if m.onLast() {
+			return Submitted, nil
+		}
+		return Editing, m.focusField(m.focus + 1)
 	case key.Matches(km, k.NextField):
 		return Editing, m.focusField((m.focus + 1) % len(m.fields))
 	case key.Matches(km, k.PrevField):
@@ -298,6 +305,12 @@ func (m *Model) Uint(key string) (uint64, error) {
 type FieldError struct{ Label, Rule string }
 
 func (e *FieldError) Error() string { return e.Label + " " + e.Rule }
+
+// onLast is true while the last field is focused: enter saves there.
+func (m *Model) onLast() bool { return m.focus == len(m.fields)-1 }
+
+// Help is the form's keys, enter described for the focused field.
+func (m *Model) Help() keys.Help { return m.ctx.Keys.FormHelp(m.onLast()) }
 
 // Focused is the key of the focused field.
 func (m *Model) Focused() string { return m.fields[m.focus].Key }

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/charmbracelet/bubbles/help"
+
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/form"
 	"vmmpm/ui/internal/uitest"
@@ -48,8 +50,8 @@ func TestFormFields(t *testing.T) {
 	if f.Value("pw") != "s3cret pw" {
 		t.Fatalf("secret value %q", f.Value("pw"))
 	}
-	if r := send(f, "enter"); r != form.Submitted {
-		t.Fatalf("enter: %v", r)
+	if r := send(f, "ctrl+s"); r != form.Submitted {
+		t.Fatalf("ctrl+s: %v", r)
 	}
 	if r := send(f, "esc"); r != form.Cancelled {
 		t.Fatalf("esc: %v", r)
@@ -78,5 +80,47 @@ func TestFormMulti(t *testing.T) {
 	}
 	if v := f.View(); !strings.Contains(v, "[x] 1 kvm  ‹[x] 2 lxd›  [ ] 3 spare") {
 		t.Fatalf("view:\n%s", v)
+	}
+}
+
+// TestEnterMovesOnCtrlSSaves: enter means what it means in the Add wizard, the next field, and saves only
+// on the last one; ctrl+s saves from any field; the help bar names both.
+func TestEnterMovesOnCtrlSSaves(t *testing.T) {
+	three := func() *form.Model {
+		ctx := common.New(uitest.Plain(), nil)
+		return form.New(ctx, "Test").
+			AddText("name", "Name", "", "", false).
+			AddSwitch("on", "Queue", false, "").
+			AddText("count", "Count", "1", "", true)
+	}
+	bar := func(f *form.Model) string { return uitest.Strip(help.New().ShortHelpView(f.Help().ShortHelp())) }
+
+	f := three()
+	if b := bar(f); !strings.Contains(b, "ctrl+s save") || !strings.Contains(b, "enter next field") {
+		t.Fatalf("help bar on the first field: %q", b)
+	}
+	if r := send(f, "enter"); r != form.Editing || f.Focused() != "on" {
+		t.Fatalf("enter on field 1 of 3: %v, focus on %q, want editing with focus on the second field", r, f.Focused())
+	}
+	if r := send(f, "enter"); r != form.Editing || f.Focused() != "count" {
+		t.Fatalf("enter on field 2 of 3: %v, focus on %q", r, f.Focused())
+	}
+	if b := bar(f); !strings.Contains(b, "ctrl+s save") || !strings.Contains(b, "enter save") {
+		t.Fatalf("help bar on the last field: %q", b)
+	}
+	if r := send(f, "enter"); r != form.Submitted {
+		t.Fatalf("enter on the last field: %v, want submitted", r)
+	}
+
+	f = three()
+	if r := send(f, "ctrl+s"); r != form.Submitted || f.Focused() != "name" {
+		t.Fatalf("ctrl+s on the first field: %v, focus on %q, want submitted from the first field", r, f.Focused())
+	}
+	// tab still wraps round and esc still cancels.
+	if r := send(f, "tab", "tab", "tab"); r != form.Editing || f.Focused() != "name" {
+		t.Fatalf("tab ×3: %v, focus on %q", r, f.Focused())
+	}
+	if r := send(f, "esc"); r != form.Cancelled {
+		t.Fatalf("esc: %v", r)
 	}
 }

@@ -97,7 +97,7 @@ func (b *Base) AskThen(question string, then func(), do func() (info string, err
 	return nil
 }
 
-// OpenForm shows f in place of the lists; enter calls submit, esc closes it.
+// OpenForm shows f in place of the lists; ctrl+s, or enter on its last field, calls submit; esc closes it.
 func (b *Base) OpenForm(f *form.Model, submit func(*form.Model) tea.Cmd) tea.Cmd {
 	b.form, b.submit = f, submit
 	return f.Init()
@@ -182,7 +182,7 @@ func (b *Base) Help() keys.Help {
 	k := b.ctx.Keys
 	switch {
 	case b.form != nil:
-		return k.FormHelp()
+		return b.form.Help()
 	case b.confirm != nil:
 		return keys.Help{Short: []key.Binding{k.Yes, k.No}}
 	}

@@ -212,5 +212,5 @@ var keyNames = map[tea.KeyType]string{
 	tea.KeyShiftTab: "shift+tab", tea.KeyUp: "up", tea.KeyDown: "down", tea.KeyLeft: "left",
 	tea.KeyRight: "right", tea.KeyCtrlU: "ctrl+u", tea.KeyCtrlD: "ctrl+d", tea.KeySpace: "space",
 	tea.KeyBackspace: "backspace", tea.KeyHome: "home", tea.KeyEnd: "end", tea.KeyCtrlR: "ctrl+r",
-	tea.KeyCtrlA: "ctrl+a",
+	tea.KeyCtrlA: "ctrl+a", tea.KeyCtrlS: "ctrl+s",
 }

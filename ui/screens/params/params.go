@@ -43,7 +43,7 @@ func New(ctx *common.Context, m *store.Module) *Model {
 }
 
 func (m *Model) Title() string     { return "Module parameters" }
-func (m *Model) Help() keys.Help   { return m.ctx.Keys.FormHelp() }
+func (m *Model) Help() keys.Help   { return m.form.Help() }
 func (m *Model) Capturing() bool   { return true }
 func (m *Model) Activate() tea.Cmd { return m.form.Init() }
 func (m *Model) Selected() common.Selection {
@@ -59,7 +59,7 @@ func (m *Model) pairs() []string {
 	return out
 }
 
-// Update edits the form; enter saves, esc leaves without saving.
+// Update edits the form; ctrl+s (or enter on the last field) saves, esc leaves without saving.
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	if s, ok := msg.(savedMsg); ok {
 		if s.err != nil {
@@ -114,6 +114,6 @@ func (m *Model) View() string {
 	preview := lipgloss.NewStyle().Width(max(textW-lipgloss.Width(label), 10)).Render(m.preview())
 	b.WriteString("\n" + lipgloss.JoinHorizontal(lipgloss.Top, label, preview) + "\n\n")
 	b.WriteString(m.styles.faint.Width(textW).Render("Operations with the same queue key run one after another; different keys run in parallel.") + "\n")
-	b.WriteString(m.styles.faint.Width(textW).Render("Each operation's key is {key_name}-{n}, n in 1…Number of queues. enter saves, esc leaves without saving."))
+	b.WriteString(m.styles.faint.Width(textW).Render("Each operation's key is {key_name}-{n}, n in 1…Number of queues. ctrl+s saves, esc leaves without saving."))
 	return lipgloss.NewStyle().Padding(1, 2).Render(b.String())
 }
