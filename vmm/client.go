@@ -187,12 +187,21 @@ func (c *Client) session(ctx context.Context, stale uint64) (string, uint64, err
 		call := &loginCall{done: make(chan struct{})}
 		c.inflight = call
 		c.mu.Unlock()
-		return c.lead(ctx, call)
+		// The login is shared by everyone waiting on it, so it runs on when its starter stops waiting
+		// (bounded by Timeout, and RetryFor while VMmanager sleeps): cut short, it would still have
+		// opened a session in VMmanager, one nobody uses, and the next caller would log in again.
+		go c.lead(context.WithoutCancel(ctx), call)
+		select {
+		case <-call.done:
+			return call.token, call.gen, call.err
+		case <-ctx.Done():
+			return "", 0, ctx.Err()
+		}
 	}
 }
 
 // lead performs the login for everyone waiting on call.
-func (c *Client) lead(ctx context.Context, call *loginCall) (string, uint64, error) {
+func (c *Client) lead(ctx context.Context, call *loginCall) {
 	tok, err := c.login(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -208,7 +217,6 @@ func (c *Client) lead(ctx context.Context, call *loginCall) (string, uint64, err
 		}
 	}
 	close(call.done)
-	return call.token, call.gen, err
 }
 
 func isContextErr(err error) bool {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -467,6 +468,36 @@ func TestSessionPeriodEnds(t *testing.T) {
 	// No 401 was needed: the client renews on its own when the period ends.
 	if c.Logins() < 2 || s.Stats().LoginsOK != c.Logins() || s.Stats().Requests["GET /vm/v3/recipe"] != 4 {
 		t.Fatalf("logins %d, stats %+v", c.Logins(), s.Stats())
+	}
+}
+
+// A caller that stops waiting does not cut the login short: VMmanager opens the session either way, so
+// the client finishes it, counts it and keeps the token for the next caller.
+func TestLoginOutlivesItsStarter(t *testing.T) {
+	s := sim.New(sim.Config{Seed: 1})
+	// The emulator grants the session at once; its answer arrives 50 ms later.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, r)
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/auth/") {
+			time.Sleep(50 * time.Millisecond)
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, nil)
+	short, cancel := context.WithTimeout(ctxT(t), 10*time.Millisecond)
+	defer cancel()
+	if _, err := c.Clusters(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a caller out of time: %v", err)
+	}
+	if _, err := c.Clusters(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().LoginsOK; got != 1 || c.Logins() != 1 || c.LoginPeriod(time.Now()).Logins != 1 {
+		t.Fatalf("logins: sim %d, client %d, period %+v; want 1", got, c.Logins(), c.LoginPeriod(time.Now()))
 	}
 }
 
