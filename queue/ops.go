@@ -88,6 +88,9 @@ type SessionLogins struct {
 	TTL          time.Duration // the module's session storage period (0: a login per operation)
 }
 
+// NoSessionPeriod is how long the logins are counted over with session_ttl 0 (vmm.NoSessionPeriod).
+const NoSessionPeriod = vmm.NoSessionPeriod
+
 // Logins reports the engine's logins to m's VMmanager in the current session period (see
 // SessionLogins), read under the executor's lock. ok is false when the engine's executor is not the
 // VMmanager one and so counts no logins.
