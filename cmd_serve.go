@@ -18,6 +18,7 @@ import (
 	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/server"
+	"vmmpm/stats"
 	"vmmpm/store"
 )
 
@@ -158,11 +159,12 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 	rows := make([]backend.ModuleHealth, len(mods))
 	copy(rows, mods)
 	fmt.Fprintln(w)
-	_ = printList(w, false, rows, "MODULE\tNAME\tENABLED\tHEALTH\tLAST CHECK", func(m backend.ModuleHealth) string {
+	_ = printList(w, false, rows, "MODULE\tNAME\tENABLED\tHEALTH\tLOGINS THIS SESSION\tLAST CHECK", func(m backend.ModuleHealth) string {
 		health := "ok"
 		if !m.Healthy {
 			health = "FAILING: " + m.Health
 		}
-		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s", m.ID, m.Name, onOff(m.Enabled), health, checkSummary(m.LastCheck))
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", m.ID, m.Name, onOff(m.Enabled), health, stats.LoginsText(m.Logins),
+			checkSummary(m.LastCheck))
 	})
 }

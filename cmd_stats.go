@@ -62,6 +62,7 @@ func printStats(w io.Writer, s *stats.Snapshot) {
 			m.Hour.Done, m.Hour.Failed, m.Hour.Retried, 100*m.Hour.ErrorRate(), stats.Short(m.AnswerP50), stats.Short(m.AnswerP95))
 		fmt.Fprintf(w, "  per minute: |%s| (last 60 minutes)\n", stats.Sparkline(m.PerMinute))
 		fmt.Fprintf(w, "  last check: %s\n", checkSummary(m.LastCheck))
+		fmt.Fprintf(w, "  VMmanager logins in the current session period: %s\n", loginsSummary(m.Logins))
 		for _, t := range m.Types {
 			fmt.Fprintf(w, "  %-12s %4d done %3d failed %3d retried  p50 %-7s p95 %s\n", t.Type, t.Done, t.Failed, t.Retried,
 				stats.Short(t.P50), stats.Short(t.P95))
@@ -81,6 +82,17 @@ func printStats(w io.Writer, s *stats.Snapshot) {
 		}
 		return fmt.Sprintf("%s\t%d\t%s\t%d\t%s", l.Key, l.Module, running, l.Waiting, strings.ToUpper(l.Recent))
 	})
+}
+
+// loginsSummary is the logins figure with when its period began, or why it is unknown.
+func loginsSummary(l *stats.Logins) string {
+	switch {
+	case l == nil:
+		return "- (unknown: no engine runs in this process)"
+	case l.Since.IsZero():
+		return stats.LoginsText(l) + " (no period running)"
+	}
+	return stats.LoginsText(l) + " (since " + l.Since.Local().Format("15:04:05") + ")"
 }
 
 // WatchEvery is how often `status --watch` repaints.

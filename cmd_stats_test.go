@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -20,6 +21,7 @@ import (
 func TestStatsThroughTheServer(t *testing.T) {
 	env := newEngineEnv(t, 50*time.Millisecond)
 	env.cli("tariff", "add", "--spec", env.spec)
+	loginsBefore := env.sim.Stats().LoginsOK // the checks of module add logged in with clients of their own
 	srv := env.startServe()
 	sock := []string{"--db", env.db, "--socket", env.socket()}
 	mustCLI(t, append(sock, "service", "create", "--tariff", "small", "--count", "6")...)
@@ -28,6 +30,20 @@ func TestStatsThroughTheServer(t *testing.T) {
 	s := decodeJSON[stats.Snapshot](t, mustCLI(t, append(sock, "stats", "--json")...))
 	if len(s.Modules) != 1 || s.Modules[0].Hour.Done != 6 || s.Modules[0].Name != "vmm" || s.Modules[0].Flagged {
 		t.Fatalf("modules through the server: %+v", s.Modules)
+	}
+	// The server's engine logged in once for the six operations, as the emulator saw, and the figure
+	// crosses the socket (the server Client) with its period.
+	logins := env.sim.Stats().LoginsOK - loginsBefore
+	if l := s.Modules[0].Logins; logins != 1 || l == nil || l.Count != logins || l.SessionTTL != time.Hour ||
+		l.Since.IsZero() || l.Until.Sub(l.Since) < time.Hour {
+		t.Errorf("logins through the server: %+v, the emulator saw %d", l, logins)
+	}
+	if st, err := env.client().Status(t.Context()); err != nil || len(st.Modules) != 1 || st.Modules[0].Logins == nil ||
+		st.Modules[0].Logins.Count != logins {
+		t.Errorf("status through the server: %+v, %v", st, err)
+	}
+	if out := mustCLI(t, append(sock, "status")...); !strings.Contains(out, "LOGINS THIS SESSION") || !strings.Contains(out, "1 / 1h session") {
+		t.Errorf("status lacks the logins:\n%s", out)
 	}
 	if m := s.Modules[0]; len(m.Types) != 1 || m.Types[0].P50 <= 0 || m.AnswerP50 <= 0 {
 		t.Errorf("durations and answer time missing: %+v", m)
@@ -48,11 +64,7 @@ func TestStatsThroughTheServer(t *testing.T) {
 	if !strings.HasSuffix(metrics, "# EOF\n") {
 		t.Errorf("openmetrics output does not end with # EOF:\n%s", metrics)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(metrics))
-	if err != nil {
-		t.Fatalf("a Prometheus text-format parser refuses the output: %v\n%s", err, metrics)
-	}
+	fams := parseMetrics(t, metrics)
 	done := 0.0
 	for _, m := range fams["vmmpm_operations_last_hour"].GetMetric() {
 		for _, l := range m.GetLabel() {
@@ -64,9 +76,13 @@ func TestStatsThroughTheServer(t *testing.T) {
 	if done != 6 || len(fams["vmmpm_lane_waiting"].GetMetric()) != 3 || fams["vmmpm_module_healthy"] == nil {
 		t.Errorf("parsed metrics: done %v, families %d:\n%s", done, len(fams), metrics)
 	}
+	if m := fams["vmmpm_module_logins"].GetMetric(); len(m) != 1 || m[0].GetGauge().GetValue() != float64(logins) {
+		t.Errorf("logins gauge: %v", m)
+	}
 
 	text := mustCLI(t, append(sock, "stats")...)
-	for _, want := range []string{"module 1 vmm: ok", "6 done, 0 failed", "q-1-1", "LAST OUTCOMES", "DDD"} {
+	for _, want := range []string{"module 1 vmm: ok", "6 done, 0 failed", "q-1-1", "LAST OUTCOMES", "DDD",
+		"VMmanager logins in the current session period: 1 / 1h session (since "} {
 		if !strings.Contains(text, want) {
 			t.Errorf("stats text lacks %q:\n%s", want, text)
 		}
@@ -86,6 +102,26 @@ func TestStatsThroughTheServer(t *testing.T) {
 	if r := direct.Lanes; len(r) != 3 || len(r[0].Recent)+len(r[1].Recent) != 6 {
 		t.Errorf("lane timelines after the server stopped: %+v", r)
 	}
+	// With no engine to ask, the logins are unknown, not 0.
+	if l := direct.Modules[0].Logins; l != nil {
+		t.Errorf("logins read from the database: %+v, want unknown", l)
+	}
+	if text := env.cli("stats"); !strings.Contains(text, "session period: - (unknown") {
+		t.Errorf("stats text without an engine:\n%s", text)
+	}
+	if m := parseMetrics(t, env.cli("stats", "--format", "openmetrics"))["vmmpm_module_logins"].GetMetric(); len(m) != 0 {
+		t.Errorf("logins gauge without an engine: %v", m)
+	}
+}
+
+func parseMetrics(t *testing.T, text string) map[string]*dto.MetricFamily {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("a Prometheus text-format parser refuses the output: %v\n%s", err, text)
+	}
+	return fams
 }
 
 // TestStatusWatch repaints until interrupted, then exits 0.

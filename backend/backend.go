@@ -126,6 +126,9 @@ type ModuleHealth struct {
 	Healthy   bool         `json:"healthy"`
 	Health    string       `json:"health,omitempty"`
 	LastCheck *store.Check `json:"last_check,omitempty"`
+	// Logins is the engine's logins to the module's VMmanager in the current session period; absent
+	// when no engine runs in the answering process (see stats.Module.Logins).
+	Logins *stats.Logins `json:"logins,omitempty"`
 }
 
 // Placement is what AddPlacement made: the new ids (0 when not asked) and the catalog after it.

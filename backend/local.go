@@ -114,7 +114,7 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 	for _, m := range mods {
 		healthy, msg := e.Health(m.ID)
 		st.Modules = append(st.Modules, ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, Healthy: healthy,
-			Health: msg, LastCheck: m.LastCheck})
+			Health: msg, LastCheck: m.LastCheck, Logins: l.logins(e, m)})
 	}
 	return st, nil
 }

@@ -63,9 +63,23 @@ func (l *Local) Stats(context.Context) (*stats.Snapshot, error) {
 		sm := &s.Modules[i]
 		sm.Name, sm.LastCheck = m.Name, m.LastCheck
 		sm.SetHealth(e.Health(m.ID))
+		sm.Logins = l.logins(e, m)
 		s.FitLanes(m.ID, laneKeys(m))
 	}
 	return s, nil
+}
+
+// logins is the engine's logins to m's VMmanager in the current session period, or nil when no engine
+// runs in this process: a stopped one has logged in to nothing, and saying 0 would be a guess.
+func (l *Local) logins(e *queue.Engine, m *store.Module) *stats.Logins {
+	if l.Mode != ModeEngine {
+		return nil
+	}
+	n, ok := e.Logins(m)
+	if !ok {
+		return nil
+	}
+	return &stats.Logins{Count: n.Count, Since: n.Since, Until: n.Until, SessionTTL: n.TTL}
 }
 
 // laneKeys are a module's lanes as its parameters say: none with queues off or when keys depend on

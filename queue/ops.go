@@ -46,7 +46,7 @@ func (x *vmmExecutor) client(m *store.Module) (*vmm.Client, error) {
 	if m.ID == 0 {
 		return nil, permanent(errors.New("the job's module no longer exists"))
 	}
-	key := fmt.Sprintf("%s|%s|%t|%d", m.URL, m.Username, m.InsecureTLS, m.Params.SessionTTL)
+	key := clientKey(m)
 	// Held while building, so concurrent first operations share one client and so one login.
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -64,6 +64,55 @@ func (x *vmmExecutor) client(m *store.Module) (*vmm.Client, error) {
 	}
 	x.clients[m.ID] = &moduleClient{key: key, c: c}
 	return c, nil
+}
+
+// clientKey is what a module's client is built from (the password aside: a refused one drops the client).
+func clientKey(m *store.Module) string {
+	return fmt.Sprintf("%s|%s|%t|%d", m.URL, m.Username, m.InsecureTLS, m.Params.SessionTTL)
+}
+
+// SessionLogins is how many times the engine logged in to a module's VMmanager in the current session
+// period: vmm.LoginPeriod of the module's client. The period is the stretch during which the engine
+// held a session for the module without a gap; it begins with a login made when no token was within
+// the module's session storage period and lasts until the newest token runs out (each login extends it
+// by a full period). One login is the healthy figure; more are sessions VMmanager refused early (401).
+// With session_ttl 0 no session is kept and the count is over an hour begun by the first login.
+//
+// The count belongs to one client. A client built afresh (module URL, user, TLS or session_ttl changed,
+// or the password refused) drops the old session with the old client, so its period restarts: Since
+// says when. While the module's settings no longer match its client (changed, and no operation has run
+// since to rebuild it) no session for them exists yet, and the figure is 0 logins with no period.
+type SessionLogins struct {
+	Count        int
+	Since, Until time.Time     // the current period; zero when none runs (Count is then 0)
+	TTL          time.Duration // the module's session storage period (0: a login per operation)
+}
+
+// NoSessionPeriod is how long the logins are counted over with session_ttl 0 (vmm.NoSessionPeriod).
+const NoSessionPeriod = vmm.NoSessionPeriod
+
+// Logins reports the engine's logins to m's VMmanager in the current session period (see
+// SessionLogins), read under the executor's lock. ok is false when the engine's executor is not the
+// VMmanager one and so counts no logins.
+func (e *Engine) Logins(m *store.Module) (_ SessionLogins, ok bool) {
+	x, ok := e.exec.(*vmmExecutor)
+	if !ok {
+		return SessionLogins{}, false
+	}
+	return x.logins(m, time.Now()), true
+}
+
+func (x *vmmExecutor) logins(m *store.Module, now time.Time) SessionLogins {
+	out := SessionLogins{TTL: time.Duration(m.Params.SessionTTL) * time.Second}
+	x.mu.Lock()
+	mc := x.clients[m.ID]
+	x.mu.Unlock()
+	if mc == nil || mc.key != clientKey(m) {
+		return out
+	}
+	p := mc.c.LoginPeriod(now)
+	out.Count, out.Since, out.Until = p.Logins, p.Start, p.End
+	return out
 }
 
 // forget drops a module's client after VMmanager refused its password, so the next attempt reads the

@@ -41,6 +41,13 @@ func WriteOpenMetrics(w io.Writer, s *Snapshot) error {
 	for i := range s.Modules {
 		sample("vmmpm_module_flagged", bool01(s.Modules[i].Flagged), id(&s.Modules[i])...)
 	}
+	family("vmmpm_module_logins", "Times the engine logged in to the module's VMmanager in the current session period "+
+		"(1 is healthy; with session_ttl 0, in the current hour). Absent when no engine runs in the exporting process.")
+	for i := range s.Modules {
+		if l := s.Modules[i].Logins; l != nil {
+			sample("vmmpm_module_logins", float64(l.Count), id(&s.Modules[i])...)
+		}
+	}
 	family("vmmpm_operations_last_hour", "Operations that ended in the last hour, by type and outcome.")
 	for i := range s.Modules {
 		m := &s.Modules[i]

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -21,15 +22,8 @@ func TestOpenMetricsParses(t *testing.T) {
 	s := c.Snapshot(t0.Add(2*time.Minute), []uint64{7})
 	name := "KVM \"main\" \\ one\nline"
 	s.Modules[0].Name = name
-	var b strings.Builder
-	if err := WriteOpenMetrics(&b, s); err != nil {
-		t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(strings.NewReader(b.String()))
-	if err != nil {
-		t.Fatalf("the parser refuses the output: %v\n%s", err, b.String())
-	}
+	s.Modules[0].Logins = &Logins{Count: 2, Since: t0, Until: t0.Add(time.Hour), SessionTTL: time.Hour}
+	fams := parseOpenMetrics(t, s)
 	m := fams["vmmpm_error_rate_last_hour"].GetMetric()
 	if len(m) != 1 || m[0].GetGauge().GetValue() != 0.5 {
 		t.Fatalf("error rate: %v", m)
@@ -46,4 +40,28 @@ func TestOpenMetricsParses(t *testing.T) {
 	if d := fams["vmmpm_operation_duration_seconds"].GetMetric(); len(d) != 2 || d[0].GetGauge().GetValue() < 3.5 || d[0].GetGauge().GetValue() > 4.5 {
 		t.Errorf("durations: %v", d)
 	}
+	logins := fams["vmmpm_module_logins"]
+	if m := logins.GetMetric(); logins.GetType() != dto.MetricType_GAUGE || !strings.Contains(logins.GetHelp(), "session period") ||
+		len(m) != 1 || m[0].GetGauge().GetValue() != 2 || m[0].GetLabel()[0].GetValue() != "7" {
+		t.Errorf("logins: %v", logins)
+	}
+	// Unknown (no engine asked): no sample rather than a 0 that would read as "no logins".
+	s.Modules[0].Logins = nil
+	if m := parseOpenMetrics(t, s)["vmmpm_module_logins"].GetMetric(); len(m) != 0 {
+		t.Errorf("unknown logins exported as %v", m)
+	}
+}
+
+func parseOpenMetrics(t *testing.T, s *Snapshot) map[string]*dto.MetricFamily {
+	t.Helper()
+	var b strings.Builder
+	if err := WriteOpenMetrics(&b, s); err != nil {
+		t.Fatal(err)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatalf("the parser refuses the output: %v\n%s", err, b.String())
+	}
+	return fams
 }

@@ -41,6 +41,21 @@ type Module struct {
 	AnswerP95  time.Duration `json:"answer_p95_ns"`
 	AnswerLast time.Duration `json:"answer_last_ns"`
 	Errors     []ErrorNote   `json:"last_errors"`
+	// Logins is how many times the engine logged in to VMmanager for the module in the current session
+	// period (queue.SessionLogins says exactly what that is); nil, and absent from JSON, when unknown:
+	// no engine runs in the process that made the snapshot, so none could be asked.
+	Logins *Logins `json:"logins,omitempty"`
+}
+
+// Logins is the engine's logins to a module's VMmanager in the current session period.
+type Logins struct {
+	Count int `json:"count"`
+	// Since and Until bound the current period; absent when none runs (Count is then 0).
+	Since time.Time `json:"since,omitzero"`
+	Until time.Time `json:"until,omitzero"`
+	// SessionTTL is the module's session storage period (0: no session kept, a login per operation,
+	// counted over an hour begun by the first login).
+	SessionTTL time.Duration `json:"session_ttl_ns"`
 }
 
 // Total sums a period.

@@ -2,7 +2,10 @@ package stats
 
 import (
 	"strconv"
+	"strings"
 	"time"
+
+	"vmmpm/queue"
 )
 
 // sparks are the eight heights of a sparkline cell.
@@ -42,4 +45,28 @@ func Short(d time.Duration) string {
 		return strconv.Itoa(int(d/time.Minute)) + "m" + strconv.Itoa(int(d%time.Minute/time.Second)) + "s"
 	}
 	return strconv.Itoa(int(d/time.Hour)) + "h" + strconv.Itoa(int(d%time.Hour/time.Minute)) + "m"
+}
+
+// LoginsText is a module's logins figure in a few cells: "2 / 1h session", "37 / 1h, no session kept"
+// (session_ttl 0: logins of the current hour-long period), or "-" when unknown.
+func LoginsText(l *Logins) string {
+	switch {
+	case l == nil:
+		return "-"
+	case l.SessionTTL <= 0:
+		return strconv.Itoa(l.Count) + " / " + Period(queue.NoSessionPeriod) + ", no session kept"
+	}
+	return strconv.Itoa(l.Count) + " / " + Period(l.SessionTTL) + " session"
+}
+
+// Period is a whole period without zero units: 1h, 30m, 1h30m, 45s, 2h0m5s.
+func Period(d time.Duration) string {
+	s := d.Round(time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -47,6 +47,7 @@ type Client struct {
 	gen      uint64 // number of the login that produced token
 	expires  time.Time
 	inflight *loginCall
+	period   LoginPeriod // the current session period's logins (see LoginPeriod)
 }
 
 type loginCall struct {
@@ -103,6 +104,43 @@ func (c *Client) URL() string { return c.base }
 // Logins is how many successful logins this client performed.
 func (c *Client) Logins() int { return int(c.logins.Load()) }
 
+// NoSessionPeriod is how long LoginPeriod counts logins when SessionTTL is 0: no session is kept then,
+// every operation logs in, and the count is of logins in hour-long periods instead.
+const NoSessionPeriod = time.Hour
+
+// LoginPeriod is the logins of a client's current session period. With a SessionTTL the period is the
+// stretch during which the client held a usable session without a gap: it begins with a login made when
+// no token of this client was still within its SessionTTL, and ends when the last token obtained runs
+// out (each login extends it to that login's time + SessionTTL). A healthy period holds one login; more
+// are renewals after VMmanager refused a token (401) before its time. With SessionTTL 0 it is an hour
+// (NoSessionPeriod) begun by the first login after the previous one ended. A new Client starts afresh.
+type LoginPeriod struct {
+	Logins     int       // successful logins within the period
+	Start, End time.Time // zero when no period runs (no login yet, or the last one ended)
+}
+
+// LoginPeriod reports the period running at now (the zero LoginPeriod when none does).
+func (c *Client) LoginPeriod(now time.Time) LoginPeriod {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.period.Logins == 0 || !now.Before(c.period.End) {
+		return LoginPeriod{}
+	}
+	return c.period
+}
+
+// countLogin adds a login made at now to the current period, or begins a new one (c.mu held).
+func (c *Client) countLogin(now time.Time) {
+	p := &c.period
+	if p.Logins == 0 || !now.Before(p.End) {
+		*p = LoginPeriod{Start: now, End: now.Add(NoSessionPeriod)}
+	}
+	p.Logins++
+	if c.ttl > 0 {
+		p.End = now.Add(c.ttl) // the period lasts as long as the newest token
+	}
+}
+
 // Login performs a fresh login now (joining one already in flight) and caches the token when SessionTTL > 0.
 func (c *Client) Login(ctx context.Context) error {
 	_, err := c.freshOp(ctx)
@@ -149,26 +187,36 @@ func (c *Client) session(ctx context.Context, stale uint64) (string, uint64, err
 		call := &loginCall{done: make(chan struct{})}
 		c.inflight = call
 		c.mu.Unlock()
-		return c.lead(ctx, call)
+		// The login is shared by everyone waiting on it, so it runs on when its starter stops waiting
+		// (bounded by Timeout, and RetryFor while VMmanager sleeps): cut short, it would still have
+		// opened a session in VMmanager, one nobody uses, and the next caller would log in again.
+		go c.lead(context.WithoutCancel(ctx), call)
+		select {
+		case <-call.done:
+			return call.token, call.gen, call.err
+		case <-ctx.Done():
+			return "", 0, ctx.Err()
+		}
 	}
 }
 
 // lead performs the login for everyone waiting on call.
-func (c *Client) lead(ctx context.Context, call *loginCall) (string, uint64, error) {
+func (c *Client) lead(ctx context.Context, call *loginCall) {
 	tok, err := c.login(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.inflight = nil
 	call.err = err
 	if err == nil {
+		now := time.Now()
 		c.gen++
 		call.token, call.gen = tok, c.gen
+		c.countLogin(now)
 		if c.ttl > 0 {
-			c.token, c.expires = tok, time.Now().Add(c.ttl)
+			c.token, c.expires = tok, now.Add(c.ttl)
 		}
 	}
 	close(call.done)
-	return call.token, call.gen, err
 }
 
 func isContextErr(err error) bool {

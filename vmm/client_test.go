@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -433,23 +434,70 @@ func TestTokenExpiryCostsOneLogin(t *testing.T) {
 	if got := s.Stats().LoginsOK; got != 2 || c.Logins() != 2 {
 		t.Fatalf("logins: sim %d, client %d; want 2 (first + one renewal)", got, c.Logins())
 	}
+	// The renewal came within the session period, so the period counts both.
+	if p := c.LoginPeriod(time.Now()); p.Logins != 2 || p.End.Sub(p.Start) < 24*time.Hour {
+		t.Fatalf("login period %+v, want 2 logins over a period extended by the renewal", p)
+	}
 }
 
 func TestSessionPeriodEnds(t *testing.T) {
 	s, srv := startSim(t, sim.Config{})
 	c := newClient(t, srv.URL, func(cfg *vmm.Config) { cfg.SessionTTL = 40 * time.Millisecond })
+	if p := c.LoginPeriod(time.Now()); p != (vmm.LoginPeriod{}) {
+		t.Fatalf("login period before any login: %+v", p)
+	}
 	for range 3 {
 		if _, err := c.Recipes(ctxT(t)); err != nil {
 			t.Fatal(err)
 		}
 	}
+	first := c.LoginPeriod(time.Now())
+	if first.Logins < 1 || first.Logins > c.Logins() || !first.End.After(first.Start) {
+		t.Fatalf("login period %+v after %d logins", first, c.Logins())
+	}
 	time.Sleep(60 * time.Millisecond)
+	if p := c.LoginPeriod(time.Now()); p != (vmm.LoginPeriod{}) {
+		t.Fatalf("login period after it ended: %+v", p)
+	}
 	if _, err := c.Recipes(ctxT(t)); err != nil {
 		t.Fatal(err)
+	}
+	if p := c.LoginPeriod(time.Now()); p.Logins != 1 || !p.Start.After(first.Start) {
+		t.Fatalf("the login after the period ended began a new one: %+v (the first %+v)", p, first)
 	}
 	// No 401 was needed: the client renews on its own when the period ends.
 	if c.Logins() < 2 || s.Stats().LoginsOK != c.Logins() || s.Stats().Requests["GET /vm/v3/recipe"] != 4 {
 		t.Fatalf("logins %d, stats %+v", c.Logins(), s.Stats())
+	}
+}
+
+// A caller that stops waiting does not cut the login short: VMmanager opens the session either way, so
+// the client finishes it, counts it and keeps the token for the next caller.
+func TestLoginOutlivesItsStarter(t *testing.T) {
+	s := sim.New(sim.Config{Seed: 1})
+	// The emulator grants the session at once; its answer arrives 50 ms later.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, r)
+		if r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/auth/") {
+			time.Sleep(50 * time.Millisecond)
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(rec.Body.Bytes())
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL, nil)
+	short, cancel := context.WithTimeout(ctxT(t), 10*time.Millisecond)
+	defer cancel()
+	if _, err := c.Clusters(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a caller out of time: %v", err)
+	}
+	if _, err := c.Clusters(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Stats().LoginsOK; got != 1 || c.Logins() != 1 || c.LoginPeriod(time.Now()).Logins != 1 {
+		t.Fatalf("logins: sim %d, client %d, period %+v; want 1", got, c.Logins(), c.LoginPeriod(time.Now()))
 	}
 }
 
@@ -533,6 +581,10 @@ func TestSessionTTLZeroLogsInPerOperation(t *testing.T) {
 	}
 	if s.Stats().LoginsOK != c.Logins() {
 		t.Fatalf("sim counted %d logins, client %d", s.Stats().LoginsOK, c.Logins())
+	}
+	// No session is kept: the logins are counted over an hour begun by the first one.
+	if p := c.LoginPeriod(time.Now()); p.Logins != 5 || p.End.Sub(p.Start) != vmm.NoSessionPeriod {
+		t.Fatalf("login period %+v, want 5 logins over %s", p, vmm.NoSessionPeriod)
 	}
 }
 

@@ -85,6 +85,8 @@ func world() *stats.Snapshot {
 	s.Modules[0].LastCheck = &store.Check{At: now.Add(-5 * time.Minute), OK: true}
 	s.Modules[1].LastCheck = &store.Check{At: now.Add(-2 * time.Minute), OK: false, Message: "VMmanager refused the email or password."}
 	s.Modules[1].SetHealth(false, "VMmanager refused the email or password: check both and try again.")
+	s.Modules[0].Logins = &stats.Logins{Count: 1, Since: now.Add(-50 * time.Minute), Until: now.Add(10 * time.Minute), SessionTTL: time.Hour}
+	s.Modules[1].Logins = &stats.Logins{SessionTTL: 30 * time.Minute} // its password refused: no session now
 	s.FitLanes(1, []string{"vmm6-1-1", "vmm6-1-2", "vmm6-1-3"})
 	return s
 }
@@ -144,7 +146,7 @@ func TestAtAGlance(t *testing.T) {
 	if !strings.Contains(lineWith(v, "fra-lxd "), "FLAGGED") {
 		t.Errorf("fra-lxd is not flagged:\n%s", v)
 	}
-	for _, want := range []string{"SLOW", "STUCK", "── fra-kvm (module 1)",
+	for _, want := range []string{"SLOW", "STUCK", "── fra-kvm (module 1) · logins 1 / 1h session ──",
 		"1m35s", "14m0s", "12", "last check ok 5m ago"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("the view lacks %q:\n%s", want, v)
@@ -162,7 +164,7 @@ func TestAtAGlance(t *testing.T) {
 	}
 	m.Update(key("G"))
 	v = uitest.Strip(m.View())
-	for _, want := range []string{"── fra-lxd (module 2)", "FLAGGED: VMmanager refused", "last check FAILED 2m ago"} {
+	for _, want := range []string{"── fra-lxd (module 2) · logins 0 / 30m session ──", "FLAGGED: VMmanager refused", "last check FAILED 2m ago"} {
 		if !strings.Contains(v, want) {
 			t.Errorf("with the fra-lxd lane selected the panel lacks %q:\n%s", want, v)
 		}
@@ -239,7 +241,8 @@ func TestNothingYet(t *testing.T) {
 	lipgloss.SetColorProfile(termenv.Ascii)
 	m := screen(80, 24, theme.New(true), &stats.Snapshot{At: now, Modules: []stats.Module{{ID: 1, Name: "fra-kvm", Healthy: true}}})
 	v := uitest.Strip(m.View())
-	for _, want := range []string{"fra-kvm", "ok", "no lanes: a module with queues on", "last check never"} {
+	for _, want := range []string{"fra-kvm", "ok", "no lanes: a module with queues on", "last check never",
+		"── fra-kvm (module 1) · logins - ──"} { // unknown: no engine to ask
 		if !strings.Contains(v, want) {
 			t.Errorf("the empty view lacks %q:\n%s", want, v)
 		}

@@ -288,7 +288,7 @@ func (m *Model) panelView(w int) []string {
 
 func (m *Model) modulePanel(w int, mod *stats.Module) []string {
 	s := m.styles
-	title := fmt.Sprintf("── %s (module %d) ", mod.Name, mod.ID)
+	title := fmt.Sprintf("── %s (module %d) · logins %s ", mod.Name, mod.ID, stats.LoginsText(mod.Logins))
 	out := []string{s.head.Render(title + strings.Repeat("─", max(w-ansi.StringWidth(title), 0)))}
 	if mod.Flagged {
 		out = append(out, s.err.Render("  FLAGGED: "+mod.Flag))
