@@ -148,33 +148,32 @@ type Engine struct {
 	modules decoded[store.Module, *store.Module]
 	tariffs decoded[store.Tariff, *store.Tariff]
 
-	mu                sync.Mutex
-	jobs              map[uint64]*jobState // unfinished jobs
-	lanes             map[string]*lane
-	svcs              map[uint64][]*jobState // unfinished jobs per service, in enqueue order
-	modLanes          map[uint64]*moduleLanes
-	opens             map[uint64]int // unfinished open jobs per module (activation limit)
-	health            map[uint64]*modHealth
-	seq               uint64
-	waiting           []*jobState // startable, held back by the Workers cap, in enqueue order
-	workers           int
-	active            bool
-	runCtx            context.Context
-	stopRun           context.CancelFunc
-	fatal             error
-	pause             *StorageFault // the disk refuses commits: start nothing until it takes one
-	holding           bool          // finishChange collects the starts it causes in held
-	relaying          bool          // a worker is finishing: the first job spawn starts goes to it (relay)
-	relay             *relayed
-	held              []*change
-	keyWait           *keyWait // the keyring cannot give passwords: start nothing until it can
-	wg                sync.WaitGroup
-	idle              chan struct{}
-	pruning           atomic.Bool
-	loaded            chan struct{} // closed when load has built the scheduler
-	listed            chan struct{} // closed when the read model's id lists have loaded
-	unfinishedAtStart int           // unfinished jobs by the stored counts when New ran
-	loadErr           error
+	mu       sync.Mutex
+	jobs     map[uint64]*jobState // unfinished jobs
+	lanes    map[string]*lane
+	svcs     map[uint64][]*jobState // unfinished jobs per service, in enqueue order
+	modLanes map[uint64]*moduleLanes
+	opens    map[uint64]int // unfinished open jobs per module (activation limit)
+	health   map[uint64]*modHealth
+	seq      uint64
+	waiting  []*jobState // startable, held back by the Workers cap, in enqueue order
+	workers  int
+	active   bool
+	runCtx   context.Context
+	stopRun  context.CancelFunc
+	fatal    error
+	pause    *StorageFault // the disk refuses commits: start nothing until it takes one
+	holding  bool          // finishChange collects the starts it causes in held
+	relaying bool          // a worker is finishing: the first job spawn starts goes to it (relay)
+	relay    *relayed
+	held     []*change
+	keyWait  *keyWait // the keyring cannot give passwords: start nothing until it can
+	wg       sync.WaitGroup
+	idle     chan struct{}
+	pruning  atomic.Bool
+	loaded   chan struct{} // closed when load has built the scheduler
+	listed   chan struct{} // closed when the read model's id lists have loaded
+	loadErr  error
 }
 
 // New opens the engine on db: it loads unfinished jobs (a job found running was interrupted and will
