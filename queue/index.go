@@ -352,20 +352,28 @@ type ModuleCounts struct {
 }
 
 func (c *ModuleCounts) add(state string, d int) {
+	if p := c.field(state); p != nil {
+		*p += d
+	}
+}
+
+// field is the count of one state; nil for an unknown state.
+func (c *ModuleCounts) field(state string) *int {
 	switch state {
 	case store.JobQueued:
-		c.Queued += d
+		return &c.Queued
 	case store.JobRunning:
-		c.Running += d
+		return &c.Running
 	case store.JobRetrying:
-		c.Retrying += d
+		return &c.Retrying
 	case store.JobFailed:
-		c.Failed += d
+		return &c.Failed
 	case store.JobDone:
-		c.Done += d
+		return &c.Done
 	case store.JobCancelled:
-		c.Cancelled += d
+		return &c.Cancelled
 	}
+	return nil
 }
 
 // readModel is what the jobs pane pages through: job ids per state, in memory. It follows committed
@@ -473,21 +481,11 @@ func newestInIndex(bt *bolt.Tx, state string, offset, limit int) []uint64 {
 
 // of is the count of one state, or of all ("").
 func (c *ModuleCounts) of(state string) int {
-	switch state {
-	case "":
+	if state == "" {
 		return c.total()
-	case store.JobQueued:
-		return c.Queued
-	case store.JobRunning:
-		return c.Running
-	case store.JobRetrying:
-		return c.Retrying
-	case store.JobDone:
-		return c.Done
-	case store.JobFailed:
-		return c.Failed
-	case store.JobCancelled:
-		return c.Cancelled
+	}
+	if p := c.field(state); p != nil {
+		return *p
 	}
 	return 0
 }

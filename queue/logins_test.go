@@ -54,13 +54,7 @@ func TestLoginsMatchTheEmulator(t *testing.T) {
 		e := f.engine(fastOptions())
 		start := time.Now()
 		checkLogins(t, e, f.module, 0, start, time.Hour)
-		svcs, err := e.CreateServices(f.tariff.ID, 6, "alice@example.org")
-		if err != nil {
-			t.Fatal(err)
-		}
-		enqueueMore(t, e, svcs)
-		runIdle(t, e, 60*time.Second)
-		checkAllDone(t, f, 24)
+		runTwentyFour(t, f, e)
 		if n := f.sim.Stats().LoginsOK; n != 1 {
 			t.Fatalf("emulator saw %d logins, want 1", n)
 		}
@@ -72,13 +66,7 @@ func TestLoginsMatchTheEmulator(t *testing.T) {
 			queueParams("q-__PMID__", 2))
 		e := f.engine(fastOptions())
 		start := time.Now()
-		svcs, err := e.CreateServices(f.tariff.ID, 6, "alice@example.org")
-		if err != nil {
-			t.Fatal(err)
-		}
-		enqueueMore(t, e, svcs)
-		runIdle(t, e, 60*time.Second)
-		checkAllDone(t, f, 24)
+		runTwentyFour(t, f, e)
 		n := f.sim.Stats().LoginsOK
 		if n < 2 {
 			t.Fatalf("emulator saw %d logins; the test needs VMmanager to refuse tokens early", n)
@@ -157,4 +145,16 @@ func TestLoginsMatchTheEmulator(t *testing.T) {
 			t.Fatal("an executor that counts no logins reported a figure")
 		}
 	})
+}
+
+// runTwentyFour opens six services, queues three more operations on each and runs them all to done.
+func runTwentyFour(t *testing.T, f *fixture, e *Engine) {
+	t.Helper()
+	svcs, err := e.CreateServices(f.tariff.ID, 6, "alice@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enqueueMore(t, e, svcs)
+	runIdle(t, e, 60*time.Second)
+	checkAllDone(t, f, 24)
 }
