@@ -2,7 +2,10 @@
 // short help bar and the full help on `?`, so help can never drift from what the keys do.
 package keys
 
-import "github.com/charmbracelet/bubbles/key"
+import (
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+)
 
 // KeyMap holds every binding the TUI reacts to.
 type KeyMap struct {
@@ -134,6 +137,31 @@ func (k *KeyMap) Global() []key.Binding {
 // Movement is the list-navigation group.
 func (k *KeyMap) Movement() []key.Binding {
 	return []key.Binding{k.Up, k.Down, k.Top, k.Bottom, k.HalfUp, k.HalfDown, k.Filter, k.CopyID}
+}
+
+// Move is where a list cursor goes for a movement key in a list of total rows showing page of them at a
+// time; ok is false for any other key. The result is not clamped: callers clamp to their rows.
+func (k *KeyMap) Move(msg tea.KeyMsg, cursor, total, page int) (next int, ok bool) {
+	half := max(page/2, 1)
+	switch {
+	case key.Matches(msg, k.Up):
+		return cursor - 1, true
+	case key.Matches(msg, k.Down):
+		return cursor + 1, true
+	case key.Matches(msg, k.Top):
+		return 0, true
+	case key.Matches(msg, k.Bottom):
+		return total - 1, true
+	case key.Matches(msg, k.HalfUp):
+		return cursor - half, true
+	case key.Matches(msg, k.HalfDown):
+		return cursor + half, true
+	case key.Matches(msg, k.PageUp):
+		return cursor - page, true
+	case key.Matches(msg, k.PageDown):
+		return cursor + page, true
+	}
+	return cursor, false
 }
 
 // ScreenHelp builds a screen's help: its own actions first in the short bar, then quit and help.

@@ -152,35 +152,20 @@ func (m *Model) Update(msg tea.KeyMsg) (handled bool, cmd tea.Cmd) {
 	if m.filtering {
 		return true, m.updateFilter(msg)
 	}
-	half := max(m.rows/2, 1)
+	if c, ok := k.Move(msg, m.cursor, m.total, m.rows); ok {
+		m.cursor = c
+		m.clamp()
+		return true, nil
+	}
 	switch {
-	case key.Matches(msg, k.Up):
-		m.cursor--
-	case key.Matches(msg, k.Down):
-		m.cursor++
-	case key.Matches(msg, k.Top):
-		m.cursor = 0
-	case key.Matches(msg, k.Bottom):
-		m.cursor = m.total - 1
-	case key.Matches(msg, k.HalfUp):
-		m.cursor -= half
-	case key.Matches(msg, k.HalfDown):
-		m.cursor += half
-	case key.Matches(msg, k.PageUp):
-		m.cursor -= m.rows
-	case key.Matches(msg, k.PageDown):
-		m.cursor += m.rows
 	case key.Matches(msg, k.Filter):
 		m.filtering = true
 		return true, m.filter.Focus()
 	case key.Matches(msg, k.Back) && m.FilterValue() != "":
 		m.ClearFilter()
 		return true, filterChanged
-	default:
-		return false, nil
 	}
-	m.clamp()
-	return true, nil
+	return false, nil
 }
 
 func (m *Model) updateFilter(msg tea.KeyMsg) tea.Cmd {

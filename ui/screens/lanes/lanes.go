@@ -61,7 +61,7 @@ func (m *Model) Help() keys.Help {
 	k := m.ctx.Keys
 	return keys.Help{
 		Short: []key.Binding{k.Up, k.Down, k.CopyID, k.Help, k.Quit},
-		Full:  [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom, k.CopyID}, k.Global()},
+		Full:  [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom, k.HalfUp, k.HalfDown, k.PageUp, k.PageDown, k.CopyID}, k.Global()},
 	}
 }
 
@@ -107,21 +107,11 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 }
 
 func (m *Model) key(msg tea.KeyMsg) {
-	k := m.ctx.Keys
-	switch {
-	case key.Matches(msg, k.Up):
-		m.cursor--
-	case key.Matches(msg, k.Down):
-		m.cursor++
-	case key.Matches(msg, k.Top):
-		m.cursor = 0
-	case key.Matches(msg, k.Bottom):
-		m.cursor = 1 << 30
-	case key.Matches(msg, k.HalfUp):
-		m.cursor -= m.laneRows() / 2
-	case key.Matches(msg, k.HalfDown):
-		m.cursor += m.laneRows() / 2
+	n := 0
+	if m.snap != nil {
+		n = len(m.snap.Lanes)
 	}
+	m.cursor, _ = m.ctx.Keys.Move(msg, m.cursor, n, m.laneRows())
 	m.clamp()
 }
 

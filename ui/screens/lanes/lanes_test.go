@@ -202,6 +202,18 @@ func TestManyLanesScroll(t *testing.T) {
 		t.Errorf("after G the last lane shows:\n%s", v)
 	}
 	checkSize(t, m.View(), 80, 24-common.HeaderLines-common.FooterLines)
+	// The lists' movement keys, shared with every table: g top, ctrl+d half a page, pgdown a page.
+	m.Update(key("g"))
+	if !strings.Contains(uitest.Strip(m.View()), "› vmm6-1-1 ") {
+		t.Fatalf("after g the cursor is not on the first lane:\n%s", uitest.Strip(m.View()))
+	}
+	first := m.Selected().ID
+	m.Update(key("ctrl+d"))
+	half := m.Selected().ID
+	m.Update(key("pgdown"))
+	if page := m.Selected().ID; half == first || page == half || page == first {
+		t.Errorf("from lane %s ctrl+d moved to %s and pgdown then to %s: want a move each time", first, half, page)
+	}
 }
 
 // TestRereadOnTheDataVersion: a tick re-reads only when events moved the data version (at most once a
