@@ -109,33 +109,11 @@ func BenchmarkEngineWithClients(b *testing.B) {
 func BenchmarkEventLatency(b *testing.B) {
 	const m, clients = 800, 10
 	var lat []time.Duration
-	var mu sync.Mutex
 	for b.Loop() {
 		e, t, sock := benchEngineWith(b, 20*time.Millisecond)
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for range clients {
-			evs, err := NewClient(sock, "bench").Events(ctx, 0, false)
-			if err != nil {
-				b.Fatal(err)
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ev := range evs {
-					if ev.Kind == queue.JobChanged && ev.Job.State == store.JobDone {
-						d := time.Since(ev.Job.FinishedAt)
-						mu.Lock()
-						lat = append(lat, d)
-						mu.Unlock()
-					}
-				}
-			}()
-		}
+		stop := streamClients(b, sock, clients, false)
 		runOpens(b, e, t, m)
-		time.Sleep(50 * time.Millisecond)
-		cancel()
-		wg.Wait()
+		lat = append(lat, stop()...)
 	}
 	if len(lat) < b.N*800*clients*9/10 {
 		b.Fatalf("clients saw %d job ends, want about %d", len(lat), b.N*800*clients)
@@ -149,37 +127,14 @@ func benchClients(b *testing.B, light bool) {
 	const m, clients = 2000, 10
 	var without, with time.Duration
 	var lat []time.Duration
-	var mu sync.Mutex
 	for b.Loop() {
 		e0, t0, _ := benchEngine(b)
 		without += runOpens(b, e0, t0, m)
 
 		e1, t1, sock := benchEngine(b)
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for range clients {
-			c := NewClient(sock, "bench")
-			evs, err := c.Events(ctx, 0, light)
-			if err != nil {
-				b.Fatal(err)
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ev := range evs {
-					if ev.Kind == queue.JobChanged && ev.Job.State == store.JobDone { // full streams only
-						d := time.Since(ev.Job.FinishedAt)
-						mu.Lock()
-						lat = append(lat, d)
-						mu.Unlock()
-					}
-				}
-			}()
-		}
+		stop := streamClients(b, sock, clients, light)
 		with += runOpens(b, e1, t1, m)
-		time.Sleep(50 * time.Millisecond) // let the last events reach the clients before the streams end
-		cancel()
-		wg.Wait()
+		lat = append(lat, stop()...)
 	}
 	n := float64(b.N * m)
 	b.ReportMetric(n/without.Seconds(), "jobs/s_0_clients")
@@ -189,5 +144,38 @@ func benchClients(b *testing.B, light bool) {
 	if len(lat) > 0 {
 		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_event_ms")
 		b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_event_ms")
+	}
+}
+
+// streamClients attaches n clients to the server's event stream (light or full). stop lets the last
+// events arrive, ends the streams, waits for the clients and returns each job end they decoded as its
+// latency from the job's finish time (full streams only: the light one carries no jobs).
+func streamClients(b *testing.B, sock string, n int, light bool) (stop func() []time.Duration) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var lat []time.Duration
+	for range n {
+		evs, err := NewClient(sock, "bench").Events(ctx, 0, light)
+		if err != nil {
+			cancel()
+			b.Fatal(err)
+		}
+		wg.Go(func() {
+			for ev := range evs {
+				if ev.Kind == queue.JobChanged && ev.Job.State == store.JobDone {
+					d := time.Since(ev.Job.FinishedAt)
+					mu.Lock()
+					lat = append(lat, d)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	return func() []time.Duration {
+		time.Sleep(50 * time.Millisecond) // let the last events reach the clients before the streams end
+		cancel()
+		wg.Wait()
+		return lat
 	}
 }
