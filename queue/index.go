@@ -82,9 +82,8 @@ var bucketCounts = []byte("queue_counts")
 
 // addCount adds d to the count of the index value v's module and state.
 func addCount(b *bolt.Bucket, v []byte, d int64) error {
-	k := make([]byte, 9)
-	copy(k, v[1:9])
-	k[8] = v[0]
+	ka := countKey(v)
+	k := ka[:]
 	n := d
 	if c := b.Get(k); len(c) == 8 {
 		n += int64(binary.BigEndian.Uint64(c))
@@ -93,6 +92,13 @@ func addCount(b *bolt.Bucket, v []byte, d int64) error {
 		return b.Delete(k)
 	}
 	return b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(n)))
+}
+
+// countKey is the counts key of the index value v: [module 8][state 1].
+func countKey(v []byte) (k [9]byte) {
+	copy(k[:], v[1:9])
+	k[8] = v[0]
+	return k
 }
 
 // readCounts returns the stored counts by module.
@@ -232,10 +238,7 @@ func countIndex(bt *bolt.Tx) error {
 	if idx := bt.Bucket(bucketIndex); idx != nil {
 		_ = idx.ForEach(func(_, v []byte) error {
 			if len(v) == 9 {
-				var k [9]byte
-				copy(k[:], v[1:9])
-				k[8] = v[0]
-				counts[k]++
+				counts[countKey(v)]++
 			}
 			return nil
 		})
