@@ -53,6 +53,19 @@ func TestEveryScreenFitsAt80x24(t *testing.T) {
 	}
 }
 
+// TestFormBarAt80: in a form at 80 columns the help bar still says what enter does, and how to save
+// and leave.
+func TestFormBarAt80(t *testing.T) {
+	f := world(t)
+	d := startAt(t, f, 80, 24)
+	d.Keys("2", "n")
+	lines := strings.Split(d.View(), "\n")
+	bar := lines[len(lines)-1]
+	if !strings.HasPrefix(bar, "enter next field") || !strings.HasSuffix(bar, "ctrl+s save • esc back") {
+		t.Errorf("form help bar at 80 columns %q: want enter first, ctrl+s save and esc back last", bar)
+	}
+}
+
 // TestJobLogWrapsAt80: a log line longer than the terminal wraps, so the end of an error is readable.
 func TestJobLogWrapsAt80(t *testing.T) {
 	f := world(t)

@@ -187,12 +187,13 @@ func without(group, listed []key.Binding) []key.Binding {
 }
 
 // FormHelp is the help of a screen whose focus is in a form; onLast says the last field is focused,
-// where enter saves instead of moving on.
+// where enter saves instead of moving on. enter comes first: a narrow bar drops bindings from the
+// right and keeps the last two (save, back), so enter, the key admins press, stays at 80 columns.
 func (k *KeyMap) FormHelp(onLast bool) Help {
 	advance := k.Advance
 	if onLast {
 		advance.SetHelp(advance.Help().Key, "save")
 	}
-	b := []key.Binding{k.NextField, k.PrevField, k.Toggle, advance, k.Submit, k.Back}
+	b := []key.Binding{advance, k.NextField, k.PrevField, k.Toggle, k.Submit, k.Back}
 	return Help{Short: b, Full: [][]key.Binding{b}}
 }
