@@ -48,6 +48,13 @@ func WriteOpenMetrics(w io.Writer, s *Snapshot) error {
 			sample("vmmpm_module_logins", float64(l.Count), id(&s.Modules[i])...)
 		}
 	}
+	family("vmmpm_module_session_ttl_seconds", "The module's session storage period, the period vmmpm_module_logins counts in "+
+		"(0: no session is kept and the logins are counted per hour). Absent when no engine runs in the exporting process.")
+	for i := range s.Modules {
+		if l := s.Modules[i].Logins; l != nil {
+			sample("vmmpm_module_session_ttl_seconds", l.SessionTTL.Seconds(), id(&s.Modules[i])...)
+		}
+	}
 	family("vmmpm_operations_last_hour", "Operations that ended in the last hour, by type and outcome.")
 	for i := range s.Modules {
 		m := &s.Modules[i]

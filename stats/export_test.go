@@ -45,10 +45,17 @@ func TestOpenMetricsParses(t *testing.T) {
 		len(m) != 1 || m[0].GetGauge().GetValue() != 2 || m[0].GetLabel()[0].GetValue() != "7" {
 		t.Errorf("logins: %v", logins)
 	}
+	if m := fams["vmmpm_module_session_ttl_seconds"].GetMetric(); len(m) != 1 || m[0].GetGauge().GetValue() != 3600 {
+		t.Errorf("session period: %v", m)
+	}
 	// Unknown (no engine asked): no sample rather than a 0 that would read as "no logins".
 	s.Modules[0].Logins = nil
-	if m := parseOpenMetrics(t, s)["vmmpm_module_logins"].GetMetric(); len(m) != 0 {
+	fams = parseOpenMetrics(t, s)
+	if m := fams["vmmpm_module_logins"].GetMetric(); len(m) != 0 {
 		t.Errorf("unknown logins exported as %v", m)
+	}
+	if m := fams["vmmpm_module_session_ttl_seconds"].GetMetric(); len(m) != 0 {
+		t.Errorf("session period without an engine exported as %v", m)
 	}
 }
 
