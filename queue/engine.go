@@ -297,21 +297,22 @@ func (e *Engine) load() error {
 // readUnfinished reads the scheduling entries; stale: they do not match the index (state and module
 // of every entry, and how many jobs are unfinished).
 func (e *Engine) readUnfinished() (states []jobState, stale bool, err error) {
-	_, n, err := storedTotals(e.db)
-	if err != nil {
-		return nil, false, err
-	}
-	states = make([]jobState, 0, n) // one allocation for the lot, sized from the index
-	err = e.db.View(func(tx *store.Tx) error {
+	err = e.db.View(func(tx *store.Tx) error { // counts and entries from one snapshot
+		n := 0
+		for _, c := range readCounts(tx.Bolt()) {
+			n += c.unfinished()
+		}
 		b, idx := tx.Bolt().Bucket(bucketUnfinished), tx.Bolt().Bucket(bucketIndex)
 		if b == nil || idx == nil {
 			stale = n > 0
 			return nil
 		}
+		states = make([]jobState, 0, n) // one allocation for the lot, sized from the counts
+		ic := indexWalker{c: idx.Cursor()}
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			j, ok := schedJob(store.KeyID(k), v)
-			if iv := idx.Get(k); !ok || len(iv) != 9 || iv[0] != v[0] || string(iv[1:9]) != string(v[1:9]) {
+			if iv := ic.get(k); !ok || len(iv) != 9 || iv[0] != v[0] || string(iv[1:9]) != string(v[1:9]) {
 				stale = true
 				return nil
 			}

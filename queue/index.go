@@ -528,3 +528,31 @@ func UnfinishedJobs(tx *store.Tx, module uint64) ([]uint64, error) {
 	})
 	return ids, err
 }
+
+// indexWalker reads index entries for ascending keys: it steps forward from the last one, which is
+// cheaper than a search from the root when the keys are close (unfinished jobs cluster at the newest
+// end), and searches when they are not.
+type indexWalker struct {
+	c    *bolt.Cursor
+	k, v []byte
+}
+
+func (w *indexWalker) get(k []byte) []byte {
+	for range 8 {
+		if w.k == nil {
+			break
+		}
+		switch bytes.Compare(w.k, k) {
+		case 0:
+			return w.v
+		case 1:
+			return nil
+		}
+		w.k, w.v = w.c.Next()
+	}
+	w.k, w.v = w.c.Seek(k)
+	if bytes.Equal(w.k, k) {
+		return w.v
+	}
+	return nil
+}

@@ -195,3 +195,33 @@ func TestReadModelReplaysMovesSeenWhileLoading(t *testing.T) {
 		t.Errorf("lists after replay %s, want %s", got, want)
 	}
 }
+
+// The index walker finds entries for ascending keys whether they are next to each other, far apart
+// (a search) or missing.
+func TestIndexWalker(t *testing.T) {
+	db := indexDB(t)
+	var jobs []*store.Job
+	for range 100 {
+		jobs = append(jobs, &store.Job{ServiceID: 1, ModuleID: 2, Type: store.OpOpen, State: store.JobDone})
+	}
+	writeJobs(t, db, jobs)
+	err := db.Update(func(tx *store.Tx) error {
+		for _, id := range []uint64{5, 50} {
+			deleteFinishedJob(tx, id)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = db.View(func(tx *store.Tx) error {
+		w := indexWalker{c: tx.Bolt().Bucket(bucketIndex).Cursor()}
+		for _, id := range []uint64{1, 2, 4, 5, 6, 30, 31, 50, 99, 100, 101} {
+			got := w.get(store.Key(id)) != nil
+			if want := id != 5 && id != 50 && id <= 100; got != want {
+				t.Errorf("job %d: found %v, want %v", id, got, want)
+			}
+		}
+		return nil
+	})
+}
