@@ -1,13 +1,9 @@
 package main
 
 import (
-	"bytes"
-	"fmt"
 	"go/parser"
 	"go/token"
 	"io/fs"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -15,71 +11,7 @@ import (
 	"testing"
 )
 
-// TestMain points the XDG defaults at a throwaway folder, so a test that forgets --db never touches
-// the real ~/.local/share/vmmpm. Package main must not define another TestMain.
-func TestMain(m *testing.M) {
-	if os.Getenv(envRunMain) == "1" { // a test re-executed this binary as vmmpm itself
-		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
-	}
-	dir, err := os.MkdirTemp("", "vmmpm-main-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	for _, env := range []string{"XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME"} {
-		os.Setenv(env, filepath.Join(dir, env))
-	}
-	os.Unsetenv("VMMPM_DB")
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
-
-// envRunMain makes the test binary behave as the vmmpm binary (see vmmpmCmd).
-const envRunMain = "VMMPM_TEST_RUN_MAIN"
-
-// vmmpmCmd is the vmmpm program with args, run from this test binary in its own process. CI is left
-// out: termenv takes it to mean "no terminal", and these programs run on a real one.
-func vmmpmCmd(args ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(environWithout(os.Environ(), "CI"), envRunMain+"=1")
-	return cmd
-}
-
-// runCLI runs the command tree in-process and returns what it printed and its exit code.
-func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, code int) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code = run(args, strings.NewReader(stdin), &out, &errb)
-	return out.String(), errb.String(), code
-}
-
-// mustCLI runs the command tree and fails the test unless it exits 0.
-func mustCLI(t *testing.T, args ...string) string {
-	t.Helper()
-	out, errOut, code := runCLI(t, "", args...)
-	if code != 0 {
-		t.Fatalf("vmmpm %s: exit %d, stderr %q", strings.Join(args, " "), code, errOut)
-	}
-	return out
-}
-
-// requireSentence checks a failure printed exactly one line, prefixed "vmmpm: ", containing want.
-func requireSentence(t *testing.T, stderr, want string) {
-	t.Helper()
-	if !strings.HasPrefix(stderr, "vmmpm: ") || strings.Count(stderr, "\n") != 1 || !strings.HasSuffix(stderr, "\n") {
-		t.Errorf("stderr is not one line starting \"vmmpm: \": %q", stderr)
-	}
-	if !strings.Contains(stderr, want) {
-		t.Errorf("stderr %q does not say %q", stderr, want)
-	}
-}
-
-// tempDB returns a database path in a fresh temp folder.
-func tempDB(t *testing.T) string {
-	t.Helper()
-	return filepath.Join(t.TempDir(), "vmmpm.db")
-}
+// The module's import rules (ARCHITECTURE.md) are checked here, where main wires every package.
 
 // TestTerminalLibsMatch keeps the import rule's library list honest: it catches subpackages and
 // nothing that merely shares a prefix.
@@ -92,13 +24,6 @@ func TestTerminalLibsMatch(t *testing.T) {
 		if got := isTerminalLib(p); got != want {
 			t.Errorf("isTerminalLib(%q) = %v, want %v", p, got, want)
 		}
-	}
-}
-
-func TestVersionFlag(t *testing.T) {
-	out, _, code := runCLI(t, "", "--version")
-	if code != 0 || !strings.Contains(out, version) {
-		t.Fatalf("--version: code %d, out %q", code, out)
 	}
 }
 

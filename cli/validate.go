@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -221,13 +221,6 @@ func printValidate(w io.Writer, rep validateReport, asJSON bool) error {
 		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", c.ID, c.Name, c.Virtualization, yesNo(c.AdditionalInterface))
 	}
 	return tw.Flush()
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }
 
 // readPassword prompts without echo on a terminal, otherwise reads one line of stdin.

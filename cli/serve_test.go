@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -321,7 +321,7 @@ func TestServeRefusesAnotherUser(t *testing.T) {
 		_ = os.Chmod(dir, 0o755)
 	}
 	bin := filepath.Join(t.TempDir(), "vmmpm")
-	if err := exec.Command("go", "build", "-o", bin, ".").Run(); err != nil {
+	if err := exec.Command("go", "build", "-o", bin, "vmmpm").Run(); err != nil {
 		t.Fatal(err)
 	}
 	_ = os.Chmod(filepath.Dir(bin), 0o755)

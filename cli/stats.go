@@ -1,14 +1,9 @@
-package main
+package cli
 
 import (
-	"context"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -93,34 +88,4 @@ func loginsSummary(l *stats.Logins) string {
 		return stats.LoginsText(l) + " (no period running)"
 	}
 	return stats.LoginsText(l) + " (since " + l.Since.Local().Format("15:04:05") + ")"
-}
-
-// WatchEvery is how often `status --watch` repaints.
-var WatchEvery = 2 * time.Second
-
-// watch runs show now and every WatchEvery until Ctrl+C (or ctx ends), clearing the screen first on
-// a terminal. Each round opens the backend afresh, so the database is never held between rounds and
-// a server that stops or starts is noticed; a failed round prints its sentence and the watch goes on.
-func (a *app) watch(ctx context.Context, asJSON bool, show func() error) error {
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	clear := !asJSON && isTerminal(a.stdout)
-	t := time.NewTicker(WatchEvery)
-	defer t.Stop()
-	for {
-		if clear {
-			fmt.Fprint(a.stdout, "\x1b[H\x1b[2J")
-		}
-		if err := show(); err != nil {
-			fmt.Fprintln(a.stdout, "vmmpm: "+err.Error())
-		}
-		if !asJSON {
-			fmt.Fprintf(a.stdout, "\n%s · every %s · Ctrl+C stops\n", time.Now().Format("15:04:05"), WatchEvery)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"encoding/json"
@@ -6,13 +6,17 @@ import (
 	"fmt"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"vmmpm/internal/termtest"
 	"vmmpm/store"
 	"vmmpm/vmm/sim"
+
+	"golang.org/x/sys/unix"
 )
 
 const modulePassword = "demo-password" // the emulator's admin password; must never leak
@@ -291,5 +295,311 @@ func TestModuleRmWaitsForJobs(t *testing.T) {
 	}
 	if _, err := store.NewKeyring().Get(1); err == nil {
 		t.Error("rm left the password in the keyring")
+	}
+}
+
+// TestModuleDeepCheck: `module check ID --deep` runs the deep check with the stored password, prints
+// the probe table, keeps the outcome with the module, and exits 6 naming the probe a VMmanager answers
+// differently (here an emulator that renames a field).
+func TestModuleDeepCheck(t *testing.T) {
+	e := newModuleEnv(t)
+	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	out := e.ok("", "module", "check", "1", "--deep")
+	if !strings.Contains(out, "PROBE") || strings.Contains(out, "differs") {
+		t.Fatalf("deep check against the emulator:\n%s", out)
+	}
+	var m store.Module
+	if err := json.Unmarshal([]byte(e.ok("", "module", "show", "1", "--json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.LastDeep == nil || !m.LastDeep.OK || m.LastDeep.Probes == 0 {
+		t.Fatalf("the deep check was not kept with the module: %+v", m.LastDeep)
+	}
+
+	quirky := httptest.NewServer(sim.New(sim.Config{Quirks: []sim.Quirk{{Kind: "field", From: "virtualization_type", To: "virt"}}}))
+	t.Cleanup(quirky.Close)
+	e.ok("", "module", "set", "1", "url="+quirky.URL)
+	e.refuse(exitDiffers, "", []string{"module", "check", "1", "--deep"}, "answers differently", "clusters")
+	if err := json.Unmarshal([]byte(e.ok("", "module", "show", "1", "--json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.LastDeep == nil || m.LastDeep.OK || len(m.LastDeep.Differs) == 0 {
+		t.Fatalf("a failed deep check was not kept: %+v", m.LastDeep)
+	}
+}
+
+// TestAccessibleWizardCtrlC runs `vmmpm module add --accessible` on a real terminal and presses ctrl+c,
+// once at the first prompt and once at the password prompt (echo off): each time vmmpm stops at once
+// with exit 1 and "nothing was saved", and the terminal echoes again.
+func TestAccessibleWizardCtrlC(t *testing.T) {
+	for _, at := range []string{"Product type", "Password"} {
+		t.Run(at, func(t *testing.T) {
+			cmd := vmmpmCmd("module", "add", "--accessible", "--no-color", "--db", tempDB(t))
+			cmd.Env = environWithout(cmd.Env, "DBUS_SESSION_BUS_ADDRESS")
+			u := runInPTY(t, 100, 30, cmd)
+			answer := func(prompt, line string) {
+				t.Helper()
+				u.expect(prompt)
+				u.key(line)
+			}
+			if at == "Password" {
+				answer("enter the number 1", "1\n")
+				answer("enter the number 1", "1\n")
+				answer("URL", "vmm.example.com\n")
+				answer("Username", "admin@example.com\n")
+			}
+			answer(at, "\x03")
+			u.expect("nothing was saved")
+			if ee, ok := u.wait("ctrl+c").(*exec.ExitError); !ok || ee.ExitCode() != 1 {
+				t.Fatalf("ctrl+c: want exit 1")
+			}
+			tio, err := unix.IoctlGetTermios(int(u.slave.Fd()), unix.TCGETS)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tio.Lflag&unix.ECHO == 0 {
+				t.Error("ctrl+c left the terminal without echo")
+			}
+			if s := u.out.String(); strings.Contains(s[u.seen:], "URL") {
+				t.Errorf("the prompts went on after ctrl+c: %q", s[u.seen:])
+			}
+		})
+	}
+}
+
+// TestModuleSetEveryWizardField (issue 10 point 3): module set takes every field of the Add wizard;
+// what changes the login or the cluster is checked live first, a failed check changes nothing, and
+// cluster and data center stay put while live services are bound to the module.
+func TestModuleSetEveryWizardField(t *testing.T) {
+	e := newModuleEnv(t)
+	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	e.ok("", "datacenter", "add", "Kazan")
+	set := func(kv ...string) []string { return append([]string{"module", "set", "1"}, kv...) }
+
+	e.refuse(exitUsage, "", set("cluster=lxd-main"), "additional_interface", "lxd-main")
+	e.refuse(exitUsage, "", set("cluster=nope", "additional_interface=off"), "cluster", "kvm-main", "lxd-main")
+	e.refuse(exitUnreachable, "", set("url=http://127.0.0.1:1"), "refused the connection")
+	e.refuse(exitBadCreds, "", set("username=nobody@example.com"), "refused the email or password")
+	e.refuse(exitUsage, "", set("recipe_wait=later"), "recipe_wait")
+	if m := e.modules()[0]; m.URL != e.simURL || m.Username != "admin@example.com" || m.Cluster.Name != "kvm-main" {
+		t.Fatalf("refused sets changed the module: %+v", *m)
+	}
+
+	e.ok("", set("cluster=lxd-main", "additional_interface=off", "use_recipes=on", "recipe_wait=recipe",
+		"datacenter=Kazan", "name=LXD one", "insecure_tls=off", "url="+e.simURL+"/", "username=admin@example.com",
+		"enabled=off", "activation_limit=3")...)
+	m := e.modules()[0]
+	if m.Cluster.Name != "lxd-main" || m.Cluster.Virtualization != store.VirtLXD || m.AdditionalInterface ||
+		!m.UseRecipes || m.RecipeWait != store.RecipeWaitRecipe || m.DataCenterID != 3 || m.Name != "LXD one" ||
+		m.Enabled || m.ActivationLimit != 3 || m.URL != e.simURL {
+		t.Fatalf("after module set: %+v", *m)
+	}
+	if m.LastCheck == nil || !m.LastCheck.OK || !strings.Contains(m.LastCheck.Message, "when the module was edited") {
+		t.Fatalf("the live check is not recorded: %+v", m.LastCheck)
+	}
+
+	// A live service keeps the module on its cluster and data center; other settings still change.
+	db, err := store.Open(e.db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tf := &store.Tariff{Name: "S", DataCenterID: 3, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
+	svc := &store.Service{TariffID: 1, ModuleID: 1, ClientEmail: "c@example.com", Status: store.ServiceSuspended,
+		VM: store.VM{HostID: 9}}
+	if err := db.Save(tf); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Save(svc); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	e.refuse(exitUsage, "", set("cluster=kvm-main"), "cluster: cannot change while module 1 has 1 live service(s) (1)", "close them first")
+	e.refuse(exitUsage, "", set("datacenter=Moscow"), "datacenter: cannot change while module 1 has 1 live service(s) (1)")
+	e.ok("", set("sort=5", "enabled=on")...)
+	if m := e.modules()[0]; m.Cluster.Name != "lxd-main" || m.DataCenterID != 3 || m.Sort != 5 || !m.Enabled {
+		t.Fatalf("after the refusals: %+v", *m)
+	}
+	if strings.Contains(e.out.String(), modulePassword) {
+		t.Fatal("the password reached the output")
+	}
+}
+
+// liveService binds an active service (with a VM) to module 1, as an open that succeeded leaves it.
+func liveService(t *testing.T, path string) {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tf := &store.Tariff{Name: "S", DataCenterID: 1, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
+	if err := db.Save(tf); err != nil {
+		t.Fatal(err)
+	}
+	svc := &store.Service{TariffID: tf.ID, ModuleID: 1, ClientEmail: "c@example.com", Status: store.ServiceActive,
+		VM: store.VM{HostID: 9}}
+	if err := db.Save(svc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestModuleDeleteAndEditInATerminal (issue 10 points 2 and 3, TUI): on Modules, d on a module with a
+// live service asks, then refuses naming the service; e opens the wizard filled with the module's
+// values, and with the password left empty it logs in with the stored one, and saves the new name,
+// enabled and activation limit over the same module.
+func TestModuleDeleteAndEditInATerminal(t *testing.T) {
+	e := newModuleEnv(t)
+	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	e.ok("", "datacenter", "add", "Kazan")
+	liveService(t, e.db)
+	u := startTUI(t, e.db)
+	u.expect("Modules", "KVM one")
+	u.key("d")
+	u.expect(`Delete module 1 "KVM one"`)
+	u.key("y")
+	u.expect("module 1 still has 1 live service(s) (1)")
+
+	u.key("e")
+	u.expect(`Edit module 1 "KVM one"`, "┃ URL", e.simURL)
+	u.key(keyEnter)
+	u.expect("┃ Username")
+	u.key(keyEnter)
+	u.expect("┃ Password", "Leave empty to keep the stored password.")
+	u.key(keyEnter)
+	u.expect("┃ Skip TLS verification")
+	u.key(keyEnter)
+	u.expect("┃ Data center") // the login's notice is drawn below it
+	// Waited for anywhere in the output, not looked up once: the notice may reach the terminal a frame
+	// after the focus bar (without it, this times out: leaving Integration did not log in again).
+	termtest.Expect(t, u.out, new(int), "Logged in to "+e.simURL)
+	// Another data center is refused when the page is left: the module has a live service.
+	u.key(keyDown)
+	u.expect("Kazan")
+	for _, f := range []string{"┃ Name", "┃ Department", "┃ Sort"} {
+		u.key(keyEnter)
+		u.expect(f)
+	}
+	u.key(keyEnter)
+	u.expect("datacenter: cannot change while module 1 has 1 live service(s) (1)")
+	u.key(keyUp)
+	u.expect("Moscow")
+	u.key(keyEnter)
+	u.expect("┃ Name")
+	u.key("\x15") // ctrl+u clears the name
+	for _, r := range "KVM renamed" {
+		u.key(string(r))
+	}
+	u.expect("KVM renamed")
+	u.key(keyEnter)
+	u.expect("┃ Department")
+	u.key(keyEnter)
+	u.expect("┃ Sort")
+	u.key(keyEnter)
+	u.expect("cluster (2 of 3)", "┃ Cluster")
+	u.key(keyEnter)
+	u.expect("┃ Use recipes")
+	u.key(keyEnter)
+	u.expect("┃ With recipes")
+	u.key(keyEnter)
+	u.expect("┃ Additional network interface")
+	u.key(keyEnter)
+	u.expect("queue and session (3 of 3)", "┃ Session storage period")
+	u.key(keyEnter)
+	u.expect("┃ Start operations in a queue")
+	u.key(keyEnter)
+	u.expect("┃ Queue key")
+	u.key(keyEnter)
+	u.expect("┃ Number of queues")
+	u.key(keyEnter)
+	u.expect("┃ Enabled")
+	u.key("n") // off, and on to the next field
+	u.expect("┃ Simultaneous activation limit")
+	u.key(keyBackspace)
+	u.key("2")
+	u.key(keyEnter)
+	u.expect("Step 5 of 5 · Review", "(unchanged)", "Activation limit")
+	u.key(keyEnter)
+	u.expect(`module 1 "KVM renamed" saved`)
+	u.quit()
+
+	ms := e.modules()
+	if len(ms) != 1 {
+		t.Fatalf("%d modules after the edit, want the same one", len(ms))
+	}
+	m := ms[0]
+	if m.ID != 1 || m.Name != "KVM renamed" || m.Enabled || m.ActivationLimit != 2 || m.Cluster.Name != "kvm-main" || m.DataCenterID != 1 ||
+		m.LastCheck == nil || !strings.Contains(m.LastCheck.Message, "edited") {
+		t.Fatalf("module after the edit: %+v %+v", *m, m.LastCheck)
+	}
+	if pw, err := e.keyring(1); err != nil || pw != modulePassword {
+		t.Fatalf("the stored password must stay: %v", err)
+	}
+	if strings.Contains(u.out.String(), modulePassword) {
+		t.Fatal("the password was drawn on the screen")
+	}
+}
+
+// TestWizardOnANewDatabaseInATerminal (issue 10 point 4, TUI): with no data center and no department
+// yet, a on Modules runs the wizard through; step 4 asks for their names, adds them, and the module is
+// saved bound to them, with nothing typed lost.
+func TestWizardOnANewDatabaseInATerminal(t *testing.T) {
+	e := newModuleEnv(t)
+	fresh := tempDB(t)
+	e.db = fresh
+	u := startTUI(t, fresh)
+	u.expect("Modules", "no modules yet")
+	u.key("a")
+	u.expect("Step 1 of 5")
+	u.key(keyEnter)
+	u.expect("Step 2 of 5")
+	u.key(keyEnter)
+	u.expect("Step 3 of 5", "┃ URL")
+	u.typeText(e.simURL)
+	u.expect(e.simURL)
+	u.key(keyEnter)
+	u.expect("┃ Username")
+	u.typeText("admin@example.com")
+	u.expect("admin@example.com")
+	u.key(keyEnter)
+	u.expect("┃ Password")
+	u.typeText(modulePassword)
+	u.expect(strings.Repeat("*", len(modulePassword)))
+	u.key(keyEnter)
+	u.expect("┃ Skip TLS verification")
+	u.key(keyEnter)
+	u.expect("┃ New data center")
+	u.typeText("Moscow")
+	u.expect("Moscow")
+	u.key(keyEnter)
+	u.expect("┃ Name")
+	u.typeText("KVM fresh")
+	u.expect("KVM fresh")
+	u.key(keyEnter)
+	u.expect("┃ New department")
+	u.typeText("Support")
+	u.expect("Support")
+	u.key(keyEnter)
+	u.expect("┃ Sort")
+	u.key(keyEnter)
+	u.expect("┃ Cluster", `Added data center "Moscow" and department "Support".`)
+	for _, f := range []string{"┃ Use recipes", "┃ With recipes", "┃ Additional network interface", "┃ Session storage period",
+		"┃ Start operations in a queue", "┃ Queue key", "┃ Number of queues", "Step 5 of 5"} {
+		u.key(keyEnter)
+		u.expect(f)
+	}
+	u.key(keyEnter)
+	u.expect(`module 1 "KVM fresh" saved`)
+	u.quit()
+
+	m := e.modules()[0]
+	if m.Name != "KVM fresh" || m.DataCenterID != 1 || m.DepartmentID != 1 {
+		t.Fatalf("module %+v", *m)
+	}
+	if out := e.ok("", "datacenter", "list"); !strings.Contains(out, "Moscow") {
+		t.Fatalf("datacenter list: %q", out)
+	}
+	t.Cleanup(func() { _ = store.NewKeyring().Delete(1) })
+	if strings.Contains(u.out.String(), modulePassword) {
+		t.Fatal("the password was drawn on the screen")
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -205,11 +205,4 @@ func findTariff(ctx context.Context, b backend.Backend, arg string) (*store.Tari
 		}
 	}
 	return nil, usagef("tariff %q does not exist; see vmmpm tariff list", arg)
-}
-
-func zeroDash(n uint64) string {
-	if n == 0 {
-		return "-"
-	}
-	return strconv.FormatUint(n, 10)
 }

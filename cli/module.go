@@ -1,9 +1,8 @@
-package main
+package cli
 
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -190,13 +189,6 @@ func moduleListCmd(a *app) *cobra.Command {
 	})
 }
 
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
-}
-
 func queueSummary(p store.Params) string {
 	if !p.Queue {
 		return "off"
@@ -239,12 +231,6 @@ func moduleShowCmd(a *app) *cobra.Command {
 		})
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return c
-}
-
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 func (a *app) printModule(ctx context.Context, b backend.Backend, m *store.Module) error {

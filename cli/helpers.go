@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -6,72 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
-
-	"github.com/spf13/cobra"
-
+	"time"
 	"vmmpm/backend"
 	"vmmpm/store"
+
+	"github.com/spf13/cobra"
 )
-
-func newDatacenterCmd(a *app) *cobra.Command {
-	k := kindDataCenter
-	cmd := groupCmd("datacenter", "Data centers modules bind to")
-	var extID, newName, newExtID string
-	add := &cobra.Command{
-		Use:   "add NAME [--external-id X]",
-		Short: "Add a data center (one with an external id cannot take a VMmanager 6 module)",
-		Args:  exactArgs(1, "a data center NAME"),
-		RunE: func(c *cobra.Command, args []string) error {
-			dc := &store.DataCenter{Name: args[0], ExternalID: extID}
-			return addRecord(a, k, dc, func() string { return dc.Name })
-		},
-	}
-	add.Flags().StringVar(&extID, "external-id", "", "External Data Center id (blocks VMmanager 6 modules)")
-	edit := editCmd(a, k, "edit ID [--name N] [--external-id X]",
-		`Rename a data center or change its external id (--external-id "" removes it)`,
-		[]string{"name", "external-id"}, func(c *cobra.Command, d *store.DataCenter) {
-			if c.Flags().Changed("name") {
-				d.Name = newName
-			}
-			if c.Flags().Changed("external-id") {
-				d.ExternalID = newExtID
-			}
-		})
-	edit.Flags().StringVar(&newName, "name", "", "new name")
-	edit.Flags().StringVar(&newExtID, "external-id", "", "new External Data Center id; \"\" removes it (only without modules)")
-	cmd.AddCommand(add, edit, rmCmd[store.DataCenter](a, k, "Remove a data center no module or tariff uses"),
-		listAllCmd(a, "data centers", "ID\tNAME\tEXTERNAL ID", func(d *store.DataCenter) string {
-			return fmt.Sprintf("%d\t%s\t%s", d.ID, d.Name, dash(d.ExternalID))
-		}))
-	return cmd
-}
-
-func newDepartmentCmd(a *app) *cobra.Command {
-	k := kindDepartment
-	cmd := groupCmd("department", "Departments that receive tasks")
-	var newName string
-	add := &cobra.Command{
-		Use:   "add NAME",
-		Short: "Add a department",
-		Args:  exactArgs(1, "a department NAME"),
-		RunE: func(c *cobra.Command, args []string) error {
-			d := &store.Department{Name: args[0]}
-			return addRecord(a, k, d, func() string { return d.Name })
-		},
-	}
-	edit := editCmd(a, k, "edit ID --name N", "Rename a department", []string{"name"},
-		func(_ *cobra.Command, d *store.Department) { d.Name = newName })
-	edit.Flags().StringVar(&newName, "name", "", "new name")
-	cmd.AddCommand(add, edit, rmCmd[store.Department](a, k, "Remove a department no module sends tasks to and with no open task"),
-		listAllCmd(a, "departments", "ID\tNAME", func(d *store.Department) string {
-			return fmt.Sprintf("%d\t%s", d.ID, d.Name)
-		}))
-	return cmd
-}
 
 // groupCmd is a command that only holds subcommands. Cobra would print help and exit 0 on
 // `vmmpm datacenter typo`; this makes that a usage error (exit 2) and keeps help for the bare group.
@@ -316,4 +263,113 @@ func unknownCommand(c *cobra.Command, name string) error {
 		msg += " (did you mean " + strings.Join(hints, " or ") + "?)"
 	}
 	return usagef("%s; run %q to see its commands", msg, c.CommandPath()+" --help")
+}
+
+// cutTo cuts s to w runes with an ellipsis.
+func cutTo(s string, w int) string {
+	r := []rune(s)
+	if len(r) <= w {
+		return s
+	}
+	return string(r[:w-1]) + "…"
+}
+
+// namesOf maps the ids of every record of kind T to name's answer, for listings that name them.
+func namesOf[T any, P record[T]](ctx context.Context, b backend.Backend, name func(P) string) (map[uint64]string, error) {
+	rows, err := backend.All[T, P](ctx, b)
+	names := make(map[uint64]string, len(rows))
+	for _, r := range rows {
+		names[r.GetID()] = name(r)
+	}
+	return names, err
+}
+
+// moduleNames maps module ids to names.
+func moduleNames(ctx context.Context, b backend.Backend) (map[uint64]string, error) {
+	return namesOf(ctx, b, func(m *store.Module) string { return m.Name })
+}
+
+// named is "ID NAME" when the name is known, the id alone otherwise, "-" for none.
+func named(id uint64, names map[uint64]string) string {
+	if n, ok := names[id]; ok && id != 0 {
+		return fmt.Sprintf("%d %s", id, n)
+	}
+	return zeroDash(id)
+}
+
+// stamp is a local date and time for tables, "-" for none.
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format("2006-01-02 15:04:05")
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func parseIDs(args []string) ([]uint64, error) {
+	ids := make([]uint64, 0, len(args))
+	for _, s := range args {
+		id, err := strconv.ParseUint(s, 10, 64)
+		if err != nil || id == 0 {
+			return nil, usagef("%q is not an id (a positive whole number)", s)
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+func zeroDash(n uint64) string {
+	if n == 0 {
+		return "-"
+	}
+	return strconv.FormatUint(n, 10)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// WatchEvery is how often `status --watch` repaints.
+var WatchEvery = 2 * time.Second
+
+// watch runs show now and every WatchEvery until Ctrl+C (or ctx ends), clearing the screen first on
+// a terminal. Each round opens the backend afresh, so the database is never held between rounds and
+// a server that stops or starts is noticed; a failed round prints its sentence and the watch goes on.
+func (a *app) watch(ctx context.Context, asJSON bool, show func() error) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	clear := !asJSON && isTerminal(a.stdout)
+	t := time.NewTicker(WatchEvery)
+	defer t.Stop()
+	for {
+		if clear {
+			fmt.Fprint(a.stdout, "\x1b[H\x1b[2J")
+		}
+		if err := show(); err != nil {
+			fmt.Fprintln(a.stdout, "vmmpm: "+err.Error())
+		}
+		if !asJSON {
+			fmt.Fprintf(a.stdout, "\n%s · every %s · Ctrl+C stops\n", time.Now().Format("15:04:05"), WatchEvery)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

@@ -1,15 +1,20 @@
-package main
+package cli
 
 import (
 	"context"
+	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"vmmpm/internal/disktest"
+	"vmmpm/internal/termtest"
 	"vmmpm/queue"
 	"vmmpm/store"
 )
@@ -45,7 +50,7 @@ func TestTUIRefusesPipedStdout(t *testing.T) {
 	defer r.Close()
 	defer w.Close()
 	var errOut strings.Builder
-	code := run([]string{"--db", tempDB(t)}, r, w, &errOut)
+	code := Run([]string{"--db", tempDB(t)}, r, w, &errOut)
 	if code != exitFailure || !strings.Contains(errOut.String(), "terminal") {
 		t.Fatalf("exit %d, stderr %q", code, errOut.String())
 	}
@@ -186,4 +191,118 @@ func environWithout(env []string, names ...string) []string {
 		}
 	}
 	return out
+}
+
+// TestTUIShowsDiskPause runs the TUI (engine inside) on a database on a 3 MiB tmpfs filled to the brim:
+// the status line says the engine is paused and why, and once the filler is deleted every job finishes
+// without a restart (CI runs as root, which mounting needs).
+func TestTUIShowsDiskPause(t *testing.T) {
+	dir := disktest.Tmpfs(t, "3m")
+	env := newEngineEnvAt(t, time.Millisecond, filepath.Join(dir, "vmmpm.db"))
+	env.cli("tariff", "add", "--spec", env.spec)
+	env.cli("service", "create", "--tariff", "small", "--count", "60")
+	filler := filepath.Join(dir, "filler")
+	disktest.Fill(t, filler)
+
+	tui := env.startTUI()
+	tui.expect("engine PAUSED: disk full on " + dir)
+	tui.expect("bytes free")
+	if err := os.Remove(filler); err != nil {
+		t.Fatal(err)
+	}
+	tui.key("3")
+	tui.expect("Done 60")
+	tui.quit()
+	noVMTwice(t, env)
+}
+
+// tui is vmmpm running in a pseudo-terminal; every key waits for what the screen shows before the
+// next one, never for a fixed time.
+type tui struct {
+	t      *testing.T
+	cmd    *exec.Cmd
+	out    *termtest.SyncBuffer
+	seen   int
+	master *os.File
+	slave  *os.File
+	exited chan error
+}
+
+// runInPTY starts cmd on a cols×rows pseudo-terminal as its controlling terminal and answers the
+// start-up background query.
+func runInPTY(t *testing.T, cols, rows int, cmd *exec.Cmd) *tui {
+	t.Helper()
+	master, slave := termtest.OpenPTY(t, cols, rows)
+	cmd.Env = append(cmd.Env, "TERM=xterm-256color")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	u := &tui{t: t, cmd: cmd, out: &termtest.SyncBuffer{}, master: master, slave: slave, exited: make(chan error, 1)}
+	go func() { u.exited <- cmd.Wait() }()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	go func() { _, _ = io.Copy(u.out, master) }()
+	termtest.AnswerBackgroundQuery(t, u.out, &u.seen, master)
+	return u
+}
+
+func (u *tui) expect(texts ...string) {
+	u.t.Helper()
+	for _, s := range texts {
+		termtest.Expect(u.t, u.out, &u.seen, s)
+	}
+}
+
+// key types one key; keys written together would arrive as one multi-rune key.
+func (u *tui) key(k string) {
+	u.t.Helper()
+	if _, err := u.master.Write([]byte(k)); err != nil {
+		u.t.Fatal(err)
+	}
+}
+
+// wait returns how vmmpm exited, failing the test if it has not within 20 s.
+func (u *tui) wait(after string) error {
+	u.t.Helper()
+	select {
+	case err := <-u.exited:
+		return err
+	case <-time.After(20 * time.Second):
+		u.t.Fatalf("vmmpm did not exit 20 s after %s", after)
+		return nil
+	}
+}
+
+// quit presses q and waits for vmmpm to exit 0, so the database is free for the checks that follow.
+func (u *tui) quit() {
+	u.t.Helper()
+	u.key("q")
+	if err := u.wait("q"); err != nil {
+		u.t.Fatalf("q: %v, want exit 0", err)
+	}
+}
+
+// startTUI is vmmpm's TUI on db (engine inside) in a 120×40 pseudo-terminal.
+func startTUI(t *testing.T, db string) *tui {
+	t.Helper()
+	cmd := vmmpmCmd("--db", db)
+	cmd.Env = append(environWithout(cmd.Env, "COLORTERM"), "NO_COLOR=1")
+	return runInPTY(t, 120, 40, cmd)
+}
+
+const (
+	keyDown      = "\x1b[B"
+	keyUp        = "\x1b[A"
+	keyBackspace = "\x7f"
+	keyEnter     = "\r"
+	keyCtrlS     = "\x13"
+)
+
+// typeText types s one key at a time.
+func (u *tui) typeText(s string) {
+	u.t.Helper()
+	for _, r := range s {
+		u.key(string(r))
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -130,38 +130,6 @@ func followRow(cells ...string) string {
 	return strings.TrimRight(b.String(), " ")
 }
 
-// cutTo cuts s to w runes with an ellipsis.
-func cutTo(s string, w int) string {
-	r := []rune(s)
-	if len(r) <= w {
-		return s
-	}
-	return string(r[:w-1]) + "…"
-}
-
-// namesOf maps the ids of every record of kind T to name's answer, for listings that name them.
-func namesOf[T any, P record[T]](ctx context.Context, b backend.Backend, name func(P) string) (map[uint64]string, error) {
-	rows, err := backend.All[T, P](ctx, b)
-	names := make(map[uint64]string, len(rows))
-	for _, r := range rows {
-		names[r.GetID()] = name(r)
-	}
-	return names, err
-}
-
-// moduleNames maps module ids to names.
-func moduleNames(ctx context.Context, b backend.Backend) (map[uint64]string, error) {
-	return namesOf(ctx, b, func(m *store.Module) string { return m.Name })
-}
-
-// named is "ID NAME" when the name is known, the id alone otherwise, "-" for none.
-func named(id uint64, names map[uint64]string) string {
-	if n, ok := names[id]; ok && id != 0 {
-		return fmt.Sprintf("%d %s", id, n)
-	}
-	return zeroDash(id)
-}
-
 // followJobs prints job changes matching f until interrupted: the server's events when one holds the
 // database, else those of an engine run here (the database admits one vmmpm at a time).
 func (a *app) followJobs(ctx context.Context, b backend.Backend, f jobsFlags, names map[uint64]string) error {
@@ -236,58 +204,4 @@ func jobActionCmd(a *app, verb, short string, act func(backend.Backend, context.
 			})
 		},
 	}
-}
-
-func newTasksCmd(a *app) *cobra.Command {
-	c := listAllCmd(a, "tasks", "ID\tDEPARTMENT\tMODULE\tSERVICE\tJOB\tCREATED\tCLOSED\tTITLE\tREASON", func(t *store.Task) string {
-		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", t.ID, zeroDash(t.DepartmentID), zeroDash(t.ModuleID),
-			zeroDash(t.ServiceID), zeroDash(t.JobID), stamp(t.CreatedAt), stamp(t.ClosedAt), t.Title, t.Reason)
-	})
-	c.Use, c.Short = "tasks [--json]", "Tasks for departments: operations that failed for good, services needing manual setup"
-	c.AddCommand(tasksCloseCmd(a))
-	return c
-}
-
-// tasksCloseCmd is the tasks screen's x: all the tasks are closed, or none is.
-func tasksCloseCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "close ID…",
-		Short: "Mark department tasks done (all of them, or none when one cannot be closed)",
-		Args: func(_ *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usagef("give one or more task ids; see vmmpm tasks")
-			}
-			return nil
-		},
-		RunE: func(c *cobra.Command, args []string) error {
-			ids := make([]uint64, len(args))
-			for i, arg := range args {
-				id, err := parseID(kindTask, arg)
-				if err != nil {
-					return err
-				}
-				ids[i] = id
-			}
-			err := a.withBackend(false, func(b backend.Backend) error { return b.CloseTasks(c.Context(), ids) })
-			var re *backend.RecordError
-			if errors.As(err, &re) {
-				return kindTask.refusal(re.ID, err)
-			}
-			if err != nil {
-				return err
-			}
-			for _, id := range ids {
-				fmt.Fprintf(a.stdout, "closed task %d\n", id)
-			}
-			return nil
-		},
-	}
-}
-
-// stamp is a local date and time for tables, "-" for none.
-func stamp(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.Local().Format("2006-01-02 15:04:05")
 }

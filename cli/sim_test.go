@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -154,7 +154,7 @@ func TestSimCommandTLS(t *testing.T) {
 func TestSimCommandStopsOnSIGTERM(t *testing.T) {
 	out := &termtest.SyncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run([]string{"sim"}, strings.NewReader(""), out, &termtest.SyncBuffer{}) }()
+	go func() { done <- Run([]string{"sim"}, strings.NewReader(""), out, &termtest.SyncBuffer{}) }()
 	base := strings.TrimPrefix(simWaitLines(t, out, 1)[0], "listening on ")
 	if st := simStats(t, http.DefaultClient, base); st["requests"] == nil {
 		t.Fatalf("stats %v", st)

@@ -1,6 +1,7 @@
-package main
+package cli
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,5 +74,32 @@ func TestTariffRm(t *testing.T) {
 	env.cli("tariff", "rm", "1")
 	if out := env.cli("tariff", "list", "--json"); strings.TrimSpace(out) != "[]" {
 		t.Errorf("tariffs left: %s", out)
+	}
+}
+
+// TestTariffCheckedAgainstVMmanager (issue 10 point 6): tariff add and edit refuse an OS image or a
+// recipe the module's VMmanager does not offer (an LXD image for a KVM cluster included), naming what
+// it offers, and save nothing.
+func TestTariffCheckedAgainstVMmanager(t *testing.T) {
+	env := newEngineEnv(t, 0)
+	add := func(json string) []string {
+		return []string{"--db", env.db, "tariff", "add", "--spec", specFile(t, json)}
+	}
+	spec := func(os, recipe int) string {
+		return fmt.Sprintf(`{"name": "small", "datacenter": "DC One", "modules": [1], "cpu": 1, "ram_mib": 1024,
+			"disk_mib": 10240, "os_id": %d, "recipe_id": %d}`, os, recipe)
+	}
+	refuseCLI(t, `os_id: must be an OS image module 1 "vmm" can install on cluster "kvm-main"; 99 is not one (it offers: 1 Ubuntu 22.04, 2 Debian 12, 4 AlmaLinux 9)`,
+		add(spec(99, 0))...)
+	refuseCLI(t, "3 is not one", add(spec(3, 0))...) // the LXD image
+	refuseCLI(t, `recipe_id: must be a recipe of module 1 "vmm"'s VMmanager; 9 is not one (it has: 1 LAMP, 2 Docker)`,
+		add(spec(2, 9))...)
+	if out := env.cli("tariff", "list", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("refused tariffs were saved: %s", out)
+	}
+	env.cli(add(spec(2, 1))[2:]...)
+	refuseCLI(t, "99 is not one", "--db", env.db, "tariff", "edit", "1", "--spec", specFile(t, `{"os_id": 99}`))
+	if tf := decodeJSON[[]store.Tariff](t, env.cli("tariff", "list", "--json"))[0]; tf.OSID != 2 || tf.RecipeID != 1 {
+		t.Fatalf("tariff after the refused edit: %+v", tf)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -160,16 +160,4 @@ func queuedAdvice(ctx context.Context, b backend.Backend, what string) string {
 		return fmt.Sprintf("%s; the vmmpm server (pid %d) carries them out", what, info.PID)
 	}
 	return what + "; run vmmpm serve, vmmpm engine or the TUI to carry them out"
-}
-
-func parseIDs(args []string) ([]uint64, error) {
-	ids := make([]uint64, 0, len(args))
-	for _, s := range args {
-		id, err := strconv.ParseUint(s, 10, 64)
-		if err != nil || id == 0 {
-			return nil, usagef("%q is not an id (a positive whole number)", s)
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
 }

@@ -1,0 +1,236 @@
+// Package cli is vmmpm's command tree (cobra): global flags, exit codes (spec §9), one file per
+// command group, and helpers.go for what they share. Commands parse, make one backend call, print.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"vmmpm/backend"
+	"vmmpm/server"
+	"vmmpm/store"
+	"vmmpm/vmm"
+)
+
+var version = "0.1.0-dev"
+
+// Exit codes of spec §9.
+const (
+	exitOK          = 0
+	exitFailure     = 1
+	exitUsage       = 2
+	exitBadCreds    = 3
+	exitNotAdmin    = 4
+	exitUnreachable = 5
+	exitDiffers     = 6 // validate --deep: VMmanager answers differently from what vmmpm relies on
+)
+
+// exitError carries the process exit code with the one-sentence message.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+func usagef(format string, args ...any) error {
+	return withCode(exitUsage, fmt.Errorf(format, args...))
+}
+
+// app is what every command shares: global flags and lazily opened resources.
+type app struct {
+	dbPath  string
+	socket  string // --socket; "" is server.DefaultSocket
+	noColor bool
+	stdin   io.Reader
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+// socketPath is where a server for this database listens.
+func (a *app) socketPath() string {
+	if a.socket != "" {
+		return a.socket
+	}
+	return server.DefaultSocket(a.dbPath)
+}
+
+// attach returns a client of the server holding this database, or nil when none runs. A server on the
+// default socket that holds another database is not ours: then nil too.
+func (a *app) attach(ctx context.Context) (*server.Client, *backend.Info, error) {
+	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, info, err := server.Dial(dctx, a.socketPath(), version)
+	if err != nil || c == nil {
+		return nil, nil, err
+	}
+	if a.socket == "" && !samePath(info.DB, a.dbPath) {
+		c.Close()
+		return nil, nil, nil
+	}
+	return c, info, nil
+}
+
+func samePath(a, b string) bool {
+	aa, err1 := filepath.Abs(a)
+	bb, err2 := filepath.Abs(b)
+	return err1 == nil && err2 == nil && aa == bb
+}
+
+// backend is what commands act through: the server's client when one holds the database, else this
+// process with the database opened here (created when create is set, for commands that add records).
+func (a *app) backend(create bool) (backend.Backend, error) {
+	if create {
+		return a.backendOn(a.openDB)
+	}
+	return a.backendOn(a.openExisting)
+}
+
+// withReader is withBackend for commands that only read: without a server, a database that cannot be
+// written is opened read-only.
+func (a *app) withReader(fn func(backend.Backend) error) error {
+	b, err := a.backendOn(a.openForReading)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
+}
+
+// backendOn is backend with the way to open the database when no server holds it.
+func (a *app) backendOn(open func() (*store.DB, error)) (backend.Backend, error) {
+	c, _, err := a.attach(context.Background())
+	if err != nil {
+		return nil, err
+	}
+	if c != nil {
+		return c, nil
+	}
+	db, err := open()
+	if err != nil {
+		return nil, err
+	}
+	l := backend.NewLocal(db, store.NewKeyring(), nil, version)
+	l.OwnsDB = true
+	return l, nil
+}
+
+// withBackend runs fn on a backend and closes it.
+func (a *app) withBackend(create bool, fn func(backend.Backend) error) error {
+	b, err := a.backend(create)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
+}
+
+// openDB opens the database, creating it when missing: for commands that add records.
+func (a *app) openDB() (*store.DB, error) {
+	return store.Open(a.dbPath, store.Options{})
+}
+
+// openExisting opens a database that must already exist: for commands that read or change records,
+// so a mistyped --db says so instead of showing an empty new database.
+func (a *app) openExisting() (*store.DB, error) {
+	db, err := store.Open(a.dbPath, store.Options{MustExist: true})
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, withCode(exitUsage, err)
+	}
+	return db, err
+}
+
+// openForReading is openExisting for commands that only read: a file that cannot be written (its
+// permissions, a read-only file system) is opened read-only, and stderr says so.
+func (a *app) openForReading() (*store.DB, error) {
+	db, err := store.Open(a.dbPath, store.Options{MustExist: true, ReadOnlyIfUnwritable: true})
+	if errors.Is(err, store.ErrNoDatabase) {
+		return nil, withCode(exitUsage, err)
+	}
+	if err == nil && db.ReadOnlyReason() != "" {
+		fmt.Fprintln(a.stderr, db.ReadOnlyReason())
+	}
+	return db, err
+}
+
+func newRootCmd(a *app) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "vmmpm",
+		Short:         "Terminal console for VMmanager 6 processing modules",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	dbDefault := os.Getenv("VMMPM_DB")
+	if dbDefault == "" {
+		dbDefault = store.DefaultPath()
+	}
+	root.PersistentFlags().StringVar(&a.dbPath, "db", dbDefault, "database file (env VMMPM_DB)")
+	root.PersistentFlags().StringVar(&a.socket, "socket", os.Getenv("VMMPM_SOCKET"),
+		"the vmmpm serve socket (env VMMPM_SOCKET; default $XDG_RUNTIME_DIR/vmmpm/vmmpm.sock, or beside the database)")
+	root.PersistentFlags().BoolVar(&a.noColor, "no-color", os.Getenv("NO_COLOR") != "", "no colour in output (env NO_COLOR)")
+	root.SetIn(a.stdin)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return withCode(exitUsage, err) })
+	setupTUI(root, a) // bare `vmmpm` runs the TUI (tui.go)
+	root.AddCommand(
+		newDatacenterCmd(a),
+		newDepartmentCmd(a),
+		newValidateCmd(a),
+		newModuleCmd(a),
+		newSimCmd(a),
+		newTariffCmd(a), newServiceCmd(a), newJobsCmd(a), newTasksCmd(a), newEngineCmd(a),
+		newServeCmd(a), newStatusCmd(a), newStatsCmd(a),
+	)
+	return root
+}
+
+// Run executes the command tree on args and returns the process exit code.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	root := newRootCmd(a)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	err = cobraUsage(root, err)
+	fmt.Fprintln(stderr, "vmmpm: "+err.Error())
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var ee *exitError
+	var ve *store.ValidationError
+	switch {
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.As(err, &ve):
+		return exitUsage
+	case errors.Is(err, vmm.ErrBadURL), errors.Is(err, vmm.ErrInvalid):
+		return exitUsage
+	case errors.Is(err, vmm.ErrBadCredentials):
+		return exitBadCreds
+	case errors.Is(err, vmm.ErrNotAdmin):
+		return exitNotAdmin
+	case errors.Is(err, vmm.ErrUnreachable), errors.Is(err, vmm.ErrTLS), errors.Is(err, vmm.ErrUnavailable):
+		return exitUnreachable
+	}
+	return exitFailure
+}

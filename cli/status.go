@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+	"vmmpm/backend"
+	"vmmpm/stats"
+	"vmmpm/store"
+
+	"github.com/spf13/cobra"
+)
+
+func newStatusCmd(a *app) *cobra.Command {
+	var asJSON, watch bool
+	c := &cobra.Command{
+		Use:   "status [--json] [--watch]",
+		Short: "Say whether a vmmpm server runs, with job counts by state and each module's health",
+		Args:  exactArgs(0, "no arguments"),
+		RunE: func(c *cobra.Command, _ []string) error {
+			show := func() error {
+				return a.withBackend(false, func(b backend.Backend) error {
+					st, err := b.Status(c.Context())
+					if err != nil {
+						return err
+					}
+					if asJSON {
+						return printJSON(a.stdout, st)
+					}
+					printStatus(a.stdout, st, a.socketPath())
+					return nil
+				})
+			}
+			if !watch {
+				return show()
+			}
+			return a.watch(c.Context(), asJSON, show)
+		},
+	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&watch, "watch", false, "repaint every 2 s until Ctrl+C (with --json: one object each time)")
+	return c
+}
+
+func printStatus(w io.Writer, st *backend.Status, socket string) {
+	if st.Server {
+		fmt.Fprintf(w, "server:    running, pid %d, up %s, version %s\n", st.PID,
+			time.Since(st.Started).Truncate(time.Second), st.Version)
+		fmt.Fprintf(w, "socket:    %s\n", st.Socket)
+	} else {
+		fmt.Fprintf(w, "server:    not running (nothing answers on %s); commands open the database themselves; start one with vmmpm serve\n", socket)
+	}
+	fmt.Fprintf(w, "database:  %s\n", st.DB)
+	fmt.Fprintf(w, "passwords: %s\n", st.Secrets)
+	if st.Server {
+		fmt.Fprintf(w, "engine:    %s\n", st.Engine)
+		if st.Engine.Paused {
+			fmt.Fprintln(w, "           nothing starts until the database can be written again; free space and it resumes by itself")
+		}
+		if st.Engine.WaitingAdvice != "" {
+			fmt.Fprintf(w, "           %s\n", st.Engine.WaitingAdvice)
+		}
+	}
+	parts := make([]string, 0, len(store.JobStates))
+	for _, s := range store.JobStates {
+		parts = append(parts, fmt.Sprintf("%s %d", s, st.Jobs[s]))
+	}
+	fmt.Fprintf(w, "jobs:      %s\n", strings.Join(parts, " · "))
+	mods := st.Modules
+	sort.Slice(mods, func(i, j int) bool { return mods[i].ID < mods[j].ID })
+	rows := make([]backend.ModuleHealth, len(mods))
+	copy(rows, mods)
+	fmt.Fprintln(w)
+	_ = printList(w, false, rows, "MODULE\tNAME\tENABLED\tHEALTH\tLOGINS THIS SESSION\tLAST CHECK", func(m backend.ModuleHealth) string {
+		health := "ok"
+		if !m.Healthy {
+			health = "FAILING: " + m.Health
+		}
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", m.ID, m.Name, onOff(m.Enabled), health, stats.LoginsText(m.Logins),
+			checkSummary(m.LastCheck))
+	})
+}
