@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -122,9 +123,9 @@ func (s *Server) Handler() http.Handler {
 			return
 		}
 		name, ok := strings.CutPrefix(r.URL.Path, pathPrefix)
-		call := calls[name]
+		call, known := calls[name]
 		switch {
-		case !ok || call == nil:
+		case !ok || !known:
 			fail(w, http.StatusNotFound, fmt.Sprintf("vmmpm has no call %q; client and server may be different builds", r.URL.Path))
 			return
 		case r.Method != http.MethodPost:
@@ -148,17 +149,22 @@ func (s *Server) Handler() http.Handler {
 			fail(w, http.StatusBadRequest, "the request could not be read: "+err.Error())
 			return
 		}
-		status, env := call(r.Context(), body)
+		status, env := call.serve(r.Context(), body)
 		writeJSON(w, status, env)
 	})
 }
 
-type call func(ctx context.Context, body []byte) (int, *envelope)
+// call is one route: its handler and the Go types of its request and answer (the wire-names test
+// walks them).
+type call struct {
+	serve     func(ctx context.Context, body []byte) (int, *envelope)
+	req, resp reflect.Type
+}
 
 // rpc adapts a typed function to a call: strict decoding of the body (unknown fields refused), the
 // result and error in the envelope.
 func rpc[Req, Resp any](fn func(ctx context.Context, req *Req) (Resp, error)) call {
-	return func(ctx context.Context, body []byte) (int, *envelope) {
+	return call{req: reflect.TypeFor[Req](), resp: reflect.TypeFor[Resp](), serve: func(ctx context.Context, body []byte) (int, *envelope) {
 		req := new(Req)
 		if len(bytes.TrimSpace(body)) > 0 {
 			dec := json.NewDecoder(bytes.NewReader(body))
@@ -177,7 +183,7 @@ func rpc[Req, Resp any](fn func(ctx context.Context, req *Req) (Resp, error)) ca
 			return http.StatusUnprocessableEntity, env
 		}
 		return http.StatusOK, env
-	}
+	}}
 }
 
 func (s *Server) routes() map[string]call {

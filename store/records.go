@@ -85,8 +85,8 @@ const (
 
 // ValidationError names the field and the rule it broke; commands map it to exit code 2.
 type ValidationError struct {
-	Field string
-	Rule  string
+	Field string `json:"field"`
+	Rule  string `json:"rule"`
 }
 
 // FieldRecord is the Field of a refusal about the record as a whole; its Rule is then a full sentence.

@@ -8,11 +8,11 @@ import (
 
 // Cluster is a VMmanager cluster as the wizard needs it.
 type Cluster struct {
-	ID             uint64
-	Name           string
-	Virtualization string // "kvm" or "lxd"
-	Interfaces     []int  // interface indexes that have at least one IP pool, ascending
-	Pools          map[int][]uint64
+	ID             uint64           `json:"id"`
+	Name           string           `json:"name"`
+	Virtualization string           `json:"virtualization"` // "kvm" or "lxd"
+	Interfaces     []int            `json:"interfaces"`     // interface indexes that have at least one IP pool, ascending
+	Pools          map[int][]uint64 `json:"pools"`
 }
 
 // HasAdditionalInterface reports a pool on an interface other than the main one (index >= 1).
@@ -40,16 +40,16 @@ type PoolCluster struct {
 
 // OS is an installable OS image.
 type OS struct {
-	ID       uint64
-	Name     string
-	LXD      bool     // an LXD container image rather than a KVM one
-	Clusters []uint64 // clusters it is available on (empty: not stated)
+	ID       uint64   `json:"id"`
+	Name     string   `json:"name"`
+	LXD      bool     `json:"lxd"`      // an LXD container image rather than a KVM one
+	Clusters []uint64 `json:"clusters"` // clusters it is available on (empty: not stated)
 }
 
 // Recipe is a post-install script.
 type Recipe struct {
-	ID   uint64
-	Name string
+	ID   uint64 `json:"id"`
+	Name string `json:"name"`
 }
 
 // Account is a VMmanager account (customer or administrator).

@@ -11,11 +11,11 @@ import (
 // Catalog is what validation needs from the database: the data centers and departments a module can
 // bind to, and the modules already there (for unique names and duplicate sorts).
 type Catalog struct {
-	DataCenters []*store.DataCenter
-	Departments []*store.Department
-	Modules     []*store.Module
+	DataCenters []*store.DataCenter `json:"datacenters"`
+	Departments []*store.Department `json:"departments"`
+	Modules     []*store.Module     `json:"modules"`
 	// NextModuleID is the id the next saved module will get, for the queue-key preview.
-	NextModuleID uint64
+	NextModuleID uint64 `json:"next_module_id"`
 }
 
 // LoadCatalog reads the catalog in one read transaction.

@@ -77,9 +77,9 @@ func (e *CheckError) Unwrap() error { return e.Err }
 
 // Integration is what step 3 asks for, minus the password.
 type Integration struct {
-	URL         string
-	Username    string
-	InsecureTLS bool
+	URL         string `json:"url"`
+	Username    string `json:"username"`
+	InsecureTLS bool   `json:"insecure_tls"`
 }
 
 // Integration returns the draft's step 3 fields.
@@ -89,9 +89,9 @@ func (d *Draft) Integration() Integration {
 
 // CheckResult is what a successful check learned.
 type CheckResult struct {
-	URL      string // normalised
-	Clusters []vmm.Cluster
-	At       time.Time
+	URL      string        `json:"url"` // normalised
+	Clusters []vmm.Cluster `json:"clusters"`
+	At       time.Time     `json:"at"`
 }
 
 // Check timing: an interactive check should fail within seconds, not the client's operation defaults.

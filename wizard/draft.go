@@ -12,38 +12,38 @@ import (
 // the prompt to Save, so a draft can be logged or shown without leaking it.
 type Draft struct {
 	// ID is the module being edited (DraftOf); 0 while adding one.
-	ID uint64
+	ID uint64 `json:"id"`
 
 	// Step 1 and 2.
-	ProductType string
-	Kind        string
+	ProductType string `json:"product_type"`
+	Kind        string `json:"kind"`
 
 	// Step 3.
-	URL         string
-	Username    string
-	InsecureTLS bool
+	URL         string `json:"url"`
+	Username    string `json:"username"`
+	InsecureTLS bool   `json:"insecure_tls"`
 
 	// Step 4.
-	DataCenterID        uint64
-	Name                string
-	DepartmentID        uint64
-	Sort                int
-	Cluster             store.Cluster
-	UseRecipes          bool
-	RecipeWait          string
-	AdditionalInterface bool
-	Params              store.Params
+	DataCenterID        uint64        `json:"datacenter_id"`
+	Name                string        `json:"name"`
+	DepartmentID        uint64        `json:"department_id"`
+	Sort                int           `json:"sort"`
+	Cluster             store.Cluster `json:"cluster"`
+	UseRecipes          bool          `json:"use_recipes"`
+	RecipeWait          string        `json:"recipe_wait"`
+	AdditionalInterface bool          `json:"additional_interface"`
+	Params              store.Params  `json:"params"`
 
 	// Checked is the integration check that let the draft past step 3 (ApplyCheck).
-	Checked *store.Check
+	Checked *store.Check `json:"checked"`
 
 	// Asked only when editing a module (and by `module set`).
-	Enabled         bool
-	ActivationLimit int
+	Enabled         bool `json:"enabled"`
+	ActivationLimit int  `json:"activation_limit"`
 
 	// Clusters is what the integration check fetched from VMmanager; step 4 chooses among them, so a
 	// draft without them has not passed step 3.
-	Clusters []vmm.Cluster
+	Clusters []vmm.Cluster `json:"clusters"`
 }
 
 // NewDraft returns a draft with the defaults of spec §3 and §4: VPS, VMmanager 6, TLS verified, recipes

@@ -14,9 +14,9 @@ import (
 // Images is what one module's VMmanager offers a tariff: the OS images usable on the module's cluster
 // and the recipes.
 type Images struct {
-	Module  *store.Module
-	OS      []vmm.OS
-	Recipes []vmm.Recipe
+	Module  *store.Module `json:"module"`
+	OS      []vmm.OS      `json:"os"`
+	Recipes []vmm.Recipe  `json:"recipes"`
 }
 
 // ModuleImages logs in to module m's VMmanager with its stored password and lists the OS images its
