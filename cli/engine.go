@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"vmmpm/backend"
-	"vmmpm/queue"
 	"vmmpm/store"
 )
 
@@ -58,30 +57,24 @@ func (a *app) runEngine(ctx context.Context, untilIdle bool) error {
 	}
 	defer db.Close()
 	log := slog.New(slog.NewTextHandler(a.stdout, nil))
-	opt := queue.Options{Logger: log}
+	o := backend.EngineOptions{Version: version, Logger: log, UntilIdle: untilIdle}
 	if untilIdle {
-		opt.MaxPause = untilIdleMaxPause
+		o.MaxPause = untilIdleMaxPause
 	}
-	secrets := store.NewKeyring()
-	e, err := queue.New(db, secrets, opt)
+	eng, err := backend.StartEngine(ctx, db, store.NewKeyring(), o)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	// Through the backend, so the figures of vmmpm stats and the Lanes screen count these jobs too.
-	local := backend.NewLocal(db, secrets, e, version)
-	defer local.Close()
 	log.Info("engine started", "db", db.Path())
-	if untilIdle {
-		err = e.RunUntilIdle(ctx)
-	} else {
-		err = e.Run(ctx)
+	select {
+	case <-ctx.Done():
+	case <-eng.Done():
 	}
-	if err != nil {
+	if err := eng.Close(); err != nil {
 		return err
 	}
 	summary := []any{}
-	for id, c := range e.Counts() {
+	for id, c := range eng.Queue().Counts() { // read from the file, so the last ends are counted
 		summary = append(summary, fmt.Sprintf("module_%d", id), fmt.Sprintf("done=%d failed=%d queued=%d retrying=%d",
 			c.Done, c.Failed, c.Queued, c.Retrying))
 	}

@@ -243,20 +243,41 @@ func TestJobsBesideALiveEngineSaysInUse(t *testing.T) {
 	}
 }
 
-func TestJobsFollowRunsTheEngineAndPrintsChanges(t *testing.T) {
+// TestJobsFollowOnlyWatches: started with no server, --follow runs nothing and leaves the database
+// free; a server started afterwards takes it, and follow prints the server's changes. When the
+// server stops, follow waits, and goes on with the changes of the next server.
+func TestJobsFollowOnlyWatches(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
 	env.cli("service", "create", "--tariff", "small", "--count", "2")
-	var out termtest.SyncBuffer
-	a := &app{dbPath: env.db, stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard}
+	var out, errOut termtest.SyncBuffer
+	a := &app{dbPath: env.db, socket: env.socket(), stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- a.jobs(ctx, jobsFlags{follow: true, state: store.JobDone, asJSON: true}) }()
-	deadline := time.Now().Add(20 * time.Second)
-	for strings.Count(out.String(), `"state": "done"`)+strings.Count(out.String(), `"state":"done"`) < 2 {
+	seen := 0
+	termtest.Expect(t, &errOut, &seen, "waiting for vmmpm serve")
+	if n := len(env.sim.Stats().HostsCreated); n != 0 {
+		t.Fatalf("--follow without a server created %d VMs: it ran jobs", n)
+	}
+	srv := env.startServe() // it could not start if follow held the database
+	termtest.Expect(t, &errOut, &seen, "following its job changes")
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(out.String(), `"state":"done"`) < 2 {
 		if time.Now().After(deadline) {
-			t.Fatalf("follow printed no two done jobs:\n%s", out.String())
+			t.Fatalf("follow printed no two done jobs:\n%s\nstderr:\n%s\nserver:\n%s", out.String(), errOut.String(), srv.out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	srv.stop()
+	termtest.Expect(t, &errOut, &seen, "server stopped; waiting for it to come back")
+	env.startServe()
+	termtest.Expect(t, &errOut, &seen, "following its job changes")
+	env.cli("--socket", env.socket(), "service", "create", "--tariff", "small")
+	for strings.Count(out.String(), `"state":"done"`) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("follow printed no done job from the second server:\n%s", out.String())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}

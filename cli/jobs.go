@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -17,6 +16,7 @@ import (
 
 	"vmmpm/backend"
 	"vmmpm/queue"
+	"vmmpm/server"
 	"vmmpm/store"
 )
 
@@ -33,11 +33,11 @@ func newJobsCmd(a *app) *cobra.Command {
 	var f jobsFlags
 	c := &cobra.Command{
 		Use:   "jobs [--state S] [--module ID] [--since 2h] [--limit N] [--follow] [--json]",
-		Short: "List VPS operations (jobs); --follow runs the engine here and prints each change",
+		Short: "List VPS operations (jobs); --follow prints each change the server makes",
 		Long: "Lists jobs, oldest first. --state is one of " + strings.Join(store.JobStates, ", ") + ".\n" +
-			"The database admits one vmmpm at a time, so --follow runs the engine in this process (with the\n" +
-			"OS keyring) and prints a line for every job change until interrupted; with --json one JSON\n" +
-			"object per line.",
+			"--follow then prints a line for every job change the vmmpm server's engine makes, until\n" +
+			"interrupted (with --json one JSON object per line). It only watches: with no server running it\n" +
+			"waits for one, and when the server stops it waits and goes on from the last change it printed.",
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if f.state != "" && !slices.Contains(store.JobStates, f.state) {
@@ -55,7 +55,7 @@ func newJobsCmd(a *app) *cobra.Command {
 	c.Flags().Uint64Var(&f.module, "module", 0, "only jobs of this module id")
 	c.Flags().IntVar(&f.limit, "limit", 0, "only the newest N jobs that match (0: all)")
 	c.Flags().DurationVar(&f.since, "since", 0, "only jobs enqueued within this long (e.g. 30m, 2h)")
-	c.Flags().BoolVar(&f.follow, "follow", false, "run the engine and print each job change until interrupted")
+	c.Flags().BoolVar(&f.follow, "follow", false, "print each job change the server makes until interrupted (waits for a server)")
 	c.Flags().BoolVar(&f.asJSON, "json", false, "print JSON")
 	return c
 }
@@ -72,11 +72,7 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	open := a.openForReading
-	if f.follow {
-		open = a.openExisting // may run the engine here
-	}
-	b, err := a.backendOn(open)
+	b, err := a.backendOn(a.openForReading)
 	if err != nil {
 		return err
 	}
@@ -98,7 +94,11 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 			return err
 		}
 	}
-	return a.followJobs(ctx, b, f, names)
+	c, _ := b.(*server.Client)
+	if c == nil {
+		b.Close() // the database opened here for the listing: a server starting now must be able to take it
+	}
+	return a.followJobs(ctx, c, f, names)
 }
 
 var jobColumns = []string{"ID", "SERVICE", "TYPE", "MODULE", "QUEUE KEY", "STATE", "ATTEMPT", "ENQUEUED", "LAST"}
@@ -130,49 +130,75 @@ func followRow(cells ...string) string {
 	return strings.TrimRight(b.String(), " ")
 }
 
-// followJobs prints job changes matching f until interrupted: the server's events when one holds the
-// database, else those of an engine run here (the database admits one vmmpm at a time).
-func (a *app) followJobs(ctx context.Context, b backend.Backend, f jobsFlags, names map[uint64]string) error {
+// followJobs prints job changes matching f until interrupted, from the events of the server holding
+// the database. It only ever watches: with no server (c nil), or after the server stopped, it waits
+// for one to answer and goes on from the last event it printed.
+func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, names map[uint64]string) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	done := make(chan error, 1)
-	if l, ok := b.(*backend.Local); ok {
-		eng, err := l.Engine()
-		if err != nil {
-			return err
-		}
-		l.Mode = backend.ModeEngine
-		go func() { done <- eng.Run(ctx) }()
-	}
-	events, err := b.Events(ctx, 0, false)
-	if err != nil {
-		return err
-	}
 	q := f.query()
 	q.Since, q.Limit = time.Time{}, 0 // they choose the listing above; every change from now on is shown
 	enc := json.NewEncoder(a.stdout)
 	if !f.asJSON {
 		fmt.Fprintln(a.stdout, followRow(append([]string{"TIME"}, jobColumns...)...))
 	}
-	for {
-		select {
-		case err := <-done:
-			return err
-		case ev, ok := <-events:
+	var since uint64
+	for ctx.Err() == nil {
+		if c == nil {
+			var first uint64
+			if c, first = a.waitForServer(ctx); c == nil {
+				break
+			}
+			since = max(since, first-1) // everything this server did: no other engine ran meanwhile
+		}
+		events, err := c.Events(ctx, since, false)
+		for err == nil {
+			ev, ok := <-events
 			if !ok {
-				if ctx.Err() != nil {
-					return nil
-				}
-				return errors.New("the vmmpm server stopped; run vmmpm jobs --follow again once it is back")
+				break
 			}
-			if ev.Kind != queue.JobChanged || !q.Match(ev.Job) {
-				continue
-			}
-			if f.asJSON {
+			since = ev.Seq
+			switch {
+			case ev.Reset && ev.Job == nil:
+				fmt.Fprintln(a.stderr, "vmmpm: job changes were missed while this was not connected; vmmpm jobs lists every job as it is now")
+			case ev.Kind == queue.JobChanged && q.Match(ev.Job) && f.asJSON:
 				_ = enc.Encode(ev.Job)
-			} else {
+			case ev.Kind == queue.JobChanged && q.Match(ev.Job):
 				fmt.Fprintln(a.stdout, followRow(append([]string{time.Now().Format("15:04:05")}, jobCells(ev.Job, names)...)...))
 			}
+		}
+		c.Close()
+		c = nil
+		if ctx.Err() == nil {
+			fmt.Fprintln(a.stderr, "vmmpm: the vmmpm server stopped; waiting for it to come back (Ctrl+C stops)")
+		}
+	}
+	return nil
+}
+
+// FollowPoll is how often jobs --follow looks for a server while none answers.
+var FollowPoll = time.Second
+
+// waitForServer returns a client of the server holding the database once one answers, with the
+// number of its first event, or nil when ctx ends first. It never opens the database, so it cannot keep a starting server out.
+func (a *app) waitForServer(ctx context.Context) (c *server.Client, firstEvent uint64) {
+	said := false
+	for {
+		if c, info, err := a.attach(ctx); err == nil && c != nil {
+			if said {
+				fmt.Fprintln(a.stderr, "vmmpm: the vmmpm server answers; following its job changes")
+			}
+			return c, info.FirstEvent
+		}
+		if !said {
+			fmt.Fprintf(a.stderr, "vmmpm: no vmmpm server answers on %s, and only a server's engine changes jobs here; "+
+				"waiting for vmmpm serve (Ctrl+C stops)\n", a.socketPath())
+			said = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, 0
+		case <-time.After(FollowPoll):
 		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"vmmpm/backend"
-	"vmmpm/queue"
 	"vmmpm/server"
 	"vmmpm/store"
 )
@@ -50,46 +49,39 @@ func (a *app) serve(ctx context.Context) error {
 		return err
 	}
 	defer db.Close()
-	secrets := store.NewKeyring()
-	eng, err := queue.New(db, secrets, queue.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer eng.Close()
 	ln, err := server.Listen(socket)
 	if err != nil {
 		return err
 	}
-	local := backend.NewLocal(db, secrets, eng, version)
-	defer local.Close() // writes the last figures (stats) before the database closes
-	srv, err := server.New(local, db, version, socket, log)
+	secrets := store.NewKeyring()
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	eng, err := backend.NewEngine(db, secrets, backend.EngineOptions{Version: version, Logger: log})
 	if err != nil {
+		ln.Close()
 		return err
 	}
+	srv, err := server.New(eng, db, version, socket, log)
+	if err != nil {
+		ln.Close()
+		return errors.Join(err, eng.Close())
+	}
+	eng.Start(runCtx) // after New: the server's hub sees the engine's first events too
 	log.Info("server started", "pid", os.Getpid(), "db", db.Path(), "socket", socket, "version", version)
 	if err := store.CheckSecrets(secrets); err != nil {
 		log.Warn("the keyring is not usable yet; jobs wait for it", "error", err.Error())
 	}
-
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	engDone := make(chan error, 1)
-	go func() { engDone <- eng.Run(runCtx) }()
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(runCtx, ln, serveGrace) }()
-
-	var engErr error
 	select {
 	case <-ctx.Done():
-	case engErr = <-engDone: // the engine stopped on its own: stop serving, say why
-		engDone <- engErr
+	case <-eng.Done(): // the engine stopped on its own: stop serving, say why
 	}
 	stopRun()
 	srvErr := <-srvDone
-	engErr = <-engDone
-	if engErr != nil && !errors.Is(engErr, context.Canceled) {
-		log.Error("engine stopped", "error", engErr.Error())
-		return engErr
+	if err := eng.Close(); err != nil {
+		log.Error("engine stopped", "error", err.Error())
+		return err
 	}
 	log.Info("server stopped")
 	return srvErr

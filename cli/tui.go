@@ -14,7 +14,6 @@ import (
 	"golang.org/x/term"
 
 	"vmmpm/backend"
-	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/ui"
 	"vmmpm/ui/demo"
@@ -114,30 +113,27 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 	defer s.close()
 	logger, closeLog := openLog(store.DefaultLogPath())
 	defer closeLog()
-	eng, err := queue.New(s.db, s.secrets, queue.Options{Logger: logger})
+	eng, err := backend.StartEngine(context.Background(), s.db, s.secrets, backend.EngineOptions{Version: version, Logger: logger})
 	if err != nil {
 		return err
 	}
+	cfg := ui.Config{Backend: eng, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}
 	if s.demo != nil {
-		if err := s.demo.OpenServices(eng, demoServices); err != nil {
-			return err
+		if err := s.demo.OpenServices(eng.Queue(), demoServices); err != nil {
+			return errors.Join(err, eng.Close())
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
-		go func() { defer close(done); s.demo.Traffic(ctx, eng, demoEvery, demoLimit) }()
+		go func() { defer close(done); s.demo.Traffic(ctx, eng.Queue(), demoEvery, demoLimit) }()
 		defer func() { cancel(); <-done }()
-	}
-	local := backend.NewLocal(s.db, s.secrets, eng, version)
-	defer local.Close() // writes the last figures (stats) before the database closes
-	cfg := ui.Config{Backend: local, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}
-	if s.demo != nil {
 		cfg.WizardPrefill = s.demo.WizardPrefill()
 	}
 	return a.runProgram(o, cfg, eng)
 }
 
-// runProgram runs the TUI on cfg; with eng set the engine runs inside this process until it ends.
-func (a *app) runProgram(o tuiOptions, cfg ui.Config, eng *queue.Engine) error {
+// runProgram runs the TUI on cfg; with eng set (the engine runs in this process) the screen hears at
+// once when it stops on its own, and quitting stops it and writes its last figures.
+func (a *app) runProgram(o tuiOptions, cfg ui.Config, eng *backend.Engine) error {
 	model := ui.NewApp(cfg)
 	defer model.Close()
 	opts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithInput(a.stdin), tea.WithOutput(a.stdout)}
@@ -145,13 +141,25 @@ func (a *app) runProgram(o tuiOptions, cfg ui.Config, eng *queue.Engine) error {
 		opts = append(opts, tea.WithMouseCellMotion())
 	}
 	p := tea.NewProgram(model, opts...)
-	stop := func() error { return nil }
-	if eng != nil {
-		stop = startEngine(eng, func(err error) { p.Send(ui.EngineStoppedMsg{Err: err}) })
+	if eng == nil {
+		_, err := p.Run()
+		return err
 	}
+	quit := make(chan struct{})
+	go func() {
+		select {
+		case <-eng.Done():
+			p.Send(ui.EngineStoppedMsg{Err: eng.Err()})
+		case <-quit:
+		}
+	}()
 	_, err := p.Run()
+	close(quit)
 	// The exit status says when the engine inside had stopped on an error.
-	return errors.Join(err, stop())
+	if stopErr := eng.Close(); stopErr != nil {
+		err = errors.Join(err, fmt.Errorf("the engine stopped with an error, so queued operations did not run: %w", stopErr))
+	}
+	return err
 }
 
 // openLog appends the engine's transitions to the log file (spec §1), since the TUI owns the screen. A log
@@ -165,28 +173,4 @@ func openLog(path string) (*slog.Logger, func()) {
 		return slog.New(slog.DiscardHandler), func() {}
 	}
 	return slog.New(slog.NewTextHandler(f, nil)), func() { _ = f.Close() }
-}
-
-// startEngine runs the engine in the background; the returned stop cancels it, waits for Run to return
-// (running jobs finish their current call or are left for recovery), closes it and returns why it had
-// stopped on its own, if it had. That is also reported through stopped at once, so the screen can say so.
-func startEngine(eng *queue.Engine, stopped func(error)) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		err := eng.Run(ctx)
-		if ctx.Err() == nil {
-			stopped(err)
-		}
-		done <- err
-	}()
-	return func() error {
-		cancel()
-		err := <-done
-		_ = eng.Close()
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("the engine stopped with an error, so queued operations did not run: %w", err)
-		}
-		return nil
-	}
 }

@@ -40,6 +40,7 @@ type hub struct {
 	subs     map[*sub]struct{}
 	closed   bool
 	base     uint64      // added to the engine's numbers
+	firstSeq uint64      // the first number sent (0: none yet); the engine may have numbered some before
 	reserved uint64      // numbers up to this one are reserved durably
 	seqs     SeqStore    // where reservations are written; nil: numbers start at 1 and are not kept
 	onError  func(error) // a reservation could not be written
@@ -65,6 +66,7 @@ func (h *hub) restore(seqs SeqStore) error {
 	if err != nil {
 		return err
 	}
+	v = max(v, 1)
 	h.seqs, h.base, h.reserved, h.last = seqs, v, v, v
 	return nil
 }
@@ -108,8 +110,10 @@ func notice(seq uint64, n int) []byte {
 	return append(b, '\n')
 }
 
+// newHub numbers events from 2: since=0 asks for what comes from now on, so a watcher that wants all
+// a new server did asks since=FirstEvent-1, which must never be 0.
 func newHub(keep, buf int) *hub {
-	return &hub{keep: keep, buf: buf, subs: map[*sub]struct{}{}}
+	return &hub{keep: keep, buf: buf, subs: map[*sub]struct{}{}, base: 1, reserved: 1, last: 1}
 }
 
 func (h *hub) run(in <-chan backend.Event) {
@@ -141,6 +145,9 @@ func (h *hub) publish(ev backend.Event) {
 	l := newLine(ev)
 	h.ring = append(h.ring, l)
 	h.last = ev.Seq
+	if h.firstSeq == 0 {
+		h.firstSeq = ev.Seq
+	}
 	for s := range h.subs {
 		select {
 		case s.ch <- l:
@@ -170,6 +177,16 @@ func (h *hub) subscribe(since uint64) (backlog []*line, s *sub, ok bool) {
 	s = &sub{ch: make(chan *line, h.buf)}
 	h.subs[s] = struct{}{}
 	return backlog, s, true
+}
+
+// first is the number of the first event this hub sent (the next one while it has sent none).
+func (h *hub) first() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.firstSeq == 0 {
+		return h.last + 1
+	}
+	return h.firstSeq
 }
 
 func (h *hub) unsubscribe(s *sub) {

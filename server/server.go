@@ -36,11 +36,14 @@ type Server struct {
 	hub     *hub
 	slots   chan struct{}
 	http    *http.Server
+	// stopEvents ends the gathering of the backend's events New started.
+	stopEvents context.CancelFunc
 }
 
-// New builds the server for b. Events come from b.Events; the hub keeps the recent ones so a client
-// that reconnects resumes where it left off, and numbers them on from where an earlier server stopped
-// (seqs, the database; nil numbers from 1).
+// New builds the server for b and starts gathering b's events at once (so start the engine after New:
+// nothing it does is missed); the hub keeps the recent ones so a client that reconnects resumes where
+// it left off, and numbers them on from where an earlier server stopped (seqs, the database; nil
+// numbers from 1). Serve answers calls; the gathering ends when Serve returns.
 func New(b backend.Backend, seqs SeqStore, version, socket string, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -51,6 +54,14 @@ func New(b backend.Backend, seqs SeqStore, version, socket string, log *slog.Log
 	if err := s.hub.restore(seqs); err != nil {
 		return nil, err
 	}
+	evCtx, stopEvents := context.WithCancel(context.Background())
+	events, err := b.Events(evCtx, 0, false)
+	if err != nil {
+		stopEvents()
+		return nil, err
+	}
+	s.stopEvents = stopEvents
+	go s.hub.run(events)
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
@@ -62,17 +73,11 @@ func New(b backend.Backend, seqs SeqStore, version, socket string, log *slog.Log
 	return s, nil
 }
 
-// Serve feeds the hub from the backend's events and answers on ln until ctx ends; then it stops
+// Serve answers on ln until ctx ends; then it stops
 // taking calls, ends the event streams and returns once the calls in progress are answered (at most
 // grace).
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	evCtx, stopEvents := context.WithCancel(context.Background())
-	defer stopEvents()
-	events, err := s.backend.Events(evCtx, 0, false)
-	if err != nil {
-		return err
-	}
-	go s.hub.run(events)
+	defer s.stopEvents()
 	errc := make(chan error, 1)
 	go func() { errc <- s.http.Serve(ln) }()
 	select {
@@ -83,7 +88,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	s.hub.shutdown()
 	shut, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	err = s.http.Shutdown(shut)
+	err := s.http.Shutdown(shut)
 	if errors.Is(err, context.DeadlineExceeded) {
 		_ = s.http.Close()
 		err = nil
@@ -276,6 +281,7 @@ func (s *Server) routes() map[string]call {
 func (s *Server) info(ctx context.Context) (backend.Info, error) {
 	info, err := s.backend.Info(ctx)
 	info.Mode, info.Socket, info.Version = backend.ModeAttached, s.socket, s.version
+	info.FirstEvent = s.hub.first()
 	return info, err
 }
 

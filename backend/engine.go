@@ -1,0 +1,117 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+)
+
+// EngineOptions are what the processes that run the engine (serve, the TUI, `vmmpm engine`) choose.
+type EngineOptions struct {
+	Version string
+	// Logger gets one line per job transition (stdout for serve and engine, the log file for the TUI).
+	Logger *slog.Logger
+	// UntilIdle makes the engine stop by itself once nothing is queued, running or waiting to retry;
+	// MaxPause then bounds how long it waits for a disk or keyring that refuses (0: the engine's own).
+	UntilIdle bool
+	MaxPause  time.Duration
+	// Queue is handed to queue.New with Logger and MaxPause set from the fields above (tests and the
+	// demo set intervals and executors here).
+	Queue queue.Options
+}
+
+// Engine is the backend of a process that runs the engine: Local in ModeEngine, with the engine
+// running and the stats collector following it. NewEngine (or StartEngine) is the only way to make
+// one, so every process starts and stops the engine in the same order.
+type Engine struct {
+	*Local
+	eng       *queue.Engine
+	untilIdle bool
+	started   bool
+	cancel    context.CancelFunc
+	done      chan struct{}
+	err       error
+}
+
+// StartEngine makes the engine on db (NewEngine) and starts it.
+func StartEngine(ctx context.Context, db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, error) {
+	e, err := NewEngine(db, secrets, o)
+	if err != nil {
+		return nil, err
+	}
+	e.Start(ctx)
+	return e, nil
+}
+
+// NewEngine makes the engine on db and starts the figures (stats) following it; Start runs it. Between
+// the two, whoever must see every event (the server's hub) subscribes. The database stays the
+// caller's to close, after Close.
+func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, error) {
+	qo := o.Queue
+	if o.Logger != nil {
+		qo.Logger = o.Logger
+	}
+	if o.MaxPause > 0 {
+		qo.MaxPause = o.MaxPause
+	}
+	eng, err := queue.New(db, secrets, qo)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{Local: NewLocal(db, secrets, eng, o.Version), eng: eng, untilIdle: o.UntilIdle,
+		cancel: func() {}, done: make(chan struct{})}, nil
+}
+
+// Start runs the engine until ctx ends, Close is called, or (UntilIdle) the work runs out. It is called
+// once.
+func (e *Engine) Start(ctx context.Context) {
+	ctx, e.cancel = context.WithCancel(ctx)
+	e.started = true
+	go func() {
+		defer close(e.done)
+		run := e.eng.Run
+		if e.untilIdle {
+			run = e.eng.RunUntilIdle
+		}
+		if err := run(ctx); err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+			e.err = err
+		}
+	}()
+}
+
+// Queue is the engine itself, for what drives it in this process (the demo's traffic).
+func (e *Engine) Queue() *queue.Engine { return e.eng }
+
+// Done is closed once the engine has stopped: on its own (see Err), idle, or by Stop.
+func (e *Engine) Done() <-chan struct{} { return e.done }
+
+// Err is why the engine stopped on its own (nil while it runs, or when it was stopped or went idle).
+func (e *Engine) Err() error {
+	select {
+	case <-e.done:
+		return e.err
+	default:
+		return nil
+	}
+}
+
+// Close stops the engine in the one shutdown order: nothing new starts and running operations finish
+// their current call (or are left for recovery at the next start); then the last figures are written;
+// then the engine closes. It returns why the engine had stopped on its own, if it had.
+func (e *Engine) Close() error {
+	e.cancel()
+	if e.started {
+		<-e.done
+	}
+	err := errors.Join(e.Local.Close(), e.eng.Close())
+	if e.err != nil {
+		return e.err
+	}
+	return err
+}
+
+var _ Backend = (*Engine)(nil)
