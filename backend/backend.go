@@ -62,11 +62,12 @@ type Backend interface {
 
 	// Jobs lists jobs matching q, oldest first.
 	Jobs(ctx context.Context, q JobQuery) ([]*store.Job, error)
-	// Page is one screenful of jobs in state ("" all), newest first, and the total in that state.
-	Page(ctx context.Context, state string, offset, limit int) (*JobPage, error)
-	Counts(ctx context.Context) (map[uint64]queue.ModuleCounts, error)
-	// LanePosition is an unfinished job's queue key and how many jobs are ahead of it (-1: finished).
-	LanePosition(ctx context.Context, jobID uint64) (LanePos, error)
+	// JobsView is one screenful of the jobs pane: the window's jobs with their lane positions, the
+	// counts, the module names, and where the pinned job went; a filter runs here, over a bounded
+	// number of the newest jobs.
+	JobsView(ctx context.Context, q JobsQuery) (*JobsView, error)
+	// JobDetail is one job, whole, with its place in its lane.
+	JobDetail(ctx context.Context, id uint64) (*JobDetail, error)
 	Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error)
 	CreateServices(ctx context.Context, tariffID uint64, count int, client string) ([]store.Service, error)
 	Cancel(ctx context.Context, jobID uint64) error
@@ -156,13 +157,8 @@ func (q JobQuery) Match(j *store.Job) bool {
 		(q.Since.IsZero() || !j.EnqueuedAt.Before(q.Since))
 }
 
-// JobPage is one page of Page.
-type JobPage struct {
-	Jobs  []store.Job `json:"jobs"`
-	Total int         `json:"total"`
-}
-
-// LanePos is LanePosition's answer.
+// LanePos is an unfinished job's queue key and how many jobs are ahead of it in its lane (-1: the job
+// is finished, or its place is not known yet).
 type LanePos struct {
 	Lane  string `json:"lane"`
 	Ahead int    `json:"ahead"`

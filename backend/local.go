@@ -274,35 +274,6 @@ func (l *Local) Jobs(_ context.Context, q JobQuery) ([]*store.Job, error) {
 	return rows, err
 }
 
-func (l *Local) Page(_ context.Context, state string, offset, limit int) (*JobPage, error) {
-	e, err := l.Engine()
-	if err != nil {
-		return nil, err
-	}
-	jobs, total, err := e.Page(state, offset, limit)
-	if err != nil {
-		return nil, err
-	}
-	return &JobPage{Jobs: jobs, Total: total}, nil
-}
-
-func (l *Local) Counts(context.Context) (map[uint64]queue.ModuleCounts, error) {
-	e, err := l.Engine()
-	if err != nil {
-		return nil, err
-	}
-	return e.Counts(), nil
-}
-
-func (l *Local) LanePosition(_ context.Context, jobID uint64) (LanePos, error) {
-	e, err := l.Engine()
-	if err != nil {
-		return LanePos{}, err
-	}
-	lane, ahead := e.LanePosition(jobID)
-	return LanePos{Lane: lane, Ahead: ahead}, nil
-}
-
 func (l *Local) Enqueue(_ context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error) {
 	e, err := l.Engine()
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"syscall"
 
 	"vmmpm/backend"
-	"vmmpm/queue"
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -247,25 +246,19 @@ func (c *Client) Jobs(ctx context.Context, q backend.JobQuery) ([]*store.Job, er
 	return jobs, err
 }
 
-func (c *Client) Page(ctx context.Context, state string, offset, limit int) (*backend.JobPage, error) {
-	var p backend.JobPage
-	return &p, c.call(ctx, "page", pageArgs{State: state, Offset: offset, Limit: limit}, &p)
+func (c *Client) JobsView(ctx context.Context, q backend.JobsQuery) (*backend.JobsView, error) {
+	var v backend.JobsView
+	return &v, c.call(ctx, "jobs_view", q, &v)
 }
 
-func (c *Client) Counts(ctx context.Context) (map[uint64]queue.ModuleCounts, error) {
-	out := map[uint64]queue.ModuleCounts{}
-	return out, c.call(ctx, "counts", noArgs{}, &out)
+func (c *Client) JobDetail(ctx context.Context, id uint64) (*backend.JobDetail, error) {
+	var d backend.JobDetail
+	return &d, c.call(ctx, "job_detail", idArgs{ID: id}, &d)
 }
 
 func (c *Client) Stats(ctx context.Context) (*stats.Snapshot, error) {
 	var s stats.Snapshot
 	return &s, c.call(ctx, "stats", noArgs{}, &s)
-}
-
-func (c *Client) LanePosition(ctx context.Context, jobID uint64) (backend.LanePos, error) {
-	var p backend.LanePos
-	err := c.call(ctx, "lane_position", idArgs{ID: jobID}, &p)
-	return p, err
 }
 
 func (c *Client) Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error) {

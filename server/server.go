@@ -258,14 +258,9 @@ func (s *Server) routes() map[string]call {
 		"set_password": rpc(func(ctx context.Context, a *passwordArgs) (any, error) {
 			return nil, b.SetPassword(ctx, a.ID, a.Password)
 		}),
-		"jobs": rpc(func(ctx context.Context, q *backend.JobQuery) ([]*store.Job, error) { return b.Jobs(ctx, *q) }),
-		"page": rpc(func(ctx context.Context, a *pageArgs) (*backend.JobPage, error) {
-			return b.Page(ctx, a.State, a.Offset, a.Limit)
-		}),
-		"counts": rpc(func(ctx context.Context, _ *noArgs) (any, error) { return b.Counts(ctx) }),
-		"lane_position": rpc(func(ctx context.Context, a *idArgs) (backend.LanePos, error) {
-			return b.LanePosition(ctx, a.ID)
-		}),
+		"jobs":       rpc(func(ctx context.Context, q *backend.JobQuery) ([]*store.Job, error) { return b.Jobs(ctx, *q) }),
+		"jobs_view":  rpc(func(ctx context.Context, q *backend.JobsQuery) (*backend.JobsView, error) { return b.JobsView(ctx, *q) }),
+		"job_detail": rpc(func(ctx context.Context, a *idArgs) (*backend.JobDetail, error) { return b.JobDetail(ctx, a.ID) }),
 		"enqueue": rpc(func(ctx context.Context, a *enqueueArgs) (*store.Job, error) {
 			return b.Enqueue(ctx, a.Service, a.Op, a.Args)
 		}),

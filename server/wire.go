@@ -76,11 +76,6 @@ type (
 		ID       uint64 `json:"id"`
 		Password string `json:"password"`
 	}
-	pageArgs struct {
-		State  string `json:"state"`
-		Offset int    `json:"offset"`
-		Limit  int    `json:"limit"`
-	}
 	enqueueArgs struct {
 		Service uint64            `json:"service"`
 		Op      string            `json:"op"`

@@ -10,14 +10,12 @@ import (
 type ModuleCounts = queue.ModuleCounts
 
 // Engine is the part of the queue engine the jobs pane drives, through the backend. The TUI never runs
-// jobs itself: it reads pages of the history, counts and lane positions, and asks the engine to act.
+// jobs itself: it reads one view of the history per refresh and asks the engine to act.
 type Engine interface {
-	// Page returns up to limit jobs in state ("" for all), newest first, after offset, and the total in
-	// that state, at O(limit) cost.
-	Page(state string, offset, limit int) ([]store.Job, int, error)
-	Counts() map[uint64]queue.ModuleCounts
-	// LanePosition is the job's queue key and how many jobs are ahead of it (-1 when finished).
-	LanePosition(jobID uint64) (lane string, pos int)
+	// JobsView is one screenful of the pane (jobs, lane positions, counts, module names) in one call.
+	JobsView(q backend.JobsQuery) (*backend.JobsView, error)
+	// JobDetail is one job, whole, with its place in its lane.
+	JobDetail(id uint64) (*backend.JobDetail, error)
 	Cancel(id uint64) error
 	Retry(id uint64) error
 	Enqueue(serviceID uint64, op string, args map[string]string) (*store.Job, error)
@@ -27,31 +25,16 @@ type Engine interface {
 // engineOf is a backend seen as an Engine.
 type engineOf struct{ b backend.Backend }
 
-func (e engineOf) Page(state string, offset, limit int) ([]store.Job, int, error) {
+func (e engineOf) JobsView(q backend.JobsQuery) (*backend.JobsView, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	p, err := e.b.Page(ctx, state, offset, limit)
-	if err != nil {
-		return nil, 0, err
-	}
-	return p.Jobs, p.Total, nil
+	return e.b.JobsView(ctx, q)
 }
 
-func (e engineOf) Counts() map[uint64]queue.ModuleCounts {
+func (e engineOf) JobDetail(id uint64) (*backend.JobDetail, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	c, _ := e.b.Counts(ctx)
-	return c
-}
-
-func (e engineOf) LanePosition(jobID uint64) (string, int) {
-	ctx, cancel := bg()
-	defer cancel()
-	p, err := e.b.LanePosition(ctx, jobID)
-	if err != nil {
-		return "", -1
-	}
-	return p.Lane, p.Ahead
+	return e.b.JobDetail(ctx, id)
 }
 
 func (e engineOf) Cancel(id uint64) error {

@@ -57,16 +57,11 @@ func (d *Detail) Selected() common.Selection {
 func (d *Detail) Activate() tea.Cmd { return d.load }
 
 func (d *Detail) load() tea.Msg {
-	j, err := common.Load[store.Job](d.ctx.Data, d.id)
+	jd, err := d.ctx.Data.Engine.JobDetail(d.id)
 	if err != nil {
 		return detailMsg{err: err}
 	}
-	msg := detailMsg{job: j}
-	if !store.Finished(j.State) {
-		key, ahead := d.ctx.Data.Engine.LanePosition(j.ID)
-		msg.key, msg.pos = key, ahead+1
-	}
-	return msg
+	return detailMsg{job: &jd.Job, key: jd.Lane.Lane, pos: jd.Lane.Ahead + 1}
 }
 
 func (d *Detail) Update(msg tea.Msg) tea.Cmd {

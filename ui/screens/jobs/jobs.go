@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"vmmpm/backend"
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/confirm"
@@ -166,66 +167,24 @@ func (m *Model) fetch(force bool) tea.Cmd {
 	return func() tea.Msg { return m.readPinned(w, pin) }
 }
 
-// read runs off the UI goroutine: one page, its lane positions, the counts, module names.
+// read runs off the UI goroutine: the window's view, one backend call.
 func (m *Model) read(w window) tea.Msg { return m.readPinned(w, 0) }
 
-// readPinned is read that also finds job pin when it is not on the page: a page above and below
-// (rows come and go between two reads), else its state, to say why it left the tab.
+// readPinned is read that also finds job pin when it is not on the page (rows come and go between
+// two reads), or else its state, to say why it left the tab. Still one call.
 func (m *Model) readPinned(w window, pin uint64) tea.Msg {
-	eng := m.ctx.Data.Engine
-	names := m.names()
-	p := readWindow(eng, w, names)
-	p.pinRow = -1
-	if pin != 0 && p.err == nil && !holds(p.jobs, pin) {
-		near := w
-		near.offset, near.limit = max(w.offset-w.limit, 0), 3*w.limit
-		if n := readWindow(eng, near, names); n.err == nil {
-			for i := range n.jobs {
-				if n.jobs[i].ID == pin {
-					p.pinRow = near.offset + i
-				}
-			}
-		}
-		if p.pinRow < 0 {
-			p.pinGone = "gone"
-			if j, err := common.Load[store.Job](m.ctx.Data, pin); err == nil {
-				p.pinGone = j.State
-			}
-		}
+	v, err := m.ctx.Data.Engine.JobsView(backend.JobsQuery{State: w.state, Offset: w.offset, Limit: w.limit,
+		Filter: w.filter, Pin: pin})
+	p := page{window: w, pinRow: -1, err: err}
+	if err != nil {
+		return pageMsg{page: p}
 	}
-	p.pos = make([]lanePos, len(p.jobs))
-	for i := range p.jobs {
-		if !store.Finished(p.jobs[i].State) {
-			key, ahead := eng.LanePosition(p.jobs[i].ID)
-			p.pos[i] = lanePos{key: key, pos: ahead + 1}
-		}
+	p.jobs, p.total, p.scanned, p.pinRow, p.pinGone = v.Jobs, v.Total, v.Scanned, v.PinRow, v.PinState
+	p.pos = make([]lanePos, len(v.Jobs))
+	for i, l := range v.Lanes {
+		p.pos[i] = lanePos{key: l.Lane, pos: l.Ahead + 1}
 	}
-	return pageMsg{page: p, counts: eng.Counts(), names: names}
-}
-
-// readWindow reads the jobs of window w: a page of the tab, or the filter's matches.
-func readWindow(eng common.Engine, w window, names map[uint64]string) page {
-	if w.filter != "" {
-		return search(eng, w, names)
-	}
-	p := page{window: w}
-	p.jobs, p.total, p.err = eng.Page(w.state, w.offset, w.limit)
-	return p
-}
-
-func holds(jobs []store.Job, id uint64) bool {
-	for i := range jobs {
-		if jobs[i].ID == id {
-			return true
-		}
-	}
-	return false
-}
-
-// names maps module ids to names; modules are few, so this read is cheap.
-func (m *Model) names() map[uint64]string {
-	mods, _ := common.All[store.Module](m.ctx.Data)
-	return common.Names(mods, func(mod *store.Module) string { return mod.Name })
+	return pageMsg{page: p, counts: v.Counts, names: v.Modules}
 }
 
 // Update handles keys, the tick and fetched pages.
@@ -256,16 +215,16 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 }
 
 func (m *Model) apply(msg pageMsg) {
+	if msg.page.err != nil { // the last picture stays: counts and names are not wiped by a failed read
+		m.page.err = msg.page.err
+		return
+	}
 	m.counts, m.modules = msg.counts, msg.names
 	m.order = m.order[:0]
 	for id := range m.counts {
 		m.order = append(m.order, id)
 	}
 	slices.Sort(m.order)
-	if msg.page.err != nil {
-		m.page.err = msg.page.err
-		return
-	}
 	m.page = msg.page
 	m.table.SetTotal(m.page.total)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 
+	"vmmpm/backend"
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/table"
@@ -237,7 +238,7 @@ func (s source) Cell(row, col int) string {
 	case colAge:
 		return common.Age(m.ctx.Now(), j.EnqueuedAt)
 	case colLog:
-		return lastLine(j)
+		return backend.LastLine(j)
 	}
 	return ""
 }
