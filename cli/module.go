@@ -55,12 +55,7 @@ func moduleAddCmd(a *app) *cobra.Command {
 // moduleAddSpec is the non-interactive wizard: the spec and the password go to the backend, which
 // validates, logs in to VMmanager and saves the module with its password.
 func (a *app) moduleAddSpec(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return usagef("cannot read the spec file: %v", err)
-	}
-	spec, err := wizard.ParseSpec(f)
-	f.Close()
+	spec, err := readSpec(path, wizard.ParseSpec)
 	if err != nil {
 		return err
 	}
@@ -83,6 +78,16 @@ func (a *app) moduleAddSpec(path string) error {
 	}
 	printAdded(a.stdout, added.Module)
 	return nil
+}
+
+// readSpec parses the spec file at path (module add, tariff add and edit).
+func readSpec[T any](path string, parse func(io.Reader) (*T, error)) (*T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("cannot read the spec file: %v", err)
+	}
+	defer f.Close()
+	return parse(f)
 }
 
 // printAdded is the line module add prints, from the spec or the wizard.

@@ -79,12 +79,7 @@ func printTariffs(w io.Writer, b backend.Backend, asJSON bool) error {
 // tariffSave is tariff add (id 0) and tariff edit: the spec read here, then one backend call that
 // lays it over the tariff, checks it against its modules' VMmanager and saves it.
 func (a *app) tariffSave(id uint64, path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return usagef("cannot read the spec file: %v", err)
-	}
-	spec, err := wizard.ParseTariffSpec(f)
-	f.Close()
+	spec, err := readSpec(path, wizard.ParseTariffSpec)
 	if err != nil {
 		return err
 	}
