@@ -48,6 +48,12 @@ type Backend interface {
 	// SaveModule saves a checked draft and its password, both or neither: a new module when d.ID is 0,
 	// else over module d.ID (an empty password keeps the stored one).
 	SaveModule(ctx context.Context, d *wizard.Draft, password string) (*store.Module, error)
+	// AddModule is `module add --spec`: the whole Add flow on the side holding the database and the
+	// keyring (validation, the live login, the cluster, the atomic save of module and password).
+	AddModule(ctx context.Context, spec *wizard.Spec, password string) (*ModuleAdded, error)
+	// SaveTariffSpec is `tariff add --spec` (id 0) and `tariff edit ID --spec`: the spec's fields over
+	// the tariff, its data center resolved by name or id, checked against the modules' VMmanager.
+	SaveTariffSpec(ctx context.Context, id uint64, spec *wizard.TariffSpec) (*TariffSaved, error)
 	// SetModule applies `module set` pairs, logging in first when a live setting changed.
 	SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error)
 	// ModuleImages lists what module id's VMmanager offers a tariff (OS images, recipes).

@@ -52,14 +52,10 @@ func moduleAddCmd(a *app) *cobra.Command {
 	return c
 }
 
-// moduleAddSpec is the non-interactive wizard: the same validation, check and atomic save.
+// moduleAddSpec is the non-interactive wizard: the spec and the password go to the backend, which
+// validates, logs in to VMmanager and saves the module with its password.
 func (a *app) moduleAddSpec(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return usagef("cannot read the spec file: %v", err)
-	}
-	spec, err := wizard.ParseSpec(f)
-	f.Close()
+	spec, err := readSpec(path, wizard.ParseSpec)
 	if err != nil {
 		return err
 	}
@@ -69,42 +65,29 @@ func (a *app) moduleAddSpec(path string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	b, err := a.backend(true)
-	if err != nil {
+	var added *backend.ModuleAdded
+	err = a.withBackend(true, func(b backend.Backend) (err error) {
+		added, err = b.AddModule(ctx, spec, password)
 		return err
-	}
-	defer b.Close()
-	cat, err := b.Catalog(ctx)
-	if err != nil {
-		return err
-	}
-	d, err := cat.Draft(spec)
-	if err != nil {
-		return err
-	}
-	if err := cat.ValidateOffline(d); err != nil {
-		return err
-	}
-	res, err := wizard.CheckIntegration(ctx, d.Integration(), password)
+	})
 	if err != nil {
 		return checkExit(err)
 	}
-	d.ApplyCheck(res)
-	if err := d.ResolveSpecCluster(spec); err != nil {
-		return err
-	}
-	if err := cat.Validate(d); err != nil {
-		return err
-	}
-	m, err := b.SaveModule(ctx, d, password)
-	if err != nil {
-		return err
-	}
-	for _, w := range cat.Warnings(d) {
+	for _, w := range added.Warnings {
 		fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
 	}
-	printAdded(a.stdout, m)
+	printAdded(a.stdout, added.Module)
 	return nil
+}
+
+// readSpec parses the spec file at path (module add, tariff add and edit).
+func readSpec[T any](path string, parse func(io.Reader) (*T, error)) (*T, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usagef("cannot read the spec file: %v", err)
+	}
+	defer f.Close()
+	return parse(f)
 }
 
 // printAdded is the line module add prints, from the spec or the wizard.

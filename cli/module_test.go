@@ -1,14 +1,20 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -602,4 +608,88 @@ func TestWizardOnANewDatabaseInATerminal(t *testing.T) {
 	if strings.Contains(u.out.String(), modulePassword) {
 		t.Fatal("the password was drawn on the screen")
 	}
+}
+
+// recordCalls is a socket in front of target that passes every request on and notes the name of each
+// call but hello.
+func recordCalls(t *testing.T, target string) (socket string, calls func() []string) {
+	t.Helper()
+	socket = filepath.Join(filepath.Dir(target), "rec.sock")
+	ln, err := net.Listen("unix", socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var names []string
+	proxy := &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.Out.URL.Scheme, r.Out.URL.Host = "http", "vmmpm"
+			if name := strings.TrimPrefix(r.In.URL.Path, "/v1/"); name != "hello" {
+				mu.Lock()
+				names = append(names, name)
+				mu.Unlock()
+			}
+		},
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", target)
+		}},
+	}
+	srv := &http.Server{Handler: proxy}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return socket, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(names)
+	}
+}
+
+// TestSpecCommandsThroughServerAreOneCall: while `vmmpm serve` holds the database, module add --spec
+// and tariff add/edit --spec make one call each (the login to VMmanager runs on the server's side),
+// with the output and exit codes they have without a server.
+func TestSpecCommandsThroughServerAreOneCall(t *testing.T) {
+	e := newModuleEnv(t)
+	sock := filepath.Join(filepath.Dir(e.db), "s.sock")
+	srv := startServe(t, e.db, sock)
+	proxy, calls := recordCalls(t, sock)
+	t.Setenv("VMMPM_SOCKET", proxy)
+	pw := modulePassword + "\n"
+	add := func(edit func(map[string]any)) []string { return []string{"module", "add", "--spec", e.spec(edit)} }
+
+	if out := e.ok(pw, add(nil)...); !strings.Contains(out, `added module "KVM one" with id 1`) {
+		t.Fatalf("add through the server said %q", out)
+	}
+	_, errOut, code := e.run(pw, add(func(s map[string]any) { s["name"], s["cluster"], s["additional_interface"] = "LXD one", 2, false })...)
+	if code != 0 || errOut != "vmmpm: warning: sort 10 is also used by module \"KVM one\" (id 1) on this data center; between equal sorts the lower id is tried first\n" {
+		t.Fatalf("the duplicate sort's warning through the server: exit %d, %q", code, errOut)
+	}
+	other := func(s map[string]any) { s["name"] = "other" }
+	e.refuse(exitBadCreds, "not-the-password\n", add(other), "refused the email or password")
+	e.refuse(exitUnreachable, pw, add(func(s map[string]any) { other(s); s["url"] = "http://127.0.0.1:1" }), "refused the connection")
+	tlsSrv := quietTLSServer(t, sim.New(sim.Config{}))
+	e.refuse(exitUnreachable, pw, add(func(s map[string]any) { other(s); s["url"] = tlsSrv.URL }), "self-signed",
+		`skip TLS verification ("insecure_tls": true in the spec, or module set ID insecure_tls=on)`)
+	e.refuse(exitUsage, pw, add(func(s map[string]any) { other(s); s["datacenter"] = "Partner DC" }), "External Data Center id")
+
+	tariff := func(json string) string { return specFile(t, json) }
+	if out := e.ok("", "tariff", "add", "--spec", tariff(`{"name": "small", "datacenter": "moscow", "modules": [1],
+		"cpu": 1, "ram_mib": 1024, "disk_mib": 10240, "os_id": 1}`)); out != "added tariff \"small\" with id 1\n" {
+		t.Fatalf("tariff add through the server said %q", out)
+	}
+	if out := e.ok("", "tariff", "edit", "1", "--spec", tariff(`{"cpu": 2}`)); out != "updated tariff \"small\" (id 1)\n" {
+		t.Fatalf("tariff edit through the server said %q", out)
+	}
+	e.refuse(exitUsage, "", []string{"tariff", "edit", "9", "--spec", tariff(`{"cpu": 2}`)}, "there is no tariff 9")
+	e.refuse(exitUsage, "", []string{"tariff", "edit", "1", "--spec", tariff(`{"os_id": 3}`)}, "os_id", "3 is not one")
+
+	want := []string{"add_module", "add_module", "add_module", "add_module", "add_module", "add_module",
+		"save_tariff_spec", "save_tariff_spec", "save_tariff_spec", "save_tariff_spec"}
+	if got := calls(); !slices.Equal(got, want) {
+		t.Errorf("calls through the server: %q, want %q", got, want)
+	}
+	srv.stop()
+	if strings.Contains(srv.out.String(), modulePassword) || strings.Contains(srv.out.String(), "not-the-password") {
+		t.Error("a password shows in the server's log")
+	}
+	assertNoPassword(t, e)
 }

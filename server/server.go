@@ -241,6 +241,12 @@ func (s *Server) routes() map[string]call {
 			}
 			return b.SaveModule(ctx, a.Draft, a.Password)
 		}),
+		"add_module": rpc(func(ctx context.Context, a *addModuleArgs) (*backend.ModuleAdded, error) {
+			return b.AddModule(ctx, a.Spec, a.Password)
+		}),
+		"save_tariff_spec": rpc(func(ctx context.Context, a *tariffSpecArgs) (*backend.TariffSaved, error) {
+			return b.SaveTariffSpec(ctx, a.ID, a.Spec)
+		}),
 		"check_integration": rpc(func(ctx context.Context, a *checkArgs) (*wizard.CheckResult, error) {
 			return b.CheckIntegration(ctx, a.Integration, a.Password, a.Stored)
 		}),

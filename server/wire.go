@@ -86,4 +86,13 @@ type (
 		Count  int    `json:"count"`
 		Client string `json:"client"`
 	}
+	// The password crosses only the owner-only socket, as save_module's does.
+	addModuleArgs struct {
+		Spec     *wizard.Spec `json:"spec"`
+		Password string       `json:"password"`
+	}
+	tariffSpecArgs struct {
+		ID   uint64             `json:"id"`
+		Spec *wizard.TariffSpec `json:"spec"`
+	}
 )

@@ -101,8 +101,8 @@ func (c *Catalog) Department(id uint64) *store.Department {
 
 // Ref names a record by id or by name, as a spec file or `module set` gives it.
 type Ref struct {
-	ID   uint64
-	Name string
+	ID   uint64 `json:"id"`
+	Name string `json:"name"`
 }
 
 // ParseRef reads "12" as an id and anything else as a name.
@@ -124,7 +124,8 @@ func (r Ref) String() string {
 	return strconv.FormatUint(r.ID, 10)
 }
 
-// match finds a record by exact name first (a data center may be called "2"), then by id.
+// match finds a record by exact name first (a data center may be called "2"), then by a name that
+// differs only in case when just one does (record names are unique ignoring case), then by id.
 func match[T any](items []T, ref Ref, id func(T) uint64, name func(T) string) (T, bool) {
 	var zero T
 	if ref.Name != "" {
@@ -132,6 +133,15 @@ func match[T any](items []T, ref Ref, id func(T) uint64, name func(T) string) (T
 			if name(it) == ref.Name {
 				return it, true
 			}
+		}
+		var folded []T
+		for _, it := range items {
+			if strings.EqualFold(name(it), ref.Name) {
+				folded = append(folded, it)
+			}
+		}
+		if len(folded) == 1 {
+			return folded[0], true
 		}
 	}
 	if ref.ID != 0 {

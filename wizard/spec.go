@@ -2,10 +2,14 @@ package wizard
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
+
+	"vmmpm/store"
 )
 
 // Spec is the JSON file `vmmpm module add --spec` reads: the wizard's fields, with data center,
@@ -72,42 +76,73 @@ func (s *SpecSwitch) UnmarshalJSON(b []byte) error {
 	return err
 }
 
-// MaxSpec bounds a spec file: a module spec is a few hundred bytes.
+// MarshalJSON writes the reference as a spec gives it (a name, or an id when there is no name), so a
+// spec crosses the socket and reads back the same.
+func (r SpecRef) MarshalJSON() ([]byte, error) {
+	if r.Name != "" {
+		return json.Marshal(r.Name)
+	}
+	return json.Marshal(r.ID)
+}
+
+// MaxSpec bounds a spec file: a module or tariff spec is a few hundred bytes.
 const MaxSpec = 1 << 20
 
 // ParseSpec reads one spec object; unknown fields are refused so a typo is not silently ignored.
 func ParseSpec(r io.Reader) (*Spec, error) {
-	data, err := io.ReadAll(io.LimitReader(r, MaxSpec+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(data) > MaxSpec {
-		return nil, invalid("spec", "is larger than %d bytes (a module spec is a few hundred); check that it is the right file", MaxSpec)
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var s Spec
-	if err := dec.Decode(&s); err != nil {
-		return nil, specError(err)
-	}
-	if dec.More() {
-		return nil, invalid("spec", "must hold exactly one JSON object")
+	if err := decodeSpec(r, &s, "spec"); err != nil {
+		return nil, err
 	}
 	return &s, nil
 }
 
+// decodeSpec reads exactly one JSON object of at most MaxSpec bytes into v (a pointer to a spec
+// struct), refusing unknown fields; what names the kind of spec in its errors.
+func decodeSpec(r io.Reader, v any, what string) error {
+	data, err := io.ReadAll(io.LimitReader(r, MaxSpec+1))
+	if err != nil {
+		return err
+	}
+	if len(data) > MaxSpec {
+		return invalid("spec", "is larger than %d bytes (a %s is a few hundred); check that it is the right file", MaxSpec, what)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return specError(err, what, specFields(v))
+	}
+	if dec.More() {
+		return invalid("spec", "must hold exactly one JSON object")
+	}
+	return nil
+}
+
+// specFields lists the JSON names of the spec struct v points to, for the unknown-field refusal.
+func specFields(v any) string {
+	t := reflect.TypeOf(v).Elem()
+	names := make([]string, 0, t.NumField())
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		names = append(names, name)
+	}
+	return strings.Join(names, ", ")
+}
+
 // specError names the field a JSON error is about.
-func specError(err error) error {
+func specError(err error, what, fields string) error {
 	var te *json.UnmarshalTypeError
 	var se *json.SyntaxError
 	switch {
+	case errors.As(err, &te) && te.Field == "":
+		return invalid("spec", "must be a JSON object, not %s", te.Value)
 	case errors.As(err, &te):
 		return invalid(te.Field, "must be a JSON %s", te.Type)
 	case errors.As(err, &se):
 		return invalid("spec", "is not valid JSON at byte %d: %v", se.Offset, err)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		return invalid(f, "is not a spec field; fields: product_type, module, url, username, insecure_tls, datacenter, department, name, sort, cluster, use_recipes, recipe_wait, additional_interface, params")
+		return invalid(f, "is not a %s field; fields: %s", what, fields)
 	}
 	if f, rule, ok := strings.Cut(err.Error(), ": "); ok && strings.HasPrefix(f, "json: cannot unmarshal") {
 		return invalid("spec", "%s", rule)
@@ -157,6 +192,40 @@ func (d *Draft) ResolveSpecCluster(s *Spec) error {
 		return err
 	}
 	return d.ChooseCluster(id)
+}
+
+// AddFromSpec is `vmmpm module add --spec`: the wizard's steps without the screens. It refuses what
+// can be refused offline before logging in, logs in to VMmanager with password (a failure is a
+// *CheckError), picks the spec's cluster among those VMmanager lists, validates everything and saves
+// the module and its password together (Save). The warnings are sentences the admin should read.
+func AddFromSpec(ctx context.Context, db *store.DB, secrets store.Secrets, s *Spec, password string) (*store.Module, []string, error) {
+	cat, err := LoadCatalog(db)
+	if err != nil {
+		return nil, nil, err
+	}
+	d, err := cat.Draft(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cat.ValidateOffline(d); err != nil {
+		return nil, nil, err
+	}
+	res, err := CheckIntegration(ctx, d.Integration(), password)
+	if err != nil {
+		return nil, nil, err
+	}
+	d.ApplyCheck(res)
+	if err := d.ResolveSpecCluster(s); err != nil {
+		return nil, nil, err
+	}
+	if err := cat.Validate(d); err != nil {
+		return nil, nil, err
+	}
+	m, err := Save(db, secrets, d, password)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, cat.Warnings(d), nil
 }
 
 // ExampleSpec is a complete spec, for the README and `module add --help`.

@@ -11,6 +11,7 @@ import (
 
 	"vmmpm/internal/termtest"
 	"vmmpm/store"
+	"vmmpm/wizard"
 )
 
 // openPTY is a terminal for the prompts; nobody reads its screen here, so the echo is drained.
@@ -52,8 +53,9 @@ func TestAccessibleWizard(t *testing.T) {
 		err error
 	}
 	done := make(chan result, 1)
+	b := &countChecks{Backend: backend.NewLocal(h.db, h.secrets, nil, "test")}
 	go func() {
-		m, _, err := RunAccessible(context.Background(), backend.NewLocal(h.db, h.secrets, nil, "test"), slave, out)
+		m, _, err := RunAccessible(context.Background(), b, slave, out)
 		done <- result{m, err}
 	}()
 	c := &conversation{t: t, out: out, master: master}
@@ -96,6 +98,9 @@ func TestAccessibleWizard(t *testing.T) {
 		t.Fatal(r.err)
 	}
 	t.Cleanup(func() { _ = h.secrets.Delete(r.m.ID) })
+	if b.checks != 1 { // attached, the server logs in, as for the full-screen wizard
+		t.Errorf("the login went through the backend %d times, want 1", b.checks)
+	}
 	m := h.savedModule()
 	if m.Name != "KVM a11y" || m.Cluster.Name != "kvm-main" || !m.AdditionalInterface || m.Params.SessionTTL != 600 ||
 		!m.Params.Queue || m.Params.QueueCount != 2 {
@@ -107,6 +112,17 @@ func TestAccessibleWizard(t *testing.T) {
 	if strings.Contains(out.String(), adminPassword) {
 		t.Fatal("the accessible prompts printed the password")
 	}
+}
+
+// countChecks counts the integration checks made through the backend.
+type countChecks struct {
+	backend.Backend
+	checks int
+}
+
+func (c *countChecks) CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error) {
+	c.checks++
+	return c.Backend.CheckIntegration(ctx, in, password, stored)
 }
 
 func TestAccessibleWizardNeedsTerminal(t *testing.T) {

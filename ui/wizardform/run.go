@@ -136,7 +136,8 @@ func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer)
 			}
 			fmt.Fprintf(out, "Logging in to %s…\n", m.draft.URL)
 			m.phase, m.checkSeq = phaseChecking, m.checkSeq+1
-			res, err := wizard.CheckIntegration(ctx, m.draft.Integration(), m.password)
+			// Through the backend, as the full-screen wizard: attached, the server logs in.
+			res, err := m.b.CheckIntegration(ctx, m.draft.Integration(), m.password, m.draft.ID)
 			m.checkDone(checkDoneMsg{seq: m.checkSeq, res: res, err: err})
 			if m.phase != phaseTLSOffer {
 				return nil
