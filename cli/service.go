@@ -90,7 +90,7 @@ func opShort(op queue.Operation) string {
 // opLong adds to opShort what the secret argument, which has no flag, is for.
 func opLong(op queue.Operation) string {
 	if arg := opSecret(op); arg != nil {
-		return fmt.Sprintf("%s.\n\nThe %s: %s. Pipe it on stdin, or run in a terminal to be prompted.", opShort(op), arg.Name, arg.Help)
+		return fmt.Sprintf("%s.\n\nIt takes the %s (%s): pipe it on stdin, or run in a terminal to be prompted.", opShort(op), arg.Name, arg.Help)
 	}
 	return op.Help
 }

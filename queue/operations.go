@@ -93,15 +93,15 @@ var operations = []Operation{
 	}},
 	{Name: store.OpSetPassword, Help: "Set the VMs' root password", Args: []Arg{
 		{Name: ArgPassword, Label: "New password", Type: SecretText, Required: true,
-			Help: "the new root password; held in the secret store until the job is done, never in the database"},
+			Help: "new root password, held in the secret store until the job ends"},
 	}},
 	{Name: store.OpSetParam, AtLeastOne: true,
-		Help: "Change CPU and RAM (up or down), grow the disk, add IPv4 addresses; a CPU, RAM or disk change restarts a running VM",
+		Help: "Change CPU and RAM (up or down), grow the disk, add IPv4 addresses; a running VM is restarted unless only addresses are added",
 		Args: []Arg{
-			whole(ArgCPU, "CPU", "cpu", "new vCPU count, up or down; a running VM is restarted to apply it"),
-			whole(ArgRAMMiB, "RAM, MiB", "ram-mib", "new RAM in MiB, up or down; a running VM is restarted to apply it"),
-			whole(ArgDiskMiB, "Disk, MiB", "disk-mib", "new disk size in MiB; disks only grow; a running VM is restarted to apply it"),
-			whole(ArgIPv4Count, "IPv4 count", "ipv4-count", "IPv4 addresses on the main interface; only adds the missing ones, no restart"),
+			whole(ArgCPU, "CPU", "cpu", "vCPU count, up or down; restarts a running VM"),
+			whole(ArgRAMMiB, "RAM, MiB", "ram-mib", "RAM in MiB, up or down; restarts a running VM"),
+			whole(ArgDiskMiB, "Disk, MiB", "disk-mib", "disk size in MiB, only grows; restarts a running VM"),
+			whole(ArgIPv4Count, "IPv4 count", "ipv4-count", "main-interface IPv4 addresses; only adds, no restart"),
 		}},
 }
 
