@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,7 +16,7 @@ import (
 func newServiceCmd(a *app) *cobra.Command {
 	cmd := groupCmd("service", "VPS services: order, list, and queue operations on them")
 	cmd.AddCommand(serviceCreateCmd(a), listCmd(a, "services", printServices))
-	for _, op := range store.OpTypes {
+	for _, op := range queue.Operations() {
 		cmd.AddCommand(serviceOpCmd(a, op))
 	}
 	return cmd
@@ -80,22 +79,38 @@ func printServices(w io.Writer, b backend.Backend, asJSON bool) error {
 	})
 }
 
-var opShort = map[string]string{
-	store.OpOpen:        "Open again a service whose open failed or was cancelled (service create opens new ones)",
-	store.OpSuspend:     "Stop the VMs (service becomes suspended)",
-	store.OpResume:      "Start the VMs again (service becomes active)",
-	store.OpClose:       "Delete the VMs (service becomes deleted; cannot be undone)",
-	store.OpReboot:      "Restart the VMs",
-	store.OpReinstall:   "Reinstall the VMs' OS (the tariff's, or --os-id)",
-	store.OpSetPassword: "Set the VMs' root password, read from stdin (never from the command line)",
-	store.OpSetParam:    "Change CPU and RAM (up or down), grow the disk, add IPv4 addresses; a running VM is restarted",
+// opShort is the operation's help, with where a secret argument comes from.
+func opShort(op queue.Operation) string {
+	if opSecret(op) != nil {
+		return op.Help + ", read from stdin (never from the command line)"
+	}
+	return op.Help
 }
 
-func serviceOpCmd(a *app, op string) *cobra.Command {
-	var osID, recipeID, cpu, ram, disk, ipv4 uint64
+// opLong adds to opShort what the secret argument, which has no flag, is for.
+func opLong(op queue.Operation) string {
+	if arg := opSecret(op); arg != nil {
+		return fmt.Sprintf("%s.\n\nIt takes the %s (%s): pipe it on stdin, or run in a terminal to be prompted.", opShort(op), arg.Name, arg.Help)
+	}
+	return op.Help
+}
+
+func opSecret(op queue.Operation) *queue.Arg {
+	for _, arg := range op.Args {
+		if arg.Type == queue.SecretText {
+			return &arg
+		}
+	}
+	return nil
+}
+
+// serviceOpCmd is `service OP ID…` with one flag per argument of op in queue's table; the engine checks
+// the values, so a flag only carries its text.
+func serviceOpCmd(a *app, op queue.Operation) *cobra.Command {
 	c := &cobra.Command{
-		Use:   op + " ID…",
-		Short: opShort[op],
+		Use:   op.Name + " ID…",
+		Short: opShort(op),
+		Long:  opLong(op),
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usagef("give one or more service ids; see vmmpm service list")
@@ -108,34 +123,35 @@ func serviceOpCmd(a *app, op string) *cobra.Command {
 				return err
 			}
 			opArgs := map[string]string{}
-			for name, v := range map[string]uint64{queue.ArgOSID: osID, queue.ArgRecipeID: recipeID,
-				queue.ArgCPU: cpu, queue.ArgRAMMiB: ram, queue.ArgDiskMiB: disk, queue.ArgIPv4Count: ipv4} {
-				if v != 0 {
-					opArgs[name] = strconv.FormatUint(v, 10)
+			for _, arg := range op.Args {
+				switch {
+				case arg.Type == queue.SecretText: // the root password: the only secret an operation takes
+					pw, err := a.readPassword("the VMs' root")
+					if err != nil {
+						return err
+					}
+					opArgs[arg.Name] = pw
+				case c.Flags().Changed(arg.Flag):
+					opArgs[arg.Name] = c.Flags().Lookup(arg.Flag).Value.String()
 				}
 			}
-			if op == store.OpSetPassword {
-				pw, err := a.readPassword("the VMs' root")
-				if err != nil {
-					return err
-				}
-				opArgs[queue.ArgPassword] = pw
-			}
-			return a.enqueueOps(c.Context(), op, ids, opArgs)
+			return a.enqueueOps(c.Context(), op.Name, ids, opArgs)
 		},
 	}
-	switch op {
-	case store.OpReinstall:
-		c.Flags().Uint64Var(&osID, "os-id", 0, "VMmanager OS id (default: the tariff's)")
-		c.Flags().Uint64Var(&recipeID, "recipe-id", 0, "VMmanager recipe id (default: the tariff's, when the module uses recipes)")
-	case store.OpSetParam:
-		c.Flags().Uint64Var(&cpu, "cpu", 0, "vCPU count")
-		c.Flags().Uint64Var(&ram, "ram-mib", 0, "RAM in MiB")
-		c.Flags().Uint64Var(&disk, "disk-mib", 0, "disk in MiB (only grows)")
-		c.Flags().Uint64Var(&ipv4, "ipv4-count", 0, "IPv4 addresses on the main interface (only added)")
+	for _, arg := range op.Args {
+		if arg.Flag != "" {
+			c.Flags().Var(new(argText), arg.Flag, arg.Help)
+		}
 	}
 	return c
 }
+
+// argText is a flag's text as given: "--cpu 0" reaches the engine's check instead of reading as unset.
+type argText string
+
+func (t *argText) String() string     { return string(*t) }
+func (t *argText) Set(s string) error { *t = argText(s); return nil }
+func (t *argText) Type() string       { return "uint" }
 
 func (a *app) enqueueOps(ctx context.Context, op string, ids []uint64, args map[string]string) error {
 	return a.withBackend(false, func(b backend.Backend) error {

@@ -11,32 +11,18 @@ import (
 	"vmmpm/store"
 )
 
-// Argument names operations accept.
-const (
-	ArgPassword = "password" // setpassword: kept in Secrets until the job is done, never in the file
-	ArgOSID     = "os_id"    // reinstall (default: the tariff's OS)
-	ArgRecipeID = "recipe_id"
-	ArgCPU      = "cpu" // setparam
-	ArgRAMMiB   = "ram_mib"
-	ArgDiskMiB  = "disk_mib"
-	// ArgIPv4Count is setparam's new number of IPv4 addresses on the main interface (added via /ip).
-	ArgIPv4Count = "ipv4_count"
-	// ArgRecipeTask is set by open: the recipe task VMmanager started with the VM, to wait on after a restart.
-	ArgRecipeTask = "recipe_task"
-)
-
 // MaxCreate caps one CreateServices call.
 const MaxCreate = 10_000
 
 // Enqueue adds one operation for a service and returns the stored job. open selects a module
 // (spec §6); when none fits the job is stored failed with a "manual setup" task.
 func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+	if err := CheckArgs(op, args); err != nil {
+		return nil, err
+	}
 	args = maps.Clone(args)
 	pw := args[ArgPassword]
 	delete(args, ArgPassword)
-	if err := checkArgs(op, args, pw); err != nil {
-		return nil, err
-	}
 	var out *store.Job
 	err := e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
 		s, err := store.Get[store.Service](tx, serviceID)
@@ -168,48 +154,6 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 		e.kick(js)
 	}
 	return nil
-}
-
-func checkArgs(op string, args map[string]string, pw string) error {
-	bad := func(field, rule string) error { return &store.ValidationError{Field: field, Rule: rule} }
-	if !validOp(op) {
-		return bad("type", fmt.Sprintf("unknown operation %q; use one of %s", op, strings.Join(store.OpTypes, ", ")))
-	}
-	for k, v := range args {
-		if n, err := strconv.ParseUint(v, 10, 32); err != nil || n == 0 {
-			return bad(k, "must be a positive whole number")
-		}
-	}
-	switch op {
-	case store.OpSetPassword:
-		if pw == "" {
-			return bad(ArgPassword, "the new password must not be empty")
-		}
-	case store.OpSetParam:
-		if args[ArgCPU] == "" && args[ArgRAMMiB] == "" && args[ArgDiskMiB] == "" && args[ArgIPv4Count] == "" {
-			return bad("setparam", "give at least one of cpu, ram_mib, disk_mib, ipv4_count")
-		}
-	}
-	if pw != "" && op != store.OpSetPassword {
-		return bad(ArgPassword, "only setpassword takes a password")
-	}
-	for k := range args {
-		ok := op == store.OpReinstall && (k == ArgOSID || k == ArgRecipeID) ||
-			op == store.OpSetParam && (k == ArgCPU || k == ArgRAMMiB || k == ArgDiskMiB || k == ArgIPv4Count)
-		if !ok {
-			return bad(k, "is not an argument of "+op)
-		}
-	}
-	return nil
-}
-
-func validOp(op string) bool {
-	for _, o := range store.OpTypes {
-		if o == op {
-			return true
-		}
-	}
-	return false
 }
 
 // plan builds and stores a job for one operation on s: module, key name and lane (e.mu held).

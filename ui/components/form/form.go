@@ -47,6 +47,7 @@ type Field struct {
 	// Picked are the picked options of a Multi field, by index.
 	Picked map[int]bool
 	input  textinput.Model
+	show   func(*Model) bool
 }
 
 // Result says what the last key did to the form.
@@ -137,6 +138,36 @@ func (m *Model) AddMulti(key, label string, opts []Option, picked []string, hint
 	return m
 }
 
+// When shows the field added last only while show says so, e.g. the arguments of the operation a choice
+// names. A hidden field is not drawn and the keys pass over it; it keeps its text.
+func (m *Model) When(show func(*Model) bool) *Model {
+	m.fields[len(m.fields)-1].show = show
+	return m
+}
+
+func (m *Model) shown(i int) bool { f := m.fields[i]; return f.show == nil || f.show(m) }
+
+// next is the shown field after i in direction dir (1 or -1): -1 past the end, unless wrap goes round
+// (back to i when no other is shown).
+func (m *Model) next(i, dir int, wrap bool) int {
+	n := len(m.fields)
+	for step := 1; step < n; step++ {
+		j := i + dir*step
+		if wrap {
+			j = (j%n + n) % n
+		} else if j < 0 || j >= n {
+			return -1
+		}
+		if m.shown(j) {
+			return j
+		}
+	}
+	if wrap {
+		return i
+	}
+	return -1
+}
+
 func (m *Model) add(f *Field) {
 	m.fields = append(m.fields, f)
 	if len(m.fields) == 1 {
@@ -182,11 +213,11 @@ func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 		if m.onLast() {
 			return Submitted, nil
 		}
-		return Editing, m.focusField(m.focus + 1)
+		return Editing, m.focusField(m.next(m.focus, 1, false))
 	case key.Matches(km, k.NextField):
-		return Editing, m.focusField((m.focus + 1) % len(m.fields))
+		return Editing, m.focusField(m.next(m.focus, 1, true))
 	case key.Matches(km, k.PrevField):
-		return Editing, m.focusField((m.focus + len(m.fields) - 1) % len(m.fields))
+		return Editing, m.focusField(m.next(m.focus, -1, true))
 	case f.Kind == Switch && key.Matches(km, k.Toggle):
 		f.On = !f.On
 		m.Err = ""
@@ -306,8 +337,8 @@ type FieldError struct{ Label, Rule string }
 
 func (e *FieldError) Error() string { return e.Label + " " + e.Rule }
 
-// onLast is true while the last field is focused: enter saves there.
-func (m *Model) onLast() bool { return m.focus == len(m.fields)-1 }
+// onLast is true while the last shown field is focused: enter saves there.
+func (m *Model) onLast() bool { return m.next(m.focus, 1, false) < 0 }
 
 // Help is the form's keys, enter described for the focused field.
 func (m *Model) Help() keys.Help { return m.ctx.Keys.FormHelp(m.onLast()) }

@@ -124,3 +124,84 @@ func TestEnterMovesOnCtrlSSaves(t *testing.T) {
 		t.Fatalf("esc: %v", r)
 	}
 }
+
+// TestFormWhen: a field shown only for one choice is drawn, focused and saved on only while that choice
+// is made; labels keep one width either way.
+func TestFormWhen(t *testing.T) {
+	ctx := common.New(uitest.Plain(), nil)
+	is := func(v string) func(*form.Model) bool { return func(f *form.Model) bool { return f.Value("op") == v } }
+	f := form.New(ctx, "Test").
+		AddChoice("op", "Operation", []form.Option{{Label: "reboot", Value: "reboot"}, {Label: "setparam", Value: "setparam"}, {Label: "reinstall", Value: "reinstall"}}, "reboot", "").
+		AddText("cpu", "CPU", "", "new count", true).When(is("setparam")).
+		AddText("ram", "RAM", "", "", true).When(is("setparam")).
+		AddText("os", "OS image id", "", "", true).When(is("reinstall"))
+	bar := func() string { return uitest.Strip(help.New().ShortHelpView(f.Help().ShortHelp())) }
+
+	// reboot: the choice is the only field, so enter saves and tab stays.
+	if v := uitest.Strip(f.View()); strings.Contains(v, "CPU") || strings.Contains(v, "OS image id") || !strings.Contains(v, "Operation    ‹ reboot ›") {
+		t.Fatalf("reboot view:\n%s", v)
+	}
+	if b := bar(); !strings.Contains(b, "enter save") {
+		t.Fatalf("help bar with no other field shown: %q", b)
+	}
+	if r := send(f, "tab"); r != form.Editing || f.Focused() != "op" {
+		t.Fatalf("tab with one field shown: %v, focus %q", r, f.Focused())
+	}
+	if r := send(f, "enter"); r != form.Submitted {
+		t.Fatalf("enter with one field shown: %v", r)
+	}
+
+	send(f, "right")
+	v := uitest.Strip(f.View())
+	if !strings.Contains(v, "CPU          []  new count") || !strings.Contains(v, "RAM") || strings.Contains(v, "OS image id") {
+		t.Fatalf("setparam view:\n%s", v)
+	}
+	if r := send(f, "enter", "enter"); r != form.Editing || f.Focused() != "ram" {
+		t.Fatalf("enter ×2 on setparam: %v, focus %q, want ram (os is hidden)", r, f.Focused())
+	}
+	if b := bar(); !strings.Contains(b, "enter save") {
+		t.Fatalf("help bar on the last shown field: %q", b)
+	}
+	if r := send(f, "tab"); f.Focused() != "op" || r != form.Editing {
+		t.Fatalf("tab from the last shown field: focus %q, want op", f.Focused())
+	}
+	if send(f, "shift+tab"); f.Focused() != "ram" {
+		t.Fatalf("shift+tab from op: focus %q, want ram", f.Focused())
+	}
+	if r := send(f, "enter"); r != form.Submitted {
+		t.Fatalf("enter on the last shown field: %v", r)
+	}
+
+	send(f, "shift+tab", "shift+tab", "right")
+	if f.Value("op") != "reinstall" || f.Focused() != "op" {
+		t.Fatalf("op %q, focus %q", f.Value("op"), f.Focused())
+	}
+	if r := send(f, "enter"); r != form.Editing || f.Focused() != "os" {
+		t.Fatalf("enter on reinstall: %v, focus %q, want os", r, f.Focused())
+	}
+}
+
+// TestFormLongHintWraps: a hint too long for the line moves under the value and wraps there, so at 80
+// columns (76 inside the frame's padding) nothing is cut.
+func TestFormLongHintWraps(t *testing.T) {
+	ctx := common.New(uitest.Plain(), nil)
+	ctx.Width = 80
+	long := "new disk size in MiB; disks only grow, so a smaller size is refused; a running VM is restarted to apply it"
+	f := form.New(ctx, "Test").AddText("name", "Name", "", "short", false).AddText("disk", "Disk, MiB", "", long, true)
+	v := uitest.Strip(f.View())
+	if !strings.Contains(v, "Name       [ ]  short") {
+		t.Fatalf("a short hint left its line:\n%s", v)
+	}
+	var words []string
+	for _, l := range strings.Split(v, "\n") {
+		if len([]rune(l)) > 74 {
+			t.Errorf("line of %d columns: %q", len([]rune(l)), l)
+		}
+		if strings.HasPrefix(l, "             ") {
+			words = append(words, strings.Fields(l)...)
+		}
+	}
+	if strings.Join(words, " ") != long {
+		t.Fatalf("the hint under the value reads %q:\n%s", strings.Join(words, " "), v)
+	}
+}

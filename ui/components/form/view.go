@@ -6,7 +6,8 @@ import (
 	"github.com/charmbracelet/lipgloss"
 )
 
-// View draws the form: one line per field, hints beside them, the error last.
+// View draws the form: one line per shown field, hints beside them, the error last. Labels are padded
+// to the widest of all fields, so values do not move when fields appear.
 func (m *Model) View() string {
 	labelW := 0
 	for _, f := range m.fields {
@@ -15,16 +16,17 @@ func (m *Model) View() string {
 	var b strings.Builder
 	b.WriteString(m.styles.title.Render(m.Title) + "\n\n")
 	for i, f := range m.fields {
+		if !m.shown(i) {
+			continue
+		}
 		marker := "  "
 		label := m.styles.label.Render(pad(f.Label, labelW))
 		if i == m.focus {
 			marker = m.ctx.Theme.Cursor + " "
 			label = m.styles.focused.Render(pad(f.Label, labelW))
 		}
-		b.WriteString(marker + label + "  " + m.value(f, i == m.focus))
-		if f.Hint != "" {
-			b.WriteString("  " + m.styles.hint.Render(f.Hint))
-		}
+		line := marker + label + "  " + m.value(f, i == m.focus)
+		b.WriteString(line + m.hint(f.Hint, lipgloss.Width(line), 2+labelW+2))
 		b.WriteByte('\n')
 	}
 	if m.Err != "" {
@@ -32,6 +34,24 @@ func (m *Model) View() string {
 		b.WriteString("\n" + m.styles.err.Width(max(m.ctx.Width-6, 20)).Render(m.Err) + "\n")
 	}
 	return b.String()
+}
+
+// hint goes beside a line of width used, or, when it would not fit the screen (the frame's padding
+// aside), on lines of its own under the values, which start at column indent.
+func (m *Model) hint(h string, used, indent int) string {
+	if h == "" {
+		return ""
+	}
+	room := m.ctx.Width - 6
+	if m.ctx.Width == 0 || used+2+lipgloss.Width(h) <= room || room-indent < 20 {
+		return "  " + m.styles.hint.Render(h)
+	}
+	lines := strings.Split(m.styles.hint.Width(room-indent).Render(h), "\n")
+	pad := strings.Repeat(" ", indent)
+	for i, l := range lines {
+		lines[i] = pad + strings.TrimRight(l, " ")
+	}
+	return "\n" + strings.Join(lines, "\n")
 }
 
 func (m *Model) value(f *Field, focused bool) string {

@@ -227,6 +227,8 @@ func offered(s *store.Service) []string {
 	return ops
 }
 
+// openOp offers the operations on s, each with the fields of its arguments in queue's table, shown
+// while it is the chosen one.
 func (m *Model) openOp(s *store.Service) tea.Cmd {
 	var opts []form.Option
 	for _, op := range offered(s) {
@@ -234,42 +236,46 @@ func (m *Model) openOp(s *store.Service) tea.Cmd {
 	}
 	f := form.New(m.ctx, fmt.Sprintf("Run an operation on service %d (%s)", s.ID, s.Status)).
 		AddText("service", "Service id", strconv.FormatUint(s.ID, 10), "", true).
-		AddChoice("op", "Operation", opts, "", "←/→ to choose").
-		AddText(queue.ArgCPU, "CPU", "", "setparam: new CPU count (grow only), empty keeps it", true).
-		AddText(queue.ArgRAMMiB, "RAM, MiB", "", "setparam: grow only", true).
-		AddText(queue.ArgDiskMiB, "Disk, MiB", "", "setparam: grow only", true).
-		AddText(queue.ArgOSID, "OS image id", "", "reinstall: empty keeps the tariff's", true).
-		AddSecret(queue.ArgPassword, "New password", "setpassword: held in the secret store until the job is done")
+		AddChoice("op", "Operation", opts, "", "←/→ to choose")
+	for _, op := range queue.Operations() {
+		chosen := func(f *form.Model) bool { return f.Value("op") == op.Name }
+		for _, a := range op.Args {
+			if a.Type == queue.SecretText {
+				f.AddSecret(argField(op, a), a.Label, a.Help)
+			} else {
+				f.AddText(argField(op, a), a.Label, "", a.Help, true)
+			}
+			f.When(chosen)
+		}
+	}
 	return m.OpenForm(f, m.runOp)
 }
 
-// opArgs are the fields each operation takes; the engine validates their values.
-var opArgs = map[string][]string{
-	store.OpSetParam:    {queue.ArgCPU, queue.ArgRAMMiB, queue.ArgDiskMiB},
-	store.OpReinstall:   {queue.ArgOSID},
-	store.OpSetPassword: {queue.ArgPassword},
-}
+// argField is the form key of an argument: per operation, so two operations may share a name.
+func argField(op queue.Operation, a queue.Arg) string { return op.Name + "." + a.Name }
 
+// runOp sends the chosen operation with the arguments filled in; the engine checks them.
 func (m *Model) runOp(f *form.Model) tea.Cmd {
 	id, err := f.Uint("service")
 	if err != nil {
 		f.Err = common.Sentence(err)
 		return nil
 	}
-	op := f.Value("op")
+	name := f.Value("op")
+	op, _ := queue.OperationOf(name)
 	args := map[string]string{}
-	for _, k := range opArgs[op] {
-		if v := f.Value(k); v != "" {
-			args[k] = v
+	for _, a := range op.Args {
+		if v := f.Value(argField(op, a)); v != "" {
+			args[a.Name] = v
 		}
 	}
 	data := m.ctx.Data
 	return m.Run(func() (string, error) {
-		jobID, err := data.Enqueue(id, op, args)
+		jobID, err := data.Enqueue(id, name, args)
 		if err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s of service %d queued as job %d", op, id, jobID), nil
+		return fmt.Sprintf("%s of service %d queued as job %d", name, id, jobID), nil
 	})
 }
 
