@@ -75,7 +75,9 @@ type Backend interface {
 	// JobDetail is one job, whole, with its place in its lane.
 	JobDetail(ctx context.Context, id uint64) (*JobDetail, error)
 	Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error)
-	CreateServices(ctx context.Context, tariffID uint64, count int, client string) ([]store.Service, error)
+	// CreateServices orders count services of tariff (its id or name, resolved here) for client and
+	// queues their opens.
+	CreateServices(ctx context.Context, tariff string, count int, client string) (*Ordered, error)
 	Cancel(ctx context.Context, jobID uint64) error
 	Retry(ctx context.Context, jobID uint64) error
 
@@ -161,6 +163,12 @@ type JobQuery struct {
 func (q JobQuery) Match(j *store.Job) bool {
 	return (q.State == "" || j.State == q.State) && (q.Module == 0 || j.ModuleID == q.Module) &&
 		(q.Since.IsZero() || !j.EnqueuedAt.Before(q.Since))
+}
+
+// Ordered is what CreateServices made: the tariff it resolved and the services, opens queued.
+type Ordered struct {
+	Tariff   *store.Tariff   `json:"tariff"`
+	Services []store.Service `json:"services"`
 }
 
 // LanePos is an unfinished job's queue key and how many jobs are ahead of it in its lane (-1: the job

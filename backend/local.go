@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -274,35 +276,69 @@ func (l *Local) Jobs(_ context.Context, q JobQuery) ([]*store.Job, error) {
 	return rows, err
 }
 
-func (l *Local) Enqueue(_ context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error) {
-	e, err := l.Engine()
+func (l *Local) Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+	e, err := l.actor(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return e.Enqueue(serviceID, op, args)
 }
 
-func (l *Local) CreateServices(_ context.Context, tariffID uint64, count int, client string) ([]store.Service, error) {
-	e, err := l.Engine()
+// CreateServices orders count services of tariff, given by id or name, for client.
+func (l *Local) CreateServices(ctx context.Context, tariff string, count int, client string) (*Ordered, error) {
+	e, err := l.actor(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return e.CreateServices(tariffID, count, client)
+	t, err := findTariff(l.DB, tariff)
+	if err != nil {
+		return nil, err
+	}
+	svcs, err := e.CreateServices(t.ID, count, client)
+	if err != nil {
+		return nil, err
+	}
+	return &Ordered{Tariff: t, Services: svcs}, nil
 }
 
-func (l *Local) Cancel(_ context.Context, id uint64) error {
-	return l.jobAction(id, (*queue.Engine).Cancel)
-}
-func (l *Local) Retry(_ context.Context, id uint64) error {
-	return l.jobAction(id, (*queue.Engine).Retry)
+// findTariff is the tariff arg names: its id, or its name in any case.
+func findTariff(db *store.DB, arg string) (*store.Tariff, error) {
+	ts, err := store.All[store.Tariff](db)
+	if err != nil {
+		return nil, err
+	}
+	id, _ := strconv.ParseUint(arg, 10, 64)
+	for _, t := range ts {
+		if id != 0 && t.ID == id || strings.EqualFold(t.Name, arg) {
+			return t, nil
+		}
+	}
+	return nil, &store.ValidationError{Field: store.FieldRecord, Rule: fmt.Sprintf("tariff %q does not exist; see vmmpm tariff list", arg)}
 }
 
-func (l *Local) jobAction(id uint64, act func(*queue.Engine, uint64) error) error {
-	e, err := l.Engine()
+func (l *Local) Cancel(ctx context.Context, id uint64) error {
+	e, err := l.actor(ctx)
 	if err != nil {
 		return err
 	}
-	return act(e, id)
+	return e.Cancel(id)
+}
+
+func (l *Local) Retry(ctx context.Context, id uint64) error {
+	e, err := l.actor(ctx)
+	if err != nil {
+		return err
+	}
+	return e.Retry(id)
+}
+
+// actor is the engine acting for the call's caller, so its jobs and log lines say who asked.
+func (l *Local) actor(ctx context.Context) (queue.Actor, error) {
+	e, err := l.Engine()
+	if err != nil {
+		return queue.Actor{}, err
+	}
+	return e.As(CallerOf(ctx).String()), nil
 }
 
 // Events streams the engine's events. In this process nothing is kept to resume from: since only

@@ -249,7 +249,7 @@ func TestServeKilledAndRestarted(t *testing.T) {
 	env.cli("tariff", "add", "--spec", env.spec)
 	srv := env.startServe()
 	c := env.client()
-	if _, err := c.CreateServices(context.Background(), 1, 12, "client@example.com"); err != nil {
+	if _, err := c.CreateServices(context.Background(), "1", 12, "client@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	var seqs []uint64
@@ -540,7 +540,7 @@ func TestServeTwoTUIs(t *testing.T) {
 	env := newEngineEnv(t, time.Minute) // opens stay running, so the newest ones stay queued
 	env.cli("tariff", "add", "--spec", env.spec)
 	env.startServe()
-	if _, err := env.client().CreateServices(context.Background(), 1, 4, "client@example.com"); err != nil {
+	if _, err := env.client().CreateServices(context.Background(), "1", 4, "client@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	a, b := env.startTUI(), env.startTUI()
@@ -566,4 +566,27 @@ func TestServeTwoTUIs(t *testing.T) {
 	}
 	a.quit()
 	b.quit()
+}
+
+// TestServeRecordsWhoActed: a job queued through the server names its caller as the kernel gives it
+// (the socket's peer uid), in the job and its log, and the server's log names the caller of each call
+// that changes something; a job queued without a server names this process's user the same way.
+func TestServeRecordsWhoActed(t *testing.T) {
+	env := newEngineEnv(t, 0)
+	env.cli("tariff", "add", "--spec", env.spec)
+	me := backend.UserCaller(os.Getuid(), backend.ViaSocket).String()
+	env.cli("service", "create", "--tariff", "small")
+	srv := env.startServe()
+	env.cli("--socket", env.socket(), "service", "create", "--tariff", "small")
+	jobs := waitJobs(t, env.client(), 2)
+	for _, j := range jobs {
+		if j.By != me || !strings.Contains(j.Log[0].Text, "by "+me) {
+			t.Errorf("job %d: by %q, first log line %q; want %q", j.ID, j.By, j.Log[0].Text, me)
+		}
+	}
+	seen := 0
+	termtest.Expect(t, srv.out, &seen, `msg=call name=create_services by="`+me+`"`)
+	if strings.Contains(srv.out.String(), "name=jobs_view") || strings.Contains(srv.out.String(), "name=hello") {
+		t.Errorf("the server's log names calls that change nothing:\n%s", srv.out)
+	}
 }

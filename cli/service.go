@@ -37,16 +37,12 @@ func serviceCreateCmd(a *app) *cobra.Command {
 				return usagef("--client must be an email address, got %q", client)
 			}
 			return a.withBackend(false, func(b backend.Backend) error {
-				t, err := findTariff(c.Context(), b, tariff)
+				o, err := b.CreateServices(c.Context(), tariff, count, client)
 				if err != nil {
 					return err
 				}
-				svcs, err := b.CreateServices(c.Context(), t.ID, count, client)
-				if err != nil {
-					return err
-				}
-				for _, s := range svcs {
-					fmt.Fprintf(a.stdout, "ordered service %d (tariff %q, %s)\n", s.ID, t.Name, s.Status)
+				for _, s := range o.Services {
+					fmt.Fprintf(a.stdout, "ordered service %d (tariff %q, %s)\n", s.ID, o.Tariff.Name, s.Status)
 				}
 				fmt.Fprintln(a.stdout, queuedAdvice(c.Context(), b, "open operations are queued"))
 				return nil

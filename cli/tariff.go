@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -102,19 +101,4 @@ func (a *app) tariffSave(id uint64, path string) error {
 		fmt.Fprintln(a.stderr, "vmmpm: warning: "+w)
 	}
 	return nil
-}
-
-// findTariff resolves a tariff given by name or id.
-func findTariff(ctx context.Context, b backend.Backend, arg string) (*store.Tariff, error) {
-	ts, err := backend.All[store.Tariff](ctx, b)
-	if err != nil {
-		return nil, err
-	}
-	id, _ := strconv.ParseUint(arg, 10, 64)
-	for _, t := range ts {
-		if id != 0 && t.ID == id || strings.EqualFold(t.Name, arg) {
-			return t, nil
-		}
-	}
-	return nil, usagef("tariff %q does not exist; see vmmpm tariff list", arg)
 }

@@ -14,9 +14,43 @@ import (
 // MaxCreate caps one CreateServices call.
 const MaxCreate = 10_000
 
+// Actor is the engine's changes on behalf of someone: each job and log line says who asked.
+type Actor struct {
+	e  *Engine
+	by string
+}
+
+// As acts on behalf of by (a caller's description, "uid 1000 (alice)"); "" is the administrator.
+func (e *Engine) As(by string) Actor { return Actor{e: e, by: by} }
+
+// who is by as a log line says it.
+func (a Actor) who() string {
+	if a.by == "" {
+		return "the administrator"
+	}
+	return a.by
+}
+
+// Enqueue is Actor.Enqueue on behalf of the administrator.
+func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+	return e.As("").Enqueue(serviceID, op, args)
+}
+
+// CreateServices is Actor.CreateServices on behalf of the administrator.
+func (e *Engine) CreateServices(tariffID uint64, count int, clientEmail string) ([]store.Service, error) {
+	return e.As("").CreateServices(tariffID, count, clientEmail)
+}
+
+// Cancel is Actor.Cancel on behalf of the administrator.
+func (e *Engine) Cancel(jobID uint64) error { return e.As("").Cancel(jobID) }
+
+// Retry is Actor.Retry on behalf of the administrator.
+func (e *Engine) Retry(jobID uint64) error { return e.As("").Retry(jobID) }
+
 // Enqueue adds one operation for a service and returns the stored job. open selects a module
 // (spec §6); when none fits the job is stored failed with a "manual setup" task.
-func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+func (a Actor) Enqueue(serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+	e := a.e
 	if err := CheckArgs(op, args); err != nil {
 		return nil, err
 	}
@@ -32,7 +66,7 @@ func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*
 		if err := checkDiskShrink(tx, s, op, args); err != nil {
 			return err
 		}
-		js, err := e.plan(tx, s, op, args, e.opt.Now())
+		js, err := e.plan(tx, s, op, args, a.by, e.opt.Now())
 		if err != nil {
 			return err
 		}
@@ -51,7 +85,8 @@ func (e *Engine) Enqueue(serviceID uint64, op string, args map[string]string) (*
 
 // CreateServices orders count services of a tariff for clientEmail and enqueues open for each, in one
 // transaction.
-func (e *Engine) CreateServices(tariffID uint64, count int, clientEmail string) ([]store.Service, error) {
+func (a Actor) CreateServices(tariffID uint64, count int, clientEmail string) ([]store.Service, error) {
+	e := a.e
 	if count < 1 || count > MaxCreate {
 		return nil, &store.ValidationError{Field: "count", Rule: fmt.Sprintf("must be between 1 and %d", MaxCreate)}
 	}
@@ -69,7 +104,7 @@ func (e *Engine) CreateServices(tariffID uint64, count int, clientEmail string) 
 				return err
 			}
 			s.Domain = expandDomain(t.DomainTemplate, s)
-			js, err := e.plan(tx, s, store.OpOpen, nil, now)
+			js, err := e.plan(tx, s, store.OpOpen, nil, a.by, now)
 			if err != nil {
 				return err
 			}
@@ -157,12 +192,12 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 }
 
 // plan builds and stores a job for one operation on s: module, key name and lane (e.mu held).
-func (e *Engine) plan(tx *store.Tx, s *store.Service, op string, args map[string]string, now time.Time) (*jobState, error) {
+func (e *Engine) plan(tx *store.Tx, s *store.Service, op string, args map[string]string, by string, now time.Time) (*jobState, error) {
 	if err := e.allowed(s, op); err != nil {
 		return nil, err
 	}
 	js := &jobState{job: store.Job{ServiceID: s.ID, Type: op, Args: args, State: store.JobQueued,
-		MaxAttempts: e.opt.MaxAttempts, EnqueuedAt: now}}
+		MaxAttempts: e.opt.MaxAttempts, EnqueuedAt: now, By: by}}
 	var m *store.Module
 	var err error
 	if op == store.OpOpen {
@@ -180,10 +215,11 @@ func (e *Engine) plan(tx *store.Tx, s *store.Service, op string, args map[string
 	if err := e.placeInLane(js, m); err != nil {
 		return nil, err
 	}
-	if js.lane != nil || js.job.QueueKey != "" {
-		js.job.Logf(now, "enqueued on %s", js.job.QueueKey)
-	} else {
-		js.job.Logf(now, "enqueued (queues off)")
+	switch by := byText(by); {
+	case js.lane != nil || js.job.QueueKey != "":
+		js.job.Logf(now, "enqueued on %s%s", js.job.QueueKey, by)
+	default:
+		js.job.Logf(now, "enqueued (queues off)%s", by)
 	}
 	if err := putJob(tx, &js.job); err != nil {
 		return nil, err
@@ -336,8 +372,17 @@ func unknown(format string, args ...any) error {
 	return &unknownID{store.ValidationError{Field: store.FieldRecord, Rule: fmt.Sprintf(format, args...)}}
 }
 
+// byText is " by WHO" for an enqueue's log line, nothing when the caller is not known.
+func byText(by string) string {
+	if by == "" {
+		return ""
+	}
+	return " by " + by
+}
+
 // Cancel stops a job that has not started (queued, or waiting to retry).
-func (e *Engine) Cancel(jobID uint64) error {
+func (a Actor) Cancel(jobID uint64) error {
+	e := a.e
 	if err := e.ready(); err != nil {
 		return err
 	}
@@ -358,7 +403,7 @@ func (e *Engine) Cancel(jobID uint64) error {
 	now := e.opt.Now()
 	j := &js.job
 	j.State, j.FinishedAt = store.JobCancelled, now
-	j.Logf(now, "cancelled by the administrator")
+	j.Logf(now, "cancelled by %s", a.who())
 	ch := e.jobChange(js)
 	if j.Type == store.OpOpen {
 		svc := j.ServiceID
@@ -387,7 +432,8 @@ func (e *Engine) notUnfinished(jobID uint64, verb string) error {
 
 // Retry puts a failed job back in the queue with fresh attempts, behind the work already queued.
 // A failed open without a module (manual setup) goes through module selection again.
-func (e *Engine) Retry(jobID uint64) error {
+func (a Actor) Retry(jobID uint64) error {
+	e := a.e
 	return e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
 		if e.jobs[jobID] != nil {
 			return fmt.Errorf("job %d has not failed; only failed jobs can be retried", jobID)
@@ -403,7 +449,7 @@ func (e *Engine) Retry(jobID uint64) error {
 		if err != nil {
 			return err
 		}
-		js, err := e.replan(tx, j, s)
+		js, err := e.replan(tx, j, s, a.who())
 		if err != nil {
 			return err
 		}
@@ -412,7 +458,7 @@ func (e *Engine) Retry(jobID uint64) error {
 	})
 }
 
-func (e *Engine) replan(tx *store.Tx, j *store.Job, s *store.Service) (*jobState, error) {
+func (e *Engine) replan(tx *store.Tx, j *store.Job, s *store.Service, who string) (*jobState, error) {
 	now := e.opt.Now()
 	prevState, prevModule := j.State, j.ModuleID
 	if j.Type == store.OpOpen && s.Status == store.ServiceFailed {
@@ -440,7 +486,7 @@ func (e *Engine) replan(tx *store.Tx, j *store.Job, s *store.Service) (*jobState
 	js.job.NextRunAt, js.job.FinishedAt, js.job.StartedAt = time.Time{}, time.Time{}, time.Time{}
 	js.job.EnqueuedAt, js.job.MaxAttempts = now, e.opt.MaxAttempts
 	js.job.QueueKey, js.job.Lane, js.job.VMTask = "", 0, nil
-	js.job.Logf(now, "retried by the administrator")
+	js.job.Logf(now, "retried by %s", who)
 	if m == nil {
 		return js, e.manualSetup(tx, s, js, now)
 	}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"vmmpm/backend"
@@ -33,11 +34,15 @@ type VersionError struct {
 
 func (e *VersionError) Error() string { return e.Msg }
 
-// Client is the Backend over a server's socket.
+// Client is the Backend over a server's socket. Who calls travels with every call without the client
+// saying so: the server reads the peer's uid from the socket (SO_PEERCRED).
 type Client struct {
 	socket  string
 	version string
 	http    *http.Client
+	// info is the server's answer to the handshake, which Info gives again without asking twice.
+	mu   sync.Mutex
+	info *backend.Info
 }
 
 // NewClient talks to the server on socket, announcing version.
@@ -81,6 +86,9 @@ func (c *Client) hello(ctx context.Context) (*backend.Info, error) {
 	if err := c.call(ctx, "hello", noArgs{}, &info); err != nil {
 		return nil, err
 	}
+	c.mu.Lock()
+	c.info = &info
+	c.mu.Unlock()
 	return &info, nil
 }
 
@@ -137,7 +145,15 @@ func (c *Client) transportError(err error) error {
 	return fmt.Errorf("the vmmpm server on %s did not answer (%v); is it still running? (vmmpm status): %w", c.socket, err, ErrServerGone)
 }
 
+// Info is the handshake's answer when Dial made one (who answers does not change under a client: a
+// restarted server is a new Dial), else a hello now.
 func (c *Client) Info(ctx context.Context) (backend.Info, error) {
+	c.mu.Lock()
+	info := c.info
+	c.mu.Unlock()
+	if info != nil {
+		return *info, nil
+	}
 	info, err := c.hello(ctx)
 	if err != nil {
 		return backend.Info{}, err
@@ -267,10 +283,10 @@ func (c *Client) Enqueue(ctx context.Context, serviceID uint64, op string, args 
 	return j, err
 }
 
-func (c *Client) CreateServices(ctx context.Context, tariffID uint64, count int, client string) ([]store.Service, error) {
-	var svcs []store.Service
-	err := c.call(ctx, "create_services", createArgs{Tariff: tariffID, Count: count, Client: client}, &svcs)
-	return svcs, err
+func (c *Client) CreateServices(ctx context.Context, tariff string, count int, client string) (*backend.Ordered, error) {
+	var o *backend.Ordered
+	err := c.call(ctx, "create_services", createArgs{Tariff: tariff, Count: count, Client: client}, &o)
+	return o, err
 }
 
 func (c *Client) Cancel(ctx context.Context, jobID uint64) error {

@@ -117,6 +117,9 @@ func (s *Server) Handler() http.Handler {
 				"run vmmpm as that user", os.Getuid()))
 			return
 		}
+		uid, _ := r.Context().Value(peerKey{}).(int)
+		caller := backend.UserCaller(uid, backend.ViaSocket)
+		r = r.WithContext(backend.WithCaller(r.Context(), caller))
 		w.Header().Set(versionHeader, s.version)
 		w.Header().Set(pidHeader, strconv.Itoa(os.Getpid()))
 		if v := r.Header.Get(versionHeader); v != s.version {
@@ -154,6 +157,9 @@ func (s *Server) Handler() http.Handler {
 			fail(w, http.StatusBadRequest, "the request could not be read: "+err.Error())
 			return
 		}
+		if !call.read {
+			s.log.Info("call", "name", name, "by", caller.String())
+		}
 		status, env := call.serve(r.Context(), body)
 		writeJSON(w, status, env)
 	})
@@ -164,7 +170,12 @@ func (s *Server) Handler() http.Handler {
 type call struct {
 	serve     func(ctx context.Context, body []byte) (int, *envelope)
 	req, resp reflect.Type
+	// read: the call changes nothing, so the log does not name it (a TUI reads every second).
+	read bool
 }
+
+// reads marks calls that change nothing; the others are logged with their caller.
+func reads(c call) call { c.read = true; return c }
 
 // rpc adapts a typed function to a call: strict decoding of the body (unknown fields refused), the
 // result and error in the envelope.
@@ -194,29 +205,29 @@ func rpc[Req, Resp any](fn func(ctx context.Context, req *Req) (Resp, error)) ca
 func (s *Server) routes() map[string]call {
 	b := s.backend
 	return map[string]call{
-		"hello": rpc(func(ctx context.Context, _ *noArgs) (backend.Info, error) { return s.info(ctx) }),
-		"status": rpc(func(ctx context.Context, _ *noArgs) (*backend.Status, error) {
+		"hello": reads(rpc(func(ctx context.Context, _ *noArgs) (backend.Info, error) { return s.info(ctx) })),
+		"status": reads(rpc(func(ctx context.Context, _ *noArgs) (*backend.Status, error) {
 			st, err := b.Status(ctx)
 			if err == nil {
 				st.Info, err = s.info(ctx)
 				st.Server = true
 			}
 			return st, err
-		}),
-		"list": rpc(func(ctx context.Context, a *kindArgs) (any, error) {
+		})),
+		"list": reads(rpc(func(ctx context.Context, a *kindArgs) (any, error) {
 			out := backend.NewList(a.Kind)
 			if out == nil {
 				return nil, unknownKind(a.Kind)
 			}
 			return out, b.List(ctx, a.Kind, out)
-		}),
-		"get": rpc(func(ctx context.Context, a *recordArgs) (store.Record, error) {
+		})),
+		"get": reads(rpc(func(ctx context.Context, a *recordArgs) (store.Record, error) {
 			r := backend.NewRecord(a.Kind)
 			if r == nil {
 				return nil, unknownKind(a.Kind)
 			}
 			return r, b.Get(ctx, a.Kind, a.ID, r)
-		}),
+		})),
 		"save": rpc(func(ctx context.Context, a *saveArgs) (*saveResult, error) {
 			r := backend.NewRecord(a.Kind)
 			if r == nil {
@@ -234,7 +245,7 @@ func (s *Server) routes() map[string]call {
 			return warningsResult{Warnings: w}, err
 		}),
 		"close_tasks": rpc(func(ctx context.Context, a *idsArgs) (any, error) { return nil, b.CloseTasks(ctx, a.IDs) }),
-		"catalog":     rpc(func(ctx context.Context, _ *noArgs) (any, error) { return b.Catalog(ctx) }),
+		"catalog":     reads(rpc(func(ctx context.Context, _ *noArgs) (any, error) { return b.Catalog(ctx) })),
 		"save_module": rpc(func(ctx context.Context, a *saveModuleArgs) (*store.Module, error) {
 			if a.Draft == nil {
 				return nil, errors.New("the request has no draft module")
@@ -247,14 +258,14 @@ func (s *Server) routes() map[string]call {
 		"save_tariff_spec": rpc(func(ctx context.Context, a *tariffSpecArgs) (*backend.TariffSaved, error) {
 			return b.SaveTariffSpec(ctx, a.ID, a.Spec)
 		}),
-		"check_integration": rpc(func(ctx context.Context, a *checkArgs) (*wizard.CheckResult, error) {
+		"check_integration": reads(rpc(func(ctx context.Context, a *checkArgs) (*wizard.CheckResult, error) {
 			return b.CheckIntegration(ctx, a.Integration, a.Password, a.Stored)
-		}),
-		"check_placement": rpc(func(ctx context.Context, d *wizard.Draft) (any, error) { return nil, b.CheckPlacement(ctx, d) }),
+		})),
+		"check_placement": reads(rpc(func(ctx context.Context, d *wizard.Draft) (any, error) { return nil, b.CheckPlacement(ctx, d) })),
 		"add_placement": rpc(func(ctx context.Context, a *placementArgs) (*backend.Placement, error) {
 			return b.AddPlacement(ctx, a.DataCenter, a.Department)
 		}),
-		"module_images": rpc(func(ctx context.Context, a *idArgs) (*wizard.Images, error) { return b.ModuleImages(ctx, a.ID) }),
+		"module_images": reads(rpc(func(ctx context.Context, a *idArgs) (*wizard.Images, error) { return b.ModuleImages(ctx, a.ID) })),
 		"set_module": rpc(func(ctx context.Context, a *setModuleArgs) (*moduleResult, error) {
 			m, w, err := b.SetModule(ctx, a.ID, a.KV)
 			return &moduleResult{Module: m, Warnings: w}, err
@@ -264,18 +275,18 @@ func (s *Server) routes() map[string]call {
 		"set_password": rpc(func(ctx context.Context, a *passwordArgs) (any, error) {
 			return nil, b.SetPassword(ctx, a.ID, a.Password)
 		}),
-		"jobs":       rpc(func(ctx context.Context, q *backend.JobQuery) ([]*store.Job, error) { return b.Jobs(ctx, *q) }),
-		"jobs_view":  rpc(func(ctx context.Context, q *backend.JobsQuery) (*backend.JobsView, error) { return b.JobsView(ctx, *q) }),
-		"job_detail": rpc(func(ctx context.Context, a *idArgs) (*backend.JobDetail, error) { return b.JobDetail(ctx, a.ID) }),
+		"jobs":       reads(rpc(func(ctx context.Context, q *backend.JobQuery) ([]*store.Job, error) { return b.Jobs(ctx, *q) })),
+		"jobs_view":  reads(rpc(func(ctx context.Context, q *backend.JobsQuery) (*backend.JobsView, error) { return b.JobsView(ctx, *q) })),
+		"job_detail": reads(rpc(func(ctx context.Context, a *idArgs) (*backend.JobDetail, error) { return b.JobDetail(ctx, a.ID) })),
 		"enqueue": rpc(func(ctx context.Context, a *enqueueArgs) (*store.Job, error) {
 			return b.Enqueue(ctx, a.Service, a.Op, a.Args)
 		}),
-		"create_services": rpc(func(ctx context.Context, a *createArgs) ([]store.Service, error) {
+		"create_services": rpc(func(ctx context.Context, a *createArgs) (*backend.Ordered, error) {
 			return b.CreateServices(ctx, a.Tariff, a.Count, a.Client)
 		}),
 		"cancel": rpc(func(ctx context.Context, a *idArgs) (any, error) { return nil, b.Cancel(ctx, a.ID) }),
 		"retry":  rpc(func(ctx context.Context, a *idArgs) (any, error) { return nil, b.Retry(ctx, a.ID) }),
-		"stats":  rpc(func(ctx context.Context, _ *noArgs) (*stats.Snapshot, error) { return b.Stats(ctx) }),
+		"stats":  reads(rpc(func(ctx context.Context, _ *noArgs) (*stats.Snapshot, error) { return b.Stats(ctx) })),
 	}
 }
 

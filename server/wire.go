@@ -82,7 +82,7 @@ type (
 		Args    map[string]string `json:"args,omitempty"`
 	}
 	createArgs struct {
-		Tariff uint64 `json:"tariff"`
+		Tariff string `json:"tariff"` // its id or its name
 		Count  int    `json:"count"`
 		Client string `json:"client"`
 	}

@@ -381,9 +381,11 @@ type Job struct {
 	VMTask      *VMTask           `json:"vmm_task,omitempty"`
 	Error       string            `json:"error,omitempty"`
 	Log         []LogLine         `json:"log,omitempty"`
-	EnqueuedAt  time.Time         `json:"enqueued_at"`
-	StartedAt   time.Time         `json:"started_at,omitzero"`
-	FinishedAt  time.Time         `json:"finished_at,omitzero"`
+	// By is who asked for the job ("uid 1000 (alice)"); empty for jobs from before vmmpm recorded it.
+	By         string    `json:"by,omitempty"`
+	EnqueuedAt time.Time `json:"enqueued_at"`
+	StartedAt  time.Time `json:"started_at,omitzero"`
+	FinishedAt time.Time `json:"finished_at,omitzero"`
 }
 
 // Logf appends a line to the job's log, keeping only the newest MaxJobLogLines.

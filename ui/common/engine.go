@@ -1,6 +1,7 @@
 package common
 
 import (
+	"strconv"
 	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
@@ -58,5 +59,9 @@ func (e engineOf) Enqueue(serviceID uint64, op string, args map[string]string) (
 func (e engineOf) CreateServices(tariffID uint64, count int, client string) ([]store.Service, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	return e.b.CreateServices(ctx, tariffID, count, client)
+	o, err := e.b.CreateServices(ctx, strconv.FormatUint(tariffID, 10), count, client)
+	if err != nil {
+		return nil, err
+	}
+	return o.Services, nil
 }
