@@ -16,8 +16,9 @@ const MaxCreate = 10_000
 
 // Actor is the engine's changes on behalf of someone: each job and log line says who asked.
 type Actor struct {
-	e  *Engine
-	by string
+	e    *Engine
+	by   string
+	also func(tx *store.Tx, jobs []store.Job) error // see Also
 }
 
 // As acts on behalf of by (a caller's description, "uid 1000 (alice)"); "" is the administrator.
@@ -58,7 +59,7 @@ func (a Actor) Enqueue(serviceID uint64, op string, args map[string]string) (*st
 	pw := args[ArgPassword]
 	delete(args, ArgPassword)
 	var out *store.Job
-	err := e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+	err := a.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
 		s, err := store.Get[store.Service](tx, serviceID)
 		if err != nil {
 			return unknown("service %d does not exist; see vmmpm service list", serviceID)
@@ -91,7 +92,7 @@ func (a Actor) CreateServices(tariffID uint64, count int, clientEmail string) ([
 		return nil, &store.ValidationError{Field: "count", Rule: fmt.Sprintf("must be between 1 and %d", MaxCreate)}
 	}
 	var out []store.Service
-	err := e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+	err := a.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
 		t, err := store.Get[store.Tariff](tx, tariffID)
 		if err != nil {
 			return unknown("tariff %d does not exist; see vmmpm tariff list", tariffID)
@@ -147,6 +148,9 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 	}
 	err := e.db.Update(func(tx *store.Tx) error {
 		if err := fn(tx, add); err != nil {
+			return &changeError{err}
+		}
+		if err := e.enqueueHook(tx, added); err != nil {
 			return &changeError{err}
 		}
 		return nil
@@ -434,7 +438,7 @@ func (e *Engine) notUnfinished(jobID uint64, verb string) error {
 // A failed open without a module (manual setup) goes through module selection again.
 func (a Actor) Retry(jobID uint64) error {
 	e := a.e
-	return e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+	return a.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
 		if e.jobs[jobID] != nil {
 			return fmt.Errorf("job %d has not failed; only failed jobs can be retried", jobID)
 		}
