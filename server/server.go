@@ -38,6 +38,8 @@ type Server struct {
 	http    *http.Server
 	// stopEvents ends the gathering of the backend's events New started.
 	stopEvents context.CancelFunc
+	// api and fingerprint say where the HTTPS API answers (SetAPI), for status.
+	api, fingerprint string
 }
 
 // New builds the server for b and starts gathering b's events at once (so start the engine after New:
@@ -203,6 +205,14 @@ func rpc[Req, Resp any](fn func(ctx context.Context, req *Req) (Resp, error)) ca
 }
 
 func (s *Server) routes() map[string]call {
+	m := s.baseRoutes()
+	for name, c := range s.apiRoutes() {
+		m[name] = c
+	}
+	return m
+}
+
+func (s *Server) baseRoutes() map[string]call {
 	b := s.backend
 	return map[string]call{
 		"hello": reads(rpc(func(ctx context.Context, _ *noArgs) (backend.Info, error) { return s.info(ctx) })),
@@ -294,6 +304,7 @@ func (s *Server) info(ctx context.Context) (backend.Info, error) {
 	info, err := s.backend.Info(ctx)
 	info.Mode, info.Socket, info.Version = backend.ModeAttached, s.socket, s.version
 	info.FirstEvent = s.hub.first()
+	info.API, info.Fingerprint = s.api, s.fingerprint
 	return info, err
 }
 

@@ -213,8 +213,9 @@ type Delivery struct {
 }
 
 // AddDeliveries writes one pending delivery of event ev (about service, 0 for none) for each of hooks
-// that wants it.
-func AddDeliveries(tx *Tx, hooks []*Webhook, ev string, service uint64, body []byte, at time.Time) error {
+// that wants it, and returns their ids.
+func AddDeliveries(tx *Tx, hooks []*Webhook, ev string, service uint64, body []byte, at time.Time) ([]uint64, error) {
+	var ids []uint64
 	var b interface {
 		NextSequence() (uint64, error)
 		Put([]byte, []byte) error
@@ -226,24 +227,25 @@ func AddDeliveries(tx *Tx, hooks []*Webhook, ev string, service uint64, body []b
 		if b == nil {
 			ob, err := writeBucket(tx, bucketOutbox)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			b = ob
 		}
 		id, err := b.NextSequence()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		d := Delivery{ID: id, Webhook: w.ID, Event: ev, Service: service, Body: body, State: DeliveryPending, CreatedAt: at}
 		data, err := json.Marshal(&d)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := b.Put(Key(id), data); err != nil {
-			return err
+			return nil, err
 		}
+		ids = append(ids, id)
 	}
-	return nil
+	return ids, nil
 }
 
 // PendingDeliveries calls fn for each pending delivery with an id above after, in id order, until fn

@@ -1,0 +1,66 @@
+package backend
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"vmmpm/store"
+	"vmmpm/wizard"
+)
+
+// How the audit trail names what a change was about.
+
+// singular is a record kind's name in the trail: "datacenters" → "datacenter".
+func singular(kind string) string { return strings.TrimSuffix(kind, "s") }
+
+func kindName(r store.Record) string { return singular(string(r.Bucket())) }
+
+func recordTarget(r store.Record) string {
+	if r.GetID() == 0 {
+		return kindName(r)
+	}
+	return fmt.Sprintf("%s %d", kindName(r), r.GetID())
+}
+
+func idList(ids []uint64) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = strconv.FormatUint(id, 10)
+	}
+	return strings.Join(parts, ", ")
+}
+
+func moduleTarget(d *wizard.Draft, m *store.Module) string {
+	var id uint64
+	switch {
+	case m != nil:
+		id = m.ID
+	case d != nil:
+		id = d.ID
+	}
+	if id == 0 {
+		return "module"
+	}
+	return fmt.Sprintf("module %d", id)
+}
+
+// keysOf is what `module set` changed, without the values.
+func keysOf(kv []string) string {
+	keys := make([]string, len(kv))
+	for i, p := range kv {
+		keys[i], _, _ = strings.Cut(p, "=")
+	}
+	return strings.Join(keys, ", ")
+}
+
+func orderTarget(tariff string, o *Ordered) string {
+	if o == nil || len(o.Services) == 0 {
+		return "tariff " + tariff
+	}
+	ids := make([]uint64, len(o.Services))
+	for i, s := range o.Services {
+		ids[i] = s.ID
+	}
+	return fmt.Sprintf("tariff %s: service %s", tariff, idList(ids))
+}
