@@ -182,6 +182,10 @@ func (e *env) do(method, path, token string, body any, hdr ...string) reply {
 }
 
 func (e *env) try(method, path, token string, body any, hdr ...string) (reply, error) {
+	return e.tryWith(e.client, method, path, token, body, hdr...)
+}
+
+func (e *env) tryWith(client *http.Client, method, path, token string, body any, hdr ...string) (reply, error) {
 	var raw []byte
 	switch b := body.(type) {
 	case nil:
@@ -208,7 +212,7 @@ func (e *env) try(method, path, token string, body any, hdr ...string) (reply, e
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := e.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return reply{}, err
 	}
