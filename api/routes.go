@@ -26,9 +26,16 @@ var OpenAPI []byte
 
 func (s *Server) routes() *http.ServeMux {
 	mux := http.NewServeMux()
-	auth := func(pattern, role string, h handler) { mux.Handle(pattern, s.authed(role, h)) }
-	mux.HandleFunc("GET /api/v1/health", s.health)
-	mux.HandleFunc("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
+	auth := func(pattern, role string, h handler) {
+		mux.Handle(pattern, s.authed(role, h))
+		s.roles[pattern] = role
+	}
+	open := func(pattern string, h http.HandlerFunc) {
+		mux.HandleFunc(pattern, h)
+		s.roles[pattern] = ""
+	}
+	open("GET /api/v1/health", s.health)
+	open("GET /api/v1/openapi.json", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(OpenAPI)
 	})

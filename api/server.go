@@ -81,13 +81,14 @@ type Server struct {
 	slots chan struct{}
 	fails *failures
 	mux   *http.ServeMux
+	roles map[string]string // route pattern → the role it needs ("" none)
 }
 
 // New makes the API server of b.
 func New(b backend.Backend, opt Options) *Server {
 	opt.defaults()
 	s := &Server{b: b, opt: opt, log: opt.Logger, slots: make(chan struct{}, opt.MaxInFlight),
-		fails: &failures{max: opt.AuthFailures, window: opt.AuthWindow, by: map[string]*failCount{}}}
+		fails: &failures{max: opt.AuthFailures, window: opt.AuthWindow, by: map[string]*failCount{}}, roles: map[string]string{}}
 	s.mux = s.routes()
 	return s
 }
