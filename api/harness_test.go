@@ -4,20 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers"
-	"github.com/getkin/kin-openapi/routers/legacy"
-
+	"vmmpm/api/apitest"
 	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
@@ -37,17 +31,10 @@ type env struct {
 	url    string
 	fp     string
 	client *http.Client
-	router routers.Router
+	check  *apitest.Validator
 	tariff *store.Tariff
 	cancel context.CancelFunc
 	done   chan error
-	// validated counts the answers checked against the document.
-	mu        sync.Mutex
-	validated int
-}
-
-func init() {
-	openapi3filter.RegisterBodyDecoder("application/openmetrics-text", openapi3filter.PlainBodyDecoder)
 }
 
 func newEnv(t testing.TB, opt Options) *env {
@@ -94,7 +81,7 @@ func newEnv(t testing.TB, opt Options) *env {
 	e.done = make(chan error, 1)
 	go func() { e.done <- e.srv.Serve(ctx, ln, time.Second) }()
 	e.client = &http.Client{Transport: &http.Transport{TLSClientConfig: PinnedConfig(e.fp), MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}
-	e.router = loadRouter(t, url)
+	e.check = apitest.New(t, OpenAPI, url)
 	t.Cleanup(e.close)
 	return e
 }
@@ -118,24 +105,6 @@ func must(t testing.TB, errs ...error) {
 			t.Fatal(err)
 		}
 	}
-}
-
-// loadRouter reads openapi.json (checking it is a valid OpenAPI 3 document) with the server at url.
-func loadRouter(t testing.TB, url string) routers.Router {
-	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromData(OpenAPI)
-	if err != nil {
-		t.Fatalf("openapi.json does not load: %v", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		t.Fatalf("openapi.json is not a valid OpenAPI 3 document: %v", err)
-	}
-	doc.Servers = openapi3.Servers{{URL: url}}
-	r, err := legacy.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
 }
 
 // token makes an API token with role and returns it.
@@ -212,47 +181,11 @@ func (e *env) tryWith(client *http.Client, method, path, token string, body any,
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := client.Do(req)
+	resp, out, err := e.check.Do(e.t, client, req, raw)
 	if err != nil {
 		return reply{}, err
 	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return reply{}, err
-	}
-	e.validate(req, raw, resp, out)
 	return reply{status: resp.StatusCode, body: out, header: resp.Header}, nil
-}
-
-// validate checks one answer against openapi.json: its status is documented for the route (or is an
-// error the document's default covers), its headers and body match the schema.
-func (e *env) validate(req *http.Request, reqBody []byte, resp *http.Response, body []byte) {
-	e.t.Helper()
-	probe := req.Clone(context.Background())
-	probe.Body = io.NopCloser(bytes.NewReader(reqBody))
-	route, params, err := e.router.FindRoute(probe)
-	if err != nil {
-		// a path or method the API does not have: the answer must still be the one error object
-		var eb errorBody
-		if resp.StatusCode != http.StatusNotFound && resp.StatusCode != http.StatusMethodNotAllowed ||
-			json.Unmarshal(body, &eb) != nil || eb.Error.Code == "" || eb.Error.Message == "" {
-			e.t.Errorf("%s %s is not in openapi.json and its answer %d is not an error object: %s", req.Method, req.URL.Path, resp.StatusCode, body)
-		}
-		return
-	}
-	in := &openapi3filter.ResponseValidationInput{
-		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: probe, PathParams: params, Route: route},
-		Status:                 resp.StatusCode, Header: resp.Header,
-		Options: &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true},
-	}
-	in.SetBodyBytes(body)
-	if err := openapi3filter.ValidateResponse(context.Background(), in); err != nil {
-		e.t.Errorf("the answer to %s %s (%d) does not match openapi.json: %v\n%s", req.Method, req.URL.Path, resp.StatusCode, err, truncate(body))
-	}
-	e.mu.Lock()
-	e.validated++
-	e.mu.Unlock()
 }
 
 func truncate(b []byte) string {
