@@ -45,8 +45,10 @@ func TestImportRules(t *testing.T) {
 		"queue":   {"store", "vmm"},
 		"wizard":  {"store", "vmm", "queue"},
 		"stats":   {"store", "queue"},
-		"backend": {"store", "vmm", "queue", "wizard", "stats"},
+		"backend": {"store", "vmm", "queue", "wizard", "stats", "webhook"},
 		"server":  {"backend", "store", "queue", "wizard", "stats", "vmm"},
+		"webhook": {"store", "queue"},
+		"api":     {"backend", "store", "queue", "stats", "webhook", "wizard"},
 	}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
