@@ -105,6 +105,9 @@ type committer struct {
 type JobWrite struct {
 	Job  *store.Job
 	From string
+	// Others: the change wrote other records too (the job's service, a task); when false, the service
+	// is as the last commit left it.
+	Others bool
 }
 
 // CommitHook runs inside every transaction that writes jobs (Options.OnCommit), after the change's own
@@ -119,7 +122,7 @@ func (c *committer) hook(tx *store.Tx, ch *change) error {
 	}
 	jobs := make([]JobWrite, len(ch.jobs))
 	for i := range ch.jobs {
-		jobs[i] = JobWrite{Job: &ch.jobs[i].job, From: ch.jobs[i].fromState}
+		jobs[i] = JobWrite{Job: &ch.jobs[i].job, From: ch.jobs[i].fromState, Others: ch.apply != nil}
 	}
 	return c.onCommit(tx, jobs)
 }
@@ -131,7 +134,7 @@ func (e *Engine) enqueueHook(tx *store.Tx, added []*jobState) error {
 	}
 	jobs := make([]JobWrite, len(added))
 	for i, js := range added {
-		jobs[i] = JobWrite{Job: &js.job, From: js.lastState}
+		jobs[i] = JobWrite{Job: &js.job, From: js.lastState, Others: true}
 	}
 	return e.c.onCommit(tx, jobs)
 }

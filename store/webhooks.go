@@ -278,8 +278,8 @@ func UpdateDelivery(tx *Tx, d *Delivery) error {
 	return putJSON(b, Key(d.ID), d)
 }
 
-// FinishDelivery moves d from the outbox to the delivered (d.State says how it ended), keeping the newest
-// MaxDelivered there.
+// FinishDelivery moves d from the outbox to the delivered (d.State says how it ended; its body is not
+// kept), keeping the newest MaxDelivered there.
 func FinishDelivery(tx *Tx, d *Delivery) error {
 	ob := tx.tx.Bucket(bucketOutbox)
 	if ob == nil || ob.Get(Key(d.ID)) == nil {
@@ -292,7 +292,9 @@ func FinishDelivery(tx *Tx, d *Delivery) error {
 	if err != nil {
 		return err
 	}
-	if err := putJSON(b, Key(d.ID), d); err != nil {
+	kept := *d
+	kept.Body = nil // the history says what happened; the payload was the receiver's
+	if err := putJSON(b, Key(d.ID), &kept); err != nil {
 		return err
 	}
 	if d.ID%256 != 0 { // counting walks the bucket: now and then is enough to keep it bounded

@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -31,6 +32,10 @@ type Options struct {
 	GiveUpAfter time.Duration
 	// Poll is how often the outbox is read when nothing said it changed (default 1 s).
 	Poll time.Duration
+	// RecordEvery is how long outcomes are gathered before they are written in one transaction (default
+	// 50 ms): the engine's commits, not the deliveries' bookkeeping, get the disk. A crash in between
+	// only sends those deliveries again.
+	RecordEvery time.Duration
 	// Version goes into the User-Agent.
 	Version string
 	Logger  *slog.Logger
@@ -56,6 +61,9 @@ func (o *Options) defaults() {
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
+	}
+	if o.RecordEvery <= 0 {
+		o.RecordEvery = 50 * time.Millisecond
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -112,6 +120,8 @@ func (d *Deliverer) Forget(id uint64) {
 type lane struct {
 	items    []*store.Delivery
 	inflight bool
+	// scheduled: the lane is in the ready queue or the waiting heap (at most once in either).
+	scheduled bool
 }
 
 type laneKey struct{ hook, service, solo uint64 }
@@ -131,44 +141,103 @@ type result struct {
 	at     time.Time
 }
 
+// waiting is a min-heap of lanes whose head waits out a backoff, by when it may go.
+type waiting []waiter
+
+type waiter struct {
+	at  time.Time
+	key laneKey
+}
+
+func (w waiting) Len() int           { return len(w) }
+func (w waiting) Less(i, j int) bool { return w[i].at.Before(w[j].at) }
+func (w waiting) Swap(i, j int)      { w[i], w[j] = w[j], w[i] }
+func (w *waiting) Push(x any)        { *w = append(*w, x.(waiter)) }
+func (w *waiting) Pop() any {
+	old := *w
+	x := old[len(old)-1]
+	*w = old[:len(old)-1]
+	return x
+}
+
+// run is Run's state, owned by its goroutine: the lanes, those whose head may go now (ready, in
+// order), those waiting out a backoff, and the webhooks as last read.
+type run struct {
+	lanes map[laneKey]*lane
+	ready []laneKey
+	wait  waiting
+	hooks map[uint64]store.Webhook
+	last  uint64 // the newest delivery id read from the outbox
+}
+
+// schedule puts lane k where its head belongs: ready now, or waiting until its next try.
+func (r *run) schedule(k laneKey, l *lane, now time.Time) {
+	if l.scheduled || l.inflight || len(l.items) == 0 {
+		return
+	}
+	l.scheduled = true
+	if at := l.items[0].NextAt; at.After(now) {
+		heap.Push(&r.wait, waiter{at: at, key: k})
+		return
+	}
+	r.ready = append(r.ready, k)
+}
+
 // Run delivers until ctx ends.
 func (d *Deliverer) Run(ctx context.Context) error {
-	lanes := map[laneKey]*lane{}
+	r := &run{lanes: map[laneKey]*lane{}, hooks: map[uint64]store.Webhook{}}
 	results := make(chan result, d.opt.Workers)
 	busy := 0
-	var last uint64
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var unwritten []*store.Delivery // outcomes not written yet
+	var writeBy <-chan time.Time
+	defer func() { d.write(unwritten) }()
+	reload := true
 	for {
-		hooks, err := d.load(&last, lanes)
-		if err != nil {
-			d.opt.Logger.Error("cannot read the webhook outbox", "error", err.Error())
+		if reload {
+			if err := d.load(r); err != nil {
+				d.opt.Logger.Error("cannot read the webhook outbox", "error", err.Error())
+			}
+			reload = false
 		}
-		next := d.opt.Now().Add(d.opt.Poll)
 		now := d.opt.Now()
-		for k, l := range lanes {
-			if _, ok := hooks[k.hook]; !ok && err == nil && !l.inflight {
-				delete(lanes, k) // its webhook was removed, and its deliveries with it
+		for len(r.wait) > 0 && !r.wait[0].at.After(now) {
+			w := heap.Pop(&r.wait).(waiter)
+			r.ready = append(r.ready, w.key)
+		}
+		for busy < d.opt.Workers && len(r.ready) > 0 {
+			k := r.ready[0]
+			r.ready = r.ready[1:]
+			l := r.lanes[k]
+			if l == nil {
+				continue
+			}
+			l.scheduled = false
+			w, ok := r.hooks[k.hook]
+			if !ok { // its webhook was removed, and its deliveries with it
+				delete(r.lanes, k)
 				continue
 			}
 			if l.inflight || len(l.items) == 0 {
 				continue
 			}
+			if l.items[0].NextAt.After(now) {
+				r.schedule(k, l, now)
+				continue
+			}
 			head := l.items[0]
-			if head.NextAt.After(now) {
-				if head.NextAt.Before(next) {
-					next = head.NextAt
-				}
-				continue
-			}
-			w, ok := hooks[k.hook]
-			if !ok || busy >= d.opt.Workers {
-				continue
-			}
 			l.inflight, busy = true, busy+1
 			go func() { results <- d.attempt(ctx, k, w, head) }()
 		}
-		timer.Reset(max(time.Until(next), time.Millisecond))
+		next := d.opt.Poll
+		if len(r.wait) > 0 {
+			next = min(next, time.Until(r.wait[0].at))
+		}
+		if len(r.ready) > 0 && busy < d.opt.Workers {
+			next = 0
+		}
+		timer.Reset(max(next, time.Millisecond))
 		select {
 		case <-ctx.Done():
 			for ; busy > 0; busy-- {
@@ -176,15 +245,21 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			}
 			return nil
 		case <-d.wake:
+			reload = true
 			continue
 		case <-timer.C:
+			reload = len(r.ready) == 0 // a poll, not a lane waiting for a free worker
 			continue
-		case r := <-results:
-			batch := []result{r}
+		case <-writeBy:
+			d.write(unwritten)
+			unwritten, writeBy = nil, nil
+			continue
+		case res := <-results:
+			batch := []result{res}
 			for more := true; more; {
 				select {
-				case r := <-results:
-					batch = append(batch, r)
+				case res := <-results:
+					batch = append(batch, res)
 				default:
 					more = false
 				}
@@ -193,88 +268,101 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				continue // cut short by the stop, not by the receiver: nothing to record
 			}
-			d.record(batch, lanes)
+			unwritten = append(unwritten, d.record(batch, r)...)
+			if writeBy == nil {
+				writeBy = time.After(d.opt.RecordEvery)
+			}
 		}
 	}
 }
 
-// load reads the webhooks and the deliveries written since last into lanes.
-func (d *Deliverer) load(last *uint64, lanes map[laneKey]*lane) (map[uint64]store.Webhook, error) {
-	hooks := map[uint64]store.Webhook{}
-	err := d.db.View(func(tx *store.Tx) error {
+// load reads the webhooks and the deliveries written since the last one read into their lanes.
+func (d *Deliverer) load(r *run) error {
+	now := d.opt.Now()
+	return d.db.View(func(tx *store.Tx) error {
 		ws, err := store.Webhooks(tx)
 		if err != nil {
 			return err
 		}
+		clear(r.hooks)
 		for _, w := range ws {
-			hooks[w.ID] = *w
+			r.hooks[w.ID] = *w
 		}
-		return store.PendingDeliveries(tx, *last, func(dl *store.Delivery) bool {
-			*last = dl.ID
+		return store.PendingDeliveries(tx, r.last, func(dl *store.Delivery) bool {
+			r.last = dl.ID
 			k := keyOf(dl)
-			l := lanes[k]
+			l := r.lanes[k]
 			if l == nil {
 				l = &lane{}
-				lanes[k] = l
+				r.lanes[k] = l
 			}
 			l.items = append(l.items, dl)
+			r.schedule(k, l, now)
 			return true
 		})
 	})
-	return hooks, err
 }
 
-// record applies attempts' outcomes: a made delivery leaves its lane (the next one may go), a failed one
-// waits out its backoff at the head; both are written in one transaction.
-func (d *Deliverer) record(batch []result, lanes map[laneKey]*lane) {
-	var finished, failed []*store.Delivery
-	for _, r := range batch {
-		l := lanes[r.key]
+// record applies attempts' outcomes to the lanes: a made delivery leaves its lane (the next one may
+// go), a failed one waits out its backoff at the head. It returns the deliveries to write.
+func (d *Deliverer) record(batch []result, r *run) []*store.Delivery {
+	var out []*store.Delivery
+	for _, res := range batch {
+		l := r.lanes[res.key]
 		if l != nil {
 			l.inflight = false
 		}
-		dl := *r.dl
+		dl := *res.dl
 		dl.Attempts++
-		dl.LastStatus = r.status
-		if r.err == nil {
-			dl.State, dl.DeliveredAt, dl.NextAt, dl.LastError = store.DeliveryDelivered, r.at, time.Time{}, ""
+		dl.LastStatus = res.status
+		if res.err == nil {
+			dl.State, dl.DeliveredAt, dl.NextAt, dl.LastError = store.DeliveryDelivered, res.at, time.Time{}, ""
 		} else {
-			dl.LastError = r.err.Error()
-			if r.at.Sub(dl.CreatedAt) >= d.opt.GiveUpAfter {
+			dl.LastError = res.err.Error()
+			if res.at.Sub(dl.CreatedAt) >= d.opt.GiveUpAfter {
 				dl.State, dl.NextAt = store.DeliveryGaveUp, time.Time{}
 				d.opt.Logger.Error("webhook delivery given up", "delivery", dl.ID, "webhook", dl.Webhook, "event", dl.Event,
 					"attempts", dl.Attempts, "error", dl.LastError)
 			} else {
-				dl.NextAt = r.at.Add(d.backoff(dl.Attempts))
+				dl.NextAt = res.at.Add(d.backoff(dl.Attempts))
 				d.opt.Logger.Warn("webhook delivery failed; will retry", "delivery", dl.ID, "webhook", dl.Webhook,
 					"event", dl.Event, "attempt", dl.Attempts, "next", dl.NextAt.Format(time.RFC3339), "error", dl.LastError)
 			}
 		}
-		if dl.State == store.DeliveryPending {
-			failed = append(failed, &dl)
-		} else {
-			finished = append(finished, &dl)
+		out = append(out, &dl)
+		if l == nil || len(l.items) == 0 || l.items[0].ID != dl.ID {
+			continue
 		}
-		if l != nil && len(l.items) > 0 && l.items[0].ID == dl.ID {
-			if dl.State == store.DeliveryPending {
-				l.items[0] = &dl
-			} else {
-				l.items[0] = nil
-				l.items = l.items[1:]
-				if len(l.items) == 0 {
-					delete(lanes, r.key)
-				}
+		if dl.State == store.DeliveryPending {
+			l.items[0] = &dl
+		} else {
+			l.items[0] = nil
+			l.items = l.items[1:]
+			if len(l.items) == 0 {
+				delete(r.lanes, res.key)
+				continue
 			}
 		}
+		r.schedule(res.key, l, res.at)
+	}
+	return out
+}
+
+// write records outcomes in one transaction: a finished delivery moves to the delivered, a failed one
+// keeps its attempts, last error and next try in the outbox.
+func (d *Deliverer) write(dls []*store.Delivery) {
+	if len(dls) == 0 {
+		return
 	}
 	err := d.db.Update(func(tx *store.Tx) error {
-		for _, dl := range finished {
-			if err := store.FinishDelivery(tx, dl); err != nil {
-				return err
+		for _, dl := range dls {
+			var err error
+			if dl.State == store.DeliveryPending {
+				err = store.UpdateDelivery(tx, dl)
+			} else {
+				err = store.FinishDelivery(tx, dl)
 			}
-		}
-		for _, dl := range failed {
-			if err := store.UpdateDelivery(tx, dl); err != nil {
+			if err != nil {
 				return err
 			}
 		}

@@ -32,11 +32,18 @@ func Hook(now func() time.Time) queue.CommitHook {
 }
 
 func jobEvents(tx *store.Tx, hooks []*store.Webhook, w queue.JobWrite, at time.Time) error {
+	jobEvent := ""
+	if w.Job.State != w.From {
+		jobEvent = store.EventJobPrefix + w.Job.State
+	}
+	if !w.Others && !wanted(hooks, jobEvent) {
+		return nil // the service is as the last commit left it, and nobody wants this job's news
+	}
 	s, err := store.Get[store.Service](tx, w.Job.ServiceID)
 	if err != nil {
 		s = nil
 	}
-	if s != nil && s.Status != store.Notified(tx, s.ID) {
+	if s != nil && w.Others && s.Status != store.Notified(tx, s.ID) {
 		if err := store.SetNotified(tx, s.ID, s.Status); err != nil {
 			return err
 		}
@@ -44,18 +51,27 @@ func jobEvents(tx *store.Tx, hooks []*store.Webhook, w queue.JobWrite, at time.T
 			return err
 		}
 	}
-	if w.Job.State != w.From {
-		return add(tx, hooks, store.EventJobPrefix+w.Job.State, s, w.Job, at)
+	if jobEvent != "" {
+		return add(tx, hooks, jobEvent, s, w.Job, at)
 	}
 	return nil
 }
 
-func add(tx *store.Tx, hooks []*store.Webhook, ev string, s *store.Service, j *store.Job, at time.Time) error {
-	wanted := false
-	for _, h := range hooks {
-		wanted = wanted || h.Wants(ev)
+// wanted reports whether any of hooks wants event ev ("" none).
+func wanted(hooks []*store.Webhook, ev string) bool {
+	if ev == "" {
+		return false
 	}
-	if !wanted {
+	for _, h := range hooks {
+		if h.Wants(ev) {
+			return true
+		}
+	}
+	return false
+}
+
+func add(tx *store.Tx, hooks []*store.Webhook, ev string, s *store.Service, j *store.Job, at time.Time) error {
+	if !wanted(hooks, ev) {
 		return nil
 	}
 	body := Event{Type: ev, At: at}
