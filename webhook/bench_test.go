@@ -164,4 +164,3 @@ func benchWebhook(b *testing.B, latency time.Duration) {
 	b.ReportMetric(tPlain.Seconds()/tQuiet.Seconds(), "hook-ratio")
 	b.ReportMetric(tDrain.Seconds()*1000/float64(b.N*rounds), "drain-ms/round")
 }
-
