@@ -39,6 +39,12 @@ type env struct {
 
 func newEnv(t testing.TB, opt Options) *env {
 	t.Helper()
+	return newEnvWith(t, opt, nil)
+}
+
+// newEnvWith is newEnv with the engine's executor (nil: VMmanager, the emulator).
+func newEnvWith(t testing.TB, opt Options, exec queue.Executor) *env {
+	t.Helper()
 	e := &env{t: t, path: filepath.Join(t.TempDir(), "vmmpm.db")}
 	e.sim = sim.New(sim.Config{TaskTime: 20 * time.Millisecond, Seed: 1})
 	vm := httptest.NewServer(e.sim)
@@ -59,7 +65,7 @@ func newEnv(t testing.TB, opt Options) *env {
 		DiskMiB: 10240, OSID: 1, IPv4Count: 1, DomainTemplate: "@USERNAME@-@ID@.example.net"}
 	must(t, db.Save(e.tariff))
 	e.eng, err = backend.NewEngine(db, secrets, backend.EngineOptions{Version: "test",
-		Queue: queue.Options{BackoffBase: time.Millisecond, PollEvery: 5 * time.Millisecond}})
+		Queue: queue.Options{BackoffBase: time.Millisecond, PollEvery: 5 * time.Millisecond, Executor: exec}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -246,8 +246,9 @@ func (replay) Error() string { return "replayed" }
 
 func (l *Local) Order(ctx context.Context, o OrderRequest) (p *Placed, err error) {
 	target := "tariff " + o.Tariff
+	inTx := false // the entry went into the order's own transaction
 	defer func() {
-		if p == nil || !p.Replayed {
+		if err != nil || !inTx && !p.Replayed {
 			l.audit(ctx, "service.create", target, err)
 		}
 	}()
@@ -280,11 +281,14 @@ func (l *Local) Order(ctx context.Context, o OrderRequest) (p *Placed, err error
 		return nil, err
 	}
 	placed.Tariff = *t
+	base := target
 	_, err = e.Also(func(tx *store.Tx, jobs []store.Job) error {
+		placed.Services = nil // it may run again, alone, when a transaction it shared failed
 		if ok, err := l.remembered(ctx, tx, o.Idempotency, new(Placed)); ok || err != nil {
 			return errors.Join(replay{}, err)
 		}
-		for _, j := range jobs {
+		ids := make([]uint64, len(jobs))
+		for i, j := range jobs {
 			if o.ExternalID != "" {
 				if err := store.SetExternalID(tx, j.ServiceID, o.ExternalID); err != nil {
 					return err
@@ -295,6 +299,11 @@ func (l *Local) Order(ctx context.Context, o OrderRequest) (p *Placed, err error
 				return err
 			}
 			placed.Services = append(placed.Services, PlacedService{Service: *s, Job: j})
+			ids[i] = s.ID
+		}
+		target = fmt.Sprintf("%s: service %s", base, idList(ids))
+		if err := store.AppendAudit(tx, l.auditEntry(ctx, "service.create", target, nil)); err != nil {
+			return err
 		}
 		return l.remember(ctx, tx, o.Idempotency, placed)
 	}).CreateServices(t.ID, o.Count, o.ClientEmail)
@@ -305,20 +314,19 @@ func (l *Local) Order(ctx context.Context, o OrderRequest) (p *Placed, err error
 		return placed, err
 	}
 	if err != nil {
+		target = base
 		return nil, err
 	}
-	ids := make([]string, len(placed.Services))
-	for i, ps := range placed.Services {
-		ids[i] = fmt.Sprint(ps.Service.ID)
-	}
-	target = fmt.Sprintf("%s: service %s", target, strings.Join(ids, ", "))
+	inTx = true
 	return placed, nil
 }
 
 func (l *Local) Operate(ctx context.Context, o OperateRequest) (op *Operated, err error) {
+	action, target := "service."+o.Type, fmt.Sprintf("service %d", o.Service)
+	inTx := false // the entry went into the enqueue's own transaction
 	defer func() {
-		if op == nil || !op.Replayed {
-			l.audit(ctx, "service."+o.Type, fmt.Sprintf("service %d", o.Service), err)
+		if err != nil || !inTx && !op.Replayed {
+			l.audit(ctx, action, target, err)
 		}
 	}()
 	if err := o.Idempotency.check(); err != nil {
@@ -340,6 +348,9 @@ func (l *Local) Operate(ctx context.Context, o OperateRequest) (op *Operated, er
 		if len(jobs) > 0 {
 			op.Job = jobs[0]
 		}
+		if err := store.AppendAudit(tx, l.auditEntry(ctx, action, target, nil)); err != nil {
+			return err
+		}
 		return l.remember(ctx, tx, o.Idempotency, op)
 	}).Enqueue(o.Service, o.Type, o.Args)
 	if errors.As(err, new(replay)) {
@@ -351,6 +362,7 @@ func (l *Local) Operate(ctx context.Context, o OperateRequest) (op *Operated, er
 	if err != nil {
 		return nil, err
 	}
+	inTx = true
 	return op, nil
 }
 
@@ -691,6 +703,14 @@ func (l *Local) Audit(_ context.Context, q AuditQuery) ([]store.AuditEntry, erro
 // audit records a change the caller made (or tried): who, what, to what, how it ended. A trail that
 // cannot be written does not undo the change; the next entries are still tried.
 func (l *Local) audit(ctx context.Context, action, target string, err error) {
+	if l.DB.ReadOnly() {
+		return
+	}
+	_ = l.auditLog().add(l.auditEntry(ctx, action, target, err))
+}
+
+// auditEntry is the trail's entry of a call: its caller, what, to what, how it ended.
+func (l *Local) auditEntry(ctx context.Context, action, target string, err error) *store.AuditEntry {
 	c := CallerOf(ctx)
 	if c.Via == ViaProcess && l.Via != "" {
 		c.Via = l.Via
@@ -703,10 +723,7 @@ func (l *Local) audit(ctx context.Context, action, target string, err error) {
 			e.Outcome = store.AuditRefused
 		}
 	}
-	if l.DB.ReadOnly() {
-		return
-	}
-	_ = l.auditLog().add(e)
+	return e
 }
 
 func (l *Local) auditLog() *auditWriter {

@@ -173,6 +173,7 @@ type Engine struct {
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
+	enq      enqueuer      // groups concurrent enqueues into one transaction (group.go)
 	loaded   chan struct{} // closed when load has built the scheduler
 	listed   chan struct{} // closed when the read model's id lists have loaded
 	loadErr  error

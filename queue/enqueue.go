@@ -93,6 +93,7 @@ func (a Actor) CreateServices(tariffID uint64, count int, clientEmail string) ([
 	}
 	var out []store.Service
 	err := a.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+		out = out[:0] // fn may run again, alone, when a transaction it shared failed
 		t, err := store.Get[store.Tariff](tx, tariffID)
 		if err != nil {
 			return unknown("tariff %d does not exist; see vmmpm tariff list", tariffID)
@@ -131,12 +132,10 @@ func expandDomain(tmpl string, s *store.Service) string {
 	return strings.NewReplacer("@ID@", strconv.FormatUint(s.ID, 10), "@USERNAME@", user).Replace(tmpl)
 }
 
-// enqueueTx runs fn in one write transaction while holding the scheduler, so lane choices inside fn see
-// the jobs fn added before. On failure the added jobs are taken back out.
-func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) error {
-	if err := e.ready(); err != nil {
-		return err
-	}
+// enqueueSolo runs fn in a write transaction of its own while holding the scheduler, so lane choices
+// inside fn see the jobs fn added before. On failure the added jobs are taken back out. (enqueueTx,
+// group.go, runs concurrent calls' fns in one transaction, and each alone when one of them fails.)
+func (e *Engine) enqueueSolo(fn func(tx *store.Tx, add func(*jobState)) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var added []*jobState
@@ -163,16 +162,28 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 		err = fmt.Errorf("the new jobs could not be written to %s (%s) and nothing was enqueued; %s and try again", e.db.Path(), f.Cause(), f.advice())
 	}
 	if err != nil {
-		for _, js := range added {
-			if !store.Finished(js.job.State) {
-				e.removeJob(js)
-			}
-			if js.job.Type == store.OpSetPassword && js.job.ID != 0 {
-				_ = e.secrets.Delete(store.JobSecretID(js.job.ID))
-			}
-		}
+		e.undoEnqueue(added)
 		return err
 	}
+	e.enqueued(added)
+	return nil
+}
+
+// undoEnqueue takes the jobs of a transaction that failed back out of the scheduler (e.mu held).
+func (e *Engine) undoEnqueue(added []*jobState) {
+	for _, js := range added {
+		if !store.Finished(js.job.State) {
+			e.removeJob(js)
+		}
+		if js.job.Type == store.OpSetPassword && js.job.ID != 0 {
+			_ = e.secrets.Delete(store.JobSecretID(js.job.ID))
+		}
+	}
+}
+
+// enqueued moves the jobs of a committed enqueue in the read model, logs and publishes them, and starts
+// what may start (e.mu held).
+func (e *Engine) enqueued(added []*jobState) {
 	e.rm.mu.Lock()
 	for _, js := range added {
 		e.rm.move(js.job.ID, js.lastState, js.job.State)
@@ -192,7 +203,6 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 	for _, js := range added {
 		e.kick(js)
 	}
-	return nil
 }
 
 // plan builds and stores a job for one operation on s: module, key name and lane (e.mu held).
