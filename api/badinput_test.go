@@ -98,7 +98,10 @@ func TestBadInput(t *testing.T) {
 	var wg sync.WaitGroup
 	var headDrop, bodyDrop time.Duration
 	wg.Add(2)
-	go func() { defer wg.Done(); headDrop = slow("GET /api/v1/services HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + op + "\r\n") }()
+	go func() {
+		defer wg.Done()
+		headDrop = slow("GET /api/v1/services HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + op + "\r\n")
+	}()
 	go func() {
 		defer wg.Done()
 		bodyDrop = slow("POST /api/v1/services HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\nAuthorization: Bearer " + op + "\r\n\r\n")
