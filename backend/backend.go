@@ -54,8 +54,9 @@ type Backend interface {
 	// SaveTariffSpec is `tariff add --spec` (id 0) and `tariff edit ID --spec`: the spec's fields over
 	// the tariff, its data center resolved by name or id, checked against the modules' VMmanager.
 	SaveTariffSpec(ctx context.Context, id uint64, spec *wizard.TariffSpec) (*TariffSaved, error)
-	// SetModule applies `module set` pairs, logging in first when a live setting changed.
-	SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error)
+	// SetModule applies typed changes to module id's settings, logging in first when a live setting
+	// changed; the warnings are sentences the admin should read.
+	SetModule(ctx context.Context, id uint64, ch *wizard.ModuleChanges) (*store.Module, []string, error)
 	// ModuleImages lists what module id's VMmanager offers a tariff (OS images, recipes).
 	ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error)
 	// CheckModule logs in with the stored password and records the result.

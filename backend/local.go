@@ -213,8 +213,8 @@ func (l *Local) SaveModule(_ context.Context, d *wizard.Draft, password string) 
 	return wizard.Update(l.DB, l.Secrets, d, password)
 }
 
-func (l *Local) SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error) {
-	return wizard.EditModule(ctx, l.DB, l.Secrets, id, kv)
+func (l *Local) SetModule(ctx context.Context, id uint64, ch *wizard.ModuleChanges) (*store.Module, []string, error) {
+	return wizard.EditModule(ctx, l.DB, l.Secrets, id, ch)
 }
 
 func (l *Local) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error) {

@@ -279,12 +279,16 @@ func moduleSetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			changes, err := wizard.ParseChanges(args[1:])
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
 			defer stop()
 			var m *store.Module
 			var warnings []string
 			err = a.withBackend(false, func(b backend.Backend) (err error) {
-				m, warnings, err = b.SetModule(ctx, id, args[1:])
+				m, warnings, err = b.SetModule(ctx, id, changes)
 				return err
 			})
 			if err != nil {

@@ -234,9 +234,9 @@ func (c *Client) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, e
 	return im, err
 }
 
-func (c *Client) SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error) {
+func (c *Client) SetModule(ctx context.Context, id uint64, ch *wizard.ModuleChanges) (*store.Module, []string, error) {
 	var res moduleResult
-	err := c.call(ctx, "set_module", setModuleArgs{ID: id, KV: kv}, &res)
+	err := c.call(ctx, "set_module", setModuleArgs{ID: id, Changes: ch}, &res)
 	return res.Module, res.Warnings, err
 }
 

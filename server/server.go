@@ -267,7 +267,7 @@ func (s *Server) routes() map[string]call {
 		}),
 		"module_images": reads(rpc(func(ctx context.Context, a *idArgs) (*wizard.Images, error) { return b.ModuleImages(ctx, a.ID) })),
 		"set_module": rpc(func(ctx context.Context, a *setModuleArgs) (*moduleResult, error) {
-			m, w, err := b.SetModule(ctx, a.ID, a.KV)
+			m, w, err := b.SetModule(ctx, a.ID, a.Changes)
 			return &moduleResult{Module: m, Warnings: w}, err
 		}),
 		"check_module": rpc(func(ctx context.Context, a *idArgs) (*store.Check, error) { return b.CheckModule(ctx, a.ID) }),

@@ -65,8 +65,8 @@ type (
 		Department string `json:"department"`
 	}
 	setModuleArgs struct {
-		ID uint64   `json:"id"`
-		KV []string `json:"kv"`
+		ID      uint64                `json:"id"`
+		Changes *wizard.ModuleChanges `json:"changes"`
 	}
 	moduleResult struct {
 		Module   *store.Module `json:"module"`
