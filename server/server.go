@@ -221,6 +221,14 @@ func (s *Server) routes() map[string]call {
 			}
 			return out, b.List(ctx, a.Kind, out)
 		})),
+		"listing": reads(rpc(func(ctx context.Context, a *kindArgs) (*listingResult, error) {
+			out := backend.NewList(a.Kind)
+			if out == nil {
+				return nil, unknownKind(a.Kind)
+			}
+			names, err := b.Listing(ctx, a.Kind, out)
+			return &listingResult{Records: out, Names: names}, err
+		})),
 		"get": reads(rpc(func(ctx context.Context, a *recordArgs) (store.Record, error) {
 			r := backend.NewRecord(a.Kind)
 			if r == nil {
@@ -275,7 +283,7 @@ func (s *Server) routes() map[string]call {
 		"set_password": rpc(func(ctx context.Context, a *passwordArgs) (any, error) {
 			return nil, b.SetPassword(ctx, a.ID, a.Password)
 		}),
-		"jobs":       reads(rpc(func(ctx context.Context, q *backend.JobQuery) ([]*store.Job, error) { return b.Jobs(ctx, *q) })),
+		"jobs":       reads(rpc(func(ctx context.Context, q *backend.JobQuery) (*backend.JobList, error) { return b.Jobs(ctx, *q) })),
 		"jobs_view":  reads(rpc(func(ctx context.Context, q *backend.JobsQuery) (*backend.JobsView, error) { return b.JobsView(ctx, *q) })),
 		"job_detail": reads(rpc(func(ctx context.Context, a *idArgs) (*backend.JobDetail, error) { return b.JobDetail(ctx, a.ID) })),
 		"enqueue": rpc(func(ctx context.Context, a *enqueueArgs) (*store.Job, error) {

@@ -42,6 +42,14 @@ type (
 		Record   json.RawMessage `json:"record"`
 		Warnings []string        `json:"warnings,omitempty"`
 	}
+	listingResult struct {
+		Records any            `json:"records"`
+		Names   *backend.Names `json:"names"`
+	}
+	listingAnswer struct {
+		Records json.RawMessage `json:"records"`
+		Names   *backend.Names  `json:"names"`
+	}
 	warningsResult struct {
 		Warnings []string `json:"warnings,omitempty"`
 	}
