@@ -171,7 +171,11 @@ func (env *Env) Backend() backend.Backend {
 			env.T.Fatal("Driver.Open returned nil")
 		}
 		env.open = b
-		env.T.Cleanup(func() { env.close() })
+		env.T.Cleanup(func() {
+			if err := env.close(); err != nil {
+				env.T.Errorf("closing the backend: %v", err)
+			}
+		})
 	}
 	return env.open
 }
