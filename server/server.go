@@ -111,7 +111,11 @@ func withPeer(ctx context.Context, c net.Conn) context.Context {
 func (s *Server) Handler() http.Handler {
 	calls := s.routes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if uid, _ := r.Context().Value(peerKey{}).(int); uid != os.Getuid() && uid != 0 {
+		uid, known := r.Context().Value(peerKey{}).(int)
+		if !known {
+			uid = -1 // served without withPeer: an unknown peer is not served
+		}
+		if uid != os.Getuid() && uid != 0 {
 			s.log.Warn("refused a connection from another user", "uid", uid)
 			fail(w, http.StatusForbidden, fmt.Sprintf("this vmmpm server serves only user %d (and root); "+
 				"run vmmpm as that user", os.Getuid()))
