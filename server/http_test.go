@@ -405,7 +405,7 @@ func TestPeerShare(t *testing.T) {
 	if a.status != http.StatusTooManyRequests || !a.says("its share") {
 		t.Errorf("call %d of one process: %d %s, want 429 naming its share", PeerShare+1, a.status, a.raw)
 	}
-	other := httpServe(t, s, os.Getuid()) // another process, same server
+	other := httpServe(t, s, os.Getuid())     // another process, same server
 	go func() { <-entered; close(release) }() // its call got in beside the first's: let all end
 	if a := request(t, other.Client(), http.MethodPost, other.URL+"/v1/jobs_view", `{}`, testVersion); a.status != 200 {
 		t.Errorf("another process, while the first held its share: %d %s, want 200", a.status, a.raw)
