@@ -22,6 +22,7 @@ func VMName(serviceID uint64) string { return "svc-" + strconv.FormatUint(servic
 type vmmExecutor struct {
 	secrets store.Secrets
 	poll    time.Duration
+	legacy  bool // each job polls its own task and nothing is cached: what main did (benchmarks compare)
 
 	mu       sync.Mutex
 	clients  map[uint64]*moduleClient
@@ -58,7 +59,7 @@ func (x *vmmExecutor) client(m *store.Module) (*vmm.Client, error) {
 		return nil, err
 	}
 	c, err := vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: pw, InsecureTLS: m.InsecureTLS,
-		SessionTTL: time.Duration(m.Params.SessionTTL) * time.Second})
+		SessionTTL: time.Duration(m.Params.SessionTTL) * time.Second, PollEvery: x.poll})
 	if err != nil {
 		return nil, &Error{Err: err, Msg: vmm.Describe(err)}
 	}
@@ -455,6 +456,13 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 		spec.RecipeID = t.RecipeID
 	}
 	cr, err := c.CreateHost(ctx, spec)
+	if err != nil && !vmm.Transient(err) && c.ForgetAccount(op.Service.ClientEmail) {
+		// The account came from the cache and may be gone (deleted in the panel): look it up afresh.
+		if again, aerr := x.account(ctx, c, op); aerr == nil && again != acc {
+			spec.Account, acc = again, again
+			cr, err = c.CreateHost(ctx, spec)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -544,14 +552,19 @@ func (x *vmmExecutor) readBack(ctx context.Context, c *vmm.Client, op *Op) (Resu
 }
 
 // account finds or creates the client's VMmanager account (@user). Creations for one client are
-// serialised, and a creation that lost a race is answered with the account the winner made.
+// serialised, and a creation that lost a race is answered with the account the winner made. An
+// account found or made within the module's session period is not looked up again.
 func (x *vmmExecutor) account(ctx context.Context, c *vmm.Client, op *Op) (uint64, error) {
 	email := op.Service.ClientEmail
 	lk, _ := x.accounts.LoadOrStore(fmt.Sprintf("%d/%s", op.Module.ID, strings.ToLower(email)), &sync.Mutex{})
 	mu := lk.(*sync.Mutex)
 	mu.Lock()
 	defer mu.Unlock()
-	a, err := c.FindAccount(ctx, email)
+	find := c.Account // within the session period, from the client's cache
+	if x.legacy {
+		find = c.FindAccount
+	}
+	a, err := find(ctx, email)
 	if err != nil {
 		return 0, err
 	}
@@ -581,11 +594,19 @@ func newPassword() string {
 	return string(b)
 }
 
-// wait polls a VMmanager task: every tenth of PollEvery during the first PollEvery (most tasks
-// are short), then every PollEvery. Each phase is one vmm operation, so a module with session_ttl 0
-// logs in at most twice per wait. A task not listed yet during the fast phase gets the slow phase's
-// grace too: fast polls alone would give up after a tenth of it.
+// wait waits for a VMmanager task through the module client's watcher, which polls every task the
+// engine awaits on that VMmanager with one query per interval (vmm.Client.Await).
 func (x *vmmExecutor) wait(ctx context.Context, c *vmm.Client, ref vmm.TaskRef) error {
+	if x.legacy {
+		return x.waitAlone(ctx, c, ref)
+	}
+	return c.Await(ctx, ref)
+}
+
+// waitAlone is how a job waited before the watcher, kept for the benchmark's before figure: it polls
+// its own task, every tenth of PollEvery during the first PollEvery, then every PollEvery. A task not
+// listed yet during the fast phase gets the slow phase's grace too.
+func (x *vmmExecutor) waitAlone(ctx context.Context, c *vmm.Client, ref vmm.TaskRef) error {
 	fast, cancel := context.WithTimeout(ctx, x.poll)
 	err := c.WaitTask(fast, ref, max(x.poll/10, time.Millisecond))
 	cancel()

@@ -29,6 +29,7 @@ type Config struct {
 	IPv4PoolSize  int              // addresses in each seed pool (default DefaultIPv4PoolSize)
 	Quirks        []Quirk          // deliberate departures from the record, for testing --deep
 	History       bool             // start with VM 1 already deleted and its finished tasks listed
+	Trace         bool             // keep every request's time and route (Requests), for benchmarks
 }
 
 // DefaultIPv4PoolSize lets one emulator hold 10,000 VMs, each with an address on interface 0 and 1.
@@ -65,6 +66,7 @@ type Sim struct {
 	seq      struct{ token, ip int }
 
 	loginsOK, loginsFailed int
+	traced                 []Request
 	requests               map[string]int
 	hostsCreated           map[string]int
 }
@@ -187,6 +189,7 @@ func (s *Sim) answer(r *http.Request, body []byte, bodyErr error) (int, any) {
 	ep, ids, pathKnown := matchRoute(r.Method, r.URL.Path)
 	key := r.Method + " " + routeName(ep, pathKnown, r.URL.Path)
 	s.requests[key]++
+	s.trace(now, key)
 	if e := s.asleep(); e != nil {
 		return e.status, e.body()
 	}

@@ -21,10 +21,13 @@ type task struct {
 	fail         bool
 	reason       string
 	effect       func(ok bool) // applied once, in end order, when the task is over
+	held         bool          // waits for the VM's next stop (Config.DeferPending): end is not yet known
 }
 
 func (t *task) status(now time.Time) string {
 	switch {
+	case t.held:
+		return heldStatus
 	case now.Before(t.end):
 		return "running"
 	case t.fail:
@@ -73,6 +76,11 @@ func (c *call) listTasks() (any, error) {
 		cands = c.s.taskAt(one - consulOffset)
 	} else if one, ok := indexHint(w, "id"); ok {
 		cands = c.s.taskAt(one)
+	} else if many, ok := anyOfHint(w, "consul_id"); ok {
+		for i := range many {
+			many[i] -= consulOffset
+		}
+		cands = c.s.tasksAt(many)
 	}
 	items := make([]map[string]any, 0, len(cands))
 	for _, t := range cands {
