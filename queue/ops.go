@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -305,18 +306,23 @@ func (x *vmmExecutor) setPassword(ctx context.Context, c *vmm.Client, op *Op) (R
 }
 
 // setParam sets CPU and RAM (up or down), grows the disk and adds IPv4 addresses, the way ISPsystem's
-// module changes a package: on an active VM the resource and disk changes carry defer {action:
-// host_stop} and a restart (waiting for its start task) makes them take effect. A repeated attempt
-// waits for what the last one recorded, then reads the VM again and does only what is still missing.
+// module changes a package: every change is posted first (on an active VM the resource and disk
+// changes carry defer {action: host_stop}, so VMmanager applies them at the next stop), then an
+// active VM is restarted, then all their tasks are awaited together. A deferred task may wait for
+// that restart, so none is awaited before it. The address change is not deferred: it is awaited
+// before the restart, which ISPsystem's module also does after adding addresses to an active VM.
+// Each task is recorded as it is started; a repeated attempt posts only what it had not, and an
+// attempt that had restarted the VM only waits and reads back.
 func (x *vmmExecutor) setParam(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
-	if t := op.Job.VMTask; t != nil {
-		op.Logf("waiting for VMmanager task %s (%s) recorded earlier", t.ConsulID, t.Name)
-		if err := x.wait(ctx, c, vmm.TaskRef{ConsulID: t.ConsulID, Name: t.Name}); err != nil && !errors.Is(err, vmm.ErrNotFound) {
-			return Result{}, err
-		}
-		if t.Name == vmm.TaskHostStart { // the restart that applied the change: only reading back is left
-			return x.paramsDone(ctx, c, op)
-		}
+	posted := parseTasks(op.Job.Args[ArgParamTasks])
+	if t := op.Job.VMTask; t != nil && len(posted) == 0 { // recorded by a vmmpm that did not list them
+		posted = []vmm.TaskRef{{ConsulID: t.ConsulID, Name: t.Name}}
+	}
+	if len(posted) > 0 {
+		op.Logf("VMmanager tasks recorded earlier: %s", formatTasks(posted))
+	}
+	if hasTask(posted, vmm.TaskHostStart) { // the restart that applies the changes was made
+		return x.awaitParams(ctx, c, op, posted)
 	}
 	h, err := hostOrGone(ctx, c, op)
 	if err != nil {
@@ -329,7 +335,7 @@ func (x *vmmExecutor) setParam(ctx context.Context, c *vmm.Client, op *Op) (Resu
 		return Result{}, permanent(shrinkError(h.ID, h.DiskMiB, disk))
 	}
 	addIPs := 0
-	if v, ok := op.Job.Args[ArgIPv4Count]; ok {
+	if v, ok := op.Job.Args[ArgIPv4Count]; ok && !hasTask(posted, vmm.TaskIPChange) {
 		n, _ := strconv.Atoi(v)
 		if addIPs = n - len(h.MainIPv4); addIPs < 0 {
 			return Result{}, permanent(fmt.Errorf("VM %d has %d IPv4 addresses and vmmpm only adds addresses (no public source shows removing them); remove %d in VMmanager",
@@ -337,35 +343,87 @@ func (x *vmmExecutor) setParam(ctx context.Context, c *vmm.Client, op *Op) (Resu
 		}
 	}
 	onStop := h.State == "active"
-	changed := false
-	if cpu != h.CPU || ram != h.RAMMiB {
-		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.SetResources(ctx, h.ID, cpu, ram, onStop) }); err != nil {
-			return Result{}, err
+	post := func(call func() (vmm.TaskRef, error)) error {
+		ref, err := call()
+		if err != nil {
+			return err
 		}
-		changed = true
+		posted = append(posted, ref)
+		return op.Record(&store.VMTask{ConsulID: ref.ConsulID, Name: ref.Name}, map[string]string{ArgParamTasks: formatTasks(posted)}, nil)
 	}
-	if disk > h.DiskMiB {
-		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.ResizeDisk(ctx, h.DiskID, disk, onStop) }); err != nil {
+	if (cpu != h.CPU || ram != h.RAMMiB) && !hasTask(posted, vmm.TaskHostParams) {
+		if err := post(func() (vmm.TaskRef, error) { return c.SetResources(ctx, h.ID, cpu, ram, onStop) }); err != nil {
 			return Result{}, err
 		}
-		changed = true
+	}
+	if disk > h.DiskMiB && !hasTask(posted, vmm.TaskDiskResize) {
+		if err := post(func() (vmm.TaskRef, error) { return c.ResizeDisk(ctx, h.DiskID, disk, onStop) }); err != nil {
+			return Result{}, err
+		}
 	}
 	if addIPs > 0 {
 		pool, err := c.MainPool(ctx, h.Cluster)
 		if err != nil {
 			return Result{}, err
 		}
-		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.AddIPv4(ctx, h.ID, addIPs, pool) }); err != nil {
+		if err := post(func() (vmm.TaskRef, error) { return c.AddIPv4(ctx, h.ID, addIPs, pool) }); err != nil {
 			return Result{}, err
 		}
 	}
-	if changed && onStop {
+	if onStop && len(posted) > 0 {
+		for _, ref := range posted {
+			if ref.Name == vmm.TaskIPChange {
+				if err := x.wait(ctx, c, ref); err != nil {
+					return Result{}, err
+				}
+			}
+		}
 		op.Logf("restarting VM %d so the change takes effect", h.ID)
-		if err := x.act(ctx, c, op, func() (vmm.TaskRef, error) { return c.RestartHost(ctx, h.ID) }); err != nil {
+		if err := post(func() (vmm.TaskRef, error) { return c.RestartHost(ctx, h.ID) }); err != nil {
+			return Result{}, err
+		}
+	}
+	return x.awaitParams(ctx, c, op, posted)
+}
+
+// awaitParams waits for every task a setparam started, together, then reads the VM back. A task
+// VMmanager no longer lists was recorded by an earlier attempt and is over.
+func (x *vmmExecutor) awaitParams(ctx context.Context, c *vmm.Client, op *Op, refs []vmm.TaskRef) (Result, error) {
+	errs := make([]error, len(refs))
+	var wg sync.WaitGroup
+	for i, ref := range refs {
+		wg.Go(func() { errs[i] = x.wait(ctx, c, ref) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil && !errors.Is(err, vmm.ErrNotFound) {
 			return Result{}, err
 		}
 	}
 	return x.paramsDone(ctx, c, op)
+}
+
+func hasTask(refs []vmm.TaskRef, name string) bool {
+	return slices.ContainsFunc(refs, func(r vmm.TaskRef) bool { return r.Name == name })
+}
+
+// formatTasks writes tasks as ArgParamTasks holds them; parseTasks reads them back.
+func formatTasks(refs []vmm.TaskRef) string {
+	parts := make([]string, len(refs))
+	for i, r := range refs {
+		parts[i] = r.ConsulID + "/" + r.Name
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseTasks(s string) []vmm.TaskRef {
+	var out []vmm.TaskRef
+	for _, p := range strings.Split(s, ",") {
+		if id, name, _ := strings.Cut(p, "/"); id != "" {
+			out = append(out, vmm.TaskRef{ConsulID: id, Name: name})
+		}
+	}
+	return out
 }
 
 // paramsDone reads the VM back so the service shows its addresses and disk as VMmanager now has them.

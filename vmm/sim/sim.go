@@ -30,6 +30,9 @@ type Config struct {
 	Quirks        []Quirk          // deliberate departures from the record, for testing --deep
 	History       bool             // start with VM 1 already deleted and its finished tasks listed
 	Trace         bool             // keep every request's time and route (Requests), for benchmarks
+	// DeferPending keeps the task of a change sent with defer to a running VM "deferred" until the VM
+	// next stops (a stop, or the stop half of a restart); it completes then, with the change.
+	DeferPending bool
 }
 
 // DefaultIPv4PoolSize lets one emulator hold 10,000 VMs, each with an address on interface 0 and 1.
