@@ -151,7 +151,8 @@ func verdict(err error) error {
 		return &Error{Err: err, Msg: se.Error(), Retry: errors.Is(err, store.ErrSecretTimeout)}
 	}
 	module := errors.Is(err, vmm.ErrUnreachable) || errors.Is(err, vmm.ErrTLS) ||
-		errors.Is(err, vmm.ErrUnavailable) || errors.Is(err, vmm.ErrUnauthorized) || vmm.Transient(err)
+		errors.Is(err, vmm.ErrUnavailable) || errors.Is(err, vmm.ErrUnauthorized) ||
+		(vmm.Transient(err) && !errors.Is(err, vmm.ErrBusy)) // a busy VM says nothing of the module
 	return &Error{Err: err, Msg: vmm.Describe(err), Retry: vmm.Transient(err), Module: module}
 }
 
@@ -182,6 +183,27 @@ func (x *vmmExecutor) run(ctx context.Context, c *vmm.Client, op *Op) (Result, e
 	return Result{}, permanent(fmt.Errorf("unknown operation %q", op.Job.Type))
 }
 
+// whenFree makes one VMmanager change and, while VMmanager answers that the VM is busy with another
+// task (a backup, a change made in the panel), makes it again after a growing pause: from half of
+// PollEvery, doubling to 15 PollEvery, for up to 150 PollEvery (5 minutes with the default 2 s).
+// Then the busy answer is the attempt's error, which is retried later with the job's backoff.
+func whenFree[T any](ctx context.Context, x *vmmExecutor, op *Op, call func() (T, error)) (T, error) {
+	pause, deadline := max(x.poll/2, time.Millisecond), time.Now().Add(150*x.poll)
+	for logged := false; ; logged = true {
+		v, err := call()
+		if !errors.Is(err, vmm.ErrBusy) || time.Now().Add(pause).After(deadline) {
+			return v, err
+		}
+		if !logged {
+			op.Logf("VM %d is busy with another task in VMmanager; trying again until it is free (%s)", op.Service.VM.HostID, vmm.Describe(err))
+		}
+		if err := sleepCtx(ctx, pause); err != nil {
+			return v, err
+		}
+		pause = min(2*pause, 15*x.poll)
+	}
+}
+
 func stateIs(s string) func(*vmm.Host) bool { return func(h *vmm.Host) bool { return h.State == s } }
 
 // resumeTask waits for the task a cut-short attempt recorded, if it has the given name. It reports
@@ -197,7 +219,7 @@ func (x *vmmExecutor) resumeTask(ctx context.Context, c *vmm.Client, op *Op, nam
 
 // act records the task a VMmanager call started, then waits for it.
 func (x *vmmExecutor) act(ctx context.Context, c *vmm.Client, op *Op, call func() (vmm.TaskRef, error)) error {
-	ref, err := call()
+	ref, err := whenFree(ctx, x, op, call)
 	if err != nil {
 		return err
 	}
@@ -295,7 +317,7 @@ func (x *vmmExecutor) setPassword(ctx context.Context, c *vmm.Client, op *Op) (R
 	if err != nil {
 		return Result{}, err
 	}
-	ref, err := c.SetPassword(ctx, op.Service.VM.HostID, pw)
+	ref, err := whenFree(ctx, x, op, func() (*vmm.TaskRef, error) { return c.SetPassword(ctx, op.Service.VM.HostID, pw) })
 	if err != nil || ref == nil {
 		return Result{}, err
 	}
@@ -308,11 +330,12 @@ func (x *vmmExecutor) setPassword(ctx context.Context, c *vmm.Client, op *Op) (R
 // setParam sets CPU and RAM (up or down), grows the disk and adds IPv4 addresses, the way ISPsystem's
 // module changes a package: every change is posted first (on an active VM the resource and disk
 // changes carry defer {action: host_stop}, so VMmanager applies them at the next stop), then an
-// active VM is restarted, then all their tasks are awaited together. A deferred task may wait for
-// that restart, so none is awaited before it. The address change is not deferred: it is awaited
-// before the restart, which ISPsystem's module also does after adding addresses to an active VM.
-// Each task is recorded as it is started; a repeated attempt posts only what it had not, and an
-// attempt that had restarted the VM only waits and reads back.
+// active VM is restarted, also after adding addresses as ISPsystem's module does, then all their
+// tasks are awaited together. A deferred task may wait for that restart, so none is awaited before
+// it; a change that is not deferred (the addresses, anything on a stopped VM) applies at once and
+// is awaited before the next, which a VM busy with it would refuse. Each task is recorded as it is
+// started; a repeated attempt posts only what it had not, and one that had restarted the VM only
+// waits and reads back.
 func (x *vmmExecutor) setParam(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
 	posted := parseTasks(op.Job.Args[ArgParamTasks])
 	if t := op.Job.VMTask; t != nil && len(posted) == 0 { // recorded by a vmmpm that did not list them
@@ -343,21 +366,31 @@ func (x *vmmExecutor) setParam(ctx context.Context, c *vmm.Client, op *Op) (Resu
 		}
 	}
 	onStop := h.State == "active"
-	post := func(call func() (vmm.TaskRef, error)) error {
-		ref, err := call()
+	var over []vmm.TaskRef // tasks this attempt already saw finish
+	// post makes a change and records its task. A change that is not deferred applies now, and the
+	// VM is busy until it has: it is awaited before the next change.
+	post := func(deferred bool, call func() (vmm.TaskRef, error)) error {
+		ref, err := whenFree(ctx, x, op, call)
 		if err != nil {
 			return err
 		}
 		posted = append(posted, ref)
-		return op.Record(&store.VMTask{ConsulID: ref.ConsulID, Name: ref.Name}, map[string]string{ArgParamTasks: formatTasks(posted)}, nil)
+		if err := op.Record(&store.VMTask{ConsulID: ref.ConsulID, Name: ref.Name}, map[string]string{ArgParamTasks: formatTasks(posted)}, nil); err != nil {
+			return err
+		}
+		if deferred {
+			return nil
+		}
+		over = append(over, ref)
+		return x.wait(ctx, c, ref)
 	}
 	if (cpu != h.CPU || ram != h.RAMMiB) && !hasTask(posted, vmm.TaskHostParams) {
-		if err := post(func() (vmm.TaskRef, error) { return c.SetResources(ctx, h.ID, cpu, ram, onStop) }); err != nil {
+		if err := post(onStop, func() (vmm.TaskRef, error) { return c.SetResources(ctx, h.ID, cpu, ram, onStop) }); err != nil {
 			return Result{}, err
 		}
 	}
 	if disk > h.DiskMiB && !hasTask(posted, vmm.TaskDiskResize) {
-		if err := post(func() (vmm.TaskRef, error) { return c.ResizeDisk(ctx, h.DiskID, disk, onStop) }); err != nil {
+		if err := post(onStop, func() (vmm.TaskRef, error) { return c.ResizeDisk(ctx, h.DiskID, disk, onStop) }); err != nil {
 			return Result{}, err
 		}
 	}
@@ -366,24 +399,18 @@ func (x *vmmExecutor) setParam(ctx context.Context, c *vmm.Client, op *Op) (Resu
 		if err != nil {
 			return Result{}, err
 		}
-		if err := post(func() (vmm.TaskRef, error) { return c.AddIPv4(ctx, h.ID, addIPs, pool) }); err != nil {
+		if err := post(false, func() (vmm.TaskRef, error) { return c.AddIPv4(ctx, h.ID, addIPs, pool) }); err != nil {
 			return Result{}, err
 		}
 	}
 	if onStop && len(posted) > 0 {
-		for _, ref := range posted {
-			if ref.Name == vmm.TaskIPChange {
-				if err := x.wait(ctx, c, ref); err != nil {
-					return Result{}, err
-				}
-			}
-		}
 		op.Logf("restarting VM %d so the change takes effect", h.ID)
-		if err := post(func() (vmm.TaskRef, error) { return c.RestartHost(ctx, h.ID) }); err != nil {
+		if err := post(true, func() (vmm.TaskRef, error) { return c.RestartHost(ctx, h.ID) }); err != nil {
 			return Result{}, err
 		}
 	}
-	return x.awaitParams(ctx, c, op, posted)
+	rest := slices.DeleteFunc(slices.Clone(posted), func(r vmm.TaskRef) bool { return slices.Contains(over, r) })
+	return x.awaitParams(ctx, c, op, rest)
 }
 
 // awaitParams waits for every task a setparam started, together, then reads the VM back. A task

@@ -8,8 +8,9 @@ import "time"
 // deferred task plausibly waits for the restart (FIDELITY.md lists it as an assumption).
 func (s *Sim) changeTask(name string, h *host, now time.Time, later bool) *task {
 	t := s.addTask(name, h, now, false, "", nil)
+	t.deferred = later
 	if later && s.cfg.DeferPending {
-		t.held, t.deferred = true, true
+		t.held = true
 		h.held = append(h.held, t)
 	}
 	return t

@@ -33,6 +33,9 @@ type Config struct {
 	// DeferPending keeps the task of a change sent with defer to a running VM "deferred" until the VM
 	// next stops (a stop, or the stop half of a restart); it completes then, with the change.
 	DeferPending bool
+	// OneTaskPerVM refuses (409) a change of a VM while another of its tasks runs, as a VM busy with a
+	// backup or a change started in the panel would be.
+	OneTaskPerVM bool
 }
 
 // DefaultIPv4PoolSize lets one emulator hold 10,000 VMs, each with an address on interface 0 and 1.
@@ -225,6 +228,9 @@ func (s *Sim) dispatch(c *call, ep *endpoint, pathKnown bool, key string, bodyEr
 	}
 	if s.injectFailure(c.r.Method, key) {
 		return nil, errf(http.StatusInternalServerError, codeInjected, "internal error (injected by the emulator)")
+	}
+	if err := s.busy(key, c.ids, c.now); err != nil {
+		return nil, err
 	}
 	return ep.h(c)
 }

@@ -22,7 +22,7 @@ type task struct {
 	reason       string
 	effect       func(ok bool) // applied once, in end order, when the task is over
 	held         bool          // waits for the VM's next stop (Config.DeferPending): end is not yet known
-	deferred     bool          // was held: a change applied at a stop, not a task that ran
+	deferred     bool          // a change deferred to the VM's next stop: it does not hold the VM
 }
 
 func (t *task) status(now time.Time) string {
