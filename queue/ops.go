@@ -28,6 +28,7 @@ type vmmExecutor struct {
 	mu       sync.Mutex
 	clients  map[uint64]*moduleClient
 	accounts sync.Map // "module/email" → *sync.Mutex: one account creation at a time per client
+	rooms    sync.Map // module id → *room: what its cluster had free when last read
 }
 
 type moduleClient struct {
@@ -540,7 +541,17 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 	if m.UseRecipes {
 		spec.RecipeID = t.RecipeID
 	}
+	n := needOf(op)
+	if err := x.checkRoom(ctx, c, op, n, false); err != nil {
+		return nil, err
+	}
 	cr, err := c.CreateHost(ctx, spec)
+	if err != nil && !vmm.Transient(err) {
+		// Refused: when VMmanager's figures now show no room, that was why, and the open waits.
+		if werr := x.checkRoom(ctx, c, op, n, true); werr != nil {
+			return nil, werr
+		}
+	}
 	if err != nil && !vmm.Transient(err) && c.ForgetAccount(op.Service.ClientEmail) {
 		// The account came from the cache and may be gone (deleted in the panel): look it up afresh.
 		if again, aerr := x.account(ctx, c, op); aerr == nil && again != acc {
@@ -551,6 +562,7 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 	if err != nil {
 		return nil, err
 	}
+	x.took(op.Module.ID, n)
 	var args map[string]string
 	if cr.RecipeTask != nil {
 		args = map[string]string{ArgRecipeTask: cr.RecipeTask.ConsulID + "/" + cr.RecipeTask.Name}
@@ -563,6 +575,155 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 	}
 	op.Logf("VM %s (id %d) requested", name, cr.HostID)
 	return cr.RecipeTask, x.wait(ctx, c, cr.Task)
+}
+
+// need is what one new VM takes from its cluster: CPU, RAM and disk, and addresses on the main
+// interface and on the additional one.
+type need struct{ cpu, ramMiB, diskMiB, main, extra int }
+
+func needOf(op *Op) need {
+	n := need{cpu: op.Tariff.CPU, ramMiB: op.Tariff.RAMMiB, diskMiB: op.Tariff.DiskMiB, main: op.Tariff.IPv4Count}
+	if op.Module.AdditionalInterface {
+		n.extra = 1
+	}
+	return n
+}
+
+// room is what a module's cluster had free when last read, less what the engine has taken since.
+type room struct {
+	mu    sync.Mutex
+	r     vmm.ClusterRoom
+	at    time.Time
+	taken need
+}
+
+// roomFresh is how long a reading of a cluster's free room is trusted before the next open reads it
+// again: 10 PollEvery (20 s with the default 2 s), so checking costs two requests per module per
+// 20 s however many opens run.
+func (x *vmmExecutor) roomFresh() time.Duration { return 10 * x.poll }
+
+func (x *vmmExecutor) roomOf(module uint64) *room {
+	r, _ := x.rooms.LoadOrStore(module, &room{})
+	return r.(*room)
+}
+
+// took counts a VM just created against the last reading, until the next one.
+func (x *vmmExecutor) took(module uint64, n need) {
+	r := x.roomOf(module)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t := &r.taken
+	t.cpu, t.ramMiB, t.diskMiB, t.main, t.extra = t.cpu+n.cpu, t.ramMiB+n.ramMiB, t.diskMiB+n.diskMiB, t.main+n.main, t.extra+n.extra
+}
+
+// readRoom reads the module's cluster afresh when the last reading is older than maxAge (0: always).
+func (x *vmmExecutor) readRoom(ctx context.Context, c *vmm.Client, m *store.Module, maxAge time.Duration) (vmm.ClusterRoom, need, error) {
+	r := x.roomOf(m.ID)
+	r.mu.Lock()
+	if !r.at.IsZero() && maxAge > 0 && time.Since(r.at) < maxAge {
+		defer r.mu.Unlock()
+		return r.r, r.taken, nil
+	}
+	r.mu.Unlock()
+	got, err := c.Room(ctx, m.Cluster.ID)
+	if err != nil {
+		return vmm.ClusterRoom{}, need{}, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.r, r.at, r.taken = got, time.Now(), need{}
+	return got, need{}, nil
+}
+
+// checkRoom returns the wait for an open when VMmanager's figures show no room for its VM: from the
+// last reading (fresh false; a shortage is read again before it counts) or from a new one. Figures
+// VMmanager does not give, or cannot be read, never hold an open: VMmanager's own answer decides.
+func (x *vmmExecutor) checkRoom(ctx context.Context, c *vmm.Client, op *Op, n need, fresh bool) error {
+	if x.legacy {
+		return nil
+	}
+	m := op.Module
+	maxAge := x.roomFresh()
+	if fresh {
+		maxAge = 0
+	}
+	r, taken, err := x.readRoom(ctx, c, &m, maxAge)
+	if err != nil {
+		return nil
+	}
+	cause, advice := shortage(r, taken, n, m.Name)
+	if cause != "" && !fresh {
+		if r, _, err = x.readRoom(ctx, c, &m, 0); err != nil {
+			return nil
+		}
+		cause, advice = shortage(r, need{}, n, m.Name)
+	}
+	if cause == "" {
+		return nil
+	}
+	ready := func(ctx context.Context) bool {
+		r, _, err := x.readRoom(ctx, c, &m, 0)
+		cause, _ := shortage(r, need{}, n, m.Name)
+		return err == nil && cause == ""
+	}
+	return &Error{Err: errors.New(cause), Msg: sentence("waiting: " + cause), Wait: &Wait{Cause: cause, Advice: advice, Ready: ready}}
+}
+
+// shortage names what a cluster lacks for a VM of n, given what was taken since the reading: the
+// cause (the same words each time) and one sentence with the figures and what to do; "" when it fits.
+func shortage(r vmm.ClusterRoom, taken, n need, module string) (cause, advice string) {
+	after := fmt.Sprintf("; the opens waiting on module %s go on by themselves when there is room", module)
+	for _, a := range []struct {
+		what       string
+		extra      bool
+		took, want int
+	}{{"main", false, taken.main, n.main}, {"additional", true, taken.extra, n.extra}} {
+		if a.want == 0 {
+			continue
+		}
+		var ids []string
+		free, known := 0, true
+		for _, p := range r.Pools {
+			if (p.Interface >= 1) != a.extra || (a.extra && len(ids) > 0) {
+				continue // a second interface draws from the first pool on an additional interface
+			}
+			ids = append(ids, fmt.Sprintf("%d (%s)", p.ID, p.Name))
+			if p.IPv4 == nil {
+				known = false
+			} else {
+				free += p.IPv4.Free()
+			}
+		}
+		if len(ids) == 0 || !known || free-a.took >= a.want {
+			continue
+		}
+		pools := "pool " + ids[0]
+		if len(ids) > 1 {
+			pools = "pools " + strings.Join(ids, ", ")
+		}
+		cause = "no free IPv4 in " + pools
+		if a.extra {
+			cause += " on the additional interface"
+		}
+		return cause, fmt.Sprintf("VMmanager's %s has %d free IPv4 addresses and a new VM needs %d: add addresses in VMmanager, or attach another pool to cluster %d's %s interface%s",
+			pools, max(free-a.took, 0), a.want, r.ID, a.what, after)
+	}
+	if r.Oversold {
+		return "", ""
+	}
+	for _, a := range []struct {
+		what, unit string
+		room       *vmm.Room
+		took, want int
+	}{{"CPU", "CPUs", r.CPU, taken.cpu, n.cpu}, {"RAM", "MiB", r.RAMMiB, taken.ramMiB, n.ramMiB}, {"disk", "MiB of disk", r.StorageMiB, taken.diskMiB, n.diskMiB}} {
+		if a.room == nil || a.room.Free()-a.took >= a.want {
+			continue
+		}
+		cluster := fmt.Sprintf("cluster %d (%s)", r.ID, r.Name)
+		return "not enough free " + a.what + " on " + cluster, fmt.Sprintf("VMmanager's %s has %d of %d %s free and a new VM needs %d: add a node or free resources in VMmanager%s",
+			cluster, max(a.room.Free()-a.took, 0), a.room.Total, a.unit, a.want, after)
+	}
+	return "", ""
 }
 
 // adopt takes over a VM an earlier attempt created (its answer or its record was lost) and waits

@@ -2,6 +2,7 @@ package vmm
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,10 +80,23 @@ func (c *Client) clusterList(ctx context.Context, o *op) ([]wireCluster, error) 
 	if err != nil {
 		return nil, err
 	}
+	c.cacheClusters(ws)
+	return ws, nil
+}
+
+func (c *Client) cacheClusters(ws []wireCluster) {
 	if c.ttl > 0 {
 		c.cache.mu.Lock()
 		c.cache.clusters, c.cache.clustersAt = ws, time.Now()
 		c.cache.mu.Unlock()
 	}
-	return ws, nil
+}
+
+func interfaceOrder(m map[int][]uint64) []int {
+	keys := make([]int, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }
