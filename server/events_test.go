@@ -220,15 +220,19 @@ func TestHubNumbersAcrossRestarts(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(h1, 1, 3)
-	if seqs.writes != 1 || seqs.v[seqCounter] != 1+SeqBlock {
-		t.Fatalf("after 3 events: %d writes, reserved %d; want 1 write reserving %d", seqs.writes, seqs.v[seqCounter], 1+SeqBlock)
+	base := h1.base // a fresh store numbers from 2: since=0 means "from now", so FirstEvent-1 is never 0
+	if base != 1 {
+		t.Fatalf("a hub on a fresh store adds %d to the engine's numbers, want 1", base)
+	}
+	if seqs.writes != 1 || seqs.v[seqCounter] != base+1+SeqBlock {
+		t.Fatalf("after 3 events: %d writes, reserved %d; want 1 write reserving %d", seqs.writes, seqs.v[seqCounter], base+1+SeqBlock)
 	}
 	h1.publish(jobEvent(SeqBlock, 4))
 	if seqs.writes != 1 {
 		t.Errorf("an event inside the reserved block wrote again (%d writes)", seqs.writes)
 	}
 	h1.publish(jobEvent(SeqBlock+2, 5)) // past the block
-	if seqs.writes != 2 || seqs.v[seqCounter] != 2*SeqBlock+2 {
+	if seqs.writes != 2 || seqs.v[seqCounter] != base+2*SeqBlock+2 {
 		t.Errorf("past the block: %d writes, reserved %d", seqs.writes, seqs.v[seqCounter])
 	}
 	sent := h1.last
@@ -268,14 +272,14 @@ func TestHubReservationFails(t *testing.T) {
 	if len(reported) != 2 || seqs.writes != 0 {
 		t.Errorf("two events with the store failing: %d reported, %d written", len(reported), seqs.writes)
 	}
-	if l := <-s.ch; l.seq != 1 {
-		t.Errorf("the first event is %d", l.seq)
+	if l := <-s.ch; l.seq != h.base+1 {
+		t.Errorf("the first event is %d, want %d", l.seq, h.base+1)
 	}
 	seqs.mu.Lock()
 	seqs.fail = nil
 	seqs.mu.Unlock()
 	publish(h, 3, 4)
-	if len(reported) != 2 || seqs.writes != 1 || seqs.v[seqCounter] != 3+SeqBlock {
+	if len(reported) != 2 || seqs.writes != 1 || seqs.v[seqCounter] != h.base+3+SeqBlock {
 		t.Errorf("once the store works: %d reported, %d written, reserved %d", len(reported), seqs.writes, seqs.v[seqCounter])
 	}
 }

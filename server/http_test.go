@@ -31,7 +31,7 @@ const testVersion = "test-1"
 type fakeBackend struct {
 	backend.Backend
 	events      chan backend.Event
-	counts      func(ctx context.Context) (map[uint64]queue.ModuleCounts, error)
+	view        func(ctx context.Context) (*backend.JobsView, error)
 	get         func(ctx context.Context, kind string, id uint64, out any) error
 	checkModule func(ctx context.Context, id uint64) (*store.Check, error)
 }
@@ -65,11 +65,11 @@ func (f *fakeBackend) Events(ctx context.Context, _ uint64, _ bool) (<-chan back
 	return out, nil
 }
 
-func (f *fakeBackend) Counts(ctx context.Context) (map[uint64]queue.ModuleCounts, error) {
-	if f.counts != nil {
-		return f.counts(ctx)
+func (f *fakeBackend) JobsView(ctx context.Context, _ backend.JobsQuery) (*backend.JobsView, error) {
+	if f.view != nil {
+		return f.view(ctx)
 	}
-	return map[uint64]queue.ModuleCounts{1: {Queued: 2}}, nil
+	return &backend.JobsView{Counts: map[uint64]queue.ModuleCounts{1: {Queued: 2}}}, nil
 }
 
 func (f *fakeBackend) Get(ctx context.Context, kind string, id uint64, out any) error {
@@ -169,24 +169,24 @@ func TestStatusCodes(t *testing.T) {
 		status                            int
 		says                              string
 	}{
-		{"a call", http.MethodPost, "/v1/counts", `{}`, testVersion, 200, ""},
-		{"a call without a body", http.MethodPost, "/v1/counts", ``, testVersion, 200, ""},
+		{"a call", http.MethodPost, "/v1/jobs_view", `{}`, testVersion, 200, ""},
+		{"a call without a body", http.MethodPost, "/v1/jobs_view", ``, testVersion, 200, ""},
 		{"a record", http.MethodPost, "/v1/get", `{"kind":"modules","id":7}`, testVersion, 200, ""},
 		{"malformed JSON", http.MethodPost, "/v1/get", `{"kind":`, testVersion, 400, "not valid JSON"},
 		{"an unknown field", http.MethodPost, "/v1/get", `{"kind":"modules","id":1,"extra":true}`, testVersion, 400, `unknown field "extra"`},
 		{"a field of the wrong type", http.MethodPost, "/v1/get", `{"kind":"modules","id":"one"}`, testVersion, 400, "not valid JSON"},
 		{"an unknown call", http.MethodPost, "/v1/format_disk", `{}`, testVersion, 404, `no call "/v1/format_disk"`},
 		{"no call named", http.MethodPost, "/v1/", `{}`, testVersion, 404, "no call"},
-		{"another protocol version", http.MethodPost, "/v2/counts", `{}`, testVersion, 404, "no call"},
-		{"GET of a call", http.MethodGet, "/v1/counts", ``, testVersion, 405, "takes POST, not GET"},
+		{"another protocol version", http.MethodPost, "/v2/jobs_view", `{}`, testVersion, 404, "no call"},
+		{"GET of a call", http.MethodGet, "/v1/jobs_view", ``, testVersion, 405, "takes POST, not GET"},
 		{"POST of the events", http.MethodPost, "/v1/events", ``, testVersion, 405, "takes GET, not POST"},
 		{"events since a word", http.MethodGet, "/v1/events?since=abc", ``, testVersion, 400, "since must be an event sequence number"},
-		{"another version", http.MethodPost, "/v1/counts", `{}`, "9.9.9", 409, "this vmmpm is version 9.9.9 but the server"},
-		{"no version", http.MethodPost, "/v1/counts", `{}`, "", 409, "version unknown"},
+		{"another version", http.MethodPost, "/v1/jobs_view", `{}`, "9.9.9", 409, "this vmmpm is version 9.9.9 but the server"},
+		{"no version", http.MethodPost, "/v1/jobs_view", `{}`, "", 409, "version unknown"},
 		{"a rule's refusal", http.MethodPost, "/v1/get", `{"kind":"modules","id":3}`, testVersion, 422, "there is no module 3"},
 		{"an unknown kind", http.MethodPost, "/v1/list", `{"kind":"passwords"}`, testVersion, 422, "not a kind of record"},
-		{"a body at the limit", http.MethodPost, "/v1/counts", `{}` + strings.Repeat(" ", MaxBody-2), testVersion, 200, ""},
-		{"a body over the limit", http.MethodPost, "/v1/counts", `{}` + strings.Repeat(" ", MaxBody-1), testVersion, 413, "larger than 1048576 bytes"},
+		{"a body at the limit", http.MethodPost, "/v1/jobs_view", `{}` + strings.Repeat(" ", MaxBody-2), testVersion, 200, ""},
+		{"a body over the limit", http.MethodPost, "/v1/jobs_view", `{}` + strings.Repeat(" ", MaxBody-1), testVersion, 413, "larger than 1048576 bytes"},
 	}
 	for _, c := range cases {
 		a := request(t, hc, c.method, hs.URL+c.path, c.body, c.version)
@@ -251,7 +251,7 @@ func TestPeerCheck(t *testing.T) {
 		hs := httpServe(t, s, c.uid)
 		// The wrong version too: the peer is checked first, so another user learns nothing else.
 		for _, version := range []string{testVersion, "9.9.9"} {
-			a := request(t, hs.Client(), http.MethodPost, hs.URL+"/v1/counts", `{}`, version)
+			a := request(t, hs.Client(), http.MethodPost, hs.URL+"/v1/jobs_view", `{}`, version)
 			want := c.status
 			if want == 200 && version != testVersion {
 				want = 409
@@ -274,13 +274,13 @@ func TestPeerCheck(t *testing.T) {
 	tcp.Config.ConnContext = withPeer
 	tcp.Start()
 	t.Cleanup(tcp.Close)
-	if a := request(t, tcp.Client(), http.MethodPost, tcp.URL+"/v1/counts", `{}`, testVersion); a.status != 403 {
+	if a := request(t, tcp.Client(), http.MethodPost, tcp.URL+"/v1/jobs_view", `{}`, testVersion); a.status != 403 {
 		t.Errorf("a TCP peer (no SO_PEERCRED): answered %d %s, want 403", a.status, a.raw)
 	}
 	// And a Handler served where no peer was recorded at all refuses rather than serve everyone.
 	bare := httptest.NewServer(s.Handler())
 	t.Cleanup(bare.Close)
-	if a := request(t, bare.Client(), http.MethodPost, bare.URL+"/v1/counts", `{}`, testVersion); a.status != 403 {
+	if a := request(t, bare.Client(), http.MethodPost, bare.URL+"/v1/jobs_view", `{}`, testVersion); a.status != 403 {
 		t.Errorf("no peer recorded: answered %d %s, want 403", a.status, a.raw)
 	}
 }
@@ -288,9 +288,9 @@ func TestPeerCheck(t *testing.T) {
 // TestPeerOverSocket: over the real socket withPeer reads this process's uid, which is served.
 func TestPeerOverSocket(t *testing.T) {
 	c := serveLocal(t, newFake(), nil, testVersion)
-	counts, err := c.Counts(t.Context())
-	if err != nil || counts[1].Queued != 2 {
-		t.Fatalf("a call over the socket as this user: %v, %v", counts, err)
+	v, err := c.JobsView(t.Context(), backend.JobsQuery{})
+	if err != nil || v.Counts[1].Queued != 2 {
+		t.Fatalf("a call over the socket as this user: %v, %v", v, err)
 	}
 }
 
@@ -299,13 +299,13 @@ func TestPeerOverSocket(t *testing.T) {
 func TestTooManyInFlight(t *testing.T) {
 	f := newFake()
 	entered, release := make(chan struct{}, MaxInFlight+1), make(chan struct{})
-	f.counts = func(ctx context.Context) (map[uint64]queue.ModuleCounts, error) {
+	f.view = func(ctx context.Context) (*backend.JobsView, error) {
 		entered <- struct{}{}
 		select {
 		case <-release:
 		case <-ctx.Done():
 		}
-		return map[uint64]queue.ModuleCounts{}, nil
+		return &backend.JobsView{}, nil
 	}
 	hs := httpServe(t, newServer(t, f), os.Getuid())
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: MaxInFlight + 2}}
@@ -314,7 +314,7 @@ func TestTooManyInFlight(t *testing.T) {
 	statuses := make(chan string, MaxInFlight)
 	for range MaxInFlight {
 		wg.Go(func() {
-			a, err := do(t.Context(), hc, http.MethodPost, hs.URL+"/v1/counts", `{}`, testVersion)
+			a, err := do(t.Context(), hc, http.MethodPost, hs.URL+"/v1/jobs_view", `{}`, testVersion)
 			if err == nil && a.status != 200 {
 				err = fmt.Errorf("answered %d %s", a.status, a.raw)
 			}
@@ -332,7 +332,7 @@ func TestTooManyInFlight(t *testing.T) {
 		}
 	}
 	began := time.Now()
-	a := request(t, hc, http.MethodPost, hs.URL+"/v1/counts", `{}`, testVersion)
+	a := request(t, hc, http.MethodPost, hs.URL+"/v1/jobs_view", `{}`, testVersion)
 	if a.status != http.StatusTooManyRequests || !a.says("too many calls at once") {
 		t.Errorf("call %d: answered %d %s, want 429", MaxInFlight+1, a.status, a.raw)
 	}
@@ -361,7 +361,7 @@ func TestTooManyInFlight(t *testing.T) {
 	for s := range statuses {
 		t.Errorf("a call in flight: %s, want 200", s)
 	}
-	if a := request(t, hc, http.MethodPost, hs.URL+"/v1/counts", `{}`, testVersion); a.status != 200 {
+	if a := request(t, hc, http.MethodPost, hs.URL+"/v1/jobs_view", `{}`, testVersion); a.status != 200 {
 		t.Errorf("after the calls ended: %d %s", a.status, a.raw)
 	}
 }
@@ -377,7 +377,7 @@ func TestHeaderTimeout(t *testing.T) {
 	}
 	defer conn.Close()
 	began := time.Now()
-	if _, err := io.WriteString(conn, "POST /v1/counts HTTP/1.1\r\nHost: vmmpm\r\nX-Vmmpm-Version: "+testVersion+"\r\n"); err != nil {
+	if _, err := io.WriteString(conn, "POST /v1/jobs_view HTTP/1.1\r\nHost: vmmpm\r\nX-Vmmpm-Version: "+testVersion+"\r\n"); err != nil {
 		t.Fatal(err)
 	}
 	closed := make(chan error, 1)
@@ -386,7 +386,7 @@ func TestHeaderTimeout(t *testing.T) {
 		_, err := io.ReadAll(conn)
 		closed <- err
 	}()
-	if _, err := c.Counts(t.Context()); err != nil {
+	if _, err := c.JobsView(t.Context(), backend.JobsQuery{}); err != nil {
 		t.Errorf("a call beside the stalled one: %v", err)
 	}
 	select {
@@ -415,7 +415,7 @@ func TestClientErrors(t *testing.T) {
 	if c != nil || info != nil || err != nil {
 		t.Errorf("Dial with no server: %v, %v, %v; want nothing at all", c, info, err)
 	}
-	_, err = NewClient(missing, testVersion).Counts(t.Context())
+	_, err = NewClient(missing, testVersion).JobsView(t.Context(), backend.JobsQuery{})
 	if !errors.Is(err, ErrServerGone) {
 		t.Errorf("a call with no server: %v, want ErrServerGone", err)
 	}
@@ -429,7 +429,7 @@ func TestClientErrors(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Counts(t.Context()); !errors.Is(err, ErrServerGone) {
+	if _, err := s.JobsView(t.Context(), backend.JobsQuery{}); !errors.Is(err, ErrServerGone) {
 		t.Errorf("a call after the server stopped: %v, want ErrServerGone", err)
 	}
 	if _, err := os.Stat(s.Socket()); !os.IsNotExist(err) {

@@ -121,7 +121,6 @@ func (s *Server) Handler() http.Handler {
 				"run vmmpm as that user", os.Getuid()))
 			return
 		}
-		uid, _ := r.Context().Value(peerKey{}).(int)
 		caller := backend.UserCaller(uid, backend.ViaSocket)
 		r = r.WithContext(backend.WithCaller(r.Context(), caller))
 		w.Header().Set(versionHeader, s.version)

@@ -26,10 +26,10 @@ func testEnqueue(t *testing.T, env *Env) {
 	}{
 		{"an unknown operation", "format", nil, "type", `unknown operation "format"`},
 		{"an argument the operation does not take", store.OpReboot, map[string]string{"cpu": "2"}, "cpu", "is not an argument of reboot"},
-		{"an argument that is not a number", store.OpSetParam, map[string]string{"cpu": "two"}, "cpu", "positive whole number"},
-		{"a zero argument", store.OpSetParam, map[string]string{"ram_mib": "0"}, "ram_mib", "positive whole number"},
+		{"an argument that is not a number", store.OpSetParam, map[string]string{"cpu": "two"}, "cpu", "whole number between 1 and"},
+		{"a zero argument", store.OpSetParam, map[string]string{"ram_mib": "0"}, "ram_mib", "whole number between 1 and"},
 		{"setparam with nothing to set", store.OpSetParam, nil, "setparam", "give at least one of"},
-		{"setpassword without a password", store.OpSetPassword, nil, "password", "must not be empty"},
+		{"setpassword without a password", store.OpSetPassword, nil, "password", "is required by setpassword"},
 		{"a password for reboot", store.OpReboot, map[string]string{"password": "x"}, "password", "only setpassword"},
 	}
 	for _, r := range refusals {
