@@ -620,7 +620,7 @@ func (x *vmmExecutor) took(module uint64, n need) {
 func (x *vmmExecutor) readRoom(ctx context.Context, c *vmm.Client, m *store.Module, maxAge time.Duration) (vmm.ClusterRoom, need, error) {
 	r := x.roomOf(m.ID)
 	r.mu.Lock()
-	if !r.at.IsZero() && maxAge > 0 && time.Since(r.at) < maxAge {
+	if !r.at.IsZero() && r.r.ID == m.Cluster.ID && maxAge > 0 && time.Since(r.at) < maxAge {
 		defer r.mu.Unlock()
 		return r.r, r.taken, nil
 	}
@@ -871,4 +871,53 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+// capacity is the module's free room: the last reading when younger than maxAge, else a new one.
+func (x *vmmExecutor) capacity(ctx context.Context, m *store.Module, maxAge time.Duration) (*Capacity, error) {
+	c, err := x.client(m)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := x.readRoom(ctx, c, m, maxAge); err != nil {
+		return nil, err
+	}
+	return x.lastCapacity(m), nil
+}
+
+// lastCapacity is the module's last reading, less what the engine has created since (nil: none yet).
+func (x *vmmExecutor) lastCapacity(m *store.Module) *Capacity {
+	v, ok := x.rooms.Load(m.ID)
+	if !ok {
+		return nil
+	}
+	r := v.(*room)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.at.IsZero() || r.r.ID != m.Cluster.ID {
+		return nil
+	}
+	room := func(v *vmm.Room, took int) *Room {
+		if v == nil {
+			return nil
+		}
+		return &Room{Total: v.Total, Used: min(v.Used+took, v.Total)}
+	}
+	out := &Capacity{At: r.at, Cluster: ClusterRoom{ID: r.r.ID, Name: r.r.Name, Oversold: r.r.Oversold,
+		CPU: room(r.r.CPU, r.taken.cpu), RAMMiB: room(r.r.RAMMiB, r.taken.ramMiB), DiskMiB: room(r.r.StorageMiB, r.taken.diskMiB)}}
+	mainTook, extraTook := r.taken.main, r.taken.extra
+	for _, p := range r.r.Pools {
+		pr := PoolRoom{ID: p.ID, Name: p.Name, Interface: p.Interface}
+		if p.IPv4 != nil { // what was taken since the reading is charged to the first pools with room
+			took := &mainTook
+			if p.Interface >= 1 {
+				took = &extraTook
+			}
+			n := min(*took, p.IPv4.Free())
+			*took -= n
+			pr.IPv4 = &Room{Total: p.IPv4.Total, Used: p.IPv4.Used + n}
+		}
+		out.Pools = append(out.Pools, pr)
+	}
+	return out
 }
