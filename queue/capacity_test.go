@@ -154,3 +154,32 @@ func TestClusterFullWaits(t *testing.T) {
 		t.Fatalf("tasks %+v, want one", ts)
 	}
 }
+
+// Capacity is the engine's last reading of a module's free room, the VMs it made since counted; a
+// module whose VMmanager cannot be read has none.
+func TestCapacityReading(t *testing.T) {
+	f := newFixture(t, sim.Config{Seed: 53, IPv4PoolSize: 50}, store.DefaultParams())
+	e := f.engine(fastOptions())
+	if _, err := e.CreateServices(f.tariff.ID, 3, "room@example.org"); err != nil {
+		t.Fatal(err)
+	}
+	runIdle(t, e, 30*time.Second)
+	c := e.Capacity(t.Context(), f.module)
+	if c == nil || c.Cluster.ID != 1 || c.Cluster.CPU == nil || c.Cluster.CPU.Used != 3 || c.Cluster.RAMMiB.Used != 3*1024 ||
+		len(c.Pools) != 2 || c.Pools[0].ID != 1 || c.Pools[0].Interface != 0 || c.Pools[0].IPv4.Total != 50 ||
+		c.Pools[0].IPv4.Used != 3 || c.Pools[1].Interface != 1 || c.Pools[1].IPv4.Used != 0 {
+		t.Fatalf("capacity %+v", c)
+	}
+	if fresh, err := e.ReadCapacity(t.Context(), f.module, 0); err != nil || fresh.Pools[0].IPv4.Used != 3 || !fresh.At.After(c.At) {
+		t.Fatalf("read afresh: %+v, %v", fresh, err)
+	}
+	gone := *f.module
+	gone.ID, gone.URL = 99, "http://127.0.0.1:1"
+	f.must(f.secrets.Set(gone.ID, "demo-password"))
+	if c := e.Capacity(t.Context(), &gone); c != nil {
+		t.Fatalf("capacity of an unreachable VMmanager: %+v", c)
+	}
+	if _, err := e.ReadCapacity(t.Context(), &gone, 0); err == nil {
+		t.Fatal("reading an unreachable VMmanager did not fail")
+	}
+}

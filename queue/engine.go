@@ -169,6 +169,7 @@ type Engine struct {
 	held     []*change
 	keyWait  *keyWait            // the keyring cannot give passwords: start nothing until it can
 	capWaits map[capKey]*capWait // a module's opens wait for room in VMmanager: start none of them
+	capRead  sync.Map            // module id → when Capacity last began reading its free room
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool

@@ -55,27 +55,34 @@ type capacityReader interface {
 
 // Capacity returns what m's VMmanager had free at the engine's last reading, and reads it again in
 // the background when that reading is older than CapacityEvery. Before the first reading it reads now,
-// waiting at most firstReading (and ctx): nil when that fails, or the executor is not VMmanager's.
+// waiting at most firstReading (and ctx): nil when that fails, or the executor is not VMmanager's. It
+// begins at most one reading per module per CapacityEvery, so an unreachable VMmanager costs a screen
+// that asks every few seconds one wait a minute, not one each time.
 func (e *Engine) Capacity(ctx context.Context, m *store.Module) *Capacity {
 	x, ok := e.exec.(capacityReader)
 	if !ok {
 		return nil
 	}
 	last := x.lastCapacity(m)
+	if last != nil && time.Since(last.At) < CapacityEvery {
+		return last
+	}
+	if t, ok := e.capRead.Load(m.ID); ok && time.Since(t.(time.Time)) < CapacityEvery {
+		return last // a reading began within the period (and failed, or runs): do not wait for another
+	}
+	e.capRead.Store(m.ID, time.Now())
 	if last == nil {
 		ctx, cancel := context.WithTimeout(ctx, firstReading)
 		defer cancel()
 		last, _ = x.capacity(ctx, m, CapacityEvery)
 		return last
 	}
-	if time.Since(last.At) >= CapacityEvery {
-		mod := *m
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			_, _ = x.capacity(ctx, &mod, CapacityEvery)
-		}()
-	}
+	mod := *m
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, _ = x.capacity(ctx, &mod, CapacityEvery)
+	}()
 	return last
 }
 
