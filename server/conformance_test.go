@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -51,7 +52,7 @@ func (s *served) Close() error {
 
 // serveLocal serves b (closed with the server) on a socket in a short temporary folder (a socket
 // path has at most 107 bytes, and t.TempDir's are long) and dials it.
-func serveLocal(t *testing.T, b backend.Backend, seqs SeqStore, version string) *served {
+func serveLocal(t *testing.T, b backend.Backend, seqs SeqStore, version string, log ...*slog.Logger) *served {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "vs")
 	if err != nil {
@@ -63,7 +64,11 @@ func serveLocal(t *testing.T, b backend.Backend, seqs SeqStore, version string) 
 		_ = os.RemoveAll(dir)
 		t.Fatal(err)
 	}
-	srv, err := New(b, seqs, version, sock, nil)
+	var logger *slog.Logger
+	if len(log) > 0 {
+		logger = log[0]
+	}
+	srv, err := New(b, seqs, version, sock, logger)
 	if err != nil {
 		_ = ln.Close()
 		_ = os.RemoveAll(dir)
