@@ -591,10 +591,11 @@ func needOf(op *Op) need {
 
 // room is what a module's cluster had free when last read, less what the engine has taken since.
 type room struct {
-	mu    sync.Mutex
-	r     vmm.ClusterRoom
-	at    time.Time
-	taken need
+	mu      sync.Mutex
+	reading chan struct{} // one reading at a time; the others wait for it and use it
+	r       vmm.ClusterRoom
+	at      time.Time
+	taken   need
 }
 
 // roomFresh is how long a reading of a cluster's free room is trusted before the next open reads it
@@ -603,7 +604,7 @@ type room struct {
 func (x *vmmExecutor) roomFresh() time.Duration { return 10 * x.poll }
 
 func (x *vmmExecutor) roomOf(module uint64) *room {
-	r, _ := x.rooms.LoadOrStore(module, &room{})
+	r, _ := x.rooms.LoadOrStore(module, &room{reading: make(chan struct{}, 1)})
 	return r.(*room)
 }
 
@@ -619,8 +620,26 @@ func (x *vmmExecutor) took(module uint64, n need) {
 // readRoom reads the module's cluster afresh when the last reading is older than maxAge (0: always).
 func (x *vmmExecutor) readRoom(ctx context.Context, c *vmm.Client, m *store.Module, maxAge time.Duration) (vmm.ClusterRoom, need, error) {
 	r := x.roomOf(m.ID)
+	asked := time.Now()
+	// usable: a reading of this cluster young enough, or made since this call began (while it waited
+	// for another caller's reading: opens starting together read once).
+	usable := func() bool {
+		return !r.at.IsZero() && r.r.ID == m.Cluster.ID && (r.at.After(asked) || (maxAge > 0 && time.Since(r.at) < maxAge))
+	}
 	r.mu.Lock()
-	if !r.at.IsZero() && r.r.ID == m.Cluster.ID && maxAge > 0 && time.Since(r.at) < maxAge {
+	if usable() {
+		defer r.mu.Unlock()
+		return r.r, r.taken, nil
+	}
+	r.mu.Unlock()
+	select {
+	case r.reading <- struct{}{}:
+		defer func() { <-r.reading }()
+	case <-ctx.Done():
+		return vmm.ClusterRoom{}, need{}, ctx.Err()
+	}
+	r.mu.Lock()
+	if usable() {
 		defer r.mu.Unlock()
 		return r.r, r.taken, nil
 	}
