@@ -23,6 +23,7 @@ var sentinels = map[string]error{
 	"keyring_locked":   store.ErrLocked,
 	"secret_timeout":   store.ErrSecretTimeout,
 	"job_not_found":    queue.ErrNotFound,
+	"engine_paused":    queue.ErrPaused,
 	"bad_url":          vmm.ErrBadURL,
 	"unreachable":      vmm.ErrUnreachable,
 	"tls":              vmm.ErrTLS,
