@@ -72,7 +72,7 @@ func TestRoles(t *testing.T) {
 	svc, job := o.Services[0].ID, o.Services[0].Job.ID
 	waitFor(t, 30*time.Second, "the open ends", func() bool {
 		jobs, err := e.eng.Jobs(context.Background(), backend.JobQuery{})
-		return err == nil && len(jobs) == 1 && store.Finished(jobs[0].State)
+		return err == nil && len(jobs.Jobs) == 1 && store.Finished(jobs.Jobs[0].State)
 	})
 	e.do("GET", "/api/v1/services", rd, nil) // the reader's first use is recorded before the refusals
 	waitFor(t, 5*time.Second, "the reader's last use is written", func() bool {

@@ -86,7 +86,7 @@ func TestIdempotentCreates(t *testing.T) {
 	jobs, err := e.eng.Jobs(ctx, backend.JobQuery{})
 	must(t, err)
 	opens := 0
-	for _, j := range jobs {
+	for _, j := range jobs.Jobs {
 		if j.Type == store.OpOpen {
 			opens++
 		}

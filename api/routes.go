@@ -298,7 +298,7 @@ type jobPage struct {
 }
 
 func (s *Server) listJobs(ctx context.Context, c *call) (*answer, error) {
-	q := backend.JobListQuery{State: c.r.URL.Query().Get("state")}
+	q := backend.JobPageQuery{State: c.r.URL.Query().Get("state")}
 	var err error
 	for name, dst := range map[string]*uint64{"service": &q.Service, "after": &q.After} {
 		if *dst, err = c.query(name); err != nil {
@@ -310,7 +310,7 @@ func (s *Server) listJobs(ctx context.Context, c *call) (*answer, error) {
 		return nil, err
 	}
 	q.Limit = int(min(limit, backend.MaxPage))
-	p, err := s.b.JobList(ctx, q)
+	p, err := s.b.JobPage(ctx, q)
 	if err != nil {
 		return nil, err
 	}

@@ -123,8 +123,8 @@ type ServicePage struct {
 	Next     uint64          `json:"next,omitempty"`
 }
 
-// JobListQuery filters and pages jobs; zero fields match everything.
-type JobListQuery struct {
+// JobPageQuery filters and pages jobs; zero fields match everything.
+type JobPageQuery struct {
 	Service uint64 `json:"service,omitempty"`
 	State   string `json:"state,omitempty"`
 	After   uint64 `json:"after,omitempty"`
@@ -137,7 +137,7 @@ type JobPage struct {
 	Next uint64      `json:"next,omitempty"`
 }
 
-// Page sizes of ServiceQuery and JobListQuery.
+// Page sizes of ServiceQuery and JobPageQuery.
 const (
 	DefaultPage = 100
 	MaxPage     = 1000
@@ -484,7 +484,7 @@ func pageSize(n int) int {
 	return min(n, MaxPage)
 }
 
-func (l *Local) JobList(_ context.Context, q JobListQuery) (*JobPage, error) {
+func (l *Local) JobPage(_ context.Context, q JobPageQuery) (*JobPage, error) {
 	limit := pageSize(q.Limit)
 	page := &JobPage{Jobs: []store.Job{}}
 	err := l.DB.View(func(tx *store.Tx) error {

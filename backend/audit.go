@@ -1,7 +1,10 @@
 package backend
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -45,13 +48,13 @@ func moduleTarget(d *wizard.Draft, m *store.Module) string {
 	return fmt.Sprintf("module %d", id)
 }
 
-// keysOf is what `module set` changed, without the values.
-func keysOf(kv []string) string {
-	keys := make([]string, len(kv))
-	for i, p := range kv {
-		keys[i], _, _ = strings.Cut(p, "=")
+// changedKeys is what a module change touches, without the values.
+func changedKeys(ch *wizard.ModuleChanges) string {
+	var m map[string]json.RawMessage
+	if b, err := json.Marshal(ch); err == nil {
+		_ = json.Unmarshal(b, &m)
 	}
-	return strings.Join(keys, ", ")
+	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
 }
 
 func orderTarget(tariff string, o *Ordered) string {

@@ -37,8 +37,8 @@ func (s *Server) apiRoutes() map[string]call {
 		"services": reads(rpc(func(ctx context.Context, q *backend.ServiceQuery) (*backend.ServicePage, error) {
 			return b.Services(ctx, *q)
 		})),
-		"job_list": reads(rpc(func(ctx context.Context, q *backend.JobListQuery) (*backend.JobPage, error) {
-			return b.JobList(ctx, *q)
+		"job_page": reads(rpc(func(ctx context.Context, q *backend.JobPageQuery) (*backend.JobPage, error) {
+			return b.JobPage(ctx, *q)
 		})),
 		"add_token": rpc(func(ctx context.Context, r *backend.TokenRequest) (*backend.TokenAdded, error) {
 			return b.AddToken(ctx, *r)
@@ -88,9 +88,9 @@ func (c *Client) Services(ctx context.Context, q backend.ServiceQuery) (*backend
 	return &p, c.call(ctx, "services", q, &p)
 }
 
-func (c *Client) JobList(ctx context.Context, q backend.JobListQuery) (*backend.JobPage, error) {
+func (c *Client) JobPage(ctx context.Context, q backend.JobPageQuery) (*backend.JobPage, error) {
 	var p backend.JobPage
-	return &p, c.call(ctx, "job_list", q, &p)
+	return &p, c.call(ctx, "job_page", q, &p)
 }
 
 // AddToken's answer carries the token itself, over the owner-only socket only.

@@ -17,8 +17,9 @@ import (
 var (
 	HubKeep      = 16384
 	ClientBuffer = 4096
-	// Heartbeat is how often an idle stream carries an empty line, so a vanished client is noticed.
-	Heartbeat = 5 * time.Second
+	// Heartbeat is how often an idle stream carries an empty line, so a vanished client is noticed and
+	// a client notices a server that stopped answering (after two missed beats).
+	Heartbeat = time.Second
 	// LightEvery is how long a light stream gathers events into one notice: far below a TUI's repaint
 	// tick, and it spares every watcher a read per event when the engine is busy.
 	LightEvery = 25 * time.Millisecond
@@ -66,6 +67,8 @@ func (h *hub) restore(seqs SeqStore) error {
 	if err != nil {
 		return err
 	}
+	// Numbers start past 1: since=0 asks for what comes from now on, so a watcher that wants all a
+	// new server did asks since=FirstEvent-1, which must never be 0.
 	v = max(v, 1)
 	h.seqs, h.base, h.reserved, h.last = seqs, v, v, v
 	return nil
@@ -110,10 +113,8 @@ func notice(seq uint64, n int) []byte {
 	return append(b, '\n')
 }
 
-// newHub numbers events from 2: since=0 asks for what comes from now on, so a watcher that wants all
-// a new server did asks since=FirstEvent-1, which must never be 0.
 func newHub(keep, buf int) *hub {
-	return &hub{keep: keep, buf: buf, subs: map[*sub]struct{}{}, base: 1, reserved: 1, last: 1}
+	return &hub{keep: keep, buf: buf, subs: map[*sub]struct{}{}}
 }
 
 func (h *hub) run(in <-chan backend.Event) {

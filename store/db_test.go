@@ -52,6 +52,7 @@ func fullModule() *store.Module {
 		Params:          store.Params{SessionTTL: 60, Queue: true, QueueKey: "vmm6-__PMID__-__TYPE__", QueueCount: 3},
 		LastCheck:       &store.Check{At: t0, OK: true, Message: "logged in"},
 		LastDeep:        &store.DeepCheck{At: t0, OK: true, Probes: 14, Differs: []string{"clusters"}}, // every field set for the round trip
+		CapacityWarn:    new(25),
 	}
 }
 
@@ -61,7 +62,7 @@ func fullTariff() *store.Tariff {
 }
 
 func fullService() *store.Service {
-	return &store.Service{TariffID: 1, ModuleID: 2, ClientEmail: "client@example.com", Domain: "c1.example.com",
+	return &store.Service{ExternalID: "whmcs-1", TariffID: 1, ModuleID: 2, ClientEmail: "client@example.com", Domain: "c1.example.com",
 		Status:    store.ServiceActive,
 		VM:        store.VM{HostID: 11, AccountID: 12, IPv4: []string{"192.0.2.10"}, IPv6: []string{"2001:db8::10"}, DiskMiB: 10240},
 		CreatedAt: t0, UpdatedAt: t0.Add(time.Minute)}
@@ -71,7 +72,7 @@ func fullJob() *store.Job {
 	return &store.Job{ServiceID: 1, ModuleID: 2, Type: store.OpOpen, Args: map[string]string{"os": "7"},
 		State: store.JobRetrying, QueueKey: "vmm6-2-1", Lane: 1, Attempt: 2, MaxAttempts: store.DefaultMaxTries,
 		NextRunAt: t0.Add(16 * time.Second), VMTask: &store.VMTask{ConsulID: "42", Name: "host_create"},
-		Error: "503 from VMmanager", Log: []store.LogLine{{At: t0, Text: "started"}},
+		Error: "503 from VMmanager", Log: []store.LogLine{{At: t0, Text: "started"}}, By: "uid 1000 (alice)",
 		EnqueuedAt: t0, StartedAt: t0.Add(time.Second), FinishedAt: t0.Add(2 * time.Second)}
 }
 

@@ -2,6 +2,7 @@ package common
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -106,13 +107,13 @@ func (d *Data) DeleteModule(id uint64) (warnings []string, err error) {
 	return d.delete(backend.KindOf[store.Module](), id)
 }
 
-// SetModule is `module set`: pairs applied with the wizard's rules, logging in to VMmanager first
-// when a live setting (URL, username, TLS, cluster) changed.
-func (d *Data) SetModule(id uint64, kv []string) (warnings []string, err error) {
+// SetModule is `module set`: typed changes applied with the wizard's rules, logging in to VMmanager
+// first when a live setting (URL, username, TLS, cluster) changed.
+func (d *Data) SetModule(id uint64, ch *wizard.ModuleChanges) (warnings []string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
 	defer cancel()
 	defer d.Bump()
-	_, warnings, err = d.B.SetModule(ctx, id, kv)
+	_, warnings, err = d.B.SetModule(ctx, id, ch)
 	return warnings, err
 }
 
@@ -198,6 +199,7 @@ func (d *Data) Enqueue(serviceID uint64, op string, args map[string]string) (uin
 // conn is the link to a server: when it broke and why ("" while up), and the engine's own state.
 type conn struct {
 	mu     sync.Mutex
+	silent bool
 	down   string
 	since  time.Time
 	engine queue.Status
@@ -217,13 +219,26 @@ func (d *Data) EngineState() queue.Status {
 	return d.conn.engine
 }
 
-// SetDown records that the backend cannot be reached (the server stopped), once.
+// SetDown records that the backend cannot be reached (the server stopped, or answers nothing), once:
+// since is when it went quiet.
 func (d *Data) SetDown(err error) {
 	d.conn.mu.Lock()
 	defer d.conn.mu.Unlock()
-	if d.conn.down == "" {
-		d.conn.down, d.conn.since = err.Error(), time.Now()
+	if d.conn.down != "" {
+		return
 	}
+	d.conn.down, d.conn.since = err.Error(), time.Now()
+	var se *backend.SilentError
+	if d.conn.silent = errors.As(err, &se); d.conn.silent {
+		d.conn.since = d.conn.since.Add(-se.For)
+	}
+}
+
+// Silent reports whether the link is down because the server answers nothing (rather than gone).
+func (d *Data) Silent() bool {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.conn.down != "" && d.conn.silent
 }
 
 // SetUp records that the backend answers again; it reports whether it had been down, and then reads
