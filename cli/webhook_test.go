@@ -202,11 +202,17 @@ func TestWebhooksThroughKills(t *testing.T) {
 		}
 	}
 	// nothing is left pending, and the receiver saw repeats (the kills and the failed first answers)
-	ds := decodeJSON[[]store.Delivery](t, mustCLI(t, append(sock, "webhook", "deliveries", "--json", "--limit", "1000")...))
-	for _, d := range ds {
-		if d.State != store.DeliveryDelivered {
-			t.Errorf("delivery %d is %s (%s)", d.ID, d.State, d.LastError)
+	// (the deliverer writes outcomes every 50 ms, so the last ones may still be on their way to the file)
+	for end := time.Now().Add(30 * time.Second); ; {
+		ds := decodeJSON[[]store.Delivery](t, mustCLI(t, append(sock, "webhook", "deliveries", "--json", "--limit", "1000")...))
+		pending := slices.IndexFunc(ds, func(d store.Delivery) bool { return d.State != store.DeliveryDelivered })
+		if pending < 0 {
+			break
 		}
+		if time.Now().After(end) {
+			t.Fatalf("delivery %d is %s (%s) 30 s after every event arrived", ds[pending].ID, ds[pending].State, ds[pending].LastError)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("%d deliveries received for %d events", len(got), len(unique()))
 	if len(got) == len(unique()) {
