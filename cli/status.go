@@ -21,7 +21,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			show := func() error {
-				return a.withBackend(false, func(b backend.Backend) error {
+				return a.withReader(func(b backend.Backend) error { // a read-only file can be told about too
 					st, err := b.Status(c.Context())
 					if err != nil {
 						return err
