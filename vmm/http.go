@@ -62,7 +62,7 @@ func list[T any](ctx context.Context, c *Client, o *op, path string) ([]T, error
 	if err != nil {
 		return nil, err
 	}
-	return decodeList[T](data)
+	return decodeListAt[T](data, path)
 }
 
 // login asks for a token. Errors never mention the password, and a server echo of it is masked.

@@ -64,7 +64,7 @@ func (s *Sim) hostItem(h *host) map[string]any {
 	ip4 := []any{}
 	if h.state != "creating" {
 		for _, ip := range h.ips {
-			ip4 = append(ip4, map[string]any{"id": ip.id, "ip": ip.ip, "ippool": ip.pool, "interface": ip.iface})
+			ip4 = append(ip4, map[string]any{"id": ip.id, "ip": ip.ip, "ippool": ip.pool, "interface": s.ifaceValue(ip.iface)})
 		}
 	}
 	cl := s.clusterByID(h.clusterID)
