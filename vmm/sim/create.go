@@ -22,22 +22,22 @@ type customIface struct {
 // ignored holds create properties sources send that the emulator accepts without modelling: each is
 // stored on the VM and listed back (keep), but send_email_mode, an option of the call itself.
 type ignored struct {
-	IPv6Enabled    keep            `json:"ipv6_enabled"`
-	IPv6Prefix     keep            `json:"ipv6_prefix"`
-	IPv6Pool       keep            `json:"ipv6_pool"`
-	NetIn          keep            `json:"net_in_mbitps"`
-	NetOut         keep            `json:"net_out_mbitps"`
-	VXLAN          keep            `json:"vxlan"`
-	Disks          keep            `json:"disks"`
-	Storage        keep            `json:"storage"`
-	CPUMode        keep            `json:"cpu_mode"`
-	AntiSpoofing   keep            `json:"anti_spoofing"`
-	Nesting        keep            `json:"nesting"`
-	FirewallRules  keep            `json:"firewall_rules"`
-	SendEmailMode  json.RawMessage `json:"send_email_mode"`
-	ExpandPart     keep            `json:"expand_part"`      // GO2 NewHostRequest
-	IPAddr         keep            `json:"ip_addr"`          // GO2 NewHostRequest
-	limits                         // GO2 NewHostRequest
+	IPv6Enabled   keep            `json:"ipv6_enabled"`
+	IPv6Prefix    keep            `json:"ipv6_prefix"`
+	IPv6Pool      keep            `json:"ipv6_pool"`
+	NetIn         keep            `json:"net_in_mbitps"`
+	NetOut        keep            `json:"net_out_mbitps"`
+	VXLAN         keep            `json:"vxlan"`
+	Disks         keep            `json:"disks"`
+	Storage       keep            `json:"storage"`
+	CPUMode       keep            `json:"cpu_mode"`
+	AntiSpoofing  keep            `json:"anti_spoofing"`
+	Nesting       keep            `json:"nesting"`
+	FirewallRules keep            `json:"firewall_rules"`
+	SendEmailMode json.RawMessage `json:"send_email_mode"`
+	ExpandPart    keep            `json:"expand_part"` // GO2 NewHostRequest
+	IPAddr        keep            `json:"ip_addr"`     // GO2 NewHostRequest
+	limits                        // GO2 NewHostRequest
 }
 
 // limits are the weight and limit properties GO2 declares on create and on /resource.

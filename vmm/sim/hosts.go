@@ -18,7 +18,7 @@ type host struct {
 	cpu, ram, diskMiB, net int
 	ips                    []hostIP
 	deleted                bool
-	pending                *deferred // changes sent with defer {action: host_stop}, applied at the next stop
+	pending                *deferred                  // changes sent with defer {action: host_stop}, applied at the next stop
 	props                  map[string]json.RawMessage // accepted, unmodelled properties (props.go), listed back
 	diskProps              map[string]json.RawMessage // the same for its disk
 }

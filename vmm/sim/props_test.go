@@ -22,7 +22,7 @@ var sourcedProps = map[string]map[string]any{
 		"io_weight": 350, "io_read_mbitps": 120, "io_write_iops": 6000, "net_in_mbitps": 70, "net_out_mbitps": 80,
 		"net_weight": 450, "anti_spoofing": false, "tcp_connections_in": 2000, "process_number": 512,
 	},
-	"POST /vm/v3/disk/{id}": {"name": "root", "account": 1, "expand_part": false, "pool": 1},
+	"POST /vm/v3/disk/{id}":    {"name": "root", "account": 1, "expand_part": false, "pool": 1},
 	"POST /vm/v3/host/{id}/ip": {"ipv6_pool": []any{7}, "ip_addr": "203.0.113.201", "interfaces": []any{0}, "vxlan": []any{}},
 }
 
