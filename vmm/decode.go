@@ -124,18 +124,27 @@ func jsonKind(b []byte) string {
 // shapeText is the sentence for a list item or answer field of the wrong type: which field, what came,
 // and what vmmpm reads; "" when err is no such error.
 func shapeText(err error, where string) string {
-	var te *json.UnmarshalTypeError
-	if !errors.As(err, &te) || te.Field == "" {
+	field, got, want, ok := shapeParts(err)
+	if !ok {
 		return ""
 	}
-	got := te.Value
+	return fmt.Sprintf("VMmanager sent %s as %s %s, where vmmpm reads %s", field, got, where, want)
+}
+
+// shapeParts takes a decode error apart: the field's path, what came, what vmmpm reads.
+func shapeParts(err error) (field, got, want string, ok bool) {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) || te.Field == "" {
+		return "", "", "", false
+	}
+	got = te.Value
 	switch got { // encoding/json's own words for the JSON kinds
 	case "number", "string", "object", "array":
 		got = article(got) + " " + got
 	case "bool":
 		got = "a boolean"
 	}
-	return fmt.Sprintf("VMmanager sent %s as %s %s, where vmmpm reads %s", te.Field, got, where, wantText(te.Type))
+	return te.Field, got, wantText(te.Type), true
 }
 
 func article(noun string) string {
