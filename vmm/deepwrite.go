@@ -137,6 +137,8 @@ func (d *deep) write(ctx context.Context, spec WriteSpec) error {
 		problems := run(ctx)
 		if ctx.Err() != nil {
 			cancelled = ctx.Err()
+			d.inconclusive(w.step, writeExpected[w.step], "cut short: the check was cancelled during this step", "")
+			continue
 		}
 		if len(problems) > 0 {
 			w.failed = true

@@ -1,6 +1,10 @@
 package vmm_test
 
 import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -183,4 +187,29 @@ func probeTable(rep vmm.Report) string {
 		b.WriteString(p.Name + " | " + p.Result + " | " + p.Seen + "\n")
 	}
 	return b.String()
+}
+
+// Interrupted after the VM exists (here at its stop), the check still removes it and says so.
+func TestDeepCheckWriteCancelledRemovesVM(t *testing.T) {
+	s, _ := startSim(t, sim.Config{TaskTime: 20 * time.Millisecond})
+	ctx, cancel := context.WithCancel(ctxT(t))
+	defer cancel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/stop") {
+			cancel()
+		}
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	rep, err := vmm.DeepCheckWrite(ctx, newClient(t, srv.URL, nil), fastWrite(1, false))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want cancelled", err)
+	}
+	last := rep.Probes[len(rep.Probes)-1]
+	if last.Name != "write: nothing left behind" || last.Result != vmm.ResultOK || s.Stats().LiveHosts != 0 {
+		t.Fatalf("after cancelling: %d live VMs\n%s", s.Stats().LiveHosts, probeTable(rep))
+	}
+	if !strings.Contains(probeTable(rep), "not run: the check was cancelled") || strings.Contains(probeTable(rep), "| mismatch |") {
+		t.Fatalf("the steps after the cancel do not say so:\n%s", probeTable(rep))
+	}
 }
