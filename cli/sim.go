@@ -54,6 +54,8 @@ func newSimCmd(a *app) *cobra.Command {
 	fl.IntVar(&f.cfg.IPv4PoolSize, "ipv4-pool-size", sim.DefaultIPv4PoolSize, "IPv4 addresses in each seed pool")
 	fl.BoolVar(&f.cfg.History, "history", true, "start with a deleted VM's finished tasks listed (for validate --deep)")
 	fl.StringArrayVar(&f.quirks, "quirk", nil, "depart from VMmanager on purpose: field:OLD=NEW, task:OLD=NEW, interface:string or interface:name (repeatable)")
+	fl.BoolVar(&f.cfg.DeferPending, "defer-pending", false, "keep the task of a change deferred to a running VM's next stop pending until that stop")
+	fl.BoolVar(&f.cfg.OneTaskPerVM, "one-task-per-vm", false, "refuse (409) a change of a VM while another of its tasks runs")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -20,6 +21,8 @@ type Status struct {
 	Waiting       string    `json:"waiting,omitempty"`
 	WaitingAdvice string    `json:"waiting_advice,omitempty"` // the sentence saying how to fix it
 	WaitingSince  time.Time `json:"waiting_since,omitzero"`
+	// Capacity lists the modules whose opens wait for room in VMmanager (a full pool or cluster).
+	Capacity []CapacityWait `json:"capacity_waits,omitempty"`
 }
 
 // String is the one-line state: "paused: …", "waiting: …" or "running".
@@ -29,6 +32,10 @@ func (s Status) String() string {
 		return "paused: " + s.PauseReason
 	case s.Waiting != "":
 		return "waiting: " + s.Waiting
+	case len(s.Capacity) == 1:
+		return fmt.Sprintf("running; opens on module %d waiting: %s", s.Capacity[0].ModuleID, s.Capacity[0].Cause)
+	case len(s.Capacity) > 1:
+		return fmt.Sprintf("running; opens waiting for room in VMmanager on %d modules", len(s.Capacity))
 	}
 	return "running"
 }
@@ -55,6 +62,7 @@ func (e *Engine) statusLocked() Status {
 	if w := e.keyWait; w != nil {
 		s.Waiting, s.WaitingAdvice, s.WaitingSince = w.cause, w.advice, w.since
 	}
+	s.Capacity = e.capacityStatus()
 	return s
 }
 

@@ -92,25 +92,25 @@ func probe(path string) (pid int, live bool) {
 	return info.PID, true
 }
 
-// peerUID is the uid of the process at the other end of a Unix connection.
-func peerUID(c net.Conn) (int, error) {
+// peerCred is the uid and pid of the process at the other end of a Unix connection.
+func peerCred(c net.Conn) (uid, pid int, err error) {
 	uc, ok := c.(syscall.Conn) // a *net.UnixConn, or a wrapper that gives its descriptor
 	if !ok {
-		return -1, errors.New("not a Unix socket connection")
+		return -1, 0, errors.New("not a Unix socket connection")
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return -1, err
+		return -1, 0, err
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return -1, err
+		return -1, 0, err
 	}
 	if cerr != nil {
-		return -1, cerr
+		return -1, 0, cerr
 	}
-	return int(cred.Uid), nil
+	return int(cred.Uid), int(cred.Pid), nil
 }

@@ -219,6 +219,20 @@ type Module struct {
 	LastCheck           *Check  `json:"last_check,omitempty"`
 	// LastDeep is the last deep check (validate --deep, D on Modules): when, and which probes differed.
 	LastDeep *DeepCheck `json:"last_deep,omitempty"`
+	// CapacityWarn is the share (percent) of a pool's addresses or of the cluster's CPU, RAM or disk
+	// below which the Modules and Lanes screens and vmmpm stats warn; nil is DefaultCapacityWarn, 0 never.
+	CapacityWarn *int `json:"capacity_warn,omitempty"`
+}
+
+// DefaultCapacityWarn is the capacity warning threshold of a module that sets none (percent free).
+const DefaultCapacityWarn = 10
+
+// CapacityWarnPercent is the module's capacity warning threshold (percent free; 0: never warn).
+func (m *Module) CapacityWarnPercent() int {
+	if m.CapacityWarn == nil {
+		return DefaultCapacityWarn
+	}
+	return *m.CapacityWarn
 }
 
 // Validate checks the record on its own; rules that need other records (unique name, data center
@@ -259,6 +273,9 @@ func (m *Module) Validate() error {
 	}
 	if m.ActivationLimit < 0 || m.ActivationLimit > MaxActivationCap {
 		return invalid("activation_limit", "must be between 0 and %d", MaxActivationCap)
+	}
+	if w := m.CapacityWarnPercent(); w < 0 || w > 100 {
+		return invalid("capacity_warn", "must be between 0 and 100 (percent free)")
 	}
 	return m.Params.Validate()
 }

@@ -92,6 +92,7 @@ func (c *Client) CreateAccount(ctx context.Context, email, password string) (uin
 	if ans.ID == 0 {
 		return 0, errorf(ErrBadAnswer, "VMmanager created the account %s but sent no id", email)
 	}
+	c.rememberAccount(Account{ID: uint64(ans.ID), Email: email, Roles: []string{"@user"}})
 	return uint64(ans.ID), nil
 }
 
@@ -117,13 +118,18 @@ func eq(field, value string) term { return term{field, value} }
 func where(terms ...term) string {
 	parts := make([]string, 0, len(terms))
 	for _, t := range terms {
-		v := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(t.value)
-		parts = append(parts, "("+t.field+"+EQ+'"+escapeValue(v)+"')")
+		parts = append(parts, whereTerm(t))
 	}
 	if len(parts) == 1 {
 		return "?where=" + parts[0]
 	}
 	return "?where=(" + strings.Join(parts, "+AND+") + ")"
+}
+
+// whereTerm is one term in parentheses: (field+EQ+'value').
+func whereTerm(t term) string {
+	v := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(t.value)
+	return "(" + t.field + "+EQ+'" + escapeValue(v) + "')"
 }
 
 func escapeValue(s string) string {

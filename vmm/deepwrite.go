@@ -163,7 +163,7 @@ var writeExpected = map[string]string{
 		"the VM reads back by id and by name, active, %d CPU, %d MiB RAM, a %d MiB disk, %d main-interface IPv4", writeCPU, writeRAM, writeDisk, writeCreateIPv4),
 	"write: stop":  "POST /host/{id}/stop answers task; host_stop completes; the VM reads back stopped",
 	"write: start": "POST /host/{id}/start answers task; host_start completes; the VM reads back active",
-	"write: deferred change and restart": fmt.Sprintf("/resource and /disk/{id} with defer, and /ip, answer task; /restart answers start_task; "+
+	"write: deferred change and restart": fmt.Sprintf("/resource and /disk/{id} with defer, and /ip, answer task; the /ip task completes; /restart answers start_task; "+
 		"after the restart every task completes and the VM reads back %d CPU, %d MiB RAM, a %d MiB disk, %d main-interface IPv4",
 		writeCPU2, writeRAM2, writeDisk2, writeCreateIPv4+writeAddIPv4),
 	"write: password":    "POST /host/{id}/password answers; its task, when it names one, completes",
@@ -365,6 +365,21 @@ func (w *writer) failure(doing string, err error) string {
 	return doing + " failed: " + strings.TrimSuffix(err.Error(), ".")
 }
 
+// whenFree makes a call, and again with a growing pause while VMmanager says the VM is busy with
+// another task (ErrBusy), as the engine does, for up to TaskTimeout.
+func whenFree[T any](ctx context.Context, w *writer, call func() (T, error)) (T, error) {
+	deadline := time.Now().Add(w.spec.TaskTimeout)
+	for attempt := 1; ; attempt++ {
+		v, err := call()
+		if !errors.Is(err, ErrBusy) || !time.Now().Before(deadline) {
+			return v, err
+		}
+		if serr := sleep(ctx, min(w.spec.Poll*time.Duration(attempt), maxCleanupPause)); serr != nil {
+			return v, err
+		}
+	}
+}
+
 // answerFields checks a write answer for the fields the engine reads.
 func answerFields(what string, ans obj, fields ...fieldCheck) []string {
 	if ans == nil {
@@ -389,7 +404,7 @@ var isConsulID = kindCheck{"a task's consul id (a number or a non-empty string)"
 
 // simple runs one call that answers {task}, follows the task and checks the state read back.
 func (w *writer) simple(ctx context.Context, what string, call func() (TaskRef, error), state string) []string {
-	ref, err := call()
+	ref, err := whenFree(ctx, w, call)
 	var ans obj
 	_ = json.Unmarshal(w.last, &ans)
 	problems := answerFields(what, ans, need("task", isConsulID))
@@ -428,7 +443,7 @@ func (w *writer) start(ctx context.Context) []string {
 func (w *writer) deferred(ctx context.Context) []string {
 	var refs []TaskRef
 	post := func(what string, call func() (TaskRef, error)) []string {
-		ref, err := call()
+		ref, err := whenFree(ctx, w, call)
 		var ans obj
 		_ = json.Unmarshal(w.last, &ans)
 		p := answerFields(what, ans, need("task", isConsulID))
@@ -457,6 +472,12 @@ func (w *writer) deferred(ctx context.Context) []string {
 	}); len(p) > 0 {
 		return p
 	}
+	// An address change is not deferred: as the engine does, it is awaited before the restart.
+	ip := refs[len(refs)-1]
+	refs = refs[:len(refs)-1]
+	if p := w.follow(ctx, ip); len(p) > 0 {
+		return p
+	}
 	restart, p := w.restart(ctx)
 	if len(p) > 0 {
 		return p
@@ -483,7 +504,7 @@ func (w *writer) deferred(ctx context.Context) []string {
 // restart posts a restart and checks its answer names the start task the engine waits for.
 func (w *writer) restart(ctx context.Context) (TaskRef, []string) {
 	what := fmt.Sprintf("POST /vm/v3/host/%d/restart", w.vm)
-	ref, err := w.c.RestartHost(ctx, w.vm)
+	ref, err := whenFree(ctx, w, func() (TaskRef, error) { return w.c.RestartHost(ctx, w.vm) })
 	var ans obj
 	_ = json.Unmarshal(w.last, &ans)
 	p := answerFields(what, ans, need("start_task", isConsulID))
@@ -495,7 +516,8 @@ func (w *writer) restart(ctx context.Context) (TaskRef, []string) {
 
 func (w *writer) password(ctx context.Context) []string {
 	what := fmt.Sprintf("POST /vm/v3/host/%d/password", w.vm)
-	ref, err := w.c.SetPassword(ctx, w.vm, w.newPassword())
+	pw := w.newPassword()
+	ref, err := whenFree(ctx, w, func() (*TaskRef, error) { return w.c.SetPassword(ctx, w.vm, pw) })
 	if err != nil {
 		return []string{w.failure(what, err)}
 	}

@@ -69,18 +69,24 @@ func TestDeepCheckWritePasses(t *testing.T) {
 		cluster    uint64
 		additional bool
 		quirk      string
+		mode       func(*sim.Config)
 	}{
-		{"kvm with an additional interface", 1, true, ""},
-		{"lxd", 2, false, ""},
-		{"interface as digits", 1, true, "interface:string"},
-		{"interface as names", 1, true, "interface:name"},
+		{"kvm with an additional interface", 1, true, "", nil},
+		{"lxd", 2, false, "", nil},
+		{"interface as digits", 1, true, "interface:string", nil},
+		{"interface as names", 1, true, "interface:name", nil},
+		{"deferred tasks pending until the restart, one task per VM", 1, true, "", func(c *sim.Config) { c.DeferPending, c.OneTaskPerVM = true, true }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var quirks []string
 			if tc.quirk != "" {
 				quirks = append(quirks, tc.quirk)
 			}
-			s, srv := startSim(t, quirked(t, quirks...))
+			cfg := quirked(t, quirks...)
+			if tc.mode != nil {
+				tc.mode(&cfg)
+			}
+			s, srv := startSim(t, cfg)
 			rep, err := vmm.DeepCheckWrite(ctxT(t), newClient(t, srv.URL, nil), fastWrite(tc.cluster, tc.additional))
 			if err != nil {
 				t.Fatal(err)

@@ -22,6 +22,9 @@ var (
 	ErrTaskFailed     = errors.New("VMmanager task failed")
 	ErrBadAnswer      = errors.New("unexpected answer") // not JSON, wrong shape, redirect: probably not VMmanager 6
 	ErrInvalid        = errors.New("invalid argument")  // refused locally before any request
+	// ErrBusy: VMmanager refused a change because the VM is busy with another task. No source shows
+	// that answer; HTTP's own words for it are 409 Conflict and 423 Locked, so those match.
+	ErrBusy = errors.New("VM busy with another task")
 )
 
 // errShape is an answer that is VMmanager's JSON but holds a field of another type than vmmpm reads; it
@@ -60,6 +63,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusNotFound
 	case ErrUnavailable:
 		return e.Status == http.StatusServiceUnavailable
+	case ErrBusy:
+		return !e.login && (e.Status == http.StatusConflict || e.Status == http.StatusLocked)
 	}
 	return false
 }
@@ -142,7 +147,7 @@ func (e *TaskError) Error() string {
 func (e *TaskError) Is(target error) bool { return target == ErrTaskFailed }
 
 // Transient reports whether retrying the same call later may succeed: network trouble, timeouts, 5xx,
-// 503 and an expired token are transient; bad input, a missing object, refused credentials are not.
+// 503, an expired token and a VM busy with another task are transient; bad input, a missing object, refused credentials are not.
 func Transient(err error) bool {
 	var ae *APIError
 	switch {
@@ -155,7 +160,7 @@ func Transient(err error) bool {
 		errors.Is(err, ErrBadAnswer):
 		return false
 	case errors.Is(err, ErrUnreachable), errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthorized),
-		errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, ErrBusy), errors.Is(err, context.DeadlineExceeded):
 		return true
 	case errors.As(err, &ae):
 		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusRequestTimeout

@@ -40,6 +40,7 @@ type Draft struct {
 	// Asked only when editing a module (and by `module set`).
 	Enabled         bool `json:"enabled"`
 	ActivationLimit int  `json:"activation_limit"`
+	CapacityWarn    int  `json:"capacity_warn"` // percent free below which capacity is shown as low
 
 	// Clusters is what the integration check fetched from VMmanager; step 4 chooses among them, so a
 	// draft without them has not passed step 3.
@@ -50,11 +51,12 @@ type Draft struct {
 // off (counting the service active once the OS is installed), one queue off, session kept an hour.
 func NewDraft() *Draft {
 	return &Draft{
-		ProductType: store.ProductVPS,
-		Kind:        store.KindVMmanager6,
-		RecipeWait:  store.RecipeWaitOS,
-		Params:      store.DefaultParams(),
-		Enabled:     true,
+		ProductType:  store.ProductVPS,
+		Kind:         store.KindVMmanager6,
+		RecipeWait:   store.RecipeWaitOS,
+		Params:       store.DefaultParams(),
+		Enabled:      true,
+		CapacityWarn: store.DefaultCapacityWarn,
 	}
 }
 
@@ -82,6 +84,10 @@ func (d *Draft) Module() *store.Module {
 		ActivationLimit:     d.ActivationLimit,
 		Params:              d.Params,
 		LastCheck:           d.Checked,
+	}
+	if d.CapacityWarn != store.DefaultCapacityWarn {
+		w := d.CapacityWarn
+		m.CapacityWarn = &w
 	}
 	if d.UseRecipes {
 		m.RecipeWait = d.RecipeWait

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // diskOffset keeps disk ids apart from host ids (each VM has one disk, id = host id + 100).
@@ -19,6 +20,7 @@ type host struct {
 	ips                    []hostIP
 	deleted                bool
 	pending                *deferred                  // changes sent with defer {action: host_stop}, applied at the next stop
+	held                   []*task                    // their tasks, under Config.DeferPending: they end at that stop
 	props                  map[string]json.RawMessage // accepted, unmodelled properties (props.go), listed back
 	diskProps              map[string]json.RawMessage // the same for its disk
 }
@@ -176,6 +178,7 @@ func (c *call) deleteHost() (any, error) {
 	}
 	s := c.s
 	h.deleted = true
+	s.failHeld(h, c.now)
 	s.releaseIPs(h)
 	cl := s.clusterByID(h.clusterID)
 	cl.cpu.used -= h.cpu
@@ -209,15 +212,16 @@ func (c *call) stateTask(name, state string) (any, error) {
 	}
 	set := setState(h, state)
 	effect := set
+	var t *task
 	if state == "stopped" {
 		effect = func(ok bool) {
 			set(ok)
 			if ok {
-				c.s.applyDeferred(h)
+				c.s.applyDeferred(h, t.end)
 			}
 		}
 	}
-	t := c.s.addTask(name, h, c.now, false, "", effect)
+	t = c.s.addTask(name, h, c.now, false, "", effect)
 	return map[string]any{"id": h.id, "task": t.consulID}, nil
 }
 
@@ -243,9 +247,10 @@ func (c *call) restartHost() (any, error) {
 		return nil, err
 	}
 	s := c.s
-	stop := s.addTask(s.taskName("host_restart"), h, c.now, false, "", func(ok bool) {
+	var stop *task
+	stop = s.addTask(s.taskName("host_restart"), h, c.now, false, "", func(ok bool) {
 		if ok {
-			s.applyDeferred(h)
+			s.applyDeferred(h, stop.end)
 		}
 	})
 	start := s.addTask(s.taskName("host_start"), h, stop.end, false, "", setState(h, "active"))
@@ -391,7 +396,7 @@ func (c *call) hostResource() (any, error) {
 	} else {
 		c.s.setResources(h, cpu, ram)
 	}
-	t := c.s.addTask(c.s.taskName("host_change_params"), h, c.now, false, "", nil)
+	t := c.s.changeTask(c.s.taskName("host_change_params"), h, c.now, later)
 	return map[string]any{"id": h.id, "task": t.consulID}, nil
 }
 
@@ -414,8 +419,9 @@ func (s *Sim) setDisk(h *host, size int) {
 	h.diskMiB = size
 }
 
-// applyDeferred applies what waited for the VM to stop.
-func (s *Sim) applyDeferred(h *host) {
+// applyDeferred applies what waited for the VM to stop, which it did at `at`.
+func (s *Sim) applyDeferred(h *host, at time.Time) {
+	s.releaseHeld(h, at)
 	p := h.pending
 	if p == nil || h.deleted {
 		return
@@ -475,7 +481,7 @@ func (c *call) resizeDisk() (any, error) {
 	} else {
 		c.s.setDisk(h, size)
 	}
-	t := c.s.addTask(c.s.taskName("disk_resize"), h, c.now, false, "", nil)
+	t := c.s.changeTask(c.s.taskName("disk_resize"), h, c.now, later)
 	return map[string]any{"id": h.diskID(), "task": t.consulID}, nil
 }
 

@@ -3,6 +3,7 @@
 package modules
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -11,7 +12,9 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
+	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/listscreen"
@@ -35,6 +38,15 @@ type Model struct {
 	list    *rows.Model[row]
 	testing map[uint64]bool
 	styles  styles
+	// room is each module's free room from the figures (read after the records, so they never wait
+	// for VMmanager); reading is set while a read is in flight.
+	room    map[uint64]*stats.Module
+	reading bool
+}
+
+// roomMsg carries the modules' free room.
+type roomMsg struct {
+	byID map[uint64]*stats.Module
 }
 
 // OpenWizardMsg asks the app to open the Add wizard.
@@ -90,6 +102,7 @@ func New(ctx *common.Context) *Model {
 			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Deep, k.Delete, k.CopyID}
 		},
 		Module: func() *store.Module { r, _ := m.list.Selected(); return r.m },
+		Body:   m.body,
 	}, m.list)
 	return m
 }
@@ -120,7 +133,13 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		return m.list.Set(msg.rows)
+		return tea.Batch(m.list.Set(msg.rows), m.loadRoom())
+	case roomMsg:
+		m.reading = false
+		if msg.byID != nil {
+			m.room = msg.byID
+		}
+		return nil
 	case checkedMsg:
 		delete(m.testing, msg.id)
 		if msg.err != nil {
@@ -180,6 +199,49 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		})
 	}
 	return nil
+}
+
+// loadRoom reads the figures for the FREE column: what each module's VMmanager has free, as the
+// engine last read it.
+func (m *Model) loadRoom() tea.Cmd {
+	if m.reading || m.ctx.Data == nil || m.ctx.Data.B == nil {
+		return nil
+	}
+	m.reading = true
+	b := m.ctx.Data.B
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), common.ReadTimeout)
+		defer cancel()
+		s, err := b.Stats(ctx)
+		if err != nil {
+			return roomMsg{}
+		}
+		out := map[uint64]*stats.Module{}
+		for i := range s.Modules {
+			out[s.Modules[i].ID] = &s.Modules[i]
+		}
+		return roomMsg{byID: out}
+	}
+}
+
+// body is the list, and under it, once the figures hold them, what the selected module's VMmanager
+// has free, with what is under the module's threshold in the warning colour.
+func (m *Model) body(w, h int) string {
+	line := ""
+	if r, ok := m.list.Selected(); ok {
+		if sm := m.room[r.m.ID]; sm != nil && sm.Capacity != nil {
+			line = fmt.Sprintf("%s free in VMmanager: %s (read %s ago)", r.m.Name, stats.RoomText(sm.Capacity), common.Age(m.ctx.Now(), sm.Capacity.At))
+			if len(sm.Low) > 0 {
+				line = m.styles.warn.Render(fmt.Sprintf("%s · low (under %d%% free): %s", line, sm.CapacityWarn, strings.Join(sm.Low, "; ")))
+			}
+		}
+	}
+	if line == "" || h < 4 {
+		m.list.SetSize(w, h)
+		return m.list.View()
+	}
+	m.list.SetSize(w, h-2)
+	return m.list.View() + "\n\n" + ansi.Truncate(line, w, "…")
 }
 
 func text(r row) string {
