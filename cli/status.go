@@ -57,7 +57,7 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 	if st.Server {
 		fmt.Fprintf(w, "engine:    %s\n", st.Engine)
 		if st.Engine.Paused {
-			fmt.Fprintln(w, "           nothing starts until the database can be written again; free space and it resumes by itself")
+			fmt.Fprintf(w, "           nothing starts until the database can be written again: %s; it resumes by itself\n", st.Engine.PauseAdvice)
 		}
 		if st.Engine.WaitingAdvice != "" {
 			fmt.Fprintf(w, "           %s\n", st.Engine.WaitingAdvice)

@@ -258,3 +258,16 @@ func TestPausedEngineAnswersAtOnce(t *testing.T) {
 		t.Errorf("%d jobs in the file after the refused calls, want the 2 from before", n)
 	}
 }
+
+// TestPauseAdviceFitsTheCause: the engine's status advises what fits the fault: space for a full disk,
+// the disk itself for an I/O error, a remount for a read-only file system.
+func TestPauseAdviceFitsTheCause(t *testing.T) {
+	for errno, want := range map[syscall.Errno]string{syscall.ENOSPC: "free space", syscall.EIO: "check the disk",
+		syscall.EROFS: "remount"} {
+		f := newStorageFault(t.TempDir()+"/vmmpm.db", &os.PathError{Op: "write", Path: "vmmpm.db", Err: errno}, time.Now())
+		e := &Engine{pause: f}
+		if st := e.statusLocked(); !st.Paused || !strings.Contains(st.PauseAdvice, want) {
+			t.Errorf("%v: advice %q, want it to say %q", errno, st.PauseAdvice, want)
+		}
+	}
+}

@@ -17,6 +17,8 @@ type Status struct {
 	Paused      bool      `json:"paused"`
 	PauseReason string    `json:"pause_reason,omitempty"` // e.g. "disk full on /var (12288 bytes free)"
 	PausedSince time.Time `json:"paused_since,omitzero"`
+	// PauseAdvice is what to do about the pause's cause (free space, remount, check the disk).
+	PauseAdvice string `json:"pause_advice,omitempty"`
 	// Waiting is why jobs wait without using attempts, e.g. "keyring locked" ("" when none waits).
 	Waiting       string    `json:"waiting,omitempty"`
 	WaitingAdvice string    `json:"waiting_advice,omitempty"` // the sentence saying how to fix it
@@ -57,7 +59,7 @@ func (e *Engine) Paused() (bool, string) {
 func (e *Engine) statusLocked() Status {
 	var s Status
 	if f := e.pause; f != nil {
-		s.Paused, s.PauseReason, s.PausedSince = true, f.Cause(), f.Since
+		s.Paused, s.PauseReason, s.PausedSince, s.PauseAdvice = true, f.Cause(), f.Since, f.advice()
 	}
 	if w := e.keyWait; w != nil {
 		s.Waiting, s.WaitingAdvice, s.WaitingSince = w.cause, w.advice, w.since
