@@ -265,8 +265,8 @@ func (l *Local) CheckModule(ctx context.Context, id uint64) (*store.Check, error
 	return wizard.CheckStored(ctx, l.DB, l.Secrets, id)
 }
 
-func (l *Local) DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error) {
-	return wizard.DeepCheckStored(ctx, l.DB, l.Secrets, id)
+func (l *Local) DeepCheck(ctx context.Context, id uint64, o DeepOptions) (*vmm.Report, error) {
+	return wizard.DeepCheckStored(ctx, l.DB, l.Secrets, id, o.Write)
 }
 
 func (l *Local) SetPassword(ctx context.Context, id uint64, password string) error {

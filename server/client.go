@@ -326,9 +326,9 @@ func (c *Client) CheckModule(ctx context.Context, id uint64) (*store.Check, erro
 	return chk, err
 }
 
-func (c *Client) DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error) {
+func (c *Client) DeepCheck(ctx context.Context, id uint64, o backend.DeepOptions) (*vmm.Report, error) {
 	var rep *vmm.Report
-	err := c.call(ctx, "deep_check", idArgs{ID: id}, &rep)
+	err := c.call(ctx, "deep_check", deepArgs{ID: id, DeepOptions: o}, &rep)
 	return rep, err
 }
 

@@ -338,7 +338,9 @@ func (s *Server) routes() map[string]call {
 			return &moduleResult{Module: m, Warnings: w}, err
 		}),
 		"check_module": rpc(func(ctx context.Context, a *idArgs) (*store.Check, error) { return b.CheckModule(ctx, a.ID) }),
-		"deep_check":   rpc(func(ctx context.Context, a *idArgs) (*vmm.Report, error) { return b.DeepCheck(ctx, a.ID) }),
+		"deep_check": rpc(func(ctx context.Context, a *deepArgs) (*vmm.Report, error) {
+			return b.DeepCheck(ctx, a.ID, a.DeepOptions)
+		}),
 		"set_password": rpc(func(ctx context.Context, a *passwordArgs) (any, error) {
 			return nil, b.SetPassword(ctx, a.ID, a.Password)
 		}),

@@ -186,13 +186,15 @@ type Check struct {
 	Message string    `json:"message,omitempty"`
 }
 
-// DeepCheck is the outcome of a module's deep check: every probe matched, or the names of those that
-// did not.
+// DeepCheck is the outcome of a module's deep check: no probe found a mismatch, or the names of those
+// that did, and the probes that had nothing to compare.
 type DeepCheck struct {
-	At      time.Time `json:"at"`
-	OK      bool      `json:"ok"`
-	Probes  int       `json:"probes"`
-	Differs []string  `json:"differs,omitempty"`
+	At           time.Time `json:"at"`
+	OK           bool      `json:"ok"`
+	Probes       int       `json:"probes"`
+	Differs      []string  `json:"differs,omitempty"`
+	Inconclusive []string  `json:"inconclusive,omitempty"`
+	Write        bool      `json:"write,omitempty"` // the --write probes ran on a throwaway VM
 }
 
 // Module is a VMmanager 6 processing module (PMID). It never holds a password: that lives in the keyring.
