@@ -29,6 +29,12 @@ type Config struct {
 	IPv4PoolSize  int              // addresses in each seed pool (default DefaultIPv4PoolSize)
 	Quirks        []Quirk          // deliberate departures from the record, for testing --deep
 	History       bool             // start with VM 1 already deleted and its finished tasks listed
+	// SeedVMs is how many VMs nobody ordered exist at start (see Sim.SeedVMs): the VMs a VMmanager in
+	// use already holds when vmmpm is adopted.
+	SeedVMs int
+	// ListLimit, when positive, cuts every list answer to its first ListLimit items, as a VMmanager
+	// that pages its lists by default would (a test knob: no public source shows paging either way).
+	ListLimit int
 }
 
 // DefaultIPv4PoolSize lets one emulator hold 10,000 VMs, each with an address on interface 0 and 1.
@@ -63,6 +69,8 @@ type Sim struct {
 	tasks    []*task // index id-1
 	pending  taskHeap
 	seq      struct{ token, ip int }
+
+	seeded int // VMs SeedVMs made, so the next one is named on from there
 
 	loginsOK, loginsFailed int
 	requests               map[string]int
@@ -107,6 +115,11 @@ func New(cfg Config) *Sim {
 	s.seed()
 	if cfg.History {
 		s.seedHistory()
+	}
+	if cfg.SeedVMs > 0 {
+		if _, _, err := s.seedVMs(cfg.SeedVMs); err != nil {
+			panic("sim: " + err.Error()) // callers check the count against the pool size first
+		}
 	}
 	return s
 }
@@ -159,8 +172,8 @@ type reply struct {
 }
 
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/sim/stats" {
-		s.serveStats(w, r)
+	if strings.HasPrefix(r.URL.Path, "/sim/") {
+		s.serveControl(w, r)
 		return
 	}
 	body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
@@ -198,6 +211,11 @@ func (s *Sim) answer(r *http.Request, body []byte, bodyErr error) (int, any) {
 	}
 	if rp, ok := res.(reply); ok {
 		return rp.status, rp.body
+	}
+	if l, ok := res.(map[string]any); ok && s.cfg.ListLimit > 0 {
+		if items, ok := l["list"].([]any); ok && len(items) > s.cfg.ListLimit {
+			l["list"] = items[:s.cfg.ListLimit]
+		}
 	}
 	return http.StatusOK, res
 }
