@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"vmmpm/queue"
+	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -113,10 +114,20 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	scans, err := reconcile.LastScans(l.DB)
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range mods {
 		healthy, msg := e.Health(m.ID)
-		st.Modules = append(st.Modules, ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, Healthy: healthy,
-			Health: msg, LastCheck: m.LastCheck, Logins: l.logins(e, m)})
+		mh := ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, Healthy: healthy,
+			Health: msg, LastCheck: m.LastCheck, Logins: l.logins(e, m)}
+		for i := range scans {
+			if scans[i].ModuleID == m.ID {
+				mh.Reconcile = &scans[i]
+			}
+		}
+		st.Modules = append(st.Modules, mh)
 	}
 	return st, nil
 }

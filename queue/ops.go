@@ -157,6 +157,9 @@ func (x *vmmExecutor) run(ctx context.Context, c *vmm.Client, op *Op) (Result, e
 	if op.Job.Type == store.OpOpen {
 		return x.open(ctx, c, op)
 	}
+	if op.Job.Type == store.OpReconcile {
+		return x.reconcile(ctx, c, op) // reconcileops.go
+	}
 	id := op.Service.VM.HostID
 	if id == 0 {
 		return Result{}, permanent(fmt.Errorf("service %d has no VM in VMmanager", op.Service.ID))

@@ -51,6 +51,14 @@ const (
 // OpTypes lists every operation type in spec order.
 var OpTypes = []string{OpOpen, OpSuspend, OpResume, OpClose, OpReboot, OpReinstall, OpSetPassword, OpSetParam}
 
+// OpReconcile is the job type of reconcile's actions (import a VM, remove a duplicate, bring state
+// back, …; Job.Args["action"] says which). It is not one of spec §5's operations: admins start it
+// from `vmmpm reconcile`, never as `service OP`.
+const OpReconcile = "reconcile"
+
+// JobTypes is every job type: the operations, then reconcile's.
+var JobTypes = append(append([]string(nil), OpTypes...), OpReconcile)
+
 // Job states (spec §6).
 const (
 	JobQueued    = "queued"
@@ -324,6 +332,9 @@ type VM struct {
 	IPv4      []string `json:"ipv4,omitempty"`
 	IPv6      []string `json:"ipv6,omitempty"`
 	DiskMiB   int      `json:"disk_mib,omitempty"` // as last read from VMmanager; 0 = not read yet
+	// CPU and RAMMiB as last read from VMmanager (0 = not read yet: the tariff's sizes count).
+	CPU    int `json:"cpu,omitempty"`
+	RAMMiB int `json:"ram_mib,omitempty"`
 }
 
 // Service is a client's VPS (IID).
@@ -412,7 +423,7 @@ func (j *Job) Validate() error {
 }
 
 func validOp(t string) bool {
-	for _, o := range OpTypes {
+	for _, o := range JobTypes {
 		if o == t {
 			return true
 		}

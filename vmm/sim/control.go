@@ -150,6 +150,7 @@ func (s *Sim) DuplicateVM(id int) (int, error) {
 func (s *Sim) VMState(id int) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.settle(s.now())
 	if h := s.hostByID(id); h != nil {
 		return h.state
 	}

@@ -70,7 +70,8 @@ type Sim struct {
 	pending  taskHeap
 	seq      struct{ token, ip int }
 
-	seeded int // VMs SeedVMs made, so the next one is named on from there
+	seeded    int // VMs SeedVMs made, so the next one is named on from there
+	listLimit int // Config.ListLimit, or SetListLimit's
 
 	loginsOK, loginsFailed int
 	requests               map[string]int
@@ -103,6 +104,7 @@ func New(cfg Config) *Sim {
 		now:          cfg.Now,
 		rng:          rand.New(rand.NewPCG(uint64(seed), uint64(seed)>>32|1)),
 		failRate:     clamp01(cfg.FailRate),
+		listLimit:    max(0, cfg.ListLimit),
 		failNext:     map[string]int{},
 		failHost:     map[string]bool{},
 		tokens:       map[string]*token{},
@@ -131,6 +133,13 @@ func (s *Sim) Sleep(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sleeping = max(0, n)
+}
+
+// SetListLimit changes Config.ListLimit (0: lists are not cut).
+func (s *Sim) SetListLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listLimit = max(0, n)
 }
 
 // SetFailRate changes the share of mutating calls answered 500.
@@ -212,9 +221,9 @@ func (s *Sim) answer(r *http.Request, body []byte, bodyErr error) (int, any) {
 	if rp, ok := res.(reply); ok {
 		return rp.status, rp.body
 	}
-	if l, ok := res.(map[string]any); ok && s.cfg.ListLimit > 0 {
-		if items, ok := l["list"].([]any); ok && len(items) > s.cfg.ListLimit {
-			l["list"] = items[:s.cfg.ListLimit]
+	if l, ok := res.(map[string]any); ok && s.listLimit > 0 {
+		if items, ok := l["list"].([]any); ok && len(items) > s.listLimit {
+			l["list"] = items[:s.listLimit]
 		}
 	}
 	return http.StatusOK, res
