@@ -65,7 +65,7 @@ func DeepCheck(ctx context.Context, c *Client) (Report, error) {
 		return d.rep, err
 	}
 	steps := []func(context.Context) error{d.badLogin, d.badToken, d.account, d.clusters, d.osList, d.recipes,
-		d.pools, d.hosts, d.tasks, d.errorBody}
+		d.pools, d.hosts, d.reconcileLists, d.tasks, d.errorBody}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return d.rep, err
