@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -70,8 +71,9 @@ type Sim struct {
 	pending  taskHeap
 	seq      struct{ token, ip int }
 
-	seeded    int // VMs SeedVMs made, so the next one is named on from there
-	listLimit int // Config.ListLimit, or SetListLimit's
+	latency   atomic.Int64 // Config.Latency, or SetLatency's (read without the lock: it is waited before it)
+	seeded    int          // VMs SeedVMs made, so the next one is named on from there
+	listLimit int          // Config.ListLimit, or SetListLimit's
 
 	loginsOK, loginsFailed int
 	requests               map[string]int
@@ -114,6 +116,7 @@ func New(cfg Config) *Sim {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.latency.Store(int64(cfg.Latency))
 	s.seed()
 	if cfg.History {
 		s.seedHistory()
@@ -134,6 +137,9 @@ func (s *Sim) Sleep(n int) {
 	defer s.mu.Unlock()
 	s.sleeping = max(0, n)
 }
+
+// SetLatency changes Config.Latency for the requests that follow.
+func (s *Sim) SetLatency(d time.Duration) { s.latency.Store(int64(max(d, 0))) }
 
 // SetListLimit changes Config.ListLimit (0: lists are not cut).
 func (s *Sim) SetListLimit(n int) {
@@ -186,8 +192,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if s.cfg.Latency > 0 {
-		t := time.NewTimer(s.cfg.Latency)
+	if lat := time.Duration(s.latency.Load()); lat > 0 {
+		t := time.NewTimer(lat)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():

@@ -11,7 +11,9 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
+	"vmmpm/reconcile"
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/listscreen"
@@ -19,13 +21,15 @@ import (
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
 	"vmmpm/ui/screens/params"
+	rcscreen "vmmpm/ui/screens/reconcile"
 	"vmmpm/ui/wizardform"
 )
 
-// row is a module with the names of what it points at.
+// row is a module with the names of what it points at, and its last reconcile scan.
 type row struct {
 	m        *store.Module
 	dc, dept string
+	scan     *reconcile.Summary
 }
 
 // Model is the Modules screen.
@@ -87,9 +91,10 @@ func New(ctx *common.Context) *Model {
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,
 		Actions: func(k *keys.KeyMap) []key.Binding {
-			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Deep, k.Delete, k.CopyID}
+			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Deep, k.Reconcile, k.Delete, k.CopyID}
 		},
 		Module: func() *store.Module { r, _ := m.list.Selected(); return r.m },
+		Body:   m.body,
 	}, m.list)
 	return m
 }
@@ -106,9 +111,19 @@ func (m *Model) load() tea.Msg {
 	}
 	dcName := common.Names(dcs, func(d *store.DataCenter) string { return d.Name })
 	deptName := common.Names(depts, func(d *store.Department) string { return d.Name })
+	scans, err := d.ReconcileLast()
+	if err != nil {
+		return loadedMsg{err: err}
+	}
 	out := make([]row, 0, len(mods))
 	for _, mod := range mods {
-		out = append(out, row{m: mod, dc: dcName[mod.DataCenterID], dept: deptName[mod.DepartmentID]})
+		r := row{m: mod, dc: dcName[mod.DataCenterID], dept: deptName[mod.DepartmentID]}
+		for i := range scans {
+			if scans[i].ModuleID == mod.ID {
+				r.scan = &scans[i]
+			}
+		}
+		out = append(out, r)
 	}
 	return loadedMsg{rows: out}
 }
@@ -136,8 +151,11 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	k := m.ctx.Keys
-	if key.Matches(msg, k.Add) {
+	switch {
+	case key.Matches(msg, k.Add):
 		return func() tea.Msg { return OpenWizardMsg{} }
+	case key.Matches(msg, k.Reconcile):
+		return common.Push(rcscreen.New(m.ctx))
 	}
 	r, ok := m.list.Selected()
 	if !ok {
@@ -222,6 +240,45 @@ func (m *Model) cell(r row, col int) string {
 		return checkText(m.ctx, mod.LastCheck)
 	}
 	return ""
+}
+
+// body is the list and, under it, the selected module's last reconcile scan with its counts.
+func (m *Model) body(w, h int) string {
+	r, ok := m.list.Selected()
+	if !ok {
+		m.list.SetSize(w, h)
+		return m.list.View()
+	}
+	m.list.SetSize(w, h-1)
+	line := scanText(m.ctx, r.m, r.scan)
+	if r.scan != nil && (r.scan.Failed || r.scan.Total() > 0) {
+		line = m.styles.warn.Render(line)
+	}
+	return m.list.View() + "\n" + ansi.Truncate(line, w, "…")
+}
+
+// scanText says what module mod's last reconcile scan found, with its counts and age.
+func scanText(ctx *common.Context, mod *store.Module, s *reconcile.Summary) string {
+	head := fmt.Sprintf("reconcile of module %d: ", mod.ID)
+	switch {
+	case s == nil:
+		return head + "never scanned; R scans every module"
+	case s.Error != "":
+		return head + "could not read it " + common.Age(ctx.Now(), s.At) + " ago: " + s.Error
+	case s.Total() == 0:
+		return fmt.Sprintf("%sclean %s ago (%d VMs, %d services compared); R scans again", head, common.Age(ctx.Now(), s.At), s.VMs, s.Services)
+	}
+	var counts []string
+	for _, c := range reconcile.Classes {
+		if n := s.Counts[c]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	part := ""
+	if s.Failed {
+		part = ", read only in part"
+	}
+	return fmt.Sprintf("%s%d findings %s ago%s: %s; R to see them", head, s.Total(), common.Age(ctx.Now(), s.At), part, strings.Join(counts, " · "))
 }
 
 func checkText(ctx *common.Context, c *store.Check) string {
