@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"log/slog"
 
 	"vmmpm/reconcile"
 )
@@ -59,4 +60,23 @@ func (l *Local) ScheduledScan(ctx context.Context, module uint64) (*reconcile.Re
 		}
 	}
 	return rep, nil
+}
+
+// ReconcileCheck is how often the schedule looks for modules whose scan is due.
+var ReconcileCheck = reconcile.DefaultCheck
+
+// StartReconcileSchedule runs each module's scan every reconcile_every (`vmmpm serve`'s schedule,
+// reconcile.Schedule) until ctx ends or stop is called; stop waits until a scan in progress has ended.
+func (l *Local) StartReconcileSchedule(ctx context.Context, log *slog.Logger) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	s := &reconcile.Schedule{DB: l.DB, Scan: l.ScheduledScan, Check: ReconcileCheck, Log: log}
+	go func() {
+		defer close(done)
+		s.Run(ctx)
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }

@@ -186,3 +186,27 @@ func TestScanListUnreadable(t *testing.T) {
 		t.Fatalf("last scan %+v", last[0])
 	}
 }
+
+// TestScheduleDue: a module is due once its reconcile_every has passed since its last scan (at once
+// when it never had one); 0 turns it off; the default is 6 hours.
+func TestScheduleDue(t *testing.T) {
+	f := newFixture(t, sim.Config{})
+	s := &Schedule{DB: f.db}
+	now := time.Now()
+	if due := s.due(now, nil); !slices.Equal(due, []uint64{f.module.ID}) {
+		t.Fatalf("never scanned: due %v", due)
+	}
+	f.scan()
+	for _, tc := range []struct {
+		every string
+		after time.Duration
+		due   bool
+	}{{"", 5 * time.Hour, false}, {"", 6*time.Hour + time.Second, true}, {"30m", 29 * time.Minute, false},
+		{"30m", 31 * time.Minute, true}, {"0", 1000 * time.Hour, false}} {
+		f.module.ReconcileEvery = tc.every
+		f.must(f.db.Save(f.module))
+		if got := len(s.due(now.Add(tc.after), nil)) == 1; got != tc.due {
+			t.Errorf("every %q, %s after the scan: due %v", tc.every, tc.after, got)
+		}
+	}
+}

@@ -225,6 +225,47 @@ type Module struct {
 	LastCheck           *Check  `json:"last_check,omitempty"`
 	// LastDeep is the last deep check (validate --deep, D on Modules): when, and which probes differed.
 	LastDeep *DeepCheck `json:"last_deep,omitempty"`
+	// ReconcileEvery is how often `vmmpm serve` runs the module's reconcile scan, as a duration ("6h",
+	// "30m"); "0" is off and empty is DefaultReconcileEvery (see ReconcileInterval).
+	ReconcileEvery string `json:"reconcile_every,omitempty"`
+}
+
+// Limits of Module.ReconcileEvery.
+const (
+	DefaultReconcileEvery = 6 * time.Hour
+	MinReconcileEvery     = time.Minute
+	MaxReconcileEvery     = 30 * 24 * time.Hour
+)
+
+// ParseReconcileEvery reads a reconcile_every value: 0 (off) or a duration between
+// MinReconcileEvery and MaxReconcileEvery.
+func ParseReconcileEvery(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, invalid("reconcile_every", "must be a duration such as 6h or 30m, or 0 for off, not %q", s)
+	case d == 0:
+		return 0, nil
+	case d < MinReconcileEvery || d > MaxReconcileEvery:
+		return 0, invalid("reconcile_every", "must be 0 (off) or between 1m and 720h, not %s", s)
+	}
+	return d, nil
+}
+
+// ReconcileInterval is how often the module's scan runs (0: never).
+func (m *Module) ReconcileInterval() time.Duration {
+	if m.ReconcileEvery == "" {
+		return DefaultReconcileEvery
+	}
+	d, err := ParseReconcileEvery(m.ReconcileEvery)
+	if err != nil {
+		return DefaultReconcileEvery
+	}
+	return d
 }
 
 // Validate checks the record on its own; rules that need other records (unique name, data center
@@ -265,6 +306,11 @@ func (m *Module) Validate() error {
 	}
 	if m.ActivationLimit < 0 || m.ActivationLimit > MaxActivationCap {
 		return invalid("activation_limit", "must be between 0 and %d", MaxActivationCap)
+	}
+	if m.ReconcileEvery != "" {
+		if _, err := ParseReconcileEvery(m.ReconcileEvery); err != nil {
+			return err
+		}
 	}
 	return m.Params.Validate()
 }

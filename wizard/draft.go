@@ -40,6 +40,8 @@ type Draft struct {
 	// Asked only when editing a module (and by `module set`).
 	Enabled         bool `json:"enabled"`
 	ActivationLimit int  `json:"activation_limit"`
+	// ReconcileEvery is store.Module.ReconcileEvery ("" = the default).
+	ReconcileEvery string `json:"reconcile_every,omitempty"`
 
 	// Clusters is what the integration check fetched from VMmanager; step 4 chooses among them, so a
 	// draft without them has not passed step 3.
@@ -80,6 +82,7 @@ func (d *Draft) Module() *store.Module {
 		AdditionalInterface: d.AdditionalInterface,
 		Enabled:             d.Enabled,
 		ActivationLimit:     d.ActivationLimit,
+		ReconcileEvery:      d.ReconcileEvery,
 		Params:              d.Params,
 		LastCheck:           d.Checked,
 	}
