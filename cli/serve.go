@@ -66,7 +66,7 @@ func (a *app) serve(ctx context.Context) error {
 		ln.Close()
 		return errors.Join(err, eng.Close())
 	}
-	eng.Start(runCtx) // after New: the server's hub sees the engine's first events too
+	eng.Start(runCtx)                               // after New: the server's hub sees the engine's first events too
 	defer eng.StartReconcileSchedule(runCtx, log)() // each module's reconcile_every; stopped before the database closes
 	log.Info("server started", "pid", os.Getpid(), "db", db.Path(), "socket", socket, "version", version)
 	if err := store.CheckSecrets(secrets); err != nil {
