@@ -27,6 +27,9 @@ type Backend interface {
 
 	// List fills out (a *[]*store.T) with every record of kind (a store bucket name, see KindOf).
 	List(ctx context.Context, kind string, out any) error
+	// Listing is List for a listing that names what its rows refer to: it also names every data
+	// center, department, module and tariff by id, so the listing is one call.
+	Listing(ctx context.Context, kind string, out any) (*Names, error)
 	// Get fills out (a *store.T) with record id of kind, or returns an error wrapping store.ErrNotFound.
 	Get(ctx context.Context, kind string, id uint64, out any) error
 	// Save adds (id 0) or replaces a data center, department or tariff under the store's rules and
@@ -55,8 +58,9 @@ type Backend interface {
 	// SaveTariffSpec is `tariff add --spec` (id 0) and `tariff edit ID --spec`: the spec's fields over
 	// the tariff, its data center resolved by name or id, checked against the modules' VMmanager.
 	SaveTariffSpec(ctx context.Context, id uint64, spec *wizard.TariffSpec) (*TariffSaved, error)
-	// SetModule applies `module set` pairs, logging in first when a live setting changed.
-	SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error)
+	// SetModule applies typed changes to module id's settings, logging in first when a live setting
+	// changed; the warnings are sentences the admin should read.
+	SetModule(ctx context.Context, id uint64, ch *wizard.ModuleChanges) (*store.Module, []string, error)
 	// ModuleImages lists what module id's VMmanager offers a tariff (OS images, recipes).
 	ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error)
 	// CheckModule logs in with the stored password and records the result.
@@ -67,8 +71,8 @@ type Backend interface {
 	// SetPassword checks password live against the module's VMmanager, then keeps it in the keyring.
 	SetPassword(ctx context.Context, id uint64, password string) error
 
-	// Jobs lists jobs matching q, oldest first.
-	Jobs(ctx context.Context, q JobQuery) ([]*store.Job, error)
+	// Jobs lists jobs matching q, oldest first, with the names of the records they refer to.
+	Jobs(ctx context.Context, q JobQuery) (*JobList, error)
 	// JobsView is one screenful of the jobs pane: the window's jobs with their lane positions, the
 	// counts, the module names, and where the pinned job went; a filter runs here, over a bounded
 	// number of the newest jobs.
@@ -177,6 +181,20 @@ type JobQuery struct {
 func (q JobQuery) Match(j *store.Job) bool {
 	return (q.State == "" || j.State == q.State) && (q.Module == 0 || j.ModuleID == q.Module) &&
 		(q.Since.IsZero() || !j.EnqueuedAt.Before(q.Since))
+}
+
+// Names names the records listings refer to, by id.
+type Names struct {
+	DataCenters map[uint64]string `json:"datacenters"`
+	Departments map[uint64]string `json:"departments"`
+	Modules     map[uint64]string `json:"modules"`
+	Tariffs     map[uint64]string `json:"tariffs"`
+}
+
+// JobList is Jobs' answer.
+type JobList struct {
+	Jobs  []*store.Job `json:"jobs"`
+	Names *Names       `json:"names"`
 }
 
 // Ordered is what CreateServices made: the tariff it resolved and the services, opens queued.

@@ -140,6 +140,27 @@ func (l *Local) List(_ context.Context, kind string, out any) error {
 	return k.list(l.DB, out)
 }
 
+func (l *Local) Listing(ctx context.Context, kind string, out any) (*Names, error) {
+	if err := l.List(ctx, kind, out); err != nil {
+		return nil, err
+	}
+	return loadNames(l.DB)
+}
+
+// loadNames reads the names of every record a listing may refer to, in one transaction.
+func loadNames(db *store.DB) (*Names, error) {
+	n := &Names{DataCenters: map[uint64]string{}, Departments: map[uint64]string{}, Modules: map[uint64]string{},
+		Tariffs: map[uint64]string{}}
+	err := db.View(func(tx *store.Tx) error {
+		return errors.Join(
+			store.Each(tx, func(r *store.DataCenter) bool { n.DataCenters[r.ID] = r.Name; return true }),
+			store.Each(tx, func(r *store.Department) bool { n.Departments[r.ID] = r.Name; return true }),
+			store.Each(tx, func(r *store.Module) bool { n.Modules[r.ID] = r.Name; return true }),
+			store.Each(tx, func(r *store.Tariff) bool { n.Tariffs[r.ID] = r.Name; return true }))
+	})
+	return n, err
+}
+
 func (l *Local) Get(_ context.Context, kind string, id uint64, out any) error {
 	k, ok := kinds[kind]
 	if !ok {
@@ -224,8 +245,8 @@ func (l *Local) SaveModule(_ context.Context, d *wizard.Draft, password string) 
 	return wizard.Update(l.DB, l.Secrets, d, password)
 }
 
-func (l *Local) SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error) {
-	return wizard.EditModule(ctx, l.DB, l.Secrets, id, kv)
+func (l *Local) SetModule(ctx context.Context, id uint64, ch *wizard.ModuleChanges) (*store.Module, []string, error) {
+	return wizard.EditModule(ctx, l.DB, l.Secrets, id, ch)
 }
 
 func (l *Local) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error) {
@@ -262,7 +283,7 @@ func (l *Local) SetPassword(ctx context.Context, id uint64, password string) err
 	return l.Secrets.Set(id, password)
 }
 
-func (l *Local) Jobs(_ context.Context, q JobQuery) ([]*store.Job, error) {
+func (l *Local) Jobs(_ context.Context, q JobQuery) (*JobList, error) {
 	var rows []*store.Job
 	err := l.DB.View(func(tx *store.Tx) error {
 		if err := store.Each(tx, func(j *store.Job) bool {
@@ -284,7 +305,11 @@ func (l *Local) Jobs(_ context.Context, q JobQuery) ([]*store.Job, error) {
 		}
 		return nil
 	})
-	return rows, err
+	if err != nil {
+		return nil, err
+	}
+	names, err := loadNames(l.DB)
+	return &JobList{Jobs: rows, Names: names}, err
 }
 
 func (l *Local) Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error) {

@@ -274,19 +274,11 @@ func cutTo(s string, w int) string {
 	return string(r[:w-1]) + "…"
 }
 
-// namesOf maps the ids of every record of kind T to name's answer, for listings that name them.
-func namesOf[T any, P record[T]](ctx context.Context, b backend.Backend, name func(P) string) (map[uint64]string, error) {
-	rows, err := backend.All[T, P](ctx, b)
-	names := make(map[uint64]string, len(rows))
-	for _, r := range rows {
-		names[r.GetID()] = name(r)
-	}
-	return names, err
-}
-
-// moduleNames maps module ids to names.
-func moduleNames(ctx context.Context, b backend.Backend) (map[uint64]string, error) {
-	return namesOf(ctx, b, func(m *store.Module) string { return m.Name })
+// listNamed is every record of kind T with the names of what they refer to, in one call.
+func listNamed[T any, P record[T]](ctx context.Context, b backend.Backend) ([]P, *backend.Names, error) {
+	var rows []P
+	names, err := b.Listing(ctx, backend.KindOf[T, P](), &rows)
+	return rows, names, err
 }
 
 // named is "ID NAME" when the name is known, the id alone otherwise, "-" for none.

@@ -77,14 +77,11 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 		return err
 	}
 	defer b.Close()
-	rows, err := b.Jobs(ctx, f.query())
+	jl, err := b.Jobs(ctx, f.query())
 	if err != nil {
 		return err
 	}
-	names, err := moduleNames(ctx, b)
-	if err != nil {
-		return err
-	}
+	rows, names := jl.Jobs, jl.Names.Modules
 	line := func(j *store.Job) string { return strings.Join(jobCells(j, names), "\t") }
 	if !f.follow {
 		return printList(a.stdout, f.asJSON, rows, strings.Join(jobColumns, "\t"), line)

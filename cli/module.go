@@ -151,18 +151,11 @@ func (a *app) readModulePassword() (string, error) {
 func moduleListCmd(a *app) *cobra.Command {
 	return listCmd(a, "modules", func(w io.Writer, b backend.Backend, asJSON bool) error {
 		ctx := context.Background()
-		rows, err := backend.All[store.Module](ctx, b)
+		rows, names, err := listNamed[store.Module](ctx, b)
 		if err != nil {
 			return err
 		}
-		dcs, err := backend.All[store.DataCenter](ctx, b)
-		if err != nil {
-			return err
-		}
-		dcName := map[uint64]string{}
-		for _, d := range dcs {
-			dcName[d.ID] = d.Name
-		}
+		dcName := names.DataCenters
 		return printList(w, asJSON, rows, "ID\tNAME\tDATA CENTER\tSORT\tCLUSTER\tURL\tENABLED\tQUEUE\tLAST CHECK",
 			func(m *store.Module) string {
 				return fmt.Sprintf("%d\t%s\t%s\t%d\t%s (%s)\t%s\t%s\t%s\t%s", m.ID, m.Name, dash(dcName[m.DataCenterID]), m.Sort,
@@ -279,12 +272,16 @@ func moduleSetCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			changes, err := wizard.ParseChanges(args[1:])
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
 			defer stop()
 			var m *store.Module
 			var warnings []string
 			err = a.withBackend(false, func(b backend.Backend) (err error) {
-				m, warnings, err = b.SetModule(ctx, id, args[1:])
+				m, warnings, err = b.SetModule(ctx, id, changes)
 				return err
 			})
 			if err != nil {

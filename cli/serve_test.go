@@ -86,7 +86,11 @@ func waitJobs(t *testing.T, b backend.Backend, want int) []*store.Job {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		jobs, err := b.Jobs(context.Background(), backend.JobQuery{})
+		var jobs []*store.Job
+		jl, err := b.Jobs(context.Background(), backend.JobQuery{})
+		if err == nil {
+			jobs = jl.Jobs
+		}
 		if err == nil && len(jobs) >= want && allFinished(jobs) {
 			return jobs
 		}
@@ -284,8 +288,8 @@ func TestServeKilledAndRestarted(t *testing.T) {
 	srv.done <- nil
 	env.startServe()
 	follow(ctx, func() bool {
-		jobs, err := c.Jobs(ctx, backend.JobQuery{})
-		return err == nil && len(jobs) == 12 && allFinished(jobs) || ctx.Err() != nil
+		jl, err := c.Jobs(ctx, backend.JobQuery{})
+		return err == nil && len(jl.Jobs) == 12 && allFinished(jl.Jobs) || ctx.Err() != nil
 	})
 	for i := 1; i < len(seqs); i++ {
 		if seqs[i] <= seqs[i-1] {

@@ -57,18 +57,11 @@ func serviceCreateCmd(a *app) *cobra.Command {
 
 func printServices(w io.Writer, b backend.Backend, asJSON bool) error {
 	ctx := context.Background()
-	rows, err := backend.All[store.Service](ctx, b)
+	rows, names, err := listNamed[store.Service](ctx, b)
 	if err != nil {
 		return err
 	}
-	mods, err := moduleNames(ctx, b)
-	if err != nil {
-		return err
-	}
-	tnames, err := namesOf(ctx, b, func(t *store.Tariff) string { return t.Name })
-	if err != nil {
-		return err
-	}
+	mods, tnames := names.Modules, names.Tariffs
 	return printList(w, asJSON, rows, "ID\tTARIFF\tMODULE\tCLIENT\tSTATUS\tVM\tIPV4\tDOMAIN", func(s *store.Service) string {
 		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s", s.ID, named(s.TariffID, tnames), named(s.ModuleID, mods),
 			s.ClientEmail, s.Status, zeroDash(s.VM.HostID), dash(strings.Join(s.VM.IPv4, ",")), dash(s.Domain))

@@ -51,18 +51,11 @@ func newTariffCmd(a *app) *cobra.Command {
 // printTariffs lists tariffs with their data center and modules named beside their ids.
 func printTariffs(w io.Writer, b backend.Backend, asJSON bool) error {
 	ctx := context.Background()
-	rows, err := backend.All[store.Tariff](ctx, b)
+	rows, names, err := listNamed[store.Tariff](ctx, b)
 	if err != nil {
 		return err
 	}
-	mods, err := moduleNames(ctx, b)
-	if err != nil {
-		return err
-	}
-	dcNames, err := namesOf(ctx, b, func(d *store.DataCenter) string { return d.Name })
-	if err != nil {
-		return err
-	}
+	mods, dcNames := names.Modules, names.DataCenters
 	return printList(w, asJSON, rows, "ID\tNAME\tDC\tMODULES\tCPU\tRAM MIB\tDISK MIB\tOS\tRECIPE\tIPV4\tDOMAIN",
 		func(t *store.Tariff) string {
 			modules := make([]string, len(t.ModuleIDs))

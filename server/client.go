@@ -171,6 +171,17 @@ func (c *Client) List(ctx context.Context, kind string, out any) error {
 	return c.call(ctx, "list", kindArgs{Kind: kind}, out)
 }
 
+func (c *Client) Listing(ctx context.Context, kind string, out any) (*backend.Names, error) {
+	var res listingAnswer
+	if err := c.call(ctx, "listing", kindArgs{Kind: kind}, &res); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(res.Records, out); err != nil {
+		return nil, fmt.Errorf("the vmmpm server's answer to listing is not what this vmmpm expects: %w", err)
+	}
+	return res.Names, nil
+}
+
 func (c *Client) Get(ctx context.Context, kind string, id uint64, out any) error {
 	return c.call(ctx, "get", recordArgs{Kind: kind, ID: id}, out)
 }
@@ -235,9 +246,9 @@ func (c *Client) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, e
 	return im, err
 }
 
-func (c *Client) SetModule(ctx context.Context, id uint64, kv []string) (*store.Module, []string, error) {
+func (c *Client) SetModule(ctx context.Context, id uint64, ch *wizard.ModuleChanges) (*store.Module, []string, error) {
 	var res moduleResult
-	err := c.call(ctx, "set_module", setModuleArgs{ID: id, KV: kv}, &res)
+	err := c.call(ctx, "set_module", setModuleArgs{ID: id, Changes: ch}, &res)
 	return res.Module, res.Warnings, err
 }
 
@@ -257,10 +268,12 @@ func (c *Client) SetPassword(ctx context.Context, id uint64, password string) er
 	return c.call(ctx, "set_password", passwordArgs{ID: id, Password: password}, nil)
 }
 
-func (c *Client) Jobs(ctx context.Context, q backend.JobQuery) ([]*store.Job, error) {
-	var jobs []*store.Job
-	err := c.call(ctx, "jobs", q, &jobs)
-	return jobs, err
+func (c *Client) Jobs(ctx context.Context, q backend.JobQuery) (*backend.JobList, error) {
+	var jl backend.JobList
+	if err := c.call(ctx, "jobs", q, &jl); err != nil {
+		return nil, err
+	}
+	return &jl, nil
 }
 
 func (c *Client) JobsView(ctx context.Context, q backend.JobsQuery) (*backend.JobsView, error) {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"vmmpm/backend"
 	"vmmpm/store"
@@ -24,8 +23,7 @@ const specPassword = "demo-password" // the emulator's admin password
 // socket; it returns a client, the local side, the emulator's URL and the server's log.
 func specServer(t *testing.T) (*Client, *backend.Local, string, *bytes.Buffer) {
 	t.Helper()
-	dir := t.TempDir()
-	db, err := store.Open(filepath.Join(dir, "vmmpm.db"), store.Options{})
+	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,24 +36,9 @@ func specServer(t *testing.T) (*Client, *backend.Local, string, *bytes.Buffer) {
 	vm := httptest.NewServer(sim.New(sim.Config{}))
 	t.Cleanup(vm.Close)
 	l := backend.NewLocal(db, store.NewMemorySecrets(), nil, "test")
-	t.Cleanup(func() { _ = l.Close() })
-	sock := filepath.Join(dir, "s.sock")
-	ln, err := Listen(sock)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var log bytes.Buffer
-	srv, err := New(l, nil, "test", sock, slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(ctx, ln, time.Second) }()
-	t.Cleanup(func() { cancel(); <-done })
-	c := NewClient(sock, "test")
-	t.Cleanup(func() { _ = c.Close() })
-	return c, l, vm.URL, &log
+	c := serveLocal(t, l, nil, "test", slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return c.Client, l, vm.URL, &log
 }
 
 // TestClientAddModuleAndTariffSpec: add_module and save_tariff_spec over the socket do what Local

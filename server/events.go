@@ -66,6 +66,8 @@ func (h *hub) restore(seqs SeqStore) error {
 	if err != nil {
 		return err
 	}
+	// Numbers start past 1: since=0 asks for what comes from now on, so a watcher that wants all a
+	// new server did asks since=FirstEvent-1, which must never be 0.
 	v = max(v, 1)
 	h.seqs, h.base, h.reserved, h.last = seqs, v, v, v
 	return nil
@@ -110,10 +112,8 @@ func notice(seq uint64, n int) []byte {
 	return append(b, '\n')
 }
 
-// newHub numbers events from 2: since=0 asks for what comes from now on, so a watcher that wants all
-// a new server did asks since=FirstEvent-1, which must never be 0.
 func newHub(keep, buf int) *hub {
-	return &hub{keep: keep, buf: buf, subs: map[*sub]struct{}{}, base: 1, reserved: 1, last: 1}
+	return &hub{keep: keep, buf: buf, subs: map[*sub]struct{}{}}
 }
 
 func (h *hub) run(in <-chan backend.Event) {

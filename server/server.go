@@ -113,13 +113,16 @@ func withPeer(ctx context.Context, c net.Conn) context.Context {
 func (s *Server) Handler() http.Handler {
 	calls := s.routes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if uid, _ := r.Context().Value(peerKey{}).(int); uid != os.Getuid() && uid != 0 {
+		uid, known := r.Context().Value(peerKey{}).(int)
+		if !known {
+			uid = -1 // served without withPeer: an unknown peer is not served
+		}
+		if uid != os.Getuid() && uid != 0 {
 			s.log.Warn("refused a connection from another user", "uid", uid)
 			fail(w, http.StatusForbidden, fmt.Sprintf("this vmmpm server serves only user %d (and root); "+
 				"run vmmpm as that user", os.Getuid()))
 			return
 		}
-		uid, _ := r.Context().Value(peerKey{}).(int)
 		caller := backend.UserCaller(uid, backend.ViaSocket)
 		r = r.WithContext(backend.WithCaller(r.Context(), caller))
 		w.Header().Set(versionHeader, s.version)
@@ -230,6 +233,14 @@ func (s *Server) routes() map[string]call {
 			}
 			return out, b.List(ctx, a.Kind, out)
 		})),
+		"listing": reads(rpc(func(ctx context.Context, a *kindArgs) (*listingResult, error) {
+			out := backend.NewList(a.Kind)
+			if out == nil {
+				return nil, unknownKind(a.Kind)
+			}
+			names, err := b.Listing(ctx, a.Kind, out)
+			return &listingResult{Records: out, Names: names}, err
+		})),
 		"get": reads(rpc(func(ctx context.Context, a *recordArgs) (store.Record, error) {
 			r := backend.NewRecord(a.Kind)
 			if r == nil {
@@ -276,7 +287,7 @@ func (s *Server) routes() map[string]call {
 		}),
 		"module_images": reads(rpc(func(ctx context.Context, a *idArgs) (*wizard.Images, error) { return b.ModuleImages(ctx, a.ID) })),
 		"set_module": rpc(func(ctx context.Context, a *setModuleArgs) (*moduleResult, error) {
-			m, w, err := b.SetModule(ctx, a.ID, a.KV)
+			m, w, err := b.SetModule(ctx, a.ID, a.Changes)
 			return &moduleResult{Module: m, Warnings: w}, err
 		}),
 		"check_module": rpc(func(ctx context.Context, a *idArgs) (*store.Check, error) { return b.CheckModule(ctx, a.ID) }),
@@ -284,7 +295,7 @@ func (s *Server) routes() map[string]call {
 		"set_password": rpc(func(ctx context.Context, a *passwordArgs) (any, error) {
 			return nil, b.SetPassword(ctx, a.ID, a.Password)
 		}),
-		"jobs":       reads(rpc(func(ctx context.Context, q *backend.JobQuery) ([]*store.Job, error) { return b.Jobs(ctx, *q) })),
+		"jobs":       reads(rpc(func(ctx context.Context, q *backend.JobQuery) (*backend.JobList, error) { return b.Jobs(ctx, *q) })),
 		"jobs_view":  reads(rpc(func(ctx context.Context, q *backend.JobsQuery) (*backend.JobsView, error) { return b.JobsView(ctx, *q) })),
 		"job_detail": reads(rpc(func(ctx context.Context, a *idArgs) (*backend.JobDetail, error) { return b.JobDetail(ctx, a.ID) })),
 		"enqueue": rpc(func(ctx context.Context, a *enqueueArgs) (*store.Job, error) {

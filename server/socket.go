@@ -94,7 +94,7 @@ func probe(path string) (pid int, live bool) {
 
 // peerUID is the uid of the process at the other end of a Unix connection.
 func peerUID(c net.Conn) (int, error) {
-	uc, ok := c.(*net.UnixConn)
+	uc, ok := c.(syscall.Conn) // a *net.UnixConn, or a wrapper that gives its descriptor
 	if !ok {
 		return -1, errors.New("not a Unix socket connection")
 	}

@@ -42,6 +42,14 @@ type (
 		Record   json.RawMessage `json:"record"`
 		Warnings []string        `json:"warnings,omitempty"`
 	}
+	listingResult struct {
+		Records any            `json:"records"`
+		Names   *backend.Names `json:"names"`
+	}
+	listingAnswer struct {
+		Records json.RawMessage `json:"records"`
+		Names   *backend.Names  `json:"names"`
+	}
 	warningsResult struct {
 		Warnings []string `json:"warnings,omitempty"`
 	}
@@ -65,8 +73,8 @@ type (
 		Department string `json:"department"`
 	}
 	setModuleArgs struct {
-		ID uint64   `json:"id"`
-		KV []string `json:"kv"`
+		ID      uint64                `json:"id"`
+		Changes *wizard.ModuleChanges `json:"changes"`
 	}
 	moduleResult struct {
 		Module   *store.Module `json:"module"`

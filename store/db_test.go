@@ -71,7 +71,7 @@ func fullJob() *store.Job {
 	return &store.Job{ServiceID: 1, ModuleID: 2, Type: store.OpOpen, Args: map[string]string{"os": "7"},
 		State: store.JobRetrying, QueueKey: "vmm6-2-1", Lane: 1, Attempt: 2, MaxAttempts: store.DefaultMaxTries,
 		NextRunAt: t0.Add(16 * time.Second), VMTask: &store.VMTask{ConsulID: "42", Name: "host_create"},
-		Error: "503 from VMmanager", Log: []store.LogLine{{At: t0, Text: "started"}},
+		Error: "503 from VMmanager", Log: []store.LogLine{{At: t0, Text: "started"}}, By: "uid 1000 (alice)",
 		EnqueuedAt: t0, StartedAt: t0.Add(time.Second), FinishedAt: t0.Add(2 * time.Second)}
 }
 

@@ -50,24 +50,6 @@ func start(t *testing.T, f *uitest.Fixture) *appRun {
 	return &appRun{Driver: d, clip: clip}
 }
 
-func must(t *testing.T, view string, want ...string) {
-	t.Helper()
-	for _, w := range want {
-		if !strings.Contains(view, w) {
-			t.Fatalf("screen lacks %q:\n%s", w, view)
-		}
-	}
-}
-
-func mustNot(t *testing.T, view string, bad ...string) {
-	t.Helper()
-	for _, b := range bad {
-		if strings.Contains(view, b) {
-			t.Fatalf("screen shows %q:\n%s", b, view)
-		}
-	}
-}
-
 // dbPath is the temporary database path on the status line, which changes from run to run.
 var dbPath = regexp.MustCompile(`db /\S+ +`)
 
@@ -106,17 +88,17 @@ func TestGolden(t *testing.T) {
 func TestScreenKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
-	must(t, r.View(), "[1 Modules]", "fra-kvm", "fra-lxd")
+	uitest.Must(t, r.View(), "[1 Modules]", "fra-kvm", "fra-lxd")
 	r.Keys("tab")
-	must(t, r.View(), "[2 Services]")
+	uitest.Must(t, r.View(), "[2 Services]")
 	r.Keys("shift+tab", "shift+tab")
-	must(t, r.View(), "[7 Lanes]", "vmm6-1-1", "vmm6-1-2", "fra-kvm", "fra-lxd")
+	uitest.Must(t, r.View(), "[7 Lanes]", "vmm6-1-1", "vmm6-1-2", "fra-kvm", "fra-lxd")
 	r.Keys("6")
-	must(t, r.View(), "[6 Tariffs]", "VPS S")
+	uitest.Must(t, r.View(), "[6 Tariffs]", "VPS S")
 	r.Keys("4")
-	must(t, r.View(), "[4 Tasks]", "open of service 3 failed", "VMmanager answered HTTP 400")
+	uitest.Must(t, r.View(), "[4 Tasks]", "open of service 3 failed", "VMmanager answered HTTP 400")
 	r.Keys("3")
-	must(t, r.View(), "[3 Jobs]", "Queued 2", "Failed 1", "Done 4", "Cancelled 1")
+	uitest.Must(t, r.View(), "[3 Jobs]", "Queued 2", "Failed 1", "Done 4", "Cancelled 1")
 	if r.Quit {
 		t.Fatal("quit before q")
 	}
@@ -134,7 +116,7 @@ func TestQuitKeysNeverInsideTextField(t *testing.T) {
 	if r.Quit {
 		t.Fatal("q quit while typing in the filter")
 	}
-	must(t, r.View(), "/q1", "[1 Modules]")
+	uitest.Must(t, r.View(), "/q1", "[1 Modules]")
 	r.Keys("ctrl+c")
 	if r.Quit {
 		t.Fatal("ctrl+c quit from inside the filter instead of leaving it")
@@ -147,11 +129,11 @@ func TestQuitKeysNeverInsideTextField(t *testing.T) {
 
 func TestHelpNamesTheQuitKey(t *testing.T) {
 	r := start(t, world(t))
-	must(t, r.View(), "? toggle help", "q quit")
+	uitest.Must(t, r.View(), "? toggle help", "q quit")
 	r.Keys("?")
-	must(t, r.View(), "Keys — Modules", "q         quit", "ctrl+c", "t     test connection", "/      filter")
+	uitest.Must(t, r.View(), "Keys — Modules", "q         quit", "ctrl+c", "t     test connection", "/      filter")
 	r.Keys("esc")
-	mustNot(t, r.View(), "Keys — Modules")
+	uitest.MustNot(t, r.View(), "Keys — Modules")
 }
 
 func TestFilterAndCopy(t *testing.T) {
@@ -160,22 +142,22 @@ func TestFilterAndCopy(t *testing.T) {
 	r.Type("lxd")
 	r.Keys("enter")
 	v := r.View()
-	must(t, v, "fra-lxd", "filter: lxd")
-	mustNot(t, v, "fra-kvm")
+	uitest.Must(t, v, "fra-lxd", "filter: lxd")
+	uitest.MustNot(t, v, "fra-kvm")
 	r.Keys("y")
 	if got := r.clip.String(); got != "\x1b]52;c;Mg==\a" { // base64("2")
 		t.Fatalf("clipboard got %q, want the OSC 52 sequence for id 2", got)
 	}
-	must(t, r.View(), "copied id 2")
+	uitest.Must(t, r.View(), "copied id 2")
 	r.Keys("esc")
-	must(t, r.View(), "fra-kvm", "fra-lxd")
+	uitest.Must(t, r.View(), "fra-kvm", "fra-lxd")
 }
 
 func TestStatusLineShowsSecretsAndTLS(t *testing.T) {
 	r := start(t, world(t))
-	must(t, r.View(), "secrets: memory only", "module 1: TLS verified")
+	uitest.Must(t, r.View(), "secrets: memory only", "module 1: TLS verified")
 	r.Keys("j")
-	must(t, r.View(), "module 2: TLS NOT VERIFIED (insecure)")
+	uitest.Must(t, r.View(), "module 2: TLS NOT VERIFIED (insecure)")
 }
 
 // TestNoColor: with NO_COLOR's profile nothing on screen is an escape sequence; with a colour profile
@@ -203,14 +185,14 @@ func TestDataChangesReloadOnTick(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("2")
-	mustNot(t, r.View(), "       9 ")
+	uitest.MustNot(t, r.View(), "       9 ")
 	if _, err := f.Engine.CreateServices(f.Tariff.ID, 1, "late@example.org"); err != nil {
 		t.Fatal(err)
 	}
 	// Nothing bumped the version: the screen may not know yet. A bump plus a tick reloads it.
 	f.Data.Bump()
 	r.Send(ui.TickForTest())
-	must(t, r.View(), "late@example.org")
+	uitest.Must(t, r.View(), "late@example.org")
 	if s, _ := store.Load[store.Service](f.DB, 9); s == nil {
 		t.Fatal("service 9 missing")
 	}
@@ -233,19 +215,19 @@ func TestKeyringProblemShownAtStart(t *testing.T) {
 	f := world(t)
 	f.Data.Secrets = noSession{}
 	v := start(t, f).View()
-	must(t, v, "secrets: keyring UNUSABLE (no D-Bus session bus)", "there is no D-Bus session bus")
+	uitest.Must(t, v, "secrets: keyring UNUSABLE (no D-Bus session bus)", "there is no D-Bus session bus")
 	ok := start(t, world(t)).View()
-	mustNot(t, ok, "UNUSABLE")
+	uitest.MustNot(t, ok, "UNUSABLE")
 }
 
 // TestEngineStoppedIsShown: an engine that stops on its own is said at once and stays on the status line.
 func TestEngineStoppedIsShown(t *testing.T) {
 	r := start(t, world(t))
-	mustNot(t, r.View(), "engine STOPPED")
+	uitest.MustNot(t, r.View(), "engine STOPPED")
 	r.Send(ui.EngineStoppedMsg{Err: errors.New("disk full")})
-	must(t, r.View(), "engine STOPPED: jobs are not running", "the engine stopped, so no job runs")
+	uitest.Must(t, r.View(), "engine STOPPED: jobs are not running", "the engine stopped, so no job runs")
 	r.Keys("3")
-	must(t, r.View(), "engine STOPPED: jobs are not running")
+	uitest.Must(t, r.View(), "engine STOPPED: jobs are not running")
 }
 
 // TestWizardHasOneHelpBar: inside the TUI the wizard's keys show once, in the app's bar, and follow its
@@ -254,10 +236,10 @@ func TestWizardHasOneHelpBar(t *testing.T) {
 	r := start(t, world(t))
 	r.Keys("a")
 	v := r.View()
-	must(t, v, "Step 1 of 5", "ctrl+c leave the wizard (asks first)")
+	uitest.Must(t, v, "Step 1 of 5", "ctrl+c leave the wizard (asks first)")
 	if n := strings.Count(v, "esc back"); n != 1 {
 		t.Fatalf("esc back shown %d times, want once:\n%s", n, v)
 	}
 	r.Keys("ctrl+c")
-	must(t, r.View(), "Leave the wizard and discard this module?", "y yes")
+	uitest.Must(t, r.View(), "Leave the wizard and discard this module?", "y yes")
 }

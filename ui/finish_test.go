@@ -9,6 +9,7 @@ import (
 
 	"vmmpm/store"
 	"vmmpm/ui/common"
+	"vmmpm/ui/internal/uitest"
 )
 
 // sizes are the terminals every check here runs at: classic SSH and a roomy one.
@@ -40,13 +41,13 @@ func TestColumnsGiveWayInOrder(t *testing.T) {
 		t.Run(fmt.Sprintf("%dx%d", sz[0], sz[1]), func(t *testing.T) {
 			v := startAt(t, f, sz[0], sz[1]).View()
 			fits(t, v, sz[0])
-			must(t, v, "net:1500", "PMID__ ×3", "SORT")
+			uitest.Must(t, v, "net:1500", "PMID__ ×3", "SORT")
 			if sz[0] == 120 {
-				must(t, v, "vmm.example.net:1500", "vmm6-__PMID__ ×3", "kvm-main (KVM)", "Frankfurt")
+				uitest.Must(t, v, "vmm.example.net:1500", "vmm6-__PMID__ ×3", "kvm-main (KVM)", "Frankfurt")
 			}
 			d := startAt(t, f, sz[0], sz[1])
 			d.Keys("2")
-			must(t, d.View(), "⣾ processing", "fra-kvm", "203.0.113.6") // the state, module and address stay whole
+			uitest.Must(t, d.View(), "⣾ processing", "fra-kvm", "203.0.113.6") // the state, module and address stay whole
 		})
 	}
 }
@@ -70,7 +71,7 @@ func TestLongMessageWraps(t *testing.T) {
 			if !strings.Contains(words, long) {
 				t.Fatalf("the message is not shown whole:\n%s", v)
 			}
-			must(t, v, "module 1: TLS verified", "? toggle help") // status and help stay
+			uitest.Must(t, v, "module 1: TLS verified", "? toggle help") // status and help stay
 		})
 	}
 }
@@ -80,13 +81,13 @@ func TestLongMessageWraps(t *testing.T) {
 func TestMessageStaysOnItsScreen(t *testing.T) {
 	d := startAt(t, world(t), 120, 40)
 	d.Send(common.FlashMsg{Text: "raised on modules"})
-	must(t, d.View(), "raised on modules")
+	uitest.Must(t, d.View(), "raised on modules")
 	d.Keys("2")
-	mustNot(t, d.View(), "raised on modules")
+	uitest.MustNot(t, d.View(), "raised on modules")
 	d.Send(common.FlashMsg{Text: "raised on services"})
 	d.Keys("1")
-	must(t, d.View(), "raised on modules")
-	mustNot(t, d.View(), "raised on services")
+	uitest.Must(t, d.View(), "raised on modules")
+	uitest.MustNot(t, d.View(), "raised on services")
 }
 
 // TestFilterWithoutMatchSaysSo: a filter that leaves nothing names itself instead of suggesting to create
@@ -97,10 +98,10 @@ func TestFilterWithoutMatchSaysSo(t *testing.T) {
 	d.Type("fail15")
 	d.Keys("enter")
 	v := d.View()
-	must(t, v, `no services match "fail15"`)
-	mustNot(t, v, "press n")
+	uitest.Must(t, v, `no services match "fail15"`)
+	uitest.MustNot(t, v, "press n")
 	d.Keys("esc")
-	must(t, d.View(), "vps1.example.net")
+	uitest.Must(t, d.View(), "vps1.example.net")
 }
 
 // TestHelpOverlayFits: `?` shows every key group whole at 80×24 and 120×40, on a list and on the jobs
@@ -114,10 +115,10 @@ func TestHelpOverlayFits(t *testing.T) {
 				d.Keys(screen, "?")
 				v := d.View()
 				fits(t, v, sz[0])
-				must(t, v, "1–7", "switch screen", "shift+tab previous screen", "? ", "toggle help", "esc ", "q ",
+				uitest.Must(t, v, "1–7", "switch screen", "shift+tab previous screen", "? ", "toggle help", "esc ", "q ",
 					"ctrl+c", "quit (leaves a text field first)", "ctrl+d half page down", "q or ctrl+c quits")
 				if screen == "3" {
-					must(t, v, "retry failed", "next tab", "mark all shown")
+					uitest.Must(t, v, "retry failed", "next tab", "mark all shown")
 				}
 				lines := strings.Split(v, "\n")
 				if body := strings.Join(lines[2:len(lines)-3], "\n"); strings.Contains(body, "…") {

@@ -72,12 +72,12 @@ func TestJobLogWrapsAt80(t *testing.T) {
 	d := startAt(t, f, 80, 24)
 	d.Keys("3", "left", "left", "left", "enter") // the Failed tab, job 3
 	v := d.View()
-	must(t, v, "Jobs › Job 3", "Log  (")
+	uitest.Must(t, v, "Jobs › Job 3", "Log  (")
 	log := v[strings.Index(v, "Log  ("):]
 	if !strings.Contains(log, "in the pool") {
 		t.Fatalf("the failed log line lost its end at 80 columns:\n%s", v)
 	}
-	mustNot(t, v, "(1 lines")
+	uitest.MustNot(t, v, "(1 lines")
 }
 
 // TestPlainHTTPModuleIsNotCalledVerified: a module reached over http:// has no certificate at all, so
@@ -93,10 +93,10 @@ func TestPlainHTTPModuleIsNotCalledVerified(t *testing.T) {
 	}
 	r := start(t, f)
 	v := r.View()
-	must(t, v, "module 1: no TLS (plain http)", "http://vmm.example.net no TLS")
-	mustNot(t, v, "TLS verified")
+	uitest.Must(t, v, "module 1: no TLS (plain http)", "http://vmm.example.net no TLS")
+	uitest.MustNot(t, v, "TLS verified")
 	r.Keys("j")
-	must(t, r.View(), "module 2: TLS NOT VERIFIED (insecure)")
+	uitest.Must(t, r.View(), "module 2: TLS NOT VERIFIED (insecure)")
 }
 
 // TestLongErrorsWrapAt80: the part of an error that says what to do comes last, so it must wrap onto
@@ -106,12 +106,12 @@ func TestLongErrorsWrapAt80(t *testing.T) {
 	d := startAt(t, f, 80, 24)
 	d.Keys("enter", "down", "down", "ctrl+u")
 	d.Type("bad key!")
-	must(t, d.View(), "Modules › Module parameters", "__IID__).", "esc leaves without saving.")
+	uitest.Must(t, d.View(), "Modules › Module parameters", "__IID__).", "esc leaves without saving.")
 
 	d.Keys("esc", "5", "a")
 	d.Type("frankfurt")
 	d.Keys("ctrl+s")
-	must(t, d.View(), "Add data center", "choose another name")
+	uitest.Must(t, d.View(), "Add data center", "choose another name")
 }
 
 // TestFullHelpNamesEachKeyOnce: `y copy id` is a screen action and a list key; the help lists it once.
@@ -119,7 +119,7 @@ func TestFullHelpNamesEachKeyOnce(t *testing.T) {
 	r := start(t, world(t))
 	r.Keys("?")
 	v := r.View()
-	must(t, v, "Keys — Modules", "copy id")
+	uitest.Must(t, v, "Keys — Modules", "copy id")
 	box := v[:strings.Index(v, "╰")]
 	if n := strings.Count(box, "copy id"); n != 1 {
 		t.Fatalf("the full help lists copy id %d times:\n%s", n, v)

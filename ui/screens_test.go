@@ -15,37 +15,37 @@ func TestModulesKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("j")
-	must(t, r.View(), "›   2 fra-lxd")
+	uitest.Must(t, r.View(), "›   2 fra-lxd")
 	r.Keys("k", "G")
-	must(t, r.View(), "›   2 fra-lxd")
+	uitest.Must(t, r.View(), "›   2 fra-lxd")
 	r.Keys("g")
-	must(t, r.View(), "›   1 fra-kvm")
+	uitest.Must(t, r.View(), "›   1 fra-kvm")
 
 	r.Keys("enter")
-	must(t, r.View(), "Modules › Module parameters", `Parameters of module 1 "fra-kvm"`)
+	uitest.Must(t, r.View(), "Modules › Module parameters", `Parameters of module 1 "fra-kvm"`)
 	r.Keys("esc")
-	must(t, r.View(), "[1 Modules]")
-	mustNot(t, r.View(), "Module parameters")
+	uitest.Must(t, r.View(), "[1 Modules]")
+	uitest.MustNot(t, r.View(), "Module parameters")
 
 	r.Keys("a")
-	must(t, r.View(), "Modules › Add module")
+	uitest.Must(t, r.View(), "Modules › Add module")
 	if r.Quit {
 		t.Fatal("opening the wizard quit")
 	}
 
 	r = start(t, f)
 	r.Keys("d", "y")
-	must(t, r.View(), "module 1 still has 2 unfinished operation(s)", "›   1 fra-kvm")
+	uitest.Must(t, r.View(), "module 1 still has 2 unfinished operation(s)", "›   1 fra-kvm")
 	r.Keys("d")
-	must(t, r.View(), `Delete module 1 "fra-kvm"`)
+	uitest.Must(t, r.View(), `Delete module 1 "fra-kvm"`)
 	r.Keys("n")
-	must(t, r.View(), "fra-kvm")
+	uitest.Must(t, r.View(), "fra-kvm")
 	if _, err := store.Load[store.Module](f.DB, 1); err != nil {
 		t.Fatal("n deleted the module")
 	}
 	r.Keys("j", "d", "y")
-	mustNot(t, r.View(), "   2 fra-lxd")
-	must(t, r.View(), `module "fra-lxd" deleted`)
+	uitest.MustNot(t, r.View(), "   2 fra-lxd")
+	uitest.Must(t, r.View(), `module "fra-lxd" deleted`)
 	if _, err := store.Load[store.Module](f.DB, 2); err == nil {
 		t.Fatal("y did not delete module 2")
 	}
@@ -68,12 +68,12 @@ func TestModulesTestConnection(t *testing.T) {
 	_ = f.Secrets.Set(f.LXD.ID, "wrong-pw")
 	r := start(t, f)
 	r.Keys("t")
-	must(t, r.View(), "module 1: connection works", "›   1 fra-kvm")
+	uitest.Must(t, r.View(), "module 1: connection works", "›   1 fra-kvm")
 	if m, _ := store.Load[store.Module](f.DB, f.KVM.ID); m.LastCheck == nil || !m.LastCheck.OK {
 		t.Fatalf("last check after a good test: %+v", m.LastCheck)
 	}
 	r.Keys("j", "t")
-	must(t, r.View(), "FAILED")
+	uitest.Must(t, r.View(), "FAILED")
 	if m, _ := store.Load[store.Module](f.DB, f.LXD.ID); m.LastCheck == nil || m.LastCheck.OK || m.LastCheck.Message == "" {
 		t.Fatalf("last check after a wrong password: %+v", m.LastCheck)
 	}
@@ -87,15 +87,15 @@ func TestParamsScreen(t *testing.T) {
 	r := start(t, f)
 	r.Keys("enter", "down", "down", "down", "backspace")
 	r.Type("3")
-	must(t, r.View(), "vmm6-1-1 … vmm6-1-3")
+	uitest.Must(t, r.View(), "vmm6-1-1 … vmm6-1-3")
 	r.Keys("up")
 	for range len("vmm6-__PMID__") {
 		r.Keys("backspace")
 	}
 	r.Type("bad key!")
-	must(t, r.View(), "queue_key: at position 4")
+	uitest.Must(t, r.View(), "queue_key: at position 4")
 	r.Keys("ctrl+s")
-	must(t, r.View(), "Module parameters", "queue_key: at position 4")
+	uitest.Must(t, r.View(), "Module parameters", "queue_key: at position 4")
 	if m, _ := store.Load[store.Module](f.DB, 1); m.Params.QueueKey != store.DefaultQueueKey {
 		t.Fatalf("a refused key was saved: %q", m.Params.QueueKey)
 	}
@@ -103,11 +103,11 @@ func TestParamsScreen(t *testing.T) {
 		r.Keys("backspace")
 	}
 	r.Type("vmm-__PMID__-__TYPE__")
-	must(t, r.View(), "vmm-1-open-1 … vmm-1-open-3", "__TYPE__ shown as open")
+	uitest.Must(t, r.View(), "vmm-1-open-1 … vmm-1-open-3", "__TYPE__ shown as open")
 	r.Keys("up", "up")
 	r.Type("0")
 	r.Keys("ctrl+s")
-	must(t, r.View(), "parameters of module 1 saved", "[1 Modules]")
+	uitest.Must(t, r.View(), "parameters of module 1 saved", "[1 Modules]")
 	m, _ := store.Load[store.Module](f.DB, 1)
 	if p := m.Params; p.QueueKey != "vmm-__PMID__-__TYPE__" || p.QueueCount != 3 || p.SessionTTL != 36000 {
 		t.Fatalf("saved params %+v", p)
@@ -116,24 +116,24 @@ func TestParamsScreen(t *testing.T) {
 	r.Keys("enter")
 	r.Type("9")
 	r.Keys("ctrl+s")
-	must(t, r.View(), "session_ttl: must be between 0 and 86400")
+	uitest.Must(t, r.View(), "session_ttl: must be between 0 and 86400")
 	r.Keys("esc")
-	must(t, r.View(), "[1 Modules]")
+	uitest.Must(t, r.View(), "[1 Modules]")
 }
 
 func TestServicesKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("2", "n")
-	must(t, r.View(), "Create services", "1 VPS S")
+	uitest.Must(t, r.View(), "Create services", "1 VPS S")
 	r.Keys("down", "backspace")
 	r.Type("2")
 	// enter moves on to the last field and saves only there.
 	r.Keys("enter")
-	must(t, r.View(), "Create services", "› Client email")
-	mustNot(t, r.View(), "created 2 service(s)")
+	uitest.Must(t, r.View(), "Create services", "› Client email")
+	uitest.MustNot(t, r.View(), "created 2 service(s)")
 	r.Keys("enter")
-	must(t, r.View(), "created 2 service(s), ids 9…10", "      10 ")
+	uitest.Must(t, r.View(), "created 2 service(s), ids 9…10", "      10 ")
 	jobs, total, err := f.Engine.Page(store.JobQueued, 0, 10)
 	if err != nil || total != 4 || jobs[0].ServiceID != 10 || jobs[0].Type != store.OpOpen {
 		t.Fatalf("queued after create: %d jobs, first %+v, err %v", total, jobs, err)
@@ -143,15 +143,15 @@ func TestServicesKeys(t *testing.T) {
 	r.Keys("/")
 	r.Type("203.0.113.6")
 	r.Keys("enter", "o")
-	must(t, r.View(), "Run an operation on service 5 (active)")
+	uitest.Must(t, r.View(), "Run an operation on service 5 (active)")
 	r.Keys("down", "right", "right", "right", "right", "right")
-	must(t, r.View(), "‹ setparam ›")
+	uitest.Must(t, r.View(), "‹ setparam ›")
 	r.Keys("ctrl+s")
-	must(t, r.View(), "give at least one of cpu, ram_mib, disk_mib")
+	uitest.Must(t, r.View(), "give at least one of cpu, ram_mib, disk_mib")
 	r.Keys("down")
 	r.Type("2")
 	r.Keys("ctrl+s")
-	must(t, r.View(), "setparam of service 5 queued as job 11")
+	uitest.Must(t, r.View(), "setparam of service 5 queued as job 11")
 	j, err := store.Load[store.Job](f.DB, 11)
 	if err != nil || j.Type != store.OpSetParam || j.Args["cpu"] != "2" {
 		t.Fatalf("job 11: %+v %v", j, err)
@@ -166,9 +166,9 @@ func TestServicesOpenAgain(t *testing.T) {
 	r.Keys("2", "/")
 	r.Type("failed")
 	r.Keys("enter", "o")
-	must(t, r.View(), "Run an operation on service 3 (failed)", "Operation     open ")
+	uitest.Must(t, r.View(), "Run an operation on service 3 (failed)", "Operation     open ")
 	r.Keys("ctrl+s")
-	must(t, r.View(), "open of service 3 queued as job 9")
+	uitest.Must(t, r.View(), "open of service 3 queued as job 9")
 	if j, err := store.Load[store.Job](f.DB, 9); err != nil || j.Type != store.OpOpen || j.ServiceID != 3 {
 		t.Fatalf("job 9: %+v %v", j, err)
 	}
@@ -178,49 +178,49 @@ func TestJobsKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("3")
-	must(t, r.View(), "[All 8]", "vmm6-1-2           1 queued")
+	uitest.Must(t, r.View(), "[All 8]", "vmm6-1-2           1 queued")
 	r.Keys("right")
 	v := r.View()
-	must(t, v, "[Queued 2]")
-	mustNot(t, v, " done ")
+	uitest.Must(t, v, "[Queued 2]")
+	uitest.MustNot(t, v, " done ")
 
 	// c asks, naming the selected queued job; n keeps it, y cancels it; a done job refuses.
 	r.Keys("c")
-	must(t, r.View(), "Cancel job 7 (", " of service ")
+	uitest.Must(t, r.View(), "Cancel job 7 (", " of service ")
 	r.Keys("n")
-	must(t, r.View(), "[Queued 2]")
+	uitest.Must(t, r.View(), "[Queued 2]")
 	if j, _ := store.Load[store.Job](f.DB, 7); j.State != store.JobQueued {
 		t.Fatalf("job 7 after c n: %s", j.State)
 	}
 	r.Keys("c", "y")
-	must(t, r.View(), "job 7 cancelled", "[Queued 1]")
+	uitest.Must(t, r.View(), "job 7 cancelled", "[Queued 1]")
 	r.Keys("left", "G", "c")
-	must(t, r.View(), "job 1 is done; only queued jobs can be cancelled")
+	uitest.Must(t, r.View(), "job 1 is done; only queued jobs can be cancelled")
 
 	// r retries the failed job; it leaves the failed tab.
 	r.Keys("left", "left", "left")
-	must(t, r.View(), "[Failed 1]", "      3       3 open")
+	uitest.Must(t, r.View(), "[Failed 1]", "      3       3 open")
 	r.Keys("r")
-	must(t, r.View(), "Retry job 3 (open of service 3)?")
+	uitest.Must(t, r.View(), "Retry job 3 (open of service 3)?")
 	r.Keys("y")
-	must(t, r.View(), "job 3 queued again", "[Failed 0]")
+	uitest.Must(t, r.View(), "job 3 queued again", "[Failed 0]")
 	if j, _ := store.Load[store.Job](f.DB, 3); j.State != store.JobQueued {
 		t.Fatalf("job 3 after r: %s", j.State)
 	}
 
 	// enter opens the detail with the log; esc comes back.
 	r.Keys("right", "right", "right", "G", "enter")
-	must(t, r.View(), "Jobs › Job 1", "Log  (", "attempt 1 of 3 started")
+	uitest.Must(t, r.View(), "Jobs › Job 1", "Log  (", "attempt 1 of 3 started")
 	r.Keys("esc")
-	must(t, r.View(), "[All 8]")
+	uitest.Must(t, r.View(), "[All 8]")
 
 	// The filter searches the history.
 	r.Keys("/")
 	r.Type("svc 5")
 	r.Keys("enter")
 	v = r.View()
-	must(t, v, "      5       5 open", "searched the newest 8 jobs")
-	mustNot(t, v, "      4       4 open")
+	uitest.Must(t, v, "      5       5 open", "searched the newest 8 jobs")
+	uitest.MustNot(t, v, "      4       4 open")
 }
 
 // TestJobsSelectionFollowsLiveRows: jobs enqueued while Jobs is shown land above the selection; the
@@ -230,20 +230,20 @@ func TestJobsSelectionFollowsLiveRows(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("3", "j", "j")
-	must(t, r.View(), "›       6       6 open")
+	uitest.Must(t, r.View(), "›       6       6 open")
 	f.Services(t, 2) // their opens are jobs 9 and 10, above job 6
 	f.Data.Bump()
 	r.Send(common.TickMsg{})
-	must(t, r.View(), "[All 10]", "›       6       6 open")
+	uitest.Must(t, r.View(), "[All 10]", "›       6       6 open")
 	r.Keys("right") // Queued: 10, 9, 7, 6
 	r.Keys("G")
-	must(t, r.View(), "›       6       6 open")
+	uitest.Must(t, r.View(), "›       6       6 open")
 	if err := f.Engine.Cancel(6); err != nil {
 		t.Fatal(err)
 	}
 	f.Data.Bump()
 	r.Send(common.TickMsg{})
-	must(t, r.View(), "job 6 left this tab (it is cancelled now); the cursor is on job 7")
+	uitest.Must(t, r.View(), "job 6 left this tab (it is cancelled now); the cursor is on job 7")
 }
 
 // TestJobsMarkedCancel: ctrl+a marks the queued jobs shown, c asks once for the lot, naming them.
@@ -251,11 +251,11 @@ func TestJobsMarkedCancel(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("3", "right")
-	must(t, r.View(), "[Queued 2]")
+	uitest.Must(t, r.View(), "[Queued 2]")
 	r.Keys("ctrl+a", "c")
-	must(t, r.View(), "Cancel 2 jobs (7, 6)?")
+	uitest.Must(t, r.View(), "Cancel 2 jobs (7, 6)?")
 	r.Keys("y")
-	must(t, r.View(), "2 jobs cancelled", "[Queued 0]")
+	uitest.Must(t, r.View(), "2 jobs cancelled", "[Queued 0]")
 	for _, id := range []uint64{6, 7} {
 		if j, _ := store.Load[store.Job](f.DB, id); j.State != store.JobCancelled {
 			t.Fatalf("job %d after ctrl+a c y: %s", id, j.State)
@@ -267,54 +267,54 @@ func TestTasksKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("4")
-	must(t, r.View(), "open of service 3 failed", "Support")
+	uitest.Must(t, r.View(), "open of service 3 failed", "Support")
 	r.Keys("x")
-	must(t, r.View(), "Close task 1 (")
+	uitest.Must(t, r.View(), "Close task 1 (")
 	r.Keys("esc")
 	if tk, _ := store.Load[store.Task](f.DB, 1); !tk.ClosedAt.IsZero() {
 		t.Fatal("esc on the question closed the task")
 	}
 	r.Keys("x", "y")
-	must(t, r.View(), "task 1 closed", "no open tasks")
+	uitest.Must(t, r.View(), "task 1 closed", "no open tasks")
 	tk, _ := store.Load[store.Task](f.DB, 1)
 	if tk.ClosedAt.IsZero() {
 		t.Fatal("x did not close the task")
 	}
 	r.Keys("A")
-	must(t, r.View(), "Tasks (all)", "closed")
+	uitest.Must(t, r.View(), "Tasks (all)", "closed")
 	r.Keys("x")
-	must(t, r.View(), "task 1 is already closed")
+	uitest.Must(t, r.View(), "task 1 is already closed")
 	r.Keys("enter")
-	must(t, r.View(), "Tasks (all) › Job 3", "not enough free IPv4 addresses")
+	uitest.Must(t, r.View(), "Tasks (all) › Job 3", "not enough free IPv4 addresses")
 	r.Keys("esc")
-	must(t, r.View(), "[4 Tasks]")
+	uitest.Must(t, r.View(), "[4 Tasks]")
 }
 
 func TestCatalogKeys(t *testing.T) {
 	f := world(t)
 	r := start(t, f)
 	r.Keys("5", "a", "ctrl+s")
-	must(t, r.View(), "Add data center", "name: must not be empty")
+	uitest.Must(t, r.View(), "Add data center", "name: must not be empty")
 	r.Type("Paris")
 	r.Keys("ctrl+s")
-	must(t, r.View(), "data center added with id 3", "Paris")
+	uitest.Must(t, r.View(), "data center added with id 3", "Paris")
 
 	r.Keys("g", "d", "y")
-	must(t, r.View(), "data center 1 is used by 2 module(s)")
+	uitest.Must(t, r.View(), "data center 1 is used by 2 module(s)")
 	r.Keys("G", "e")
-	must(t, r.View(), "Edit data center 3")
+	uitest.Must(t, r.View(), "Edit data center 3")
 	r.Type(" Nord")
 	r.Keys("ctrl+s")
-	must(t, r.View(), "Paris Nord")
+	uitest.Must(t, r.View(), "Paris Nord")
 	r.Keys("d", "y")
-	mustNot(t, r.View(), "   3 Paris Nord")
-	must(t, r.View(), `data center 3 "Paris Nord" deleted`)
+	uitest.MustNot(t, r.View(), "   3 Paris Nord")
+	uitest.Must(t, r.View(), `data center 3 "Paris Nord" deleted`)
 
 	r.Keys("right", "a")
-	must(t, r.View(), "Add department")
+	uitest.Must(t, r.View(), "Add department")
 	r.Type("Billing")
 	r.Keys("enter") // the department form's one field is its last: enter saves
-	must(t, r.View(), "department added with id 3", "Billing")
+	uitest.Must(t, r.View(), "department added with id 3", "Billing")
 	depts, _ := store.All[store.Department](f.DB)
 	if len(depts) != 3 {
 		t.Fatalf("%d departments", len(depts))
@@ -343,24 +343,24 @@ func TestTariffsKeys(t *testing.T) {
 	onEmulator(t, f)
 	r := start(t, f)
 	r.Keys("6", "a")
-	must(t, r.View(), "Add tariff", "[ ] 1 fra-kvm  [ ] 2 fra-lxd", "OS image         1 Ubuntu 22.04", "Recipe           none")
+	uitest.Must(t, r.View(), "Add tariff", "[ ] 1 fra-kvm  [ ] 2 fra-lxd", "OS image         1 Ubuntu 22.04", "Recipe           none")
 	r.Type("VPS M")
 	r.Keys("down", "down", " ")
-	must(t, r.View(), "‹[x] 1 fra-kvm›  [ ] 2 fra-lxd")
+	uitest.Must(t, r.View(), "‹[x] 1 fra-kvm›  [ ] 2 fra-lxd")
 	r.Keys("down", "backspace")
 	r.Type("0")
 	r.Keys("ctrl+s")
-	must(t, r.View(), "cpu: must be between 1 and 256")
+	uitest.Must(t, r.View(), "cpu: must be between 1 and 256")
 	r.Keys("backspace")
 	r.Type("4")
 	r.Keys("down", "down", "down", "right", "right")
-	must(t, r.View(), "‹ 3 Ubuntu 22.04 LXD ›")
+	uitest.Must(t, r.View(), "‹ 3 Ubuntu 22.04 LXD ›")
 	r.Keys("ctrl+s")
-	must(t, r.View(), `os_id: must be an OS image module 1 "fra-kvm" can install on cluster "kvm-main"; 3 is not one (it offers: 1 Ubuntu`, "22.04, 2 Debian 12, 4 AlmaLinux 9)")
+	uitest.Must(t, r.View(), `os_id: must be an OS image module 1 "fra-kvm" can install on cluster "kvm-main"; 3 is not one (it offers: 1 Ubuntu`, "22.04, 2 Debian 12, 4 AlmaLinux 9)")
 	r.Keys("left", "down", "right")
-	must(t, r.View(), "‹ 1 LAMP ›")
+	uitest.Must(t, r.View(), "‹ 1 LAMP ›")
 	r.Keys("ctrl+s")
-	must(t, r.View(), `tariff "VPS M" saved with id 2`, "VPS M")
+	uitest.Must(t, r.View(), `tariff "VPS M" saved with id 2`, "VPS M")
 	if tf, _ := store.Load[store.Tariff](f.DB, 2); tf.OSID != 2 || tf.RecipeID != 1 || len(tf.ModuleIDs) != 1 || tf.ModuleIDs[0] != 1 {
 		t.Fatalf("tariff 2: %+v", tf)
 	}
@@ -373,14 +373,14 @@ func TestTariffsKeys(t *testing.T) {
 	}
 	r.Type("vps s")
 	r.Keys("ctrl+s")
-	must(t, r.View(), `a tariff named "VPS S" already exists (id 1)`)
+	uitest.Must(t, r.View(), `a tariff named "VPS S" already exists (id 1)`)
 	r.Keys("backspace")
 	r.Type("L")
 	r.Keys("down", "right", "ctrl+s")
-	must(t, r.View(), `tariff "vps L" saved with id 2; warning: module(s) 1 are on another data center`)
+	uitest.Must(t, r.View(), `tariff "vps L" saved with id 2; warning: module(s) 1 are on another data center`)
 	if tf, _ := store.Load[store.Tariff](f.DB, 2); tf.DataCenterID != 2 || tf.CPU != 4 {
 		t.Fatalf("tariff 2 after edit: %+v", tf)
 	}
 	r.Keys("g", "d", "y")
-	must(t, r.View(), "tariff 1 has 8 service(s) that are not deleted")
+	uitest.Must(t, r.View(), "tariff 1 has 8 service(s) that are not deleted")
 }

@@ -7,11 +7,11 @@ import (
 	"vmmpm/store"
 )
 
-// EditModule is `module set` and the TUI's saves of module settings: apply key=value pairs to module
-// id with the wizard's rules, log in to VMmanager first when a live setting changed (with the stored
-// password), and save. Nothing changes unless every pair is valid. The database is not held during the
-// login.
-func EditModule(ctx context.Context, db *store.DB, secrets store.Secrets, id uint64, kv []string) (*store.Module, []string, error) {
+// EditModule is `module set` and the TUI's saves of module settings: apply typed changes to module id
+// with the wizard's rules, log in to VMmanager first when a live setting changed (with the stored
+// password), and save. Nothing changes unless every change is valid. The database is not held during
+// the login.
+func EditModule(ctx context.Context, db *store.DB, secrets store.Secrets, id uint64, ch *ModuleChanges) (*store.Module, []string, error) {
 	m, err := store.Load[store.Module](db, id)
 	if err != nil {
 		return nil, nil, err
@@ -20,7 +20,7 @@ func EditModule(ctx context.Context, db *store.DB, secrets store.Secrets, id uin
 	if err != nil {
 		return nil, nil, err
 	}
-	e, err := cat.ParseSet(m, kv)
+	e, err := cat.ApplyChanges(m, ch)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,10 @@
 package wizard
 
 import (
+	"encoding/json"
+	"errors"
+	"reflect"
+	"strings"
 	"testing"
 
 	"vmmpm/store"
@@ -137,5 +141,65 @@ func TestParseSetLive(t *testing.T) {
 	m.AdditionalInterface = false
 	if e, _ := cat.ParseSet(m, []string{"additional_interface=on"}); e == nil || !e.Live {
 		t.Error("switching the additional interface on needs the cluster's pools from VMmanager")
+	}
+}
+
+// TestSettingsAreModuleChanges: each setting reads into exactly its own field of ModuleChanges, whose
+// JSON name is the setting's key, and every field is some setting's: the two cannot drift apart.
+func TestSettingsAreModuleChanges(t *testing.T) {
+	sample := map[string]string{"name": "KVM two", "url": "vmm.example.net", "username": "admin@example.com",
+		"datacenter": "1", "department": "Sales", "cluster": "kvm-main", "recipe_wait": "os", "queue_key": "q-__PMID__"}
+	fields := map[string]bool{}
+	for f := range reflect.TypeFor[ModuleChanges]().Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		fields[name] = true
+	}
+	for _, s := range Settings {
+		v, ok := sample[s.Key]
+		if !ok {
+			v = s.Default
+		}
+		ch, err := ParseChanges([]string{s.Key + "=" + v})
+		if err != nil {
+			t.Fatalf("%s=%s: %v", s.Key, v, err)
+		}
+		b, _ := json.Marshal(ch)
+		var got map[string]any
+		_ = json.Unmarshal(b, &got)
+		if _, set := got[s.Key]; len(got) != 1 || !set {
+			t.Errorf("%s=%s sets %s, want only %q", s.Key, v, b, s.Key)
+		}
+		delete(fields, s.Key)
+	}
+	if len(fields) > 0 {
+		t.Errorf("ModuleChanges fields no setting reads: %v", fields)
+	}
+}
+
+// TestApplyChangesChecksTypedValues: typed changes that arrive whole (over the socket) are held to the
+// same rules as text, and an empty change is refused.
+func TestApplyChangesChecksTypedValues(t *testing.T) {
+	cat := testCatalog()
+	m := setModule()
+	big, zero, bad := 10000, 0, Ref{Name: "Nowhere"}
+	for _, c := range []struct {
+		ch    ModuleChanges
+		field string
+	}{
+		{ModuleChanges{Sort: &big}, "sort"},
+		{ModuleChanges{QueueCount: &zero}, "queue_count"},
+		{ModuleChanges{Department: &bad}, "department"},
+		{ModuleChanges{}, "changes"},
+	} {
+		_, err := cat.ApplyChanges(m, &c.ch)
+		var ve *store.ValidationError
+		if !errors.As(err, &ve) || ve.Field != c.field {
+			t.Errorf("%+v: got %v, want a refusal of %s", c.ch, err, c.field)
+		}
+	}
+	n := 42
+	e, err := cat.ApplyChanges(m, &ModuleChanges{Sort: &n})
+	if err != nil || e.Draft.Sort != 42 || m.Sort == 42 {
+		t.Fatalf("sort 42: %v, draft %d, module %d (the module must not change)", err, e.Draft.Sort, m.Sort)
 	}
 }

@@ -106,13 +106,13 @@ func (d *Data) DeleteModule(id uint64) (warnings []string, err error) {
 	return d.delete(backend.KindOf[store.Module](), id)
 }
 
-// SetModule is `module set`: pairs applied with the wizard's rules, logging in to VMmanager first
-// when a live setting (URL, username, TLS, cluster) changed.
-func (d *Data) SetModule(id uint64, kv []string) (warnings []string, err error) {
+// SetModule is `module set`: typed changes applied with the wizard's rules, logging in to VMmanager
+// first when a live setting (URL, username, TLS, cluster) changed.
+func (d *Data) SetModule(id uint64, ch *wizard.ModuleChanges) (warnings []string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
 	defer cancel()
 	defer d.Bump()
-	_, warnings, err = d.B.SetModule(ctx, id, kv)
+	_, warnings, err = d.B.SetModule(ctx, id, ch)
 	return warnings, err
 }
 

@@ -214,3 +214,23 @@ var keyNames = map[tea.KeyType]string{
 	tea.KeyBackspace: "backspace", tea.KeyHome: "home", tea.KeyEnd: "end", tea.KeyCtrlR: "ctrl+r",
 	tea.KeyCtrlA: "ctrl+a", tea.KeyCtrlS: "ctrl+s",
 }
+
+// Must fails the test unless view shows every one of want.
+func Must(t testing.TB, view string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(view, w) {
+			t.Fatalf("screen lacks %q:\n%s", w, view)
+		}
+	}
+}
+
+// MustNot fails the test when view shows any of bad.
+func MustNot(t testing.TB, view string, bad ...string) {
+	t.Helper()
+	for _, b := range bad {
+		if strings.Contains(view, b) {
+			t.Fatalf("screen shows %q:\n%s", b, view)
+		}
+	}
+}

@@ -1,8 +1,9 @@
 package jobs
 
 import (
+	"bytes"
+	"context"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,29 +19,38 @@ import (
 	"vmmpm/ui/internal/uitest"
 )
 
-// wireMeter counts the calls a server answers and the bytes of its answers.
+// wireMeter counts the calls a server is sent and the bytes of its answers, on its connections: the
+// server itself runs unchanged (peer check and all).
 type wireMeter struct {
+	net.Listener
 	calls, bytes atomic.Int64
-	next         http.Handler
 }
 
-func (m *wireMeter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodPost {
-		m.calls.Add(1)
+func (m *wireMeter) Accept() (net.Conn, error) {
+	c, err := m.Listener.Accept()
+	if err != nil {
+		return nil, err
 	}
-	m.next.ServeHTTP(countingWriter{w, &m.bytes}, r)
+	return &meteredConn{UnixConn: c.(*net.UnixConn), m: m}, nil
 }
 
 func (m *wireMeter) reset() { m.calls.Store(0); m.bytes.Store(0) }
 
-type countingWriter struct {
-	http.ResponseWriter
-	n *atomic.Int64
+// meteredConn keeps the *net.UnixConn's SyscallConn, so the server's peer check reads its uid.
+type meteredConn struct {
+	*net.UnixConn
+	m *wireMeter
 }
 
-func (c countingWriter) Write(b []byte) (int, error) {
-	c.n.Add(int64(len(b)))
-	return c.ResponseWriter.Write(b)
+func (c *meteredConn) Read(b []byte) (int, error) {
+	n, err := c.UnixConn.Read(b)
+	c.m.calls.Add(int64(bytes.Count(b[:n], []byte("POST /v1/"))))
+	return n, err
+}
+
+func (c *meteredConn) Write(b []byte) (int, error) {
+	c.m.bytes.Add(int64(len(b)))
+	return c.UnixConn.Write(b)
 }
 
 // attachedPane is the jobs pane of a TUI attached over a real Unix socket to a server holding a history
@@ -61,15 +71,16 @@ func attachedPane(t *testing.T) (*Model, *wireMeter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	meter := &wireMeter{next: srv.Handler()}
-	hs := &http.Server{Handler: meter}
-	go func() { _ = hs.Serve(ln) }()
-	t.Cleanup(func() { _ = hs.Close() })
+	meter := &wireMeter{Listener: ln}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() { defer close(served); _ = srv.Serve(ctx, meter, time.Second) }()
+	t.Cleanup(func() { stop(); <-served })
 	c := server.NewClient(sock, "test")
 	t.Cleanup(func() { _ = c.Close() })
-	ctx := common.New(uitest.Plain(), common.NewData(c, nil))
-	ctx.Width, ctx.Height, ctx.Now = uitest.Width, 52, func() time.Time { return uitest.Now }
-	m := New(ctx)
+	sctx := common.New(uitest.Plain(), common.NewData(c, nil))
+	sctx.Width, sctx.Height, sctx.Now = uitest.Width, 52, func() time.Time { return uitest.Now }
+	m := New(sctx)
 	for cmd := m.Activate(); cmd != nil; {
 		cmd = m.Update(cmd())
 	}

@@ -50,13 +50,19 @@ func (m *Model) Selected() common.Selection {
 	return common.Selection{ID: strconv.FormatUint(m.module.ID, 10), Module: m.module}
 }
 
-// pairs are the form's values as `module set` key=value pairs.
-func (m *Model) pairs() []string {
-	var out []string
-	for _, k := range []string{"session_ttl", "queue", "queue_key", "queue_count"} {
-		out = append(out, k+"="+m.form.Value(k))
+// changes are the form's values as typed changes; the numbers are read here, so a typo is refused on
+// the form before anything is sent.
+func (m *Model) changes() (*wizard.ModuleChanges, error) {
+	ttl, err := wizard.ParseSessionTTL(m.form.Value("session_ttl"))
+	if err != nil {
+		return nil, err
 	}
-	return out
+	count, err := wizard.ParseQueueCount(m.form.Value("queue_count"))
+	if err != nil {
+		return nil, err
+	}
+	queue, key := m.form.Bool("queue"), m.form.Value("queue_key")
+	return &wizard.ModuleChanges{SessionTTL: &ttl, Queue: &queue, QueueKey: &key, QueueCount: &count}, nil
 }
 
 // Update edits the form; ctrl+s (or enter on the last field) saves, esc leaves without saving.
@@ -77,15 +83,20 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	case form.Cancelled:
 		return common.Pop
 	case form.Submitted:
-		return m.save(m.pairs())
+		ch, err := m.changes()
+		if err != nil {
+			m.form.Err = common.Sentence(err)
+			return nil
+		}
+		return m.save(ch)
 	}
 	return cmd
 }
 
-func (m *Model) save(kv []string) tea.Cmd {
+func (m *Model) save(ch *wizard.ModuleChanges) tea.Cmd {
 	id, data := m.module.ID, m.ctx.Data
 	return func() tea.Msg {
-		w, err := data.SetModule(id, kv)
+		w, err := data.SetModule(id, ch)
 		return savedMsg{warnings: w, err: err}
 	}
 }

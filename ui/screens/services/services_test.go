@@ -44,30 +44,12 @@ func screen(t *testing.T, width int) (*uitest.Fixture, *uitest.Driver, *host) {
 	return f, uitest.Drive(t, h), h
 }
 
-func must(t *testing.T, view string, want ...string) {
-	t.Helper()
-	for _, w := range want {
-		if !strings.Contains(view, w) {
-			t.Fatalf("screen lacks %q:\n%s", w, view)
-		}
-	}
-}
-
-func mustNot(t *testing.T, view string, bad ...string) {
-	t.Helper()
-	for _, b := range bad {
-		if strings.Contains(view, b) {
-			t.Fatalf("screen shows %q:\n%s", b, view)
-		}
-	}
-}
-
 // chooseSetParam opens o on the selected active service and picks setparam (suspend, resume, reboot,
 // reinstall, setpassword, setparam, close).
 func chooseSetParam(t *testing.T, d *uitest.Driver) {
 	t.Helper()
 	d.Keys("o", "down", "right", "right", "right", "right", "right")
-	must(t, d.View(), "Run an operation on service 2 (active)", "‹ setparam ›")
+	uitest.Must(t, d.View(), "Run an operation on service 2 (active)", "‹ setparam ›")
 }
 
 // TestSetParamFormOffersEveryArgument: the setparam form has a field for each argument the engine takes,
@@ -79,16 +61,16 @@ func TestSetParamFormOffersEveryArgument(t *testing.T) {
 	v := d.View()
 	op, _ := queue.OperationOf(store.OpSetParam)
 	for _, a := range op.Args {
-		must(t, v, a.Label, a.Help)
+		uitest.Must(t, v, a.Label, a.Help)
 	}
-	must(t, v, "IPv4 count", "only adds", "CPU", "up or down")
-	mustNot(t, v, "grow only", "OS image id", "Recipe id", "New password")
+	uitest.Must(t, v, "IPv4 count", "only adds", "CPU", "up or down")
+	uitest.MustNot(t, v, "grow only", "OS image id", "Recipe id", "New password")
 
 	// reinstall, two to the left: its OS image and recipe, and no setparam field.
 	d.Keys("left", "left")
 	v = d.View()
-	must(t, v, "‹ reinstall ›", "OS image id", "Recipe id", "used only when the module uses recipes")
-	mustNot(t, v, "IPv4 count", "RAM, MiB")
+	uitest.Must(t, v, "‹ reinstall ›", "OS image id", "Recipe id", "used only when the module uses recipes")
+	uitest.MustNot(t, v, "IPv4 count", "RAM, MiB")
 }
 
 // TestSetParamFormSendsTheArgs: enter walks the setparam fields and saves on the last; the job carries
@@ -99,7 +81,7 @@ func TestSetParamFormSendsTheArgs(t *testing.T) {
 	d.Keys("enter").Type("4")
 	d.Keys("enter").Type("512")
 	d.Keys("enter", "enter").Type("3")
-	must(t, d.View(), "› IPv4 count")
+	uitest.Must(t, d.View(), "› IPv4 count")
 	d.Keys("enter")
 	if h.flash == nil || h.flash.Err || h.flash.Text != "setparam of service 2 queued as job 3" {
 		t.Fatalf("after saving: flash %+v\n%s", h.flash, d.View())
@@ -114,7 +96,7 @@ func TestSetParamFormSendsTheArgs(t *testing.T) {
 	chooseSetParam(t, d)
 	d.Keys("enter").Type("8")
 	d.Keys("shift+tab", "left", "left", "enter", "enter").Type("7")
-	must(t, d.View(), "Operation     reinstall", "› Recipe id")
+	uitest.Must(t, d.View(), "Operation     reinstall", "› Recipe id")
 	d.Keys("ctrl+s")
 	j, err = store.Load[store.Job](f.DB, 4)
 	if err != nil || j.Type != store.OpReinstall || !maps.Equal(j.Args, map[string]string{queue.ArgRecipeID: "7"}) {
@@ -127,10 +109,10 @@ func TestOpFormRefusalStaysInTheForm(t *testing.T) {
 	f, d, _ := screen(t, uitest.Width)
 	chooseSetParam(t, d)
 	d.Keys("ctrl+s")
-	must(t, d.View(), "give at least one of cpu, ram_mib, disk_mib, ipv4_count")
+	uitest.Must(t, d.View(), "give at least one of cpu, ram_mib, disk_mib, ipv4_count")
 	d.Keys("enter", "enter", "enter", "enter").Type("0")
 	d.Keys("ctrl+s")
-	must(t, d.View(), "Operation     setparam", "ipv4_count: must be a whole number between 1 and 4294967295")
+	uitest.Must(t, d.View(), "Operation     setparam", "ipv4_count: must be a whole number between 1 and 4294967295")
 	if _, total, err := f.Engine.Page(store.JobQueued, 0, 10); err != nil || total != 0 {
 		t.Fatalf("queued after the refusals: %d, %v", total, err)
 	}
@@ -151,7 +133,7 @@ func TestOpFormAt80Columns(t *testing.T) {
 		flat := strings.Join(strings.Fields(v), " ")
 		op, _ := queue.OperationOf(name)
 		for _, a := range op.Args {
-			must(t, flat, a.Help)
+			uitest.Must(t, flat, a.Help)
 		}
 		d.Keys("left", "left")
 	}
