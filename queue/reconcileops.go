@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -254,4 +255,50 @@ func (x *vmmExecutor) rcTakeState(ctx context.Context, c *vmm.Client, op *Op, vm
 			takeSizes(s, h)
 		}
 	}}, nil
+}
+
+// FindingDuplicateVM is reconcile's class of a service with more than one VM (reconcile.DuplicateVM).
+const FindingDuplicateVM = "duplicate_vm"
+
+// keepVM is the VM called name that open takes for its service: the one the service records, else the
+// oldest (lowest id); nil when there is none. More than one is never silently left: the job's log names
+// the VM kept and the others, and a ReconcileFound event raises them as duplicate findings (the next
+// reconcile scan reports them, and remove_duplicate deletes them).
+func (x *vmmExecutor) keepVM(ctx context.Context, c *vmm.Client, op *Op, name string) (*vmm.Host, error) {
+	all, err := c.HostsNamed(ctx, name)
+	if err != nil || len(all) == 0 {
+		return nil, err
+	}
+	keep, why := &all[0], "the oldest"
+	for i := range all {
+		if all[i].ID == op.Service.VM.HostID {
+			keep, why = &all[i], "the one the service records"
+		}
+	}
+	if len(all) > 1 {
+		var others []string
+		for _, h := range all {
+			if h.ID != keep.ID {
+				others = append(others, strconv.FormatUint(h.ID, 10))
+			}
+		}
+		op.Logf("found %d VMs named %s: keeping VM %d (%s); VM %s is a duplicate nothing uses: vmmpm reconcile reports it (duplicate_vm) and its remove_duplicate action deletes it",
+			len(all), name, keep.ID, why, strings.Join(others, ", "))
+		op.e.Notify(op.Module.ID, map[string]int{FindingDuplicateVM: len(others)})
+	}
+	return keep, nil
+}
+
+// keptVM reads back the VM open recorded for its service (by id), or, with none recorded, the one
+// keepVM takes.
+func (x *vmmExecutor) keptVM(ctx context.Context, c *vmm.Client, op *Op) (*vmm.Host, error) {
+	id := op.Service.VM.HostID
+	if id == 0 {
+		return x.keepVM(ctx, c, op, VMName(op.Service.ID))
+	}
+	h, err := c.Host(ctx, id)
+	if errors.Is(err, vmm.ErrNotFound) {
+		return nil, nil
+	}
+	return h, err
 }

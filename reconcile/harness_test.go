@@ -52,13 +52,23 @@ func newFixture(t testing.TB, cfg sim.Config) *fixture {
 	f.tariff = &store.Tariff{Name: "vps-s", DataCenterID: dc.ID, ModuleIDs: []uint64{f.module.ID},
 		CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1}
 	f.must(db.Save(f.tariff))
-	e, err := queue.New(db, f.secrets, queue.Options{BackoffBase: time.Millisecond, PollEvery: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	f.engine = e
+	f.restart()
 	return f
+}
+
+// restart closes the engine (if any) and opens a new one on the same database, as a restarted process
+// would: a job left running is resumed by its next Run.
+func (f *fixture) restart() {
+	f.t.Helper()
+	if f.engine != nil {
+		f.must(f.engine.Close())
+	}
+	e, err := queue.New(f.db, f.secrets, queue.Options{BackoffBase: time.Millisecond, PollEvery: 5 * time.Millisecond})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { _ = e.Close() })
+	f.engine = e
 }
 
 func (f *fixture) must(errs ...error) {

@@ -12,16 +12,18 @@ package reconcile
 
 import (
 	"time"
+
+	"vmmpm/queue"
 )
 
 // Finding classes: the contract of `vmmpm reconcile --json`.
 const (
-	UnknownVM   = "unknown_vm"   // a VM no service knows: an import candidate
-	MissingVM   = "missing_vm"   // a service whose VM is gone
-	DuplicateVM = "duplicate_vm" // more than one VM for one service
-	State       = "state"        // active but stopped, suspended but running, deleted but still there
-	Resources   = "resources"    // CPU, RAM, disk or addresses differ from what the service records
-	Owner       = "owner"        // the VM's account is not the service's client
+	UnknownVM   = "unknown_vm"             // a VM no service knows: an import candidate
+	MissingVM   = "missing_vm"             // a service whose VM is gone
+	DuplicateVM = queue.FindingDuplicateVM // more than one VM for one service
+	State       = "state"                  // active but stopped, suspended but running, deleted but still there
+	Resources   = "resources"              // CPU, RAM, disk or addresses differ from what the service records
+	Owner       = "owner"                  // the VM's account is not the service's client
 )
 
 // Classes lists every class in the order findings are shown.
