@@ -184,7 +184,7 @@ func (s *Scanner) actImport(ctx context.Context, m *store.Module, a Action, acto
 		}
 		names[t.ID] = t.Name
 		byTariff[t.ID] = append(byTariff[t.ID], queue.ImportVM{VMID: id, AccountID: v.AccountID, Client: v.Account, Status: status})
-		out.Steps = append(out.Steps, Step{VMID: id, Text: fmt.Sprintf("import VM %d %q as a %s service of tariff %q for %s", id, v.Name, status, t.Name, v.Account)})
+		out.Steps = append(out.Steps, Step{VMID: id, Text: fmt.Sprintf("import VM %d %q as a service of tariff %q for %s (%s)", id, v.Name, t.Name, v.Account, status)})
 	}
 	if !a.Confirm {
 		return nil
