@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vmmpm/queue"
+	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -88,6 +89,17 @@ type Backend interface {
 	// Stats is the figures of the lanes view and `vmmpm stats`: lanes, per-module throughput, errors.
 	Stats(ctx context.Context) (*stats.Snapshot, error)
 
+	// Reconcile (package reconcile): VMmanager's clusters against the records, and what to do about it.
+	// ReconcileScan reads each module's cluster (q.Module's only, when set) and compares; it writes
+	// nothing to VMmanager and keeps each module's outcome as its last scan. progress, when set, hears
+	// how far it got (attached, the server streams it); cancelling ctx stops the scan.
+	ReconcileScan(ctx context.Context, q reconcile.Query, progress func(reconcile.Progress)) (*reconcile.Report, error)
+	// ReconcileAct does an action on findings (a.Confirm set: imports and the other changes are queued
+	// as jobs in their services' lanes, marks are written) or says what it would do (nothing written).
+	ReconcileAct(ctx context.Context, a reconcile.Action) (*reconcile.Acted, error)
+	// ReconcileLast is each module's last scan: when, its counts, what could not be read.
+	ReconcileLast(ctx context.Context) ([]reconcile.Summary, error)
+
 	// Events streams engine events with Seq greater than since until ctx ends or the stream breaks
 	// (the channel is then closed). An Event with Reset set means events were lost: re-read. With light
 	// set, job and lane events that arrive together come as one notice (Covers, the last Seq): enough for
@@ -145,6 +157,8 @@ type ModuleHealth struct {
 	// Logins is the engine's logins to the module's VMmanager in the current session period; absent
 	// when no engine runs in the answering process (see stats.Module.Logins).
 	Logins *stats.Logins `json:"logins,omitempty"`
+	// Reconcile is the module's last reconcile scan, if any.
+	Reconcile *reconcile.Summary `json:"reconcile,omitempty"`
 }
 
 // Placement is what AddPlacement made: the new ids (0 when not asked) and the catalog after it.

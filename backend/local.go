@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"vmmpm/queue"
+	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -122,12 +123,21 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	scans, err := reconcile.LastScans(l.DB)
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range mods {
 		h := ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, LastCheck: m.LastCheck,
 			Health: "not known: the database is opened read-only, so no engine could look"}
 		if e != nil {
 			h.Healthy, h.Health = e.Health(m.ID)
 			h.Logins = l.logins(e, m)
+		}
+		for i := range scans {
+			if scans[i].ModuleID == m.ID {
+				h.Reconcile = &scans[i]
+			}
 		}
 		st.Modules = append(st.Modules, h)
 	}

@@ -440,17 +440,18 @@ func TestModuleSetEveryWizardField(t *testing.T) {
 	e.refuse(exitUnreachable, "", set("url=http://127.0.0.1:1"), "refused the connection")
 	e.refuse(exitBadCreds, "", set("username=nobody@example.com"), "refused the email or password")
 	e.refuse(exitUsage, "", set("recipe_wait=later"), "recipe_wait")
+	e.refuse(exitUsage, "", set("reconcile_every=10s"), "reconcile_every", "between 1m and 720h")
 	if m := e.modules()[0]; m.URL != e.simURL || m.Username != "admin@example.com" || m.Cluster.Name != "kvm-main" {
 		t.Fatalf("refused sets changed the module: %+v", *m)
 	}
 
 	e.ok("", set("cluster=lxd-main", "additional_interface=off", "use_recipes=on", "recipe_wait=recipe",
 		"datacenter=Kazan", "name=LXD one", "insecure_tls=off", "url="+e.simURL+"/", "username=admin@example.com",
-		"enabled=off", "activation_limit=3")...)
+		"enabled=off", "activation_limit=3", "reconcile_every=90m")...)
 	m := e.modules()[0]
 	if m.Cluster.Name != "lxd-main" || m.Cluster.Virtualization != store.VirtLXD || m.AdditionalInterface ||
 		!m.UseRecipes || m.RecipeWait != store.RecipeWaitRecipe || m.DataCenterID != 3 || m.Name != "LXD one" ||
-		m.Enabled || m.ActivationLimit != 3 || m.URL != e.simURL {
+		m.Enabled || m.ActivationLimit != 3 || m.URL != e.simURL || m.ReconcileEvery != "1h30m" {
 		t.Fatalf("after module set: %+v", *m)
 	}
 	if m.LastCheck == nil || !m.LastCheck.OK || !strings.Contains(m.LastCheck.Message, "when the module was edited") {

@@ -203,7 +203,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newModuleCmd(a),
 		newSimCmd(a),
 		newTariffCmd(a), newServiceCmd(a), newJobsCmd(a), newTasksCmd(a), newEngineCmd(a),
-		newServeCmd(a), newStatusCmd(a), newStatsCmd(a),
+		newServeCmd(a), newStatusCmd(a), newStatsCmd(a), newReconcileCmd(a),
 	)
 	return root
 }

@@ -139,7 +139,7 @@ func (d *deep) read(ctx context.Context) error {
 		return err
 	}
 	steps := []func(context.Context) error{d.badLogin, d.badToken, d.account, d.clusters, d.osList, d.recipes,
-		d.pools, d.hosts, d.tasks, d.errorBody}
+		d.pools, d.hosts, d.reconcileLists, d.tasks, d.errorBody}
 	for _, step := range steps {
 		if err := step(ctx); err != nil {
 			return err

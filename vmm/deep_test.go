@@ -53,7 +53,7 @@ func TestDeepCheckEmulatorPasses(t *testing.T) {
 		t.Fatalf("emulator differs from what vmmpm expects: %+v", rep.Probes)
 	}
 	want := []string{"login", "refused login", "refused token", "account by email", "clusters", "OS list", "recipes", "IP pools per cluster interface",
-		"host list with ip4/ip6", "host by id and by name", "task list", "task names", "task by consul id", "error body"}
+		"host list with ip4/ip6", "host by id and by name", "host list whole per cluster", "task list", "task names", "task by consul id", "error body"}
 	if got := probeNames(rep); !slices.Equal(got, want) {
 		t.Fatalf("probes %v, want %v", got, want)
 	}

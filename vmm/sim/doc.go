@@ -68,5 +68,9 @@
 //   - where=: EQ (numbers compared by value), CP (SQL LIKE: % any run, _ one character, case-insensitive),
 //     AND, OR, parentheses, 'quoted' (\' and \\ escape) or bare numbers; keywords upper case only.
 //     Array fields match on any element (CP also on the comma-joined list); dotted paths fan out over arrays.
-//   - Latency, sleep and request counting apply to the API, not to GET /sim/stats.
+//   - Latency, sleep and request counting apply to the API, not to GET /sim/stats or the other /sim/
+//     control calls (control.go), which change VMs behind a client's back to stage drift.
+//   - Config.SeedVMs: VMs "legacy-0001", … on cluster 1 under five @user accounts (created after the
+//     admin, so accounts 2–6), active (every tenth stopped), one address each. Config.ListLimit cuts
+//     list answers, as a VMmanager that pages by default would.
 package sim

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -92,16 +94,21 @@ func (c *call) listHosts() (any, error) {
 		return nil, err
 	}
 	cands := c.s.hosts
-	if id, ok := indexHint(w, "id"); ok {
+	// Shortcuts only: where= still decides, but 10,000 VMs are not each rendered to find a few.
+	if ids, ok := anyOfHint(w, "id"); ok {
 		cands = nil
-		if h := c.s.hostByID(id); h != nil {
-			cands = []*host{h}
+		for _, v := range ids {
+			if id, err := strconv.Atoi(v); err == nil {
+				if h := c.s.hostByID(id); h != nil && !slices.Contains(cands, h) {
+					cands = append(cands, h)
+				}
+			}
 		}
-	} else if name, ok := eqHint(w, "name"); ok {
-		// Only a shortcut: where= still decides, but 10,000 VMs are not each rendered to find one.
+		slices.SortFunc(cands, func(a, b *host) int { return a.id - b.id })
+	} else if names, ok := anyOfHint(w, "name"); ok {
 		cands = nil
 		for _, h := range c.s.hosts {
-			if strings.EqualFold(h.name, name) {
+			if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(h.name, n) }) {
 				cands = append(cands, h)
 			}
 		}
