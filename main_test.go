@@ -40,15 +40,16 @@ func isTerminalLib(p string) bool {
 // only what is listed, never ui, and no terminal library (bubbletea, bubbles, lipgloss, huh, termenv).
 func TestImportRules(t *testing.T) {
 	allowed := map[string][]string{
-		"store":   nil,
-		"vmm":     nil,
-		"queue":   {"store", "vmm"},
-		"wizard":  {"store", "vmm", "queue"},
-		"stats":   {"store", "queue"},
-		"backend": {"store", "vmm", "queue", "wizard", "stats", "webhook"},
-		"server":  {"backend", "store", "queue", "wizard", "stats", "vmm"},
-		"webhook": {"store", "queue"},
-		"api":     {"backend", "store", "queue", "stats", "webhook", "wizard"},
+		"store":     nil,
+		"vmm":       nil,
+		"queue":     {"store", "vmm"},
+		"wizard":    {"store", "vmm", "queue"},
+		"stats":     {"store", "queue"},
+		"reconcile": {"store", "vmm", "queue"},
+		"backend":   {"store", "vmm", "queue", "wizard", "stats", "reconcile", "webhook"},
+		"server":    {"backend", "store", "queue", "wizard", "stats", "vmm", "reconcile"},
+		"webhook":   {"store", "queue"},
+		"api":       {"backend", "store", "queue", "stats", "webhook", "wizard"},
 	}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vmmpm/queue"
+	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -64,9 +65,9 @@ type Backend interface {
 	ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error)
 	// CheckModule logs in with the stored password and records the result.
 	CheckModule(ctx context.Context, id uint64) (*store.Check, error)
-	// DeepCheck runs the read-only deep check against module id's VMmanager and keeps its outcome
-	// with the module.
-	DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error)
+	// DeepCheck runs the deep check against module id's VMmanager and keeps its outcome with the
+	// module: read-only, or with o.Write also on a throwaway VM it creates and removes.
+	DeepCheck(ctx context.Context, id uint64, o DeepOptions) (*vmm.Report, error)
 	// SetPassword checks password live against the module's VMmanager, then keeps it in the keyring.
 	SetPassword(ctx context.Context, id uint64, password string) error
 
@@ -87,6 +88,17 @@ type Backend interface {
 
 	// Stats is the figures of the lanes view and `vmmpm stats`: lanes, per-module throughput, errors.
 	Stats(ctx context.Context) (*stats.Snapshot, error)
+
+	// Reconcile (package reconcile): VMmanager's clusters against the records, and what to do about it.
+	// ReconcileScan reads each module's cluster (q.Module's only, when set) and compares; it writes
+	// nothing to VMmanager and keeps each module's outcome as its last scan. progress, when set, hears
+	// how far it got (attached, the server streams it); cancelling ctx stops the scan.
+	ReconcileScan(ctx context.Context, q reconcile.Query, progress func(reconcile.Progress)) (*reconcile.Report, error)
+	// ReconcileAct does an action on findings (a.Confirm set: imports and the other changes are queued
+	// as jobs in their services' lanes, marks are written) or says what it would do (nothing written).
+	ReconcileAct(ctx context.Context, a reconcile.Action) (*reconcile.Acted, error)
+	// ReconcileLast is each module's last scan: when, its counts, what could not be read.
+	ReconcileLast(ctx context.Context) ([]reconcile.Summary, error)
 
 	// Events streams engine events with Seq greater than since until ctx ends or the stream breaks
 	// (the channel is then closed). An Event with Reset set means events were lost: re-read. With light
@@ -179,6 +191,8 @@ type ModuleHealth struct {
 	// Logins is the engine's logins to the module's VMmanager in the current session period; absent
 	// when no engine runs in the answering process (see stats.Module.Logins).
 	Logins *stats.Logins `json:"logins,omitempty"`
+	// Reconcile is the module's last reconcile scan, if any.
+	Reconcile *reconcile.Summary `json:"reconcile,omitempty"`
 }
 
 // Placement is what AddPlacement made: the new ids (0 when not asked) and the catalog after it.
@@ -259,4 +273,10 @@ func Load[T any, P record[T]](ctx context.Context, b Backend, id uint64) (P, err
 		return nil, err
 	}
 	return out, nil
+}
+
+// DeepOptions are the deep check's choices. Write runs the --write probes: a throwaway VM on the
+// module's cluster through every operation the engine uses, removed at the end (for a staging VMmanager).
+type DeepOptions struct {
+	Write bool `json:"write,omitempty"`
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"vmmpm/queue"
+	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -107,13 +108,22 @@ func (l *Local) Info(context.Context) (Info, error) {
 func (l *Local) Status(ctx context.Context) (*Status, error) {
 	info, _ := l.Info(ctx)
 	st := &Status{Info: info, Jobs: map[string]int{}}
-	e, err := l.Engine()
-	if err != nil {
-		return nil, err
-	}
-	st.Counts = e.Counts()
-	if l.Mode == ModeEngine {
-		st.Engine = e.Status()
+	var e *queue.Engine
+	if reason := l.DB.ReadOnlyReason(); reason != "" { // an engine cannot open it: read what is stored
+		counts, err := queue.StoredCounts(l.DB)
+		if err != nil {
+			return nil, err
+		}
+		st.Counts = counts
+	} else {
+		var err error
+		if e, err = l.Engine(); err != nil {
+			return nil, err
+		}
+		st.Counts = e.Counts()
+		if l.Mode == ModeEngine {
+			st.Engine = e.Status()
+		}
 	}
 	for _, c := range st.Counts {
 		for state, n := range map[string]int{store.JobQueued: c.Queued, store.JobRunning: c.Running,
@@ -125,10 +135,23 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	scans, err := reconcile.LastScans(l.DB)
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range mods {
-		healthy, msg := e.Health(m.ID)
-		st.Modules = append(st.Modules, ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, Healthy: healthy,
-			Health: msg, LastCheck: m.LastCheck, Logins: l.logins(e, m)})
+		h := ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, LastCheck: m.LastCheck,
+			Health: "not known: the database is opened read-only, so no engine could look"}
+		if e != nil {
+			h.Healthy, h.Health = e.Health(m.ID)
+			h.Logins = l.logins(e, m)
+		}
+		for i := range scans {
+			if scans[i].ModuleID == m.ID {
+				h.Reconcile = &scans[i]
+			}
+		}
+		st.Modules = append(st.Modules, h)
 	}
 	return st, nil
 }
@@ -271,9 +294,9 @@ func (l *Local) CheckModule(ctx context.Context, id uint64) (_ *store.Check, err
 	return wizard.CheckStored(ctx, l.DB, l.Secrets, id)
 }
 
-func (l *Local) DeepCheck(ctx context.Context, id uint64) (_ *vmm.Report, err error) {
+func (l *Local) DeepCheck(ctx context.Context, id uint64, o DeepOptions) (_ *vmm.Report, err error) {
 	defer func() { l.audit(ctx, "module.deep_check", fmt.Sprintf("module %d", id), err) }()
-	return wizard.DeepCheckStored(ctx, l.DB, l.Secrets, id)
+	return wizard.DeepCheckStored(ctx, l.DB, l.Secrets, id, o.Write)
 }
 
 func (l *Local) SetPassword(ctx context.Context, id uint64, password string) (err error) {

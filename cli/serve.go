@@ -136,6 +136,8 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		}
 	}
 	eng.Start(runCtx) // after New: the server's hub sees the engine's first events too
+	// Each module's reconcile_every (reconcile.Schedule), stopped before the database closes.
+	defer eng.StartReconcileSchedule(runCtx, log)()
 	log.Info("server started", "pid", os.Getpid(), "db", db.Path(), "socket", socket, "version", version)
 	if err := store.CheckSecrets(secrets); err != nil {
 		log.Warn("the keyring is not usable yet; jobs wait for it", "error", err.Error())

@@ -34,7 +34,11 @@ func newSimCmd(a *app) *cobra.Command {
 			"Seed: admin@example.com (@admin), cluster 1 kvm-main (pools on interfaces 0 and 1), cluster 2 lxd-main\n" +
 			"(pool on interface 0 only), pools of --ipv4-pool-size addresses, OS 1-4, recipes 1-2, and (with\n" +
 			"--history) VM 1 already deleted with its finished tasks. --quirk field:OLD=NEW renames a property in\n" +
-			"every answer and --quirk task:OLD=NEW files tasks under another name, to see validate --deep notice.\n" +
+			"every answer and --quirk task:OLD=NEW files tasks under another name, to see validate --deep notice;\n" +
+			"--quirk interface:string (or interface:name) answers ip4[].interface as a string, as GO1 types it.\n" +
+			"--seed-vms N starts with N VMs (legacy-0001, …) under five client accounts that no vmmpm database knows.\n" +
+			"POST /sim/vm/ID/delete|stop|start|resize|owner|duplicate changes a VM behind vmmpm's back (no token),\n" +
+			"POST /sim/seed-vms {\"count\":N} adds more VMs nobody ordered.\n" +
 			"Stops on SIGINT or SIGTERM.",
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error { return a.runSim(c, f) },
@@ -52,9 +56,11 @@ func newSimCmd(a *app) *cobra.Command {
 	fl.BoolVar(&f.useTLS, "tls", false, "serve HTTPS with a self-signed certificate made at start")
 	fl.IntVar(&f.cfg.IPv4PoolSize, "ipv4-pool-size", sim.DefaultIPv4PoolSize, "IPv4 addresses in each seed pool")
 	fl.BoolVar(&f.cfg.History, "history", true, "start with a deleted VM's finished tasks listed (for validate --deep)")
-	fl.StringArrayVar(&f.quirks, "quirk", nil, "depart from VMmanager on purpose: field:OLD=NEW or task:OLD=NEW (repeatable)")
+	fl.StringArrayVar(&f.quirks, "quirk", nil, "depart from VMmanager on purpose: field:OLD=NEW, task:OLD=NEW, interface:string or interface:name (repeatable)")
 	fl.BoolVar(&f.cfg.DeferPending, "defer-pending", false, "keep the task of a change deferred to a running VM's next stop pending until that stop")
 	fl.BoolVar(&f.cfg.OneTaskPerVM, "one-task-per-vm", false, "refuse (409) a change of a VM while another of its tasks runs")
+	fl.IntVar(&f.cfg.SeedVMs, "seed-vms", 0, "start with this many VMs nobody ordered, under five client accounts (import candidates)")
+	fl.IntVar(&f.cfg.ListLimit, "list-limit", 0, "cut every list answer to this many items, as a VMmanager paging its lists would (0 = no cut)")
 	return cmd
 }
 
@@ -72,6 +78,10 @@ func (f *simFlags) validate() error {
 		return usagef("--token-ttl must be positive")
 	case c.IPv4PoolSize < 1 || c.IPv4PoolSize > 1<<20:
 		return usagef("--ipv4-pool-size must be between 1 and %d, got %d", 1<<20, c.IPv4PoolSize)
+	case c.SeedVMs < 0 || c.SeedVMs > c.IPv4PoolSize:
+		return usagef("--seed-vms must be between 0 and the pool size (--ipv4-pool-size %d), got %d", c.IPv4PoolSize, c.SeedVMs)
+	case c.ListLimit < 0:
+		return usagef("--list-limit cannot be negative")
 	}
 	for _, q := range f.quirks {
 		qq, err := sim.ParseQuirk(q)

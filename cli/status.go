@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"vmmpm/backend"
+	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
 
@@ -21,7 +22,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			show := func() error {
-				return a.withBackend(false, func(b backend.Backend) error {
+				return a.withReader(func(b backend.Backend) error { // a read-only file can be told about too
 					st, err := b.Status(c.Context())
 					if err != nil {
 						return err
@@ -79,12 +80,37 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 	rows := make([]backend.ModuleHealth, len(mods))
 	copy(rows, mods)
 	fmt.Fprintln(w)
-	_ = printList(w, false, rows, "MODULE\tNAME\tENABLED\tHEALTH\tLOGINS THIS SESSION\tLAST CHECK", func(m backend.ModuleHealth) string {
+	_ = printList(w, false, rows, "MODULE\tNAME\tENABLED\tHEALTH\tLOGINS THIS SESSION\tLAST CHECK\tLAST RECONCILE", func(m backend.ModuleHealth) string {
 		health := "ok"
 		if !m.Healthy {
 			health = "FAILING: " + m.Health
 		}
-		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s", m.ID, m.Name, onOff(m.Enabled), health, stats.LoginsText(m.Logins),
-			checkSummary(m.LastCheck))
+		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s", m.ID, m.Name, onOff(m.Enabled), health, stats.LoginsText(m.Logins),
+			checkSummary(m.LastCheck), reconcileSummary(m.Reconcile))
 	})
+}
+
+// reconcileSummary is a module's last reconcile scan for the status table: when, and what it found.
+func reconcileSummary(s *reconcile.Summary) string {
+	if s == nil {
+		return "never (vmmpm reconcile)"
+	}
+	when := stamp(s.At)
+	switch {
+	case s.Error != "":
+		return "FAILED " + when
+	case s.Total() == 0 && !s.Failed:
+		return "clean " + when
+	}
+	var parts []string
+	for _, c := range reconcile.Classes {
+		if n := s.Counts[c]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	text := when + ": " + strings.Join(parts, " · ")
+	if s.Failed {
+		text += " (read in part)"
+	}
+	return text
 }

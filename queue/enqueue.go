@@ -252,6 +252,9 @@ func (e *Engine) plan(tx *store.Tx, s *store.Service, op string, args map[string
 
 // allowed refuses operations that cannot make sense for the service as it stands.
 func (e *Engine) allowed(s *store.Service, op string) error {
+	if op == store.OpReconcile { // reconcile checks its actions itself, deleted services included
+		return nil
+	}
 	pendingOpen := false
 	for _, js := range e.svcs[s.ID] {
 		pendingOpen = pendingOpen || js.job.Type == store.OpOpen

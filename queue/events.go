@@ -20,6 +20,9 @@ const (
 	// EngineStatus: Status holds the engine's new state (paused on the disk, waiting for the keyring,
 	// or running again).
 	EngineStatus
+	// ReconcileFound: a scheduled reconcile scan of ModuleID found new drift; Findings counts the new
+	// findings by class (reconcile.go).
+	ReconcileFound
 )
 
 func (k EventKind) String() string {
@@ -32,6 +35,8 @@ func (k EventKind) String() string {
 		return "module"
 	case EngineStatus:
 		return "engine"
+	case ReconcileFound:
+		return "reconcile"
 	}
 	return "unknown"
 }
@@ -50,6 +55,8 @@ type Event struct {
 	Healthy   bool       `json:"healthy,omitempty"`    // ModuleHealth
 	Health    string     `json:"health,omitempty"`     // ModuleHealth: the last error sentence, or "" when healthy
 	Status    *Status    `json:"status,omitempty"`     // EngineStatus
+	// Findings is ReconcileFound's new findings by class.
+	Findings map[string]int `json:"findings,omitempty"`
 }
 
 // broker fans events out. A subscriber whose buffer is full loses the event (and sees a Seq gap):

@@ -52,7 +52,7 @@ func schedValue(j *store.Job) []byte {
 	v[0] = stateCode(j.State)
 	binary.BigEndian.PutUint64(v[1:], j.ModuleID)
 	binary.BigEndian.PutUint64(v[9:], j.ServiceID)
-	v[17] = byte(slices.Index(store.OpTypes, j.Type) + 1)
+	v[17] = byte(slices.Index(store.JobTypes, j.Type) + 1)
 	binary.BigEndian.PutUint32(v[18:], uint32(j.Lane))
 	binary.BigEndian.PutUint64(v[22:], uint64(j.EnqueuedAt.UnixNano()))
 	if !j.NextRunAt.IsZero() {
@@ -63,11 +63,11 @@ func schedValue(j *store.Job) []byte {
 
 // schedJob is the part of job id that schedValue v holds; ok is false when v is not one.
 func schedJob(id uint64, v []byte) (j store.Job, ok bool) {
-	if len(v) < 38 || v[17] == 0 || int(v[17]) > len(store.OpTypes) || stateName(v[0]) == "" {
+	if len(v) < 38 || v[17] == 0 || int(v[17]) > len(store.JobTypes) || stateName(v[0]) == "" {
 		return j, false
 	}
 	j = store.Job{ID: id, State: stateName(v[0]), ModuleID: binary.BigEndian.Uint64(v[1:]),
-		ServiceID: binary.BigEndian.Uint64(v[9:]), Type: store.OpTypes[v[17]-1],
+		ServiceID: binary.BigEndian.Uint64(v[9:]), Type: store.JobTypes[v[17]-1],
 		Lane: int(binary.BigEndian.Uint32(v[18:])), EnqueuedAt: time.Unix(0, int64(binary.BigEndian.Uint64(v[22:]))),
 		QueueKey: string(v[38:])}
 	if n := binary.BigEndian.Uint64(v[30:]); n != 0 {

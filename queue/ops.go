@@ -161,6 +161,9 @@ func (x *vmmExecutor) run(ctx context.Context, c *vmm.Client, op *Op) (Result, e
 	if op.Job.Type == store.OpOpen {
 		return x.open(ctx, c, op)
 	}
+	if op.Job.Type == store.OpReconcile {
+		return x.reconcile(ctx, c, op) // reconcileops.go
+	}
 	id := op.Service.VM.HostID
 	if id == 0 {
 		return Result{}, permanent(fmt.Errorf("service %d has no VM in VMmanager", op.Service.ID))
@@ -462,7 +465,7 @@ func (x *vmmExecutor) paramsDone(ctx context.Context, c *vmm.Client, op *Op) (Re
 	}
 	op.Logf("VM %d now has %d CPU, %d MiB RAM, a %d MiB disk and %d IPv4 addresses", h.ID, h.CPU, h.RAMMiB, h.DiskMiB, len(h.IPv4))
 	return Result{Service: func(s *store.Service) {
-		s.VM.IPv4, s.VM.IPv6, s.VM.DiskMiB = h.IPv4, h.IPv6, h.DiskMiB
+		s.VM.IPv4, s.VM.IPv6, s.VM.DiskMiB, s.VM.CPU, s.VM.RAMMiB = h.IPv4, h.IPv6, h.DiskMiB, h.CPU, h.RAMMiB
 	}}, nil
 }
 
@@ -508,7 +511,7 @@ func (x *vmmExecutor) open(ctx context.Context, c *vmm.Client, op *Op) (Result, 
 		return Result{}, err
 	}
 	name := VMName(op.Service.ID)
-	h, err := c.FindHostByName(ctx, name)
+	h, err := x.keepVM(ctx, c, op, name) // reconcileops.go: the recorded VM, else the oldest; others are duplicates
 	if err != nil {
 		return Result{}, err
 	}
@@ -573,6 +576,7 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 	if err != nil {
 		return nil, err
 	}
+	op.Service.VM.HostID, op.Service.VM.AccountID = cr.HostID, acc
 	op.Logf("VM %s (id %d) requested", name, cr.HostID)
 	return cr.RecipeTask, x.wait(ctx, c, cr.Task)
 }
@@ -797,7 +801,7 @@ func (x *vmmExecutor) waitRecipe(ctx context.Context, c *vmm.Client, op *Op, ref
 }
 
 func (x *vmmExecutor) readBack(ctx context.Context, c *vmm.Client, op *Op) (Result, error) {
-	h, err := c.FindHostByName(ctx, VMName(op.Service.ID))
+	h, err := x.keptVM(ctx, c, op) // the VM this open recorded, not whichever carries the name
 	if err != nil {
 		return Result{}, err
 	}
@@ -811,7 +815,7 @@ func (x *vmmExecutor) readBack(ctx context.Context, c *vmm.Client, op *Op) (Resu
 	}
 	module := op.Module.ID
 	return Result{Service: func(s *store.Service) {
-		s.VM = store.VM{HostID: h.ID, AccountID: h.Account, IPv4: h.IPv4, IPv6: h.IPv6, DiskMiB: h.DiskMiB}
+		s.VM = store.VM{HostID: h.ID, AccountID: h.Account, IPv4: h.IPv4, IPv6: h.IPv6, DiskMiB: h.DiskMiB, CPU: h.CPU, RAMMiB: h.RAMMiB}
 		s.Status, s.ModuleID = store.ServiceActive, module
 	}}, nil
 }

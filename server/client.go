@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vmmpm/backend"
+	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -326,9 +327,9 @@ func (c *Client) CheckModule(ctx context.Context, id uint64) (*store.Check, erro
 	return chk, err
 }
 
-func (c *Client) DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error) {
+func (c *Client) DeepCheck(ctx context.Context, id uint64, o backend.DeepOptions) (*vmm.Report, error) {
 	var rep *vmm.Report
-	err := c.call(ctx, "deep_check", idArgs{ID: id}, &rep)
+	err := c.call(ctx, "deep_check", deepArgs{ID: id, DeepOptions: o}, &rep)
 	return rep, err
 }
 
@@ -442,6 +443,83 @@ func (c *Client) Events(ctx context.Context, since uint64, light bool) (<-chan b
 		}
 	}()
 	return out, nil
+}
+
+func (c *Client) ReconcileAct(ctx context.Context, a reconcile.Action) (*reconcile.Acted, error) {
+	var out *reconcile.Acted
+	err := c.call(ctx, "reconcile_act", a, &out)
+	return out, err
+}
+
+func (c *Client) ReconcileLast(ctx context.Context) ([]reconcile.Summary, error) {
+	var out []reconcile.Summary
+	err := c.call(ctx, "reconcile_last", noArgs{}, &out)
+	return out, err
+}
+
+// ReconcileScan reads the streamed answer: progress lines as they come, then the result. Cancelling
+// ctx closes the connection, which stops the scan on the server.
+func (c *Client) ReconcileScan(ctx context.Context, q reconcile.Query, progress func(reconcile.Progress)) (*reconcile.Report, error) {
+	body, err := json.Marshal(q)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://vmmpm"+pathPrefix+"reconcile_scan", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(versionHeader, c.version)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var env envelope
+		if json.NewDecoder(resp.Body).Decode(&env) == nil && env.Error != nil {
+			if resp.StatusCode == http.StatusConflict {
+				pid, _ := strconv.Atoi(resp.Header.Get(pidHeader))
+				return nil, &VersionError{Msg: env.Error.Message, PID: pid}
+			}
+			return nil, backend.Decode(env.Error)
+		}
+		return nil, fmt.Errorf("the vmmpm server answered %s to reconcile_scan", resp.Status)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 256<<20)
+	for sc.Scan() {
+		var line struct {
+			Progress *reconcile.Progress `json:"progress"`
+			envelope
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			return nil, fmt.Errorf("the vmmpm server on %s gave an unreadable answer (%v); is it the same vmmpm?", c.socket, err)
+		}
+		if line.Progress != nil {
+			if progress != nil {
+				progress(*line.Progress)
+			}
+			continue
+		}
+		var rep *reconcile.Report
+		if len(line.Result) > 0 {
+			if err := json.Unmarshal(line.Result, &rep); err != nil {
+				return nil, fmt.Errorf("the vmmpm server's answer to reconcile_scan is not what this vmmpm expects: %w", err)
+			}
+		}
+		if line.Error != nil {
+			return rep, backend.Decode(line.Error)
+		}
+		return rep, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := sc.Err(); err != nil {
+		return nil, c.transportError(err)
+	}
+	return nil, fmt.Errorf("the vmmpm server on %s ended the scan without an answer; is it still running? (vmmpm status): %w", c.socket, ErrServerGone)
 }
 
 var _ backend.Backend = (*Client)(nil)

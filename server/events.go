@@ -80,14 +80,14 @@ type sub struct{ ch chan *line }
 // stream writes it whole (light streams mostly write notices).
 type line struct {
 	seq  uint64
-	keep bool // a light stream carries it whole: engine state, module health, a reset
+	keep bool // a light stream carries it whole: engine state, module health, reconcile news, a reset
 	ev   backend.Event
 	once sync.Once
 	data []byte // JSON and a newline
 }
 
 func newLine(ev backend.Event) *line {
-	keep := ev.Reset || ev.Kind == queue.EngineStatus || ev.Kind == queue.ModuleHealth
+	keep := ev.Reset || ev.Kind == queue.EngineStatus || ev.Kind == queue.ModuleHealth || ev.Kind == queue.ReconcileFound
 	return &line{seq: ev.Seq, keep: keep, ev: ev}
 }
 

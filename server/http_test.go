@@ -519,3 +519,29 @@ func TestClientErrors(t *testing.T) {
 		t.Errorf("the socket is still there after the server stopped: %v", err)
 	}
 }
+
+// TestListenKeepsAFolderItDidNotMake: a socket folder Listen makes is 0700; one that was there (the
+// database's) keeps its mode.
+func TestListenKeepsAFolderItDidNotMake(t *testing.T) {
+	dir, err := os.MkdirTemp("", "vl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sock string
+		want os.FileMode
+	}{{filepath.Join(dir, "s.sock"), 0o755}, {filepath.Join(dir, "new", "s.sock"), 0o700}} {
+		ln, err := Listen(c.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = ln.Close()
+		if st, err := os.Stat(filepath.Dir(c.sock)); err != nil || st.Mode().Perm() != c.want {
+			t.Errorf("%s after Listen: %v %v, want %v", filepath.Dir(c.sock), st.Mode().Perm(), err, c.want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"vmmpm/backend"
+	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -168,6 +169,10 @@ func (s *Server) Handler() http.Handler {
 		if !call.read {
 			s.log.Info("call", "name", name, "by", caller.String())
 		}
+		if call.stream != nil {
+			call.stream(r.Context(), body, w)
+			return
+		}
 		status, env := call.serve(r.Context(), body)
 		writeJSON(w, status, env)
 	})
@@ -233,6 +238,9 @@ type call struct {
 	req, resp reflect.Type
 	// read: the call changes nothing, so the log does not name it (a TUI reads every second).
 	read bool
+	// stream, when set, answers instead of serve: newline-delimited JSON, progress lines and then the
+	// envelope (reconcile_scan).
+	stream func(ctx context.Context, body []byte, w http.ResponseWriter)
 }
 
 // reads marks calls that change nothing; the others are logged with their caller.
@@ -348,7 +356,9 @@ func (s *Server) baseRoutes() map[string]call {
 			return &moduleResult{Module: m, Warnings: w}, err
 		}),
 		"check_module": rpc(func(ctx context.Context, a *idArgs) (*store.Check, error) { return b.CheckModule(ctx, a.ID) }),
-		"deep_check":   rpc(func(ctx context.Context, a *idArgs) (*vmm.Report, error) { return b.DeepCheck(ctx, a.ID) }),
+		"deep_check": rpc(func(ctx context.Context, a *deepArgs) (*vmm.Report, error) {
+			return b.DeepCheck(ctx, a.ID, a.DeepOptions)
+		}),
 		"set_password": rpc(func(ctx context.Context, a *passwordArgs) (any, error) {
 			return nil, b.SetPassword(ctx, a.ID, a.Password)
 		}),
@@ -364,7 +374,64 @@ func (s *Server) baseRoutes() map[string]call {
 		"cancel": rpc(func(ctx context.Context, a *idArgs) (any, error) { return nil, b.Cancel(ctx, a.ID) }),
 		"retry":  rpc(func(ctx context.Context, a *idArgs) (any, error) { return nil, b.Retry(ctx, a.ID) }),
 		"stats":  reads(rpc(func(ctx context.Context, _ *noArgs) (*stats.Snapshot, error) { return b.Stats(ctx) })),
+		// A scan writes only its outcome to the database, and reads VMmanager: logged, as it may be long.
+		"reconcile_scan": streamed(func(ctx context.Context, q *reconcile.Query, progress func(reconcile.Progress)) (*reconcile.Report, error) {
+			return b.ReconcileScan(ctx, *q, progress)
+		}),
+		"reconcile_act": rpc(func(ctx context.Context, a *reconcile.Action) (*reconcile.Acted, error) {
+			return b.ReconcileAct(ctx, *a)
+		}),
+		"reconcile_last": reads(rpc(func(ctx context.Context, _ *noArgs) ([]reconcile.Summary, error) {
+			return b.ReconcileLast(ctx)
+		})),
 	}
+}
+
+// streamLine is one line of a streamed answer: progress, or at the end the envelope.
+type streamLine struct {
+	Progress *reconcile.Progress `json:"progress,omitempty"`
+	envelope
+}
+
+// streamed adapts a call with progress to a streamed route: the body decoded strictly, a line per
+// progress report (flushed at once), and the result and error as the last line.
+func streamed[Req, Resp any, P any](fn func(ctx context.Context, req *Req, progress func(P)) (Resp, error)) call {
+	c := call{req: reflect.TypeFor[Req](), resp: reflect.TypeFor[streamLine]()}
+	c.stream = func(ctx context.Context, body []byte, w http.ResponseWriter) {
+		req := new(Req)
+		if len(bytes.TrimSpace(body)) > 0 {
+			dec := json.NewDecoder(bytes.NewReader(body))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(req); err != nil {
+				writeJSON(w, http.StatusBadRequest, &envelope{Error: &backend.WireError{Message: "the request is not valid JSON for this call: " + err.Error()}})
+				return
+			}
+		}
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		flusher, _ := w.(http.Flusher)
+		enc := json.NewEncoder(w)
+		var mu sync.Mutex
+		resp, err := fn(ctx, req, func(p P) {
+			mu.Lock()
+			defer mu.Unlock()
+			line := map[string]any{"progress": p}
+			if enc.Encode(line) == nil && flusher != nil {
+				flusher.Flush()
+			}
+		})
+		env := &envelope{}
+		if b, merr := json.Marshal(resp); merr == nil && string(b) != "null" {
+			env.Result = b
+		}
+		if err != nil {
+			env.Error = backend.Encode(err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		_ = enc.Encode(env)
+	}
+	return c
 }
 
 func (s *Server) info(ctx context.Context) (backend.Info, error) {

@@ -37,11 +37,17 @@ func Listen(path string) (net.Listener, error) {
 	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
 		return nil, fmt.Errorf("the socket path %s is too long for a Unix socket (at most 107 bytes); give a shorter --socket", path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("cannot make the socket folder %s: %w", filepath.Dir(path), err)
+	// A folder vmmpm makes is made private; one that was there (the database's, without a runtime
+	// folder) keeps its mode: the socket itself is 0600 and every peer's uid is checked.
+	dir := filepath.Dir(path)
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot make the socket folder %s: %w", dir, err)
 	}
-	if err := privateDir(filepath.Dir(path)); err != nil {
-		return nil, err
+	if os.IsNotExist(statErr) {
+		if err := privateDir(dir); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := os.Lstat(path); err == nil {
 		if pid, live := probe(path); live {

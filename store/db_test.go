@@ -48,11 +48,11 @@ func fullModule() *store.Module {
 		DataCenterID: 1, DepartmentID: 2, Sort: 10,
 		Cluster:    store.Cluster{ID: 3, Name: "kvm-1", Virtualization: store.VirtKVM},
 		UseRecipes: true, RecipeWait: store.RecipeWaitRecipe, AdditionalInterface: true, Enabled: true,
-		ActivationLimit: 5,
-		Params:          store.Params{SessionTTL: 60, Queue: true, QueueKey: "vmm6-__PMID__-__TYPE__", QueueCount: 3},
-		LastCheck:       &store.Check{At: t0, OK: true, Message: "logged in"},
-		LastDeep:        &store.DeepCheck{At: t0, OK: true, Probes: 14, Differs: []string{"clusters"}}, // every field set for the round trip
-		CapacityWarn:    new(25),
+		ActivationLimit: 5, ReconcileEvery: "2h",
+		Params:       store.Params{SessionTTL: 60, Queue: true, QueueKey: "vmm6-__PMID__-__TYPE__", QueueCount: 3},
+		LastCheck:    &store.Check{At: t0, OK: true, Message: "logged in"},
+		LastDeep:     &store.DeepCheck{At: t0, OK: true, Probes: 14, Differs: []string{"clusters"}, Inconclusive: []string{"task names"}, Write: true}, // every field set for the round trip
+		CapacityWarn: new(25),
 	}
 }
 
@@ -64,7 +64,7 @@ func fullTariff() *store.Tariff {
 func fullService() *store.Service {
 	return &store.Service{ExternalID: "whmcs-1", TariffID: 1, ModuleID: 2, ClientEmail: "client@example.com", Domain: "c1.example.com",
 		Status:    store.ServiceActive,
-		VM:        store.VM{HostID: 11, AccountID: 12, IPv4: []string{"192.0.2.10"}, IPv6: []string{"2001:db8::10"}, DiskMiB: 10240},
+		VM:        store.VM{HostID: 11, AccountID: 12, IPv4: []string{"192.0.2.10"}, IPv6: []string{"2001:db8::10"}, DiskMiB: 10240, CPU: 2, RAMMiB: 2048},
 		CreatedAt: t0, UpdatedAt: t0.Add(time.Minute)}
 }
 

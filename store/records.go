@@ -51,6 +51,14 @@ const (
 // OpTypes lists every operation type in spec order.
 var OpTypes = []string{OpOpen, OpSuspend, OpResume, OpClose, OpReboot, OpReinstall, OpSetPassword, OpSetParam}
 
+// OpReconcile is the job type of reconcile's actions (import a VM, remove a duplicate, bring state
+// back, …; Job.Args["action"] says which). It is not one of spec §5's operations: admins start it
+// from `vmmpm reconcile`, never as `service OP`.
+const OpReconcile = "reconcile"
+
+// JobTypes is every job type: the operations, then reconcile's.
+var JobTypes = append(append([]string(nil), OpTypes...), OpReconcile)
+
 // Job states (spec §6).
 const (
 	JobQueued    = "queued"
@@ -186,13 +194,15 @@ type Check struct {
 	Message string    `json:"message,omitempty"`
 }
 
-// DeepCheck is the outcome of a module's deep check: every probe matched, or the names of those that
-// did not.
+// DeepCheck is the outcome of a module's deep check: no probe found a mismatch, or the names of those
+// that did, and the probes that had nothing to compare.
 type DeepCheck struct {
-	At      time.Time `json:"at"`
-	OK      bool      `json:"ok"`
-	Probes  int       `json:"probes"`
-	Differs []string  `json:"differs,omitempty"`
+	At           time.Time `json:"at"`
+	OK           bool      `json:"ok"`
+	Probes       int       `json:"probes"`
+	Differs      []string  `json:"differs,omitempty"`
+	Inconclusive []string  `json:"inconclusive,omitempty"`
+	Write        bool      `json:"write,omitempty"` // the --write probes ran on a throwaway VM
 }
 
 // Module is a VMmanager 6 processing module (PMID). It never holds a password: that lives in the keyring.
@@ -220,6 +230,47 @@ type Module struct {
 	// CapacityWarn is the share (percent) of a pool's addresses or of the cluster's CPU, RAM or disk
 	// below which the Modules and Lanes screens and vmmpm stats warn; nil is DefaultCapacityWarn, 0 never.
 	CapacityWarn *int `json:"capacity_warn,omitempty"`
+	// ReconcileEvery is how often `vmmpm serve` runs the module's reconcile scan, as a duration ("6h",
+	// "30m"); "0" is off and empty is DefaultReconcileEvery (see ReconcileInterval).
+	ReconcileEvery string `json:"reconcile_every,omitempty"`
+}
+
+// Limits of Module.ReconcileEvery.
+const (
+	DefaultReconcileEvery = 6 * time.Hour
+	MinReconcileEvery     = time.Minute
+	MaxReconcileEvery     = 30 * 24 * time.Hour
+)
+
+// ParseReconcileEvery reads a reconcile_every value: 0 (off) or a duration between
+// MinReconcileEvery and MaxReconcileEvery.
+func ParseReconcileEvery(s string) (time.Duration, error) {
+	s = strings.TrimSpace(s)
+	if s == "0" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		return 0, invalid("reconcile_every", "must be a duration such as 6h or 30m, or 0 for off, not %q", s)
+	case d == 0:
+		return 0, nil
+	case d < MinReconcileEvery || d > MaxReconcileEvery:
+		return 0, invalid("reconcile_every", "must be 0 (off) or between 1m and 720h, not %s", s)
+	}
+	return d, nil
+}
+
+// ReconcileInterval is how often the module's scan runs (0: never).
+func (m *Module) ReconcileInterval() time.Duration {
+	if m.ReconcileEvery == "" {
+		return DefaultReconcileEvery
+	}
+	d, err := ParseReconcileEvery(m.ReconcileEvery)
+	if err != nil {
+		return DefaultReconcileEvery
+	}
+	return d
 }
 
 // DefaultCapacityWarn is the capacity warning threshold of a module that sets none (percent free).
@@ -271,6 +322,11 @@ func (m *Module) Validate() error {
 	}
 	if m.ActivationLimit < 0 || m.ActivationLimit > MaxActivationCap {
 		return invalid("activation_limit", "must be between 0 and %d", MaxActivationCap)
+	}
+	if m.ReconcileEvery != "" {
+		if _, err := ParseReconcileEvery(m.ReconcileEvery); err != nil {
+			return err
+		}
 	}
 	if w := m.CapacityWarnPercent(); w < 0 || w > 100 {
 		return invalid("capacity_warn", "must be between 0 and 100 (percent free)")
@@ -341,6 +397,9 @@ type VM struct {
 	IPv4      []string `json:"ipv4,omitempty"`
 	IPv6      []string `json:"ipv6,omitempty"`
 	DiskMiB   int      `json:"disk_mib,omitempty"` // as last read from VMmanager; 0 = not read yet
+	// CPU and RAMMiB as last read from VMmanager (0 = not read yet: the tariff's sizes count).
+	CPU    int `json:"cpu,omitempty"`
+	RAMMiB int `json:"ram_mib,omitempty"`
 }
 
 // Service is a client's VPS (IID).
@@ -431,7 +490,7 @@ func (j *Job) Validate() error {
 }
 
 func validOp(t string) bool {
-	for _, o := range OpTypes {
+	for _, o := range JobTypes {
 		if o == t {
 			return true
 		}

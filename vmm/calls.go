@@ -23,8 +23,12 @@ func (c *Client) CheckAdmin(ctx context.Context) error {
 		return err
 	case acc == nil:
 		return errorf(ErrNotAdmin, "the account %s is not among the accounts VMmanager lists, so it is not an administrator", c.email)
+	case acc.Roles == nil:
+		return errorf(ErrNotAdmin, "VMmanager lists the account %s without roles, so vmmpm cannot tell that it holds @admin", c.email)
+	case len(acc.Roles) == 0:
+		return errorf(ErrNotAdmin, "VMmanager lists the account %s with an empty roles list, so it is not an administrator", c.email)
 	case !acc.IsAdmin():
-		return errorf(ErrNotAdmin, "the account %s is not a VMmanager administrator (roles %s)", c.email,
+		return errorf(ErrNotAdmin, "the account %s is not a VMmanager administrator: its roles are %s, without @admin", c.email,
 			strings.Join(acc.Roles, ", "))
 	}
 	return nil

@@ -27,6 +27,10 @@ var (
 	ErrBusy = errors.New("VM busy with another task")
 )
 
+// errShape is an answer that is VMmanager's JSON but holds a field of another type than vmmpm reads; it
+// matches ErrBadAnswer too. Its sentence names the field and what came.
+var errShape = fmt.Errorf("%w: a field of another type", ErrBadAnswer)
+
 // APIError is a non-2xx answer. The body's {"error":{"code","msg"}} fills Code and Msg when present.
 type APIError struct {
 	Status int
@@ -172,7 +176,7 @@ type kindError struct {
 }
 
 func (e *kindError) Error() string        { return e.msg }
-func (e *kindError) Is(target error) bool { return target == e.kind }
+func (e *kindError) Is(target error) bool { return target == e.kind || errors.Is(e.kind, target) }
 func (e *kindError) Unwrap() error        { return e.cause }
 
 func errorf(kind error, format string, args ...any) error {

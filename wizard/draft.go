@@ -41,6 +41,8 @@ type Draft struct {
 	Enabled         bool `json:"enabled"`
 	ActivationLimit int  `json:"activation_limit"`
 	CapacityWarn    int  `json:"capacity_warn"` // percent free below which capacity is shown as low
+	// ReconcileEvery is store.Module.ReconcileEvery ("" = the default).
+	ReconcileEvery string `json:"reconcile_every,omitempty"`
 
 	// Clusters is what the integration check fetched from VMmanager; step 4 chooses among them, so a
 	// draft without them has not passed step 3.
@@ -82,6 +84,7 @@ func (d *Draft) Module() *store.Module {
 		AdditionalInterface: d.AdditionalInterface,
 		Enabled:             d.Enabled,
 		ActivationLimit:     d.ActivationLimit,
+		ReconcileEvery:      d.ReconcileEvery,
 		Params:              d.Params,
 		LastCheck:           d.Checked,
 	}

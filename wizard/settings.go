@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"vmmpm/store"
 	"vmmpm/vmm"
@@ -53,6 +54,7 @@ type ModuleChanges struct {
 	Enabled             *bool   `json:"enabled,omitempty"`
 	ActivationLimit     *int    `json:"activation_limit,omitempty"`
 	CapacityWarn        *int    `json:"capacity_warn,omitempty"`
+	ReconcileEvery      *string `json:"reconcile_every,omitempty"`
 }
 
 // text is a setting typed as text; set checks and applies it.
@@ -162,6 +164,39 @@ var Settings = []*Setting{
 		Help:  "Below this share free of a pool's IPv4 addresses or of the cluster's CPU, RAM or disk, the Modules and Lanes screens and vmmpm stats warn; 0–100, 0 = never.",
 		Short: "percent free, 0–100 (0 = never warn)",
 		value: number(func(c *ModuleChanges) **int { return &c.CapacityWarn }, ParseCapacityWarn, func(d *Draft, n int) { d.CapacityWarn = n })},
+	{Key: "reconcile_every", Label: "Reconcile every", Default: "6h",
+		Help:  "How often vmmpm serve compares the module's cluster with vmmpm's records (vmmpm reconcile), e.g. 6h or 30m; 0 = off.",
+		Short: "a duration (6h, 30m), 1m–720h; 0 = off",
+		value: text(func(c *ModuleChanges) **string { return &c.ReconcileEvery }, func(e *Edit, v string) (err error) {
+			e.Draft.ReconcileEvery, err = ParseReconcileEvery(v)
+			return err
+		})},
+}
+
+// ParseReconcileEvery reads reconcile_every as typed and returns it as stored: "0" for off, else the
+// duration in its shortest form ("6h", "90m").
+func ParseReconcileEvery(v string) (string, error) {
+	d, err := store.ParseReconcileEvery(v)
+	if err != nil {
+		return "", err
+	}
+	return FormatReconcileEvery(d), nil
+}
+
+// FormatReconcileEvery writes a reconcile interval the way a person types it: 0, 6h, 90m, 2h30m.
+func FormatReconcileEvery(d time.Duration) string {
+	h, m := d/time.Hour, d%time.Hour/time.Minute
+	switch {
+	case d == 0:
+		return "0"
+	case d%time.Minute != 0:
+		return d.String()
+	case m == 0:
+		return strconv.Itoa(int(h)) + "h"
+	case h == 0:
+		return strconv.Itoa(int(m)) + "m"
+	}
+	return strconv.Itoa(int(h)) + "h" + strconv.Itoa(int(m)) + "m"
 }
 
 // Hint is the help for a one-line form.
@@ -214,6 +249,7 @@ func DraftOf(m *store.Module) *Draft {
 	}
 	d.Params, d.Enabled, d.ActivationLimit, d.Checked = m.Params, m.Enabled, m.ActivationLimit, m.LastCheck
 	d.CapacityWarn = m.CapacityWarnPercent()
+	d.ReconcileEvery = m.ReconcileEvery
 	return d
 }
 

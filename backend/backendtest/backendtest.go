@@ -145,6 +145,7 @@ var tests = []test{
 	{"EventsResume", testEventsResume},
 	{"EventsReopen", testEventsReopen},
 	{"Engine", testEngine},
+	{"Reconcile", testReconcile},
 }
 
 func newEnv(t *testing.T, d *Driver) *Env {

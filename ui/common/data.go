@@ -90,13 +90,18 @@ func (d *Data) DeepCheck(id uint64) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*CheckTimeout)
 	defer cancel()
 	defer d.Bump()
-	rep, err := d.B.DeepCheck(ctx, id)
+	rep, err := d.B.DeepCheck(ctx, id, backend.DeepOptions{})
 	if err != nil {
 		return "", err
 	}
 	if differs := rep.Differs(); len(differs) > 0 {
 		return "", fmt.Errorf("module %d: VMmanager answers differently from what vmmpm relies on in %d of %d probes (%s); "+
 			"run vmmpm module check %d --deep for the table", id, len(differs), len(rep.Probes), strings.Join(differs, ", "), id)
+	}
+	if in := rep.Inconclusive(); len(in) > 0 {
+		return fmt.Sprintf("module %d: deep check found no mismatch, but %d of %d probes had nothing to compare (%s); "+
+			"run vmmpm module check %d --deep --write against a staging VMmanager to prove them",
+			id, len(in), len(rep.Probes), strings.Join(in, ", "), id), nil
 	}
 	return fmt.Sprintf("module %d: deep check passed, all %d probes answer as vmmpm expects", id, len(rep.Probes)), nil
 }

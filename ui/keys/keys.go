@@ -50,6 +50,8 @@ type KeyMap struct {
 	ShowAll   key.Binding
 	Mark      key.Binding
 	MarkAll   key.Binding
+	// Reconcile opens the Reconcile screen (on Modules).
+	Reconcile key.Binding
 
 	// Forms and dialogs.
 	NextField key.Binding
@@ -101,6 +103,7 @@ func Default() *KeyMap {
 		ShowAll:   key.NewBinding(key.WithKeys("A"), key.WithHelp("A", "open/all")),
 		Mark:      key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "mark")),
 		MarkAll:   key.NewBinding(key.WithKeys("ctrl+a"), key.WithHelp("ctrl+a", "mark all shown")),
+		Reconcile: key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "reconcile")),
 
 		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
 		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),

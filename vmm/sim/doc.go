@@ -63,9 +63,14 @@
 //     Config.DeferPending their tasks stay "deferred" until then too). POST /host/{id}/ip
 //     adds (or, with a negative ipv4_number, removes) addresses on interface 0 at the request.
 //   - Request bodies may hold only the properties public sources send (FIDELITY.md lists each behaviour
-//     with its evidence); Config.Quirks departs from the record on purpose, for testing validate --deep.
+//     with its evidence); those it does not model are stored and listed back under their own names
+//     (props.go). Config.Quirks departs from the record on purpose, for testing validate --deep.
 //   - where=: EQ (numbers compared by value), CP (SQL LIKE: % any run, _ one character, case-insensitive),
 //     AND, OR, parentheses, 'quoted' (\' and \\ escape) or bare numbers; keywords upper case only.
 //     Array fields match on any element (CP also on the comma-joined list); dotted paths fan out over arrays.
-//   - Latency, sleep and request counting apply to the API, not to GET /sim/stats.
+//   - Latency, sleep and request counting apply to the API, not to GET /sim/stats or the other /sim/
+//     control calls (control.go), which change VMs behind a client's back to stage drift.
+//   - Config.SeedVMs: VMs "legacy-0001", … on cluster 1 under five @user accounts (created after the
+//     admin, so accounts 2–6), active (every tenth stopped), one address each. Config.ListLimit cuts
+//     list answers, as a VMmanager that pages by default would.
 package sim

@@ -1,8 +1,8 @@
 package sim
 
-// anyOfHint returns the values of a filter that is only "field EQ v" terms joined by OR (one task
+// anyOfIndexHint returns the numbers of a filter that is only "field EQ v" terms joined by OR (one task
 // query for many tasks), so a list can look each one up instead of rendering every object.
-func anyOfHint(e whereExpr, field string) ([]int, bool) {
+func anyOfIndexHint(e whereExpr, field string) ([]int, bool) {
 	switch x := e.(type) {
 	case whereCond:
 		if n, ok := indexHint(x, field); ok {
@@ -12,11 +12,11 @@ func anyOfHint(e whereExpr, field string) ([]int, bool) {
 		if x.op != "OR" {
 			return nil, false
 		}
-		l, ok := anyOfHint(x.l, field)
+		l, ok := anyOfIndexHint(x.l, field)
 		if !ok {
 			return nil, false
 		}
-		r, ok := anyOfHint(x.r, field)
+		r, ok := anyOfIndexHint(x.r, field)
 		if !ok {
 			return nil, false
 		}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,12 @@ type Config struct {
 	// OneTaskPerVM refuses (409) a change of a VM while another of its tasks runs, as a VM busy with a
 	// backup or a change started in the panel would be.
 	OneTaskPerVM bool
+	// SeedVMs is how many VMs nobody ordered exist at start (see Sim.SeedVMs): the VMs a VMmanager in
+	// use already holds when vmmpm is adopted.
+	SeedVMs int
+	// ListLimit, when positive, cuts every list answer to its first ListLimit items, as a VMmanager
+	// that pages its lists by default would (a test knob: no public source shows paging either way).
+	ListLimit int
 }
 
 // DefaultIPv4PoolSize lets one emulator hold 10,000 VMs, each with an address on interface 0 and 1.
@@ -71,6 +78,10 @@ type Sim struct {
 	pending  taskHeap
 	seq      struct{ token, ip int }
 
+	latency   atomic.Int64 // Config.Latency, or SetLatency's (read without the lock: it is waited before it)
+	seeded    int          // VMs SeedVMs made, so the next one is named on from there
+	listLimit int          // Config.ListLimit, or SetListLimit's
+
 	loginsOK, loginsFailed int
 	traced                 []Request
 	requests               map[string]int
@@ -103,6 +114,7 @@ func New(cfg Config) *Sim {
 		now:          cfg.Now,
 		rng:          rand.New(rand.NewPCG(uint64(seed), uint64(seed)>>32|1)),
 		failRate:     clamp01(cfg.FailRate),
+		listLimit:    max(0, cfg.ListLimit),
 		failNext:     map[string]int{},
 		failHost:     map[string]bool{},
 		tokens:       map[string]*token{},
@@ -112,9 +124,15 @@ func New(cfg Config) *Sim {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.latency.Store(int64(cfg.Latency))
 	s.seed()
 	if cfg.History {
 		s.seedHistory()
+	}
+	if cfg.SeedVMs > 0 {
+		if _, _, err := s.seedVMs(cfg.SeedVMs); err != nil {
+			panic("sim: " + err.Error()) // callers check the count against the pool size first
+		}
 	}
 	return s
 }
@@ -126,6 +144,16 @@ func (s *Sim) Sleep(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sleeping = max(0, n)
+}
+
+// SetLatency changes Config.Latency for the requests that follow.
+func (s *Sim) SetLatency(d time.Duration) { s.latency.Store(int64(max(d, 0))) }
+
+// SetListLimit changes Config.ListLimit (0: lists are not cut).
+func (s *Sim) SetListLimit(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.listLimit = max(0, n)
 }
 
 // SetFailRate changes the share of mutating calls answered 500.
@@ -167,13 +195,13 @@ type reply struct {
 }
 
 func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/sim/stats" {
-		s.serveStats(w, r)
+	if strings.HasPrefix(r.URL.Path, "/sim/") {
+		s.serveControl(w, r)
 		return
 	}
 	body, rerr := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
-	if s.cfg.Latency > 0 {
-		t := time.NewTimer(s.cfg.Latency)
+	if lat := time.Duration(s.latency.Load()); lat > 0 {
+		t := time.NewTimer(lat)
 		select {
 		case <-t.C:
 		case <-r.Context().Done():
@@ -207,6 +235,11 @@ func (s *Sim) answer(r *http.Request, body []byte, bodyErr error) (int, any) {
 	}
 	if rp, ok := res.(reply); ok {
 		return rp.status, rp.body
+	}
+	if l, ok := res.(map[string]any); ok && s.listLimit > 0 {
+		if items, ok := l["list"].([]any); ok && len(items) > s.listLimit {
+			l["list"] = items[:s.listLimit]
+		}
 	}
 	return http.StatusOK, res
 }

@@ -77,7 +77,7 @@ func (c *call) listTasks() (any, error) {
 		cands = c.s.taskAt(one - consulOffset)
 	} else if one, ok := indexHint(w, "id"); ok {
 		cands = c.s.taskAt(one)
-	} else if many, ok := anyOfHint(w, "consul_id"); ok {
+	} else if many, ok := anyOfIndexHint(w, "consul_id"); ok {
 		for i := range many {
 			many[i] -= consulOffset
 		}

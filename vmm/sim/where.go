@@ -427,3 +427,46 @@ func eqHint(e whereExpr, field string) (string, bool) {
 	}
 	return "", false
 }
+
+// anyOfHint returns the values v1, v2, … when the filter is an AND chain holding an OR chain of
+// "field EQ v" (or a single one), so a handler can look them up instead of rendering every object.
+func anyOfHint(e whereExpr, field string) ([]string, bool) {
+	switch x := e.(type) {
+	case whereCond:
+		if x.op == "EQ" && len(x.path) == 1 && x.path[0] == field {
+			return []string{x.value}, true
+		}
+	case whereBool:
+		if x.op == "AND" {
+			if v, ok := anyOfHint(x.l, field); ok {
+				return v, true
+			}
+			return anyOfHint(x.r, field)
+		}
+		l, lok := orOf(x.l, field)
+		r, rok := orOf(x.r, field)
+		if lok && rok {
+			return append(l, r...), true
+		}
+	}
+	return nil, false
+}
+
+// orOf is the values of an OR chain of "field EQ v" conditions.
+func orOf(e whereExpr, field string) ([]string, bool) {
+	switch x := e.(type) {
+	case whereCond:
+		if x.op == "EQ" && len(x.path) == 1 && x.path[0] == field {
+			return []string{x.value}, true
+		}
+	case whereBool:
+		if x.op == "OR" {
+			l, lok := orOf(x.l, field)
+			r, rok := orOf(x.r, field)
+			if lok && rok {
+				return append(l, r...), true
+			}
+		}
+	}
+	return nil, false
+}

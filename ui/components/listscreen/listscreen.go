@@ -97,6 +97,14 @@ func (b *Base) AskThen(question string, then func(), do func() (info string, err
 	return nil
 }
 
+// AskCmd opens a yes/no question in place of the lists (or of the open form, which it closes); yes
+// runs cmd, whose message goes to the screens like any result, so the screen itself reads the outcome.
+func (b *Base) AskCmd(question string, cmd tea.Cmd) tea.Cmd {
+	b.form = nil
+	b.confirm = confirm.New(b.ctx, question, cmd)
+	return nil
+}
+
 // OpenForm shows f in place of the lists; ctrl+s, or enter on its last field, calls submit; esc closes it.
 func (b *Base) OpenForm(f *form.Model, submit func(*form.Model) tea.Cmd) tea.Cmd {
 	b.form, b.submit = f, submit

@@ -39,12 +39,17 @@ func (m *wireMeter) reset() { m.calls.Store(0); m.bytes.Store(0) }
 // meteredConn keeps the *net.UnixConn's SyscallConn, so the server's peer check reads its uid.
 type meteredConn struct {
 	*net.UnixConn
-	m *wireMeter
+	m    *wireMeter
+	tail []byte // the end of the last read, so a request line split over two reads is counted once
 }
+
+var requestLine = []byte("POST /v1/")
 
 func (c *meteredConn) Read(b []byte) (int, error) {
 	n, err := c.UnixConn.Read(b)
-	c.m.calls.Add(int64(bytes.Count(b[:n], []byte("POST /v1/"))))
+	data := append(c.tail, b[:n]...)
+	c.m.calls.Add(int64(bytes.Count(data, requestLine)))
+	c.tail = append([]byte(nil), data[max(len(data)-len(requestLine)+1, 0):]...)
 	return n, err
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
+	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/ui/common"
@@ -22,13 +23,15 @@ import (
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
 	"vmmpm/ui/screens/params"
+	rcscreen "vmmpm/ui/screens/reconcile"
 	"vmmpm/ui/wizardform"
 )
 
-// row is a module with the names of what it points at.
+// row is a module with the names of what it points at, and its last reconcile scan.
 type row struct {
 	m        *store.Module
 	dc, dept string
+	scan     *reconcile.Summary
 }
 
 // Model is the Modules screen.
@@ -99,7 +102,7 @@ func New(ctx *common.Context) *Model {
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,
 		Actions: func(k *keys.KeyMap) []key.Binding {
-			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Deep, k.Delete, k.CopyID}
+			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Deep, k.Reconcile, k.Delete, k.CopyID}
 		},
 		Module: func() *store.Module { r, _ := m.list.Selected(); return r.m },
 		Body:   m.body,
@@ -119,9 +122,19 @@ func (m *Model) load() tea.Msg {
 	}
 	dcName := common.Names(dcs, func(d *store.DataCenter) string { return d.Name })
 	deptName := common.Names(depts, func(d *store.Department) string { return d.Name })
+	scans, err := d.ReconcileLast()
+	if err != nil {
+		return loadedMsg{err: err}
+	}
 	out := make([]row, 0, len(mods))
 	for _, mod := range mods {
-		out = append(out, row{m: mod, dc: dcName[mod.DataCenterID], dept: deptName[mod.DepartmentID]})
+		r := row{m: mod, dc: dcName[mod.DataCenterID], dept: deptName[mod.DepartmentID]}
+		for i := range scans {
+			if scans[i].ModuleID == mod.ID {
+				r.scan = &scans[i]
+			}
+		}
+		out = append(out, r)
 	}
 	return loadedMsg{rows: out}
 }
@@ -155,8 +168,11 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	k := m.ctx.Keys
-	if key.Matches(msg, k.Add) {
+	switch {
+	case key.Matches(msg, k.Add):
 		return func() tea.Msg { return OpenWizardMsg{} }
+	case key.Matches(msg, k.Reconcile):
+		return common.Push(rcscreen.New(m.ctx))
 	}
 	r, ok := m.list.Selected()
 	if !ok {
@@ -224,24 +240,35 @@ func (m *Model) loadRoom() tea.Cmd {
 	}
 }
 
-// body is the list, and under it, once the figures hold them, what the selected module's VMmanager
-// has free, with what is under the module's threshold in the warning colour.
+// body is the list and, under it, the selected module's last reconcile scan and, once the figures
+// hold them, what its VMmanager has free; what needs an admin's eye is in the warning colour.
 func (m *Model) body(w, h int) string {
-	line := ""
-	if r, ok := m.list.Selected(); ok {
-		if sm := m.room[r.m.ID]; sm != nil && sm.Capacity != nil {
-			line = fmt.Sprintf("%s free in VMmanager: %s (read %s ago)", r.m.Name, stats.RoomText(sm.Capacity), common.Age(m.ctx.Now(), sm.Capacity.At))
-			if len(sm.Low) > 0 {
-				line = m.styles.warn.Render(fmt.Sprintf("%s · low (under %d%% free): %s", line, sm.CapacityWarn, strings.Join(sm.Low, "; ")))
-			}
-		}
-	}
-	if line == "" || h < 4 {
+	r, ok := m.list.Selected()
+	if !ok {
 		m.list.SetSize(w, h)
 		return m.list.View()
 	}
-	m.list.SetSize(w, h-2)
-	return m.list.View() + "\n\n" + ansi.Truncate(line, w, "…")
+	scan := scanText(m.ctx, r.m, r.scan)
+	if r.scan != nil && (r.scan.Failed || r.scan.Total() > 0) {
+		scan = m.styles.warn.Render(scan)
+	}
+	lines := []string{scan}
+	if sm := m.room[r.m.ID]; sm != nil && sm.Capacity != nil {
+		room := fmt.Sprintf("%s free in VMmanager: %s (read %s ago)", r.m.Name, stats.RoomText(sm.Capacity), common.Age(m.ctx.Now(), sm.Capacity.At))
+		if len(sm.Low) > 0 {
+			room = m.styles.warn.Render(fmt.Sprintf("%s · low (under %d%% free): %s", room, sm.CapacityWarn, strings.Join(sm.Low, "; ")))
+		}
+		lines = append(lines, room)
+	}
+	if h < len(lines)+3 {
+		lines = lines[:0]
+	}
+	m.list.SetSize(w, h-len(lines))
+	out := m.list.View()
+	for _, l := range lines {
+		out += "\n" + ansi.Truncate(l, w, "…")
+	}
+	return out
 }
 
 func text(r row) string {
@@ -284,6 +311,30 @@ func (m *Model) cell(r row, col int) string {
 		return checkText(m.ctx, mod.LastCheck)
 	}
 	return ""
+}
+
+// scanText says what module mod's last reconcile scan found, with its counts and age.
+func scanText(ctx *common.Context, mod *store.Module, s *reconcile.Summary) string {
+	head := fmt.Sprintf("reconcile of module %d: ", mod.ID)
+	switch {
+	case s == nil:
+		return head + "never scanned; R scans every module"
+	case s.Error != "":
+		return head + "could not read it " + common.Age(ctx.Now(), s.At) + " ago: " + s.Error
+	case s.Total() == 0:
+		return fmt.Sprintf("%sclean %s ago (%d VMs, %d services compared); R scans again", head, common.Age(ctx.Now(), s.At), s.VMs, s.Services)
+	}
+	var counts []string
+	for _, c := range reconcile.Classes {
+		if n := s.Counts[c]; n > 0 {
+			counts = append(counts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	part := ""
+	if s.Failed {
+		part = ", read only in part"
+	}
+	return fmt.Sprintf("%s%d findings %s ago%s: %s; R to see them", head, s.Total(), common.Age(ctx.Now(), s.At), part, strings.Join(counts, " · "))
 }
 
 func checkText(ctx *common.Context, c *store.Check) string {
