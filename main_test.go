@@ -46,8 +46,10 @@ func TestImportRules(t *testing.T) {
 		"wizard":    {"store", "vmm", "queue"},
 		"stats":     {"store", "queue"},
 		"reconcile": {"store", "vmm", "queue"},
-		"backend":   {"store", "vmm", "queue", "wizard", "stats", "reconcile"},
+		"backend":   {"store", "vmm", "queue", "wizard", "stats", "reconcile", "webhook"},
 		"server":    {"backend", "store", "queue", "wizard", "stats", "vmm", "reconcile"},
+		"webhook":   {"store", "queue"},
+		"api":       {"backend", "store", "queue", "stats", "webhook", "wizard"},
 	}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {

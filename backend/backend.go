@@ -107,6 +107,36 @@ type Backend interface {
 	// health events still come whole.
 	Events(ctx context.Context, since uint64, light bool) (<-chan Event, error)
 
+	// ---- billing over HTTPS: orders, operations, tokens, webhooks, the audit trail (api.go) ----
+
+	// Order creates services as billing orders them: with billing's own external_id, and once per
+	// idempotency key (a repeat gets the first answer again, Replayed set).
+	Order(ctx context.Context, o OrderRequest) (*Placed, error)
+	// Operate enqueues an operation on a service, once per idempotency key.
+	Operate(ctx context.Context, o OperateRequest) (*Operated, error)
+	// JobAction cancels or retries a job, once per idempotency key.
+	JobAction(ctx context.Context, a JobActionRequest) (*Operated, error)
+	// Services is one page of the services matching q (by external_id: one read).
+	Services(ctx context.Context, q ServiceQuery) (*ServicePage, error)
+	// JobPage is one page of the jobs matching q.
+	JobPage(ctx context.Context, q JobPageQuery) (*JobPage, error)
+	// AddToken makes an API token; the answer holds the token itself, which is kept nowhere.
+	AddToken(ctx context.Context, r TokenRequest) (*TokenAdded, error)
+	Tokens(ctx context.Context) ([]store.Token, error)
+	RemoveToken(ctx context.Context, name string) error
+	// Authenticate is the token whose secret is secret when it is known, unexpired and its role allows
+	// role; else an error matching ErrUnauthenticated or ErrForbidden.
+	Authenticate(ctx context.Context, secret, role string) (*store.Token, error)
+	// AddWebhook adds a webhook with its secret in the keyring (both or neither).
+	AddWebhook(ctx context.Context, r WebhookRequest) (*WebhookAdded, error)
+	Webhooks(ctx context.Context) ([]store.Webhook, error)
+	// RemoveWebhook removes a webhook, its pending deliveries and its secret.
+	RemoveWebhook(ctx context.Context, id uint64) error
+	// TestWebhook queues a webhook.test delivery to one webhook.
+	TestWebhook(ctx context.Context, id uint64) (*store.Delivery, error)
+	Deliveries(ctx context.Context, q DeliveryQuery) ([]store.Delivery, error)
+	Audit(ctx context.Context, q AuditQuery) ([]store.AuditEntry, error)
+
 	// Close releases what the backend holds (the database, the connection).
 	Close() error
 }
@@ -131,6 +161,10 @@ type Info struct {
 	// FirstEvent is the number of the first event this server sent (0 in this process): a watcher
 	// that finds a new server resumes from just before it and misses nothing the server did.
 	FirstEvent uint64 `json:"first_event,omitempty"`
+	// API is where vmmpm serve --listen answers the HTTPS API ("https://127.0.0.1:8443"), and
+	// Fingerprint the SHA-256 of its certificate, which clients pin ("" without TLS).
+	API         string `json:"api,omitempty"`
+	Fingerprint string `json:"tls_fingerprint,omitempty"`
 }
 
 // Status is what `vmmpm status` prints.

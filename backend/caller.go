@@ -13,7 +13,12 @@ import (
 const (
 	ViaProcess = "process" // this process: a command or the TUI holding the database
 	ViaSocket  = "socket"  // vmmpm serve's Unix socket: the uid is the kernel's word (SO_PEERCRED)
+	ViaToken   = "token"   // the HTTPS API: User is the token's name (its role allowed the call)
+	ViaTUI     = "tui"     // the TUI, holding the database itself
 )
+
+// TokenCaller is the Caller of an HTTPS API call made with the token called name.
+func TokenCaller(name string) Caller { return Caller{UID: -1, User: name, Via: ViaToken} }
 
 // Caller is who makes a call. Every call carries one in its context, so the answering side can record
 // who acted (a job's By and its log lines). Over the socket it is the peer's uid as the kernel gives
@@ -24,8 +29,11 @@ type Caller struct {
 	Via  string `json:"via"`
 }
 
-// String is the caller as a log line names it: "uid 1000 (alice)".
+// String is the caller as a log line names it: "uid 1000 (alice)", or "token billing-prod".
 func (c Caller) String() string {
+	if c.Via == ViaToken {
+		return "token " + c.User
+	}
 	if c.User == "" {
 		return "uid " + strconv.Itoa(c.UID)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/webhook"
 )
 
 // EngineOptions are what the processes that run the engine (serve, the TUI, `vmmpm engine`) choose.
@@ -20,8 +21,10 @@ type EngineOptions struct {
 	UntilIdle bool
 	MaxPause  time.Duration
 	// Queue is handed to queue.New with Logger and MaxPause set from the fields above (tests and the
-	// demo set intervals and executors here).
+	// demo set intervals and executors here). Its OnCommit, when nil, is the webhook outbox's.
 	Queue queue.Options
+	// Webhooks tunes the webhook deliverer the engine runs (Logger and Version are set from above).
+	Webhooks webhook.Options
 }
 
 // Engine is the backend of a process that runs the engine: Local in ModeEngine, with the engine
@@ -30,6 +33,8 @@ type EngineOptions struct {
 type Engine struct {
 	*Local
 	eng       *queue.Engine
+	hooks     *webhook.Deliverer
+	delivered chan struct{} // closed when the deliverer has stopped
 	untilIdle bool
 	started   bool
 	cancel    context.CancelFunc
@@ -58,12 +63,23 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 	if o.MaxPause > 0 {
 		qo.MaxPause = o.MaxPause
 	}
+	if qo.OnCommit == nil {
+		qo.OnCommit = webhook.Hook(qo.Now)
+	}
 	eng, err := queue.New(db, secrets, qo)
 	if err != nil {
 		return nil, err
 	}
-	return &Engine{Local: NewLocal(db, secrets, eng, o.Version), eng: eng, untilIdle: o.UntilIdle,
-		cancel: func() {}, done: make(chan struct{})}, nil
+	wo := o.Webhooks
+	wo.Version = o.Version
+	if o.Logger != nil {
+		wo.Logger = o.Logger
+	}
+	e := &Engine{Local: NewLocal(db, secrets, eng, o.Version), eng: eng, untilIdle: o.UntilIdle,
+		cancel: func() {}, done: make(chan struct{}), delivered: make(chan struct{}),
+		hooks: webhook.New(db, secrets, wo)}
+	e.Local.hooks = e.hooks
+	return e, nil
 }
 
 // Start runs the engine until ctx ends, Close is called, or (UntilIdle) the work runs out. It is called
@@ -80,6 +96,22 @@ func (e *Engine) Start(ctx context.Context) {
 		if err := run(ctx); err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 			e.err = err
 		}
+	}()
+	e.deliver(ctx)
+}
+
+// deliver runs the webhook deliverer beside the engine until ctx ends, woken by every commit's events.
+func (e *Engine) deliver(ctx context.Context) {
+	evs, unsubscribe := e.eng.Subscribe(64)
+	go func() {
+		defer close(e.delivered)
+		go func() {
+			for range evs {
+				e.hooks.Notify()
+			}
+		}()
+		_ = e.hooks.Run(ctx)
+		unsubscribe()
 	}()
 }
 
@@ -106,6 +138,7 @@ func (e *Engine) Close() error {
 	e.cancel()
 	if e.started {
 		<-e.done
+		<-e.delivered
 	}
 	err := errors.Join(e.Local.Close(), e.eng.Close())
 	if e.err != nil {

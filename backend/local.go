@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vmmpm/queue"
@@ -15,6 +16,7 @@ import (
 	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/vmm"
+	"vmmpm/webhook"
 	"vmmpm/wizard"
 )
 
@@ -39,6 +41,16 @@ type Local struct {
 	// collector follows the engine running here (nil otherwise); stopStats ends it (stats.go).
 	collector *stats.Collector
 	stopStats func()
+
+	// Via is how a call without a caller in its context came (default ViaProcess; the TUI sets ViaTUI),
+	// for the audit trail.
+	Via string
+	// the HTTPS API's state (api.go): the audit trail's writer, per-key locks, the deliverer running here
+	trail    *auditWriter
+	keyMu    sync.Mutex
+	keyLocks map[string]*keyLock
+	touching atomic.Bool
+	hooks    *webhook.Deliverer
 }
 
 // NewLocal wraps db and secrets; eng may be nil (see Local).
@@ -59,7 +71,7 @@ func (l *Local) Engine() (*queue.Engine, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.engine == nil {
-		e, err := queue.New(l.DB, l.Secrets, queue.Options{})
+		e, err := queue.New(l.DB, l.Secrets, queue.Options{OnCommit: webhook.Hook(nil)})
 		if err != nil {
 			return nil, err
 		}
@@ -182,6 +194,7 @@ func (l *Local) Get(_ context.Context, kind string, id uint64, out any) error {
 }
 
 func (l *Local) Save(ctx context.Context, r store.Record) (warnings []string, err error) {
+	defer func() { l.audit(ctx, kindName(r)+".save", recordTarget(r), err) }()
 	if t, ok := r.(*store.Tariff); ok { // checked against its modules' VMmanager, outside a transaction
 		return wizard.SaveTariff(ctx, l.DB, l.Secrets, t)
 	}
@@ -197,7 +210,8 @@ func (l *Local) Save(ctx context.Context, r store.Record) (warnings []string, er
 	return warnings, err
 }
 
-func (l *Local) Delete(_ context.Context, kind string, id uint64) (warnings []string, err error) {
+func (l *Local) Delete(ctx context.Context, kind string, id uint64) (warnings []string, err error) {
+	defer func() { l.audit(ctx, singular(kind)+".delete", fmt.Sprintf("%s %d", singular(kind), id), err) }()
 	var del func(*store.Tx, uint64) error
 	switch kind {
 	case KindOf[store.Module]():
@@ -214,7 +228,8 @@ func (l *Local) Delete(_ context.Context, kind string, id uint64) (warnings []st
 	return nil, l.DB.Update(func(tx *store.Tx) error { return del(tx, id) })
 }
 
-func (l *Local) CloseTasks(_ context.Context, ids []uint64) error {
+func (l *Local) CloseTasks(ctx context.Context, ids []uint64) (err error) {
+	defer func() { l.audit(ctx, "task.close", "task "+idList(ids), err) }()
 	now := time.Now()
 	return l.DB.Update(func(tx *store.Tx) error {
 		for _, id := range ids {
@@ -242,7 +257,8 @@ func (l *Local) CheckPlacement(_ context.Context, d *wizard.Draft) error {
 	return wizard.CheckPlacement(l.DB, d)
 }
 
-func (l *Local) AddPlacement(_ context.Context, dataCenter, department string) (*Placement, error) {
+func (l *Local) AddPlacement(ctx context.Context, dataCenter, department string) (_ *Placement, err error) {
+	defer func() { l.audit(ctx, "placement.add", strings.Trim(dataCenter+", "+department, ", "), err) }()
 	dc, dept, cat, err := wizard.AddPlacement(l.DB, dataCenter, department)
 	if err != nil {
 		return nil, err
@@ -250,14 +266,16 @@ func (l *Local) AddPlacement(_ context.Context, dataCenter, department string) (
 	return &Placement{DataCenterID: dc, DepartmentID: dept, Catalog: cat}, nil
 }
 
-func (l *Local) SaveModule(_ context.Context, d *wizard.Draft, password string) (*store.Module, error) {
+func (l *Local) SaveModule(ctx context.Context, d *wizard.Draft, password string) (m *store.Module, err error) {
+	defer func() { l.audit(ctx, "module.save", moduleTarget(d, m), err) }()
 	if d.ID == 0 {
 		return wizard.Save(l.DB, l.Secrets, d, password)
 	}
 	return wizard.Update(l.DB, l.Secrets, d, password)
 }
 
-func (l *Local) SetModule(ctx context.Context, id uint64, ch *wizard.ModuleChanges) (*store.Module, []string, error) {
+func (l *Local) SetModule(ctx context.Context, id uint64, ch *wizard.ModuleChanges) (_ *store.Module, _ []string, err error) {
+	defer func() { l.audit(ctx, "module.set", fmt.Sprintf("module %d: %s", id, changedKeys(ch)), err) }()
 	return wizard.EditModule(ctx, l.DB, l.Secrets, id, ch)
 }
 
@@ -269,17 +287,20 @@ func (l *Local) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, er
 	return wizard.ModuleImages(ctx, l.Secrets, m)
 }
 
-func (l *Local) CheckModule(ctx context.Context, id uint64) (*store.Check, error) {
+func (l *Local) CheckModule(ctx context.Context, id uint64) (_ *store.Check, err error) {
+	defer func() { l.audit(ctx, "module.check", fmt.Sprintf("module %d", id), err) }()
 	ctx, cancel := context.WithTimeout(ctx, CheckTimeout)
 	defer cancel()
 	return wizard.CheckStored(ctx, l.DB, l.Secrets, id)
 }
 
-func (l *Local) DeepCheck(ctx context.Context, id uint64, o DeepOptions) (*vmm.Report, error) {
+func (l *Local) DeepCheck(ctx context.Context, id uint64, o DeepOptions) (_ *vmm.Report, err error) {
+	defer func() { l.audit(ctx, "module.deep_check", fmt.Sprintf("module %d", id), err) }()
 	return wizard.DeepCheckStored(ctx, l.DB, l.Secrets, id, o.Write)
 }
 
-func (l *Local) SetPassword(ctx context.Context, id uint64, password string) error {
+func (l *Local) SetPassword(ctx context.Context, id uint64, password string) (err error) {
+	defer func() { l.audit(ctx, "module.password", fmt.Sprintf("module %d", id), err) }()
 	if err := wizard.ValidatePassword(password); err != nil {
 		return err
 	}
@@ -324,7 +345,8 @@ func (l *Local) Jobs(_ context.Context, q JobQuery) (*JobList, error) {
 	return &JobList{Jobs: rows, Names: names}, err
 }
 
-func (l *Local) Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+func (l *Local) Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (_ *store.Job, err error) {
+	defer func() { l.audit(ctx, "service."+op, fmt.Sprintf("service %d", serviceID), err) }()
 	e, err := l.actor(ctx)
 	if err != nil {
 		return nil, err
@@ -333,7 +355,8 @@ func (l *Local) Enqueue(ctx context.Context, serviceID uint64, op string, args m
 }
 
 // CreateServices orders count services of tariff, given by id or name, for client.
-func (l *Local) CreateServices(ctx context.Context, tariff string, count int, client string) (*Ordered, error) {
+func (l *Local) CreateServices(ctx context.Context, tariff string, count int, client string) (o *Ordered, err error) {
+	defer func() { l.audit(ctx, "service.create", orderTarget(tariff, o), err) }()
 	e, err := l.actor(ctx)
 	if err != nil {
 		return nil, err
@@ -364,7 +387,8 @@ func findTariff(db *store.DB, arg string) (*store.Tariff, error) {
 	return nil, &store.ValidationError{Field: store.FieldRecord, Rule: fmt.Sprintf("tariff %q does not exist; see vmmpm tariff list", arg)}
 }
 
-func (l *Local) Cancel(ctx context.Context, id uint64) error {
+func (l *Local) Cancel(ctx context.Context, id uint64) (err error) {
+	defer func() { l.audit(ctx, "job.cancel", fmt.Sprintf("job %d", id), err) }()
 	e, err := l.actor(ctx)
 	if err != nil {
 		return err
@@ -372,7 +396,8 @@ func (l *Local) Cancel(ctx context.Context, id uint64) error {
 	return e.Cancel(id)
 }
 
-func (l *Local) Retry(ctx context.Context, id uint64) error {
+func (l *Local) Retry(ctx context.Context, id uint64) (err error) {
+	defer func() { l.audit(ctx, "job.retry", fmt.Sprintf("job %d", id), err) }()
 	e, err := l.actor(ctx)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"fmt"
 
 	"vmmpm/store"
 	"vmmpm/wizard"
@@ -22,7 +23,14 @@ type TariffSaved struct {
 // errNoSpec refuses a call without its spec (a request from a client that left it out).
 var errNoSpec = &store.ValidationError{Field: "spec", Rule: "must be given"}
 
-func (l *Local) AddModule(ctx context.Context, spec *wizard.Spec, password string) (*ModuleAdded, error) {
+func (l *Local) AddModule(ctx context.Context, spec *wizard.Spec, password string) (added *ModuleAdded, err error) {
+	defer func() {
+		target := "module"
+		if added != nil && added.Module != nil {
+			target = fmt.Sprintf("module %d", added.Module.ID)
+		}
+		l.audit(ctx, "module.add", target, err)
+	}()
 	if spec == nil {
 		return nil, errNoSpec
 	}
@@ -33,7 +41,13 @@ func (l *Local) AddModule(ctx context.Context, spec *wizard.Spec, password strin
 	return &ModuleAdded{Module: m, Warnings: warnings}, nil
 }
 
-func (l *Local) SaveTariffSpec(ctx context.Context, id uint64, spec *wizard.TariffSpec) (*TariffSaved, error) {
+func (l *Local) SaveTariffSpec(ctx context.Context, id uint64, spec *wizard.TariffSpec) (saved *TariffSaved, err error) {
+	defer func() {
+		if saved != nil && saved.Tariff != nil {
+			id = saved.Tariff.ID
+		}
+		l.audit(ctx, "tariff.save", fmt.Sprintf("tariff %d", id), err)
+	}()
 	if spec == nil {
 		return nil, errNoSpec
 	}

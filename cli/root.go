@@ -204,6 +204,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newSimCmd(a),
 		newTariffCmd(a), newServiceCmd(a), newJobsCmd(a), newTasksCmd(a), newEngineCmd(a),
 		newServeCmd(a), newStatusCmd(a), newStatsCmd(a), newReconcileCmd(a),
+		newTokenCmd(a), newWebhookCmd(a), newAuditCmd(a),
 	)
 	return root
 }

@@ -17,6 +17,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(envRunMain) == "1" { // a test re-executed this binary as vmmpm itself
 		os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if os.Getenv(envReceiver) != "" { // a test re-executed this binary as a webhook receiver
+		os.Exit(runReceiver())
+	}
 	dir, err := os.MkdirTemp("", "vmmpm-main-test-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

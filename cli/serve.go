@@ -2,9 +2,11 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"syscall"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"vmmpm/api"
 	"vmmpm/backend"
 	"vmmpm/server"
 	"vmmpm/store"
@@ -21,21 +24,79 @@ import (
 // stop it keeps the whole shutdown under 5 s.
 const serveGrace = 3 * time.Second
 
+// serveFlags are serve's HTTPS API options.
+type serveFlags struct {
+	listen, certFile, keyFile string
+	noTLS                     bool
+}
+
 func newServeCmd(a *app) *cobra.Command {
-	return &cobra.Command{
-		Use:   "serve [--socket PATH]",
+	f := &serveFlags{}
+	c := &cobra.Command{
+		Use:   "serve [--socket PATH] [--listen HOST:PORT [--tls-cert F --tls-key F | --no-tls]]",
 		Short: "Hold the database, run the engine, and serve commands and TUIs on a local socket",
 		Long: "Runs the engine as a service: it holds the database, carries out queued operations, and answers\n" +
 			"every vmmpm command and TUI of the same user on a Unix socket (default\n" +
 			"$XDG_RUNTIME_DIR/vmmpm/vmmpm.sock, or vmmpm.sock beside the database; --socket or VMMPM_SOCKET\n" +
 			"override). Logs one line per job transition on stdout. Stops on SIGTERM or Ctrl+C: no new\n" +
-			"operation starts, running ones resume at the next start, the socket is removed.",
+			"operation starts, running ones resume at the next start, the socket is removed.\n\n" +
+			"With --listen it also answers the HTTPS API for billing (README, \"Billing drives vmmpm\"): tokens\n" +
+			"from vmmpm token add, the OpenAPI document at /api/v1/openapi.json. Without --tls-cert and\n" +
+			"--tls-key it uses a self-signed certificate made once beside the database (DB.tls.crt) and prints\n" +
+			"its SHA-256 fingerprint, which clients pin; vmmpm status shows it too. --no-tls serves plain HTTP,\n" +
+			"on a loopback address only.",
 		Args: exactArgs(0, "no arguments"),
-		RunE: func(c *cobra.Command, _ []string) error { return a.serve(c.Context()) },
+		RunE: func(c *cobra.Command, _ []string) error { return a.serve(c.Context(), f) },
 	}
+	fl := c.Flags()
+	fl.StringVar(&f.listen, "listen", "", "also serve the HTTPS API on HOST:PORT (port 0 picks a free one)")
+	fl.StringVar(&f.certFile, "tls-cert", "", "the API's certificate (PEM; default: a self-signed one beside the database)")
+	fl.StringVar(&f.keyFile, "tls-key", "", "the key of --tls-cert (PEM)")
+	fl.BoolVar(&f.noTLS, "no-tls", false, "serve the API over plain HTTP (only on a loopback address)")
+	return c
 }
 
-func (a *app) serve(ctx context.Context) error {
+// check refuses flags that do not go together, before anything is opened.
+func (f *serveFlags) check() error {
+	switch {
+	case f.listen == "" && (f.certFile != "" || f.keyFile != "" || f.noTLS):
+		return usagef("--tls-cert, --tls-key and --no-tls go with --listen HOST:PORT")
+	case (f.certFile == "") != (f.keyFile == ""):
+		return usagef("--tls-cert and --tls-key go together: give both, or neither for the self-signed certificate")
+	case f.noTLS && f.certFile != "":
+		return usagef("--no-tls serves plain HTTP, so it takes no --tls-cert or --tls-key")
+	}
+	if f.listen != "" {
+		host, _, err := net.SplitHostPort(f.listen)
+		if err != nil {
+			return usagef("--listen %q is not HOST:PORT; give one like 127.0.0.1:8443", f.listen)
+		}
+		if f.noTLS && !api.IsLoopback(host) {
+			return usagef("--no-tls is allowed only on a loopback address (127.0.0.1, ::1, localhost); %s needs TLS", host)
+		}
+	}
+	return nil
+}
+
+// certificate is the API's: the files given, or the self-signed one beside the database.
+func (f *serveFlags) certificate(db string) (*tls.Certificate, string, bool, error) {
+	if f.noTLS {
+		return nil, "", false, nil
+	}
+	if f.certFile != "" {
+		c, err := api.LoadCert(f.certFile, f.keyFile)
+		return &c, f.certFile, false, err
+	}
+	host, _, _ := net.SplitHostPort(f.listen)
+	c, created, err := api.SelfSigned(db, []string{host})
+	path, _ := api.CertPaths(db)
+	return &c, path, created, err
+}
+
+func (a *app) serve(ctx context.Context, f *serveFlags) error {
+	if err := f.check(); err != nil {
+		return err
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(a.stdout, nil))
@@ -66,6 +127,14 @@ func (a *app) serve(ctx context.Context) error {
 		ln.Close()
 		return errors.Join(err, eng.Close())
 	}
+	apiDone := make(chan error, 1)
+	apiDone <- nil
+	if f.listen != "" {
+		if err := a.listenAPI(runCtx, f, eng, srv, db.Path(), log, apiDone); err != nil {
+			ln.Close()
+			return errors.Join(err, eng.Close())
+		}
+	}
 	eng.Start(runCtx) // after New: the server's hub sees the engine's first events too
 	// Each module's reconcile_every (reconcile.Schedule), stopped before the database closes.
 	defer eng.StartReconcileSchedule(runCtx, log)()
@@ -80,11 +149,39 @@ func (a *app) serve(ctx context.Context) error {
 	case <-eng.Done(): // the engine stopped on its own: stop serving, say why
 	}
 	stopRun()
-	srvErr := <-srvDone
+	srvErr := errors.Join(<-srvDone, <-apiDone)
 	if err := eng.Close(); err != nil {
 		log.Error("engine stopped", "error", err.Error())
 		return err
 	}
 	log.Info("server stopped")
 	return srvErr
+}
+
+// listenAPI opens the HTTPS API beside the socket and serves it until ctx ends (its outcome then on
+// done, which holds a nil until it starts).
+func (a *app) listenAPI(ctx context.Context, f *serveFlags, b backend.Backend, srv *server.Server, db string, log *slog.Logger, done chan error) error {
+	cert, certPath, created, err := f.certificate(db)
+	if err != nil {
+		return err
+	}
+	as := api.New(b, api.Options{Version: version, Logger: log})
+	ln, url, err := as.Listen(f.listen, cert)
+	if err != nil {
+		return err
+	}
+	<-done
+	go func() { done <- as.Serve(ctx, ln, serveGrace) }()
+	if cert == nil {
+		srv.SetAPI(url, "")
+		log.Warn("API listening without TLS (loopback only)", "url", url)
+		return nil
+	}
+	fp := api.Fingerprint(*cert)
+	srv.SetAPI(url, fp)
+	if created {
+		log.Info("made a self-signed certificate for the API", "cert", certPath)
+	}
+	log.Info("HTTPS API listening", "url", url, "tls_sha256", fp, "curl_pin", api.PublicKeyPin(*cert), "cert", certPath)
+	return nil
 }

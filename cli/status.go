@@ -50,6 +50,12 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 		fmt.Fprintf(w, "server:    running, pid %d, up %s, version %s\n", st.PID,
 			time.Since(st.Started).Truncate(time.Second), st.Version)
 		fmt.Fprintf(w, "socket:    %s\n", st.Socket)
+		if st.API != "" {
+			fmt.Fprintf(w, "api:       %s\n", st.API)
+			if st.Fingerprint != "" {
+				fmt.Fprintf(w, "tls:       SHA-256 %s (pin it: clients trust exactly this certificate)\n", st.Fingerprint)
+			}
+		}
 	} else {
 		fmt.Fprintf(w, "server:    not running (nothing answers on %s); commands open the database themselves; start one with vmmpm serve\n", socket)
 	}

@@ -117,6 +117,7 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 	if err != nil {
 		return err
 	}
+	eng.Via = backend.ViaTUI // the audit trail says the TUI made its changes
 	cfg := ui.Config{Backend: eng, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}
 	if s.demo != nil {
 		if err := s.demo.OpenServices(eng.Queue(), demoServices); err != nil {

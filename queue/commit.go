@@ -96,6 +96,47 @@ type committer struct {
 
 	stopping  atomic.Bool // give up instead of waiting out a fault
 	closeOnce sync.Once
+
+	onCommit CommitHook // Options.OnCommit, or nil
+}
+
+// JobWrite is one job as a transaction writes it, with the state it had in the last committed write
+// ("" for a new job).
+type JobWrite struct {
+	Job  *store.Job
+	From string
+	// Others: the change wrote other records too (the job's service, a task); when false, the service
+	// is as the last commit left it.
+	Others bool
+}
+
+// CommitHook runs inside every transaction that writes jobs (Options.OnCommit), after the change's own
+// writes, so what it writes (an outbox of events, say) is durable exactly when the change is. It must not
+// keep or change the jobs. An error fails the change like a broken rule would, so return only what the
+// disk refuses.
+type CommitHook func(tx *store.Tx, jobs []JobWrite) error
+
+func (c *committer) hook(tx *store.Tx, ch *change) error {
+	if c.onCommit == nil || len(ch.jobs) == 0 {
+		return nil
+	}
+	jobs := make([]JobWrite, len(ch.jobs))
+	for i := range ch.jobs {
+		jobs[i] = JobWrite{Job: &ch.jobs[i].job, From: ch.jobs[i].fromState, Others: ch.apply != nil}
+	}
+	return c.onCommit(tx, jobs)
+}
+
+// enqueueHook is the commit hook of an enqueue's transaction (enqueueTx), over the jobs it added.
+func (e *Engine) enqueueHook(tx *store.Tx, added []*jobState) error {
+	if e.c.onCommit == nil || len(added) == 0 {
+		return nil
+	}
+	jobs := make([]JobWrite, len(added))
+	for i, js := range added {
+		jobs[i] = JobWrite{Job: &js.job, From: js.lastState, Others: true}
+	}
+	return e.c.onCommit(tx, jobs)
 }
 
 func newCommitter(db *store.DB, update updateFunc, published func(*change, error), fault func(*StorageFault, int)) *committer {
@@ -218,6 +259,9 @@ func (c *committer) tx(batch []*change) error {
 	return c.update(c.db, func(tx *store.Tx) error {
 		for _, ch := range batch {
 			if err := ch.run(tx); err != nil {
+				return &changeError{err}
+			}
+			if err := c.hook(tx, ch); err != nil {
 				return &changeError{err}
 			}
 		}

@@ -57,6 +57,8 @@ type Options struct {
 	// give passwords, before it returns the cause (0: wait until stopped). vmmpm engine --until-idle
 	// sets it so a full disk or a locked keyring ends the run.
 	MaxPause time.Duration
+	// OnCommit runs inside every transaction that writes jobs (see CommitHook); nil: none.
+	OnCommit CommitHook
 
 	update updateFunc // tests inject disk faults here; nil is db.Update
 }
@@ -173,6 +175,7 @@ type Engine struct {
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
+	enq      enqueuer      // groups concurrent enqueues into one transaction (group.go)
 	loaded   chan struct{} // closed when load has built the scheduler
 	listed   chan struct{} // closed when the read model's id lists have loaded
 	loadErr  error
@@ -200,6 +203,7 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 		return nil, err
 	}
 	e.c = newCommitter(db, opt.update, e.published, e.onFault)
+	e.c.onCommit = opt.OnCommit
 	// Counts are stored and Page reads the index until the id lists have loaded, so a first frame
 	// waits for neither the lists nor a large backlog; everything that schedules waits for the
 	// scheduler (ready). Small ones (a few milliseconds) load here, so callers see them at once.

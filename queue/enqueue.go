@@ -16,8 +16,9 @@ const MaxCreate = 10_000
 
 // Actor is the engine's changes on behalf of someone: each job and log line says who asked.
 type Actor struct {
-	e  *Engine
-	by string
+	e    *Engine
+	by   string
+	also func(tx *store.Tx, jobs []store.Job) error // see Also
 }
 
 // As acts on behalf of by (a caller's description, "uid 1000 (alice)"); "" is the administrator.
@@ -58,7 +59,7 @@ func (a Actor) Enqueue(serviceID uint64, op string, args map[string]string) (*st
 	pw := args[ArgPassword]
 	delete(args, ArgPassword)
 	var out *store.Job
-	err := e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+	err := a.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
 		s, err := store.Get[store.Service](tx, serviceID)
 		if err != nil {
 			return unknown("service %d does not exist; see vmmpm service list", serviceID)
@@ -91,7 +92,8 @@ func (a Actor) CreateServices(tariffID uint64, count int, clientEmail string) ([
 		return nil, &store.ValidationError{Field: "count", Rule: fmt.Sprintf("must be between 1 and %d", MaxCreate)}
 	}
 	var out []store.Service
-	err := e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+	err := a.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+		out = out[:0] // fn may run again, alone, when a transaction it shared failed
 		t, err := store.Get[store.Tariff](tx, tariffID)
 		if err != nil {
 			return unknown("tariff %d does not exist; see vmmpm tariff list", tariffID)
@@ -130,12 +132,10 @@ func expandDomain(tmpl string, s *store.Service) string {
 	return strings.NewReplacer("@ID@", strconv.FormatUint(s.ID, 10), "@USERNAME@", user).Replace(tmpl)
 }
 
-// enqueueTx runs fn in one write transaction while holding the scheduler, so lane choices inside fn see
-// the jobs fn added before. On failure the added jobs are taken back out.
-func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) error {
-	if err := e.ready(); err != nil {
-		return err
-	}
+// enqueueSolo runs fn in a write transaction of its own while holding the scheduler, so lane choices
+// inside fn see the jobs fn added before. On failure the added jobs are taken back out. (enqueueTx,
+// group.go, runs concurrent calls' fns in one transaction, and each alone when one of them fails.)
+func (e *Engine) enqueueSolo(fn func(tx *store.Tx, add func(*jobState)) error) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if err := e.refuseWhilePaused("nothing was enqueued"); err != nil {
@@ -152,6 +152,9 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 		if err := fn(tx, add); err != nil {
 			return &changeError{err}
 		}
+		if err := e.enqueueHook(tx, added); err != nil {
+			return &changeError{err}
+		}
 		return nil
 	})
 	var ce *changeError
@@ -162,16 +165,28 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 		err = fmt.Errorf("the new jobs could not be written to %s (%s) and nothing was enqueued; %s and try again", e.db.Path(), f.Cause(), f.advice())
 	}
 	if err != nil {
-		for _, js := range added {
-			if !store.Finished(js.job.State) {
-				e.removeJob(js)
-			}
-			if js.job.Type == store.OpSetPassword && js.job.ID != 0 {
-				_ = e.secrets.Delete(store.JobSecretID(js.job.ID))
-			}
-		}
+		e.undoEnqueue(added)
 		return err
 	}
+	e.enqueued(added)
+	return nil
+}
+
+// undoEnqueue takes the jobs of a transaction that failed back out of the scheduler (e.mu held).
+func (e *Engine) undoEnqueue(added []*jobState) {
+	for _, js := range added {
+		if !store.Finished(js.job.State) {
+			e.removeJob(js)
+		}
+		if js.job.Type == store.OpSetPassword && js.job.ID != 0 {
+			_ = e.secrets.Delete(store.JobSecretID(js.job.ID))
+		}
+	}
+}
+
+// enqueued moves the jobs of a committed enqueue in the read model, logs and publishes them, and starts
+// what may start (e.mu held).
+func (e *Engine) enqueued(added []*jobState) {
 	e.rm.mu.Lock()
 	for _, js := range added {
 		e.rm.move(js.job.ID, js.lastState, js.job.State)
@@ -191,7 +206,6 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 	for _, js := range added {
 		e.kick(js)
 	}
-	return nil
 }
 
 // plan builds and stores a job for one operation on s: module, key name and lane (e.mu held).
@@ -457,7 +471,7 @@ func (e *Engine) notUnfinished(jobID uint64, verb string) error {
 // A failed open without a module (manual setup) goes through module selection again.
 func (a Actor) Retry(jobID uint64) error {
 	e := a.e
-	return e.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
+	return a.enqueueTx(func(tx *store.Tx, add func(*jobState)) error {
 		if e.jobs[jobID] != nil {
 			return fmt.Errorf("job %d has not failed; only failed jobs can be retried", jobID)
 		}

@@ -40,6 +40,8 @@ type Server struct {
 	http    *http.Server
 	// stopEvents ends the gathering of the backend's events New started.
 	stopEvents context.CancelFunc
+	// api and fingerprint say where the HTTPS API answers (SetAPI), for status.
+	api, fingerprint string
 	// peers counts each process's calls in progress (take).
 	peersMu sync.Mutex
 	peers   map[int]int
@@ -270,6 +272,14 @@ func rpc[Req, Resp any](fn func(ctx context.Context, req *Req) (Resp, error)) ca
 }
 
 func (s *Server) routes() map[string]call {
+	m := s.baseRoutes()
+	for name, c := range s.apiRoutes() {
+		m[name] = c
+	}
+	return m
+}
+
+func (s *Server) baseRoutes() map[string]call {
 	b := s.backend
 	return map[string]call{
 		"hello": reads(rpc(func(ctx context.Context, _ *noArgs) (backend.Info, error) { return s.info(ctx) })),
@@ -428,6 +438,7 @@ func (s *Server) info(ctx context.Context) (backend.Info, error) {
 	info, err := s.backend.Info(ctx)
 	info.Mode, info.Socket, info.Version = backend.ModeAttached, s.socket, s.version
 	info.FirstEvent = s.hub.first()
+	info.API, info.Fingerprint = s.api, s.fingerprint
 	return info, err
 }
 

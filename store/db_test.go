@@ -62,7 +62,7 @@ func fullTariff() *store.Tariff {
 }
 
 func fullService() *store.Service {
-	return &store.Service{TariffID: 1, ModuleID: 2, ClientEmail: "client@example.com", Domain: "c1.example.com",
+	return &store.Service{ExternalID: "whmcs-1", TariffID: 1, ModuleID: 2, ClientEmail: "client@example.com", Domain: "c1.example.com",
 		Status:    store.ServiceActive,
 		VM:        store.VM{HostID: 11, AccountID: 12, IPv4: []string{"192.0.2.10"}, IPv6: []string{"2001:db8::10"}, DiskMiB: 10240, CPU: 2, RAMMiB: 2048},
 		CreatedAt: t0, UpdatedAt: t0.Add(time.Minute)}

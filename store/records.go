@@ -404,7 +404,9 @@ type VM struct {
 
 // Service is a client's VPS (IID).
 type Service struct {
-	ID          uint64    `json:"id"`
+	ID uint64 `json:"id"`
+	// ExternalID is the billing system's own id of the service (set when billing orders it over the API).
+	ExternalID  string    `json:"external_id,omitempty"`
 	TariffID    uint64    `json:"tariff_id"`
 	ModuleID    uint64    `json:"module_id,omitempty"`
 	ClientEmail string    `json:"client_email"`

@@ -122,10 +122,14 @@ func JobSecretID(jobID uint64) uint64 { return jobSecretBit | jobID }
 
 const jobSecretBit = uint64(1) << 63
 
-// secretUser names the keyring entry: module-<id>, or job-<id> for a job's password.
+// secretUser names the keyring entry: module-<id>, job-<id> for a job's password, webhook-<id> for a
+// webhook's signing secret.
 func secretUser(id uint64) string {
 	if id&jobSecretBit != 0 {
 		return "job-" + strconv.FormatUint(id&^jobSecretBit, 10)
+	}
+	if id&webhookSecretBit != 0 {
+		return "webhook-" + strconv.FormatUint(id&^webhookSecretBit, 10)
 	}
 	return "module-" + strconv.FormatUint(id, 10)
 }

@@ -1,0 +1,166 @@
+package webhook_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"vmmpm/queue"
+	"vmmpm/store"
+	"vmmpm/webhook"
+)
+
+// benchEngine is a database with one module (queues on, 64 lanes) and a tariff, an engine with a no-op
+// executor and, when hooked, the outbox hook; with hook set (a webhook on every event, its receiver
+// answering at once) the deliverer runs beside it.
+type benchEngine struct {
+	db      *store.DB
+	eng     *queue.Engine
+	tariff  *store.Tariff
+	stopDel func()
+}
+
+func newBenchEngine(b *testing.B, hooked bool, receiver string, latency time.Duration) *benchEngine {
+	b.Helper()
+	db, err := store.Open(filepath.Join(b.TempDir(), "bench.db"), store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	dc, dept := &store.DataCenter{Name: "dc"}, &store.Department{Name: "ops"}
+	p := store.DefaultParams()
+	p.Queue, p.QueueKey, p.QueueCount = true, "b-__PMID__", 64
+	m := &store.Module{Name: "bench", ProductType: store.ProductVPS, Kind: store.KindVMmanager6, URL: "https://vmm.invalid",
+		Username: "admin@example.com", DataCenterID: 1, DepartmentID: 1, Enabled: true,
+		Cluster: store.Cluster{ID: 1, Name: "kvm", Virtualization: store.VirtKVM}, Params: p}
+	t := &store.Tariff{Name: "t", DataCenterID: 1, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
+	for _, r := range []store.Record{dc, dept, m, t} {
+		if err := db.Save(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	secrets := store.NewMemorySecrets()
+	opt := queue.Options{Executor: queue.ExecutorFunc(func(ctx context.Context, _ *queue.Op) (queue.Result, error) {
+		if latency > 0 {
+			select {
+			case <-time.After(latency):
+			case <-ctx.Done():
+				return queue.Result{}, ctx.Err()
+			}
+		}
+		return queue.Result{}, nil
+	})}
+	if hooked {
+		opt.OnCommit = webhook.Hook(nil)
+	}
+	eng, err := queue.New(db, secrets, opt)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = eng.Close() })
+	be := &benchEngine{db: db, eng: eng, tariff: t, stopDel: func() {}}
+	if receiver != "" {
+		w := &store.Webhook{URL: receiver, Events: []string{"*"}, CreatedAt: time.Now()}
+		if err := db.Update(func(tx *store.Tx) error { return store.AddWebhook(tx, w) }); err != nil {
+			b.Fatal(err)
+		}
+		if err := secrets.Set(store.WebhookSecretID(w.ID), "bench-secret-0123456789"); err != nil {
+			b.Fatal(err)
+		}
+		d := webhook.New(db, secrets, webhook.Options{})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		evs, unsubscribe := eng.Subscribe(64)
+		go func() {
+			for range evs {
+				d.Notify()
+			}
+		}()
+		go func() { defer close(done); _ = d.Run(ctx) }()
+		be.stopDel = func() { cancel(); <-done; unsubscribe() }
+		b.Cleanup(be.stopDel)
+	}
+	return be
+}
+
+// run enqueues jobs opens (untimed) and returns how long the engine takes to run them all.
+func (be *benchEngine) run(b *testing.B, jobs int) time.Duration {
+	b.Helper()
+	if _, err := be.eng.CreateServices(be.tariff.ID, jobs, "bench@example.org"); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	if err := be.eng.RunUntilIdle(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return time.Since(start)
+}
+
+// drained waits (untimed) until the outbox is empty, so one round's deliveries do not slow the next
+// round of another engine, and returns how long that took.
+func (be *benchEngine) drained(b *testing.B) time.Duration {
+	b.Helper()
+	start := time.Now()
+	for {
+		n := 0
+		_ = be.db.View(func(tx *store.Tx) error {
+			return store.PendingDeliveries(tx, 0, func(*store.Delivery) bool { n++; return false })
+		})
+		if n == 0 {
+			return time.Since(start)
+		}
+		if time.Since(start) > time.Minute {
+			b.Fatal("the outbox did not drain within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkEngineWithWebhook: engine jobs/s (64 lanes, durable commits) with one webhook subscribed to
+// every event, whose receiver (another process, as billing's would be) answers at once, against the same engine without a webhook (the outbox
+// hook still keeps each service's last status) and without the hook at all; with a no-op executor (the
+// engine bound by its commits, the worst case) and with 20 ms per operation (VMmanager answers slower
+// than that). Rounds alternate the three engines so load from elsewhere hits them alike; ratio = with ÷
+// without, hook-ratio = without ÷ no hook.
+func BenchmarkEngineWithWebhook(b *testing.B) {
+	for _, latency := range []time.Duration{0, 20 * time.Millisecond} {
+		b.Run("latency="+latency.String(), func(b *testing.B) { benchWebhook(b, latency) })
+	}
+}
+
+func benchWebhook(b *testing.B, latency time.Duration) {
+	url := startReceiver(b)
+	plain := newBenchEngine(b, false, "", latency)
+	quiet := newBenchEngine(b, true, "", latency)
+	hooked := newBenchEngine(b, true, url, latency)
+	const perRun, rounds = 1000, 6
+	var tPlain, tQuiet, tHooked, tDrain time.Duration
+	for b.Loop() {
+		for r := range rounds {
+			order := []*benchEngine{plain, quiet, hooked}
+			if r%2 == 1 {
+				order = []*benchEngine{hooked, quiet, plain}
+			}
+			for _, be := range order {
+				d := be.run(b, perRun)
+				switch be {
+				case plain:
+					tPlain += d
+				case quiet:
+					tQuiet += d
+				case hooked:
+					tHooked += d
+					tDrain += be.drained(b)
+				}
+			}
+		}
+	}
+	n := float64(b.N * perRun * rounds)
+	b.ReportMetric(n/tHooked.Seconds(), "webhook-jobs/s")
+	b.ReportMetric(n/tQuiet.Seconds(), "no-webhook-jobs/s")
+	b.ReportMetric(n/tPlain.Seconds(), "no-hook-jobs/s")
+	b.ReportMetric(tQuiet.Seconds()/tHooked.Seconds(), "ratio")
+	b.ReportMetric(tPlain.Seconds()/tQuiet.Seconds(), "hook-ratio")
+	b.ReportMetric(tDrain.Seconds()*1000/float64(b.N*rounds), "drain-ms/round")
+}

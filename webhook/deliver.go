@@ -1,0 +1,442 @@
+package webhook
+
+import (
+	"bytes"
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"vmmpm/store"
+)
+
+// Options tune a Deliverer; the zero value is what the product uses.
+type Options struct {
+	// Workers is how many deliveries are in flight at once, over all webhooks (default 16).
+	Workers int
+	// Timeout bounds one attempt: connecting, sending, and the receiver's answer (default 10 s).
+	Timeout time.Duration
+	// FirstRetry is the pause after a first failed attempt; each further failure doubles it, up to
+	// MaxRetry (defaults 1 s and 10 min), with ±10% jitter.
+	FirstRetry, MaxRetry time.Duration
+	// GiveUpAfter is how long after its event a delivery is tried before it is given up (default 72 h:
+	// a receiver down for a weekend still gets everything).
+	GiveUpAfter time.Duration
+	// Poll is how often the outbox is read when nothing said it changed (default 1 s).
+	Poll time.Duration
+	// RecordEvery is how long outcomes are gathered before they are written in one transaction (default
+	// 50 ms): the engine's commits, not the deliveries' bookkeeping, get the disk. A crash in between
+	// only sends those deliveries again.
+	RecordEvery time.Duration
+	// Version goes into the User-Agent.
+	Version string
+	Logger  *slog.Logger
+	Now     func() time.Time
+	Client  *http.Client
+}
+
+func (o *Options) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 16
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.FirstRetry <= 0 {
+		o.FirstRetry = time.Second
+	}
+	if o.MaxRetry <= 0 {
+		o.MaxRetry = 10 * time.Minute
+	}
+	if o.GiveUpAfter <= 0 {
+		o.GiveUpAfter = 72 * time.Hour
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.RecordEvery <= 0 {
+		o.RecordEvery = 50 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Client == nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = o.Workers
+		o.Client = &http.Client{Transport: tr,
+			// a redirect is an answer that is not 2xx: the event is not where it was sent
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
+}
+
+// Deliverer posts the outbox's deliveries: at least once each, one service's events in the order they
+// happened (a delivery waits until the ones before it for the same service and webhook are made), with
+// retries and backoff, and the outcome of each attempt kept in the database.
+type Deliverer struct {
+	db      *store.DB
+	secrets store.Secrets
+	opt     Options
+	wake    chan struct{}
+
+	mu   sync.Mutex
+	keys map[uint64]string // webhook id → secret, read from the keyring once
+}
+
+// New makes a deliverer for db's outbox; Run runs it.
+func New(db *store.DB, secrets store.Secrets, opt Options) *Deliverer {
+	opt.defaults()
+	return &Deliverer{db: db, secrets: secrets, opt: opt, wake: make(chan struct{}, 1), keys: map[uint64]string{}}
+}
+
+// Notify says the outbox may have grown (a commit wrote to it): Run looks at once instead of at its
+// next poll.
+func (d *Deliverer) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Forget drops what the deliverer remembers of webhook id (its secret), after it was removed or changed.
+func (d *Deliverer) Forget(id uint64) {
+	d.mu.Lock()
+	delete(d.keys, id)
+	d.mu.Unlock()
+}
+
+// lane is the deliveries of one service to one webhook, in outbox order (or one delivery about no
+// service): only its head is ever in flight.
+type lane struct {
+	items    []*store.Delivery
+	inflight bool
+	// scheduled: the lane is in the ready queue or the waiting heap (at most once in either).
+	scheduled bool
+}
+
+type laneKey struct{ hook, service, solo uint64 }
+
+func keyOf(dl *store.Delivery) laneKey {
+	if dl.Service == 0 {
+		return laneKey{hook: dl.Webhook, solo: dl.ID}
+	}
+	return laneKey{hook: dl.Webhook, service: dl.Service}
+}
+
+type result struct {
+	key    laneKey
+	dl     *store.Delivery
+	status int
+	err    error
+	at     time.Time
+}
+
+// waiting is a min-heap of lanes whose head waits out a backoff, by when it may go.
+type waiting []waiter
+
+type waiter struct {
+	at  time.Time
+	key laneKey
+}
+
+func (w waiting) Len() int           { return len(w) }
+func (w waiting) Less(i, j int) bool { return w[i].at.Before(w[j].at) }
+func (w waiting) Swap(i, j int)      { w[i], w[j] = w[j], w[i] }
+func (w *waiting) Push(x any)        { *w = append(*w, x.(waiter)) }
+func (w *waiting) Pop() any {
+	old := *w
+	x := old[len(old)-1]
+	*w = old[:len(old)-1]
+	return x
+}
+
+// run is Run's state, owned by its goroutine: the lanes, those whose head may go now (ready, in
+// order), those waiting out a backoff, and the webhooks as last read.
+type run struct {
+	lanes map[laneKey]*lane
+	ready []laneKey
+	wait  waiting
+	hooks map[uint64]store.Webhook
+	last  uint64 // the newest delivery id read from the outbox
+}
+
+// schedule puts lane k where its head belongs: ready now, or waiting until its next try.
+func (r *run) schedule(k laneKey, l *lane, now time.Time) {
+	if l.scheduled || l.inflight || len(l.items) == 0 {
+		return
+	}
+	l.scheduled = true
+	if at := l.items[0].NextAt; at.After(now) {
+		heap.Push(&r.wait, waiter{at: at, key: k})
+		return
+	}
+	r.ready = append(r.ready, k)
+}
+
+// Run delivers until ctx ends.
+func (d *Deliverer) Run(ctx context.Context) error {
+	r := &run{lanes: map[laneKey]*lane{}, hooks: map[uint64]store.Webhook{}}
+	results := make(chan result, d.opt.Workers)
+	busy := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var unwritten []*store.Delivery // outcomes not written yet
+	var writeBy <-chan time.Time
+	defer func() { d.write(unwritten) }()
+	reload := true
+	for {
+		if reload {
+			if err := d.load(r); err != nil {
+				d.opt.Logger.Error("cannot read the webhook outbox", "error", err.Error())
+			}
+			reload = false
+		}
+		now := d.opt.Now()
+		for len(r.wait) > 0 && !r.wait[0].at.After(now) {
+			w := heap.Pop(&r.wait).(waiter)
+			r.ready = append(r.ready, w.key)
+		}
+		for busy < d.opt.Workers && len(r.ready) > 0 {
+			k := r.ready[0]
+			r.ready = r.ready[1:]
+			l := r.lanes[k]
+			if l == nil {
+				continue
+			}
+			l.scheduled = false
+			w, ok := r.hooks[k.hook]
+			if !ok { // its webhook was removed, and its deliveries with it
+				delete(r.lanes, k)
+				continue
+			}
+			if l.inflight || len(l.items) == 0 {
+				continue
+			}
+			if l.items[0].NextAt.After(now) {
+				r.schedule(k, l, now)
+				continue
+			}
+			head := l.items[0]
+			l.inflight, busy = true, busy+1
+			go func() { results <- d.attempt(ctx, k, w, head) }()
+		}
+		next := d.opt.Poll
+		if len(r.wait) > 0 {
+			next = min(next, time.Until(r.wait[0].at))
+		}
+		if len(r.ready) > 0 && busy < d.opt.Workers {
+			next = 0
+		}
+		timer.Reset(max(next, time.Millisecond))
+		select {
+		case <-ctx.Done():
+			for ; busy > 0; busy-- {
+				<-results
+			}
+			return nil
+		case <-d.wake:
+			reload = true
+			continue
+		case <-timer.C:
+			reload = len(r.ready) == 0 // a poll, not a lane waiting for a free worker
+			continue
+		case <-writeBy:
+			d.write(unwritten)
+			unwritten, writeBy = nil, nil
+			continue
+		case res := <-results:
+			batch := []result{res}
+			for more := true; more; {
+				select {
+				case res := <-results:
+					batch = append(batch, res)
+				default:
+					more = false
+				}
+			}
+			busy -= len(batch)
+			if ctx.Err() != nil {
+				continue // cut short by the stop, not by the receiver: nothing to record
+			}
+			unwritten = append(unwritten, d.record(batch, r)...)
+			if writeBy == nil {
+				writeBy = time.After(d.opt.RecordEvery)
+			}
+		}
+	}
+}
+
+// load reads the webhooks and the deliveries written since the last one read into their lanes.
+func (d *Deliverer) load(r *run) error {
+	now := d.opt.Now()
+	return d.db.View(func(tx *store.Tx) error {
+		ws, err := store.Webhooks(tx)
+		if err != nil {
+			return err
+		}
+		clear(r.hooks)
+		for _, w := range ws {
+			r.hooks[w.ID] = *w
+		}
+		return store.PendingDeliveries(tx, r.last, func(dl *store.Delivery) bool {
+			r.last = dl.ID
+			k := keyOf(dl)
+			l := r.lanes[k]
+			if l == nil {
+				l = &lane{}
+				r.lanes[k] = l
+			}
+			l.items = append(l.items, dl)
+			r.schedule(k, l, now)
+			return true
+		})
+	})
+}
+
+// record applies attempts' outcomes to the lanes: a made delivery leaves its lane (the next one may
+// go), a failed one waits out its backoff at the head. It returns the deliveries to write.
+func (d *Deliverer) record(batch []result, r *run) []*store.Delivery {
+	var out []*store.Delivery
+	for _, res := range batch {
+		l := r.lanes[res.key]
+		if l != nil {
+			l.inflight = false
+		}
+		dl := *res.dl
+		dl.Attempts++
+		dl.LastStatus = res.status
+		if res.err == nil {
+			dl.State, dl.DeliveredAt, dl.NextAt, dl.LastError = store.DeliveryDelivered, res.at, time.Time{}, ""
+		} else {
+			dl.LastError = res.err.Error()
+			if res.at.Sub(dl.CreatedAt) >= d.opt.GiveUpAfter {
+				dl.State, dl.NextAt = store.DeliveryGaveUp, time.Time{}
+				d.opt.Logger.Error("webhook delivery given up", "delivery", dl.ID, "webhook", dl.Webhook, "event", dl.Event,
+					"attempts", dl.Attempts, "error", dl.LastError)
+			} else {
+				dl.NextAt = res.at.Add(d.backoff(dl.Attempts))
+				d.opt.Logger.Warn("webhook delivery failed; will retry", "delivery", dl.ID, "webhook", dl.Webhook,
+					"event", dl.Event, "attempt", dl.Attempts, "next", dl.NextAt.Format(time.RFC3339), "error", dl.LastError)
+			}
+		}
+		out = append(out, &dl)
+		if l == nil || len(l.items) == 0 || l.items[0].ID != dl.ID {
+			continue
+		}
+		if dl.State == store.DeliveryPending {
+			l.items[0] = &dl
+		} else {
+			l.items[0] = nil
+			l.items = l.items[1:]
+			if len(l.items) == 0 {
+				delete(r.lanes, res.key)
+				continue
+			}
+		}
+		r.schedule(res.key, l, res.at)
+	}
+	return out
+}
+
+// write records outcomes in one transaction: a finished delivery moves to the delivered, a failed one
+// keeps its attempts, last error and next try in the outbox.
+func (d *Deliverer) write(dls []*store.Delivery) {
+	if len(dls) == 0 {
+		return
+	}
+	err := d.db.Update(func(tx *store.Tx) error {
+		for _, dl := range dls {
+			var err error
+			if dl.State == store.DeliveryPending {
+				err = store.UpdateDelivery(tx, dl)
+			} else {
+				err = store.FinishDelivery(tx, dl)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil { // the outbox still holds them: they are sent again after a restart (at least once)
+		d.opt.Logger.Error("cannot record webhook deliveries", "error", err.Error())
+	}
+}
+
+func (d *Deliverer) backoff(attempts int) time.Duration {
+	b := d.opt.FirstRetry
+	for i := 1; i < attempts && b < d.opt.MaxRetry; i++ {
+		b *= 2
+	}
+	b = min(b, d.opt.MaxRetry)
+	return time.Duration(float64(b) * (0.9 + 0.2*rand.Float64()))
+}
+
+// attempt posts one delivery.
+func (d *Deliverer) attempt(ctx context.Context, k laneKey, w store.Webhook, dl *store.Delivery) result {
+	r := result{key: k, dl: dl}
+	secret, err := d.secret(w.ID)
+	if err != nil {
+		r.err = fmt.Errorf("its secret cannot be read: %w", err)
+		r.at = d.opt.Now()
+		return r
+	}
+	actx, cancel := context.WithTimeout(ctx, d.opt.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, w.URL, bytes.NewReader(dl.Body))
+	if err != nil {
+		r.err, r.at = err, d.opt.Now()
+		return r
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "vmmpm/"+d.opt.Version)
+	req.Header.Set(HeaderDelivery, strconv.FormatUint(dl.ID, 10))
+	req.Header.Set(HeaderEvent, dl.Event)
+	req.Header.Set(HeaderSignature, Sign(secret, d.opt.Now().Unix(), dl.Body))
+	resp, err := d.opt.Client.Do(req)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %s", d.opt.Timeout)
+		}
+		r.err, r.at = fmt.Errorf("the receiver did not answer: %w", err), d.opt.Now()
+		return r
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+	r.status, r.at = resp.StatusCode, d.opt.Now()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		r.err = fmt.Errorf("the receiver answered %s", resp.Status)
+	}
+	return r
+}
+
+func (d *Deliverer) secret(id uint64) (string, error) {
+	d.mu.Lock()
+	s, ok := d.keys[id]
+	d.mu.Unlock()
+	if ok {
+		return s, nil
+	}
+	s, err := d.secrets.Get(store.WebhookSecretID(id))
+	if err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	d.keys[id] = s
+	d.mu.Unlock()
+	return s, nil
+}

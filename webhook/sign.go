@@ -1,0 +1,68 @@
+package webhook
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Headers of every delivery.
+const (
+	HeaderDelivery  = "Vmmpm-Delivery"  // the delivery id: the same on every retry, so a receiver drops repeats
+	HeaderEvent     = "Vmmpm-Event"     // the event type, e.g. service.active
+	HeaderSignature = "Vmmpm-Signature" // t=UNIXSECONDS,v1=HEX
+)
+
+// Sign is the Vmmpm-Signature value of body sent at t: v1 is the lowercase hex HMAC-SHA256, keyed by the
+// webhook's secret, of the decimal timestamp, a ".", and the raw body.
+func Sign(secret string, t int64, body []byte) string {
+	return fmt.Sprintf("t=%d,v1=%s", t, hex.EncodeToString(mac(secret, t, body)))
+}
+
+func mac(secret string, t int64, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(strconv.FormatInt(t, 10)))
+	m.Write([]byte("."))
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// Verify checks a Vmmpm-Signature header against body: the HMAC must match and the timestamp be
+// within tolerance of now (0: any age), so a recorded delivery cannot be replayed later.
+func Verify(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	var t int64 = -1
+	var sigs [][]byte
+	for part := range strings.SplitSeq(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			t, _ = strconv.ParseInt(v, 10, 64)
+		case "v1":
+			if b, err := hex.DecodeString(v); err == nil {
+				sigs = append(sigs, b)
+			}
+		}
+	}
+	if t < 0 || len(sigs) == 0 {
+		return errors.New("the signature header is not t=UNIXSECONDS,v1=HEX")
+	}
+	want := mac(secret, t, body)
+	ok := false
+	for _, s := range sigs {
+		ok = ok || hmac.Equal(s, want)
+	}
+	if !ok {
+		return errors.New("the signature does not match the body and the secret")
+	}
+	if tolerance > 0 {
+		if d := now.Sub(time.Unix(t, 0)); d > tolerance || d < -tolerance {
+			return fmt.Errorf("the signature's timestamp is %s away from now, beyond %s", d.Round(time.Second), tolerance)
+		}
+	}
+	return nil
+}
