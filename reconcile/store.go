@@ -43,7 +43,7 @@ func marksOf(tx *store.Tx, module uint64) (map[uint64]Mark, error) {
 	}
 	c := b.Cursor()
 	prefix := store.Key(module)
-	for k, v := c.Seek(prefix); k != nil && len(k) == 16 && string(k[:8]) == string(prefix); k, v = c.Next() {
+	for k, v := c.Seek(prefix); len(k) == 16 && string(k[:8]) == string(prefix); k, v = c.Next() {
 		var m Mark
 		if err := json.Unmarshal(v, &m); err != nil {
 			return nil, fmt.Errorf("a system mark of module %d is unreadable (%v); unmark and mark the VM again", module, err)
