@@ -65,9 +65,9 @@ type Backend interface {
 	ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error)
 	// CheckModule logs in with the stored password and records the result.
 	CheckModule(ctx context.Context, id uint64) (*store.Check, error)
-	// DeepCheck runs the read-only deep check against module id's VMmanager and keeps its outcome
-	// with the module.
-	DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error)
+	// DeepCheck runs the deep check against module id's VMmanager and keeps its outcome with the
+	// module: read-only, or with o.Write also on a throwaway VM it creates and removes.
+	DeepCheck(ctx context.Context, id uint64, o DeepOptions) (*vmm.Report, error)
 	// SetPassword checks password live against the module's VMmanager, then keeps it in the keyring.
 	SetPassword(ctx context.Context, id uint64, password string) error
 
@@ -239,4 +239,10 @@ func Load[T any, P record[T]](ctx context.Context, b Backend, id uint64) (P, err
 		return nil, err
 	}
 	return out, nil
+}
+
+// DeepOptions are the deep check's choices. Write runs the --write probes: a throwaway VM on the
+// module's cluster through every operation the engine uses, removed at the end (for a staging VMmanager).
+type DeepOptions struct {
+	Write bool `json:"write,omitempty"`
 }

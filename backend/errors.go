@@ -3,12 +3,27 @@ package backend
 import (
 	"context"
 	"errors"
+	"time"
 
 	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/vmm"
 	"vmmpm/wizard"
 )
+
+// ErrNotAnswering: the server holding the database accepts connections but answers nothing (stopped
+// with SIGSTOP, or stuck on a hung disk).
+var ErrNotAnswering = errors.New("the vmmpm server is not answering")
+
+// SilentError is ErrNotAnswering with how long the server had been silent when it was noticed.
+type SilentError struct {
+	For   time.Duration
+	Msg   string
+	Cause error // what the transport said (a deadline), for errors.Is; never shown
+}
+
+func (e *SilentError) Error() string   { return e.Msg }
+func (e *SilentError) Unwrap() []error { return []error{ErrNotAnswering, e.Cause} }
 
 // sentinels are the errors callers test with errors.Is, by a stable name for the wire.
 var sentinels = map[string]error{
@@ -23,6 +38,8 @@ var sentinels = map[string]error{
 	"keyring_locked":   store.ErrLocked,
 	"secret_timeout":   store.ErrSecretTimeout,
 	"job_not_found":    queue.ErrNotFound,
+	"engine_paused":    queue.ErrPaused,
+	"not_answering":    ErrNotAnswering,
 	"bad_url":          vmm.ErrBadURL,
 	"unreachable":      vmm.ErrUnreachable,
 	"tls":              vmm.ErrTLS,

@@ -96,13 +96,22 @@ func (l *Local) Info(context.Context) (Info, error) {
 func (l *Local) Status(ctx context.Context) (*Status, error) {
 	info, _ := l.Info(ctx)
 	st := &Status{Info: info, Jobs: map[string]int{}}
-	e, err := l.Engine()
-	if err != nil {
-		return nil, err
-	}
-	st.Counts = e.Counts()
-	if l.Mode == ModeEngine {
-		st.Engine = e.Status()
+	var e *queue.Engine
+	if reason := l.DB.ReadOnlyReason(); reason != "" { // an engine cannot open it: read what is stored
+		counts, err := queue.StoredCounts(l.DB)
+		if err != nil {
+			return nil, err
+		}
+		st.Counts = counts
+	} else {
+		var err error
+		if e, err = l.Engine(); err != nil {
+			return nil, err
+		}
+		st.Counts = e.Counts()
+		if l.Mode == ModeEngine {
+			st.Engine = e.Status()
+		}
 	}
 	for _, c := range st.Counts {
 		for state, n := range map[string]int{store.JobQueued: c.Queued, store.JobRunning: c.Running,
@@ -119,15 +128,18 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 		return nil, err
 	}
 	for _, m := range mods {
-		healthy, msg := e.Health(m.ID)
-		mh := ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, Healthy: healthy,
-			Health: msg, LastCheck: m.LastCheck, Logins: l.logins(e, m)}
+		h := ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, LastCheck: m.LastCheck,
+			Health: "not known: the database is opened read-only, so no engine could look"}
+		if e != nil {
+			h.Healthy, h.Health = e.Health(m.ID)
+			h.Logins = l.logins(e, m)
+		}
 		for i := range scans {
 			if scans[i].ModuleID == m.ID {
-				mh.Reconcile = &scans[i]
+				h.Reconcile = &scans[i]
 			}
 		}
-		st.Modules = append(st.Modules, mh)
+		st.Modules = append(st.Modules, h)
 	}
 	return st, nil
 }
@@ -263,8 +275,8 @@ func (l *Local) CheckModule(ctx context.Context, id uint64) (*store.Check, error
 	return wizard.CheckStored(ctx, l.DB, l.Secrets, id)
 }
 
-func (l *Local) DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error) {
-	return wizard.DeepCheckStored(ctx, l.DB, l.Secrets, id)
+func (l *Local) DeepCheck(ctx context.Context, id uint64, o DeepOptions) (*vmm.Report, error) {
+	return wizard.DeepCheckStored(ctx, l.DB, l.Secrets, id, o.Write)
 }
 
 func (l *Local) SetPassword(ctx context.Context, id uint64, password string) error {

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"vmmpm/queue"
@@ -33,7 +34,7 @@ func (l *Local) startStats(eng *queue.Engine) {
 
 // Stats is the figures now: from the collector following this process's engine, or, with no engine
 // running here, from the history kept in the database and the unfinished jobs.
-func (l *Local) Stats(context.Context) (*stats.Snapshot, error) {
+func (l *Local) Stats(ctx context.Context) (*stats.Snapshot, error) {
 	e, err := l.Engine()
 	if err != nil {
 		return nil, err
@@ -59,15 +60,41 @@ func (l *Local) Stats(context.Context) (*stats.Snapshot, error) {
 		ids[i] = m.ID
 	}
 	s := c.Snapshot(time.Now(), ids)
+	room := l.capacity(ctx, e, mods)
 	for i, m := range mods {
 		sm := &s.Modules[i]
 		sm.Name, sm.LastCheck = m.Name, m.LastCheck
 		sm.SetHealth(e.Health(m.ID))
 		sm.Logins = l.logins(e, m)
+		sm.SetCapacity(room[i], m.CapacityWarnPercent())
 		s.FitLanes(m.ID, laneKeys(m))
 	}
 	return s, nil
 }
+
+// capacity is what each module's VMmanager has free: the running engine's last reading (it reads
+// again in the background once that is CapacityEvery old, and waits a little for a first one), or,
+// with no engine running here, a reading made now for each enabled module; all at once, bounded by
+// capacityWait. nil where unknown.
+func (l *Local) capacity(ctx context.Context, e *queue.Engine, mods []*store.Module) []*queue.Capacity {
+	out := make([]*queue.Capacity, len(mods))
+	ctx, cancel := context.WithTimeout(ctx, capacityWait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i, m := range mods {
+		switch {
+		case l.Mode == ModeEngine:
+			wg.Go(func() { out[i] = e.Capacity(ctx, m) })
+		case m.Enabled:
+			wg.Go(func() { out[i], _ = e.ReadCapacity(ctx, m, queue.CapacityEvery) })
+		}
+	}
+	wg.Wait()
+	return out
+}
+
+// capacityWait bounds how long Stats waits for VMmanager's figures when no engine runs here.
+const capacityWait = 10 * time.Second
 
 // logins is the engine's logins to m's VMmanager in the current session period, or nil when no engine
 // runs in this process: a stopped one has logged in to nothing, and saying 0 would be a guess.

@@ -19,6 +19,7 @@ import (
 	"vmmpm/backend"
 	"vmmpm/store"
 	"vmmpm/ui/wizardform"
+	"vmmpm/vmm"
 	"vmmpm/wizard"
 )
 
@@ -312,20 +313,38 @@ func moduleRmCmd(a *app) *cobra.Command {
 }
 
 func moduleCheckCmd(a *app) *cobra.Command {
-	var asJSON, deep bool
-	c := moduleCmd(a, "check ID [--deep]", "Log in to VMmanager with the module's stored password and record the result",
+	var asJSON, deep, write bool
+	var record string
+	c := moduleCmd(a, "check ID [--deep [--write] [--record DIR]]", "Log in to VMmanager with the module's stored password and record the result",
 		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt)
 			defer stop()
+			if (write || record != "") && !deep {
+				return usagef("--write and --record need --deep")
+			}
 			if deep {
-				rep, err := b.DeepCheck(ctx, m.ID)
+				if write {
+					fmt.Fprintf(a.stderr, "vmmpm: --write creates a throwaway VM named vmmpm-deep-check-… on cluster %d (%s) of %s, "+
+						"runs every operation the engine uses on it and removes it, even when a step fails; this takes minutes on a real VMmanager\n",
+						m.Cluster.ID, m.Cluster.Name, m.URL)
+				}
+				rep, err := b.DeepCheck(ctx, m.ID, backend.DeepOptions{Write: write})
+				if rep != nil && record != "" && len(rep.Answers) > 0 {
+					if werr := vmm.WriteRecord(record, rep.Answers); werr != nil {
+						return werr
+					}
+					fmt.Fprintf(a.stderr, "Wrote %d masked answers to %s.\n", len(rep.Answers), record)
+				}
 				if err != nil {
+					if rep != nil && len(rep.Probes) > 0 { // e.g. cancelled during --write: what ran, and the cleanup
+						_ = printProbes(a.stdout, rep, asJSON)
+					}
 					return checkExit(kindModule.refusal(m.ID, err))
 				}
 				if err := printProbes(a.stdout, rep, asJSON); err != nil {
 					return err
 				}
-				return deepVerdict(rep, "run vmmpm validate --deep --record DIR against it and attach DIR to a bug report")
+				return deepVerdict(rep, "run vmmpm module check --deep --record DIR against it and attach DIR to a bug report")
 			}
 			chk, err := b.CheckModule(ctx, m.ID)
 			switch {
@@ -339,7 +358,20 @@ func moduleCheckCmd(a *app) *cobra.Command {
 			return checkExit(kindModule.refusal(m.ID, err))
 		})
 	c.Flags().BoolVar(&asJSON, "json", false, "print the recorded check as JSON")
-	c.Flags().BoolVar(&deep, "deep", false, "run the read-only deep check of validate --deep with the stored password (exit 6 when a probe differs)")
+	c.Flags().BoolVar(&deep, "deep", false, "run the read-only deep check of validate --deep with the stored password (exit 6 when a probe finds a mismatch)")
+	c.Flags().BoolVar(&write, "write", false, "with --deep, for a staging VMmanager: also create a throwaway VM on the module's cluster, "+
+		"run every operation the engine uses on it, check each answer and remove the VM")
+	c.Flags().StringVar(&record, "record", "", "with --deep: write the answers, masked, to this folder")
+	c.Long = "Without flags: log in with the stored password and record the result.\n\n" +
+		"--deep reads every endpoint, filter and field the engine relies on and says per probe ok, mismatch or\n" +
+		"inconclusive (nothing to compare yet, e.g. no VM on a fresh VMmanager; the row says what to create).\n" +
+		"--deep --write is for a staging VMmanager, once before production: it also creates a throwaway VM\n" +
+		"(vmmpm-deep-check-…) on the module's cluster, stops and starts it, posts a deferred resize of CPU, RAM\n" +
+		"and disk with one more IPv4 address and restarts it, changes its password, reinstalls and reboots it,\n" +
+		"deletes it, checks every answer and task, and reads the VM back after each step. The VM is removed\n" +
+		"even when a step fails or the check is interrupted; the last row says nothing was left behind.\n" +
+		"--record DIR keeps the answers with tokens, passwords, emails and addresses masked, for a bug report.\n\n" +
+		"Exit codes: 0 no mismatch, 6 a probe found a mismatch, and the login codes of module check."
 	return c
 }
 

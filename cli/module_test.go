@@ -311,7 +311,7 @@ func TestModuleDeepCheck(t *testing.T) {
 	e := newModuleEnv(t)
 	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
 	out := e.ok("", "module", "check", "1", "--deep")
-	if !strings.Contains(out, "PROBE") || strings.Contains(out, "differs") {
+	if !strings.Contains(out, "PROBE") || strings.Contains(out, "mismatch\n") || !strings.Contains(out, "0 mismatch, 6 inconclusive") {
 		t.Fatalf("deep check against the emulator:\n%s", out)
 	}
 	var m store.Module
@@ -331,6 +331,59 @@ func TestModuleDeepCheck(t *testing.T) {
 	}
 	if m.LastDeep == nil || m.LastDeep.OK || len(m.LastDeep.Differs) == 0 {
 		t.Fatalf("a failed deep check was not kept: %+v", m.LastDeep)
+	}
+}
+
+// TestModuleDeepCheckWrite: `module check ID --deep --write --record DIR` against the emulator creates a
+// throwaway VM on the module's cluster, passes with nothing inconclusive, keeps the outcome, records
+// masked answers and leaves no VM; against an emulator that renames start_task it exits 6 naming the
+// field, and still leaves no VM. --write without --deep is refused.
+func TestModuleDeepCheckWrite(t *testing.T) {
+	e := newModuleEnv(t)
+	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
+	e.refuse(exitUsage, "", []string{"module", "check", "1", "--write"}, "--write and --record need --deep")
+
+	s := sim.New(sim.Config{})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	e.ok("", "module", "set", "1", "url="+srv.URL)
+	dir := filepath.Join(t.TempDir(), "rec")
+	out, errOut, code := e.run("", "module", "check", "1", "--deep", "--write", "--record", dir)
+	if code != exitOK || !strings.Contains(out, "write: deferred change and restart") || !strings.Contains(out, "0 mismatch, 0 inconclusive") ||
+		!strings.Contains(errOut, "throwaway VM") || !strings.Contains(errOut, "masked answers to "+dir) {
+		t.Fatalf("--deep --write: exit %d\n%s\n%s", code, out, errOut)
+	}
+	if st := s.Stats(); st.LiveHosts != 0 || len(st.HostsCreated) != 1 {
+		t.Fatalf("after --write: %d live VMs, created %v", st.LiveHosts, st.HostsCreated)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*write-create.json"))
+	if len(files) == 0 {
+		t.Fatalf("no recorded answer of the create step in %s", dir)
+	}
+	for _, f := range files {
+		b, _ := os.ReadFile(f)
+		if strings.Contains(string(b), modulePassword) || strings.Contains(string(b), "admin@example.com") {
+			t.Fatalf("%s holds the password or the email", f)
+		}
+	}
+	var m store.Module
+	if err := json.Unmarshal([]byte(e.ok("", "module", "show", "1", "--json")), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.LastDeep == nil || !m.LastDeep.OK || !m.LastDeep.Write || len(m.LastDeep.Inconclusive) != 0 {
+		t.Fatalf("the write check was not kept with the module: %+v", m.LastDeep)
+	}
+
+	quirky := sim.New(sim.Config{Quirks: []sim.Quirk{{Kind: "field", From: "start_task", To: "restart_job"}}})
+	qsrv := httptest.NewServer(quirky)
+	t.Cleanup(qsrv.Close)
+	e.ok("", "module", "set", "1", "url="+qsrv.URL)
+	e.refuse(exitDiffers, "", []string{"module", "check", "1", "--deep", "--write"}, "answers differently", "write: deferred change and restart")
+	if st := quirky.Stats(); st.LiveHosts != 0 {
+		t.Fatalf("a failed --write left %d VMs", st.LiveHosts)
+	}
+	if !strings.Contains(e.out.String(), "has no start_task") {
+		t.Fatalf("the mismatch does not name start_task:\n%s", e.out.String())
 	}
 }
 

@@ -86,9 +86,16 @@ func (a *app) attach(ctx context.Context) (*server.Client, *backend.Info, error)
 	return c, info, nil
 }
 
+// samePath reports whether a and b name one file, links resolved.
 func samePath(a, b string) bool {
-	aa, err1 := filepath.Abs(a)
-	bb, err2 := filepath.Abs(b)
+	resolve := func(p string) (string, error) {
+		if r, err := filepath.EvalSymlinks(p); err == nil {
+			p = r
+		}
+		return filepath.Abs(p)
+	}
+	aa, err1 := resolve(a)
+	bb, err2 := resolve(b)
 	return err1 == nil && err2 == nil && aa == bb
 }
 

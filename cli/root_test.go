@@ -101,7 +101,27 @@ func TestListOnReadOnlyFileSystem(t *testing.T) {
 	if out, _, code := runCLI(t, "", "--db", db, "jobs"); code != 0 {
 		t.Errorf("jobs on a read-only file system: exit %d, %q", code, out)
 	}
+	if out, errOut, code := runCLI(t, "", "--db", db, "status"); code != 0 || !strings.Contains(out, "database:") {
+		t.Errorf("status on a read-only file system: exit %d, %q %q", code, out, errOut)
+	}
 	if _, _, code := runCLI(t, "", "--db", db, "datacenter", "add", "DC Two"); code == 0 {
 		t.Error("datacenter add succeeded on a read-only file system")
+	}
+}
+
+// TestSamePathResolvesLinks: a --db that is a link to the served file names the same database.
+func TestSamePathResolvesLinks(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "vmmpm.db")
+	if err := os.WriteFile(db, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.db")
+	if err := os.Symlink(db, link); err != nil {
+		t.Fatal(err)
+	}
+	if !samePath(link, db) || samePath(filepath.Join(dir, "other.db"), db) {
+		t.Errorf("samePath(link, db) = %v, samePath(other, db) = %v; want true, false", samePath(link, db),
+			samePath(filepath.Join(dir, "other.db"), db))
 	}
 }

@@ -594,3 +594,40 @@ func TestServeRecordsWhoActed(t *testing.T) {
 		t.Errorf("the server's log names calls that change nothing:\n%s", srv.out)
 	}
 }
+
+// TestServeStoppedIsNoticed: a server stopped with SIGSTOP keeps its socket but answers nothing; an
+// attached TUI says so within 5 s, a command gives up within 10 s with one sentence, and after SIGCONT
+// both carry on.
+func TestServeStoppedIsNoticed(t *testing.T) {
+	env := newEngineEnv(t, 0)
+	srv := env.startServe()
+	tui := env.startTUI()
+	pid := srv.cmd.Process.Pid
+	tui.expect(fmt.Sprintf("attached to pid %d", pid))
+	if err := srv.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.cmd.Process.Signal(syscall.SIGCONT) })
+	stopped := time.Now()
+	tui.expect(fmt.Sprintf("server pid %d NOT ANSWERING", pid))
+	if d := time.Since(stopped); d > 5*time.Second {
+		t.Errorf("the TUI said the server answers nothing after %s, want within 5 s", d)
+	}
+	began := time.Now()
+	_, errOut, code := runCLI(t, "", "--db", env.db, "--socket", env.socket(), "status")
+	if d := time.Since(began); d > 10*time.Second {
+		t.Errorf("status beside a stopped server took %s, want under 10 s", d)
+	}
+	requireSentence(t, errOut, "did not answer in time")
+	if code == 0 || strings.Contains(errOut, "context deadline") || strings.Contains(errOut, `Post "`) {
+		t.Errorf("status beside a stopped server: exit %d, %q; want one sentence without Go's text", code, errOut)
+	}
+	if err := srv.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	tui.expect(fmt.Sprintf("attached to pid %d", pid))
+	if out := mustCLI(t, "--db", env.db, "--socket", env.socket(), "status"); !strings.Contains(out, fmt.Sprintf("pid %d", pid)) {
+		t.Errorf("status after SIGCONT: %q", out)
+	}
+	tui.quit()
+}

@@ -34,7 +34,8 @@ func newSimCmd(a *app) *cobra.Command {
 			"Seed: admin@example.com (@admin), cluster 1 kvm-main (pools on interfaces 0 and 1), cluster 2 lxd-main\n" +
 			"(pool on interface 0 only), pools of --ipv4-pool-size addresses, OS 1-4, recipes 1-2, and (with\n" +
 			"--history) VM 1 already deleted with its finished tasks. --quirk field:OLD=NEW renames a property in\n" +
-			"every answer and --quirk task:OLD=NEW files tasks under another name, to see validate --deep notice.\n" +
+			"every answer and --quirk task:OLD=NEW files tasks under another name, to see validate --deep notice;\n" +
+			"--quirk interface:string (or interface:name) answers ip4[].interface as a string, as GO1 types it.\n" +
 			"--seed-vms N starts with N VMs (legacy-0001, …) under five client accounts that no vmmpm database knows.\n" +
 			"POST /sim/vm/ID/delete|stop|start|resize|owner|duplicate changes a VM behind vmmpm's back (no token),\n" +
 			"POST /sim/seed-vms {\"count\":N} adds more VMs nobody ordered.\n" +
@@ -57,7 +58,9 @@ func newSimCmd(a *app) *cobra.Command {
 	fl.BoolVar(&f.cfg.History, "history", true, "start with a deleted VM's finished tasks listed (for validate --deep)")
 	fl.IntVar(&f.cfg.SeedVMs, "seed-vms", 0, "start with this many VMs nobody ordered, under five client accounts (import candidates)")
 	fl.IntVar(&f.cfg.ListLimit, "list-limit", 0, "cut every list answer to this many items, as a VMmanager paging its lists would (0 = no cut)")
-	fl.StringArrayVar(&f.quirks, "quirk", nil, "depart from VMmanager on purpose: field:OLD=NEW or task:OLD=NEW (repeatable)")
+	fl.StringArrayVar(&f.quirks, "quirk", nil, "depart from VMmanager on purpose: field:OLD=NEW, task:OLD=NEW, interface:string or interface:name (repeatable)")
+	fl.BoolVar(&f.cfg.DeferPending, "defer-pending", false, "keep the task of a change deferred to a running VM's next stop pending until that stop")
+	fl.BoolVar(&f.cfg.OneTaskPerVM, "one-task-per-vm", false, "refuse (409) a change of a VM while another of its tasks runs")
 	return cmd
 }
 

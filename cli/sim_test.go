@@ -218,7 +218,7 @@ func TestIsLoopbackListen(t *testing.T) {
 func TestValidateDeepAgainstSimCommand(t *testing.T) {
 	base, _, _, stop := startSim(t, "", "--task-time", "0")
 	out, errOut, code := runCLI(t, "demo-password\n", "validate", "--deep", "--url", base, "--user", "admin@example.com")
-	if code != exitOK || strings.Contains(out, "differs") || !strings.Contains(out, "task names") {
+	if code != exitOK || strings.Contains(out, "mismatch\n") || !strings.Contains(out, "task names") {
 		t.Fatalf("plain sim: code %d\n%s\n%s", code, out, errOut)
 	}
 	if err := stop(); err != nil {
@@ -236,8 +236,8 @@ func TestValidateDeepAgainstSimCommand(t *testing.T) {
 				line = l
 			}
 		}
-		if !strings.HasSuffix(strings.TrimSpace(line), "differs") {
-			t.Errorf("%s: the %s row does not say differs:\n%s", quirk, probe, out)
+		if !strings.HasSuffix(strings.TrimSpace(line), "mismatch") {
+			t.Errorf("%s: the %s row does not say mismatch:\n%s", quirk, probe, out)
 		}
 		if err := stop(); err != nil {
 			t.Fatal(err)

@@ -58,6 +58,7 @@ func printStats(w io.Writer, s *stats.Snapshot) {
 		fmt.Fprintf(w, "  per minute: |%s| (last 60 minutes)\n", stats.Sparkline(m.PerMinute))
 		fmt.Fprintf(w, "  last check: %s\n", checkSummary(m.LastCheck))
 		fmt.Fprintf(w, "  VMmanager logins in the current session period: %s\n", loginsSummary(m.Logins))
+		printRoom(w, &m)
 		for _, t := range m.Types {
 			fmt.Fprintf(w, "  %-12s %4d done %3d failed %3d retried  p50 %-7s p95 %s\n", t.Type, t.Done, t.Failed, t.Retried,
 				stats.Short(t.P50), stats.Short(t.P95))
@@ -88,4 +89,31 @@ func loginsSummary(l *stats.Logins) string {
 		return stats.LoginsText(l) + " (no period running)"
 	}
 	return stats.LoginsText(l) + " (since " + l.Since.Local().Format("15:04:05") + ")"
+}
+
+// printRoom is a module's free room: each pool, the cluster, and what is below its warning threshold.
+func printRoom(w io.Writer, m *stats.Module) {
+	c := m.Capacity
+	if c == nil {
+		fmt.Fprintln(w, "  free in VMmanager: - (unknown: not read yet, or VMmanager could not be reached)")
+		return
+	}
+	fmt.Fprintf(w, "  free in VMmanager (read %s): %s\n", c.At.Local().Format("15:04:05"), orDash(stats.RoomText(c)))
+	for _, p := range c.Pools {
+		free := "count not given"
+		if p.IPv4 != nil {
+			free = fmt.Sprintf("%d of %d IPv4 free", p.IPv4.Free(), p.IPv4.Total)
+		}
+		fmt.Fprintf(w, "    pool %d %s (interface %d): %s\n", p.ID, p.Name, p.Interface, free)
+	}
+	for _, low := range m.Low {
+		fmt.Fprintf(w, "  WARNING: low (under %d%% free): %s\n", m.CapacityWarn, low)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -80,6 +80,28 @@ func TestStatsThroughTheServer(t *testing.T) {
 		t.Errorf("logins gauge: %v", m)
 	}
 
+	// Free room: the pool and the cluster as the engine last read them (the six VMs counted), as
+	// figures, text and gauges, and a warning once the module's threshold is above what is free.
+	c := s.Modules[0].Capacity
+	if c == nil || len(c.Pools) == 0 || c.Pools[0].ID != 1 || c.Pools[0].IPv4 == nil || c.Pools[0].IPv4.Used < 6 ||
+		c.Cluster.ID != 1 || c.Cluster.CPU == nil || c.Cluster.CPU.Used < 6 || s.Modules[0].CapacityWarn != 10 || len(s.Modules[0].Low) != 0 {
+		t.Errorf("capacity through the server: %+v (warn %d, low %v)", c, s.Modules[0].CapacityWarn, s.Modules[0].Low)
+	}
+	if m := fams["vmmpm_pool_ipv4_free"].GetMetric(); len(m) == 0 || m[0].GetGauge().GetValue() <= 0 ||
+		len(fams["vmmpm_cluster_free"].GetMetric()) != 3 || fams["vmmpm_capacity_low"] == nil {
+		t.Errorf("capacity gauges missing:\n%s", metrics)
+	}
+	mustCLI(t, append(sock, "module", "set", "1", "capacity_warn=100")...)
+	if low := decodeJSON[stats.Snapshot](t, mustCLI(t, append(sock, "stats", "--json")...)).Modules[0].Low; len(low) == 0 ||
+		!strings.HasPrefix(low[0], "pool 1 (public-v4): ") {
+		t.Errorf("capacity_warn=100 warns of %v", low)
+	}
+	if out := mustCLI(t, append(sock, "stats")...); !strings.Contains(out, "WARNING: low (under 100% free): pool 1 (public-v4)") ||
+		!strings.Contains(out, "free in VMmanager (read ") {
+		t.Errorf("stats text lacks the free room and its warning:\n%s", out)
+	}
+	mustCLI(t, append(sock, "module", "set", "1", "capacity_warn=10")...)
+
 	text := mustCLI(t, append(sock, "stats")...)
 	for _, want := range []string{"module 1 vmm: ok", "6 done, 0 failed", "q-1-1", "LAST OUTCOMES", "DDD",
 		"VMmanager logins in the current session period: 1 / 1h session (since "} {

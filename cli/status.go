@@ -22,7 +22,7 @@ func newStatusCmd(a *app) *cobra.Command {
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			show := func() error {
-				return a.withBackend(false, func(b backend.Backend) error {
+				return a.withReader(func(b backend.Backend) error { // a read-only file can be told about too
 					st, err := b.Status(c.Context())
 					if err != nil {
 						return err
@@ -58,7 +58,7 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 	if st.Server {
 		fmt.Fprintf(w, "engine:    %s\n", st.Engine)
 		if st.Engine.Paused {
-			fmt.Fprintln(w, "           nothing starts until the database can be written again; free space and it resumes by itself")
+			fmt.Fprintf(w, "           nothing starts until the database can be written again: %s; it resumes by itself\n", st.Engine.PauseAdvice)
 		}
 		if st.Engine.WaitingAdvice != "" {
 			fmt.Fprintf(w, "           %s\n", st.Engine.WaitingAdvice)

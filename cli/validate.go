@@ -152,17 +152,27 @@ func (a *app) validateDeep(ctx context.Context, client *vmm.Client, o validateOp
 // printProbes prints a deep check: the probe table, or the report as JSON.
 func printProbes(w io.Writer, rep *vmm.Report, asJSON bool) error {
 	if asJSON {
-		return printJSON(w, rep)
+		r := *rep
+		r.Answers = nil // --record writes them, masked, one file each
+		return printJSON(w, &r)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "PROBE\tEXPECTED\tSEEN\tRESULT")
 	for _, p := range rep.Probes {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Expected, p.Seen, okDiffers(p.OK))
+		seen := p.Seen
+		if p.Create != "" {
+			seen += "; to compare: " + p.Create
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Expected, seen, p.Result)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, rep.Summary())
+	return err
 }
 
-// deepVerdict is exit 6 when any probe differed, with what to do.
+// deepVerdict is exit 6 when any probe found a mismatch, with what to do.
 func deepVerdict(rep *vmm.Report, advice string) error {
 	if d := rep.Differs(); len(d) > 0 {
 		return withCode(exitDiffers, fmt.Errorf("VMmanager at %s answers differently from what vmmpm relies on in: %s; %s",
@@ -195,13 +205,6 @@ func (a *app) validateReplay(ctx context.Context, o validateOpts) error {
 	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
 	defer cancel()
 	return a.validateDeep(ctx, client, o)
-}
-
-func okDiffers(ok bool) string {
-	if ok {
-		return "ok"
-	}
-	return "differs"
 }
 
 func roundMS(d time.Duration) float64 {

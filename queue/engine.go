@@ -167,7 +167,9 @@ type Engine struct {
 	relaying bool          // a worker is finishing: the first job spawn starts goes to it (relay)
 	relay    *relayed
 	held     []*change
-	keyWait  *keyWait // the keyring cannot give passwords: start nothing until it can
+	keyWait  *keyWait            // the keyring cannot give passwords: start nothing until it can
+	capWaits map[capKey]*capWait // a module's opens wait for room in VMmanager: start none of them
+	capRead  sync.Map            // module id → when Capacity last began reading its free room
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
@@ -438,6 +440,9 @@ func (e *Engine) startable(js *jobState) bool {
 	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js {
 		return false
 	}
+	if js.job.Type == store.OpOpen && e.capacityHeld(js.job.ModuleID) {
+		return false
+	}
 	return js.lane == nil || js.lane.fifo[0] == js
 }
 
@@ -674,8 +679,8 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // activate resumes interrupted jobs, arms retry timers and starts whatever can start (e.mu held).
 func (e *Engine) activate() {
-	if e.keyWait != nil { // ask the keyring afresh: the first job to need it waits again if it must
-		e.keyWait = nil
+	if e.keyWait != nil || e.capWaits != nil { // ask afresh: the first job to need it waits again if it must
+		e.keyWait, e.capWaits = nil, nil
 		e.publishStatus()
 	}
 	all := e.sortedJobs()

@@ -14,7 +14,7 @@ import (
 )
 
 // checkAllDone asserts every job is done, every service active with one VM created once.
-func checkAllDone(t *testing.T, f *fixture, wantJobs int) {
+func checkAllDone(t testing.TB, f *fixture, wantJobs int) {
 	t.Helper()
 	jobs := allJobs(t, f.db)
 	if len(jobs) != wantJobs {

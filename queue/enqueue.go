@@ -138,6 +138,9 @@ func (e *Engine) enqueueTx(fn func(tx *store.Tx, add func(*jobState)) error) err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.refuseWhilePaused("nothing was enqueued"); err != nil {
+		return err
+	}
 	var added []*jobState
 	add := func(js *jobState) {
 		if !store.Finished(js.job.State) {
@@ -375,6 +378,19 @@ func unknown(format string, args ...any) error {
 	return &unknownID{store.ValidationError{Field: store.FieldRecord, Rule: fmt.Sprintf(format, args...)}}
 }
 
+// ErrPaused marks a change refused at once because the engine is paused on its disk: it would wait
+// for the disk, and a caller must not hang on it.
+var ErrPaused = errors.New("the engine is paused")
+
+// refuseWhilePaused refuses a change while the engine is paused, saying what was not done (e.mu held).
+func (e *Engine) refuseWhilePaused(notDone string) error {
+	if e.pause == nil {
+		return nil
+	}
+	return fmt.Errorf("%w (%s), so %s; it runs nothing until the database can be written again: %s, then try again",
+		ErrPaused, e.pause.Cause(), notDone, e.pause.advice())
+}
+
 // byText is " by WHO" for an enqueue's log line, nothing when the caller is not known.
 func byText(by string) string {
 	if by == "" {
@@ -390,6 +406,10 @@ func (a Actor) Cancel(jobID uint64) error {
 		return err
 	}
 	e.mu.Lock()
+	if err := e.refuseWhilePaused(fmt.Sprintf("job %d was not cancelled", jobID)); err != nil {
+		e.mu.Unlock()
+		return err
+	}
 	js := e.jobs[jobID]
 	if js == nil {
 		e.mu.Unlock()

@@ -220,3 +220,54 @@ func TestDiskFaultMaxPause(t *testing.T) {
 		}
 	}
 }
+
+// TestPausedEngineAnswersAtOnce: while the engine is paused on a full disk, a cancel and a service
+// creation answer at once (well within a second), refused with the pause's cause, and change nothing.
+func TestPausedEngineAnswersAtOnce(t *testing.T) {
+	f := newFixture(t, sim.Config{TaskTime: time.Hour, Seed: 9}, queueParams("p-__PMID__", 1))
+	disk := &faultyDisk{t: t, from: 1, count: 1 << 30}
+	opt := fastOptions()
+	opt.update = disk.update
+	e := f.engine(opt)
+	svcs, err := e.CreateServices(f.tariff.ID, 2, "paused@example.org")
+	f.must(err)
+	events, stop := e.Subscribe(1 << 12)
+	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { cancel(); <-done; _ = e.Close() }()
+	if !waitPaused(events, 10*time.Second) {
+		t.Fatal("the engine did not pause on the full disk")
+	}
+	for what, call := range map[string]func() error{
+		"cancel":  func() error { return e.Cancel(2) },
+		"create":  func() error { _, err := e.CreateServices(f.tariff.ID, 1, "paused@example.org"); return err },
+		"enqueue": func() error { _, err := e.Enqueue(svcs[0].ID, store.OpReboot, nil); return err },
+	} {
+		began := time.Now()
+		err := call()
+		if d := time.Since(began); d > time.Second {
+			t.Errorf("%s during the pause took %s", what, d)
+		}
+		if !errors.Is(err, ErrPaused) || !strings.Contains(err.Error(), "disk full") || !strings.Contains(err.Error(), "free space") {
+			t.Errorf("%s during the pause: %v; want a refusal naming the pause and what to free", what, err)
+		}
+	}
+	if n := len(allJobs(t, f.db)); n != 2 {
+		t.Errorf("%d jobs in the file after the refused calls, want the 2 from before", n)
+	}
+}
+
+// TestPauseAdviceFitsTheCause: the engine's status advises what fits the fault: space for a full disk,
+// the disk itself for an I/O error, a remount for a read-only file system.
+func TestPauseAdviceFitsTheCause(t *testing.T) {
+	for errno, want := range map[syscall.Errno]string{syscall.ENOSPC: "free space", syscall.EIO: "check the disk",
+		syscall.EROFS: "remount"} {
+		f := newStorageFault(t.TempDir()+"/vmmpm.db", &os.PathError{Op: "write", Path: "vmmpm.db", Err: errno}, time.Now())
+		e := &Engine{pause: f}
+		if st := e.statusLocked(); !st.Paused || !strings.Contains(st.PauseAdvice, want) {
+			t.Errorf("%v: advice %q, want it to say %q", errno, st.PauseAdvice, want)
+		}
+	}
+}

@@ -16,7 +16,7 @@ import (
 
 // fixture is a real database, an emulator on loopback and one module pointing at it.
 type fixture struct {
-	t       *testing.T
+	t       testing.TB
 	path    string
 	db      *store.DB
 	secrets store.Secrets
@@ -39,7 +39,7 @@ func startSim(t testing.TB, cfg sim.Config) (*sim.Sim, string) {
 
 // newFixture opens a fresh database with a data center, a department, one module with params and a
 // tariff on it. The module's password lives in memory secrets.
-func newFixture(t *testing.T, cfg sim.Config, params store.Params) *fixture {
+func newFixture(t testing.TB, cfg sim.Config, params store.Params) *fixture {
 	t.Helper()
 	s, url := startSim(t, cfg)
 	f := &fixture{t: t, path: filepath.Join(t.TempDir(), "vmmpm.db"), sim: s, url: url, secrets: store.NewMemorySecrets()}

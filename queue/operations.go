@@ -23,6 +23,9 @@ const (
 	// ArgRecipeTask is set by open, not given: the recipe task VMmanager started with the VM, to wait on
 	// after a restart.
 	ArgRecipeTask = "recipe_task"
+	// ArgParamTasks is set by setparam, not given: the VMmanager tasks it started ("consul/name",
+	// comma-separated), so a repeated attempt waits for what it posted instead of posting it again.
+	ArgParamTasks = "param_tasks"
 )
 
 // ArgType is what an argument's value is.

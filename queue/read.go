@@ -46,6 +46,19 @@ func (e *Engine) Counts() map[uint64]ModuleCounts {
 	return out
 }
 
+// StoredCounts are the job counts by state per module as committed in db, read without an engine
+// (lanes are not known): for a file opened read-only.
+func StoredCounts(db *store.DB) (map[uint64]ModuleCounts, error) {
+	out := map[uint64]ModuleCounts{}
+	err := db.View(func(tx *store.Tx) error {
+		for id, c := range readCounts(tx.Bolt()) {
+			out[id] = *c
+		}
+		return nil
+	})
+	return out, err
+}
+
 // Page returns jobs in one state ("" = every state), newest first, skipping offset, at most limit,
 // and how many there are in all. The ids come from an in-memory index, so the cost is O(limit) reads
 // whatever the history size.

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"cmp"
+	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -16,10 +17,14 @@ type Status struct {
 	Paused      bool      `json:"paused"`
 	PauseReason string    `json:"pause_reason,omitempty"` // e.g. "disk full on /var (12288 bytes free)"
 	PausedSince time.Time `json:"paused_since,omitzero"`
+	// PauseAdvice is what to do about the pause's cause (free space, remount, check the disk).
+	PauseAdvice string `json:"pause_advice,omitempty"`
 	// Waiting is why jobs wait without using attempts, e.g. "keyring locked" ("" when none waits).
 	Waiting       string    `json:"waiting,omitempty"`
 	WaitingAdvice string    `json:"waiting_advice,omitempty"` // the sentence saying how to fix it
 	WaitingSince  time.Time `json:"waiting_since,omitzero"`
+	// Capacity lists the modules whose opens wait for room in VMmanager (a full pool or cluster).
+	Capacity []CapacityWait `json:"capacity_waits,omitempty"`
 }
 
 // String is the one-line state: "paused: …", "waiting: …" or "running".
@@ -29,6 +34,10 @@ func (s Status) String() string {
 		return "paused: " + s.PauseReason
 	case s.Waiting != "":
 		return "waiting: " + s.Waiting
+	case len(s.Capacity) == 1:
+		return fmt.Sprintf("running; opens on module %d waiting: %s", s.Capacity[0].ModuleID, s.Capacity[0].Cause)
+	case len(s.Capacity) > 1:
+		return fmt.Sprintf("running; opens waiting for room in VMmanager on %d modules", len(s.Capacity))
 	}
 	return "running"
 }
@@ -50,11 +59,12 @@ func (e *Engine) Paused() (bool, string) {
 func (e *Engine) statusLocked() Status {
 	var s Status
 	if f := e.pause; f != nil {
-		s.Paused, s.PauseReason, s.PausedSince = true, f.Cause(), f.Since
+		s.Paused, s.PauseReason, s.PausedSince, s.PauseAdvice = true, f.Cause(), f.Since, f.advice()
 	}
 	if w := e.keyWait; w != nil {
 		s.Waiting, s.WaitingAdvice, s.WaitingSince = w.cause, w.advice, w.since
 	}
+	s.Capacity = e.capacityStatus()
 	return s
 }
 

@@ -139,6 +139,15 @@ func (e *Engine) attempt(ctx context.Context, op *Op, committed <-chan error) *r
 		e.mu.Unlock()
 		return nil
 	}
+	if w := capacityWait(err); w != nil {
+		e.mu.Lock()
+		op.js.worker = false
+		e.workers--
+		e.waitForCapacity(op.js, op, w)
+		e.unpark()
+		e.mu.Unlock()
+		return nil
+	}
 	return e.finish(op.js, res, err, false)
 }
 
@@ -206,6 +215,8 @@ type Error struct {
 	Msg    string // one sentence for the job's error and the task's reason; Err's text when empty
 	Retry  bool   // another attempt later may succeed (spec §6 transient errors)
 	Module bool   // says something about the module (unreachable, TLS, login, overload), not one service
+	// Wait, when set, holds the job (and its module's opens) until room appears, its attempt unused.
+	Wait *Wait
 }
 
 func (e *Error) Error() string { return e.Err.Error() }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"vmmpm/backend"
 	"vmmpm/reconcile"
@@ -93,9 +94,73 @@ func (c *Client) hello(ctx context.Context) (*backend.Info, error) {
 	return &info, nil
 }
 
+// SilentAfter is how long a server may answer nothing before a call in progress, or an event stream,
+// gives up on it: a server that runs answers a hello at once, and a stream's heartbeat comes every
+// Heartbeat.
+var SilentAfter = 3 * time.Second
+
 // call posts args to /v1/name and decodes the result into out (when set and present). A domain
-// error comes back as the error it was on the server's side.
+// error comes back as the error it was on the server's side. A call that lasts is watched: when the
+// server stops answering a hello on another connection, it gives up with ErrNotAnswering.
 func (c *Client) call(ctx context.Context, name string, args, out any) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if name != "hello" {
+		stop := c.watch(ctx, cancel)
+		defer stop()
+	}
+	err := c.post(ctx, name, args, out)
+	if cause := context.Cause(ctx); errors.Is(cause, backend.ErrNotAnswering) {
+		return cause
+	}
+	return err
+}
+
+// watch pings the server with a hello every second from the first second of a call on, and cancels
+// the call with a not-answering sentence once none has answered for SilentAfter.
+func (c *Client) watch(ctx context.Context, cancel context.CancelCauseFunc) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		lastOK := time.Now()
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			pctx, pcancel := context.WithTimeout(ctx, SilentAfter)
+			err := c.post(pctx, "hello", noArgs{}, nil)
+			pcancel()
+			var ve *VersionError
+			if err == nil || errors.As(err, &ve) || !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, ErrServerGone) {
+				lastOK = time.Now() // any answer means the server runs
+			} else if time.Since(lastOK) >= SilentAfter {
+				cancel(c.notAnswering(time.Since(lastOK)))
+				return
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
+// notAnswering is the sentence for a server silent for d.
+func (c *Client) notAnswering(d time.Duration) error {
+	who := "the vmmpm server"
+	c.mu.Lock()
+	if c.info != nil {
+		who = fmt.Sprintf("the vmmpm server (pid %d)", c.info.PID)
+	}
+	c.mu.Unlock()
+	return &backend.SilentError{For: d, Msg: fmt.Sprintf("%s on %s has answered nothing for %s; it may be stopped "+
+		"(kill -CONT its pid) or stuck on its disk; check it with vmmpm status, or restart it", who, c.socket, d.Round(time.Second))}
+}
+
+// post is one call's request and answer.
+func (c *Client) post(ctx context.Context, name string, args, out any) error {
 	body, err := json.Marshal(args)
 	if err != nil {
 		return err
@@ -140,7 +205,11 @@ func (c *Client) transportError(err error) error {
 	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
 		return fmt.Errorf("%w: nothing listens on %s (start it with vmmpm serve): %w", errNoServer, c.socket, ErrServerGone)
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &backend.SilentError{Cause: err, Msg: fmt.Sprintf("the vmmpm server on %s did not answer in time; it may be "+
+			"stopped (kill -CONT its pid) or stuck on its disk; check it with vmmpm status, or restart it", c.socket)}
+	}
+	if errors.Is(err, context.Canceled) {
 		return err
 	}
 	return fmt.Errorf("the vmmpm server on %s did not answer (%v); is it still running? (vmmpm status): %w", c.socket, err, ErrServerGone)
@@ -258,9 +327,9 @@ func (c *Client) CheckModule(ctx context.Context, id uint64) (*store.Check, erro
 	return chk, err
 }
 
-func (c *Client) DeepCheck(ctx context.Context, id uint64) (*vmm.Report, error) {
+func (c *Client) DeepCheck(ctx context.Context, id uint64, o backend.DeepOptions) (*vmm.Report, error) {
 	var rep *vmm.Report
-	err := c.call(ctx, "deep_check", idArgs{ID: id}, &rep)
+	err := c.call(ctx, "deep_check", deepArgs{ID: id, DeepOptions: o}, &rep)
 	return rep, err
 }
 
@@ -318,16 +387,28 @@ func (c *Client) Events(ctx context.Context, since uint64, light bool) (<-chan b
 	if light {
 		url += "&light=1"
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	// The stream's own context: cancelled when its answer does not begin within SilentAfter, or when
+	// it then stays silent past two heartbeats (a stopped server keeps the connection but says nothing).
+	sctx, cancel := context.WithCancelCause(ctx)
+	req, err := http.NewRequestWithContext(sctx, http.MethodGet, url, nil)
 	if err != nil {
+		cancel(nil)
 		return nil, err
 	}
 	req.Header.Set(versionHeader, c.version)
+	quiet := 2 * Heartbeat // a running server answers the stream's headers at once and beats every Heartbeat
+	silent := time.AfterFunc(quiet, func() { cancel(c.notAnswering(quiet)) })
 	resp, err := c.http.Do(req)
+	silent.Stop()
 	if err != nil {
+		defer cancel(nil)
+		if cause := context.Cause(sctx); errors.Is(cause, backend.ErrNotAnswering) {
+			return nil, cause
+		}
 		return nil, c.transportError(err)
 	}
 	if resp.StatusCode != http.StatusOK {
+		defer cancel(nil)
 		defer resp.Body.Close()
 		var env envelope
 		if json.NewDecoder(resp.Body).Decode(&env) == nil && env.Error != nil {
@@ -336,12 +417,16 @@ func (c *Client) Events(ctx context.Context, since uint64, light bool) (<-chan b
 		return nil, fmt.Errorf("the vmmpm server answered %s to the event stream", resp.Status)
 	}
 	out := make(chan backend.Event, 256)
+	silent = time.AfterFunc(quiet, func() { cancel(c.notAnswering(quiet)) })
 	go func() {
 		defer close(out)
+		defer cancel(nil)
+		defer silent.Stop()
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(make([]byte, 64<<10), 16<<20)
 		for sc.Scan() {
+			silent.Reset(quiet)
 			line := bytes.TrimSpace(sc.Bytes())
 			if len(line) == 0 {
 				continue // heartbeat

@@ -17,8 +17,9 @@ import (
 var (
 	HubKeep      = 16384
 	ClientBuffer = 4096
-	// Heartbeat is how often an idle stream carries an empty line, so a vanished client is noticed.
-	Heartbeat = 5 * time.Second
+	// Heartbeat is how often an idle stream carries an empty line, so a vanished client is noticed and
+	// a client notices a server that stopped answering (after two missed beats).
+	Heartbeat = time.Second
 	// LightEvery is how long a light stream gathers events into one notice: far below a TUI's repaint
 	// tick, and it spares every watcher a read per event when the engine is busy.
 	LightEvery = 25 * time.Millisecond

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -93,12 +94,13 @@ func newServer(t *testing.T, b backend.Backend) *Server {
 }
 
 // httpServe serves s.Handler() on loopback with the peer recorded as uid, as withPeer records it
-// from SO_PEERCRED on the socket.
+// from SO_PEERCRED on the socket; each connection is a process of its own (its own pid).
 func httpServe(t *testing.T, s *Server, uid int) *httptest.Server {
 	t.Helper()
 	hs := httptest.NewUnstartedServer(s.Handler())
+	var pids atomic.Int64
 	hs.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
-		return context.WithValue(ctx, peerKey{}, uid)
+		return context.WithValue(context.WithValue(ctx, peerKey{}, uid), peerPIDKey{}, int(1000+pids.Add(1)))
 	}
 	hs.Start()
 	t.Cleanup(hs.Close)
@@ -366,6 +368,87 @@ func TestTooManyInFlight(t *testing.T) {
 	}
 }
 
+// TestPeerShare: one process with PeerShare calls in progress gets 429 for the next, saying it is its
+// share, while another process is still served.
+func TestPeerShare(t *testing.T) {
+	f := newFake()
+	entered, release := make(chan struct{}, PeerShare+1), make(chan struct{})
+	f.view = func(ctx context.Context) (*backend.JobsView, error) {
+		entered <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return &backend.JobsView{}, nil
+	}
+	s := newServer(t, f)
+	hs := httptest.NewUnstartedServer(s.Handler())
+	hs.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
+		return context.WithValue(context.WithValue(ctx, peerKey{}, os.Getuid()), peerPIDKey{}, 4242)
+	}
+	hs.Start()
+	t.Cleanup(hs.Close)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: PeerShare + 2}}
+	t.Cleanup(hc.CloseIdleConnections)
+	var wg sync.WaitGroup
+	for range PeerShare {
+		wg.Go(func() { _, _ = do(t.Context(), hc, http.MethodPost, hs.URL+"/v1/jobs_view", `{}`, testVersion) })
+	}
+	for range PeerShare {
+		select {
+		case <-entered:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("the %d calls did not all reach the backend", PeerShare)
+		}
+	}
+	a := request(t, hc, http.MethodPost, hs.URL+"/v1/jobs_view", `{}`, testVersion)
+	if a.status != http.StatusTooManyRequests || !a.says("its share") {
+		t.Errorf("call %d of one process: %d %s, want 429 naming its share", PeerShare+1, a.status, a.raw)
+	}
+	other := httpServe(t, s, os.Getuid())     // another process, same server
+	go func() { <-entered; close(release) }() // its call got in beside the first's: let all end
+	if a := request(t, other.Client(), http.MethodPost, other.URL+"/v1/jobs_view", `{}`, testVersion); a.status != 200 {
+		t.Errorf("another process, while the first held its share: %d %s, want 200", a.status, a.raw)
+	}
+	wg.Wait()
+}
+
+// TestStalledBodiesHoldNoSlot: more clients than MaxInFlight send their headers and then stall the
+// body; a call beside them is answered at once, and the stalled ones are cut off after BodyTimeout.
+func TestStalledBodiesHoldNoSlot(t *testing.T) {
+	old := BodyTimeout
+	BodyTimeout = 2 * time.Second
+	t.Cleanup(func() { BodyTimeout = old })
+	c := serveLocal(t, newFake(), nil, testVersion)
+	var stalled []net.Conn
+	for range MaxInFlight + 8 {
+		conn, err := net.Dial("unix", c.Socket())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		if _, err := io.WriteString(conn, "POST /v1/jobs_view HTTP/1.1\r\nHost: vmmpm\r\nX-Vmmpm-Version: "+testVersion+
+			"\r\nContent-Length: 100\r\n\r\n{"); err != nil {
+			t.Fatal(err)
+		}
+		stalled = append(stalled, conn)
+	}
+	began := time.Now()
+	if _, err := c.JobsView(t.Context(), backend.JobsQuery{}); err != nil {
+		t.Fatalf("a call beside %d stalled bodies: %v", len(stalled), err)
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Errorf("a call beside stalled bodies took %s", d)
+	}
+	for _, conn := range stalled[:4] {
+		_ = conn.SetReadDeadline(time.Now().Add(20 * time.Second))
+		answer, _ := io.ReadAll(conn)
+		if !strings.Contains(string(answer), "408") || !strings.Contains(string(answer), "did not arrive within") {
+			t.Errorf("a stalled body was answered %q, want 408 saying so", answer)
+		}
+	}
+}
+
 // TestHeaderTimeout: a client that never finishes its request headers is cut off after the
 // server's ReadHeaderTimeout, and others are served meanwhile.
 func TestHeaderTimeout(t *testing.T) {
@@ -434,5 +517,31 @@ func TestClientErrors(t *testing.T) {
 	}
 	if _, err := os.Stat(s.Socket()); !os.IsNotExist(err) {
 		t.Errorf("the socket is still there after the server stopped: %v", err)
+	}
+}
+
+// TestListenKeepsAFolderItDidNotMake: a socket folder Listen makes is 0700; one that was there (the
+// database's) keeps its mode.
+func TestListenKeepsAFolderItDidNotMake(t *testing.T) {
+	dir, err := os.MkdirTemp("", "vl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		sock string
+		want os.FileMode
+	}{{filepath.Join(dir, "s.sock"), 0o755}, {filepath.Join(dir, "new", "s.sock"), 0o700}} {
+		ln, err := Listen(c.sock)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = ln.Close()
+		if st, err := os.Stat(filepath.Dir(c.sock)); err != nil || st.Mode().Perm() != c.want {
+			t.Errorf("%s after Listen: %v %v, want %v", filepath.Dir(c.sock), st.Mode().Perm(), err, c.want)
+		}
 	}
 }

@@ -40,6 +40,9 @@ type Server struct {
 	http    *http.Server
 	// stopEvents ends the gathering of the backend's events New started.
 	stopEvents context.CancelFunc
+	// peers counts each process's calls in progress (take).
+	peersMu sync.Mutex
+	peers   map[int]int
 }
 
 // New builds the server for b and starts gathering b's events at once (so start the engine after New:
@@ -50,7 +53,8 @@ func New(b backend.Backend, seqs SeqStore, version, socket string, log *slog.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{backend: b, version: version, socket: socket, log: log, slots: make(chan struct{}, MaxInFlight)}
+	s := &Server{backend: b, version: version, socket: socket, log: log, slots: make(chan struct{}, MaxInFlight),
+		peers: map[int]int{}}
 	s.hub = newHub(HubKeep, ClientBuffer)
 	s.hub.onError = func(err error) { log.Error("cannot reserve event numbers", "error", err.Error()) }
 	if err := s.hub.restore(seqs); err != nil {
@@ -98,15 +102,16 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 	return err
 }
 
-type peerKey struct{}
+type peerKey struct{}    // the connecting process's uid (int), for the peer check
+type peerPIDKey struct{} // its pid (int), for its share of the calls in flight
 
-// withPeer records the connecting process's uid for the handler's check.
+// withPeer records the connecting process's uid and pid as the kernel gives them.
 func withPeer(ctx context.Context, c net.Conn) context.Context {
-	uid, err := peerUID(c)
+	uid, pid, err := peerCred(c)
 	if err != nil {
-		uid = -1
+		uid, pid = -1, 0
 	}
-	return context.WithValue(ctx, peerKey{}, uid)
+	return context.WithValue(context.WithValue(ctx, peerKey{}, uid), peerPIDKey{}, pid)
 }
 
 // Handler is the HTTP side: the peer and version checks, then the call or the event stream.
@@ -145,23 +150,20 @@ func (s *Server) Handler() http.Handler {
 			fail(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s takes POST, not %s", r.URL.Path, r.Method))
 			return
 		}
-		select {
-		case s.slots <- struct{}{}:
-			defer func() { <-s.slots }()
-		default:
-			fail(w, http.StatusTooManyRequests, "the vmmpm server is answering too many calls at once; try again in a moment")
+		// The body is read before a slot is taken, within BodyTimeout: a client that sends headers and
+		// stalls holds a connection, never a share of the calls in flight.
+		body, status, msg := readBody(w, r)
+		if msg != "" {
+			fail(w, status, msg)
 			return
 		}
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				fail(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request is larger than %d bytes", MaxBody))
-				return
-			}
-			fail(w, http.StatusBadRequest, "the request could not be read: "+err.Error())
+		pid, _ := r.Context().Value(peerPIDKey{}).(int)
+		release, msg := s.take(pid)
+		if msg != "" {
+			fail(w, http.StatusTooManyRequests, msg)
 			return
 		}
+		defer release()
 		if !call.read {
 			s.log.Info("call", "name", name, "by", caller.String())
 		}
@@ -172,6 +174,59 @@ func (s *Server) Handler() http.Handler {
 		status, env := call.serve(r.Context(), body)
 		writeJSON(w, status, env)
 	})
+}
+
+// BodyTimeout bounds reading a call's body once its headers arrived (ReadHeaderTimeout bounds those).
+var BodyTimeout = 10 * time.Second
+
+// readBody reads a call's body within BodyTimeout and MaxBody; on failure it says the status and the
+// sentence to answer.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, string) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Now().Add(BodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBody))
+	var tooBig *http.MaxBytesError
+	var timeout net.Error
+	switch {
+	case err == nil:
+		_ = rc.SetReadDeadline(time.Time{}) // a call may run long; the deadline stays on a failed read,
+		return body, 0, ""                  // so net/http's drain of the rest cannot hang
+	case errors.As(err, &tooBig):
+		return nil, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request is larger than %d bytes", MaxBody)
+	case errors.As(err, &timeout) && timeout.Timeout():
+		return nil, http.StatusRequestTimeout, fmt.Sprintf("the request's body did not arrive within %s", BodyTimeout)
+	}
+	return nil, http.StatusBadRequest, "the request could not be read: " + err.Error()
+}
+
+// PeerShare is how many of the MaxInFlight calls one process may have in progress, so a client that
+// floods the socket slows itself, not the others.
+const PeerShare = MaxInFlight / 4
+
+// take reserves a call's place: one of the server's MaxInFlight and one of pid's PeerShare (pid 0:
+// not known, counted as one peer). It says why when there is none.
+func (s *Server) take(pid int) (release func(), refusal string) {
+	s.peersMu.Lock()
+	if s.peers[pid] >= PeerShare {
+		s.peersMu.Unlock()
+		return nil, fmt.Sprintf("this process has %d calls in progress on the vmmpm server, its share; wait for them to end", PeerShare)
+	}
+	s.peers[pid]++
+	s.peersMu.Unlock()
+	leave := func() {
+		s.peersMu.Lock()
+		if s.peers[pid]--; s.peers[pid] == 0 {
+			delete(s.peers, pid)
+		}
+		s.peersMu.Unlock()
+	}
+	select {
+	case s.slots <- struct{}{}:
+		return func() { <-s.slots; leave() }, ""
+	default:
+		leave()
+		return nil, "the vmmpm server is answering too many calls at once; try again in a moment"
+	}
 }
 
 // call is one route: its handler and the Go types of its request and answer (the wire-names test
@@ -291,7 +346,9 @@ func (s *Server) routes() map[string]call {
 			return &moduleResult{Module: m, Warnings: w}, err
 		}),
 		"check_module": rpc(func(ctx context.Context, a *idArgs) (*store.Check, error) { return b.CheckModule(ctx, a.ID) }),
-		"deep_check":   rpc(func(ctx context.Context, a *idArgs) (*vmm.Report, error) { return b.DeepCheck(ctx, a.ID) }),
+		"deep_check": rpc(func(ctx context.Context, a *deepArgs) (*vmm.Report, error) {
+			return b.DeepCheck(ctx, a.ID, a.DeepOptions)
+		}),
 		"set_password": rpc(func(ctx context.Context, a *passwordArgs) (any, error) {
 			return nil, b.SetPassword(ctx, a.ID, a.Password)
 		}),

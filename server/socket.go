@@ -37,11 +37,17 @@ func Listen(path string) (net.Listener, error) {
 	if len(path) >= len(unix.RawSockaddrUnix{}.Path) {
 		return nil, fmt.Errorf("the socket path %s is too long for a Unix socket (at most 107 bytes); give a shorter --socket", path)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, fmt.Errorf("cannot make the socket folder %s: %w", filepath.Dir(path), err)
+	// A folder vmmpm makes is made private; one that was there (the database's, without a runtime
+	// folder) keeps its mode: the socket itself is 0600 and every peer's uid is checked.
+	dir := filepath.Dir(path)
+	_, statErr := os.Stat(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("cannot make the socket folder %s: %w", dir, err)
 	}
-	if err := privateDir(filepath.Dir(path)); err != nil {
-		return nil, err
+	if os.IsNotExist(statErr) {
+		if err := privateDir(dir); err != nil {
+			return nil, err
+		}
 	}
 	if _, err := os.Lstat(path); err == nil {
 		if pid, live := probe(path); live {
@@ -92,25 +98,25 @@ func probe(path string) (pid int, live bool) {
 	return info.PID, true
 }
 
-// peerUID is the uid of the process at the other end of a Unix connection.
-func peerUID(c net.Conn) (int, error) {
+// peerCred is the uid and pid of the process at the other end of a Unix connection.
+func peerCred(c net.Conn) (uid, pid int, err error) {
 	uc, ok := c.(syscall.Conn) // a *net.UnixConn, or a wrapper that gives its descriptor
 	if !ok {
-		return -1, errors.New("not a Unix socket connection")
+		return -1, 0, errors.New("not a Unix socket connection")
 	}
 	raw, err := uc.SyscallConn()
 	if err != nil {
-		return -1, err
+		return -1, 0, err
 	}
 	var cred *unix.Ucred
 	var cerr error
 	if err := raw.Control(func(fd uintptr) {
 		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	}); err != nil {
-		return -1, err
+		return -1, 0, err
 	}
 	if cerr != nil {
-		return -1, cerr
+		return -1, 0, cerr
 	}
-	return int(cred.Uid), nil
+	return int(cred.Uid), int(cred.Pid), nil
 }

@@ -59,6 +59,10 @@ type (
 	idArgs struct {
 		ID uint64 `json:"id"`
 	}
+	deepArgs struct {
+		ID uint64 `json:"id"`
+		backend.DeepOptions
+	}
 	saveModuleArgs struct {
 		Draft    *wizard.Draft `json:"draft"`
 		Password string        `json:"password"`

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"vmmpm/queue"
 )
 
 // WriteOpenMetrics writes s in the OpenMetrics text format (gauges only: the figures are windows of the
@@ -88,6 +90,49 @@ func WriteOpenMetrics(w io.Writer, s *Snapshot) error {
 		if m.AnswerP50 > 0 {
 			sample("vmmpm_vmmanager_answer_seconds", secs(m.AnswerP50), with(id(m), "quantile", "0.5")...)
 			sample("vmmpm_vmmanager_answer_seconds", secs(m.AnswerP95), with(id(m), "quantile", "0.95")...)
+		}
+	}
+	family("vmmpm_pool_ipv4_free", "Free IPv4 addresses in each IP pool on the module's cluster, at the engine's last reading. "+
+		"Absent when unknown (no engine runs in the exporting process, or VMmanager gives no count).")
+	family("vmmpm_pool_ipv4_total", "IPv4 addresses in each IP pool on the module's cluster, at the engine's last reading.")
+	for i := range s.Modules {
+		m := &s.Modules[i]
+		if m.Capacity == nil {
+			continue
+		}
+		for _, p := range m.Capacity.Pools {
+			if p.IPv4 == nil {
+				continue
+			}
+			l := with(id(m), "pool", strconv.FormatUint(p.ID, 10), "pool_name", p.Name, "interface", strconv.Itoa(p.Interface))
+			sample("vmmpm_pool_ipv4_free", float64(p.IPv4.Free()), l...)
+			sample("vmmpm_pool_ipv4_total", float64(p.IPv4.Total), l...)
+		}
+	}
+	family("vmmpm_cluster_free", "Free CPU (count), RAM and disk (MiB) on the module's cluster, at the engine's last reading.")
+	family("vmmpm_cluster_total", "CPU (count), RAM and disk (MiB) of the module's cluster, at the engine's last reading.")
+	for i := range s.Modules {
+		m := &s.Modules[i]
+		if m.Capacity == nil {
+			continue
+		}
+		cl := m.Capacity.Cluster
+		for _, r := range []struct {
+			name string
+			room *queue.Room
+		}{{"cpu", cl.CPU}, {"ram_mib", cl.RAMMiB}, {"disk_mib", cl.DiskMiB}} {
+			if r.room == nil {
+				continue
+			}
+			l := with(id(m), "cluster", strconv.FormatUint(cl.ID, 10), "resource", r.name)
+			sample("vmmpm_cluster_free", float64(r.room.Free()), l...)
+			sample("vmmpm_cluster_total", float64(r.room.Total), l...)
+		}
+	}
+	family("vmmpm_capacity_low", "1 when a pool or the cluster of the module has less free than its capacity_warn share.")
+	for i := range s.Modules {
+		if s.Modules[i].Capacity != nil {
+			sample("vmmpm_capacity_low", bool01(len(s.Modules[i].Low) > 0), id(&s.Modules[i])...)
 		}
 	}
 	family("vmmpm_lane_waiting", "Operations waiting in a lane behind the running one.")

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"vmmpm/queue"
 	"vmmpm/store"
 )
 
@@ -45,6 +46,12 @@ type Module struct {
 	// period (queue.SessionLogins says exactly what that is); nil, and absent from JSON, when unknown:
 	// no engine runs in the process that made the snapshot, so none could be asked.
 	Logins *Logins `json:"logins,omitempty"`
+	// Capacity is what the module's VMmanager had free at the engine's last reading (nil, and absent
+	// from JSON, when unknown); CapacityWarn is the module's threshold in percent free and Low lists
+	// what is below it (SetCapacity fills the three).
+	Capacity     *queue.Capacity `json:"capacity,omitempty"`
+	CapacityWarn int             `json:"capacity_warn"`
+	Low          []string        `json:"capacity_low,omitempty"`
 }
 
 // Logins is the engine's logins to a module's VMmanager in the current session period.

@@ -254,6 +254,9 @@ func writePID(path string) {
 	}
 }
 
+// HolderPID is the pid the process holding database path wrote beside it, 0 when none is known.
+func HolderPID(path string) int { return readPID(path) }
+
 func readPID(path string) int {
 	b, err := os.ReadFile(pidPath(path))
 	if err != nil {

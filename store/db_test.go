@@ -49,9 +49,10 @@ func fullModule() *store.Module {
 		Cluster:    store.Cluster{ID: 3, Name: "kvm-1", Virtualization: store.VirtKVM},
 		UseRecipes: true, RecipeWait: store.RecipeWaitRecipe, AdditionalInterface: true, Enabled: true,
 		ActivationLimit: 5, ReconcileEvery: "2h",
-		Params:    store.Params{SessionTTL: 60, Queue: true, QueueKey: "vmm6-__PMID__-__TYPE__", QueueCount: 3},
-		LastCheck: &store.Check{At: t0, OK: true, Message: "logged in"},
-		LastDeep:  &store.DeepCheck{At: t0, OK: true, Probes: 14, Differs: []string{"clusters"}}, // every field set for the round trip
+		Params:       store.Params{SessionTTL: 60, Queue: true, QueueKey: "vmm6-__PMID__-__TYPE__", QueueCount: 3},
+		LastCheck:    &store.Check{At: t0, OK: true, Message: "logged in"},
+		LastDeep:     &store.DeepCheck{At: t0, OK: true, Probes: 14, Differs: []string{"clusters"}, Inconclusive: []string{"task names"}, Write: true}, // every field set for the round trip
+		CapacityWarn: new(25),
 	}
 }
 

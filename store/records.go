@@ -194,13 +194,15 @@ type Check struct {
 	Message string    `json:"message,omitempty"`
 }
 
-// DeepCheck is the outcome of a module's deep check: every probe matched, or the names of those that
-// did not.
+// DeepCheck is the outcome of a module's deep check: no probe found a mismatch, or the names of those
+// that did, and the probes that had nothing to compare.
 type DeepCheck struct {
-	At      time.Time `json:"at"`
-	OK      bool      `json:"ok"`
-	Probes  int       `json:"probes"`
-	Differs []string  `json:"differs,omitempty"`
+	At           time.Time `json:"at"`
+	OK           bool      `json:"ok"`
+	Probes       int       `json:"probes"`
+	Differs      []string  `json:"differs,omitempty"`
+	Inconclusive []string  `json:"inconclusive,omitempty"`
+	Write        bool      `json:"write,omitempty"` // the --write probes ran on a throwaway VM
 }
 
 // Module is a VMmanager 6 processing module (PMID). It never holds a password: that lives in the keyring.
@@ -225,9 +227,23 @@ type Module struct {
 	LastCheck           *Check  `json:"last_check,omitempty"`
 	// LastDeep is the last deep check (validate --deep, D on Modules): when, and which probes differed.
 	LastDeep *DeepCheck `json:"last_deep,omitempty"`
+	// CapacityWarn is the share (percent) of a pool's addresses or of the cluster's CPU, RAM or disk
+	// below which the Modules and Lanes screens and vmmpm stats warn; nil is DefaultCapacityWarn, 0 never.
+	CapacityWarn *int `json:"capacity_warn,omitempty"`
 	// ReconcileEvery is how often `vmmpm serve` runs the module's reconcile scan, as a duration ("6h",
 	// "30m"); "0" is off and empty is DefaultReconcileEvery (see ReconcileInterval).
 	ReconcileEvery string `json:"reconcile_every,omitempty"`
+}
+
+// DefaultCapacityWarn is the capacity warning threshold of a module that sets none (percent free).
+const DefaultCapacityWarn = 10
+
+// CapacityWarnPercent is the module's capacity warning threshold (percent free; 0: never warn).
+func (m *Module) CapacityWarnPercent() int {
+	if m.CapacityWarn == nil {
+		return DefaultCapacityWarn
+	}
+	return *m.CapacityWarn
 }
 
 // Limits of Module.ReconcileEvery.
@@ -311,6 +327,9 @@ func (m *Module) Validate() error {
 		if _, err := ParseReconcileEvery(m.ReconcileEvery); err != nil {
 			return err
 		}
+	}
+	if w := m.CapacityWarnPercent(); w < 0 || w > 100 {
+		return invalid("capacity_warn", "must be between 0 and 100 (percent free)")
 	}
 	return m.Params.Validate()
 }

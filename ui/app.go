@@ -495,6 +495,10 @@ func (a *App) statusView() string {
 func (a *App) warningText(down string, since time.Time) string {
 	st := a.ctx.Data.EngineState()
 	switch {
+	case down != "" && a.ctx.Data.Silent():
+		info, _, _ := a.ctx.Data.Link()
+		return fmt.Sprintf("server pid %d NOT ANSWERING for %s: showing the last picture, waiting for it… (stopped, or its disk hung?)",
+			info.PID, a.ctx.Now().Sub(since).Truncate(time.Second))
 	case down != "":
 		return fmt.Sprintf("server GONE %s ago: showing the last picture, reattaching… (%s)",
 			a.ctx.Now().Sub(since).Truncate(time.Second), down)

@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"errors"
 	"io"
 	"time"
 
@@ -79,9 +78,8 @@ func Watch(d *common.Data) (stop func()) {
 				}
 				d.Bump()
 			}
-			if ctx.Err() == nil {
-				d.SetDown(errStreamEnded)
-			}
+			// The stream ended: reopening it says why (nothing listens, or a server that answers
+			// nothing), and the screen shows that reason, not the end itself.
 		}
 	}()
 	return func() {
@@ -89,5 +87,3 @@ func Watch(d *common.Data) (stop func()) {
 		<-done
 	}
 }
-
-var errStreamEnded = errors.New("the server closed the event stream")

@@ -23,8 +23,12 @@ func (c *Client) CheckAdmin(ctx context.Context) error {
 		return err
 	case acc == nil:
 		return errorf(ErrNotAdmin, "the account %s is not among the accounts VMmanager lists, so it is not an administrator", c.email)
+	case acc.Roles == nil:
+		return errorf(ErrNotAdmin, "VMmanager lists the account %s without roles, so vmmpm cannot tell that it holds @admin", c.email)
+	case len(acc.Roles) == 0:
+		return errorf(ErrNotAdmin, "VMmanager lists the account %s with an empty roles list, so it is not an administrator", c.email)
 	case !acc.IsAdmin():
-		return errorf(ErrNotAdmin, "the account %s is not a VMmanager administrator (roles %s)", c.email,
+		return errorf(ErrNotAdmin, "the account %s is not a VMmanager administrator: its roles are %s, without @admin", c.email,
 			strings.Join(acc.Roles, ", "))
 	}
 	return nil
@@ -88,6 +92,7 @@ func (c *Client) CreateAccount(ctx context.Context, email, password string) (uin
 	if ans.ID == 0 {
 		return 0, errorf(ErrBadAnswer, "VMmanager created the account %s but sent no id", email)
 	}
+	c.rememberAccount(Account{ID: uint64(ans.ID), Email: email, Roles: []string{"@user"}})
 	return uint64(ans.ID), nil
 }
 
@@ -113,13 +118,18 @@ func eq(field, value string) term { return term{field, value} }
 func where(terms ...term) string {
 	parts := make([]string, 0, len(terms))
 	for _, t := range terms {
-		v := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(t.value)
-		parts = append(parts, "("+t.field+"+EQ+'"+escapeValue(v)+"')")
+		parts = append(parts, whereTerm(t))
 	}
 	if len(parts) == 1 {
 		return "?where=" + parts[0]
 	}
 	return "?where=(" + strings.Join(parts, "+AND+") + ")"
+}
+
+// whereTerm is one term in parentheses: (field+EQ+'value').
+func whereTerm(t term) string {
+	v := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(t.value)
+	return "(" + t.field + "+EQ+'" + escapeValue(v) + "')"
 }
 
 func escapeValue(s string) string {

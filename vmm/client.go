@@ -21,6 +21,7 @@ type Config struct {
 	SessionTTL  time.Duration // how long a token is reused; 0 = log in for every operation
 	Timeout     time.Duration // per HTTP call; default 30s
 	RetryFor    time.Duration // how long 503 answers are retried; default 30s
+	PollEvery   time.Duration // Await's slow polling interval (fast: a tenth of it); default 2s
 	HTTPClient  *http.Client  // optional; its TLS settings then win over InsecureTLS
 	Logger      *slog.Logger  // optional; request lines at debug level, never bodies
 }
@@ -41,6 +42,10 @@ type Client struct {
 	http     *http.Client
 	log      *slog.Logger
 	logins   atomic.Int64
+
+	pollEvery time.Duration
+	watch     watcher // Await's shared task poller
+	cache     lookups // accounts and clusters within the session period
 
 	mu       sync.Mutex
 	token    string // cached token (only when ttl > 0)
@@ -70,7 +75,10 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{
 		base: base, host: u.Host, email: cfg.Email, password: cfg.Password,
 		ttl: cfg.SessionTTL, timeout: cfg.Timeout, retryFor: cfg.RetryFor,
-		http: cfg.HTTPClient, log: cfg.Logger,
+		http: cfg.HTTPClient, log: cfg.Logger, pollEvery: cfg.PollEvery,
+	}
+	if c.pollEvery <= 0 {
+		c.pollEvery = 2 * time.Second
 	}
 	if c.timeout <= 0 {
 		c.timeout = 30 * time.Second

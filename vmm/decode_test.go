@@ -111,6 +111,48 @@ func TestHostDecodingTolerant(t *testing.T) {
 	}
 }
 
+// ip4[].interface as a name (GO2 names host interfaces with strings): one name is the main NIC; with
+// several, the name of the first address listed is; an index (number or digits) is the cluster interface.
+func TestHostInterfaceNames(t *testing.T) {
+	cases := []struct {
+		name, ip4 string
+		main      []string
+	}{
+		{"one name", `[{"ip":"10.0.0.2","interface":"vmbr0"},{"ip":"10.0.0.3","interface":"vmbr0"}]`, []string{"10.0.0.2", "10.0.0.3"}},
+		{"two names", `[{"ip":"10.0.0.2","interface":"ens3"},{"ip":"10.1.0.2","interface":"ens4"},{"ip":"10.0.0.3","interface":"ens3"}]`,
+			[]string{"10.0.0.2", "10.0.0.3"}},
+		{"digits", `[{"ip":"10.1.0.2","interface":"1"},{"ip":"10.0.0.2","interface":"0"}]`, []string{"10.0.0.2"}},
+		{"none", `[{"ip":"10.0.0.2"},{"ip":"10.0.0.3","interface":null},{"ip":"10.0.0.4","interface":""}]`,
+			[]string{"10.0.0.2", "10.0.0.3", "10.0.0.4"}},
+	}
+	for _, c := range cases {
+		ws, err := decodeList[wireHost]([]byte(`{"list":[{"id":7,"ip4":` + c.ip4 + `}]}`))
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if h := ws[0].host(); !reflect.DeepEqual(h.MainIPv4, c.main) {
+			t.Errorf("%s: main %v, want %v", c.name, h.MainIPv4, c.main)
+		}
+	}
+}
+
+// A field of a type vmmpm cannot read is one sentence naming the field, what came and what it reads.
+func TestShapeErrorNamesTheField(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"list":[{"id":7,"ip4":[{"ip":"10.0.0.2","interface":true}]}]}`: "VMmanager sent ip4.interface as a boolean (true) in a list item of GET /vm/v3/host, where vmmpm reads a number or a string",
+		`{"list":[{"id":"seven"}]}`:                                      `VMmanager sent id as a string ("seven") in a list item of GET /vm/v3/host, where vmmpm reads an id (a number or a string of digits)`,
+		`{"list":[{"id":7,"name":12}]}`:                                  "VMmanager sent name as a number in a list item of GET /vm/v3/host, where vmmpm reads a string",
+	} {
+		_, err := decodeListAt[wireHost]([]byte(body), "/vm/v3/host?where=(id+EQ+'7')")
+		if err == nil || err.Error() != want || !errors.Is(err, ErrBadAnswer) {
+			t.Errorf("%s:\n got %v\nwant %s", body, err, want)
+		}
+		if d := Describe(err); strings.Contains(d, "points to VMmanager 6") {
+			t.Errorf("a field of another type reads as a wrong address: %s", d)
+		}
+	}
+}
+
 func TestTransient(t *testing.T) {
 	cases := map[error]bool{
 		&APIError{Status: 503}:                true,

@@ -2,6 +2,7 @@ package vmm_test
 
 import (
 	"encoding/json"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -57,8 +58,40 @@ func TestDeepCheckEmulatorPasses(t *testing.T) {
 		t.Fatalf("probes %v, want %v", got, want)
 	}
 	for _, p := range rep.Probes {
-		if strings.Contains(p.Seen, "nothing to compare") {
-			t.Errorf("probe %s compared nothing against an emulator with history and a VM: %s", p.Name, p.Seen)
+		if p.Result != vmm.ResultOK || !p.OK {
+			t.Errorf("probe %s is %s against an emulator with history and a VM: %s", p.Name, p.Result, p.Seen)
+		}
+	}
+	if rep.Counts != (vmm.Counts{OK: len(want)}) {
+		t.Errorf("counts %+v", rep.Counts)
+	}
+}
+
+// The deep check reads types, not only presence: a field of another type than the client reads is a
+// mismatch naming the field and what came, and the sentence for the admin check names a missing roles.
+func TestDeepCheckTypes(t *testing.T) {
+	srv := deepSim(t)
+	h := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := httptest.NewRecorder()
+		srv.Config.Handler.ServeHTTP(rec, r)
+		body := rec.Body.String()
+		if r.URL.Path == "/vm/v3/host" {
+			body = strings.ReplaceAll(body, `"cpu_number":1`, `"cpu_number":"one"`)
+			body = strings.ReplaceAll(body, `"interface":0`, `"interface":true`)
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write([]byte(body))
+	}))
+	t.Cleanup(h.Close)
+	rep, err := vmm.DeepCheck(ctxT(t), newClient(t, h.URL, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(rep.Probes, func(p vmm.Probe) bool { return p.Name == "host list with ip4/ip6" })
+	seen := rep.Probes[i].Seen
+	for _, want := range []string{`has cpu_number as a string ("one"), where vmmpm reads a number`, "ip4[0].interface as a boolean (true), where vmmpm reads a number or a string"} {
+		if rep.Probes[i].Result != vmm.ResultMismatch || !strings.Contains(seen, want) {
+			t.Errorf("host probe %s: %q lacks %q", rep.Probes[i].Result, seen, want)
 		}
 	}
 }

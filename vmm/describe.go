@@ -33,6 +33,9 @@ func Describe(err error) string {
 		return "VMmanager kept answering 503 (asleep or overloaded) for the whole retry period: try again in a minute."
 	case errors.As(err, &ke):
 		return sentence(err.Error(), "see the task log in VMmanager for the reason")
+	case errors.Is(err, errShape):
+		return sentence(err.Error(), "this VMmanager answers in a form vmmpm does not read yet; "+
+			"run vmmpm module check --deep --record DIR and attach DIR to a bug report")
 	case errors.Is(err, ErrBadAnswer):
 		return sentence(err.Error(), "check that the address points to VMmanager 6")
 	case errors.Is(err, ErrInvalid):

@@ -22,7 +22,14 @@ var (
 	ErrTaskFailed     = errors.New("VMmanager task failed")
 	ErrBadAnswer      = errors.New("unexpected answer") // not JSON, wrong shape, redirect: probably not VMmanager 6
 	ErrInvalid        = errors.New("invalid argument")  // refused locally before any request
+	// ErrBusy: VMmanager refused a change because the VM is busy with another task. No source shows
+	// that answer; HTTP's own words for it are 409 Conflict and 423 Locked, so those match.
+	ErrBusy = errors.New("VM busy with another task")
 )
+
+// errShape is an answer that is VMmanager's JSON but holds a field of another type than vmmpm reads; it
+// matches ErrBadAnswer too. Its sentence names the field and what came.
+var errShape = fmt.Errorf("%w: a field of another type", ErrBadAnswer)
 
 // APIError is a non-2xx answer. The body's {"error":{"code","msg"}} fills Code and Msg when present.
 type APIError struct {
@@ -56,6 +63,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusNotFound
 	case ErrUnavailable:
 		return e.Status == http.StatusServiceUnavailable
+	case ErrBusy:
+		return !e.login && (e.Status == http.StatusConflict || e.Status == http.StatusLocked)
 	}
 	return false
 }
@@ -138,7 +147,7 @@ func (e *TaskError) Error() string {
 func (e *TaskError) Is(target error) bool { return target == ErrTaskFailed }
 
 // Transient reports whether retrying the same call later may succeed: network trouble, timeouts, 5xx,
-// 503 and an expired token are transient; bad input, a missing object, refused credentials are not.
+// 503, an expired token and a VM busy with another task are transient; bad input, a missing object, refused credentials are not.
 func Transient(err error) bool {
 	var ae *APIError
 	switch {
@@ -151,7 +160,7 @@ func Transient(err error) bool {
 		errors.Is(err, ErrBadAnswer):
 		return false
 	case errors.Is(err, ErrUnreachable), errors.Is(err, ErrUnavailable), errors.Is(err, ErrUnauthorized),
-		errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, ErrBusy), errors.Is(err, context.DeadlineExceeded):
 		return true
 	case errors.As(err, &ae):
 		return ae.Status >= 500 || ae.Status == http.StatusTooManyRequests || ae.Status == http.StatusRequestTimeout
@@ -167,7 +176,7 @@ type kindError struct {
 }
 
 func (e *kindError) Error() string        { return e.msg }
-func (e *kindError) Is(target error) bool { return target == e.kind }
+func (e *kindError) Is(target error) bool { return target == e.kind || errors.Is(e.kind, target) }
 func (e *kindError) Unwrap() error        { return e.cause }
 
 func errorf(kind error, format string, args ...any) error {

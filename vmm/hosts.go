@@ -96,9 +96,10 @@ func (c *Client) interfaces(ctx context.Context, o *op, s HostSpec) ([]map[strin
 	}, nil
 }
 
-// cluster finds one cluster in the list (GET /vm/v3/cluster/{id} is not needed elsewhere).
+// cluster finds one cluster in the list (GET /vm/v3/cluster/{id} is not needed elsewhere), which is
+// read at most once per session period.
 func (c *Client) cluster(ctx context.Context, o *op, id uint64) (Cluster, error) {
-	ws, err := list[wireCluster](ctx, c, o, "/vm/v3/cluster")
+	ws, err := c.clusterList(ctx, o)
 	if err != nil {
 		return Cluster{}, err
 	}

@@ -62,7 +62,7 @@ func list[T any](ctx context.Context, c *Client, o *op, path string) ([]T, error
 	if err != nil {
 		return nil, err
 	}
-	return decodeList[T](data)
+	return decodeListAt[T](data, path)
 }
 
 // login asks for a token. Errors never mention the password, and a server echo of it is masked.
@@ -101,6 +101,9 @@ func (c *Client) exchange(ctx context.Context, method, path, token string, body 
 	for attempt := 1; ; attempt++ {
 		status, data, err := c.once(ctx, method, path, token, payload)
 		if err != nil || status != http.StatusServiceUnavailable {
+			if tap, ok := ctx.Value(tapKey{}).(tapFunc); ok && err == nil {
+				tap(method, path, status, payload, data)
+			}
 			return status, data, err
 		}
 		pause := min(pauseStep*time.Duration(attempt), maxPause)
@@ -116,6 +119,16 @@ func (c *Client) exchange(ctx context.Context, method, path, token string, body 
 		case <-t.C:
 		}
 	}
+}
+
+// tapFunc sees every answer of the calls made with its context (withTap): the deep check's --write
+// probes run the engine's own client calls and still check and record each raw answer.
+type tapFunc func(method, path string, status int, request, answer []byte)
+
+type tapKey struct{}
+
+func withTap(ctx context.Context, f tapFunc) context.Context {
+	return context.WithValue(ctx, tapKey{}, f)
 }
 
 // once is a single HTTP round trip bounded by the per-call timeout.

@@ -99,7 +99,7 @@ func WriteRecord(dir string, answers []Answer) error {
 		return fmt.Errorf("cannot create the record folder %s: %w", dir, err)
 	}
 	for i, a := range answers {
-		name := fmt.Sprintf("%02d-%s.json", i+1, strings.NewReplacer(" ", "-", "/", "-").Replace(a.Probe))
+		name := fmt.Sprintf("%02d-%s.json", i+1, strings.NewReplacer(" ", "-", "/", "-", ":", "").Replace(a.Probe))
 		data, err := json.MarshalIndent(a, "", "  ")
 		if err != nil {
 			return err

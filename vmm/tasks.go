@@ -34,22 +34,11 @@ func (c *Client) task(ctx context.Context, o *op, ref TaskRef) (wireTask, error)
 	if err != nil {
 		return wireTask{}, err
 	}
-	var all, named []wireTask
-	for _, w := range ws {
-		if string(w.ConsulID) == ref.ConsulID {
-			all = append(all, w)
-			if ref.Name != "" && w.Name == ref.Name {
-				named = append(named, w)
-			}
-		}
-	}
-	if len(named) > 0 {
-		all = named
-	}
-	if len(all) == 0 {
+	w, ok := pick(ws, ref)
+	if !ok {
 		return wireTask{}, errorf(ErrNotFound, "VMmanager lists no task %s", ref.ConsulID)
 	}
-	return combine(all), nil
+	return w, nil
 }
 
 func combine(ws []wireTask) wireTask {

@@ -3,7 +3,10 @@ package vmm
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"slices"
+	"strconv"
+	"strings"
 )
 
 // Cluster is a VMmanager cluster as the wizard needs it.
@@ -232,12 +235,12 @@ func (w wireAccount) account() Account {
 	return Account{ID: uint64(w.ID), Email: w.Email, State: w.State, Roles: w.Roles}
 }
 
-// wireIP is an ip4[]/ip6[] item. Its interface is a number in the emulator and a string in GO1; it is
-// decoded tolerantly so a real answer of either kind reads.
+// wireIP is an ip4[]/ip6[] item. Its interface is a number in the emulator and a string in GO1 (and GO2
+// names host interfaces with strings); it is decoded tolerantly so a real answer of either kind reads.
 type wireIP struct {
-	IP        string  `json:"ip"`
-	IPAddr    string  `json:"ip_addr"`
-	Interface flexInt `json:"interface"`
+	IP        string    `json:"ip"`
+	IPAddr    string    `json:"ip_addr"`
+	Interface wireIface `json:"interface"`
 }
 
 func (w wireIP) addr() string {
@@ -245,6 +248,73 @@ func (w wireIP) addr() string {
 		return w.IP
 	}
 	return w.IPAddr
+}
+
+// wireIface is ip4[].interface: an index (0, "0") or a name ("vmbr0"); absent, null or "" is unset.
+type wireIface struct {
+	set     bool
+	isIndex bool
+	index   int
+	name    string
+}
+
+func (f *wireIface) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	*f = wireIface{}
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		return nil
+	case b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil
+		}
+		if n, err := strconv.Atoi(s); err == nil {
+			*f = wireIface{set: true, isIndex: true, index: n}
+			return nil
+		}
+		*f = wireIface{set: true, name: s}
+		return nil
+	case b[0] == '-' || (b[0] >= '0' && b[0] <= '9'):
+		n, err := strconv.Atoi(string(b))
+		if err != nil {
+			return &json.UnmarshalTypeError{Value: "number " + string(b), Type: reflect.TypeFor[int]()}
+		}
+		*f = wireIface{set: true, isIndex: true, index: n}
+		return nil
+	}
+	return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeFor[numberOrString]()}
+}
+
+// mainAddrs picks the addresses on the VM's main interface, which ipv4_number counts, by what the
+// sources show: an interface index (a number or a string of digits) is the cluster interface, and 0 is
+// the main one (GO1 attaches main pools with interface 0). An address without an interface is on the
+// main one (WHMCS reads ip4[{ip}] alone). Interface names (no source says which name is the main one):
+// one name means one NIC, the main one; with several, the main one is the name of the first address
+// listed, which is where VMmanager puts the address it gives at create. That last rule is an
+// assumption, and `module check --deep --write` proves it on the admin's own VMmanager.
+func mainAddrs(ips []wireIP) []string {
+	firstName := ""
+	for _, ip := range ips {
+		if ip.addr() != "" && ip.Interface.set && !ip.Interface.isIndex {
+			firstName = ip.Interface.name
+			break
+		}
+	}
+	var out []string
+	for _, ip := range ips {
+		a, f := ip.addr(), ip.Interface
+		switch {
+		case a == "":
+		case !f.set, f.isIndex && f.index == 0, !f.isIndex && f.name == firstName:
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 type wireHost struct {
@@ -274,11 +344,9 @@ func (w wireHost) host() Host {
 	for _, ip := range w.IP4 {
 		if a := ip.addr(); a != "" {
 			h.IPv4 = append(h.IPv4, a)
-			if ip.Interface == 0 {
-				h.MainIPv4 = append(h.MainIPv4, a)
-			}
 		}
 	}
+	h.MainIPv4 = mainAddrs(w.IP4)
 	for _, ip := range w.IP6 {
 		if a := ip.addr(); a != "" {
 			h.IPv6 = append(h.IPv6, a)

@@ -40,6 +40,7 @@ type Draft struct {
 	// Asked only when editing a module (and by `module set`).
 	Enabled         bool `json:"enabled"`
 	ActivationLimit int  `json:"activation_limit"`
+	CapacityWarn    int  `json:"capacity_warn"` // percent free below which capacity is shown as low
 	// ReconcileEvery is store.Module.ReconcileEvery ("" = the default).
 	ReconcileEvery string `json:"reconcile_every,omitempty"`
 
@@ -52,11 +53,12 @@ type Draft struct {
 // off (counting the service active once the OS is installed), one queue off, session kept an hour.
 func NewDraft() *Draft {
 	return &Draft{
-		ProductType: store.ProductVPS,
-		Kind:        store.KindVMmanager6,
-		RecipeWait:  store.RecipeWaitOS,
-		Params:      store.DefaultParams(),
-		Enabled:     true,
+		ProductType:  store.ProductVPS,
+		Kind:         store.KindVMmanager6,
+		RecipeWait:   store.RecipeWaitOS,
+		Params:       store.DefaultParams(),
+		Enabled:      true,
+		CapacityWarn: store.DefaultCapacityWarn,
 	}
 }
 
@@ -85,6 +87,10 @@ func (d *Draft) Module() *store.Module {
 		ReconcileEvery:      d.ReconcileEvery,
 		Params:              d.Params,
 		LastCheck:           d.Checked,
+	}
+	if d.CapacityWarn != store.DefaultCapacityWarn {
+		w := d.CapacityWarn
+		m.CapacityWarn = &w
 	}
 	if d.UseRecipes {
 		m.RecipeWait = d.RecipeWait

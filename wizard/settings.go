@@ -54,6 +54,7 @@ type ModuleChanges struct {
 	Enabled             *bool   `json:"enabled,omitempty"`
 	ActivationLimit     *int    `json:"activation_limit,omitempty"`
 	ReconcileEvery      *string `json:"reconcile_every,omitempty"`
+	CapacityWarn        *int    `json:"capacity_warn,omitempty"`
 }
 
 // text is a setting typed as text; set checks and applies it.
@@ -159,6 +160,10 @@ var Settings = []*Setting{
 	{Key: "activation_limit", Label: "Simultaneous activation limit", Default: "0",
 		Help:  "How many opens may run at once on this module; 0 = no limit.",
 		value: number(func(c *ModuleChanges) **int { return &c.ActivationLimit }, ParseActivationLimit, func(d *Draft, n int) { d.ActivationLimit = n })},
+	{Key: "capacity_warn", Label: "Capacity warning (% free)", Default: strconv.Itoa(store.DefaultCapacityWarn),
+		Help:  "Below this share free of a pool's IPv4 addresses or of the cluster's CPU, RAM or disk, the Modules and Lanes screens and vmmpm stats warn; 0–100, 0 = never.",
+		Short: "percent free, 0–100 (0 = never warn)",
+		value: number(func(c *ModuleChanges) **int { return &c.CapacityWarn }, ParseCapacityWarn, func(d *Draft, n int) { d.CapacityWarn = n })},
 	{Key: "reconcile_every", Label: "Reconcile every", Default: "6h",
 		Help:  "How often vmmpm serve compares the module's cluster with vmmpm's records (vmmpm reconcile), e.g. 6h or 30m; 0 = off.",
 		Short: "a duration (6h, 30m), 1m–720h; 0 = off",
@@ -244,6 +249,7 @@ func DraftOf(m *store.Module) *Draft {
 	}
 	d.Params, d.Enabled, d.ActivationLimit, d.Checked = m.Params, m.Enabled, m.ActivationLimit, m.LastCheck
 	d.ReconcileEvery = m.ReconcileEvery
+	d.CapacityWarn = m.CapacityWarnPercent()
 	return d
 }
 

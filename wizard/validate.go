@@ -308,6 +308,16 @@ func ParseActivationLimit(s string) (int, error) {
 // ValidateActivationLimitText is ParseActivationLimit for a form field's Validate hook.
 func ValidateActivationLimitText(s string) error { _, err := ParseActivationLimit(s); return err }
 
+// ParseCapacityWarn reads the capacity warning threshold as typed; empty means the default.
+func ParseCapacityWarn(s string) (int, error) {
+	return parseValid("capacity_warn", s, store.DefaultCapacityWarn, func(n int) error {
+		if n < 0 || n > 100 {
+			return invalid("capacity_warn", "must be a percentage between 0 (never warn) and 100, not %d", n)
+		}
+		return nil
+	})
+}
+
 func validateActivationLimit(n int) error {
 	if n < 0 || n > store.MaxActivationCap {
 		return invalid("activation_limit", "must be between 0 (no limit) and %d, not %d", store.MaxActivationCap, n)

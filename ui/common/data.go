@@ -2,6 +2,7 @@ package common
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -89,13 +90,18 @@ func (d *Data) DeepCheck(id uint64) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*CheckTimeout)
 	defer cancel()
 	defer d.Bump()
-	rep, err := d.B.DeepCheck(ctx, id)
+	rep, err := d.B.DeepCheck(ctx, id, backend.DeepOptions{})
 	if err != nil {
 		return "", err
 	}
 	if differs := rep.Differs(); len(differs) > 0 {
 		return "", fmt.Errorf("module %d: VMmanager answers differently from what vmmpm relies on in %d of %d probes (%s); "+
 			"run vmmpm module check %d --deep for the table", id, len(differs), len(rep.Probes), strings.Join(differs, ", "), id)
+	}
+	if in := rep.Inconclusive(); len(in) > 0 {
+		return fmt.Sprintf("module %d: deep check found no mismatch, but %d of %d probes had nothing to compare (%s); "+
+			"run vmmpm module check %d --deep --write against a staging VMmanager to prove them",
+			id, len(in), len(rep.Probes), strings.Join(in, ", "), id), nil
 	}
 	return fmt.Sprintf("module %d: deep check passed, all %d probes answer as vmmpm expects", id, len(rep.Probes)), nil
 }
@@ -198,6 +204,7 @@ func (d *Data) Enqueue(serviceID uint64, op string, args map[string]string) (uin
 // conn is the link to a server: when it broke and why ("" while up), and the engine's own state.
 type conn struct {
 	mu     sync.Mutex
+	silent bool
 	down   string
 	since  time.Time
 	engine queue.Status
@@ -217,13 +224,26 @@ func (d *Data) EngineState() queue.Status {
 	return d.conn.engine
 }
 
-// SetDown records that the backend cannot be reached (the server stopped), once.
+// SetDown records that the backend cannot be reached (the server stopped, or answers nothing), once:
+// since is when it went quiet.
 func (d *Data) SetDown(err error) {
 	d.conn.mu.Lock()
 	defer d.conn.mu.Unlock()
-	if d.conn.down == "" {
-		d.conn.down, d.conn.since = err.Error(), time.Now()
+	if d.conn.down != "" {
+		return
 	}
+	d.conn.down, d.conn.since = err.Error(), time.Now()
+	var se *backend.SilentError
+	if d.conn.silent = errors.As(err, &se); d.conn.silent {
+		d.conn.since = d.conn.since.Add(-se.For)
+	}
+}
+
+// Silent reports whether the link is down because the server answers nothing (rather than gone).
+func (d *Data) Silent() bool {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.conn.down != "" && d.conn.silent
 }
 
 // SetUp records that the backend answers again; it reports whether it had been down, and then reads

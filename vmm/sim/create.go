@@ -12,28 +12,44 @@ type customIface struct {
 	IsMainNetwork bool            `json:"is_main_network"`
 	IPPool        flexInt         `json:"ippool"`
 	IPCount       *flexInt        `json:"ip_count"`
-	IPName        string          `json:"ip_name"`
+	IPName        string          `json:"ip_name"` // a fixed address (GO1, TF)
 	BridgeID      json.RawMessage `json:"bridge_id"`
 	Bridge        json.RawMessage `json:"bridge"`
 	Model         json.RawMessage `json:"model"`
 	MAC           json.RawMessage `json:"mac"`
 }
 
-// ignored holds create properties sources send that the emulator accepts without modelling.
+// ignored holds create properties sources send that the emulator accepts without modelling: each is
+// stored on the VM and listed back (keep), but send_email_mode, an option of the call itself.
 type ignored struct {
-	IPv6Enabled   json.RawMessage `json:"ipv6_enabled"`
-	IPv6Prefix    json.RawMessage `json:"ipv6_prefix"`
-	IPv6Pool      json.RawMessage `json:"ipv6_pool"`
-	NetIn         json.RawMessage `json:"net_in_mbitps"`
-	NetOut        json.RawMessage `json:"net_out_mbitps"`
-	VXLAN         json.RawMessage `json:"vxlan"`
-	Disks         json.RawMessage `json:"disks"`
-	Storage       json.RawMessage `json:"storage"`
-	CPUMode       json.RawMessage `json:"cpu_mode"`
-	AntiSpoofing  json.RawMessage `json:"anti_spoofing"`
-	Nesting       json.RawMessage `json:"nesting"`
-	FirewallRules json.RawMessage `json:"firewall_rules"`
+	IPv6Enabled   keep            `json:"ipv6_enabled"`
+	IPv6Prefix    keep            `json:"ipv6_prefix"`
+	IPv6Pool      keep            `json:"ipv6_pool"`
+	NetIn         keep            `json:"net_in_mbitps"`
+	NetOut        keep            `json:"net_out_mbitps"`
+	VXLAN         keep            `json:"vxlan"`
+	Disks         keep            `json:"disks"`
+	Storage       keep            `json:"storage"`
+	CPUMode       keep            `json:"cpu_mode"`
+	AntiSpoofing  keep            `json:"anti_spoofing"`
+	Nesting       keep            `json:"nesting"`
+	FirewallRules keep            `json:"firewall_rules"`
 	SendEmailMode json.RawMessage `json:"send_email_mode"`
+	ExpandPart    keep            `json:"expand_part"` // GO2 NewHostRequest
+	IPAddr        keep            `json:"ip_addr"`     // GO2 NewHostRequest
+	limits                        // GO2 NewHostRequest
+}
+
+// limits are the weight and limit properties GO2 declares on create and on /resource.
+type limits struct {
+	CPUCustomModel   keep `json:"cpu_custom_model"`
+	CPUWeight        keep `json:"cpu_weight"`
+	IOWeight         keep `json:"io_weight"`
+	NetWeight        keep `json:"net_weight"`
+	IOReadMbitps     keep `json:"io_read_mbitps"`
+	IOWriteIOPS      keep `json:"io_write_iops"`
+	TCPConnectionsIn keep `json:"tcp_connections_in"`
+	ProcessNumber    keep `json:"process_number"`
 }
 
 type createReq struct {
@@ -67,6 +83,7 @@ type nic struct {
 	iface int
 	pools []int
 	count int
+	fixed string // ip_name: this address and no other
 }
 
 func (c *call) createHost() (any, error) {
@@ -94,6 +111,7 @@ func (c *call) createHost() (any, error) {
 		clusterID: cl.id, osID: int(req.OS), owner: owner.id,
 		cpu: int(req.CPU), ram: int(req.RAM), diskMiB: int(req.HDD), net: int(req.Net),
 	}
+	storeProps(&h.props, kept(&req))
 	s.hosts = append(s.hosts, h)
 	owner.hosts = append(owner.hosts, h)
 	s.allocate(h, nics)
@@ -222,7 +240,7 @@ func (s *Sim) planCustom(cl *cluster, ci customIface) (nic, error) {
 		n.count = int(*ci.IPCount)
 	}
 	if ci.IPName != "" {
-		return n, badParam("ip_name", "ip_name (a fixed address) is not supported by the emulator; use ippool")
+		return s.planFixed(cl, ci)
 	}
 	if n.count < 0 {
 		return n, badParam("ip_count", "ip_count cannot be negative")
@@ -256,6 +274,24 @@ func (s *Sim) planCustom(cl *cluster, ci customIface) (nic, error) {
 	return n, nil
 }
 
+// planFixed plans a custom_interfaces entry with ip_name, a literal address (GO1, TF; GO1 drops ippool
+// then): it must lie in a pool attached to this cluster on the interface the entry asks for.
+func (s *Sim) planFixed(cl *cluster, ci customIface) (nic, error) {
+	for _, ip := range cl.ifaces {
+		for _, id := range ip.pools {
+			if s.poolByID(id).index(ci.IPName) < 0 || (ci.IPPool != 0 && int(ci.IPPool) != id) {
+				continue
+			}
+			if ci.IsMainNetwork != (ip.iface == 0) {
+				return nic{}, badParam("ip_name", "ip_name %s is in pool %d on interface %d of cluster %d, not on the %s interface",
+					ci.IPName, id, ip.iface, cl.id, map[bool]string{true: "main", false: "an additional"}[ci.IsMainNetwork])
+			}
+			return nic{iface: ip.iface, pools: []int{id}, count: 1, fixed: ci.IPName}, nil
+		}
+	}
+	return nic{}, badParam("ip_name", "ip_name %s is in no IP pool of cluster %d (%s)", ci.IPName, cl.id, cl.name)
+}
+
 func (s *Sim) checkPoolOn(cl *cluster, id, iface int, param string) error {
 	if s.poolByID(id) == nil {
 		return unknownRef(param, "IP pool %d does not exist", id)
@@ -281,7 +317,17 @@ func poolNotOn(cl *cluster, pool int, where string) error {
 // checkAddresses makes sure every interface can get its addresses before anything is taken.
 func (s *Sim) checkAddresses(nics []nic) error {
 	free := map[int]int{}
+	fixed := map[string]bool{}
 	for _, n := range nics {
+		if n.fixed != "" {
+			p := s.poolByID(n.pools[0])
+			if fixed[n.fixed] || p.used[p.index(n.fixed)] {
+				return errf(http.StatusBadRequest, codeNoAddress, "address %s (ip_name) is taken", n.fixed)
+			}
+			fixed[n.fixed] = true
+			free[p.id] = s.freeIn(p, free) - 1
+			continue
+		}
 		need := n.count
 		for _, id := range n.pools {
 			if _, ok := free[id]; !ok {
@@ -298,8 +344,28 @@ func (s *Sim) checkAddresses(nics []nic) error {
 	return nil
 }
 
+// freeIn is what is left in p during checkAddresses.
+func (s *Sim) freeIn(p *pool, free map[int]int) int {
+	if n, ok := free[p.id]; ok {
+		return n
+	}
+	return p.free
+}
+
+// allocate takes the addresses checkAddresses found: fixed ones first, so no interface drawing from the
+// same pool takes them, then listed in interface order.
 func (s *Sim) allocate(h *host, nics []nic) {
 	for _, n := range nics {
+		if n.fixed != "" {
+			s.poolByID(n.pools[0]).takeAt(n.fixed)
+		}
+	}
+	for _, n := range nics {
+		if n.fixed != "" {
+			s.seq.ip++
+			h.ips = append(h.ips, hostIP{id: s.seq.ip, ip: n.fixed, pool: n.pools[0], iface: n.iface})
+			continue
+		}
 		need := n.count
 		for _, id := range n.pools {
 			p := s.poolByID(id)

@@ -42,6 +42,7 @@
 //	400 2005  no IP pool on the asked interface (e.g. a second interface on cluster 2), or pool exhausted
 //	400 2006  disk asked smaller than now (disks only grow; CPU and RAM may go down)
 //	400 2007  account email already exists
+//	409 2008  the VM is busy with another task (Config.OneTaskPerVM only)
 //	404 4004  VM, disk, task or cluster does not exist (a deleted VM is gone at once)
 //	404 4040  no such API function
 //	405 4050  method other than GET/POST/DELETE, or not the function's method
@@ -58,10 +59,12 @@
 //     which frees its addresses). Addresses are reserved at the request (so exhaustion is a 400 at once)
 //     and listed in ip4 once the VM is no longer creating. host_stop → "stopped", host_start → "active".
 //   - resource and disk changes apply at the request, or, with defer {action: host_stop} on an active VM,
-//     when the VM next stops or restarts (until then it reads back its old sizes). POST /host/{id}/ip
+//     when the VM next stops or restarts (until then it reads back its old sizes; with
+//     Config.DeferPending their tasks stay "deferred" until then too). POST /host/{id}/ip
 //     adds (or, with a negative ipv4_number, removes) addresses on interface 0 at the request.
 //   - Request bodies may hold only the properties public sources send (FIDELITY.md lists each behaviour
-//     with its evidence); Config.Quirks departs from the record on purpose, for testing validate --deep.
+//     with its evidence); those it does not model are stored and listed back under their own names
+//     (props.go). Config.Quirks departs from the record on purpose, for testing validate --deep.
 //   - where=: EQ (numbers compared by value), CP (SQL LIKE: % any run, _ one character, case-insensitive),
 //     AND, OR, parentheses, 'quoted' (\' and \\ escape) or bare numbers; keywords upper case only.
 //     Array fields match on any element (CP also on the comma-joined list); dotted paths fan out over arrays.

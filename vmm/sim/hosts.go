@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
+	"time"
 )
 
 // diskOffset keeps disk ids apart from host ids (each VM has one disk, id = host id + 100).
@@ -20,7 +20,10 @@ type host struct {
 	cpu, ram, diskMiB, net int
 	ips                    []hostIP
 	deleted                bool
-	pending                *deferred // changes sent with defer {action: host_stop}, applied at the next stop
+	pending                *deferred                  // changes sent with defer {action: host_stop}, applied at the next stop
+	held                   []*task                    // their tasks, under Config.DeferPending: they end at that stop
+	props                  map[string]json.RawMessage // accepted, unmodelled properties (props.go), listed back
+	diskProps              map[string]json.RawMessage // the same for its disk
 }
 
 // deferred holds resource and disk sizes waiting for the VM to stop (0 = unchanged).
@@ -53,10 +56,12 @@ func (c *call) liveHost() (*host, error) {
 
 // hostOwn is GET /host/{id}: the object's own fields, no linked objects (vmmanager6-api.md §4).
 func hostOwn(h *host) map[string]any {
-	return map[string]any{
+	it := map[string]any{
 		"id": h.id, "name": h.name, "domain": h.domain, "comment": h.comment, "state": h.state,
 		"cpu_number": h.cpu, "ram_mib": h.ram, "net_bandwidth_mbitps": h.net, "disabled": false,
 	}
+	listProps(it, h.props)
+	return it
 }
 
 // hostItem is a list entry, which carries IPs, disk, OS, cluster and owner. Addresses appear once
@@ -66,13 +71,15 @@ func (s *Sim) hostItem(h *host) map[string]any {
 	ip4 := []any{}
 	if h.state != "creating" {
 		for _, ip := range h.ips {
-			ip4 = append(ip4, map[string]any{"id": ip.id, "ip": ip.ip, "ippool": ip.pool, "interface": ip.iface})
+			ip4 = append(ip4, map[string]any{"id": ip.id, "ip": ip.ip, "ippool": ip.pool, "interface": s.ifaceValue(ip.iface)})
 		}
 	}
 	cl := s.clusterByID(h.clusterID)
 	it["ip4"] = ip4
 	it["ip6"] = []any{}
-	it["disk"] = map[string]any{"id": h.diskID(), "disk_mib": h.diskMiB}
+	disk := map[string]any{"id": h.diskID(), "disk_mib": h.diskMiB}
+	listProps(disk, h.diskProps)
+	it["disk"] = disk
 	it["os"] = map[string]any{"id": h.osID, "name": s.osByID(h.osID).name}
 	it["cluster"] = map[string]any{"id": cl.id, "name": cl.name}
 	it["node"] = map[string]any{"id": cl.nodeID, "name": cl.nodeName}
@@ -87,17 +94,15 @@ func (c *call) listHosts() (any, error) {
 	}
 	cands := c.s.hosts
 	// Shortcuts only: where= still decides, but 10,000 VMs are not each rendered to find a few.
-	if ids, ok := anyOfHint(w, "id"); ok {
+	if ids, ok := idsHint(w, "id"); ok {
 		cands = nil
-		for _, v := range ids {
-			if id, err := strconv.Atoi(v); err == nil {
-				if h := c.s.hostByID(id); h != nil && !slices.Contains(cands, h) {
-					cands = append(cands, h)
-				}
+		for _, id := range ids {
+			if h := c.s.hostByID(id); h != nil && !slices.Contains(cands, h) {
+				cands = append(cands, h)
 			}
 		}
 		slices.SortFunc(cands, func(a, b *host) int { return a.id - b.id })
-	} else if names, ok := anyOfHint(w, "name"); ok {
+	} else if names, ok := namesHint(w, "name"); ok {
 		cands = nil
 		for _, h := range c.s.hosts {
 			if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(h.name, n) }) {
@@ -177,6 +182,7 @@ func (c *call) deleteHost() (any, error) {
 	}
 	s := c.s
 	h.deleted = true
+	s.failHeld(h, c.now)
 	s.releaseIPs(h)
 	cl := s.clusterByID(h.clusterID)
 	cl.cpu.used -= h.cpu
@@ -210,15 +216,16 @@ func (c *call) stateTask(name, state string) (any, error) {
 	}
 	set := setState(h, state)
 	effect := set
+	var t *task
 	if state == "stopped" {
 		effect = func(ok bool) {
 			set(ok)
 			if ok {
-				c.s.applyDeferred(h)
+				c.s.applyDeferred(h, t.end)
 			}
 		}
 	}
-	t := c.s.addTask(name, h, c.now, false, "", effect)
+	t = c.s.addTask(name, h, c.now, false, "", effect)
 	return map[string]any{"id": h.id, "task": t.consulID}, nil
 }
 
@@ -244,9 +251,10 @@ func (c *call) restartHost() (any, error) {
 		return nil, err
 	}
 	s := c.s
-	stop := s.addTask(s.taskName("host_restart"), h, c.now, false, "", func(ok bool) {
+	var stop *task
+	stop = s.addTask(s.taskName("host_restart"), h, c.now, false, "", func(ok bool) {
 		if ok {
-			s.applyDeferred(h)
+			s.applyDeferred(h, stop.end)
 		}
 	})
 	start := s.addTask(s.taskName("host_start"), h, stop.end, false, "", setState(h, "active"))
@@ -342,18 +350,24 @@ func (c *call) hostResource() (any, error) {
 		return nil, err
 	}
 	var req struct {
-		CPU     *flexInt        `json:"cpu_number"`
-		RAM     *flexInt        `json:"ram_mib"`
-		Net     *flexInt        `json:"net_bandwidth_mbitps"`
-		CPUMode json.RawMessage `json:"cpu_mode"`
-		Nesting json.RawMessage `json:"nesting"`
+		CPU           *flexInt `json:"cpu_number"`
+		RAM           *flexInt `json:"ram_mib"`
+		Net           *flexInt `json:"net_bandwidth_mbitps"`
+		CPUMode       keep     `json:"cpu_mode"`
+		Nesting       keep     `json:"nesting"`
+		FirewallRules keep     `json:"firewall_rules"` // WHMCS: it lives in HostResourceParams
+		NetIn         keep     `json:"net_in_mbitps"`  // GO2 HostResourceUpdateRequest, as the rest
+		NetOut        keep     `json:"net_out_mbitps"`
+		AntiSpoofing  keep     `json:"anti_spoofing"`
+		limits
 		deferReq
 	}
 	if err := c.decodeBody(&req); err != nil {
 		return nil, err
 	}
-	if req.CPU == nil && req.RAM == nil && req.Net == nil {
-		return nil, badParam("cpu_number", "nothing to change: send cpu_number, ram_mib or net_bandwidth_mbitps")
+	props := kept(&req)
+	if req.CPU == nil && req.RAM == nil && req.Net == nil && len(props) == 0 {
+		return nil, badParam("cpu_number", "nothing to change: send cpu_number, ram_mib, net_bandwidth_mbitps or another property of the VM's resources")
 	}
 	cpu, ram := h.cpu, h.ram
 	if req.CPU != nil {
@@ -379,13 +393,14 @@ func (c *call) hostResource() (any, error) {
 	if req.Net != nil {
 		h.net = int(*req.Net)
 	}
+	storeProps(&h.props, props)
 	if later {
 		p := h.deferred()
 		p.cpu, p.ram = cpu, ram
 	} else {
 		c.s.setResources(h, cpu, ram)
 	}
-	t := c.s.addTask(c.s.taskName("host_change_params"), h, c.now, false, "", nil)
+	t := c.s.changeTask(c.s.taskName("host_change_params"), h, c.now, later)
 	return map[string]any{"id": h.id, "task": t.consulID}, nil
 }
 
@@ -408,8 +423,9 @@ func (s *Sim) setDisk(h *host, size int) {
 	h.diskMiB = size
 }
 
-// applyDeferred applies what waited for the VM to stop.
-func (s *Sim) applyDeferred(h *host) {
+// applyDeferred applies what waited for the VM to stop, which it did at `at`.
+func (s *Sim) applyDeferred(h *host, at time.Time) {
+	s.releaseHeld(h, at)
 	p := h.pending
 	if p == nil || h.deleted {
 		return
@@ -430,11 +446,21 @@ func (c *call) resizeDisk() (any, error) {
 		return nil, notFound("disk", c.ids[0])
 	}
 	var req struct {
-		Size *flexInt `json:"size_mib"`
+		Size       *flexInt `json:"size_mib"`
+		Name       keep     `json:"name"` // GO2 UpdateDiskRequest, as the rest
+		Account    keep     `json:"account"`
+		ExpandPart keep     `json:"expand_part"`
+		Pool       keep     `json:"pool"`
 		deferReq
 	}
 	if err := c.decodeBody(&req); err != nil {
 		return nil, err
+	}
+	props := kept(&req)
+	if req.Size == nil && len(props) > 0 { // a change of the disk's other properties only
+		storeProps(&h.diskProps, props)
+		t := c.s.addTask(c.s.taskName("disk_resize"), h, c.now, false, "", nil)
+		return map[string]any{"id": h.diskID(), "task": t.consulID}, nil
 	}
 	if req.Size == nil || *req.Size <= 0 {
 		return nil, badParam("size_mib", "size_mib is required and must be positive")
@@ -453,12 +479,13 @@ func (c *call) resizeDisk() (any, error) {
 	if err := checkCapacity(c.s.clusterByID(h.clusterID), 0, 0, size-now); err != nil {
 		return nil, err
 	}
+	storeProps(&h.diskProps, props)
 	if later {
 		h.deferred().disk = size
 	} else {
 		c.s.setDisk(h, size)
 	}
-	t := c.s.addTask(c.s.taskName("disk_resize"), h, c.now, false, "", nil)
+	t := c.s.changeTask(c.s.taskName("disk_resize"), h, c.now, later)
 	return map[string]any{"id": h.diskID(), "task": t.consulID}, nil
 }
 
@@ -470,13 +497,23 @@ func (c *call) hostIP() (any, error) {
 		return nil, err
 	}
 	var req struct {
-		Number      *flexInt        `json:"ipv4_number"`
-		Pool        []flexInt       `json:"ipv4_pool"`
-		IPv6Enabled json.RawMessage `json:"ipv6_enabled"`
-		IPv6Prefix  json.RawMessage `json:"ipv6_prefix"`
+		Number      *flexInt  `json:"ipv4_number"`
+		Pool        []flexInt `json:"ipv4_pool"`
+		IPv6Enabled keep      `json:"ipv6_enabled"`
+		IPv6Prefix  keep      `json:"ipv6_prefix"`
+		IPv6Pool    keep      `json:"ipv6_pool"` // GO2 AddIPToHostRequest, as the rest
+		IPAddr      keep      `json:"ip_addr"`
+		Interfaces  keep      `json:"interfaces"`
+		VXLAN       keep      `json:"vxlan"`
 	}
 	if err := c.decodeBody(&req); err != nil {
 		return nil, err
+	}
+	props := kept(&req)
+	if (req.Number == nil || *req.Number == 0) && len(props) > 0 { // IPv6 or VXLAN only: kept, no IPv4 change
+		storeProps(&h.props, props)
+		t := c.s.addTask(c.s.taskName("ip_change"), h, c.now, false, "", nil)
+		return map[string]any{"task": t.consulID}, nil
 	}
 	if req.Number == nil || *req.Number == 0 {
 		return nil, badParam("ipv4_number", "ipv4_number (the change in the number of addresses) is required and not 0")
@@ -501,6 +538,7 @@ func (c *call) hostIP() (any, error) {
 	} else {
 		s.releaseMain(h, -n.count)
 	}
+	storeProps(&h.props, props)
 	t := s.addTask(s.taskName("ip_change"), h, c.now, false, "", nil)
 	return map[string]any{"task": t.consulID}, nil
 }

@@ -366,9 +366,32 @@ func TestQuirks(t *testing.T) {
 	if l := e.list("/vm/v3/task?where=(consul_id+EQ+'" + itoa(res["task"]) + "')"); len(l) != 1 || l[0]["name"] != "vm_create" {
 		t.Fatalf("task quirk not applied: %v", l)
 	}
-	for _, bad := range []string{"field:a", "name:a=b", "task:=b", ""} {
+	for _, bad := range []string{"field:a", "name:a=b", "task:=b", "", "interface:number", "interface:"} {
 		if _, err := ParseQuirk(bad); err == nil {
 			t.Fatalf("ParseQuirk(%q) accepted", bad)
+		}
+	}
+}
+
+// interface:string and interface:name answer ip4[].interface as GO1 types it (a string); the cluster list
+// keeps its interface indexes.
+func TestInterfaceQuirk(t *testing.T) {
+	for quirk, want := range map[string][2]any{"interface:string": {"0", "1"}, "interface:name": {"vmbr0", "vmbr1"}} {
+		q, err := ParseQuirk(quirk)
+		if err != nil || q.String() != quirk {
+			t.Fatalf("ParseQuirk(%q) = %v, %v", quirk, q, err)
+		}
+		e := newEnv(t, Config{Quirks: []Quirk{q}})
+		extra := []any{map[string]any{"is_main_network": true, "ippool": 1, "ip_count": 1}, map[string]any{"is_main_network": false, "ippool": 2}}
+		e.ok("POST", "/vm/v3/host", vm("svc-if", set("custom_interfaces", extra)))
+		e.list("/vm/v3/host") // settles the create task
+		ip4, _ := e.list("/vm/v3/host")[0]["ip4"].([]any)
+		if len(ip4) != 2 || ip4[0].(map[string]any)["interface"] != want[0] || ip4[1].(map[string]any)["interface"] != want[1] {
+			t.Fatalf("%s: ip4 %v, want interfaces %v", quirk, ip4, want)
+		}
+		ifaces, _ := e.list("/vm/v3/cluster")[0]["interfaces"].([]any)
+		if v := ifaces[0].(map[string]any)["interface"]; v != float64(0) {
+			t.Fatalf("%s: cluster interface %v, want the number 0", quirk, v)
 		}
 	}
 }

@@ -123,6 +123,14 @@ func (p *pool) take() string {
 	return ""
 }
 
+// takeAt marks one free address taken (callers checked it is in the pool and free).
+func (p *pool) takeAt(ip string) {
+	if i := p.index(ip); i >= 0 && !p.used[i] {
+		p.used[i] = true
+		p.free--
+	}
+}
+
 func (p *pool) release(ip string) {
 	if i := p.index(ip); i >= 0 && p.used[i] {
 		p.used[i] = false

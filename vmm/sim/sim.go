@@ -30,6 +30,13 @@ type Config struct {
 	IPv4PoolSize  int              // addresses in each seed pool (default DefaultIPv4PoolSize)
 	Quirks        []Quirk          // deliberate departures from the record, for testing --deep
 	History       bool             // start with VM 1 already deleted and its finished tasks listed
+	Trace         bool             // keep every request's time and route (Requests), for benchmarks
+	// DeferPending keeps the task of a change sent with defer to a running VM "deferred" until the VM
+	// next stops (a stop, or the stop half of a restart); it completes then, with the change.
+	DeferPending bool
+	// OneTaskPerVM refuses (409) a change of a VM while another of its tasks runs, as a VM busy with a
+	// backup or a change started in the panel would be.
+	OneTaskPerVM bool
 	// SeedVMs is how many VMs nobody ordered exist at start (see Sim.SeedVMs): the VMs a VMmanager in
 	// use already holds when vmmpm is adopted.
 	SeedVMs int
@@ -76,6 +83,7 @@ type Sim struct {
 	listLimit int          // Config.ListLimit, or SetListLimit's
 
 	loginsOK, loginsFailed int
+	traced                 []Request
 	requests               map[string]int
 	hostsCreated           map[string]int
 }
@@ -215,6 +223,7 @@ func (s *Sim) answer(r *http.Request, body []byte, bodyErr error) (int, any) {
 	ep, ids, pathKnown := matchRoute(r.Method, r.URL.Path)
 	key := r.Method + " " + routeName(ep, pathKnown, r.URL.Path)
 	s.requests[key]++
+	s.trace(now, key)
 	if e := s.asleep(); e != nil {
 		return e.status, e.body()
 	}
@@ -252,6 +261,9 @@ func (s *Sim) dispatch(c *call, ep *endpoint, pathKnown bool, key string, bodyEr
 	}
 	if s.injectFailure(c.r.Method, key) {
 		return nil, errf(http.StatusInternalServerError, codeInjected, "internal error (injected by the emulator)")
+	}
+	if err := s.busy(key, c.ids, c.now); err != nil {
+		return nil, err
 	}
 	return ep.h(c)
 }

@@ -11,6 +11,7 @@ type Stats struct {
 	LoginsFailed       int            `json:"logins_failed"`
 	Requests           map[string]int `json:"requests"`      // "METHOD route" → count, ids written {id}
 	HostsCreated       map[string]int `json:"hosts_created"` // VM name → times created, so duplicates show
+	LiveHosts          int            `json:"live_hosts"`    // VMs not deleted
 	Tasks              map[string]int `json:"tasks"`         // status now → count
 	MaxConcurrentTasks int            `json:"max_concurrent_tasks"`
 	RunningTasks       int            `json:"running_tasks"`
@@ -31,6 +32,11 @@ func (s *Sim) Stats() Stats {
 	}
 	for _, t := range s.tasks {
 		st.Tasks[t.status(now)]++
+	}
+	for _, h := range s.hosts {
+		if !h.deleted {
+			st.LiveHosts++
+		}
 	}
 	st.MaxConcurrentTasks, st.RunningTasks = s.concurrency(now)
 	return st

@@ -21,10 +21,14 @@ type task struct {
 	fail         bool
 	reason       string
 	effect       func(ok bool) // applied once, in end order, when the task is over
+	held         bool          // waits for the VM's next stop (Config.DeferPending): end is not yet known
+	deferred     bool          // a change deferred to the VM's next stop: it does not hold the VM
 }
 
 func (t *task) status(now time.Time) string {
 	switch {
+	case t.held:
+		return heldStatus
 	case now.Before(t.end):
 		return "running"
 	case t.fail:
@@ -56,7 +60,7 @@ func (s *Sim) settle(now time.Time) {
 }
 
 func (s *Sim) taskItem(t *task, now time.Time) map[string]any {
-	it := map[string]any{"id": t.id, "consul_id": t.consulID, "name": t.name, "status": t.status(now), "defer_reason": ""}
+	it := map[string]any{"id": t.id, "consul_id": t.consulID, "name": t.name, "status": t.status(now), "defer_reason": t.deferReason()}
 	if t.fail && !now.Before(t.end) {
 		it["output"] = t.reason
 	}
@@ -73,6 +77,11 @@ func (c *call) listTasks() (any, error) {
 		cands = c.s.taskAt(one - consulOffset)
 	} else if one, ok := indexHint(w, "id"); ok {
 		cands = c.s.taskAt(one)
+	} else if many, ok := anyOfHint(w, "consul_id"); ok {
+		for i := range many {
+			many[i] -= consulOffset
+		}
+		cands = c.s.tasksAt(many)
 	}
 	items := make([]map[string]any, 0, len(cands))
 	for _, t := range cands {
@@ -121,8 +130,8 @@ func (s *Sim) concurrency(now time.Time) (maxRunning, running int) {
 	}
 	edges := make([]edge, 0, 2*len(s.tasks))
 	for _, t := range s.tasks {
-		if !t.start.Before(t.end) {
-			continue
+		if !t.start.Before(t.end) || t.deferred {
+			continue // a deferred change waits for the VM; it does not run beside its other tasks
 		}
 		edges = append(edges, edge{t.start, +1}, edge{t.end, -1})
 		if !now.Before(t.start) && now.Before(t.end) {

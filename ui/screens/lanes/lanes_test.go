@@ -268,3 +268,20 @@ func TestNothingYet(t *testing.T) {
 		t.Errorf("before the first read: %q", v)
 	}
 }
+
+// TestFreeRoom: the module panel shows what the module's VMmanager has free, and what is under the
+// module's threshold in a line of its own.
+func TestFreeRoom(t *testing.T) {
+	lipgloss.SetColorProfile(termenv.Ascii)
+	s := world()
+	s.Modules[0].SetCapacity(&queue.Capacity{At: now.Add(-20 * time.Second),
+		Cluster: queue.ClusterRoom{ID: 1, Name: "kvm-main", CPU: &queue.Room{Total: 64, Used: 60}, RAMMiB: &queue.Room{Total: 262144, Used: 131072}},
+		Pools:   []queue.PoolRoom{{ID: 1, Name: "public-v4", IPv4: &queue.Room{Total: 254, Used: 250}}}}, 10)
+	v := uitest.Strip(screen(120, 40, theme.New(true), s).View())
+	for _, want := range []string{"free: IPv4 4/254 · CPU 4/64 · RAM 128/256 GiB (read 20s ago)",
+		"low (under 10% free): pool 1 (public-v4): 4 of 254 IPv4 free", "low (under 10% free): CPU on cluster 1 (kvm-main): 4 of 64 free"} {
+		if !strings.Contains(v, want) {
+			t.Errorf("the view lacks %q:\n%s", want, v)
+		}
+	}
+}

@@ -298,6 +298,12 @@ func (m *Model) modulePanel(w int, mod *stats.Module) []string {
 		h.Done, h.Failed, h.Retried, 100*h.ErrorRate(), mod.Day.Done, mod.Day.Failed))
 	out = append(out, fmt.Sprintf("  VMmanager answer p50 %s · p95 %s · last %s · last check %s", stats.Short(mod.AnswerP50),
 		stats.Short(mod.AnswerP95), stats.Short(mod.AnswerLast), m.check(mod)))
+	if c := mod.Capacity; c != nil {
+		out = append(out, fmt.Sprintf("  free: %s (read %s ago)", stats.RoomText(c), common.Age(m.ctx.Now(), c.At)))
+		for _, low := range mod.Low[:min(len(mod.Low), 2)] {
+			out = append(out, s.warn.Render(fmt.Sprintf("  low (under %d%% free): %s", mod.CapacityWarn, low)))
+		}
+	}
 	if len(mod.Types) > 0 {
 		out = append(out, s.head.Render(fmt.Sprintf("  %-12s %6s %6s %6s %8s %8s", "OPERATION", "DONE", "FAILED", "RETRY", "P50", "P95")))
 		for _, t := range mod.Types[:min(len(mod.Types), 4)] {

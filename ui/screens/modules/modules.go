@@ -3,6 +3,7 @@
 package modules
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"vmmpm/reconcile"
+	"vmmpm/stats"
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/listscreen"
@@ -39,6 +41,15 @@ type Model struct {
 	list    *rows.Model[row]
 	testing map[uint64]bool
 	styles  styles
+	// room is each module's free room from the figures (read after the records, so they never wait
+	// for VMmanager); reading is set while a read is in flight.
+	room    map[uint64]*stats.Module
+	reading bool
+}
+
+// roomMsg carries the modules' free room.
+type roomMsg struct {
+	byID map[uint64]*stats.Module
 }
 
 // OpenWizardMsg asks the app to open the Add wizard.
@@ -135,7 +146,13 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		if msg.err != nil {
 			return common.Fail(msg.err)
 		}
-		return m.list.Set(msg.rows)
+		return tea.Batch(m.list.Set(msg.rows), m.loadRoom())
+	case roomMsg:
+		m.reading = false
+		if msg.byID != nil {
+			m.room = msg.byID
+		}
+		return nil
 	case checkedMsg:
 		delete(m.testing, msg.id)
 		if msg.err != nil {
@@ -200,6 +217,58 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	return nil
 }
 
+// loadRoom reads the figures for the FREE column: what each module's VMmanager has free, as the
+// engine last read it.
+func (m *Model) loadRoom() tea.Cmd {
+	if m.reading || m.ctx.Data == nil || m.ctx.Data.B == nil {
+		return nil
+	}
+	m.reading = true
+	b := m.ctx.Data.B
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), common.ReadTimeout)
+		defer cancel()
+		s, err := b.Stats(ctx)
+		if err != nil {
+			return roomMsg{}
+		}
+		out := map[uint64]*stats.Module{}
+		for i := range s.Modules {
+			out[s.Modules[i].ID] = &s.Modules[i]
+		}
+		return roomMsg{byID: out}
+	}
+}
+
+// body is the list and, under it, what the selected module's VMmanager has free (once the figures
+// hold it, what is under the module's threshold in the warning colour) and its last reconcile scan.
+func (m *Model) body(w, h int) string {
+	var lines []string
+	if r, ok := m.list.Selected(); ok {
+		if sm := m.room[r.m.ID]; sm != nil && sm.Capacity != nil {
+			line := fmt.Sprintf("%s free in VMmanager: %s (read %s ago)", r.m.Name, stats.RoomText(sm.Capacity), common.Age(m.ctx.Now(), sm.Capacity.At))
+			if len(sm.Low) > 0 {
+				line = m.styles.warn.Render(fmt.Sprintf("%s · low (under %d%% free): %s", line, sm.CapacityWarn, strings.Join(sm.Low, "; ")))
+			}
+			lines = append(lines, line)
+		}
+		line := scanText(m.ctx, r.m, r.scan)
+		if r.scan != nil && (r.scan.Failed || r.scan.Total() > 0) {
+			line = m.styles.warn.Render(line)
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) == 0 || h < 3+len(lines) {
+		m.list.SetSize(w, h)
+		return m.list.View()
+	}
+	m.list.SetSize(w, h-1-len(lines))
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, w, "…")
+	}
+	return m.list.View() + "\n\n" + strings.Join(lines, "\n")
+}
+
 func text(r row) string {
 	return strings.Join([]string{strconv.FormatUint(r.m.ID, 10), r.m.Name, r.m.Cluster.Name,
 		r.m.Cluster.Virtualization, r.dc, r.dept, r.m.URL}, " ")
@@ -240,21 +309,6 @@ func (m *Model) cell(r row, col int) string {
 		return checkText(m.ctx, mod.LastCheck)
 	}
 	return ""
-}
-
-// body is the list and, under it, the selected module's last reconcile scan with its counts.
-func (m *Model) body(w, h int) string {
-	r, ok := m.list.Selected()
-	if !ok {
-		m.list.SetSize(w, h)
-		return m.list.View()
-	}
-	m.list.SetSize(w, h-1)
-	line := scanText(m.ctx, r.m, r.scan)
-	if r.scan != nil && (r.scan.Failed || r.scan.Total() > 0) {
-		line = m.styles.warn.Render(line)
-	}
-	return m.list.View() + "\n" + ansi.Truncate(line, w, "…")
 }
 
 // scanText says what module mod's last reconcile scan found, with its counts and age.
