@@ -311,7 +311,7 @@ func TestModuleDeepCheck(t *testing.T) {
 	e := newModuleEnv(t)
 	e.ok(modulePassword+"\n", "module", "add", "--spec", e.spec(nil))
 	out := e.ok("", "module", "check", "1", "--deep")
-	if !strings.Contains(out, "PROBE") || strings.Contains(out, "mismatch\n") || !strings.Contains(out, "0 mismatch, 5 inconclusive") {
+	if !strings.Contains(out, "PROBE") || strings.Contains(out, "mismatch\n") || !strings.Contains(out, "0 mismatch, 6 inconclusive") {
 		t.Fatalf("deep check against the emulator:\n%s", out)
 	}
 	var m store.Module

@@ -56,11 +56,11 @@ func newSimCmd(a *app) *cobra.Command {
 	fl.BoolVar(&f.useTLS, "tls", false, "serve HTTPS with a self-signed certificate made at start")
 	fl.IntVar(&f.cfg.IPv4PoolSize, "ipv4-pool-size", sim.DefaultIPv4PoolSize, "IPv4 addresses in each seed pool")
 	fl.BoolVar(&f.cfg.History, "history", true, "start with a deleted VM's finished tasks listed (for validate --deep)")
+	fl.IntVar(&f.cfg.SeedVMs, "seed-vms", 0, "start with this many VMs nobody ordered, under five client accounts (import candidates)")
+	fl.IntVar(&f.cfg.ListLimit, "list-limit", 0, "cut every list answer to this many items, as a VMmanager paging its lists would (0 = no cut)")
 	fl.StringArrayVar(&f.quirks, "quirk", nil, "depart from VMmanager on purpose: field:OLD=NEW, task:OLD=NEW, interface:string or interface:name (repeatable)")
 	fl.BoolVar(&f.cfg.DeferPending, "defer-pending", false, "keep the task of a change deferred to a running VM's next stop pending until that stop")
 	fl.BoolVar(&f.cfg.OneTaskPerVM, "one-task-per-vm", false, "refuse (409) a change of a VM while another of its tasks runs")
-	fl.IntVar(&f.cfg.SeedVMs, "seed-vms", 0, "start with this many VMs nobody ordered, under five client accounts (import candidates)")
-	fl.IntVar(&f.cfg.ListLimit, "list-limit", 0, "cut every list answer to this many items, as a VMmanager paging its lists would (0 = no cut)")
 	return cmd
 }
 

@@ -148,7 +148,7 @@ func (d *deep) write(ctx context.Context, spec WriteSpec) error {
 		d.ok(w.step, writeExpected[w.step], w.seen())
 		if w.step == writeProbeCreate {
 			// The VM and its tasks now exist: the read probes that had nothing to compare run again.
-			if err := d.rerun(ctx, d.hosts, d.tasks); err != nil {
+			if err := d.rerun(ctx, d.hosts, d.reconcileLists, d.tasks); err != nil {
 				cancelled = err
 			}
 		}

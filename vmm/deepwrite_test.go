@@ -43,11 +43,11 @@ func TestDeepCheckEmptyEmulatorInconclusive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"host list with ip4/ip6", "host by id and by name", "task list", "task names", "task by consul id"}
+	want := []string{"host list with ip4/ip6", "host by id and by name", "host list whole per cluster", "task list", "task names", "task by consul id"}
 	if got := rep.Inconclusive(); !slices.Equal(got, want) {
 		t.Fatalf("inconclusive %v, want %v", got, want)
 	}
-	if !rep.OK || len(rep.Differs()) != 0 || rep.Counts.Inconclusive != 5 || rep.Counts.OK != len(rep.Probes)-5 {
+	if !rep.OK || len(rep.Differs()) != 0 || rep.Counts.Inconclusive != 6 || rep.Counts.OK != len(rep.Probes)-6 {
 		t.Fatalf("report %+v", rep)
 	}
 	for _, p := range rep.Probes {
@@ -55,7 +55,7 @@ func TestDeepCheckEmptyEmulatorInconclusive(t *testing.T) {
 			t.Errorf("inconclusive probe %s: ok %v, create %q", p.Name, p.OK, p.Create)
 		}
 	}
-	if s := rep.Summary(); !strings.Contains(s, "5 inconclusive") || !strings.Contains(s, "task names") || !strings.Contains(s, "--write") {
+	if s := rep.Summary(); !strings.Contains(s, "6 inconclusive") || !strings.Contains(s, "task names") || !strings.Contains(s, "--write") {
 		t.Fatalf("summary %q", s)
 	}
 }

@@ -53,8 +53,8 @@ type ModuleChanges struct {
 	QueueCount          *int    `json:"queue_count,omitempty"`
 	Enabled             *bool   `json:"enabled,omitempty"`
 	ActivationLimit     *int    `json:"activation_limit,omitempty"`
-	CapacityWarn        *int    `json:"capacity_warn,omitempty"`
 	ReconcileEvery      *string `json:"reconcile_every,omitempty"`
+	CapacityWarn        *int    `json:"capacity_warn,omitempty"`
 }
 
 // text is a setting typed as text; set checks and applies it.
@@ -248,8 +248,8 @@ func DraftOf(m *store.Module) *Draft {
 		d.RecipeWait = m.RecipeWait
 	}
 	d.Params, d.Enabled, d.ActivationLimit, d.Checked = m.Params, m.Enabled, m.ActivationLimit, m.LastCheck
-	d.CapacityWarn = m.CapacityWarnPercent()
 	d.ReconcileEvery = m.ReconcileEvery
+	d.CapacityWarn = m.CapacityWarnPercent()
 	return d
 }
 

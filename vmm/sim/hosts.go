@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -95,17 +94,15 @@ func (c *call) listHosts() (any, error) {
 	}
 	cands := c.s.hosts
 	// Shortcuts only: where= still decides, but 10,000 VMs are not each rendered to find a few.
-	if ids, ok := anyOfHint(w, "id"); ok {
+	if ids, ok := idsHint(w, "id"); ok {
 		cands = nil
-		for _, v := range ids {
-			if id, err := strconv.Atoi(v); err == nil {
-				if h := c.s.hostByID(id); h != nil && !slices.Contains(cands, h) {
-					cands = append(cands, h)
-				}
+		for _, id := range ids {
+			if h := c.s.hostByID(id); h != nil && !slices.Contains(cands, h) {
+				cands = append(cands, h)
 			}
 		}
 		slices.SortFunc(cands, func(a, b *host) int { return a.id - b.id })
-	} else if names, ok := anyOfHint(w, "name"); ok {
+	} else if names, ok := namesHint(w, "name"); ok {
 		cands = nil
 		for _, h := range c.s.hosts {
 			if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(h.name, n) }) {

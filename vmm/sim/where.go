@@ -428,9 +428,20 @@ func eqHint(e whereExpr, field string) (string, bool) {
 	return "", false
 }
 
-// anyOfHint returns the values v1, v2, … when the filter is an AND chain holding an OR chain of
-// "field EQ v" (or a single one), so a handler can look them up instead of rendering every object.
-func anyOfHint(e whereExpr, field string) ([]string, bool) {
+// idsHint is anyOfIndexHint inside an AND chain: the ids of "(cluster.id EQ 1) AND ((id EQ 2) OR (id EQ 3))"
+// (reconcile's windows), so the host list looks them up instead of rendering every VM.
+func idsHint(e whereExpr, field string) ([]int, bool) {
+	if x, ok := e.(whereBool); ok && x.op == "AND" {
+		if v, ok := idsHint(x.l, field); ok {
+			return v, true
+		}
+		return idsHint(x.r, field)
+	}
+	return anyOfIndexHint(e, field)
+}
+
+// namesHint returns the values of an OR chain of "field EQ 'v'" (or one), itself or inside an AND chain.
+func namesHint(e whereExpr, field string) ([]string, bool) {
 	switch x := e.(type) {
 	case whereCond:
 		if x.op == "EQ" && len(x.path) == 1 && x.path[0] == field {
@@ -438,34 +449,15 @@ func anyOfHint(e whereExpr, field string) ([]string, bool) {
 		}
 	case whereBool:
 		if x.op == "AND" {
-			if v, ok := anyOfHint(x.l, field); ok {
+			if v, ok := namesHint(x.l, field); ok {
 				return v, true
 			}
-			return anyOfHint(x.r, field)
+			return namesHint(x.r, field)
 		}
-		l, lok := orOf(x.l, field)
-		r, rok := orOf(x.r, field)
+		l, lok := namesHint(x.l, field)
+		r, rok := namesHint(x.r, field)
 		if lok && rok {
 			return append(l, r...), true
-		}
-	}
-	return nil, false
-}
-
-// orOf is the values of an OR chain of "field EQ v" conditions.
-func orOf(e whereExpr, field string) ([]string, bool) {
-	switch x := e.(type) {
-	case whereCond:
-		if x.op == "EQ" && len(x.path) == 1 && x.path[0] == field {
-			return []string{x.value}, true
-		}
-	case whereBool:
-		if x.op == "OR" {
-			l, lok := orOf(x.l, field)
-			r, rok := orOf(x.r, field)
-			if lok && rok {
-				return append(l, r...), true
-			}
 		}
 	}
 	return nil, false

@@ -240,35 +240,33 @@ func (m *Model) loadRoom() tea.Cmd {
 	}
 }
 
-// body is the list and, under it, the selected module's last reconcile scan and, once the figures
-// hold them, what its VMmanager has free; what needs an admin's eye is in the warning colour.
+// body is the list and, under it, what the selected module's VMmanager has free (once the figures
+// hold it, what is under the module's threshold in the warning colour) and its last reconcile scan.
 func (m *Model) body(w, h int) string {
-	r, ok := m.list.Selected()
-	if !ok {
+	var lines []string
+	if r, ok := m.list.Selected(); ok {
+		if sm := m.room[r.m.ID]; sm != nil && sm.Capacity != nil {
+			line := fmt.Sprintf("%s free in VMmanager: %s (read %s ago)", r.m.Name, stats.RoomText(sm.Capacity), common.Age(m.ctx.Now(), sm.Capacity.At))
+			if len(sm.Low) > 0 {
+				line = m.styles.warn.Render(fmt.Sprintf("%s · low (under %d%% free): %s", line, sm.CapacityWarn, strings.Join(sm.Low, "; ")))
+			}
+			lines = append(lines, line)
+		}
+		line := scanText(m.ctx, r.m, r.scan)
+		if r.scan != nil && (r.scan.Failed || r.scan.Total() > 0) {
+			line = m.styles.warn.Render(line)
+		}
+		lines = append(lines, line)
+	}
+	if len(lines) == 0 || h < 3+len(lines) {
 		m.list.SetSize(w, h)
 		return m.list.View()
 	}
-	scan := scanText(m.ctx, r.m, r.scan)
-	if r.scan != nil && (r.scan.Failed || r.scan.Total() > 0) {
-		scan = m.styles.warn.Render(scan)
+	m.list.SetSize(w, h-1-len(lines))
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, w, "…")
 	}
-	lines := []string{scan}
-	if sm := m.room[r.m.ID]; sm != nil && sm.Capacity != nil {
-		room := fmt.Sprintf("%s free in VMmanager: %s (read %s ago)", r.m.Name, stats.RoomText(sm.Capacity), common.Age(m.ctx.Now(), sm.Capacity.At))
-		if len(sm.Low) > 0 {
-			room = m.styles.warn.Render(fmt.Sprintf("%s · low (under %d%% free): %s", room, sm.CapacityWarn, strings.Join(sm.Low, "; ")))
-		}
-		lines = append(lines, room)
-	}
-	if h < len(lines)+3 {
-		lines = lines[:0]
-	}
-	m.list.SetSize(w, h-len(lines))
-	out := m.list.View()
-	for _, l := range lines {
-		out += "\n" + ansi.Truncate(l, w, "…")
-	}
-	return out
+	return m.list.View() + "\n\n" + strings.Join(lines, "\n")
 }
 
 func text(r row) string {
