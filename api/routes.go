@@ -360,26 +360,42 @@ type tariffList struct {
 }
 
 func (s *Server) listTariffs(ctx context.Context, _ *call) (*answer, error) {
-	ts, err := backend.All[store.Tariff](ctx, s.b)
-	if err != nil {
-		return nil, err
-	}
-	if ts == nil {
-		ts = []*store.Tariff{}
-	}
-	return &answer{status: http.StatusOK, body: tariffList{Tariffs: ts}}, nil
+	return listRecords[store.Tariff](ctx, s.b, func(ts []*store.Tariff) any { return tariffList{Tariffs: ts} })
 }
 
 func (s *Server) getTariff(ctx context.Context, c *call) (*answer, error) {
+	return getRecord[store.Tariff](ctx, s.b, c, "tariff", "GET /api/v1/tariffs")
+}
+
+// listRecords answers every record of kind T, wrapped for its key (never null: an empty list is []).
+func listRecords[T any, P interface {
+	*T
+	store.Record
+}](ctx context.Context, b backend.Backend, wrap func([]P) any) (*answer, error) {
+	rows, err := backend.All[T, P](ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	if rows == nil {
+		rows = []P{}
+	}
+	return &answer{status: http.StatusOK, body: wrap(rows)}, nil
+}
+
+// getRecord answers the record of kind T the path's id names, or the not-found sentence pointing at list.
+func getRecord[T any, P interface {
+	*T
+	store.Record
+}](ctx context.Context, b backend.Backend, c *call, what, list string) (*answer, error) {
 	id, err := c.id()
 	if err != nil {
 		return nil, err
 	}
-	t, err := backend.Load[store.Tariff](ctx, s.b, id)
+	r, err := backend.Load[T, P](ctx, b, id)
 	if err != nil {
-		return nil, notFound(err, "tariff", id, "GET /api/v1/tariffs")
+		return nil, notFound(err, what, id, list)
 	}
-	return &answer{status: http.StatusOK, body: t}, nil
+	return &answer{status: http.StatusOK, body: r}, nil
 }
 
 // tariffSaved is the answer to a tariff's creation or change.
@@ -419,26 +435,11 @@ type moduleList struct {
 }
 
 func (s *Server) listModules(ctx context.Context, _ *call) (*answer, error) {
-	ms, err := backend.All[store.Module](ctx, s.b)
-	if err != nil {
-		return nil, err
-	}
-	if ms == nil {
-		ms = []*store.Module{}
-	}
-	return &answer{status: http.StatusOK, body: moduleList{Modules: ms}}, nil
+	return listRecords[store.Module](ctx, s.b, func(ms []*store.Module) any { return moduleList{Modules: ms} })
 }
 
 func (s *Server) getModule(ctx context.Context, c *call) (*answer, error) {
-	id, err := c.id()
-	if err != nil {
-		return nil, err
-	}
-	m, err := backend.Load[store.Module](ctx, s.b, id)
-	if err != nil {
-		return nil, notFound(err, "module", id, "GET /api/v1/modules")
-	}
-	return &answer{status: http.StatusOK, body: m}, nil
+	return getRecord[store.Module](ctx, s.b, c, "module", "GET /api/v1/modules")
 }
 
 func (s *Server) checkModule(ctx context.Context, c *call) (*answer, error) {
