@@ -296,11 +296,10 @@ func TestPeerOverSocket(t *testing.T) {
 	}
 }
 
-// TestTooManyInFlight: past MaxInFlight calls in progress the next is answered 429 at once; event
-// streams do not count; once calls end, calls are served again.
-func TestTooManyInFlight(t *testing.T) {
-	f := newFake()
-	entered, release := make(chan struct{}, MaxInFlight+1), make(chan struct{})
+// blockingFake is a backend whose jobs_view calls say they entered, then hold until release closes.
+func blockingFake(room int) (f *fakeBackend, entered chan struct{}, release chan struct{}) {
+	f = newFake()
+	entered, release = make(chan struct{}, room), make(chan struct{})
 	f.view = func(ctx context.Context) (*backend.JobsView, error) {
 		entered <- struct{}{}
 		select {
@@ -309,6 +308,13 @@ func TestTooManyInFlight(t *testing.T) {
 		}
 		return &backend.JobsView{}, nil
 	}
+	return f, entered, release
+}
+
+// TestTooManyInFlight: past MaxInFlight calls in progress the next is answered 429 at once; event
+// streams do not count; once calls end, calls are served again.
+func TestTooManyInFlight(t *testing.T) {
+	f, entered, release := blockingFake(MaxInFlight + 1)
 	hs := httpServe(t, newServer(t, f), os.Getuid())
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: MaxInFlight + 2}}
 	t.Cleanup(hc.CloseIdleConnections)
@@ -371,16 +377,7 @@ func TestTooManyInFlight(t *testing.T) {
 // TestPeerShare: one process with PeerShare calls in progress gets 429 for the next, saying it is its
 // share, while another process is still served.
 func TestPeerShare(t *testing.T) {
-	f := newFake()
-	entered, release := make(chan struct{}, PeerShare+1), make(chan struct{})
-	f.view = func(ctx context.Context) (*backend.JobsView, error) {
-		entered <- struct{}{}
-		select {
-		case <-release:
-		case <-ctx.Done():
-		}
-		return &backend.JobsView{}, nil
-	}
+	f, entered, release := blockingFake(PeerShare + 1)
 	s := newServer(t, f)
 	hs := httptest.NewUnstartedServer(s.Handler())
 	hs.Config.ConnContext = func(ctx context.Context, _ net.Conn) context.Context {
