@@ -72,7 +72,7 @@ func (e *Engine) waitForCapacity(js *jobState, op *Op, w *Wait) {
 		j.Logf(now, "waiting: %s; resumes when VMmanager has room", w.Cause)
 	} else {
 		if js.lane != nil {
-			e.modLanesOf(js.lane.module).busy--
+			e.leaveLane(js)
 		}
 		j.State, j.StartedAt = store.JobQueued, time.Time{}
 		j.Attempt = max(j.Attempt-1, 0)

@@ -120,9 +120,31 @@ type lane struct {
 	keyName string
 	module  uint64
 	fifo    []*jobState
+	// running is the job the lane runs (nil: none). It need not be fifo[0]: a job waiting out its
+	// retry's backoff lets the lane run the jobs behind it (spec §4), and may be queued again, ahead
+	// of the running one, before that one ends.
+	running *jobState
 }
 
-func (l *lane) busy() bool { return len(l.fifo) > 0 && l.fifo[0].job.State == store.JobRunning }
+func (l *lane) busy() bool { return l.running != nil }
+
+// leaveLane records that js no longer runs in its lane (it ended an attempt, or went back to wait).
+func (e *Engine) leaveLane(js *jobState) {
+	if l := js.lane; l != nil && l.running == js {
+		l.running = nil
+		e.modLanesOf(l.module).busy--
+	}
+}
+
+// head is the lane's next job to run: the first that is not waiting out a backoff.
+func (l *lane) head() *jobState {
+	for _, js := range l.fifo {
+		if js.job.State != store.JobRetrying {
+			return js
+		}
+	}
+	return nil
+}
 
 // moduleLanes counts what the jobs header shows per module.
 type moduleLanes struct {
@@ -374,7 +396,8 @@ func (e *Engine) addJob(js *jobState) {
 	}
 	l.fifo = append(l.fifo, js)
 	js.lane = l
-	if l.fifo[0] == js && js.job.State == store.JobRunning {
+	if js.job.State == store.JobRunning {
+		l.running = js
 		e.modLanesOf(l.module).busy++
 	}
 }
@@ -410,14 +433,17 @@ func (e *Engine) removeJob(js *jobState) []*jobState {
 	}
 	if l := js.lane; l != nil {
 		l.fifo = deleteFrom(l.fifo, js)
+		if l.running == js {
+			l.running = nil
+		}
 		if len(l.fifo) == 0 {
 			delete(e.lanes, l.key)
 			ml := e.modLanesOf(l.module)
 			if ml.keyNames[l.keyName]--; ml.keyNames[l.keyName] <= 0 {
 				delete(ml.keyNames, l.keyName)
 			}
-		} else {
-			next = append(next, l.fifo[0])
+		} else if h := l.head(); h != nil {
+			next = append(next, h)
 		}
 	}
 	if len(e.jobs) == 0 {
@@ -447,7 +473,7 @@ func (e *Engine) startable(js *jobState) bool {
 	if js.job.Type == store.OpOpen && e.capacityHeld(js.job.ModuleID) {
 		return false
 	}
-	return js.lane == nil || js.lane.fifo[0] == js
+	return js.lane == nil || !js.lane.busy() && js.lane.head() == js
 }
 
 // kick starts each startable job, or parks it while the Workers cap is reached.
@@ -497,6 +523,7 @@ func (e *Engine) start(js *jobState) {
 	j.Logf(now, "attempt %d of %d started", j.Attempt, j.MaxAttempts)
 	ch := e.jobChange(js)
 	if js.lane != nil {
+		js.lane.running = js
 		e.modLanesOf(js.lane.module).busy++
 		ch.events = append(ch.events, e.laneEvent(js.lane))
 	}

@@ -48,7 +48,7 @@ func (e *Engine) waitForKeyring(js *jobState, op *Op, cause string, se *store.Se
 		j.Logf(now, "waiting: %s; resumes when the keyring answers", cause)
 	} else {
 		if js.lane != nil {
-			e.modLanesOf(js.lane.module).busy--
+			e.leaveLane(js)
 		}
 		j.State, j.StartedAt = store.JobQueued, time.Time{}
 		j.Attempt = max(j.Attempt-1, 0)

@@ -162,7 +162,7 @@ func (e *Engine) Lanes() ([]LaneState, error) {
 	for _, l := range e.lanes {
 		out = append(out, LaneState{Key: l.key, ModuleID: l.module, Depth: len(l.fifo)})
 		if l.busy() {
-			running = append(running, l.fifo[0].job.ID)
+			running = append(running, l.running.job.ID)
 		} else {
 			running = append(running, 0)
 		}

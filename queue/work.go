@@ -293,7 +293,7 @@ func (e *Engine) finish(js *jobState, res Result, err error, interrupted bool) (
 	j := &js.job
 	e.noteHealth(j.ModuleID, err, now)
 	if js.lane != nil {
-		e.modLanesOf(js.lane.module).busy--
+		e.leaveLane(js)
 	}
 	switch {
 	case err == nil:
@@ -332,6 +332,11 @@ func (e *Engine) retryLater(js *jobState, err error, now time.Time) {
 	e.c.submit(ch)
 	if e.active {
 		e.armRetry(js)
+	}
+	if js.lane != nil { // the backoff does not idle the lane: the next job of another service may run
+		if h := js.lane.head(); h != nil {
+			e.kick(h)
+		}
 	}
 }
 
