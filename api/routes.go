@@ -167,16 +167,9 @@ func (s *Server) listServices(ctx context.Context, c *call) (*answer, error) {
 	q := c.r.URL.Query()
 	sq := backend.ServiceQuery{ExternalID: q.Get("external_id"), Status: q.Get("status"), ClientEmail: q.Get("client_email")}
 	var err error
-	for name, dst := range map[string]*uint64{"tariff": &sq.Tariff, "after": &sq.After} {
-		if *dst, err = c.query(name); err != nil {
-			return nil, err
-		}
-	}
-	limit, err := c.query("limit")
-	if err != nil {
+	if sq.Limit, err = c.paging(map[string]*uint64{"tariff": &sq.Tariff, "after": &sq.After}); err != nil {
 		return nil, err
 	}
-	sq.Limit = int(min(limit, backend.MaxPage))
 	p, err := s.b.Services(ctx, sq)
 	if err != nil {
 		return nil, err
@@ -292,6 +285,18 @@ func operationNames() []string {
 
 // ---- jobs ----
 
+// paging reads a list's numeric query parameters into ids, by name, and its limit (at most
+// backend.MaxPage).
+func (c *call) paging(ids map[string]*uint64) (limit int, err error) {
+	for name, dst := range ids {
+		if *dst, err = c.query(name); err != nil {
+			return 0, err
+		}
+	}
+	n, err := c.query("limit")
+	return int(min(n, backend.MaxPage)), err
+}
+
 type jobPage struct {
 	Jobs []webhook.Job `json:"jobs"`
 	Next uint64        `json:"next,omitempty"`
@@ -300,16 +305,9 @@ type jobPage struct {
 func (s *Server) listJobs(ctx context.Context, c *call) (*answer, error) {
 	q := backend.JobPageQuery{State: c.r.URL.Query().Get("state")}
 	var err error
-	for name, dst := range map[string]*uint64{"service": &q.Service, "after": &q.After} {
-		if *dst, err = c.query(name); err != nil {
-			return nil, err
-		}
-	}
-	limit, err := c.query("limit")
-	if err != nil {
+	if q.Limit, err = c.paging(map[string]*uint64{"service": &q.Service, "after": &q.After}); err != nil {
 		return nil, err
 	}
-	q.Limit = int(min(limit, backend.MaxPage))
 	p, err := s.b.JobPage(ctx, q)
 	if err != nil {
 		return nil, err
