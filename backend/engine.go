@@ -72,6 +72,9 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 	}
 	wo := o.Webhooks
 	wo.Version = o.Version
+	if wo.Write == nil {
+		wo.Write = eng.WriteAlong
+	}
 	if o.Logger != nil {
 		wo.Logger = o.Logger
 	}

@@ -174,7 +174,7 @@ func RemoveWebhook(tx *Tx, id uint64) (*Webhook, error) {
 	var drop [][]byte
 	err = ob.ForEach(func(k, v []byte) error {
 		var d Delivery
-		if json.Unmarshal(v, &d) == nil && d.Webhook == id {
+		if decodeDelivery(v, &d) == nil && d.Webhook == id {
 			drop = append(drop, append([]byte(nil), k...))
 		}
 		return nil
@@ -236,11 +236,7 @@ func AddDeliveries(tx *Tx, hooks []*Webhook, ev string, service uint64, body []b
 			return nil, err
 		}
 		d := Delivery{ID: id, Webhook: w.ID, Event: ev, Service: service, Body: body, State: DeliveryPending, CreatedAt: at}
-		data, err := json.Marshal(&d)
-		if err != nil {
-			return nil, err
-		}
-		if err := b.Put(Key(id), data); err != nil {
+		if err := putDelivery(b, &d); err != nil {
 			return nil, err
 		}
 		ids = append(ids, id)
@@ -258,7 +254,7 @@ func PendingDeliveries(tx *Tx, after uint64, fn func(*Delivery) bool) error {
 	c := b.Cursor()
 	for k, v := c.Seek(Key(after + 1)); k != nil; k, v = c.Next() {
 		d := new(Delivery)
-		if err := json.Unmarshal(v, d); err != nil {
+		if err := decodeDelivery(v, d); err != nil {
 			return fmt.Errorf("delivery %d is unreadable: %w", KeyID(k), err)
 		}
 		if !fn(d) {
@@ -275,7 +271,7 @@ func UpdateDelivery(tx *Tx, d *Delivery) error {
 	if b == nil || b.Get(Key(d.ID)) == nil {
 		return nil
 	}
-	return putJSON(b, Key(d.ID), d)
+	return putDelivery(b, d)
 }
 
 // FinishDelivery moves d from the outbox to the delivered (d.State says how it ended; its body is not
@@ -294,7 +290,7 @@ func FinishDelivery(tx *Tx, d *Delivery) error {
 	}
 	kept := *d
 	kept.Body = nil // the history says what happened; the payload was the receiver's
-	if err := putJSON(b, Key(d.ID), &kept); err != nil {
+	if err := putDelivery(b, &kept); err != nil {
 		return err
 	}
 	if d.ID%256 != 0 { // counting walks the bucket: now and then is enough to keep it bounded
@@ -325,7 +321,7 @@ func Deliveries(tx *Tx, keep func(*Delivery) bool, limit int) ([]Delivery, error
 		c := b.Cursor()
 		for k, v := c.Last(); k != nil && !full(); k, v = c.Prev() {
 			var d Delivery
-			if err := json.Unmarshal(v, &d); err != nil {
+			if err := decodeDelivery(v, &d); err != nil {
 				return nil, fmt.Errorf("delivery %d is unreadable: %w", KeyID(k), err)
 			}
 			if keep == nil || keep(&d) {

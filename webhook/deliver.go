@@ -36,6 +36,9 @@ type Options struct {
 	// 50 ms): the engine's commits, not the deliveries' bookkeeping, get the disk. A crash in between
 	// only sends those deliveries again.
 	RecordEvery time.Duration
+	// Write runs the deliverer's bookkeeping in a write transaction (the engine's WriteAlong, so it
+	// shares the jobs' commits); nil: a transaction of its own.
+	Write func(fn func(*store.Tx)) error
 	// Version goes into the User-Agent.
 	Version string
 	Logger  *slog.Logger
@@ -96,6 +99,11 @@ type Deliverer struct {
 // New makes a deliverer for db's outbox; Run runs it.
 func New(db *store.DB, secrets store.Secrets, opt Options) *Deliverer {
 	opt.defaults()
+	if opt.Write == nil {
+		opt.Write = func(fn func(*store.Tx)) error {
+			return db.Update(func(tx *store.Tx) error { fn(tx); return nil })
+		}
+	}
 	return &Deliverer{db: db, secrets: secrets, opt: opt, wake: make(chan struct{}, 1), keys: map[uint64]string{}}
 }
 
@@ -350,26 +358,27 @@ func (d *Deliverer) record(batch []result, r *run) []*store.Delivery {
 
 // write records outcomes in one transaction: a finished delivery moves to the delivered, a failed one
 // keeps its attempts, last error and next try in the outbox.
+// What is not written stays in the outbox as it was: it is sent again (at least once).
 func (d *Deliverer) write(dls []*store.Delivery) {
 	if len(dls) == 0 {
 		return
 	}
-	err := d.db.Update(func(tx *store.Tx) error {
-		for _, dl := range dls {
-			var err error
-			if dl.State == store.DeliveryPending {
-				err = store.UpdateDelivery(tx, dl)
-			} else {
-				err = store.FinishDelivery(tx, dl)
-			}
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil { // the outbox still holds them: they are sent again after a restart (at least once)
+	if err := d.opt.Write(func(tx *store.Tx) { d.writeIn(tx, dls) }); err != nil {
 		d.opt.Logger.Error("cannot record webhook deliveries", "error", err.Error())
+	}
+}
+
+func (d *Deliverer) writeIn(tx *store.Tx, dls []*store.Delivery) {
+	for _, dl := range dls {
+		var err error
+		if dl.State == store.DeliveryPending {
+			err = store.UpdateDelivery(tx, dl)
+		} else {
+			err = store.FinishDelivery(tx, dl)
+		}
+		if err != nil {
+			d.opt.Logger.Error("cannot record a webhook delivery", "delivery", dl.ID, "error", err.Error())
+		}
 	}
 }
 
