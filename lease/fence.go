@@ -1,0 +1,153 @@
+package lease
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ErrFenced matches every *FencedError.
+var ErrFenced = errors.New("lease: fenced")
+
+// FencedError refuses a job transition made under a lease this engine no longer holds: another
+// engine claimed the lane since (a newer epoch), the lane was released, or the lease lapsed. The
+// transaction must be rolled back and the lane's work left to its holder.
+type FencedError struct {
+	Lane    Lane
+	Epoch   int64 // the epoch the transition carried
+	Current int64 // the lane's epoch now
+	Reason  string
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("%s: the lease of epoch %d %s; this engine must leave the lane to its holder", e.Lane, e.Epoch, e.Reason)
+}
+
+func (e *FencedError) Is(target error) bool { return target == ErrFenced }
+
+// ErrBusy matches every *BusyError.
+var ErrBusy = errors.New("lease: busy")
+
+// BusyError refuses a start: an operation already runs in the lane or on the service.
+type BusyError struct {
+	Lane    Lane
+	Service int64
+	Job     int64 // the job asked to start
+	Running int64 // the job that runs
+}
+
+func (e *BusyError) Error() string {
+	return fmt.Sprintf("job %d cannot start: job %d is running in %s or on service %d; it starts when that one ends", e.Job, e.Running, e.Lane, e.Service)
+}
+
+func (e *BusyError) Is(target error) bool { return target == ErrBusy }
+
+// Guard checks, inside tx, that this engine still holds lane h under its epoch and that the lease
+// has not lapsed (database time), and keeps the lane row share-locked until tx ends, so no claim or
+// release can slip in between the check and the commit. Every transaction that starts or finishes a
+// job calls it (StartJob, FinishJob and ResumeJob do); one that guards several lanes guards them in key order.
+func (e *Engine) Guard(ctx context.Context, tx pgx.Tx, h Held) error {
+	var holder *int64
+	var epoch int64
+	var valid bool
+	err := tx.QueryRow(ctx, `SELECT holder, epoch, lease_until > clock_timestamp() FROM lanes
+		WHERE module_id = $1 AND queue_key = $2 FOR SHARE`, h.Module, h.Key).Scan(&holder, &epoch, &valid)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return &FencedError{Lane: h.Lane, Epoch: h.Epoch, Reason: "is of a lane the database does not know"}
+	}
+	if err != nil {
+		return fmt.Errorf("lease: guard %s: %w", h.Lane, err)
+	}
+	fenced := &FencedError{Lane: h.Lane, Epoch: h.Epoch, Current: epoch}
+	switch {
+	case epoch != h.Epoch:
+		fenced.Reason = fmt.Sprintf("is stale: the lane was claimed again (epoch %d)", epoch)
+	case holder == nil || *holder != e.id:
+		fenced.Reason = "was released"
+	case !valid:
+		fenced.Reason = "lapsed before it was renewed"
+	default:
+		return nil
+	}
+	return fenced
+}
+
+// StartJob records, inside the transaction that marks the job running, that job runs on service in
+// lane h: refused with a *FencedError under a stale lease and with a *BusyError when another job
+// runs in the lane or on the service, whichever engine runs it. The transaction stays usable
+// after a refusal.
+func (e *Engine) StartJob(ctx context.Context, tx pgx.Tx, h Held, service, job int64) error {
+	if err := e.Guard(ctx, tx, h); err != nil {
+		return err
+	}
+	var id int64
+	err := tx.QueryRow(ctx, `INSERT INTO running (job_id, service_id, module_id, queue_key, epoch)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING job_id`,
+		job, service, h.Module, h.Key, h.Epoch).Scan(&id)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return err
+	}
+	busy := &BusyError{Lane: h.Lane, Service: service, Job: job}
+	err = tx.QueryRow(ctx, `SELECT job_id FROM running WHERE (module_id = $1 AND queue_key = $2) OR service_id = $3 OR job_id = $4
+		LIMIT 1`, h.Module, h.Key, service, job).Scan(&busy.Running)
+	if err != nil {
+		return fmt.Errorf("lease: start job %d: %w", job, err)
+	}
+	return busy
+}
+
+// FinishJob removes job from the running operations inside the transaction that records its end;
+// refused with a *FencedError under a stale lease (the lane's new holder resumes the job).
+func (e *Engine) FinishJob(ctx context.Context, tx pgx.Tx, h Held, job int64) error {
+	if err := e.Guard(ctx, tx, h); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `DELETE FROM running WHERE job_id = $1 AND module_id = $2 AND queue_key = $3 AND epoch = $4`,
+		job, h.Module, h.Key, h.Epoch)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("lease: job %d is not running in %s under epoch %d: resume it first", job, h.Lane, h.Epoch)
+	}
+	return nil
+}
+
+// Running is an operation recorded as running.
+type Running struct {
+	Job, Service int64
+	Lane         Lane
+	Epoch        int64
+}
+
+// RunningIn lists the operations recorded as running in lane l: after a claim, those under an
+// older epoch were interrupted on another engine and are resumed (ResumeJob) as crash recovery does.
+func RunningIn(ctx context.Context, db DB, l Lane) ([]Running, error) {
+	var out []Running
+	err := scanEach(ctx, db, func(r pgx.Rows) error {
+		x := Running{Lane: l}
+		err := r.Scan(&x.Job, &x.Service, &x.Epoch)
+		out = append(out, x)
+		return err
+	}, `SELECT job_id, service_id, epoch FROM running WHERE module_id = $1 AND queue_key = $2 ORDER BY job_id`, l.Module, l.Key)
+	return out, err
+}
+
+// ResumeJob takes over an interrupted job in lane h: it runs under h's epoch from now on, and the
+// engine that started it can no longer finish it.
+func (e *Engine) ResumeJob(ctx context.Context, tx pgx.Tx, h Held, job int64) error {
+	if err := e.Guard(ctx, tx, h); err != nil {
+		return err
+	}
+	tag, err := tx.Exec(ctx, `UPDATE running SET epoch = $4 WHERE job_id = $1 AND module_id = $2 AND queue_key = $3`,
+		job, h.Module, h.Key, h.Epoch)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("lease: job %d is not running in %s: nothing to resume", job, h.Lane)
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package lease
+
+import (
+	"slices"
+	"testing"
+)
+
+func lanesOf(module int64, keys ...string) []Lane {
+	var out []Lane
+	for _, k := range keys {
+		out = append(out, Lane{module, k})
+	}
+	return out
+}
+
+func TestPlan(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		w             world
+		free, idle    []Lane
+		claim, reject []Lane // reject: released
+	}{{
+		name:  "alone: takes every lane",
+		w:     world{me: 1, counts: map[int64]int{1: 0}, total: 3},
+		free:  lanesOf(7, "a", "b", "c"),
+		claim: lanesOf(7, "a", "b", "c"),
+	}, {
+		name:  "two engines: up to ceil(3/2) while the other is below its share",
+		w:     world{me: 1, counts: map[int64]int{1: 0, 2: 0}, total: 3},
+		free:  lanesOf(7, "a", "b", "c"),
+		claim: lanesOf(7, "a", "b"),
+	}, {
+		name:   "a joiner below its share: the holder hands over its idle lanes above the share",
+		w:      world{me: 1, counts: map[int64]int{1: 9, 2: 0, 3: 0}, total: 9},
+		idle:   lanesOf(7, "a", "b", "c", "d", "e", "f", "g", "h"),
+		reject: lanesOf(7, "h", "g", "f", "e", "d", "c"),
+	}, {
+		name:   "busy lanes stay: only idle ones are handed over",
+		w:      world{me: 1, counts: map[int64]int{1: 9, 2: 0, 3: 0}, total: 9},
+		idle:   lanesOf(7, "a"),
+		reject: lanesOf(7, "a"),
+	}, {
+		name: "no password: a module's lanes are never claimed",
+		w: world{me: 1, counts: map[int64]int{1: 0}, total: 2,
+			need: map[int64]int64{8: 2}, has: map[int64]map[int64]int64{1: {8: 1}}},
+		free:  append(lanesOf(8, "x"), lanesOf(7, "a")...),
+		claim: lanesOf(7, "a"),
+	}, {
+		name: "beyond the share when no engine below it may take the lane",
+		w: world{me: 1, counts: map[int64]int{1: 2, 2: 0}, total: 4,
+			need: map[int64]int64{8: 2}, has: map[int64]map[int64]int64{1: {8: 2}}},
+		free:  lanesOf(8, "x", "y"),
+		claim: lanesOf(8, "x", "y"),
+	}, {
+		name: "nothing handed to an engine that may not take it",
+		w: world{me: 1, counts: map[int64]int{1: 4, 2: 0}, total: 4,
+			need: map[int64]int64{8: 2}, has: map[int64]map[int64]int64{1: {8: 2}}},
+		idle: lanesOf(8, "w", "x", "y", "z"),
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			claim, release := c.w.plan(c.free, c.idle)
+			if !slices.Equal(claim, c.claim) || !slices.Equal(release, c.reject) {
+				t.Errorf("plan = claim %v release %v, want claim %v release %v", claim, release, c.claim, c.reject)
+			}
+		})
+	}
+}

@@ -1,0 +1,95 @@
+// Package lease shares a queue's lanes among engines on several hosts through PostgreSQL: an
+// engine works a lane only while it holds the lane's lease (database time), each claim raises the
+// lane's epoch, and every job transition is fenced by that epoch (Guard, Start, Finish), so an
+// engine that paused past its lease can no longer change anything. The rules that keep one
+// operation running per queue key and per service live in the database (the running table).
+package lease
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DB is what both a pool and a transaction offer; the calls that must hold locks take a pgx.Tx.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Lane is one lane of the queue: a queue key (queue.QueueKey's form) within a module.
+type Lane struct {
+	Module int64  `json:"module"`
+	Key    string `json:"key"`
+}
+
+func (l Lane) String() string { return fmt.Sprintf("lane %s of module %d", l.Key, l.Module) }
+
+// schema is created once per database, as one implicit transaction (a multi-statement simple
+// query); the advisory lock keeps engines joining together from racing on CREATE TABLE IF NOT EXISTS.
+const schema = `
+SELECT pg_advisory_xact_lock(7252501);
+CREATE TABLE IF NOT EXISTS engines (
+	id bigserial PRIMARY KEY,
+	host text NOT NULL,
+	pid integer NOT NULL,
+	version text NOT NULL,
+	started_at timestamptz NOT NULL DEFAULT now(),
+	renewed_at timestamptz NOT NULL DEFAULT now(),
+	expires_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS module_passwords (
+	module_id bigint PRIMARY KEY,
+	version bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS engine_passwords (
+	engine_id bigint NOT NULL REFERENCES engines ON DELETE CASCADE,
+	module_id bigint NOT NULL,
+	version bigint NOT NULL,
+	PRIMARY KEY (engine_id, module_id)
+);
+CREATE TABLE IF NOT EXISTS lanes (
+	module_id bigint NOT NULL,
+	queue_key text NOT NULL,
+	holder bigint REFERENCES engines ON DELETE SET NULL,
+	epoch bigint NOT NULL DEFAULT 0,
+	lease_until timestamptz NOT NULL DEFAULT '-infinity',
+	claimed_at timestamptz,
+	PRIMARY KEY (module_id, queue_key)
+);
+CREATE INDEX IF NOT EXISTS lanes_holder ON lanes (holder);
+CREATE TABLE IF NOT EXISTS running (
+	job_id bigint PRIMARY KEY,
+	service_id bigint NOT NULL UNIQUE,
+	module_id bigint NOT NULL,
+	queue_key text NOT NULL,
+	epoch bigint NOT NULL,
+	started_at timestamptz NOT NULL DEFAULT now(),
+	UNIQUE (module_id, queue_key),
+	FOREIGN KEY (module_id, queue_key) REFERENCES lanes
+);`
+
+// Migrate creates the tables when they are missing; Join calls it.
+func Migrate(ctx context.Context, db DB) error {
+	if _, err := db.Exec(ctx, schema); err != nil {
+		return fmt.Errorf("lease: create the tables: %w", err)
+	}
+	return nil
+}
+
+// AddLane makes a lane known (free until an engine claims it); adding it again changes nothing.
+func AddLane(ctx context.Context, db DB, l Lane) error {
+	_, err := db.Exec(ctx, `INSERT INTO lanes (module_id, queue_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, l.Module, l.Key)
+	return err
+}
+
+// SetModulePassword records the version of a module's current password: from then on only engines
+// holding that version claim its lanes. A module never set here is claimed by any engine.
+func SetModulePassword(ctx context.Context, db DB, module, version int64) error {
+	_, err := db.Exec(ctx, `INSERT INTO module_passwords (module_id, version) VALUES ($1, $2)
+		ON CONFLICT (module_id) DO UPDATE SET version = EXCLUDED.version`, module, version)
+	return err
+}

@@ -1,0 +1,39 @@
+package lease
+
+import (
+	"context"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// EngineInfo is one engine as vmmpm status lists it.
+type EngineInfo struct {
+	ID        int64     `json:"id"`
+	Host      string    `json:"host"`
+	PID       int       `json:"pid"`
+	Version   string    `json:"version"`
+	StartedAt time.Time `json:"started_at"`
+	RenewedAt time.Time `json:"renewed_at"`
+	Live      bool      `json:"live"`
+	Lanes     int       `json:"lanes"` // lanes whose lease it holds now
+	// Lacks are the modules whose current password this engine does not hold.
+	Lacks []int64 `json:"lacks,omitempty"`
+}
+
+// Engines lists the engines known to the database (the left ones are gone, the dead stay an hour).
+func Engines(ctx context.Context, db DB) ([]EngineInfo, error) {
+	var out []EngineInfo
+	err := scanEach(ctx, db, func(r pgx.Rows) error {
+		var x EngineInfo
+		err := r.Scan(&x.ID, &x.Host, &x.PID, &x.Version, &x.StartedAt, &x.RenewedAt, &x.Live, &x.Lanes, &x.Lacks)
+		out = append(out, x)
+		return err
+	}, `SELECT e.id, e.host, e.pid, e.version, e.started_at, e.renewed_at, e.expires_at > clock_timestamp(),
+			(SELECT count(*) FROM lanes l WHERE l.holder = e.id AND l.lease_until > clock_timestamp()),
+			ARRAY(SELECT mp.module_id FROM module_passwords mp WHERE NOT EXISTS (
+				SELECT 1 FROM engine_passwords p WHERE p.engine_id = e.id AND p.module_id = mp.module_id AND p.version = mp.version)
+				ORDER BY mp.module_id)
+		FROM engines e ORDER BY e.id`)
+	return out, err
+}
