@@ -352,6 +352,12 @@ func (e *Engine) listenOnce(ctx context.Context, wake chan<- struct{}) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{e.channel}.Sanitize()); err != nil {
 		return err
 	}
+	// What was notified before LISTEN took (the loop's first round raced it, or the connection was
+	// lost) is not sent again: one more round looks at the table itself.
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
 	self := fmt.Sprint(e.id)
 	for {
 		n, err := conn.WaitForNotification(ctx)
