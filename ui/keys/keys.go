@@ -63,6 +63,8 @@ type KeyMap struct {
 	Submit key.Binding
 	Yes    key.Binding
 	No     key.Binding
+	// Confirm is enter in a question that needs a word typed.
+	Confirm key.Binding
 }
 
 // Default returns the product's keymap.
@@ -112,6 +114,7 @@ func Default() *KeyMap {
 		Submit:    key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "save")),
 		Yes:       key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
 		No:        key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no")),
+		Confirm:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "confirm what is typed")),
 	}
 	names := [7]string{"modules", "services", "jobs", "tasks", "catalog", "tariffs", "lanes"}
 	for i := range k.Screens {

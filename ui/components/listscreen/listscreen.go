@@ -48,7 +48,7 @@ type Spec struct {
 	Module func() *store.Module
 }
 
-// Base is the shared state of a list screen: at most one of form and confirm is open at a time.
+// Base is the shared state of a list screen: a form, a question, or a question over the form it came from.
 type Base struct {
 	ctx     *common.Context
 	spec    Spec
@@ -93,6 +93,14 @@ func (b *Base) Ask(question string, do func() (info string, err error)) tea.Cmd 
 // AskThen is Ask where yes also runs then at once on the UI goroutine (to drop the marks it used).
 func (b *Base) AskThen(question string, then func(), do func() (info string, err error)) tea.Cmd {
 	b.confirm = confirm.New(b.ctx, question, b.Run(do))
+	b.confirm.Then = then
+	return nil
+}
+
+// AskTyped is AskThen for what cannot be undone: yes is want typed and enter, never a single key. An
+// open form stays under the question: esc goes back to it as it was filled.
+func (b *Base) AskTyped(question, want string, then func(), do func() (info string, err error)) tea.Cmd {
+	b.confirm = confirm.NewTyped(b.ctx, question, want, b.Run(do))
 	b.confirm.Then = then
 	return nil
 }
@@ -189,10 +197,10 @@ func (b *Base) key(msg tea.KeyMsg) tea.Cmd {
 func (b *Base) Help() keys.Help {
 	k := b.ctx.Keys
 	switch {
+	case b.confirm != nil:
+		return b.confirm.Help()
 	case b.form != nil:
 		return b.form.Help()
-	case b.confirm != nil:
-		return keys.Help{Short: []key.Binding{k.Yes, k.No}}
 	}
 	return k.ScreenHelp(b.spec.Actions(k)...)
 }
@@ -223,14 +231,14 @@ func (b *Base) Selected() common.Selection {
 	return sel
 }
 
-// View draws the open form, else the question centred, else the lists.
+// View draws the question centred, else the open form, else the lists.
 func (b *Base) View() string {
 	w, h := b.ctx.Width, b.ctx.BodyHeight()
 	switch {
-	case b.form != nil:
-		return b.styles.form.Render(b.form.View())
 	case b.confirm != nil:
 		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, b.confirm.View())
+	case b.form != nil:
+		return b.styles.form.Render(b.form.View())
 	case b.spec.Body != nil:
 		return b.spec.Body(w, h)
 	}

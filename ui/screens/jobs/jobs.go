@@ -111,7 +111,7 @@ func (m *Model) Title() string { return "Jobs" }
 func (m *Model) Help() keys.Help {
 	k := m.ctx.Keys
 	if m.ask != nil {
-		return keys.Help{Short: []key.Binding{k.Yes, k.No}}
+		return m.ask.Help()
 	}
 	return k.ScreenHelp(k.Open, k.Retry, k.Cancel, k.Mark, k.MarkAll, k.Left, k.Right)
 }
