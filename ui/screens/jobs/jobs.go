@@ -18,6 +18,7 @@ import (
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/confirm"
+	"vmmpm/ui/components/reason"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
 )
@@ -140,15 +141,36 @@ func (m *Model) Activate() tea.Cmd { return m.fetch(true) }
 // State is the selected tab's state ("" for all).
 func (m *Model) State() string { return Tabs[m.tab] }
 
-// layout sizes the table for the current terminal.
+// layout sizes the table for the current terminal, giving the selected job's reason its lines.
 func (m *Model) layout() {
-	m.table.SetSize(m.ctx.Width, max(m.ctx.BodyHeight()-m.headerLines(), 3))
+	m.table.SetSize(m.ctx.Width, max(m.ctx.BodyHeight()-m.headerLines()-len(m.reasonLines()), 3))
 }
 
+// current is the window to read: as many rows as fit with no reason shown, so a reason that grows or
+// goes as the cursor moves never makes another read.
 func (m *Model) current() window {
 	m.layout()
-	return window{state: m.State(), offset: m.table.Offset(), limit: m.table.VisibleRows(),
+	limit := max(m.ctx.BodyHeight()-m.headerLines(), 3) - 2 // the table's header and filter line
+	return window{state: m.State(), offset: m.table.Offset(), limit: max(limit, m.table.VisibleRows()),
 		filter: m.table.FilterValue()}
+}
+
+// reasonLines are the selected job's whole error, wrapped to the width, for under the table.
+func (m *Model) reasonLines() []string {
+	j := m.selectedJob()
+	if j == nil || j.Error == "" {
+		return nil
+	}
+	label := j.State + ":"
+	switch j.State {
+	case store.JobRetrying:
+		label = "last attempt:"
+	case store.JobFailed:
+		if refusedForGood(j) {
+			label = "refused for good:"
+		}
+	}
+	return reason.Lines(label, j.Error, m.ctx.Width, reason.Most(m.ctx.BodyHeight()), m.styles.label, m.styles.err)
 }
 
 // fetch reads the visible page in the background; force skips the idle check.
@@ -434,6 +456,13 @@ func (m *Model) act(verb string, allowed func(state string) bool, rule, did stri
 		}
 	}
 	return nil
+}
+
+// refusedForGood says VMmanager (or the engine) refused j so that another attempt cannot help: it
+// failed before its attempts ran out, which the engine does only for an error it will not retry.
+// Attempts spent on a transient error end the same way, but with Attempt at MaxAttempts.
+func refusedForGood(j *store.Job) bool {
+	return j.State == store.JobFailed && j.Attempt < j.MaxAttempts
 }
 
 func capital(s string) string { return strings.ToUpper(s[:1]) + s[1:] }

@@ -61,6 +61,9 @@ func (m *Model) View() string {
 		b.WriteString(m.styles.err.Render(common.Sentence(m.page.err)) + "\n")
 	}
 	b.WriteString(m.table.View(source{m}))
+	for _, l := range m.reasonLines() {
+		b.WriteString("\n" + l)
+	}
 	if m.page.filter != "" {
 		b.WriteString(m.styles.faint.Render("  (searched the newest " + strconv.Itoa(m.page.scanned) + " jobs of this tab)"))
 	}

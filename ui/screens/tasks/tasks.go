@@ -15,6 +15,7 @@ import (
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/listscreen"
+	"vmmpm/ui/components/reason"
 	"vmmpm/ui/components/rows"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
@@ -77,6 +78,7 @@ func New(ctx *common.Context) *Model {
 		Actions: func(k *keys.KeyMap) []key.Binding {
 			return []key.Binding{k.CloseTask, k.Mark, k.MarkAll, k.ShowAll, openJob(k), k.CopyID}
 		},
+		Body: m.body,
 	}, m.list)
 	return m
 }
@@ -186,6 +188,20 @@ func (m *Model) askClose() tea.Cmd {
 		}
 		return fmt.Sprintf("%d tasks closed", len(open)), nil
 	})
+}
+
+// body is the list with the selected task's whole reason under it, wrapped to the width.
+func (m *Model) body(w, h int) string {
+	var lines []string
+	if r, ok := m.list.Selected(); ok {
+		lines = reason.Lines("reason:", r.t.Reason, w, reason.Most(h), m.styles.label, m.styles.reason)
+	}
+	m.list.SetSize(w, h-len(lines))
+	v := m.list.View()
+	for _, l := range lines {
+		v += "\n" + l
+	}
+	return v
 }
 
 func text(r row) string {
