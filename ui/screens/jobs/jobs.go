@@ -413,9 +413,10 @@ func (m *Model) targets() []store.Job {
 func (m *Model) act(verb string, allowed func(state string) bool, rule, did string, do func(id uint64) error) tea.Cmd {
 	targets := m.targets()
 	var ids []uint64
+	var chosen []store.Job
 	for _, j := range targets {
 		if allowed(j.State) {
-			ids = append(ids, j.ID)
+			ids, chosen = append(ids, j.ID), append(chosen, j)
 		}
 	}
 	switch {
@@ -428,11 +429,11 @@ func (m *Model) act(verb string, allowed func(state string) bool, rule, did stri
 	}
 	q := fmt.Sprintf("%s %d jobs (%s)?", capital(verb), len(ids), store.IDList(ids))
 	if len(ids) == 1 {
-		j := m.marked[ids[0]]
-		if len(m.marked) == 0 {
-			j = targets[0]
-		}
+		j := chosen[0]
 		q = fmt.Sprintf("%s job %d (%s of service %d)?", capital(verb), j.ID, j.Type, j.ServiceID)
+	}
+	if verb == "retry" {
+		q += refusals(chosen)
 	}
 	if skipped := len(targets) - len(ids); skipped > 0 {
 		q += fmt.Sprintf("\n%d marked job(s) are left out: %s.", skipped, rule)
@@ -463,6 +464,26 @@ func (m *Model) act(verb string, allowed func(state string) bool, rule, did stri
 // Attempts spent on a transient error end the same way, but with Attempt at MaxAttempts.
 func refusedForGood(j *store.Job) bool {
 	return j.State == store.JobFailed && j.Attempt < j.MaxAttempts
+}
+
+// refusals is what a retry question adds for jobs refused for good: the refusal quoted, and that the
+// same request goes again.
+func refusals(jobs []store.Job) string {
+	var refused []store.Job
+	for _, j := range jobs {
+		if refusedForGood(&j) {
+			refused = append(refused, j)
+		}
+	}
+	switch {
+	case len(refused) == 0:
+		return ""
+	case len(jobs) == 1:
+		return fmt.Sprintf("\nIt was refused for good: “%s”.\nThe same request goes again: unless what was refused has been fixed, it fails again.",
+			refused[0].Error)
+	}
+	return fmt.Sprintf("\n%d of them were refused for good; job %d: “%s”.\nThe same requests go again: unless what was refused "+
+		"has been fixed, they fail again.", len(refused), refused[0].ID, refused[0].Error)
 }
 
 func capital(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
