@@ -3,8 +3,8 @@ package ui_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,5 +83,3 @@ func TestRetryOfARefusalAsks(t *testing.T) {
 	term.Key("q")
 	term.Finished(10 * time.Second)
 }
-
-
