@@ -26,6 +26,7 @@ import (
 	"vmmpm/ui/screens/services"
 	"vmmpm/ui/screens/tariffs"
 	"vmmpm/ui/screens/tasks"
+	"vmmpm/ui/screens/webhooks"
 	"vmmpm/ui/theme"
 	"vmmpm/ui/wizardform"
 )
@@ -67,7 +68,7 @@ type App struct {
 	unwatch   func()
 }
 
-// New builds the app with its seven screens.
+// New builds the app with its eight screens.
 func New(opts Options) *App {
 	ctx := common.New(opts.Theme, opts.Data)
 	if opts.Now != nil {
@@ -84,7 +85,7 @@ func New(opts Options) *App {
 	a.help.Styles = a.styles.help
 	a.screens = []common.Screen{
 		modules.New(ctx), services.New(ctx), jobs.New(ctx), tasks.New(ctx), catalog.New(ctx), tariffs.New(ctx),
-		lanes.New(ctx),
+		lanes.New(ctx), webhooks.New(ctx),
 	}
 	a.flashes = make([]flash, len(a.screens))
 	return a
@@ -361,7 +362,7 @@ func helpRows(full help.Model, groups [][]key.Binding, room int, stack bool) []s
 	return append(rows, full.FullHelpView(row))
 }
 
-var tabNames = []string{"Modules", "Services", "Jobs", "Tasks", "Catalog", "Tariffs", "Lanes"}
+var tabNames = []string{"Modules", "Services", "Jobs", "Tasks", "Catalog", "Tariffs", "Lanes", "Webhooks"}
 
 // tabLabels are "1 Modules" …; when they do not fit the width, the tabs not shown keep only their number.
 func (a *App) tabLabels() []string {
