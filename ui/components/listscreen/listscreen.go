@@ -6,6 +6,7 @@ package listscreen
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -216,6 +217,26 @@ func (b *Base) Capturing() bool {
 		}
 	}
 	return false
+}
+
+// TakenAt is when the oldest of the lists was read (zero while one was never read), for the stale
+// mark the app puts on the picture once the server is gone.
+func (b *Base) TakenAt() time.Time {
+	var oldest time.Time
+	for _, l := range b.lists {
+		d, ok := l.(common.Dated)
+		if !ok {
+			continue
+		}
+		at := d.TakenAt()
+		if at.IsZero() {
+			return at
+		}
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	return oldest
 }
 
 // Selected names the focused list's selected record and its module.

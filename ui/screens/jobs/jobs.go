@@ -43,6 +43,7 @@ type Model struct {
 
 	version   uint64
 	fetchedAt time.Time
+	takenAt   time.Time // when the counts and page shown were read
 	fetching  bool
 	want      window // the window the table shows now; a page for another is stale
 
@@ -137,6 +138,9 @@ func (m *Model) selectedJob() *store.Job {
 
 // Activate reads the page at once.
 func (m *Model) Activate() tea.Cmd { return m.fetch(true) }
+
+// TakenAt is when the counts and the page shown were read.
+func (m *Model) TakenAt() time.Time { return m.takenAt }
 
 // State is the selected tab's state ("" for all).
 func (m *Model) State() string { return Tabs[m.tab] }
@@ -241,7 +245,7 @@ func (m *Model) apply(msg pageMsg) {
 		m.page.err = msg.page.err
 		return
 	}
-	m.counts, m.modules = msg.counts, msg.names
+	m.counts, m.modules, m.takenAt = msg.counts, msg.names, m.ctx.Now()
 	m.order = m.order[:0]
 	for id := range m.counts {
 		m.order = append(m.order, id)

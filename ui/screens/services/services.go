@@ -142,7 +142,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	case loadedMsg:
 		m.loading, m.loadedAt, m.loadCost = false, time.Now(), msg.cost
 		if msg.err != nil {
-			return common.Fail(msg.err)
+			return common.ReadFailed(msg.err)
 		}
 		m.tariffs = msg.tariffs
 		return m.list.Set(msg.rows)
