@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -44,6 +45,38 @@ func chooseOp(term *termtest.Terminal, right int, want string) {
 	term.Wait("‹ " + want + " ›")
 }
 
+// askedOp runs op (right of the first operation) on the selected service id: the question shows want
+// and the id to type; y, a wrong id, and esc (back to the form, then out) queue nothing; the id typed
+// queues one job, all checked in the database.
+func askedOp(t *testing.T, term *termtest.Terminal, f *uitest.Fixture, id uint64, right int, op string, want ...string) {
+	t.Helper()
+	typed := strconv.FormatUint(id, 10)
+	before := len(jobsOf(t, f, op))
+	chooseOp(term, right, op)
+	term.Key("ctrl+s")
+	term.Wait(append(want, "type "+typed+" and press")...)
+	term.Key("y")
+	term.Key("enter")
+	term.Wait("that is not " + typed)
+	term.Key("esc")
+	term.Wait("‹ " + op + " ›") // back in the form, as it was filled
+	term.Key("esc")
+	term.Gone("Run an operation on")
+	if n := len(jobsOf(t, f, op)); n != before {
+		t.Fatalf("%s was queued without service %d typed: %d jobs, were %d", op, id, n, before)
+	}
+	chooseOp(term, right, op)
+	term.Key("ctrl+s")
+	term.Wait(want[0])
+	term.Write(typed)
+	term.Wait("> " + typed)
+	term.Key("enter")
+	term.Wait(op + " of service " + typed + " queued as job")
+	if j := jobsOf(t, f, op); len(j) != before+1 || j[len(j)-1].ServiceID != id {
+		t.Fatalf("after typing %d: %s jobs %+v, want one more, for service %d", id, op, j, id)
+	}
+}
+
 // TestDestructiveOperationsAsk: in a real terminal, close and reinstall on Services name what they
 // destroy (service, VM, module, client) and need the service id typed; y, a wrong id and esc queue
 // nothing (checked in the database); the id typed queues the job. Over two marked services, close
@@ -60,58 +93,14 @@ func TestDestructiveOperationsAsk(t *testing.T) {
 	term.WaitFor("service 5 selected", 30*time.Second, regexp.MustCompile(`›\s+5 active`).MatchString)
 
 	// close is the last of suspend, resume, reboot, reinstall, setpassword, setparam, close.
-	chooseOp(term, 6, "close")
-	term.Key("ctrl+s")
-	term.Wait("Close service 5 of client client@example.org?", "deletes VM 105",
-		"fra-kvm", "cannot be undone", "type 5 and press")
-	term.Key("y")
-	term.Key("enter")
-	term.Wait("that is not 5")
-	if j := jobsOf(t, f, store.OpClose); len(j) != 0 {
-		t.Fatalf("a close was queued without the id typed: %+v", j[0])
-	}
-	term.Key("esc")
-	term.Wait("‹ close ›") // back in the form, as it was filled
-	term.Key("esc")
-	term.Gone("Run an operation on")
-	if j := jobsOf(t, f, store.OpClose); len(j) != 0 {
-		t.Fatalf("a close was queued after esc: %+v", j[0])
-	}
-
-	chooseOp(term, 6, "close")
-	term.Key("ctrl+s")
-	term.Wait("Close service 5 of client")
-	term.Write("5")
-	term.Wait("> 5")
-	term.Key("enter")
-	term.Wait("close of service 5 queued as job")
-	if j := jobsOf(t, f, store.OpClose); len(j) != 1 || j[0].ServiceID != 5 {
-		t.Fatalf("after typing 5: close jobs %+v, want one for service 5", j)
-	}
+	askedOp(t, term, f, 5, 6, store.OpClose, "Close service 5 of client client@example.org?", "deletes VM 105",
+		"fra-kvm", "cannot be undone")
 
 	// reinstall, on service 4 (one row down).
 	term.Key("j")
 	term.WaitFor("service 4 selected", 30*time.Second, regexp.MustCompile(`›\s+4 active`).MatchString)
-	chooseOp(term, 3, "reinstall")
-	term.Key("ctrl+s")
-	term.Wait("Reinstall service 4 of client client@example.org?", "wipes the disk of VM 104", "installs its OS anew")
-	term.Key("esc")
-	term.Wait("‹ reinstall ›")
-	term.Key("esc")
-	term.Gone("Run an operation on")
-	if j := jobsOf(t, f, store.OpReinstall); len(j) != 0 {
-		t.Fatalf("a reinstall was queued after esc: %+v", j[0])
-	}
-	chooseOp(term, 3, "reinstall")
-	term.Key("ctrl+s")
-	term.Wait("Reinstall service 4 of client")
-	term.Write("4")
-	term.Wait("> 4")
-	term.Key("enter")
-	term.Wait("reinstall of service 4 queued as job")
-	if j := jobsOf(t, f, store.OpReinstall); len(j) != 1 || j[0].ServiceID != 4 {
-		t.Fatalf("after typing 4: reinstall jobs %+v, want one for service 4", j)
-	}
+	askedOp(t, term, f, 4, 3, store.OpReinstall, "Reinstall service 4 of client client@example.org?",
+		"wipes the disk of VM 104", "installs its OS anew")
 
 	// Two marked services: the count is what must be typed.
 	term.Key("G")

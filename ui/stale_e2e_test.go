@@ -74,8 +74,9 @@ func TestStalePictureAfterServerGone(t *testing.T) {
 		{"2", "vps5.example.net"}, {"7", "vmm6-1-1"}, {"1", "fra-lxd"}, {"4", "open of service 3 failed"},
 	} {
 		term.Key(s.key)
-		v := term.Wait(s.marker)
-		v = term.WaitFor("screen "+s.key+" marked stale", 30*time.Second, staleMark.MatchString)
+		term.Wait(s.marker)
+		v := term.WaitFor("screen "+s.key+" marked stale", 30*time.Second, staleMark.MatchString)
+		uitest.Must(t, v, s.marker)
 		uitest.MustNot(t, v, "no services", "no open tasks", "nothing was read")
 	}
 	lanes := func() string { term.Key("7"); return term.Wait("vmm6-1-1", "vmm6-1-2", "fra-kvm") }()

@@ -35,3 +35,19 @@ func Lines(label, text string, width, most int, labelStyle, textStyle lipgloss.S
 
 // Most is how many lines a reason may take in a body of height lines: a third of it, at least 3.
 func Most(height int) int { return max(height/3, 3) }
+
+// List is what Below needs of a list: *rows.Model is one.
+type List interface {
+	SetSize(width, height int)
+	View() string
+}
+
+// Below draws l in width×height with lines (a reason) under it, the list giving them its room.
+func Below(l List, width, height int, lines []string) string {
+	l.SetSize(width, height-len(lines))
+	v := l.View()
+	for _, line := range lines {
+		v += "\n" + line
+	}
+	return v
+}

@@ -196,12 +196,7 @@ func (m *Model) body(w, h int) string {
 	if r, ok := m.list.Selected(); ok {
 		lines = reason.Lines("reason:", r.t.Reason, w, reason.Most(h), m.styles.label, m.styles.reason)
 	}
-	m.list.SetSize(w, h-len(lines))
-	v := m.list.View()
-	for _, l := range lines {
-		v += "\n" + l
-	}
-	return v
+	return reason.Below(m.list, w, h, lines)
 }
 
 func text(r row) string {

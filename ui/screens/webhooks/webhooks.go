@@ -173,12 +173,7 @@ func (m *Model) body(w, h int) string {
 	if r, ok := m.list.Selected(); ok && r.d.LastError != "" {
 		lines = reason.Lines("last error:", lastError(r.d), w, reason.Most(h), m.styles.label, m.styles.err)
 	}
-	m.list.SetSize(w, h-len(lines))
-	v := m.list.View()
-	for _, l := range lines {
-		v += "\n" + l
-	}
-	return v
+	return reason.Below(m.list, w, h, lines)
 }
 
 func lastError(d store.Delivery) string {
