@@ -26,6 +26,7 @@ import (
 	"vmmpm/ui/screens/services"
 	"vmmpm/ui/screens/tariffs"
 	"vmmpm/ui/screens/tasks"
+	"vmmpm/ui/screens/webhooks"
 	"vmmpm/ui/theme"
 	"vmmpm/ui/wizardform"
 )
@@ -63,11 +64,14 @@ type App struct {
 	secretsErr error
 	// engineErr is set when the engine stopped on its own; the status line keeps saying so.
 	engineErr error
-	styles    styles
-	unwatch   func()
+	// down is whether the server was out of reach at the last tick, to refresh every screen once it
+	// answers again.
+	down    bool
+	styles  styles
+	unwatch func()
 }
 
-// New builds the app with its seven screens.
+// New builds the app with its eight screens.
 func New(opts Options) *App {
 	ctx := common.New(opts.Theme, opts.Data)
 	if opts.Now != nil {
@@ -84,7 +88,7 @@ func New(opts Options) *App {
 	a.help.Styles = a.styles.help
 	a.screens = []common.Screen{
 		modules.New(ctx), services.New(ctx), jobs.New(ctx), tasks.New(ctx), catalog.New(ctx), tariffs.New(ctx),
-		lanes.New(ctx),
+		lanes.New(ctx), webhooks.New(ctx),
 	}
 	a.flashes = make([]flash, len(a.screens))
 	return a
@@ -102,8 +106,19 @@ func (a *App) tick() tea.Cmd {
 	return tea.Tick(TickInterval, func(time.Time) tea.Msg { return tickMsg{} })
 }
 
-// Init starts the tick and loads the home screen.
-func (a *App) Init() tea.Cmd { return tea.Batch(a.tick(), a.top().Activate(), a.checkSecrets()) }
+// Init starts the tick and loads the home screen; attached to a server, every screen reads once, so
+// each has its picture to keep should the server go.
+func (a *App) Init() tea.Cmd {
+	cmds := []tea.Cmd{a.tick(), a.top().Activate(), a.checkSecrets()}
+	if info, _, _ := a.ctx.Data.Link(); info.Mode == backend.ModeAttached {
+		for i, s := range a.screens {
+			if i != a.active {
+				cmds = append(cmds, s.Activate())
+			}
+		}
+	}
+	return tea.Batch(cmds...)
+}
 
 // EngineStoppedMsg says the engine inside the TUI stopped on its own: jobs no longer run.
 type EngineStoppedMsg struct{ Err error }
@@ -137,6 +152,9 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, nil
 	case tickMsg:
 		a.ctx.Frame++
+		if a.reattached() { // every screen's picture is old: each reads again
+			return a, tea.Batch(a.tick(), a.broadcast(common.DataChangedMsg{}))
+		}
 		return a, tea.Batch(a.tick(), a.top().Update(common.TickMsg{}))
 	case EngineStoppedMsg:
 		a.engineErr = fmt.Errorf("the engine stopped, so no job runs until vmmpm is started again (%v); quit with q and start it again", msg.Err)
@@ -166,6 +184,36 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return a, a.mouse(msg)
 	}
 	return a, a.broadcast(msg)
+}
+
+// reattached reports, once, that the server answers again after it was gone.
+func (a *App) reattached() bool {
+	_, down, _ := a.ctx.Data.Link()
+	was := a.down
+	a.down = down != ""
+	return was && !a.down
+}
+
+// stale is when the picture on screen was read, while the server is out of reach (ok false while it
+// answers). A screen that does not say is as old as the link's loss; zero: nothing was read.
+func (a *App) stale() (at time.Time, ok bool) {
+	_, down, since := a.ctx.Data.Link()
+	if down == "" {
+		return time.Time{}, false
+	}
+	if d, dated := a.top().(common.Dated); dated {
+		return d.TakenAt(), true
+	}
+	return since, true
+}
+
+// clock is a picture's time as the stale mark says it: the time of day, with the date when not today.
+func (a *App) clock(t time.Time) string {
+	now := a.ctx.Now()
+	if y, m, d := now.Date(); t.Year() != y || t.Month() != m || t.Day() != d {
+		return t.Format("Jan 2 15:04:05")
+	}
+	return t.Format("15:04:05")
 }
 
 // broadcast hands a result message to every screen; each ignores what is not its own.
@@ -317,6 +365,10 @@ func (a *App) bodyView() string {
 	if a.showHelp {
 		return a.fullHelpView()
 	}
+	if at, stale := a.stale(); stale && at.IsZero() {
+		// An empty list would say "no services" of a screen that was simply never read.
+		return a.styles.faint.Render("  nothing was read on this screen before the server went; it shows once vmmpm serve answers again")
+	}
 	return a.top().View()
 }
 
@@ -361,7 +413,7 @@ func helpRows(full help.Model, groups [][]key.Binding, room int, stack bool) []s
 	return append(rows, full.FullHelpView(row))
 }
 
-var tabNames = []string{"Modules", "Services", "Jobs", "Tasks", "Catalog", "Tariffs", "Lanes"}
+var tabNames = []string{"Modules", "Services", "Jobs", "Tasks", "Catalog", "Tariffs", "Lanes", "Webhooks"}
 
 // tabLabels are "1 Modules" …; when they do not fit the width, the tabs not shown keep only their number.
 func (a *App) tabLabels() []string {
@@ -414,7 +466,12 @@ func (a *App) crumbView() string {
 		parts = append(parts, s.Title())
 	}
 	crumb := "── " + strings.Join(parts, " › ") + " "
-	return a.styles.rule.Render(crumb + strings.Repeat("─", max(a.ctx.Width-ansi.StringWidth(crumb), 0)))
+	mark := ""
+	if at, stale := a.stale(); stale && !at.IsZero() {
+		mark = "STALE: server gone · showing " + a.clock(at) + " "
+	}
+	rule := strings.Repeat("─", max(a.ctx.Width-ansi.StringWidth(crumb)-ansi.StringWidth(mark), 0))
+	return a.styles.rule.Render(crumb) + a.styles.warn.Render(mark) + a.styles.rule.Render(rule)
 }
 
 // flash is a message and when it came.
@@ -500,8 +557,12 @@ func (a *App) warningText(down string, since time.Time) string {
 		return fmt.Sprintf("server pid %d NOT ANSWERING for %s: showing the last picture, waiting for it… (stopped, or its disk hung?)",
 			info.PID, a.ctx.Now().Sub(since).Truncate(time.Second))
 	case down != "":
-		return fmt.Sprintf("server GONE %s ago: showing the last picture, reattaching… (%s)",
-			a.ctx.Now().Sub(since).Truncate(time.Second), down)
+		shown := "the last picture"
+		if at, _ := a.stale(); !at.IsZero() {
+			shown = "the picture of " + a.clock(at)
+		}
+		return fmt.Sprintf("server GONE %s ago: showing %s, reattaching… (%s)",
+			a.ctx.Now().Sub(since).Truncate(time.Second), shown, down)
 	case st.Paused:
 		return "engine PAUSED: " + st.PauseReason + "; nothing starts; it resumes by itself once the database can be written"
 	case st.Waiting != "":

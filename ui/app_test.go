@@ -92,6 +92,8 @@ func TestScreenKeys(t *testing.T) {
 	r.Keys("tab")
 	uitest.Must(t, r.View(), "[2 Services]")
 	r.Keys("shift+tab", "shift+tab")
+	uitest.Must(t, r.View(), "[8 Webhooks]", "no webhooks: add one with vmmpm webhook add URL")
+	r.Keys("7")
 	uitest.Must(t, r.View(), "[7 Lanes]", "vmm6-1-1", "vmm6-1-2", "fra-kvm", "fra-lxd")
 	r.Keys("6")
 	uitest.Must(t, r.View(), "[6 Tariffs]", "VPS S")

@@ -115,7 +115,7 @@ func TestHelpOverlayFits(t *testing.T) {
 				d.Keys(screen, "?")
 				v := d.View()
 				fits(t, v, sz[0])
-				uitest.Must(t, v, "1–7", "switch screen", "shift+tab previous screen", "? ", "toggle help", "esc ", "q ",
+				uitest.Must(t, v, "1–8", "switch screen", "shift+tab previous screen", "? ", "toggle help", "esc ", "q ",
 					"ctrl+c", "quit (leaves a text field first)", "ctrl+d half page down", "q or ctrl+c quits")
 				if screen == "3" {
 					uitest.Must(t, v, "retry failed", "next tab", "mark all shown")

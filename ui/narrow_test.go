@@ -27,8 +27,8 @@ func startAt(t *testing.T, f *uitest.Fixture, w, h int) *uitest.Driver {
 func TestEveryScreenFitsAt80x24(t *testing.T) {
 	f := world(t)
 	d := startAt(t, f, 80, 24)
-	lastCol := map[string]string{"1": "SORT", "2": "UPDATED", "3": "LANES", "4": "AGE", "6": "IPV4"}
-	for _, screen := range []string{"1", "2", "3", "4", "5", "6"} {
+	lastCol := map[string]string{"1": "SORT", "2": "UPDATED", "3": "LANES", "4": "AGE", "6": "IPV4", "8": "LAST ERROR"}
+	for _, screen := range []string{"1", "2", "3", "4", "5", "6", "8"} {
 		d.Keys(screen)
 		v := d.View()
 		lines := strings.Split(v, "\n")

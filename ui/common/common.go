@@ -3,11 +3,14 @@
 package common
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"vmmpm/backend"
+	"vmmpm/server"
 	"vmmpm/ui/keys"
 	"vmmpm/ui/theme"
 )
@@ -96,4 +99,19 @@ func Age(now, t time.Time) string {
 		return strconv.Itoa(int(d/time.Hour)) + "h"
 	}
 	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
+}
+
+// Unreachable reports whether err says the server is out of reach (gone, or answering nothing),
+// rather than what a read or an action was refused for.
+func Unreachable(err error) bool {
+	return errors.Is(err, server.ErrServerGone) || errors.Is(err, backend.ErrNotAnswering)
+}
+
+// ReadFailed is the message for a screen's read that failed; none when the server is out of reach:
+// the status line says so already, and the screen keeps its last picture.
+func ReadFailed(err error) tea.Cmd {
+	if Unreachable(err) {
+		return nil
+	}
+	return Fail(err)
 }

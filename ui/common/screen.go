@@ -1,6 +1,8 @@
 package common
 
 import (
+	"time"
+
 	tea "github.com/charmbracelet/bubbletea"
 
 	"vmmpm/store"
@@ -39,3 +41,9 @@ func Pop() tea.Msg          { return PopMsg{} }
 
 // TickMsg is the app's single repaint tick; the frame counter is already advanced.
 type TickMsg struct{}
+
+// Dated is a screen (or list) that knows when the picture it shows was read: after the server goes,
+// the app marks that picture stale with this time. Zero means nothing was read yet.
+type Dated interface {
+	TakenAt() time.Time
+}

@@ -10,7 +10,7 @@ import (
 // KeyMap holds every binding the TUI reacts to.
 type KeyMap struct {
 	// Global.
-	Screens [7]key.Binding
+	Screens [8]key.Binding
 	// AnyScreen matches all of Screens, so full help names them on one line.
 	AnyScreen key.Binding
 	NextTab   key.Binding
@@ -63,6 +63,8 @@ type KeyMap struct {
 	Submit key.Binding
 	Yes    key.Binding
 	No     key.Binding
+	// Confirm is enter in a question that needs a word typed.
+	Confirm key.Binding
 }
 
 // Default returns the product's keymap.
@@ -112,14 +114,15 @@ func Default() *KeyMap {
 		Submit:    key.NewBinding(key.WithKeys("ctrl+s"), key.WithHelp("ctrl+s", "save")),
 		Yes:       key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
 		No:        key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no")),
+		Confirm:   key.NewBinding(key.WithKeys("enter"), key.WithHelp("enter", "confirm what is typed")),
 	}
-	names := [7]string{"modules", "services", "jobs", "tasks", "catalog", "tariffs", "lanes"}
+	names := [8]string{"modules", "services", "jobs", "tasks", "catalog", "tariffs", "lanes", "webhooks"}
 	for i := range k.Screens {
 		n := string(rune('1' + i))
 		k.Screens[i] = key.NewBinding(key.WithKeys(n), key.WithHelp(n, names[i]))
 		k.AnyScreen.SetKeys(append(k.AnyScreen.Keys(), n)...)
 	}
-	k.AnyScreen.SetHelp("1–7", "switch screen")
+	k.AnyScreen.SetHelp("1–8", "switch screen")
 	return k
 }
 

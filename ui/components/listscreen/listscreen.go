@@ -6,6 +6,7 @@ package listscreen
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -48,7 +49,7 @@ type Spec struct {
 	Module func() *store.Module
 }
 
-// Base is the shared state of a list screen: at most one of form and confirm is open at a time.
+// Base is the shared state of a list screen: a form, a question, or a question over the form it came from.
 type Base struct {
 	ctx     *common.Context
 	spec    Spec
@@ -93,6 +94,14 @@ func (b *Base) Ask(question string, do func() (info string, err error)) tea.Cmd 
 // AskThen is Ask where yes also runs then at once on the UI goroutine (to drop the marks it used).
 func (b *Base) AskThen(question string, then func(), do func() (info string, err error)) tea.Cmd {
 	b.confirm = confirm.New(b.ctx, question, b.Run(do))
+	b.confirm.Then = then
+	return nil
+}
+
+// AskTyped is AskThen for what cannot be undone: yes is want typed and enter, never a single key. An
+// open form stays under the question: esc goes back to it as it was filled.
+func (b *Base) AskTyped(question, want string, then func(), do func() (info string, err error)) tea.Cmd {
+	b.confirm = confirm.NewTyped(b.ctx, question, want, b.Run(do))
 	b.confirm.Then = then
 	return nil
 }
@@ -189,10 +198,10 @@ func (b *Base) key(msg tea.KeyMsg) tea.Cmd {
 func (b *Base) Help() keys.Help {
 	k := b.ctx.Keys
 	switch {
+	case b.confirm != nil:
+		return b.confirm.Help()
 	case b.form != nil:
 		return b.form.Help()
-	case b.confirm != nil:
-		return keys.Help{Short: []key.Binding{k.Yes, k.No}}
 	}
 	return k.ScreenHelp(b.spec.Actions(k)...)
 }
@@ -210,6 +219,26 @@ func (b *Base) Capturing() bool {
 	return false
 }
 
+// TakenAt is when the oldest of the lists was read (zero while one was never read), for the stale
+// mark the app puts on the picture once the server is gone.
+func (b *Base) TakenAt() time.Time {
+	var oldest time.Time
+	for _, l := range b.lists {
+		d, ok := l.(common.Dated)
+		if !ok {
+			continue
+		}
+		at := d.TakenAt()
+		if at.IsZero() {
+			return at
+		}
+		if oldest.IsZero() || at.Before(oldest) {
+			oldest = at
+		}
+	}
+	return oldest
+}
+
 // Selected names the focused list's selected record and its module.
 func (b *Base) Selected() common.Selection {
 	id, ok := b.spec.Focus().SelectedID()
@@ -223,14 +252,14 @@ func (b *Base) Selected() common.Selection {
 	return sel
 }
 
-// View draws the open form, else the question centred, else the lists.
+// View draws the question centred, else the open form, else the lists.
 func (b *Base) View() string {
 	w, h := b.ctx.Width, b.ctx.BodyHeight()
 	switch {
-	case b.form != nil:
-		return b.styles.form.Render(b.form.View())
 	case b.confirm != nil:
 		return lipgloss.Place(w, h, lipgloss.Center, lipgloss.Center, b.confirm.View())
+	case b.form != nil:
+		return b.styles.form.Render(b.form.View())
 	case b.spec.Body != nil:
 		return b.spec.Body(w, h)
 	}

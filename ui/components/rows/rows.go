@@ -6,6 +6,7 @@ package rows
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -34,7 +35,9 @@ type Model[T any] struct {
 	marked map[uint64]bool
 	// acted is the record an action of this screen just changed: its leaving is no news.
 	acted uint64
-	ctx   *common.Context
+	// takenAt is when Set last got the items: the time of the picture the list shows.
+	takenAt time.Time
+	ctx     *common.Context
 }
 
 // New builds the list with its columns.
@@ -50,7 +53,7 @@ func New[T any](ctx *common.Context, id func(T) uint64, cells func(T, int) strin
 // are gone are dropped.
 func (m *Model[T]) Set(items []T) tea.Cmd {
 	prev, had := m.Selected()
-	m.all = items
+	m.all, m.takenAt = items, m.ctx.Now()
 	m.refilter()
 	present := make(map[uint64]bool, len(items))
 	for _, it := range items {
@@ -79,6 +82,9 @@ func (m *Model[T]) Set(items []T) tea.Cmd {
 	}
 	return common.Info(msg)
 }
+
+// TakenAt is when the items shown were read (zero before the first Set).
+func (m *Model[T]) TakenAt() time.Time { return m.takenAt }
 
 // Acted notes that an action of this screen changed the selected record, so that the reload which
 // follows does not report it leaving.

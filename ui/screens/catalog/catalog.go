@@ -87,7 +87,7 @@ func (m *Model) load() tea.Msg {
 func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	if msg, ok := msg.(loadedMsg); ok {
 		if msg.err != nil {
-			return common.Fail(msg.err)
+			return common.ReadFailed(msg.err)
 		}
 		return tea.Batch(m.dcs.Set(msg.dcs), m.depts.Set(msg.depts))
 	}

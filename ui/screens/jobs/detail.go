@@ -14,6 +14,7 @@ import (
 
 	"vmmpm/store"
 	"vmmpm/ui/common"
+	"vmmpm/ui/components/confirm"
 	"vmmpm/ui/keys"
 )
 
@@ -26,7 +27,9 @@ type Detail struct {
 	pos     int
 	err     error
 	version uint64
-	styles  styles
+	// ask is the retry question of a job refused for good.
+	ask    *confirm.Model
+	styles styles
 }
 
 type detailMsg struct {
@@ -42,10 +45,13 @@ func NewDetail(ctx *common.Context, id uint64) *Detail {
 }
 
 func (d *Detail) Title() string   { return "Job " + strconv.FormatUint(d.id, 10) }
-func (d *Detail) Capturing() bool { return false }
+func (d *Detail) Capturing() bool { return d.ask != nil }
 
 func (d *Detail) Help() keys.Help {
 	k := d.ctx.Keys
+	if d.ask != nil {
+		return d.ask.Help()
+	}
 	return keys.Help{Short: []key.Binding{k.Back, k.Retry, k.Cancel, k.CopyID, k.Help, k.Quit},
 		Full: [][]key.Binding{{k.Back, k.Retry, k.Cancel, k.CopyID}, k.Global()}}
 }
@@ -88,6 +94,13 @@ func (d *Detail) Update(msg tea.Msg) tea.Cmd {
 }
 
 func (d *Detail) onKey(msg tea.KeyMsg) tea.Cmd {
+	if d.ask != nil {
+		done, cmd := d.ask.Update(msg)
+		if done {
+			d.ask = nil
+		}
+		return cmd
+	}
 	k := d.ctx.Keys
 	eng := d.ctx.Data.Engine
 	id := d.id
@@ -98,7 +111,13 @@ func (d *Detail) onKey(msg tea.KeyMsg) tea.Cmd {
 		if d.job.State != store.JobFailed {
 			return common.Info(fmt.Sprintf("job %d is %s; only failed jobs can be retried", id, d.job.State))
 		}
-		return func() tea.Msg { return actionMsg{info: fmt.Sprintf("job %d queued again", id), err: eng.Retry(id)} }
+		retry := func() tea.Msg { return actionMsg{info: fmt.Sprintf("job %d queued again", id), err: eng.Retry(id)} }
+		if !refusedForGood(d.job) {
+			return retry
+		}
+		d.ask = confirm.New(d.ctx, fmt.Sprintf("Retry job %d (%s of service %d)?", id, d.job.Type, d.job.ServiceID)+
+			refusals([]store.Job{*d.job}), retry)
+		return nil
 	case key.Matches(msg, k.Cancel) && d.job != nil:
 		if d.job.State != store.JobQueued && d.job.State != store.JobRetrying {
 			return common.Info(fmt.Sprintf("job %d is %s; only queued jobs can be cancelled", id, d.job.State))
@@ -116,6 +135,9 @@ func (d *Detail) View() string {
 	j := d.job
 	if j == nil {
 		return "loading job " + strconv.FormatUint(d.id, 10) + "…"
+	}
+	if d.ask != nil {
+		return lipgloss.Place(d.ctx.Width, d.ctx.BodyHeight(), lipgloss.Center, lipgloss.Center, d.ask.View())
 	}
 	var b strings.Builder
 	field := func(label, value string) {

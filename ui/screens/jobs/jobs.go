@@ -18,6 +18,7 @@ import (
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/confirm"
+	"vmmpm/ui/components/reason"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
 )
@@ -42,6 +43,7 @@ type Model struct {
 
 	version   uint64
 	fetchedAt time.Time
+	takenAt   time.Time // when the counts and page shown were read
 	fetching  bool
 	want      window // the window the table shows now; a page for another is stale
 
@@ -111,7 +113,7 @@ func (m *Model) Title() string { return "Jobs" }
 func (m *Model) Help() keys.Help {
 	k := m.ctx.Keys
 	if m.ask != nil {
-		return keys.Help{Short: []key.Binding{k.Yes, k.No}}
+		return m.ask.Help()
 	}
 	return k.ScreenHelp(k.Open, k.Retry, k.Cancel, k.Mark, k.MarkAll, k.Left, k.Right)
 }
@@ -137,18 +139,42 @@ func (m *Model) selectedJob() *store.Job {
 // Activate reads the page at once.
 func (m *Model) Activate() tea.Cmd { return m.fetch(true) }
 
+// TakenAt is when the counts and the page shown were read.
+func (m *Model) TakenAt() time.Time { return m.takenAt }
+
 // State is the selected tab's state ("" for all).
 func (m *Model) State() string { return Tabs[m.tab] }
 
-// layout sizes the table for the current terminal.
+// layout sizes the table for the current terminal, giving the selected job's reason its lines.
 func (m *Model) layout() {
-	m.table.SetSize(m.ctx.Width, max(m.ctx.BodyHeight()-m.headerLines(), 3))
+	m.table.SetSize(m.ctx.Width, max(m.ctx.BodyHeight()-m.headerLines()-len(m.reasonLines()), 3))
 }
 
+// current is the window to read: as many rows as fit with no reason shown, so a reason that grows or
+// goes as the cursor moves never makes another read.
 func (m *Model) current() window {
 	m.layout()
-	return window{state: m.State(), offset: m.table.Offset(), limit: m.table.VisibleRows(),
+	limit := max(m.ctx.BodyHeight()-m.headerLines(), 3) - 2 // the table's header and filter line
+	return window{state: m.State(), offset: m.table.Offset(), limit: max(limit, m.table.VisibleRows()),
 		filter: m.table.FilterValue()}
+}
+
+// reasonLines are the selected job's whole error, wrapped to the width, for under the table.
+func (m *Model) reasonLines() []string {
+	j := m.selectedJob()
+	if j == nil || j.Error == "" {
+		return nil
+	}
+	label := j.State + ":"
+	switch j.State {
+	case store.JobRetrying:
+		label = "last attempt:"
+	case store.JobFailed:
+		if refusedForGood(j) {
+			label = "refused for good:"
+		}
+	}
+	return reason.Lines(label, j.Error, m.ctx.Width, reason.Most(m.ctx.BodyHeight()), m.styles.label, m.styles.err)
 }
 
 // fetch reads the visible page in the background; force skips the idle check.
@@ -219,7 +245,7 @@ func (m *Model) apply(msg pageMsg) {
 		m.page.err = msg.page.err
 		return
 	}
-	m.counts, m.modules = msg.counts, msg.names
+	m.counts, m.modules, m.takenAt = msg.counts, msg.names, m.ctx.Now()
 	m.order = m.order[:0]
 	for id := range m.counts {
 		m.order = append(m.order, id)
@@ -391,9 +417,10 @@ func (m *Model) targets() []store.Job {
 func (m *Model) act(verb string, allowed func(state string) bool, rule, did string, do func(id uint64) error) tea.Cmd {
 	targets := m.targets()
 	var ids []uint64
+	var chosen []store.Job
 	for _, j := range targets {
 		if allowed(j.State) {
-			ids = append(ids, j.ID)
+			ids, chosen = append(ids, j.ID), append(chosen, j)
 		}
 	}
 	switch {
@@ -406,11 +433,11 @@ func (m *Model) act(verb string, allowed func(state string) bool, rule, did stri
 	}
 	q := fmt.Sprintf("%s %d jobs (%s)?", capital(verb), len(ids), store.IDList(ids))
 	if len(ids) == 1 {
-		j := m.marked[ids[0]]
-		if len(m.marked) == 0 {
-			j = targets[0]
-		}
+		j := chosen[0]
 		q = fmt.Sprintf("%s job %d (%s of service %d)?", capital(verb), j.ID, j.Type, j.ServiceID)
+	}
+	if verb == "retry" {
+		q += refusals(chosen)
 	}
 	if skipped := len(targets) - len(ids); skipped > 0 {
 		q += fmt.Sprintf("\n%d marked job(s) are left out: %s.", skipped, rule)
@@ -434,6 +461,33 @@ func (m *Model) act(verb string, allowed func(state string) bool, rule, did stri
 		}
 	}
 	return nil
+}
+
+// refusedForGood says VMmanager (or the engine) refused j so that another attempt cannot help: it
+// failed before its attempts ran out, which the engine does only for an error it will not retry.
+// Attempts spent on a transient error end the same way, but with Attempt at MaxAttempts.
+func refusedForGood(j *store.Job) bool {
+	return j.State == store.JobFailed && j.Attempt < j.MaxAttempts
+}
+
+// refusals is what a retry question adds for jobs refused for good: the refusal quoted, and that the
+// same request goes again.
+func refusals(jobs []store.Job) string {
+	var refused []store.Job
+	for _, j := range jobs {
+		if refusedForGood(&j) {
+			refused = append(refused, j)
+		}
+	}
+	switch {
+	case len(refused) == 0:
+		return ""
+	case len(jobs) == 1:
+		return fmt.Sprintf("\nIt was refused for good: “%s”.\nThe same request goes again: unless what was refused has been fixed, it fails again.",
+			refused[0].Error)
+	}
+	return fmt.Sprintf("\n%d of them were refused for good; job %d: “%s”.\nThe same requests go again: unless what was refused "+
+		"has been fixed, they fail again.", len(refused), refused[0].ID, refused[0].Error)
 }
 
 func capital(s string) string { return strings.ToUpper(s[:1]) + s[1:] }

@@ -57,10 +57,18 @@ func (m *Model) View() string {
 			lipgloss.Center, lipgloss.Center, m.ask.View()))
 		return b.String()
 	}
-	if m.page.err != nil {
+	switch {
+	case m.page.err != nil && common.Unreachable(m.page.err) && m.page.window == (window{}):
+		// A tab chosen after the server went: nothing of it was read, and "no jobs" would be wrong.
+		b.WriteString(m.styles.faint.Render("  this tab was not read before the server went; it shows once vmmpm serve answers again"))
+		return b.String()
+	case m.page.err != nil && !common.Unreachable(m.page.err): // out of reach: the status line says so
 		b.WriteString(m.styles.err.Render(common.Sentence(m.page.err)) + "\n")
 	}
 	b.WriteString(m.table.View(source{m}))
+	for _, l := range m.reasonLines() {
+		b.WriteString("\n" + l)
+	}
 	if m.page.filter != "" {
 		b.WriteString(m.styles.faint.Render("  (searched the newest " + strconv.Itoa(m.page.scanned) + " jobs of this tab)"))
 	}

@@ -39,6 +39,7 @@ type Model struct {
 	top     int // first lane row shown
 	version uint64
 	readAt  time.Time
+	takenAt time.Time // when snap was read
 	loading bool
 }
 
@@ -65,6 +66,9 @@ func (m *Model) Help() keys.Help {
 	}
 }
 
+// TakenAt is when the figures shown were read (zero before the first read).
+func (m *Model) TakenAt() time.Time { return m.takenAt }
+
 // Activate reads the figures.
 func (m *Model) Activate() tea.Cmd { return m.load() }
 
@@ -88,7 +92,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		m.loading = false
 		m.err = msg.Err
 		if msg.Err == nil {
-			m.snap = msg.Snapshot
+			m.snap, m.takenAt = msg.Snapshot, m.ctx.Now()
 			m.clamp()
 		}
 	case common.TickMsg:

@@ -144,7 +144,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case loadedMsg:
 		if msg.err != nil {
-			return common.Fail(msg.err)
+			return common.ReadFailed(msg.err)
 		}
 		return tea.Batch(m.list.Set(msg.rows), m.loadRoom())
 	case roomMsg:

@@ -79,7 +79,7 @@ func New(ctx *common.Context) *Model {
 		table.Column{Title: "VM", Width: 6, Right: true},
 		table.Column{Title: "UPDATED", Width: 7, Right: true},
 	)
-	m.list.Noun = "service"
+	m.list.Noun, m.list.Multi = "service", true
 	m.list.Style = m.cellStyle
 	m.list.Table.SetEmpty("no services: press n to create some from a tariff")
 	m.list.Table.SetNoun("services")
@@ -87,7 +87,7 @@ func New(ctx *common.Context) *Model {
 		Load: m.startLoad,
 		Key:  m.key,
 		Actions: func(k *keys.KeyMap) []key.Binding {
-			return []key.Binding{k.NewSvc, k.Operation, k.CopyID}
+			return []key.Binding{k.NewSvc, k.Operation, k.Mark, k.MarkAll, k.CopyID}
 		},
 		Module: func() *store.Module { r, _ := m.list.Selected(); return r.module },
 	}, m.list)
@@ -142,7 +142,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	case loadedMsg:
 		m.loading, m.loadedAt, m.loadCost = false, time.Now(), msg.cost
 		if msg.err != nil {
-			return common.Fail(msg.err)
+			return common.ReadFailed(msg.err)
 		}
 		m.tariffs = msg.tariffs
 		return m.list.Set(msg.rows)
@@ -161,8 +161,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	case key.Matches(msg, k.NewSvc):
 		return m.openCreate()
 	case key.Matches(msg, k.Operation):
-		if r, ok := m.list.Selected(); ok {
-			return m.openOp(r.s)
+		if targets := m.list.Targets(); len(targets) > 0 {
+			return m.openOp(targets)
 		}
 	}
 	return nil
@@ -227,16 +227,21 @@ func offered(s *store.Service) []string {
 	return ops
 }
 
-// openOp offers the operations on s, each with the fields of its arguments in queue's table, shown
-// while it is the chosen one.
-func (m *Model) openOp(s *store.Service) tea.Cmd {
+// openOp offers the operations on the marked services, or the selected one, each with the fields of
+// its arguments in queue's table, shown while it is the chosen one.
+func (m *Model) openOp(targets []row) tea.Cmd {
 	var opts []form.Option
-	for _, op := range offered(s) {
+	for _, op := range offered(targets[0].s) {
 		opts = append(opts, form.Option{Label: op, Value: op})
 	}
-	f := form.New(m.ctx, fmt.Sprintf("Run an operation on service %d (%s)", s.ID, s.Status)).
-		AddText("service", "Service id", strconv.FormatUint(s.ID, 10), "", true).
-		AddChoice("op", "Operation", opts, "", "←/→ to choose")
+	s := targets[0].s
+	f := form.New(m.ctx, fmt.Sprintf("Run an operation on service %d (%s)", s.ID, s.Status))
+	if len(targets) == 1 {
+		f.AddText("service", "Service id", strconv.FormatUint(s.ID, 10), "", true)
+	} else {
+		f = form.New(m.ctx, fmt.Sprintf("Run an operation on the %d marked services (%s)", len(targets), idList(targets)))
+	}
+	f.AddChoice("op", "Operation", opts, "", "←/→ to choose")
 	for _, op := range queue.Operations() {
 		chosen := func(f *form.Model) bool { return f.Value("op") == op.Name }
 		for _, a := range op.Args {
@@ -248,18 +253,23 @@ func (m *Model) openOp(s *store.Service) tea.Cmd {
 			f.When(chosen)
 		}
 	}
-	return m.OpenForm(f, m.runOp)
+	return m.OpenForm(f, func(f *form.Model) tea.Cmd { return m.runOp(f, targets) })
 }
 
 // argField is the form key of an argument: per operation, so two operations may share a name.
 func argField(op queue.Operation, a queue.Arg) string { return op.Name + "." + a.Name }
 
-// runOp sends the chosen operation with the arguments filled in; the engine checks them.
-func (m *Model) runOp(f *form.Model) tea.Cmd {
-	id, err := f.Uint("service")
-	if err != nil {
-		f.Err = common.Sentence(err)
-		return nil
+// runOp sends the chosen operation with the arguments filled in; the engine checks them. What cannot
+// be undone (close, reinstall) is asked first with the service id to type (the count, over several),
+// and so is any operation over several services; nothing is queued before the answer.
+func (m *Model) runOp(f *form.Model, targets []row) tea.Cmd {
+	if len(targets) == 1 {
+		id, err := f.Uint("service")
+		if err != nil {
+			f.Err = common.Sentence(err)
+			return nil
+		}
+		targets = []row{m.row(id)}
 	}
 	name := f.Value("op")
 	op, _ := queue.OperationOf(name)
@@ -269,15 +279,120 @@ func (m *Model) runOp(f *form.Model) tea.Cmd {
 			args[a.Name] = v
 		}
 	}
-	data := m.ctx.Data
-	return m.Run(func() (string, error) {
-		jobID, err := data.Enqueue(id, name, args)
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%s of service %d queued as job %d", name, id, jobID), nil
-	})
+	do := m.enqueue(targets, name, args)
+	switch {
+	case destroys(name) != "" && len(targets) == 1:
+		return m.AskTyped(destroyQuestion(name, targets[0]), strconv.FormatUint(targets[0].s.ID, 10), nil, do)
+	case destroys(name) != "":
+		return m.AskTyped(bulkQuestion(name, targets), strconv.Itoa(len(targets)), m.list.ClearMarks, do)
+	case len(targets) > 1:
+		return m.AskThen(bulkQuestion(name, targets), m.list.ClearMarks, do)
+	}
+	return m.Run(do)
 }
+
+// row is the listed service id, or one naming only the id when it is not on this screen (the engine
+// then says whether it exists).
+func (m *Model) row(id uint64) row {
+	for _, r := range m.list.Items() {
+		if r.s.ID == id {
+			return r
+		}
+	}
+	return row{s: &store.Service{ID: id}}
+}
+
+// enqueue queues op on every target, in order, stopping at the first refusal.
+func (m *Model) enqueue(targets []row, op string, args map[string]string) func() (string, error) {
+	data := m.ctx.Data
+	return func() (string, error) {
+		var jobs []uint64
+		for i, r := range targets {
+			jobID, err := data.Enqueue(r.s.ID, op, args)
+			if err != nil && len(targets) > 1 {
+				return "", fmt.Errorf("queued %s on %d of %d services; service %d: %w", op, i, len(targets), r.s.ID, err)
+			}
+			if err != nil {
+				return "", err
+			}
+			jobs = append(jobs, jobID)
+		}
+		if len(targets) == 1 {
+			return fmt.Sprintf("%s of service %d queued as job %d", op, targets[0].s.ID, jobs[0]), nil
+		}
+		return fmt.Sprintf("%s of %d services queued as jobs %s", op, len(targets), store.IDList(jobs)), nil
+	}
+}
+
+// destroys is what op does to a VM that cannot be undone, or "" when it does nothing of the kind.
+func destroys(op string) string {
+	switch op {
+	case store.OpClose:
+		return "deletes"
+	case store.OpReinstall:
+		return "wipes the disk of"
+	}
+	return ""
+}
+
+// destroyQuestion names what op destroys and for whom: the service, its VM, module and client.
+func destroyQuestion(op string, r row) string {
+	s := r.s
+	after := "disk and all; it cannot be undone."
+	if op == store.OpReinstall {
+		after = "and installs its OS anew; what is on the disk is lost."
+	}
+	return fmt.Sprintf("%s service %d of client %s?\nThis %s %s on module %s in VMmanager, %s",
+		capital(op), s.ID, dash(s.ClientEmail), destroys(op), vmText(s), moduleName(r), after)
+}
+
+// bulkQuestion names op and the services it goes to, the first few with their VM, module and client.
+func bulkQuestion(op string, targets []row) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %d services?", capital(op), len(targets))
+	if d := destroys(op); d != "" {
+		fmt.Fprintf(&b, "\nThis %s each one's VM in VMmanager; it cannot be undone:", d)
+	}
+	const shown = 5
+	for i, r := range targets {
+		if i == shown {
+			fmt.Fprintf(&b, "\n  … and %d more", len(targets)-shown)
+			break
+		}
+		fmt.Fprintf(&b, "\n  service %d: %s on %s, client %s", r.s.ID, vmText(r.s), moduleName(r), dash(r.s.ClientEmail))
+	}
+	return b.String()
+}
+
+func vmText(s *store.Service) string {
+	if s.VM.HostID == 0 {
+		return "its VM (none recorded yet)"
+	}
+	if s.Domain != "" {
+		return fmt.Sprintf("VM %d (%s)", s.VM.HostID, s.Domain)
+	}
+	return fmt.Sprintf("VM %d", s.VM.HostID)
+}
+
+func moduleName(r row) string {
+	switch {
+	case r.module != nil:
+		return r.module.Name
+	case r.s.ModuleID != 0:
+		return strconv.FormatUint(r.s.ModuleID, 10)
+	}
+	return "(none yet)"
+}
+
+func idList(rows []row) string {
+	ids := make([]uint64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.s.ID
+	}
+	return store.IDList(ids)
+}
+
+func capital(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
 func text(r row) string {
 	name := ""

@@ -98,6 +98,8 @@ func TestSetParamFormSendsTheArgs(t *testing.T) {
 	d.Keys("shift+tab", "left", "left", "enter", "enter").Type("7")
 	uitest.Must(t, d.View(), "Operation     reinstall", "› Recipe id")
 	d.Keys("ctrl+s")
+	uitest.Must(t, d.View(), "Reinstall service 2", "type 2 and press")
+	d.Type("2").Keys("enter")
 	j, err = store.Load[store.Job](f.DB, 4)
 	if err != nil || j.Type != store.OpReinstall || !maps.Equal(j.Args, map[string]string{queue.ArgRecipeID: "7"}) {
 		t.Fatalf("job 4: %+v %v", j, err)

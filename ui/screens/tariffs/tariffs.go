@@ -103,7 +103,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case loadedMsg:
 		if msg.err != nil {
-			return common.Fail(msg.err)
+			return common.ReadFailed(msg.err)
 		}
 		m.dcs, m.modules = msg.dcs, msg.modules
 		return m.list.Set(msg.rows)

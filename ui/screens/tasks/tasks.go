@@ -15,6 +15,7 @@ import (
 	"vmmpm/store"
 	"vmmpm/ui/common"
 	"vmmpm/ui/components/listscreen"
+	"vmmpm/ui/components/reason"
 	"vmmpm/ui/components/rows"
 	"vmmpm/ui/components/table"
 	"vmmpm/ui/keys"
@@ -77,6 +78,7 @@ func New(ctx *common.Context) *Model {
 		Actions: func(k *keys.KeyMap) []key.Binding {
 			return []key.Binding{k.CloseTask, k.Mark, k.MarkAll, k.ShowAll, openJob(k), k.CopyID}
 		},
+		Body: m.body,
 	}, m.list)
 	return m
 }
@@ -118,7 +120,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case loadedMsg:
 		if msg.err != nil {
-			return common.Fail(msg.err)
+			return common.ReadFailed(msg.err)
 		}
 		return m.list.Set(msg.rows)
 	}
@@ -186,6 +188,15 @@ func (m *Model) askClose() tea.Cmd {
 		}
 		return fmt.Sprintf("%d tasks closed", len(open)), nil
 	})
+}
+
+// body is the list with the selected task's whole reason under it, wrapped to the width.
+func (m *Model) body(w, h int) string {
+	var lines []string
+	if r, ok := m.list.Selected(); ok {
+		lines = reason.Lines("reason:", r.t.Reason, w, reason.Most(h), m.styles.label, m.styles.reason)
+	}
+	return reason.Below(m.list, w, h, lines)
 }
 
 func text(r row) string {
