@@ -144,7 +144,12 @@ func TestBackupDuringARunThenRestore(t *testing.T) {
 	waitJobs(t, c, 200)
 	t.Logf("the copy was taken with %d of 200 jobs unfinished", unfinished)
 
-	// The README's restore: stop serve, vmmpm restore, start serve.
+	// The README's restore: stop serve (restore refuses while it runs), vmmpm restore, start serve.
+	_, errOut, code = runIn(t, caller, "--db", env.db, "--socket", env.socket(), "restore", "copy.db")
+	if code == 0 {
+		t.Fatal("restore ran while serve held the database")
+	}
+	requireSentence(t, errOut, "stop it first")
 	srv.stop()
 	out, errOut, code = runIn(t, caller, "--db", env.db, "--socket", env.socket(), "restore", "copy.db")
 	if code != 0 || !strings.Contains(out, "restored:") {
@@ -154,6 +159,10 @@ func TestBackupDuringARunThenRestore(t *testing.T) {
 		t.Fatalf("the replaced database was not kept: %v", err)
 	}
 	env.startServe()
+	if text := env.cli("--socket", env.socket(), "status"); !strings.Contains(text, "server:    running") {
+		t.Fatalf("status after the restore:\n%s", text)
+	}
+	env.cli("--socket", env.socket(), "jobs", "--state", "queued")
 	after := waitJobs(t, c, 200)
 	if len(after) != 200 {
 		t.Fatalf("%d jobs after the restore, want the backup's 200", len(after))
