@@ -298,3 +298,27 @@ func TestBackupBadInput(t *testing.T) {
 		requireSentence(t, errOut, c.says)
 	}
 }
+
+// TestBackupWithoutServer: with no server the command reads the database itself, read-only, and
+// prints what the copy holds; FILE is taken from the caller's folder.
+func TestBackupWithoutServer(t *testing.T) {
+	db := tempDB(t)
+	mustCLI(t, "--db", db, "datacenter", "add", "DC One")
+	before := fileHash(t, db)
+	caller := t.TempDir()
+	out, errOut, code := runIn(t, caller, "--db", db, "--socket", filepath.Join(caller, "none.sock"), "backup", "b.db")
+	if code != 0 {
+		t.Fatalf("backup: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"backup:    " + filepath.Join(caller, "b.db"), "schema version 1",
+		"holds:     0 modules · 0 tariffs · 0 services · 0 jobs · 1 data center · 0 departments · 0 tasks",
+		`not in it: module passwords and webhook secrets, kept in the OS keyring`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output does not say %q:\n%s", want, out)
+		}
+	}
+	bboltCheck(t, filepath.Join(caller, "b.db"))
+	if fileHash(t, db) != before {
+		t.Error("a backup without a server changed the database")
+	}
+}

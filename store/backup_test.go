@@ -257,3 +257,42 @@ func TestRestoreRefusesABadBackup(t *testing.T) {
 		t.Fatal("a refused restore changed the database")
 	}
 }
+
+// BenchmarkBackup: a verified backup of a database of 20,000 jobs (about 21 MB): the MB/s it copies,
+// syncs and checks.
+func BenchmarkBackup(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "vmmpm.db")
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	for i := 0; i < 20; i++ {
+		err := db.Update(func(tx *store.Tx) error {
+			for j := 0; j < 1000; j++ {
+				job := &store.Job{ServiceID: uint64(j + 1), ModuleID: 1, Type: store.OpOpen, State: store.JobDone,
+					MaxAttempts: 8, Log: []store.LogLine{{At: t0, Text: strings.Repeat("a line of the job's log ", 12)}}}
+				if err := tx.Put(job); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	dir := b.TempDir()
+	var size int64
+	for i := 0; b.Loop(); i++ {
+		in, err := db.Backup(filepath.Join(dir, fmt.Sprintf("b%d.db", i)), false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = in.Size
+		b.StopTimer()
+		_ = os.Remove(in.Path)
+		b.StartTimer()
+	}
+	b.SetBytes(size)
+}
