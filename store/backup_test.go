@@ -220,6 +220,30 @@ func TestRestore(t *testing.T) {
 	requireNoTemp(t, filepath.Dir(dbPath))
 }
 
+// TestRestoreToANewPlace: a database that is not there (a new machine) is made from the backup, its
+// folder too, with nothing kept aside.
+func TestRestoreToANewPlace(t *testing.T) {
+	src := mustOpen(t, populated(t, 4))
+	backup := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := src.Backup(backup, false); err != nil {
+		t.Fatal(err)
+	}
+	src.Close()
+	dbPath := filepath.Join(t.TempDir(), "new", "vmmpm.db")
+	if _, err := store.Restore(dbPath, backup); err != nil {
+		t.Fatal(err)
+	}
+	db := mustOpen(t, dbPath)
+	dcs, _ := store.All[store.DataCenter](db)
+	db.Close()
+	if len(dcs) != 4 {
+		t.Fatalf("the restored database holds %d data centers, want 4", len(dcs))
+	}
+	if _, err := os.Stat(store.BeforeRestore(dbPath)); !os.IsNotExist(err) {
+		t.Fatal("a file was kept aside where there was none to replace")
+	}
+}
+
 func TestRestoreRefusedWhileHeld(t *testing.T) {
 	src := mustOpen(t, populated(t, 1))
 	backup := filepath.Join(t.TempDir(), "backup.db")
