@@ -105,13 +105,18 @@ func (db *DB) copyTo(f *os.File) (*BackupInfo, error) {
 }
 
 // publish moves the checked copy to path: without force by a link, which fails when a file appeared
-// there meanwhile, so nothing is ever replaced unasked; then the folder is synced.
+// there meanwhile, so nothing is ever replaced unasked (on a file system without links, by a rename
+// after one more look); then the folder is synced.
 func publish(tmp, path string, force bool) error {
 	var err error
-	if force {
+	if !force {
+		err = os.Link(tmp, path)
+		if _, serr := os.Lstat(path); errors.Is(err, os.ErrExist) || err != nil && serr == nil {
+			return &classedError{class: ErrBackupExists, msg: fmt.Sprintf("%s appeared while the backup was written, and was left as it was; give another file, or --force to replace it", path)}
+		}
+	}
+	if force || err != nil {
 		err = os.Rename(tmp, path)
-	} else if err = os.Link(tmp, path); errors.Is(err, os.ErrExist) {
-		return &classedError{class: ErrBackupExists, msg: fmt.Sprintf("%s appeared while the backup was written, and was left as it was; give another file, or --force to replace it", path)}
 	}
 	if err != nil {
 		return fmt.Errorf("the checked backup could not be put at %s (%v), and nothing was left behind; check that folder", path, rootCause(err))
