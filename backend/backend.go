@@ -137,6 +137,9 @@ type Backend interface {
 	Deliveries(ctx context.Context, q DeliveryQuery) ([]store.Delivery, error)
 	Audit(ctx context.Context, q AuditQuery) ([]store.AuditEntry, error)
 
+	// Backup writes a verified copy of the database to r.Path (absolute; backup.go).
+	Backup(ctx context.Context, r BackupRequest) (*store.BackupInfo, error)
+
 	// Close releases what the backend holds (the database, the connection).
 	Close() error
 }
@@ -178,6 +181,8 @@ type Status struct {
 	// Engine is the engine's own state: paused on the disk, jobs waiting for the keyring (zero when it
 	// runs normally or no engine runs here).
 	Engine queue.Status `json:"engine"`
+	// Backups is serve's daily backups (--backup-dir), nil when it takes none.
+	Backups *BackupStatus `json:"backups,omitempty"`
 }
 
 // ModuleHealth is one module's state as the engine sees it.

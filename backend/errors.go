@@ -32,6 +32,7 @@ var sentinels = map[string]error{
 	"db_in_use":          store.ErrInUse,
 	"db_damaged":         store.ErrDamaged,
 	"db_newer":           store.ErrNewerSchema,
+	"backup_exists":      store.ErrBackupExists,
 	"secret_not_found":   store.ErrSecretNotFound,
 	"no_session":         store.ErrNoSession,
 	"no_provider":        store.ErrNoProvider,

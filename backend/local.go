@@ -51,6 +51,8 @@ type Local struct {
 	keyLocks map[string]*keyLock
 	touching atomic.Bool
 	hooks    *webhook.Deliverer
+	// backups is serve's backup schedule's state (backup.go).
+	backups backupState
 }
 
 // NewLocal wraps db and secrets; eng may be nil (see Local).
@@ -153,6 +155,7 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 		}
 		st.Modules = append(st.Modules, h)
 	}
+	st.Backups = l.backups.status()
 	return st, nil
 }
 

@@ -205,6 +205,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newTariffCmd(a), newServiceCmd(a), newJobsCmd(a), newTasksCmd(a), newEngineCmd(a),
 		newServeCmd(a), newStatusCmd(a), newStatsCmd(a), newReconcileCmd(a),
 		newTokenCmd(a), newWebhookCmd(a), newAuditCmd(a),
+		newBackupCmd(a), newRestoreCmd(a),
 	)
 	return root
 }

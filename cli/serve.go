@@ -28,12 +28,13 @@ const serveGrace = 3 * time.Second
 type serveFlags struct {
 	listen, certFile, keyFile string
 	noTLS                     bool
+	backup                    backupFlags // --backup-dir, --backup-keep (backup.go)
 }
 
 func newServeCmd(a *app) *cobra.Command {
 	f := &serveFlags{}
 	c := &cobra.Command{
-		Use:   "serve [--socket PATH] [--listen HOST:PORT [--tls-cert F --tls-key F | --no-tls]]",
+		Use:   "serve [--socket PATH] [--listen HOST:PORT [--tls-cert F --tls-key F | --no-tls]] [--backup-dir DIR [--backup-keep N]]",
 		Short: "Hold the database, run the engine, and serve commands and TUIs on a local socket",
 		Long: "Runs the engine as a service: it holds the database, carries out queued operations, and answers\n" +
 			"every vmmpm command and TUI of the same user on a Unix socket (default\n" +
@@ -44,7 +45,10 @@ func newServeCmd(a *app) *cobra.Command {
 			"from vmmpm token add, the OpenAPI document at /api/v1/openapi.json. Without --tls-cert and\n" +
 			"--tls-key it uses a self-signed certificate made once beside the database (DB.tls.crt) and prints\n" +
 			"its SHA-256 fingerprint, which clients pin; vmmpm status shows it too. --no-tls serves plain HTTP,\n" +
-			"on a loopback address only.",
+			"on a loopback address only.\n\n" +
+			"With --backup-dir it takes a verified backup into DIR (named vmmpm-DATE-TIME.db, UTC) at start when\n" +
+			"the newest there is older than a day, then one a day, keeping the newest --backup-keep; each is\n" +
+			"logged, and a failure is logged and shown in vmmpm status without stopping the server.",
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error { return a.serve(c.Context(), f) },
 	}
@@ -53,11 +57,15 @@ func newServeCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.certFile, "tls-cert", "", "the API's certificate (PEM; default: a self-signed one beside the database)")
 	fl.StringVar(&f.keyFile, "tls-key", "", "the key of --tls-cert (PEM)")
 	fl.BoolVar(&f.noTLS, "no-tls", false, "serve the API over plain HTTP (only on a loopback address)")
+	f.backup.register(c)
 	return c
 }
 
 // check refuses flags that do not go together, before anything is opened.
 func (f *serveFlags) check() error {
+	if err := f.backup.check(); err != nil {
+		return err
+	}
 	switch {
 	case f.listen == "" && (f.certFile != "" || f.keyFile != "" || f.noTLS):
 		return usagef("--tls-cert, --tls-key and --no-tls go with --listen HOST:PORT")
@@ -138,6 +146,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	eng.Start(runCtx) // after New: the server's hub sees the engine's first events too
 	// Each module's reconcile_every (reconcile.Schedule), stopped before the database closes.
 	defer eng.StartReconcileSchedule(runCtx, log)()
+	defer f.backup.start(runCtx, eng, log)() // serve's daily backups, stopped before the database closes
 	log.Info("server started", "pid", os.Getpid(), "db", db.Path(), "socket", socket, "version", version)
 	if err := store.CheckSecrets(secrets); err != nil {
 		log.Warn("the keyring is not usable yet; jobs wait for it", "error", err.Error())

@@ -42,9 +42,9 @@ func (env *engineEnv) startServe() *serveProc {
 	return startServe(env.t, env.db, env.socket())
 }
 
-func startServe(t *testing.T, db, socket string) *serveProc {
+func startServe(t *testing.T, db, socket string, flags ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{t: t, cmd: vmmpmCmd("--db", db, "--socket", socket, "serve"), out: &termtest.SyncBuffer{},
+	p := &serveProc{t: t, cmd: vmmpmCmd(append([]string{"--db", db, "--socket", socket, "serve"}, flags...)...), out: &termtest.SyncBuffer{},
 		done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {

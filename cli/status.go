@@ -69,6 +69,7 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 		if st.Engine.WaitingAdvice != "" {
 			fmt.Fprintf(w, "           %s\n", st.Engine.WaitingAdvice)
 		}
+		printBackups(w, st.Backups) // backup.go
 	}
 	parts := make([]string, 0, len(store.JobStates))
 	for _, s := range store.JobStates {

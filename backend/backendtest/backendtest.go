@@ -146,6 +146,7 @@ var tests = []test{
 	{"EventsReopen", testEventsReopen},
 	{"Engine", testEngine},
 	{"Reconcile", testReconcile},
+	{"Backup", testBackup},
 }
 
 func newEnv(t *testing.T, d *Driver) *Env {
