@@ -51,6 +51,7 @@ func storedClient(secrets store.Secrets, m *store.Module) (*vmm.Client, error) {
 		return nil, err
 	}
 	c, err := vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: password, InsecureTLS: m.InsecureTLS,
+		TLSPin: m.TLSPin, CAFile: m.TLSCAFile,
 		Timeout: CheckCallTimeout, RetryFor: CheckRetryFor, SessionTTL: time.Minute})
 	if err != nil {
 		return nil, &CheckError{Cause: Classify(err), Err: err}

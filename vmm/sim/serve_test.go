@@ -20,7 +20,7 @@ func startServe(t *testing.T, useTLS bool) (url string, stop func() error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := Serve(ctx, Config{}, "127.0.0.1:0", useTLS, pw)
+		err := Serve(ctx, Config{}, "127.0.0.1:0", TLS{On: useTLS}, pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -102,7 +102,7 @@ func TestServeTLSSelfSigned(t *testing.T) {
 }
 
 func TestServeRefusesBadAddress(t *testing.T) {
-	err := Serve(context.Background(), Config{}, "127.0.0.1:99999", false, io.Discard)
+	err := Serve(context.Background(), Config{}, "127.0.0.1:99999", TLS{}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "cannot listen") {
 		t.Fatalf("err %v", err)
 	}
