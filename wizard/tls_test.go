@@ -116,7 +116,6 @@ func TestPinnedModuleSurvivesRestartAndRefusesAnotherCertificate(t *testing.T) {
 	}
 }
 
-
 // TestSpecTLSFailures: without a pin the self-signed certificate is shown with what to do; https to a
 // plain HTTP port names the http:// URL and offers no certificate to trust.
 func TestSpecTLSFailures(t *testing.T) {

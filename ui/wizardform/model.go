@@ -119,7 +119,7 @@ type Model struct {
 	offer      *vmm.TLSError // the certificate the TLS offer is about
 	caPath     string        // typed on the CA file prompt
 	caForm     *huh.Form
-	reviewTop  int // first summary row the Review page shows when it scrolls
+	reviewTop  int   // first summary row the Review page shows when it scrolls
 	resume     phase // where "no" on the quit question returns to
 	accessible bool
 	hints      []func() // descriptions recomputed after each update (see hint)

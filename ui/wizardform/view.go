@@ -227,7 +227,9 @@ func (m *Model) tlsOfferView() string {
 	if len(fp) > w-14 { // 32 bytes as "AB:" do not fit 80 columns: two lines of 16
 		fp = fp[:47] + "\n" + strings.Repeat(" ", 14) + fp[48:]
 	}
-	row := func(label, v string) string { return m.st.label.Render(fmt.Sprintf("  %-12s", label)) + m.st.value.Render(v) }
+	row := func(label, v string) string {
+		return m.st.label.Render(fmt.Sprintf("  %-12s", label)) + m.st.value.Render(v)
+	}
 	choice := func(k, text string) string { return "  " + m.st.stepOn.Render(k) + "  " + text }
 	return strings.Join([]string{
 		m.st.bad.Render(wrapText("✗ "+capitalize(m.offer.Error())+".", w)),
