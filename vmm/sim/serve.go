@@ -77,17 +77,18 @@ func (l *Listener) Serve(ctx context.Context) error {
 }
 
 // Serve runs an emulator on listen until ctx is done. Its first output line is
-// "listening on http(s)://HOST:PORT"; with TLS the second is "tls_sha256=FINGERPRINT".
+// "listening on http(s)://HOST:PORT"; with TLS the next is "tls_sha256=FINGERPRINT".
 func Serve(ctx context.Context, cfg Config, listen string, t TLS, out io.Writer) error {
 	l, err := Listen(cfg, listen, t)
 	if err != nil {
 		return err
 	}
-	head := "listening on " + l.URL + "\n"
-	if l.Fingerprint != "" {
-		head += "tls_sha256=" + l.Fingerprint + "\n"
+	// Two writes: a caller may add lines after the first (vmmpm sim names the demo login there).
+	_, err = io.WriteString(out, "listening on "+l.URL+"\n")
+	if err == nil && l.Fingerprint != "" {
+		_, err = io.WriteString(out, "tls_sha256="+l.Fingerprint+"\n")
 	}
-	if _, err := io.WriteString(out, head); err != nil {
+	if err != nil {
 		l.ln.Close()
 		return err
 	}
