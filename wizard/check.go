@@ -75,7 +75,8 @@ func (e *CheckError) Error() string {
 	return vmm.DescribeModule(e.Err, e.Module)
 }
 
-// TLS is the certificate failure behind a check, when there is one: what the server presented, and
+// TLS is the certificate failure behind a check run on this side (attached, errors.As on the whole
+// error finds it beside the check): what the server presented, and
 // whether trusting it (pin, CA file, skip verification) could help at all.
 func (e *CheckError) TLS() *vmm.TLSError {
 	var te *vmm.TLSError

@@ -483,10 +483,14 @@ func (m *Model) checkDone(msg checkDoneMsg) tea.Cmd {
 		return m.goTo(pagePlacement)
 	}
 	// A certificate that could be trusted is offered; plain HTTP, or a CA file that cannot be read,
-	// is only named: trusting a certificate would not help.
-	var ce *wizard.CheckError
-	if errors.As(msg.err, &ce) && ce.TLS() != nil && ce.TLS().Trustable() {
-		m.checkErr, m.offer, m.phase = ce, ce.TLS(), phaseTLSOffer
+	// is only named: trusting a certificate would not help. (Attached, the detail arrives beside the
+	// check's cause, not inside it.)
+	var (
+		ce *wizard.CheckError
+		te *vmm.TLSError
+	)
+	if errors.As(msg.err, &ce) && errors.As(msg.err, &te) && te.Trustable() {
+		m.checkErr, m.offer, m.phase = ce, te, phaseTLSOffer
 		return nil
 	}
 	m.setNotice(m.st.bad, failureText(msg.err))

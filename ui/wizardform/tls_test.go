@@ -34,8 +34,15 @@ func at80x24(*harness) Options { return Options{Width: 80, Height: 24} }
 // (fingerprint, subject, issuer, validity) and its three choices; "trust this certificate" logs in
 // again with the pin, and the module is saved with it and passes its check, on an 80×24 terminal.
 func TestWizardPinsSelfSignedCertificate(t *testing.T) {
+	wizardPins(t, newHarnessWith(t, nil, seedDefault, at80x24))
+}
+
+// TestWizardPinsSelfSignedCertificateAttached: the same through a server, where the login runs: the
+// certificate's detail crosses the socket with the refusal.
+func TestWizardPinsSelfSignedCertificateAttached(t *testing.T) { wizardPins(t, newAttachedHarness(t)) }
+
+func wizardPins(t *testing.T, h *harness) {
 	l := serveTLS(t, sim.TLS{})
-	h := newHarnessWith(t, nil, seedDefault, at80x24)
 	h.intro()
 	h.integration(l.URL, adminEmail, adminPassword)
 	v := h.waitText("how should this module trust it?")
