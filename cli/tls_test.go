@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"encoding/json"
 	"path/filepath"
 	"strings"
@@ -18,10 +17,7 @@ func serveSimTLS(t *testing.T, listen string, tl sim.TLS) (l *sim.Listener, stop
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Serve(ctx) }()
-	stop = func() { cancel(); <-done }
+	stop = l.Start()
 	t.Cleanup(stop)
 	return l, stop
 }

@@ -21,10 +21,7 @@ func serveTLS(t *testing.T, listen string, tl sim.TLS) (l *sim.Listener, stop fu
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Serve(ctx) }()
-	stop = func() { cancel(); <-done }
+	stop = l.Start()
 	t.Cleanup(stop)
 	return l, stop
 }

@@ -20,10 +20,7 @@ func serveTLS(t *testing.T, tl sim.TLS) *sim.Listener {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = l.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(l.Start())
 	return l
 }
 

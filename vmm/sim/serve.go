@@ -76,6 +76,14 @@ func (l *Listener) Serve(ctx context.Context) error {
 	return err
 }
 
+// Start serves in the background until stop, which waits for the shutdown and may be called again.
+func (l *Listener) Start() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = l.Serve(ctx) }()
+	return func() { cancel(); <-done }
+}
+
 // Serve runs an emulator on listen until ctx is done. Its first output line is
 // "listening on http(s)://HOST:PORT"; with TLS the next is "tls_sha256=FINGERPRINT".
 func Serve(ctx context.Context, cfg Config, listen string, t TLS, out io.Writer) error {
