@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"vmmpm/backend"
+	"vmmpm/store"
 	"vmmpm/vmm/sim"
 )
 
@@ -162,5 +163,51 @@ func TestWizardReviewAt80x24(t *testing.T) {
 	h.finish()
 	if m := h.savedModule(); m.Name != "KVM one" {
 		t.Fatalf("saved %+v", m)
+	}
+}
+
+// TestWizardEditRepinsChangedCertificate: a pinned module whose VMmanager now presents another
+// certificate on the same address is refused with both fingerprints; the edit wizard's Integration
+// step offers to trust the new one, and saving keeps the new pin.
+func TestWizardEditRepinsChangedCertificate(t *testing.T) {
+	first, err := sim.Listen(sim.Config{}, "127.0.0.1:0", sim.TLS{On: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Start()()
+	second, err := sim.Listen(sim.Config{}, strings.TrimPrefix(first.URL, "https://"), sim.TLS{On: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(second.Start())
+	mod := &store.Module{Name: "KVM pinned", ProductType: "vps", Kind: "vmmanager6", URL: first.URL, Username: adminEmail,
+		TLSPin: first.Fingerprint, DataCenterID: 2, DepartmentID: 1, Enabled: true, Params: store.DefaultParams(),
+		Cluster: store.Cluster{ID: 1, Name: "kvm-main", Virtualization: "kvm"}}
+	h := newHarnessWith(t, nil, func(t *testing.T, db *store.DB) {
+		seedDefault(t, db)
+		if err := db.Save(mod); err != nil {
+			t.Fatal(err)
+		}
+		if err := store.NewKeyring().Set(mod.ID, adminPassword); err != nil {
+			t.Fatal(err)
+		}
+	}, func(*harness) Options { return Options{Edit: mod, Width: 80, Height: 24} })
+	t.Cleanup(func() { _ = h.secrets.Delete(mod.ID) })
+	h.through("URL", "Username", "Password", "Skip TLS verification")
+	v := h.waitText("presented another certificate than the one pinned")
+	if !strings.Contains(strings.Join(strings.Fields(v), " "), "(SHA-256 "+shortFingerprint(first.Fingerprint)+")") ||
+		!strings.Contains(v, second.Fingerprint[:47]) || !strings.Contains(v, "esc  Back to Integration") {
+		t.Fatalf("the offer must show the new certificate and all choices on 80×24:\n%s", v)
+	}
+	h.typeText("t")
+	h.waitText("placement (1 of 3)")
+	h.through("Data center", "Name", "Department", "Sort")
+	h.through("Cluster", "Use recipes", "With recipes", "Additional network interface")
+	h.through("Session storage period", "Start operations in a queue", "Queue key", "Number of queues", "Enabled", "Simultaneous activation limit")
+	h.focus("Save this module?")
+	h.enter()
+	h.finish()
+	if m := h.savedModule(); m.TLSPin != second.Fingerprint {
+		t.Fatalf("pin after the edit: %q, want %s", m.TLSPin, second.Fingerprint)
 	}
 }

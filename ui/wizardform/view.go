@@ -72,7 +72,7 @@ func (m *Model) bodyView() string {
 	case phaseTLSOffer:
 		return m.tlsOfferView()
 	case phaseCAFile:
-		return m.st.bad.Render(wrapText("✗ "+capitalize(m.offer.Error())+".", m.contentWidth())) + "\n\n" + m.caForm.View()
+		return m.st.bad.Render(wrapText(m.offerHeadline(), m.contentWidth())) + "\n\n" + m.caForm.View()
 	case phaseConfirmQuit:
 		if m.editing() {
 			return "Leave the wizard and discard these changes? The module stays as it was. (y/n)"
@@ -211,13 +211,29 @@ func tlsChoice(d *wizard.Draft) string {
 	case strings.HasPrefix(strings.ToLower(strings.TrimSpace(d.URL)), "http://"):
 		return "none: plain HTTP"
 	case d.TLSPin != "":
-		return "pinned, SHA-256 " + d.TLSPin[:11] + "…" + d.TLSPin[len(d.TLSPin)-8:]
+		return "pinned, SHA-256 " + shortFingerprint(d.TLSPin)
 	case d.TLSCAFile != "":
 		return "verified against CA file " + d.TLSCAFile
 	case d.InsecureTLS:
 		return "NOT VERIFIED (skip TLS verification is on)"
 	}
 	return "verified (system CAs)"
+}
+
+// shortFingerprint is a fingerprint's first and last bytes, "AB:CD:EF:01…89:AB:CD".
+func shortFingerprint(fp string) string {
+	if len(fp) < 20 {
+		return fp
+	}
+	return fp[:11] + "…" + fp[len(fp)-8:]
+}
+
+// offerHeadline is the failure in at most two lines at 80 columns; the certificate rows follow.
+func (m *Model) offerHeadline() string {
+	if m.offer.Kind == "pin" {
+		return fmt.Sprintf("✗ %s presented another certificate than the one pinned (SHA-256 %s).", m.offer.Host, shortFingerprint(m.offer.Pin))
+	}
+	return "✗ " + capitalize(m.offer.Error()) + "."
 }
 
 // tlsOfferView shows the certificate that did not verify and the three ways on, the safest first.
@@ -232,7 +248,7 @@ func (m *Model) tlsOfferView() string {
 	}
 	choice := func(k, text string) string { return "  " + m.st.stepOn.Render(k) + "  " + text }
 	return strings.Join([]string{
-		m.st.bad.Render(wrapText("✗ "+capitalize(m.offer.Error())+".", w)),
+		m.st.bad.Render(wrapText(m.offerHeadline(), w)),
 		"",
 		"The certificate VMmanager presented:",
 		row("SHA-256", fp), row("Subject", c.Subject), row("Issuer", c.Issuer), row("Valid", c.Validity()),
