@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"vmmpm/backend"
+	"vmmpm/internal/termtest"
 	"vmmpm/store"
 	"vmmpm/vmm/sim"
 )
@@ -209,5 +210,50 @@ func TestWizardEditRepinsChangedCertificate(t *testing.T) {
 	h.finish()
 	if m := h.savedModule(); m.TLSPin != second.Fingerprint {
 		t.Fatalf("pin after the edit: %q, want %s", m.TLSPin, second.Fingerprint)
+	}
+}
+
+// TestAccessibleWizardPins: the prompts show the certificate and take "trust exactly this certificate".
+func TestAccessibleWizardPins(t *testing.T) {
+	l := serveTLS(t, sim.TLS{})
+	h := newHarness(t, nil, seedDefault)
+	_ = h.tm.Quit()
+	master, slave := openPTY(t)
+	out := &termtest.SyncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := RunAccessible(context.Background(), backend.NewLocal(h.db, h.secrets, nil, "test"), slave, out)
+		done <- err
+	}()
+	c := &conversation{t: t, out: out, master: master}
+	c.answer("enter the number 1", "1")
+	c.answer("enter the number 1", "1")
+	c.answer("URL", l.URL)
+	c.answer("Username", adminEmail)
+	c.answer("Password", adminPassword)
+	c.answer("Skip TLS verification", "")
+	c.expect("SHA-256 " + l.Fingerprint)
+	c.expect("1. Trust exactly this certificate (pinned)")
+	c.answer("Enter a number between 1 and 4", "1")
+	c.expect("Step 4 of 5 · Module parameters")
+	c.answer("Enter a number between 1 and 2", "1")
+	c.answer("Name", "KVM a11y pinned")
+	c.answer("Enter a number between 1 and 2", "1")
+	c.answer("Sort", "")
+	c.answer("Enter a number between 1 and 2", "1")
+	c.answer("Use recipes", "")
+	c.answer("Enter a number between 1 and 2", "")
+	c.answer("Additional network interface", "")
+	c.answer("Session storage period", "")
+	c.answer("Start operations in a queue", "")
+	c.answer("Queue key", "")
+	c.answer("Number of queues", "")
+	c.expect("pinned, SHA-256 " + shortFingerprint(l.Fingerprint))
+	c.answer("Save this module?", "")
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if m := h.savedModule(); m.TLSPin != l.Fingerprint || m.InsecureTLS {
+		t.Fatalf("saved %+v", m)
 	}
 }
