@@ -65,6 +65,8 @@ type WireError struct {
 	Check wizard.Cause `json:"check,omitempty"`
 	// Record names the record a batch refusal is about.
 	Record *RecordError `json:"record,omitempty"`
+	// TLS is a certificate failure's detail: what the server presented, the pin expected, the http:// URL.
+	TLS *vmm.TLSError `json:"tls,omitempty"`
 }
 
 // Encode describes err for the wire.
@@ -87,6 +89,10 @@ func Encode(err error) *WireError {
 	if errors.As(err, &re) {
 		w.Record = &RecordError{Kind: re.Kind, ID: re.ID}
 	}
+	var te *vmm.TLSError
+	if errors.As(err, &te) {
+		w.TLS = te
+	}
 	return w
 }
 
@@ -107,6 +113,11 @@ func Decode(w *WireError) error {
 	}
 	if w.Record != nil {
 		e.causes = append(e.causes, &RecordError{Kind: w.Record.Kind, ID: w.Record.ID, Err: errors.New(w.Message)})
+	}
+	if w.TLS != nil {
+		te := *w.TLS
+		te.Err = errors.New(w.Message)
+		e.causes = append(e.causes, &te)
 	}
 	return e
 }

@@ -231,6 +231,7 @@ func (a *app) printModule(ctx context.Context, b backend.Backend, m *store.Modul
 		{"product type", m.ProductType}, {"module", m.Kind},
 		{"url", m.URL}, {"username", m.Username}, {"password", "kept in " + secretsWhere(ctx, b)},
 		{"skip TLS verification", onOff(m.InsecureTLS)},
+		{"tls_pin", orNone(m.TLSPin)}, {"tls_ca_file", orNone(m.TLSCAFile)},
 		{"data center", dc}, {"department", dept}, {"sort", strconv.Itoa(m.Sort)},
 		{"cluster", fmt.Sprintf("%s (id %d, %s)", m.Cluster.Name, m.Cluster.ID, strings.ToUpper(m.Cluster.Virtualization))},
 		{"use recipes", recipes}, {"additional interface", onOff(m.AdditionalInterface)},
@@ -243,6 +244,13 @@ func (a *app) printModule(ctx context.Context, b backend.Backend, m *store.Modul
 		fmt.Fprintf(a.stdout, "%-22s %s\n", r[0]+":", r[1])
 	}
 	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 func limitText(n int) string {

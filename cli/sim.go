@@ -19,7 +19,7 @@ import (
 // simFlags are `vmmpm sim`'s options; cfg takes the emulator's tunables directly.
 type simFlags struct {
 	listen, passwordFile string
-	useTLS               bool
+	tls                  sim.TLS
 	quirks               []string
 	cfg                  sim.Config
 }
@@ -53,7 +53,9 @@ func newSimCmd(a *app) *cobra.Command {
 	fl.IntVar(&f.cfg.SleepBurst, "sleep-burst", 3, "how many 503 answers a burst lasts")
 	fl.DurationVar(&f.cfg.TokenTTL, "token-ttl", time.Hour, "lifetime of a session token")
 	fl.Int64Var(&f.cfg.Seed, "seed", 0, "random seed for --fail-rate (0 = time-based)")
-	fl.BoolVar(&f.useTLS, "tls", false, "serve HTTPS with a self-signed certificate made at start")
+	fl.BoolVar(&f.tls.On, "tls", false, "serve HTTPS with a self-signed certificate made at start (its SHA-256 on the second line: tls_sha256=…)")
+	fl.StringVar(&f.tls.CertFile, "tls-cert", "", "with --tls-key: serve this PEM certificate; when neither file exists, make one and write both there")
+	fl.StringVar(&f.tls.KeyFile, "tls-key", "", "the PEM private key of --tls-cert")
 	fl.IntVar(&f.cfg.IPv4PoolSize, "ipv4-pool-size", sim.DefaultIPv4PoolSize, "IPv4 addresses in each seed pool")
 	fl.BoolVar(&f.cfg.History, "history", true, "start with a deleted VM's finished tasks listed (for validate --deep)")
 	fl.IntVar(&f.cfg.SeedVMs, "seed-vms", 0, "start with this many VMs nobody ordered, under five client accounts (import candidates)")
@@ -83,6 +85,10 @@ func (f *simFlags) validate() error {
 	case c.ListLimit < 0:
 		return usagef("--list-limit cannot be negative")
 	}
+	if (f.tls.CertFile == "") != (f.tls.KeyFile == "") {
+		return usagef("--tls-cert and --tls-key go together: give both files (new paths make a certificate there)")
+	}
+	f.tls.On = f.tls.On || f.tls.CertFile != ""
 	for _, q := range f.quirks {
 		qq, err := sim.ParseQuirk(q)
 		if err != nil {
@@ -113,7 +119,7 @@ func (a *app) runSim(c *cobra.Command, f *simFlags) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return sim.Serve(ctx, f.cfg, f.listen, f.useTLS, out)
+	return sim.Serve(ctx, f.cfg, f.listen, f.tls, out)
 }
 
 // readPasswordFile returns the first line of path (or of stdin for "-").

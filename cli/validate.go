@@ -31,6 +31,8 @@ type validateOpts struct {
 	record    string // --record DIR: masked answers of the deep check
 	replay    string // --replay DIR: run the deep check on a recording instead of a VMmanager
 	password  string // only to refuse it: there is no password flag
+	pin       string // --tls-pin
+	caFile    string // --ca-file
 }
 
 func newValidateCmd(a *app) *cobra.Command {
@@ -64,7 +66,9 @@ func newValidateCmd(a *app) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&o.url, "url", "", "VMmanager 6 address, e.g. https://vm.example.com")
 	f.StringVar(&o.user, "user", "", "administrator email")
-	f.BoolVar(&o.insecure, "insecure", false, "skip TLS certificate verification (self-signed VMmanager)")
+	f.BoolVar(&o.insecure, "insecure", false, "skip TLS certificate verification (self-signed VMmanager); --tls-pin is safer")
+	f.StringVar(&o.pin, "tls-pin", "", "trust exactly the certificate with this SHA-256 fingerprint (64 hex digits, colons allowed)")
+	f.StringVar(&o.caFile, "ca-file", "", "verify VMmanager's certificate against the CAs in this PEM file")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON")
 	f.BoolVar(&o.deep, "deep", false, "read-only probes of every endpoint, filter and field the engine relies on")
 	f.StringVar(&o.record, "record", "", "with --deep: write the answers, masked, to this folder")
@@ -101,11 +105,15 @@ func (a *app) validate(ctx context.Context, o validateOpts) error {
 	if err != nil {
 		return withCode(exitUsage, described(err))
 	}
+	if err := validateTLSFlags(o); err != nil {
+		return err
+	}
 	password, err := a.readPassword(o.user)
 	if err != nil {
 		return err
 	}
-	client, err := vmm.New(vmm.Config{URL: base, Email: o.user, Password: password, InsecureTLS: o.insecure, SessionTTL: time.Minute})
+	client, err := vmm.New(vmm.Config{URL: base, Email: o.user, Password: password, InsecureTLS: o.insecure,
+		TLSPin: o.pin, CAFile: o.caFile, SessionTTL: time.Minute})
 	if err != nil {
 		return described(err)
 	}
@@ -127,6 +135,20 @@ func (a *app) validate(ctx context.Context, o validateOpts) error {
 		rep.Clusters = append(rep.Clusters, validateCluster{c.ID, c.Name, c.Virtualization, c.HasAdditionalInterface()})
 	}
 	return printValidate(a.stdout, rep, o.asJSON)
+}
+
+// validateTLSFlags refuses a malformed pin or an unusable CA file before the password is asked.
+func validateTLSFlags(o validateOpts) error {
+	if _, err := vmm.ParsePin(o.pin); err != nil {
+		return usagef("--tls-pin must be the certificate's SHA-256 fingerprint: 64 hex digits, colons allowed")
+	}
+	if o.caFile == "" {
+		return nil
+	}
+	if _, err := vmm.LoadCAFile(o.caFile); err != nil {
+		return usagef("--ca-file: %s", strings.TrimSuffix(err.Error(), "."))
+	}
+	return nil
 }
 
 // validateDeep runs vmm.DeepCheck, prints its table and writes the record; a difference is exit 6.
@@ -254,7 +276,11 @@ func nonEmptyPassword(p string) (string, error) {
 // describedError shows vmm.Describe's sentence but still matches the vmm sentinels for exitCode.
 type describedError struct{ err error }
 
-func (e *describedError) Error() string { return tlsHint(e.err, vmm.Describe(e.err), "--insecure") }
+func (e *describedError) Error() string {
+	// validate takes the module settings a TLS failure suggests as flags.
+	msg := strings.NewReplacer("(tls_pin=", "(--tls-pin ", "(tls_ca_file=PATH)", "(--ca-file FILE)").Replace(vmm.Describe(e.err))
+	return tlsHint(e.err, msg, "--insecure")
+}
 func (e *describedError) Unwrap() error { return e.err }
 
 func described(err error) error { return &describedError{err: err} }

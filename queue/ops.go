@@ -61,6 +61,7 @@ func (x *vmmExecutor) client(m *store.Module) (*vmm.Client, error) {
 		return nil, err
 	}
 	c, err := vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: pw, InsecureTLS: m.InsecureTLS,
+		TLSPin: m.TLSPin, CAFile: m.TLSCAFile,
 		SessionTTL: time.Duration(m.Params.SessionTTL) * time.Second, PollEvery: x.poll})
 	if err != nil {
 		return nil, &Error{Err: err, Msg: vmm.Describe(err)}
@@ -71,7 +72,7 @@ func (x *vmmExecutor) client(m *store.Module) (*vmm.Client, error) {
 
 // clientKey is what a module's client is built from (the password aside: a refused one drops the client).
 func clientKey(m *store.Module) string {
-	return fmt.Sprintf("%s|%s|%t|%d", m.URL, m.Username, m.InsecureTLS, m.Params.SessionTTL)
+	return fmt.Sprintf("%s|%s|%t|%d|%s|%s", m.URL, m.Username, m.InsecureTLS, m.Params.SessionTTL, m.TLSPin, m.TLSCAFile)
 }
 
 // SessionLogins is how many times the engine logged in to a module's VMmanager in the current session

@@ -56,6 +56,7 @@ func ClientFor(secrets store.Secrets) func(m *store.Module) (*vmm.Client, error)
 			return nil, err
 		}
 		return vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: pw, InsecureTLS: m.InsecureTLS,
+			TLSPin: m.TLSPin, CAFile: m.TLSCAFile,
 			SessionTTL: time.Duration(m.Params.SessionTTL) * time.Second})
 	}
 }

@@ -53,6 +53,8 @@ func fullModule() *store.Module {
 		LastCheck:    &store.Check{At: t0, OK: true, Message: "logged in"},
 		LastDeep:     &store.DeepCheck{At: t0, OK: true, Probes: 14, Differs: []string{"clusters"}, Inconclusive: []string{"task names"}, Write: true}, // every field set for the round trip
 		CapacityWarn: new(25),
+		TLSPin:       "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89",
+		TLSCAFile:    "/etc/vmmpm/vmm-ca.pem",
 	}
 }
 

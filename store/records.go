@@ -233,6 +233,11 @@ type Module struct {
 	// ReconcileEvery is how often `vmmpm serve` runs the module's reconcile scan, as a duration ("6h",
 	// "30m"); "0" is off and empty is DefaultReconcileEvery (see ReconcileInterval).
 	ReconcileEvery string `json:"reconcile_every,omitempty"`
+	// TLSPin is the SHA-256 fingerprint ("AB:CD:…", of the leaf's DER) of the one certificate vmmpm
+	// accepts from this module's VMmanager, whoever signed it; checked on every connection. Not a secret.
+	TLSPin string `json:"tls_pin,omitempty"`
+	// TLSCAFile is a PEM file of the CAs VMmanager's certificate is verified against, read at connect.
+	TLSCAFile string `json:"tls_ca_file,omitempty"`
 }
 
 // Limits of Module.ReconcileEvery.

@@ -22,8 +22,14 @@ type Config struct {
 	Timeout     time.Duration // per HTTP call; default 30s
 	RetryFor    time.Duration // how long 503 answers are retried; default 30s
 	PollEvery   time.Duration // Await's slow polling interval (fast: a tenth of it); default 2s
-	HTTPClient  *http.Client  // optional; its TLS settings then win over InsecureTLS
+	HTTPClient  *http.Client  // optional; its TLS settings then win over InsecureTLS, TLSPin and CAFile
 	Logger      *slog.Logger  // optional; request lines at debug level, never bodies
+	// TLSPin trusts exactly the certificate with this SHA-256 fingerprint (of the leaf's DER, colons
+	// optional), checked on every connection, whoever signed it; it wins over CAFile and InsecureTLS.
+	TLSPin string
+	// CAFile is a PEM file of the CA certificates VMmanager is verified against, read at every
+	// handshake; it wins over InsecureTLS.
+	CAFile string
 }
 
 // Client is safe for concurrent use. It holds one token cache: one Client per module.
@@ -71,6 +77,9 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Email == "" {
 		return nil, errorf(ErrInvalid, "the VMmanager user (email) is empty")
 	}
+	if _, err := ParsePin(cfg.TLSPin); err != nil {
+		return nil, err
+	}
 	u, _ := url.Parse(base)
 	c := &Client{
 		base: base, host: u.Host, email: cfg.Email, password: cfg.Password,
@@ -90,14 +99,14 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.http == nil {
-		c.http = defaultHTTPClient(cfg.InsecureTLS)
+		c.http = defaultHTTPClient(tlsConfig(cfg, u.Hostname()))
 	}
 	return c, nil
 }
 
-func defaultHTTPClient(insecure bool) *http.Client {
+func defaultHTTPClient(tc *tls.Config) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: insecure, MinVersion: tls.VersionTLS12} //nolint:gosec // the admin's explicit choice
+	tr.TLSClientConfig = tc
 	tr.MaxIdleConnsPerHost = 32
 	return &http.Client{
 		Transport: tr,

@@ -606,7 +606,7 @@ func TestTLS(t *testing.T) {
 	// https to a plain HTTP port is a TLS failure of its own kind.
 	_, plain := startSim(t, sim.Config{})
 	err = newClient(t, strings.Replace(plain.URL, "http://", "https://", 1), nil).Login(ctxT(t))
-	if !errors.As(err, &te) || te.Kind != "not-tls" || !strings.Contains(vmm.Describe(err), "http://") {
+	if !errors.As(err, &te) || te.Kind != "http" || !strings.Contains(vmm.Describe(err), "http://") {
 		t.Fatalf("https to http: %v", err)
 	}
 }

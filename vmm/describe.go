@@ -3,12 +3,17 @@ package vmm
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strconv"
 	"strings"
 )
 
 // Describe turns an error from this package into one plain sentence that names the cause and what to do.
 // It never includes a password: errors from this package never carry one.
-func Describe(err error) string {
+func Describe(err error) string { return DescribeModule(err, 0) }
+
+// DescribeModule is Describe for module id's client: the commands it suggests name the module.
+func DescribeModule(err error, id uint64) string {
 	if err == nil {
 		return ""
 	}
@@ -20,7 +25,11 @@ func Describe(err error) string {
 	)
 	switch {
 	case errors.As(err, &te):
-		return describeTLS(te)
+		module := "ID"
+		if id != 0 {
+			module = strconv.FormatUint(id, 10)
+		}
+		return describeTLS(te, module)
 	case errors.As(err, &ne):
 		return describeNet(ne)
 	case errors.Is(err, ErrBadURL):
@@ -50,13 +59,25 @@ func Describe(err error) string {
 	return sentence(err.Error(), "")
 }
 
-func describeTLS(e *TLSError) string {
-	switch e.Kind {
-	case "untrusted":
-		return sentence(e.Error(), "install a certificate from a trusted authority, or switch on skip TLS verification if you trust this server")
-	case "not-tls":
+func describeTLS(e *TLSError, module string) string {
+	switch {
+	case e.Kind == "pin":
+		got := "none"
+		if e.Cert != nil {
+			got = e.Cert.SHA256
+		}
+		return sentence(e.Error(), fmt.Sprintf("if VMmanager's certificate was replaced on purpose, pin the new one "+
+			"(vmmpm module set %s tls_pin=%s) or run the wizard's Integration step again; otherwise find out who answers at that address", module, got))
+	case e.Kind == "http":
+		return sentence(e.Error(), "use "+e.HTTPURL+" (the password then crosses the network unencrypted) or the port VMmanager serves HTTPS on")
+	case e.Kind == "not-tls":
 		return sentence(e.Error(), "use an http:// address or the port VMmanager serves HTTPS on")
-	case "hostname":
+	case e.Kind == "ca-file":
+		return sentence(e.Error(), "fix the file, or give another with tls_ca_file=PATH")
+	case e.Cert != nil:
+		return sentence(e.Error()+" ("+describeCert(e.Cert)+")", "if that is your VMmanager's certificate, trust exactly it (tls_pin="+
+			e.Cert.SHA256+"), or give the CA that signed it (tls_ca_file=PATH), or, last, switch on skip TLS verification")
+	case e.Kind == "hostname":
 		return sentence(e.Error(), "use the host name the certificate was issued for, or switch on skip TLS verification")
 	}
 	return sentence(e.Error(), "fix the server's certificate, or switch on skip TLS verification if you trust this server")

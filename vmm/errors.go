@@ -104,11 +104,21 @@ func (e *NetError) Error() string {
 func (e *NetError) Unwrap() error        { return e.Err }
 func (e *NetError) Is(target error) bool { return target == ErrUnreachable }
 
-// TLSError is a failed certificate check or TLS handshake; it matches ErrTLS.
+// TLSError is a failed certificate check or TLS handshake; it matches ErrTLS. Its fields cross the
+// socket as JSON, so an attached wizard can show the certificate too.
 type TLSError struct {
-	Kind string // "untrusted" (self-signed or unknown issuer), "hostname", "expired", "not-tls" or "handshake"
-	Host string
-	Err  error
+	// Kind: "untrusted" (self-signed or unknown issuer), "hostname", "expired", "pin" (another
+	// certificate than the pinned one), "ca-file" (the module's CA file cannot be used), "http" (the
+	// port answers plain HTTP), "not-tls" or "handshake".
+	Kind string `json:"kind"`
+	Host string `json:"host"`
+	// Cert is the certificate the server presented, when the handshake got that far.
+	Cert *Certificate `json:"cert,omitempty"`
+	// Pin is the fingerprint the module expected (Kind "pin").
+	Pin string `json:"pin,omitempty"`
+	// HTTPURL is the address to use instead (Kind "http").
+	HTTPURL string `json:"http_url,omitempty"`
+	Err     error  `json:"-"`
 }
 
 func (e *TLSError) Error() string {
@@ -119,10 +129,26 @@ func (e *TLSError) Error() string {
 		return fmt.Sprintf("the TLS certificate of %s is not valid for that host name", e.Host)
 	case "expired":
 		return fmt.Sprintf("the TLS certificate of %s has expired or is not yet valid", e.Host)
+	case "pin":
+		got := "none"
+		if e.Cert != nil {
+			got = e.Cert.SHA256
+		}
+		return fmt.Sprintf("%s presented a certificate with SHA-256 %s, not the pinned %s", e.Host, got, e.Pin)
+	case "ca-file":
+		return e.Err.Error()
+	case "http":
+		return fmt.Sprintf("%s answers plain HTTP on that port, not HTTPS", e.Host)
 	case "not-tls":
 		return fmt.Sprintf("%s does not speak TLS on that port", e.Host)
 	}
 	return fmt.Sprintf("the TLS handshake with %s failed: %v", e.Host, e.Err)
+}
+
+// Trustable reports whether trusting the presented certificate (a pin, a CA file or skipping
+// verification) could make the connection work: not when the port speaks no TLS at all.
+func (e *TLSError) Trustable() bool {
+	return e.Cert != nil && e.Kind != "http" && e.Kind != "not-tls" && e.Kind != "ca-file"
 }
 
 func (e *TLSError) Unwrap() error        { return e.Err }

@@ -191,6 +191,12 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		isTimeout = errors.Is(err, context.DeadlineExceeded)
 	)
 	switch {
+	case errors.As(err, new(*pinError)):
+		tlsKind = "pin"
+	case errors.As(err, new(*caFileError)):
+		tlsKind = "ca-file"
+	case errors.Is(err, http.ErrSchemeMismatch):
+		tlsKind = "http"
 	case errors.As(err, &unknown):
 		tlsKind = "untrusted"
 	case errors.As(err, &hostname):
@@ -200,7 +206,7 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		if invalid.Reason != x509.Expired {
 			tlsKind = "handshake"
 		}
-	case errors.As(err, &record), errors.Is(err, http.ErrSchemeMismatch):
+	case errors.As(err, &record):
 		tlsKind = "not-tls"
 	case errors.As(err, &verify), errors.As(err, &tlsAlert):
 		tlsKind = "handshake"
@@ -214,7 +220,7 @@ func (c *Client) classify(ctx context.Context, err error) error {
 		netKind = "network"
 	}
 	if tlsKind != "" {
-		return &TLSError{Kind: tlsKind, Host: c.host, Err: err}
+		return tlsFailure(tlsKind, c.host, err)
 	}
 	return &NetError{Kind: netKind, Host: c.host, Err: err}
 }

@@ -3,6 +3,7 @@ package wizard
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"vmmpm/vmm"
@@ -65,12 +66,24 @@ func Classify(err error) Cause {
 // CheckError is a failed integration check: the cause and the client's error. Its message is one
 // sentence saying what is wrong and what to do; it never contains the password.
 type CheckError struct {
-	Cause Cause
-	Err   error
+	Cause  Cause
+	Err    error
+	Module uint64 // the stored module checked, named in what to do; 0 for a draft
 }
 
 func (e *CheckError) Error() string {
-	return vmm.Describe(e.Err)
+	return vmm.DescribeModule(e.Err, e.Module)
+}
+
+// TLS is the certificate failure behind a check run on this side (attached, errors.As on the whole
+// error finds it beside the check): what the server presented, and
+// whether trusting it (pin, CA file, skip verification) could help at all.
+func (e *CheckError) TLS() *vmm.TLSError {
+	var te *vmm.TLSError
+	if errors.As(e.Err, &te) {
+		return te
+	}
+	return nil
 }
 
 func (e *CheckError) Unwrap() error { return e.Err }
@@ -80,11 +93,13 @@ type Integration struct {
 	URL         string `json:"url"`
 	Username    string `json:"username"`
 	InsecureTLS bool   `json:"insecure_tls"`
+	TLSPin      string `json:"tls_pin,omitempty"`
+	CAFile      string `json:"tls_ca_file,omitempty"`
 }
 
 // Integration returns the draft's step 3 fields.
 func (d *Draft) Integration() Integration {
-	return Integration{URL: d.URL, Username: d.Username, InsecureTLS: d.InsecureTLS}
+	return Integration{URL: d.URL, Username: d.Username, InsecureTLS: d.InsecureTLS, TLSPin: d.TLSPin, CAFile: d.TLSCAFile}
 }
 
 // CheckResult is what a successful check learned.
@@ -108,11 +123,11 @@ func CheckIntegration(ctx context.Context, in Integration, password string) (*Ch
 	fail := func(err error) (*CheckResult, error) {
 		return nil, &CheckError{Cause: Classify(err), Err: err}
 	}
-	if err := first(ValidateUsername(in.Username), ValidatePassword(password)); err != nil {
+	if err := first(ValidateUsername(in.Username), ValidatePassword(password), validateTLS(in.TLSPin, in.CAFile)); err != nil {
 		return nil, err
 	}
 	c, err := vmm.New(vmm.Config{URL: in.URL, Email: in.Username, Password: password,
-		InsecureTLS: in.InsecureTLS, Timeout: CheckCallTimeout, RetryFor: CheckRetryFor,
+		InsecureTLS: in.InsecureTLS, TLSPin: in.TLSPin, CAFile: strings.TrimSpace(in.CAFile), Timeout: CheckCallTimeout, RetryFor: CheckRetryFor,
 		SessionTTL: time.Minute}) // the cluster list reuses the check's login
 
 	if err != nil {

@@ -44,7 +44,7 @@ func DeepCheckStored(ctx context.Context, db *store.DB, secrets store.Secrets, i
 		rep, err = vmm.DeepCheck(ctx, c)
 	}
 	if err != nil {
-		return &rep, &CheckError{Cause: Classify(err), Err: err}
+		return &rep, &CheckError{Cause: Classify(err), Err: err, Module: id}
 	}
 	deep := &store.DeepCheck{At: time.Now().UTC(), OK: rep.OK, Probes: len(rep.Probes), Differs: rep.Differs(),
 		Inconclusive: rep.Inconclusive(), Write: rep.Write}

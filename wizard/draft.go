@@ -22,6 +22,9 @@ type Draft struct {
 	URL         string `json:"url"`
 	Username    string `json:"username"`
 	InsecureTLS bool   `json:"insecure_tls"`
+	// TLSPin and TLSCAFile are store.Module's: the one certificate trusted, or the CAs verified against.
+	TLSPin    string `json:"tls_pin,omitempty"`
+	TLSCAFile string `json:"tls_ca_file,omitempty"`
 
 	// Step 4.
 	DataCenterID        uint64        `json:"datacenter_id"`
@@ -76,6 +79,8 @@ func (d *Draft) Module() *store.Module {
 		URL:                 url,
 		Username:            strings.TrimSpace(d.Username),
 		InsecureTLS:         d.InsecureTLS,
+		TLSPin:              d.TLSPin,
+		TLSCAFile:           strings.TrimSpace(d.TLSCAFile),
 		DataCenterID:        d.DataCenterID,
 		DepartmentID:        d.DepartmentID,
 		Sort:                d.Sort,
@@ -88,6 +93,9 @@ func (d *Draft) Module() *store.Module {
 		Params:              d.Params,
 		LastCheck:           d.Checked,
 	}
+	if pin, err := vmm.ParsePin(d.TLSPin); err == nil {
+		m.TLSPin = pin
+	}
 	if d.CapacityWarn != store.DefaultCapacityWarn {
 		w := d.CapacityWarn
 		m.CapacityWarn = &w
@@ -96,6 +104,28 @@ func (d *Draft) Module() *store.Module {
 		m.RecipeWait = d.RecipeWait
 	}
 	return m
+}
+
+// TrustPin makes pin (as ParsePin returns it) the one certificate the module accepts; a pin replaces
+// skipping verification, which then means nothing. "" drops the pin.
+func (d *Draft) TrustPin(pin string) {
+	d.TLSPin = pin
+	if pin != "" {
+		d.InsecureTLS = false
+	}
+}
+
+// TrustCAFile verifies the module against the CAs in path instead of skipping verification; "" drops it.
+func (d *Draft) TrustCAFile(path string) {
+	d.TLSCAFile = strings.TrimSpace(path)
+	if d.TLSCAFile != "" {
+		d.InsecureTLS = false
+	}
+}
+
+// SkipVerification is the last resort: no pin, no CA file, no check of the certificate at all.
+func (d *Draft) SkipVerification() {
+	d.InsecureTLS, d.TLSPin, d.TLSCAFile = true, "", ""
 }
 
 // ClusterInfo returns the fetched cluster with the draft's cluster id, if any.

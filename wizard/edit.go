@@ -141,6 +141,7 @@ func (c *Catalog) validateEdit(d *Draft, old *store.Module, newPassword bool) er
 	}
 	m := d.Module()
 	if newPassword || m.URL != old.URL || m.Username != old.Username || m.InsecureTLS != old.InsecureTLS ||
+		m.TLSPin != old.TLSPin || m.TLSCAFile != old.TLSCAFile ||
 		m.Cluster.ID != old.Cluster.ID || (m.AdditionalInterface && !old.AdditionalInterface) {
 		return invalid(store.FieldRecord, "module %d: the change of its login or cluster has not been checked against VMmanager; check it (leave the Integration step, or run module set) before saving", d.ID)
 	}

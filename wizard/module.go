@@ -16,8 +16,12 @@ import (
 // error is a *CheckError when the login failed, or a plain sentence when the cluster is gone.
 func CheckModule(ctx context.Context, m *store.Module, password string) (*store.Check, error) {
 	chk := &store.Check{At: time.Now().UTC()}
-	in := Integration{URL: m.URL, Username: m.Username, InsecureTLS: m.InsecureTLS}
+	in := Integration{URL: m.URL, Username: m.Username, InsecureTLS: m.InsecureTLS, TLSPin: m.TLSPin, CAFile: m.TLSCAFile}
 	res, err := CheckIntegration(ctx, in, password)
+	var ce *CheckError
+	if errors.As(err, &ce) {
+		ce.Module = m.ID
+	}
 	if err != nil {
 		chk.Message = err.Error()
 		return chk, err

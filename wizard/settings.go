@@ -40,6 +40,8 @@ type ModuleChanges struct {
 	URL                 *string `json:"url,omitempty"`
 	Username            *string `json:"username,omitempty"`
 	InsecureTLS         *bool   `json:"insecure_tls,omitempty"`
+	TLSPin              *string `json:"tls_pin,omitempty"`
+	TLSCAFile           *string `json:"tls_ca_file,omitempty"`
 	DataCenter          *Ref    `json:"datacenter,omitempty"`
 	Department          *Ref    `json:"department,omitempty"`
 	Sort                *int    `json:"sort,omitempty"`
@@ -112,6 +114,18 @@ var Settings = []*Setting{
 			func(e *Edit, v string) error { e.Draft.Username = strings.TrimSpace(v); return ValidateUsername(v) })},
 	{Key: "insecure_tls", Label: "Skip TLS verification", Help: "Off by default. Only for a VMmanager whose self-signed certificate you trust.", Default: "off", Live: true,
 		value: onOff(func(c *ModuleChanges) **bool { return &c.InsecureTLS }, func(d *Draft, on bool) { d.InsecureTLS = on })},
+	{Key: "tls_pin", Label: "Trusted certificate (SHA-256)", Live: true,
+		Help:  "The SHA-256 fingerprint of the one certificate to accept from VMmanager, whoever signed it (64 hex digits, colons allowed); checked on every connection. Empty: none.",
+		Short: "64 hex digits, colons allowed; empty = none",
+		value: typed(func(c *ModuleChanges) **string { return &c.TLSPin }, func(_, v string) (string, error) { return ParsePin(v) },
+			func(e *Edit, v string) error { pin, err := ParsePin(v); e.Draft.TrustPin(pin); return err })},
+	{Key: "tls_ca_file", Label: "CA file", Live: true,
+		Help:  "A PEM file of the CA certificates VMmanager's certificate is verified against, read at every connection. Empty: the system's.",
+		Short: "path of a PEM file; empty = the system's CAs",
+		value: text(func(c *ModuleChanges) **string { return &c.TLSCAFile }, func(e *Edit, v string) error {
+			e.Draft.TrustCAFile(v)
+			return ValidateCAFile(v)
+		})},
 	{Key: "datacenter", Label: "Data center", Help: "The BILLmanager data center the module serves; one with an External Data Center id cannot be chosen.",
 		value: ref(func(c *ModuleChanges) **Ref { return &c.DataCenter },
 			func(e *Edit, r Ref) (err error) { e.Draft.DataCenterID, err = e.cat.ResolveDataCenter(r); return err })},
@@ -242,6 +256,7 @@ func DraftOf(m *store.Module) *Draft {
 	d := NewDraft()
 	d.ID, d.ProductType, d.Kind = m.ID, m.ProductType, m.Kind
 	d.URL, d.Username, d.InsecureTLS = m.URL, m.Username, m.InsecureTLS
+	d.TLSPin, d.TLSCAFile = m.TLSPin, m.TLSCAFile
 	d.DataCenterID, d.Name, d.DepartmentID, d.Sort = m.DataCenterID, m.Name, m.DepartmentID, m.Sort
 	d.Cluster, d.UseRecipes, d.AdditionalInterface = m.Cluster, m.UseRecipes, m.AdditionalInterface
 	if m.RecipeWait != "" {
@@ -319,7 +334,7 @@ func (e *Edit) integrationChanged() bool {
 		url = e.Draft.URL
 	}
 	return url != e.before.URL || strings.TrimSpace(e.Draft.Username) != e.before.Username ||
-		e.Draft.InsecureTLS != e.before.InsecureTLS
+		e.Draft.InsecureTLS != e.before.InsecureTLS || e.Draft.TLSPin != e.before.TLSPin || e.Draft.TLSCAFile != e.before.TLSCAFile
 }
 
 // Resolve takes what a live check learned: the clusters, then the cluster the pairs asked for.

@@ -20,6 +20,8 @@ type Spec struct {
 	URL                 string      `json:"url"`
 	Username            string      `json:"username"`
 	InsecureTLS         bool        `json:"insecure_tls"`
+	TLSPin              string      `json:"tls_pin,omitempty"`
+	TLSCAFile           string      `json:"tls_ca_file,omitempty"`
 	DataCenter          SpecRef     `json:"datacenter"`
 	Department          SpecRef     `json:"department"`
 	Name                string      `json:"name"`
@@ -156,6 +158,7 @@ func (c *Catalog) Draft(s *Spec) (*Draft, error) {
 	d := NewDraft()
 	d.ProductType, d.Kind = normChoice(s.ProductType), normChoice(s.Module)
 	d.URL, d.Username, d.InsecureTLS = strings.TrimSpace(s.URL), strings.TrimSpace(s.Username), s.InsecureTLS
+	d.TLSPin, d.TLSCAFile = strings.TrimSpace(s.TLSPin), strings.TrimSpace(s.TLSCAFile)
 	d.Name, d.Sort = s.Name, s.Sort
 	d.UseRecipes, d.AdditionalInterface = s.UseRecipes, s.AdditionalInterface
 	if s.RecipeWait != "" {

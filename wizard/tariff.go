@@ -29,11 +29,11 @@ func ModuleImages(ctx context.Context, secrets store.Secrets, m *store.Module) (
 	}
 	oses, err := c.OSList(ctx)
 	if err != nil {
-		return nil, &CheckError{Cause: Classify(err), Err: err}
+		return nil, &CheckError{Cause: Classify(err), Err: err, Module: m.ID}
 	}
 	recipes, err := c.Recipes(ctx)
 	if err != nil {
-		return nil, &CheckError{Cause: Classify(err), Err: err}
+		return nil, &CheckError{Cause: Classify(err), Err: err, Module: m.ID}
 	}
 	im := &Images{Module: m, Recipes: recipes}
 	for _, o := range oses {
@@ -51,9 +51,10 @@ func storedClient(secrets store.Secrets, m *store.Module) (*vmm.Client, error) {
 		return nil, err
 	}
 	c, err := vmm.New(vmm.Config{URL: m.URL, Email: m.Username, Password: password, InsecureTLS: m.InsecureTLS,
+		TLSPin: m.TLSPin, CAFile: m.TLSCAFile,
 		Timeout: CheckCallTimeout, RetryFor: CheckRetryFor, SessionTTL: time.Minute})
 	if err != nil {
-		return nil, &CheckError{Cause: Classify(err), Err: err}
+		return nil, &CheckError{Cause: Classify(err), Err: err, Module: m.ID}
 	}
 	return c, nil
 }

@@ -47,6 +47,33 @@ func ValidateURL(s string) error {
 	return nil
 }
 
+// ParsePin reads tls_pin: the SHA-256 fingerprint of the one certificate to trust, 64 hex digits
+// (colons and case as you like), stored as openssl prints it; empty is no pin.
+func ParsePin(s string) (string, error) {
+	pin, err := vmm.ParsePin(s)
+	if err != nil {
+		return "", invalid("tls_pin", "must be the certificate's SHA-256 fingerprint, 64 hex digits (colons allowed), as the wizard or openssl x509 -noout -fingerprint -sha256 shows it")
+	}
+	return pin, nil
+}
+
+// ValidateCAFile wants tls_ca_file to be a readable PEM file of at least one certificate (empty: none).
+func ValidateCAFile(path string) error {
+	if strings.TrimSpace(path) == "" {
+		return nil
+	}
+	if _, err := vmm.LoadCAFile(strings.TrimSpace(path)); err != nil {
+		return invalid("tls_ca_file", "must be a readable PEM file of CA certificates: %s", strings.TrimSuffix(err.Error(), "."))
+	}
+	return nil
+}
+
+// validateTLS checks the integration's TLS choices before any request.
+func validateTLS(pin, caFile string) error {
+	_, err := ParsePin(pin)
+	return first(err, ValidateCAFile(caFile))
+}
+
 // ValidateUsername wants the VMmanager administrator's email, the account created first after install.
 func ValidateUsername(s string) error {
 	s = strings.TrimSpace(s)
@@ -252,7 +279,7 @@ func (c *Catalog) ValidateStep(s Step, d *Draft) error {
 	case StepModule:
 		return ValidateKind(d.Kind)
 	case StepIntegration:
-		return first(ValidateURL(d.URL), ValidateUsername(d.Username))
+		return first(ValidateURL(d.URL), ValidateUsername(d.Username), validateTLS(d.TLSPin, d.TLSCAFile))
 	case StepParams:
 		return first(c.validateLocal(d),
 			ValidateCluster(d.Clusters, d.Cluster.ID),

@@ -86,6 +86,7 @@ func (p *probe) last() string {
 // harness: a real temp database, the real keyring (isolated service) and the emulator on loopback.
 type harness struct {
 	t       *testing.T
+	w, h    int // terminal size
 	db      *store.DB
 	secrets store.Secrets
 	simURL  string
@@ -163,13 +164,17 @@ func newHarnessOn(t *testing.T, srv *httptest.Server, seed seedFn, opts func(*ha
 	}
 	h := &harness{t: t, db: db, secrets: store.NewKeyring(), simURL: srv.URL}
 	o := opts(h)
-	o.Width, o.Height = 100, 30
+	h.w, h.h = 100, 30
+	if o.Width != 0 {
+		h.w, h.h = o.Width, o.Height
+	}
+	o.Width, o.Height = h.w, h.h
 	var b backend.Backend = backend.NewLocal(db, h.secrets, nil, "test")
 	if attached {
 		b = serve(t, b)
 	}
 	h.p = &probe{wiz: New(b, o)}
-	h.tm = teatest.NewTestModel(t, h.p, teatest.WithInitialTermSize(100, 30))
+	h.tm = teatest.NewTestModel(t, h.p, teatest.WithInitialTermSize(h.w, h.h))
 	t.Cleanup(func() { _ = h.tm.Quit() })
 	return h
 }
@@ -247,8 +252,8 @@ func mask(v string) string {
 func (h *harness) snapshot(name string) {
 	h.t.Helper()
 	v := mask(h.stable())
-	if n := strings.Count(v, "\n"); n != 30 {
-		h.t.Fatalf("%s: the view is %d lines, want 30", name, n)
+	if n := strings.Count(v, "\n"); n != h.h {
+		h.t.Fatalf("%s: the view is %d lines, want %d", name, n, h.h)
 	}
 	h.t.Run(name, func(t *testing.T) { golden.RequireEqual(t, []byte(v)) })
 }

@@ -14,6 +14,13 @@ type KeyMap struct {
 	Cancel          key.Binding
 	Yes             key.Binding
 	No              key.Binding
+	// Trust, CAFile and Skip answer a certificate that does not verify, in that order of preference.
+	Trust  key.Binding
+	CAFile key.Binding
+	Skip   key.Binding
+	// ScrollUp and ScrollDown move the Review page's summary when it is taller than the screen.
+	ScrollUp   key.Binding
+	ScrollDown key.Binding
 }
 
 // DefaultKeyMap: esc steps back, ctrl+c asks before leaving (q is a letter inside text fields).
@@ -25,6 +32,11 @@ func DefaultKeyMap() KeyMap {
 		Cancel:          key.NewBinding(key.WithKeys("esc"), key.WithHelp("esc", "cancel the check")),
 		Yes:             key.NewBinding(key.WithKeys("y", "Y"), key.WithHelp("y", "yes")),
 		No:              key.NewBinding(key.WithKeys("n", "N", "esc"), key.WithHelp("n/esc", "no")),
+		Trust:           key.NewBinding(key.WithKeys("t", "T"), key.WithHelp("t", "trust this certificate")),
+		CAFile:          key.NewBinding(key.WithKeys("c", "C"), key.WithHelp("c", "CA file")),
+		Skip:            key.NewBinding(key.WithKeys("s", "S"), key.WithHelp("s", "skip verification")),
+		ScrollUp:        key.NewBinding(key.WithKeys("up", "k", "pgup"), key.WithHelp("↑/↓", "scroll")),
+		ScrollDown:      key.NewBinding(key.WithKeys("down", "j", "pgdown")),
 	}
 }
 

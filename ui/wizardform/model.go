@@ -19,6 +19,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 
 	"vmmpm/store"
+	"vmmpm/vmm"
 	"vmmpm/wizard"
 )
 
@@ -58,6 +59,7 @@ const (
 	phaseEdit phase = iota
 	phaseChecking
 	phaseTLSOffer
+	phaseCAFile
 	phaseConfirmQuit
 	phaseSaving
 	phaseDone
@@ -114,6 +116,10 @@ type Model struct {
 	checkSeq   int
 	cancel     context.CancelFunc
 	checkErr   *wizard.CheckError
+	offer      *vmm.TLSError // the certificate the TLS offer is about
+	caPath     string        // typed on the CA file prompt
+	caForm     *huh.Form
+	reviewTop  int   // first summary row the Review page shows when it scrolls
 	resume     phase // where "no" on the quit question returns to
 	accessible bool
 	hints      []func() // descriptions recomputed after each update (see hint)
@@ -230,6 +236,11 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, m.checkDone(msg)
 	case saveDoneMsg:
 		return m, m.saveDone(msg)
+	}
+	if m.phase == phaseCAFile { // the prompt's cursor blink, its move to done, and the like
+		return m, m.updateCAFile(msg)
+	}
+	switch msg := msg.(type) {
 	case spinner.TickMsg:
 		if m.phase == phaseChecking || m.phase == phaseSaving {
 			var cmd tea.Cmd
@@ -266,6 +277,12 @@ func (m *Model) handleKey(k tea.KeyMsg) tea.Cmd {
 		return nil
 	case phaseTLSOffer:
 		return m.answerTLS(k)
+	case phaseCAFile:
+		return m.answerCAFile(k)
+	}
+	if m.page == pageReview && key.Matches(k, m.keys.ScrollUp, m.keys.ScrollDown) {
+		m.scrollReview(k)
+		return nil
 	}
 	if key.Matches(k, m.keys.QuitOutsideText) && !m.typing() {
 		m.askQuit()
@@ -295,7 +312,7 @@ func (m *Model) typing() bool {
 
 func (m *Model) askQuit() {
 	m.resume = m.phase
-	if m.phase == phaseChecking || m.phase == phaseTLSOffer {
+	if m.phase == phaseChecking || m.phase == phaseTLSOffer || m.phase == phaseCAFile {
 		m.stopCheck()
 		m.resume = phaseEdit
 		m.form = m.buildForm()
@@ -454,15 +471,26 @@ func (m *Model) checkDone(msg checkDoneMsg) tea.Cmd {
 		m.pickCluster()
 		text := fmt.Sprintf("✓ Logged in to %s as administrator %s; VMmanager lists %d clusters.",
 			msg.res.URL, strings.TrimSpace(m.draft.Username), len(msg.res.Clusters))
-		if m.draft.InsecureTLS {
+		switch d := m.draft; {
+		case d.TLSPin != "":
+			text += " Its certificate is pinned (SHA-256 " + d.TLSPin[:11] + "…)."
+		case d.TLSCAFile != "":
+			text += " Its certificate verified against the CA file " + d.TLSCAFile + "."
+		case d.InsecureTLS:
 			text += " Skip TLS verification is on: this module does not check VMmanager's certificate."
 		}
 		m.setNotice(m.st.good, text)
 		return m.goTo(pagePlacement)
 	}
-	var ce *wizard.CheckError
-	if errors.As(msg.err, &ce) && ce.Cause == wizard.CauseTLS && !m.draft.InsecureTLS {
-		m.checkErr, m.phase = ce, phaseTLSOffer
+	// A certificate that could be trusted is offered; plain HTTP, or a CA file that cannot be read,
+	// is only named: trusting a certificate would not help. (Attached, the detail arrives beside the
+	// check's cause, not inside it.)
+	var (
+		ce *wizard.CheckError
+		te *vmm.TLSError
+	)
+	if errors.As(msg.err, &ce) && errors.As(msg.err, &te) && te.Trustable() {
+		m.checkErr, m.offer, m.phase = ce, te, phaseTLSOffer
 		return nil
 	}
 	m.setNotice(m.st.bad, failureText(msg.err))
@@ -490,10 +518,21 @@ func (m *Model) pickCluster() {
 	}
 }
 
+// answerTLS takes the admin's choice for a certificate that did not verify: trust exactly it, a CA
+// file, or (last, loud) no verification at all; each is checked by logging in again.
 func (m *Model) answerTLS(k tea.KeyMsg) tea.Cmd {
 	switch {
-	case key.Matches(k, m.keys.Yes):
-		m.draft.InsecureTLS = true
+	case key.Matches(k, m.keys.Trust):
+		m.draft.TrustPin(m.offer.Cert.SHA256)
+		return m.startCheck()
+	case key.Matches(k, m.keys.CAFile):
+		m.caPath, m.phase = m.draft.TLSCAFile, phaseCAFile
+		m.caForm = m.caFileForm()
+		init := m.caForm.Init()
+		_, draw := m.caForm.Update(hintsMsg{}) // huh draws a group on its first update
+		return tea.Batch(init, draw)
+	case key.Matches(k, m.keys.Skip):
+		m.draft.SkipVerification()
 		m.setNotice(m.st.warn, "Skip TLS verification is on for this module: its certificate will not be checked.")
 		return m.startCheck()
 	case key.Matches(k, m.keys.No):
@@ -501,6 +540,50 @@ func (m *Model) answerTLS(k tea.KeyMsg) tea.Cmd {
 		return m.goTo(pageIntegration)
 	}
 	return nil
+}
+
+func (m *Model) caFileForm() *huh.Form {
+	in := huh.NewInput().Title(wizard.SettingOf("tls_ca_file").Label).
+		Description("The PEM file of the CA that signed VMmanager's certificate; vmmpm reads it at every connection.").
+		Value(&m.caPath).Validate(func(s string) error {
+		if strings.TrimSpace(s) == "" {
+			return errors.New("give the path of a PEM file, or esc to choose again")
+		}
+		return wizard.ValidateCAFile(s)
+	})
+	return huh.NewForm(huh.NewGroup(in)).WithShowHelp(false).WithTheme(formTheme()).
+		WithKeyMap(m.formKeys).WithWidth(m.contentWidth()).WithHeight(6)
+}
+
+// answerCAFile runs the CA file prompt: esc goes back to the choice, a valid path logs in again.
+func (m *Model) answerCAFile(k tea.KeyMsg) tea.Cmd {
+	if key.Matches(k, m.keys.Back) {
+		m.phase = phaseTLSOffer
+		return nil
+	}
+	return m.updateCAFile(k)
+}
+
+// updateCAFile feeds the CA file prompt; once it is done (huh says so a message later) it logs in.
+func (m *Model) updateCAFile(msg tea.Msg) tea.Cmd {
+	_, cmd := m.caForm.Update(msg)
+	if m.caForm.State != huh.StateCompleted {
+		return cmd
+	}
+	m.draft.TrustCAFile(m.caPath)
+	return m.startCheck()
+}
+
+// scrollReview moves the Review summary a row (or a screen, with pgup/pgdown) at a time.
+func (m *Model) scrollReview(k tea.KeyMsg) {
+	step := 1
+	if s := k.String(); s == "pgup" || s == "pgdown" {
+		step = max(m.reviewHeight()-1, 1)
+	}
+	if key.Matches(k, m.keys.ScrollUp) {
+		step = -step
+	}
+	m.reviewTop = min(max(m.reviewTop+step, 0), max(len(m.reviewRows())-m.reviewHeight(), 0))
 }
 
 func (m *Model) startSave() tea.Cmd {

@@ -49,13 +49,20 @@ func (m *Model) resizeForm() {
 	}
 }
 
+// reviewFormLines is the Save question's height: title, two lines of description, gap and buttons;
+// it stays at the bottom of the Review page however long the summary is.
+const reviewFormLines = 5
+
 // formHeight leaves room for the review summary above the confirm on the last page.
 func (m *Model) formHeight() int {
 	if m.page == pageReview {
-		return max(m.bodyHeight()-len(m.reviewRows())-1, 4)
+		return reviewFormLines
 	}
 	return m.bodyHeight()
 }
+
+// reviewHeight is how many summary rows the Review page shows at once; the rest scroll.
+func (m *Model) reviewHeight() int { return max(m.bodyHeight()-reviewFormLines-1, 3) }
 
 func (m *Model) buildForm() *huh.Form {
 	var g *huh.Group

@@ -142,17 +142,9 @@ func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer)
 			if m.phase != phaseTLSOffer {
 				return nil
 			}
-			fmt.Fprintln(out, failureText(m.checkErr))
-			retry := false
-			if err := huh.NewConfirm().Title("Skip TLS verification for this module and try again?").Value(&retry).RunAccessible(out, in); err != nil {
+			if again, err := m.askTrust(in, out); err != nil || !again {
 				return err
 			}
-			if !retry {
-				m.setNotice(m.st.bad, failureText(m.checkErr))
-				m.goTo(pageIntegration)
-				return nil
-			}
-			m.draft.InsecureTLS = true
 		}
 	case pageReview:
 		if !m.saveConfirm {
@@ -173,6 +165,39 @@ func (m *Model) accessibleDone(ctx context.Context, in io.Reader, out io.Writer)
 	}
 	m.pageDone()
 	return nil
+}
+
+// askTrust is the TLS offer as prompts: the certificate, then trust it, a CA file, skip, or back.
+// It reports whether to log in again.
+func (m *Model) askTrust(in io.Reader, out io.Writer) (bool, error) {
+	c := m.offer.Cert
+	fmt.Fprintf(out, "%s\nSHA-256 %s\nSubject %s\nIssuer  %s\nValid   %s\n", failureText(m.checkErr), c.SHA256, c.Subject, c.Issuer, c.Validity())
+	choice := "back"
+	err := huh.NewSelect[string]().Title("If it is your VMmanager's certificate, how should this module trust it?").
+		Options(huh.NewOption("Trust exactly this certificate (pinned)", "pin"), huh.NewOption("Use a CA file", "ca"),
+			huh.NewOption("Skip verification (INSECURE)", "skip"), huh.NewOption("Back to Integration", "back")).
+		Value(&choice).RunAccessible(out, in)
+	if err != nil {
+		return false, err
+	}
+	switch choice {
+	case "pin":
+		m.draft.TrustPin(c.SHA256)
+	case "ca":
+		m.caPath = m.draft.TLSCAFile
+		f := huh.NewInput().Title("CA file (PEM)").Value(&m.caPath).Validate(wizard.ValidateCAFile)
+		if err := f.RunAccessible(out, in); err != nil {
+			return false, err
+		}
+		m.draft.TrustCAFile(m.caPath)
+	case "skip":
+		m.draft.SkipVerification()
+	default:
+		m.setNotice(m.st.bad, failureText(m.checkErr))
+		m.goTo(pageIntegration)
+		return false, nil
+	}
+	return true, nil
 }
 
 // eofReader notes the end of input, which huh's prompts swallow (they fall back to the default), so the

@@ -70,8 +70,9 @@ func (m *Model) bodyView() string {
 			m.spin.View(), m.draft.URL, strings.TrimSpace(m.draft.Username),
 			m.st.muted.Render("esc cancels the check; nothing is saved until Review is confirmed."))
 	case phaseTLSOffer:
-		return m.st.bad.Render(wrapText(failureText(m.checkErr), m.contentWidth())) + "\n\n" +
-			wrapText("Skip TLS verification for this module and try again? Only do this for a VMmanager whose certificate you trust. (y/n)", m.contentWidth())
+		return m.tlsOfferView()
+	case phaseCAFile:
+		return m.st.bad.Render(wrapText(m.offerHeadline(), m.contentWidth())) + "\n\n" + m.caForm.View()
 	case phaseConfirmQuit:
 		if m.editing() {
 			return "Leave the wizard and discard these changes? The module stays as it was. (y/n)"
@@ -106,9 +107,16 @@ func (m *Model) HelpBindings() []key.Binding {
 	switch m.phase {
 	case phaseEdit:
 		binds = append(m.form.KeyBinds(), m.keys.Back, m.keys.Quit)
+		if m.page == pageReview && len(m.reviewRows()) > m.reviewHeight() {
+			binds = append([]key.Binding{m.keys.ScrollUp}, binds...)
+		}
 	case phaseChecking:
 		binds = []key.Binding{m.keys.Cancel, m.keys.Quit}
-	case phaseTLSOffer, phaseConfirmQuit:
+	case phaseTLSOffer:
+		binds = []key.Binding{m.keys.Trust, m.keys.CAFile, m.keys.Skip, m.keys.Back}
+	case phaseCAFile:
+		binds = []key.Binding{m.formKeys.Input.Submit, m.keys.Back}
+	case phaseConfirmQuit:
 		binds = []key.Binding{m.keys.Yes, m.keys.No}
 	case phaseFatal:
 		binds = []key.Binding{m.keys.Quit}
@@ -157,7 +165,7 @@ func (m *Model) reviewRows() [][2]string {
 	rows := [][2]string{
 		{"Product type", "VPS"}, {"Processing module", "VMmanager 6"},
 		{"URL", d.URL}, {"Username", strings.TrimSpace(d.Username)}, {"Password", password},
-		{"Skip TLS verification", onOff(d.InsecureTLS)},
+		{"TLS", tlsChoice(d)},
 		{"Data center", dc}, {"Name", strings.TrimSpace(d.Name)}, {"Department", dept},
 		{"Sort", fmt.Sprint(d.Sort)},
 		{"Cluster", fmt.Sprintf("%s (%s)", d.Cluster.Name, strings.ToUpper(d.Cluster.Virtualization))},
@@ -174,12 +182,83 @@ func (m *Model) reviewRows() [][2]string {
 	return rows
 }
 
+// reviewView is the summary, a window of it when it is taller than its room (the Save question below
+// it stays in view): the first and last lines then say how many rows are above and below.
 func (m *Model) reviewView() string {
+	rows, h := m.reviewRows(), m.reviewHeight()
+	top := 0
+	if len(rows) > h {
+		top = min(m.reviewTop, len(rows)-h)
+	}
 	var b strings.Builder
-	for _, r := range m.reviewRows() {
-		b.WriteString(m.st.label.Render(fmt.Sprintf("%-22s", r[0])) + m.st.value.Render(r[1]) + "\n")
+	for i := top; i < min(top+h, len(rows)); i++ {
+		r := rows[i]
+		line := m.st.label.Render(fmt.Sprintf("%-22s", r[0])) + m.st.value.Render(r[1])
+		switch {
+		case i == top && top > 0:
+			line = m.st.muted.Render(fmt.Sprintf("↑ %d more above (↑/↓ scroll)", top+1))
+		case i == top+h-1 && top+h < len(rows):
+			line = m.st.muted.Render(fmt.Sprintf("↓ %d more below (↑/↓ scroll)", len(rows)-top-h+1))
+		}
+		b.WriteString(lipgloss.NewStyle().MaxWidth(m.contentWidth()).Render(line) + "\n")
 	}
 	return b.String()
+}
+
+// tlsChoice is how the module will check VMmanager's certificate, loud when it will not.
+func tlsChoice(d *wizard.Draft) string {
+	switch {
+	case strings.HasPrefix(strings.ToLower(strings.TrimSpace(d.URL)), "http://"):
+		return "none: plain HTTP"
+	case d.TLSPin != "":
+		return "pinned, SHA-256 " + shortFingerprint(d.TLSPin)
+	case d.TLSCAFile != "":
+		return "verified against CA file " + d.TLSCAFile
+	case d.InsecureTLS:
+		return "NOT VERIFIED (skip TLS verification is on)"
+	}
+	return "verified (system CAs)"
+}
+
+// shortFingerprint is a fingerprint's first and last bytes, "AB:CD:EF:01…89:AB:CD".
+func shortFingerprint(fp string) string {
+	if len(fp) < 20 {
+		return fp
+	}
+	return fp[:11] + "…" + fp[len(fp)-8:]
+}
+
+// offerHeadline is the failure in at most two lines at 80 columns; the certificate rows follow.
+func (m *Model) offerHeadline() string {
+	if m.offer.Kind == "pin" {
+		return fmt.Sprintf("✗ %s presented another certificate than the one pinned (SHA-256 %s).", m.offer.Host, shortFingerprint(m.offer.Pin))
+	}
+	return "✗ " + capitalize(m.offer.Error()) + "."
+}
+
+// tlsOfferView shows the certificate that did not verify and the three ways on, the safest first.
+func (m *Model) tlsOfferView() string {
+	w, c := m.contentWidth(), m.offer.Cert
+	fp := c.SHA256
+	if len(fp) > w-14 { // 32 bytes as "AB:" do not fit 80 columns: two lines of 16
+		fp = fp[:47] + "\n" + strings.Repeat(" ", 14) + fp[48:]
+	}
+	row := func(label, v string) string {
+		return m.st.label.Render(fmt.Sprintf("  %-12s", label)) + m.st.value.Render(v)
+	}
+	choice := func(k, text string) string { return "  " + m.st.stepOn.Render(k) + "  " + text }
+	return strings.Join([]string{
+		m.st.bad.Render(wrapText(m.offerHeadline(), w)),
+		"",
+		"The certificate VMmanager presented:",
+		row("SHA-256", fp), row("Subject", c.Subject), row("Issuer", c.Issuer), row("Valid", c.Validity()),
+		"",
+		"If it is your VMmanager's, how should this module trust it?",
+		choice("t", "Trust exactly this certificate (pinned: checked on every connection)"),
+		choice("c", "Use a CA file (the PEM of the CA that signed it)"),
+		choice("s", m.st.bad.Render("Skip verification: INSECURE, anyone in between can read the password")),
+		choice("esc", "Back to Integration"),
+	}, "\n")
 }
 
 func onOff(b bool) string {

@@ -20,7 +20,7 @@ func startServe(t *testing.T, useTLS bool) (url string, stop func() error) {
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := Serve(ctx, Config{}, "127.0.0.1:0", useTLS, pw)
+		err := Serve(ctx, Config{}, "127.0.0.1:0", TLS{On: useTLS}, pw)
 		pw.CloseWithError(err)
 		done <- err
 	}()
@@ -102,8 +102,31 @@ func TestServeTLSSelfSigned(t *testing.T) {
 }
 
 func TestServeRefusesBadAddress(t *testing.T) {
-	err := Serve(context.Background(), Config{}, "127.0.0.1:99999", false, io.Discard)
+	err := Serve(context.Background(), Config{}, "127.0.0.1:99999", TLS{}, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "cannot listen") {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// TestListenCertificateFiles: files that do not exist are made (the key 0600) and served again; one of
+// the two missing, or files that are not a certificate and its key, are refused.
+func TestListenCertificateFiles(t *testing.T) {
+	dir := t.TempDir()
+	cert, key := dir+"/c.pem", dir+"/k.pem"
+	l, err := Listen(Config{}, "127.0.0.1:0", TLS{On: true, CertFile: cert, KeyFile: key})
+	if err != nil || len(l.Fingerprint) != 95 || !strings.HasPrefix(l.URL, "https://") {
+		t.Fatalf("made: %v %+v", err, l)
+	}
+	l.Start()()
+	again, err := Listen(Config{}, "127.0.0.1:0", TLS{On: true, CertFile: cert, KeyFile: key})
+	if err != nil || again.Fingerprint != l.Fingerprint {
+		t.Fatalf("reused: %v", err)
+	}
+	again.Start()()
+	for _, c := range []TLS{{CertFile: cert, KeyFile: dir + "/new.pem"}, {CertFile: key, KeyFile: cert}, {CertFile: cert}} {
+		c.On = true
+		if _, err := Listen(Config{}, "127.0.0.1:0", c); err == nil {
+			t.Errorf("%+v: served", c)
+		}
 	}
 }
