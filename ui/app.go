@@ -536,6 +536,10 @@ func (a *App) statusView() string {
 			tls = a.styles.warn.Render("TLS NOT VERIFIED (insecure)")
 		case "no TLS":
 			tls = a.styles.warn.Render("no TLS (plain http)")
+		case "pinned":
+			tls = a.styles.ok.Render("TLS pinned")
+		case "CA file":
+			tls = a.styles.ok.Render("TLS verified (CA file)")
 		}
 		right = a.styles.faint.Render("module "+strconv.FormatUint(m.ID, 10)+": ") + tls + a.styles.faint.Render(" · ") + right
 	}

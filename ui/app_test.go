@@ -162,6 +162,20 @@ func TestStatusLineShowsSecretsAndTLS(t *testing.T) {
 	uitest.Must(t, r.View(), "module 2: TLS NOT VERIFIED (insecure)")
 }
 
+// A pinned certificate or a CA file is said as such, not as plain "verified".
+func TestStatusLineShowsPinAndCAFile(t *testing.T) {
+	f := world(t)
+	f.KVM.TLSPin = strings.Repeat("ab", 32)
+	f.LXD.InsecureTLS, f.LXD.TLSCAFile = false, "/etc/vmmpm/vmm-ca.pem"
+	if err := errors.Join(f.DB.Save(f.KVM), f.DB.Save(f.LXD)); err != nil {
+		t.Fatal(err)
+	}
+	r := start(t, f)
+	uitest.Must(t, r.View(), "module 1: TLS pinned")
+	r.Keys("j")
+	uitest.Must(t, r.View(), "module 2: TLS verified (CA file)")
+}
+
 // TestNoColor: with NO_COLOR's profile nothing on screen is an escape sequence; with a colour profile
 // the same screen has some, so the check can fail.
 func TestNoColor(t *testing.T) {
