@@ -128,7 +128,7 @@ func TestServeClientsAndATUI(t *testing.T) {
 	srv := env.startServe()
 	sock := []string{"--db", env.db, "--socket", env.socket()}
 
-	out := mustCLI(t, append(sock, "service", "create", "--tariff", "small", "--count", "4")...)
+	out := mustCLI(t, append(sock, "service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "4")...)
 	if !strings.Contains(out, "the vmmpm server (pid") {
 		t.Errorf("service create through the server does not say the server runs the jobs:\n%s", out)
 	}
@@ -481,8 +481,8 @@ func TestCommandsSameThroughServer(t *testing.T) {
 		{"", []string{"module", "set", "1", "queue_key=bad key"}},
 		{"", []string{"tariff", "add", "--spec", tariff}},
 		{"", []string{"tariff", "list", "--json"}},
-		{"", []string{"service", "create", "--tariff", "small", "--count", "2"}},
-		{"", []string{"service", "create", "--tariff", "nope"}},
+		{"", []string{"service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "2"}},
+		{"", []string{"service", "create", "--client", "client@example.com", "--tariff", "nope"}},
 		{"idle", nil}, // every job done: the engine here, or the server's
 		{"", []string{"service", "list", "--json"}},
 		{"", []string{"service", "suspend", "99"}},
@@ -579,9 +579,9 @@ func TestServeRecordsWhoActed(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
 	me := backend.UserCaller(os.Getuid(), backend.ViaSocket).String()
-	env.cli("service", "create", "--tariff", "small")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small")
 	srv := env.startServe()
-	env.cli("--socket", env.socket(), "service", "create", "--tariff", "small")
+	env.cli("--socket", env.socket(), "service", "create", "--client", "client@example.com", "--tariff", "small")
 	jobs := waitJobs(t, env.client(), 2)
 	for _, j := range jobs {
 		if j.By != me || !strings.Contains(j.Log[0].Text, "by "+me) {
