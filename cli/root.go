@@ -263,6 +263,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newServeCmd(a), newStatusCmd(a), newStatsCmd(a), newReconcileCmd(a),
 		newTokenCmd(a), newWebhookCmd(a), newAuditCmd(a),
 	)
+	addCompletions(root, a) // ids with names for `vmmpm completion` (completion.go)
 	return root
 }
 
