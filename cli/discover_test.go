@@ -18,15 +18,23 @@ import (
 // $XDG_RUNTIME_DIR=runtime puts it (no --socket), and waits until it answers.
 func startServeIn(t *testing.T, dir, db, runtime string) *serveProc {
 	t.Helper()
-	p := &serveProc{t: t, cmd: vmmpmCmd("--db", db, "serve"), out: &termtest.SyncBuffer{}, done: make(chan error, 1)}
-	p.cmd.Dir = dir
-	p.cmd.Env = append(environWithout(p.cmd.Env, "VMMPM_SOCKET", "XDG_RUNTIME_DIR"), "XDG_RUNTIME_DIR="+runtime)
+	cmd := vmmpmCmd("--db", db, "serve")
+	cmd.Dir = dir
+	cmd.Env = append(environWithout(cmd.Env, "VMMPM_SOCKET", "XDG_RUNTIME_DIR"), "XDG_RUNTIME_DIR="+runtime)
+	return runServe(t, cmd)
+}
+
+// runServe starts cmd, a `vmmpm serve`, and waits until it says it started; it is killed at the end
+// of the test if still running.
+func runServe(t *testing.T, cmd *exec.Cmd) *serveProc {
+	t.Helper()
+	p := &serveProc{t: t, cmd: cmd, out: &termtest.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done; p.done <- nil })
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); p.done <- <-p.done })
 	seen := 0
 	termtest.Expect(t, p.out, &seen, "server started")
 	return p

@@ -44,17 +44,7 @@ func (env *engineEnv) startServe() *serveProc {
 
 func startServe(t *testing.T, db, socket string) *serveProc {
 	t.Helper()
-	p := &serveProc{t: t, cmd: vmmpmCmd("--db", db, "--socket", socket, "serve"), out: &termtest.SyncBuffer{},
-		done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
-	seen := 0
-	termtest.Expect(t, p.out, &seen, "server started")
-	return p
+	return runServe(t, vmmpmCmd("--db", db, "--socket", socket, "serve"))
 }
 
 // stop sends SIGTERM and returns how long the server took to exit.
