@@ -78,6 +78,10 @@ func TestFoundFromAnywhere(t *testing.T) {
 	if out, code := cronCLI(t, elsewhere, "--db", env.db, "status"); code != 0 || !strings.Contains(out, "pid "+pid) {
 		t.Fatalf("status from cron: exit %d\n%s", code, out)
 	}
+	// A stale --socket (or VMMPM_SOCKET) that answers nothing does not hide the recorded server.
+	if out, code := cronCLI(t, elsewhere, "--db", env.db, "--socket", filepath.Join(elsewhere, "gone.sock"), "status"); code != 0 || !strings.Contains(out, "pid "+pid) {
+		t.Fatalf("status with a stale --socket: exit %d\n%s", code, out)
+	}
 	out, code := cronCLI(t, elsewhere, "--db", env.db, "service", "create", "--client", "ann@example.org", "--tariff", "small")
 	if code != 0 || !strings.Contains(out, "the vmmpm server (pid "+pid+") carries them out") {
 		t.Fatalf("service create from cron: exit %d\n%s", code, out)

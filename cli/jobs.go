@@ -223,6 +223,9 @@ func (fw *follower) fresh(j *store.Job) bool {
 				delete(fw.marks, id)
 			}
 		}
+		if len(fw.marks) >= followMarks/2 { // mostly unfinished: start afresh rather than sweep at every change
+			clear(fw.marks)
+		}
 	}
 	fw.marks[j.ID] = m
 	fw.maxID = max(fw.maxID, j.ID)

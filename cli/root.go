@@ -72,9 +72,11 @@ func (a *app) socketPath() string {
 	return server.DefaultSocket(a.dbPath)
 }
 
-// attach returns a client of the server holding this database, or nil when none runs. It looks where
-// that server recorded its socket beside the database first, then at --socket (or VMMPM_SOCKET), then
-// at the default; a server found other than by --socket that holds another database is not ours.
+// attach returns a client of the server holding this database, or nil when none runs. It looks at
+// --socket (or VMMPM_SOCKET) when given, then where that server recorded its socket beside the
+// database, then at the default; a server found other than by --socket that holds another database
+// is not ours. An explicit socket that answers wins (the user chose it); one that does not (a stale
+// VMMPM_SOCKET in a cron job's environment) does not keep the recorded server from being found.
 func (a *app) attach(ctx context.Context) (*server.Client, *backend.Info, error) {
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
@@ -97,14 +99,16 @@ func (a *app) attach(ctx context.Context) (*server.Client, *backend.Info, error)
 // sockets are where attach looks, in order, each once.
 func (a *app) sockets() []string {
 	var out []string
-	if r, ok := server.FindRecord(a.dbPath); ok {
-		out = append(out, r.Socket)
-	}
-	for _, s := range []string{a.socket, a.socketPath()} {
+	add := func(s string) {
 		if s != "" && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
+	add(a.socket)
+	if r, ok := server.FindRecord(a.dbPath); ok {
+		add(r.Socket)
+	}
+	add(a.socketPath())
 	return out
 }
 
