@@ -142,7 +142,7 @@ func TestEngineCommandFlow(t *testing.T) {
 func TestServiceOperationCommands(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "1", "--count", "2")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "1", "--count", "2")
 	env.cli("engine", "--until-idle")
 
 	out, errOut, code := runCLI(t, "s3cret-root\n", "--db", env.db, "service", "setpassword", "1", "2")
@@ -180,8 +180,8 @@ func TestServiceOperationCommands(t *testing.T) {
 		{[]string{"jobs", "retry", "999"}, 2, "job 999 does not exist; see vmmpm jobs"},
 		{[]string{"jobs", "--module", "99"}, 2, "module 99 does not exist and no job ran on it; see vmmpm module list"},
 		{[]string{"service", "setparam", "1"}, 2, "give at least one of cpu, ram_mib, disk_mib"},
-		{[]string{"service", "create", "--tariff", "nope"}, 2, `tariff "nope" does not exist`},
-		{[]string{"service", "create", "--tariff", "1", "--count", "0"}, 2, "count: must be between 1 and"},
+		{[]string{"service", "create", "--client", "client@example.com", "--tariff", "nope"}, 2, `tariff "nope" does not exist`},
+		{[]string{"service", "create", "--client", "client@example.com", "--tariff", "1", "--count", "0"}, 2, "count: must be between 1 and"},
 		{[]string{"jobs", "--state", "sleeping"}, 2, "--state must be one of"},
 		{[]string{"tariff", "add"}, 2, "--spec FILE"},
 	}
@@ -199,7 +199,7 @@ func TestServiceOperationCommands(t *testing.T) {
 func TestJobRetryAndCancelCommands(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "small", "--count", "2")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "2")
 	if out := env.cli("jobs", "cancel", "2"); out != "job 2: cancelled\n" {
 		t.Errorf("cancel: %q", out)
 	}
@@ -249,7 +249,7 @@ func TestJobsBesideALiveEngineSaysInUse(t *testing.T) {
 func TestJobsFollowOnlyWatches(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "small", "--count", "2")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "2")
 	var out, errOut termtest.SyncBuffer
 	a := &app{dbPath: env.db, socket: env.socket(), stdin: strings.NewReader(""), stdout: &out, stderr: &errOut}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -274,7 +274,7 @@ func TestJobsFollowOnlyWatches(t *testing.T) {
 	termtest.Expect(t, &errOut, &seen, "server stopped; waiting for it to come back")
 	env.startServe()
 	termtest.Expect(t, &errOut, &seen, "following its job changes")
-	env.cli("--socket", env.socket(), "service", "create", "--tariff", "small")
+	env.cli("--socket", env.socket(), "service", "create", "--client", "client@example.com", "--tariff", "small")
 	for strings.Count(out.String(), `"state":"done"`) < 3 {
 		if time.Now().After(deadline) {
 			t.Fatalf("follow printed no done job from the second server:\n%s", out.String())
@@ -298,7 +298,7 @@ func TestJobsFollowOnlyWatches(t *testing.T) {
 func TestServiceOpenAgain(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "1")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "1")
 	env.cli("jobs", "cancel", "1")
 	env.cli("engine", "--until-idle")
 	if s := decodeJSON[[]store.Service](t, env.cli("service", "list", "--json")); s[0].Status != store.ServiceOrdered {
@@ -322,7 +322,7 @@ func TestServiceOpenAgain(t *testing.T) {
 func TestListingsNameTheirRecords(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "small", "--count", "3")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "3")
 	env.cli("engine", "--until-idle")
 	jobs := env.cli("jobs")
 	if !strings.Contains(jobs, "1 vmm") {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -364,4 +365,30 @@ func (a *app) watch(ctx context.Context, asJSON bool, show func() error) error {
 		case <-t.C:
 		}
 	}
+}
+
+// confirm asks before a change that cannot be undone, once plan (what it destroys, and for whom) is on
+// stdout. yes (--yes) is the answer given ahead; on a terminal the answer typed must be one of accept
+// (say "yes", or the one id concerned); with no terminal and no --yes it refuses, exit 2, and nothing
+// has been done. Every command that destroys asks through here.
+func (a *app) confirm(plan []string, accept []string, yes bool) error {
+	for _, line := range plan {
+		fmt.Fprintln(a.stdout, line)
+	}
+	if yes {
+		return nil
+	}
+	if !isTerminal(a.stdin) {
+		return usagef("nothing was done: this cannot be undone and there is no terminal to ask on; run the same command with --yes to do the above")
+	}
+	words := make([]string, len(accept))
+	for i, w := range accept {
+		words[i] = strconv.Quote(w)
+	}
+	fmt.Fprintf(a.stderr, "This cannot be undone. Type %s to go on, anything else stops [no]: ", strings.Join(words, " or "))
+	answer, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	if slices.Contains(accept, strings.ToLower(strings.TrimSpace(answer))) {
+		return nil
+	}
+	return usagef("nothing was done: the answer was not %s", strings.Join(words, " or "))
 }

@@ -95,7 +95,7 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 	if c == nil {
 		b.Close() // the database opened here for the listing: a server starting now must be able to take it
 	}
-	return a.followJobs(ctx, c, f, names)
+	return a.followJobs(ctx, c, f, names, rows)
 }
 
 var jobColumns = []string{"ID", "SERVICE", "TYPE", "MODULE", "QUEUE KEY", "STATE", "ATTEMPT", "ENQUEUED", "LAST"}
@@ -128,14 +128,16 @@ func followRow(cells ...string) string {
 }
 
 // followJobs prints job changes matching f until interrupted, from the events of the server holding
-// the database. It only ever watches: with no server (c nil), or after the server stopped, it waits
-// for one to answer and goes on from the last event it printed.
-func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, names map[uint64]string) error {
+// the database. It only ever watches: with no server (c nil), or after the server stopped (or was
+// killed), it waits for one to answer and goes on from the last event it printed, after catching up
+// on what changed while nothing was heard (listed: what the listing above showed).
+func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, names map[uint64]string, listed []*store.Job) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	q := f.query()
-	q.Since, q.Limit = time.Time{}, 0 // they choose the listing above; every change from now on is shown
-	enc := json.NewEncoder(a.stdout)
+	fw := newFollower(a, f, names)
+	for _, j := range listed {
+		fw.fresh(j)
+	}
 	if !f.asJSON {
 		fmt.Fprintln(a.stdout, followRow(append([]string{"TIME"}, jobColumns...)...))
 	}
@@ -146,7 +148,8 @@ func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, nam
 			if c, first = a.waitForServer(ctx); c == nil {
 				break
 			}
-			since = max(since, first-1) // everything this server did: no other engine ran meanwhile
+			fw.catchUp(ctx, c)          // what changed while no server was heard (another engine may have run)
+			since = max(since, first-1) // then everything this server did, from its first event
 		}
 		events, err := c.Events(ctx, since, false)
 		for err == nil {
@@ -157,11 +160,9 @@ func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, nam
 			since = ev.Seq
 			switch {
 			case ev.Reset && ev.Job == nil:
-				fmt.Fprintln(a.stderr, "vmmpm: job changes were missed while this was not connected; vmmpm jobs lists every job as it is now")
-			case ev.Kind == queue.JobChanged && q.Match(ev.Job) && f.asJSON:
-				_ = enc.Encode(ev.Job)
-			case ev.Kind == queue.JobChanged && q.Match(ev.Job):
-				fmt.Fprintln(a.stdout, followRow(append([]string{time.Now().Format("15:04:05")}, jobCells(ev.Job, names)...)...))
+				fw.catchUp(ctx, c)
+			case ev.Kind == queue.JobChanged:
+				fw.show(ev.Job)
 			}
 		}
 		c.Close()
@@ -171,6 +172,106 @@ func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, nam
 		}
 	}
 	return nil
+}
+
+// follower prints the changes --follow shows, each once: it keeps what it last showed of every job
+// (its mark), so a change heard twice (an event after a catch-up that read it already) prints once.
+type follower struct {
+	a     *app
+	q     backend.JobQuery
+	json  *json.Encoder
+	names map[uint64]string
+	marks map[uint64]jobMark
+	maxID uint64 // the newest job seen: a catch-up shows older jobs only when it has seen them
+}
+
+// jobMark is what a line shows of a job, and when its newest log line was written: a change heard
+// after a newer one (an event a catch-up had already read past) is older, and not shown.
+type jobMark struct {
+	state, last string
+	at          time.Time
+}
+
+// followMarks bounds the marks kept: past it, finished jobs' marks are dropped.
+const followMarks = 100_000
+
+// followCatchUp is how many of the newest jobs a catch-up reads, besides the unfinished jobs seen.
+const followCatchUp = 1000
+
+func newFollower(a *app, f jobsFlags, names map[uint64]string) *follower {
+	q := f.query()
+	q.Since, q.Limit = time.Time{}, 0 // they choose the listing above; every change from now on is shown
+	fw := &follower{a: a, q: q, names: names, marks: map[uint64]jobMark{}}
+	if f.asJSON {
+		fw.json = json.NewEncoder(a.stdout)
+	}
+	return fw
+}
+
+// fresh records j and reports whether it shows something not shown before.
+func (fw *follower) fresh(j *store.Job) bool {
+	m := jobMark{state: j.State, last: fmt.Sprint(j.Attempt, j.Error)}
+	if n := len(j.Log); n > 0 {
+		m.last, m.at = m.last+j.Log[n-1].Text, j.Log[n-1].At
+	}
+	if old, ok := fw.marks[j.ID]; ok && (old.state == m.state && old.last == m.last && old.at.Equal(m.at) || m.at.Before(old.at)) {
+		return false
+	}
+	if len(fw.marks) >= followMarks {
+		for id, old := range fw.marks {
+			if store.Finished(old.state) {
+				delete(fw.marks, id)
+			}
+		}
+		if len(fw.marks) >= followMarks/2 { // mostly unfinished: start afresh rather than sweep at every change
+			clear(fw.marks)
+		}
+	}
+	fw.marks[j.ID] = m
+	fw.maxID = max(fw.maxID, j.ID)
+	return true
+}
+
+// show prints j's change once, when it matches the filter.
+func (fw *follower) show(j *store.Job) {
+	if !fw.fresh(j) || !fw.q.Match(j) {
+		return
+	}
+	if fw.json != nil {
+		_ = fw.json.Encode(j)
+		return
+	}
+	fmt.Fprintln(fw.a.stdout, followRow(append([]string{time.Now().Format("15:04:05")}, jobCells(j, fw.names)...)...))
+}
+
+// catchUp shows what changed while no events were heard (a server killed, another engine run
+// meanwhile, or this stream fallen behind): the newest jobs, and every job last seen unfinished.
+func (fw *follower) catchUp(ctx context.Context, b backend.Backend) {
+	jl, err := b.Jobs(ctx, backend.JobQuery{Limit: followCatchUp})
+	if err != nil {
+		fmt.Fprintln(fw.a.stderr, "vmmpm: job changes were missed while this was not connected; vmmpm jobs lists every job as it is now")
+		return
+	}
+	read := map[uint64]bool{}
+	newest := fw.maxID
+	for _, j := range jl.Jobs {
+		read[j.ID] = true
+		if _, seen := fw.marks[j.ID]; seen || j.ID > newest {
+			fw.show(j)
+		}
+	}
+	var open []uint64
+	for id, m := range fw.marks {
+		if !read[id] && !store.Finished(m.state) {
+			open = append(open, id)
+		}
+	}
+	slices.Sort(open)
+	for _, id := range open {
+		if d, err := b.JobDetail(ctx, id); err == nil {
+			fw.show(&d.Job)
+		}
+	}
 }
 
 // FollowPoll is how often jobs --follow looks for a server while none answers.

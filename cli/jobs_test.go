@@ -44,7 +44,7 @@ func TestTasksClose(t *testing.T) {
 func TestJobsSelectionFollowsTheJobInATerminal(t *testing.T) {
 	env := newEngineEnv(t, time.Hour) // two lanes, tasks that never end: jobs 1, 2 run, the rest wait
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "small", "--count", "4")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "4")
 	u := startTUI(t, env.db)
 	u.expect("Modules", "vmm")
 	u.key("3")
@@ -60,7 +60,10 @@ func TestJobsSelectionFollowsTheJobInATerminal(t *testing.T) {
 	u.key(keyBackspace)
 	u.key("3")
 	u.expect("› How many      [3")
-	u.key(keyCtrlS) // saves from the count field; enter would move on to the client
+	u.key(keyDown)
+	u.typeText("client@example.com") // there is no default client
+	u.expect("[client@example.com")
+	u.key(keyCtrlS)
 	u.expect("created 3 service(s)")
 	u.key("3")
 	u.expect("All 7")

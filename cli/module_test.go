@@ -285,14 +285,14 @@ func TestModulePasswordReplacesKeyringEntry(t *testing.T) {
 func TestModuleRmWaitsForJobs(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "small", "--count", "2")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "2")
 	refuseCLI(t, "module 1 still has 2 unfinished operation(s), the first is job 1; wait for them or cancel them first",
 		"--db", env.db, "module", "rm", "1")
 	env.cli("engine", "--until-idle")
 	// The two services are active on module 1's VMmanager: removing it would orphan their VMs.
 	refuseCLI(t, "module 1 still has 2 live service(s) (1, 2) whose VMs only it can suspend or close; close those services first, or change the module with module set (or e on Modules) instead of removing and re-adding it",
 		"--db", env.db, "module", "rm", "1")
-	env.cli("service", "close", "1", "2")
+	env.cli("service", "close", "1", "2", "--yes")
 	env.cli("engine", "--until-idle")
 	out, errOut, code := runCLI(t, "", "--db", env.db, "module", "rm", "1")
 	if code != 0 || out != "removed module 1 \"vmm\" and its password\n" ||

@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -70,21 +72,77 @@ func (a *app) socketPath() string {
 	return server.DefaultSocket(a.dbPath)
 }
 
-// attach returns a client of the server holding this database, or nil when none runs. A server on the
-// default socket that holds another database is not ours: then nil too.
+// attach returns a client of the server holding this database, or nil when none runs. It looks at
+// --socket (or VMMPM_SOCKET) when given, then where that server recorded its socket beside the
+// database, then at the default; a server found other than by --socket that holds another database
+// is not ours. An explicit socket that answers wins (the user chose it); one that does not (a stale
+// VMMPM_SOCKET in a cron job's environment) does not keep the recorded server from being found.
 func (a *app) attach(ctx context.Context) (*server.Client, *backend.Info, error) {
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	c, info, err := server.Dial(dctx, a.socketPath(), version)
-	if err != nil || c == nil {
-		return nil, nil, err
-	}
-	if a.socket == "" && !samePath(info.DB, a.dbPath) {
+	for _, sock := range a.sockets() {
+		c, info, err := server.Dial(dctx, sock, version)
+		if err != nil {
+			return nil, nil, err
+		}
+		if c == nil {
+			continue
+		}
+		if sock == a.socket || samePath(info.DB, a.dbPath) {
+			return c, info, nil
+		}
 		c.Close()
-		return nil, nil, nil
 	}
-	return c, info, nil
+	return nil, nil, nil
 }
+
+// sockets are where attach looks, in order, each once.
+func (a *app) sockets() []string {
+	var out []string
+	add := func(s string) {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	add(a.socket)
+	if r, ok := server.FindRecord(a.dbPath); ok {
+		add(r.Socket)
+	}
+	add(a.socketPath())
+	return out
+}
+
+// heldBy rewrites the refusal of a database another process holds when that process is a vmmpm
+// serve this command did not reach: it says which, and how to reach it.
+func (a *app) heldBy(err error) error {
+	if !errors.Is(err, store.ErrInUse) {
+		return err
+	}
+	if r, ok := server.FindRecord(a.dbPath); ok {
+		return &sentenceError{err: err, msg: fmt.Sprintf("database %s is held by vmmpm serve (pid %d), which recorded its socket as %s, "+
+			"but nothing answers there; if it listens elsewhere give that socket with --socket PATH or VMMPM_SOCKET, else restart it", a.dbPath, r.PID, r.Socket)}
+	}
+	if pid := store.HolderPID(a.dbPath); isServe(pid) {
+		return &sentenceError{err: err, msg: fmt.Sprintf("database %s is held by vmmpm serve (pid %d), which does not answer on %s; "+
+			"give its socket (its log's \"server started\" line names it) with --socket PATH or VMMPM_SOCKET", a.dbPath, pid, a.socketPath())}
+	}
+	return err
+}
+
+// isServe reports whether process pid runs `vmmpm … serve`, from its command line.
+func isServe(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	return pid > 0 && err == nil && slices.Contains(strings.Split(string(b), "\x00"), "serve")
+}
+
+// sentenceError shows msg in place of err, which errors.Is and errors.As still find.
+type sentenceError struct {
+	msg string
+	err error
+}
+
+func (e *sentenceError) Error() string { return e.msg }
+func (e *sentenceError) Unwrap() error { return e.err }
 
 // samePath reports whether a and b name one file, links resolved.
 func samePath(a, b string) bool {
@@ -149,13 +207,15 @@ func (a *app) withBackend(create bool, fn func(backend.Backend) error) error {
 
 // openDB opens the database, creating it when missing: for commands that add records.
 func (a *app) openDB() (*store.DB, error) {
-	return store.Open(a.dbPath, store.Options{})
+	db, err := store.Open(a.dbPath, store.Options{})
+	return db, a.heldBy(err)
 }
 
 // openExisting opens a database that must already exist: for commands that read or change records,
 // so a mistyped --db says so instead of showing an empty new database.
 func (a *app) openExisting() (*store.DB, error) {
 	db, err := store.Open(a.dbPath, store.Options{MustExist: true})
+	err = a.heldBy(err)
 	if errors.Is(err, store.ErrNoDatabase) {
 		return nil, withCode(exitUsage, err)
 	}
@@ -166,6 +226,7 @@ func (a *app) openExisting() (*store.DB, error) {
 // permissions, a read-only file system) is opened read-only, and stderr says so.
 func (a *app) openForReading() (*store.DB, error) {
 	db, err := store.Open(a.dbPath, store.Options{MustExist: true, ReadOnlyIfUnwritable: true})
+	err = a.heldBy(err)
 	if errors.Is(err, store.ErrNoDatabase) {
 		return nil, withCode(exitUsage, err)
 	}
@@ -207,6 +268,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newTokenCmd(a), newWebhookCmd(a), newAuditCmd(a),
 		newBackupCmd(a), newRestoreCmd(a),
 	)
+	addCompletions(root, a) // ids with names for `vmmpm completion` (completion.go)
 	return root
 }
 

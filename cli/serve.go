@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -108,6 +109,9 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(a.stdout, nil))
+	if abs, err := filepath.Abs(a.dbPath); err == nil {
+		a.dbPath = abs // what hello answers: clients in other folders compare it with theirs
+	}
 	socket := a.socketPath()
 	if c, info, err := a.attach(ctx); err == nil && c != nil {
 		c.Close()
@@ -122,6 +126,12 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err != nil {
 		return err
 	}
+	// Beside the database, where every client looks first, whatever its environment says.
+	unrecord, err := server.WriteRecord(db.Path(), socket)
+	if err != nil {
+		log.Warn("clients that look elsewhere for the socket will not find this server", "error", err.Error())
+	}
+	defer unrecord()
 	secrets := store.NewKeyring()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()

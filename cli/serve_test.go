@@ -44,17 +44,7 @@ func (env *engineEnv) startServe() *serveProc {
 
 func startServe(t *testing.T, db, socket string, flags ...string) *serveProc {
 	t.Helper()
-	p := &serveProc{t: t, cmd: vmmpmCmd(append([]string{"--db", db, "--socket", socket, "serve"}, flags...)...), out: &termtest.SyncBuffer{},
-		done: make(chan error, 1)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); <-p.done })
-	seen := 0
-	termtest.Expect(t, p.out, &seen, "server started")
-	return p
+	return runServe(t, vmmpmCmd(append([]string{"--db", db, "--socket", socket, "serve"}, flags...)...))
 }
 
 // stop sends SIGTERM and returns how long the server took to exit.
@@ -128,7 +118,7 @@ func TestServeClientsAndATUI(t *testing.T) {
 	srv := env.startServe()
 	sock := []string{"--db", env.db, "--socket", env.socket()}
 
-	out := mustCLI(t, append(sock, "service", "create", "--tariff", "small", "--count", "4")...)
+	out := mustCLI(t, append(sock, "service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "4")...)
 	if !strings.Contains(out, "the vmmpm server (pid") {
 		t.Errorf("service create through the server does not say the server runs the jobs:\n%s", out)
 	}
@@ -481,8 +471,8 @@ func TestCommandsSameThroughServer(t *testing.T) {
 		{"", []string{"module", "set", "1", "queue_key=bad key"}},
 		{"", []string{"tariff", "add", "--spec", tariff}},
 		{"", []string{"tariff", "list", "--json"}},
-		{"", []string{"service", "create", "--tariff", "small", "--count", "2"}},
-		{"", []string{"service", "create", "--tariff", "nope"}},
+		{"", []string{"service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "2"}},
+		{"", []string{"service", "create", "--client", "client@example.com", "--tariff", "nope"}},
 		{"idle", nil}, // every job done: the engine here, or the server's
 		{"", []string{"service", "list", "--json"}},
 		{"", []string{"service", "suspend", "99"}},
@@ -579,9 +569,9 @@ func TestServeRecordsWhoActed(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
 	me := backend.UserCaller(os.Getuid(), backend.ViaSocket).String()
-	env.cli("service", "create", "--tariff", "small")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small")
 	srv := env.startServe()
-	env.cli("--socket", env.socket(), "service", "create", "--tariff", "small")
+	env.cli("--socket", env.socket(), "service", "create", "--client", "client@example.com", "--tariff", "small")
 	jobs := waitJobs(t, env.client(), 2)
 	for _, j := range jobs {
 		if j.By != me || !strings.Contains(j.Log[0].Text, "by "+me) {

@@ -2,8 +2,11 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -26,12 +29,15 @@ func serviceCreateCmd(a *app) *cobra.Command {
 	var tariff, client string
 	var count int
 	c := &cobra.Command{
-		Use:   "create --tariff NAME|ID [--count N] [--client EMAIL]",
+		Use:   "create --tariff NAME|ID --client EMAIL [--count N]",
 		Short: "Order services of a tariff; each gets an open operation in the queue",
 		Args:  exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			if tariff == "" {
 				return usagef("give the tariff as --tariff NAME or --tariff ID; see vmmpm tariff list")
+			}
+			if client == "" {
+				return usagef("give the client's email as --client EMAIL (their VMmanager account); there is no default client")
 			}
 			if !strings.Contains(client, "@") {
 				return usagef("--client must be an email address, got %q", client)
@@ -51,7 +57,7 @@ func serviceCreateCmd(a *app) *cobra.Command {
 	}
 	c.Flags().StringVar(&tariff, "tariff", "", "tariff name or id")
 	c.Flags().IntVar(&count, "count", 1, fmt.Sprintf("how many services (1–%d)", queue.MaxCreate))
-	c.Flags().StringVar(&client, "client", "client@example.com", "the client's email (their VMmanager @user account)")
+	c.Flags().StringVar(&client, "client", "", "the client's email (their VMmanager @user account); required")
 	return c
 }
 
@@ -94,8 +100,10 @@ func opSecret(op queue.Operation) *queue.Arg {
 }
 
 // serviceOpCmd is `service OP ID…` with one flag per argument of op in queue's table; the engine checks
-// the values, so a flag only carries its text.
+// the values, so a flag only carries its text. An operation that destroys something names what, for
+// whom, and asks first (confirm); --dry-run says what would be queued and queues nothing.
 func serviceOpCmd(a *app, op queue.Operation) *cobra.Command {
+	var f opFlags
 	c := &cobra.Command{
 		Use:   op.Name + " ID…",
 		Short: opShort(op),
@@ -113,18 +121,11 @@ func serviceOpCmd(a *app, op queue.Operation) *cobra.Command {
 			}
 			opArgs := map[string]string{}
 			for _, arg := range op.Args {
-				switch {
-				case arg.Type == queue.SecretText: // the root password: the only secret an operation takes
-					pw, err := a.readPassword("the VMs' root")
-					if err != nil {
-						return err
-					}
-					opArgs[arg.Name] = pw
-				case c.Flags().Changed(arg.Flag):
+				if arg.Flag != "" && c.Flags().Changed(arg.Flag) {
 					opArgs[arg.Name] = c.Flags().Lookup(arg.Flag).Value.String()
 				}
 			}
-			return a.enqueueOps(c.Context(), op.Name, ids, opArgs)
+			return a.runOp(c.Context(), op, ids, opArgs, f)
 		},
 	}
 	for _, arg := range op.Args {
@@ -132,7 +133,118 @@ func serviceOpCmd(a *app, op queue.Operation) *cobra.Command {
 			c.Flags().Var(new(argText), arg.Flag, arg.Help)
 		}
 	}
+	c.Flags().BoolVar(&f.dryRun, "dry-run", false, "print what would be queued and queue nothing")
+	c.Flags().BoolVar(&f.asJSON, "json", false, "with --dry-run: print it as JSON")
+	if queue.Destroys(op.Name) != "" {
+		c.Flags().BoolVarP(&f.yes, "yes", "y", false, "do it without asking (needed when there is no terminal to ask on)")
+	}
 	return c
+}
+
+// opFlags are the flags every `service OP` has besides its arguments.
+type opFlags struct{ dryRun, asJSON, yes bool }
+
+// plannedOp is an operation about to be queued, as --dry-run shows it: the service, what it is, and
+// what the operation destroys. A secret argument is never in it.
+type plannedOp struct {
+	ServiceID uint64            `json:"service_id"`
+	Type      string            `json:"type"`
+	Args      map[string]string `json:"args,omitempty"`
+	VMID      uint64            `json:"vm_id,omitempty"`
+	ModuleID  uint64            `json:"module_id,omitempty"`
+	Module    string            `json:"module,omitempty"`
+	Client    string            `json:"client_email"`
+	Destroys  string            `json:"destroys,omitempty"`
+}
+
+// String is the plan's line: "close service 12 (VM 345 on module 'msk-1', client a@b.c): the VM and
+// its disks are deleted".
+func (p plannedOp) String() string {
+	where := "no VM yet"
+	if p.VMID != 0 {
+		where = fmt.Sprintf("VM %d", p.VMID)
+	}
+	if p.Module != "" {
+		where += fmt.Sprintf(" on module '%s'", p.Module)
+	}
+	line := fmt.Sprintf("%s service %d (%s, client %s)", p.Type, p.ServiceID, where, p.Client)
+	if p.Destroys != "" {
+		line += ": " + p.Destroys
+	}
+	return line
+}
+
+// planOps reads the services ids name (each must exist) into the operations op would queue.
+func planOps(ctx context.Context, b backend.Backend, op string, ids []uint64, args map[string]string) ([]plannedOp, error) {
+	modules := map[uint64]string{}
+	plans := make([]plannedOp, 0, len(ids))
+	for _, id := range ids {
+		s, err := backend.Load[store.Service](ctx, b, id)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, usagef("service %d does not exist; see vmmpm service list (nothing was queued)", id)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := modules[s.ModuleID]; !ok && s.ModuleID != 0 {
+			if m, err := backend.Load[store.Module](ctx, b, s.ModuleID); err == nil {
+				modules[s.ModuleID] = m.Name
+			}
+		}
+		plans = append(plans, plannedOp{ServiceID: id, Type: op, Args: args, VMID: s.VM.HostID, ModuleID: s.ModuleID,
+			Module: modules[s.ModuleID], Client: s.ClientEmail, Destroys: queue.Destroys(op)})
+	}
+	return plans, nil
+}
+
+// runOp plans op on the services, then prints the plan (--dry-run), or asks when op destroys
+// something, reads a secret argument and queues it on each. The database is not held while it asks.
+func (a *app) runOp(ctx context.Context, op queue.Operation, ids []uint64, args map[string]string, f opFlags) error {
+	if opSecret(op) == nil {
+		if err := queue.CheckArgs(op.Name, args); err != nil {
+			return err
+		}
+	}
+	var plans []plannedOp
+	err := a.withReader(func(b backend.Backend) (err error) {
+		plans, err = planOps(ctx, b, op.Name, ids, args)
+		return err
+	})
+	switch {
+	case err != nil:
+		return err
+	case f.dryRun && f.asJSON:
+		return printJSON(a.stdout, plans)
+	case f.dryRun:
+		for _, p := range plans {
+			fmt.Fprintln(a.stdout, "would queue "+p.String())
+		}
+		fmt.Fprintln(a.stdout, "nothing was queued (--dry-run)")
+		return nil
+	case f.asJSON:
+		return usagef("--json goes with --dry-run; the operations queued are printed a line each")
+	}
+	if queue.Destroys(op.Name) != "" {
+		lines, accept := make([]string, len(plans)), []string{"yes"}
+		for i, p := range plans {
+			lines[i] = p.String()
+		}
+		if len(ids) == 1 {
+			accept = append(accept, strconv.FormatUint(ids[0], 10))
+		}
+		if err := a.confirm(lines, accept, f.yes); err != nil {
+			return err
+		}
+	}
+	if arg := opSecret(op); arg != nil { // the root password: the only secret an operation takes
+		pw, err := a.readPassword("the VMs' root")
+		if err != nil {
+			return err
+		}
+		args = maps.Clone(args)
+		args[arg.Name] = pw
+	}
+	return a.enqueueOps(ctx, op.Name, ids, args)
 }
 
 // argText is a flag's text as given: "--cpu 0" reaches the engine's check instead of reading as unset.

@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"context"
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
 
+	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
 )
@@ -15,7 +18,7 @@ func TestServiceOpenAfterAFailedOpen(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.sim.FailHost("svc-1")
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "small")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small")
 	env.cli("engine", "--until-idle")
 	if s := decodeJSON[[]store.Service](t, env.cli("service", "list", "--json")); s[0].Status != store.ServiceFailed {
 		t.Fatalf("after the failed open the service is %s, want failed", s[0].Status)
@@ -42,7 +45,7 @@ func opWorld(t *testing.T) string {
 			Username: "admin@example.com", DataCenterID: 1, DepartmentID: 1, Enabled: true, Params: store.DefaultParams(),
 			Cluster: store.Cluster{ID: 1, Name: "kvm-main", Virtualization: store.VirtKVM}},
 		&store.Tariff{Name: "small", DataCenterID: 1, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1})
-	mustCLI(t, "--db", db, "service", "create", "--tariff", "small")
+	mustCLI(t, "--db", db, "service", "create", "--client", "client@example.com", "--tariff", "small")
 	return db
 }
 
@@ -85,7 +88,7 @@ func TestServiceOpArgs(t *testing.T) {
 	db := opWorld(t)
 	cli := func(args ...string) string { return mustCLI(t, append([]string{"--db", db}, args...)...) }
 	cli("service", "setparam", "1", "--ipv4-count", "3", "--ram-mib", "512")
-	cli("service", "reinstall", "1", "--recipe-id", "7")
+	cli("service", "reinstall", "1", "--recipe-id", "7", "--yes")
 	jobs := decodeJSON[[]store.Job](t, cli("jobs", "--json"))
 	byType := map[string]store.Job{}
 	for _, j := range jobs {
@@ -115,4 +118,146 @@ func TestServiceOpArgs(t *testing.T) {
 	if n := len(decodeJSON[[]store.Job](t, cli("jobs", "--json"))); n != len(jobs) {
 		t.Fatalf("%d jobs after the refusals, %d before", n, len(jobs))
 	}
+}
+
+// dbJobs reads the jobs straight from the closed database file, not through the command under test.
+func dbJobs(t *testing.T, path string) []*store.Job {
+	t.Helper()
+	db, err := store.Open(path, store.Options{MustExist: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	jobs, err := store.All[store.Job](db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jobs
+}
+
+// activeWorld is the engine's world with services 1 and 2 opened on module "vmm" (each with a VM).
+func activeWorld(t *testing.T) *engineEnv {
+	t.Helper()
+	env := newEngineEnv(t, 0)
+	env.cli("tariff", "add", "--spec", env.spec)
+	env.cli("service", "create", "--client", "ann@example.org", "--tariff", "small", "--count", "2")
+	env.cli("engine", "--until-idle")
+	return env
+}
+
+// TestDestructiveOpsAsk (issue 23 point 1): close and reinstall name what they destroy and for whom;
+// with no terminal and no --yes they are refused (exit 2) and nothing is queued, as the database
+// shows; --dry-run queues nothing either; --yes queues them.
+func TestDestructiveOpsAsk(t *testing.T) {
+	env := activeWorld(t)
+	before := len(dbJobs(t, env.db))
+	services := decodeJSON[[]store.Service](t, env.cli("service", "list", "--json"))
+	vm := services[0].VM.HostID
+	want := fmt.Sprintf("close service 1 (VM %d on module 'vmm', client ann@example.org): the VM and its disks are deleted\n", vm)
+	for _, c := range []struct {
+		args     []string
+		services int
+	}{{[]string{"close", "1"}, 1}, {[]string{"reinstall", "1", "--os-id", "2"}, 1}, {[]string{"close", "1", "2"}, 2}} {
+		out, errOut, code := runCLI(t, "", append([]string{"--db", env.db, "service"}, c.args...)...)
+		if code != exitUsage {
+			t.Errorf("service %v without --yes and no terminal: exit %d, want 2", c.args, code)
+		}
+		requireSentence(t, errOut, "run the same command with --yes")
+		if strings.Count(out, ", client ann@example.org): ") != c.services || !strings.HasPrefix(out, c.args[0]+" service 1 (VM ") {
+			t.Errorf("service %v did not name each service it would destroy:\n%s", c.args, out)
+		}
+	}
+	if out, _, _ := runCLI(t, "", "--db", env.db, "service", "close", "1"); out != want {
+		t.Errorf("close said\n%q\nwant\n%q", out, want)
+	}
+	out, _, _ := runCLI(t, "", "--db", env.db, "service", "reinstall", "2")
+	if !strings.Contains(out, "reinstall service 2 (VM ") || !strings.Contains(out, "its disk is wiped") {
+		t.Errorf("reinstall said %q", out)
+	}
+
+	dry := env.cli("service", "close", "1", "2", "--dry-run")
+	if !strings.HasPrefix(dry, "would queue "+want) || !strings.HasSuffix(dry, "nothing was queued (--dry-run)\n") {
+		t.Errorf("--dry-run said:\n%s", dry)
+	}
+	plans := decodeJSON[[]plannedOp](t, env.cli("service", "reinstall", "1", "--os-id", "5", "--dry-run", "--json"))
+	if len(plans) != 1 || plans[0].ServiceID != 1 || plans[0].Type != store.OpReinstall || plans[0].VMID != vm ||
+		plans[0].Module != "vmm" || plans[0].Client != "ann@example.org" || plans[0].Args[queue.ArgOSID] != "5" || plans[0].Destroys == "" {
+		t.Errorf("--dry-run --json: %+v", plans)
+	}
+	refuseCLI(t, "service 9 does not exist", "--db", env.db, "service", "close", "1", "9", "--yes")
+	if n := len(dbJobs(t, env.db)); n != before {
+		t.Fatalf("%d jobs in the database after the refusals and dry runs, %d before", n, before)
+	}
+
+	out = env.cli("service", "close", "1", "--yes")
+	if !strings.HasPrefix(out, want) || !strings.Contains(out, "queued close of service 1 as job") {
+		t.Errorf("close --yes said %q", out)
+	}
+	env.cli("service", "reinstall", "2", "-y")
+	jobs := dbJobs(t, env.db)
+	if len(jobs) != before+2 || jobs[before].Type != store.OpClose || jobs[before].ServiceID != 1 ||
+		jobs[before+1].Type != store.OpReinstall || jobs[before+1].ServiceID != 2 {
+		t.Fatalf("after --yes the database holds %d jobs (%d before); the new ones: %+v", len(jobs), before, jobs[before:])
+	}
+	// An operation that destroys nothing does not ask, and has no --yes.
+	env.cli("service", "reboot", "1", "2")
+	refuseCLI(t, "unknown flag: --yes", "--db", env.db, "service", "reboot", "1", "--yes")
+}
+
+// TestDestructiveOpAsksInATerminal: in a real terminal, close asks; an answer other than yes or the
+// service id queues nothing, the id typed queues it.
+func TestDestructiveOpAsksInATerminal(t *testing.T) {
+	env := activeWorld(t)
+	before := len(dbJobs(t, env.db))
+	ask := func(answer string) *tui {
+		u := runInPTY(t, 120, 30, vmmpmCmd("--db", env.db, "service", "close", "2"))
+		u.expect("close service 2 (VM ", "client ann@example.org): the VM and its disks are deleted",
+			`Type "yes" or "2" to go on, anything else stops [no]: `)
+		u.typeText(answer + "\r")
+		return u
+	}
+	u := ask("y")
+	u.expect(`nothing was done: the answer was not "yes" or "2"`)
+	if err := u.wait("the answer"); err == nil {
+		t.Error("a refused close exited 0")
+	}
+	if n := len(dbJobs(t, env.db)); n != before {
+		t.Fatalf("%d jobs after the refused close, %d before", n, before)
+	}
+	u = ask("2")
+	u.expect("queued close of service 2 as job")
+	if err := u.wait("the answer"); err != nil {
+		t.Fatalf("the confirmed close: %v", err)
+	}
+	jobs := dbJobs(t, env.db)
+	if len(jobs) != before+1 || jobs[before].Type != store.OpClose || jobs[before].ServiceID != 2 {
+		t.Fatalf("after the confirmed close: %d jobs (%d before), new %+v", len(jobs), before, jobs[before:])
+	}
+}
+
+// TestCreateNeedsAClient (issue 23 point 1): there is no default client; the command line and the
+// backend refuse an order without one, with one sentence.
+func TestCreateNeedsAClient(t *testing.T) {
+	db := opWorld(t)
+	refuseCLI(t, "give the client's email as --client EMAIL", "--db", db, "service", "create", "--tariff", "small")
+	before := len(dbJobs(t, db))
+	_, err := queueCreateWithoutClient(t, db)
+	if err == nil || !strings.Contains(err.Error(), "client: is required: the client's email") {
+		t.Errorf("the backend ordered a service without a client: %v", err)
+	}
+	if n := len(dbJobs(t, db)); n != before {
+		t.Errorf("%d jobs after the refusal, %d before", n, before)
+	}
+}
+
+func queueCreateWithoutClient(t *testing.T, path string) (*backend.Ordered, error) {
+	t.Helper()
+	db, err := store.Open(path, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := backend.NewLocal(db, store.NewMemorySecrets(), nil, version)
+	l.OwnsDB = true
+	defer l.Close()
+	return l.CreateServices(context.Background(), "small", 1, "")
 }

@@ -15,15 +15,15 @@ import (
 	"vmmpm/store"
 )
 
-// follower keeps one attached client's events across server restarts, resuming after the last it saw.
-type follower struct {
+// attached keeps one attached client's events across server restarts, resuming after the last it saw.
+type attached struct {
 	c      *server.Client
 	mu     sync.Mutex
 	seqs   []uint64
 	resets int
 }
 
-func (f *follower) run(ctx context.Context) {
+func (f *attached) run(ctx context.Context) {
 	for ctx.Err() == nil {
 		f.mu.Lock()
 		last := uint64(0)
@@ -47,7 +47,7 @@ func (f *follower) run(ctx context.Context) {
 	}
 }
 
-func (f *follower) seen() int {
+func (f *attached) seen() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.seqs)
@@ -72,7 +72,7 @@ func TestServeSoakKills(t *testing.T) {
 	c := env.client()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	followers := []*follower{{c: env.client()}, {c: env.client()}}
+	followers := []*attached{{c: env.client()}, {c: env.client()}}
 	var wg sync.WaitGroup
 	for _, f := range followers {
 		wg.Go(func() { f.run(ctx) })

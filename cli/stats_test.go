@@ -24,7 +24,7 @@ func TestStatsThroughTheServer(t *testing.T) {
 	loginsBefore := env.sim.Stats().LoginsOK // the checks of module add logged in with clients of their own
 	srv := env.startServe()
 	sock := []string{"--db", env.db, "--socket", env.socket()}
-	mustCLI(t, append(sock, "service", "create", "--tariff", "small", "--count", "6")...)
+	mustCLI(t, append(sock, "service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "6")...)
 	waitJobs(t, env.client(), 6)
 
 	s := decodeJSON[stats.Snapshot](t, mustCLI(t, append(sock, "stats", "--json")...))

@@ -62,14 +62,14 @@ func TestTariffRm(t *testing.T) {
 	env.cli("tariff", "add", "--spec", env.spec)
 	env.cli("tariff", "add", "--spec", specFile(t, `{"name": "spare", "datacenter": "DC One", "modules": [1], "cpu": 1,
 		"ram_mib": 1024, "disk_mib": 10240, "os_id": 1}`))
-	env.cli("service", "create", "--tariff", "small", "--count", "2")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "2")
 	refuseCLI(t, "tariff 1 has 2 service(s) that are not deleted (1, 2); close them first", "--db", env.db, "tariff", "rm", "1")
 	if out := env.cli("tariff", "rm", "2"); out != "removed tariff 2\n" {
 		t.Errorf("rm said %q", out)
 	}
 	refuseCLI(t, "there is no tariff 2 (see `vmmpm tariff list`)", "--db", env.db, "tariff", "rm", "2")
 	env.cli("engine", "--until-idle")
-	env.cli("service", "close", "1", "2")
+	env.cli("service", "close", "1", "2", "--yes")
 	env.cli("engine", "--until-idle")
 	env.cli("tariff", "rm", "1")
 	if out := env.cli("tariff", "list", "--json"); strings.TrimSpace(out) != "[]" {

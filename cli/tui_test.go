@@ -200,7 +200,7 @@ func TestTUIShowsDiskPause(t *testing.T) {
 	dir := disktest.Tmpfs(t, "3m")
 	env := newEngineEnvAt(t, time.Millisecond, filepath.Join(dir, "vmmpm.db"))
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "small", "--count", "60")
+	env.cli("service", "create", "--client", "client@example.com", "--tariff", "small", "--count", "60")
 	filler := filepath.Join(dir, "filler")
 	disktest.Fill(t, filler)
 

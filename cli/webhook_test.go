@@ -145,7 +145,7 @@ func TestWebhooksThroughKills(t *testing.T) {
 	srv := env.startServe()
 	sock := []string{"--db", env.db, "--socket", env.socket()}
 	const n = 100
-	mustCLI(t, append(sock, "service", "create", "--tariff", "small", "--count", strconv.Itoa(n))...)
+	mustCLI(t, append(sock, "service", "create", "--client", "client@example.com", "--tariff", "small", "--count", strconv.Itoa(n))...)
 	for kill := range 10 {
 		target := (kill + 1) * 25
 		deadline := time.Now().Add(60 * time.Second)

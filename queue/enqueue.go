@@ -88,6 +88,9 @@ func (a Actor) Enqueue(serviceID uint64, op string, args map[string]string) (*st
 // transaction.
 func (a Actor) CreateServices(tariffID uint64, count int, clientEmail string) ([]store.Service, error) {
 	e := a.e
+	if err := CheckClient(clientEmail); err != nil {
+		return nil, err
+	}
 	if count < 1 || count > MaxCreate {
 		return nil, &store.ValidationError{Field: "count", Rule: fmt.Sprintf("must be between 1 and %d", MaxCreate)}
 	}

@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -119,4 +121,80 @@ func peerCred(c net.Conn) (uid, pid int, err error) {
 		return -1, 0, cerr
 	}
 	return int(cred.Uid), int(cred.Pid), nil
+}
+
+// Record is where the server holding a database listens, kept beside the database's lock
+// (RecordPath) so that any process that opens the database's folder finds the server, whatever its
+// $XDG_RUNTIME_DIR or working directory says (cron, sudo -i, a systemd unit).
+type Record struct {
+	PID    int
+	Socket string // absolute
+}
+
+// RecordPath is the record's file for database db: DB.server, beside DB.pid (links resolved, so
+// every name of the file finds one record).
+func RecordPath(db string) string {
+	if abs, err := filepath.Abs(db); err == nil {
+		db = abs
+	}
+	if r, err := filepath.EvalSymlinks(db); err == nil {
+		db = r
+	}
+	return db + ".server"
+}
+
+// WriteRecord records this process as the server of db listening on socket (0600, replaced whole)
+// and returns what removes it again at a clean stop; a record left by a killed server names a dead
+// pid, which FindRecord ignores.
+func WriteRecord(db, socket string) (remove func(), err error) {
+	if abs, err := filepath.Abs(socket); err == nil {
+		socket = abs
+	}
+	path := RecordPath(db)
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
+	text := fmt.Sprintf("pid %d\nsocket %s\n", os.Getpid(), socket)
+	if err := os.WriteFile(tmp, []byte(text), 0o600); err != nil {
+		_ = os.Remove(tmp)
+		return func() {}, fmt.Errorf("cannot record the socket beside the database in %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = os.Remove(tmp)
+		return func() {}, fmt.Errorf("cannot record the socket beside the database in %s: %w", path, err)
+	}
+	return func() {
+		if r, ok := readRecord(path); ok && r.PID == os.Getpid() {
+			_ = os.Remove(path)
+		}
+	}, nil
+}
+
+// FindRecord is the record of the server holding db; ok is false when there is none or its process
+// is gone.
+func FindRecord(db string) (r Record, ok bool) {
+	r, ok = readRecord(RecordPath(db))
+	return r, ok && alive(r.PID)
+}
+
+func readRecord(path string) (Record, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Record{}, false
+	}
+	var r Record
+	for line := range strings.Lines(string(b)) {
+		key, value, _ := strings.Cut(strings.TrimRight(line, "\n"), " ")
+		switch key {
+		case "pid":
+			r.PID, _ = strconv.Atoi(value)
+		case "socket":
+			r.Socket = value
+		}
+	}
+	return r, r.PID > 0 && filepath.IsAbs(r.Socket)
+}
+
+// alive reports whether a process pid runs (one of another user's counts too).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }

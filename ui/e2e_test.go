@@ -119,6 +119,9 @@ func TestDemoEndToEnd(t *testing.T) {
 	term.WaitFor("an empty count", 30*time.Second, regexp.MustCompile(`› How many +\[ *\]`).MatchString)
 	term.Write("10")
 	term.Wait("› How many      [10")
+	term.Key("down")
+	term.Write("client@example.com") // there is no default client
+	term.Wait("[client@example.com")
 	term.Key("ctrl+s")
 	term.Wait("created 10 service(s), ids 3…12")
 	term.Key("3")
@@ -135,6 +138,8 @@ func TestDemoEndToEnd(t *testing.T) {
 	term.Wait("› How many")
 	term.Key("enter")
 	term.Wait("› Client email")
+	term.Write("client@example.com") // there is no default client
+	term.Wait("[client@example.com")
 	term.Key("enter")
 	term.Wait("created 1 service(s), id 13")
 	term.Key("3")

@@ -132,6 +132,7 @@ func TestServicesKeys(t *testing.T) {
 	r.Keys("enter")
 	uitest.Must(t, r.View(), "Create services", "› Client email")
 	uitest.MustNot(t, r.View(), "created 2 service(s)")
+	r.Type("client@example.com") // there is no default client
 	r.Keys("enter")
 	uitest.Must(t, r.View(), "created 2 service(s), ids 9…10", "      10 ")
 	jobs, total, err := f.Engine.Page(store.JobQueued, 0, 10)

@@ -34,6 +34,8 @@ func testCreateServices(t *testing.T, env *Env) {
 	wantRule(t, "an unknown tariff", err, store.FieldRecord, `tariff "large" does not exist`)
 	_, err = b.CreateServices(ctx(t), "small", 0, "client@example.com")
 	wantRule(t, "no services", err, "count", "must be between 1 and")
+	_, err = b.CreateServices(ctx(t), "small", 1, "") // there is no default client
+	wantRule(t, "no client", err, "client", "is required: the client's email")
 	jl, err := b.Jobs(ctx(t), backend.JobQuery{})
 	must(t, err)
 	if len(jl.Jobs) != 3 {

@@ -179,7 +179,7 @@ func (m *Model) openCreate() tea.Cmd {
 	f := form.New(m.ctx, "Create services").
 		AddChoice("tariff", "Tariff", opts, "", "").
 		AddText("count", "How many", "1", "each gets an open operation", true).
-		AddText("client", "Client email", "client@example.com", "the VMmanager account they belong to", false)
+		AddText("client", "Client email", "", "required, e.g. ann@example.org: the VMmanager account they belong to", false)
 	return m.OpenForm(f, m.create)
 }
 
