@@ -45,6 +45,8 @@ type Client struct {
 	// info is the server's answer to the handshake, which Info gives again without asking twice.
 	mu   sync.Mutex
 	info *backend.Info
+	// ended is why the newest event stream ended when the server went silent on it (nil otherwise).
+	ended error
 }
 
 // NewClient talks to the server on socket, announcing version.
@@ -421,6 +423,7 @@ func (c *Client) Events(ctx context.Context, since uint64, light bool) (<-chan b
 	go func() {
 		defer close(out)
 		defer cancel(nil)
+		defer func() { c.streamEnded(context.Cause(sctx)) }() // before out closes: the reader asks next
 		defer silent.Stop()
 		defer resp.Body.Close()
 		sc := bufio.NewScanner(resp.Body)
@@ -443,6 +446,24 @@ func (c *Client) Events(ctx context.Context, since uint64, light bool) (<-chan b
 		}
 	}()
 	return out, nil
+}
+
+// StreamEnded says why the newest event stream ended: the sentence naming a server that went silent
+// on it, or nil (it ended by its context, or the server closed it). A watcher asks once the channel
+// closes, so it can say "not answering" at once instead of after its next attempt also times out.
+func (c *Client) StreamEnded() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ended
+}
+
+func (c *Client) streamEnded(cause error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ended = nil
+	if errors.Is(cause, backend.ErrNotAnswering) {
+		c.ended = cause
+	}
 }
 
 func (c *Client) ReconcileAct(ctx context.Context, a reconcile.Action) (*reconcile.Acted, error) {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -514,5 +515,49 @@ func TestEventsEndWithTheServer(t *testing.T) {
 	}
 	if _, err := c.Events(t.Context(), 0, false); !errors.Is(err, ErrServerGone) {
 		t.Errorf("a stream asked of a stopped server: %v, want ErrServerGone", err)
+	}
+}
+
+// TestStreamEndedSaysSilence: a server that answered the stream and then says nothing (stopped, its
+// disk hung) ends the stream after two missed heartbeats, and StreamEnded names the silence, so a
+// watcher can say so at once; a stream the server closed ends with no such reason.
+func TestStreamEndedSaysSilence(t *testing.T) {
+	sock := filepath.Join(t.TempDir(), "silent.sock")
+	ln, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done() // then silence, as from a SIGSTOPped server
+	})}
+	go func() { _ = hs.Serve(ln) }()
+	t.Cleanup(func() { _ = hs.Close() })
+	c := NewClient(sock, testVersion)
+	t.Cleanup(func() { _ = c.Close() })
+	ch, err := c.Events(t.Context(), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	for range ch {
+		t.Fatal("the silent server's stream carried an event")
+	}
+	if !errors.Is(c.StreamEnded(), backend.ErrNotAnswering) {
+		t.Fatalf("after the silence StreamEnded = %v, want the not-answering sentence", c.StreamEnded())
+	}
+	t.Logf("the stream ended %s after it began", time.Since(began).Truncate(time.Millisecond))
+
+	c2 := serveLocal(t, newFake(), nil, testVersion)
+	ch, err = c2.Events(t.Context(), 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c2.Close() }()
+	for range ch {
+	}
+	if err := c2.StreamEnded(); err != nil {
+		t.Errorf("a stream the server closed: StreamEnded = %v, want nil", err)
 	}
 }

@@ -78,8 +78,13 @@ func Watch(d *common.Data) (stop func()) {
 				}
 				d.Bump()
 			}
-			// The stream ended: reopening it says why (nothing listens, or a server that answers
-			// nothing), and the screen shows that reason, not the end itself.
+			// The stream ended: a server that went silent on it is shown as such at once; otherwise
+			// reopening it says why (nothing listens, or a server that answers nothing).
+			if se, ok := d.B.(interface{ StreamEnded() error }); ok {
+				if err := se.StreamEnded(); err != nil {
+					d.SetDown(err)
+				}
+			}
 		}
 	}()
 	return func() {
