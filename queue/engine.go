@@ -109,6 +109,11 @@ type jobState struct {
 	recover bool // found running with no worker: resume it when Run starts
 	partial bool // only the scheduling fields are loaded (load); fill reads the rest
 	timer   *time.Timer
+	// stop ends the running attempt's context; cancelBy and cancelReply are a cancel asked of the
+	// worker running it (stuck.go).
+	stop        context.CancelFunc
+	cancelBy    string
+	cancelReply chan error
 	// committed: job state and module in the last change submitted for it
 	lastState  string
 	lastModule uint64
@@ -191,9 +196,10 @@ type Engine struct {
 	relaying bool          // a worker is finishing: the first job spawn starts goes to it (relay)
 	relay    *relayed
 	held     []*change
-	keyWait  *keyWait            // the keyring cannot give passwords: start nothing until it can
-	capWaits map[capKey]*capWait // a module's opens wait for room in VMmanager: start none of them
-	capRead  sync.Map            // module id → when Capacity last began reading its free room
+	keyWait  *keyWait                // the keyring cannot give passwords: start nothing until it can
+	capWaits map[capKey]*capWait     // a module's opens wait for room in VMmanager: start none of them
+	paused   map[uint64]*ModulePause // modules an admin paused: start none of their jobs (pause.go)
+	capRead  sync.Map                // module id → when Capacity last began reading its free room
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
@@ -215,7 +221,7 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 		rm: newReadModel(), ev: newBroker(),
 		jobs: map[uint64]*jobState{}, lanes: map[string]*lane{}, svcs: map[uint64][]*jobState{},
 		modLanes: map[uint64]*moduleLanes{}, opens: map[uint64]int{}, health: map[uint64]*modHealth{},
-		idle: make(chan struct{}, 1),
+		paused: map[uint64]*ModulePause{}, idle: make(chan struct{}, 1),
 	}
 	if e.exec == nil {
 		e.exec = NewVMMExecutor(secrets, opt.PollEvery)
@@ -289,6 +295,10 @@ func (e *Engine) load() error {
 	if err != nil {
 		return err
 	}
+	var paused map[uint64]*ModulePause
+	if err := e.db.View(func(tx *store.Tx) (err error) { paused, err = readPauses(tx); return err }); err != nil {
+		return err
+	}
 	open := make([]*jobState, len(states))
 	for i := range states {
 		open[i] = &states[i]
@@ -309,6 +319,7 @@ func (e *Engine) load() error {
 	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.paused = paused
 	e.jobs = make(map[uint64]*jobState, len(states))
 	e.svcs = make(map[uint64][]*jobState, len(states))
 	for _, js := range open {
@@ -467,7 +478,7 @@ func (e *Engine) startable(js *jobState) bool {
 	if !e.active || e.pause != nil || e.keyWait != nil || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
 		return false
 	}
-	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js {
+	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js || e.pausedFor(js) {
 		return false
 	}
 	if js.job.Type == store.OpOpen && e.capacityHeld(js.job.ModuleID) {
@@ -788,6 +799,7 @@ func (e *Engine) due(js *jobState) {
 	}
 	js.job.State = store.JobQueued
 	js.job.Logf(e.opt.Now(), "wait over, queued for attempt %d", js.job.Attempt+1)
+	e.notePaused(js, e.paused[js.job.ModuleID], e.opt.Now())
 	e.c.submit(e.jobChange(js))
 	e.kick(js)
 }

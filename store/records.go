@@ -233,6 +233,8 @@ type Module struct {
 	// ReconcileEvery is how often `vmmpm serve` runs the module's reconcile scan, as a duration ("6h",
 	// "30m"); "0" is off and empty is DefaultReconcileEvery (see ReconcileInterval).
 	ReconcileEvery string `json:"reconcile_every,omitempty"`
+	// AttemptTimeouts bounds one attempt per operation type ("open": "30m"; see timeout.go).
+	AttemptTimeouts map[string]string `json:"attempt_timeout,omitempty"`
 }
 
 // Limits of Module.ReconcileEvery.
@@ -330,6 +332,9 @@ func (m *Module) Validate() error {
 	}
 	if w := m.CapacityWarnPercent(); w < 0 || w > 100 {
 		return invalid("capacity_warn", "must be between 0 and 100 (percent free)")
+	}
+	if err := m.validAttemptTimeouts(); err != nil {
+		return err
 	}
 	return m.Params.Validate()
 }
@@ -460,7 +465,10 @@ type Job struct {
 	Error       string            `json:"error,omitempty"`
 	Log         []LogLine         `json:"log,omitempty"`
 	// By is who asked for the job ("uid 1000 (alice)"); empty for jobs from before vmmpm recorded it.
-	By         string    `json:"by,omitempty"`
+	By string `json:"by,omitempty"`
+	// Refused: the job failed for good on an answer no retry changes (VMmanager refused it), not for
+	// want of attempts; retrying it asks first.
+	Refused    bool      `json:"refused,omitempty"`
 	EnqueuedAt time.Time `json:"enqueued_at"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`
