@@ -151,6 +151,7 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 				h.Reconcile = &scans[i]
 			}
 		}
+		h.Paused = pauseOf(e, m.ID)
 		st.Modules = append(st.Modules, h)
 	}
 	return st, nil

@@ -229,3 +229,30 @@ func (e *Engine) ModuleActivity(id uint64) (Activity, error) {
 	})
 	return a, err
 }
+
+// Backoff is the job a lane holds back while it waits out its retry's backoff: the attempt it makes
+// next and when.
+type Backoff struct {
+	Job     uint64    `json:"job"`
+	Attempt int       `json:"attempt"`
+	At      time.Time `json:"at"`
+}
+
+// Backoffs returns, per queue key, the lane's job that retries first.
+func (e *Engine) Backoffs() map[string]Backoff {
+	if e.ready() != nil {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]Backoff{}
+	for key, l := range e.lanes {
+		for _, js := range l.fifo {
+			j := &js.job
+			if b, ok := out[key]; j.State == store.JobRetrying && (!ok || j.NextRunAt.Before(b.At)) {
+				out[key] = Backoff{Job: j.ID, Attempt: j.Attempt + 1, At: j.NextRunAt}
+			}
+		}
+	}
+	return out
+}

@@ -127,3 +127,25 @@ func TestRetryOfRefusedJobKeepsOneTask(t *testing.T) {
 		t.Errorf("refused again, the job has %d open tasks; want one", n)
 	}
 }
+
+// TestAttemptTimeoutPerOperation: a module's limit for opens ends an open's attempt that VMmanager
+// never answers, though the engine's own limit is half an hour.
+func TestAttemptTimeoutPerOperation(t *testing.T) {
+	f := newFixture(t, sim.Config{}, queueParams("one-__PMID__", 1))
+	f.module.AttemptTimeout = "open=1s"
+	f.must(f.db.Save(f.module))
+	opt := fastOptions()
+	opt.MaxAttempts, opt.AttemptTimeout = 1, 30*time.Minute
+	opt.Executor = ExecutorFunc(func(ctx context.Context, _ *Op) (Result, error) {
+		<-ctx.Done() // VMmanager never answers
+		return Result{}, ctx.Err()
+	})
+	e := f.engine(opt)
+	_, err := e.CreateServices(f.tariff.ID, 1, "slow@example.org")
+	f.must(err)
+	runIdle(t, e, 60*time.Second)
+	j, _ := store.Load[store.Job](f.db, 1)
+	if j.State != store.JobFailed || !strings.Contains(j.Error, "did not finish in the time allowed") {
+		t.Errorf("the open reads %s: %q; want failed on the module's 1 s limit", j.State, j.Error)
+	}
+}

@@ -400,7 +400,7 @@ func (e *Engine) cancelGone(js *jobState, why string) {
 // attemptTimeout is the time limit of op's attempt: its module's setting for the operation's type,
 // else the engine's.
 func (e *Engine) attemptTimeout(op *Op) time.Duration {
-	if d := op.Module.AttemptTimeout(op.Job.Type); d > 0 {
+	if d := op.Module.AttemptTimeoutOf(op.Job.Type); d > 0 {
 		return d
 	}
 	return e.opt.AttemptTimeout

@@ -276,6 +276,9 @@ func (s *Server) routes() map[string]call {
 	for name, c := range s.apiRoutes() {
 		m[name] = c
 	}
+	for name, c := range s.pauseRoutes() {
+		m[name] = c
+	}
 	return m
 }
 

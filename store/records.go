@@ -233,8 +233,8 @@ type Module struct {
 	// ReconcileEvery is how often `vmmpm serve` runs the module's reconcile scan, as a duration ("6h",
 	// "30m"); "0" is off and empty is DefaultReconcileEvery (see ReconcileInterval).
 	ReconcileEvery string `json:"reconcile_every,omitempty"`
-	// AttemptTimeouts bounds one attempt per operation type ("open": "30m"; see timeout.go).
-	AttemptTimeouts map[string]string `json:"attempt_timeout,omitempty"`
+	// AttemptTimeout bounds one attempt per operation type, "open=30m,reinstall=1h" (timeout.go).
+	AttemptTimeout string `json:"attempt_timeout,omitempty"`
 }
 
 // Limits of Module.ReconcileEvery.
@@ -333,7 +333,7 @@ func (m *Module) Validate() error {
 	if w := m.CapacityWarnPercent(); w < 0 || w > 100 {
 		return invalid("capacity_warn", "must be between 0 and 100 (percent free)")
 	}
-	if err := m.validAttemptTimeouts(); err != nil {
+	if _, err := ParseAttemptTimeouts(m.AttemptTimeout); err != nil {
 		return err
 	}
 	return m.Params.Validate()

@@ -1,47 +1,69 @@
 package store
 
 import (
+	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
-// Limits of Module.AttemptTimeouts.
+// Limits of an attempt's time limit (Module.AttemptTimeout).
 const (
-	MinAttemptTimeout = 10 * time.Second
+	MinAttemptTimeout = time.Second
 	MaxAttemptTimeout = 24 * time.Hour
 )
 
-// ParseAttemptTimeout reads an attempt's time limit for operation op: a duration between
-// MinAttemptTimeout and MaxAttemptTimeout ("30m"), or "" for the engine's default.
-func ParseAttemptTimeout(op, s string) (time.Duration, error) {
-	if !slices.Contains(JobTypes, op) {
-		return 0, invalid("attempt_timeout", "names %q, which is not an operation (one of %v)", op, JobTypes)
+// ParseAttemptTimeouts reads Module.AttemptTimeout: comma-separated op=duration pairs, each operation
+// once, each duration between MinAttemptTimeout and MaxAttemptTimeout; "" is none.
+func ParseAttemptTimeouts(s string) (map[string]time.Duration, error) {
+	out := map[string]time.Duration{}
+	for pair := range strings.SplitSeq(s, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		op, v, _ := strings.Cut(pair, "=")
+		op = strings.TrimSpace(op)
+		if !slices.Contains(JobTypes, op) {
+			return nil, invalid("attempt_timeout", "names %q, which is not an operation (one of %s); write op=duration, like open=30m", op, strings.Join(JobTypes, ", "))
+		}
+		if _, dup := out[op]; dup {
+			return nil, invalid("attempt_timeout", "sets %s twice; give each operation once", op)
+		}
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < MinAttemptTimeout || d > MaxAttemptTimeout {
+			return nil, invalid("attempt_timeout", "of %s must be a duration between %s and %s, like open=30m", op, MinAttemptTimeout, MaxAttemptTimeout)
+		}
+		out[op] = d
 	}
-	if s == "" {
-		return 0, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < MinAttemptTimeout || d > MaxAttemptTimeout {
-		return 0, invalid("attempt_timeout", "of %s must be a duration between %s and %s, like 30m", op, MinAttemptTimeout, MaxAttemptTimeout)
-	}
-	return d, nil
+	return out, nil
 }
 
-// AttemptTimeout is the module's time limit for one attempt of op (0: the engine's default).
-func (m *Module) AttemptTimeout(op string) time.Duration {
-	d, err := ParseAttemptTimeout(op, m.AttemptTimeouts[op])
+// FormatAttemptTimeouts writes limits as Module.AttemptTimeout keeps them, sorted by operation.
+func FormatAttemptTimeouts(m map[string]time.Duration) string {
+	parts := make([]string, 0, len(m))
+	for _, op := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, op+"="+shortDuration(m[op]))
+	}
+	return strings.Join(parts, ",")
+}
+
+// AttemptTimeoutOf is the module's time limit for one attempt of op (0: the engine's default).
+func (m *Module) AttemptTimeoutOf(op string) time.Duration {
+	t, err := ParseAttemptTimeouts(m.AttemptTimeout)
 	if err != nil {
 		return 0
 	}
-	return d
+	return t[op]
 }
 
-// validAttemptTimeouts checks every limit the module sets.
-func (m *Module) validAttemptTimeouts() error {
-	for op, s := range m.AttemptTimeouts {
-		if _, err := ParseAttemptTimeout(op, s); err != nil {
-			return err
-		}
+// shortDuration is d as a person types it: 30m, 1h, 1h30m, 45s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
 	}
-	return nil
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
