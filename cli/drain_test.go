@@ -198,3 +198,35 @@ func TestRetryOfRefusedJobAsks(t *testing.T) {
 		t.Errorf("after a retry refused again, job 1 has %d open tasks; want one", open)
 	}
 }
+
+// TestModulePauseCommands: pause and resume without a server say what they did, --json parses, status
+// lists the pause, and a module that does not exist is a usage error.
+func TestModulePauseCommands(t *testing.T) {
+	env := newEngineEnv(t, 0)
+	env.cli("tariff", "add", "--spec", env.spec)
+	env.cli("service", "create", "--tariff", "small", "--count", "2")
+	if out := env.cli("module", "pause", "1"); !strings.Contains(out, "module 1 (vmm): module paused by uid ") ||
+		!strings.Contains(out, "0 running, 2 queued; vmmpm module resume 1 starts its operations again") {
+		t.Errorf("pause said %q", out)
+	}
+	if a := decodeJSON[backend.ModuleActivity](t, env.cli("module", "pause", "1", "--json")); a.Paused == nil || a.Queued != 2 {
+		t.Errorf("pause --json: %+v", a)
+	}
+	if out := env.cli("status"); !strings.Contains(out, "paused:    module 1 (vmm): module paused by uid ") {
+		t.Errorf("status:\n%s", out)
+	}
+	env.cli("engine", "--until-idle") // both opens are held: it stops at once, running nothing
+	for _, j := range decodeJSON[[]store.Job](t, env.cli("jobs", "--json")) {
+		if j.State != store.JobQueued || j.Attempt != 0 {
+			t.Errorf("job %d of the paused module reads %s (attempt %d)", j.ID, j.State, j.Attempt)
+		}
+	}
+	if out := env.cli("module", "resume", "1"); out != "module 1 (vmm) runs again; 0 running, 2 queued\n" {
+		t.Errorf("resume said %q", out)
+	}
+	_, errOut, code := runCLI(t, "", "--db", env.db, "module", "pause", "9")
+	if code != exitUsage {
+		t.Errorf("pausing module 9: exit %d", code)
+	}
+	requireSentence(t, errOut, "module 9")
+}

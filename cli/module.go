@@ -28,7 +28,7 @@ import (
 func newModuleCmd(a *app) *cobra.Command {
 	cmd := groupCmd("module", "VMmanager 6 processing modules: add, list, show, set, rm, check, password, pause, resume, drain")
 	cmd.AddCommand(moduleAddCmd(a), moduleListCmd(a), moduleShowCmd(a), moduleSetCmd(a), moduleRmCmd(a),
-		moduleCheckCmd(a), modulePasswordCmd(a), modulePauseCmd(a), moduleResumeCmd(a), moduleDrainCmd(a))
+		moduleCheckCmd(a), modulePasswordCmd(a), modulePauseCmd(a, true), modulePauseCmd(a, false), moduleDrainCmd(a))
 	return cmd
 }
 
@@ -436,39 +436,28 @@ func runModuleWizard(a *app, in *os.File, accessible bool) error {
 // DrainPoll is how often module drain reads what still runs.
 var DrainPoll = 250 * time.Millisecond
 
-func modulePauseCmd(a *app) *cobra.Command {
+// modulePauseCmd is `module pause ID` (pause) and `module resume ID`.
+func modulePauseCmd(a *app, pause bool) *cobra.Command {
 	var asJSON bool
-	c := moduleCmd(a, "pause ID", "Start none of the module's operations until resume: running ones finish, queued ones wait",
-		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
-			act, err := b.PauseModule(c.Context(), m.ID, true)
-			if err != nil {
-				return kindModule.refusal(m.ID, err)
-			}
-			if asJSON {
-				return printJSON(a.stdout, act)
-			}
+	use, short := "pause ID", "Start none of the module's operations until resume: running ones finish, queued ones wait"
+	if !pause {
+		use, short = "resume ID", "End the module's pause: its queued operations start again"
+	}
+	c := moduleCmd(a, use, short, func(c *cobra.Command, b backend.Backend, m *store.Module) error {
+		act, err := b.PauseModule(c.Context(), m.ID, pause)
+		switch {
+		case err != nil:
+			return kindModule.refusal(m.ID, err)
+		case asJSON:
+			return printJSON(a.stdout, act)
+		case pause:
 			fmt.Fprintf(a.stdout, "module %d (%s): %s; %s; vmmpm module resume %d starts its operations again\n",
 				m.ID, m.Name, act.Paused, act.Progress(), m.ID)
-			return nil
-		})
-	c.Flags().BoolVar(&asJSON, "json", false, "print the module's activity as JSON")
-	return c
-}
-
-func moduleResumeCmd(a *app) *cobra.Command {
-	var asJSON bool
-	c := moduleCmd(a, "resume ID", "End the module's pause: its queued operations start again",
-		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
-			act, err := b.PauseModule(c.Context(), m.ID, false)
-			if err != nil {
-				return kindModule.refusal(m.ID, err)
-			}
-			if asJSON {
-				return printJSON(a.stdout, act)
-			}
+		default:
 			fmt.Fprintf(a.stdout, "module %d (%s) runs again; %s\n", m.ID, m.Name, act.Progress())
-			return nil
-		})
+		}
+		return nil
+	})
 	c.Flags().BoolVar(&asJSON, "json", false, "print the module's activity as JSON")
 	return c
 }

@@ -457,7 +457,7 @@ func (e *Engine) removeJob(js *jobState) []*jobState {
 			next = append(next, h)
 		}
 	}
-	if len(e.jobs) == 0 {
+	if len(e.jobs) == 0 || len(e.paused) > 0 { // with a pause, what is left may all be held (settled)
 		select {
 		case e.idle <- struct{}{}:
 		default:
@@ -764,11 +764,9 @@ func (e *Engine) RunUntilIdle(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 	for {
-		e.mu.Lock()
-		idle := len(e.jobs) == 0
-		e.mu.Unlock()
 		// The last ends must be durable too: a paused commit is waited out here (Options.MaxPause).
-		if idle && e.c.flush() == nil && e.Idle() {
+		if e.settled() && e.c.flush() == nil && e.settled() {
+			e.logHeld()
 			cancel()
 			return <-done
 		}

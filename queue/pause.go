@@ -202,6 +202,35 @@ func (e *Engine) setPaused(id uint64, p *ModulePause) {
 	}
 }
 
+// settled: nothing is left that can run: no job, or only jobs of paused modules, none of them running.
+// It costs the number of unfinished jobs only while a module is paused.
+func (e *Engine) settled() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.paused) == 0 {
+		return len(e.jobs) == 0
+	}
+	for _, js := range e.jobs {
+		if !e.pausedFor(js) || js.worker || js.job.State == store.JobRunning {
+			return false
+		}
+	}
+	return true
+}
+
+// logHeld says, as RunUntilIdle stops, how many jobs each paused module holds back.
+func (e *Engine) logHeld() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	held := map[uint64]int{}
+	for _, js := range e.jobs {
+		held[js.job.ModuleID]++
+	}
+	for _, id := range slices.Sorted(maps.Keys(held)) {
+		e.log.Warn("jobs wait for a paused module", "module", id, "jobs", held[id], "paused", e.paused[id].String())
+	}
+}
+
 // Activity is what of one module the engine holds now: running, queued and waiting out a retry.
 type Activity struct {
 	Running  int `json:"running"`
