@@ -230,6 +230,9 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := db.View(func(tx *store.Tx) (err error) { e.paused, err = readPauses(tx); return err }); err != nil {
+		return nil, err // read before the scheduler loads, so Pauses never waits for it
+	}
 	e.c = newCommitter(db, opt.update, e.published, e.onFault)
 	e.c.onCommit = opt.OnCommit
 	// Counts are stored and Page reads the index until the id lists have loaded, so a first frame
@@ -295,10 +298,6 @@ func (e *Engine) load() error {
 	if err != nil {
 		return err
 	}
-	var paused map[uint64]*ModulePause
-	if err := e.db.View(func(tx *store.Tx) (err error) { paused, err = readPauses(tx); return err }); err != nil {
-		return err
-	}
 	open := make([]*jobState, len(states))
 	for i := range states {
 		open[i] = &states[i]
@@ -319,7 +318,6 @@ func (e *Engine) load() error {
 	})
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.paused = paused
 	e.jobs = make(map[uint64]*jobState, len(states))
 	e.svcs = make(map[uint64][]*jobState, len(states))
 	for _, js := range open {

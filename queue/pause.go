@@ -86,9 +86,6 @@ func (e *Engine) notePaused(js *jobState, p *ModulePause, now time.Time) {
 
 // Pauses returns every paused module's pause, by module id.
 func (e *Engine) Pauses() map[uint64]ModulePause {
-	if e.ready() != nil {
-		return nil
-	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.pausesLocked()
@@ -267,9 +264,12 @@ type Backoff struct {
 	At      time.Time `json:"at"`
 }
 
-// Backoffs returns, per queue key, the lane's job that retries first.
+// Backoffs returns, per queue key, the lane's job that retries first; nothing while the scheduler
+// still loads (a first frame does not wait for it).
 func (e *Engine) Backoffs() map[string]Backoff {
-	if e.ready() != nil {
+	select {
+	case <-e.loaded:
+	default:
 		return nil
 	}
 	e.mu.Lock()

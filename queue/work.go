@@ -148,6 +148,10 @@ func (e *Engine) attempt(ctx context.Context, op *Op, committed <-chan error) *r
 	}
 	if cause, se, down := keyringDown(err); down {
 		e.mu.Lock()
+		if op.js.cancelBy != "" { // a cancel came meanwhile: it wins over the wait
+			e.mu.Unlock()
+			return e.finish(op.js, res, err, false)
+		}
 		op.js.worker = false
 		e.workers--
 		e.waitForKeyring(op.js, op, cause, se)
@@ -156,6 +160,10 @@ func (e *Engine) attempt(ctx context.Context, op *Op, committed <-chan error) *r
 	}
 	if w := capacityWait(err); w != nil {
 		e.mu.Lock()
+		if op.js.cancelBy != "" {
+			e.mu.Unlock()
+			return e.finish(op.js, res, err, false)
+		}
 		op.js.worker = false
 		e.workers--
 		e.waitForCapacity(op.js, op, w)
