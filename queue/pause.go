@@ -52,6 +52,20 @@ func readPauses(tx *store.Tx) (map[uint64]*ModulePause, error) {
 	return out, err
 }
 
+// StoredPauses are the pauses kept in db, read without an engine (a file opened read-only).
+func StoredPauses(db *store.DB) (map[uint64]ModulePause, error) {
+	var out map[uint64]ModulePause
+	err := db.View(func(tx *store.Tx) error {
+		ps, err := readPauses(tx)
+		out = make(map[uint64]ModulePause, len(ps))
+		for id, p := range ps {
+			out[id] = *p
+		}
+		return err
+	})
+	return out, err
+}
+
 func putPause(tx *store.Tx, p *ModulePause) error {
 	b, err := tx.Bolt().CreateBucketIfNotExists(bucketPauses)
 	if err != nil {

@@ -97,6 +97,9 @@ func TestPauseModuleDuringARun(t *testing.T) {
 		t.Errorf("the engine's status lists the pauses %+v", st.Modules)
 	}
 	stop()
+	if stored, err := StoredPauses(f.db); err != nil || stored[f.module.ID].By != p.By {
+		t.Errorf("the stored pauses read %+v, %v", stored, err)
+	}
 
 	// A restart keeps the pause: another module's open runs to the end, this one's stay queued.
 	e = f.engine(fastOptions())
