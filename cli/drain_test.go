@@ -120,7 +120,8 @@ func TestDrainStuckWork(t *testing.T) {
 		t.Fatal("the interrupted drain resumed the module")
 	}
 
-	if out, _ := env.viaServe("jobs", "cancel", "1", "2"); out != "job 1: cancelled\njob 2: cancelled\n" {
+	if out, _ := env.viaServe("jobs", "cancel", "1", "2"); !strings.HasPrefix(out, "job 1: cancelled\n  Cancelled while running by uid ") ||
+		!strings.Contains(out, "\njob 2: cancelled\n  Cancelled while running by uid ") || !strings.Contains(out, "may still be running") {
 		t.Errorf("cancel said %q", out)
 	}
 	out, _ := env.viaServe("tasks", "--json")

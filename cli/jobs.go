@@ -230,6 +230,9 @@ func jobActionCmd(a *app, verb, short string, act func(backend.Backend, context.
 						return err
 					}
 					fmt.Fprintf(a.stdout, "job %d: %s\n", id, map[string]string{"retry": "queued again", "cancel": "cancelled"}[verb])
+					if d, err := b.JobDetail(c.Context(), id); verb == "cancel" && err == nil && strings.HasPrefix(d.Job.Error, queue.CancelledRunning) {
+						fmt.Fprintf(a.stdout, "  %s\n", d.Job.Error) // cancelled while running: what VMmanager may still do
+					}
 				}
 				return nil
 			})

@@ -239,12 +239,23 @@ func (a *app) printModule(ctx context.Context, b backend.Backend, m *store.Modul
 		{"enabled", onOff(m.Enabled)}, {"activation limit", limitText(m.ActivationLimit)},
 		{"session_ttl", fmt.Sprintf("%d s", m.Params.SessionTTL)}, {"queue", onOff(m.Params.Queue)},
 		{"queue_key", m.Params.QueueKey}, {"queue_count", strconv.Itoa(m.Params.QueueCount)},
-		{"queue keys", wizard.Preview(m.Params, m.ID)}, {"last check", check},
+		{"queue keys", wizard.Preview(m.Params, m.ID)}, {"attempt_timeout", attemptTimeoutText(m.AttemptTimeout)},
+		{"last check", check},
+	}
+	if act, err := b.ModuleActivity(ctx, m.ID); err == nil && act.Paused != nil {
+		rows = append(rows, [2]string{"paused", act.Paused.String() + "; vmmpm module resume " + strconv.FormatUint(m.ID, 10)})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(a.stdout, "%-22s %s\n", r[0]+":", r[1])
 	}
 	return nil
+}
+
+func attemptTimeoutText(s string) string {
+	if s == "" {
+		return "30m for every operation (the engine's)"
+	}
+	return s + "; 30m for the others"
 }
 
 func limitText(n int) string {

@@ -53,6 +53,9 @@ func Looks(db *store.DB) ([]Look, error) {
 	return out, err
 }
 
+// CancelledRunning starts the error of a job cancelled while it ran.
+const CancelledRunning = "Cancelled while running"
+
 // askCancel asks the worker running js to stop and returns where its answer comes (e.mu held).
 func (e *Engine) askCancel(js *jobState, by string) (<-chan error, error) {
 	if js.cancelReply != nil {
@@ -79,7 +82,7 @@ func (e *Engine) cancelRunning(js *jobState, now time.Time) {
 		doing = fmt.Sprintf("VMmanager task %s (%s) may still be running", t.ConsulID, t.Name)
 	}
 	j.State, j.FinishedAt = store.JobCancelled, now
-	j.Error = fmt.Sprintf("Cancelled while running by %s; %s: check service %d's VM in VMmanager (it is flagged for a reconcile look).", js.cancelBy, doing, j.ServiceID)
+	j.Error = fmt.Sprintf("%s by %s; %s: check service %d's VM in VMmanager (it is flagged for a reconcile look).", CancelledRunning, js.cancelBy, doing, j.ServiceID)
 	j.Logf(now, "cancelled while running by %s: the engine no longer waits for it; %s", js.cancelBy, doing)
 	ch := e.jobChange(js)
 	look := Look{ServiceID: j.ServiceID, JobID: j.ID, ModuleID: j.ModuleID, Reason: j.Error, At: now}
