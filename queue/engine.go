@@ -141,10 +141,11 @@ func (e *Engine) leaveLane(js *jobState) {
 	}
 }
 
-// head is the lane's next job to run: the first that is not waiting out a backoff.
-func (l *lane) head() *jobState {
+// head is the lane's next job to run: the first neither waiting out a backoff nor held by its
+// module's pause (a key name without __PMID__ puts several modules in one lane).
+func (e *Engine) head(l *lane) *jobState {
 	for _, js := range l.fifo {
-		if js.job.State != store.JobRetrying {
+		if js.job.State != store.JobRetrying && !e.pausedFor(js) {
 			return js
 		}
 	}
@@ -451,7 +452,7 @@ func (e *Engine) removeJob(js *jobState) []*jobState {
 			if ml.keyNames[l.keyName]--; ml.keyNames[l.keyName] <= 0 {
 				delete(ml.keyNames, l.keyName)
 			}
-		} else if h := l.head(); h != nil {
+		} else if h := e.head(l); h != nil {
 			next = append(next, h)
 		}
 	}
@@ -482,7 +483,7 @@ func (e *Engine) startable(js *jobState) bool {
 	if js.job.Type == store.OpOpen && e.capacityHeld(js.job.ModuleID) {
 		return false
 	}
-	return js.lane == nil || !js.lane.busy() && js.lane.head() == js
+	return js.lane == nil || !js.lane.busy() && e.head(js.lane) == js
 }
 
 // kick starts each startable job, or parks it while the Workers cap is reached.

@@ -162,3 +162,29 @@ func TestPauseRefusals(t *testing.T) {
 		t.Errorf("resuming a module that is not paused: %v", err)
 	}
 }
+
+// TestPausedModuleDoesNotHoldASharedLane: with a key name without __PMID__ two modules share a lane;
+// the paused one's queued open at its head lets the other module's open behind it run.
+func TestPausedModuleDoesNotHoldASharedLane(t *testing.T) {
+	f := newFixture(t, sim.Config{}, queueParams("shared", 1))
+	other := f.addModule("vmm-b", queueParams("shared", 1))
+	otherTariff := &store.Tariff{Name: "other", DataCenterID: f.dc.ID, ModuleIDs: []uint64{other.ID},
+		CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1}
+	f.must(f.db.Save(otherTariff))
+	e := f.engine(fastOptions())
+	_, err := e.As("").PauseModule(f.module.ID)
+	f.must(err)
+	held, err := e.CreateServices(f.tariff.ID, 1, "held@example.org")
+	f.must(err)
+	behind, err := e.CreateServices(otherTariff.ID, 1, "behind@example.org")
+	f.must(err)
+	defer running(t, e)()
+	waitFor(t, "the other module's open behind the held one", func() bool {
+		s, err := store.Load[store.Service](f.db, behind[0].ID)
+		return err == nil && s.Status == store.ServiceActive
+	})
+	j, _ := store.Load[store.Job](f.db, 1)
+	if j.ServiceID != held[0].ID || j.State != store.JobQueued || j.QueueKey != "shared-1" {
+		t.Errorf("the paused module's open reads %+v; want queued in the shared lane", j)
+	}
+}

@@ -363,7 +363,7 @@ func (e *Engine) retryLater(js *jobState, err error, now time.Time) {
 		e.armRetry(js)
 	}
 	if js.lane != nil { // the backoff does not idle the lane: the next job of another service may run
-		if h := js.lane.head(); h != nil {
+		if h := e.head(js.lane); h != nil {
 			e.kick(h)
 		}
 	}
