@@ -368,12 +368,24 @@ func (e *Engine) fill(js *jobState) error {
 	if !js.partial {
 		return nil
 	}
-	j, err := store.Load[store.Job](e.db, js.job.ID)
-	if err != nil {
-		return fmt.Errorf("job %d cannot be read from %s (%w); check the database with bbolt check or restore a backup", js.job.ID, e.db.Path(), err)
-	}
-	js.job, js.partial = *j, false
-	return nil
+	return e.fillAll([]*jobState{js})
+}
+
+// fillAll is fill for many jobs, in one read (e.mu held).
+func (e *Engine) fillAll(jss []*jobState) error {
+	return e.db.View(func(tx *store.Tx) error {
+		for _, js := range jss {
+			if !js.partial {
+				continue
+			}
+			j, err := store.Get[store.Job](tx, js.job.ID)
+			if err != nil {
+				return fmt.Errorf("job %d cannot be read from %s (%w); check the database with bbolt check or restore a backup", js.job.ID, e.db.Path(), err)
+			}
+			js.job, js.partial = *j, false
+		}
+		return nil
+	})
 }
 
 // keyNameOf recovers the key name from a stored queue key "{key_name}-{n}".

@@ -178,15 +178,16 @@ func (e *Engine) pauseChange(id uint64, p *ModulePause, pause bool, now time.Tim
 		stored.At = time.Time{}
 	}
 	ch.apply = func(tx *store.Tx) error { return putPause(tx, &stored) }
-	ids := slices.Sorted(maps.Keys(e.jobs))
-	for _, jid := range ids {
-		js := e.jobs[jid]
-		if js.job.ModuleID != id || js.job.State == store.JobRunning || js.worker {
-			continue
+	var held []*jobState
+	for _, jid := range slices.Sorted(maps.Keys(e.jobs)) {
+		if js := e.jobs[jid]; js.job.ModuleID == id && js.job.State != store.JobRunning && !js.worker {
+			held = append(held, js)
 		}
-		if err := e.fill(js); err != nil {
-			return nil, err
-		}
+	}
+	if err := e.fillAll(held); err != nil {
+		return nil, err
+	}
+	for _, js := range held {
 		if pause {
 			e.notePaused(js, p, now)
 		} else {
