@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"strings"
 	"syscall"
@@ -71,19 +72,25 @@ func TestModuleDrainUnderServe(t *testing.T) {
 	noVMTwice(t, env)
 }
 
-func waitActivity(t *testing.T, b backend.Backend, what string, ok func(*backend.ModuleActivity) bool) *backend.ModuleActivity {
+// waitUntil reads until ok holds, failing after a generous deadline (CI is a loaded machine).
+func waitUntil[T any](t *testing.T, what string, read func() (T, error), ok func(T) bool) T {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		a, err := b.ModuleActivity(context.Background(), 1)
-		if err == nil && ok(a) {
-			return a
+		v, err := read()
+		if err == nil && ok(v) {
+			return v
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for %s: %+v, %v", what, a, err)
+			t.Fatalf("gave up waiting for %s: %+v, %v", what, v, err)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func waitActivity(t *testing.T, b backend.Backend, what string, ok func(*backend.ModuleActivity) bool) *backend.ModuleActivity {
+	t.Helper()
+	return waitUntil(t, what, func() (*backend.ModuleActivity, error) { return b.ModuleActivity(context.Background(), 1) }, ok)
 }
 
 // TestDrainStuckWork: two opens whose VMmanager tasks never end hold a drain; interrupted, it says
@@ -151,17 +158,9 @@ func TestDrainStuckWork(t *testing.T) {
 
 func waitJob(t *testing.T, b backend.Backend, id uint64, ok func(*store.Job) bool) *store.Job {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		d, err := b.JobDetail(context.Background(), id)
-		if err == nil && ok(&d.Job) {
-			return &d.Job
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting for job %d: %+v, %v", id, d, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	d := waitUntil(t, fmt.Sprintf("job %d", id), func() (*backend.JobDetail, error) { return b.JobDetail(context.Background(), id) },
+		func(d *backend.JobDetail) bool { return ok(&d.Job) })
+	return &d.Job
 }
 
 // TestRetryOfRefusedJobAsks: a job VMmanager refused for good is not retried without --yes on no
