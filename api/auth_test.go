@@ -88,6 +88,8 @@ func TestRoles(t *testing.T) {
 		{"POST", "/api/v1/tariffs", `{"name": "x"}`},
 		{"PATCH", "/api/v1/tariffs/1", `{"cpu": 2}`},
 		{"POST", "/api/v1/modules/1/check", ``},
+		{"POST", "/api/v1/modules/1/pause", ``},
+		{"POST", "/api/v1/modules/1/resume", `{}`},
 	}
 	for _, p := range posts {
 		r := e.do(p.method, p.path, rd, p.body, HeaderIdempotencyKey, "k-"+p.path)

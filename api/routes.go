@@ -55,6 +55,8 @@ func (s *Server) routes() *http.ServeMux {
 	auth("GET /api/v1/modules", store.RoleReader, s.listModules)
 	auth("GET /api/v1/modules/{id}", store.RoleReader, s.getModule)
 	auth("POST /api/v1/modules/{id}/check", store.RoleAdmin, s.checkModule)
+	auth("POST /api/v1/modules/{id}/pause", store.RoleAdmin, s.pauseModule(true))
+	auth("POST /api/v1/modules/{id}/resume", store.RoleAdmin, s.pauseModule(false))
 	return mux
 }
 
@@ -440,16 +442,40 @@ func (s *Server) getModule(ctx context.Context, c *call) (*answer, error) {
 	return getRecord[store.Module](ctx, s.b, c, "module", "GET /api/v1/modules")
 }
 
-func (s *Server) checkModule(ctx context.Context, c *call) (*answer, error) {
+// bodiless is the id of a POST that takes no body (an empty one, or {}).
+func (c *call) bodiless() (uint64, error) {
 	id, err := c.id()
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if len(bytes.TrimSpace(c.body)) > 0 {
 		var none struct{}
 		if err := c.decode(&none); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+// pauseModule is POST /api/v1/modules/{id}/pause and /resume: the module's activity after it.
+func (s *Server) pauseModule(pause bool) handler {
+	return func(ctx context.Context, c *call) (*answer, error) {
+		id, err := c.bodiless()
+		if err != nil {
 			return nil, err
 		}
+		act, err := s.b.PauseModule(ctx, id, pause)
+		if err != nil {
+			return nil, notFound(err, "module", id, "GET /api/v1/modules")
+		}
+		return &answer{status: http.StatusOK, body: act}, nil
+	}
+}
+
+func (s *Server) checkModule(ctx context.Context, c *call) (*answer, error) {
+	id, err := c.bodiless()
+	if err != nil {
+		return nil, err
 	}
 	chk, err := s.b.CheckModule(ctx, id)
 	if err != nil && chk == nil {

@@ -83,8 +83,19 @@ type Backend interface {
 	// CreateServices orders count services of tariff (its id or name, resolved here) for client and
 	// queues their opens.
 	CreateServices(ctx context.Context, tariff string, count int, client string) (*Ordered, error)
+	// Cancel ends a job: one that has not started at once, a running one once the engine has stopped
+	// waiting for VMmanager (its record then names the task VMmanager may still run).
 	Cancel(ctx context.Context, jobID uint64) error
+	// Retry queues a failed job again. A job VMmanager refused for good says so in JobDetail (Refusal):
+	// callers ask before they retry one.
 	Retry(ctx context.Context, jobID uint64) error
+
+	// PauseModule pauses module id (pause) or resumes it: while paused none of its operations starts,
+	// running ones finish and queued ones wait; the pause outlives restarts. The answer is the module's
+	// activity after the change.
+	PauseModule(ctx context.Context, id uint64, pause bool) (*ModuleActivity, error)
+	// ModuleActivity is what of module id runs and waits now, with its pause (module drain's progress).
+	ModuleActivity(ctx context.Context, id uint64) (*ModuleActivity, error)
 
 	// Stats is the figures of the lanes view and `vmmpm stats`: lanes, per-module throughput, errors.
 	Stats(ctx context.Context) (*stats.Snapshot, error)
@@ -198,6 +209,8 @@ type ModuleHealth struct {
 	Logins *stats.Logins `json:"logins,omitempty"`
 	// Reconcile is the module's last reconcile scan, if any.
 	Reconcile *reconcile.Summary `json:"reconcile,omitempty"`
+	// Paused is the module's pause (module pause), if any.
+	Paused *queue.ModulePause `json:"paused,omitempty"`
 }
 
 // Placement is what AddPlacement made: the new ids (0 when not asked) and the catalog after it.

@@ -56,6 +56,8 @@ type JobsView struct {
 type JobDetail struct {
 	Job  store.Job `json:"job"`
 	Lane LanePos   `json:"lane"`
+	// Refusal is, for a job VMmanager refused for good, the refusal to quote before a retry ("" else).
+	Refusal string `json:"refusal,omitempty"`
 }
 
 func (l *Local) JobsView(_ context.Context, q JobsQuery) (*JobsView, error) {
@@ -104,6 +106,9 @@ func (l *Local) JobDetail(_ context.Context, id uint64) (*JobDetail, error) {
 		return nil, err
 	}
 	d := &JobDetail{Job: *j, Lane: LanePos{Ahead: -1}}
+	if j.State == store.JobFailed && j.Refused {
+		d.Refusal = j.Error
+	}
 	if !store.Finished(j.State) {
 		d.Lane.Lane, d.Lane.Ahead = e.LanePosition(id)
 	}

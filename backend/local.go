@@ -111,18 +111,23 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 	info, _ := l.Info(ctx)
 	st := &Status{Info: info, Jobs: map[string]int{}}
 	var e *queue.Engine
+	var pauses map[uint64]queue.ModulePause
 	if reason := l.DB.ReadOnlyReason(); reason != "" { // an engine cannot open it: read what is stored
 		counts, err := queue.StoredCounts(l.DB)
 		if err != nil {
 			return nil, err
 		}
 		st.Counts = counts
+		if pauses, err = queue.StoredPauses(l.DB); err != nil {
+			return nil, err
+		}
 	} else {
 		var err error
 		if e, err = l.Engine(); err != nil {
 			return nil, err
 		}
 		st.Counts = e.Counts()
+		pauses = e.Pauses()
 		if l.Mode == ModeEngine {
 			st.Engine = e.Status()
 		}
@@ -152,6 +157,9 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 			if scans[i].ModuleID == m.ID {
 				h.Reconcile = &scans[i]
 			}
+		}
+		if p, ok := pauses[m.ID]; ok {
+			h.Paused = &p
 		}
 		st.Modules = append(st.Modules, h)
 	}

@@ -67,7 +67,14 @@ func (l *Local) Stats(ctx context.Context) (*stats.Snapshot, error) {
 		sm.SetHealth(e.Health(m.ID))
 		sm.Logins = l.logins(e, m)
 		sm.SetCapacity(room[i], m.CapacityWarnPercent())
+		sm.Paused = pauseOf(e, m.ID)
 		s.FitLanes(m.ID, laneKeys(m))
+	}
+	backoffs := e.Backoffs()
+	for i := range s.Lanes {
+		if b, ok := backoffs[s.Lanes[i].Key]; ok {
+			s.Lanes[i].Retry = &b
+		}
 	}
 	return s, nil
 }

@@ -23,7 +23,8 @@ func newEngineCmd(a *app) *cobra.Command {
 		Long: "Runs the engine without the TUI: resumes operations a crash interrupted, then carries out queued\n" +
 			"ones under their modules' queue keys, logging each transition on stdout. Module passwords come\n" +
 			"from the OS keyring. Stops on Ctrl+C or SIGTERM (running operations are resumed next time);\n" +
-			"with --until-idle it exits 0 once nothing is queued, running or waiting to retry.\n\n" +
+			"with --until-idle it exits 0 once nothing is queued, running or waiting to retry (or all that is\n" +
+			"left waits for a paused module: vmmpm module resume).\n\n" +
 			"When the disk refuses a write (full, over quota, read-only) the engine pauses, logs why, retries\n" +
 			"with a growing pause and resumes by itself once the write succeeds. A locked keyring makes jobs\n" +
 			"wait without using attempts. With --until-idle it gives up after 5 minutes of either and exits 1\n" +

@@ -218,7 +218,7 @@ func TestJobRetryAndCancelCommands(t *testing.T) {
 	if len(tasks) != 1 || tasks[0].JobID != 1 || tasks[0].DepartmentID != 1 {
 		t.Errorf("tasks %+v", tasks)
 	}
-	if out := env.cli("jobs", "retry", "1"); out != "job 1: queued again\n" {
+	if out := env.cli("jobs", "retry", "1", "--yes"); out != "job 1: queued again\n" { // refused for good: asks
 		t.Errorf("retry: %q", out)
 	}
 	if j := decodeJSON[[]store.Job](t, env.cli("jobs", "--state", "queued", "--json")); len(j) != 1 || j[0].ID != 1 {

@@ -29,7 +29,7 @@ func TestJobsFollowSurvivesAKill(t *testing.T) {
 	srv := env.startServe()
 	termtest.Expect(t, &errOut, &seen, "following its job changes")
 	dones := func() int { return strings.Count(out.String(), `"state":"done"`) }
-	waitUntil(t, "two jobs done before the kill", func() bool { return dones() >= 2 }, &out)
+	waitShowing(t, "two jobs done before the kill", func() bool { return dones() >= 2 }, &out)
 	_ = srv.cmd.Process.Kill()
 	<-srv.done
 	srv.done <- nil
@@ -39,7 +39,7 @@ func TestJobsFollowSurvivesAKill(t *testing.T) {
 	env.cli("service", "create", "--client", "ann@example.org", "--tariff", "small", "--count", "2")
 	env.startServe()
 	termtest.Expect(t, &errOut, &seen, "following its job changes")
-	waitUntil(t, "ten jobs done", func() bool { return dones() >= 10 }, &out)
+	waitShowing(t, "ten jobs done", func() bool { return dones() >= 10 }, &out)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -67,14 +67,8 @@ func TestJobsFollowSurvivesAKill(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond until it holds, failing after a generous deadline with what out shows.
-func waitUntil(t *testing.T, what string, cond func() bool, out *termtest.SyncBuffer) {
+// waitShowing polls cond until it holds, failing after a generous deadline with what out shows.
+func waitShowing(t *testing.T, what string, cond func() bool, out *termtest.SyncBuffer) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; output:\n%s", what, out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitUntil(t, what, func() (string, error) { return "output:\n" + out.String(), nil }, func(string) bool { return cond() })
 }

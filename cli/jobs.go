@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -50,7 +51,7 @@ func newJobsCmd(a *app) *cobra.Command {
 		},
 	}
 	c.AddCommand(jobActionCmd(a, "retry", "Queue failed jobs again with fresh attempts", backend.Backend.Retry),
-		jobActionCmd(a, "cancel", "Cancel jobs that have not started (queued or waiting to retry)", backend.Backend.Cancel))
+		jobActionCmd(a, "cancel", "Cancel jobs: queued, waiting to retry, or running (the engine stops waiting for VMmanager)", backend.Backend.Cancel))
 	c.Flags().StringVar(&f.state, "state", "", "only jobs in this state")
 	c.Flags().Uint64Var(&f.module, "module", 0, "only jobs of this module id")
 	c.Flags().IntVar(&f.limit, "limit", 0, "only the newest N jobs that match (0: all)")
@@ -301,9 +302,11 @@ func (a *app) waitForServer(ctx context.Context) (c *server.Client, firstEvent u
 	}
 }
 
-// jobActionCmd is `jobs retry ID…` / `jobs cancel ID…`, the jobs pane's r and c keys.
+// jobActionCmd is `jobs retry ID…` / `jobs cancel ID…`, the jobs pane's r and c keys. A retry of a job
+// VMmanager refused for good asks first (--yes answers).
 func jobActionCmd(a *app, verb, short string, act func(backend.Backend, context.Context, uint64) error) *cobra.Command {
-	return &cobra.Command{
+	var yes bool
+	c := &cobra.Command{
 		Use:   verb + " ID…",
 		Short: short,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -319,13 +322,43 @@ func jobActionCmd(a *app, verb, short string, act func(backend.Backend, context.
 			}
 			return a.withBackend(false, func(b backend.Backend) error {
 				for _, id := range ids {
+					if verb == "retry" && !yes {
+						if err := a.askRetry(c.Context(), b, id); err != nil {
+							return err
+						}
+					}
 					if err := act(b, c.Context(), id); err != nil {
 						return err
 					}
 					fmt.Fprintf(a.stdout, "job %d: %s\n", id, map[string]string{"retry": "queued again", "cancel": "cancelled"}[verb])
+					if d, err := b.JobDetail(c.Context(), id); verb == "cancel" && err == nil && strings.HasPrefix(d.Job.Error, queue.CancelledRunning) {
+						fmt.Fprintf(a.stdout, "  %s\n", d.Job.Error) // cancelled while running: what VMmanager may still do
+					}
 				}
 				return nil
 			})
 		},
 	}
+	if verb == "retry" {
+		c.Flags().BoolVar(&yes, "yes", false, "retry jobs VMmanager refused for good without asking")
+	}
+	return c
+}
+
+// askRetry quotes VMmanager's refusal of job id, if it refused it for good, and asks whether to retry
+// it all the same: y/N on a terminal; elsewhere it refuses, since only --yes can answer.
+func (a *app) askRetry(ctx context.Context, b backend.Backend, id uint64) error {
+	d, err := b.JobDetail(ctx, id)
+	if err != nil || d.Refusal == "" {
+		return nil // the retry itself says what is wrong with the id
+	}
+	if !isTerminal(a.stdin) {
+		return usagef("job %d was refused by VMmanager for good (%q), so a retry is likely refused again; fix the cause, then run the same command with --yes", id, d.Refusal)
+	}
+	fmt.Fprintf(a.stdout, "Job %d was refused by VMmanager for good: %q\nRetry it anyway? [y/N] ", id, d.Refusal)
+	line, _ := bufio.NewReader(a.stdin).ReadString('\n')
+	if answer := strings.ToLower(strings.TrimSpace(line)); answer != "y" && answer != "yes" {
+		return usagef("job %d was not retried", id)
+	}
+	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -24,9 +26,9 @@ import (
 )
 
 func newModuleCmd(a *app) *cobra.Command {
-	cmd := groupCmd("module", "VMmanager 6 processing modules: add, list, show, set, rm, check, password")
+	cmd := groupCmd("module", "VMmanager 6 processing modules: add, list, show, set, rm, check, password, pause, resume, drain")
 	cmd.AddCommand(moduleAddCmd(a), moduleListCmd(a), moduleShowCmd(a), moduleSetCmd(a), moduleRmCmd(a),
-		moduleCheckCmd(a), modulePasswordCmd(a))
+		moduleCheckCmd(a), modulePasswordCmd(a), modulePauseCmd(a, true), modulePauseCmd(a, false), moduleDrainCmd(a))
 	return cmd
 }
 
@@ -238,7 +240,11 @@ func (a *app) printModule(ctx context.Context, b backend.Backend, m *store.Modul
 		{"enabled", onOff(m.Enabled)}, {"activation limit", limitText(m.ActivationLimit)},
 		{"session_ttl", fmt.Sprintf("%d s", m.Params.SessionTTL)}, {"queue", onOff(m.Params.Queue)},
 		{"queue_key", m.Params.QueueKey}, {"queue_count", strconv.Itoa(m.Params.QueueCount)},
-		{"queue keys", wizard.Preview(m.Params, m.ID)}, {"last check", check},
+		{"queue keys", wizard.Preview(m.Params, m.ID)}, {"attempt_timeout", attemptTimeoutText(m.AttemptTimeout)},
+		{"last check", check},
+	}
+	if act, err := b.ModuleActivity(ctx, m.ID); err == nil && act.Paused != nil {
+		rows = append(rows, [2]string{"paused", act.Paused.String() + "; vmmpm module resume " + strconv.FormatUint(m.ID, 10)})
 	}
 	for _, r := range rows {
 		fmt.Fprintf(a.stdout, "%-22s %s\n", r[0]+":", r[1])
@@ -251,6 +257,13 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+func attemptTimeoutText(s string) string {
+	if s == "" {
+		return "30m for every operation (the engine's)"
+	}
+	return s + "; 30m for the others"
 }
 
 func limitText(n int) string {
@@ -435,4 +448,117 @@ func runModuleWizard(a *app, in *os.File, accessible bool) error {
 	}
 	printAdded(a.stdout, m)
 	return nil
+}
+
+// ---- taking a module out of service: pause, resume, drain ----
+
+// DrainPoll is how often module drain reads what still runs.
+var DrainPoll = 250 * time.Millisecond
+
+// modulePauseCmd is `module pause ID` (pause) and `module resume ID`.
+func modulePauseCmd(a *app, pause bool) *cobra.Command {
+	var asJSON bool
+	use, short := "pause ID", "Start none of the module's operations until resume: running ones finish, queued ones wait"
+	if !pause {
+		use, short = "resume ID", "End the module's pause: its queued operations start again"
+	}
+	c := moduleCmd(a, use, short, func(c *cobra.Command, b backend.Backend, m *store.Module) error {
+		act, err := b.PauseModule(c.Context(), m.ID, pause)
+		switch {
+		case err != nil:
+			return kindModule.refusal(m.ID, err)
+		case asJSON:
+			return printJSON(a.stdout, act)
+		case pause:
+			fmt.Fprintf(a.stdout, "module %d (%s): %s; %s; vmmpm module resume %d starts its operations again\n",
+				m.ID, m.Name, act.Paused, act.Progress(), m.ID)
+		default:
+			fmt.Fprintf(a.stdout, "module %d (%s) runs again; %s\n", m.ID, m.Name, act.Progress())
+		}
+		return nil
+	})
+	c.Flags().BoolVar(&asJSON, "json", false, "print the module's activity as JSON")
+	return c
+}
+
+// drained is module drain --json's answer.
+type drained struct {
+	*backend.ModuleActivity
+	Drained bool `json:"drained"`
+}
+
+func moduleDrainCmd(a *app) *cobra.Command {
+	var asJSON bool
+	var timeout time.Duration
+	c := moduleCmd(a, "drain ID", "Pause the module, then wait until none of its operations runs",
+		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
+			if timeout < 0 {
+				return usagef("--timeout must not be negative")
+			}
+			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			act, err := b.PauseModule(ctx, m.ID, true)
+			if err != nil {
+				return kindModule.refusal(m.ID, err)
+			}
+			fmt.Fprintf(a.stderr, "module %d (%s): %s; waiting for its running operations\n", m.ID, m.Name, act.Paused)
+			act, err = a.drain(ctx, b, act, timeout)
+			if asJSON && act != nil {
+				if jerr := printJSON(a.stdout, drained{act, err == nil}); jerr != nil {
+					return jerr
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if !asJSON {
+				fmt.Fprintf(a.stdout, "module %d (%s) is drained: nothing of it runs; %d queued wait for vmmpm module resume %d\n",
+					m.ID, m.Name, act.Queued+act.Retrying, m.ID)
+			}
+			return nil
+		})
+	c.Flags().BoolVar(&asJSON, "json", false, "print the module's activity at the end as JSON (progress goes to standard error)")
+	c.Flags().DurationVar(&timeout, "timeout", 0, "give up waiting after this long, leaving the module paused (0: wait until drained)")
+	c.Long = "Pauses the module (as module pause) and waits until none of its operations runs, printing\n" +
+		"\"2 running, 14 queued\" as it changes. Interrupted (Ctrl-C) or past --timeout it stops waiting and the\n" +
+		"module stays paused. A running operation that never ends can be cancelled with vmmpm jobs cancel ID.\n" +
+		"Before a VMmanager upgrade: drain, upgrade, vmmpm module resume ID."
+	return c
+}
+
+// drain waits until nothing of act's module runs, printing each change of what runs and waits.
+func (a *app) drain(ctx context.Context, b backend.Backend, act *backend.ModuleActivity, timeout time.Duration) (*backend.ModuleActivity, error) {
+	var limit <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		limit = t.C
+	}
+	said := ""
+	for {
+		if p := act.Progress(); p != said {
+			fmt.Fprintln(a.stderr, p)
+			said = p
+		}
+		if act.Running == 0 || !act.Engine {
+			if act.Running > 0 { // found running by a stopped engine: nothing follows them here
+				fmt.Fprintf(a.stderr, "no engine runs here: the %d running operations were interrupted and resume, paused or not, when one starts (vmmpm serve)\n", act.Running)
+			}
+			return act, nil
+		}
+		select {
+		case <-ctx.Done():
+			return act, fmt.Errorf("stopped waiting with %s; module %d stays paused: run module drain %d again to wait, or vmmpm module resume %d", act.Progress(), act.ModuleID, act.ModuleID, act.ModuleID)
+		case <-limit:
+			return act, fmt.Errorf("module %d still has %s after %s; it stays paused: cancel what is stuck (vmmpm jobs cancel ID), run module drain %d again, or vmmpm module resume %d", act.ModuleID, act.Progress(), timeout, act.ModuleID, act.ModuleID)
+		case <-time.After(DrainPoll):
+		}
+		next, err := b.ModuleActivity(ctx, act.ModuleID)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			return act, err
+		case err == nil:
+			act = next
+		}
+	}
 }

@@ -441,17 +441,19 @@ func TestModuleSetEveryWizardField(t *testing.T) {
 	e.refuse(exitBadCreds, "", set("username=nobody@example.com"), "refused the email or password")
 	e.refuse(exitUsage, "", set("recipe_wait=later"), "recipe_wait")
 	e.refuse(exitUsage, "", set("reconcile_every=10s"), "reconcile_every", "between 1m and 720h")
+	e.refuse(exitUsage, "", set("attempt_timeout=start=5m"), "attempt_timeout", `names "start", which is not an operation`)
 	if m := e.modules()[0]; m.URL != e.simURL || m.Username != "admin@example.com" || m.Cluster.Name != "kvm-main" {
 		t.Fatalf("refused sets changed the module: %+v", *m)
 	}
 
 	e.ok("", set("cluster=lxd-main", "additional_interface=off", "use_recipes=on", "recipe_wait=recipe",
 		"datacenter=Kazan", "name=LXD one", "insecure_tls=off", "url="+e.simURL+"/", "username=admin@example.com",
-		"enabled=off", "activation_limit=3", "reconcile_every=90m")...)
+		"enabled=off", "activation_limit=3", "reconcile_every=90m", "attempt_timeout=open=45m,reinstall=1h")...)
+	e.ok("", set("attempt_timeout=open=")...) // drops open's limit, keeps reinstall's
 	m := e.modules()[0]
 	if m.Cluster.Name != "lxd-main" || m.Cluster.Virtualization != store.VirtLXD || m.AdditionalInterface ||
 		!m.UseRecipes || m.RecipeWait != store.RecipeWaitRecipe || m.DataCenterID != 3 || m.Name != "LXD one" ||
-		m.Enabled || m.ActivationLimit != 3 || m.URL != e.simURL || m.ReconcileEvery != "1h30m" {
+		m.Enabled || m.ActivationLimit != 3 || m.URL != e.simURL || m.ReconcileEvery != "1h30m" || m.AttemptTimeout != "reinstall=1h" {
 		t.Fatalf("after module set: %+v", *m)
 	}
 	if m.LastCheck == nil || !m.LastCheck.OK || !strings.Contains(m.LastCheck.Message, "when the module was edited") {

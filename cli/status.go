@@ -76,6 +76,11 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 		parts = append(parts, fmt.Sprintf("%s %d", s, st.Jobs[s]))
 	}
 	fmt.Fprintf(w, "jobs:      %s\n", strings.Join(parts, " · "))
+	for _, m := range st.Modules { // module pause: one line each
+		if m.Paused != nil {
+			fmt.Fprintf(w, "paused:    module %d (%s): %s; vmmpm module resume %d\n", m.ID, m.Name, m.Paused, m.ID)
+		}
+	}
 	mods := st.Modules
 	sort.Slice(mods, func(i, j int) bool { return mods[i].ID < mods[j].ID })
 	rows := make([]backend.ModuleHealth, len(mods))

@@ -73,6 +73,9 @@ func TestBackoffDoesNotIdleTheLane(t *testing.T) {
 		t.Errorf("service 1: open %s, its reboot %s (attempt %d); want the open waiting out its backoff and the reboot behind it",
 			first.State, later.State, later.Attempt)
 	}
+	if b, ok := e.Backoffs()[first.QueueKey]; !ok || b.Job != 1 || b.Attempt != 2 || !b.At.Equal(first.NextRunAt) {
+		t.Errorf("the lane's backoff reads %+v; want job 1's attempt 2 at %s (the Lanes screen shows it)", b, first.NextRunAt)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if overlap != "" {

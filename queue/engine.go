@@ -109,6 +109,11 @@ type jobState struct {
 	recover bool // found running with no worker: resume it when Run starts
 	partial bool // only the scheduling fields are loaded (load); fill reads the rest
 	timer   *time.Timer
+	// stop ends the running attempt's context; cancelBy and cancelReply are a cancel asked of the
+	// worker running it (stuck.go).
+	stop        context.CancelFunc
+	cancelBy    string
+	cancelReply chan error
 	// committed: job state and module in the last change submitted for it
 	lastState  string
 	lastModule uint64
@@ -136,10 +141,11 @@ func (e *Engine) leaveLane(js *jobState) {
 	}
 }
 
-// head is the lane's next job to run: the first that is not waiting out a backoff.
-func (l *lane) head() *jobState {
+// head is the lane's next job to run: the first neither waiting out a backoff nor held by its
+// module's pause (a key name without __PMID__ puts several modules in one lane).
+func (e *Engine) head(l *lane) *jobState {
 	for _, js := range l.fifo {
-		if js.job.State != store.JobRetrying {
+		if js.job.State != store.JobRetrying && !e.pausedFor(js) {
 			return js
 		}
 	}
@@ -191,9 +197,10 @@ type Engine struct {
 	relaying bool          // a worker is finishing: the first job spawn starts goes to it (relay)
 	relay    *relayed
 	held     []*change
-	keyWait  *keyWait            // the keyring cannot give passwords: start nothing until it can
-	capWaits map[capKey]*capWait // a module's opens wait for room in VMmanager: start none of them
-	capRead  sync.Map            // module id → when Capacity last began reading its free room
+	keyWait  *keyWait                // the keyring cannot give passwords: start nothing until it can
+	capWaits map[capKey]*capWait     // a module's opens wait for room in VMmanager: start none of them
+	paused   map[uint64]*ModulePause // modules an admin paused: start none of their jobs (pause.go)
+	capRead  sync.Map                // module id → when Capacity last began reading its free room
 	wg       sync.WaitGroup
 	idle     chan struct{}
 	pruning  atomic.Bool
@@ -215,7 +222,7 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 		rm: newReadModel(), ev: newBroker(),
 		jobs: map[uint64]*jobState{}, lanes: map[string]*lane{}, svcs: map[uint64][]*jobState{},
 		modLanes: map[uint64]*moduleLanes{}, opens: map[uint64]int{}, health: map[uint64]*modHealth{},
-		idle: make(chan struct{}, 1),
+		paused: map[uint64]*ModulePause{}, idle: make(chan struct{}, 1),
 	}
 	if e.exec == nil {
 		e.exec = NewVMMExecutor(secrets, opt.PollEvery)
@@ -223,6 +230,9 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 	total, unfinished, err := storedTotals(db)
 	if err != nil {
 		return nil, err
+	}
+	if err := db.View(func(tx *store.Tx) (err error) { e.paused, err = readPauses(tx); return err }); err != nil {
+		return nil, err // read before the scheduler loads, so Pauses never waits for it
 	}
 	e.c = newCommitter(db, opt.update, e.published, e.onFault)
 	e.c.onCommit = opt.OnCommit
@@ -358,12 +368,24 @@ func (e *Engine) fill(js *jobState) error {
 	if !js.partial {
 		return nil
 	}
-	j, err := store.Load[store.Job](e.db, js.job.ID)
-	if err != nil {
-		return fmt.Errorf("job %d cannot be read from %s (%w); check the database with bbolt check or restore a backup", js.job.ID, e.db.Path(), err)
-	}
-	js.job, js.partial = *j, false
-	return nil
+	return e.fillAll([]*jobState{js})
+}
+
+// fillAll is fill for many jobs, in one read (e.mu held).
+func (e *Engine) fillAll(jss []*jobState) error {
+	return e.db.View(func(tx *store.Tx) error {
+		for _, js := range jss {
+			if !js.partial {
+				continue
+			}
+			j, err := store.Get[store.Job](tx, js.job.ID)
+			if err != nil {
+				return fmt.Errorf("job %d cannot be read from %s (%w); check the database with bbolt check or restore a backup", js.job.ID, e.db.Path(), err)
+			}
+			js.job, js.partial = *j, false
+		}
+		return nil
+	})
 }
 
 // keyNameOf recovers the key name from a stored queue key "{key_name}-{n}".
@@ -442,11 +464,11 @@ func (e *Engine) removeJob(js *jobState) []*jobState {
 			if ml.keyNames[l.keyName]--; ml.keyNames[l.keyName] <= 0 {
 				delete(ml.keyNames, l.keyName)
 			}
-		} else if h := l.head(); h != nil {
+		} else if h := e.head(l); h != nil {
 			next = append(next, h)
 		}
 	}
-	if len(e.jobs) == 0 {
+	if len(e.jobs) == 0 || len(e.paused) > 0 { // with a pause, what is left may all be held (settled)
 		select {
 		case e.idle <- struct{}{}:
 		default:
@@ -467,13 +489,13 @@ func (e *Engine) startable(js *jobState) bool {
 	if !e.active || e.pause != nil || e.keyWait != nil || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
 		return false
 	}
-	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js {
+	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js || e.pausedFor(js) {
 		return false
 	}
 	if js.job.Type == store.OpOpen && e.capacityHeld(js.job.ModuleID) {
 		return false
 	}
-	return js.lane == nil || !js.lane.busy() && js.lane.head() == js
+	return js.lane == nil || !js.lane.busy() && e.head(js.lane) == js
 }
 
 // kick starts each startable job, or parks it while the Workers cap is reached.
@@ -753,11 +775,9 @@ func (e *Engine) RunUntilIdle(ctx context.Context) error {
 	done := make(chan error, 1)
 	go func() { done <- e.Run(ctx) }()
 	for {
-		e.mu.Lock()
-		idle := len(e.jobs) == 0
-		e.mu.Unlock()
 		// The last ends must be durable too: a paused commit is waited out here (Options.MaxPause).
-		if idle && e.c.flush() == nil && e.Idle() {
+		if e.settled() && e.c.flush() == nil && e.settled() {
+			e.logHeld()
 			cancel()
 			return <-done
 		}
@@ -788,6 +808,7 @@ func (e *Engine) due(js *jobState) {
 	}
 	js.job.State = store.JobQueued
 	js.job.Logf(e.opt.Now(), "wait over, queued for attempt %d", js.job.Attempt+1)
+	e.notePaused(js, e.paused[js.job.ModuleID], e.opt.Now())
 	e.c.submit(e.jobChange(js))
 	e.kick(js)
 }

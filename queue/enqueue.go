@@ -241,6 +241,7 @@ func (e *Engine) plan(tx *store.Tx, s *store.Service, op string, args map[string
 	default:
 		js.job.Logf(now, "enqueued (queues off)%s", by)
 	}
+	e.notePaused(js, e.paused[m.ID], now)
 	if err := putJob(tx, &js.job); err != nil {
 		return nil, err
 	}
@@ -416,7 +417,8 @@ func byText(by string) string {
 	return " by " + by
 }
 
-// Cancel stops a job that has not started (queued, or waiting to retry).
+// Cancel stops a job. One that has not started (queued, or waiting to retry) just ends; a running one
+// ends once the engine has stopped waiting for VMmanager (cancelRunning says what is left to look at).
 func (a Actor) Cancel(jobID uint64) error {
 	e := a.e
 	if err := e.ready(); err != nil {
@@ -432,15 +434,26 @@ func (a Actor) Cancel(jobID uint64) error {
 		e.mu.Unlock()
 		return e.notUnfinished(jobID, "cancelled")
 	}
-	if js.job.State == store.JobRunning || js.worker {
+	if js.worker {
+		reply, err := e.askCancel(js, a.who())
 		e.mu.Unlock()
-		return fmt.Errorf("job %d is running and cannot be cancelled; wait for it to end", jobID)
+		if err != nil {
+			return err
+		}
+		return <-reply
 	}
 	if err := e.fill(js); err != nil {
 		e.mu.Unlock()
 		return err
 	}
 	now := e.opt.Now()
+	if js.job.State == store.JobRunning { // found running, no worker follows it (interrupted, keyring)
+		js.cancelBy, js.cancelReply = a.who(), make(chan error, 1)
+		reply := js.cancelReply
+		e.cancelRunning(js, now)
+		e.mu.Unlock()
+		return <-reply
+	}
 	j := &js.job
 	j.State, j.FinishedAt = store.JobCancelled, now
 	j.Logf(now, "cancelled by %s", a.who())
@@ -467,7 +480,7 @@ func (e *Engine) notUnfinished(jobID uint64, verb string) error {
 	if err != nil {
 		return unknown("job %d does not exist; see vmmpm jobs", jobID)
 	}
-	return fmt.Errorf("job %d is %s; only queued or retrying jobs can be %s", jobID, j.State, verb)
+	return fmt.Errorf("job %d is %s; only unfinished jobs can be %s", jobID, j.State, verb)
 }
 
 // Retry puts a failed job back in the queue with fresh attempts, behind the work already queued.
@@ -494,7 +507,7 @@ func (a Actor) Retry(jobID uint64) error {
 			return err
 		}
 		add(js)
-		return nil
+		return closeJobTasks(tx, jobID, e.opt.Now())
 	})
 }
 
@@ -524,7 +537,7 @@ func (e *Engine) replan(tx *store.Tx, j *store.Job, s *store.Service, who string
 	js := &jobState{job: *j, lastState: prevState, lastModule: prevModule}
 	js.job.State, js.job.Attempt, js.job.Error = store.JobQueued, 0, ""
 	js.job.NextRunAt, js.job.FinishedAt, js.job.StartedAt = time.Time{}, time.Time{}, time.Time{}
-	js.job.EnqueuedAt, js.job.MaxAttempts = now, e.opt.MaxAttempts
+	js.job.EnqueuedAt, js.job.MaxAttempts, js.job.Refused = now, e.opt.MaxAttempts, false
 	js.job.QueueKey, js.job.Lane, js.job.VMTask = "", 0, nil
 	js.job.Logf(now, "retried by %s", who)
 	if m == nil {
@@ -534,6 +547,7 @@ func (e *Engine) replan(tx *store.Tx, j *store.Job, s *store.Service, who string
 	if err := e.placeInLane(js, m); err != nil {
 		return nil, err
 	}
+	e.notePaused(js, e.paused[m.ID], now)
 	if err := putJob(tx, &js.job); err != nil {
 		return nil, err
 	}

@@ -120,7 +120,8 @@ func (e *Engine) LanePosition(jobID uint64) (lane string, pos int) {
 	return "", slices.Index(e.svcs[js.job.ServiceID], js)
 }
 
-// Idle reports whether nothing is queued, running or waiting to retry.
+// Idle reports whether nothing is queued, running or waiting to retry (RunUntilIdle also stops when
+// all that is left waits for a paused module: settled).
 func (e *Engine) Idle() bool {
 	if e.ready() != nil {
 		return false

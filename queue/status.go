@@ -25,6 +25,8 @@ type Status struct {
 	WaitingSince  time.Time `json:"waiting_since,omitzero"`
 	// Capacity lists the modules whose opens wait for room in VMmanager (a full pool or cluster).
 	Capacity []CapacityWait `json:"capacity_waits,omitempty"`
+	// Modules lists the modules an admin paused (module pause), by id.
+	Modules []ModulePause `json:"paused_modules,omitempty"`
 }
 
 // String is the one-line state: "paused: …", "waiting: …" or "running".
@@ -65,6 +67,9 @@ func (e *Engine) statusLocked() Status {
 		s.Waiting, s.WaitingAdvice, s.WaitingSince = w.cause, w.advice, w.since
 	}
 	s.Capacity = e.capacityStatus()
+	for _, id := range slices.Sorted(maps.Keys(e.paused)) {
+		s.Modules = append(s.Modules, *e.paused[id])
+	}
 	return s
 }
 

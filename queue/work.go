@@ -125,14 +125,33 @@ func (e *Engine) attempt(ctx context.Context, op *Op, committed <-chan error) *r
 	if err := e.loadContext(op); err != nil {
 		return e.finish(op.js, Result{}, err, false)
 	}
-	actx, cancel := context.WithTimeout(ctx, e.opt.AttemptTimeout)
-	res, err := e.exec.Execute(actx, op)
+	actx, cancel := context.WithTimeout(ctx, e.attemptTimeout(op))
+	e.mu.Lock()
+	asked := op.js.cancelBy != ""
+	op.js.stop = cancel
+	e.mu.Unlock()
+	var res Result
+	err := context.Canceled
+	if !asked {
+		res, err = e.exec.Execute(actx, op)
+	}
 	cancel()
+	e.mu.Lock()
+	op.js.stop = nil
+	asked = op.js.cancelBy != ""
+	e.mu.Unlock()
 	if err != nil && ctx.Err() != nil {
 		return e.finish(op.js, Result{}, ctx.Err(), true) // the engine is stopping: leave the job to recovery
 	}
+	if asked { // cancelled: whatever the attempt ran into, the engine stops following it
+		return e.finish(op.js, res, err, false)
+	}
 	if cause, se, down := keyringDown(err); down {
 		e.mu.Lock()
+		if op.js.cancelBy != "" { // a cancel came meanwhile: it wins over the wait
+			e.mu.Unlock()
+			return e.finish(op.js, res, err, false)
+		}
 		op.js.worker = false
 		e.workers--
 		e.waitForKeyring(op.js, op, cause, se)
@@ -141,6 +160,10 @@ func (e *Engine) attempt(ctx context.Context, op *Op, committed <-chan error) *r
 	}
 	if w := capacityWait(err); w != nil {
 		e.mu.Lock()
+		if op.js.cancelBy != "" {
+			e.mu.Unlock()
+			return e.finish(op.js, res, err, false)
+		}
 		op.js.worker = false
 		e.workers--
 		e.waitForCapacity(op.js, op, w)
@@ -287,16 +310,22 @@ func (e *Engine) finish(js *jobState, res Result, err error, interrupted bool) (
 	e.workers--
 	if interrupted {
 		js.recover = true
+		e.cancelGone(js, "the engine stopped before job %d's cancel was recorded; it resumes at the next start, cancel it again then")
 		return
 	}
 	now := e.opt.Now()
 	j := &js.job
-	e.noteHealth(j.ModuleID, err, now)
+	if js.cancelBy == "" { // a cancelled attempt's error says nothing about the module
+		e.noteHealth(j.ModuleID, err, now)
+	}
 	if js.lane != nil {
 		e.leaveLane(js)
 	}
 	switch {
+	case js.cancelBy != "" && err != nil:
+		e.cancelRunning(js, now)
 	case err == nil:
+		e.cancelGone(js, "job %d finished (done) before the cancel took effect")
 		e.succeed(js, res, now)
 	case transient(err) && j.Attempt < j.MaxAttempts:
 		e.retryLater(js, err, now)
@@ -334,7 +363,7 @@ func (e *Engine) retryLater(js *jobState, err error, now time.Time) {
 		e.armRetry(js)
 	}
 	if js.lane != nil { // the backoff does not idle the lane: the next job of another service may run
-		if h := js.lane.head(); h != nil {
+		if h := e.head(js.lane); h != nil {
 			e.kick(h)
 		}
 	}
@@ -345,24 +374,9 @@ func (e *Engine) failJob(js *jobState, err error, now time.Time) {
 	j := &js.job
 	j.State, j.FinishedAt, j.Error = store.JobFailed, now, describe(err)
 	j.Logf(now, "failed: %s", j.Error)
+	j.Refused = !transient(err) // VMmanager (or a rule) said no for good: a retry asks first
 	ch := e.jobChange(js)
-	jobID, svcID, module, op := j.ID, j.ServiceID, j.ModuleID, j.Type
-	reason := j.Error
-	ch.apply = func(tx *store.Tx) error {
-		dept := uint64(0)
-		if m, err := store.Get[store.Module](tx, module); err == nil {
-			dept = m.DepartmentID
-		}
-		t := &store.Task{DepartmentID: dept, ModuleID: module, ServiceID: svcID, JobID: jobID,
-			Title: fmt.Sprintf("%s of service %d failed", op, svcID), Reason: reason, CreatedAt: now}
-		if err := tx.Put(t); err != nil {
-			return err
-		}
-		if op != store.OpOpen {
-			return nil
-		}
-		return serviceUpdate(svcID, now, func(s *store.Service) { s.Status = store.ServiceFailed })(tx)
-	}
+	ch.apply = e.taskApply(j, fmt.Sprintf("%s of service %d failed", j.Type, j.ServiceID), j.Error, now)
 	e.finishChange(js, ch)
 }
 
@@ -381,6 +395,23 @@ func (e *Engine) finishChange(js *jobState, ch *change) {
 	e.holding = false
 	e.c.submit(e.held...)
 	clear(e.held)
+}
+
+// cancelGone answers a cancel asked of js that will not be recorded (e.mu held).
+func (e *Engine) cancelGone(js *jobState, why string) {
+	if js.cancelReply != nil {
+		js.cancelReply <- fmt.Errorf(why, js.job.ID)
+		js.cancelBy, js.cancelReply = "", nil
+	}
+}
+
+// attemptTimeout is the time limit of op's attempt: its module's setting for the operation's type,
+// else the engine's.
+func (e *Engine) attemptTimeout(op *Op) time.Duration {
+	if d := op.Module.AttemptTimeoutOf(op.Job.Type); d > 0 {
+		return d
+	}
+	return e.opt.AttemptTimeout
 }
 
 func (e *Engine) noteHealth(module uint64, err error, now time.Time) {

@@ -279,6 +279,9 @@ func (s *Server) routes() map[string]call {
 	for name, c := range s.backupRoutes() {
 		m[name] = c
 	}
+	for name, c := range s.pauseRoutes() {
+		m[name] = c
+	}
 	return m
 }
 

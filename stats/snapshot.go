@@ -52,6 +52,8 @@ type Module struct {
 	Capacity     *queue.Capacity `json:"capacity,omitempty"`
 	CapacityWarn int             `json:"capacity_warn"`
 	Low          []string        `json:"capacity_low,omitempty"`
+	// Paused is the module's pause (module pause), if any; the backend fills it.
+	Paused *queue.ModulePause `json:"paused,omitempty"`
 }
 
 // Logins is the engine's logins to a module's VMmanager in the current session period.
@@ -106,6 +108,8 @@ type Lane struct {
 	Waiting int      `json:"waiting"`
 	// Recent holds the last outcomes, oldest first: d done, f failed, r retrying, c cancelled.
 	Recent string `json:"recent"`
+	// Retry is the lane's job waiting out its retry's backoff first, if any (the backend fills it).
+	Retry *queue.Backoff `json:"retry,omitempty"`
 }
 
 // Running is the operation a lane runs.

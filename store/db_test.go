@@ -48,7 +48,7 @@ func fullModule() *store.Module {
 		DataCenterID: 1, DepartmentID: 2, Sort: 10,
 		Cluster:    store.Cluster{ID: 3, Name: "kvm-1", Virtualization: store.VirtKVM},
 		UseRecipes: true, RecipeWait: store.RecipeWaitRecipe, AdditionalInterface: true, Enabled: true,
-		ActivationLimit: 5, ReconcileEvery: "2h",
+		ActivationLimit: 5, ReconcileEvery: "2h", AttemptTimeout: "open=45m",
 		Params:       store.Params{SessionTTL: 60, Queue: true, QueueKey: "vmm6-__PMID__-__TYPE__", QueueCount: 3},
 		LastCheck:    &store.Check{At: t0, OK: true, Message: "logged in"},
 		LastDeep:     &store.DeepCheck{At: t0, OK: true, Probes: 14, Differs: []string{"clusters"}, Inconclusive: []string{"task names"}, Write: true}, // every field set for the round trip
@@ -74,7 +74,7 @@ func fullJob() *store.Job {
 	return &store.Job{ServiceID: 1, ModuleID: 2, Type: store.OpOpen, Args: map[string]string{"os": "7"},
 		State: store.JobRetrying, QueueKey: "vmm6-2-1", Lane: 1, Attempt: 2, MaxAttempts: store.DefaultMaxTries,
 		NextRunAt: t0.Add(16 * time.Second), VMTask: &store.VMTask{ConsulID: "42", Name: "host_create"},
-		Error: "503 from VMmanager", Log: []store.LogLine{{At: t0, Text: "started"}}, By: "uid 1000 (alice)",
+		Error: "503 from VMmanager", Log: []store.LogLine{{At: t0, Text: "started"}}, By: "uid 1000 (alice)", Refused: true,
 		EnqueuedAt: t0, StartedAt: t0.Add(time.Second), FinishedAt: t0.Add(2 * time.Second)}
 }
 

@@ -238,6 +238,8 @@ type Module struct {
 	TLSPin string `json:"tls_pin,omitempty"`
 	// TLSCAFile is a PEM file of the CAs VMmanager's certificate is verified against, read at connect.
 	TLSCAFile string `json:"tls_ca_file,omitempty"`
+	// AttemptTimeout bounds one attempt per operation type, "open=30m,reinstall=1h" (timeout.go).
+	AttemptTimeout string `json:"attempt_timeout,omitempty"`
 }
 
 // Limits of Module.ReconcileEvery.
@@ -335,6 +337,9 @@ func (m *Module) Validate() error {
 	}
 	if w := m.CapacityWarnPercent(); w < 0 || w > 100 {
 		return invalid("capacity_warn", "must be between 0 and 100 (percent free)")
+	}
+	if _, err := ParseAttemptTimeouts(m.AttemptTimeout); err != nil {
+		return err
 	}
 	return m.Params.Validate()
 }
@@ -465,7 +470,10 @@ type Job struct {
 	Error       string            `json:"error,omitempty"`
 	Log         []LogLine         `json:"log,omitempty"`
 	// By is who asked for the job ("uid 1000 (alice)"); empty for jobs from before vmmpm recorded it.
-	By         string    `json:"by,omitempty"`
+	By string `json:"by,omitempty"`
+	// Refused: the job failed for good on an answer no retry changes (VMmanager refused it), not for
+	// want of attempts; retrying it asks first.
+	Refused    bool      `json:"refused,omitempty"`
 	EnqueuedAt time.Time `json:"enqueued_at"`
 	StartedAt  time.Time `json:"started_at,omitzero"`
 	FinishedAt time.Time `json:"finished_at,omitzero"`

@@ -46,6 +46,8 @@ type Draft struct {
 	CapacityWarn    int  `json:"capacity_warn"` // percent free below which capacity is shown as low
 	// ReconcileEvery is store.Module.ReconcileEvery ("" = the default).
 	ReconcileEvery string `json:"reconcile_every,omitempty"`
+	// AttemptTimeout is store.Module.AttemptTimeout ("open=30m,reinstall=1h"; "" = the engine's).
+	AttemptTimeout string `json:"attempt_timeout,omitempty"`
 
 	// Clusters is what the integration check fetched from VMmanager; step 4 chooses among them, so a
 	// draft without them has not passed step 3.
@@ -90,6 +92,7 @@ func (d *Draft) Module() *store.Module {
 		Enabled:             d.Enabled,
 		ActivationLimit:     d.ActivationLimit,
 		ReconcileEvery:      d.ReconcileEvery,
+		AttemptTimeout:      d.AttemptTimeout,
 		Params:              d.Params,
 		LastCheck:           d.Checked,
 	}

@@ -1,6 +1,7 @@
 package wizard
 
 import (
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -57,6 +58,7 @@ type ModuleChanges struct {
 	ActivationLimit     *int    `json:"activation_limit,omitempty"`
 	ReconcileEvery      *string `json:"reconcile_every,omitempty"`
 	CapacityWarn        *int    `json:"capacity_warn,omitempty"`
+	AttemptTimeout      *string `json:"attempt_timeout,omitempty"`
 }
 
 // text is a setting typed as text; set checks and applies it.
@@ -185,6 +187,35 @@ var Settings = []*Setting{
 			e.Draft.ReconcileEvery, err = ParseReconcileEvery(v)
 			return err
 		})},
+	{Key: "attempt_timeout", Label: "Attempt time limits",
+		Help:  "How long one attempt of an operation may run before it counts as failed, per operation: open=30m,reinstall=1h adds to the limits set; open= drops one; empty keeps the engine's 30m for all.",
+		Short: "op=duration pairs (open=30m); op= drops one",
+		value: text(func(c *ModuleChanges) **string { return &c.AttemptTimeout }, func(e *Edit, v string) (err error) {
+			e.Draft.AttemptTimeout, err = mergeAttemptTimeouts(e.Draft.AttemptTimeout, v)
+			return err
+		})},
+}
+
+// mergeAttemptTimeouts lays the pairs typed over the limits kept: "op=" drops op's limit.
+func mergeAttemptTimeouts(kept, typed string) (string, error) {
+	limits, err := store.ParseAttemptTimeouts(kept)
+	if err != nil {
+		limits = map[string]time.Duration{} // a damaged value is replaced, not kept
+	}
+	var set []string
+	for pair := range strings.SplitSeq(typed, ",") {
+		if op, v, _ := strings.Cut(strings.TrimSpace(pair), "="); strings.TrimSpace(v) == "" {
+			delete(limits, strings.TrimSpace(op))
+		} else {
+			set = append(set, pair)
+		}
+	}
+	add, err := store.ParseAttemptTimeouts(strings.Join(set, ","))
+	if err != nil {
+		return "", err
+	}
+	maps.Copy(limits, add)
+	return store.FormatAttemptTimeouts(limits), nil
 }
 
 // ParseReconcileEvery reads reconcile_every as typed and returns it as stored: "0" for off, else the
@@ -263,7 +294,7 @@ func DraftOf(m *store.Module) *Draft {
 		d.RecipeWait = m.RecipeWait
 	}
 	d.Params, d.Enabled, d.ActivationLimit, d.Checked = m.Params, m.Enabled, m.ActivationLimit, m.LastCheck
-	d.ReconcileEvery = m.ReconcileEvery
+	d.ReconcileEvery, d.AttemptTimeout = m.ReconcileEvery, m.AttemptTimeout
 	d.CapacityWarn = m.CapacityWarnPercent()
 	return d
 }

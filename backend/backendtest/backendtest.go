@@ -139,6 +139,8 @@ var tests = []test{
 	{"Enqueue", testEnqueue},
 	{"Cancel", testCancel},
 	{"Retry", testRetry},
+	{"PauseModule", testPauseModule},
+	{"CancelRunning", testCancelRunning},
 	{"Stats", testStats},
 	{"Events", testEvents},
 	{"EventsLight", testEventsLight},

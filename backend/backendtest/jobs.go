@@ -98,7 +98,7 @@ func testCancel(t *testing.T, env *Env) {
 		t.Errorf("the service of a cancelled open is %s, want ordered", s.Status)
 	}
 	err = b.Cancel(ctx(t), j.ID)
-	wantSentence(t, "a second cancel", err, "is cancelled; only queued or retrying jobs can be cancelled")
+	wantSentence(t, "a second cancel", err, "is cancelled; only unfinished jobs can be cancelled")
 	err = b.Cancel(ctx(t), 999)
 	wantIs(t, "cancel of job 999", err, queue.ErrNotFound)
 	wantRule(t, "cancel of job 999", err, store.FieldRecord, "job 999 does not exist")

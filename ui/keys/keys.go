@@ -52,6 +52,8 @@ type KeyMap struct {
 	MarkAll   key.Binding
 	// Reconcile opens the Reconcile screen (on Modules).
 	Reconcile key.Binding
+	// Pause pauses or resumes the selected module (on Modules).
+	Pause key.Binding
 
 	// Forms and dialogs.
 	NextField key.Binding
@@ -106,6 +108,7 @@ func Default() *KeyMap {
 		Mark:      key.NewBinding(key.WithKeys(" "), key.WithHelp("space", "mark")),
 		MarkAll:   key.NewBinding(key.WithKeys("ctrl+a"), key.WithHelp("ctrl+a", "mark all shown")),
 		Reconcile: key.NewBinding(key.WithKeys("R"), key.WithHelp("R", "reconcile")),
+		Pause:     key.NewBinding(key.WithKeys("p"), key.WithHelp("p", "pause/resume")),
 
 		NextField: key.NewBinding(key.WithKeys("tab", "down"), key.WithHelp("tab/↓", "next field")),
 		PrevField: key.NewBinding(key.WithKeys("shift+tab", "up"), key.WithHelp("shift+tab/↑", "previous field")),

@@ -6,6 +6,7 @@ package lanes
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
@@ -13,6 +14,7 @@ import (
 
 	"vmmpm/stats"
 	"vmmpm/ui/common"
+	"vmmpm/ui/components/confirm"
 	"vmmpm/ui/keys"
 )
 
@@ -41,6 +43,13 @@ type Model struct {
 	readAt  time.Time
 	takenAt time.Time // when snap was read
 	loading bool
+	ask     *confirm.Model // the question before a stuck job is cancelled
+}
+
+// cancelledMsg is the end of a stuck job's cancel.
+type cancelledMsg struct {
+	job uint64
+	err error
 }
 
 // New builds the screen.
@@ -49,7 +58,7 @@ func New(ctx *common.Context) *Model {
 }
 
 func (m *Model) Title() string   { return "Lanes" }
-func (m *Model) Capturing() bool { return false }
+func (m *Model) Capturing() bool { return m.ask != nil }
 
 func (m *Model) Selected() common.Selection {
 	if l := m.lane(); l != nil {
@@ -60,10 +69,19 @@ func (m *Model) Selected() common.Selection {
 
 func (m *Model) Help() keys.Help {
 	k := m.ctx.Keys
-	return keys.Help{
-		Short: []key.Binding{k.Up, k.Down, k.CopyID, k.Help, k.Quit},
-		Full:  [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom, k.HalfUp, k.HalfDown, k.PageUp, k.PageDown, k.CopyID}, k.Global()},
+	if m.ask != nil {
+		return keys.Help{Short: []key.Binding{k.Yes, k.No}}
 	}
+	stuck := cancelStuck(k)
+	return keys.Help{
+		Short: []key.Binding{k.Up, k.Down, stuck, k.CopyID, k.Help, k.Quit},
+		Full:  [][]key.Binding{{k.Up, k.Down, k.Top, k.Bottom, k.HalfUp, k.HalfDown, k.PageUp, k.PageDown, stuck, k.CopyID}, k.Global()},
+	}
+}
+
+// cancelStuck is the keymap's cancel, said as what it does here.
+func cancelStuck(k *keys.KeyMap) key.Binding {
+	return key.NewBinding(key.WithKeys(k.Cancel.Keys()...), key.WithHelp(k.Cancel.Help().Key, "cancel stuck job"))
 }
 
 // TakenAt is when the figures shown were read (zero before the first read).
@@ -104,20 +122,58 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 		}
 	case common.DataChangedMsg:
 		return m.load()
+	case cancelledMsg:
+		if msg.err != nil {
+			return common.Fail(msg.err)
+		}
+		return tea.Batch(m.load(), common.Info(fmt.Sprintf("job %d cancelled; its record names what VMmanager may still run, and its department has a task", msg.job)))
 	case tea.KeyMsg:
-		m.key(msg)
+		return m.key(msg)
 	}
 	return nil
 }
 
-func (m *Model) key(msg tea.KeyMsg) {
+func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
+	if m.ask != nil {
+		done, cmd := m.ask.Update(msg)
+		if done {
+			m.ask = nil
+		}
+		return cmd
+	}
+	if key.Matches(msg, m.ctx.Keys.Cancel) {
+		return m.askCancel()
+	}
 	n := 0
 	if m.snap != nil {
 		n = len(m.snap.Lanes)
 	}
 	m.cursor, _ = m.ctx.Keys.Move(msg, m.cursor, n, m.laneRows())
 	m.clamp()
+	return nil
 }
+
+// askCancel asks before cancelling the job of the selected lane, when the lane is STUCK.
+func (m *Model) askCancel() tea.Cmd {
+	l := m.lane()
+	if l == nil || l.Running == nil || m.pace(l, m.ctx.Now().Sub(l.Running.Since)) < 2 {
+		return common.Info("only a lane marked STUCK offers a cancel here; vmmpm jobs cancel ID cancels any job")
+	}
+	r, b := l.Running, m.ctx.Data.B
+	q := fmt.Sprintf("Cancel job %d (%s of service %d), running for %s on lane %s?\n"+
+		"The engine stops waiting for VMmanager, which may still run its task: the job's record names it,\n"+
+		"the service is flagged for a reconcile look and its department gets a task.",
+		r.Job, r.Type, r.Service, stats.Short(m.ctx.Now().Sub(r.Since)), l.Key)
+	m.ask = confirm.New(m.ctx, q, func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), cancelWait)
+		defer cancel()
+		return cancelledMsg{job: r.Job, err: b.Cancel(ctx, r.Job)}
+	})
+	return nil
+}
+
+// cancelWait bounds how long the screen waits for the engine to record a cancel.
+const cancelWait = time.Minute
 
 func (m *Model) clamp() {
 	n := 0

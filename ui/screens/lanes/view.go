@@ -38,6 +38,8 @@ func (m *Model) View() string {
 		return m.styles.err.Render(common.Sentence(m.err))
 	case m.snap == nil:
 		return m.styles.faint.Render("reading the figures…")
+	case m.ask != nil:
+		return m.ask.View()
 	}
 	top := m.modulesView(w)
 	panel := m.panelView(w)
@@ -92,8 +94,11 @@ func (m *Model) modulesView(w int) []string {
 	for i := range m.snap.Modules {
 		mod := &m.snap.Modules[i]
 		state := s.ok.Render(pad("ok", wState))
-		if mod.Flagged {
+		switch {
+		case mod.Flagged:
 			state = s.err.Render(pad("FLAGGED", wState))
+		case mod.Paused != nil:
+			state = s.warn.Render(pad("PAUSED", wState))
 		}
 		vals := last(mod.PerMinute, sw)
 		peak := 0
@@ -188,8 +193,13 @@ func (m *Model) lanesView(w, rows int) []string {
 				flag, age = s.warn.Render(pad("SLOW", wFlag)), s.warn.Render(age)
 			}
 		}
-		if l.Running == nil && l.Waiting > 0 && strings.HasSuffix(l.Recent, string(rune(stats.OutRetrying))) {
-			run, runStyle = pad("waiting to retry", wRun), s.warn // the head backs off; the rest wait behind it
+		if l.Running == nil {
+			if text := m.retryText(l); text != "" {
+				run, runStyle = pad(text, wRun), s.warn // the head backs off; the rest wait behind it
+			}
+		}
+		if flag == pad("", wFlag) && m.modulePaused(l.Module) {
+			flag = s.warn.Render(pad("PAUSED", wFlag))
 		}
 		wait := fmt.Sprintf("%*d", wWait, l.Waiting)
 		if l.Waiting == 0 {
@@ -202,6 +212,32 @@ func (m *Model) lanesView(w, rows int) []string {
 		out = append(out, s.faint.Render(fmt.Sprintf("  lanes %d–%d of %d (j/k)", m.top+1, end, n)))
 	}
 	return out
+}
+
+// retryText says what of an idle lane waits out a retry's backoff: "retry 3 in 42s (job 7)", or, from
+// figures that do not carry the job, "waiting to retry" when its last outcome was a retry.
+func (m *Model) retryText(l *stats.Lane) string {
+	if r := l.Retry; r != nil {
+		when := "due"
+		if d := r.At.Sub(m.ctx.Now()); d > 0 {
+			when = "in " + stats.Short(d.Round(time.Second))
+		}
+		return fmt.Sprintf("retry %d %s (job %d)", r.Attempt, when, r.Job)
+	}
+	if l.Waiting > 0 && strings.HasSuffix(l.Recent, string(rune(stats.OutRetrying))) {
+		return "waiting to retry"
+	}
+	return ""
+}
+
+// modulePaused says whether an admin paused module id (module pause).
+func (m *Model) modulePaused(id uint64) bool {
+	for i := range m.snap.Modules {
+		if m.snap.Modules[i].ID == id {
+			return m.snap.Modules[i].Paused != nil
+		}
+	}
+	return false
 }
 
 // pace: 0 normal, 1 slow, 2 stuck, against the p95 of the operation's type on its module, or on the
@@ -292,6 +328,9 @@ func (m *Model) modulePanel(w int, mod *stats.Module) []string {
 	out := []string{s.head.Render(title + strings.Repeat("─", max(w-ansi.StringWidth(title), 0)))}
 	if mod.Flagged {
 		out = append(out, s.err.Render("  FLAGGED: "+mod.Flag))
+	}
+	if p := mod.Paused; p != nil {
+		out = append(out, s.warn.Render(fmt.Sprintf("  PAUSED by %s since %s: nothing of it starts · p on Modules resumes it", p.By, p.At.Format("2006-01-02 15:04"))))
 	}
 	h := mod.Hour
 	out = append(out, fmt.Sprintf("  hour: %d done, %d failed, %d retried, %.0f%% errors · 24 h: %d done, %d failed",

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
+	"vmmpm/queue"
 	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
@@ -102,7 +103,7 @@ func New(ctx *common.Context) *Model {
 		Load: func() tea.Cmd { return m.load },
 		Key:  m.key,
 		Actions: func(k *keys.KeyMap) []key.Binding {
-			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Deep, k.Reconcile, k.Delete, k.CopyID}
+			return []key.Binding{k.Add, k.Edit, k.Open, k.Test, k.Deep, k.Reconcile, k.Pause, k.Delete}
 		},
 		Module: func() *store.Module { r, _ := m.list.Selected(); return r.m },
 		Body:   m.body,
@@ -203,6 +204,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 				verdict, err := m.ctx.Data.DeepCheck(id)
 				return checkedMsg{id: id, err: err, info: verdict}
 			})
+	case key.Matches(msg, k.Pause):
+		return m.askPause(r.m)
 	case key.Matches(msg, k.Delete):
 		id, name := r.m.ID, r.m.Name
 		return m.Ask(fmt.Sprintf("Delete module %d %q and its stored password?\n"+
@@ -215,6 +218,34 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		})
 	}
 	return nil
+}
+
+// paused is module id's pause as the figures last said, nil when it runs.
+func (m *Model) paused(id uint64) *queue.ModulePause {
+	if sm := m.room[id]; sm != nil {
+		return sm.Paused
+	}
+	return nil
+}
+
+// askPause asks before pausing a running module or resuming a paused one.
+func (m *Model) askPause(mod *store.Module) tea.Cmd {
+	id, name, p := mod.ID, mod.Name, m.paused(mod.ID)
+	q := fmt.Sprintf("Pause module %d %q?\nNone of its operations starts until you resume it (p); running ones finish.", id, name)
+	done := fmt.Sprintf("module %q paused: its queued operations wait; vmmpm module drain %d waits for the running ones", name, id)
+	if p != nil {
+		q = fmt.Sprintf("Resume module %d %q (%s)?\nIts queued operations start again.", id, name, p)
+		done = fmt.Sprintf("module %q runs again", name)
+	}
+	b := m.ctx.Data.B
+	return m.Ask(q, func() (string, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), common.ReadTimeout)
+		defer cancel()
+		if _, err := b.PauseModule(ctx, id, p == nil); err != nil {
+			return "", err
+		}
+		return done, nil
+	})
 }
 
 // loadRoom reads the figures for the FREE column: what each module's VMmanager has free, as the
@@ -296,10 +327,14 @@ func (m *Model) cell(r row, col int) string {
 		state, _ := common.TLSState(mod)
 		return state
 	case colQueue:
-		if !mod.Params.Queue {
-			return "off"
+		q := "off"
+		if mod.Params.Queue {
+			q = fmt.Sprintf("%s ×%d", mod.Params.QueueKey, mod.Params.QueueCount)
 		}
-		return fmt.Sprintf("%s ×%d", mod.Params.QueueKey, mod.Params.QueueCount)
+		if m.paused(mod.ID) != nil {
+			q += " PAUSED" // the column keeps its end: the mark is never cut
+		}
+		return q
 	case colSort:
 		return strconv.Itoa(mod.Sort)
 	case colCheck:
@@ -355,6 +390,8 @@ func (m *Model) cellStyle(r row, col int) *lipgloss.Style {
 		return &m.styles.bad
 	case col == colCheck && r.m.LastCheck != nil:
 		return &m.styles.good
+	case col == colQueue && m.paused(r.m.ID) != nil:
+		return &m.styles.warn
 	case col == colName && !r.m.Enabled:
 		return &m.styles.faint
 	}
