@@ -169,7 +169,7 @@ func waitJob(t *testing.T, b backend.Backend, id uint64, ok func(*store.Job) boo
 func TestRetryOfRefusedJobAsks(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "small", "--count", "1")
+	env.cli("service", "create", "--tariff", "small", "--count", "1", "--client", "ann@example.org")
 	env.sim.FailHost("svc-1")
 	env.cli("engine", "--until-idle")
 	j := decodeJSON[[]store.Job](t, env.cli("jobs", "--json"))[0]
@@ -204,7 +204,7 @@ func TestRetryOfRefusedJobAsks(t *testing.T) {
 func TestModulePauseCommands(t *testing.T) {
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "small", "--count", "2")
+	env.cli("service", "create", "--tariff", "small", "--count", "2", "--client", "ann@example.org")
 	if out := env.cli("module", "pause", "1"); !strings.Contains(out, "module 1 (vmm): module paused by uid ") ||
 		!strings.Contains(out, "0 running, 2 queued; vmmpm module resume 1 starts its operations again") {
 		t.Errorf("pause said %q", out)

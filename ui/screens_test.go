@@ -196,7 +196,7 @@ func TestJobsKeys(t *testing.T) {
 	r.Keys("c", "y")
 	uitest.Must(t, r.View(), "job 7 cancelled", "[Queued 1]")
 	r.Keys("left", "G", "c")
-	uitest.Must(t, r.View(), "job 1 is done; only queued jobs can be cancelled")
+	uitest.Must(t, r.View(), "job 1 is done; only unfinished jobs can be cancelled")
 
 	// r retries the failed job; it leaves the failed tab.
 	r.Keys("left", "left", "left")

@@ -100,7 +100,7 @@ func Default() *KeyMap {
 		Test:      key.NewBinding(key.WithKeys("t"), key.WithHelp("t", "test connection")),
 		Deep:      key.NewBinding(key.WithKeys("D"), key.WithHelp("D", "deep check")),
 		Retry:     key.NewBinding(key.WithKeys("r"), key.WithHelp("r", "retry failed")),
-		Cancel:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "cancel queued")),
+		Cancel:    key.NewBinding(key.WithKeys("c"), key.WithHelp("c", "cancel")),
 		NewSvc:    key.NewBinding(key.WithKeys("n"), key.WithHelp("n", "new services")),
 		Operation: key.NewBinding(key.WithKeys("o"), key.WithHelp("o", "run operation")),
 		CloseTask: key.NewBinding(key.WithKeys("x"), key.WithHelp("x", "close task")),

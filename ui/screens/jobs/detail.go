@@ -119,10 +119,16 @@ func (d *Detail) onKey(msg tea.KeyMsg) tea.Cmd {
 			refusals([]store.Job{*d.job}), retry)
 		return nil
 	case key.Matches(msg, k.Cancel) && d.job != nil:
-		if d.job.State != store.JobQueued && d.job.State != store.JobRetrying {
-			return common.Info(fmt.Sprintf("job %d is %s; only queued jobs can be cancelled", id, d.job.State))
+		if !cancellable(d.job.State) {
+			return common.Info(fmt.Sprintf("job %d is %s; only unfinished jobs can be cancelled", id, d.job.State))
 		}
-		return func() tea.Msg { return actionMsg{info: fmt.Sprintf("job %d cancelled", id), err: eng.Cancel(id)} }
+		cancel := func() tea.Msg { return actionMsg{info: fmt.Sprintf("job %d cancelled", id), err: eng.Cancel(id)} }
+		if d.job.State != store.JobRunning {
+			return cancel
+		}
+		d.ask = confirm.New(d.ctx, fmt.Sprintf("Cancel job %d (%s of service %d)?", id, d.job.Type, d.job.ServiceID)+
+			stuckWork([]store.Job{*d.job}), cancel)
+		return nil
 	}
 	return nil
 }

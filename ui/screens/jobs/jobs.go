@@ -392,8 +392,33 @@ func (m *Model) retry() tea.Cmd {
 }
 
 func (m *Model) cancel() tea.Cmd {
-	queued := func(state string) bool { return state == store.JobQueued || state == store.JobRetrying }
-	return m.act("cancel", queued, "only queued jobs can be cancelled", "cancelled", m.ctx.Data.Engine.Cancel)
+	return m.act("cancel", cancellable, "only unfinished jobs can be cancelled", "cancelled", m.ctx.Data.Engine.Cancel)
+}
+
+func cancellable(state string) bool {
+	return state == store.JobQueued || state == store.JobRetrying || state == store.JobRunning
+}
+
+// stuckWork is what a cancel question adds for running jobs: VMmanager may go on with their task.
+func stuckWork(jobs []store.Job) string {
+	var running []store.Job
+	for _, j := range jobs {
+		if j.State == store.JobRunning {
+			running = append(running, j)
+		}
+	}
+	if len(running) == 0 {
+		return ""
+	}
+	what := fmt.Sprintf("job %d is running", running[0].ID)
+	if len(running) > 1 {
+		what = fmt.Sprintf("%d of them are running", len(running))
+	}
+	if t := running[0].VMTask; len(running) == 1 && t != nil && t.ConsulID != "" {
+		what += fmt.Sprintf(" (VMmanager task %s %s)", t.Name, t.ConsulID)
+	}
+	return "\n" + capital(what) + ": the engine stops waiting, but VMmanager may finish what it started; " +
+		"a department task is opened and the service is marked for a reconcile look."
 }
 
 // targets are the marked jobs, newest first, or else the selected one.
@@ -436,8 +461,11 @@ func (m *Model) act(verb string, allowed func(state string) bool, rule, did stri
 		j := chosen[0]
 		q = fmt.Sprintf("%s job %d (%s of service %d)?", capital(verb), j.ID, j.Type, j.ServiceID)
 	}
-	if verb == "retry" {
+	switch verb {
+	case "retry":
 		q += refusals(chosen)
+	case "cancel":
+		q += stuckWork(chosen)
 	}
 	if skipped := len(targets) - len(ids); skipped > 0 {
 		q += fmt.Sprintf("\n%d marked job(s) are left out: %s.", skipped, rule)
@@ -467,7 +495,8 @@ func (m *Model) act(verb string, allowed func(state string) bool, rule, did stri
 // failed before its attempts ran out, which the engine does only for an error it will not retry.
 // Attempts spent on a transient error end the same way, but with Attempt at MaxAttempts.
 func refusedForGood(j *store.Job) bool {
-	return j.State == store.JobFailed && j.Attempt < j.MaxAttempts
+	// Refused is the engine's own mark; a job that failed before it was kept, with attempts left, was refused too.
+	return j.State == store.JobFailed && (j.Refused || j.Attempt < j.MaxAttempts)
 }
 
 // refusals is what a retry question adds for jobs refused for good: the refusal quoted, and that the
