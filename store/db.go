@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +28,8 @@ type DB struct {
 	path string
 	// roReason: why a database asked for writing was opened read-only (Options.ReadOnlyIfUnwritable).
 	roReason string
+	// damage: the first damage found that stops writes (damage.go).
+	damage atomic.Pointer[Damage]
 }
 
 // Options tune Open; the zero value is what the product uses.
@@ -107,7 +110,11 @@ func Open(path string, opt Options) (*DB, error) {
 	if !opt.ReadOnly {
 		writePID(path)
 	}
-	if err := db.guard(func() error { return db.migrate(opt.ReadOnly) }); err != nil {
+	err = db.guard(func() error { return db.migrate(opt.ReadOnly) })
+	if err == nil {
+		err = db.verify()
+	}
+	if err != nil {
 		_ = db.Close()
 		if !exists {
 			removeStub(path)
@@ -182,15 +189,13 @@ func openBolt(path string, opt Options) (b *bolt.DB, err error) {
 	return b, nil
 }
 
-// guard runs fn, reporting a bbolt panic or memory fault (a damaged page) as a damaged file.
-func (db *DB) guard(fn func() error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			err = damaged(db.path, panicCause(p))
-		}
-	}()
-	return fn()
+// guard runs fn at open, reporting a bbolt panic or memory fault (a damaged page) as a damaged file.
+func (db *DB) guard(fn func() error) error {
+	err := db.contain("", fn)
+	if d, ok := err.(*Damage); ok && !d.Record {
+		return damaged(db.path, errors.New(d.Cause))
+	}
+	return err
 }
 
 // panicCause turns a recovered fault into words for the admin: bbolt's own panics say what is wrong
@@ -291,12 +296,16 @@ func (tx *Tx) Bolt() *bolt.Tx { return tx.tx }
 
 // View runs fn in a read-only transaction.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.bolt.View(func(t *bolt.Tx) error { return fn(&Tx{t}) })
+	return db.contain("", func() error { return db.bolt.View(func(t *bolt.Tx) error { return fn(&Tx{t}) }) })
 }
 
-// Update runs fn in a read-write transaction, committed only if fn returns nil.
+// Update runs fn in a read-write transaction, committed only if fn returns nil. Once damage that stops
+// writes has been found (Damaged), it refuses with that damage and writes nothing.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.bolt.Update(func(t *bolt.Tx) error { return fn(&Tx{t}) })
+	if err := db.refusal(); err != nil {
+		return err
+	}
+	return db.contain("", func() error { return db.bolt.Update(func(t *bolt.Tx) error { return fn(&Tx{t}) }) })
 }
 
 // Record is implemented by every stored kind.
@@ -391,7 +400,7 @@ func Get[T any, P recordPtr[T]](tx *Tx, id uint64) (P, error) {
 		return nil, fmt.Errorf("%s %d: %w", strings.TrimSuffix(string(p.Bucket()), "s"), id, ErrNotFound)
 	}
 	if err := json.Unmarshal(v, p); err != nil {
-		return nil, fmt.Errorf("%s %d is unreadable: %w", p.Bucket(), id, err)
+		return nil, unreadable(tx.tx, p.Bucket(), Key(id), err)
 	}
 	return p, nil
 }
@@ -402,7 +411,7 @@ func Each[T any, P recordPtr[T]](tx *Tx, fn func(P) bool) error {
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		p := P(new(T))
 		if err := json.Unmarshal(v, p); err != nil {
-			return fmt.Errorf("%s %d is unreadable: %w", p.Bucket(), KeyID(k), err)
+			return unreadable(tx.tx, p.Bucket(), k, err)
 		}
 		if !fn(p) {
 			return nil
