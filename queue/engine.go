@@ -359,6 +359,9 @@ func (e *Engine) fill(js *jobState) error {
 		return nil
 	}
 	j, err := store.Load[store.Job](e.db, js.job.ID)
+	if d := (*store.Damage)(nil); errors.As(err, &d) && d.Record {
+		return e.quarantine(js, d)
+	}
 	if err != nil {
 		return fmt.Errorf("job %d cannot be read from %s (%w); check the database with bbolt check or restore a backup", js.job.ID, e.db.Path(), err)
 	}
@@ -651,6 +654,9 @@ func (e *Engine) setFatal(err error) {
 }
 
 func (e *Engine) setFatalLocked(err error) {
+	if isQuarantined(err) {
+		return // the engine goes on without that job
+	}
 	if e.fatal == nil {
 		e.fatal = err
 	}

@@ -1,0 +1,98 @@
+package queue
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"vmmpm/store"
+)
+
+// quarantinedError is what fill returns for a job whose record does not decode: the record has been
+// moved to store's quarantine and the engine goes on without it (setFatalLocked ignores it).
+type quarantinedError struct{ msg string }
+
+func (e *quarantinedError) Error() string { return e.msg }
+
+func isQuarantined(err error) bool {
+	var q *quarantinedError
+	return errors.As(err, &q)
+}
+
+// quarantine takes js out of the scheduler, and its record, index and scheduling entries and counts out
+// of the file, into store's quarantine with the service and module its scheduling entry names, so that
+// service is flagged for a reconcile look (vmmpm check lists it). One bad record stops nothing else
+// (e.mu held).
+func (e *Engine) quarantine(js *jobState, d *store.Damage) error {
+	id, state := js.job.ID, js.lastState
+	q := store.Quarantined{Bucket: d.Bucket, Cause: d.Cause, At: e.opt.Now(), ServiceID: js.job.ServiceID, ModuleID: js.job.ModuleID}
+	e.c.submit(&change{apply: func(tx *store.Tx) error {
+		if err := store.Quarantine(tx, id, q); err != nil {
+			return err
+		}
+		return dropEntries(tx.Bolt(), id)
+	}})
+	e.rm.mu.Lock()
+	e.rm.move(id, state, "")
+	e.rm.mu.Unlock()
+	e.log.Warn("job record quarantined", "job", id, "service", q.ServiceID, "module", q.ModuleID, "cause", d.Cause)
+	e.kick(e.removeJob(js)...)
+	return &quarantinedError{fmt.Sprintf("job %d cannot be read from %s (%s), so it was put in quarantine and the engine goes on without it; vmmpm check lists it, and service %d needs a look with vmmpm reconcile",
+		id, d.Path, d.Cause, q.ServiceID)}
+}
+
+// dropEntries removes what the queue keeps beside job id: its index entry (and its count), its
+// scheduling entry.
+func dropEntries(bt *bolt.Tx, id uint64) error {
+	if b := bt.Bucket(bucketIndex); b != nil {
+		if v := bytes.Clone(b.Get(store.Key(id))); len(v) == 9 {
+			if cb := bt.Bucket(bucketCounts); cb != nil {
+				if err := addCount(cb, v, -1); err != nil {
+					return err
+				}
+			}
+			if err := b.Delete(store.Key(id)); err != nil {
+				return err
+			}
+		}
+	}
+	if u := bt.Bucket(bucketUnfinished); u != nil {
+		return u.Delete(store.Key(id))
+	}
+	return nil
+}
+
+// CheckIndex is vmmpm check's look at the queue's buckets (store.CheckFile runs it): every index
+// entry names a job record, and every scheduling entry has an index entry.
+func CheckIndex(tx *store.Tx) []*store.Damage {
+	var out []*store.Damage
+	bt := tx.Bolt()
+	jobs := bt.Bucket((&store.Job{}).Bucket())
+	idx := bt.Bucket(bucketIndex)
+	bad := func(bucket, k []byte, cause string) {
+		key := fmt.Sprintf("%q", k)
+		if len(k) == 8 {
+			key = fmt.Sprint(store.KeyID(k))
+		}
+		out = append(out, &store.Damage{Path: bt.DB().Path(), Bucket: string(bucket), Key: key, Cause: cause})
+	}
+	if idx != nil && jobs != nil {
+		_ = idx.ForEach(func(k, _ []byte) error {
+			if jobs.Get(k) == nil {
+				bad(bucketIndex, k, "the index names a job that has no record")
+			}
+			return nil
+		})
+	}
+	if u := bt.Bucket(bucketUnfinished); u != nil {
+		_ = u.ForEach(func(k, _ []byte) error {
+			if idx == nil || idx.Get(k) == nil {
+				bad(bucketUnfinished, k, "a scheduling entry has no index entry")
+			}
+			return nil
+		})
+	}
+	return out
+}

@@ -1,0 +1,56 @@
+package queue
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"vmmpm/internal/damagetest"
+	"vmmpm/store"
+	"vmmpm/vmm/sim"
+)
+
+// TestUnreadableJobQuarantined: a job record overwritten with garbage on the closed file does not stop
+// the engine: it starts, runs every other job, and moves the bad record into the quarantine with its
+// service named; the counts, the pages and store's own check agree afterwards.
+func TestUnreadableJobQuarantined(t *testing.T) {
+	f := newFixture(t, sim.Config{Seed: 1}, queueParams("q-__PMID__", 2))
+	e := f.engine(fastOptions())
+	svcs, err := e.CreateServices(f.tariff.ID, 6, "dora@example.org")
+	f.must(err)
+	f.must(e.Close(), f.db.Close())
+	damagetest.Record(t, f.path, "jobs", 3)
+
+	f.open()
+	e = f.engine(fastOptions())
+	runIdle(t, e, 60*time.Second)
+	jobs := allJobs(t, f.db)
+	if len(jobs) != 5 {
+		t.Fatalf("%d job records left, want the 5 readable ones", len(jobs))
+	}
+	for _, j := range jobs {
+		if j.State != store.JobDone {
+			t.Errorf("job %d is %s, want done", j.ID, j.State)
+		}
+	}
+	var q []store.Quarantined
+	f.must(f.db.View(func(tx *store.Tx) (err error) { q, err = store.QuarantinedRecords(tx); return err }))
+	if len(q) != 1 || q[0].Bucket != "jobs" || q[0].Key != "3" || q[0].ServiceID != svcs[2].ID ||
+		!strings.Contains(q[0].Cause, "cannot be decoded") || string(q[0].Raw) != "\x00garbage{{" {
+		t.Fatalf("quarantine: %+v", q)
+	}
+	c := e.Counts()[f.module.ID]
+	if c.Done != 5 || c.Queued != 0 {
+		t.Errorf("counts after the quarantine: %+v, want 5 done and nothing queued", c)
+	}
+	if page, total, err := e.Page("", 0, 10); err != nil || total != 5 || len(page) != 5 {
+		t.Errorf("page: %d of %d, %v; want the 5 jobs", len(page), total, err)
+	}
+	f.must(e.Close(), f.db.Close())
+	rep, err := store.CheckFile(f.path, CheckIndex)
+	f.must(err)
+	if len(rep.Damage) != 0 || len(rep.Quarantined) != 1 {
+		t.Errorf("check after the quarantine: damage %v, quarantined %d; want none and 1", rep.Damage, len(rep.Quarantined))
+	}
+	checkBolt(t, f.path)
+}
