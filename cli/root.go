@@ -21,7 +21,8 @@ import (
 
 var version = "0.1.0-dev"
 
-// Exit codes of spec §9.
+// Exit codes of spec §9. A damaged database (store.ErrDamaged) and an internal error (a recovered
+// panic, its report written to a crash file) are exitFailure too: one sentence, never a stack.
 const (
 	exitOK          = 0
 	exitFailure     = 1
@@ -209,8 +210,15 @@ func newRootCmd(a *app) *cobra.Command {
 	return root
 }
 
-// Run executes the command tree on args and returns the process exit code.
-func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// Run executes the command tree on args and returns the process exit code. A panic anywhere below
+// it ends as one sentence naming a crash report file, exit 1.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if err := store.Recovered(recover()); err != nil {
+			fmt.Fprintln(stderr, "vmmpm: "+err.Error())
+			code = exitFailure
+		}
+	}()
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(a)
 	root.SetArgs(args)

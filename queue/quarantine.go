@@ -96,3 +96,13 @@ func CheckIndex(tx *store.Tx) []*store.Damage {
 	}
 	return out
 }
+
+// crashed, deferred at the top of an engine goroutine, turns its panic into a crash report and stops
+// the engine with the report's sentence (Run returns it): the job it ran stays running in the file and
+// is resumed at the next start, as after any crash.
+func (e *Engine) crashed() {
+	if err := store.Recovered(recover()); err != nil {
+		e.wg.Done() // the attempt it ran: Run's end waits for no worker that is gone
+		e.setFatal(err)
+	}
+}

@@ -119,12 +119,12 @@ func CheckFile(path string, extra ...func(*Tx) []*Damage) (*CheckReport, error) 
 			}
 			rep.Damage = append(rep.Damage, checkRecords(tx)...)
 			for _, fn := range extra {
-				rep.Damage = append(rep.Damage, fn(&Tx{tx})...)
+				rep.Damage = append(rep.Damage, fn(&Tx{tx, db})...)
 			}
 			if len(rep.Damage) > maxFindings {
 				rep.Damage = rep.Damage[:maxFindings]
 			}
-			rep.Quarantined, err = QuarantinedRecords(&Tx{tx})
+			rep.Quarantined, err = QuarantinedRecords(&Tx{tx, db})
 			return err
 		})
 	})

@@ -289,14 +289,22 @@ func (db *DB) Close() error {
 }
 
 // Tx is a transaction over the record buckets.
-type Tx struct{ tx *bolt.Tx }
+type Tx struct {
+	tx *bolt.Tx
+	db *DB // for naming the bucket of a fault inside a record read (within)
+}
+
+// within runs fn, reading bucket: a fault there is damage named with that bucket.
+func (tx *Tx) within(bucket []byte, fn func() error) error {
+	return tx.db.contain(string(bucket), fn)
+}
 
 // Bolt exposes the bbolt transaction for extra buckets owned by other packages.
 func (tx *Tx) Bolt() *bolt.Tx { return tx.tx }
 
 // View runs fn in a read-only transaction.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.contain("", func() error { return db.bolt.View(func(t *bolt.Tx) error { return fn(&Tx{t}) }) })
+	return db.contain("", func() error { return db.bolt.View(func(t *bolt.Tx) error { return fn(&Tx{t, db}) }) })
 }
 
 // Update runs fn in a read-write transaction, committed only if fn returns nil. Once damage that stops
@@ -305,7 +313,7 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	if err := db.refusal(); err != nil {
 		return err
 	}
-	return db.contain("", func() error { return db.bolt.Update(func(t *bolt.Tx) error { return fn(&Tx{t}) }) })
+	return db.contain("", func() error { return db.bolt.Update(func(t *bolt.Tx) error { return fn(&Tx{t, db}) }) })
 }
 
 // Record is implemented by every stored kind.
@@ -395,7 +403,10 @@ func (tx *Tx) Delete(r Record) error {
 // Get loads the record of kind T with id, or ErrNotFound.
 func Get[T any, P recordPtr[T]](tx *Tx, id uint64) (P, error) {
 	p := P(new(T))
-	v := tx.tx.Bucket(p.Bucket()).Get(Key(id))
+	var v []byte
+	if err := tx.within(p.Bucket(), func() error { v = tx.tx.Bucket(p.Bucket()).Get(Key(id)); return nil }); err != nil {
+		return nil, err
+	}
 	if v == nil {
 		return nil, fmt.Errorf("%s %d: %w", strings.TrimSuffix(string(p.Bucket()), "s"), id, ErrNotFound)
 	}
@@ -407,17 +418,29 @@ func Get[T any, P recordPtr[T]](tx *Tx, id uint64) (P, error) {
 
 // Each calls fn for every record of kind T in id order until fn returns false.
 func Each[T any, P recordPtr[T]](tx *Tx, fn func(P) bool) error {
-	c := tx.tx.Bucket(P(new(T)).Bucket()).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		p := P(new(T))
-		if err := json.Unmarshal(v, p); err != nil {
-			return unreadable(tx.tx, p.Bucket(), k, err)
+	return eachFrom[T, P](tx, nil, fn)
+}
+
+// eachFrom is Each from the first key at or after from (nil: the first).
+func eachFrom[T any, P recordPtr[T]](tx *Tx, from []byte, fn func(P) bool) error {
+	name := P(new(T)).Bucket()
+	return tx.within(name, func() error {
+		c := tx.tx.Bucket(name).Cursor()
+		k, v := c.First()
+		if from != nil {
+			k, v = c.Seek(from)
 		}
-		if !fn(p) {
-			return nil
+		for ; k != nil; k, v = c.Next() {
+			p := P(new(T))
+			if err := json.Unmarshal(v, p); err != nil {
+				return unreadable(tx.tx, name, k, err)
+			}
+			if !fn(p) {
+				return nil
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // All returns every record of kind T in id order.
