@@ -178,6 +178,10 @@ type Status struct {
 	// Engine is the engine's own state: paused on the disk, jobs waiting for the keyring (zero when it
 	// runs normally or no engine runs here).
 	Engine queue.Status `json:"engine"`
+	// Keyring is why passwords cannot be read or kept now (a locked keyring, no Secret Service), or "".
+	Keyring string `json:"keyring,omitempty"`
+	// Quarantined is how many unreadable records were put in quarantine (vmmpm check lists them).
+	Quarantined int `json:"quarantined,omitempty"`
 }
 
 // ModuleHealth is one module's state as the engine sees it.

@@ -204,7 +204,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newModuleCmd(a),
 		newSimCmd(a),
 		newTariffCmd(a), newServiceCmd(a), newJobsCmd(a), newTasksCmd(a), newEngineCmd(a),
-		newServeCmd(a), newStatusCmd(a), newStatsCmd(a), newReconcileCmd(a),
+		newServeCmd(a), newStatusCmd(a), newStatsCmd(a), newReconcileCmd(a), newCheckCmd(a),
 		newTokenCmd(a), newWebhookCmd(a), newAuditCmd(a),
 	)
 	return root
