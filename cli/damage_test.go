@@ -150,4 +150,3 @@ func TestCheckClean(t *testing.T) {
 	}
 	requireSentence(t, errOut, "stop that process, run vmmpm check, then start it again")
 }
-
