@@ -89,7 +89,7 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 	_ = printList(w, false, rows, "MODULE\tNAME\tENABLED\tHEALTH\tLOGINS THIS SESSION\tLAST CHECK\tLAST RECONCILE", func(m backend.ModuleHealth) string {
 		health := "ok"
 		if !m.Healthy {
-			health = "FAILING: " + m.Health
+			health = "FLAGGED: " + m.Health
 		}
 		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s", m.ID, m.Name, onOff(m.Enabled), health, stats.LoginsText(m.Logins),
 			checkSummary(m.LastCheck), reconcileSummary(m.Reconcile))
