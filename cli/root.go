@@ -150,7 +150,26 @@ func (a *app) withBackend(create bool, fn func(backend.Backend) error) error {
 
 // openDB opens the database, creating it when missing: for commands that add records.
 func (a *app) openDB() (*store.DB, error) {
+	return verified(a.openUnverified())
+}
+
+// openUnverified is openDB without waiting for the check of the whole file Open starts: the TUI's
+// first frame does not wait for it (its writes do, and a damaged file stops them).
+func (a *app) openUnverified() (*store.DB, error) {
 	return store.Open(a.dbPath, store.Options{})
+}
+
+// verified waits for the check of the file Open started: a command on a damaged file says the one
+// sentence naming the damage (exit 1) before it reads or writes anything.
+func verified(db *store.DB, err error) (*store.DB, error) {
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Verified(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // openExisting opens a database that must already exist: for commands that read or change records,
@@ -160,7 +179,7 @@ func (a *app) openExisting() (*store.DB, error) {
 	if errors.Is(err, store.ErrNoDatabase) {
 		return nil, withCode(exitUsage, err)
 	}
-	return db, err
+	return verified(db, err)
 }
 
 // openForReading is openExisting for commands that only read: a file that cannot be written (its
@@ -173,7 +192,7 @@ func (a *app) openForReading() (*store.DB, error) {
 	if err == nil && db.ReadOnlyReason() != "" {
 		fmt.Fprintln(a.stderr, db.ReadOnlyReason())
 	}
-	return db, err
+	return verified(db, err)
 }
 
 func newRootCmd(a *app) *cobra.Command {

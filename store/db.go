@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -28,8 +29,11 @@ type DB struct {
 	path string
 	// roReason: why a database asked for writing was opened read-only (Options.ReadOnlyIfUnwritable).
 	roReason string
-	// damage: the first damage found that stops writes (damage.go).
-	damage atomic.Pointer[Damage]
+	// damage: the first damage found that stops writes (damage.go); the check of the whole file runs
+	// once (verifyOnce), and verified is closed when it has ended (check.go).
+	damage     atomic.Pointer[Damage]
+	verifyOnce sync.Once
+	verified   chan struct{}
 }
 
 // Options tune Open; the zero value is what the product uses.
@@ -106,13 +110,13 @@ func Open(path string, opt Options) (*DB, error) {
 		}
 		return nil, err
 	}
-	db := &DB{bolt: b, path: path, roReason: roReason}
+	db := &DB{bolt: b, path: path, roReason: roReason, verified: make(chan struct{})}
 	if !opt.ReadOnly {
 		writePID(path)
 	}
 	err = db.guard(func() error { return db.migrate(opt.ReadOnly) })
 	if err == nil {
-		err = db.verify()
+		err = db.contain("", db.missingBuckets)
 	}
 	if err != nil {
 		_ = db.Close()
@@ -277,8 +281,12 @@ func (db *DB) Path() string { return db.path }
 // Bolt exposes the underlying handle for packages that keep their own indexes (queue).
 func (db *DB) Bolt() *bolt.DB { return db.bolt }
 
-// Close releases the file lock.
+// Close releases the file lock (after the check of the whole file, if one is running).
 func (db *DB) Close() error {
+	if db.verified != nil {
+		db.verifyOnce.Do(func() { close(db.verified) }) // never asked for: not needed any more
+		<-db.verified
+	}
 	if db.bolt.IsReadOnly() {
 		return db.bolt.Close()
 	}
@@ -310,6 +318,9 @@ func (db *DB) View(fn func(*Tx) error) error {
 // Update runs fn in a read-write transaction, committed only if fn returns nil. Once damage that stops
 // writes has been found (Damaged), it refuses with that damage and writes nothing.
 func (db *DB) Update(fn func(*Tx) error) error {
+	if db.verified != nil {
+		db.verify()
+	}
 	if err := db.refusal(); err != nil {
 		return err
 	}
