@@ -1,6 +1,9 @@
 package queue
 
 import (
+	"context"
+	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -53,4 +56,33 @@ func TestUnreadableJobQuarantined(t *testing.T) {
 		t.Errorf("check after the quarantine: damage %v, quarantined %d; want none and 1", rep.Damage, len(rep.Quarantined))
 	}
 	checkBolt(t, f.path)
+}
+
+// TestDamagedPageStopsTheEngine: a data page of the jobs bucket overwritten on the closed file. The
+// engine either refuses to start or stops at its first write, with one sentence naming the file and
+// the damage, and the file is not written.
+func TestDamagedPageStopsTheEngine(t *testing.T) {
+	f := newFixture(t, sim.Config{Seed: 1}, queueParams("q-__PMID__", 2))
+	e := f.engine(fastOptions())
+	_, err := e.CreateServices(f.tariff.ID, 40, "erin@example.org")
+	f.must(err)
+	f.must(e.Close(), f.db.Close())
+	damagetest.Page(t, f.path, "jobs")
+	before, _ := os.ReadFile(f.path)
+
+	f.open()
+	e, err = New(f.db, f.secrets, fastOptions())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		err = e.RunUntilIdle(ctx)
+		_ = e.Close()
+	}
+	if !errors.Is(err, store.ErrDamaged) || !strings.Contains(err.Error(), f.path) ||
+		strings.Contains(err.Error(), "runtime error") || strings.Contains(err.Error(), "goroutine") {
+		t.Fatalf("engine on a damaged page: %v", err)
+	}
+	if after, _ := os.ReadFile(f.path); string(after) != string(before) {
+		t.Error("the engine wrote into the damaged file")
+	}
 }
