@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/godbus/dbus/v5"
+	"vmmpm/internal/keyringtest"
 )
 
 // TestStatusSaysTheKeyringIsLocked: with the Secret Service's login collection locked, status still
@@ -14,11 +14,11 @@ func TestStatusSaysTheKeyringIsLocked(t *testing.T) {
 	if out := env.cli("status"); strings.Contains(out, "UNAVAILABLE") {
 		t.Fatalf("status with an unlocked keyring:\n%s", out)
 	}
-	if err := loginCollection("Lock"); err != nil {
+	if err := keyringtest.LoginCollection("Lock"); err != nil {
 		t.Fatalf("locking the login collection: %v", err)
 	}
 	t.Cleanup(func() {
-		if err := loginCollection("Unlock"); err != nil {
+		if err := keyringtest.LoginCollection("Unlock"); err != nil {
 			t.Errorf("unlocking the login collection: %v", err)
 		}
 	})
@@ -28,30 +28,4 @@ func TestStatusSaysTheKeyringIsLocked(t *testing.T) {
 			t.Errorf("status with a locked keyring does not say %q:\n%s", want, out)
 		}
 	}
-}
-
-// loginCollection locks gnome-keyring's login collection, or unlocks it with its password (ci-pass,
-// as /work/notes/kt.sh and CI start it), over the session bus.
-func loginCollection(op string) error {
-	conn, err := dbus.SessionBus()
-	if err != nil {
-		return err
-	}
-	const coll = dbus.ObjectPath("/org/freedesktop/secrets/collection/login")
-	svc := conn.Object("org.freedesktop.secrets", "/org/freedesktop/secrets")
-	if op == "Lock" {
-		return svc.Call("org.freedesktop.Secret.Service.Lock", 0, []dbus.ObjectPath{coll}).Err
-	}
-	var out dbus.Variant
-	var session dbus.ObjectPath
-	if err := svc.Call("org.freedesktop.Secret.Service.OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&out, &session); err != nil {
-		return err
-	}
-	secret := struct {
-		Session     dbus.ObjectPath
-		Params      []byte
-		Value       []byte
-		ContentType string
-	}{session, []byte{}, []byte("ci-pass"), "text/plain"}
-	return svc.Call("org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface.UnlockWithMasterPassword", 0, coll, secret).Err
 }
