@@ -48,6 +48,10 @@ func keyText(k []byte) string {
 	return strconv.Quote(string(k))
 }
 
+// Unreadable is the damage of a record under k in bucket that does not decode, for the packages that
+// keep buckets of their own.
+func Unreadable(tx *bolt.Tx, bucket, k []byte, err error) error { return unreadable(tx, bucket, k, err) }
+
 // unreadable is the damage of a record under k in bucket that does not decode.
 func unreadable(tx *bolt.Tx, bucket, k []byte, err error) error {
 	return &Damage{Path: tx.DB().Path(), Bucket: string(bucket), Key: keyText(k), Record: true,
