@@ -50,7 +50,9 @@ func keyText(k []byte) string {
 
 // Unreadable is the damage of a record under k in bucket that does not decode, for the packages that
 // keep buckets of their own.
-func Unreadable(tx *bolt.Tx, bucket, k []byte, err error) error { return unreadable(tx, bucket, k, err) }
+func Unreadable(tx *bolt.Tx, bucket, k []byte, err error) error {
+	return unreadable(tx, bucket, k, err)
+}
 
 // unreadable is the damage of a record under k in bucket that does not decode.
 func unreadable(tx *bolt.Tx, bucket, k []byte, err error) error {
