@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -149,4 +151,32 @@ func TestCheckClean(t *testing.T) {
 		t.Errorf("check beside serve: exit %d", code)
 	}
 	requireSentence(t, errOut, "stop that process, run vmmpm check, then start it again")
+}
+
+// panicWriter stands for a bug anywhere below Run: the first write panics.
+type panicWriter struct{}
+
+func (panicWriter) Write([]byte) (int, error) {
+	var out []byte
+	return int(out[len(out)+1]), nil
+}
+
+// TestRunRecoversAPanic: a panic inside a command ends as one sentence naming a crash report (0600,
+// with the stack) and exit 1, never a stack on the terminal.
+func TestRunRecoversAPanic(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	var errb strings.Builder
+	code := Run([]string{"--version"}, strings.NewReader(""), panicWriter{}, &errb)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	noPanicText(t, "a panicking command", errb.String())
+	requireSentence(t, errb.String(), "internal error")
+	files, _ := filepath.Glob(filepath.Join(os.Getenv("XDG_STATE_HOME"), "vmmpm", "crash-*.txt"))
+	if len(files) != 1 || !strings.Contains(errb.String(), files[0]) {
+		t.Fatalf("crash reports %v, stderr %q", files, errb.String())
+	}
+	if fi, err := os.Stat(files[0]); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("crash report mode: %v %v", fi.Mode(), err)
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -99,10 +101,21 @@ func CheckIndex(tx *store.Tx) []*store.Damage {
 
 // crashed, deferred at the top of an engine goroutine, turns its panic into a crash report and stops
 // the engine with the report's sentence (Run returns it): the job it ran stays running in the file and
-// is resumed at the next start, as after any crash.
+// is resumed at the next start, as after any crash. If the code that panicked left the scheduler's
+// lock held, nothing in this process can go on: it says the sentence and exits 1.
 func (e *Engine) crashed() {
-	if err := store.Recovered(recover()); err != nil {
-		e.wg.Done() // the attempt it ran: Run's end waits for no worker that is gone
-		e.setFatal(err)
+	err := store.Recovered(recover())
+	if err == nil {
+		return
 	}
+	e.wg.Done() // the attempt it ran: Run's end waits for no worker that is gone
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if e.mu.TryLock() {
+			e.setFatalLocked(err)
+			e.mu.Unlock()
+			return
+		}
+	}
+	fmt.Fprintln(os.Stderr, "vmmpm: "+err.Error())
+	os.Exit(1)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +85,39 @@ func TestDamagedPageStopsTheEngine(t *testing.T) {
 	}
 	if after, _ := os.ReadFile(f.path); string(after) != string(before) {
 		t.Error("the engine wrote into the damaged file")
+	}
+}
+
+// TestWorkerPanicStopsTheEngine: an operation that panics ends the run with the crash report's one
+// sentence (its stack in a file), not a dead process; the job stays running in the file, for the next
+// start to resume.
+func TestWorkerPanicStopsTheEngine(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", t.TempDir())
+	f := newFixture(t, sim.Config{Seed: 1}, queueParams("q-__PMID__", 1))
+	opt := fastOptions()
+	opt.Executor = ExecutorFunc(func(context.Context, *Op) (Result, error) {
+		var vms []int
+		_ = vms[len(os.Args)+1] // a bug in an operation
+		return Result{}, nil
+	})
+	e := f.engine(opt)
+	_, err := e.CreateServices(f.tariff.ID, 1, "fay@example.org")
+	f.must(err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = e.RunUntilIdle(ctx)
+	if err == nil || !strings.Contains(err.Error(), "internal error") || strings.Contains(err.Error(), "goroutine") {
+		t.Fatalf("run after a panicking operation: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the run hung after the panic")
+	}
+	files, _ := filepath.Glob(filepath.Join(os.Getenv("XDG_STATE_HOME"), "vmmpm", "crash-*.txt"))
+	if len(files) != 1 || !strings.Contains(err.Error(), files[0]) {
+		t.Errorf("crash reports %v for %v", files, err)
+	}
+	f.must(e.Close())
+	if jobs := allJobs(t, f.db); len(jobs) != 1 || jobs[0].State != store.JobRunning {
+		t.Errorf("the job after the panic: %+v, want it left running for the next start", jobs[0])
 	}
 }
