@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -50,6 +51,9 @@ func (a *app) checkFile(ctx context.Context) (*store.CheckReport, error) {
 		cl.Close()
 		return nil, stopServerFirst(a.dbPath, info.PID)
 	}
+	if _, err := os.Stat(a.dbPath); errors.Is(err, os.ErrNotExist) {
+		return nil, usagef("database %s does not exist, so there is nothing to check; check --db or VMMPM_DB", a.dbPath)
+	}
 	rep, err := store.CheckFile(a.dbPath, queue.CheckIndex)
 	if errors.Is(err, store.ErrInUse) {
 		return nil, stopServerFirst(a.dbPath, store.HolderPID(a.dbPath))
@@ -81,5 +85,6 @@ func printCheck(w io.Writer, rep *store.CheckReport) {
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w, "what to do: stop vmmpm, restore the database from a backup (vmmpm backup), and run vmmpm check again;")
-	fmt.Fprintln(w, "            without a backup, records in quarantine are kept in the file's quarantine bucket, and the engine runs the rest")
+	fmt.Fprintln(w, "            without one, vmmpm serve (or vmmpm engine) moves unreadable job records to the file's quarantine bucket")
+	fmt.Fprintln(w, "            and runs the rest; damage to the file's structure needs the backup")
 }

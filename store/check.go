@@ -147,7 +147,7 @@ func CheckFile(path string, extra ...func(*Tx) []*Damage) (*CheckReport, error) 
 	rep := &CheckReport{Path: path, Damage: []*Damage{}, Quarantined: []Quarantined{}}
 	err = db.contain("", func() error {
 		return b.View(func(tx *bolt.Tx) error {
-			if rep.Damage = db.structure(tx); len(rep.Damage) > 0 {
+			if rep.Damage = append(rep.Damage, db.structure(tx)...); len(rep.Damage) > 0 {
 				return nil // records are read only from a sound tree
 			}
 			rep.Damage = append(rep.Damage, checkRecords(tx)...)
