@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,7 @@ import (
 )
 
 func newCheckCmd(a *app) *cobra.Command {
-	var asJSON bool
+	var asJSON, quarantine bool
 	c := &cobra.Command{
 		Use:   "check [--json]",
 		Short: "Check the database file: bbolt's consistency check, every record, the queue's index and the quarantine",
@@ -23,6 +24,12 @@ func newCheckCmd(a *app) *cobra.Command {
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error {
 			rep, err := a.checkFile(c.Context())
+			if err == nil && quarantine && unreadableJobs(rep) {
+				var n int
+				if n, rep, err = a.quarantine(c.Context()); err == nil && !asJSON {
+					fmt.Fprintf(a.stdout, "moved %d unreadable job record(s) to the quarantine\n", n)
+				}
+			}
 			if err != nil {
 				return err
 			}
@@ -42,6 +49,8 @@ func newCheckCmd(a *app) *cobra.Command {
 		},
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON: damage[] and quarantined[]")
+	c.Flags().BoolVar(&quarantine, "quarantine", false,
+		"move job records that do not decode to the quarantine (as the engine does for the jobs it runs), then check again")
 	return c
 }
 
@@ -59,6 +68,33 @@ func (a *app) checkFile(ctx context.Context) (*store.CheckReport, error) {
 		return nil, stopServerFirst(a.dbPath, store.HolderPID(a.dbPath))
 	}
 	return rep, err
+}
+
+// unreadableJobs reports whether rep found job records that do not decode.
+func unreadableJobs(rep *store.CheckReport) bool {
+	for _, d := range rep.Damage {
+		if d.Record && d.Bucket == string((&store.Job{}).Bucket()) {
+			return true
+		}
+	}
+	return false
+}
+
+// quarantine moves the unreadable job records to the quarantine and checks again.
+func (a *app) quarantine(ctx context.Context) (int, *store.CheckReport, error) {
+	db, err := a.openExisting()
+	if err != nil {
+		return 0, nil, err
+	}
+	n, err := queue.QuarantineUnreadable(db, time.Now())
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	rep, err := a.checkFile(ctx)
+	return n, rep, err
 }
 
 func stopServerFirst(path string, pid int) error {

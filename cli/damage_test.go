@@ -180,3 +180,25 @@ func TestRunRecoversAPanic(t *testing.T) {
 		t.Errorf("crash report mode: %v %v", fi.Mode(), err)
 	}
 }
+
+// TestCheckQuarantine: a finished job's record overwritten with garbage (the engine never reads it
+// again) is named by check; check --quarantine moves it, with its module, after which jobs lists again.
+func TestCheckQuarantine(t *testing.T) {
+	env := damagedEnv(t, "")
+	env.cli("engine", "--until-idle")
+	damagetest.Record(t, env.db, "jobs", 5)
+	if _, _, code := runCLI(t, "", "--db", env.db, "jobs"); code != 1 {
+		t.Fatalf("jobs on an unreadable record: exit %d", code)
+	}
+	out, errOut, code := runCLI(t, "", "--db", env.db, "check", "--quarantine")
+	if code != 1 || !strings.Contains(out, "moved 1 unreadable job record(s) to the quarantine") ||
+		!strings.Contains(out, `QUARANTINED`) || !strings.Contains(out, `key 5`) || strings.Contains(out, "DAMAGED") {
+		t.Errorf("check --quarantine: exit %d\n%s%s", code, out, errOut)
+	}
+	if out := env.cli("jobs"); strings.Count(out, " done ") != 11 {
+		t.Errorf("jobs after the quarantine:\n%s", out)
+	}
+	if st := env.cli("status"); !strings.Contains(st, "done 11") {
+		t.Errorf("status after the quarantine:\n%s", st)
+	}
+}

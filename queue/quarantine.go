@@ -2,6 +2,8 @@ package queue
 
 import (
 	"bytes"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -30,12 +32,7 @@ func isQuarantined(err error) bool {
 func (e *Engine) quarantine(js *jobState, d *store.Damage) error {
 	id, state := js.job.ID, js.lastState
 	q := store.Quarantined{Bucket: d.Bucket, Cause: d.Cause, At: e.opt.Now(), ServiceID: js.job.ServiceID, ModuleID: js.job.ModuleID}
-	e.c.submit(&change{apply: func(tx *store.Tx) error {
-		if err := store.Quarantine(tx, id, q); err != nil {
-			return err
-		}
-		return dropEntries(tx.Bolt(), id)
-	}})
+	e.c.submit(&change{apply: func(tx *store.Tx) error { return quarantineJob(tx, id, q) }})
 	e.rm.mu.Lock()
 	e.rm.move(id, state, "")
 	e.rm.mu.Unlock()
@@ -43,6 +40,62 @@ func (e *Engine) quarantine(js *jobState, d *store.Damage) error {
 	e.kick(e.removeJob(js)...)
 	return &quarantinedError{fmt.Sprintf("job %d cannot be read from %s (%s), so it was put in quarantine and the engine goes on without it; vmmpm check lists it, and service %d needs a look with vmmpm reconcile",
 		id, d.Path, d.Cause, q.ServiceID)}
+}
+
+// quarantineJob moves job id's record into the quarantine and drops the queue's entries for it.
+func quarantineJob(tx *store.Tx, id uint64, q store.Quarantined) error {
+	if err := store.Quarantine(tx, id, q); err != nil {
+		return err
+	}
+	return dropEntries(tx.Bolt(), id)
+}
+
+// QuarantineUnreadable moves every job record that does not decode into the quarantine, in one
+// transaction, with the service and module the queue's entries know (a finished job's index entry
+// knows only its module): what the engine does for the jobs it runs, for finished ones too (vmmpm
+// check --quarantine). No engine may hold the file meanwhile; a file whose structure is damaged
+// refuses the write. It returns how many it moved.
+func QuarantineUnreadable(db *store.DB, now time.Time) (int, error) {
+	n := 0
+	err := db.Update(func(tx *store.Tx) error {
+		bt := tx.Bolt()
+		name := (&store.Job{}).Bucket()
+		var bad []*store.Damage
+		var ids []uint64
+		c := bt.Bucket(name).Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			var j store.Job
+			if err := json.Unmarshal(v, &j); err != nil && len(k) == 8 {
+				bad, ids = append(bad, store.Unreadable(bt, name, k, err).(*store.Damage)), append(ids, store.KeyID(k))
+			}
+		}
+		for i, id := range ids {
+			q := store.Quarantined{Bucket: string(name), Cause: bad[i].Cause, At: now}
+			q.ServiceID, q.ModuleID = ownerOf(bt, id)
+			if err := quarantineJob(tx, id, q); err != nil {
+				return err
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
+}
+
+// ownerOf is the service and module of job id as its scheduling entry says (unfinished), or the
+// module alone as its index entry says.
+func ownerOf(bt *bolt.Tx, id uint64) (service, module uint64) {
+	if u := bt.Bucket(bucketUnfinished); u != nil {
+		if j, ok := schedJob(id, u.Get(store.Key(id))); ok {
+			return j.ServiceID, j.ModuleID
+		}
+	}
+	if idx := bt.Bucket(bucketIndex); idx != nil {
+		if v := idx.Get(store.Key(id)); len(v) == 9 {
+			return 0, binary.BigEndian.Uint64(v[1:])
+		}
+	}
+	return 0, 0
 }
 
 // dropEntries removes what the queue keeps beside job id: its index entry (and its count), its
