@@ -194,6 +194,10 @@ type Status struct {
 	Engine queue.Status `json:"engine"`
 	// Backups is serve's daily backups (--backup-dir), nil when it takes none.
 	Backups *BackupStatus `json:"backups,omitempty"`
+	// Keyring is why passwords cannot be read or kept now (a locked keyring, no Secret Service), or "".
+	Keyring string `json:"keyring,omitempty"`
+	// Quarantined is how many unreadable records were put in quarantine (vmmpm check lists them).
+	Quarantined int `json:"quarantined,omitempty"`
 }
 
 // ModuleHealth is one module's state as the engine sees it.

@@ -138,6 +138,17 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 			st.Jobs[state] += n
 		}
 	}
+	if err := store.CheckSecrets(l.Secrets); err != nil {
+		st.Keyring = err.Error()
+	}
+	err := l.DB.View(func(tx *store.Tx) error {
+		q, err := store.QuarantinedRecords(tx)
+		st.Quarantined = len(q)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	mods, err := store.All[store.Module](l.DB)
 	if err != nil {
 		return nil, err
@@ -146,12 +157,18 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, m := range mods {
+	var snap *stats.Snapshot
+	if e != nil {
+		if snap, _, err = l.snapshot(e); err != nil {
+			return nil, err
+		}
+	}
+	for i, m := range mods {
 		h := ModuleHealth{ID: m.ID, Name: m.Name, Enabled: m.Enabled, LastCheck: m.LastCheck,
 			Health: "not known: the database is opened read-only, so no engine could look"}
-		if e != nil {
-			h.Healthy, h.Health = e.Health(m.ID)
-			h.Logins = l.logins(e, m)
+		if snap != nil && i < len(snap.Modules) && snap.Modules[i].ID == m.ID {
+			h.Healthy, h.Health = snap.Modules[i].Verdict()
+			h.Logins = snap.Modules[i].Logins
 		}
 		for i := range scans {
 			if scans[i].ModuleID == m.ID {

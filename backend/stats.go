@@ -39,35 +39,13 @@ func (l *Local) Stats(ctx context.Context) (*stats.Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := l.collector
-	if c == nil {
-		c = stats.New()
-		if err := c.Load(l.DB, time.Now()); err != nil {
-			return nil, err
-		}
-		lanes, err := e.Lanes()
-		if err != nil {
-			return nil, err
-		}
-		c.SeedLanes(lanes)
-	}
-	mods, err := store.All[store.Module](l.DB)
+	s, mods, err := l.snapshot(e)
 	if err != nil {
 		return nil, err
 	}
-	ids := make([]uint64, len(mods))
-	for i, m := range mods {
-		ids[i] = m.ID
-	}
-	s := c.Snapshot(time.Now(), ids)
 	room := l.capacity(ctx, e, mods)
 	for i, m := range mods {
-		sm := &s.Modules[i]
-		sm.Name, sm.LastCheck = m.Name, m.LastCheck
-		sm.SetHealth(e.Health(m.ID))
-		sm.Logins = l.logins(e, m)
-		sm.SetCapacity(room[i], m.CapacityWarnPercent())
-		sm.Paused = pauseOf(e, m.ID)
+		s.Modules[i].SetCapacity(room[i], m.CapacityWarnPercent())
 		s.FitLanes(m.ID, laneKeys(m))
 	}
 	backoffs := e.Backoffs()
@@ -77,6 +55,40 @@ func (l *Local) Stats(ctx context.Context) (*stats.Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// snapshot is the figures without VMmanager's free counts, each module's health judged as stats
+// judges it (stats.Module.Verdict): what Status shows too.
+func (l *Local) snapshot(e *queue.Engine) (*stats.Snapshot, []*store.Module, error) {
+	c := l.collector
+	if c == nil {
+		c = stats.New()
+		if err := c.Load(l.DB, time.Now()); err != nil {
+			return nil, nil, err
+		}
+		lanes, err := e.Lanes()
+		if err != nil {
+			return nil, nil, err
+		}
+		c.SeedLanes(lanes)
+	}
+	mods, err := store.All[store.Module](l.DB)
+	if err != nil {
+		return nil, nil, err
+	}
+	ids := make([]uint64, len(mods))
+	for i, m := range mods {
+		ids[i] = m.ID
+	}
+	s := c.Snapshot(time.Now(), ids)
+	for i, m := range mods {
+		sm := &s.Modules[i]
+		sm.Name, sm.LastCheck = m.Name, m.LastCheck
+		sm.SetHealth(e.Health(m.ID))
+		sm.Logins = l.logins(e, m)
+		sm.Paused = pauseOf(e, m.ID)
+	}
+	return s, mods, nil
 }
 
 // capacity is what each module's VMmanager has free: the running engine's last reading (it reads

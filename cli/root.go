@@ -23,7 +23,8 @@ import (
 
 var version = "0.1.0-dev"
 
-// Exit codes of spec §9.
+// Exit codes of spec §9. A damaged database (store.ErrDamaged) and an internal error (a recovered
+// panic, its report written to a crash file) are exitFailure too: one sentence, never a stack.
 const (
 	exitOK          = 0
 	exitFailure     = 1
@@ -207,8 +208,27 @@ func (a *app) withBackend(create bool, fn func(backend.Backend) error) error {
 
 // openDB opens the database, creating it when missing: for commands that add records.
 func (a *app) openDB() (*store.DB, error) {
+	return verified(a.openUnverified())
+}
+
+// openUnverified is openDB without waiting for the check of the whole file Open starts: the TUI's
+// first frame does not wait for it (its writes do, and a damaged file stops them).
+func (a *app) openUnverified() (*store.DB, error) {
 	db, err := store.Open(a.dbPath, store.Options{})
 	return db, a.heldBy(err)
+}
+
+// verified waits for the check of the file Open started: a command on a damaged file says the one
+// sentence naming the damage (exit 1) before it reads or writes anything.
+func verified(db *store.DB, err error) (*store.DB, error) {
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Verified(); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return db, nil
 }
 
 // openExisting opens a database that must already exist: for commands that read or change records,
@@ -219,7 +239,7 @@ func (a *app) openExisting() (*store.DB, error) {
 	if errors.Is(err, store.ErrNoDatabase) {
 		return nil, withCode(exitUsage, err)
 	}
-	return db, err
+	return verified(db, err)
 }
 
 // openForReading is openExisting for commands that only read: a file that cannot be written (its
@@ -233,7 +253,7 @@ func (a *app) openForReading() (*store.DB, error) {
 	if err == nil && db.ReadOnlyReason() != "" {
 		fmt.Fprintln(a.stderr, db.ReadOnlyReason())
 	}
-	return db, err
+	return verified(db, err)
 }
 
 func newRootCmd(a *app) *cobra.Command {
@@ -264,7 +284,7 @@ func newRootCmd(a *app) *cobra.Command {
 		newModuleCmd(a),
 		newSimCmd(a),
 		newTariffCmd(a), newServiceCmd(a), newJobsCmd(a), newTasksCmd(a), newEngineCmd(a),
-		newServeCmd(a), newStatusCmd(a), newStatsCmd(a), newReconcileCmd(a),
+		newServeCmd(a), newStatusCmd(a), newStatsCmd(a), newReconcileCmd(a), newCheckCmd(a),
 		newTokenCmd(a), newWebhookCmd(a), newAuditCmd(a),
 		newBackupCmd(a), newRestoreCmd(a),
 	)
@@ -272,8 +292,15 @@ func newRootCmd(a *app) *cobra.Command {
 	return root
 }
 
-// Run executes the command tree on args and returns the process exit code.
-func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// Run executes the command tree on args and returns the process exit code. A panic anywhere below
+// it ends as one sentence naming a crash report file, exit 1.
+func Run(args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	defer func() {
+		if err := store.Recovered(recover()); err != nil {
+			fmt.Fprintln(stderr, "vmmpm: "+err.Error())
+			code = exitFailure
+		}
+	}()
 	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
 	root := newRootCmd(a)
 	root.SetArgs(args)

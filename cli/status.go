@@ -61,6 +61,12 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 	}
 	fmt.Fprintf(w, "database:  %s\n", st.DB)
 	fmt.Fprintf(w, "passwords: %s\n", st.Secrets)
+	if st.Keyring != "" {
+		fmt.Fprintf(w, "           UNAVAILABLE: %s; until then no new password or module can be saved, and the engine goes on only with the logins it holds (jobs that need a password wait)\n", st.Keyring)
+	}
+	if st.Quarantined > 0 {
+		fmt.Fprintf(w, "damage:    %d unreadable record(s) put in quarantine; vmmpm check lists them and the services that need vmmpm reconcile\n", st.Quarantined)
+	}
 	if st.Server {
 		fmt.Fprintf(w, "engine:    %s\n", st.Engine)
 		if st.Engine.Paused {
@@ -89,7 +95,7 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 	_ = printList(w, false, rows, "MODULE\tNAME\tENABLED\tHEALTH\tLOGINS THIS SESSION\tLAST CHECK\tLAST RECONCILE", func(m backend.ModuleHealth) string {
 		health := "ok"
 		if !m.Healthy {
-			health = "FAILING: " + m.Health
+			health = "FLAGGED: " + m.Health
 		}
 		return fmt.Sprintf("%d\t%s\t%s\t%s\t%s\t%s\t%s", m.ID, m.Name, onOff(m.Enabled), health, stats.LoginsText(m.Logins),
 			checkSummary(m.LastCheck), reconcileSummary(m.Reconcile))

@@ -76,7 +76,7 @@ func (a *app) openSession(o tuiOptions, keepDB string) (*session, error) {
 		}
 		return &session{db: env.DB, secrets: env.Secrets, demo: env}, nil
 	}
-	db, err := a.openDB()
+	db, err := a.openUnverified()
 	if err != nil {
 		return nil, err
 	}

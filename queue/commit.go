@@ -282,6 +282,8 @@ func (c *committer) write(batch []*change) {
 		c.finishAll(batch, nil)
 	case errors.As(err, &ce):
 		c.writeEach(batch)
+	case errors.Is(err, store.ErrDamaged): // no pause waits damage out: the engine stops, saying it
+		c.finishAll(batch, err)
 	default:
 		c.retry(batch, err)
 	}

@@ -368,24 +368,44 @@ func (e *Engine) fill(js *jobState) error {
 	if !js.partial {
 		return nil
 	}
-	return e.fillAll([]*jobState{js})
+	_, err := e.fillAll([]*jobState{js})
+	return err
 }
 
-// fillAll is fill for many jobs, in one read (e.mu held).
-func (e *Engine) fillAll(jss []*jobState) error {
-	return e.db.View(func(tx *store.Tx) error {
+// fillAll is fill for many jobs, in one read (e.mu held). It returns the jobs it filled: one whose
+// record does not decode is put in quarantine instead (and its error returned, unless another failed).
+func (e *Engine) fillAll(jss []*jobState) ([]*jobState, error) {
+	kept := make([]*jobState, 0, len(jss))
+	var bad []*jobState
+	var damage []*store.Damage
+	err := e.db.View(func(tx *store.Tx) error {
 		for _, js := range jss {
 			if !js.partial {
+				kept = append(kept, js)
 				continue
 			}
 			j, err := store.Get[store.Job](tx, js.job.ID)
+			if d := (*store.Damage)(nil); errors.As(err, &d) && d.Record {
+				bad, damage = append(bad, js), append(damage, d)
+				continue
+			}
 			if err != nil {
 				return fmt.Errorf("job %d cannot be read from %s (%w); check the database with bbolt check or restore a backup", js.job.ID, e.db.Path(), err)
 			}
 			js.job, js.partial = *j, false
+			kept = append(kept, js)
 		}
 		return nil
 	})
+	if err != nil {
+		return nil, err
+	}
+	for i, js := range bad {
+		if qerr := e.quarantine(js, damage[i]); err == nil {
+			err = qerr
+		}
+	}
+	return kept, err
 }
 
 // keyNameOf recovers the key name from a stored queue key "{key_name}-{n}".
@@ -673,6 +693,9 @@ func (e *Engine) setFatal(err error) {
 }
 
 func (e *Engine) setFatalLocked(err error) {
+	if isQuarantined(err) {
+		return // the engine goes on without that job
+	}
 	if e.fatal == nil {
 		e.fatal = err
 	}

@@ -274,7 +274,7 @@ func rebuildIndex(db *store.DB) error {
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var j store.Job
 			if err := json.Unmarshal(v, &j); err != nil {
-				return fmt.Errorf("job %d is unreadable: %w", store.KeyID(k), err)
+				return store.Unreadable(bt, (&store.Job{}).Bucket(), k, err)
 			}
 			if err := idx.Put(k, indexValue(j.State, j.ModuleID)); err != nil {
 				return err

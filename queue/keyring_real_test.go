@@ -11,8 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/godbus/dbus/v5"
-
+	"vmmpm/internal/keyringtest"
 	"vmmpm/store"
 	"vmmpm/vmm/sim"
 )
@@ -84,7 +83,7 @@ func keyringChild(dir string) error {
 	if err := secrets.Set(m.ID, "demo-password"); err != nil {
 		return err
 	}
-	if err := loginCollection("Lock"); err != nil {
+	if err := keyringtest.LoginCollection("Lock"); err != nil {
 		return err
 	}
 	if _, err := secrets.Get(m.ID); err == nil {
@@ -114,7 +113,7 @@ func keyringChild(dir string) error {
 		return fmt.Errorf("status %q, want waiting: keyring locked", st)
 	}
 	time.Sleep(time.Second)
-	if err := loginCollection("Unlock"); err != nil {
+	if err := keyringtest.LoginCollection("Unlock"); err != nil {
 		return err
 	}
 	unlocked := time.Now()
@@ -141,30 +140,4 @@ func keyringChild(dir string) error {
 	_ = secrets.Delete(m.ID)
 	fmt.Println("KEYRING-CHILD-OK")
 	return nil
-}
-
-// loginCollection locks gnome-keyring's login collection, or unlocks it with its password (as the
-// daemon's --unlock does at login), over the session bus.
-func loginCollection(op string) error {
-	conn, err := dbus.SessionBus()
-	if err != nil {
-		return err
-	}
-	const coll = dbus.ObjectPath("/org/freedesktop/secrets/collection/login")
-	svc := conn.Object("org.freedesktop.secrets", "/org/freedesktop/secrets")
-	if op == "Lock" {
-		return svc.Call("org.freedesktop.Secret.Service.Lock", 0, []dbus.ObjectPath{coll}).Err
-	}
-	var out dbus.Variant
-	var session dbus.ObjectPath
-	if err := svc.Call("org.freedesktop.Secret.Service.OpenSession", 0, "plain", dbus.MakeVariant("")).Store(&out, &session); err != nil {
-		return err
-	}
-	secret := struct {
-		Session     dbus.ObjectPath
-		Params      []byte
-		Value       []byte
-		ContentType string
-	}{session, []byte{}, []byte("ci-pass"), "text/plain"}
-	return svc.Call("org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface.UnlockWithMasterPassword", 0, coll, secret).Err
 }

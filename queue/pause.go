@@ -184,7 +184,8 @@ func (e *Engine) pauseChange(id uint64, p *ModulePause, pause bool, now time.Tim
 			held = append(held, js)
 		}
 	}
-	if err := e.fillAll(held); err != nil {
+	held, err := e.fillAll(held)
+	if err != nil && !isQuarantined(err) { // a quarantined job is out of the scheduler: nothing to hold
 		return nil, err
 	}
 	for _, js := range held {

@@ -101,6 +101,7 @@ func serviceUpdate(id uint64, now time.Time, f func(*store.Service)) func(*store
 // work runs attempts on one goroutine: its own, then each one its ends hand over (the next job of the
 // lane, say), so a lane changes hands without waking another goroutine.
 func (e *Engine) work(ctx context.Context, op *Op, committed <-chan error) {
+	defer e.crashed()
 	for op != nil {
 		next := e.attempt(ctx, op, committed)
 		e.wg.Done()

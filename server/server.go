@@ -120,6 +120,12 @@ func withPeer(ctx context.Context, c net.Conn) context.Context {
 func (s *Server) Handler() http.Handler {
 	calls := s.routes()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() { // a panic in one call ends that call with the crash report's sentence, not the server
+			if err := store.Recovered(recover()); err != nil {
+				s.log.Error("call panicked", "path", r.URL.Path, "report", err.Error())
+				fail(w, http.StatusInternalServerError, err.Error())
+			}
+		}()
 		uid, known := r.Context().Value(peerKey{}).(int)
 		if !known {
 			uid = -1 // served without withPeer: an unknown peer is not served

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"vmmpm/queue"
 	"vmmpm/store"
 )
@@ -52,8 +50,8 @@ func (c *Collector) Load(db *store.DB, now time.Time) error {
 	cut := now.Add(-Window).Unix() / 60
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return db.Bolt().View(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
+	return db.View(func(stx *store.Tx) error { // contained: a damaged page is a sentence, not a crash
+		b := stx.Bolt().Bucket(bucket)
 		if b == nil {
 			return nil
 		}
@@ -128,8 +126,8 @@ func (c *Collector) Flush(db *store.DB, now time.Time) error {
 	c.mu.Unlock()
 
 	cut := now.Add(-Window).Unix() / 60
-	err := db.Bolt().Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucket)
+	err := db.Update(func(stx *store.Tx) error { // through store: never beside its check of the file
+		b, err := stx.Bolt().CreateBucketIfNotExists(bucket)
 		if err != nil {
 			return err
 		}

@@ -202,6 +202,11 @@ func (c *Collector) module(id uint64, now time.Time) Module {
 	return out
 }
 
+// Verdict is the one definition of a module's health, which vmmpm status and vmmpm stats both show:
+// healthy unless flagged (the engine finds it unhealthy, or VMmanager refused it RefusalBurst times
+// in RefusalWindow), and why.
+func (m *Module) Verdict() (healthy bool, why string) { return !m.Flagged, m.Flag }
+
 // SetHealth applies the engine's verdict on a module: an unhealthy module is flagged at once.
 func (m *Module) SetHealth(healthy bool, msg string) {
 	m.Healthy, m.Health = healthy, msg

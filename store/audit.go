@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/json"
-	"fmt"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -84,7 +83,7 @@ func ReadAudit(tx *Tx, keep func(*AuditEntry) bool, limit int) ([]AuditEntry, er
 	for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
 		var e AuditEntry
 		if err := json.Unmarshal(v, &e); err != nil {
-			return nil, fmt.Errorf("audit entry %d is unreadable: %w", KeyID(k), err)
+			return nil, unreadable(tx.tx, bucketAudit, k, err)
 		}
 		if keep == nil || keep(&e) {
 			out = append(out, e)

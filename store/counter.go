@@ -2,15 +2,13 @@ package store
 
 import (
 	"encoding/binary"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Counter reads a named number kept in the meta bucket (0 when never written).
 func (db *DB) Counter(name string) (uint64, error) {
 	var v uint64
-	err := db.bolt.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(bucketMeta).Get([]byte("counter:" + name)); len(b) == 8 {
+	err := db.View(func(tx *Tx) error {
+		if b := tx.tx.Bucket(bucketMeta).Get([]byte("counter:" + name)); len(b) == 8 {
 			v = binary.BigEndian.Uint64(b)
 		}
 		return nil
@@ -20,7 +18,7 @@ func (db *DB) Counter(name string) (uint64, error) {
 
 // SetCounter durably writes a named number to the meta bucket.
 func (db *DB) SetCounter(name string, v uint64) error {
-	return db.bolt.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put([]byte("counter:"+name), binary.BigEndian.AppendUint64(nil, v))
+	return db.Update(func(tx *Tx) error {
+		return tx.tx.Bucket(bucketMeta).Put([]byte("counter:"+name), binary.BigEndian.AppendUint64(nil, v))
 	})
 }

@@ -11,6 +11,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -27,6 +29,11 @@ type DB struct {
 	path string
 	// roReason: why a database asked for writing was opened read-only (Options.ReadOnlyIfUnwritable).
 	roReason string
+	// damage: the first damage found that stops writes (damage.go); the check of the whole file runs
+	// once (verifyOnce), and verified is closed when it has ended (check.go).
+	damage     atomic.Pointer[Damage]
+	verifyOnce sync.Once
+	verified   chan struct{}
 }
 
 // Options tune Open; the zero value is what the product uses.
@@ -103,11 +110,15 @@ func Open(path string, opt Options) (*DB, error) {
 		}
 		return nil, err
 	}
-	db := &DB{bolt: b, path: path, roReason: roReason}
+	db := &DB{bolt: b, path: path, roReason: roReason, verified: make(chan struct{})}
 	if !opt.ReadOnly {
 		writePID(path)
 	}
-	if err := db.guard(func() error { return db.migrate(opt.ReadOnly) }); err != nil {
+	err = db.guard(func() error { return db.migrate(opt.ReadOnly) })
+	if err == nil {
+		err = db.contain("", db.missingBuckets)
+	}
+	if err != nil {
 		_ = db.Close()
 		if !exists {
 			removeStub(path)
@@ -182,15 +193,13 @@ func openBolt(path string, opt Options) (b *bolt.DB, err error) {
 	return b, nil
 }
 
-// guard runs fn, reporting a bbolt panic or memory fault (a damaged page) as a damaged file.
-func (db *DB) guard(fn func() error) (err error) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if p := recover(); p != nil {
-			err = damaged(db.path, panicCause(p))
-		}
-	}()
-	return fn()
+// guard runs fn at open, reporting a bbolt panic or memory fault (a damaged page) as a damaged file.
+func (db *DB) guard(fn func() error) error {
+	err := db.contain("", fn)
+	if d, ok := err.(*Damage); ok && !d.Record {
+		return damaged(db.path, errors.New(d.Cause))
+	}
+	return err
 }
 
 // panicCause turns a recovered fault into words for the admin: bbolt's own panics say what is wrong
@@ -272,8 +281,12 @@ func (db *DB) Path() string { return db.path }
 // Bolt exposes the underlying handle for packages that keep their own indexes (queue).
 func (db *DB) Bolt() *bolt.DB { return db.bolt }
 
-// Close releases the file lock.
+// Close releases the file lock (after the check of the whole file, if one is running).
 func (db *DB) Close() error {
+	if db.verified != nil {
+		db.verifyOnce.Do(func() { close(db.verified) }) // never asked for: not needed any more
+		<-db.verified
+	}
 	if db.bolt.IsReadOnly() {
 		return db.bolt.Close()
 	}
@@ -284,19 +297,34 @@ func (db *DB) Close() error {
 }
 
 // Tx is a transaction over the record buckets.
-type Tx struct{ tx *bolt.Tx }
+type Tx struct {
+	tx *bolt.Tx
+	db *DB // for naming the bucket of a fault inside a record read (within)
+}
+
+// within runs fn, reading bucket: a fault there is damage named with that bucket.
+func (tx *Tx) within(bucket []byte, fn func() error) error {
+	return tx.db.contain(string(bucket), fn)
+}
 
 // Bolt exposes the bbolt transaction for extra buckets owned by other packages.
 func (tx *Tx) Bolt() *bolt.Tx { return tx.tx }
 
 // View runs fn in a read-only transaction.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.bolt.View(func(t *bolt.Tx) error { return fn(&Tx{t}) })
+	return db.contain("", func() error { return db.bolt.View(func(t *bolt.Tx) error { return fn(&Tx{t, db}) }) })
 }
 
-// Update runs fn in a read-write transaction, committed only if fn returns nil.
+// Update runs fn in a read-write transaction, committed only if fn returns nil. Once damage that stops
+// writes has been found (Damaged), it refuses with that damage and writes nothing.
 func (db *DB) Update(fn func(*Tx) error) error {
-	return db.bolt.Update(func(t *bolt.Tx) error { return fn(&Tx{t}) })
+	if db.verified != nil {
+		db.verify()
+	}
+	if err := db.refusal(); err != nil {
+		return err
+	}
+	return db.contain("", func() error { return db.bolt.Update(func(t *bolt.Tx) error { return fn(&Tx{t, db}) }) })
 }
 
 // Record is implemented by every stored kind.
@@ -386,29 +414,44 @@ func (tx *Tx) Delete(r Record) error {
 // Get loads the record of kind T with id, or ErrNotFound.
 func Get[T any, P recordPtr[T]](tx *Tx, id uint64) (P, error) {
 	p := P(new(T))
-	v := tx.tx.Bucket(p.Bucket()).Get(Key(id))
+	var v []byte
+	if err := tx.within(p.Bucket(), func() error { v = tx.tx.Bucket(p.Bucket()).Get(Key(id)); return nil }); err != nil {
+		return nil, err
+	}
 	if v == nil {
 		return nil, fmt.Errorf("%s %d: %w", strings.TrimSuffix(string(p.Bucket()), "s"), id, ErrNotFound)
 	}
 	if err := json.Unmarshal(v, p); err != nil {
-		return nil, fmt.Errorf("%s %d is unreadable: %w", p.Bucket(), id, err)
+		return nil, unreadable(tx.tx, p.Bucket(), Key(id), err)
 	}
 	return p, nil
 }
 
 // Each calls fn for every record of kind T in id order until fn returns false.
 func Each[T any, P recordPtr[T]](tx *Tx, fn func(P) bool) error {
-	c := tx.tx.Bucket(P(new(T)).Bucket()).Cursor()
-	for k, v := c.First(); k != nil; k, v = c.Next() {
-		p := P(new(T))
-		if err := json.Unmarshal(v, p); err != nil {
-			return fmt.Errorf("%s %d is unreadable: %w", p.Bucket(), KeyID(k), err)
+	return eachFrom[T, P](tx, nil, fn)
+}
+
+// eachFrom is Each from the first key at or after from (nil: the first).
+func eachFrom[T any, P recordPtr[T]](tx *Tx, from []byte, fn func(P) bool) error {
+	name := P(new(T)).Bucket()
+	return tx.within(name, func() error {
+		c := tx.tx.Bucket(name).Cursor()
+		k, v := c.First()
+		if from != nil {
+			k, v = c.Seek(from)
 		}
-		if !fn(p) {
-			return nil
+		for ; k != nil; k, v = c.Next() {
+			p := P(new(T))
+			if err := json.Unmarshal(v, p); err != nil {
+				return unreadable(tx.tx, name, k, err)
+			}
+			if !fn(p) {
+				return nil
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // All returns every record of kind T in id order.

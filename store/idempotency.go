@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/binary"
 	"encoding/json"
-	"fmt"
 	"time"
 )
 
@@ -44,7 +43,7 @@ func GetIdempotent(tx *Tx, scope, key string) (*Idempotent, error) {
 	}
 	r := new(Idempotent)
 	if err := json.Unmarshal(v, r); err != nil {
-		return nil, fmt.Errorf("the idempotency record of key %q is unreadable: %w", key, err)
+		return nil, unreadable(tx.tx, bucketIdempotency, idemKey(scope, key), err)
 	}
 	return r, nil
 }

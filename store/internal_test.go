@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -39,5 +40,38 @@ func TestClassifySecretErrors(t *testing.T) {
 		if got := classifySecretError(errors.New(msg)); got != want {
 			t.Errorf("%q classified as %v, want %v", msg, got, want)
 		}
+	}
+}
+
+// TestContainTellsBugsFromDamage: a nil bucket used inside bbolt (a deleted bucket) is damage that
+// stops writes; a panic of our own code inside a transaction is a bug and goes on up with its stack.
+func TestContainTellsBugsFromDamage(t *testing.T) {
+	db, err := Open(filepath.Join(t.TempDir(), "vmmpm.db"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	bug := func() (p any) {
+		defer func() { p = recover() }()
+		_ = db.View(func(*Tx) error {
+			var counts []int
+			counts[len(counts)+1]++
+			return nil
+		})
+		return nil
+	}()
+	if s, _ := bug.(string); !strings.Contains(s, "index out of range") || !strings.Contains(s, "goroutine") {
+		t.Errorf("our own panic came back as %v", bug)
+	}
+	if db.Damaged() != nil {
+		t.Error("a bug of ours was taken for damage of the file")
+	}
+	err = db.View(func(tx *Tx) error { return tx.tx.Bucket([]byte("no such bucket")).Put(nil, nil) })
+	var d *Damage
+	if !errors.As(err, &d) || db.Damaged() == nil {
+		t.Fatalf("a missing bucket inside bbolt: %v", err)
+	}
+	if err := db.Save(&DataCenter{Name: "x"}); !errors.Is(err, ErrDamaged) {
+		t.Errorf("a write after the damage: %v", err)
 	}
 }

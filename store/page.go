@@ -1,21 +1,6 @@
 package store
 
-import (
-	"encoding/json"
-	"fmt"
-)
-
 // EachAfter calls fn for every record of kind T with an id above after, in id order, until fn returns false.
 func EachAfter[T any, P recordPtr[T]](tx *Tx, after uint64, fn func(P) bool) error {
-	c := tx.tx.Bucket(P(new(T)).Bucket()).Cursor()
-	for k, v := c.Seek(Key(after + 1)); k != nil; k, v = c.Next() {
-		p := P(new(T))
-		if err := json.Unmarshal(v, p); err != nil {
-			return fmt.Errorf("%s %d is unreadable: %w", p.Bucket(), KeyID(k), err)
-		}
-		if !fn(p) {
-			return nil
-		}
-	}
-	return nil
+	return eachFrom[T, P](tx, Key(after+1), fn)
 }

@@ -133,7 +133,7 @@ func getToken(tx *Tx, id uint64) (*Token, error) {
 	}
 	t := new(Token)
 	if err := json.Unmarshal(v, t); err != nil {
-		return nil, fmt.Errorf("token %d is unreadable: %w", id, err)
+		return nil, unreadable(tx.tx, bucketTokens, Key(id), err)
 	}
 	return t, nil
 }
@@ -148,7 +148,7 @@ func Tokens(tx *Tx) ([]*Token, error) {
 	err := b.ForEach(func(k, v []byte) error {
 		t := new(Token)
 		if err := json.Unmarshal(v, t); err != nil {
-			return fmt.Errorf("token %d is unreadable: %w", KeyID(k), err)
+			return unreadable(tx.tx, bucketTokens, k, err)
 		}
 		out = append(out, t)
 		return nil

@@ -136,7 +136,7 @@ func Webhooks(tx *Tx) ([]*Webhook, error) {
 	err := b.ForEach(func(k, v []byte) error {
 		w := new(Webhook)
 		if err := json.Unmarshal(v, w); err != nil {
-			return fmt.Errorf("webhook %d is unreadable: %w", KeyID(k), err)
+			return unreadable(tx.tx, bucketWebhooks, k, err)
 		}
 		out = append(out, w)
 		return nil
@@ -255,7 +255,7 @@ func PendingDeliveries(tx *Tx, after uint64, fn func(*Delivery) bool) error {
 	for k, v := c.Seek(Key(after + 1)); k != nil; k, v = c.Next() {
 		d := new(Delivery)
 		if err := decodeDelivery(v, d); err != nil {
-			return fmt.Errorf("delivery %d is unreadable: %w", KeyID(k), err)
+			return unreadable(tx.tx, bucketOutbox, k, err)
 		}
 		if !fn(d) {
 			return nil
@@ -322,7 +322,7 @@ func Deliveries(tx *Tx, keep func(*Delivery) bool, limit int) ([]Delivery, error
 		for k, v := c.Last(); k != nil && !full(); k, v = c.Prev() {
 			var d Delivery
 			if err := decodeDelivery(v, &d); err != nil {
-				return nil, fmt.Errorf("delivery %d is unreadable: %w", KeyID(k), err)
+				return nil, unreadable(tx.tx, bucketDelivered, k, err)
 			}
 			if keep == nil || keep(&d) {
 				out = append(out, d)
