@@ -48,7 +48,7 @@ func damagedEnv(t *testing.T, how string) *engineEnv {
 	t.Helper()
 	env := newEngineEnv(t, 0)
 	env.cli("tariff", "add", "--spec", env.spec)
-	env.cli("service", "create", "--tariff", "1", "--count", "12")
+	env.cli("service", "create", "--tariff", "1", "--count", "12", "--client", "dora@example.org")
 	switch how {
 	case "record":
 		damagetest.Record(t, env.db, "jobs", 3)
