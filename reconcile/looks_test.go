@@ -18,7 +18,6 @@ import (
 type warpClock struct {
 	mu     sync.Mutex
 	offset time.Duration
-	stop   chan struct{}
 }
 
 func (w *warpClock) Now() time.Time {
