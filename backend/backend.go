@@ -198,6 +198,8 @@ type Status struct {
 	Keyring string `json:"keyring,omitempty"`
 	// Quarantined is how many unreadable records were put in quarantine (vmmpm check lists them).
 	Quarantined int `json:"quarantined,omitempty"`
+	// ReconcileLooks is how many services are flagged for a reconcile look (queue.Looks).
+	ReconcileLooks int `json:"reconcile_looks,omitempty"`
 }
 
 // ModuleHealth is one module's state as the engine sees it.

@@ -149,6 +149,9 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 	if err != nil {
 		return nil, err
 	}
+	if st.ReconcileLooks, err = lookedFor(l.DB); err != nil {
+		return nil, err
+	}
 	mods, err := store.All[store.Module](l.DB)
 	if err != nil {
 		return nil, err
@@ -491,3 +494,17 @@ func unknownKind(kind string) error {
 }
 
 var _ Backend = (*Local)(nil)
+
+// lookedFor counts the services flagged for a reconcile look (a look naming no service counts alone).
+func lookedFor(db *store.DB) (int, error) {
+	looks, err := queue.Looks(db)
+	services := map[uint64]bool{}
+	n := 0
+	for _, lk := range looks {
+		if lk.ServiceID == 0 || !services[lk.ServiceID] {
+			n++
+		}
+		services[lk.ServiceID] = true
+	}
+	return n, err
+}

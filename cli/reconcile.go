@@ -72,6 +72,7 @@ func scanFailure(rep *reconcile.Report) error {
 }
 
 func printReport(w io.Writer, rep *reconcile.Report) {
+	printFlags(w, rep.Flagged)
 	if len(rep.Modules) == 0 {
 		fmt.Fprintln(w, "no modules to scan; add one with vmmpm module add")
 		return
@@ -120,6 +121,30 @@ func printReport(w io.Writer, rep *reconcile.Report) {
 		}
 	}
 	fmt.Fprintln(w, "act on one finding: vmmpm reconcile fix --module ID --service ID --action ACTION [--vm ID] --yes")
+}
+
+// printFlags lists the services flagged for a reconcile look first: why, and what this scan made of it.
+func printFlags(w io.Writer, flags []reconcile.Flag) {
+	if len(flags) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "flagged for a reconcile look (%d):\n", len(flags))
+	for _, f := range flags {
+		fmt.Fprintf(w, "  %s: %s; %s\n", flagSubject(f), f.Reason, f.Note)
+	}
+	fmt.Fprintln(w)
+}
+
+// flagSubject names a flag's service and module, as far as they are known.
+func flagSubject(f reconcile.Flag) string {
+	state := "still flagged"
+	if f.Looked {
+		state = "flag cleared"
+	}
+	if f.ServiceID == 0 {
+		return fmt.Sprintf("a job of module %s (%s)", zeroDash(f.ModuleID), state)
+	}
+	return fmt.Sprintf("service %d of module %s (%s)", f.ServiceID, zeroDash(f.ModuleID), state)
 }
 
 // act runs an action through the backend: unconfirmed, it prints what would be done and refuses to go

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"vmmpm/internal/damagetest"
 	"vmmpm/reconcile"
 	"vmmpm/store"
 )
@@ -112,4 +113,31 @@ func TestReconcileCommands(t *testing.T) {
 		t.Fatalf("unknown module: exit %d", code)
 	}
 	requireSentence(t, errOut, "module 9 does not exist")
+}
+
+// TestReconcileListsFlaggedServices: a queued open's record overwritten with garbage is put in
+// quarantine by the engine; status says a service needs a reconcile look, the scan lists it first with
+// why (and in --json's flagged), takes the flag down, and status then says nothing of it.
+func TestReconcileListsFlaggedServices(t *testing.T) {
+	env := damagedEnv(t, "record")
+	env.cli("engine", "--until-idle")
+	const line = "reconcile: 1 service(s) need a reconcile look: vmmpm reconcile"
+	if out := env.cli("status"); !strings.Contains(out, line) {
+		t.Fatalf("status after the quarantine:\n%s", out)
+	}
+	rep := decodeJSON[reconcile.Report](t, env.cli("reconcile", "--json"))
+	if len(rep.Flagged) != 1 || rep.Flagged[0].ServiceID != 3 || rep.Flagged[0].JobID != 3 || !rep.Flagged[0].Looked {
+		t.Fatalf("--json flagged: %+v; want service 3, by job 3, looked at", rep.Flagged)
+	}
+	if out := env.cli("status"); strings.Contains(out, "reconcile look") {
+		t.Errorf("status after the scan still asks for a look:\n%s", out)
+	}
+	env.cli("service", "create", "--tariff", "1", "--client", "dora@example.org")
+	damagetest.Record(t, env.db, "jobs", 13)
+	env.cli("engine", "--until-idle")
+	out := env.cli("reconcile")
+	first := "flagged for a reconcile look (1):\n  service 13 of module 1 (flag cleared): job 13's record was unreadable and is in quarantine"
+	if !strings.HasPrefix(out, first) {
+		t.Errorf("the report does not begin with the flagged service:\n%s", out)
+	}
 }

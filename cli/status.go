@@ -67,6 +67,9 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 	if st.Quarantined > 0 {
 		fmt.Fprintf(w, "damage:    %d unreadable record(s) put in quarantine; vmmpm check lists them and the services that need vmmpm reconcile\n", st.Quarantined)
 	}
+	if st.ReconcileLooks > 0 {
+		fmt.Fprintf(w, "reconcile: %d service(s) need a reconcile look: vmmpm reconcile\n", st.ReconcileLooks)
+	}
 	if st.Server {
 		fmt.Fprintf(w, "engine:    %s\n", st.Engine)
 		if st.Engine.Paused {

@@ -1,6 +1,8 @@
 package queue
 
 import (
+	"encoding/binary"
+	"errors"
 	"slices"
 	"strings"
 
@@ -60,7 +62,8 @@ func StoredCounts(db *store.DB) (map[uint64]ModuleCounts, error) {
 }
 
 // Page returns jobs in one state ("" = every state), newest first, skipping offset, at most limit,
-// and how many there are in all. The ids come from an in-memory index, so the cost is O(limit) reads
+// and how many there are in all. A record that does not decode is a JobUnreadable placeholder in its
+// place, so a damaged record shows in the jobs pane instead of vanishing from it. The ids come from an in-memory index, so the cost is O(limit) reads
 // whatever the history size.
 func (e *Engine) Page(state string, offset, limit int) ([]store.Job, int, error) {
 	if state != "" && stateCode(state) == 0 {
@@ -86,13 +89,32 @@ func (e *Engine) Page(state string, offset, limit int) ([]store.Job, int, error)
 			}
 		}
 		for _, id := range ids {
-			if j, err := store.Get[store.Job](tx, id); err == nil { // pruned meanwhile: skip
+			j, err := store.Get[store.Job](tx, id)
+			var d *store.Damage
+			switch {
+			case err == nil:
 				jobs = append(jobs, *j)
-			}
+			case errors.As(err, &d):
+				jobs = append(jobs, unreadableJob(tx, id, d))
+			} // else pruned meanwhile: skip
 		}
 		return nil
 	})
 	return jobs, total, err
+}
+
+// JobUnreadable is the state of Page's placeholder for a job whose record does not decode: the row
+// keeps its place, its Error is the damage's sentence, and no action takes it.
+const JobUnreadable = "unreadable"
+
+func unreadableJob(tx *store.Tx, id uint64, d *store.Damage) store.Job {
+	j := store.Job{ID: id, State: JobUnreadable, Error: d.Error()}
+	if idx := tx.Bolt().Bucket(bucketIndex); idx != nil {
+		if v := idx.Get(store.Key(id)); len(v) == 9 {
+			j.ModuleID = binary.BigEndian.Uint64(v[1:])
+		}
+	}
+	return j
 }
 
 // Job returns one job as last committed.

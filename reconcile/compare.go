@@ -65,14 +65,7 @@ func (c *comparison) add(v *VM) {
 func (c *comparison) mine(s *store.Service) bool  { return s.ModuleID == c.m.ID }
 func (c *comparison) known(s *store.Service) bool { return c.group[s.ModuleID] }
 
-// settled: the service is open (active or suspended) or deleted, and nothing of it is queued or running.
-func (c *comparison) settled(s *store.Service) bool {
-	switch s.Status {
-	case store.ServiceActive, store.ServiceSuspended, store.ServiceDeleted:
-		return !c.snap.busy[s.ID]
-	}
-	return false
-}
+func (c *comparison) settled(s *store.Service) bool { return c.snap.settled(s) }
 
 // claimed are the VMs a service holds: the one it records and those named for it.
 func (c *comparison) claimed(s *store.Service) []*VM {

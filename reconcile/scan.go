@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/vmm"
 )
@@ -69,6 +70,7 @@ type snapshot struct {
 	tariffs  map[uint64]*store.Tariff
 	marks    map[uint64]map[uint64]Mark
 	busy     map[uint64]bool
+	looks    []queue.Look // the services flagged for a reconcile look
 }
 
 func (s *Scanner) snapshot(q Query) (*snapshot, error) {
@@ -93,6 +95,9 @@ func (s *Scanner) snapshot(q Query) (*snapshot, error) {
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if snap.looks, err = queue.Looks(s.DB); err != nil {
 		return nil, err
 	}
 	if q.Module != 0 && snap.module(q.Module) == nil {
@@ -181,6 +186,7 @@ func (s *Scanner) Scan(ctx context.Context, q Query, onProgress func(Progress)) 
 		rep.Modules = append(rep.Modules, mr)
 		rep.Findings = append(rep.Findings, fs...)
 	}
+	rep.Flagged = snap.flags(q, rep.Modules, rep.Findings)
 	return rep, nil
 }
 
@@ -486,5 +492,5 @@ func (s *Scanner) ScanAndRecord(ctx context.Context, q Query, onProgress func(Pr
 		}
 		out[m.ID] = rec
 	}
-	return rep, out, nil
+	return rep, out, s.clearLooked(rep)
 }

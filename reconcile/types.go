@@ -110,6 +110,8 @@ func (m *ModuleReport) Failed() bool { return m.Error != "" || len(m.Unreadable)
 
 // Report is a scan of one or more modules.
 type Report struct {
+	// Flagged are the services flagged for a reconcile look and what this scan made of each.
+	Flagged  []Flag         `json:"flagged"`
 	Findings []Finding      `json:"findings"`
 	Modules  []ModuleReport `json:"modules"`
 }

@@ -3,6 +3,7 @@ package jobs
 import (
 	"github.com/charmbracelet/lipgloss"
 
+	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/ui/theme"
 )
@@ -27,5 +28,6 @@ func newStyles(t *theme.Theme) styles {
 		style := t.State(st)
 		s.state[st] = &style
 	}
+	s.state[queue.JobUnreadable] = &s.err // Page's placeholder for a record that does not decode
 	return s
 }

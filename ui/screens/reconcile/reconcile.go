@@ -500,7 +500,7 @@ func (m *Model) head(w int) string {
 	if m.rep == nil {
 		return m.styles.faint.Render("no scan yet: ctrl+r scans")
 	}
-	var lines []string
+	lines := m.flagLines()
 	for _, mr := range m.rep.Modules {
 		if mr.Error != "" {
 			lines = append(lines, m.styles.bad.Render(fmt.Sprintf("module %d %s: not read: %s", mr.ModuleID, mr.Name, mr.Error)))
@@ -524,6 +524,26 @@ func (m *Model) head(w int) string {
 	}
 	lines = append(lines, m.styles.faint.Render(fmt.Sprintf("scanned %s ago · read-only: nothing was changed in VMmanager", common.Age(m.ctx.Now(), m.at))))
 	return lipgloss.NewStyle().Width(w).Render(strings.Join(lines, "\n"))
+}
+
+// maxFlagLines bounds the flagged services drawn above the modules, so the findings keep their room.
+const maxFlagLines = 4
+
+// flagLines are the services flagged for a reconcile look, first: why, and what the scan made of it.
+func (m *Model) flagLines() []string {
+	var lines []string
+	for i, f := range m.rep.Flagged {
+		if i == maxFlagLines {
+			lines = append(lines, m.styles.faint.Render(fmt.Sprintf("… and %d more flagged (vmmpm reconcile lists them all)", len(m.rep.Flagged)-i)))
+			break
+		}
+		who, style := "flagged: service "+id(f.ServiceID), m.styles.warn
+		if f.Looked {
+			who, style = "looked at: service "+id(f.ServiceID), m.styles.faint
+		}
+		lines = append(lines, style.Render(fmt.Sprintf("%s: %s; %s", who, f.Reason, f.Note)))
+	}
+	return lines
 }
 
 func (m *Model) detail(w int) string {
