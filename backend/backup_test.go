@@ -1,17 +1,16 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"vmmpm/internal/termtest"
 	"vmmpm/store"
 )
 
@@ -31,24 +30,6 @@ func TestFirstBackup(t *testing.T) {
 			t.Errorf("firstBackup(%v) = %v, want %v", c.names, got, c.want)
 		}
 	}
-}
-
-// syncBuffer is a log destination the schedule's goroutine writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // waitBackups polls the schedule's status until ok says it is what the test waits for.
@@ -85,7 +66,7 @@ func TestBackupScheduleTakesOneAndRotates(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("mine"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs termtest.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	stop := l.StartBackupSchedule(context.Background(), BackupSchedule{Dir: dir, Keep: 2}, log)
 	st := waitBackups(t, l, func(s *BackupStatus) bool { return s.Last != nil })
@@ -124,7 +105,7 @@ func TestBackupScheduleFailureShown(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs termtest.SyncBuffer
 	stop := l.StartBackupSchedule(context.Background(), BackupSchedule{Dir: filepath.Join(file, "backups"), Keep: 3},
 		slog.New(slog.NewTextHandler(&logs, nil)))
 	defer stop()

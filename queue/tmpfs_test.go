@@ -1,17 +1,16 @@
 package queue
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"vmmpm/internal/disktest"
+	"vmmpm/internal/termtest"
 	"vmmpm/store"
 	"vmmpm/vmm/sim"
 )
@@ -33,7 +32,7 @@ func TestFullTmpfsPausesAndResumes(t *testing.T) {
 		CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1}
 	f.must(f.db.Save(f.tariff))
 
-	var logBuf syncBuffer
+	var logBuf termtest.SyncBuffer
 	opt := fastOptions()
 	opt.Logger = slog.New(slog.NewTextHandler(&logBuf, nil))
 	e := f.engine(opt)
@@ -119,22 +118,4 @@ func grepLines(s, word string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-// syncBuffer is a bytes.Buffer safe for the engine's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
