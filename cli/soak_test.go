@@ -97,8 +97,8 @@ func TestServeSoakKills(t *testing.T) {
 	const total = 1000
 	rng := rand.New(rand.NewPCG(1, 2))
 	for k := range kills {
-		// a random moment: after 5 to 60 more events reached the first client
-		want := followers[0].seen() + 5 + rng.IntN(56)
+		// a random moment: after 3 to 27 more events reached the first client
+		want := followers[0].seen() + 3 + rng.IntN(25)
 		for n := 0; followers[0].seen() < want && ctx.Err() == nil; n++ {
 			if n%100 == 99 && finishedJobs(ctx, c) >= total {
 				break // the work ran out before the moment came

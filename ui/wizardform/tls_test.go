@@ -250,6 +250,7 @@ func TestAccessibleWizardPins(t *testing.T) {
 	c.answer("Number of queues", "")
 	c.expect("pinned, SHA-256 " + shortFingerprint(l.Fingerprint))
 	c.answer("Save this module?", "")
+	c.expect(`Saved module "KVM a11y pinned" with id`) // a failed save asks again: fail here, not hang below
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

@@ -116,3 +116,16 @@ func (m *Model) View() string {
 	}
 	return m.box.Render(q + "\n\n" + m.input.View() + "\n\n" + foot)
 }
+
+// Route gives msg to the open question *ask, if any, and reports whether it took it; an answered
+// question is cleared. Screens call it first in their key handling.
+func Route(ask **Model, msg tea.KeyMsg) (tea.Cmd, bool) {
+	if *ask == nil {
+		return nil, false
+	}
+	done, cmd := (*ask).Update(msg)
+	if done {
+		*ask = nil
+	}
+	return cmd, true
+}

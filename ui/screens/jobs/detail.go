@@ -94,11 +94,7 @@ func (d *Detail) Update(msg tea.Msg) tea.Cmd {
 }
 
 func (d *Detail) onKey(msg tea.KeyMsg) tea.Cmd {
-	if d.ask != nil {
-		done, cmd := d.ask.Update(msg)
-		if done {
-			d.ask = nil
-		}
+	if cmd, took := confirm.Route(&d.ask, msg); took {
 		return cmd
 	}
 	k := d.ctx.Keys

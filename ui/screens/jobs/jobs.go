@@ -301,11 +301,7 @@ func index(jobs []store.Job, id uint64) int {
 }
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
-	if m.ask != nil {
-		done, cmd := m.ask.Update(msg)
-		if done {
-			m.ask = nil
-		}
+	if cmd, took := confirm.Route(&m.ask, msg); took {
 		return cmd
 	}
 	before := m.table.Offset()

@@ -134,11 +134,7 @@ func (m *Model) Update(msg tea.Msg) tea.Cmd {
 }
 
 func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
-	if m.ask != nil {
-		done, cmd := m.ask.Update(msg)
-		if done {
-			m.ask = nil
-		}
+	if cmd, took := confirm.Route(&m.ask, msg); took {
 		return cmd
 	}
 	if key.Matches(msg, m.ctx.Keys.Cancel) {
