@@ -113,8 +113,9 @@ func (e *Engine) deliver(ctx context.Context) {
 				e.hooks.Notify()
 			}
 		}()
+		defer unsubscribe()
+		defer store.LogPanic(nil, "webhook deliveries")
 		_ = e.hooks.Run(ctx)
-		unsubscribe()
 	}()
 }
 

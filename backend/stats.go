@@ -23,6 +23,7 @@ func (l *Local) startStats(eng *queue.Engine) {
 	done := make(chan struct{})
 	go func() { // seeding waits for the scheduler's load: a first frame does not wait for it
 		defer close(done)
+		defer store.LogPanic(nil, "the figures (vmmpm stats)")
 		if lanes, err := eng.Lanes(); err == nil {
 			c.SeedLanes(lanes)
 		}

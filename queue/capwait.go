@@ -131,6 +131,7 @@ func (e *Engine) capProbeEvery() time.Duration { return 10 * e.opt.PollEvery }
 
 // probeCapacity asks VMmanager for room until there is some, then lets the module's opens go on.
 func (e *Engine) probeCapacity(ctx context.Context, w *capWait) {
+	defer store.ExitOnPanic() // the opens it holds would wait for ever
 	t := time.NewTicker(e.capProbeEvery())
 	defer t.Stop()
 	for {

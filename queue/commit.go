@@ -196,6 +196,7 @@ func (c *committer) close() {
 }
 
 func (c *committer) loop() {
+	defer store.ExitOnPanic() // nothing can write the engine's changes in its stead
 	defer close(c.stopped)
 	for {
 		select {

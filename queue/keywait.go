@@ -74,6 +74,7 @@ func (e *Engine) waitForKeyring(js *jobState, op *Op, cause string, se *store.Se
 // probeKeyring asks the keyring for the password that failed until it answers (found or not), then
 // lets the jobs go on.
 func (e *Engine) probeKeyring(ctx context.Context, w *keyWait) {
+	defer store.ExitOnPanic() // the jobs it holds would wait for ever
 	t := time.NewTicker(keyProbeEvery)
 	defer t.Stop()
 	for {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -34,4 +35,25 @@ func Recovered(r any) error {
 		return nil
 	}
 	return CrashReport(r, debug.Stack())
+}
+
+// ExitOnPanic, deferred at the top of a goroutine nothing in the process can stand in for (the engine's
+// committer, its probes), turns a panic into the crash report's sentence on stderr and exit 1: the
+// file holds what was committed, and the next start goes on from there. Never a stack on the terminal.
+func ExitOnPanic() {
+	if err := Recovered(recover()); err != nil {
+		fmt.Fprintln(os.Stderr, "vmmpm: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+// LogPanic, deferred at the top of a goroutine whose work may stop alone (the figures, webhook
+// deliveries), turns a panic into a crash report and one log line saying what stopped; the rest goes on.
+func LogPanic(log *slog.Logger, what string) {
+	if err := Recovered(recover()); err != nil {
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error(what+" stopped; the rest goes on", "error", err.Error())
+	}
 }

@@ -30,6 +30,8 @@ func TestMain(m *testing.M) {
 		os.Exit(holdDB(os.Getenv(envDB)))
 	case "keyring":
 		os.Exit(tryKeyring())
+	case "panic":
+		panicInGoroutine()
 	default:
 		fmt.Fprintf(os.Stderr, "unknown %s %q\n", envRole, os.Getenv(envRole))
 		os.Exit(2)

@@ -236,7 +236,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			}
 			head := l.items[0]
 			l.inflight, busy = true, busy+1
-			go func() { results <- d.attempt(ctx, k, w, head) }()
+			go func() { results <- d.attemptSafely(ctx, k, w, head) }()
 		}
 		next := d.opt.Poll
 		if len(r.wait) > 0 {
@@ -389,6 +389,17 @@ func (d *Deliverer) backoff(attempts int) time.Duration {
 	}
 	b = min(b, d.opt.MaxRetry)
 	return time.Duration(float64(b) * (0.9 + 0.2*rand.Float64()))
+}
+
+// attemptSafely is attempt with a panic turned into a failed attempt (and a crash report): Run counts
+// on one result per attempt it started.
+func (d *Deliverer) attemptSafely(ctx context.Context, k laneKey, w store.Webhook, dl *store.Delivery) (r result) {
+	defer func() {
+		if err := store.Recovered(recover()); err != nil {
+			r = result{key: k, dl: dl, err: err, at: d.opt.Now()}
+		}
+	}()
+	return d.attempt(ctx, k, w, dl)
 }
 
 // attempt posts one delivery.
