@@ -81,6 +81,7 @@ func TestStalePictureAfterServerGone(t *testing.T) {
 	}
 	lanes := func() string { term.Key("7"); return term.Wait("vmm6-1-1", "vmm6-1-2", "fra-kvm") }()
 	uitest.MustNot(t, lanes, "reading the figures")
+	uitest.MustNot(t, lanes, "nothing listens on") // the status line says the server is gone; the screen does not again
 	term.Key("2")
 	services := term.Wait("vps1.example.net")
 	uitest.Must(t, services, "fra-kvm", "203.0.113.6", "VPS S")

@@ -50,7 +50,7 @@ func (m *Model) View() string {
 	out = append(out, lanes...)
 	out = append(out, "")
 	out = append(out, panel...)
-	if m.err != nil {
+	if m.err != nil && !common.Unreachable(m.err) { // the stale mark and the status line say that one
 		out = append(out, m.styles.err.Render(common.Sentence(m.err)))
 	}
 	for i := range out {
