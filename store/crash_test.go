@@ -19,8 +19,8 @@ func panicInGoroutine() {
 	go func() {
 		defer close(done)
 		defer store.ExitOnPanic()
-		var m map[string]int
-		m["x"]++ // a real runtime panic: assignment to a nil map
+		var jobs []int
+		_ = jobs[len(os.Args)+2] // a real runtime panic: index out of range
 	}()
 	<-done
 	os.Exit(0) // not reached: ExitOnPanic exits 1
