@@ -27,15 +27,6 @@ var (
 	ErrIdempotencyReused = errors.New("idempotency key reused for another request")
 )
 
-// classed is a sentence that errors.Is matches against a sentinel.
-type classed struct {
-	msg   string
-	class error
-}
-
-func (e *classed) Error() string        { return e.msg }
-func (e *classed) Is(target error) bool { return target == e.class }
-
 // Idempotency is an idempotency key with what identifies the request it came with.
 type Idempotency struct {
 	Key string `json:"key"`
@@ -208,9 +199,9 @@ func (l *Local) remembered(ctx context.Context, tx *store.Tx, in *Idempotency, o
 		return false, err
 	}
 	if rec.Request != in.Request {
-		return false, &classed{class: ErrIdempotencyReused, msg: fmt.Sprintf(
+		return false, store.Classed(ErrIdempotencyReused, fmt.Sprintf(
 			"Idempotency-Key %q was first used at %s for another request (%s with a different body); send a new key for a new request",
-			in.Key, rec.At.UTC().Format(time.RFC3339), rec.Call)}
+			in.Key, rec.At.UTC().Format(time.RFC3339), rec.Call))
 	}
 	return true, json.Unmarshal(rec.Result, out)
 }
@@ -558,13 +549,13 @@ func (l *Local) Authenticate(_ context.Context, secret, role string) (*store.Tok
 	now := time.Now()
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		return nil, &classed{class: ErrUnauthenticated, msg: "the token is not known: it was removed, or mistyped; make one with vmmpm token add"}
+		return nil, store.Classed(ErrUnauthenticated, "the token is not known: it was removed, or mistyped; make one with vmmpm token add")
 	case err != nil:
 		return nil, err
 	case t.Expired(now):
-		return nil, &classed{class: ErrUnauthenticated, msg: fmt.Sprintf("token %q expired at %s; make a new one with vmmpm token add", t.Name, t.ExpiresAt.UTC().Format(time.RFC3339))}
+		return nil, store.Classed(ErrUnauthenticated, fmt.Sprintf("token %q expired at %s; make a new one with vmmpm token add", t.Name, t.ExpiresAt.UTC().Format(time.RFC3339)))
 	case !store.RoleAllows(t.Role, role):
-		return nil, &classed{class: ErrForbidden, msg: fmt.Sprintf("token %q has the role %s, and this call needs %s; use a token with that role (vmmpm token add NAME --role %s)", t.Name, t.Role, role, role)}
+		return nil, store.Classed(ErrForbidden, fmt.Sprintf("token %q has the role %s, and this call needs %s; use a token with that role (vmmpm token add NAME --role %s)", t.Name, t.Role, role, role))
 	}
 	if now.Sub(t.LastUsed) > touchEvery && l.touching.CompareAndSwap(false, true) {
 		id := t.ID

@@ -249,6 +249,10 @@ type classedError struct {
 func (e *classedError) Error() string        { return e.msg }
 func (e *classedError) Is(target error) bool { return target == e.class }
 
+// Classed is the sentence msg, matched by errors.Is against class: for other packages' refusals that
+// are one sentence to show and a sentinel to test.
+func Classed(class error, msg string) error { return &classedError{class: class, msg: msg} }
+
 func damaged(path string, cause error) error {
 	return &classedError{class: ErrDamaged, msg: fmt.Sprintf("database %s is damaged or not a vmmpm database (%v) and was left untouched; restore it from a backup or use --db for another file", path, cause)}
 }
