@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"vmmpm/store"
+	"vmmpm/vmm"
 )
 
 type boltTx = bolt.Tx
@@ -73,7 +74,7 @@ func benchFixture(b *testing.B, lanes int) (*store.DB, *store.Tariff) {
 func sleepExecutor(d time.Duration) Executor {
 	return ExecutorFunc(func(ctx context.Context, _ *Op) (Result, error) {
 		if d > 0 {
-			return Result{}, sleepCtx(ctx, d)
+			return Result{}, vmm.Sleep(ctx, d)
 		}
 		return Result{}, nil
 	})
@@ -250,7 +251,7 @@ func BenchmarkMakespan(b *testing.B) {
 		for range n {
 			wg.Go(func() {
 				for range (m + n - 1) / n {
-					_ = sleepCtx(context.Background(), lat)
+					_ = vmm.Sleep(context.Background(), lat)
 				}
 			})
 		}

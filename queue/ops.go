@@ -202,7 +202,7 @@ func whenFree[T any](ctx context.Context, x *vmmExecutor, op *Op, call func() (T
 		if !logged {
 			op.Logf("VM %d is busy with another task in VMmanager; trying again until it is free (%s)", op.Service.VM.HostID, vmm.Describe(err))
 		}
-		if err := sleepCtx(ctx, pause); err != nil {
+		if err := vmm.Sleep(ctx, pause); err != nil {
 			return v, err
 		}
 		pause = min(2*pause, 15*x.poll)
@@ -764,7 +764,7 @@ func (x *vmmExecutor) adopt(ctx context.Context, c *vmm.Client, op *Op, h *vmm.H
 		op.Service.VM.HostID = h.ID
 	}
 	for h.State == "creating" {
-		if err := sleepCtx(ctx, x.poll); err != nil {
+		if err := vmm.Sleep(ctx, x.poll); err != nil {
 			return err
 		}
 		var err error
@@ -884,17 +884,6 @@ func (x *vmmExecutor) waitAlone(ctx context.Context, c *vmm.Client, ref vmm.Task
 		return err
 	}
 	return c.WaitTask(ctx, ref, x.poll)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // capacity is the module's free room: the last reading when younger than maxAge, else a new one.

@@ -374,7 +374,7 @@ func whenFree[T any](ctx context.Context, w *writer, call func() (T, error)) (T,
 		if !errors.Is(err, ErrBusy) || !time.Now().Before(deadline) {
 			return v, err
 		}
-		if serr := sleep(ctx, min(w.spec.Poll*time.Duration(attempt), maxCleanupPause)); serr != nil {
+		if serr := Sleep(ctx, min(w.spec.Poll*time.Duration(attempt), maxCleanupPause)); serr != nil {
 			return v, err
 		}
 	}
@@ -587,13 +587,15 @@ func (w *writer) waitGone(ctx context.Context, limit time.Duration) (bool, error
 		case !time.Now().Before(deadline):
 			return false, nil
 		}
-		if err := sleep(ctx, w.spec.Poll); err != nil {
+		if err := Sleep(ctx, w.spec.Poll); err != nil {
 			return false, err
 		}
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends (its error then): the pause between polls of VMmanager, here and
+// in the engine.
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -648,7 +650,7 @@ func (w *writer) cleanup(ctx context.Context) {
 		if last == nil {
 			last = gerr
 		}
-		if sleep(cctx, min(w.spec.Poll*time.Duration(attempt), maxCleanupPause)) != nil {
+		if Sleep(cctx, min(w.spec.Poll*time.Duration(attempt), maxCleanupPause)) != nil {
 			break
 		}
 	}
