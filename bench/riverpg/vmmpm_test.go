@@ -41,11 +41,7 @@ type vmmpmSide struct {
 
 func newVmmpmSide(b *testing.B, lanes int) *vmmpmSide {
 	b.Helper()
-	db, err := store.Open(storeAddr(b), store.Options{})
-	if err != nil {
-		b.Fatalf("store.Open on the %s store: %v (unset %s to run the vmmpm side on bbolt)", storeKind(), err, storeEnv)
-	}
-	b.Cleanup(func() { _ = db.Close() })
+	db := openStore(b)
 	dc := &store.DataCenter{Name: "dc"}
 	dept := &store.Department{Name: "ops"}
 	save(b, db, dc, dept)
@@ -64,6 +60,23 @@ func newVmmpmSide(b *testing.B, lanes int) *vmmpmSide {
 	}
 	b.Cleanup(func() { _ = e.Close() })
 	return &vmmpmSide{db: db, e: e, module: m.ID, tariff: t.ID}
+}
+
+// openStore opens the store at storeAddr. A store that cannot open PostgreSQL takes the address for
+// a file name; the benchmark runs in a folder of its own so that file is found, and refused.
+func openStore(b *testing.B) *store.DB {
+	b.Helper()
+	addr := storeAddr(b)
+	b.Chdir(b.TempDir())
+	db, err := store.Open(addr, store.Options{})
+	if err != nil {
+		b.Fatalf("store.Open on the %s store: %v (unset %s to run the vmmpm side on bbolt)", storeKind(), err, storeEnv)
+	}
+	b.Cleanup(func() { _ = db.Close() })
+	if _, err := os.Stat(addr); err == nil && storeKind() == "postgres" {
+		b.Fatalf("this vmmpm's store.Open made a bbolt file named after the PostgreSQL address instead of opening it; unset %s until the store opens postgres:// addresses", storeEnv)
+	}
+	return db
 }
 
 func save(b *testing.B, db *store.DB, records ...store.Record) {
