@@ -13,10 +13,9 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"vmmpm/backend"
 	"vmmpm/store"
+	"vmmpm/store/kv"
 )
 
 // syncBuf is a log buffer safe for the server's goroutines.
@@ -41,8 +40,8 @@ func (s *syncBuf) String() string {
 func digest(t testing.TB, db *store.DB) string {
 	t.Helper()
 	h := sha256.New()
-	err := db.Bolt().View(func(tx *bolt.Tx) error {
-		return tx.ForEach(func(name []byte, b *bolt.Bucket) error {
+	err := db.KV().View(func(tx kv.Tx) error {
+		return tx.ForEach(func(name []byte, b kv.Bucket) error {
 			if strings.HasPrefix(string(name), "stats") {
 				return nil
 			}

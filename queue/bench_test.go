@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"vmmpm/store"
+	"vmmpm/store/kv"
 	"vmmpm/vmm"
 )
 
@@ -39,7 +40,7 @@ func putPlain(tx *boltTx, j *store.Job) error {
 	if err := bk.Put(store.Key(j.ID), v); err != nil {
 		return err
 	}
-	return putEntries(tx, j)
+	return putEntries(kv.BoltTx(tx), j)
 }
 
 // benchFixture is a database with one module (queues on, lanes lanes) and a tariff, no emulator:
@@ -115,7 +116,7 @@ func BenchmarkDurableThroughput(b *testing.B) {
 			const rounds = 10
 			for b.Loop() {
 				for r := range rounds {
-					g := newPlainGroup(db.Bolt())
+					g := newPlainGroup(db.BoltFile())
 					if r%2 == 1 {
 						group += plainBolt(b, db, jobs/rounds, w, g.commit)
 					}
@@ -259,7 +260,7 @@ func BenchmarkMakespan(b *testing.B) {
 		sleeps += time.Since(start)
 		start = time.Now()
 		for i := range (m + n - 1) / n { // one durable commit per hand-over, on the same file
-			if err := db.Bolt().Update(func(tx *boltTx) error {
+			if err := db.BoltFile().Update(func(tx *boltTx) error {
 				return tx.Bucket([]byte("meta")).Put([]byte("bench"), []byte{byte(i)})
 			}); err != nil {
 				b.Fatal(err)

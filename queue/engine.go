@@ -337,10 +337,10 @@ func (e *Engine) load() error {
 func (e *Engine) readUnfinished() (states []jobState, stale bool, err error) {
 	err = e.db.View(func(tx *store.Tx) error { // counts and entries from one snapshot
 		n := 0
-		for _, c := range readCounts(tx.Bolt()) {
+		for _, c := range readCounts(tx.KV()) {
 			n += c.unfinished()
 		}
-		b, idx := tx.Bolt().Bucket(bucketUnfinished), tx.Bolt().Bucket(bucketIndex)
+		b, idx := tx.KV().Bucket(bucketUnfinished), tx.KV().Bucket(bucketIndex)
 		if b == nil || idx == nil {
 			stale = n > 0
 			return nil

@@ -10,9 +10,8 @@ import (
 	"sync"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"vmmpm/store"
+	"vmmpm/store/kv"
 )
 
 // bucketIndex maps job id → [state byte][module id, 8 bytes big-endian]. It is written in the same
@@ -81,7 +80,7 @@ func schedJob(id uint64, v []byte) (j store.Job, ok bool) {
 var bucketCounts = []byte("queue_counts")
 
 // addCount adds d to the count of the index value v's module and state.
-func addCount(b *bolt.Bucket, v []byte, d int64) error {
+func addCount(b kv.Bucket, v []byte, d int64) error {
 	ka := countKey(v)
 	k := ka[:]
 	n := d
@@ -102,7 +101,7 @@ func countKey(v []byte) (k [9]byte) {
 }
 
 // readCounts returns the stored counts by module.
-func readCounts(bt *bolt.Tx) map[uint64]*ModuleCounts {
+func readCounts(bt kv.Tx) map[uint64]*ModuleCounts {
 	out := map[uint64]*ModuleCounts{}
 	b := bt.Bucket(bucketCounts)
 	if b == nil {
@@ -127,12 +126,12 @@ func putJob(tx *store.Tx, j *store.Job) error {
 	if err := tx.Put(j); err != nil {
 		return err
 	}
-	return putEntries(tx.Bolt(), j)
+	return putEntries(tx.KV(), j)
 }
 
 // putEntries writes what the queue keeps beside a job record: its index entry, its scheduling entry
 // and the counts.
-func putEntries(bt *bolt.Tx, j *store.Job) error {
+func putEntries(bt kv.Tx, j *store.Job) error {
 	b, err := bt.CreateBucketIfNotExists(bucketIndex)
 	if err != nil {
 		return err
@@ -172,7 +171,7 @@ func putEntries(bt *bolt.Tx, j *store.Job) error {
 // deleteFinishedJob removes a finished job and its index entry, returning what the index held and the
 // job's type; ok is false (and nothing is deleted) when the job is not finished.
 func deleteFinishedJob(tx *store.Tx, id uint64) (state string, module uint64, typ string, ok bool) {
-	b := tx.Bolt().Bucket(bucketIndex)
+	b := tx.KV().Bucket(bucketIndex)
 	if b == nil {
 		return "", 0, "", false
 	}
@@ -181,12 +180,12 @@ func deleteFinishedJob(tx *store.Tx, id uint64) (state string, module uint64, ty
 		return "", 0, "", false
 	}
 	state, module = stateName(v[0]), binary.BigEndian.Uint64(v[1:])
-	if cb := tx.Bolt().Bucket(bucketCounts); cb != nil {
+	if cb := tx.KV().Bucket(bucketCounts); cb != nil {
 		if err := addCount(cb, v, -1); err != nil {
 			return "", 0, "", false
 		}
 	}
-	if v := tx.Bolt().Bucket((&store.Job{}).Bucket()).Get(store.Key(id)); v != nil {
+	if v := tx.MustBucket((&store.Job{}).Bucket()).Get(store.Key(id)); v != nil {
 		var j struct {
 			Type string `json:"type"`
 		}
@@ -197,7 +196,7 @@ func deleteFinishedJob(tx *store.Tx, id uint64) (state string, module uint64, ty
 		return "", 0, "", false
 	}
 	_ = tx.Delete(&store.Job{ID: id})
-	if u := tx.Bolt().Bucket(bucketUnfinished); u != nil {
+	if u := tx.KV().Bucket(bucketUnfinished); u != nil {
 		_ = u.Delete(store.Key(id))
 	}
 	return state, module, typ, true
@@ -209,7 +208,7 @@ func deleteFinishedJob(tx *store.Tx, id uint64) (state string, module uint64, ty
 func ensureIndex(db *store.DB) error {
 	ok, counted := false, false
 	err := db.View(func(tx *store.Tx) error {
-		ok, counted = indexMatches(tx.Bolt()), tx.Bolt().Bucket(bucketCounts) != nil
+		ok, counted = indexMatches(tx), tx.KV().Bucket(bucketCounts) != nil
 		return nil
 	})
 	switch {
@@ -218,13 +217,13 @@ func ensureIndex(db *store.DB) error {
 	case !ok:
 		return rebuildIndex(db)
 	case !counted: // written by a vmmpm that kept no counts: count the index once
-		return db.Update(func(tx *store.Tx) error { return countIndex(tx.Bolt()) })
+		return db.Update(func(tx *store.Tx) error { return countIndex(tx.KV()) })
 	}
 	return nil
 }
 
 // countIndex writes the counts bucket afresh from the index.
-func countIndex(bt *bolt.Tx) error {
+func countIndex(bt kv.Tx) error {
 	if bt.Bucket(bucketCounts) != nil {
 		if err := bt.DeleteBucket(bucketCounts); err != nil {
 			return err
@@ -254,7 +253,7 @@ func countIndex(bt *bolt.Tx) error {
 // rebuildIndex writes the index and the scheduling entries afresh from the job records.
 func rebuildIndex(db *store.DB) error {
 	return db.Update(func(tx *store.Tx) error {
-		bt := tx.Bolt()
+		bt := tx.KV()
 		for _, name := range [][]byte{bucketIndex, bucketUnfinished} {
 			if bt.Bucket(name) != nil {
 				if err := bt.DeleteBucket(name); err != nil {
@@ -270,11 +269,11 @@ func rebuildIndex(db *store.DB) error {
 		if err != nil {
 			return err
 		}
-		c := bt.Bucket((&store.Job{}).Bucket()).Cursor()
+		c := tx.MustBucket((&store.Job{}).Bucket()).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var j store.Job
 			if err := json.Unmarshal(v, &j); err != nil {
-				return store.Unreadable(bt, (&store.Job{}).Bucket(), k, err)
+				return store.Unreadable(tx, (&store.Job{}).Bucket(), k, err)
 			}
 			if err := idx.Put(k, indexValue(j.State, j.ModuleID)); err != nil {
 				return err
@@ -289,9 +288,10 @@ func rebuildIndex(db *store.DB) error {
 	})
 }
 
-func indexMatches(bt *bolt.Tx) bool {
+func indexMatches(tx *store.Tx) bool {
+	bt := tx.KV()
 	idx := bt.Bucket(bucketIndex)
-	jobs := bt.Bucket((&store.Job{}).Bucket())
+	jobs := tx.MustBucket((&store.Job{}).Bucket())
 	if idx == nil || bt.Bucket(bucketUnfinished) == nil {
 		return false
 	}
@@ -412,7 +412,7 @@ func newReadModel() *readModel {
 // load fills the lists from the index bucket, then replays what moved meanwhile. Call it once.
 func (rm *readModel) load(tx *store.Tx) {
 	fresh := newReadModel()
-	if b := tx.Bolt().Bucket(bucketIndex); b != nil {
+	if b := tx.KV().Bucket(bucketIndex); b != nil {
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			if len(v) == 9 {
@@ -461,7 +461,7 @@ func (rm *readModel) apply(m move) {
 
 // newestInIndex pages the index itself, newest first: what Page does before the lists have loaded.
 // It costs offset+limit entries for every state, and a walk past other states' jobs for one state.
-func newestInIndex(bt *bolt.Tx, state string, offset, limit int) []uint64 {
+func newestInIndex(bt kv.Tx, state string, offset, limit int) []uint64 {
 	b := bt.Bucket(bucketIndex)
 	if b == nil || limit <= 0 {
 		return nil
@@ -501,7 +501,7 @@ func (c *ModuleCounts) total() int { return c.unfinished() + c.Done + c.Failed +
 // from the stored counts.
 func storedTotals(db *store.DB) (total, unfinished int, err error) {
 	err = db.View(func(tx *store.Tx) error {
-		for _, c := range readCounts(tx.Bolt()) {
+		for _, c := range readCounts(tx.KV()) {
 			total, unfinished = total+c.total(), unfinished+c.unfinished()
 		}
 		return nil
@@ -512,7 +512,7 @@ func storedTotals(db *store.DB) (total, unfinished int, err error) {
 // UnfinishedJobs returns the ids of module's jobs that may still run, read from the index (9 bytes a
 // job), so `module rm` costs milliseconds with 100,000 jobs in the history and holds no write lock long.
 func UnfinishedJobs(tx *store.Tx, module uint64) ([]uint64, error) {
-	b := tx.Bolt().Bucket(bucketIndex)
+	b := tx.KV().Bucket(bucketIndex)
 	if b == nil {
 		return nil, nil // no job was ever written
 	}
@@ -533,7 +533,7 @@ func UnfinishedJobs(tx *store.Tx, module uint64) ([]uint64, error) {
 // cheaper than a search from the root when the keys are close (unfinished jobs cluster at the newest
 // end), and searches when they are not.
 type indexWalker struct {
-	c    *bolt.Cursor
+	c    kv.Cursor
 	k, v []byte
 }
 

@@ -97,7 +97,7 @@ func TestStaleSchedulingEntriesRebuilt(t *testing.T) {
 		if err := tx.Put(j); err != nil {
 			return err
 		}
-		return tx.Bolt().Bucket(bucketIndex).Put(store.Key(1), indexValue(store.JobDone, j.ModuleID))
+		return tx.KV().Bucket(bucketIndex).Put(store.Key(1), indexValue(store.JobDone, j.ModuleID))
 	}))
 	e = f.engine(fastOptions())
 	if key, pos := e.LanePosition(1); pos != -1 {
@@ -139,7 +139,7 @@ func TestStoredCountsAndIndexPager(t *testing.T) {
 	check := func(when string) {
 		t.Helper()
 		var got map[uint64]*ModuleCounts
-		_ = db.View(func(tx *store.Tx) error { got = readCounts(tx.Bolt()); return nil })
+		_ = db.View(func(tx *store.Tx) error { got = readCounts(tx.KV()); return nil })
 		if len(got) != len(want) {
 			t.Fatalf("%s: counts of %d modules, want %d", when, len(got), len(want))
 		}
@@ -150,7 +150,7 @@ func TestStoredCountsAndIndexPager(t *testing.T) {
 		}
 	}
 	check("after the writes")
-	if err := db.Update(func(tx *store.Tx) error { return tx.Bolt().DeleteBucket(bucketCounts) }); err != nil {
+	if err := db.Update(func(tx *store.Tx) error { return tx.KV().DeleteBucket(bucketCounts) }); err != nil {
 		t.Fatal(err)
 	}
 	if err := ensureIndex(db); err != nil {
@@ -167,7 +167,7 @@ func TestStoredCountsAndIndexPager(t *testing.T) {
 		}
 		for _, off := range []int{0, 1, 3, 100} {
 			var got []uint64
-			_ = db.View(func(tx *store.Tx) error { got = newestInIndex(tx.Bolt(), st, off, 4); return nil })
+			_ = db.View(func(tx *store.Tx) error { got = newestInIndex(tx.KV(), st, off, 4); return nil })
 			if w := l.newest(off, 4); fmt.Sprint(got) != fmt.Sprint(w) {
 				t.Errorf("state %q offset %d: index pager %v, lists %v", st, off, got, w)
 			}
@@ -215,7 +215,7 @@ func TestIndexWalker(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = db.View(func(tx *store.Tx) error {
-		w := indexWalker{c: tx.Bolt().Bucket(bucketIndex).Cursor()}
+		w := indexWalker{c: tx.KV().Bucket(bucketIndex).Cursor()}
 		for _, id := range []uint64{1, 2, 4, 5, 6, 30, 31, 50, 99, 100, 101} {
 			got := w.get(store.Key(id)) != nil
 			if want := id != 5 && id != 50 && id <= 100; got != want {

@@ -37,7 +37,7 @@ func (p ModulePause) waitReason() string { return waitingPrefix + p.String() }
 // readPauses loads the stored pauses (db opened, before the scheduler runs).
 func readPauses(tx *store.Tx) (map[uint64]*ModulePause, error) {
 	out := map[uint64]*ModulePause{}
-	b := tx.Bolt().Bucket(bucketPauses)
+	b := tx.KV().Bucket(bucketPauses)
 	if b == nil {
 		return out, nil
 	}
@@ -67,7 +67,7 @@ func StoredPauses(db *store.DB) (map[uint64]ModulePause, error) {
 }
 
 func putPause(tx *store.Tx, p *ModulePause) error {
-	b, err := tx.Bolt().CreateBucketIfNotExists(bucketPauses)
+	b, err := tx.KV().CreateBucketIfNotExists(bucketPauses)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func (a Activity) String() string {
 func (e *Engine) ModuleActivity(id uint64) (Activity, error) {
 	var a Activity
 	err := e.db.View(func(tx *store.Tx) error {
-		if c := readCounts(tx.Bolt())[id]; c != nil {
+		if c := readCounts(tx.KV())[id]; c != nil {
 			a = Activity{Running: c.Running, Queued: c.Queued, Retrying: c.Retrying}
 		}
 		return nil

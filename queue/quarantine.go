@@ -9,9 +9,8 @@ import (
 	"os"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"vmmpm/store"
+	"vmmpm/store/kv"
 )
 
 // quarantinedError is what fill returns for a job whose record does not decode: the record has been
@@ -47,7 +46,7 @@ func quarantineJob(tx *store.Tx, id uint64, q store.Quarantined) error {
 	if err := store.Quarantine(tx, id, q); err != nil {
 		return err
 	}
-	return dropEntries(tx.Bolt(), id)
+	return dropEntries(tx.KV(), id)
 }
 
 // QuarantineUnreadable moves every job record that does not decode into the quarantine, in one
@@ -58,15 +57,15 @@ func quarantineJob(tx *store.Tx, id uint64, q store.Quarantined) error {
 func QuarantineUnreadable(db *store.DB, now time.Time) (int, error) {
 	n := 0
 	err := db.Update(func(tx *store.Tx) error {
-		bt := tx.Bolt()
+		bt := tx.KV()
 		name := (&store.Job{}).Bucket()
 		var bad []*store.Damage
 		var ids []uint64
-		c := bt.Bucket(name).Cursor()
+		c := tx.MustBucket(name).Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			var j store.Job
 			if err := json.Unmarshal(v, &j); err != nil && len(k) == 8 {
-				bad, ids = append(bad, store.Unreadable(bt, name, k, err).(*store.Damage)), append(ids, store.KeyID(k))
+				bad, ids = append(bad, store.Unreadable(tx, name, k, err).(*store.Damage)), append(ids, store.KeyID(k))
 			}
 		}
 		for i, id := range ids {
@@ -84,7 +83,7 @@ func QuarantineUnreadable(db *store.DB, now time.Time) (int, error) {
 
 // ownerOf is the service and module of job id as its scheduling entry says (unfinished), or the
 // module alone as its index entry says.
-func ownerOf(bt *bolt.Tx, id uint64) (service, module uint64) {
+func ownerOf(bt kv.Tx, id uint64) (service, module uint64) {
 	if u := bt.Bucket(bucketUnfinished); u != nil {
 		if j, ok := schedJob(id, u.Get(store.Key(id))); ok {
 			return j.ServiceID, j.ModuleID
@@ -100,7 +99,7 @@ func ownerOf(bt *bolt.Tx, id uint64) (service, module uint64) {
 
 // dropEntries removes what the queue keeps beside job id: its index entry (and its count), its
 // scheduling entry.
-func dropEntries(bt *bolt.Tx, id uint64) error {
+func dropEntries(bt kv.Tx, id uint64) error {
 	if b := bt.Bucket(bucketIndex); b != nil {
 		if v := bytes.Clone(b.Get(store.Key(id))); len(v) == 9 {
 			if cb := bt.Bucket(bucketCounts); cb != nil {
@@ -123,7 +122,7 @@ func dropEntries(bt *bolt.Tx, id uint64) error {
 // entry names a job record, and every scheduling entry has an index entry.
 func CheckIndex(tx *store.Tx) []*store.Damage {
 	var out []*store.Damage
-	bt := tx.Bolt()
+	bt := tx.KV()
 	jobs := bt.Bucket((&store.Job{}).Bucket())
 	idx := bt.Bucket(bucketIndex)
 	bad := func(bucket, k []byte, cause string) {
@@ -131,7 +130,7 @@ func CheckIndex(tx *store.Tx) []*store.Damage {
 		if len(k) == 8 {
 			key = fmt.Sprint(store.KeyID(k))
 		}
-		out = append(out, &store.Damage{Path: bt.DB().Path(), Bucket: string(bucket), Key: key, Cause: cause})
+		out = append(out, &store.Damage{Path: tx.Path(), Bucket: string(bucket), Key: key, Cause: cause})
 	}
 	if idx != nil && jobs != nil {
 		_ = idx.ForEach(func(k, _ []byte) error {

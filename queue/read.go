@@ -22,7 +22,7 @@ func (e *Engine) Counts() map[uint64]ModuleCounts {
 	out := map[uint64]ModuleCounts{}
 	params := map[uint64]store.Params{}
 	_ = e.db.View(func(tx *store.Tx) error {
-		for id, c := range readCounts(tx.Bolt()) {
+		for id, c := range readCounts(tx.KV()) {
 			out[id] = *c
 		}
 		return store.Each(tx, func(m *store.Module) bool { params[m.ID] = m.Params; return true })
@@ -53,7 +53,7 @@ func (e *Engine) Counts() map[uint64]ModuleCounts {
 func StoredCounts(db *store.DB) (map[uint64]ModuleCounts, error) {
 	out := map[uint64]ModuleCounts{}
 	err := db.View(func(tx *store.Tx) error {
-		for id, c := range readCounts(tx.Bolt()) {
+		for id, c := range readCounts(tx.KV()) {
 			out[id] = *c
 		}
 		return nil
@@ -83,8 +83,8 @@ func (e *Engine) Page(state string, offset, limit int) ([]store.Job, int, error)
 	jobs := make([]store.Job, 0, len(ids))
 	err := e.db.View(func(tx *store.Tx) error {
 		if total < 0 { // the lists are still loading: read the index and the stored counts
-			ids, total = newestInIndex(tx.Bolt(), state, offset, limit), 0
-			for _, c := range readCounts(tx.Bolt()) {
+			ids, total = newestInIndex(tx.KV(), state, offset, limit), 0
+			for _, c := range readCounts(tx.KV()) {
 				total += c.of(state)
 			}
 		}
@@ -109,7 +109,7 @@ const JobUnreadable = "unreadable"
 
 func unreadableJob(tx *store.Tx, id uint64, d *store.Damage) store.Job {
 	j := store.Job{ID: id, State: JobUnreadable, Error: d.Error()}
-	if idx := tx.Bolt().Bucket(bucketIndex); idx != nil {
+	if idx := tx.KV().Bucket(bucketIndex); idx != nil {
 		if v := idx.Get(store.Key(id)); len(v) == 9 {
 			j.ModuleID = binary.BigEndian.Uint64(v[1:])
 		}

@@ -35,7 +35,7 @@ type Look struct {
 }
 
 func putLook(tx *store.Tx, l Look) error {
-	b, err := tx.Bolt().CreateBucketIfNotExists(bucketLooks)
+	b, err := tx.KV().CreateBucketIfNotExists(bucketLooks)
 	if err != nil {
 		return err
 	}
@@ -64,7 +64,7 @@ func Looks(db *store.DB) ([]Look, error) {
 
 func cancelLooks(tx *store.Tx) ([]Look, error) {
 	var out []Look
-	b := tx.Bolt().Bucket(bucketLooks)
+	b := tx.KV().Bucket(bucketLooks)
 	if b == nil {
 		return nil, nil
 	}
@@ -88,7 +88,7 @@ func quarantineLooks(tx *store.Tx) ([]Look, error) {
 	if err != nil {
 		return nil, err
 	}
-	looked := tx.Bolt().Bucket(bucketLooked)
+	looked := tx.KV().Bucket(bucketLooked)
 	jobs := string((&store.Job{}).Bucket())
 	var out []Look
 	for _, q := range qs {
@@ -121,13 +121,13 @@ func ClearLooks(db *store.DB, done []Look, now time.Time) error {
 
 func clearLook(tx *store.Tx, l Look, now time.Time) error {
 	if l.Kind == LookQuarantined {
-		b, err := tx.Bolt().CreateBucketIfNotExists(bucketLooked)
+		b, err := tx.KV().CreateBucketIfNotExists(bucketLooked)
 		if err != nil {
 			return err
 		}
 		return b.Put(store.Key(l.JobID), []byte(now.UTC().Format(time.RFC3339)))
 	}
-	b := tx.Bolt().Bucket(bucketLooks)
+	b := tx.KV().Bucket(bucketLooks)
 	if b == nil {
 		return nil
 	}

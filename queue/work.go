@@ -211,7 +211,7 @@ type decodedRec[T any] struct {
 
 func (d *decoded[T, P]) get(tx *store.Tx, id uint64) (T, bool) {
 	var zero T
-	raw := tx.Bolt().Bucket(P(&zero).Bucket()).Get(store.Key(id))
+	raw := tx.MustBucket(P(&zero).Bucket()).Get(store.Key(id))
 	if raw == nil {
 		return zero, false
 	}

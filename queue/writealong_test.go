@@ -28,7 +28,7 @@ func TestWriteAlong(t *testing.T) {
 	for i := range 20 {
 		wg.Go(func() {
 			err := e.WriteAlong(func(tx *store.Tx) {
-				b, err := tx.Bolt().CreateBucketIfNotExists(bucket)
+				b, err := tx.KV().CreateBucketIfNotExists(bucket)
 				if err == nil {
 					err = b.Put([]byte(fmt.Sprint(i)), []byte("x"))
 				}
@@ -52,8 +52,8 @@ func TestWriteAlong(t *testing.T) {
 	f.open()
 	n := 0
 	f.must(f.db.View(func(tx *store.Tx) error {
-		if b := tx.Bolt().Bucket(bucket); b != nil {
-			n = b.Stats().KeyN
+		if b := tx.KV().Bucket(bucket); b != nil {
+			n = b.KeyN()
 		}
 		return nil
 	}))

@@ -7,9 +7,8 @@ import (
 	"slices"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"vmmpm/store"
+	"vmmpm/store/kv"
 )
 
 // The package's buckets. Marks are keyed module id + VM id; scans by module id.
@@ -37,7 +36,7 @@ func markKey(module, vm uint64) []byte {
 // marksOf are module's marks by VM id.
 func marksOf(tx *store.Tx, module uint64) (map[uint64]Mark, error) {
 	out := map[uint64]Mark{}
-	b := tx.Bolt().Bucket(bucketMarks)
+	b := tx.KV().Bucket(bucketMarks)
 	if b == nil {
 		return out, nil
 	}
@@ -59,7 +58,7 @@ func SetMark(db *store.DB, module, vm uint64, name, by string, system bool, now 
 		if _, err := store.Get[store.Module](tx, module); err != nil {
 			return &store.ValidationError{Field: store.FieldRecord, Rule: fmt.Sprintf("module %d does not exist; see vmmpm module list", module)}
 		}
-		b, err := tx.Bolt().CreateBucketIfNotExists(bucketMarks)
+		b, err := tx.KV().CreateBucketIfNotExists(bucketMarks)
 		if err != nil {
 			return err
 		}
@@ -85,7 +84,7 @@ type scanRecord struct {
 	Tasks   map[string]uint64 `json:"tasks,omitempty"`
 }
 
-func readScan(b *bolt.Bucket, module uint64) (*scanRecord, error) {
+func readScan(b kv.Bucket, module uint64) (*scanRecord, error) {
 	if b == nil {
 		return nil, nil
 	}
@@ -104,7 +103,7 @@ func readScan(b *bolt.Bucket, module uint64) (*scanRecord, error) {
 func LastScans(db *store.DB) ([]Summary, error) {
 	var out []Summary
 	err := db.View(func(tx *store.Tx) error {
-		b := tx.Bolt().Bucket(bucketScans)
+		b := tx.KV().Bucket(bucketScans)
 		if b == nil {
 			return nil
 		}
@@ -139,7 +138,7 @@ func record(db *store.DB, m *store.Module, rep *ModuleReport, fs []Finding, sche
 	slices.Sort(keys)
 	out := &Recorded{New: map[string]int{}}
 	err := db.Update(func(tx *store.Tx) error {
-		b, err := tx.Bolt().CreateBucketIfNotExists(bucketScans)
+		b, err := tx.KV().CreateBucketIfNotExists(bucketScans)
 		if err != nil {
 			return err
 		}

@@ -51,7 +51,7 @@ func (c *Collector) Load(db *store.DB, now time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return db.View(func(stx *store.Tx) error { // contained: a damaged page is a sentence, not a crash
-		b := stx.Bolt().Bucket(bucket)
+		b := stx.KV().Bucket(bucket)
 		if b == nil {
 			return nil
 		}
@@ -127,7 +127,7 @@ func (c *Collector) Flush(db *store.DB, now time.Time) error {
 
 	cut := now.Add(-Window).Unix() / 60
 	err := db.Update(func(stx *store.Tx) error { // through store: never beside its check of the file
-		b, err := stx.Bolt().CreateBucketIfNotExists(bucket)
+		b, err := stx.KV().CreateBucketIfNotExists(bucket)
 		if err != nil {
 			return err
 		}

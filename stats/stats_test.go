@@ -215,7 +215,7 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	// the minute beyond the window was not kept in the file
 	var minutes int
 	_ = db.View(func(tx *store.Tx) error {
-		c := tx.Bolt().Bucket(bucket).Cursor()
+		c := tx.KV().Bucket(bucket).Cursor()
 		for k, _ := c.Seek([]byte{'m'}); k != nil && k[0] == 'm'; k, _ = c.Next() {
 			minutes++
 		}

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"vmmpm/store/kv"
 )
 
 // Outcomes of an audited change.
@@ -58,7 +58,7 @@ func AppendAudit(tx *Tx, entries ...*AuditEntry) error {
 
 // deleteFirst removes the keys from b's first while old says so (collected first: a bbolt cursor may skip
 // a key after a delete).
-func deleteFirst(b *bolt.Bucket, old func(k []byte) bool) error {
+func deleteFirst(b kv.Bucket, old func(k []byte) bool) error {
 	var drop [][]byte
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil && old(k); k, _ = c.Next() {

@@ -15,6 +15,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"vmmpm/store/kv"
 )
 
 // BackupInfo is what a backup file holds, as reading it back found it.
@@ -39,6 +41,9 @@ var ErrBackupExists = errors.New("backup file exists")
 // Check, the schema version, every bucket's key count against what the transaction saw) and only then
 // renamed to path; an existing path is replaced only with force. On any failure nothing is left behind.
 func (db *DB) Backup(path string, force bool) (*BackupInfo, error) {
+	if db.bolt == nil {
+		return nil, db.notFile("vmmpm backup cannot copy it", "back it up with pg_dump")
+	}
 	if err := db.checkBackupPath(path, force); err != nil {
 		return nil, err
 	}
@@ -196,7 +201,7 @@ func InspectBackup(path string) (*BackupInfo, error) {
 			if err := checkTx(tx); err != nil {
 				return err
 			}
-			if err := f.refuse(inspect(tx)); err != nil {
+			if err := f.refuse(inspect(kv.BoltTx(tx))); err != nil {
 				return err
 			}
 			in = contents(tx)

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"vmmpm/store/kv"
 )
 
 // maxFindings bounds what one check lists: one bad page can make bbolt's check report hundreds.
@@ -68,7 +70,7 @@ func touch(b *bolt.Bucket) byte {
 // missingBuckets refuses, at open, a file without one of the record buckets (a cheap look: every
 // command would trip over it).
 func (db *DB) missingBuckets() error {
-	return db.bolt.View(func(tx *bolt.Tx) error {
+	return db.kv.View(func(tx kv.Tx) error {
 		for _, name := range recordBuckets {
 			if tx.Bucket(name) == nil {
 				return &Damage{Path: db.path, Bucket: string(name), Cause: "the bucket is missing"}
@@ -142,7 +144,7 @@ func CheckFile(path string, extra ...func(*Tx) []*Damage) (*CheckReport, error) 
 	if err != nil {
 		return nil, err
 	}
-	db := &DB{bolt: b, path: path}
+	db := &DB{kv: kv.Bolt(b), bolt: b, path: path, readOnly: true}
 	defer db.Close()
 	rep := &CheckReport{Path: path, Damage: []*Damage{}, Quarantined: []Quarantined{}}
 	err = db.contain("", func() error {
@@ -150,14 +152,15 @@ func CheckFile(path string, extra ...func(*Tx) []*Damage) (*CheckReport, error) 
 			if rep.Damage = append(rep.Damage, db.structure(tx)...); len(rep.Damage) > 0 {
 				return nil // records are read only from a sound tree
 			}
-			rep.Damage = append(rep.Damage, checkRecords(tx)...)
+			stx := db.tx(kv.BoltTx(tx))
+			rep.Damage = append(rep.Damage, checkRecords(stx)...)
 			for _, fn := range extra {
-				rep.Damage = append(rep.Damage, fn(&Tx{tx, db})...)
+				rep.Damage = append(rep.Damage, fn(stx)...)
 			}
 			if len(rep.Damage) > maxFindings {
 				rep.Damage = rep.Damage[:maxFindings]
 			}
-			rep.Quarantined, err = QuarantinedRecords(&Tx{tx, db})
+			rep.Quarantined, err = QuarantinedRecords(stx)
 			return err
 		})
 	})
@@ -168,20 +171,20 @@ func CheckFile(path string, extra ...func(*Tx) []*Damage) (*CheckReport, error) 
 }
 
 // checkRecords decodes and validates every record of every kind.
-func checkRecords(tx *bolt.Tx) []*Damage {
+func checkRecords(tx *Tx) []*Damage {
 	var out []*Damage
 	for _, kind := range recordKinds {
 		name := kind().Bucket()
-		b := tx.Bucket(name)
+		b := tx.tx.Bucket(name)
 		if b == nil {
 			continue // reported by structure
 		}
 		_ = b.ForEach(func(k, v []byte) error {
 			r := kind()
 			if err := json.Unmarshal(v, r); err != nil {
-				out = append(out, unreadable(tx, name, k, err).(*Damage))
+				out = append(out, unreadable(tx.tx, name, k, err).(*Damage))
 			} else if err := r.Validate(); err != nil {
-				out = append(out, &Damage{Path: tx.DB().Path(), Bucket: string(name), Key: keyText(k), Record: true,
+				out = append(out, &Damage{Path: tx.tx.db.path, Bucket: string(name), Key: keyText(k), Record: true,
 					Cause: "its record is not valid (" + err.Error() + ")"})
 			}
 			if len(out) >= maxFindings {

@@ -8,7 +8,7 @@ import (
 func (db *DB) Counter(name string) (uint64, error) {
 	var v uint64
 	err := db.View(func(tx *Tx) error {
-		if b := tx.tx.Bucket(bucketMeta).Get([]byte("counter:" + name)); len(b) == 8 {
+		if b := tx.bucket(bucketMeta).Get([]byte("counter:" + name)); len(b) == 8 {
 			v = binary.BigEndian.Uint64(b)
 		}
 		return nil
@@ -19,6 +19,6 @@ func (db *DB) Counter(name string) (uint64, error) {
 // SetCounter durably writes a named number to the meta bucket.
 func (db *DB) SetCounter(name string, v uint64) error {
 	return db.Update(func(tx *Tx) error {
-		return tx.tx.Bucket(bucketMeta).Put([]byte("counter:"+name), binary.BigEndian.AppendUint64(nil, v))
+		return tx.bucket(bucketMeta).Put([]byte("counter:"+name), binary.BigEndian.AppendUint64(nil, v))
 	})
 }

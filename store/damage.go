@@ -5,8 +5,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Damage is damage found in the database file, named: the file and, where known, the bucket and key.
@@ -50,13 +48,13 @@ func keyText(k []byte) string {
 
 // Unreadable is the damage of a record under k in bucket that does not decode, for the packages that
 // keep buckets of their own.
-func Unreadable(tx *bolt.Tx, bucket, k []byte, err error) error {
-	return unreadable(tx, bucket, k, err)
+func Unreadable(tx *Tx, bucket, k []byte, err error) error {
+	return unreadable(tx.tx, bucket, k, err)
 }
 
 // unreadable is the damage of a record under k in bucket that does not decode.
-func unreadable(tx *bolt.Tx, bucket, k []byte, err error) error {
-	return &Damage{Path: tx.DB().Path(), Bucket: string(bucket), Key: keyText(k), Record: true,
+func unreadable(tx boundTx, bucket, k []byte, err error) error {
+	return &Damage{Path: tx.db.path, Bucket: string(bucket), Key: keyText(k), Record: true,
 		Cause: "its record cannot be decoded (" + err.Error() + ")"}
 }
 
@@ -80,14 +78,18 @@ func (db *DB) found(d *Damage) *Damage {
 	return d
 }
 
-// contain runs fn (a transaction), turning a fault or panic raised inside bbolt (a damaged page, a
-// missing bucket) into a Damage that also stops later writes. A panic of our own code is no damage of
+// contain runs fn (a transaction), turning a fault or panic raised inside bbolt (a damaged page) or
+// a missing bucket (Tx.bucket) into a Damage that also stops later writes. A panic of our own code is no damage of
 // the file: it goes on up, with its stack, to the entry point's crash report.
 func (db *DB) contain(bucket string, fn func() error) (err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		p := recover()
 		if p == nil {
+			return
+		}
+		if m, ok := p.(missingBucket); ok {
+			err = db.found(&Damage{Path: db.path, Bucket: string(m), Cause: "the bucket is missing"})
 			return
 		}
 		stack := debug.Stack()

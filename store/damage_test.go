@@ -137,12 +137,12 @@ func TestWriteRefusedAfterDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var root uint64
-	_ = db.Bolt().View(func(tx *bolt.Tx) error { root = uint64(tx.Bucket([]byte("jobs")).Root()); return nil })
+	_ = db.BoltFile().View(func(tx *bolt.Tx) error { root = uint64(tx.Bucket([]byte("jobs")).Root()); return nil })
 	garbage := make([]byte, os.Getpagesize()-16)
 	for i := range garbage {
 		garbage[i] = byte(0x5A ^ i)
 	}
-	if _, err := f.WriteAt(garbage, int64(root)*int64(db.Bolt().Info().PageSize)+16); err != nil {
+	if _, err := f.WriteAt(garbage, int64(root)*int64(db.BoltFile().Info().PageSize)+16); err != nil {
 		t.Fatal(err)
 	}
 	f.Close()

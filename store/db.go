@@ -18,15 +18,22 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	bolterrors "go.etcd.io/bbolt/errors"
+
+	"vmmpm/store/kv"
 )
 
 // ErrNotFound is returned when a record id does not exist.
 var ErrNotFound = errors.New("not found")
 
-// DB is the vmmpm database: one bbolt file, one bucket per record kind.
+// DB is the vmmpm database: one bucket per record kind, in a bbolt file (Open) or another kv.DB
+// (OpenKV).
 type DB struct {
-	bolt *bolt.DB
-	path string
+	kv kv.DB
+	// bolt is the file under kv, nil when the database is no bbolt file (OpenKV): then what only a
+	// file has (the pid file, size checks, bbolt's check, Backup) is skipped or refused.
+	bolt     *bolt.DB
+	path     string // the file, or the name OpenKV was given
+	readOnly bool
 	// roReason: why a database asked for writing was opened read-only (Options.ReadOnlyIfUnwritable).
 	roReason string
 	// damage: the first damage found that stops writes (damage.go); the check of the whole file runs
@@ -110,7 +117,7 @@ func Open(path string, opt Options) (*DB, error) {
 		}
 		return nil, err
 	}
-	db := &DB{bolt: b, path: path, roReason: roReason, verified: make(chan struct{})}
+	db := &DB{kv: kv.Bolt(b), bolt: b, path: path, readOnly: opt.ReadOnly, roReason: roReason, verified: make(chan struct{})}
 	if !opt.ReadOnly {
 		writePID(path)
 	}
@@ -127,6 +134,28 @@ func Open(path string, opt Options) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// OpenKV opens the vmmpm database kept in k (PostgreSQL, say), migrating an older schema as Open
+// does; name stands for it in every sentence. What only a bbolt file has is skipped (the pid file,
+// the size checks, bbolt's check of the whole file) or refused with a sentence (Backup). The DB owns
+// k: Close closes it, and so does an OpenKV that fails.
+func OpenKV(k kv.DB, name string, opt Options) (*DB, error) {
+	db := &DB{kv: k, path: name, readOnly: opt.ReadOnly}
+	err := db.guard(func() error { return db.migrate(opt.ReadOnly) })
+	if err == nil {
+		err = db.contain("", db.missingBuckets)
+	}
+	if err != nil {
+		_ = k.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// notFile is the refusal of what only a bbolt file can do (what), on a database opened with OpenKV.
+func (db *DB) notFile(what, instead string) error {
+	return fmt.Errorf("database %s is not a bbolt file but kept on a database server (PostgreSQL), so %s; %s", db.path, what, instead)
 }
 
 // minFileSize: bbolt's smallest file is two meta pages, a freelist page and an empty leaf.
@@ -175,7 +204,7 @@ func rootCause(err error) error {
 func (db *DB) ReadOnlyReason() string { return db.roReason }
 
 // ReadOnly reports whether the database is open read-only.
-func (db *DB) ReadOnly() bool { return db.bolt.IsReadOnly() }
+func (db *DB) ReadOnly() bool { return db.readOnly }
 
 // openBolt turns bbolt's errors and faults on a bad file into one sentence. After a fault inside
 // bolt.Open its file handle (and lock) stay open until the process exits: bbolt returns no handle to close.
@@ -279,11 +308,15 @@ func readPID(path string) int {
 	return pid
 }
 
-// Path is the database file's path.
+// Path is the database file's path, or the name OpenKV was given.
 func (db *DB) Path() string { return db.path }
 
-// Bolt exposes the underlying handle for packages that keep their own indexes (queue).
-func (db *DB) Bolt() *bolt.DB { return db.bolt }
+// KV is the key/value database under db, for packages that keep buckets of their own (queue).
+func (db *DB) KV() kv.DB { return db.kv }
+
+// BoltFile is the bbolt file under db, or nil when it is no bbolt file (OpenKV): for what only bbolt
+// has, such as a benchmark's bare committer.
+func (db *DB) BoltFile() *bolt.DB { return db.bolt }
 
 // Close releases the file lock (after the check of the whole file, if one is running).
 func (db *DB) Close() error {
@@ -291,32 +324,53 @@ func (db *DB) Close() error {
 		db.verifyOnce.Do(func() { close(db.verified) }) // never asked for: not needed any more
 		<-db.verified
 	}
-	if db.bolt.IsReadOnly() {
-		return db.bolt.Close()
-	}
-	if readPID(db.path) == os.Getpid() {
+	if db.bolt != nil && !db.readOnly && readPID(db.path) == os.Getpid() {
 		_ = os.Remove(pidPath(db.path))
 	}
-	return db.bolt.Close()
+	return db.kv.Close()
 }
 
 // Tx is a transaction over the record buckets.
-type Tx struct {
-	tx *bolt.Tx
-	db *DB // for naming the bucket of a fault inside a record read (within)
+type Tx struct{ tx boundTx }
+
+// boundTx is a kv transaction with the database it runs on, for naming the file in damage.
+type boundTx struct {
+	kv.Tx
+	db *DB
 }
+
+func (db *DB) tx(t kv.Tx) *Tx { return &Tx{boundTx{t, db}} }
 
 // within runs fn, reading bucket: a fault there is damage named with that bucket.
 func (tx *Tx) within(bucket []byte, fn func() error) error {
-	return tx.db.contain(string(bucket), fn)
+	return tx.tx.db.contain(string(bucket), fn)
 }
 
-// Bolt exposes the bbolt transaction for extra buckets owned by other packages.
-func (tx *Tx) Bolt() *bolt.Tx { return tx.tx }
+// KV is the key/value transaction, for buckets owned by other packages.
+func (tx *Tx) KV() kv.Tx { return tx.tx.Tx }
+
+// MustBucket is a bucket that is always there (a record kind's: Open checks), so a missing one is
+// damage, which the transaction reports as such (kv.Tx.Bucket would give nil).
+func (tx *Tx) MustBucket(name []byte) kv.Bucket { return tx.bucket(name) }
+
+// Path is the database's file, or the name OpenKV was given, for naming it in damage.
+func (tx *Tx) Path() string { return tx.tx.db.path }
+
+// bucket is the named bucket, which must exist: a missing one (a damaged tree) panics as a nil
+// bbolt bucket did, for contain to turn into Damage.
+func (tx *Tx) bucket(name []byte) kv.Bucket {
+	if b := tx.tx.Bucket(name); b != nil {
+		return b
+	}
+	panic(missingBucket(name))
+}
+
+// missingBucket is the panic of a bucket that must exist and does not.
+type missingBucket string
 
 // View runs fn in a read-only transaction.
 func (db *DB) View(fn func(*Tx) error) error {
-	return db.contain("", func() error { return db.bolt.View(func(t *bolt.Tx) error { return fn(&Tx{t, db}) }) })
+	return db.contain("", func() error { return db.kv.View(func(t kv.Tx) error { return fn(db.tx(t)) }) })
 }
 
 // Update runs fn in a read-write transaction, committed only if fn returns nil. Once damage that stops
@@ -328,7 +382,7 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	if err := db.refusal(); err != nil {
 		return err
 	}
-	return db.contain("", func() error { return db.bolt.Update(func(t *bolt.Tx) error { return fn(&Tx{t, db}) }) })
+	return db.contain("", func() error { return db.kv.Update(func(t kv.Tx) error { return fn(db.tx(t)) }) })
 }
 
 // Record is implemented by every stored kind.
@@ -395,7 +449,7 @@ func (tx *Tx) Put(r Record) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
-	b := tx.tx.Bucket(r.Bucket())
+	b := tx.bucket(r.Bucket())
 	if r.GetID() == 0 {
 		id, err := b.NextSequence()
 		if err != nil {
@@ -412,14 +466,14 @@ func (tx *Tx) Put(r Record) error {
 
 // Delete removes the record of r's kind with r's id.
 func (tx *Tx) Delete(r Record) error {
-	return tx.tx.Bucket(r.Bucket()).Delete(Key(r.GetID()))
+	return tx.bucket(r.Bucket()).Delete(Key(r.GetID()))
 }
 
 // Get loads the record of kind T with id, or ErrNotFound.
 func Get[T any, P recordPtr[T]](tx *Tx, id uint64) (P, error) {
 	p := P(new(T))
 	var v []byte
-	if err := tx.within(p.Bucket(), func() error { v = tx.tx.Bucket(p.Bucket()).Get(Key(id)); return nil }); err != nil {
+	if err := tx.within(p.Bucket(), func() error { v = tx.bucket(p.Bucket()).Get(Key(id)); return nil }); err != nil {
 		return nil, err
 	}
 	if v == nil {
@@ -440,7 +494,7 @@ func Each[T any, P recordPtr[T]](tx *Tx, fn func(P) bool) error {
 func eachFrom[T any, P recordPtr[T]](tx *Tx, from []byte, fn func(P) bool) error {
 	name := P(new(T)).Bucket()
 	return tx.within(name, func() error {
-		c := tx.tx.Bucket(name).Cursor()
+		c := tx.bucket(name).Cursor()
 		k, v := c.First()
 		if from != nil {
 			k, v = c.Seek(from)

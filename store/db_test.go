@@ -16,6 +16,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"vmmpm/store"
+	"vmmpm/store/kv"
 )
 
 var t0 = time.Date(2025, 11, 25, 20, 0, 1, 123456789, time.UTC)
@@ -461,9 +462,9 @@ func TestOldSchemaMigrated(t *testing.T) {
 	defer db.Close()
 	var version []byte
 	var buckets []string
-	_ = db.Bolt().View(func(tx *bolt.Tx) error {
+	_ = db.KV().View(func(tx kv.Tx) error {
 		version = append(version, tx.Bucket([]byte("meta")).Get([]byte("schema_version"))...)
-		return tx.ForEach(func(name []byte, _ *bolt.Bucket) error { buckets = append(buckets, string(name)); return nil })
+		return tx.ForEach(func(name []byte, _ kv.Bucket) error { buckets = append(buckets, string(name)); return nil })
 	})
 	if !bytes.Equal(version, store.Key(store.SchemaVersion)) {
 		t.Fatalf("schema version after migration: %x, want %d", version, store.SchemaVersion)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"vmmpm/store/kv"
 )
 
 func TestEveryVersionHasAMigrationStep(t *testing.T) {
@@ -43,8 +45,8 @@ func TestClassifySecretErrors(t *testing.T) {
 	}
 }
 
-// TestContainTellsBugsFromDamage: a nil bucket used inside bbolt (a deleted bucket) is damage that
-// stops writes; a panic of our own code inside a transaction is a bug and goes on up with its stack.
+// TestContainTellsBugsFromDamage: a nil bucket used inside bbolt, or a bucket that must be there
+// missing (a deleted bucket), is damage that stops writes; a panic of our own code inside a transaction is a bug and goes on up with its stack.
 func TestContainTellsBugsFromDamage(t *testing.T) {
 	db, err := Open(filepath.Join(t.TempDir(), "vmmpm.db"), Options{})
 	if err != nil {
@@ -66,10 +68,17 @@ func TestContainTellsBugsFromDamage(t *testing.T) {
 	if db.Damaged() != nil {
 		t.Error("a bug of ours was taken for damage of the file")
 	}
-	err = db.View(func(tx *Tx) error { return tx.tx.Bucket([]byte("no such bucket")).Put(nil, nil) })
+	err = db.View(func(tx *Tx) error {
+		bt, _ := kv.RawBolt(tx.KV())
+		return bt.Bucket([]byte("no such bucket")).Put(nil, nil)
+	})
 	var d *Damage
 	if !errors.As(err, &d) || db.Damaged() == nil {
 		t.Fatalf("a missing bucket inside bbolt: %v", err)
+	}
+	err = db.View(func(tx *Tx) error { return tx.bucket([]byte("no such bucket")).Put(nil, nil) })
+	if !errors.As(err, &d) || d.Bucket != "no such bucket" || d.Cause != "the bucket is missing" {
+		t.Fatalf("a missing bucket that must be there: %v", err)
 	}
 	if err := db.Save(&DataCenter{Name: "x"}); !errors.Is(err, ErrDamaged) {
 		t.Errorf("a write after the damage: %v", err)

@@ -7,7 +7,7 @@ import (
 	"sort"
 	"strings"
 
-	bolt "go.etcd.io/bbolt"
+	"vmmpm/store/kv"
 )
 
 // SchemaVersion is the version this build writes.
@@ -18,7 +18,7 @@ var keySchema = []byte("schema_version")
 // migrations[i] takes a file from schema version i to i+1; len(migrations) == SchemaVersion.
 // Version 0 is an empty file or one written before the schema was versioned.
 // To change the schema: append a step, bump SchemaVersion, and add a test that builds the old file by hand.
-var migrations = []func(*bolt.Tx) error{
+var migrations = []func(kv.Tx) error{
 	0: createBuckets,
 }
 
@@ -26,7 +26,7 @@ var migrations = []func(*bolt.Tx) error{
 var recordBuckets = [][]byte{bucketMeta, bucketDataCenters, bucketDepartments, bucketModules,
 	bucketTariffs, bucketServices, bucketJobs, bucketTasks}
 
-func createBuckets(tx *bolt.Tx) error {
+func createBuckets(tx kv.Tx) error {
 	for _, name := range recordBuckets {
 		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 			return err
@@ -40,11 +40,14 @@ type fileState struct {
 	version   uint64
 	badMeta   string // why the meta bucket is unreadable, if it is
 	foreign   []string
-	needBytes int64 // bytes the meta page says the file holds
+	needBytes int64 // bytes the meta page says the file holds (0: no bbolt file)
 }
 
-func inspect(tx *bolt.Tx) fileState {
-	st := fileState{needBytes: tx.Size()}
+func inspect(tx kv.Tx) fileState {
+	var st fileState
+	if bt, ok := kv.RawBolt(tx); ok {
+		st.needBytes = bt.Size()
+	}
 	meta := tx.Bucket(bucketMeta)
 	if meta == nil {
 		st.foreign = foreignBuckets(tx)
@@ -61,13 +64,13 @@ func inspect(tx *bolt.Tx) fileState {
 
 // foreignBuckets lists top-level buckets a pre-versioned vmmpm file cannot have: such a file belongs to
 // another program, and adding our buckets to it would damage it.
-func foreignBuckets(tx *bolt.Tx) []string {
+func foreignBuckets(tx kv.Tx) []string {
 	known := map[string]bool{}
 	for _, b := range recordBuckets {
 		known[string(b)] = true
 	}
 	var out []string
-	_ = tx.ForEach(func(name []byte, _ *bolt.Bucket) error {
+	_ = tx.ForEach(func(name []byte, _ kv.Bucket) error {
 		if !known[string(name)] {
 			out = append(out, fmt.Sprintf("%q", name))
 		}
@@ -80,7 +83,7 @@ func foreignBuckets(tx *bolt.Tx) []string {
 // migrate brings the file to SchemaVersion in one transaction, or refuses it without writing.
 func (db *DB) migrate(readOnly bool) error {
 	var st fileState
-	if err := db.bolt.View(func(tx *bolt.Tx) error { st = inspect(tx); return nil }); err != nil {
+	if err := db.kv.View(func(tx kv.Tx) error { st = inspect(tx); return nil }); err != nil {
 		return damaged(db.path, err)
 	}
 	if err := db.refuse(st); err != nil {
@@ -92,7 +95,7 @@ func (db *DB) migrate(readOnly bool) error {
 	if readOnly {
 		return fmt.Errorf("database %s has schema version %d and needs migrating to %d; open it once without read-only", db.path, st.version, SchemaVersion)
 	}
-	return db.bolt.Update(func(tx *bolt.Tx) error {
+	return db.kv.Update(func(tx kv.Tx) error {
 		for v := st.version; v < SchemaVersion; v++ {
 			if err := migrations[v](tx); err != nil {
 				return fmt.Errorf("migrating database %s from schema %d failed (%v) and nothing was changed; report this with the file kept aside", db.path, v, err)
@@ -108,14 +111,18 @@ func (db *DB) migrate(readOnly bool) error {
 
 // refuse says why a file must not be opened, before anything is written to it.
 func (db *DB) refuse(st fileState) error {
-	if fi, err := os.Stat(db.path); err == nil && fi.Size() < st.needBytes {
+	if fi, err := os.Stat(db.path); db.bolt != nil && err == nil && fi.Size() < st.needBytes {
 		return damaged(db.path, fmt.Errorf("file is %d bytes, its header says %d: truncated", fi.Size(), st.needBytes))
 	}
 	if st.badMeta != "" {
 		return damaged(db.path, fmt.Errorf("%s", st.badMeta))
 	}
 	if len(st.foreign) > 0 {
-		return damaged(db.path, fmt.Errorf("it is a bbolt file with other buckets: %s", strings.Join(st.foreign, ", ")))
+		what := "it is a bbolt file"
+		if db.bolt == nil {
+			what = "it is a key/value database"
+		}
+		return damaged(db.path, fmt.Errorf("%s with other buckets: %s", what, strings.Join(st.foreign, ", ")))
 	}
 	if st.version > SchemaVersion {
 		return &classedError{class: ErrNewerSchema, msg: fmt.Sprintf("database %s has schema version %d, newer than this vmmpm understands (%d); upgrade vmmpm to open it", db.path, st.version, SchemaVersion)}

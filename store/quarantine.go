@@ -27,7 +27,7 @@ type Quarantined struct {
 func Quarantine(tx *Tx, id uint64, q Quarantined) error {
 	b := tx.tx.Bucket([]byte(q.Bucket))
 	if b == nil {
-		return &Damage{Path: tx.tx.DB().Path(), Bucket: q.Bucket, Cause: "the bucket is missing"}
+		return &Damage{Path: tx.tx.db.path, Bucket: q.Bucket, Cause: "the bucket is missing"}
 	}
 	q.Key, q.Raw = keyText(Key(id)), append([]byte(nil), b.Get(Key(id))...)
 	qb, err := tx.tx.CreateBucketIfNotExists(bucketQuarantine)

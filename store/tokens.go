@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
+	"vmmpm/store/kv"
 )
 
 // Roles of an API token, each allowing what the one before it does and more.
@@ -74,7 +74,7 @@ var (
 )
 
 // writeBucket is bucket name, created when missing (tx must be writable).
-func writeBucket(tx *Tx, name []byte) (*bolt.Bucket, error) {
+func writeBucket(tx *Tx, name []byte) (kv.Bucket, error) {
 	return tx.tx.CreateBucketIfNotExists(name)
 }
 
@@ -193,7 +193,7 @@ func TouchToken(tx *Tx, id uint64, at time.Time) error {
 	return putJSON(b, Key(id), t)
 }
 
-func putJSON(b *bolt.Bucket, k []byte, v any) error {
+func putJSON(b kv.Bucket, k []byte, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err

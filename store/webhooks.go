@@ -296,7 +296,7 @@ func FinishDelivery(tx *Tx, d *Delivery) error {
 	if d.ID%256 != 0 { // counting walks the bucket: now and then is enough to keep it bounded
 		return nil
 	}
-	if n := b.Stats().KeyN; n > MaxDelivered {
+	if n := b.KeyN(); n > MaxDelivered {
 		left := n - MaxDelivered
 		return deleteFirst(b, func([]byte) bool { left--; return left >= 0 })
 	}

@@ -38,7 +38,7 @@ func CatalogTx(tx *store.Tx) (*Catalog, error) {
 		return nil, err
 	}
 	c.NextModuleID = 1
-	if b := tx.Bolt().Bucket((&store.Module{}).Bucket()); b != nil {
+	if b := tx.KV().Bucket((&store.Module{}).Bucket()); b != nil {
 		c.NextModuleID = b.Sequence() + 1
 	}
 	return c, nil

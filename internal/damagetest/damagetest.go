@@ -10,12 +10,14 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"vmmpm/store/kv"
 )
 
 // Record overwrites the value under key id in bucket with bytes that are not JSON.
 func Record(t testing.TB, path, bucket string, id uint64) {
 	t.Helper()
-	update(t, path, func(tx *bolt.Tx) error {
+	update(t, path, func(tx kv.Tx) error {
 		b := tx.Bucket([]byte(bucket))
 		if b == nil {
 			t.Fatalf("damagetest: no bucket %q in %s", bucket, path)
@@ -27,7 +29,7 @@ func Record(t testing.TB, path, bucket string, id uint64) {
 // DeleteBucket removes bucket and everything in it.
 func DeleteBucket(t testing.TB, path, bucket string) {
 	t.Helper()
-	update(t, path, func(tx *bolt.Tx) error { return tx.DeleteBucket([]byte(bucket)) })
+	update(t, path, func(tx kv.Tx) error { return tx.DeleteBucket([]byte(bucket)) })
 }
 
 // Page overwrites the body of a leaf page of bucket (its first, when the bucket spans several pages),
@@ -109,9 +111,10 @@ func open(t testing.TB, path string) *bolt.DB {
 	return db
 }
 
-func update(t testing.TB, path string, fn func(*bolt.Tx) error) {
+// update runs fn on the closed file at path, through kv as the store writes it.
+func update(t testing.TB, path string, fn func(kv.Tx) error) {
 	t.Helper()
-	db := open(t, path)
+	db := kv.Bolt(open(t, path))
 	err := db.Update(fn)
 	if cerr := db.Close(); err == nil {
 		err = cerr
