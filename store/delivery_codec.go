@@ -6,10 +6,15 @@ import (
 	"errors"
 )
 
-// An outbox or delivered value is deliveryFormat, the uvarint length of the delivery's JSON without
-// its body, that JSON, then the body as the hook wrote it. Kept as a JSON-in-JSON field, the body was
-// compacted and checked again on every write and read, inside the engine's commits.
-const deliveryFormat = 1
+// An outbox or delivered value is a format byte, the uvarint length of the delivery's JSON without
+// its body, that JSON, then the body as the hook wrote it: deliveryFormat when that is the JSON payload
+// (Body), deliveryFrozen when it is the event frozen for the deliverer to render (Frozen). Kept as a
+// JSON-in-JSON field, the body was compacted and checked again on every write and read, inside the
+// engine's commits.
+const (
+	deliveryFormat = 1
+	deliveryFrozen = 2
+)
 
 // deliveryHead is a Delivery as JSON without its body: the nil Body here hides the embedded one.
 type deliveryHead struct {
@@ -22,17 +27,21 @@ func encodeDelivery(d *Delivery) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(head)+len(d.Body))
-	out = append(out, deliveryFormat)
+	format, body := byte(deliveryFormat), []byte(d.Body)
+	if d.Frozen != nil {
+		format, body = deliveryFrozen, d.Frozen
+	}
+	out := make([]byte, 0, 1+binary.MaxVarintLen64+len(head)+len(body))
+	out = append(out, format)
 	out = binary.AppendUvarint(out, uint64(len(head)))
 	out = append(out, head...)
-	return append(out, d.Body...), nil
+	return append(out, body...), nil
 }
 
 // decodeDelivery reads a value encodeDelivery wrote, or the plain JSON of a file written before it;
 // the body is copied out of v, which bbolt owns.
 func decodeDelivery(v []byte, d *Delivery) error {
-	if len(v) == 0 || v[0] != deliveryFormat {
+	if len(v) == 0 || v[0] != deliveryFormat && v[0] != deliveryFrozen {
 		return json.Unmarshal(v, d)
 	}
 	n, w := binary.Uvarint(v[1:])
@@ -43,8 +52,13 @@ func decodeDelivery(v []byte, d *Delivery) error {
 	if err := json.Unmarshal(v[start:start+int(n)], &deliveryHead{Delivery: d}); err != nil {
 		return err
 	}
-	d.Body = nil
-	if body := v[start+int(n):]; len(body) > 0 {
+	d.Body, d.Frozen = nil, nil
+	body := v[start+int(n):]
+	switch {
+	case len(body) == 0:
+	case v[0] == deliveryFrozen:
+		d.Frozen = append([]byte(nil), body...)
+	default:
 		d.Body = append(json.RawMessage(nil), body...)
 	}
 	return nil

@@ -49,3 +49,24 @@ func TestDeliveryCodec(t *testing.T) {
 		t.Fatalf("no body: %v %q", err, got.Body)
 	}
 }
+
+// TestFrozenDeliveryCodec: a frozen event comes back as Frozen (never as a JSON body, which the socket
+// would refuse to carry), and a finished one keeps neither.
+func TestFrozenDeliveryCodec(t *testing.T) {
+	d := Delivery{ID: 3, Webhook: 1, Event: "job.done", Service: 5, Frozen: []byte{1, 3, 0xff, '"'}, State: DeliveryPending}
+	v, err := encodeDelivery(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Delivery
+	if err := decodeDelivery(v, &got); err != nil || got.Body != nil || string(got.Frozen) != string(d.Frozen) || got.Event != d.Event {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if _, err := json.Marshal(got); err != nil {
+		t.Fatalf("a frozen delivery does not marshal: %v", err)
+	}
+	v[len(v)-1] = 'X'
+	if got.Frozen[len(got.Frozen)-1] != '"' {
+		t.Fatal("the decoded frozen event shares the value's memory")
+	}
+}

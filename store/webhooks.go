@@ -210,18 +210,32 @@ type Delivery struct {
 	LastStatus  int             `json:"last_status,omitempty"`
 	LastError   string          `json:"last_error,omitempty"`
 	DeliveredAt time.Time       `json:"delivered_at,omitzero"`
+
+	// Frozen, when set instead of Body, is the event as the commit that caused it left things, in the
+	// webhook package's compact form: the payload is built from it when it is sent, outside the commit.
+	Frozen []byte `json:"-"`
 }
 
 // AddDeliveries writes one pending delivery of event ev (about service, 0 for none) for each of hooks
 // that wants it, and returns their ids.
 func AddDeliveries(tx *Tx, hooks []*Webhook, ev string, service uint64, body []byte, at time.Time) ([]uint64, error) {
+	return addDeliveries(tx, hooks, Delivery{Event: ev, Service: service, Body: body, CreatedAt: at})
+}
+
+// AddFrozenDeliveries is AddDeliveries for an event frozen (Delivery.Frozen) rather than rendered.
+func AddFrozenDeliveries(tx *Tx, hooks []*Webhook, ev string, service uint64, frozen []byte, at time.Time) ([]uint64, error) {
+	return addDeliveries(tx, hooks, Delivery{Event: ev, Service: service, Frozen: frozen, CreatedAt: at})
+}
+
+// addDeliveries writes a pending copy of d for each of hooks that wants its event.
+func addDeliveries(tx *Tx, hooks []*Webhook, d Delivery) ([]uint64, error) {
 	var ids []uint64
 	var b interface {
 		NextSequence() (uint64, error)
 		Put([]byte, []byte) error
 	}
 	for _, w := range hooks {
-		if !w.Wants(ev) {
+		if !w.Wants(d.Event) {
 			continue
 		}
 		if b == nil {
@@ -235,7 +249,7 @@ func AddDeliveries(tx *Tx, hooks []*Webhook, ev string, service uint64, body []b
 		if err != nil {
 			return nil, err
 		}
-		d := Delivery{ID: id, Webhook: w.ID, Event: ev, Service: service, Body: body, State: DeliveryPending, CreatedAt: at}
+		d.ID, d.Webhook, d.State = id, w.ID, DeliveryPending
 		if err := putDelivery(b, &d); err != nil {
 			return nil, err
 		}
@@ -289,7 +303,7 @@ func FinishDelivery(tx *Tx, d *Delivery) error {
 		return err
 	}
 	kept := *d
-	kept.Body = nil // the history says what happened; the payload was the receiver's
+	kept.Body, kept.Frozen = nil, nil // the history says what happened; the payload was the receiver's
 	if err := putDelivery(b, &kept); err != nil {
 		return err
 	}
@@ -330,6 +344,20 @@ func Deliveries(tx *Tx, keep func(*Delivery) bool, limit int) ([]Delivery, error
 		}
 	}
 	return out, nil
+}
+
+// ServiceRecord is a copy of service id's record as stored (nil when there is none): the outbox keeps
+// it as the commit left it without decoding it inside the engine's transaction.
+func ServiceRecord(tx *Tx, id uint64) ([]byte, error) {
+	var v []byte
+	err := tx.within(bucketServices, func() error {
+		v = append([]byte(nil), tx.tx.Bucket(bucketServices).Get(Key(id))...)
+		return nil
+	})
+	if len(v) == 0 {
+		v = nil
+	}
+	return v, err
 }
 
 // Notified is the status the last service event said service id had ("" when none was said).

@@ -411,9 +411,15 @@ func (d *Deliverer) attempt(ctx context.Context, k laneKey, w store.Webhook, dl 
 		r.at = d.opt.Now()
 		return r
 	}
+	body, err := Body(dl)
+	if err != nil {
+		r.err = fmt.Errorf("its payload cannot be built: %w", err)
+		r.at = d.opt.Now()
+		return r
+	}
 	actx, cancel := context.WithTimeout(ctx, d.opt.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, w.URL, bytes.NewReader(dl.Body))
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, w.URL, bytes.NewReader(body))
 	if err != nil {
 		r.err, r.at = err, d.opt.Now()
 		return r
@@ -422,7 +428,7 @@ func (d *Deliverer) attempt(ctx context.Context, k laneKey, w store.Webhook, dl 
 	req.Header.Set("User-Agent", "vmmpm/"+d.opt.Version)
 	req.Header.Set(HeaderDelivery, strconv.FormatUint(dl.ID, 10))
 	req.Header.Set(HeaderEvent, dl.Event)
-	req.Header.Set(HeaderSignature, Sign(secret, d.opt.Now().Unix(), dl.Body))
+	req.Header.Set(HeaderSignature, Sign(secret, d.opt.Now().Unix(), body))
 	resp, err := d.opt.Client.Do(req)
 	if err != nil {
 		var ue *url.Error

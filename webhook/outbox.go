@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -39,22 +40,66 @@ func jobEvents(tx *store.Tx, hooks []*store.Webhook, w queue.JobWrite, at time.T
 	if !w.Others && !wanted(hooks, jobEvent) {
 		return nil // the service is as the last commit left it, and nobody wants this job's news
 	}
-	s, err := store.Get[store.Service](tx, w.Job.ServiceID)
-	if err != nil {
-		s = nil
+	sid := w.Job.ServiceID
+	svc, status := serviceAt(tx, sid)
+	var frozen []byte // one frozen form serves both events: they show the same commit
+	freezeOnce := func() []byte {
+		if frozen == nil {
+			frozen = freeze(svc, w.Job)
+		}
+		return frozen
 	}
-	if s != nil && w.Others && s.Status != store.Notified(tx, s.ID) {
-		if err := store.SetNotified(tx, s.ID, s.Status); err != nil {
+	if svc != nil && w.Others && status != store.Notified(tx, sid) {
+		if err := store.SetNotified(tx, sid, status); err != nil {
 			return err
 		}
-		if err := add(tx, hooks, store.EventServicePrefix+s.Status, s, w.Job, at); err != nil {
+		if err := add(tx, hooks, store.EventServicePrefix+status, sid, freezeOnce, at); err != nil {
 			return err
 		}
 	}
 	if jobEvent != "" {
-		return add(tx, hooks, jobEvent, s, w.Job, at)
+		return add(tx, hooks, jobEvent, sid, freezeOnce, at)
 	}
 	return nil
+}
+
+// serviceAt is service id's record as this transaction holds it, and its status; nil when it is gone
+// or does not decode (the events then carry no service, as the damage is reported elsewhere). Only
+// the status is read here: the payload is built from the record when it is sent.
+func serviceAt(tx *store.Tx, id uint64) ([]byte, string) {
+	raw, err := store.ServiceRecord(tx, id)
+	if err != nil || raw == nil {
+		return nil, ""
+	}
+	if s, ok := statusOf(raw); ok {
+		return raw, s
+	}
+	var s struct {
+		Status string `json:"status"`
+	}
+	if json.Unmarshal(raw, &s) != nil {
+		return nil, ""
+	}
+	return raw, s.Status
+}
+
+var statusKey = []byte(`"status":"`)
+
+// statusOf finds the status in a service record without decoding it (decoding the record was most of
+// the hook's time). In encoding/json's output every quote inside a string is escaped, so `"status":"`
+// is a key, and store.Service's only one: no field before it nests an object. A status with an escape
+// in it, or none found, is left to the decoder (ok false).
+func statusOf(raw []byte) (string, bool) {
+	i := bytes.Index(raw, statusKey)
+	if i < 0 {
+		return "", false
+	}
+	v := raw[i+len(statusKey):]
+	end := bytes.IndexByte(v, '"')
+	if end < 0 || bytes.IndexByte(v[:end], '\\') >= 0 {
+		return "", false
+	}
+	return string(v[:end]), true
 }
 
 // wanted reports whether any of hooks wants event ev ("" none).
@@ -70,26 +115,12 @@ func wanted(hooks []*store.Webhook, ev string) bool {
 	return false
 }
 
-func add(tx *store.Tx, hooks []*store.Webhook, ev string, s *store.Service, j *store.Job, at time.Time) error {
+// add writes event ev about service sid for the hooks that want it, frozen as frozen makes it.
+func add(tx *store.Tx, hooks []*store.Webhook, ev string, sid uint64, frozen func() []byte, at time.Time) error {
 	if !wanted(hooks, ev) {
 		return nil
 	}
-	body := Event{Type: ev, At: at}
-	var sid uint64
-	if s != nil {
-		v := ServiceOf(s)
-		body.Service, sid = &v, s.ID
-	}
-	if j != nil {
-		v := JobOf(j, false)
-		body.Job = &v
-		sid = j.ServiceID
-	}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	_, err = store.AddDeliveries(tx, hooks, ev, sid, data, at)
+	_, err := store.AddFrozenDeliveries(tx, hooks, ev, sid, frozen(), at)
 	return err
 }
 
