@@ -10,7 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgproto3"
@@ -258,5 +260,32 @@ func TestErrorSentences(t *testing.T) {
 				t.Errorf("not one sentence: %q", msg)
 			}
 		})
+	}
+}
+
+// TestServerStopsAnswering: the server's process freezes mid-Update (a host gone without closing
+// its connections): the Update fails within the statement timeout plus grace, it does not hang.
+func TestServerStopsAnswering(t *testing.T) {
+	url := pgtest.URL(t)
+	db, err := pgkv.Open(context.Background(), url, pgkv.Options{StatementTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	fill(t, db)
+	err = db.Update(func(tx kv.Tx) error {
+		pg, _ := pgkv.SQL(tx)
+		pid := int(pg.Conn().PgConn().PID())
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("freeze backend %d: %v", pid, err)
+		}
+		defer syscall.Kill(pid, syscall.SIGCONT)
+		if v := tx.Bucket([]byte("b")).Get([]byte("before")); v != nil {
+			t.Errorf("Get from a frozen server = %q", v)
+		}
+		return nil
+	})
+	if err == nil || !strings.Contains(err.Error(), "did not answer within 6s") {
+		t.Fatalf("Update on a frozen server: %v, want a sentence saying it did not answer", err)
 	}
 }

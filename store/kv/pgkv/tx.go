@@ -2,6 +2,7 @@ package pgkv
 
 import (
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -264,6 +265,9 @@ func (b *bucket) write(op string, key, value []byte) error {
 	}
 	if b.tx.err != nil {
 		return b.tx.err
+	}
+	if !b.exists {
+		return fmt.Errorf("pgkv: %s in bucket %q, deleted in this transaction: %w", op, b.name, kv.ErrBucketNotFound)
 	}
 	if b.pending == nil {
 		b.pending = map[string][]byte{}
