@@ -1,0 +1,316 @@
+package pgkv
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+
+	"vmmpm/store/kv"
+)
+
+// tx is one transaction. Only the writer holds pending writes; being the only writer, what it
+// buffered plus what the database holds is the whole truth.
+type tx struct {
+	db       *DB
+	pg       pgx.Tx
+	writable bool
+	// err is the first failed statement: reads return nil from then on, and View and Update
+	// return it (Update rolls back), so nothing decided on a missing value survives.
+	err     error
+	buckets map[string]*bucket // every bucket this tx looked up, existing or not
+	dirty   bool               // something waits for flush
+	gen     uint64             // raised by each buffered write: cursors' fetched rows are stale
+}
+
+// bucket is a bucket's state in one tx; the handle kv.Tx hands out.
+type bucket struct {
+	tx       *tx
+	name     []byte
+	exists   bool
+	created  bool // made in this tx, its row not written yet
+	dropped  bool // its row and pairs in the database are to be deleted
+	seq      uint64
+	seqDirty bool
+	pending  map[string][]byte // key → value to write; a nil value deletes
+}
+
+func (t *tx) fail(err error) {
+	if t.err == nil {
+		t.err = err
+	}
+}
+
+// query runs sql for its rows, each handed to scan; false when it failed (t.err set).
+func (t *tx) query(scan func(pgx.Rows) error, sql string, args ...any) bool {
+	if t.err != nil {
+		return false
+	}
+	ctx, cancel := t.db.ctx()
+	defer cancel()
+	rows, err := t.pg.Query(ctx, sql, args...)
+	if err == nil {
+		for rows.Next() && err == nil {
+			err = scan(rows)
+		}
+		rows.Close()
+		err = errors.Join(err, rows.Err())
+	}
+	t.fail(err)
+	return t.err == nil
+}
+
+func (t *tx) lookup(name []byte) *bucket {
+	if b, ok := t.buckets[string(name)]; ok {
+		return b
+	}
+	b := &bucket{tx: t, name: slices.Clone(name)}
+	var seq int64
+	ok := t.query(func(r pgx.Rows) error { b.exists = true; return r.Scan(&seq) },
+		`SELECT seq FROM kv_buckets WHERE name = $1`, name)
+	if !ok {
+		return b // not cached: the tx is failing anyway
+	}
+	b.seq = uint64(seq)
+	t.buckets[string(name)] = b
+	return b
+}
+
+// Bucket is nil for a missing bucket; once the tx failed it is a handle whose reads return nil
+// and whose writes return the failure, so code that knows its buckets exist does not panic on
+// the way to the error View or Update returns.
+func (t *tx) Bucket(name []byte) kv.Bucket {
+	if b := t.lookup(name); b.exists || t.err != nil {
+		return b
+	}
+	return nil
+}
+
+func (t *tx) CreateBucket(name []byte) (kv.Bucket, error) {
+	if !t.writable {
+		return nil, notWritable("CreateBucket")
+	}
+	b := t.lookup(name)
+	if t.err != nil {
+		return nil, t.err
+	}
+	if b.exists {
+		return nil, kv.ErrBucketExists
+	}
+	b.exists, b.created, b.seq, b.seqDirty = true, true, 0, false
+	t.changed()
+	return b, nil
+}
+
+func (t *tx) CreateBucketIfNotExists(name []byte) (kv.Bucket, error) {
+	if !t.writable {
+		return nil, notWritable("CreateBucketIfNotExists")
+	}
+	if b := t.lookup(name); b.exists {
+		return b, nil
+	}
+	return t.CreateBucket(name)
+}
+
+func (t *tx) DeleteBucket(name []byte) error {
+	if !t.writable {
+		return notWritable("DeleteBucket")
+	}
+	b := t.lookup(name)
+	if t.err != nil {
+		return t.err
+	}
+	if !b.exists {
+		return kv.ErrBucketNotFound
+	}
+	// Made in this tx and not flushed: the database holds nothing of it, unless an earlier
+	// incarnation is already marked dropped.
+	b.dropped = b.dropped || !b.created
+	b.exists, b.created, b.seq, b.seqDirty, b.pending = false, false, 0, false, nil
+	t.changed()
+	return nil
+}
+
+func (t *tx) ForEach(fn func(name []byte, b kv.Bucket) error) error {
+	t.flush()
+	var names [][]byte
+	var seqs []int64
+	t.query(func(r pgx.Rows) error {
+		var n []byte
+		var s int64
+		err := r.Scan(&n, &s)
+		names, seqs = append(names, n), append(seqs, s)
+		return err
+	}, `SELECT name, seq FROM kv_buckets ORDER BY name`)
+	if t.err != nil {
+		return t.err
+	}
+	for i, n := range names {
+		b, ok := t.buckets[string(n)]
+		if !ok {
+			b = &bucket{tx: t, name: n, exists: true, seq: uint64(seqs[i])}
+			t.buckets[string(n)] = b
+		}
+		if err := fn(n, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) Writable() bool { return t.writable }
+
+func (t *tx) changed() {
+	t.dirty = true
+	t.gen++
+}
+
+// flush sends every pending write in one batch: bucket drops, bucket rows and sequences, then
+// pairs, bucket by bucket in name order.
+func (t *tx) flush() {
+	if !t.dirty || t.err != nil {
+		return
+	}
+	batch := &pgx.Batch{}
+	for _, name := range slices.Sorted(maps.Keys(t.buckets)) {
+		t.buckets[name].queue(batch)
+	}
+	t.dirty = false
+	if batch.Len() == 0 {
+		return
+	}
+	ctx, cancel := t.db.ctx()
+	defer cancel()
+	t.fail(t.pg.SendBatch(ctx, batch).Close())
+}
+
+// queue adds the bucket's pending writes to batch and takes them as written.
+func (b *bucket) queue(batch *pgx.Batch) {
+	if b.dropped {
+		batch.Queue(`DELETE FROM kv_pairs WHERE bucket = $1`, b.name)
+		batch.Queue(`DELETE FROM kv_buckets WHERE name = $1`, b.name)
+	}
+	switch {
+	case b.created:
+		batch.Queue(`INSERT INTO kv_buckets (name, seq) VALUES ($1, $2)`, b.name, int64(b.seq))
+	case b.seqDirty:
+		batch.Queue(`UPDATE kv_buckets SET seq = $2 WHERE name = $1`, b.name, int64(b.seq))
+	}
+	var gone, keys, values [][]byte
+	for k, v := range b.pending {
+		if v == nil {
+			gone = append(gone, []byte(k))
+		} else {
+			keys, values = append(keys, []byte(k)), append(values, v)
+		}
+	}
+	if len(gone) > 0 {
+		batch.Queue(`DELETE FROM kv_pairs WHERE bucket = $1 AND key = ANY($2)`, b.name, gone)
+	}
+	if len(keys) > 0 {
+		batch.Queue(`INSERT INTO kv_pairs (bucket, key, value)
+			SELECT $1, k, v FROM unnest($2::bytea[], $3::bytea[]) AS p(k, v)
+			ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value`, b.name, keys, values)
+	}
+	b.dropped, b.created, b.seqDirty, b.pending = false, false, false, nil
+}
+
+// commit flushes and commits; a failure lands in t.err.
+func (t *tx) commit() {
+	t.flush()
+	if t.err != nil {
+		return
+	}
+	ctx, cancel := t.db.ctx()
+	defer cancel()
+	t.fail(t.pg.Commit(ctx))
+}
+
+// fresh says the database holds nothing of this bucket's current content: made in this tx, or
+// dropped and waiting for the flush that deletes its old pairs.
+func (b *bucket) fresh() bool { return b.created || b.dropped }
+
+func (b *bucket) Get(key []byte) []byte {
+	if v, ok := b.pending[string(key)]; ok {
+		return v
+	}
+	if b.fresh() {
+		return nil
+	}
+	var v []byte
+	found := false
+	b.tx.query(func(r pgx.Rows) error { found = true; return r.Scan(&v) },
+		`SELECT value FROM kv_pairs WHERE bucket = $1 AND key = $2`, b.name, key)
+	if found && v == nil {
+		v = []byte{} // an empty value is not a missing one
+	}
+	return v
+}
+
+func (b *bucket) Put(key, value []byte) error {
+	if len(key) == 0 {
+		return errKeyRequired
+	}
+	return b.write("Put", key, append(make([]byte, 0, len(value)), value...))
+}
+
+func (b *bucket) Delete(key []byte) error { return b.write("Delete", key, nil) }
+
+// write buffers value (nil: delete) for key.
+func (b *bucket) write(op string, key, value []byte) error {
+	if !b.tx.writable {
+		return notWritable(op)
+	}
+	if b.tx.err != nil {
+		return b.tx.err
+	}
+	if !b.exists {
+		return fmt.Errorf("pgkv: %s in bucket %q, deleted in this transaction: %w", op, b.name, kv.ErrBucketNotFound)
+	}
+	if b.pending == nil {
+		b.pending = map[string][]byte{}
+	}
+	b.pending[string(key)] = value
+	b.tx.changed()
+	return nil
+}
+
+func (b *bucket) Cursor() kv.Cursor { return &cursor{b: b} }
+
+func (b *bucket) ForEach(fn func(k, v []byte) error) error {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := fn(k, v); err != nil {
+			return err
+		}
+	}
+	return b.tx.err
+}
+
+func (b *bucket) Sequence() uint64 { return b.seq }
+
+func (b *bucket) SetSequence(v uint64) error {
+	if !b.tx.writable {
+		return notWritable("SetSequence")
+	}
+	b.seq, b.seqDirty = v, true
+	b.tx.dirty = true
+	return nil
+}
+
+func (b *bucket) NextSequence() (uint64, error) {
+	if err := b.SetSequence(b.seq + 1); err != nil {
+		return 0, err
+	}
+	return b.seq, nil
+}
+
+func (b *bucket) KeyN() int {
+	b.tx.flush()
+	n := 0
+	b.tx.query(func(r pgx.Rows) error { return r.Scan(&n) },
+		`SELECT count(*) FROM kv_pairs WHERE bucket = $1`, b.name)
+	return n
+}
