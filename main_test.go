@@ -47,7 +47,7 @@ func TestImportRules(t *testing.T) {
 		"wizard":    {"store", "store/kv", "vmm", "queue"},
 		"stats":     {"store", "store/kv", "queue"},
 		"reconcile": {"store", "store/kv", "vmm", "queue"},
-		"backend":   {"store", "vmm", "queue", "wizard", "stats", "reconcile", "webhook"},
+		"backend":   {"store", "store/kv", "vmm", "queue", "wizard", "stats", "reconcile", "webhook", "lease"},
 		"server":    {"backend", "store", "queue", "wizard", "stats", "vmm", "reconcile"},
 		"webhook":   {"store", "store/kv", "queue"},
 		"api":       {"backend", "store", "queue", "stats", "webhook", "wizard"},

@@ -8,6 +8,7 @@ import (
 	"context"
 	"time"
 
+	"vmmpm/lease"
 	"vmmpm/queue"
 	"vmmpm/reconcile"
 	"vmmpm/stats"
@@ -200,6 +201,9 @@ type Status struct {
 	Quarantined int `json:"quarantined,omitempty"`
 	// ReconcileLooks is how many services are flagged for a reconcile look (queue.Looks).
 	ReconcileLooks int `json:"reconcile_looks,omitempty"`
+	// Engines are the engines of a database kept on PostgreSQL (host, pid, version, lanes held, last
+	// renewal); absent on a bbolt file.
+	Engines []lease.EngineInfo `json:"engines,omitempty"`
 }
 
 // ModuleHealth is one module's state as the engine sees it.

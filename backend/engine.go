@@ -25,6 +25,12 @@ type EngineOptions struct {
 	Queue queue.Options
 	// Webhooks tunes the webhook deliverer the engine runs (Logger and Version are set from above).
 	Webhooks webhook.Options
+	// Standby matters on a database kept on PostgreSQL, where one engine runs at a time: the holder
+	// of its engine lease. With Standby set, NewEngine waits as a standby until this process holds
+	// the lease (or Standby ends: its error); nil refuses at once while another host's engine holds it.
+	Standby context.Context
+	// LeaseTTL is how long the engine lease lasts unrenewed (0: 15 s, renewed every third of it).
+	LeaseTTL time.Duration
 }
 
 // Engine is the backend of a process that runs the engine: Local in ModeEngine, with the engine
@@ -40,6 +46,7 @@ type Engine struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 	err       error
+	lease     *engineLease // nil on a bbolt file
 }
 
 // StartEngine makes the engine on db (NewEngine) and starts it.
@@ -66,9 +73,14 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 	if qo.OnCommit == nil {
 		qo.OnCommit = webhook.Hook(qo.Now)
 	}
-	eng, err := queue.New(db, secrets, qo)
+	// The lease comes first: a standby loads the queue (crash recovery) only once it runs the jobs.
+	l, err := awaitLease(db, o)
 	if err != nil {
 		return nil, err
+	}
+	eng, err := queue.New(db, secrets, qo)
+	if err != nil {
+		return nil, errors.Join(err, l.leave())
 	}
 	wo := o.Webhooks
 	wo.Version = o.Version
@@ -80,7 +92,7 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 	}
 	e := &Engine{Local: NewLocal(db, secrets, eng, o.Version), eng: eng, untilIdle: o.UntilIdle,
 		cancel: func() {}, done: make(chan struct{}), delivered: make(chan struct{}),
-		hooks: webhook.New(db, secrets, wo)}
+		hooks: webhook.New(db, secrets, wo), lease: l}
 	e.Local.hooks = e.hooks
 	return e, nil
 }
@@ -88,7 +100,8 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 // Start runs the engine until ctx ends, Close is called, or (UntilIdle) the work runs out. It is called
 // once.
 func (e *Engine) Start(ctx context.Context) {
-	ctx, e.cancel = context.WithCancel(ctx)
+	ctx, cancel := context.WithCancelCause(ctx)
+	e.cancel = func() { cancel(context.Canceled) }
 	e.started = true
 	go func() {
 		defer close(e.done)
@@ -96,10 +109,15 @@ func (e *Engine) Start(ctx context.Context) {
 		if e.untilIdle {
 			run = e.eng.RunUntilIdle
 		}
-		if err := run(ctx); err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
+		err := run(ctx)
+		if context.Cause(ctx) == ErrLeaseLost {
+			err = ErrLeaseLost
+		}
+		if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 			e.err = err
 		}
 	}()
+	go e.watchLease(ctx, cancel)
 	e.deliver(ctx)
 }
 
@@ -145,10 +163,22 @@ func (e *Engine) Close() error {
 		<-e.delivered
 	}
 	err := errors.Join(e.Local.Close(), e.eng.Close())
+	if e.err == nil {
+		err = errors.Join(err, e.lease.leave()) // hand the lane over at once: the standby takes it on the NOTIFY
+	}
 	if e.err != nil {
 		return e.err
 	}
 	return err
+}
+
+// watchLease stops the engine once its lease is lost: another host's engine may run the jobs now.
+func (e *Engine) watchLease(ctx context.Context, cancel context.CancelCauseFunc) {
+	select {
+	case <-e.lease.lostCh():
+		cancel(ErrLeaseLost)
+	case <-ctx.Done():
+	}
 }
 
 var _ Backend = (*Engine)(nil)

@@ -141,6 +141,7 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 	if err := store.CheckSecrets(l.Secrets); err != nil {
 		st.Keyring = err.Error()
 	}
+	st.Engines = sharedEngines(l.DB)
 	err := l.DB.View(func(tx *store.Tx) error {
 		q, err := store.QuarantinedRecords(tx)
 		st.Quarantined = len(q)

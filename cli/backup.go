@@ -122,6 +122,9 @@ func newRestoreCmd(a *app) *cobra.Command {
 				cl.Close()
 				return fmt.Errorf("vmmpm serve (pid %d) holds %s, and nothing was changed; stop it first (kill -TERM %d, or systemctl stop its unit), restore, then start it again", info.PID, info.DB, info.PID)
 			}
+			if err := a.fileOnly("a bbolt backup cannot be restored into it", "restore the server's own dump (pg_restore) instead"); err != nil {
+				return err
+			}
 			in, err := store.Restore(a.dbPath, args[0])
 			if err != nil {
 				return err

@@ -56,6 +56,9 @@ func newCheckCmd(a *app) *cobra.Command {
 
 // checkFile runs the check on the file, which needs it unlocked: a running server is named instead.
 func (a *app) checkFile(ctx context.Context) (*store.CheckReport, error) {
+	if err := a.fileOnly("vmmpm check, which reads a bbolt file page by page, has nothing to check", "PostgreSQL checks its own pages (amcheck, data checksums)"); err != nil {
+		return nil, err
+	}
 	if cl, info, err := a.attach(ctx); err == nil && cl != nil {
 		cl.Close()
 		return nil, stopServerFirst(a.dbPath, info.PID)

@@ -28,6 +28,15 @@ func startServeIn(t *testing.T, dir, db, runtime string) *serveProc {
 // of the test if still running.
 func runServe(t *testing.T, cmd *exec.Cmd) *serveProc {
 	t.Helper()
+	p := startProc(t, cmd)
+	seen := 0
+	termtest.Expect(t, p.out, &seen, "server started")
+	return p
+}
+
+// startProc starts a serve process without waiting for anything; it is killed when the test ends.
+func startProc(t *testing.T, cmd *exec.Cmd) *serveProc {
+	t.Helper()
 	p := &serveProc{t: t, cmd: cmd, out: &termtest.SyncBuffer{}, done: make(chan error, 1)}
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	if err := p.cmd.Start(); err != nil {
@@ -35,8 +44,6 @@ func runServe(t *testing.T, cmd *exec.Cmd) *serveProc {
 	}
 	go func() { p.done <- p.cmd.Wait() }()
 	t.Cleanup(func() { _ = p.cmd.Process.Kill(); p.done <- <-p.done })
-	seen := 0
-	termtest.Expect(t, p.out, &seen, "server started")
 	return p
 }
 

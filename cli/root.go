@@ -70,7 +70,25 @@ func (a *app) socketPath() string {
 	if a.socket != "" {
 		return a.socket
 	}
-	return server.DefaultSocket(a.dbPath)
+	return server.DefaultSocket(a.localPath())
+}
+
+// localPath is where this host keeps what sits beside the database (the socket by default, the
+// server's record, the self-signed certificate): the file itself, or, for a database on a server,
+// the default file's place in the XDG data folder, which is this host's own.
+func (a *app) localPath() string {
+	if store.IsServer(a.dbPath) {
+		return store.DefaultPath()
+	}
+	return a.dbPath
+}
+
+// fileOnly refuses what only a bbolt file allows (what) on a database kept on PostgreSQL.
+func (a *app) fileOnly(what, instead string) error {
+	if !store.IsServer(a.dbPath) {
+		return nil
+	}
+	return usagef("database %s is kept on PostgreSQL, not in a bbolt file, so %s; %s", store.Redact(a.dbPath), what, instead)
 }
 
 // attach returns a client of the server holding this database, or nil when none runs. It looks at
@@ -89,7 +107,7 @@ func (a *app) attach(ctx context.Context) (*server.Client, *backend.Info, error)
 		if c == nil {
 			continue
 		}
-		if sock == a.socket || samePath(info.DB, a.dbPath) {
+		if sock == a.socket || sameDB(info.DB, a.dbPath) {
 			return c, info, nil
 		}
 		c.Close()
@@ -106,7 +124,7 @@ func (a *app) sockets() []string {
 		}
 	}
 	add(a.socket)
-	if r, ok := server.FindRecord(a.dbPath); ok {
+	if r, ok := server.FindRecord(a.localPath()); ok && !store.IsServer(a.dbPath) {
 		add(r.Socket)
 	}
 	add(a.socketPath())
@@ -146,6 +164,15 @@ func (e *sentenceError) Error() string { return e.msg }
 func (e *sentenceError) Unwrap() error { return e.err }
 
 // samePath reports whether a and b name one file, links resolved.
+// sameDB reports whether a server's database (its hello's name) is ours: a file by its path, a
+// database on PostgreSQL by its address without the password.
+func sameDB(served, ours string) bool {
+	if store.IsServer(ours) {
+		return served == store.Redact(ours)
+	}
+	return samePath(served, ours)
+}
+
 func samePath(a, b string) bool {
 	resolve := func(p string) (string, error) {
 		if r, err := filepath.EvalSymlinks(p); err == nil {
@@ -161,10 +188,25 @@ func samePath(a, b string) bool {
 // backend is what commands act through: the server's client when one holds the database, else this
 // process with the database opened here (created when create is set, for commands that add records).
 func (a *app) backend(create bool) (backend.Backend, error) {
+	open := a.openExisting
 	if create {
-		return a.backendOn(a.openDB)
+		open = a.openDB
 	}
-	return a.backendOn(a.openExisting)
+	return a.backendOn(func() (*store.DB, error) { return besideNoEngine(open()) })
+}
+
+// besideNoEngine refuses to change a shared database directly while another host's engine runs
+// its jobs: that engine keeps the queue in memory and would not see the change.
+func besideNoEngine(db *store.DB, err error) (*store.DB, error) {
+	if err != nil {
+		return nil, err
+	}
+	if who, ok := backend.EngineHolder(db); ok {
+		_ = db.Close()
+		return nil, fmt.Errorf("%s runs the engine of %s, and nothing was changed: a change made beside it would not reach it; "+
+			"run the command with --socket set to that host's vmmpm serve, or use its HTTPS API", who, db.Path())
+	}
+	return db, nil
 }
 
 // withReader is withBackend for commands that only read: without a server, a database that cannot be
@@ -268,7 +310,7 @@ func newRootCmd(a *app) *cobra.Command {
 	if dbDefault == "" {
 		dbDefault = store.DefaultPath()
 	}
-	root.PersistentFlags().StringVar(&a.dbPath, "db", dbDefault, "database file (env VMMPM_DB)")
+	root.PersistentFlags().StringVar(&a.dbPath, "db", dbDefault, "database file, or postgres://USER@HOST/DB for several hosts (env VMMPM_DB)")
 	root.PersistentFlags().StringVar(&a.socket, "socket", os.Getenv("VMMPM_SOCKET"),
 		"the vmmpm serve socket (env VMMPM_SOCKET; default $XDG_RUNTIME_DIR/vmmpm/vmmpm.sock, or beside the database)")
 	root.PersistentFlags().BoolVar(&a.noColor, "no-color", os.Getenv("NO_COLOR") != "", "no colour in output (env NO_COLOR)")

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"vmmpm/internal/disktest"
+	"vmmpm/internal/pgtest"
 )
 
 // TestMain points the XDG defaults at a throwaway folder, so a test that forgets --db never touches
@@ -29,7 +30,7 @@ func TestMain(m *testing.M) {
 		os.Setenv(env, filepath.Join(dir, env))
 	}
 	os.Unsetenv("VMMPM_DB")
-	code := m.Run()
+	code := pgtest.Main(m) // stops the PostgreSQL the shared-database tests may have started
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

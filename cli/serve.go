@@ -29,7 +29,8 @@ const serveGrace = 3 * time.Second
 type serveFlags struct {
 	listen, certFile, keyFile string
 	noTLS                     bool
-	backup                    backupFlags // --backup-dir, --backup-keep (backup.go)
+	leaseTTL                  time.Duration // --lease-ttl: a shared database's engine lease
+	backup                    backupFlags   // --backup-dir, --backup-keep (backup.go)
 }
 
 func newServeCmd(a *app) *cobra.Command {
@@ -49,7 +50,10 @@ func newServeCmd(a *app) *cobra.Command {
 			"on a loopback address only.\n\n" +
 			"With --backup-dir it takes a verified backup into DIR (named vmmpm-DATE-TIME.db, UTC) at start when\n" +
 			"the newest there is older than a day, then one a day, keeping the newest --backup-keep; each is\n" +
-			"logged, and a failure is logged and shown in vmmpm status without stopping the server.",
+			"logged, and a failure is logged and shown in vmmpm status without stopping the server.\n\n" +
+			"With --db postgres://… several hosts serve one database (README, \"Two hosts, one PostgreSQL\"): one\n" +
+			"runs the engine while it holds the engine lease, the others wait as standbys and take over within\n" +
+			"--lease-ttl plus a renewal when it dies, or about a second after it stops on SIGTERM.",
 		Args: exactArgs(0, "no arguments"),
 		RunE: func(c *cobra.Command, _ []string) error { return a.serve(c.Context(), f) },
 	}
@@ -58,6 +62,7 @@ func newServeCmd(a *app) *cobra.Command {
 	fl.StringVar(&f.certFile, "tls-cert", "", "the API's certificate (PEM; default: a self-signed one beside the database)")
 	fl.StringVar(&f.keyFile, "tls-key", "", "the key of --tls-cert (PEM)")
 	fl.BoolVar(&f.noTLS, "no-tls", false, "serve the API over plain HTTP (only on a loopback address)")
+	fl.DurationVar(&f.leaseTTL, "lease-ttl", 0, "on a shared PostgreSQL database, how long the engine lease lasts unrenewed (default 15s, renewed every third)")
 	f.backup.register(c)
 	return c
 }
@@ -109,7 +114,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(a.stdout, nil))
-	if abs, err := filepath.Abs(a.dbPath); err == nil {
+	if abs, err := filepath.Abs(a.dbPath); err == nil && !store.IsServer(a.dbPath) {
 		a.dbPath = abs // what hello answers: clients in other folders compare it with theirs
 	}
 	socket := a.socketPath()
@@ -122,23 +127,26 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		return err
 	}
 	defer db.Close()
-	ln, err := server.Listen(socket)
-	if err != nil {
-		return err
-	}
 	// Beside the database, where every client looks first, whatever its environment says.
-	unrecord, err := server.WriteRecord(db.Path(), socket)
-	if err != nil {
-		log.Warn("clients that look elsewhere for the socket will not find this server", "error", err.Error())
+	if !store.IsServer(a.dbPath) {
+		unrecord, err := server.WriteRecord(db.Path(), socket)
+		if err != nil {
+			log.Warn("clients that look elsewhere for the socket will not find this server", "error", err.Error())
+		}
+		defer unrecord()
 	}
-	defer unrecord()
 	secrets := store.NewKeyring()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
-	eng, err := backend.NewEngine(db, secrets, backend.EngineOptions{Version: version, Logger: log})
+	// On a shared database this waits as a standby until this host runs the engine; the socket is
+	// opened after, so clients meanwhile find the host that runs it.
+	eng, err := backend.NewEngine(db, secrets, backend.EngineOptions{Version: version, Logger: log, Standby: ctx, LeaseTTL: f.leaseTTL})
 	if err != nil {
-		ln.Close()
 		return err
+	}
+	ln, err := server.Listen(socket)
+	if err != nil {
+		return errors.Join(err, eng.Close())
 	}
 	srv, err := server.New(eng, db, version, socket, log)
 	if err != nil {
@@ -148,7 +156,7 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	apiDone := make(chan error, 1)
 	apiDone <- nil
 	if f.listen != "" {
-		if err := a.listenAPI(runCtx, f, eng, srv, db.Path(), log, apiDone); err != nil {
+		if err := a.listenAPI(runCtx, f, eng, srv, a.localPath(), log, apiDone); err != nil {
 			ln.Close()
 			return errors.Join(err, eng.Close())
 		}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 	"vmmpm/backend"
+	"vmmpm/lease"
 	"vmmpm/reconcile"
 	"vmmpm/stats"
 	"vmmpm/store"
@@ -85,6 +86,7 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 		parts = append(parts, fmt.Sprintf("%s %d", s, st.Jobs[s]))
 	}
 	fmt.Fprintf(w, "jobs:      %s\n", strings.Join(parts, " · "))
+	printEngines(w, st.Engines)
 	for _, m := range st.Modules { // module pause: one line each
 		if m.Paused != nil {
 			fmt.Fprintf(w, "paused:    module %d (%s): %s; vmmpm module resume %d\n", m.ID, m.Name, m.Paused, m.ID)
@@ -128,4 +130,28 @@ func reconcileSummary(s *reconcile.Summary) string {
 		text += " (read in part)"
 	}
 	return text
+}
+
+// printEngines lists a shared database's engines: which one runs the jobs (holds lanes), the
+// standbys, and the dead of the last hour, each with its last renewal.
+func printEngines(w io.Writer, es []lease.EngineInfo) {
+	for i, e := range es {
+		role := "standby"
+		switch {
+		case !e.Live:
+			role = "GONE (lease lapsed)"
+		case e.Lanes > 0:
+			role = "runs the engine"
+		}
+		label := "           "
+		if i == 0 {
+			label = "engines:   "
+		}
+		line := fmt.Sprintf("%s%s pid %d, %s: %s, renewed %s ago", label, e.Host, e.PID, e.Version, role,
+			time.Since(e.RenewedAt).Truncate(time.Second))
+		if len(e.Lacks) > 0 {
+			line += fmt.Sprintf("; lacks the password of module %v (vmmpm module password on that host)", e.Lacks)
+		}
+		fmt.Fprintln(w, line)
+	}
 }

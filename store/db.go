@@ -38,7 +38,10 @@ type DB struct {
 	roReason string
 	// damage: the first damage found that stops writes (damage.go); the check of the whole file runs
 	// once (verifyOnce), and verified is closed when it has ended (check.go).
-	damage     atomic.Pointer[Damage]
+	damage atomic.Pointer[Damage]
+	// writeGuard, when set, runs first in every Update, inside its transaction: an engine on a
+	// shared database fences its writes by its lease there (SetWriteGuard).
+	writeGuard atomic.Pointer[func(*Tx) error]
 	verifyOnce sync.Once
 	verified   chan struct{}
 }
@@ -84,7 +87,11 @@ func xdgDir(env, fallback string) string {
 // Open opens or creates the database at path, migrating an older schema. A file that is damaged,
 // foreign or newer is refused and left byte-for-byte as it was. A file this call created and could not
 // finish (a full disk, say) is removed again, so no stub is left for later commands to trip over.
+// A postgres:// address (IsServer) opens the database kept on that PostgreSQL instead.
 func Open(path string, opt Options) (*DB, error) {
+	if IsServer(path) {
+		return openServer(path, opt)
+	}
 	if opt.LockTimeout == 0 {
 		opt.LockTimeout = time.Second
 	}
@@ -382,8 +389,23 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	if err := db.refusal(); err != nil {
 		return err
 	}
-	return db.contain("", func() error { return db.kv.Update(func(t kv.Tx) error { return fn(db.tx(t)) }) })
+	g := db.writeGuard.Load()
+	return db.contain("", func() error {
+		return db.kv.Update(func(t kv.Tx) error {
+			tx := db.tx(t)
+			if g != nil {
+				if err := (*g)(tx); err != nil {
+					return err
+				}
+			}
+			return fn(tx)
+		})
+	})
 }
+
+// SetWriteGuard makes g run first in every later Update, inside its transaction; its error fails
+// the Update and nothing of it is committed.
+func (db *DB) SetWriteGuard(g func(*Tx) error) { db.writeGuard.Store(&g) }
 
 // Record is implemented by every stored kind.
 type Record interface {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"vmmpm/internal/storetest"
 	"vmmpm/store"
 )
 
@@ -25,7 +26,7 @@ const (
 func TestMain(m *testing.M) {
 	switch os.Getenv(envRole) {
 	case "":
-		os.Exit(m.Run())
+		os.Exit(storetest.Main(m))
 	case "hold":
 		os.Exit(holdDB(os.Getenv(envDB)))
 	case "keyring":
