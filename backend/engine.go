@@ -78,6 +78,9 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 	if err != nil {
 		return nil, err
 	}
+	if l != nil {
+		qo.MayCreate = l.mayCreate
+	}
 	eng, err := queue.New(db, secrets, qo)
 	if err != nil {
 		return nil, errors.Join(err, l.leave())

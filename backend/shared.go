@@ -117,8 +117,18 @@ func (l *engineLease) await(ctx context.Context, wait bool) error {
 	}
 	tick := time.NewTicker(30 * time.Second)
 	defer tick.Stop()
+	// An engine that must not wait refuses as soon as it sees another holding the lane.
+	probe := time.NewTicker(250 * time.Millisecond)
+	defer probe.Stop()
+	if wait {
+		probe.Stop()
+	}
 	for {
 		select {
+		case <-probe.C:
+			if who, ok := engineHolder(ctx, l.pg, l.le.ID()); ok {
+				return l.refusal(who)
+			}
 		case h := <-l.got:
 			l.mu.Lock()
 			l.held, l.on = h, true
@@ -129,13 +139,17 @@ func (l *engineLease) await(ctx context.Context, wait bool) error {
 			return ctx.Err()
 		case <-first.C:
 			if !wait {
-				return fmt.Errorf("%s runs the engine of %s, and only one engine runs on a database at a time; attach to it (its socket with --socket, or its HTTPS API) instead", l.holder(ctx), l.name)
+				return l.refusal(l.holder(ctx))
 			}
 			l.log.Info("standby: another host runs the engine; this one takes over if it stops", "db", l.name, "holder", l.holder(ctx))
 		case <-tick.C:
 			l.log.Info("standby: waiting for the engine lease", "holder", l.holder(ctx))
 		}
 	}
+}
+
+func (l *engineLease) refusal(who string) error {
+	return fmt.Errorf("%s runs the engine of %s, and only one engine runs on a database at a time; attach to it (its socket with --socket, or its HTTPS API) instead", who, l.name)
 }
 
 // holder names the engine that holds the lane now, for a sentence.
@@ -195,6 +209,19 @@ func (l *engineLease) guard(tx *store.Tx) error {
 		return err
 	}
 	return nil
+}
+
+// mayCreate is checked right before a VM is created: the database cannot fence a call to VMmanager,
+// so an engine past its lease by its own clock stops (and creates nothing) before it makes one.
+func (l *engineLease) mayCreate() error {
+	l.mu.Lock()
+	h := l.held
+	l.mu.Unlock()
+	if l.le.Holds(h) {
+		return nil
+	}
+	l.once.Do(func() { close(l.lost) })
+	return ErrLeaseLost
 }
 
 // leave hands the lane over at once (SIGTERM, or a refused start): a standby claims it on the NOTIFY.

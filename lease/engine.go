@@ -262,6 +262,15 @@ func (e *Engine) giveUpBefore(t time.Time) {
 	}
 }
 
+// Holds reports whether this engine holds lane h under its epoch and, by this host's clock, its
+// lease has not run out: checked right before a call the database cannot fence (creating a VM), so
+// an engine that froze past its lease does not make one after another engine took the lane.
+func (e *Engine) Holds(h Held) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.held[h.Lane] == h.Epoch && time.Now().Before(e.validUntil)
+}
+
 // ErrGone: the engine's row is no longer in the database (it left); join again to work.
 var ErrGone = errors.New("lease: this engine is no longer registered: join again")
 

@@ -59,6 +59,11 @@ type Options struct {
 	MaxPause time.Duration
 	// OnCommit runs inside every transaction that writes jobs (see CommitHook); nil: none.
 	OnCommit CommitHook
+	// MayCreate is asked right before a VMmanager call that makes what no database transaction can
+	// take back (a VM); its error stops that attempt before the call. On a shared database it is
+	// the engine lease's check by this host's clock: one engine that froze past its lease must not
+	// create a VM another engine has already made. nil: always.
+	MayCreate func() error
 
 	update updateFunc // tests inject disk faults here; nil is db.Update
 }
@@ -834,4 +839,12 @@ func (e *Engine) due(js *jobState) {
 	e.notePaused(js, e.paused[js.job.ModuleID], e.opt.Now())
 	e.c.submit(e.jobChange(js))
 	e.kick(js)
+}
+
+// mayCreate is Options.MayCreate, or nil without one.
+func (e *Engine) mayCreate() error {
+	if e == nil || e.opt.MayCreate == nil {
+		return nil
+	}
+	return e.opt.MayCreate()
 }

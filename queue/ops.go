@@ -549,6 +549,9 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 	if err := x.checkRoom(ctx, c, op, n, false); err != nil {
 		return nil, err
 	}
+	if err := op.e.mayCreate(); err != nil {
+		return nil, err
+	}
 	cr, err := c.CreateHost(ctx, spec)
 	if err != nil && !vmm.Transient(err) {
 		// Refused: when VMmanager's figures now show no room, that was why, and the open waits.
@@ -560,6 +563,9 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 		// The account came from the cache and may be gone (deleted in the panel): look it up afresh.
 		if again, aerr := x.account(ctx, c, op); aerr == nil && again != acc {
 			spec.Account, acc = again, again
+			if err := op.e.mayCreate(); err != nil {
+				return nil, err
+			}
 			cr, err = c.CreateHost(ctx, spec)
 		}
 	}
