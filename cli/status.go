@@ -147,7 +147,7 @@ func printEngines(w io.Writer, es []lease.EngineInfo) {
 		if i == 0 {
 			label = "engines:   "
 		}
-		line := fmt.Sprintf("%s%s pid %d, %s: %s, renewed %s ago", label, e.Host, e.PID, e.Version, role,
+		line := fmt.Sprintf("%shost %s (pid %d, %s): %s, renewed %s ago", label, e.Host, e.PID, e.Version, role,
 			time.Since(e.RenewedAt).Truncate(time.Second))
 		if len(e.Lacks) > 0 {
 			line += fmt.Sprintf("; lacks the password of module %v (vmmpm module password on that host)", e.Lacks)
