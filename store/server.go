@@ -41,12 +41,16 @@ func Redact(addr string) string {
 // connectTimeout bounds reaching the server at open: a wrong host fails in seconds, not minutes.
 const connectTimeout = 10 * time.Second
 
+// maxConns is the pool's size: the engine's workers read in Views of their own, each on a
+// connection, and one writer holds another (three hosts take 48 of PostgreSQL's default 100).
+const maxConns = 16
+
 // openServer opens the database kept on the PostgreSQL at addr (its tables are created when missing).
 // MustExist refuses one that holds no vmmpm database yet, as Open does a missing file.
 func openServer(addr string, opt Options) (*DB, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), connectTimeout)
 	defer cancel()
-	k, err := pgkv.Open(ctx, addr, pgkv.Options{ConnectTimeout: connectTimeout})
+	k, err := pgkv.Open(ctx, addr, pgkv.Options{ConnectTimeout: connectTimeout, MaxConns: maxConns})
 	if err != nil {
 		return nil, err
 	}

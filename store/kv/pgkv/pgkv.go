@@ -47,6 +47,7 @@ type DB struct {
 	o        Options
 	where    string // host:port, for sentences
 	password string // redacted from every sentence
+	c        cache  // the writer's (cache.go)
 }
 
 var _ kv.DB = (*DB)(nil)
@@ -96,7 +97,9 @@ CREATE TABLE IF NOT EXISTS kv_pairs (
 	key bytea NOT NULL,
 	value bytea NOT NULL,
 	PRIMARY KEY (bucket, key)
-);`
+);
+CREATE TABLE IF NOT EXISTS kv_meta (id int PRIMARY KEY, gen bigint NOT NULL);
+INSERT INTO kv_meta (id, gen) VALUES (1, 0) ON CONFLICT DO NOTHING;`
 
 func (d *DB) migrate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, d.o.ConnectTimeout+d.o.StatementTimeout)
@@ -114,18 +117,6 @@ func (d *DB) Close() error {
 	return nil
 }
 
-// Begin statements, each one round trip. A writer takes the writer lock at once, as bbolt's
-// single writer: every Update reads what the previous one committed and decides on it, and only
-// one writer at a time (in any process, on any host) makes that safe without SERIALIZABLE's
-// retries. READ COMMITTED, because each statement then sees the commits that came before the
-// lock was granted; a REPEATABLE READ snapshot would be taken before the wait and miss them.
-// A reader's SELECT 1 takes its snapshot at once, so a View sees the database as of its start.
-var (
-	beginWrite = pgx.TxOptions{BeginQuery: `BEGIN ISOLATION LEVEL READ COMMITTED;
-SELECT pg_advisory_xact_lock(hashtextextended('vmmpm.kv.writer.' || current_schema(), 0))`}
-	beginRead = pgx.TxOptions{BeginQuery: `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SELECT 1`}
-)
-
 // View runs fn on one snapshot.
 func (d *DB) View(fn func(kv.Tx) error) error { return d.run(false, fn) }
 
@@ -133,22 +124,21 @@ func (d *DB) View(fn func(kv.Tx) error) error { return d.run(false, fn) }
 func (d *DB) Update(fn func(kv.Tx) error) error { return d.run(true, fn) }
 
 func (d *DB) run(writable bool, fn func(kv.Tx) error) error {
-	opts := beginRead
-	if writable {
-		opts = beginWrite
-	}
 	ctx, cancel := d.ctx()
-	pg, err := d.pool.BeginTx(ctx, opts)
+	pg, gen, err := d.begin(ctx, writable)
 	cancel()
 	if err != nil {
 		return d.failed(err, writable)
 	}
 	defer func() { // also when fn panics
 		ctx, cancel := d.ctx()
-		_ = pg.Rollback(ctx)
+		pg.release(ctx)
 		cancel()
 	}()
-	t := &tx{db: d, pg: pg, writable: writable, buckets: map[string]*bucket{}}
+	if writable {
+		d.c.at(gen)
+	}
+	t := &tx{db: d, pg: pg, writable: writable, buckets: map[string]*bucket{}, cached: true, gen0: gen}
 	ferr := fn(t)
 	if ferr == nil && writable {
 		t.commit()

@@ -132,8 +132,8 @@ func fill(t *testing.T, db kv.DB) {
 // the read after it returns nil, the Update fails with a sentence, and nothing of it is committed.
 func TestKilledConnection(t *testing.T) {
 	url := pgtest.URL(t)
-	db := open(t, url)
-	fill(t, db)
+	fill(t, open(t, url))
+	db := open(t, url) // a writer of its own: its reads go to the server, not to a cache of fill's writes
 	var afterKill []byte
 	err := db.Update(func(tx kv.Tx) error {
 		b := tx.Bucket([]byte("b"))
@@ -168,7 +168,8 @@ func TestKilledConnection(t *testing.T) {
 	if err != nil {
 		t.Fatalf("View on the same DB after the lost connection: %v", err)
 	}
-	err = db.View(func(tx kv.Tx) error {
+	// A handle that has read nothing yet, so the View's reads go to the server.
+	err = open(t, url).View(func(tx kv.Tx) error {
 		pg, _ := pgkv.SQL(tx)
 		terminate(t, url, pg.Conn().PgConn().PID())
 		if v := tx.Bucket([]byte("b")).Get([]byte("before")); v != nil {
@@ -267,12 +268,12 @@ func TestErrorSentences(t *testing.T) {
 // its connections): the Update fails within the statement timeout plus grace, it does not hang.
 func TestServerStopsAnswering(t *testing.T) {
 	url := pgtest.URL(t)
+	fill(t, open(t, url)) // by another handle: the frozen one's reads go to the server
 	db, err := pgkv.Open(context.Background(), url, pgkv.Options{StatementTimeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	fill(t, db)
 	err = db.Update(func(tx kv.Tx) error {
 		pg, _ := pgkv.SQL(tx)
 		pid := int(pg.Conn().PgConn().PID())

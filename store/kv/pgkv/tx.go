@@ -3,7 +3,6 @@ package pgkv
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 
 	"github.com/jackc/pgx/v5"
@@ -15,7 +14,7 @@ import (
 // buffered plus what the database holds is the whole truth.
 type tx struct {
 	db       *DB
-	pg       pgx.Tx
+	pg       *connTx
 	writable bool
 	// err is the first failed statement: reads return nil from then on, and View and Update
 	// return it (Update rolls back), so nothing decided on a missing value survives.
@@ -23,6 +22,13 @@ type tx struct {
 	buckets map[string]*bucket // every bucket this tx looked up, existing or not
 	dirty   bool               // something waits for flush
 	gen     uint64             // raised by each buffered write: cursors' fetched rows are stale
+	// The cache (cache.go), at the generation the transaction sees (gen0); what is read
+	// before the first flush is committed state and goes into it, what is read after may be this
+	// transaction's own uncommitted writes and does not; w is every write, applied at commit.
+	cached  bool
+	flushed bool
+	gen0    int64
+	w       written
 }
 
 // bucket is a bucket's state in one tx; the handle kv.Tx hands out.
@@ -67,6 +73,13 @@ func (t *tx) lookup(name []byte) *bucket {
 		return b
 	}
 	b := &bucket{tx: t, name: slices.Clone(name)}
+	if t.cached {
+		if c, ok := t.db.c.bucket(t.gen0, string(name)); ok {
+			b.exists, b.seq = c.exists, c.seq
+			t.buckets[string(name)] = b
+			return b
+		}
+	}
 	var seq int64
 	ok := t.query(func(r pgx.Rows) error { b.exists = true; return r.Scan(&seq) },
 		`SELECT seq FROM kv_buckets WHERE name = $1`, name)
@@ -75,6 +88,9 @@ func (t *tx) lookup(name []byte) *bucket {
 	}
 	b.seq = uint64(seq)
 	t.buckets[string(name)] = b
+	if t.cached && !t.flushed {
+		t.db.c.setBucket(t.gen0, string(name), cachedBucket{exists: b.exists, seq: b.seq})
+	}
 	return b
 }
 
@@ -100,6 +116,7 @@ func (t *tx) CreateBucket(name []byte) (kv.Bucket, error) {
 		return nil, kv.ErrBucketExists
 	}
 	b.exists, b.created, b.seq, b.seqDirty = true, true, 0, false
+	t.w.of(b)
 	t.changed()
 	return b, nil
 }
@@ -129,6 +146,8 @@ func (t *tx) DeleteBucket(name []byte) error {
 	// incarnation is already marked dropped.
 	b.dropped = b.dropped || !b.created
 	b.exists, b.created, b.seq, b.seqDirty, b.pending = false, false, 0, false, nil
+	x := t.w.of(b)
+	x.dropped, x.pairs = true, map[string][]byte{}
 	t.changed()
 	return nil
 }
@@ -167,65 +186,110 @@ func (t *tx) changed() {
 	t.gen++
 }
 
-// flush sends every pending write in one batch: bucket drops, bucket rows and sequences, then
-// pairs, bucket by bucket in name order.
-func (t *tx) flush() {
-	if !t.dirty || t.err != nil {
+// flush sends every pending write in one batch (pendingWrites).
+func (t *tx) flush() { t.send(nil) }
+
+// send sends the pending writes followed by the statements of tail (nil: none), in one batch.
+func (t *tx) send(tail *pgx.Batch) {
+	if t.err != nil {
 		return
 	}
 	batch := &pgx.Batch{}
-	for _, name := range slices.Sorted(maps.Keys(t.buckets)) {
-		t.buckets[name].queue(batch)
+	if t.dirty {
+		var w pendingWrites
+		for _, b := range t.buckets {
+			w.take(b)
+		}
+		w.queue(batch)
+		t.dirty = false
 	}
-	t.dirty = false
+	if tail != nil {
+		batch.QueuedQueries = append(batch.QueuedQueries, tail.QueuedQueries...)
+	}
 	if batch.Len() == 0 {
 		return
 	}
+	t.flushed = true
 	ctx, cancel := t.db.ctx()
 	defer cancel()
 	t.fail(t.pg.SendBatch(ctx, batch).Close())
 }
 
-// queue adds the bucket's pending writes to batch and takes them as written.
-func (b *bucket) queue(batch *pgx.Batch) {
+// pendingWrites is every bucket's pending writes gathered into a few statements, so a commit costs
+// the server as many statements whether it touched two buckets or ten.
+type pendingWrites struct {
+	dropped, created, seqNames [][]byte
+	createdSeqs, seqs          []int64
+	goneB, goneK               [][]byte
+	putB, putK, putV           [][]byte
+}
+
+// take adds the bucket's pending writes and takes them as written.
+func (w *pendingWrites) take(b *bucket) {
 	if b.dropped {
-		batch.Queue(`DELETE FROM kv_pairs WHERE bucket = $1`, b.name)
-		batch.Queue(`DELETE FROM kv_buckets WHERE name = $1`, b.name)
+		w.dropped = append(w.dropped, b.name)
 	}
 	switch {
 	case b.created:
-		batch.Queue(`INSERT INTO kv_buckets (name, seq) VALUES ($1, $2)`, b.name, int64(b.seq))
+		w.created, w.createdSeqs = append(w.created, b.name), append(w.createdSeqs, int64(b.seq))
 	case b.seqDirty:
-		batch.Queue(`UPDATE kv_buckets SET seq = $2 WHERE name = $1`, b.name, int64(b.seq))
+		w.seqNames, w.seqs = append(w.seqNames, b.name), append(w.seqs, int64(b.seq))
 	}
-	var gone, keys, values [][]byte
 	for k, v := range b.pending {
 		if v == nil {
-			gone = append(gone, []byte(k))
+			w.goneB, w.goneK = append(w.goneB, b.name), append(w.goneK, []byte(k))
 		} else {
-			keys, values = append(keys, []byte(k)), append(values, v)
+			w.putB, w.putK, w.putV = append(w.putB, b.name), append(w.putK, []byte(k)), append(w.putV, v)
 		}
-	}
-	if len(gone) > 0 {
-		batch.Queue(`DELETE FROM kv_pairs WHERE bucket = $1 AND key = ANY($2)`, b.name, gone)
-	}
-	if len(keys) > 0 {
-		batch.Queue(`INSERT INTO kv_pairs (bucket, key, value)
-			SELECT $1, k, v FROM unnest($2::bytea[], $3::bytea[]) AS p(k, v)
-			ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value`, b.name, keys, values)
 	}
 	b.dropped, b.created, b.seqDirty, b.pending = false, false, false, nil
 }
 
-// commit flushes and commits; a failure lands in t.err.
-func (t *tx) commit() {
-	t.flush()
-	if t.err != nil {
-		return
+// queue adds the statements to batch: drops first (a bucket dropped and made again in one
+// transaction loses its old pairs before it gets new ones), then bucket rows, then pairs.
+func (w *pendingWrites) queue(batch *pgx.Batch) {
+	if len(w.dropped) > 0 {
+		batch.Queue(`DELETE FROM kv_pairs WHERE bucket = ANY($1)`, w.dropped)
+		batch.Queue(`DELETE FROM kv_buckets WHERE name = ANY($1)`, w.dropped)
 	}
-	ctx, cancel := t.db.ctx()
-	defer cancel()
-	t.fail(t.pg.Commit(ctx))
+	if len(w.created) > 0 {
+		batch.Queue(`INSERT INTO kv_buckets (name, seq) SELECT * FROM unnest($1::bytea[], $2::bigint[])`, w.created, w.createdSeqs)
+	}
+	if len(w.seqNames) > 0 {
+		batch.Queue(`UPDATE kv_buckets b SET seq = u.seq FROM unnest($1::bytea[], $2::bigint[]) AS u(name, seq)
+			WHERE b.name = u.name`, w.seqNames, w.seqs)
+	}
+	if len(w.goneB) > 0 {
+		batch.Queue(`DELETE FROM kv_pairs p USING unnest($1::bytea[], $2::bytea[]) AS d(bucket, key)
+			WHERE p.bucket = d.bucket AND p.key = d.key`, w.goneB, w.goneK)
+	}
+	if len(w.putB) > 0 {
+		batch.Queue(`INSERT INTO kv_pairs (bucket, key, value)
+			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
+			ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value`, w.putB, w.putK, w.putV)
+	}
+}
+
+// commit sends the pending writes with, when anything was written, the generation's raise in the
+// same round trip, and commits; a failure lands in t.err. Once committed, the writes go into the
+// cache.
+func (t *tx) commit() {
+	wrote := len(t.w.buckets) > 0
+	var gen int64 = -1
+	tail := &pgx.Batch{}
+	if wrote {
+		tail.Queue(bumpGen).QueryRow(func(r pgx.Row) error { return r.Scan(&gen) })
+	}
+	tail.Queue("COMMIT").Exec(t.pg.committedBy)
+	t.send(tail)
+	if t.err == nil && wrote && t.cached {
+		for name, x := range t.w.buckets {
+			if b := t.buckets[name]; b != nil {
+				x.exists, x.seq = b.exists, b.seq
+			}
+		}
+		t.db.c.committed(t.gen0, gen, &t.w)
+	}
 }
 
 // fresh says the database holds nothing of this bucket's current content: made in this tx, or
@@ -239,12 +303,21 @@ func (b *bucket) Get(key []byte) []byte {
 	if b.fresh() {
 		return nil
 	}
+	t := b.tx
+	if t.cached {
+		if v, ok := t.db.c.get(t.gen0, string(b.name), string(key)); ok {
+			return v
+		}
+	}
 	var v []byte
 	found := false
-	b.tx.query(func(r pgx.Rows) error { found = true; return r.Scan(&v) },
+	ok := t.query(func(r pgx.Rows) error { found = true; return r.Scan(&v) },
 		`SELECT value FROM kv_pairs WHERE bucket = $1 AND key = $2`, b.name, key)
 	if found && v == nil {
 		v = []byte{} // an empty value is not a missing one
+	}
+	if ok && t.cached && !t.flushed {
+		t.db.c.put(t.gen0, string(b.name), string(key), v)
 	}
 	return v
 }
@@ -273,6 +346,7 @@ func (b *bucket) write(op string, key, value []byte) error {
 		b.pending = map[string][]byte{}
 	}
 	b.pending[string(key)] = value
+	b.tx.w.of(b).pairs[string(key)] = value
 	b.tx.changed()
 	return nil
 }
@@ -297,6 +371,7 @@ func (b *bucket) SetSequence(v uint64) error {
 	}
 	b.seq, b.seqDirty = v, true
 	b.tx.dirty = true
+	b.tx.w.of(b)
 	return nil
 }
 
