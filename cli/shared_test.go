@@ -185,21 +185,7 @@ func TestChaosThreeHosts(t *testing.T) {
 		return 0, nil
 	}
 	_, c := active()
-	var ids []uint64
-	o, err := c.CreateServices(ctx, "small", services, "chaos@example.org")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range o.Services {
-		ids = append(ids, s.ID)
-	}
-	for _, op := range []string{store.OpSuspend, store.OpResume, store.OpReboot} {
-		for _, id := range ids {
-			if _, err := c.Enqueue(ctx, id, op, nil); err != nil {
-				t.Fatalf("%s of service %d: %v", op, id, err)
-			}
-		}
-	}
+	openAndOperate(ctx, t, c, 1, services)
 	_ = c.Close()
 	total := services * 4
 	rng := rand.New(rand.NewPCG(3, 4))

@@ -77,23 +77,7 @@ func TestServeSoakKills(t *testing.T) {
 	for _, f := range followers {
 		wg.Go(func() { f.run(ctx) })
 	}
-	var services []uint64
-	for range 5 {
-		o, err := c.CreateServices(ctx, "small", 50, "soak@example.org")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range o.Services {
-			services = append(services, s.ID)
-		}
-	}
-	for _, op := range []string{store.OpSuspend, store.OpResume, store.OpReboot} {
-		for _, id := range services {
-			if _, err := c.Enqueue(ctx, id, op, nil); err != nil {
-				t.Fatalf("%s of service %d: %v", op, id, err)
-			}
-		}
-	}
+	openAndOperate(ctx, t, c, 5, 50)
 	const total = 1000
 	rng := rand.New(rand.NewPCG(1, 2))
 	for k := range kills {
@@ -131,6 +115,29 @@ func TestServeSoakKills(t *testing.T) {
 			}
 		}
 		t.Logf("client %d saw %d events, %d resets", i, len(f.seqs), f.resets)
+	}
+}
+
+// openAndOperate orders batches×per services of tariff small and queues a suspend, a resume and a
+// reboot on each: four operations per service, one after another on each service.
+func openAndOperate(ctx context.Context, t *testing.T, c backend.Backend, batches, per int) {
+	t.Helper()
+	var services []uint64
+	for range batches {
+		o, err := c.CreateServices(ctx, "small", per, "ops@example.org")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range o.Services {
+			services = append(services, s.ID)
+		}
+	}
+	for _, op := range []string{store.OpSuspend, store.OpResume, store.OpReboot} {
+		for _, id := range services {
+			if _, err := c.Enqueue(ctx, id, op, nil); err != nil {
+				t.Fatalf("%s of service %d: %v", op, id, err)
+			}
+		}
 	}
 }
 
