@@ -11,7 +11,11 @@ import (
 
 	"vmmpm/backend"
 	"vmmpm/backend/backendtest"
+	"vmmpm/internal/storetest"
 )
+
+// TestMain stops the PostgreSQL cluster the suite may have started (VMMPM_TEST_STORE=postgres).
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 
 // conformanceKeep is the hub's ring during the suite: small, so outrunning it takes few events.
 const conformanceKeep = 16

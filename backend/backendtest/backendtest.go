@@ -11,8 +11,8 @@
 //		})
 //	}
 //
-// Each test gets a fresh Env (a bbolt database in its own folder, passwords in memory, the VMmanager
-// emulator on loopback) and asks the driver for the Backend under test over it. The tests act only
+// Each test gets a fresh Env (a database of its own from storetest.Path, a bbolt file or a PostgreSQL
+// schema; passwords in memory; the VMmanager emulator on loopback) and asks the driver for the Backend under test over it. The tests act only
 // through backend.Backend; the few things no Backend call makes (a client's service) or shows (where
 // a password is kept) go through Env's methods, the one seam a different store changes.
 package backendtest
@@ -24,15 +24,16 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"vmmpm/backend"
+	"vmmpm/internal/storetest"
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/store/kv"
 	"vmmpm/vmm/sim"
 )
 
@@ -153,7 +154,7 @@ var tests = []test{
 
 func newEnv(t *testing.T, d *Driver) *Env {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})
+	db, err := store.Open(storetest.Path(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,14 +258,38 @@ func (env *Env) SaveService(s *store.Service) {
 	}
 }
 
-// Stored reports whether text appears anywhere in the database file (a password must not).
+// Stored reports whether text appears anywhere in the database (a password must not). A bbolt file
+// is read raw, so freed pages count too; a database on a server is searched key by key.
 func (env *Env) Stored(text string) bool {
 	env.T.Helper()
+	if env.DB.BoltFile() == nil {
+		return env.storedKV([]byte(text))
+	}
 	raw, err := os.ReadFile(env.DB.Path())
 	if err != nil {
 		env.T.Fatal(err)
 	}
 	return bytes.Contains(raw, []byte(text))
+}
+
+// storedKV searches every bucket's names, keys and values.
+func (env *Env) storedKV(text []byte) bool {
+	env.T.Helper()
+	found := false
+	err := env.DB.KV().View(func(tx kv.Tx) error {
+		return tx.ForEach(func(name []byte, b kv.Bucket) error {
+			found = found || bytes.Contains(name, text)
+			c := b.Cursor()
+			for k, v := c.First(); k != nil && !found; k, v = c.Next() {
+				found = bytes.Contains(k, text) || bytes.Contains(v, text)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		env.T.Fatal(err)
+	}
+	return found
 }
 
 // unreachableURL is a loopback address nothing listens on.
