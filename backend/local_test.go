@@ -16,6 +16,7 @@ func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 // resume from and its event numbers start again with each engine.
 func TestConformance(t *testing.T) {
 	backendtest.Run(t, backendtest.Driver{
+		Addr: storetest.Path,
 		Open: func(t *testing.T, env *backendtest.Env) backend.Backend {
 			return backend.NewLocal(env.DB, env.Secrets, env.Engine, env.Version)
 		},

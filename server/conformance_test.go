@@ -26,6 +26,7 @@ const conformanceKeep = 16
 func TestConformance(t *testing.T) {
 	setVar(t, &HubKeep, conformanceKeep)
 	backendtest.Run(t, backendtest.Driver{
+		Addr: storetest.Path,
 		Caps: backendtest.Caps{Attached: true, Keep: conformanceKeep, DurableSeq: true, Light: true},
 		Open: func(t *testing.T, env *backendtest.Env) backend.Backend {
 			return serveLocal(t, backend.NewLocal(env.DB, env.Secrets, env.Engine, env.Version), env.DB, env.Version)

@@ -7,11 +7,12 @@
 //	func TestConformance(t *testing.T) {
 //		backendtest.Run(t, backendtest.Driver{
 //			Open: func(t *testing.T, env *backendtest.Env) backend.Backend { … over env.DB, env.Secrets, env.Engine … },
+//			Addr: storetest.Path,
 //			Caps: backendtest.Caps{…where it legitimately differs…},
 //		})
 //	}
 //
-// Each test gets a fresh Env (a database of its own from storetest.Path, a bbolt file or a PostgreSQL
+// Each test gets a fresh Env (a database of its own from Driver.Addr, a bbolt file or a PostgreSQL
 // schema; passwords in memory; the VMmanager emulator on loopback) and asks the driver for the Backend under test over it. The tests act only
 // through backend.Backend; the few things no Backend call makes (a client's service) or shows (where
 // a password is kept) go through Env's methods, the one seam a different store changes.
@@ -30,7 +31,6 @@ import (
 	"time"
 
 	"vmmpm/backend"
-	"vmmpm/internal/storetest"
 	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/store/kv"
@@ -44,6 +44,9 @@ type Driver struct {
 	// a stopped one of its own as Local does). The suite closes what Open returns, and may call Open
 	// again over the same env once it has (a restart).
 	Open func(t *testing.T, env *Env) backend.Backend
+	// Addr is the address of a new, empty database for one test: storetest.Path, so the suite runs on
+	// the store driver VMMPM_TEST_STORE picks (backend's import rules keep internal/ out of here).
+	Addr func(t testing.TB) string
 	// Caps says where the implementation legitimately differs from the others.
 	Caps Caps
 }
@@ -102,8 +105,8 @@ const (
 
 // Run runs every behaviour test against the implementation d opens.
 func Run(t *testing.T, d Driver) {
-	if d.Open == nil {
-		t.Fatal("backendtest.Run: Driver.Open is nil")
+	if d.Open == nil || d.Addr == nil {
+		t.Fatal("backendtest.Run: Driver.Open and Driver.Addr must both be set (Addr: storetest.Path)")
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newEnv(t, &d)) })
@@ -154,7 +157,7 @@ var tests = []test{
 
 func newEnv(t *testing.T, d *Driver) *Env {
 	t.Helper()
-	db, err := store.Open(storetest.Path(t), store.Options{})
+	db, err := store.Open(d.Addr(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
