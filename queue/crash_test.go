@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"vmmpm/internal/storetest"
 	"vmmpm/store"
 	"vmmpm/vmm"
 	"vmmpm/vmm/sim"
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	os.Exit(storetest.Main(m))
 }
 
 // crashChild runs the engine until idle; the parent kills it at a random moment.
@@ -78,7 +79,7 @@ func crashChild(path string) int {
 
 // TestCrashRecovery kills an engine child process at random moments during ≥ 80 operations, restarts
 // it, and checks that every job ends done, no VM was created twice, the services agree with
-// VMmanager and the file passes bbolt's consistency check.
+// VMmanager and a bbolt file passes bbolt's consistency check.
 func TestCrashRecovery(t *testing.T) {
 	rounds := 10
 	if s := os.Getenv(envCrashRounds); s != "" {
@@ -148,7 +149,7 @@ func TestCrashRecovery(t *testing.T) {
 	checkServicesAgree(t, f, svcs)
 	_ = e.Close()
 	f.must(f.db.Close())
-	checkBolt(t, f.path)
+	checkFile(t, f)
 }
 
 // runChild starts the engine child and SIGKILLs it after d unless it finished first.

@@ -104,7 +104,7 @@ func TestTwoLanesOnOneKey(t *testing.T) {
 	}
 	_ = e.Close()
 	_ = f.db.Close()
-	checkBolt(t, f.path)
+	checkFile(t, f)
 }
 
 // enqueueMore adds reboot, suspend and resume to each service, behind its open.

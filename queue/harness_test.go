@@ -10,6 +10,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"vmmpm/internal/storetest"
 	"vmmpm/store"
 	"vmmpm/vmm/sim"
 )
@@ -37,12 +38,24 @@ func startSim(t testing.TB, cfg sim.Config) (*sim.Sim, string) {
 	return s, srv.URL
 }
 
-// newFixture opens a fresh database with a data center, a department, one module with params and a
-// tariff on it. The module's password lives in memory secrets.
+// newFixture opens a fresh database (storetest.Path: a bbolt file, or PostgreSQL in the second run)
+// with a data center, a department, one module with params and a tariff on it. The module's password
+// lives in memory secrets.
 func newFixture(t testing.TB, cfg sim.Config, params store.Params) *fixture {
 	t.Helper()
+	return newFixtureAt(t, storetest.Path(t), cfg, params)
+}
+
+// newFileFixture is newFixture on a bbolt file whatever the run, for tests that damage the file.
+func newFileFixture(t testing.TB, cfg sim.Config, params store.Params) *fixture {
+	t.Helper()
+	return newFixtureAt(t, filepath.Join(t.TempDir(), "vmmpm.db"), cfg, params)
+}
+
+func newFixtureAt(t testing.TB, path string, cfg sim.Config, params store.Params) *fixture {
+	t.Helper()
 	s, url := startSim(t, cfg)
-	f := &fixture{t: t, path: filepath.Join(t.TempDir(), "vmmpm.db"), sim: s, url: url, secrets: store.NewMemorySecrets()}
+	f := &fixture{t: t, path: path, sim: s, url: url, secrets: store.NewMemorySecrets()}
 	f.open()
 	f.dc = &store.DataCenter{Name: "dc1"}
 	f.dept = &store.Department{Name: "Technical support"}
@@ -162,6 +175,15 @@ func (r *recorder) intervals() map[uint64][2]uint64 {
 		out[ev.Job.ID] = iv
 	}
 	return out
+}
+
+// checkFile runs bbolt's check of the whole file when the closed fixture's database is one; a
+// database on a server has no pages to check.
+func checkFile(t testing.TB, f *fixture) {
+	t.Helper()
+	if !store.IsServer(f.path) {
+		checkBolt(t, f.path)
+	}
 }
 
 func checkBolt(t testing.TB, path string) {

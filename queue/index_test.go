@@ -2,16 +2,16 @@ package queue
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"vmmpm/internal/storetest"
 	"vmmpm/store"
 	"vmmpm/vmm/sim"
 )
 
 func indexDB(t testing.TB) *store.DB {
-	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})
+	db, err := store.Open(storetest.Path(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ import (
 // the engine: it starts, runs every other job, and moves the bad record into the quarantine with its
 // service named; the counts, the pages and store's own check agree afterwards.
 func TestUnreadableJobQuarantined(t *testing.T) {
-	f := newFixture(t, sim.Config{Seed: 1}, queueParams("q-__PMID__", 2))
+	f := newFileFixture(t, sim.Config{Seed: 1}, queueParams("q-__PMID__", 2))
 	e := f.engine(fastOptions())
 	svcs, err := e.CreateServices(f.tariff.ID, 6, "dora@example.org")
 	f.must(err)
@@ -63,7 +63,7 @@ func TestUnreadableJobQuarantined(t *testing.T) {
 // engine either refuses to start or stops at its first write, with one sentence naming the file and
 // the damage, and the file is not written.
 func TestDamagedPageStopsTheEngine(t *testing.T) {
-	f := newFixture(t, sim.Config{Seed: 1}, queueParams("q-__PMID__", 2))
+	f := newFileFixture(t, sim.Config{Seed: 1}, queueParams("q-__PMID__", 2))
 	e := f.engine(fastOptions())
 	_, err := e.CreateServices(f.tariff.ID, 40, "erin@example.org")
 	f.must(err)

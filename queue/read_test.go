@@ -15,7 +15,7 @@ import (
 // it, as a placeholder in state unreadable with its module and the damage's sentence; the other rows
 // read as before, and the totals still count it.
 func TestPageShowsUnreadableRecord(t *testing.T) {
-	f := newFixture(t, sim.Config{Seed: 1}, queueParams("q-__PMID__", 2))
+	f := newFileFixture(t, sim.Config{Seed: 1}, queueParams("q-__PMID__", 2))
 	e := f.engine(fastOptions())
 	_, err := e.CreateServices(f.tariff.ID, 4, "page@example.org")
 	f.must(err)

@@ -11,7 +11,11 @@ import (
 
 	"vmmpm/backend"
 	"vmmpm/backend/backendtest"
+	"vmmpm/internal/storetest"
 )
+
+// TestMain stops the PostgreSQL cluster the suite may have started (VMMPM_TEST_STORE=postgres).
+func TestMain(m *testing.M) { os.Exit(storetest.Main(m)) }
 
 // conformanceKeep is the hub's ring during the suite: small, so outrunning it takes few events.
 const conformanceKeep = 16
@@ -22,6 +26,7 @@ const conformanceKeep = 16
 func TestConformance(t *testing.T) {
 	setVar(t, &HubKeep, conformanceKeep)
 	backendtest.Run(t, backendtest.Driver{
+		Addr: storetest.Path,
 		Caps: backendtest.Caps{Attached: true, Keep: conformanceKeep, DurableSeq: true, Light: true},
 		Open: func(t *testing.T, env *backendtest.Env) backend.Backend {
 			return serveLocal(t, backend.NewLocal(env.DB, env.Secrets, env.Engine, env.Version), env.DB, env.Version)

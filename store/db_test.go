@@ -15,15 +15,23 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"vmmpm/internal/storetest"
 	"vmmpm/store"
 	"vmmpm/store/kv"
 )
 
 var t0 = time.Date(2025, 11, 25, 20, 0, 1, 123456789, time.UTC)
 
+// tempPath is a new bbolt file, for tests about the file itself.
 func tempPath(t *testing.T) string {
 	t.Helper()
 	return filepath.Join(t.TempDir(), "vmmpm.db")
+}
+
+// dbAddr is a new database of the run's driver (storetest.Path), for tests about the records.
+func dbAddr(t *testing.T) string {
+	t.Helper()
+	return storetest.Path(t)
 }
 
 func mustOpen(t *testing.T, path string) *store.DB {
@@ -138,7 +146,7 @@ func roundTrip[T any, P interface {
 }
 
 func TestRoundTripEveryKindReopened(t *testing.T) {
-	path := tempPath(t)
+	path := dbAddr(t)
 	roundTrip(t, path, fullDataCenter())
 	roundTrip(t, path, fullDepartment())
 	roundTrip(t, path, fullModule())
@@ -149,7 +157,7 @@ func TestRoundTripEveryKindReopened(t *testing.T) {
 }
 
 func TestPutGetDeleteEach(t *testing.T) {
-	db := mustOpen(t, tempPath(t))
+	db := mustOpen(t, dbAddr(t))
 	defer db.Close()
 	for _, n := range []string{"a", "b", "c"} {
 		if err := db.Save(&store.Department{Name: n}); err != nil {
@@ -184,7 +192,7 @@ func TestPutGetDeleteEach(t *testing.T) {
 }
 
 func TestUpdateRollsBackOnError(t *testing.T) {
-	db := mustOpen(t, tempPath(t))
+	db := mustOpen(t, dbAddr(t))
 	defer db.Close()
 	boom := errors.New("boom")
 	err := db.Update(func(tx *store.Tx) error {

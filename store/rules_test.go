@@ -9,11 +9,11 @@ import (
 	"vmmpm/store"
 )
 
-// rulesDB is a fresh database file with data centers 1 "DC One" and 2 "DC Two", departments 1 and 2,
+// rulesDB is a fresh database (of the run's driver) with data centers 1 "DC One" and 2 "DC Two", departments 1 and 2,
 // and module 1 on data center 1 sending its tasks to department 1.
 func rulesDB(t *testing.T) *store.DB {
 	t.Helper()
-	db := mustOpen(t, tempPath(t))
+	db := mustOpen(t, dbAddr(t))
 	t.Cleanup(func() { db.Close() })
 	m := fullModule()
 	m.DataCenterID, m.DepartmentID = 1, 1

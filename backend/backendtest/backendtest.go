@@ -7,12 +7,13 @@
 //	func TestConformance(t *testing.T) {
 //		backendtest.Run(t, backendtest.Driver{
 //			Open: func(t *testing.T, env *backendtest.Env) backend.Backend { … over env.DB, env.Secrets, env.Engine … },
+//			Addr: storetest.Path,
 //			Caps: backendtest.Caps{…where it legitimately differs…},
 //		})
 //	}
 //
-// Each test gets a fresh Env (a bbolt database in its own folder, passwords in memory, the VMmanager
-// emulator on loopback) and asks the driver for the Backend under test over it. The tests act only
+// Each test gets a fresh Env (a database of its own from Driver.Addr, a bbolt file or a PostgreSQL
+// schema; passwords in memory; the VMmanager emulator on loopback) and asks the driver for the Backend under test over it. The tests act only
 // through backend.Backend; the few things no Backend call makes (a client's service) or shows (where
 // a password is kept) go through Env's methods, the one seam a different store changes.
 package backendtest
@@ -24,7 +25,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -33,6 +33,7 @@ import (
 	"vmmpm/backend"
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/store/kv"
 	"vmmpm/vmm/sim"
 )
 
@@ -43,6 +44,9 @@ type Driver struct {
 	// a stopped one of its own as Local does). The suite closes what Open returns, and may call Open
 	// again over the same env once it has (a restart).
 	Open func(t *testing.T, env *Env) backend.Backend
+	// Addr is the address of a new, empty database for one test: storetest.Path, so the suite runs on
+	// the store driver VMMPM_TEST_STORE picks (backend's import rules keep internal/ out of here).
+	Addr func(t testing.TB) string
 	// Caps says where the implementation legitimately differs from the others.
 	Caps Caps
 }
@@ -101,8 +105,8 @@ const (
 
 // Run runs every behaviour test against the implementation d opens.
 func Run(t *testing.T, d Driver) {
-	if d.Open == nil {
-		t.Fatal("backendtest.Run: Driver.Open is nil")
+	if d.Open == nil || d.Addr == nil {
+		t.Fatal("backendtest.Run: Driver.Open and Driver.Addr must both be set (Addr: storetest.Path)")
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.run(t, newEnv(t, &d)) })
@@ -153,7 +157,7 @@ var tests = []test{
 
 func newEnv(t *testing.T, d *Driver) *Env {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})
+	db, err := store.Open(d.Addr(t), store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,14 +261,38 @@ func (env *Env) SaveService(s *store.Service) {
 	}
 }
 
-// Stored reports whether text appears anywhere in the database file (a password must not).
+// Stored reports whether text appears anywhere in the database (a password must not). A bbolt file
+// is read raw, so freed pages count too; a database on a server is searched key by key.
 func (env *Env) Stored(text string) bool {
 	env.T.Helper()
+	if env.DB.BoltFile() == nil {
+		return env.storedKV([]byte(text))
+	}
 	raw, err := os.ReadFile(env.DB.Path())
 	if err != nil {
 		env.T.Fatal(err)
 	}
 	return bytes.Contains(raw, []byte(text))
+}
+
+// storedKV searches every bucket's names, keys and values.
+func (env *Env) storedKV(text []byte) bool {
+	env.T.Helper()
+	found := false
+	err := env.DB.KV().View(func(tx kv.Tx) error {
+		return tx.ForEach(func(name []byte, b kv.Bucket) error {
+			found = found || bytes.Contains(name, text)
+			c := b.Cursor()
+			for k, v := c.First(); k != nil && !found; k, v = c.Next() {
+				found = bytes.Contains(k, text) || bytes.Contains(v, text)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		env.T.Fatal(err)
+	}
+	return found
 }
 
 // unreachableURL is a loopback address nothing listens on.

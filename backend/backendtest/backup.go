@@ -12,7 +12,12 @@ import (
 
 // testBackup: Backup writes a copy (0600) holding the records, and says what it holds; the module's
 // password is not in it; a file already there is kept unless Force; a relative path is refused.
+// A database on a server has no file to copy: Backup refuses it (testBackupServer).
 func testBackup(t *testing.T, env *Env) {
+	if env.DB.BoltFile() == nil {
+		testBackupServer(t, env)
+		return
+	}
 	w := newWorld(t, env, true)
 	b := w.b
 	svc := env.AddService(w.tariff.ID, 0, store.ServiceOrdered, 0)
@@ -56,4 +61,15 @@ func testBackup(t *testing.T, env *Env) {
 
 	_, err = b.Backup(ctx(t), backend.BackupRequest{Path: "relative.db"})
 	wantRule(t, "Backup to a relative path", err, store.FieldRecord, "not absolute")
+}
+
+// testBackupServer: on a database kept on a server Backup says to use pg_dump and writes nothing.
+func testBackupServer(t *testing.T, env *Env) {
+	w := newWorld(t, env, true)
+	dst := filepath.Join(t.TempDir(), "copy.db")
+	_, err := w.b.Backup(ctx(t), backend.BackupRequest{Path: dst})
+	wantSentence(t, "Backup of a database on a server", err, "pg_dump")
+	if _, statErr := os.Stat(dst); !os.IsNotExist(statErr) {
+		t.Errorf("a refused Backup left %s (%v)", dst, statErr)
+	}
 }

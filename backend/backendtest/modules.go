@@ -222,6 +222,9 @@ func testSaveModule(t *testing.T, env *Env) {
 	_, err = b.SaveModule(ctx(t), e, "")
 	wantIs(t, "an edit of module 99", err, store.ErrNotFound)
 
+	if !env.Stored(m.Name) {
+		t.Errorf("Env.Stored does not find the module's name %q, so its search proves nothing", m.Name)
+	}
 	if env.Stored(env.Password) {
 		t.Error("the password is in the database file")
 	}
