@@ -45,6 +45,7 @@ var cases = []struct {
 	{"TxForEachBuckets", testTxForEach},
 	{"UpdateRolledBack", testRollback},
 	{"ReadYourWrites", testReadYourWrites},
+	{"ReadYourWritesAfterAWalk", testReadAfterWalk},
 	{"ViewSnapshot", testViewSnapshot},
 	{"ViewRefusesWrites", testViewRefusesWrites},
 	{"WritersSerialize", testWritersSerialize},
@@ -613,6 +614,60 @@ func testReadYourWrites(t *testing.T, db kv.DB) {
 			}
 			return nil
 		})
+	})
+}
+
+// testReadAfterWalk: values read in an earlier Update, then written, deleted, or dropped with their
+// bucket in this one, read back as this Update left them after a walk (which a driver may take as
+// the moment to send its buffered writes): no driver answers from what it knew before.
+func testReadAfterWalk(t *testing.T, db kv.DB) {
+	fill(t, db, "b", []byte("a"), []byte("c"))
+	fill(t, db, "gone", []byte("x"))
+	view(t, db, func(tx kv.Tx) error {
+		_, _ = tx.Bucket([]byte("b")).Get([]byte("a")), tx.Bucket([]byte("gone")).Get([]byte("x"))
+		return nil
+	})
+	update(t, db, func(tx kv.Tx) error {
+		_, _ = tx.Bucket([]byte("b")).Get([]byte("a")), tx.Bucket([]byte("gone")).Get([]byte("x"))
+		return nil
+	})
+	update(t, db, func(tx kv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		_ = b.Get([]byte("a"))
+		if err := b.Put([]byte("a"), []byte("new")); err != nil {
+			return err
+		}
+		if err := b.Delete([]byte("c")); err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket([]byte("gone")); err != nil {
+			return err
+		}
+		g, err := tx.CreateBucket([]byte("gone"))
+		if err != nil {
+			return err
+		}
+		walk(b.Cursor(), true)
+		walk(g.Cursor(), true)
+		if v := b.Get([]byte("a")); string(v) != "new" {
+			t.Errorf("Get after Put and a walk = %q, want new", v)
+		}
+		if v := b.Get([]byte("c")); v != nil {
+			t.Errorf("Get after Delete and a walk = %q, want nil", v)
+		}
+		if v := g.Get([]byte("x")); v != nil {
+			t.Errorf("Get in a bucket dropped and made again, after a walk = %q, want nil", v)
+		}
+		return nil
+	})
+	update(t, db, func(tx kv.Tx) error {
+		if v := tx.Bucket([]byte("b")).Get([]byte("a")); string(v) != "new" {
+			t.Errorf("the next Update reads %q, want new", v)
+		}
+		if v := tx.Bucket([]byte("gone")).Get([]byte("x")); v != nil {
+			t.Errorf("the next Update reads %q in the bucket made again, want nil", v)
+		}
+		return nil
 	})
 }
 

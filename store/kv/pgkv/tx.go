@@ -304,7 +304,16 @@ func (b *bucket) Get(key []byte) []byte {
 		return nil
 	}
 	t := b.tx
-	if t.cached {
+	// What this tx wrote and already flushed is no longer pending, and the cache holds what came
+	// before it: the tx's own writes answer first, and a bucket it dropped is read from the server.
+	useCache := t.cached
+	if x := t.w.buckets[string(b.name)]; x != nil {
+		if v, ok := x.pairs[string(key)]; ok {
+			return v
+		}
+		useCache = useCache && !x.dropped
+	}
+	if useCache {
 		if v, ok := t.db.c.get(t.gen0, string(b.name), string(key)); ok {
 			return v
 		}
