@@ -24,6 +24,7 @@ type jobWrite struct {
 type change struct {
 	jobs   []jobWrite
 	apply  func(tx *store.Tx) error
+	read   func(tx *store.Tx) // reads what the change's worker needs next, writes nothing
 	prune  []uint64
 	events []Event // published after the commit, after the job events
 	done   chan error
@@ -41,6 +42,9 @@ func (c *change) run(tx *store.Tx) error {
 		if err := c.apply(tx); err != nil {
 			return err
 		}
+	}
+	if c.read != nil {
+		c.read(tx)
 	}
 	c.pruned = c.pruned[:0]
 	for _, id := range c.prune {

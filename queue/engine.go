@@ -575,20 +575,31 @@ func (e *Engine) start(js *jobState) {
 		ch.events = append(ch.events, e.laneEvent(js.lane))
 	}
 	ch.done = make(chan error, 1)
+	op := e.newOp(js, false)
+	// The context is read in the transaction that marks the job running (a View less per job, a
+	// round trip less on PostgreSQL); its error is the attempt's, never the commit's.
+	ch.read = func(tx *store.Tx) { op.readErr, op.read = e.readContext(tx, op), true }
 	if e.holding {
 		e.held = append(e.held, ch) // finishChange submits it with the end that freed the lane
 	} else {
 		e.c.submit(ch)
 	}
-	e.spawn(js, ch.done, false)
+	e.spawnOp(js, op, ch.done)
+}
+
+func (e *Engine) newOp(js *jobState, resumed bool) *Op {
+	return &Op{Job: cloneJob(&js.job), Resumed: resumed, e: e, js: js}
 }
 
 func (e *Engine) spawn(js *jobState, committed <-chan error, resumed bool) {
+	e.spawnOp(js, e.newOp(js, resumed), committed)
+}
+
+func (e *Engine) spawnOp(js *jobState, op *Op, committed <-chan error) {
 	js.worker = true
 	js.recover = false
 	e.workers++
 	e.wg.Add(1)
-	op := &Op{Job: cloneJob(&js.job), Resumed: resumed, e: e, js: js}
 	if e.relaying && e.relay == nil {
 		e.relay = &relayed{op: op, committed: committed} // the finishing worker runs it next
 		return

@@ -43,6 +43,10 @@ type Op struct {
 
 	e  *Engine
 	js *jobState
+	// read: the service, module and tariff were read inside the transaction that marked the job
+	// running (readErr: why not), so the attempt needs no View of its own for them.
+	read    bool
+	readErr error
 }
 
 // Secrets is the engine's secret store (module passwords, setpassword's new password).
@@ -175,21 +179,28 @@ func (e *Engine) attempt(ctx context.Context, op *Op, committed <-chan error) *r
 	return e.finish(op.js, res, err, false)
 }
 
+// loadContext gives op its service, module and tariff: read already in the start's transaction,
+// or in a View of their own (a job resumed after a restart).
 func (e *Engine) loadContext(op *Op) error {
-	return e.db.View(func(tx *store.Tx) error {
-		s, err := store.Get[store.Service](tx, op.Job.ServiceID)
-		if err != nil {
-			return permanent(fmt.Errorf("service %d no longer exists", op.Job.ServiceID))
-		}
-		op.Service = *s
-		if m, ok := e.modules.get(tx, op.Job.ModuleID); ok {
-			op.Module = m
-		}
-		if t, ok := e.tariffs.get(tx, s.TariffID); ok {
-			op.Tariff = t
-		}
-		return nil
-	})
+	if op.read {
+		return op.readErr
+	}
+	return e.db.View(func(tx *store.Tx) error { return e.readContext(tx, op) })
+}
+
+func (e *Engine) readContext(tx *store.Tx, op *Op) error {
+	s, err := store.Get[store.Service](tx, op.Job.ServiceID)
+	if err != nil {
+		return permanent(fmt.Errorf("service %d no longer exists", op.Job.ServiceID))
+	}
+	op.Service = *s
+	if m, ok := e.modules.get(tx, op.Job.ModuleID); ok {
+		op.Module = m
+	}
+	if t, ok := e.tariffs.get(tx, s.TariffID); ok {
+		op.Tariff = t
+	}
+	return nil
 }
 
 // decoded keeps the last decoded copy of each record of one kind with the bytes it was decoded from.
