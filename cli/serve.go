@@ -111,6 +111,11 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	if err := f.check(); err != nil {
 		return err
 	}
+	if f.backup.dir != "" {
+		if err := a.fileOnly("serve --backup-dir, which copies a bbolt file, cannot back it up", "back it up with pg_dump (or your PostgreSQL's own backups) and start serve without --backup-dir"); err != nil {
+			return err
+		}
+	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(a.stdout, nil))

@@ -244,3 +244,27 @@ func TestChaosThreeHosts(t *testing.T) {
 		t.Errorf("%d VMs exist, want %d", n, services)
 	}
 }
+
+// TestFileOnlyCommandsOnPostgres: what only a bbolt file allows is refused on a database kept on
+// PostgreSQL with one sentence naming what to use instead, exit 2, and nothing changed.
+func TestFileOnlyCommandsOnPostgres(t *testing.T) {
+	db := pgtest.URL(t)
+	mustCLI(t, "--db", db, "datacenter", "add", "DC One")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"check"}, "amcheck"},
+		{[]string{"restore", filepath.Join(t.TempDir(), "copy.db")}, "pg_restore"},
+		{[]string{"serve", "--backup-dir", t.TempDir()}, "pg_dump"},
+	} {
+		_, errOut, code := runCLI(t, "", append([]string{"--db", db}, c.args...)...)
+		if code != 2 || !strings.Contains(errOut, "is kept on PostgreSQL, not in a bbolt file") || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, %q", c.args, code, errOut)
+		}
+	}
+	out := mustCLI(t, "--db", db, "datacenter", "list")
+	if !strings.Contains(out, "DC One") {
+		t.Errorf("the data center is gone after the refusals:\n%s", out)
+	}
+}
