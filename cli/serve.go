@@ -146,6 +146,10 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	// On a shared database this waits as a standby until this host runs the engine; the socket is
 	// opened after, so clients meanwhile find the host that runs it.
 	eng, err := backend.NewEngine(db, secrets, backend.EngineOptions{Version: version, Logger: log, Standby: ctx, LeaseTTL: f.leaseTTL})
+	if err != nil && ctx.Err() != nil {
+		log.Info("server stopped while a standby: it never ran the engine")
+		return nil // SIGTERM to a standby is a clean stop
+	}
 	if err != nil {
 		return err
 	}

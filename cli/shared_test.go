@@ -126,6 +126,16 @@ func TestTwoHostsOnePostgres(t *testing.T) {
 	b.done <- nil
 	exited := time.Now()
 	claimed := expectWithin(t, a2.out, &seenA, "engine lease taken", 15*time.Second)
+	defer func() { // a standby stopped with SIGTERM exits cleanly too
+		b2 := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockB, "serve"))
+		seen := 0
+		expectWithin(t, b2.out, &seen, "standby: another host runs the engine", 30*time.Second)
+		_ = b2.cmd.Process.Signal(syscall.SIGTERM)
+		if err := <-b2.done; err != nil || !strings.Contains(b2.out.String(), "stopped while a standby") {
+			t.Errorf("a standby stopped with SIGTERM: %v\n%s", err, b2.out)
+		}
+		b2.done <- nil
+	}()
 	t.Logf("handover after SIGTERM: %v (%v of it after the old host exited)", claimed.Sub(termAt).Round(time.Millisecond), claimed.Sub(exited).Round(time.Millisecond))
 	if d := claimed.Sub(exited); d > time.Second {
 		t.Errorf("the standby took the engine %v after the old one left, more than a second", d)
