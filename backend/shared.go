@@ -242,6 +242,17 @@ func (l *engineLease) lostCh() <-chan struct{} {
 	return l.lost
 }
 
+// engineRunner names the host running the engine of a shared database, for the Lanes screen ("" on
+// a bbolt file or when none runs).
+func engineRunner(db *store.DB) string {
+	for _, e := range sharedEngines(db) {
+		if e.Live && e.Lanes > 0 {
+			return fmt.Sprintf("host %s (pid %d)", e.Host, e.PID)
+		}
+	}
+	return ""
+}
+
 // sharedEngines lists the engines of db when it is kept on PostgreSQL (nil on a bbolt file, or when
 // the list cannot be read: status shows the rest).
 func sharedEngines(db *store.DB) []lease.EngineInfo {

@@ -49,6 +49,7 @@ func (l *Local) Stats(ctx context.Context) (*stats.Snapshot, error) {
 		s.Modules[i].SetCapacity(room[i], m.CapacityWarnPercent())
 		s.FitLanes(m.ID, laneKeys(m))
 	}
+	s.Engine = engineRunner(l.DB)
 	backoffs := e.Backoffs()
 	for i := range s.Lanes {
 		if b, ok := backoffs[s.Lanes[i].Key]; ok {

@@ -113,6 +113,10 @@ func TestTwoHostsOnePostgres(t *testing.T) {
 	if !strings.Contains(status, "runs the engine") || !strings.Contains(status, "GONE (lease lapsed)") {
 		t.Errorf("status does not show the engine moved:\n%s", status)
 	}
+	// The Lanes screen's figures name the host running every lane.
+	if figures := mustCLI(t, "--db", env.db, "--socket", sockB, "stats", "--json"); !strings.Contains(figures, fmt.Sprintf("(pid %d)", b.cmd.Process.Pid)) {
+		t.Errorf("stats does not name host B (pid %d) as running the lanes:\n%.400s", b.cmd.Process.Pid, figures)
+	}
 
 	// A rolling restart: the first host comes back as a standby, the second stops with SIGTERM.
 	a2 := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockA, "serve"))

@@ -15,6 +15,9 @@ type Snapshot struct {
 	At      time.Time `json:"at"`
 	Modules []Module  `json:"modules"`
 	Lanes   []Lane    `json:"lanes"`
+	// Engine names, on a database kept on PostgreSQL, the host running the engine, which holds the
+	// engine lease and so runs every lane ("" on a bbolt file).
+	Engine string `json:"engine,omitempty"`
 }
 
 // Module is one module's figures. Name, health and the last check are filled by whoever knows them

@@ -262,6 +262,13 @@ func TestNothingYet(t *testing.T) {
 	if m.Selected().ID != "" {
 		t.Errorf("with no lanes %q is selected", m.Selected().ID)
 	}
+	if strings.Contains(v, "every lane runs on") {
+		t.Errorf("a bbolt file's view names an engine host:\n%s", v)
+	}
+	shared := screen(80, 24, theme.New(true), &stats.Snapshot{At: now, Engine: "host db-2 (pid 4711)", Modules: []stats.Module{{ID: 1, Name: "fra-kvm", Healthy: true}}})
+	if v := uitest.Strip(shared.View()); !strings.Contains(v, "every lane runs on host db-2 (pid 4711)") {
+		t.Errorf("a shared database's view does not say which host runs the lanes:\n%s", v)
+	}
 	ctx := common.New(theme.New(true), nil)
 	ctx.Width, ctx.Height = 80, 24
 	if v := lanes.New(ctx).View(); !strings.Contains(v, "reading the figures") {

@@ -88,6 +88,9 @@ func (m *Model) modulesView(w int) []string {
 	head := fmt.Sprintf("  %-*s %-*s %-*s %s", wName, "MODULE", wState, "HEALTH", sw, fmt.Sprintf("OPS/MIN, LAST %d MIN", sw),
 		"  PEAK   ERR  ANSWER")
 	out := []string{s.head.Render(head)}
+	if m.snap.Engine != "" {
+		out = append([]string{s.faint.Render("  every lane runs on " + m.snap.Engine + ", which holds the shared database's engine lease")}, out...)
+	}
 	if len(m.snap.Modules) == 0 {
 		return append(out, s.faint.Render("  no modules yet: add one on Modules (1)"))
 	}
