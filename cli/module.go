@@ -188,8 +188,13 @@ func checkSummary(c *store.Check) string {
 // moduleCmd is a command on one module: run gets the backend and the module as stored; a missing
 // module is a usage error.
 func moduleCmd(a *app, use, short string, run func(c *cobra.Command, b backend.Backend, m *store.Module) error) *cobra.Command {
+	return moduleCmdOn(a, func(fn func(backend.Backend) error) error { return a.withBackend(false, fn) }, use, short, run)
+}
+
+// moduleCmdOn is moduleCmd reaching its backend through with.
+func moduleCmdOn(a *app, with func(func(backend.Backend) error) error, use, short string, run func(c *cobra.Command, b backend.Backend, m *store.Module) error) *cobra.Command {
 	return idCmd(kindModule, use, short, func(c *cobra.Command, id uint64) error {
-		return a.withBackend(false, func(b backend.Backend) error {
+		return with(func(b backend.Backend) error {
 			m, err := backend.Load[store.Module](c.Context(), b, id)
 			if err != nil {
 				return kindModule.refusal(id, err)
@@ -398,7 +403,9 @@ func moduleCheckCmd(a *app) *cobra.Command {
 
 // modulePasswordCmd replaces a module's keyring entry, after a live login proves the new password.
 func modulePasswordCmd(a *app) *cobra.Command {
-	return moduleCmd(a, "password ID", "Store a new VMmanager password for a module (stdin; checked live before it is kept)",
+	// This host's keyring is what changes, so on a shared database it works beside another host's
+	// engine too: how a standby gets the password it needs to take over.
+	return moduleCmdOn(a, a.withHostBackend, "password ID", "Store a new VMmanager password for a module (stdin; checked live before it is kept)",
 		func(c *cobra.Command, b backend.Backend, m *store.Module) error {
 			password, err := a.readModulePassword()
 			if err != nil {

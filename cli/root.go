@@ -195,6 +195,18 @@ func (a *app) backend(create bool) (backend.Backend, error) {
 	return a.backendOn(func() (*store.DB, error) { return besideNoEngine(open()) })
 }
 
+// withHostBackend is withBackend for a command whose change is this host's keyring (and the audit
+// trail): allowed directly on a shared database beside another host's engine, which keeps neither
+// in memory.
+func (a *app) withHostBackend(fn func(backend.Backend) error) error {
+	b, err := a.backendOn(a.openExisting)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	return fn(b)
+}
+
 // besideNoEngine refuses to change a shared database directly while another host's engine runs
 // its jobs: that engine keeps the queue in memory and would not see the change.
 func besideNoEngine(db *store.DB, err error) (*store.DB, error) {

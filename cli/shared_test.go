@@ -72,6 +72,11 @@ func TestTwoHostsOnePostgres(t *testing.T) {
 	if code == 0 || !strings.Contains(errOut, "runs the engine of") || !strings.Contains(errOut, "nothing was changed") {
 		t.Errorf("a direct change beside the engine: code %d, %q", code, errOut)
 	}
+	// A host's own keyring is its to change: how a standby gets a module's password.
+	out, errOut, code := runCLI(t, "demo-password\n", "--db", env.db, "--socket", filepath.Join(filepath.Dir(sockB), "none.sock"), "module", "password", "1")
+	if code != 0 || !strings.Contains(out, "new password checked and kept") {
+		t.Errorf("module password beside the engine: code %d, %q %q", code, out, errOut)
+	}
 
 	ca := server.NewClient(sockA, version)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
