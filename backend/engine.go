@@ -165,10 +165,9 @@ func (e *Engine) Close() error {
 		<-e.done
 		<-e.delivered
 	}
-	err := errors.Join(e.Local.Close(), e.eng.Close())
-	if e.err == nil {
-		err = errors.Join(err, e.lease.leave()) // hand the lane over at once: the standby takes it on the NOTIFY
-	}
+	// Hand the lane over at once, whatever stopped the engine: a standby takes it on the NOTIFY (after
+	// a lost lease this releases nothing, the lane being another's).
+	err := errors.Join(e.Local.Close(), e.eng.Close(), e.lease.leave())
 	if e.err != nil {
 		return e.err
 	}

@@ -62,12 +62,6 @@ func awaitLease(db *store.DB, o EngineOptions) (*engineLease, error) {
 	}
 	jctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	if err := lease.Migrate(jctx, pg.Pool()); err != nil {
-		return nil, shareError(db, err)
-	}
-	if err := lease.AddLane(jctx, pg.Pool(), engineLane); err != nil {
-		return nil, shareError(db, err)
-	}
 	host, _ := os.Hostname()
 	l := &engineLease{pg: pg, name: db.Path(), log: log, got: make(chan lease.Held, 1), lost: make(chan struct{})}
 	le, err := lease.Join(jctx, pg.Pool(), lease.Options{Host: host, PID: os.Getpid(), Version: o.Version,
@@ -76,6 +70,11 @@ func awaitLease(db *store.DB, o EngineOptions) (*engineLease, error) {
 		return nil, shareError(db, err)
 	}
 	l.le = le
+	// Join made the tables; the lane is claimed from Start on.
+	if err := lease.AddLane(jctx, pg.Pool(), engineLane); err != nil {
+		_ = l.leave()
+		return nil, shareError(db, err)
+	}
 	le.Start()
 	if err := l.await(ctx, o.Standby != nil); err != nil {
 		_ = l.leave()
@@ -104,9 +103,12 @@ func (l *engineLease) changed(held []lease.Held) {
 	on := l.on
 	l.mu.Unlock()
 	if on {
-		l.once.Do(func() { close(l.lost) })
+		l.lose()
 	}
 }
+
+// lose marks the lease lost, once: the engine stops (Engine.watchLease).
+func (l *engineLease) lose() { l.once.Do(func() { close(l.lost) }) }
 
 // await waits for the claim, saying every half minute meanwhile who holds the lane.
 func (l *engineLease) await(ctx context.Context, wait bool) error {
@@ -177,16 +179,21 @@ func EngineHolder(db *store.DB) (string, bool) {
 
 // engineHolder names the live engine (other than self) that holds the engine lane.
 func engineHolder(ctx context.Context, pg *pgkv.DB, self int64) (string, bool) {
-	es, err := lease.Engines(ctx, pg.Pool())
-	if err != nil {
-		return "", false
-	}
-	for _, e := range es {
-		if e.Live && e.Lanes > 0 && e.ID != self {
-			return fmt.Sprintf("vmmpm on host %s (pid %d, %s)", e.Host, e.PID, e.Version), true
-		}
+	es, _ := lease.Engines(ctx, pg.Pool())
+	if e, ok := runner(es, self); ok {
+		return fmt.Sprintf("vmmpm on host %s (pid %d, %s)", e.Host, e.PID, e.Version), true
 	}
 	return "", false
+}
+
+// runner is the live engine among es, other than self, that holds the engine lane.
+func runner(es []lease.EngineInfo, self int64) (lease.EngineInfo, bool) {
+	for _, e := range es {
+		if e.Live && e.Lanes > 0 && e.ID != self {
+			return e, true
+		}
+	}
+	return lease.EngineInfo{}, false
 }
 
 // guard fences every write of this process by the engine lane's epoch: once another engine claimed
@@ -203,7 +210,7 @@ func (l *engineLease) guard(tx *store.Tx) error {
 	defer cancel()
 	if err := l.le.Guard(ctx, ptx, h); err != nil {
 		if errors.Is(err, lease.ErrFenced) {
-			l.once.Do(func() { close(l.lost) })
+			l.lose()
 			return ErrLeaseLost
 		}
 		return err
@@ -220,7 +227,7 @@ func (l *engineLease) mayCreate() error {
 	if l.le.Holds(h) {
 		return nil
 	}
-	l.once.Do(func() { close(l.lost) })
+	l.lose()
 	return ErrLeaseLost
 }
 
@@ -245,10 +252,8 @@ func (l *engineLease) lostCh() <-chan struct{} {
 // engineRunner names the host running the engine of a shared database, for the Lanes screen ("" on
 // a bbolt file or when none runs).
 func engineRunner(db *store.DB) string {
-	for _, e := range sharedEngines(db) {
-		if e.Live && e.Lanes > 0 {
-			return fmt.Sprintf("host %s (pid %d)", e.Host, e.PID)
-		}
+	if e, ok := runner(sharedEngines(db), 0); ok {
+		return fmt.Sprintf("host %s (pid %d)", e.Host, e.PID)
 	}
 	return ""
 }

@@ -124,7 +124,7 @@ func (a *app) sockets() []string {
 		}
 	}
 	add(a.socket)
-	if r, ok := server.FindRecord(a.localPath()); ok && !store.IsServer(a.dbPath) {
+	if r, ok := server.FindRecord(a.dbPath); ok && !store.IsServer(a.dbPath) { // no record beside a server's database
 		add(r.Socket)
 	}
 	add(a.socketPath())
@@ -163,7 +163,6 @@ type sentenceError struct {
 func (e *sentenceError) Error() string { return e.msg }
 func (e *sentenceError) Unwrap() error { return e.err }
 
-// samePath reports whether a and b name one file, links resolved.
 // sameDB reports whether a server's database (its hello's name) is ours: a file by its path, a
 // database on PostgreSQL by its address without the password.
 func sameDB(served, ours string) bool {
@@ -173,6 +172,7 @@ func sameDB(served, ours string) bool {
 	return samePath(served, ours)
 }
 
+// samePath reports whether a and b name one file, links resolved.
 func samePath(a, b string) bool {
 	resolve := func(p string) (string, error) {
 		if r, err := filepath.EvalSymlinks(p); err == nil {

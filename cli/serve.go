@@ -132,21 +132,13 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		return err
 	}
 	defer db.Close()
-	// Beside the database, where every client looks first, whatever its environment says.
-	if !store.IsServer(a.dbPath) {
-		unrecord, err := server.WriteRecord(db.Path(), socket)
-		if err != nil {
-			log.Warn("clients that look elsewhere for the socket will not find this server", "error", err.Error())
-		}
-		defer unrecord()
-	}
 	secrets := store.NewKeyring()
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	// On a shared database this waits as a standby until this host runs the engine; the socket is
 	// opened after, so clients meanwhile find the host that runs it.
 	eng, err := backend.NewEngine(db, secrets, backend.EngineOptions{Version: version, Logger: log, Standby: ctx, LeaseTTL: f.leaseTTL})
-	if err != nil && ctx.Err() != nil {
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		log.Info("server stopped while a standby: it never ran the engine")
 		return nil // SIGTERM to a standby is a clean stop
 	}
@@ -156,6 +148,14 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	ln, err := server.Listen(socket)
 	if err != nil {
 		return errors.Join(err, eng.Close())
+	}
+	// Once the socket exists: beside the database, where every client looks first, whatever its environment says.
+	if !store.IsServer(a.dbPath) {
+		unrecord, err := server.WriteRecord(db.Path(), socket)
+		if err != nil {
+			log.Warn("clients that look elsewhere for the socket will not find this server", "error", err.Error())
+		}
+		defer unrecord()
 	}
 	srv, err := server.New(eng, db, version, socket, log)
 	if err != nil {

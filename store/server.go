@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -76,8 +75,5 @@ func isEmpty(k kv.DB) (bool, error) {
 		empty = tx.Bucket(bucketMeta) == nil
 		return nil
 	})
-	if err != nil && !errors.Is(err, kv.ErrBucketNotFound) {
-		return false, err
-	}
-	return empty, nil
+	return empty, err
 }

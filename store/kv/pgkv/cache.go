@@ -132,8 +132,7 @@ func (w *written) of(b *bucket) *writtenBucket {
 		x = &writtenBucket{pairs: map[string][]byte{}}
 		w.buckets[string(b.name)] = x
 	}
-	x.exists, x.seq = b.exists, b.seq
-	return x
+	return x // exists and seq are taken at commit, from the bucket's final state
 }
 
 const bumpGen = `UPDATE kv_meta SET gen = gen + 1 WHERE id = 1 RETURNING gen`

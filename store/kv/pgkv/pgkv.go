@@ -138,7 +138,7 @@ func (d *DB) run(writable bool, fn func(kv.Tx) error) error {
 	if writable {
 		d.c.at(gen)
 	}
-	t := &tx{db: d, pg: pg, writable: writable, buckets: map[string]*bucket{}, cached: true, gen0: gen}
+	t := &tx{db: d, pg: pg, writable: writable, buckets: map[string]*bucket{}, gen0: gen}
 	ferr := fn(t)
 	if ferr == nil && writable {
 		t.commit()

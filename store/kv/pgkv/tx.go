@@ -25,7 +25,6 @@ type tx struct {
 	// The cache (cache.go), at the generation the transaction sees (gen0); what is read
 	// before the first flush is committed state and goes into it, what is read after may be this
 	// transaction's own uncommitted writes and does not; w is every write, applied at commit.
-	cached  bool
 	flushed bool
 	gen0    int64
 	w       written
@@ -73,12 +72,10 @@ func (t *tx) lookup(name []byte) *bucket {
 		return b
 	}
 	b := &bucket{tx: t, name: slices.Clone(name)}
-	if t.cached {
-		if c, ok := t.db.c.bucket(t.gen0, string(name)); ok {
-			b.exists, b.seq = c.exists, c.seq
-			t.buckets[string(name)] = b
-			return b
-		}
+	if c, ok := t.db.c.bucket(t.gen0, string(name)); ok {
+		b.exists, b.seq = c.exists, c.seq
+		t.buckets[string(name)] = b
+		return b
 	}
 	var seq int64
 	ok := t.query(func(r pgx.Rows) error { b.exists = true; return r.Scan(&seq) },
@@ -88,7 +85,7 @@ func (t *tx) lookup(name []byte) *bucket {
 	}
 	b.seq = uint64(seq)
 	t.buckets[string(name)] = b
-	if t.cached && !t.flushed {
+	if !t.flushed {
 		t.db.c.setBucket(t.gen0, string(name), cachedBucket{exists: b.exists, seq: b.seq})
 	}
 	return b
@@ -282,7 +279,7 @@ func (t *tx) commit() {
 	}
 	tail.Queue("COMMIT").Exec(t.pg.committedBy)
 	t.send(tail)
-	if t.err == nil && wrote && t.cached {
+	if t.err == nil && wrote {
 		for name, x := range t.w.buckets {
 			if b := t.buckets[name]; b != nil {
 				x.exists, x.seq = b.exists, b.seq
@@ -306,12 +303,12 @@ func (b *bucket) Get(key []byte) []byte {
 	t := b.tx
 	// What this tx wrote and already flushed is no longer pending, and the cache holds what came
 	// before it: the tx's own writes answer first, and a bucket it dropped is read from the server.
-	useCache := t.cached
+	useCache := true
 	if x := t.w.buckets[string(b.name)]; x != nil {
 		if v, ok := x.pairs[string(key)]; ok {
 			return v
 		}
-		useCache = useCache && !x.dropped
+		useCache = !x.dropped
 	}
 	if useCache {
 		if v, ok := t.db.c.get(t.gen0, string(b.name), string(key)); ok {
@@ -325,7 +322,7 @@ func (b *bucket) Get(key []byte) []byte {
 	if found && v == nil {
 		v = []byte{} // an empty value is not a missing one
 	}
-	if ok && t.cached && !t.flushed {
+	if ok && !t.flushed {
 		t.db.c.put(t.gen0, string(b.name), string(key), v)
 	}
 	return v
