@@ -74,7 +74,7 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 		qo.OnCommit = webhook.Hook(qo.Now)
 	}
 	// The lease comes first: a standby loads the queue (crash recovery) only once it runs the jobs.
-	l, err := awaitLease(db, o)
+	l, err := awaitLease(db, secrets, o)
 	if err != nil {
 		return nil, err
 	}
@@ -97,6 +97,12 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 		cancel: func() {}, done: make(chan struct{}), delivered: make(chan struct{}),
 		hooks: webhook.New(db, secrets, wo), lease: l}
 	e.Local.hooks = e.hooks
+	if l != nil {
+		l.holdWith(eng.SetHolds)
+		if hs, ok := e.Local.Secrets.(*hostSecrets); ok {
+			hs.changed = l.wakePasswords
+		}
+	}
 	return e, nil
 }
 

@@ -61,7 +61,7 @@ func NewLocal(db *store.DB, secrets store.Secrets, eng *queue.Engine, version st
 	if eng != nil {
 		mode = ModeEngine
 	}
-	l := &Local{DB: db, Secrets: secrets, Version: version, Mode: mode, engine: eng, started: time.Now()}
+	l := &Local{DB: db, Secrets: sharedSecrets(db, secrets), Version: version, Mode: mode, engine: eng, started: time.Now()}
 	if eng != nil {
 		l.startStats(eng)
 	}

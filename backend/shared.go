@@ -38,6 +38,14 @@ type engineLease struct {
 	mu   sync.Mutex
 	held lease.Held
 	on   bool // held: a later change without the lane is its loss
+
+	// the password versions' watch (passwords.go): the modules this host lacks, and the engine's
+	// SetHolds once it runs (holdMu keeps the two in order)
+	pwStop, pwWake, pwDone chan struct{}
+	stopPw                 sync.Once
+	holdMu                 sync.Mutex
+	lacks                  map[uint64]string
+	applyHolds             func(map[uint64]string)
 }
 
 // claimWait is how long an engine that must not wait gives the first claim round.
@@ -47,7 +55,7 @@ const claimWait = 5 * time.Second
 // holds the engine lane: waiting as a standby until standby ends, or, standby nil, refusing at once
 // when another host's engine holds it. On a bbolt file (whose lock is this process's alone) it
 // returns nil, nil.
-func awaitLease(db *store.DB, o EngineOptions) (*engineLease, error) {
+func awaitLease(db *store.DB, secrets store.Secrets, o EngineOptions) (*engineLease, error) {
 	pg, ok := db.KV().(*pgkv.DB)
 	if !ok {
 		return nil, nil
@@ -63,13 +71,22 @@ func awaitLease(db *store.DB, o EngineOptions) (*engineLease, error) {
 	jctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	host, _ := os.Hostname()
-	l := &engineLease{pg: pg, name: db.Path(), log: log, got: make(chan lease.Held, 1), lost: make(chan struct{})}
+	l := &engineLease{pg: pg, name: db.Path(), log: log, got: make(chan lease.Held, 1), lost: make(chan struct{}),
+		pwStop: make(chan struct{}), pwWake: make(chan struct{}, 1), pwDone: make(chan struct{})}
 	le, err := lease.Join(jctx, pg.Pool(), lease.Options{Host: host, PID: os.Getpid(), Version: o.Version,
 		Logger: log, OnChange: l.changed, TTL: o.LeaseTTL, RenewEvery: o.LeaseTTL / 3})
 	if err != nil {
 		return nil, shareError(db, err)
 	}
 	l.le = le
+	// What this host lacks is known before it may claim the engine, so it never runs a job of those.
+	states, err := l.refreshPasswords(secrets, nil)
+	if err != nil {
+		close(l.pwDone)
+		_ = l.leave()
+		return nil, shareError(db, err)
+	}
+	go l.watchPasswords(secrets, lease.DefaultPollEvery, states)
 	// Join made the tables; the lane is claimed from Start on.
 	if err := lease.AddLane(jctx, pg.Pool(), engineLane); err != nil {
 		_ = l.leave()
@@ -236,6 +253,8 @@ func (l *engineLease) leave() error {
 	if l == nil {
 		return nil
 	}
+	l.stopPw.Do(func() { close(l.pwStop) })
+	<-l.pwDone
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return l.le.Leave(ctx)

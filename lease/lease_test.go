@@ -414,3 +414,36 @@ func TestPasswordGate(t *testing.T) {
 		t.Errorf("with the current password old holds %v, want all 6 lanes", held)
 	}
 }
+
+// TestRecordPassword: the first password is version 1; a host holding the current version that sets
+// it again changed it (version 2); a host holding none or an older one catches up (version stays);
+// every set counts, and a removed module's versions go.
+func TestRecordPassword(t *testing.T) {
+	pool := pgtest.Open(t, pgtest.URL(t))
+	ctx := context.Background()
+	if err := Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct{ held, want int64 }{
+		{0, 1}, // created on host A
+		{0, 1}, // host B is given it: catches up
+		{1, 2}, // host A changes it
+		{1, 2}, // host B, behind, catches up
+		{2, 3}, // host B changes it
+	} {
+		got, err := RecordPassword(ctx, pool, 7, c.held)
+		if err != nil || got != c.want {
+			t.Fatalf("set %d (held %d): version %d, %v; want %d", i, c.held, got, err, c.want)
+		}
+	}
+	states, err := ModulePasswords(ctx, pool)
+	if err != nil || states[7] != (PasswordState{Version: 3, Sets: 5}) || len(states) != 1 {
+		t.Fatalf("states = %+v, %v; want module 7 at version 3 after 5 sets", states, err)
+	}
+	if err := ForgetPassword(ctx, pool, 7); err != nil {
+		t.Fatal(err)
+	}
+	if states, err := ModulePasswords(ctx, pool); err != nil || len(states) != 0 {
+		t.Errorf("after ForgetPassword: %+v, %v", states, err)
+	}
+}

@@ -45,6 +45,7 @@ CREATE TABLE IF NOT EXISTS module_passwords (
 	module_id bigint PRIMARY KEY,
 	version bigint NOT NULL
 );
+ALTER TABLE module_passwords ADD COLUMN IF NOT EXISTS sets bigint NOT NULL DEFAULT 0;
 CREATE TABLE IF NOT EXISTS engine_passwords (
 	engine_id bigint NOT NULL REFERENCES engines ON DELETE CASCADE,
 	module_id bigint NOT NULL,
@@ -84,6 +85,43 @@ func Migrate(ctx context.Context, db DB) error {
 func AddLane(ctx context.Context, db DB, l Lane) error {
 	_, err := db.Exec(ctx, `INSERT INTO lanes (module_id, queue_key) VALUES ($1, $2) ON CONFLICT DO NOTHING`, l.Module, l.Key)
 	return err
+}
+
+// RecordPassword records that a host's keyring was just given module's password, held being the
+// version that keyring held before (0: none), and returns the version it holds now. A host that held
+// the current version changed the password: the version goes up, and every other host lacks it until
+// it is given the new one. A host that held none or an older one was given the current password (how
+// a new host, or one behind, catches up): the version stays. The first password recorded is version 1.
+// Every call counts in sets, so engines polling ModulePasswords see a catch-up too.
+func RecordPassword(ctx context.Context, db DB, module, held int64) (int64, error) {
+	var v int64
+	err := db.QueryRow(ctx, `INSERT INTO module_passwords AS mp (module_id, version, sets) VALUES ($1, 1, 1)
+		ON CONFLICT (module_id) DO UPDATE SET sets = mp.sets + 1,
+			version = CASE WHEN mp.version = $2 THEN mp.version + 1 ELSE mp.version END
+		RETURNING version`, module, held).Scan(&v)
+	return v, err
+}
+
+// ForgetPassword drops a module's password versions (the module was removed).
+func ForgetPassword(ctx context.Context, db DB, module int64) error {
+	_, err := db.Exec(ctx, `DELETE FROM module_passwords WHERE module_id = $1`, module)
+	return err
+}
+
+// PasswordState is a module's current password version and how many times any host set it.
+type PasswordState struct{ Version, Sets int64 }
+
+// ModulePasswords reads every module's password state (modules never recorded are absent).
+func ModulePasswords(ctx context.Context, db DB) (map[int64]PasswordState, error) {
+	out := map[int64]PasswordState{}
+	err := scanEach(ctx, db, func(r pgx.Rows) error {
+		var m int64
+		var s PasswordState
+		err := r.Scan(&m, &s.Version, &s.Sets)
+		out[m] = s
+		return err
+	}, `SELECT module_id, version, sets FROM module_passwords`)
+	return out, err
 }
 
 // SetModulePassword records the version of a module's current password: from then on only engines

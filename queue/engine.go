@@ -205,6 +205,7 @@ type Engine struct {
 	keyWait  *keyWait                // the keyring cannot give passwords: start nothing until it can
 	capWaits map[capKey]*capWait     // a module's opens wait for room in VMmanager: start none of them
 	paused   map[uint64]*ModulePause // modules an admin paused: start none of their jobs (pause.go)
+	holds    map[uint64]string       // modules this host must not run, and why (hold.go)
 	capRead  sync.Map                // module id → when Capacity last began reading its free room
 	wg       sync.WaitGroup
 	idle     chan struct{}
@@ -493,7 +494,7 @@ func (e *Engine) removeJob(js *jobState) []*jobState {
 			next = append(next, h)
 		}
 	}
-	if len(e.jobs) == 0 || len(e.paused) > 0 { // with a pause, what is left may all be held (settled)
+	if len(e.jobs) == 0 || len(e.paused)+len(e.holds) > 0 { // with a pause or hold, what is left may all wait (settled)
 		select {
 		case e.idle <- struct{}{}:
 		default:
@@ -514,7 +515,7 @@ func (e *Engine) startable(js *jobState) bool {
 	if !e.active || e.pause != nil || e.keyWait != nil || js.worker || js.job.State != store.JobQueued || e.jobs[js.job.ID] != js {
 		return false
 	}
-	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js || e.pausedFor(js) {
+	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js || e.pausedFor(js) || e.heldFor(js) {
 		return false
 	}
 	if js.job.Type == store.OpOpen && e.capacityHeld(js.job.ModuleID) {
@@ -778,7 +779,7 @@ func (e *Engine) activate() {
 	all := e.sortedJobs()
 	for _, js := range all {
 		switch {
-		case js.job.State == store.JobRunning && !js.worker:
+		case js.job.State == store.JobRunning && !js.worker && !e.heldFor(js):
 			e.resume(js)
 		case js.job.State == store.JobRetrying:
 			e.armRetry(js)

@@ -90,6 +90,7 @@ func (e *Engine) pausedFor(js *jobState) bool {
 // it). A job waiting out a backoff keeps its error: it says why it is retried.
 func (e *Engine) notePaused(js *jobState, p *ModulePause, now time.Time) {
 	if p == nil {
+		e.noteHeld(js, now)
 		return
 	}
 	if js.job.State == store.JobQueued {
@@ -172,33 +173,24 @@ func (a Actor) setPause(id uint64, pause bool) (ModulePause, error) {
 // pauseChange is the stored pause (or its removal) with a line on each unfinished, not running job
 // of the module saying so (e.mu held).
 func (e *Engine) pauseChange(id uint64, p *ModulePause, pause bool, now time.Time) (*change, error) {
-	ch := &change{done: make(chan error, 1)}
 	stored := *p
 	if !pause {
 		stored.At = time.Time{}
 	}
-	ch.apply = func(tx *store.Tx) error { return putPause(tx, &stored) }
-	var held []*jobState
-	for _, jid := range slices.Sorted(maps.Keys(e.jobs)) {
-		if js := e.jobs[jid]; js.job.ModuleID == id && js.job.State != store.JobRunning && !js.worker {
-			held = append(held, js)
-		}
-	}
-	held, err := e.fillAll(held)
-	if err != nil && !isQuarantined(err) { // a quarantined job is out of the scheduler: nothing to hold
-		return nil, err
-	}
-	for _, js := range held {
+	ch, err := e.noteModules([]uint64{id}, func(js *jobState) {
 		if pause {
 			e.notePaused(js, p, now)
-		} else {
-			js.job.Logf(now, "module resumed by %s", p.By)
-			if strings.HasPrefix(js.job.Error, waitingPrefix+"module paused") {
-				js.job.Error = ""
-			}
+			return
 		}
-		ch.jobs = append(ch.jobs, e.jobChange(js).jobs...)
+		js.job.Logf(now, "module resumed by %s", p.By)
+		if strings.HasPrefix(js.job.Error, waitingPrefix+"module paused") {
+			js.job.Error = ""
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
+	ch.apply = func(tx *store.Tx) error { return putPause(tx, &stored) }
 	return ch, nil
 }
 
@@ -215,16 +207,17 @@ func (e *Engine) setPaused(id uint64, p *ModulePause) {
 	}
 }
 
-// settled: nothing is left that can run: no job, or only jobs of paused modules, none of them running.
+// settled: nothing is left that can run: no job, or only jobs of paused modules, none of them running,
+// and of modules held on this host.
 // It costs the number of unfinished jobs only while a module is paused.
 func (e *Engine) settled() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if len(e.paused) == 0 {
+	if len(e.paused)+len(e.holds) == 0 {
 		return len(e.jobs) == 0
 	}
 	for _, js := range e.jobs {
-		if !e.pausedFor(js) || js.worker || js.job.State == store.JobRunning {
+		if !(e.pausedFor(js) || e.heldFor(js)) || js.worker || js.job.State == store.JobRunning && !e.heldFor(js) {
 			return false
 		}
 	}

@@ -122,14 +122,27 @@ func JobSecretID(jobID uint64) uint64 { return jobSecretBit | jobID }
 
 const jobSecretBit = uint64(1) << 63
 
+// PasswordVersionID is the Secrets key under which a host's keyring keeps the version of module
+// moduleID's password it holds, on a database shared by several hosts: kept beside the password, so
+// a keyring that loses one loses both.
+func PasswordVersionID(moduleID uint64) uint64 { return versionBit | moduleID }
+
+const versionBit = uint64(1) << 61
+
+// IsModuleSecret says whether id is a module's password (not a job's, a webhook's or a version).
+func IsModuleSecret(id uint64) bool { return id&(jobSecretBit|webhookSecretBit|versionBit) == 0 }
+
 // secretUser names the keyring entry: module-<id>, job-<id> for a job's password, webhook-<id> for a
-// webhook's signing secret.
+// webhook's signing secret, module-<id>-version for the version of a module's password a host holds.
 func secretUser(id uint64) string {
 	if id&jobSecretBit != 0 {
 		return "job-" + strconv.FormatUint(id&^jobSecretBit, 10)
 	}
 	if id&webhookSecretBit != 0 {
 		return "webhook-" + strconv.FormatUint(id&^webhookSecretBit, 10)
+	}
+	if id&versionBit != 0 {
+		return "module-" + strconv.FormatUint(id&^versionBit, 10) + "-version"
 	}
 	return "module-" + strconv.FormatUint(id, 10)
 }

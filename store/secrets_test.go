@@ -288,3 +288,22 @@ func TestMemorySecrets(t *testing.T) {
 		t.Fatalf("Set(0): %v", err)
 	}
 }
+
+// TestKeyringPasswordVersion: the version of a module's password a host holds is its own entry beside
+// the password (module-ID-version), apart from the module's password itself.
+func TestKeyringPasswordVersion(t *testing.T) {
+	k := testKeyring(t)
+	id := store.PasswordVersionID(42)
+	if store.IsModuleSecret(id) || !store.IsModuleSecret(42) || store.IsModuleSecret(store.JobSecretID(42)) || store.IsModuleSecret(store.WebhookSecretID(42)) {
+		t.Fatal("IsModuleSecret mistakes a version, job or webhook entry for a module's password")
+	}
+	requireUsable(t, k.Set(id, "3"))
+	t.Cleanup(func() { _ = k.Delete(id) })
+	out, err := exec.Command("secret-tool", "lookup", "service", k.Service, "username", "module-42-version").Output()
+	if err != nil || string(out) != "3" {
+		t.Fatalf("secret-tool lookup username module-42-version = %q (%v)", out, err)
+	}
+	if _, err := k.Get(42); !errors.Is(err, store.ErrSecretNotFound) {
+		t.Fatalf("module 42's password must not be its version entry: %v", err)
+	}
+}

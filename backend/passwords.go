@@ -1,0 +1,208 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"strconv"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"vmmpm/lease"
+	"vmmpm/store"
+	"vmmpm/store/kv/pgkv"
+)
+
+// On a database shared by several hosts each host reads module passwords from its own keyring, so
+// one host may hold a password another changed since. The database keeps each module's password
+// version (lease.RecordPassword); a host's keyring keeps, beside each password, the version it holds
+// (store.PasswordVersionID). Nothing derived from a password is stored anywhere.
+
+// hostSecrets is the keyring of a host sharing its database: setting a module's password also
+// records its version, and removing one forgets it.
+type hostSecrets struct {
+	store.Secrets
+	pool *pgxpool.Pool
+	name string // the database, for sentences
+	// changed, when set, is told a password was set here (the engine holds afresh at once).
+	changed func()
+}
+
+// sharedSecrets is secrets as a host of db uses them: versioned when db is kept on PostgreSQL.
+func sharedSecrets(db *store.DB, secrets store.Secrets) store.Secrets {
+	pg, ok := db.KV().(*pgkv.DB)
+	if !ok || secrets == nil {
+		return secrets
+	}
+	if _, done := secrets.(*hostSecrets); done {
+		return secrets
+	}
+	return &hostSecrets{Secrets: secrets, pool: pg.Pool(), name: db.Path()}
+}
+
+const passwordCallTimeout = 10 * time.Second
+
+func (h *hostSecrets) Set(id uint64, password string) error {
+	if !store.IsModuleSecret(id) {
+		return h.Secrets.Set(id, password)
+	}
+	held, err := heldVersion(h.Secrets, id)
+	if err != nil {
+		return err
+	}
+	if err := h.Secrets.Set(id, password); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
+	defer cancel()
+	v, err := recordPassword(ctx, h.pool, id, held)
+	if err == nil {
+		err = h.Secrets.Set(store.PasswordVersionID(id), strconv.FormatInt(v, 10))
+	}
+	if err != nil {
+		return fmt.Errorf("module %d: the password is in this host's keyring, but which version it is could not be recorded in %s (%v); the other hosts go on with theirs: set it again once the database answers", id, h.name, err)
+	}
+	if h.changed != nil {
+		h.changed()
+	}
+	return nil
+}
+
+func recordPassword(ctx context.Context, pool *pgxpool.Pool, id uint64, held int64) (int64, error) {
+	if err := lease.Migrate(ctx, pool); err != nil {
+		return 0, err
+	}
+	return lease.RecordPassword(ctx, pool, int64(id), held)
+}
+
+func (h *hostSecrets) Delete(id uint64) error {
+	if err := h.Secrets.Delete(id); err != nil || !store.IsModuleSecret(id) {
+		return err
+	}
+	if err := h.Secrets.Delete(store.PasswordVersionID(id)); err != nil && !errors.Is(err, store.ErrSecretNotFound) {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
+	defer cancel()
+	if err := lease.Migrate(ctx, h.pool); err != nil {
+		return err
+	}
+	return lease.ForgetPassword(ctx, h.pool, int64(id))
+}
+
+// heldVersion is the version of module id's password this keyring holds: 0 when it holds no
+// password, or one from before versions were kept; an error when the keyring cannot say.
+func heldVersion(secrets store.Secrets, id uint64) (int64, error) {
+	if _, err := secrets.Get(id); errors.Is(err, store.ErrSecretNotFound) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	s, err := secrets.Get(store.PasswordVersionID(id))
+	if errors.Is(err, store.ErrSecretNotFound) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	v, _ := strconv.ParseInt(s, 10, 64)
+	return v, nil
+}
+
+// passwordHolds is, for the modules whose password versions the database keeps, the version this
+// host's keyring holds of each, and the modules it lacks with why (the engine holds those). unsure:
+// the keyring could not say for some (locked, not answering): they are held until it can.
+func passwordHolds(secrets store.Secrets, states map[int64]lease.PasswordState) (have map[int64]int64, lacks map[uint64]string, unsure bool) {
+	have, lacks = map[int64]int64{}, map[uint64]string{}
+	for m, st := range states {
+		id := uint64(m)
+		v, err := heldVersion(secrets, id)
+		switch {
+		case err != nil:
+			unsure = true
+			lacks[id] = fmt.Sprintf("this host's keyring cannot say which password of module %d it holds (%v)", id, err)
+			continue
+		case v == st.Version:
+			have[m] = v
+			continue
+		}
+		have[m] = v
+		what := "no password"
+		if v > 0 {
+			what = fmt.Sprintf("version %d of the password", v)
+		}
+		lacks[id] = fmt.Sprintf("this host's keyring holds %s of module %d, but its current password is version %d, set on another host; give it here with vmmpm module password %d",
+			what, id, st.Version, id)
+	}
+	return have, lacks, unsure
+}
+
+// watchPasswords keeps this engine's password versions (what status shows) and its holds in step
+// with the database's whenever a host sets a module's password: polled every second (one small
+// query), or at once after a set made through this process. last is what refreshPasswords read first.
+func (l *engineLease) watchPasswords(secrets store.Secrets, every time.Duration, last map[int64]lease.PasswordState) {
+	defer close(l.pwDone)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		select {
+		case <-l.pwStop:
+			return
+		case <-l.pwWake:
+		case <-tick.C:
+		}
+		states, err := l.refreshPasswords(secrets, last)
+		if err != nil {
+			l.log.Warn("cannot read the module password versions of the shared database; trying again", "error", err.Error())
+			continue
+		}
+		last = states
+	}
+}
+
+// refreshPasswords reads the database's password versions and, when they differ from last, records
+// the versions this host holds and holds the modules it lacks.
+func (l *engineLease) refreshPasswords(secrets store.Secrets, last map[int64]lease.PasswordState) (map[int64]lease.PasswordState, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
+	defer cancel()
+	states, err := lease.ModulePasswords(ctx, l.pg.Pool())
+	if err != nil || (last != nil && maps.Equal(states, last)) {
+		return last, err
+	}
+	have, lacks, unsure := passwordHolds(secrets, states)
+	if err := l.le.SetPasswords(ctx, have); err != nil {
+		return last, err
+	}
+	l.setHolds(lacks)
+	if unsure {
+		return last, nil // asked again at the next poll
+	}
+	return states, nil
+}
+
+// wakePasswords makes watchPasswords read the versions now.
+func (l *engineLease) wakePasswords() {
+	select {
+	case l.pwWake <- struct{}{}:
+	default:
+	}
+}
+
+// setHolds keeps the modules this host lacks and hands them to the engine once it runs.
+func (l *engineLease) setHolds(lacks map[uint64]string) {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	l.lacks = lacks
+	if l.applyHolds != nil {
+		l.applyHolds(lacks)
+	}
+}
+
+// holdWith hands the holds to apply now and on every change (the engine's SetHolds).
+func (l *engineLease) holdWith(apply func(map[uint64]string)) {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	l.applyHolds = apply
+	apply(l.lacks)
+}

@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"vmmpm/backend"
+	"vmmpm/internal/pgtest"
+	"vmmpm/server"
+	"vmmpm/store"
+)
+
+// TestHostWithoutPasswordHoldsModule: two hosts on one PostgreSQL, each with its own keyring. Host B
+// holds module 1's password but not module 2's; running the engine, it opens module 1's services and
+// starts none of module 2's (they wait, saying why), and status names what it lacks. Given the
+// password, B runs them. A password changed on host A (whose keyring held the current one) leaves B
+// lacking module 1 until B is given it too.
+func TestHostWithoutPasswordHoldsModule(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two serve processes on PostgreSQL")
+	}
+	env := newEngineEnvAt(t, 50*time.Millisecond, pgtest.URL(t))
+	keyringA := os.Getenv("VMMPM_KEYRING_SERVICE")
+	keyringB := keyringA + "-b"
+	env.cli("tariff", "add", "--spec", env.spec)
+	addSecondModule(t, env)
+	// Host A (this process's keyring) is given both passwords; host B only module 1's.
+	setPassword(t, env.db, "", keyringA, 1)
+	setPassword(t, env.db, "", keyringA, 2)
+	setPassword(t, env.db, "", keyringB, 1)
+
+	sockA := filepath.Join(hostDir(t, "a"), "s.sock")
+	sockB := filepath.Join(hostDir(t, "b"), "s.sock")
+	cmdB := vmmpmCmd("--db", env.db, "--socket", sockB, "serve")
+	cmdB.Env = append(cmdB.Env, "VMMPM_KEYRING_SERVICE="+keyringB)
+	b := startProc(t, cmdB)
+	seenB := 0
+	expectWithin(t, b.out, &seenB, "server started", 30*time.Second)
+	a := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockA, "serve"))
+	seenA := 0
+	expectWithin(t, a.out, &seenA, "standby: another host runs the engine", 30*time.Second)
+	status := mustCLI(t, "--db", env.db, "--socket", sockB, "status")
+	if line := engineLine(status, b); strings.Count(status, "lacks the password of module") != 1 ||
+		!strings.Contains(line, ": runs the engine, renewed") || !strings.Contains(line, "lacks the password of module [2]") {
+		t.Errorf("status does not say that host B, running the engine, lacks module 2's password:\n%s", status)
+	}
+
+	cb := server.NewClient(sockB, version)
+	defer cb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, tariff := range []string{"1", "2"} {
+		if _, err := cb.CreateServices(ctx, tariff, 3, "client@example.com"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobsOf := func(m uint64) func() ([]*store.Job, error) {
+		return func() ([]*store.Job, error) {
+			jl, err := cb.Jobs(ctx, backend.JobQuery{Module: m})
+			if err != nil {
+				return nil, err
+			}
+			return jl.Jobs, nil
+		}
+	}
+	waitUntil(t, "module 1's opens to finish on host B", jobsOf(1), func(js []*store.Job) bool { return allDone(js, 3) })
+	held, err := jobsOf(2)()
+	if err != nil || len(held) != 3 {
+		t.Fatalf("module 2's jobs: %d, %v", len(held), err)
+	}
+	for _, j := range held {
+		if j.State != store.JobQueued || !j.StartedAt.IsZero() || !strings.Contains(j.Error, "held on this host") ||
+			!strings.Contains(j.Error, "vmmpm module password 2") {
+			t.Errorf("module 2's job %d on a host without its password: %s, started %v, says %q", j.ID, j.State, j.StartedAt, j.Error)
+		}
+	}
+	if n := len(env.sim.Stats().HostsCreated); n != 3 {
+		t.Errorf("%d VMs exist; want module 1's 3 alone", n)
+	}
+
+	// Given the password (through its socket), host B runs module 2's jobs.
+	setPassword(t, env.db, sockB, keyringB, 2)
+	waitUntil(t, "module 2's opens to finish once host B holds its password", jobsOf(2), func(js []*store.Job) bool { return allDone(js, 3) })
+	noVMTwice(t, env)
+
+	// Host A's keyring held module 1's current password: setting it there is a change, and host B,
+	// still holding the old one, starts none of module 1's new jobs.
+	setPassword(t, env.db, "", keyringA, 1)
+	expectWithin(t, b.out, &seenB, `module held on this host: its jobs wait" module=1`, 30*time.Second)
+	waitUntil(t, "status to show host B lacking module 1", func() (string, error) {
+		return mustCLI(t, "--db", env.db, "--socket", sockB, "status"), nil
+	}, func(s string) bool { return strings.Contains(engineLine(s, b), "lacks the password of module [1]") })
+	if _, err := cb.CreateServices(ctx, "1", 1, "late@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the new job of module 1 to say it is held", jobsOf(1), func(js []*store.Job) bool {
+		for _, j := range js {
+			if j.State == store.JobQueued && strings.Contains(j.Error, "holds version 1 of the password of module 1, but its current password is version 2") {
+				return true
+			}
+		}
+		return false
+	})
+	if n := len(env.sim.Stats().HostsCreated); n != 6 {
+		t.Errorf("%d VMs exist; want 6 (none for the held job)", n)
+	}
+}
+
+// engineLine is status's line about the engine of serve process p.
+func engineLine(status string, p *serveProc) string {
+	for _, l := range strings.Split(status, "\n") {
+		if strings.Contains(l, fmt.Sprintf("(pid %d, ", p.cmd.Process.Pid)) {
+			return l
+		}
+	}
+	return ""
+}
+
+// addSecondModule writes module 2 on the emulator (its password not set) with tariff 2 on it.
+func addSecondModule(t *testing.T, env *engineEnv) {
+	t.Helper()
+	db, err := store.Open(env.db, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	p := store.DefaultParams()
+	p.Queue, p.QueueKey, p.QueueCount = true, "r-__PMID__", 2
+	m := &store.Module{Name: "vmm-two", ProductType: store.ProductVPS, Kind: store.KindVMmanager6, URL: env.url,
+		Username: "admin@example.com", DataCenterID: 1, DepartmentID: 1, Enabled: true, Params: p,
+		Cluster: store.Cluster{ID: 1, Name: "kvm-main", Virtualization: store.VirtKVM}}
+	tr := &store.Tariff{Name: "other", DataCenterID: 1, ModuleIDs: []uint64{2}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1}
+	for _, r := range []store.Record{m, tr} {
+		if err := db.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m.ID != 2 || tr.ID != 2 {
+		t.Fatalf("module %d, tariff %d: want 2 and 2", m.ID, tr.ID)
+	}
+}
+
+// setPassword runs vmmpm module password ID as a host whose keyring is service keyring: directly, or
+// through socket (the password is then kept by the serve process there, in its own keyring).
+func setPassword(t *testing.T, db, socket, keyring string, module uint64) {
+	t.Helper()
+	own := os.Getenv("VMMPM_KEYRING_SERVICE")
+	defer os.Setenv("VMMPM_KEYRING_SERVICE", own)
+	t.Setenv("VMMPM_KEYRING_SERVICE", keyring)
+	ks := store.NewKeyring()
+	t.Cleanup(func() { _ = ks.Delete(module); _ = ks.Delete(store.PasswordVersionID(module)) })
+	args := []string{"--db", db, "--socket", socket, "module", "password", fmt.Sprint(module)}
+	if socket == "" {
+		args = []string{"--db", db, "--socket", filepath.Join(t.TempDir(), "none.sock"), "module", "password", fmt.Sprint(module)}
+	}
+	if out, errOut, code := runCLI(t, "demo-password\n", args...); code != 0 {
+		t.Fatalf("module password %d (keyring %s): exit %d, %q %q", module, keyring, code, out, errOut)
+	}
+}
+
+func allDone(jobs []*store.Job, want int) bool {
+	if len(jobs) != want {
+		return false
+	}
+	for _, j := range jobs {
+		if j.State != store.JobDone {
+			return false
+		}
+	}
+	return true
+}
