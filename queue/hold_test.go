@@ -6,18 +6,13 @@ import (
 	"time"
 
 	"vmmpm/store"
-	"vmmpm/vmm/sim"
 )
 
 // TestHoldModule: a module held on this host starts nothing, not even jobs enqueued after the hold,
 // and says on each queued job why; another module's work goes on; once the hold ends the jobs run.
 // A hold is not stored: an engine started afresh on the same database is not bound by it.
 func TestHoldModule(t *testing.T) {
-	f := newFixture(t, sim.Config{TaskTime: 20 * time.Millisecond}, queueParams("a-__PMID__", 2))
-	other := f.addModule("vmm-b", queueParams("b-__PMID__", 1))
-	otherTariff := &store.Tariff{Name: "other", DataCenterID: f.dc.ID, ModuleIDs: []uint64{other.ID},
-		CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1}
-	f.must(f.db.Save(otherTariff))
+	f, other, otherTariff := twoModules(t, 20*time.Millisecond)
 	e := f.engine(fastOptions())
 	const why = "this host's keyring lacks the module's current password"
 	e.SetHolds(map[uint64]string{f.module.ID: why})
@@ -61,11 +56,7 @@ func TestHoldModule(t *testing.T) {
 // TestHoldKeepsRecoveredJobs: a job found running at start (crash recovery) of a held module is not
 // resumed, so nothing reaches VMmanager, until the hold ends; another module's recovered job goes on.
 func TestHoldKeepsRecoveredJobs(t *testing.T) {
-	f := newFixture(t, sim.Config{TaskTime: 20 * time.Millisecond}, queueParams("a-__PMID__", 2))
-	other := f.addModule("vmm-b", queueParams("b-__PMID__", 1))
-	otherTariff := &store.Tariff{Name: "other", DataCenterID: f.dc.ID, ModuleIDs: []uint64{other.ID},
-		CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1}
-	f.must(f.db.Save(otherTariff))
+	f, other, otherTariff := twoModules(t, 20*time.Millisecond)
 	e := f.engine(fastOptions())
 	_, err := e.CreateServices(f.tariff.ID, 1, "crash@example.org")
 	f.must(err)

@@ -37,6 +37,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// twoModules is a fixture with a second module ("vmm-b", one queue of its own) and a tariff on it,
+// so a test can show one module's work going on while the other's is held.
+func twoModules(t *testing.T, taskTime time.Duration) (*fixture, *store.Module, *store.Tariff) {
+	f := newFixture(t, sim.Config{TaskTime: taskTime}, queueParams("a-__PMID__", 2))
+	other := f.addModule("vmm-b", queueParams("b-__PMID__", 1))
+	otherTariff := &store.Tariff{Name: "other", DataCenterID: f.dc.ID, ModuleIDs: []uint64{other.ID},
+		CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1}
+	f.must(f.db.Save(otherTariff))
+	return f, other, otherTariff
+}
+
 func jobsOf(t *testing.T, db *store.DB, module uint64) []*store.Job {
 	t.Helper()
 	var out []*store.Job
@@ -53,11 +64,7 @@ func jobsOf(t *testing.T, db *store.DB, module uint64) []*store.Job {
 // job why it waits, keeps the pause across an engine restart while another module's work goes on,
 // and runs the rest once resumed.
 func TestPauseModuleDuringARun(t *testing.T) {
-	f := newFixture(t, sim.Config{TaskTime: 50 * time.Millisecond}, queueParams("a-__PMID__", 2))
-	other := f.addModule("vmm-b", queueParams("b-__PMID__", 1))
-	otherTariff := &store.Tariff{Name: "other", DataCenterID: f.dc.ID, ModuleIDs: []uint64{other.ID},
-		CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1, IPv4Count: 1}
-	f.must(f.db.Save(otherTariff))
+	f, _, otherTariff := twoModules(t, 50*time.Millisecond)
 	e := f.engine(fastOptions())
 	_, err := e.CreateServices(f.tariff.ID, 12, "pause@example.org")
 	f.must(err)
