@@ -1,0 +1,95 @@
+package backend
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"vmmpm/internal/pgtest"
+	"vmmpm/queue"
+	"vmmpm/store"
+)
+
+// BenchmarkEnginesOnePostgres: no-op jobs/s of the engine on PostgreSQL as serve runs it (its engine
+// lease, every commit guarded), alone on its database and with two more hosts' engines waiting as
+// standbys on the same database (each its own pool, renewing and polling as serve's do). Rounds
+// alternate the two set-ups, each on a fresh schema; ratio = three hosts ÷ one.
+func BenchmarkEnginesOnePostgres(b *testing.B) {
+	const jobs = 2000
+	var one, three time.Duration
+	for i := 0; i < b.N; i++ {
+		one += runHosts(b, 1, jobs)
+		three += runHosts(b, 3, jobs)
+	}
+	n := float64(jobs * b.N)
+	b.ReportMetric(n/one.Seconds(), "one-jobs/s")
+	b.ReportMetric(n/three.Seconds(), "three-jobs/s")
+	b.ReportMetric(one.Seconds()/three.Seconds(), "ratio")
+}
+
+// runHosts starts hosts engines on a fresh schema (the first runs, the others stand by), enqueues
+// jobs opens (untimed) and returns how long the running one takes to finish them all.
+func runHosts(b *testing.B, hosts, jobs int) time.Duration {
+	b.Helper()
+	url := pgtest.URL(b)
+	open := func() *store.DB {
+		db, err := store.Open(url, store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = db.Close() })
+		return db
+	}
+	db := open()
+	tariff := benchRecords(b, db)
+	noop := queue.ExecutorFunc(func(context.Context, *queue.Op) (queue.Result, error) { return queue.Result{}, nil })
+	o := EngineOptions{UntilIdle: true, Queue: queue.Options{Executor: noop}}
+	e, err := NewEngine(db, store.NewMemorySecrets(), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	standby := o
+	standby.Standby = ctx
+	for range hosts - 1 {
+		go func(db *store.DB) {
+			// Canceled at the round's end, before it ever runs the engine.
+			if s, err := NewEngine(db, store.NewMemorySecrets(), standby); err == nil {
+				_ = s.Close()
+			}
+		}(open())
+	}
+	if _, err := e.Queue().CreateServices(tariff, jobs, "bench@example.org"); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	e.Start(ctx)
+	<-e.Done()
+	took := time.Since(start)
+	if err := e.Err(); err != nil {
+		b.Fatal(err)
+	}
+	if err := e.Close(); err != nil {
+		b.Fatal(err)
+	}
+	return took
+}
+
+// benchRecords saves a module with 64 lanes and a tariff on it, and returns the tariff's id.
+func benchRecords(b *testing.B, db *store.DB) uint64 {
+	b.Helper()
+	p := store.DefaultParams()
+	p.Queue, p.QueueKey, p.QueueCount = true, "b-__PMID__", 64
+	dc, dept := &store.DataCenter{Name: "dc"}, &store.Department{Name: "ops"}
+	m := &store.Module{Name: "bench", ProductType: store.ProductVPS, Kind: store.KindVMmanager6, URL: "https://vmm.invalid",
+		Username: "admin@example.com", DataCenterID: 1, DepartmentID: 1, Enabled: true,
+		Cluster: store.Cluster{ID: 1, Name: "kvm", Virtualization: store.VirtKVM}, Params: p}
+	t := &store.Tariff{Name: "t", DataCenterID: 1, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
+	for _, r := range []store.Record{dc, dept, m, t} {
+		if err := db.Save(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return t.ID
+}
