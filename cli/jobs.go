@@ -99,6 +99,21 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 	return a.followJobs(ctx, c, f, names, rows)
 }
 
+// sharedReader is this process reading a shared database itself, which keeps no engine out, or nil
+// for a file (or when the database does not open: the follower then only waits for a server).
+func (a *app) sharedReader() backend.Backend {
+	if !store.IsServer(a.dbPath) {
+		return nil
+	}
+	db, err := a.openForReading()
+	if err != nil {
+		return nil
+	}
+	l := backend.NewLocal(db, store.NewKeyring(), nil, version)
+	l.OwnsDB = true
+	return l
+}
+
 var jobColumns = []string{"ID", "SERVICE", "TYPE", "MODULE", "QUEUE KEY", "STATE", "ATTEMPT", "ENQUEUED", "LAST"}
 
 // jobCells are a job's columns; the module is named beside its id.
@@ -131,7 +146,9 @@ func followRow(cells ...string) string {
 // followJobs prints job changes matching f until interrupted, from the events of the server holding
 // the database. It only ever watches: with no server (c nil), or after the server stopped (or was
 // killed), it waits for one to answer and goes on from the last event it printed, after catching up
-// on what changed while nothing was heard (listed: what the listing above showed).
+// on what changed while nothing was heard (listed: what the listing above showed). Meanwhile, on a
+// shared database, it reads every host's job changes from the database every FollowPoll: a standby
+// host's server serves no socket until it runs the engine.
 func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, names map[uint64]string, listed []*store.Job) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -143,10 +160,16 @@ func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, nam
 		fmt.Fprintln(a.stdout, followRow(append([]string{"TIME"}, jobColumns...)...))
 	}
 	var since uint64
+	var shared backend.Backend
 	for ctx.Err() == nil {
 		if c == nil {
 			var first uint64
-			if c, first = a.waitForServer(ctx); c == nil {
+			if shared == nil {
+				if shared = a.sharedReader(); shared != nil {
+					defer shared.Close()
+				}
+			}
+			if c, first = a.waitForServer(ctx, shared, fw); c == nil {
 				break
 			}
 			fw.catchUp(ctx, c)          // what changed while no server was heard (another engine may have run)
@@ -279,8 +302,9 @@ func (fw *follower) catchUp(ctx context.Context, b backend.Backend) {
 var FollowPoll = time.Second
 
 // waitForServer returns a client of the server holding the database once one answers, with the
-// number of its first event, or nil when ctx ends first. It never opens the database, so it cannot keep a starting server out.
-func (a *app) waitForServer(ctx context.Context) (c *server.Client, firstEvent uint64) {
+// number of its first event, or nil when ctx ends first. It never opens the database, so it cannot
+// keep a starting server out; on a shared database it shows meanwhile what shared reads there.
+func (a *app) waitForServer(ctx context.Context, shared backend.Backend, fw *follower) (c *server.Client, firstEvent uint64) {
 	said := false
 	for {
 		if c, info, err := a.attach(ctx); err == nil && c != nil {
@@ -289,10 +313,17 @@ func (a *app) waitForServer(ctx context.Context) (c *server.Client, firstEvent u
 			}
 			return c, info.FirstEvent
 		}
-		if !said {
+		switch {
+		case !said && shared != nil:
+			fmt.Fprintf(a.stderr, "vmmpm: no vmmpm server answers on %s (a standby serves none); following every host's "+
+				"job changes in %s, read every %v, until it does (Ctrl+C stops)\n", a.socketPath(), store.Redact(a.dbPath), FollowPoll)
+		case !said:
 			fmt.Fprintf(a.stderr, "vmmpm: no vmmpm server answers on %s, and only a server's engine changes jobs here; "+
 				"waiting for vmmpm serve (Ctrl+C stops)\n", a.socketPath())
-			said = true
+		}
+		said = true
+		if shared != nil {
+			fw.catchUp(ctx, shared)
 		}
 		select {
 		case <-ctx.Done():
