@@ -18,7 +18,7 @@ var awkward = []string{"", "plain", `"quoted" \ back\slash`, "\x00\x01\b\f\n\r\t
 // awkwardTimes: zero, UTC, a fractional second, odd offsets, and years RFC 3339 cannot hold.
 var awkwardTimes = []time.Time{{}, time.Date(2026, 12, 7, 1, 2, 3, 0, time.UTC),
 	time.Date(2026, 12, 7, 1, 2, 3, 456789000, time.FixedZone("MSK", 3*3600)),
-	time.Date(1999, 1, 1, 0, 0, 0, 1, time.FixedZone("", -(9*3600 + 30*60 + 15))),
+	time.Date(1999, 1, 1, 0, 0, 0, 1, time.FixedZone("", -(9*3600+30*60+15))),
 	time.Date(2026, 1, 1, 0, 0, 0, 0, time.FixedZone("", 25*3600)),
 	time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC)}
 
