@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"maps"
@@ -108,6 +109,17 @@ type target struct {
 	url    *url.URL
 	secret string
 	header http.Header
+	macs   sync.Pool // HMACs keyed by the secret: keying one anew hashed the key's pads every time
+}
+
+func (t *target) sign(unix int64, body []byte) string {
+	m, _ := t.macs.Get().(hash.Hash)
+	if m == nil {
+		m = newMAC(t.secret)
+	}
+	defer t.macs.Put(m)
+	m.Reset()
+	return signWith(m, unix, body)
 }
 
 // New makes a deliverer for db's outbox; Run runs it.
@@ -476,7 +488,7 @@ func (t *target) request(ctx context.Context, dl *store.Delivery, body []byte, u
 	maps.Copy(h, t.header)
 	h[HeaderDelivery] = []string{strconv.FormatUint(dl.ID, 10)}
 	h[HeaderEvent] = []string{dl.Event}
-	h[HeaderSignature] = []string{Sign(t.secret, unix, body)}
+	h[HeaderSignature] = []string{t.sign(unix, body)}
 	u := *t.url
 	req := &http.Request{Method: http.MethodPost, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h,
 		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Host: u.Host,
