@@ -142,7 +142,8 @@ func (d *Deliverer) Notify() {
 	}
 }
 
-// Forget drops what the deliverer remembers of webhook id (its secret), after it was removed or changed.
+// Forget drops what the deliverer remembers of webhook id (its secret, URL and headers), after it was
+// removed or changed.
 func (d *Deliverer) Forget(id uint64) {
 	d.mu.Lock()
 	delete(d.targets, id)
