@@ -46,11 +46,7 @@ type Options struct {
 	Version string
 	Logger  *slog.Logger
 	Now     func() time.Time
-	// Transport makes the requests (nil: http.DefaultTransport's settings, an idle connection per
-	// worker). It is called without an http.Client: a redirect is an answer that is not 2xx (the event
-	// is not where it was sent), and the client's per-request header copies and redirect bookkeeping
-	// were a tenth of an attempt.
-	Transport http.RoundTripper
+	Client  *http.Client
 }
 
 func (o *Options) defaults() {
@@ -81,11 +77,13 @@ func (o *Options) defaults() {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	if o.Transport == nil {
+	if o.Client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = o.Workers
 		tr.DisableCompression = true // a receiver's answer is read only to keep the connection
-		o.Transport = tr
+		o.Client = &http.Client{Transport: tr,
+			// a redirect is an answer that is not 2xx: the event is not where it was sent
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 }
 
@@ -461,7 +459,7 @@ func (d *Deliverer) attempt(ctx context.Context, k laneKey, w store.Webhook, dl 
 	}
 	actx, cancel := context.WithTimeout(ctx, d.opt.Timeout)
 	defer cancel()
-	resp, err := d.opt.Transport.RoundTrip(t.request(actx, dl, body, d.opt.Now().Unix()))
+	resp, err := d.opt.Client.Do(t.request(actx, dl, body, d.opt.Now().Unix()))
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {

@@ -39,7 +39,7 @@ func TestDeliveryPanicIsAFailedAttempt(t *testing.T) {
 	if err := db.Update(func(tx *store.Tx) error { _, err := webhook.AddTest(tx, w, time.Now()); return err }); err != nil {
 		t.Fatal(err)
 	}
-	d := webhook.New(db, secrets, webhook.Options{Transport: panicking{},
+	d := webhook.New(db, secrets, webhook.Options{Client: &http.Client{Transport: panicking{}},
 		FirstRetry: 10 * time.Millisecond, MaxRetry: 20 * time.Millisecond, RecordEvery: 5 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
