@@ -3,6 +3,7 @@ package webhook_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -59,25 +60,31 @@ func deliverOnce(t *testing.T, url string, opt webhook.Options) (store.Delivery,
 		t.Fatal(err)
 	}
 	opt.FirstRetry, opt.RecordEvery = time.Hour, time.Millisecond
-	d := webhook.New(db, secrets, opt)
+	last := attempted(t, webhook.New(db, secrets, opt), db, 1)
+	body, _ := webhook.Body(dl)
+	return last, body
+}
+
+// attempted runs d until the only delivery in db has had attempts attempts recorded, and returns it.
+func attempted(t *testing.T, d *webhook.Deliverer, db *store.DB, attempts int) store.Delivery {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
 	var last store.Delivery
-	waitFor(t, 30*time.Second, "the first attempt recorded", func() bool {
+	waitFor(t, 30*time.Second, fmt.Sprintf("%d attempts recorded", attempts), func() bool {
 		var ds []store.Delivery
 		_ = db.View(func(tx *store.Tx) (err error) { ds, err = store.Deliveries(tx, nil, 0); return err })
 		if len(ds) == 1 {
 			last = ds[0]
 		}
-		return last.Attempts >= 1
+		return last.Attempts >= attempts
 	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	body, _ := webhook.Body(dl)
-	return last, body
+	return last
 }
 
 // TestDeliveryOnTheWire: a delivery is one POST to the webhook's URL (path and query kept) carrying the
