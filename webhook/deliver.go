@@ -6,12 +6,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -77,6 +80,7 @@ func (o *Options) defaults() {
 	if o.Client == nil {
 		tr := http.DefaultTransport.(*http.Transport).Clone()
 		tr.MaxIdleConnsPerHost = o.Workers
+		tr.DisableCompression = true // a receiver's answer is read only to keep the connection
 		o.Client = &http.Client{Transport: tr,
 			// a redirect is an answer that is not 2xx: the event is not where it was sent
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -92,8 +96,28 @@ type Deliverer struct {
 	opt     Options
 	wake    chan struct{}
 
-	mu   sync.Mutex
-	keys map[uint64]string // webhook id → secret, read from the keyring once
+	mu      sync.Mutex
+	targets map[uint64]*target // webhook id → what its deliveries share, read once
+}
+
+// target is what every delivery to one webhook shares: its secret (read from the keyring once), its
+// parsed URL and the headers that do not change, so an attempt builds only what is its own.
+type target struct {
+	rawURL string
+	url    *url.URL
+	secret string
+	header http.Header
+	macs   sync.Pool // HMACs keyed by the secret: keying one anew hashed the key's pads every time
+}
+
+func (t *target) sign(unix int64, body []byte) string {
+	m, _ := t.macs.Get().(hash.Hash)
+	if m == nil {
+		m = newMAC(t.secret)
+	}
+	defer t.macs.Put(m)
+	m.Reset()
+	return signWith(m, unix, body)
 }
 
 // New makes a deliverer for db's outbox; Run runs it.
@@ -104,7 +128,7 @@ func New(db *store.DB, secrets store.Secrets, opt Options) *Deliverer {
 			return db.Update(func(tx *store.Tx) error { fn(tx); return nil })
 		}
 	}
-	return &Deliverer{db: db, secrets: secrets, opt: opt, wake: make(chan struct{}, 1), keys: map[uint64]string{}}
+	return &Deliverer{db: db, secrets: secrets, opt: opt, wake: make(chan struct{}, 1), targets: map[uint64]*target{}}
 }
 
 // Notify says the outbox may have grown (a commit wrote to it): Run looks at once instead of at its
@@ -116,10 +140,11 @@ func (d *Deliverer) Notify() {
 	}
 }
 
-// Forget drops what the deliverer remembers of webhook id (its secret), after it was removed or changed.
+// Forget drops what the deliverer remembers of webhook id (its secret, URL and headers), after it was
+// removed or changed.
 func (d *Deliverer) Forget(id uint64) {
 	d.mu.Lock()
-	delete(d.keys, id)
+	delete(d.targets, id)
 	d.mu.Unlock()
 }
 
@@ -139,6 +164,13 @@ func keyOf(dl *store.Delivery) laneKey {
 		return laneKey{hook: dl.Webhook, solo: dl.ID}
 	}
 	return laneKey{hook: dl.Webhook, service: dl.Service}
+}
+
+// task is one attempt for a worker to make.
+type task struct {
+	key laneKey
+	w   store.Webhook
+	dl  *store.Delivery
 }
 
 type result struct {
@@ -195,6 +227,15 @@ func (r *run) schedule(k laneKey, l *lane, now time.Time) {
 func (d *Deliverer) Run(ctx context.Context) error {
 	r := &run{lanes: map[laneKey]*lane{}, hooks: map[uint64]store.Webhook{}}
 	results := make(chan result, d.opt.Workers)
+	tasks := make(chan task, d.opt.Workers)
+	defer close(tasks)
+	for range d.opt.Workers { // long-lived: a goroutine per attempt grew its stack anew every time
+		go func() {
+			for t := range tasks {
+				results <- d.attemptSafely(ctx, t.key, t.w, t.dl)
+			}
+		}()
+	}
 	busy := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -236,7 +277,7 @@ func (d *Deliverer) Run(ctx context.Context) error {
 			}
 			head := l.items[0]
 			l.inflight, busy = true, busy+1
-			go func() { results <- d.attemptSafely(ctx, k, w, head) }()
+			tasks <- task{key: k, w: w, dl: head}
 		}
 		next := d.opt.Poll
 		if len(r.wait) > 0 {
@@ -405,10 +446,9 @@ func (d *Deliverer) attemptSafely(ctx context.Context, k laneKey, w store.Webhoo
 // attempt posts one delivery.
 func (d *Deliverer) attempt(ctx context.Context, k laneKey, w store.Webhook, dl *store.Delivery) result {
 	r := result{key: k, dl: dl}
-	secret, err := d.secret(w.ID)
+	t, err := d.target(w)
 	if err != nil {
-		r.err = fmt.Errorf("its secret cannot be read: %w", err)
-		r.at = d.opt.Now()
+		r.err, r.at = err, d.opt.Now()
 		return r
 	}
 	body, err := Body(dl)
@@ -419,17 +459,7 @@ func (d *Deliverer) attempt(ctx context.Context, k laneKey, w store.Webhook, dl 
 	}
 	actx, cancel := context.WithTimeout(ctx, d.opt.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, w.URL, bytes.NewReader(body))
-	if err != nil {
-		r.err, r.at = err, d.opt.Now()
-		return r
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("User-Agent", "vmmpm/"+d.opt.Version)
-	req.Header.Set(HeaderDelivery, strconv.FormatUint(dl.ID, 10))
-	req.Header.Set(HeaderEvent, dl.Event)
-	req.Header.Set(HeaderSignature, Sign(secret, d.opt.Now().Unix(), body))
-	resp, err := d.opt.Client.Do(req)
+	resp, err := d.opt.Client.Do(t.request(actx, dl, body, d.opt.Now().Unix()))
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -450,19 +480,43 @@ func (d *Deliverer) attempt(ctx context.Context, k laneKey, w store.Webhook, dl 
 	return r
 }
 
-func (d *Deliverer) secret(id uint64) (string, error) {
+// request is the POST of delivery dl with body, signed at unix: what http.NewRequestWithContext
+// makes, from the URL parsed once.
+func (t *target) request(ctx context.Context, dl *store.Delivery, body []byte, unix int64) *http.Request {
+	h := make(http.Header, len(t.header)+3)
+	maps.Copy(h, t.header)
+	h[HeaderDelivery] = []string{strconv.FormatUint(dl.ID, 10)}
+	h[HeaderEvent] = []string{dl.Event}
+	h[HeaderSignature] = []string{t.sign(unix, body)}
+	u := *t.url
+	req := &http.Request{Method: http.MethodPost, URL: &u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h,
+		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Host: u.Host,
+		GetBody: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }}
+	return req.WithContext(ctx)
+}
+
+// target is what deliveries to w share, made on its first delivery (and again after Forget, or when
+// its URL changed).
+func (d *Deliverer) target(w store.Webhook) (*target, error) {
 	d.mu.Lock()
-	s, ok := d.keys[id]
+	t, ok := d.targets[w.ID]
 	d.mu.Unlock()
-	if ok {
-		return s, nil
+	if ok && t.rawURL == w.URL {
+		return t, nil
 	}
-	s, err := d.secrets.Get(store.WebhookSecretID(id))
+	u, err := url.Parse(w.URL)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
+	u.Host = strings.TrimSuffix(u.Host, ":") // as http.NewRequest has it: an empty port is none
+	secret, err := d.secrets.Get(store.WebhookSecretID(w.ID))
+	if err != nil {
+		return nil, fmt.Errorf("its secret cannot be read: %w", err)
+	}
+	t = &target{rawURL: w.URL, url: u, secret: secret, header: http.Header{
+		"Content-Type": {"application/json"}, "User-Agent": {"vmmpm/" + d.opt.Version}}}
 	d.mu.Lock()
-	d.keys[id] = s
+	d.targets[w.ID] = t
 	d.mu.Unlock()
-	return s, nil
+	return t, nil
 }

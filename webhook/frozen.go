@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -153,8 +152,8 @@ func thaw(b []byte) (*store.Service, *store.Job, error) {
 		if r.err != nil {
 			return nil, nil, r.err
 		}
-		s = new(store.Service)
-		if err := json.Unmarshal(raw, s); err != nil {
+		var err error
+		if s, err = decodeService(raw); err != nil {
 			return nil, nil, fmt.Errorf("the frozen service does not decode: %w", err)
 		}
 	}
@@ -187,7 +186,8 @@ func Body(dl *store.Delivery) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(event(dl.Event, dl.CreatedAt, s, j))
+	e := event(dl.Event, dl.CreatedAt, s, j)
+	return marshalEvent(&e)
 }
 
 // event is the payload of event ev at at about service s and job j (either nil).

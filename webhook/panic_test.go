@@ -1,7 +1,6 @@
 package webhook_test
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,22 +40,7 @@ func TestDeliveryPanicIsAFailedAttempt(t *testing.T) {
 	}
 	d := webhook.New(db, secrets, webhook.Options{Client: &http.Client{Transport: panicking{}},
 		FirstRetry: 10 * time.Millisecond, MaxRetry: 20 * time.Millisecond, RecordEvery: 5 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
-	var last store.Delivery
-	waitFor(t, 30*time.Second, "two failed attempts recorded", func() bool {
-		var ds []store.Delivery
-		_ = db.View(func(tx *store.Tx) (err error) { ds, err = store.Deliveries(tx, nil, 0); return err })
-		if len(ds) == 1 {
-			last = ds[0]
-		}
-		return last.Attempts >= 2
-	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
+	last := attempted(t, d, db, 2)
 	if !strings.Contains(last.LastError, "internal error") || strings.Contains(last.LastError, "goroutine") {
 		t.Errorf("the attempt's error reads %q, want the crash report's sentence", last.LastError)
 	}

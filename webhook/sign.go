@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -21,16 +22,27 @@ const (
 // Sign is the Vmmpm-Signature value of body sent at t: v1 is the lowercase hex HMAC-SHA256, keyed by the
 // webhook's secret, of the decimal timestamp, a ".", and the raw body.
 func Sign(secret string, t int64, body []byte) string {
-	return fmt.Sprintf("t=%d,v1=%s", t, hex.EncodeToString(mac(secret, t, body)))
+	return signWith(newMAC(secret), t, body)
 }
 
-func mac(secret string, t int64, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(strconv.FormatInt(t, 10)))
-	m.Write([]byte("."))
-	m.Write(body)
-	return m.Sum(nil)
+// signWith is Sign with m, a reset HMAC-SHA256 keyed by the secret (a deliverer keeps them per webhook).
+func signWith(m hash.Hash, t int64, body []byte) string {
+	var buf [96]byte
+	out := strconv.AppendInt(append(buf[:0], "t="...), t, 10)
+	return string(hex.AppendEncode(append(out, ",v1="...), sum(m, t, body)))
 }
+
+func newMAC(secret string) hash.Hash { return hmac.New(sha256.New, []byte(secret)) }
+
+func sum(m hash.Hash, t int64, body []byte) []byte {
+	var buf [sha256.Size]byte
+	m.Write(strconv.AppendInt(buf[:0], t, 10))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return m.Sum(buf[:0])
+}
+
+func mac(secret string, t int64, body []byte) []byte { return sum(newMAC(secret), t, body) }
 
 // Verify checks a Vmmpm-Signature header against body: the HMAC must match and the timestamp be
 // within tolerance of now (0: any age), so a recorded delivery cannot be replayed later.
