@@ -290,3 +290,43 @@ func TestServerStopsAnswering(t *testing.T) {
 		t.Fatalf("Update on a frozen server: %v, want a sentence saying it did not answer", err)
 	}
 }
+
+// TestPairsLeaveRoom: kv_pairs is made with room in its pages for HOT updates, and a table made
+// before without it is given it at the next Open, its pairs kept.
+func TestPairsLeaveRoom(t *testing.T) {
+	url := pgtest.URL(t)
+	options := func(db *pgkv.DB) []string {
+		t.Helper()
+		var opts []string
+		err := db.Pool().QueryRow(context.Background(),
+			`SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = 'kv_pairs'::regclass`).Scan(&opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return opts
+	}
+	db := open(t, url)
+	if got := options(db); !slices.Equal(got, []string{"fillfactor=70"}) {
+		t.Fatalf("a new kv_pairs has options %q, want fillfactor=70", got)
+	}
+	fill(t, db)
+	if _, err := db.Pool().Exec(context.Background(), `ALTER TABLE kv_pairs RESET (fillfactor)`); err != nil {
+		t.Fatal(err)
+	}
+	if got := options(db); len(got) != 0 {
+		t.Fatalf("the older table still has options %q", got)
+	}
+	again := open(t, url)
+	if got := options(again); !slices.Equal(got, []string{"fillfactor=70"}) {
+		t.Fatalf("Open left an older kv_pairs with options %q, want fillfactor=70", got)
+	}
+	err := again.View(func(tx kv.Tx) error {
+		if v := tx.Bucket([]byte("b")).Get([]byte("before")); string(v) != "v" {
+			return fmt.Errorf("the pair written before reads %q", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
