@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -325,6 +326,55 @@ func TestPairsLeaveRoom(t *testing.T) {
 			return fmt.Errorf("the pair written before reads %q", v)
 		}
 		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNotOwnerOpens: a role that may write the tables but does not own them opens a kv_pairs made
+// without the fillfactor, leaving it as it is.
+func TestNotOwnerOpens(t *testing.T) {
+	url := pgtest.URL(t)
+	owner := open(t, url)
+	fill(t, owner)
+	ctx := context.Background()
+	role := fmt.Sprintf("pgkv_writer_%d", time.Now().UnixNano())
+	var schema string
+	if err := owner.Pool().QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`ALTER TABLE kv_pairs RESET (fillfactor)`,
+		`CREATE ROLE ` + role + ` LOGIN PASSWORD 'writer-pw'`,
+		`GRANT USAGE, CREATE ON SCHEMA ` + schema + ` TO ` + role,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + role,
+	} {
+		if _, err := owner.Pool().Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	t.Cleanup(func() { // before the schema goes (cleanups run last first)
+		if _, err := owner.Pool().Exec(ctx, `DROP OWNED BY `+role+`; DROP ROLE `+role); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = neturl.UserPassword(role, "writer-pw")
+	writer, err := pgkv.Open(ctx, u.String(), pgkv.Options{})
+	if err != nil {
+		t.Fatalf("a writer that does not own kv_pairs cannot open it: %v", err)
+	}
+	defer writer.Close()
+	err = writer.Update(func(tx kv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		if v := b.Get([]byte("before")); string(v) != "v" {
+			return fmt.Errorf("the pair written before reads %q", v)
+		}
+		return b.Put([]byte("after"), []byte("w"))
 	})
 	if err != nil {
 		t.Fatal(err)
