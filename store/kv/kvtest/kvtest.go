@@ -51,6 +51,7 @@ var cases = []struct {
 	{"WritersSerialize", testWritersSerialize},
 	{"LargeValue", testLargeValue},
 	{"TenThousandKeys", testManyKeys},
+	{"RowsRewrittenAcrossUpdates", testRewrites},
 }
 
 var errBoom = errors.New("boom")
@@ -835,6 +836,55 @@ func testManyKeys(t *testing.T, db kv.DB) {
 		if n := b.KeyN(); n != len(keys) {
 			t.Errorf("KeyN = %d, want %d", n, len(keys))
 		}
+		return nil
+	})
+}
+
+// testRewrites writes the same keys over and over in successive Updates, as the engine rewrites a
+// job's rows moments after writing them, with values growing (a new version outgrows its old place)
+// and every third key deleted and put back in turn: each key holds its last value, and only those.
+func testRewrites(t *testing.T, db kv.DB) {
+	keys := numbered(300)
+	value := func(round, i int) []byte {
+		return fmt.Appendf(nil, "%d:%d:%s", round, i, bytes.Repeat([]byte("x"), round*20))
+	}
+	const rounds = 12
+	for r := range rounds {
+		update(t, db, func(tx kv.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte("b"))
+			if err != nil {
+				return err
+			}
+			for i, k := range keys {
+				if i%3 == r%3 {
+					err = b.Delete(k)
+				} else {
+					err = b.Put(k, value(r, i))
+				}
+				if err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	view(t, db, func(tx kv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		var want [][]byte
+		for i, k := range keys {
+			got := b.Get(k)
+			if i%3 == (rounds-1)%3 {
+				if got != nil {
+					t.Errorf("key %s, deleted last, reads %.20q", k, got)
+				}
+				continue
+			}
+			want = append(want, k)
+			if !bytes.Equal(got, value(rounds-1, i)) {
+				t.Errorf("key %s reads %.20q, want its last value %.20q", k, got, value(rounds-1, i))
+			}
+		}
+		sameKeys(t, "the keys left after the rewrites", walk(b.Cursor(), true), want)
 		return nil
 	})
 }

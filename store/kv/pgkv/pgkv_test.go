@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	neturl "net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -288,5 +289,94 @@ func TestServerStopsAnswering(t *testing.T) {
 	})
 	if err == nil || !strings.Contains(err.Error(), "did not answer within 6s") {
 		t.Fatalf("Update on a frozen server: %v, want a sentence saying it did not answer", err)
+	}
+}
+
+// TestPairsLeaveRoom: kv_pairs is made with room in its pages for HOT updates, and a table made
+// before without it is given it at the next Open, its pairs kept.
+func TestPairsLeaveRoom(t *testing.T) {
+	url := pgtest.URL(t)
+	options := func(db *pgkv.DB) []string {
+		t.Helper()
+		var opts []string
+		err := db.Pool().QueryRow(context.Background(),
+			`SELECT coalesce(reloptions, '{}') FROM pg_class WHERE oid = 'kv_pairs'::regclass`).Scan(&opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return opts
+	}
+	db := open(t, url)
+	if got := options(db); !slices.Equal(got, []string{"fillfactor=70"}) {
+		t.Fatalf("a new kv_pairs has options %q, want fillfactor=70", got)
+	}
+	fill(t, db)
+	if _, err := db.Pool().Exec(context.Background(), `ALTER TABLE kv_pairs RESET (fillfactor)`); err != nil {
+		t.Fatal(err)
+	}
+	if got := options(db); len(got) != 0 {
+		t.Fatalf("the older table still has options %q", got)
+	}
+	again := open(t, url)
+	if got := options(again); !slices.Equal(got, []string{"fillfactor=70"}) {
+		t.Fatalf("Open left an older kv_pairs with options %q, want fillfactor=70", got)
+	}
+	err := again.View(func(tx kv.Tx) error {
+		if v := tx.Bucket([]byte("b")).Get([]byte("before")); string(v) != "v" {
+			return fmt.Errorf("the pair written before reads %q", v)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNotOwnerOpens: a role that may write the tables but does not own them opens a kv_pairs made
+// without the fillfactor, leaving it as it is.
+func TestNotOwnerOpens(t *testing.T) {
+	url := pgtest.URL(t)
+	owner := open(t, url)
+	fill(t, owner)
+	ctx := context.Background()
+	role := fmt.Sprintf("pgkv_writer_%d", time.Now().UnixNano())
+	var schema string
+	if err := owner.Pool().QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	for _, sql := range []string{
+		`ALTER TABLE kv_pairs RESET (fillfactor)`,
+		`CREATE ROLE ` + role + ` LOGIN PASSWORD 'writer-pw'`,
+		`GRANT USAGE, CREATE ON SCHEMA ` + schema + ` TO ` + role,
+		`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ` + schema + ` TO ` + role,
+	} {
+		if _, err := owner.Pool().Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	t.Cleanup(func() { // before the schema goes (cleanups run last first)
+		if _, err := owner.Pool().Exec(ctx, `DROP OWNED BY `+role+`; DROP ROLE `+role); err != nil {
+			t.Errorf("drop role %s: %v", role, err)
+		}
+	})
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = neturl.UserPassword(role, "writer-pw")
+	writer, err := pgkv.Open(ctx, u.String(), pgkv.Options{})
+	if err != nil {
+		t.Fatalf("a writer that does not own kv_pairs cannot open it: %v", err)
+	}
+	defer writer.Close()
+	err = writer.Update(func(tx kv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		if v := b.Get([]byte("before")); string(v) != "v" {
+			return fmt.Errorf("the pair written before reads %q", v)
+		}
+		return b.Put([]byte("after"), []byte("w"))
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
