@@ -123,23 +123,27 @@ func readCounts(bt kv.Tx) map[uint64]*ModuleCounts {
 // putJob stores a job, its index entry, its scheduling entry and the counts; every job write in this
 // package goes through it.
 func putJob(tx *store.Tx, j *store.Job) error {
+	fresh := j.ID == 0 // its id comes from the bucket's sequence, so no index entry can hold it yet
 	if err := tx.Put(j); err != nil {
 		return err
 	}
-	return putEntries(tx.KV(), j)
+	return putEntries(tx.KV(), j, fresh)
 }
 
 // putEntries writes what the queue keeps beside a job record: its index entry, its scheduling entry
-// and the counts.
-func putEntries(bt kv.Tx, j *store.Job) error {
+// and the counts. fresh skips reading the old index entry of a job just given its id, which on
+// PostgreSQL is a round trip per job enqueued (the key is in no cache).
+func putEntries(bt kv.Tx, j *store.Job, fresh bool) error {
 	b, err := bt.CreateBucketIfNotExists(bucketIndex)
 	if err != nil {
 		return err
 	}
 	k, v := store.Key(j.ID), indexValue(j.State, j.ModuleID)
 	var old []byte
-	if o := b.Get(k); len(o) == 9 {
-		old = bytes.Clone(o) // the page under o may change with the Put
+	if !fresh {
+		if o := b.Get(k); len(o) == 9 {
+			old = bytes.Clone(o) // the page under o may change with the Put
+		}
 	}
 	if !bytes.Equal(old, v) {
 		cb, err := bt.CreateBucketIfNotExists(bucketCounts)
