@@ -242,11 +242,11 @@ func (e *Engine) Renew(ctx context.Context) error {
 	if !found {
 		return ErrGone
 	}
-	e.mu.Lock()
-	e.validUntil = start.Add(e.o.TTL - margin(e.o.TTL))
-	e.mu.Unlock()
+	// In one hold of the lock: extended first and pruned after, a lane another engine took would
+	// pass Holds in between (a host waking from a freeze would create a VM under the old epoch).
 	e.update(func(held map[Lane]int64) {
 		maps.DeleteFunc(held, func(l Lane, ep int64) bool { return kept[l] != ep })
+		e.validUntil = start.Add(e.o.TTL - margin(e.o.TTL))
 	})
 	return nil
 }
