@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -33,7 +34,16 @@ func (e *Engine) fault(point string, job uint64) {
 // (default the first) this process reaches POINT it logs one line and stops itself with SIGSTOP,
 // so the freeze falls exactly there; SIGCONT wakes it. An empty spec is no hook (nil).
 func FaultStop(spec string, log *slog.Logger) (func(point string, job uint64), error) {
-	return faultStop(spec, log, func() { _ = syscall.Kill(os.Getpid(), syscall.SIGSTOP) })
+	return faultStop(spec, log, stopHere)
+}
+
+// stopHere stops the process with SIGSTOP sent to the calling thread: sent to the process, the
+// signal goes to its main thread, and this one runs on (past the point) until the stop reaches it.
+// Sent to this thread, the stop happens as the syscall returns, before one more line runs here.
+func stopHere() {
+	runtime.LockOSThread() // the thread named is the one that returns from the syscall
+	defer runtime.UnlockOSThread()
+	_ = syscall.Tgkill(os.Getpid(), syscall.Gettid(), syscall.SIGSTOP)
 }
 
 func faultStop(spec string, log *slog.Logger, stop func()) (func(string, uint64), error) {
