@@ -38,8 +38,8 @@ func (x *vmmExecutor) dropIfStale(ctx context.Context, c *vmm.Client, op *Op, na
 	log := op.e.opt.Logger.With("job", op.Job.ID, "service", op.Service.ID, "vm", id)
 	const what = "VM created under a stale engine lease"
 	// The new holder may adopt the VM between this read and the delete (one request apart): its
-	// adopt then sees the VM vanish and the open is tried again. vmmpm reconcile is the net under
-	// whatever such a race leaves: a duplicate (duplicate_vm) or a service without its VM.
+	// open then ends failed ("vanished right after it was created") and vmmpm reconcile reports the
+	// service (missing_vm); a removal that fails leaves a duplicate it reports (duplicate_vm).
 	recorded, err := op.e.recordedVM(op.Service.ID)
 	switch {
 	case err != nil:
