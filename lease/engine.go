@@ -157,10 +157,12 @@ func compareLanes(a, b Lane) int {
 // update applies a change to the held set and tells OnChange when it changed anything.
 func (e *Engine) update(change func(held map[Lane]int64)) {
 	e.mu.Lock()
-	before := maps.Clone(e.held)
+	before, seen := maps.Clone(e.held), e.heldLocked()
 	change(e.held)
-	same := maps.Equal(before, e.held)
 	now := e.heldLocked()
+	// What OnChange was told is the visible set: a claim made past the local deadline shows only
+	// once a renewal extends it, and that renewal must tell it (the map alone did not change).
+	same := maps.Equal(before, e.held) && slices.Equal(seen, now)
 	e.mu.Unlock()
 	if !same && e.o.OnChange != nil {
 		e.o.OnChange(now)

@@ -60,3 +60,24 @@ func TestWakingEngineNeverHoldsTakenLane(t *testing.T) {
 		t.Errorf("Holds passed %d times for a lane another engine took, while the waking engine renewed", n)
 	}
 }
+
+// TestClaimPastDeadlineIsToldOnRenewal: a claim round that ends after the engine's local deadline
+// passed (its loop was held up, say behind a frozen host's lock, for longer than the TTL) takes the
+// lane in the database but cannot show it yet; the next renewal extends the deadline and must tell
+// OnChange, or the engine would hold the lane in the database and never run it.
+func TestClaimPastDeadlineIsToldOnRenewal(t *testing.T) {
+	a := join(t, pgtest.URL(t), "a", Options{TTL: time.Second, RenewEvery: 200 * time.Millisecond})
+	addLanes(t, a.pool, 1, 1)
+	a.mu.Lock()
+	a.validUntil = time.Now().Add(-time.Second) // held up past its deadline
+	a.mu.Unlock()
+	if held := claim(t, a); len(held) != 0 {
+		t.Fatalf("past its deadline the engine shows %v", held)
+	}
+	if err := a.Renew(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if seen := a.seen(); len(seen) != 1 {
+		t.Errorf("after the renewal OnChange was last told %v, want the lane claimed", seen)
+	}
+}
