@@ -17,6 +17,7 @@ import (
 
 	"vmmpm/api"
 	"vmmpm/backend"
+	"vmmpm/queue"
 	"vmmpm/server"
 	"vmmpm/store"
 )
@@ -119,6 +120,10 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(a.stdout, nil))
+	fault, err := queue.FaultStop(os.Getenv("VMMPM_FAULT_STOP"), log) // a test hook (ARCHITECTURE.md)
+	if err != nil {
+		return usagef("%v", err)
+	}
 	if abs, err := filepath.Abs(a.dbPath); err == nil && !store.IsServer(a.dbPath) {
 		a.dbPath = abs // what hello answers: clients in other folders compare it with theirs
 	}
@@ -137,7 +142,8 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	defer stopRun()
 	// On a shared database this waits as a standby until this host runs the engine; the socket is
 	// opened after, so clients meanwhile find the host that runs it.
-	eng, err := backend.NewEngine(db, secrets, backend.EngineOptions{Version: version, Logger: log, Standby: ctx, LeaseTTL: f.leaseTTL})
+	eng, err := backend.NewEngine(db, secrets, backend.EngineOptions{Version: version, Logger: log, Standby: ctx, LeaseTTL: f.leaseTTL,
+		Queue: queue.Options{FaultPoint: fault}})
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		log.Info("server stopped while a standby: it never ran the engine")
 		return nil // SIGTERM to a standby is a clean stop

@@ -132,6 +132,12 @@ func openAndOperate(ctx context.Context, t *testing.T, c backend.Backend, batche
 			services = append(services, s.ID)
 		}
 	}
+	enqueueOps(ctx, t, c, services)
+}
+
+// enqueueOps enqueues a suspend, a resume and a reboot of every service, in that order.
+func enqueueOps(ctx context.Context, t *testing.T, c backend.Backend, services []uint64) {
+	t.Helper()
 	for _, op := range []string{store.OpSuspend, store.OpResume, store.OpReboot} {
 		for _, id := range services {
 			if _, err := c.Enqueue(ctx, id, op, nil); err != nil {

@@ -157,10 +157,12 @@ func compareLanes(a, b Lane) int {
 // update applies a change to the held set and tells OnChange when it changed anything.
 func (e *Engine) update(change func(held map[Lane]int64)) {
 	e.mu.Lock()
-	before := maps.Clone(e.held)
+	before, seen := maps.Clone(e.held), e.heldLocked()
 	change(e.held)
-	same := maps.Equal(before, e.held)
 	now := e.heldLocked()
+	// What OnChange was told is the visible set: a claim made past the local deadline shows only
+	// once a renewal extends it, and that renewal must tell it (the map alone did not change).
+	same := maps.Equal(before, e.held) && slices.Equal(seen, now)
 	e.mu.Unlock()
 	if !same && e.o.OnChange != nil {
 		e.o.OnChange(now)
@@ -242,11 +244,11 @@ func (e *Engine) Renew(ctx context.Context) error {
 	if !found {
 		return ErrGone
 	}
-	e.mu.Lock()
-	e.validUntil = start.Add(e.o.TTL - margin(e.o.TTL))
-	e.mu.Unlock()
+	// In one hold of the lock: extended first and pruned after, a lane another engine took would
+	// pass Holds in between (a host waking from a freeze would create a VM under the old epoch).
 	e.update(func(held map[Lane]int64) {
 		maps.DeleteFunc(held, func(l Lane, ep int64) bool { return kept[l] != ep })
+		e.validUntil = start.Add(e.o.TTL - margin(e.o.TTL))
 	})
 	return nil
 }

@@ -552,7 +552,7 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 	if err := op.e.mayCreate(); err != nil {
 		return nil, err
 	}
-	cr, err := c.CreateHost(ctx, spec)
+	cr, err := x.createHost(ctx, c, op, spec)
 	if err != nil && !vmm.Transient(err) {
 		// Refused: when VMmanager's figures now show no room, that was why, and the open waits.
 		if werr := x.checkRoom(ctx, c, op, n, true); werr != nil {
@@ -566,10 +566,14 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 			if err := op.e.mayCreate(); err != nil {
 				return nil, err
 			}
-			cr, err = c.CreateHost(ctx, spec)
+			cr, err = x.createHost(ctx, c, op, spec)
 		}
 	}
 	if err != nil {
+		return nil, err
+	}
+	op.e.fault(FaultAfterCreate, op.Job.ID)
+	if err := x.dropIfStale(ctx, c, op, name, cr.HostID); err != nil {
 		return nil, err
 	}
 	x.took(op.Module.ID, n)
@@ -583,6 +587,7 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 	if err != nil {
 		return nil, err
 	}
+	op.e.fault(FaultAfterRecord, op.Job.ID)
 	op.Service.VM.HostID, op.Service.VM.AccountID = cr.HostID, acc
 	op.Logf("VM %s (id %d) requested", name, cr.HostID)
 	return cr.RecipeTask, x.wait(ctx, c, cr.Task)

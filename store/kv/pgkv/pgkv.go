@@ -30,6 +30,13 @@ const (
 	DefaultConnectTimeout   = 10 * time.Second
 )
 
+// idleInTx is how long the server lets a session sit idle inside a transaction before it ends it.
+// vmmpm's transactions are a few round trips with no pause between them, so a session idle that
+// long belongs to a process that froze (SIGSTOP, a VM paused) mid-transaction: ending it frees the
+// writer lock and the lane row it holds, which would otherwise keep every other host's engine from
+// taking over (or writing) until the frozen one wakes.
+const idleInTx = 5 * time.Second
+
 // grace is how much longer than the server's statement timeout the client waits for an answer:
 // past it the server is taken as gone (a dead host never closes its connections).
 const grace = 5 * time.Second
@@ -68,6 +75,7 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 		cc.ConnectTimeout = opt.ConnectTimeout
 	}
 	cc.RuntimeParams["statement_timeout"] = strconv.FormatInt(opt.StatementTimeout.Milliseconds(), 10)
+	cc.RuntimeParams["idle_in_transaction_session_timeout"] = strconv.FormatInt(idleInTx.Milliseconds(), 10)
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
