@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -176,6 +177,9 @@ func TestChaosThreeHosts(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	ch := newChaos(t, env)
+	// A follower on host 1: it follows that host's server while it runs the engine, and reads the
+	// database while the host stands by, is restarted or is killed.
+	follower := startProc(t, vmmpmCmd("--db", env.db, "--socket", ch.hosts[1].sock, "jobs", "--follow", "--json"))
 	// Each frozen host gets a batch of opens to freeze in; one more batch begins the run.
 	batches := faults/2 + 1
 	per := services / batches
@@ -210,6 +214,8 @@ func TestChaosThreeHosts(t *testing.T) {
 		}
 	}
 	noLaneOverlap(t, jobs)
+	waitUntil(t, "the follower to see every job end", func() ([]uint64, error) { return unseenEnds(follower, jobs), nil },
+		func(unseen []uint64) bool { return len(unseen) == 0 })
 	created := 0
 	for _, n := range env.sim.Stats().HostsCreated {
 		created += n
@@ -471,4 +477,23 @@ func TestFaultStopRefused(t *testing.T) {
 	if _, err := os.Stat(db); err == nil {
 		t.Error("serve created the database despite refusing its fault hook")
 	}
+}
+
+// unseenEnds are the jobs whose end (their final state) follower, a jobs --follow --json, has not
+// printed.
+func unseenEnds(follower *serveProc, jobs []*store.Job) []uint64 {
+	ended := map[uint64]string{}
+	for _, l := range strings.Split(follower.out.String(), "\n") {
+		var j store.Job
+		if strings.HasPrefix(l, "{") && json.Unmarshal([]byte(l), &j) == nil && store.Finished(j.State) {
+			ended[j.ID] = j.State
+		}
+	}
+	var unseen []uint64
+	for _, j := range jobs {
+		if ended[j.ID] != j.State {
+			unseen = append(unseen, j.ID)
+		}
+	}
+	return unseen
 }
