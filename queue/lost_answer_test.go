@@ -3,6 +3,7 @@ package queue
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -122,5 +123,67 @@ func TestResumedOpenWithUnknownTaskChecksVMmanager(t *testing.T) {
 	}
 	if n := f.sim.Stats().HostsCreated[VMName(svcs[0].ID)]; n != 1 {
 		t.Fatalf("VM created %d times", n)
+	}
+}
+
+// removeOnAdoption serves the emulator like loseFirstCreate, and when the open then reads the VM it
+// adopted back by id, removes every VM named name first: what a host that made the VM after its
+// lease lapsed does (stale.go) in the moment the engine now holding the lease adopts it.
+func removeOnAdoption(t *testing.T, s *sim.Sim, name func() string) string {
+	t.Helper()
+	var lost, removed atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodPost && r.URL.Path == "/vm/v3/host" && lost.CompareAndSwap(false, true):
+			s.ServeHTTP(httptest.NewRecorder(), r)
+			if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				_ = conn.Close()
+			}
+			return
+		case r.Method == http.MethodGet && r.URL.Path == "/vm/v3/host" && lost.Load() &&
+			strings.HasPrefix(r.URL.Query().Get("where"), "(id EQ") && removed.CompareAndSwap(false, true):
+			for _, id := range s.VMsNamed(name()) {
+				if err := s.DeleteVM(id); err != nil {
+					t.Error(err)
+				}
+			}
+		}
+		s.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// An open that adopted its VM from an earlier attempt and then finds it gone (on a shared database,
+// removed by the host that made it after its lease lapsed) tries again and makes a new one: the
+// service ends active with exactly one VM, not failed with none.
+func TestAdoptedVMRemovedMakesANewOne(t *testing.T) {
+	f := newFixture(t, sim.Config{Seed: 3, TaskTime: 20 * time.Millisecond}, store.DefaultParams())
+	var svc atomic.Uint64
+	f.module.URL = removeOnAdoption(t, f.sim, func() string { return VMName(svc.Load()) })
+	f.must(f.db.Save(f.module))
+	e := f.engine(fastOptions())
+	svcs, err := e.CreateServices(f.tariff.ID, 1, "gone@example.org")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Store(svcs[0].ID)
+	runIdle(t, e, 30*time.Second)
+	j := allJobs(t, f.db)[0]
+	if j.State != store.JobDone || j.Attempt != 3 {
+		t.Fatalf("job %s after %d attempts (%s), want done after 3 (lost answer, adopted VM gone, new VM)", j.State, j.Attempt, j.Error)
+	}
+	name := VMName(svcs[0].ID)
+	live := f.sim.VMsNamed(name)
+	s, _ := store.Load[store.Service](f.db, svcs[0].ID)
+	if n := f.sim.Stats().HostsCreated[name]; n != 2 || len(live) != 1 || s.VM.HostID != uint64(live[0]) || s.Status != store.ServiceActive {
+		t.Fatalf("VM created %d times, live %v, service %s records VM %d; want 2, one live, active, recording it", n, live, s.Status, s.VM.HostID)
+	}
+	said := false
+	for _, l := range j.Log {
+		said = said || strings.Contains(l.Text, "adopted from an earlier attempt, vanished from VMmanager")
+	}
+	if !said {
+		t.Errorf("the job's log does not say the adopted VM vanished: %+v", j.Log)
 	}
 }

@@ -522,12 +522,43 @@ func (x *vmmExecutor) open(ctx context.Context, c *vmm.Client, op *Op) (Result, 
 			return Result{}, err
 		}
 	} else if err := x.adopt(ctx, c, op, h); err != nil {
-		return Result{}, err
+		return Result{}, x.adoptedGone(op, h, err)
 	}
 	if err := x.waitRecipe(ctx, c, op, recipe); err != nil {
 		return Result{}, err
 	}
-	return x.readBack(ctx, c, op)
+	res, err := x.readBack(ctx, c, op)
+	if h != nil {
+		err = x.adoptedGone(op, h, err)
+	}
+	return res, err
+}
+
+// vanished is a VM open made or adopted that VMmanager no longer lists, by name.
+type vanished string
+
+func (v vanished) Error() string {
+	return fmt.Sprintf("VM %s vanished from VMmanager right after it was created", string(v))
+}
+
+// adoptedGone turns an adopted VM's vanishing (err) into another attempt with none recorded, so it
+// makes a new VM: on a shared database the host that made the VM may have woken after its lease
+// lapsed and removed it as a copy (stale.go) just as this engine adopted it.
+func (x *vmmExecutor) adoptedGone(op *Op, h *vmm.Host, err error) error {
+	var gone vanished
+	if !errors.As(err, &gone) && !errors.Is(err, vmm.ErrNotFound) {
+		return err
+	}
+	if rerr := op.Record(nil, nil, func(s *store.Service) {
+		if s.VM.HostID == h.ID {
+			s.VM.HostID = 0
+		}
+	}); rerr != nil {
+		return rerr
+	}
+	op.Service.VM.HostID = 0
+	return &Error{Err: err, Retry: true, Msg: fmt.Sprintf("VM %s (id %d), adopted from an earlier attempt, vanished from VMmanager "+
+		"(a host that made it after its lease lapsed removes such a copy); the next attempt makes a new one", h.Name, h.ID)}
 }
 
 func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name string) (*vmm.TaskRef, error) {
@@ -818,7 +849,7 @@ func (x *vmmExecutor) readBack(ctx context.Context, c *vmm.Client, op *Op) (Resu
 		return Result{}, err
 	}
 	if h == nil {
-		return Result{}, permanent(fmt.Errorf("VM %s vanished from VMmanager right after it was created", VMName(op.Service.ID)))
+		return Result{}, permanent(vanished(VMName(op.Service.ID)))
 	}
 	if want := op.Tariff.IPv4Count; op.Tariff.ID != 0 && len(h.MainIPv4) != want {
 		// ipv4_number 0 (and counts generally) are not backed by a source: say so rather than hide it.

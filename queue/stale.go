@@ -38,8 +38,9 @@ func (x *vmmExecutor) dropIfStale(ctx context.Context, c *vmm.Client, op *Op, na
 	log := op.e.opt.Logger.With("job", op.Job.ID, "service", op.Service.ID, "vm", id)
 	const what = "VM created under a stale engine lease"
 	// The new holder may adopt the VM between this read and the delete (one request apart): its
-	// open then ends failed ("vanished right after it was created") and vmmpm reconcile reports the
-	// service (missing_vm); a removal that fails leaves a duplicate it reports (duplicate_vm).
+	// open then finds the VM gone and makes a new one (adoptedGone), unless it finished entirely in
+	// that window, which vmmpm reconcile reports (missing_vm); a removal that fails leaves a
+	// duplicate it reports (duplicate_vm).
 	recorded, err := op.e.recordedVM(op.Service.ID)
 	switch {
 	case err != nil:
