@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"vmmpm/internal/pgtest"
+	"vmmpm/internal/storetest"
 	"vmmpm/queue"
 	"vmmpm/store"
 )
@@ -45,7 +46,7 @@ func runHosts(b *testing.B, hosts, jobs int) (ran, enqueued time.Duration) {
 		return db
 	}
 	db := open()
-	tariff := benchRecords(b, db)
+	tariff := storetest.BenchRecords(b, db, 64).ID
 	noop := queue.ExecutorFunc(func(context.Context, *queue.Op) (queue.Result, error) { return queue.Result{}, nil })
 	o := EngineOptions{UntilIdle: true, Queue: queue.Options{Executor: noop}}
 	e, err := NewEngine(db, store.NewMemorySecrets(), o)
@@ -80,22 +81,4 @@ func runHosts(b *testing.B, hosts, jobs int) (ran, enqueued time.Duration) {
 		b.Fatal(err)
 	}
 	return ran, enqueued
-}
-
-// benchRecords saves a module with 64 lanes and a tariff on it, and returns the tariff's id.
-func benchRecords(b *testing.B, db *store.DB) uint64 {
-	b.Helper()
-	p := store.DefaultParams()
-	p.Queue, p.QueueKey, p.QueueCount = true, "b-__PMID__", 64
-	dc, dept := &store.DataCenter{Name: "dc"}, &store.Department{Name: "ops"}
-	m := &store.Module{Name: "bench", ProductType: store.ProductVPS, Kind: store.KindVMmanager6, URL: "https://vmm.invalid",
-		Username: "admin@example.com", DataCenterID: 1, DepartmentID: 1, Enabled: true,
-		Cluster: store.Cluster{ID: 1, Name: "kvm", Virtualization: store.VirtKVM}, Params: p}
-	t := &store.Tariff{Name: "t", DataCenterID: 1, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
-	for _, r := range []store.Record{dc, dept, m, t} {
-		if err := db.Save(r); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return t.ID
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"vmmpm/internal/storetest"
 	"vmmpm/queue"
 	"vmmpm/store"
 	"vmmpm/webhook"
@@ -31,18 +32,7 @@ func newBenchEngine(b *testing.B, hooked bool, receiver string, latency time.Dur
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = db.Close() })
-	dc, dept := &store.DataCenter{Name: "dc"}, &store.Department{Name: "ops"}
-	p := store.DefaultParams()
-	p.Queue, p.QueueKey, p.QueueCount = true, "b-__PMID__", 64
-	m := &store.Module{Name: "bench", ProductType: store.ProductVPS, Kind: store.KindVMmanager6, URL: "https://vmm.invalid",
-		Username: "admin@example.com", DataCenterID: 1, DepartmentID: 1, Enabled: true,
-		Cluster: store.Cluster{ID: 1, Name: "kvm", Virtualization: store.VirtKVM}, Params: p}
-	t := &store.Tariff{Name: "t", DataCenterID: 1, ModuleIDs: []uint64{1}, CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 1}
-	for _, r := range []store.Record{dc, dept, m, t} {
-		if err := db.Save(r); err != nil {
-			b.Fatal(err)
-		}
-	}
+	t := storetest.BenchRecords(b, db, 64)
 	secrets := store.NewMemorySecrets()
 	opt := queue.Options{Executor: queue.ExecutorFunc(func(ctx context.Context, _ *queue.Op) (queue.Result, error) {
 		if latency > 0 {
