@@ -201,12 +201,13 @@ func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, nam
 // follower prints the changes --follow shows, each once: it keeps what it last showed of every job
 // (its mark), so a change heard twice (an event after a catch-up that read it already) prints once.
 type follower struct {
-	a     *app
-	q     backend.JobQuery
-	json  *json.Encoder
-	names map[uint64]string
-	marks map[uint64]jobMark
-	maxID uint64 // the newest job seen: a catch-up shows older jobs only when it has seen them
+	a      *app
+	q      backend.JobQuery
+	json   *json.Encoder
+	names  map[uint64]string
+	marks  map[uint64]jobMark
+	maxID  uint64 // the newest job seen: a catch-up shows older jobs only when it has seen them
+	missed bool   // the last catch-up failed, and said so
 }
 
 // jobMark is what a line shows of a job, and when its newest log line was written: a change heard
@@ -273,9 +274,13 @@ func (fw *follower) show(j *store.Job) {
 func (fw *follower) catchUp(ctx context.Context, b backend.Backend) {
 	jl, err := b.Jobs(ctx, backend.JobQuery{Limit: followCatchUp})
 	if err != nil {
-		fmt.Fprintln(fw.a.stderr, "vmmpm: job changes were missed while this was not connected; vmmpm jobs lists every job as it is now")
+		if !fw.missed { // said once until a catch-up succeeds: a database read every second fails alike
+			fmt.Fprintln(fw.a.stderr, "vmmpm: job changes were missed while this was not connected; vmmpm jobs lists every job as it is now")
+		}
+		fw.missed = true
 		return
 	}
+	fw.missed = false
 	read := map[uint64]bool{}
 	newest := fw.maxID
 	for _, j := range jl.Jobs {
