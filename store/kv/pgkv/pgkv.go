@@ -34,8 +34,10 @@ const (
 // vmmpm's transactions are a few round trips with no pause between them, so a session idle that
 // long belongs to a process that froze (SIGSTOP, a VM paused) mid-transaction: ending it frees the
 // writer lock and the lane row it holds, which would otherwise keep every other host's engine from
-// taking over (or writing) until the frozen one wakes.
-const idleInTx = 5 * time.Second
+// taking over (or writing) until the frozen one wakes. The one wait inside a transaction is the
+// wizard's keyring write (the keyring's timeout, 5 s), so this is twice that, and below the engine
+// lease's default 15 s, so a takeover is not delayed past the lease.
+const idleInTx = 10 * time.Second
 
 // grace is how much longer than the server's statement timeout the client waits for an answer:
 // past it the server is taken as gone (a dead host never closes its connections).
