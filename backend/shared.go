@@ -97,7 +97,7 @@ func awaitLease(db *store.DB, secrets store.Secrets, o EngineOptions) (*engineLe
 		_ = l.leave()
 		return nil, err
 	}
-	db.SetWriteGuard(l.guard)
+	pg.SetWriteCheck(l.guard)
 	return l, nil
 }
 
@@ -213,26 +213,27 @@ func runner(es []lease.EngineInfo, self int64) (lease.EngineInfo, bool) {
 	return lease.EngineInfo{}, false
 }
 
-// guard fences every write of this process by the engine lane's epoch: once another engine claimed
-// the lane, this one's transactions fail and commit nothing.
-func (l *engineLease) guard(tx *store.Tx) error {
-	ptx, ok := pgkv.SQL(tx.KV())
-	if !ok {
+// guard fences every write of this process by the engine lane's epoch, in the round trip that
+// begins each transaction (pgkv's WriteCheck): once another engine claimed the lane, this one's
+// transactions fail before they write and commit nothing.
+func (l *engineLease) guard() (string, func([][][]byte) error) {
+	h := l.heldLane()
+	return l.le.GuardSQL(h), func(rows [][][]byte) error {
+		if err := l.le.GuardRows(h, rows); err != nil {
+			if errors.Is(err, lease.ErrFenced) {
+				l.lose()
+				return ErrLeaseLost
+			}
+			return err
+		}
 		return nil
 	}
+}
+
+func (l *engineLease) heldLane() lease.Held {
 	l.mu.Lock()
-	h := l.held
-	l.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := l.le.Guard(ctx, ptx, h); err != nil {
-		if errors.Is(err, lease.ErrFenced) {
-			l.lose()
-			return ErrLeaseLost
-		}
-		return err
-	}
-	return nil
+	defer l.mu.Unlock()
+	return l.held
 }
 
 // mayCreate is checked right before a VM is created: the database cannot fence a call to VMmanager,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -55,11 +57,51 @@ func (e *Engine) Guard(ctx context.Context, tx pgx.Tx, h Held) error {
 	err := tx.QueryRow(ctx, `SELECT holder, epoch, lease_until > clock_timestamp() FROM lanes
 		WHERE module_id = $1 AND queue_key = $2 FOR SHARE`, h.Module, h.Key).Scan(&holder, &epoch, &valid)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return &FencedError{Lane: h.Lane, Epoch: h.Epoch, Reason: "is of a lane the database does not know"}
+		return unknownLane(h)
 	}
 	if err != nil {
 		return fmt.Errorf("lease: guard %s: %w", h.Lane, err)
 	}
+	return e.verdict(h, holder, epoch, valid)
+}
+
+// GuardSQL is Guard's statement for lane h with its values written in, for a transaction that sends
+// it in the round trip that begins it (pgkv's WriteCheck); GuardRows judges its answer as Guard does.
+func (e *Engine) GuardSQL(h Held) string {
+	return fmt.Sprintf(`SELECT holder, epoch, lease_until > clock_timestamp() FROM lanes WHERE module_id = %d AND queue_key = '%s' FOR SHARE`,
+		h.Module, strings.ReplaceAll(h.Key, "'", "''"))
+}
+
+// GuardRows is Guard's verdict on the rows GuardSQL(h) answered, as text.
+func (e *Engine) GuardRows(h Held, rows [][][]byte) error {
+	if len(rows) == 0 {
+		return unknownLane(h)
+	}
+	r := rows[0]
+	if len(r) != 3 {
+		return fmt.Errorf("lease: guard %s: %d columns answered, want 3", h.Lane, len(r))
+	}
+	var holder *int64
+	if r[0] != nil {
+		id, err := strconv.ParseInt(string(r[0]), 10, 64)
+		if err != nil {
+			return fmt.Errorf("lease: guard %s: holder %q: %w", h.Lane, r[0], err)
+		}
+		holder = &id
+	}
+	epoch, err := strconv.ParseInt(string(r[1]), 10, 64)
+	if err != nil {
+		return fmt.Errorf("lease: guard %s: epoch %q: %w", h.Lane, r[1], err)
+	}
+	return e.verdict(h, holder, epoch, string(r[2]) == "t")
+}
+
+func unknownLane(h Held) error {
+	return &FencedError{Lane: h.Lane, Epoch: h.Epoch, Reason: "is of a lane the database does not know"}
+}
+
+// verdict is Guard's judgement of lane h's row: held by this engine, under h's epoch, unlapsed.
+func (e *Engine) verdict(h Held, holder *int64, epoch int64, valid bool) error {
 	fenced := &FencedError{Lane: h.Lane, Epoch: h.Epoch, Current: epoch}
 	switch {
 	case epoch != h.Epoch:

@@ -38,10 +38,7 @@ type DB struct {
 	roReason string
 	// damage: the first damage found that stops writes (damage.go); the check of the whole file runs
 	// once (verifyOnce), and verified is closed when it has ended (check.go).
-	damage atomic.Pointer[Damage]
-	// writeGuard, when set, runs first in every Update, inside its transaction: an engine on a
-	// shared database fences its writes by its lease there (SetWriteGuard).
-	writeGuard atomic.Pointer[func(*Tx) error]
+	damage     atomic.Pointer[Damage]
 	verifyOnce sync.Once
 	verified   chan struct{}
 }
@@ -389,23 +386,10 @@ func (db *DB) Update(fn func(*Tx) error) error {
 	if err := db.refusal(); err != nil {
 		return err
 	}
-	g := db.writeGuard.Load()
 	return db.contain("", func() error {
-		return db.kv.Update(func(t kv.Tx) error {
-			tx := db.tx(t)
-			if g != nil {
-				if err := (*g)(tx); err != nil {
-					return err
-				}
-			}
-			return fn(tx)
-		})
+		return db.kv.Update(func(t kv.Tx) error { return fn(db.tx(t)) })
 	})
 }
-
-// SetWriteGuard makes g run first in every later Update, inside its transaction; its error fails
-// the Update and nothing of it is committed.
-func (db *DB) SetWriteGuard(g func(*Tx) error) { db.writeGuard.Store(&g) }
 
 // Record is implemented by every stored kind.
 type Record interface {

@@ -36,20 +36,45 @@ type connTx struct {
 
 var _ pgx.Tx = (*connTx)(nil)
 
+// WriteCheck gives the statement every Update runs in the round trip that begins it, after the
+// writer lock (lease's fencing: an engine's writes end at once when its lease did), with the verdict
+// on its rows (text values): an error fails the Update, before its function runs, with that error.
+type WriteCheck func() (sql string, verdict func(rows [][][]byte) error)
+
+// SetWriteCheck makes c run at the begin of every later Update (nil: none).
+func (d *DB) SetWriteCheck(c WriteCheck) {
+	if c == nil {
+		d.check.Store(nil)
+		return
+	}
+	d.check.Store(&c)
+}
+
+// checkFailed is a WriteCheck's verdict, handed back as it is (not as a sentence about PostgreSQL).
+type checkFailed struct{ err error }
+
+func (c *checkFailed) Error() string { return c.err.Error() }
+
 // begin acquires a connection and begins a transaction on it, returning the generation it sees.
 func (d *DB) begin(ctx context.Context, writable bool) (*connTx, int64, error) {
 	c, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	sql := beginRead
+	sql, genAt := beginRead, 1
+	var verdict func([][][]byte) error
 	if writable {
-		sql = beginWrite
+		sql, genAt = beginWrite, 2
+		if check := d.check.Load(); check != nil {
+			var more string
+			more, verdict = (*check)()
+			sql += ";\n" + more
+		}
 	}
 	res, err := c.Conn().PgConn().Exec(ctx, sql).ReadAll()
 	var gen int64
 	if err == nil {
-		gen, err = genOf(res)
+		gen, err = genOf(res[genAt])
 	}
 	if err != nil {
 		// Whatever state the connection is in, it goes: Release destroys a closed connection.
@@ -57,16 +82,22 @@ func (d *DB) begin(ctx context.Context, writable bool) (*connTx, int64, error) {
 		c.Release()
 		return nil, 0, err
 	}
-	return &connTx{c: c}, gen, nil
+	x := &connTx{c: c}
+	if verdict != nil {
+		if verr := verdict(res[genAt+1].Rows); verr != nil {
+			x.release(ctx)
+			return nil, 0, &checkFailed{verr}
+		}
+	}
+	return x, gen, nil
 }
 
-// genOf is the generation in the begin statements' last answer.
-func genOf(res []*pgconn.Result) (int64, error) {
-	last := res[len(res)-1]
-	if len(last.Rows) != 1 || len(last.Rows[0]) != 1 {
+// genOf is the generation in the begin statements' answer r.
+func genOf(r *pgconn.Result) (int64, error) {
+	if len(r.Rows) != 1 || len(r.Rows[0]) != 1 {
 		return 0, errors.New("pgkv: kv_meta has no generation row")
 	}
-	return strconv.ParseInt(string(last.Rows[0][0]), 10, 64)
+	return strconv.ParseInt(string(r.Rows[0][0]), 10, 64)
 }
 
 // release ends the transaction if still open and gives the connection back (the pool destroys one

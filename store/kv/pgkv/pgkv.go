@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -57,9 +58,10 @@ type Options struct {
 type DB struct {
 	pool     *pgxpool.Pool
 	o        Options
-	where    string // host:port, for sentences
-	password string // redacted from every sentence
-	c        cache  // the writer's (cache.go)
+	where    string                     // host:port, for sentences
+	password string                     // redacted from every sentence
+	c        cache                      // the writer's (cache.go)
+	check    atomic.Pointer[WriteCheck] // SetWriteCheck
 }
 
 var _ kv.DB = (*DB)(nil)
@@ -154,6 +156,10 @@ func (d *DB) run(writable bool, fn func(kv.Tx) error) error {
 	ctx, cancel := d.ctx()
 	pg, gen, err := d.begin(ctx, writable)
 	cancel()
+	var verdict *checkFailed
+	if errors.As(err, &verdict) {
+		return verdict.err
+	}
 	if err != nil {
 		return d.failed(err, writable)
 	}

@@ -380,3 +380,47 @@ func TestNotOwnerOpens(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriteCheck: the check runs in every Update's first round trip (its rows reach the verdict), not
+// in a View; a verdict's error fails the Update as it is, before its function runs, writing nothing.
+func TestWriteCheck(t *testing.T) {
+	db := open(t, pgtest.URL(t))
+	if err := db.Update(func(tx kv.Tx) error { _, err := tx.CreateBucketIfNotExists([]byte("b")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	refuse := errors.New("fenced")
+	var checks int
+	var seen string
+	var no error
+	db.SetWriteCheck(func() (string, func([][][]byte) error) {
+		checks++
+		return "SELECT 'x' || 7", func(rows [][][]byte) error {
+			seen = fmt.Sprintf("%d %s", len(rows), rows[0][0])
+			return no
+		}
+	})
+	if err := db.Update(func(tx kv.Tx) error { return tx.Bucket([]byte("b")).Put([]byte("k"), []byte("1")) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.View(func(kv.Tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if checks != 1 || seen != "1 x7" {
+		t.Fatalf("%d checks, verdict saw %q; want 1 (the Update's, not the View's) and the row x7", checks, seen)
+	}
+	no = refuse
+	ran := false
+	err := db.Update(func(tx kv.Tx) error { ran = true; return tx.Bucket([]byte("b")).Put([]byte("k"), []byte("2")) })
+	if !errors.Is(err, refuse) || err.Error() != "fenced" || ran {
+		t.Fatalf("refused Update: %v (ran its function: %v); want the verdict's own error, before the function", err, ran)
+	}
+	db.SetWriteCheck(nil)
+	if err := db.View(func(tx kv.Tx) error {
+		if v := tx.Bucket([]byte("b")).Get([]byte("k")); string(v) != "1" {
+			t.Errorf("after the refusal k = %q, want 1", v)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+}
