@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -177,26 +178,40 @@ func waitJobsFor(t *testing.T, c backend.Backend, want int, limit time.Duration)
 	}
 }
 
-// noLaneOverlap: in every lane (queue key and lane number), one run ended before the next began.
+// noLaneOverlap checks the job history: in no lane did a job start before the previous one ended,
+// and no service had two operations running at once, whichever hosts ran them.
 func noLaneOverlap(t *testing.T, jobs []*store.Job) {
 	t.Helper()
-	lanes := map[string][]*store.Job{}
+	lanes := noOverlap(t, jobs, "lane", func(j *store.Job) string {
+		if j.QueueKey == "" {
+			return ""
+		}
+		return fmt.Sprintf("%s#%d", j.QueueKey, j.Lane)
+	})
+	if lanes == 0 {
+		t.Error("no job ran in a lane: the overlap check checked nothing")
+	}
+	noOverlap(t, jobs, "service", func(j *store.Job) string { return strconv.FormatUint(j.ServiceID, 10) })
+}
+
+// noOverlap checks that the started jobs of each group (key; "" for none) ran one after another,
+// and returns how many groups it checked.
+func noOverlap(t *testing.T, jobs []*store.Job, what string, key func(*store.Job) string) int {
+	t.Helper()
+	groups := map[string][]*store.Job{}
 	for _, j := range jobs {
-		if j.QueueKey != "" && !j.StartedAt.IsZero() {
-			k := fmt.Sprintf("%s#%d", j.QueueKey, j.Lane)
-			lanes[k] = append(lanes[k], j)
+		if k := key(j); k != "" && !j.StartedAt.IsZero() {
+			groups[k] = append(groups[k], j)
 		}
 	}
-	for k, js := range lanes {
+	for k, js := range groups {
 		slices.SortFunc(js, func(a, b *store.Job) int { return a.StartedAt.Compare(b.StartedAt) })
 		for i := 1; i < len(js); i++ {
 			if js[i].StartedAt.Before(js[i-1].FinishedAt) {
-				t.Errorf("lane %s: job %d started at %s before job %d ended at %s", k, js[i].ID,
+				t.Errorf("%s %s: job %d started at %s before job %d ended at %s", what, k, js[i].ID,
 					js[i].StartedAt.Format(time.StampMicro), js[i-1].ID, js[i-1].FinishedAt.Format(time.StampMicro))
 			}
 		}
 	}
-	if len(lanes) == 0 {
-		t.Error("no job ran in a lane: the overlap check checked nothing")
-	}
+	return len(groups)
 }
