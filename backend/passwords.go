@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -27,7 +28,8 @@ type hostSecrets struct {
 	pool *pgxpool.Pool
 	name string // the database, for sentences
 	// changed, when set, is told a password was set here (the engine holds afresh at once).
-	changed func()
+	changed  func()
+	migrated atomic.Bool // the version tables exist (made at the first write, not at every one)
 }
 
 // sharedSecrets is secrets as a host of db uses them: versioned when db is kept on PostgreSQL.
@@ -57,7 +59,11 @@ func (h *hostSecrets) Set(id uint64, password string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
 	defer cancel()
-	v, err := recordPassword(ctx, h.pool, id, held)
+	err = h.migrate(ctx)
+	var v int64
+	if err == nil {
+		v, err = lease.RecordPassword(ctx, h.pool, int64(id), held)
+	}
 	if err == nil {
 		err = h.Secrets.Set(store.PasswordVersionID(id), strconv.FormatInt(v, 10))
 	}
@@ -70,11 +76,16 @@ func (h *hostSecrets) Set(id uint64, password string) error {
 	return nil
 }
 
-func recordPassword(ctx context.Context, pool *pgxpool.Pool, id uint64, held int64) (int64, error) {
-	if err := lease.Migrate(ctx, pool); err != nil {
-		return 0, err
+// migrate makes the version tables once: a host may set a password before its engine ever joined.
+func (h *hostSecrets) migrate(ctx context.Context) error {
+	if h.migrated.Load() {
+		return nil
 	}
-	return lease.RecordPassword(ctx, pool, int64(id), held)
+	if err := lease.Migrate(ctx, h.pool); err != nil {
+		return err
+	}
+	h.migrated.Store(true)
+	return nil
 }
 
 func (h *hostSecrets) Delete(id uint64) error {
@@ -86,7 +97,7 @@ func (h *hostSecrets) Delete(id uint64) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
 	defer cancel()
-	if err := lease.Migrate(ctx, h.pool); err != nil {
+	if err := h.migrate(ctx); err != nil {
 		return err
 	}
 	return lease.ForgetPassword(ctx, h.pool, int64(id))
@@ -118,16 +129,14 @@ func passwordHolds(secrets store.Secrets, states map[int64]lease.PasswordState) 
 	for m, st := range states {
 		id := uint64(m)
 		v, err := heldVersion(secrets, id)
-		switch {
-		case err != nil:
+		if err != nil {
 			unsure = true
 			lacks[id] = fmt.Sprintf("this host's keyring cannot say which password of module %d it holds (%v)", id, err)
 			continue
-		case v == st.Version:
-			have[m] = v
+		}
+		if have[m] = v; v == st.Version {
 			continue
 		}
-		have[m] = v
 		what := "no password"
 		if v > 0 {
 			what = fmt.Sprintf("version %d of the password", v)
@@ -145,6 +154,7 @@ func (l *engineLease) watchPasswords(secrets store.Secrets, every time.Duration,
 	defer close(l.pwDone)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
+	failing := false // said once until a read succeeds again
 	for {
 		select {
 		case <-l.pwStop:
@@ -154,10 +164,16 @@ func (l *engineLease) watchPasswords(secrets store.Secrets, every time.Duration,
 		}
 		states, err := l.refreshPasswords(secrets, last)
 		if err != nil {
-			l.log.Warn("cannot read the module password versions of the shared database; trying again", "error", err.Error())
+			if !failing {
+				l.log.Warn("cannot read the module password versions of the shared database; trying again every second", "error", err.Error())
+			}
+			failing = true
 			continue
 		}
-		last = states
+		if failing {
+			l.log.Info("the module password versions of the shared database are read again")
+		}
+		failing, last = false, states
 	}
 }
 

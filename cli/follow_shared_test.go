@@ -2,14 +2,12 @@ package cli
 
 import (
 	"context"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"vmmpm/backend"
-	"vmmpm/internal/pgtest"
 	"vmmpm/server"
 	"vmmpm/store"
 )
@@ -21,10 +19,7 @@ func TestFollowOnStandbyHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two serve processes on PostgreSQL")
 	}
-	env := newEngineEnvAt(t, 50*time.Millisecond, pgtest.URL(t))
-	env.cli("tariff", "add", "--spec", env.spec)
-	sockA := filepath.Join(hostDir(t, "a"), "s.sock")
-	sockB := filepath.Join(hostDir(t, "b"), "s.sock")
+	env, sockA, sockB := sharedEnv(t, 50*time.Millisecond)
 	a := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockA, "serve", "--lease-ttl", "2s"))
 	seenA := 0
 	expectWithin(t, a.out, &seenA, "server started", 30*time.Second)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"vmmpm/backend"
-	"vmmpm/internal/pgtest"
 	"vmmpm/server"
 	"vmmpm/store"
 )
@@ -24,18 +23,15 @@ func TestHostWithoutPasswordHoldsModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two serve processes on PostgreSQL")
 	}
-	env := newEngineEnvAt(t, 50*time.Millisecond, pgtest.URL(t))
+	env, sockA, sockB := sharedEnv(t, 50*time.Millisecond)
 	keyringA := os.Getenv("VMMPM_KEYRING_SERVICE")
 	keyringB := keyringA + "-b"
-	env.cli("tariff", "add", "--spec", env.spec)
 	addSecondModule(t, env)
 	// Host A (this process's keyring) is given both passwords; host B only module 1's.
 	setPassword(t, env.db, "", keyringA, 1)
 	setPassword(t, env.db, "", keyringA, 2)
 	setPassword(t, env.db, "", keyringB, 1)
 
-	sockA := filepath.Join(hostDir(t, "a"), "s.sock")
-	sockB := filepath.Join(hostDir(t, "b"), "s.sock")
 	cmdB := vmmpmCmd("--db", env.db, "--socket", sockB, "serve")
 	cmdB.Env = append(cmdB.Env, "VMMPM_KEYRING_SERVICE="+keyringB)
 	b := startProc(t, cmdB)

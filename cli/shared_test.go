@@ -49,6 +49,15 @@ func hostDir(t *testing.T, name string) string {
 	return d
 }
 
+// sharedEnv is an engine environment on a PostgreSQL schema of the test's own with the spec's tariff
+// added, and the sockets of two hosts, A and B.
+func sharedEnv(t *testing.T, taskTime time.Duration) (env *engineEnv, sockA, sockB string) {
+	t.Helper()
+	env = newEngineEnvAt(t, taskTime, pgtest.URL(t))
+	env.cli("tariff", "add", "--spec", env.spec)
+	return env, filepath.Join(hostDir(t, "a"), "s.sock"), filepath.Join(hostDir(t, "b"), "s.sock")
+}
+
 // TestTwoHostsOnePostgres is the README's walkthrough: two `vmmpm serve` on one PostgreSQL, the
 // second a standby; 100 opens through the first; kill -9 of it mid-run; the standby takes over
 // within the lease's 15 s and one renewal, finishes every job with no VM made twice, and status
@@ -57,10 +66,7 @@ func TestTwoHostsOnePostgres(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits out a 15 s lease")
 	}
-	env := newEngineEnvAt(t, 300*time.Millisecond, pgtest.URL(t))
-	env.cli("tariff", "add", "--spec", env.spec)
-	sockA := filepath.Join(hostDir(t, "a"), "s.sock")
-	sockB := filepath.Join(hostDir(t, "b"), "s.sock")
+	env, sockA, sockB := sharedEnv(t, 300*time.Millisecond)
 
 	a := startServe(t, env.db, sockA)
 	b := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockB, "serve"))

@@ -382,8 +382,10 @@ func TestPasswordGate(t *testing.T) {
 	old := join(t, url, "old", Options{Passwords: map[int64]int64{1: 1}})
 	addLanes(t, old.pool, 1, 3)
 	addLanes(t, old.pool, 2, 3)
-	if err := SetModulePassword(context.Background(), old.pool, 1, 2); err != nil {
-		t.Fatal(err)
+	for held := range int64(2) { // version 1 set, then changed by the host holding it: version 2
+		if _, err := RecordPassword(context.Background(), old.pool, 1, held); err != nil {
+			t.Fatal(err)
+		}
 	}
 	cur := join(t, url, "cur", Options{Passwords: map[int64]int64{1: 2}})
 	claim(t, old)

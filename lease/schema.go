@@ -123,11 +123,3 @@ func ModulePasswords(ctx context.Context, db DB) (map[int64]PasswordState, error
 	}, `SELECT module_id, version, sets FROM module_passwords`)
 	return out, err
 }
-
-// SetModulePassword records the version of a module's current password: from then on only engines
-// holding that version claim its lanes. A module never set here is claimed by any engine.
-func SetModulePassword(ctx context.Context, db DB, module, version int64) error {
-	_, err := db.Exec(ctx, `INSERT INTO module_passwords (module_id, version) VALUES ($1, $2)
-		ON CONFLICT (module_id) DO UPDATE SET version = EXCLUDED.version`, module, version)
-	return err
-}
