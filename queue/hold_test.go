@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"vmmpm/store"
+	"vmmpm/vmm/sim"
 )
 
 // TestHoldModule: a module held on this host starts nothing, not even jobs enqueued after the hold,
@@ -82,4 +83,40 @@ func TestHoldKeepsRecoveredJobs(t *testing.T) {
 		return jobsOf(t, f.db, f.module.ID)[0].State == store.JobDone
 	})
 	stop()
+}
+
+// TestHoldOutlastsPause: a module both paused and held says, once resumed, that it is still held
+// here, and starts nothing until the hold ends too.
+func TestHoldOutlastsPause(t *testing.T) {
+	f := newFixture(t, sim.Config{TaskTime: 20 * time.Millisecond}, queueParams("a-__PMID__", 2))
+	e := f.engine(fastOptions())
+	stop := running(t, e)
+	defer stop()
+	_, err := e.As("uid 1000 (alice)").PauseModule(f.module.ID)
+	f.must(err)
+	const why = "no password here"
+	e.SetHolds(map[uint64]string{f.module.ID: why})
+	_, err = e.CreateServices(f.tariff.ID, 2, "both@example.org")
+	f.must(err)
+	f.must(e.As("uid 1000 (alice)").ResumeModule(f.module.ID))
+	waitFor(t, "the resumed jobs to say they are still held", func() bool {
+		for _, j := range jobsOf(t, f.db, f.module.ID) {
+			if j.State != store.JobQueued || !strings.Contains(j.Error, holdPrefix+why) {
+				return false
+			}
+		}
+		return true
+	})
+	if n := len(f.sim.Stats().HostsCreated); n != 0 {
+		t.Fatalf("%d VMs made while the module was held", n)
+	}
+	e.SetHolds(nil)
+	waitFor(t, "the jobs to run once the hold ends", func() bool {
+		for _, j := range jobsOf(t, f.db, f.module.ID) {
+			if j.State != store.JobDone {
+				return false
+			}
+		}
+		return true
+	})
 }

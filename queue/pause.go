@@ -186,6 +186,7 @@ func (e *Engine) pauseChange(id uint64, p *ModulePause, pause bool, now time.Tim
 		if strings.HasPrefix(js.job.Error, waitingPrefix+"module paused") {
 			js.job.Error = ""
 		}
+		e.noteHeld(js, now) // still held on this host: the job says so now that the pause is gone
 	})
 	if err != nil {
 		return nil, err
