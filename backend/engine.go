@@ -119,8 +119,8 @@ func (e *Engine) Start(ctx context.Context) {
 			run = e.eng.RunUntilIdle
 		}
 		err := run(ctx)
-		if context.Cause(ctx) == ErrLeaseLost {
-			err = ErrLeaseLost
+		if c := context.Cause(ctx); c == ErrLeaseLost || c == ErrHandedOver {
+			err = c
 		}
 		if err != nil && !(errors.Is(err, context.Canceled) && ctx.Err() != nil) {
 			e.err = err
@@ -180,11 +180,14 @@ func (e *Engine) Close() error {
 	return err
 }
 
-// watchLease stops the engine once its lease is lost: another host's engine may run the jobs now.
+// watchLease stops the engine once its lease is lost (another host's engine may run the jobs now), or
+// once it should hand the jobs to a standby holding passwords this host lacks.
 func (e *Engine) watchLease(ctx context.Context, cancel context.CancelCauseFunc) {
 	select {
 	case <-e.lease.lostCh():
 		cancel(ErrLeaseLost)
+	case <-e.lease.handoverCh():
+		cancel(ErrHandedOver)
 	case <-ctx.Done():
 	}
 }

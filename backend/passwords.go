@@ -174,6 +174,7 @@ func (l *engineLease) watchPasswords(secrets store.Secrets, every time.Duration,
 			l.log.Info("the module password versions of the shared database are read again")
 		}
 		failing, last = false, states
+		l.checkHandover(context.Background())
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 // holds it runs every job; the others wait as standbys and take it over when its holder dies (the
 // lease lapses) or leaves (SIGTERM). Each claim raises its epoch, and every write of the holder is
 // guarded by that epoch, so an engine that froze past its lease changes nothing once it wakes.
-var engineLane = lease.Lane{Module: 0, Key: "engine"}
+var engineLane = lease.Lane{Module: lease.AllModules, Key: "engine"}
 
 // ErrLeaseLost ends an engine whose lease lapsed (it froze, or lost the database, for longer than
 // the lease): another host's engine may run the jobs now, so this one stops and changes nothing more.
@@ -34,6 +34,10 @@ type engineLease struct {
 	got  chan lease.Held
 	lost chan struct{}
 	once sync.Once
+	// handover is closed when a live standby holds module passwords this host lacks: the engine
+	// stops at a job boundary and leaves, and that standby takes the lane (handover.go).
+	handover chan struct{}
+	handOnce sync.Once
 
 	mu   sync.Mutex
 	held lease.Held
@@ -71,7 +75,7 @@ func awaitLease(db *store.DB, secrets store.Secrets, o EngineOptions) (*engineLe
 	jctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	host, _ := os.Hostname()
-	l := &engineLease{pg: pg, name: db.Path(), log: log, got: make(chan lease.Held, 1), lost: make(chan struct{}),
+	l := &engineLease{pg: pg, name: db.Path(), log: log, got: make(chan lease.Held, 1), lost: make(chan struct{}), handover: make(chan struct{}),
 		pwStop: make(chan struct{}), pwWake: make(chan struct{}, 1), pwDone: make(chan struct{})}
 	le, err := lease.Join(jctx, pg.Pool(), lease.Options{Host: host, PID: os.Getpid(), Version: o.Version,
 		Logger: log, OnChange: l.changed, TTL: o.LeaseTTL, RenewEvery: o.LeaseTTL / 3})

@@ -15,10 +15,11 @@ import (
 )
 
 // TestHostWithoutPasswordHoldsModule: two hosts on one PostgreSQL, each with its own keyring. Host B
-// holds module 1's password but not module 2's; running the engine, it opens module 1's services and
-// starts none of module 2's (they wait, saying why), and status names what it lacks. Given the
+// holds module 1's password but not module 2's; running the engine alone, it opens module 1's services
+// and starts none of module 2's (they wait, saying why), and status names what it lacks. Given the
 // password, B runs them. A password changed on host A (whose keyring held the current one) leaves B
-// lacking module 1 until B is given it too.
+// lacking module 1. Once A joins, B hands the engine to it (A holds more current passwords) and
+// stands by; A runs the held job. Stopped, A hands the engine back to B, which holds that module again.
 func TestHostWithoutPasswordHoldsModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two serve processes on PostgreSQL")
@@ -37,9 +38,6 @@ func TestHostWithoutPasswordHoldsModule(t *testing.T) {
 	b := startProc(t, cmdB)
 	seenB := 0
 	expectWithin(t, b.out, &seenB, "server started", 30*time.Second)
-	a := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockA, "serve"))
-	seenA := 0
-	expectWithin(t, a.out, &seenA, "standby: another host runs the engine", 30*time.Second)
 	status := mustCLI(t, "--db", env.db, "--socket", sockB, "status")
 	if line := engineLine(status, b); strings.Count(status, "lacks the password of module") != 1 ||
 		!strings.Contains(line, ": runs the engine, renewed") || !strings.Contains(line, "lacks the password of module [2]") {
@@ -55,15 +53,16 @@ func TestHostWithoutPasswordHoldsModule(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	jobsOf := func(m uint64) func() ([]*store.Job, error) {
+	jobsOn := func(c *server.Client, m uint64) func() ([]*store.Job, error) {
 		return func() ([]*store.Job, error) {
-			jl, err := cb.Jobs(ctx, backend.JobQuery{Module: m})
+			jl, err := c.Jobs(ctx, backend.JobQuery{Module: m})
 			if err != nil {
 				return nil, err
 			}
 			return jl.Jobs, nil
 		}
 	}
+	jobsOf := func(m uint64) func() ([]*store.Job, error) { return jobsOn(cb, m) }
 	waitUntil(t, "module 1's opens to finish on host B", jobsOf(1), func(js []*store.Job) bool { return allDone(js, 3) })
 	held, err := jobsOf(2)()
 	if err != nil || len(held) != 3 {
@@ -105,6 +104,39 @@ func TestHostWithoutPasswordHoldsModule(t *testing.T) {
 	if n := len(env.sim.Stats().HostsCreated); n != 6 {
 		t.Errorf("%d VMs exist; want 6 (none for the held job)", n)
 	}
+
+	// Host A holds both current passwords: once it joins, B hands the engine over at a job boundary
+	// and waits as a standby again, and A runs the job B held.
+	a := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockA, "serve"))
+	seenA := 0
+	expectWithin(t, b.out, &seenB, "handing the engine over", 30*time.Second)
+	expectWithin(t, b.out, &seenB, "this host waits as a standby again", 30*time.Second)
+	expectWithin(t, a.out, &seenA, "engine lease taken", 30*time.Second)
+	ca := server.NewClient(sockA, version)
+	defer ca.Close()
+	waitUntil(t, "host A to run the job host B held", jobsOn(ca, 1), func(js []*store.Job) bool { return allDone(js, 4) })
+	status = mustCLI(t, "--db", env.db, "--socket", sockA, "status")
+	if la, lb := engineLine(status, a), engineLine(status, b); !strings.Contains(la, ": runs the engine") ||
+		!strings.Contains(lb, ": standby") || !strings.Contains(lb, "lacks the password of module [1]") {
+		t.Errorf("status does not show host A running the engine and host B standing by, lacking module 1:\n%s", status)
+	}
+
+	// Stopped, A hands the engine back to B, the only host left, and module 1's new jobs wait there.
+	a.stop()
+	expectWithin(t, b.out, &seenB, "engine lease taken", 30*time.Second)
+	expectWithin(t, b.out, &seenB, "server started", 30*time.Second)
+	cb2 := server.NewClient(sockB, version)
+	defer cb2.Close()
+	if _, err := cb2.CreateServices(ctx, "1", 1, "later@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "module 1's newest job to wait on host B again", jobsOn(cb2, 1), func(js []*store.Job) bool {
+		return len(js) == 5 && js[4].State == store.JobQueued && strings.Contains(js[4].Error, "held on this host")
+	})
+	if n := len(env.sim.Stats().HostsCreated); n != 7 {
+		t.Errorf("%d VMs exist; want 7 (none for the job held on B)", n)
+	}
+	noVMTwice(t, env)
 }
 
 // engineLine is status's line about the engine of serve process p.

@@ -138,6 +138,22 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	}
 	defer db.Close()
 	secrets := store.NewKeyring()
+	for {
+		err := a.serveTerm(ctx, f, db, secrets, log, fault, socket)
+		if !errors.Is(err, backend.ErrHandedOver) || ctx.Err() != nil {
+			return err
+		}
+		// Handed to a host holding passwords this one lacks: this host stands by again, to take over
+		// should that one stop.
+		log.Info("engine handed over; this host waits as a standby again")
+	}
+}
+
+// serveTerm is one term of serve on db: waiting as a standby (on a shared database), then running
+// the engine and serving until ctx ends or the engine stops on its own (ErrHandedOver: serve waits
+// again).
+func (a *app) serveTerm(ctx context.Context, f *serveFlags, db *store.DB, secrets store.Secrets, log *slog.Logger,
+	fault func(string, uint64), socket string) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	// On a shared database this waits as a standby until this host runs the engine; the socket is
@@ -192,7 +208,10 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	}
 	stopRun()
 	srvErr := errors.Join(<-srvDone, <-apiDone)
-	if err := eng.Close(); err != nil {
+	if err := eng.Close(); errors.Is(err, backend.ErrHandedOver) {
+		log.Info("engine stopped", "why", err.Error())
+		return err
+	} else if err != nil {
 		log.Error("engine stopped", "error", err.Error())
 		return err
 	}

@@ -150,7 +150,7 @@ func printEngines(w io.Writer, es []lease.EngineInfo) {
 		line := fmt.Sprintf("%shost %s (pid %d, %s): %s, renewed %s ago", label, e.Host, e.PID, e.Version, role,
 			time.Since(e.RenewedAt).Truncate(time.Second))
 		if len(e.Lacks) > 0 {
-			line += fmt.Sprintf("; lacks the password of module %v (their jobs wait while it runs the engine: run vmmpm module password on that host)", e.Lacks)
+			line += fmt.Sprintf("; lacks the password of module %v (it runs the engine only while no live host holds more current passwords, and their jobs then wait: run vmmpm module password on that host)", e.Lacks)
 		}
 		fmt.Fprintln(w, line)
 	}

@@ -417,6 +417,38 @@ func TestPasswordGate(t *testing.T) {
 	}
 }
 
+// TestLaneOfEveryModuleGoesToTheBest: the AllModules lane (a shared database's single engine) is
+// claimed only by an engine holding as many current passwords as any live one; once the better one
+// leaves, the other takes it.
+func TestLaneOfEveryModuleGoesToTheBest(t *testing.T) {
+	url := pgtest.URL(t)
+	worse := join(t, url, "worse", Options{})
+	if err := AddLane(context.Background(), worse.pool, Lane{AllModules, "engine"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []int64{1, 2} {
+		if _, err := RecordPassword(context.Background(), worse.pool, m, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := worse.SetPasswords(context.Background(), map[int64]int64{1: 1}); err != nil {
+		t.Fatal(err)
+	}
+	better := join(t, url, "better", Options{Passwords: map[int64]int64{1: 1, 2: 1}})
+	if held := claim(t, worse); len(held) != 0 {
+		t.Fatalf("the engine lacking module 2's password claimed %v while one holding it is live", held)
+	}
+	if held := claim(t, better); len(held) != 1 || held[0].Module != AllModules {
+		t.Fatalf("the engine holding every password holds %v, want the lane of every module", held)
+	}
+	if err := better.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if held := claim(t, worse); len(held) != 1 {
+		t.Errorf("left alone, the engine lacking a password holds %v, want the lane of every module", held)
+	}
+}
+
 // TestRecordPassword: the first password is version 1; a host holding the current version that sets
 // it again changed it (version 2); a host holding none or an older one catches up (version stays);
 // every set counts, and a removed module's versions go.

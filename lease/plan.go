@@ -19,14 +19,44 @@ func (w world) share() int {
 	return (w.total + n - 1) / n
 }
 
-// eligible says whether engine e holds module m's current password.
+// AllModules is the module of a lane over every module (a shared database's single engine lane):
+// only an engine holding as many current passwords as any live engine may take it, so a host
+// lacking a password another live host holds never runs that module's jobs.
+const AllModules = 0
+
+// eligible says whether engine e holds module m's current password (for AllModules: holds the most).
 func (w world) eligible(e, m int64) bool {
+	if m == AllModules {
+		return w.best(e)
+	}
 	v, gated := w.need[m]
 	if !gated {
 		return true
 	}
 	held, ok := w.has[e][m]
 	return ok && held == v
+}
+
+// score is how many modules' current passwords engine e holds.
+func (w world) score(e int64) int {
+	n := 0
+	for m, v := range w.need {
+		if held, ok := w.has[e][m]; ok && held == v {
+			n++
+		}
+	}
+	return n
+}
+
+// best says whether no live engine holds more current passwords than e.
+func (w world) best(e int64) bool {
+	mine := w.score(e)
+	for o := range w.counts {
+		if w.score(o) > mine {
+			return false
+		}
+	}
+	return true
 }
 
 // needy says whether another live engine that may take module m's lanes is below its share: only

@@ -56,6 +56,29 @@ func TestPlan(t *testing.T) {
 		w: world{me: 1, counts: map[int64]int{1: 4, 2: 0}, total: 4,
 			need: map[int64]int64{8: 2}, has: map[int64]map[int64]int64{1: {8: 2}}},
 		idle: lanesOf(8, "w", "x", "y", "z"),
+	}, {
+		name: "the lane of every module: not taken while a live engine holds more current passwords",
+		w: world{me: 1, counts: map[int64]int{1: 0, 2: 0}, total: 1,
+			need: map[int64]int64{8: 2, 9: 1}, has: map[int64]map[int64]int64{1: {8: 1, 9: 1}, 2: {8: 2, 9: 1}}},
+		free: lanesOf(AllModules, "engine"),
+	}, {
+		name: "the lane of every module: taken by the engine holding the most",
+		w: world{me: 2, counts: map[int64]int{1: 0, 2: 0}, total: 1,
+			need: map[int64]int64{8: 2, 9: 1}, has: map[int64]map[int64]int64{1: {8: 1, 9: 1}, 2: {8: 2, 9: 1}}},
+		free:  lanesOf(AllModules, "engine"),
+		claim: lanesOf(AllModules, "engine"),
+	}, {
+		name: "the lane of every module: a tie lets either take it",
+		w: world{me: 1, counts: map[int64]int{1: 0, 2: 0}, total: 1,
+			need: map[int64]int64{8: 2, 9: 1}, has: map[int64]map[int64]int64{1: {8: 2}, 2: {9: 1}}},
+		free:  lanesOf(AllModules, "engine"),
+		claim: lanesOf(AllModules, "engine"),
+	}, {
+		name: "the lane of every module: a dead engine's passwords do not count",
+		w: world{me: 1, counts: map[int64]int{1: 0}, total: 1,
+			need: map[int64]int64{8: 2}, has: map[int64]map[int64]int64{1: {8: 1}, 2: {8: 2}}},
+		free:  lanesOf(AllModules, "engine"),
+		claim: lanesOf(AllModules, "engine"),
 	}} {
 		t.Run(c.name, func(t *testing.T) {
 			claim, release := c.w.plan(c.free, c.idle)
@@ -63,5 +86,26 @@ func TestPlan(t *testing.T) {
 				t.Errorf("plan = claim %v release %v, want claim %v release %v", claim, release, c.claim, c.reject)
 			}
 		})
+	}
+}
+
+func TestOutranked(t *testing.T) {
+	es := []EngineInfo{
+		{ID: 1, Live: true, Lacks: []int64{8, 9}},
+		{ID: 2, Live: true, Lacks: []int64{9}},
+		{ID: 3, Live: false},           // dead: holds all, but cannot run anything
+		{ID: 4, Live: true, Lacks: nil}, // holds all
+	}
+	if e, ok := Outranked(es, 1); !ok || e.ID != 4 {
+		t.Errorf("Outranked(1) = %v, %v; want engine 4, which lacks nothing", e.ID, ok)
+	}
+	if e, ok := Outranked(es, 4); ok {
+		t.Errorf("Outranked(4) = engine %d; want none: engine 4 lacks nothing", e.ID)
+	}
+	if _, ok := Outranked(es[:2], 2); ok {
+		t.Error("Outranked(2) among 1 and 2: want none, engine 1 lacks more")
+	}
+	if _, ok := Outranked(es, 99); ok {
+		t.Error("Outranked of an engine not listed: want none")
 	}
 }

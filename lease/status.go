@@ -37,3 +37,23 @@ func Engines(ctx context.Context, db DB) ([]EngineInfo, error) {
 		FROM engines e ORDER BY e.id`)
 	return out, err
 }
+
+// Outranked finds, among es, the live engine other than self that holds the most current module
+// passwords, when it holds more than self does: the engine a host lacking passwords hands the
+// AllModules lane to (the engine of a shared database).
+func Outranked(es []EngineInfo, self int64) (EngineInfo, bool) {
+	mine := -1
+	for _, e := range es {
+		if e.ID == self {
+			mine = len(e.Lacks)
+		}
+	}
+	var best EngineInfo
+	found := false
+	for _, e := range es {
+		if e.Live && e.ID != self && mine >= 0 && len(e.Lacks) < mine && (!found || len(e.Lacks) < len(best.Lacks)) {
+			best, found = e, true
+		}
+	}
+	return best, found
+}

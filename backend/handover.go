@@ -1,0 +1,58 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"vmmpm/lease"
+)
+
+// ErrHandedOver ends an engine that handed a shared database's jobs to a live standby whose keyring
+// holds module passwords this host lacks (serve then waits as a standby again).
+var ErrHandedOver = errors.New("this host's engine handed the jobs of the shared database to another host's engine, whose keyring holds module passwords this host lacks; give this host those passwords (vmmpm module password ID) if it should run them when the other stops")
+
+// checkHandover hands the engine over when this host runs it, lacks some module's current password,
+// and a live standby holds more of the current passwords: held here, that module's jobs would wait
+// while a host able to run them stands by. The standby claims the lane once this engine has stopped
+// at a job boundary and left (the lease's AllModules rule keeps this host from claiming it back).
+func (l *engineLease) checkHandover(ctx context.Context) {
+	l.holdMu.Lock()
+	lacks := slices.Sorted(maps.Keys(l.lacks))
+	l.holdMu.Unlock()
+	if len(lacks) == 0 || !l.running() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, passwordCallTimeout)
+	defer cancel()
+	es, err := lease.Engines(ctx, l.pg.Pool())
+	if err != nil {
+		return // asked again at the next poll
+	}
+	to, ok := lease.Outranked(es, l.le.ID())
+	if !ok {
+		return
+	}
+	l.handOnce.Do(func() {
+		l.log.Info("handing the engine over: another host's keyring holds module passwords this host lacks",
+			"to", fmt.Sprintf("host %s (pid %d)", to.Host, to.PID), "lacks_modules", fmt.Sprint(lacks))
+		close(l.handover)
+	})
+}
+
+// running says this process holds the engine lane (it is no standby).
+func (l *engineLease) running() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.on
+}
+
+// handoverCh is closed when the engine should stop and hand over (nil: never).
+func (l *engineLease) handoverCh() <-chan struct{} {
+	if l == nil {
+		return nil
+	}
+	return l.handover
+}
