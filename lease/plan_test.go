@@ -93,7 +93,7 @@ func TestOutranked(t *testing.T) {
 	es := []EngineInfo{
 		{ID: 1, Live: true, Lacks: []int64{8, 9}},
 		{ID: 2, Live: true, Lacks: []int64{9}},
-		{ID: 3, Live: false},           // dead: holds all, but cannot run anything
+		{ID: 3, Live: false},            // dead: holds all, but cannot run anything
 		{ID: 4, Live: true, Lacks: nil}, // holds all
 	}
 	if e, ok := Outranked(es, 1); !ok || e.ID != 4 {
