@@ -110,7 +110,7 @@ func TestHostWithoutPasswordHoldsModule(t *testing.T) {
 	a := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockA, "serve"))
 	seenA := 0
 	expectWithin(t, b.out, &seenB, "handing the engine over", 30*time.Second)
-	expectWithin(t, b.out, &seenB, "this host waits as a standby again", 30*time.Second)
+	expectWithin(t, b.out, &seenB, `this host waits as a standby again" why="handed over"`, 30*time.Second)
 	expectWithin(t, a.out, &seenA, "engine lease taken", 30*time.Second)
 	ca := server.NewClient(sockA, version)
 	defer ca.Close()

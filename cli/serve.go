@@ -138,16 +138,43 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 	}
 	defer db.Close()
 	secrets := store.NewKeyring()
+	again := false // a term ended on its own: what fails next is waited out, not a reason to exit
 	for {
 		err := a.serveTerm(ctx, f, db, secrets, log, fault, socket)
-		if !errors.Is(err, backend.ErrHandedOver) || ctx.Err() != nil {
+		var je *joinError
+		switch {
+		case ctx.Err() != nil:
+			return err
+		case errors.Is(err, backend.ErrHandedOver), errors.Is(err, backend.ErrLeaseLost):
+			// Handed to a host holding passwords this one lacks, or cut off past the lease (a freeze, a
+			// database failover): this host stands by again, to take over should the other stop.
+			why := "handed over"
+			if errors.Is(err, backend.ErrLeaseLost) {
+				why = "lease lost"
+			}
+			log.Info("this host waits as a standby again", "why", why)
+			again = true
+		case again && errors.As(err, &je):
+			log.Warn("cannot rejoin the engines of the shared database; trying again in 5s", "error", err.Error())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(rejoinPause):
+			}
+		default:
 			return err
 		}
-		// Handed to a host holding passwords this one lacks: this host stands by again, to take over
-		// should that one stop.
-		log.Info("engine handed over; this host waits as a standby again")
 	}
 }
+
+// rejoinPause is how long serve waits before it tries again to join a database that did not answer.
+const rejoinPause = 5 * time.Second
+
+// joinError is a term that could not start its engine (the database did not answer, say).
+type joinError struct{ err error }
+
+func (e *joinError) Error() string { return e.err.Error() }
+func (e *joinError) Unwrap() error { return e.err }
 
 // serveTerm is one term of serve on db: waiting as a standby (on a shared database), then running
 // the engine and serving until ctx ends or the engine stops on its own (ErrHandedOver: serve waits
@@ -165,7 +192,7 @@ func (a *app) serveTerm(ctx context.Context, f *serveFlags, db *store.DB, secret
 		return nil // SIGTERM to a standby is a clean stop
 	}
 	if err != nil {
-		return err
+		return &joinError{err}
 	}
 	ln, err := server.Listen(socket)
 	if err != nil {
