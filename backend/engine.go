@@ -79,7 +79,7 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 		return nil, err
 	}
 	if l != nil {
-		qo.MayCreate = l.mayCreate
+		qo.MayCreate, qo.Epoch = l.mayCreate, l.epoch
 	}
 	eng, err := queue.New(db, secrets, qo)
 	if err != nil {

@@ -240,6 +240,9 @@ func (l *engineLease) heldLane() lease.Held {
 	return l.held
 }
 
+// epoch is the engine lane's epoch this process holds (the mark on the VMs it creates).
+func (l *engineLease) epoch() int64 { return l.heldLane().Epoch }
+
 // mayCreate is checked right before a VM is created: the database cannot fence a call to VMmanager,
 // so an engine past its lease by its own clock stops (and creates nothing) before it makes one.
 func (l *engineLease) mayCreate() error {

@@ -122,6 +122,19 @@ func TestTwoHostsOnePostgres(t *testing.T) {
 	if n := len(env.sim.Stats().HostsCreated); n != 100 {
 		t.Errorf("%d VMs created, want 100", n)
 	}
+	// Each VM carries its service and the epoch of the lease it was made under: host A's first
+	// claim, then host B's after the takeover.
+	epochs := map[int64]int{}
+	for id := 1; id <= 100; id++ {
+		svc, ep, ok := queue.ParseEpochMark(env.sim.VMComment(id))
+		if !ok || env.sim.VMsNamed(queue.VMName(svc))[0] != id {
+			t.Errorf("VM %d's comment %q is not the mark of its service", id, env.sim.VMComment(id))
+		}
+		epochs[ep]++
+	}
+	if len(epochs) != 2 || epochs[1] == 0 || epochs[2] == 0 {
+		t.Errorf("the VMs' engine epochs are %v; want some under epoch 1 (host A) and the rest under 2 (host B)", epochs)
+	}
 
 	status := mustCLI(t, "--db", env.db, "--socket", sockB, "status")
 	if !strings.Contains(status, "runs the engine") || !strings.Contains(status, "GONE (lease lapsed)") {

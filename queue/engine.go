@@ -64,6 +64,9 @@ type Options struct {
 	// the engine lease's check by this host's clock: one engine that froze past its lease must not
 	// create a VM another engine has already made. nil: always.
 	MayCreate func() error
+	// Epoch is the engine lease's epoch on a shared database: the VMs the engine creates are marked
+	// with it (EpochMark). nil or 0: no mark.
+	Epoch func() int64
 	// FaultPoint is called at the fixed points of an open's create call (faultpoint.go), with the
 	// job: a test hook (VMMPM_FAULT_STOP) that freezes the process there. nil in production.
 	FaultPoint func(point string, job uint64)

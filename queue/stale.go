@@ -18,6 +18,9 @@ const staleCallWait = time.Minute
 // while a known one can be recorded, or removed by dropIfStale.
 func (x *vmmExecutor) createHost(ctx context.Context, c *vmm.Client, op *Op, spec vmm.HostSpec) (vmm.Created, error) {
 	op.e.fault(FaultBeforeCreate, op.Job.ID)
+	if ep := op.e.epoch(); ep > 0 {
+		spec.Comment = EpochMark(op.Service.ID, ep)
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), staleCallWait)
 	defer cancel()
 	return c.CreateHost(cctx, spec)

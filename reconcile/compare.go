@@ -205,14 +205,23 @@ func (c *comparison) service(s *store.Service, vms []*VM) []Finding {
 		}
 		fs = append(fs, Finding{Key: c.key(DuplicateVM, "svc", s.ID, "vm", v.ID), Class: DuplicateVM, ModuleID: c.m.ID,
 			ServiceID: s.ID, VMID: v.ID, VM: v, KeepVMID: keep.ID, Actions: []string{ActRemoveDup, ActMarkSystem},
-			Summary: fmt.Sprintf("service %d has %d VMs: VM %d %q is one too many; VM %d stays (%s)", s.ID, len(vms), v.ID, v.Name,
-				keep.ID, keepReason(keep, s)),
+			Summary: fmt.Sprintf("service %d has %d VMs: VM %d %q is one too many%s; VM %d stays (%s)", s.ID, len(vms), v.ID, v.Name,
+				madeUnder(v, keep), keep.ID, keepReason(keep, s)),
 			Evidence: []Evidence{{Field: "vm", VMmpm: zeroText(s.VM.HostID), VMmanager: strconv.FormatUint(v.ID, 10)}}})
 	}
 	fs = append(fs, c.stateOf(s, keep)...)
 	fs = append(fs, c.resources(s, keep)...)
 	fs = append(fs, c.owner(s, keep)...)
 	return fs
+}
+
+// madeUnder says which engine epochs made a duplicate and the VM kept, when both carry vmmpm's mark:
+// the older epoch's engine froze past its lease (README, "A host frozen around a VM's creation").
+func madeUnder(dup, keep *VM) string {
+	if dup.EngineEpoch == 0 || keep.EngineEpoch == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (made under engine epoch %d, the VM staying under epoch %d)", dup.EngineEpoch, keep.EngineEpoch)
 }
 
 func keepReason(keep *VM, s *store.Service) string {

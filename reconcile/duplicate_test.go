@@ -131,3 +131,33 @@ func TestOpenKeepsTheRecordedVM(t *testing.T) {
 func vmmSpec(service uint64) vmm.HostSpec {
 	return vmm.HostSpec{Name: queue.VMName(service), Cluster: 1, OS: 1, Password: "x-Passw0rd-x", CPU: 1, RAMMiB: 1024, DiskMiB: 10240, IPv4Count: 1}
 }
+
+// TestDuplicateNamesEngineEpochs: when both VMs of a service carry vmmpm's engine-epoch mark (a
+// shared database's engines put it in the comment), the duplicate finding says which epoch made each,
+// and the JSON carries the duplicate's epoch; a VM without the mark has none.
+func TestDuplicateNamesEngineEpochs(t *testing.T) {
+	f := newFixture(t, sim.Config{TaskTime: 10 * time.Millisecond})
+	svc := f.open(1, "client@example.com")[0]
+	kept := int(svc.VM.HostID)
+	dup, err := f.sim.DuplicateVM(kept)
+	f.must(err)
+	if !f.sim.SetVMComment(kept, queue.EpochMark(svc.ID, 4)) || !f.sim.SetVMComment(dup, queue.EpochMark(svc.ID, 3)) {
+		t.Fatal("the emulator lost the VMs")
+	}
+	var found *Finding
+	for _, fd := range f.scan().Findings {
+		if fd.Class == DuplicateVM {
+			found = &fd
+		}
+	}
+	if found == nil || found.VMID != uint64(dup) || found.VM == nil || found.VM.EngineEpoch != 3 ||
+		!strings.Contains(found.Summary, "made under engine epoch 3, the VM staying under epoch 4") {
+		t.Fatalf("duplicate finding %+v: want VM %d named as made under epoch 3, beside epoch 4", found, dup)
+	}
+	f.sim.SetVMComment(dup, "made by hand")
+	for _, fd := range f.scan().Findings {
+		if fd.Class == DuplicateVM && (fd.VM.EngineEpoch != 0 || strings.Contains(fd.Summary, "epoch")) {
+			t.Errorf("a VM without the mark is given an epoch: %+v", fd)
+		}
+	}
+}

@@ -462,9 +462,13 @@ func (r *reader) confirm(ctx context.Context, missing []*store.Service, cmp *com
 }
 
 func vmOf(h vmm.Host, accounts map[uint64]string) *VM {
-	return &VM{ID: h.ID, Name: h.Name, State: h.State, CPU: h.CPU, RAMMiB: h.RAMMiB, DiskMiB: h.DiskMiB,
+	v := &VM{ID: h.ID, Name: h.Name, State: h.State, CPU: h.CPU, RAMMiB: h.RAMMiB, DiskMiB: h.DiskMiB,
 		IPv4: h.IPv4, MainIPv4: len(h.MainIPv4), IPv6: h.IPv6, AccountID: h.Account, Account: accounts[h.Account],
 		Cluster: h.Cluster}
+	if _, ep, ok := queue.ParseEpochMark(h.Comment); ok {
+		v.EngineEpoch = ep
+	}
+	return v
 }
 
 // ScanAndRecord is Scan that keeps each module's outcome as its last scan (what status and the Modules

@@ -50,6 +50,9 @@ type VM struct {
 	AccountID uint64   `json:"account_id"`
 	Account   string   `json:"account,omitempty"` // the account's email, when VMmanager listed it
 	Cluster   uint64   `json:"cluster_id"`
+	// EngineEpoch is the lease epoch of the engine that made it, read from the mark vmmpm puts in
+	// the comment of the VMs it creates on a shared database (queue.EpochMark); 0: no mark.
+	EngineEpoch int64 `json:"engine_epoch,omitempty"`
 }
 
 // Finding is one difference, with what it rests on.

@@ -230,7 +230,8 @@ func TestHostLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	spec := vmm.HostSpec{Name: "svc-1", Cluster: 1, OS: 1, Account: acc, Password: "root-pass-1", CPU: 1,
-		RAMMiB: 1024, DiskMiB: 10240, IPv4Count: 1, RecipeID: 1, AdditionalInterface: true, Domain: "svc-1.example.com"}
+		RAMMiB: 1024, DiskMiB: 10240, IPv4Count: 1, RecipeID: 1, AdditionalInterface: true, Domain: "svc-1.example.com",
+		Comment: "vmmpm service 1, engine epoch 2"}
 	cr, err := c.CreateHost(ctx, spec)
 	if err != nil {
 		t.Fatal(err)
@@ -248,8 +249,8 @@ func TestHostLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	if h.Name != "svc-1" || h.State != "active" || h.CPU != 1 || h.RAMMiB != 1024 || h.DiskMiB != 10240 ||
-		h.DiskID == 0 || len(h.IPv4) != 2 || h.Account != acc || h.Cluster != 1 || h.OS != 1 {
-		t.Fatalf("Host = %+v (two IPv4: main and additional interface)", h)
+		h.DiskID == 0 || len(h.IPv4) != 2 || h.Account != acc || h.Cluster != 1 || h.OS != 1 || h.Comment != spec.Comment {
+		t.Fatalf("Host = %+v (two IPv4: main and additional interface, the comment sent)", h)
 	}
 	if f, err := c.FindHostByName(ctx, "svc-1"); err != nil || f == nil || f.ID != h.ID {
 		t.Fatalf("FindHostByName = %+v, %v", f, err)

@@ -234,7 +234,8 @@ func (w *writer) create(ctx context.Context) []string {
 	}
 	w.os = os
 	cr, err := w.c.CreateHost(ctx, HostSpec{Name: w.name, Cluster: w.spec.Cluster, OS: os, Password: w.newPassword(),
-		CPU: writeCPU, RAMMiB: writeRAM, DiskMiB: writeDisk, IPv4Count: writeCreateIPv4, AdditionalInterface: w.spec.AdditionalInterface})
+		CPU: writeCPU, RAMMiB: writeRAM, DiskMiB: writeDisk, IPv4Count: writeCreateIPv4, AdditionalInterface: w.spec.AdditionalInterface,
+		Comment: writeComment})
 	var ans obj
 	_ = json.Unmarshal(w.last, &ans)
 	if isID.ok(ans["id"]) {
@@ -291,9 +292,22 @@ func (w *writer) readBack(ctx context.Context) (*Host, []string) {
 		return nil, []string{w.failure("reading the VM back", err)}
 	}
 	_, _, kinds := hostProblems(items)
-	w.detail = fmt.Sprintf("%s, %d CPU, %d MiB RAM, a %d MiB disk, %d IPv4 of which %d on the main interface (ip4[].interface as %s)",
-		h.State, h.CPU, h.RAMMiB, h.DiskMiB, len(h.IPv4), len(h.MainIPv4), orNone(kinds))
+	w.detail = fmt.Sprintf("%s, %d CPU, %d MiB RAM, a %d MiB disk, %d IPv4 of which %d on the main interface (ip4[].interface as %s); %s",
+		h.State, h.CPU, h.RAMMiB, h.DiskMiB, len(h.IPv4), len(h.MainIPv4), orNone(kinds), commentSeen(h.Comment))
 	return h, nil
+}
+
+// writeComment is the throwaway VM's comment: whether VMmanager keeps a create's comment decides
+// whether the engine-epoch mark of a shared database's VMs (queue.EpochMark) reaches reconcile.
+const writeComment = "vmmpm deep check"
+
+// commentSeen says whether the comment came back. Its loss fails nothing: only reconcile's duplicate
+// findings read the mark.
+func commentSeen(got string) string {
+	if got == writeComment {
+		return "the comment sent on create is kept"
+	}
+	return fmt.Sprintf("the comment sent on create is not kept (read %q), so reconcile cannot name the engine epoch that made a duplicate VM", got)
 }
 
 func (w *writer) sizes(h *Host, state string, cpu, ram, disk int) []string {

@@ -99,6 +99,11 @@ func TestDeepCheckWritePasses(t *testing.T) {
 				}
 				t.FailNow()
 			}
+			for _, p := range rep.Probes {
+				if p.Name == "write: create" && !strings.Contains(p.Seen, "the comment sent on create is kept") {
+					t.Errorf("write: create does not say the comment was kept: %s", p.Seen)
+				}
+			}
 			names := probeNames(rep)
 			for _, want := range []string{"write: create", "write: deferred change and restart", "write: password", "write: reboot", "write: nothing left behind"} {
 				if !slices.Contains(names, want) {

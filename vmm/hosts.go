@@ -41,6 +41,9 @@ func (c *Client) CreateHost(ctx context.Context, s HostSpec) (Created, error) {
 	if s.Domain != "" {
 		body["domain"] = s.Domain
 	}
+	if s.Comment != "" {
+		body["comment"] = s.Comment
+	}
 	if s.RecipeID != 0 {
 		body["recipe_list"] = recipeList(s.RecipeID)
 	}

@@ -82,6 +82,9 @@ type Host struct {
 	Cluster  uint64
 	Account  uint64
 	Domain   string
+	// Comment is the VM's free-text comment (vmmpm's engine-epoch mark on a shared database, see
+	// queue.EpochMark); "" when VMmanager sends none.
+	Comment string
 }
 
 // HostSpec is what CreateHost asks for.
@@ -98,6 +101,7 @@ type HostSpec struct {
 	RecipeID            uint64 // 0 = none
 	AdditionalInterface bool   // a second NIC on the cluster's interface 1
 	Domain              string
+	Comment             string // sent as comment (GO1 sends it on create); "" sends none
 }
 
 // TaskRef is a VMmanager task: the consul id an operation answered, and the task name when a public
@@ -321,6 +325,7 @@ type wireHost struct {
 	ID        flexID   `json:"id"`
 	Name      string   `json:"name"`
 	Domain    string   `json:"domain"`
+	Comment   string   `json:"comment"`
 	State     string   `json:"state"`
 	CPUNumber flexInt  `json:"cpu_number"`
 	RAMMiB    flexInt  `json:"ram_mib"`
@@ -336,7 +341,7 @@ type wireHost struct {
 }
 
 func (w wireHost) host() Host {
-	h := Host{ID: uint64(w.ID), Name: w.Name, Domain: w.Domain, State: w.State, CPU: int(w.CPUNumber),
+	h := Host{ID: uint64(w.ID), Name: w.Name, Domain: w.Domain, Comment: w.Comment, State: w.State, CPU: int(w.CPUNumber),
 		RAMMiB: int(w.RAMMiB), OS: uint64(w.OS), Cluster: uint64(w.Cluster), Account: uint64(w.Account)}
 	if w.Disk != nil {
 		h.DiskID, h.DiskMiB = uint64(w.Disk.ID), int(w.Disk.DiskMiB)

@@ -157,6 +157,27 @@ func (s *Sim) VMState(id int) string {
 	return ""
 }
 
+// VMComment is VM id's comment, or "" when it has none or does not exist.
+func (s *Sim) VMComment(id int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.hostByID(id); h != nil {
+		return h.comment
+	}
+	return ""
+}
+
+// SetVMComment sets VM id's comment (as an edit in VMmanager's panel would); false when it does not exist.
+func (s *Sim) SetVMComment(id int, comment string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.hostByID(id); h != nil {
+		h.comment = comment
+		return true
+	}
+	return false
+}
+
 // VMCount is how many VMs exist (not deleted).
 func (s *Sim) VMCount() int {
 	s.mu.Lock()
