@@ -23,6 +23,7 @@ func (l *engineLease) checkHandover(ctx context.Context) {
 	lacks := slices.Sorted(maps.Keys(l.lacks))
 	l.holdMu.Unlock()
 	if len(lacks) == 0 || !l.running() {
+		l.outranked = false
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, passwordCallTimeout)
@@ -32,7 +33,11 @@ func (l *engineLease) checkHandover(ctx context.Context) {
 		return // asked again at the next poll
 	}
 	to, ok := lease.Outranked(es, l.le.ID())
-	if !ok {
+	// Seen at two polls in a row: a keyring that fails one read (it then lacks every password for a
+	// second) does not move the engine.
+	seen := ok && l.outranked
+	l.outranked = ok
+	if !seen {
 		return
 	}
 	l.handOnce.Do(func() {

@@ -36,8 +36,9 @@ type engineLease struct {
 	once sync.Once
 	// handover is closed when a live standby holds module passwords this host lacks: the engine
 	// stops at a job boundary and leaves, and that standby takes the lane (handover.go).
-	handover chan struct{}
-	handOnce sync.Once
+	handover  chan struct{}
+	handOnce  sync.Once
+	outranked bool // the last poll saw a live standby holding more passwords (the watcher's own)
 
 	mu   sync.Mutex
 	held lease.Held
