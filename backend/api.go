@@ -580,8 +580,8 @@ func (l *Local) AddWebhook(ctx context.Context, r WebhookRequest) (added *Webhoo
 			return nil, err
 		}
 		secret, generated = "whsec_"+hex.EncodeToString(raw), true
-	} else if len(secret) < MinWebhookSecret {
-		return nil, &store.ValidationError{Field: "secret", Rule: fmt.Sprintf("must be at least %d characters", MinWebhookSecret)}
+	} else if err := checkSecret(secret); err != nil {
+		return nil, err
 	}
 	w = store.Webhook{URL: r.URL, Events: r.Events, CreatedAt: time.Now(), CreatedBy: CallerOf(ctx).String()}
 	if err := l.DB.Update(func(tx *store.Tx) error { return store.AddWebhook(tx, &w) }); err != nil {
@@ -596,6 +596,13 @@ func (l *Local) AddWebhook(ctx context.Context, r WebhookRequest) (added *Webhoo
 		added.Secret = secret
 	}
 	return added, nil
+}
+
+func checkSecret(secret string) error {
+	if len(secret) < MinWebhookSecret {
+		return &store.ValidationError{Field: "secret", Rule: fmt.Sprintf("must be at least %d characters", MinWebhookSecret)}
+	}
+	return nil
 }
 
 func hostOf(u string) string {
@@ -631,6 +638,24 @@ func (l *Local) RemoveWebhook(ctx context.Context, id uint64) (err error) {
 	}
 	if err := l.Secrets.Delete(store.WebhookSecretID(id)); err != nil && !errors.Is(err, store.ErrSecretNotFound) {
 		return fmt.Errorf("webhook %d is removed, but its secret is still in the keyring (%w)", id, err)
+	}
+	return nil
+}
+
+func (l *Local) SetWebhookSecret(ctx context.Context, id uint64, secret string) (err error) {
+	defer func() { l.audit(ctx, "webhook.secret", fmt.Sprintf("webhook %d", id), err) }()
+	if err := checkSecret(secret); err != nil {
+		return err
+	}
+	if err := l.DB.View(func(tx *store.Tx) error { _, err := store.GetWebhook(tx, id); return err }); err != nil {
+		return err
+	}
+	if err := l.Secrets.Set(store.WebhookSecretID(id), secret); err != nil {
+		return err
+	}
+	if d := l.deliverer(); d != nil { // the waiting deliveries go now, signed with it
+		d.Forget(id)
+		d.Notify()
 	}
 	return nil
 }

@@ -144,6 +144,9 @@ type Backend interface {
 	Webhooks(ctx context.Context) ([]store.Webhook, error)
 	// RemoveWebhook removes a webhook, its pending deliveries and its secret.
 	RemoveWebhook(ctx context.Context, id uint64) error
+	// SetWebhookSecret keeps webhook id's signing secret in this side's keyring: how a second host of a
+	// shared database gets the secret that webhook add made on another (its deliveries wait until then).
+	SetWebhookSecret(ctx context.Context, id uint64, secret string) error
 	// TestWebhook queues a webhook.test delivery to one webhook.
 	TestWebhook(ctx context.Context, id uint64) (*store.Delivery, error)
 	Deliveries(ctx context.Context, q DeliveryQuery) ([]store.Delivery, error)

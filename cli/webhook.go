@@ -15,7 +15,7 @@ import (
 
 func newWebhookCmd(a *app) *cobra.Command {
 	cmd := groupCmd("webhook", "Tell billing what happened: signed event deliveries to its URL")
-	cmd.AddCommand(webhookAddCmd(a), webhookListCmd(a), webhookRmCmd(a), webhookTestCmd(a), webhookDeliveriesCmd(a))
+	cmd.AddCommand(webhookAddCmd(a), webhookListCmd(a), webhookRmCmd(a), webhookTestCmd(a), webhookDeliveriesCmd(a), webhookSecretCmd(a))
 	return cmd
 }
 
@@ -38,13 +38,9 @@ func webhookAddCmd(a *app) *cobra.Command {
 			}
 			var secret string
 			if secretFile != "" {
-				b, err := os.ReadFile(secretFile)
-				if err != nil {
-					return usagef("cannot read the secret file: %v", err)
-				}
-				secret = strings.TrimRight(string(b), "\r\n")
-				if secret == "" {
-					return usagef("the secret file %s is empty", secretFile)
+				var err error
+				if secret, err = readSecretFile(secretFile); err != nil {
+					return err
 				}
 			}
 			var list []string
@@ -70,6 +66,57 @@ func webhookAddCmd(a *app) *cobra.Command {
 	}
 	c.Flags().StringVar(&events, "events", "", "comma-separated event types or families (service.*, job.failed, *)")
 	c.Flags().StringVar(&secretFile, "secret-file", "", "file holding the signing secret (default: generate one)")
+	return c
+}
+
+// readSecretFile is a webhook secret kept in path (its line end dropped).
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usagef("cannot read the secret file: %v", err)
+	}
+	secret := strings.TrimRight(string(b), "\r\n")
+	if secret == "" {
+		return "", usagef("the secret file %s is empty", path)
+	}
+	return secret, nil
+}
+
+// webhookSecretCmd gives this host's keyring a webhook's secret. On a shared database each host signs
+// with its own keyring, so a host that takes over the engine needs the secret webhook add made.
+func webhookSecretCmd(a *app) *cobra.Command {
+	var secretFile string
+	c := &cobra.Command{
+		Use:   "secret ID --secret-file F",
+		Short: "Keep webhook ID's secret in this host's keyring (a second host of a shared database)",
+		Long: "Keeps the signing secret of webhook ID in this host's OS keyring. On a database shared by several\n" +
+			"hosts each signs deliveries with the secret in its own keyring: give every host the secret that\n" +
+			"webhook add was given (--secret-file) or printed. A host lacking it sends nothing for that webhook;\n" +
+			"its deliveries wait, counting no attempt, and webhook deliveries says so. It works on a standby,\n" +
+			"beside another host's engine: only this host's keyring changes.",
+		Args: exactArgs(1, "the webhook's id (vmmpm webhook list)"),
+		RunE: func(c *cobra.Command, args []string) error {
+			id, err := parseID(kindWebhook, args[0])
+			if err != nil {
+				return err
+			}
+			if secretFile == "" {
+				return usagef("--secret-file is required: the file holding the secret webhook add was given or printed")
+			}
+			secret, err := readSecretFile(secretFile)
+			if err != nil {
+				return err
+			}
+			return a.withHostBackend(func(b backend.Backend) error {
+				if err := b.SetWebhookSecret(c.Context(), id, secret); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "webhook %d: its secret is in this host's keyring; deliveries from here are signed with it\n", id)
+				return nil
+			})
+		},
+	}
+	c.Flags().StringVar(&secretFile, "secret-file", "", "file holding the webhook's signing secret")
 	return c
 }
 

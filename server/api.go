@@ -53,6 +53,9 @@ func (s *Server) apiRoutes() map[string]call {
 		}),
 		"webhooks":       reads(rpc(func(ctx context.Context, _ *noArgs) ([]store.Webhook, error) { return b.Webhooks(ctx) })),
 		"remove_webhook": rpc(func(ctx context.Context, a *idArgs) (any, error) { return nil, b.RemoveWebhook(ctx, a.ID) }),
+		"set_webhook_secret": rpc(func(ctx context.Context, a *secretArgs) (any, error) {
+			return nil, b.SetWebhookSecret(ctx, a.ID, a.Secret)
+		}),
 		"test_webhook": rpc(func(ctx context.Context, a *idArgs) (*store.Delivery, error) {
 			return b.TestWebhook(ctx, a.ID)
 		}),
@@ -131,6 +134,16 @@ func (c *Client) Webhooks(ctx context.Context) ([]store.Webhook, error) {
 
 func (c *Client) RemoveWebhook(ctx context.Context, id uint64) error {
 	return c.call(ctx, "remove_webhook", idArgs{ID: id}, nil)
+}
+
+// secretArgs carry a webhook's secret over the owner-only socket; the server writes it to its keyring.
+type secretArgs struct {
+	ID     uint64 `json:"id"`
+	Secret string `json:"secret"`
+}
+
+func (c *Client) SetWebhookSecret(ctx context.Context, id uint64, secret string) error {
+	return c.call(ctx, "set_webhook_secret", secretArgs{ID: id, Secret: secret}, nil)
 }
 
 func (c *Client) TestWebhook(ctx context.Context, id uint64) (*store.Delivery, error) {

@@ -152,3 +152,62 @@ func TestFailedAttemptsSaySo(t *testing.T) {
 		t.Fatalf("the redirect was followed %d times", moved.count())
 	}
 }
+
+// TestMissingSecretWaitsUncounted: a host whose keyring lacks the webhook's secret (another host of
+// a shared database made the webhook) sends nothing, counts no attempt and never gives the delivery
+// up, saying why and what to run; once the secret is given it delivers, signed with it.
+func TestMissingSecretWaitsUncounted(t *testing.T) {
+	wr := &wire{answer: func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }}
+	srv := httptest.NewServer(wr)
+	defer srv.Close()
+	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	w := &store.Webhook{URL: srv.URL, Events: []string{"*"}, CreatedAt: time.Now()}
+	err = db.Update(func(tx *store.Tx) (err error) {
+		if err = store.AddWebhook(tx, w); err == nil {
+			_, err = webhook.AddTest(tx, w, time.Now())
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets := store.NewMemorySecrets()
+	// A failed attempt would be given up at once: only an uncounted wait keeps it.
+	d := webhook.New(db, secrets, webhook.Options{GiveUpAfter: time.Nanosecond, Poll: 10 * time.Millisecond, RecordEvery: time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	only := func() store.Delivery {
+		var ds []store.Delivery
+		_ = db.View(func(tx *store.Tx) (err error) { ds, err = store.Deliveries(tx, nil, 0); return err })
+		if len(ds) != 1 {
+			return store.Delivery{}
+		}
+		return ds[0]
+	}
+	waitFor(t, 30*time.Second, "the delivery to say the secret is lacking", func() bool {
+		return strings.Contains(only().LastError, "lacks webhook 1's secret")
+	})
+	if dl := only(); dl.State != store.DeliveryPending || dl.Attempts != 0 || wr.count() != 0 ||
+		!strings.Contains(dl.LastError, "vmmpm webhook secret 1 --secret-file") {
+		t.Fatalf("without the secret: %+v, %d requests; want pending, no attempt, nothing sent, the command named", dl, wr.count())
+	}
+	if err := secrets.Set(store.WebhookSecretID(w.ID), "given-later-secret"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the delivery once the secret is there", func() bool { return only().State == store.DeliveryDelivered })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if dl := only(); dl.Attempts != 1 || wr.count() != 1 {
+		t.Errorf("delivered after %d attempts and %d requests, want 1 and 1", dl.Attempts, wr.count())
+	}
+	if err := webhook.Verify("given-later-secret", wr.reqs[0].Header.Get(webhook.HeaderSignature), wr.bodies[0], time.Now(), time.Minute); err != nil {
+		t.Error(err)
+	}
+}

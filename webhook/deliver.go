@@ -103,6 +103,9 @@ type Deliverer struct {
 // target is what every delivery to one webhook shares: its secret (read from the keyring once), its
 // parsed URL and the headers that do not change, so an attempt builds only what is its own.
 type target struct {
+	// lacks: the keyring could not give the secret (asked again after until); the rest is unset.
+	lacks  error
+	until  time.Time
 	rawURL string
 	url    *url.URL
 	secret string
@@ -179,6 +182,9 @@ type result struct {
 	status int
 	err    error
 	at     time.Time
+	// local: nothing was sent, for want of what only this host gives (the webhook's secret in its
+	// keyring): no attempt is counted and the delivery is never given up for it.
+	local bool
 }
 
 // waiting is a min-heap of lanes whose head waits out a backoff, by when it may go.
@@ -362,6 +368,19 @@ func (d *Deliverer) record(batch []result, r *run) []*store.Delivery {
 			l.inflight = false
 		}
 		dl := *res.dl
+		if res.local {
+			if dl.LastError != res.err.Error() { // written and logged once, not at every poll
+				d.opt.Logger.Warn("webhook delivery waits for this host's keyring", "delivery", dl.ID, "webhook", dl.Webhook, "error", res.err.Error())
+				dl.LastError = res.err.Error()
+				out = append(out, &dl)
+			}
+			dl.NextAt = res.at.Add(d.opt.Poll)
+			if l != nil && len(l.items) > 0 && l.items[0].ID == dl.ID {
+				l.items[0] = &dl
+				r.schedule(res.key, l, res.at)
+			}
+			continue
+		}
 		dl.Attempts++
 		dl.LastStatus = res.status
 		if res.err == nil {
@@ -448,7 +467,7 @@ func (d *Deliverer) attempt(ctx context.Context, k laneKey, w store.Webhook, dl 
 	r := result{key: k, dl: dl}
 	t, err := d.target(w)
 	if err != nil {
-		r.err, r.at = err, d.opt.Now()
+		r.err, r.at, r.local = err, d.opt.Now(), errors.Is(err, errNoSecret)
 		return r
 	}
 	body, err := Body(dl)
@@ -502,7 +521,12 @@ func (d *Deliverer) target(w store.Webhook) (*target, error) {
 	t, ok := d.targets[w.ID]
 	d.mu.Unlock()
 	if ok && t.rawURL == w.URL {
-		return t, nil
+		if t.lacks != nil && d.opt.Now().Before(t.until) {
+			return nil, t.lacks // one keyring read per poll for all of the webhook's lanes
+		}
+		if t.lacks == nil {
+			return t, nil
+		}
 	}
 	u, err := url.Parse(w.URL)
 	if err != nil {
@@ -511,7 +535,11 @@ func (d *Deliverer) target(w store.Webhook) (*target, error) {
 	u.Host = strings.TrimSuffix(u.Host, ":") // as http.NewRequest has it: an empty port is none
 	secret, err := d.secrets.Get(store.WebhookSecretID(w.ID))
 	if err != nil {
-		return nil, fmt.Errorf("its secret cannot be read: %w", err)
+		lacks := secretError(w.ID, err)
+		d.mu.Lock()
+		d.targets[w.ID] = &target{rawURL: w.URL, lacks: lacks, until: d.opt.Now().Add(d.opt.Poll)}
+		d.mu.Unlock()
+		return nil, lacks
 	}
 	t = &target{rawURL: w.URL, url: u, secret: secret, header: http.Header{
 		"Content-Type": {"application/json"}, "User-Agent": {"vmmpm/" + d.opt.Version}}}
@@ -519,4 +547,22 @@ func (d *Deliverer) target(w store.Webhook) (*target, error) {
 	d.targets[w.ID] = t
 	d.mu.Unlock()
 	return t, nil
+}
+
+// errNoSecret marks a delivery this host cannot sign: its keyring does not give the webhook's secret
+// (another host of a shared database made the webhook, or the keyring is locked).
+var errNoSecret = errors.New("no webhook secret in this host's keyring")
+
+// noSecret is errNoSecret with the sentence an admin reads in webhook deliveries.
+type noSecret struct{ msg string }
+
+func (e *noSecret) Error() string        { return e.msg }
+func (e *noSecret) Is(target error) bool { return target == errNoSecret }
+
+func secretError(id uint64, err error) error {
+	why := fmt.Sprintf("cannot give webhook %d's secret (%v)", id, err)
+	if errors.Is(err, store.ErrSecretNotFound) {
+		why = fmt.Sprintf("lacks webhook %d's secret", id)
+	}
+	return &noSecret{fmt.Sprintf("this host's keyring %s, so nothing was sent; give it here with vmmpm webhook secret %d --secret-file FILE (the secret given to, or printed by, webhook add)", why, id)}
 }

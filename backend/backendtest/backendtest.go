@@ -153,6 +153,7 @@ var tests = []test{
 	{"Engine", testEngine},
 	{"Reconcile", testReconcile},
 	{"Backup", testBackup},
+	{"SetWebhookSecret", testSetWebhookSecret},
 }
 
 func newEnv(t *testing.T, d *Driver) *Env {

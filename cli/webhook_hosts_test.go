@@ -1,0 +1,72 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestWebhookSecretOnSecondHost: a webhook added on host A signs with the secret in A's keyring. Host B
+// takes the engine over (A stopped) and lacks that secret: it sends nothing, its deliveries wait with
+// no attempt counted, and webhook deliveries says what to run. Given the secret with webhook secret,
+// B delivers every event, each verifying with the secret webhook add was given.
+func TestWebhookSecretOnSecondHost(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two serve processes on PostgreSQL")
+	}
+	env, sockA, sockB := sharedEnv(t, 50*time.Millisecond)
+	keyringA := os.Getenv("VMMPM_KEYRING_SERVICE")
+	keyringB := keyringA + "-b"
+	setPassword(t, env.db, "", keyringA, 1)
+	setPassword(t, env.db, "", keyringB, 1)
+	const secret = "second-host-secret-0123456789"
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(secretFile, []byte(secret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	url, receivedFile := startReceiver(t, secret)
+
+	a := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockA, "serve"))
+	seenA := 0
+	expectWithin(t, a.out, &seenA, "server started", 30*time.Second)
+	mustCLI(t, "--db", env.db, "--socket", sockA, "webhook", "add", url, "--events", "service.*", "--secret-file", secretFile)
+	cmdB := vmmpmCmd("--db", env.db, "--socket", sockB, "serve")
+	cmdB.Env = append(cmdB.Env, "VMMPM_KEYRING_SERVICE="+keyringB)
+	b := startProc(t, cmdB)
+	seenB := 0
+	expectWithin(t, b.out, &seenB, "standby: another host runs the engine", 30*time.Second)
+	a.stop()
+	expectWithin(t, b.out, &seenB, "engine lease taken", 30*time.Second)
+	expectWithin(t, b.out, &seenB, "server started", 30*time.Second)
+
+	mustCLI(t, "--db", env.db, "--socket", sockB, "service", "create", "--client", "c@example.com", "--tariff", "small", "--count", "2")
+	expectWithin(t, b.out, &seenB, "webhook delivery waits for this host's keyring", time.Minute)
+	deliveries := waitUntil(t, "webhook deliveries to say why they wait", func() (string, error) {
+		return mustCLI(t, "--db", env.db, "--socket", sockB, "webhook", "deliveries", "--json"), nil
+	}, func(s string) bool { return strings.Contains(s, "lacks webhook 1's secret") })
+	if !strings.Contains(deliveries, "vmmpm webhook secret 1 --secret-file") || strings.Contains(deliveries, `"attempts": 1`) ||
+		len(readReceived(t, receivedFile)) != 0 {
+		t.Fatalf("host B, lacking the secret, sent something or does not say why it waits:\n%s", deliveries)
+	}
+
+	out := mustCLI(t, "--db", env.db, "--socket", sockB, "webhook", "secret", "1", "--secret-file", secretFile)
+	if !strings.Contains(out, "webhook 1: its secret is in this host's keyring") {
+		t.Errorf("webhook secret said %q", out)
+	}
+	waitUntil(t, "both services' service.active to arrive, signed with the secret", func() ([]received, error) {
+		return readReceived(t, receivedFile), nil
+	}, func(rs []received) bool {
+		active := 0
+		for _, r := range rs {
+			if !r.Verified {
+				t.Fatalf("delivery %d (%s) does not verify with webhook add's secret", r.ID, r.Event)
+			}
+			if r.Event == "service.active" {
+				active++
+			}
+		}
+		return active == 2
+	})
+}
