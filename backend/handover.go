@@ -19,9 +19,7 @@ var ErrHandedOver = errors.New("this host's engine handed the jobs of the shared
 // while a host able to run them stands by. The standby claims the lane once this engine has stopped
 // at a job boundary and left (the lease's AllModules rule keeps this host from claiming it back).
 func (l *engineLease) checkHandover(ctx context.Context) {
-	l.holdMu.Lock()
-	lacks := slices.Sorted(maps.Keys(l.lacks))
-	l.holdMu.Unlock()
+	lacks := slices.Sorted(maps.Keys(l.lacking()))
 	if len(lacks) == 0 || !l.running() {
 		l.outranked = false
 		return

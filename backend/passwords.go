@@ -174,6 +174,11 @@ func (l *engineLease) watchPasswords(secrets store.Secrets, every time.Duration,
 			l.log.Info("the module password versions of the shared database are read again")
 		}
 		failing, last = false, states
+		if lacks := l.lacking(); len(lacks) > 0 && l.catchUp(secrets, states, lacks) {
+			if st, err := l.refreshPasswords(secrets, nil); err == nil {
+				last = st // the holds go at once, not at the next poll
+			}
+		}
 		l.checkHandover(context.Background())
 	}
 }
@@ -214,6 +219,13 @@ func (l *engineLease) setHolds(lacks map[uint64]string) {
 	if l.applyHolds != nil {
 		l.applyHolds(lacks)
 	}
+}
+
+// lacking is a copy of the modules this host lacks.
+func (l *engineLease) lacking() map[uint64]string {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	return maps.Clone(l.lacks)
 }
 
 // holdWith hands the holds to apply now and on every change (the engine's SetHolds).

@@ -27,6 +27,7 @@ var ErrLeaseLost = errors.New("this host's engine lost its lease on the shared d
 // engineLease is this process's hold on a shared database's engine lane.
 type engineLease struct {
 	le   *lease.Engine
+	db   *store.DB
 	pg   *pgkv.DB
 	name string // the database, for sentences
 	log  *slog.Logger
@@ -39,6 +40,9 @@ type engineLease struct {
 	handover  chan struct{}
 	handOnce  sync.Once
 	outranked bool // the last poll saw a live standby holding more passwords (the watcher's own)
+	// probes are the logins tried with passwords this host holds of modules it lacks (catchup.go;
+	// the watcher's own)
+	probes map[uint64]probed
 
 	mu   sync.Mutex
 	held lease.Held
@@ -76,7 +80,7 @@ func awaitLease(db *store.DB, secrets store.Secrets, o EngineOptions) (*engineLe
 	jctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	host, _ := os.Hostname()
-	l := &engineLease{pg: pg, name: db.Path(), log: log, got: make(chan lease.Held, 1), lost: make(chan struct{}), handover: make(chan struct{}),
+	l := &engineLease{db: db, pg: pg, name: db.Path(), probes: map[uint64]probed{}, log: log, got: make(chan lease.Held, 1), lost: make(chan struct{}), handover: make(chan struct{}),
 		pwStop: make(chan struct{}), pwWake: make(chan struct{}, 1), pwDone: make(chan struct{})}
 	le, err := lease.Join(jctx, pg.Pool(), lease.Options{Host: host, PID: os.Getpid(), Version: o.Version,
 		Logger: log, OnChange: l.changed, TTL: o.LeaseTTL, RenewEvery: o.LeaseTTL / 3})

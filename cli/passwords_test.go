@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -83,8 +84,10 @@ func TestHostWithoutPasswordHoldsModule(t *testing.T) {
 	waitUntil(t, "module 2's opens to finish once host B holds its password", jobsOf(2), func(js []*store.Job) bool { return allDone(js, 3) })
 	noVMTwice(t, env)
 
-	// Host A's keyring held module 1's current password: setting it there is a change, and host B,
-	// still holding the old one, starts none of module 1's new jobs.
+	// VMmanager's password changes: host A's keyring held module 1's current one, so setting it there
+	// is a change, and host B, still holding the old one (which no longer logs in), starts none of
+	// module 1's new jobs.
+	putKeyring(t, keyringB, 1, "stale-password", 1)
 	setPassword(t, env.db, "", keyringA, 1)
 	expectWithin(t, b.out, &seenB, `module held on this host: its jobs wait" module=1`, 30*time.Second)
 	waitUntil(t, "status to show host B lacking module 1", func() (string, error) {
@@ -191,6 +194,19 @@ func setPassword(t *testing.T, db, socket, keyring string, module uint64) {
 	}
 }
 
+// putKeyring writes module's password and the version it is said to be straight into the keyring of
+// service keyring, as a host's keyring holds them.
+func putKeyring(t *testing.T, keyring string, module uint64, password string, version int64) {
+	t.Helper()
+	own := os.Getenv("VMMPM_KEYRING_SERVICE")
+	defer os.Setenv("VMMPM_KEYRING_SERVICE", own)
+	t.Setenv("VMMPM_KEYRING_SERVICE", keyring)
+	ks := store.NewKeyring()
+	if err := errors.Join(ks.Set(module, password), ks.Set(store.PasswordVersionID(module), fmt.Sprint(version))); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func allDone(jobs []*store.Job, want int) bool {
 	if len(jobs) != want {
 		return false
@@ -201,4 +217,60 @@ func allDone(jobs []*store.Job, want int) bool {
 		}
 	}
 	return true
+}
+
+// TestHostCatchesUpWithPasswordThatLogsIn: host A sets module 1's password again, the same one (by
+// version a change), and module 2's to one host B does not hold. B, running the engine, logs in with
+// what its keyring holds: module 1's logs in, so B catches up and runs its jobs with no password typed
+// again; module 2's old one is refused, so module 2 stays held.
+func TestHostCatchesUpWithPasswordThatLogsIn(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a serve process on PostgreSQL")
+	}
+	env, _, sockB := sharedEnv(t, 50*time.Millisecond)
+	keyringA := os.Getenv("VMMPM_KEYRING_SERVICE")
+	keyringB := keyringA + "-b"
+	addSecondModule(t, env)
+	for _, m := range []uint64{1, 2} {
+		setPassword(t, env.db, "", keyringA, m) // version 1
+		setPassword(t, env.db, "", keyringB, m) // B catches up: version 1 too
+		setPassword(t, env.db, "", keyringA, m) // the same password again: version 2
+	}
+	putKeyring(t, keyringB, 2, "stale-password", 1) // module 2's password B holds no longer logs in
+
+	cmdB := vmmpmCmd("--db", env.db, "--socket", sockB, "serve")
+	cmdB.Env = append(cmdB.Env, "VMMPM_KEYRING_SERVICE="+keyringB)
+	b := startProc(t, cmdB)
+	seen := 0
+	expectWithin(t, b.out, &seen, "server started", 30*time.Second)
+	expectWithin(t, b.out, &seen, `module password caught up: the one this host holds logs in to VMmanager, so it is the current one" module=1 version=2`, 30*time.Second)
+	if strings.Contains(b.out.String(), "caught up: the one this host holds logs in to VMmanager, so it is the current one\" module=2") {
+		t.Fatalf("module 2's stale password was taken for the current one:\n%s", b.out)
+	}
+	anyOrder := 0 // the two modules are tried in either order
+	expectWithin(t, b.out, &anyOrder, `does not log in; give it the current one" module=2`, 30*time.Second)
+	cb := server.NewClient(sockB, version)
+	defer cb.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for _, tariff := range []string{"1", "2"} {
+		if _, err := cb.CreateServices(ctx, tariff, 1, "catchup@example.com"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "module 1's open to finish on host B", func() ([]*store.Job, error) {
+		jl, err := cb.Jobs(ctx, backend.JobQuery{Module: 1})
+		if err != nil {
+			return nil, err
+		}
+		return jl.Jobs, nil
+	}, func(js []*store.Job) bool { return allDone(js, 1) })
+	jl, err := cb.Jobs(ctx, backend.JobQuery{Module: 2})
+	if err != nil || len(jl.Jobs) != 1 || jl.Jobs[0].State != store.JobQueued || !strings.Contains(jl.Jobs[0].Error, "held on this host") {
+		t.Fatalf("module 2's job on a host whose password for it no longer logs in: %+v, %v", jl, err)
+	}
+	status := mustCLI(t, "--db", env.db, "--socket", sockB, "status")
+	if line := engineLine(status, b); !strings.Contains(line, "lacks the password of module [2]") {
+		t.Errorf("status does not say host B lacks only module 2's password:\n%s", status)
+	}
 }
