@@ -22,7 +22,7 @@ var engineLane = lease.Lane{Module: lease.AllModules, Key: "engine"}
 
 // ErrLeaseLost ends an engine whose lease lapsed (it froze, or lost the database, for longer than
 // the lease): another host's engine may run the jobs now, so this one stops and changes nothing more.
-var ErrLeaseLost = errors.New("this host's engine lost its lease on the shared database (it was cut off or paused for longer than the lease's 15 s), so another host's engine runs the jobs now; vmmpm serve waits as a standby again by itself, and any other engine does once started again")
+var ErrLeaseLost = errors.New("this host's engine lost its lease on the shared database (it was cut off or paused for longer than its lease, 15 s unless --lease-ttl says otherwise), so another host's engine runs the jobs now; vmmpm serve waits as a standby again by itself, and any other engine does once started again")
 
 // engineLease is this process's hold on a shared database's engine lane.
 type engineLease struct {
