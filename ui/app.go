@@ -518,6 +518,9 @@ const flashFor = 8 * time.Second
 func (a *App) statusView() string {
 	info, down, since := a.ctx.Data.Link()
 	mode := a.styles.faint.Render(modeText(info))
+	if info.Mode == backend.ModeReadOnly { // said plainly: no key here changes anything
+		mode = a.styles.warn.Render(modeText(info))
+	}
 	if warning := a.warningText(down, since); warning != "" {
 		// A warning outranks the rest: only the mode stays beside it.
 		room := a.ctx.Width - ansi.StringWidth(mode) - 1
@@ -584,6 +587,11 @@ func modeText(info backend.Info) string {
 		return fmt.Sprintf("attached to pid %d", info.PID)
 	case backend.ModeEngine:
 		return "engine inside"
+	case backend.ModeReadOnly:
+		if info.Engine == "" {
+			return "READ-ONLY view: no engine holds the lease now"
+		}
+		return "READ-ONLY view of the engine on " + info.Engine
 	}
 	return "no engine"
 }
