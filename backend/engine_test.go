@@ -19,7 +19,7 @@ func engineDB(t *testing.T) (*store.DB, store.Secrets) {
 }
 
 // engineDBAt is engineDB at addr (a PostgreSQL schema, for several hosts).
-func engineDBAt(t *testing.T, addr string) (*store.DB, store.Secrets) {
+func engineDBAt(t testing.TB, addr string) (*store.DB, store.Secrets) {
 	t.Helper()
 	db, err := store.Open(addr, store.Options{})
 	if err != nil {

@@ -206,3 +206,49 @@ func TestStandbyNeedsSharedDatabase(t *testing.T) {
 		t.Fatalf("a standby on a bbolt file: %v", err)
 	}
 }
+
+// standbyBenchJobs is the history BenchmarkStandbyRefresh reads.
+var standbyBenchJobs = 1000
+
+// BenchmarkStandbyRefresh: what a Standby pays at each change it hears (a stopped engine made again
+// from the database) and at each poll (the generation's read), beside 1,000 finished jobs.
+func BenchmarkStandbyRefresh(b *testing.B) {
+	url := pgtest.URL(b)
+	dbA, secrets := engineDBAt(b, url)
+	a, err := NewEngine(dbA, secrets, EngineOptions{UntilIdle: true,
+		Queue: queue.Options{Executor: succeed, PollEvery: 10 * time.Millisecond}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.CreateServices(context.Background(), "small", standbyBenchJobs, "client@example.com"); err != nil {
+		b.Fatal(err)
+	}
+	a.Start(context.Background())
+	<-a.Done()
+	if err := a.Close(); err != nil {
+		b.Fatal(err)
+	}
+	dbB, err := store.Open(url, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewStandby(dbB, store.NewMemorySecrets(), "test")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.Run("refresh", func(b *testing.B) {
+		for b.Loop() {
+			if err := s.refresh(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("poll", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.generation(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
