@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,13 +18,17 @@ import (
 // in host B's folder (nothing answers on its socket) opens a read-only view instead of refusing. It
 // says so, shows A's jobs, sees a job enqueued through A's socket reach done without a key pressed,
 // refuses a cancel with the sentence naming A (and the job stays queued), and the Lanes screen names
-// the host holding the engine lease.
+// the host holding the engine lease. Once A is killed and B's own serve (a standby so far) takes
+// over, the view goes on and names B.
 func TestTUIOnStandbyHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a serve process on PostgreSQL")
 	}
 	env, sockA, sockB := sharedEnv(t, 50*time.Millisecond)
-	a := startServe(t, env.db, sockA)
+	a := startServe(t, env.db, sockA, "--lease-ttl", "2s")
+	b := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockB, "serve"))
+	seenB := 0
+	expectWithin(t, b.out, &seenB, "standby: another host runs the engine", 30*time.Second)
 	host, _ := os.Hostname()
 	holder := fmt.Sprintf("host %s (pid %d)", host, a.cmd.Process.Pid)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -36,7 +40,7 @@ func TestTUIOnStandbyHost(t *testing.T) {
 	}
 	waitJobsFor(t, ca, 1, time.Minute)
 
-	cmd := vmmpmCmd("--db", env.db, "--socket", filepath.Join(filepath.Dir(sockB), "none.sock"))
+	cmd := vmmpmCmd("--db", env.db, "--socket", sockB) // the standby's socket: nothing answers there yet
 	cmd.Env = append(environWithout(cmd.Env, "COLORTERM"), "NO_COLOR=1")
 	u := runInPTY(t, 120, 40, cmd)
 	within := func(text string) { t.Helper(); expectWithin(t, u.out, &u.seen, text, time.Minute) }
@@ -72,5 +76,20 @@ func TestTUIOnStandbyHost(t *testing.T) {
 
 	u.key("7")
 	within("every lane runs on " + holder + ", engine lease renewed")
+
+	// A dies and B's own serve takes over: the view goes on, naming B, and sees B's engine run the
+	// job it had held.
+	killed := len(u.out.String())
+	_ = a.cmd.Process.Kill()
+	expectWithin(t, b.out, &seenB, "server started", time.Minute)
+	holderB := fmt.Sprintf("host %s (pid %d)", host, b.cmd.Process.Pid)
+	// One frame redraws both lines, the status line last: both are looked for since the kill.
+	waitUntil(t, "the status line and the Lanes screen to name B", func() (string, error) { return u.out.String()[killed:], nil },
+		func(out string) bool {
+			return strings.Contains(out, "READ-ONLY view of the engine on "+holderB) && strings.Contains(out, "every lane runs on "+holderB)
+		})
+	mustCLI(t, "--db", env.db, "--socket", sockB, "module", "resume", "1")
+	u.key("3")
+	within("Done 3")
 	u.quit()
 }
