@@ -195,6 +195,27 @@ func TestStandbyStreamResets(t *testing.T) {
 	}
 }
 
+// TestStandbyDatabaseGone: when the database stops answering the stream ends, and opening it again
+// fails with a sentence naming the database, which the TUI shows as the view's stale mark.
+func TestStandbyDatabaseGone(t *testing.T) {
+	_, _, s := standbyBeside(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events, err := s.Events(ctx, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.pg.Pool().Close() // as a database that went away
+	for {
+		if _, ok := next(t, events); !ok {
+			break
+		}
+	}
+	if _, err := s.Events(ctx, 0, true); err == nil || !strings.HasPrefix(err.Error(), "cannot read database "+s.l.DB.Path()) {
+		t.Fatalf("a stream opened on a database gone: %v", err)
+	}
+}
+
 // TestStandbyNeedsSharedDatabase: on a bbolt file there is no other host's engine to read beside.
 func TestStandbyNeedsSharedDatabase(t *testing.T) {
 	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})

@@ -468,7 +468,7 @@ func (a *App) crumbView() string {
 	crumb := "── " + strings.Join(parts, " › ") + " "
 	mark := ""
 	if at, stale := a.stale(); stale && !at.IsZero() {
-		mark = "STALE: server gone · showing " + a.clock(at) + " "
+		mark = "STALE: " + a.source() + " gone · showing " + a.clock(at) + " "
 	}
 	rule := strings.Repeat("─", max(a.ctx.Width-ansi.StringWidth(crumb)-ansi.StringWidth(mark), 0))
 	return a.styles.rule.Render(crumb) + a.styles.warn.Render(mark) + a.styles.rule.Render(rule)
@@ -568,8 +568,8 @@ func (a *App) warningText(down string, since time.Time) string {
 		if at, _ := a.stale(); !at.IsZero() {
 			shown = "the picture of " + a.clock(at)
 		}
-		return fmt.Sprintf("server GONE %s ago: showing %s, reattaching… (%s)",
-			a.ctx.Now().Sub(since).Truncate(time.Second), shown, down)
+		return fmt.Sprintf("%s GONE %s ago: showing %s, reattaching… (%s)",
+			a.source(), a.ctx.Now().Sub(since).Truncate(time.Second), shown, down)
 	case st.Paused:
 		return "engine PAUSED: " + st.PauseReason + "; nothing starts; it resumes by itself once the database can be written"
 	case st.Waiting != "":
@@ -578,6 +578,15 @@ func (a *App) warningText(down string, since time.Time) string {
 		return "engine STOPPED: jobs are not running; quit and start vmmpm again"
 	}
 	return ""
+}
+
+// source is what the screens read and may lose: the server attached to, or, in a read-only view,
+// the shared database itself.
+func (a *App) source() string {
+	if info, _, _ := a.ctx.Data.Link(); info.Mode == backend.ModeReadOnly {
+		return "database"
+	}
+	return "server"
 }
 
 // modeText says where the engine runs: in a server this TUI is attached to, or inside this process.
