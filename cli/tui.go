@@ -110,7 +110,7 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 	if err != nil {
 		return err
 	}
-	if _, ok := backend.EngineHolder(s.db); ok && s.demo == nil {
+	if _, elsewhere := backend.EngineHolder(s.db); elsewhere { // never on the demo's bbolt file
 		return a.runReadOnly(o, s, th)
 	}
 	defer s.close()

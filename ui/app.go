@@ -517,10 +517,11 @@ const flashFor = 8 * time.Second
 // right, always.
 func (a *App) statusView() string {
 	info, down, since := a.ctx.Data.Link()
-	mode := a.styles.faint.Render(modeText(info))
+	modeStyle := a.styles.faint
 	if info.Mode == backend.ModeReadOnly { // said plainly: no key here changes anything
-		mode = a.styles.warn.Render(modeText(info))
+		modeStyle = a.styles.warn
 	}
+	mode := modeStyle.Render(modeText(info))
 	if warning := a.warningText(down, since); warning != "" {
 		// A warning outranks the rest: only the mode stays beside it.
 		room := a.ctx.Width - ansi.StringWidth(mode) - 1
