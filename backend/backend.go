@@ -176,6 +176,9 @@ type Info struct {
 	Started time.Time `json:"started"`
 	// Secrets says where passwords live (the keyring, or memory only in --demo).
 	Secrets string `json:"secrets"`
+	// Engine names, in ModeReadOnly, the host whose engine runs the jobs this view reads ("" while
+	// no engine holds the lease).
+	Engine string `json:"engine,omitempty"`
 	// FirstEvent is the number of the first event this server sent (0 in this process): a watcher
 	// that finds a new server resumes from just before it and misses nothing the server did.
 	FirstEvent uint64 `json:"first_event,omitempty"`

@@ -15,7 +15,13 @@ import (
 // engineDB is a database with one module, one tariff and its password, for an engine to run on.
 func engineDB(t *testing.T) (*store.DB, store.Secrets) {
 	t.Helper()
-	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})
+	return engineDBAt(t, filepath.Join(t.TempDir(), "vmmpm.db"))
+}
+
+// engineDBAt is engineDB at addr (a PostgreSQL schema, for several hosts).
+func engineDBAt(t testing.TB, addr string) (*store.DB, store.Secrets) {
+	t.Helper()
+	db, err := store.Open(addr, store.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -50,6 +50,7 @@ func (l *Local) Stats(ctx context.Context) (*stats.Snapshot, error) {
 		s.FitLanes(m.ID, laneKeys(m))
 	}
 	s.Engine = engineRunner(l.DB)
+	s.EngineRenewed = engineRenewed(l.DB)
 	backoffs := e.Backoffs()
 	for i := range s.Lanes {
 		if b, ok := backoffs[s.Lanes[i].Key]; ok {

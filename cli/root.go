@@ -215,8 +215,7 @@ func besideNoEngine(db *store.DB, err error) (*store.DB, error) {
 	}
 	if who, ok := backend.EngineHolder(db); ok {
 		_ = db.Close()
-		return nil, fmt.Errorf("%s runs the engine of %s, and nothing was changed: a change made beside it would not reach it; "+
-			"run the command with --socket set to that host's vmmpm serve, or use its HTTPS API", who, db.Path())
+		return nil, backend.BesideEngine(who, db.Path())
 	}
 	return db, nil
 }

@@ -110,6 +110,9 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 	if err != nil {
 		return err
 	}
+	if _, elsewhere := backend.EngineHolder(s.db); elsewhere { // never on the demo's bbolt file
+		return a.runReadOnly(o, s, th)
+	}
 	defer s.close()
 	logger, closeLog := openLog(store.DefaultLogPath())
 	defer closeLog()
@@ -130,6 +133,18 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 		cfg.WizardPrefill = s.demo.WizardPrefill()
 	}
 	return a.runProgram(o, cfg, eng)
+}
+
+// runReadOnly runs the TUI on a shared database whose engine another host runs (this host has no
+// serve socket, or its serve stands by): every host's jobs read from the database, no change made.
+func (a *app) runReadOnly(o tuiOptions, s *session, th *theme.Theme) error {
+	b, err := backend.NewStandby(s.db, s.secrets, version)
+	if err != nil {
+		s.close()
+		return err
+	}
+	defer b.Close() // the database too
+	return a.runProgram(o, ui.Config{Backend: b, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}, nil)
 }
 
 // runProgram runs the TUI on cfg; with eng set (the engine runs in this process) the screen hears at

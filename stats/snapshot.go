@@ -18,6 +18,8 @@ type Snapshot struct {
 	// Engine names, on a database kept on PostgreSQL, the host running the engine, which holds the
 	// engine lease and so runs every lane ("" on a bbolt file).
 	Engine string `json:"engine,omitempty"`
+	// EngineRenewed is when that engine last renewed its lease (zero with no Engine).
+	EngineRenewed time.Time `json:"engine_renewed,omitzero"`
 }
 
 // Module is one module's figures. Name, health and the last check are filled by whoever knows them

@@ -468,7 +468,7 @@ func (a *App) crumbView() string {
 	crumb := "── " + strings.Join(parts, " › ") + " "
 	mark := ""
 	if at, stale := a.stale(); stale && !at.IsZero() {
-		mark = "STALE: server gone · showing " + a.clock(at) + " "
+		mark = "STALE: " + a.source() + " gone · showing " + a.clock(at) + " "
 	}
 	rule := strings.Repeat("─", max(a.ctx.Width-ansi.StringWidth(crumb)-ansi.StringWidth(mark), 0))
 	return a.styles.rule.Render(crumb) + a.styles.warn.Render(mark) + a.styles.rule.Render(rule)
@@ -517,7 +517,11 @@ const flashFor = 8 * time.Second
 // right, always.
 func (a *App) statusView() string {
 	info, down, since := a.ctx.Data.Link()
-	mode := a.styles.faint.Render(modeText(info))
+	modeStyle := a.styles.faint
+	if info.Mode == backend.ModeReadOnly { // said plainly: no key here changes anything
+		modeStyle = a.styles.warn
+	}
+	mode := modeStyle.Render(modeText(info))
 	if warning := a.warningText(down, since); warning != "" {
 		// A warning outranks the rest: only the mode stays beside it.
 		room := a.ctx.Width - ansi.StringWidth(mode) - 1
@@ -565,8 +569,8 @@ func (a *App) warningText(down string, since time.Time) string {
 		if at, _ := a.stale(); !at.IsZero() {
 			shown = "the picture of " + a.clock(at)
 		}
-		return fmt.Sprintf("server GONE %s ago: showing %s, reattaching… (%s)",
-			a.ctx.Now().Sub(since).Truncate(time.Second), shown, down)
+		return fmt.Sprintf("%s GONE %s ago: showing %s, reattaching… (%s)",
+			a.source(), a.ctx.Now().Sub(since).Truncate(time.Second), shown, down)
 	case st.Paused:
 		return "engine PAUSED: " + st.PauseReason + "; nothing starts; it resumes by itself once the database can be written"
 	case st.Waiting != "":
@@ -577,6 +581,15 @@ func (a *App) warningText(down string, since time.Time) string {
 	return ""
 }
 
+// source is what the screens read and may lose: the server attached to, or, in a read-only view,
+// the shared database itself.
+func (a *App) source() string {
+	if info, _, _ := a.ctx.Data.Link(); info.Mode == backend.ModeReadOnly {
+		return "database"
+	}
+	return "server"
+}
+
 // modeText says where the engine runs: in a server this TUI is attached to, or inside this process.
 func modeText(info backend.Info) string {
 	switch info.Mode {
@@ -584,6 +597,11 @@ func modeText(info backend.Info) string {
 		return fmt.Sprintf("attached to pid %d", info.PID)
 	case backend.ModeEngine:
 		return "engine inside"
+	case backend.ModeReadOnly:
+		if info.Engine == "" {
+			return "READ-ONLY view: no engine holds the lease now"
+		}
+		return "READ-ONLY view of the engine on " + info.Engine
 	}
 	return "no engine"
 }

@@ -265,8 +265,9 @@ func TestNothingYet(t *testing.T) {
 	if strings.Contains(v, "every lane runs on") {
 		t.Errorf("a bbolt file's view names an engine host:\n%s", v)
 	}
-	shared := screen(80, 24, theme.New(true), &stats.Snapshot{At: now, Engine: "host db-2 (pid 4711)", Modules: []stats.Module{{ID: 1, Name: "fra-kvm", Healthy: true}}})
-	if v := uitest.Strip(shared.View()); !strings.Contains(v, "every lane runs on host db-2 (pid 4711)") {
+	shared := screen(80, 24, theme.New(true), &stats.Snapshot{At: now, Engine: "host db-2 (pid 4711)", EngineRenewed: now.Add(-3 * time.Second),
+		Modules: []stats.Module{{ID: 1, Name: "fra-kvm", Healthy: true}}})
+	if v := uitest.Strip(shared.View()); !strings.Contains(v, "every lane runs on host db-2 (pid 4711), engine lease renewed 3s ago") {
 		t.Errorf("a shared database's view does not say which host runs the lanes:\n%s", v)
 	}
 	ctx := common.New(theme.New(true), nil)

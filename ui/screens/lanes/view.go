@@ -89,7 +89,7 @@ func (m *Model) modulesView(w int) []string {
 		"  PEAK   ERR  ANSWER")
 	out := []string{s.head.Render(head)}
 	if m.snap.Engine != "" {
-		out = append([]string{s.faint.Render("  every lane runs on " + m.snap.Engine + ", which holds the shared database's engine lease")}, out...)
+		out = append([]string{s.faint.Render(m.holderLine())}, out...)
 	}
 	if len(m.snap.Modules) == 0 {
 		return append(out, s.faint.Render("  no modules yet: add one on Modules (1)"))
@@ -378,4 +378,14 @@ func (m *Model) check(mod *stats.Module) string {
 func pad(s string, w int) string {
 	s = ansi.Truncate(s, w, "…")
 	return s + strings.Repeat(" ", max(w-ansi.StringWidth(s), 0))
+}
+
+// holderLine names the host whose engine lease runs every lane of a shared database, and how long
+// ago it renewed the lease (a holder that stopped renewing is about to lose it).
+func (m *Model) holderLine() string {
+	line := "  every lane runs on " + m.snap.Engine + ", the engine lease's holder"
+	if at := m.snap.EngineRenewed; !at.IsZero() {
+		line = "  every lane runs on " + m.snap.Engine + ", engine lease renewed " + common.Age(m.snap.At, at) + " ago"
+	}
+	return line
 }

@@ -1,0 +1,324 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"vmmpm/lease"
+	"vmmpm/queue"
+	"vmmpm/reconcile"
+	"vmmpm/stats"
+	"vmmpm/store"
+	"vmmpm/store/kv/pgkv"
+	"vmmpm/vmm"
+	"vmmpm/wizard"
+)
+
+// ModeReadOnly is Info.Mode of a Standby: this process reads a shared database whose engine runs
+// on another host, and changes nothing.
+const ModeReadOnly = "read-only"
+
+// StandbyPoll is how often a Standby looks whether the database changed.
+var StandbyPoll = time.Second
+
+// BesideEngine is the refusal of a change made directly on a shared database while who runs its
+// engine: that engine keeps the queue in memory and would not see the change.
+func BesideEngine(who, db string) error {
+	return fmt.Errorf("%s runs the engine of %s, and nothing was changed: a change made beside it would not reach it; "+
+		"run vmmpm with --socket set to that host's vmmpm serve, or use its HTTPS API", who, db)
+}
+
+// Standby is the Backend of a TUI on a host where another host's engine runs the jobs of a shared
+// database: it reads that database as Local does with no engine, and refuses every change with
+// BesideEngine. It hears no engine events, so Events polls kv_meta's generation, which every
+// committed write raises; the stopped engine whose lists the jobs pane and the Lanes screen read is
+// made again at each change (its lists do not follow another process's writes).
+type Standby struct {
+	l  *Local
+	pg *pgkv.DB
+	// exec outlives the engines made at each change, so VMmanager's free counts are read once per
+	// queue.CapacityEvery, not at every refresh.
+	exec queue.Executor
+}
+
+var _ Backend = (*Standby)(nil)
+
+// NewStandby reads db (kept on PostgreSQL) with no engine; Close closes db too.
+func NewStandby(db *store.DB, secrets store.Secrets, version string) (*Standby, error) {
+	pg, ok := db.KV().(*pgkv.DB)
+	if !ok {
+		return nil, fmt.Errorf("database %s is a bbolt file, which only one process opens; a read-only view beside an engine needs a database kept on PostgreSQL", db.Path())
+	}
+	l := NewLocal(db, secrets, nil, version)
+	l.Mode, l.OwnsDB = ModeReadOnly, true
+	s := &Standby{l: l, pg: pg, exec: queue.NewVMMExecutor(l.Secrets, 0)}
+	if err := s.refresh(); err != nil {
+		l.OwnsDB = false // the caller still has db to close
+		return nil, err
+	}
+	return s, nil
+}
+
+// refresh swaps in a stopped engine read afresh from the database.
+func (s *Standby) refresh() error {
+	e, err := queue.New(s.l.DB, s.l.Secrets, queue.Options{Executor: s.exec})
+	if err != nil {
+		return err
+	}
+	s.l.mu.Lock()
+	old, owned := s.l.engine, s.l.ownsEng
+	s.l.engine, s.l.ownsEng = e, true
+	s.l.mu.Unlock()
+	if old != nil && owned {
+		_ = old.Close() // a read still on it goes to the database, which Close leaves open
+	}
+	return nil
+}
+
+// generation is kv_meta's generation (store/kv/pgkv): raised by every committed write of any host.
+func (s *Standby) generation(ctx context.Context) (uint64, error) {
+	var gen int64
+	err := s.pg.Pool().QueryRow(ctx, `SELECT gen FROM kv_meta WHERE id = 1`).Scan(&gen)
+	return uint64(gen), err
+}
+
+// holder is the live engine holding the engine lane (ok false when none does now).
+func (s *Standby) holder(ctx context.Context) (lease.EngineInfo, bool) {
+	es, _ := lease.Engines(ctx, s.pg.Pool())
+	return runner(es, 0)
+}
+
+// holderName names the engine for a sentence.
+func (s *Standby) holderName(ctx context.Context) string {
+	if e, ok := s.holder(ctx); ok {
+		return fmt.Sprintf("vmmpm on host %s (pid %d, %s)", e.Host, e.PID, e.Version)
+	}
+	return "another host's vmmpm (its lease lapsed; the host that takes it over runs the jobs)"
+}
+
+func (s *Standby) refuse(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return BesideEngine(s.holderName(ctx), s.l.DB.Path())
+}
+
+// Events sends a notice (Seq: the database's generation) each time the database changed. A stream
+// resumed past a change it did not see, and every notice of a stream that is not light, says Reset:
+// the reader re-reads. The stream ends when the engine moves to another holder (a reopened stream
+// reads Info again) or the database stops answering (reopening then fails and says why).
+func (s *Standby) Events(ctx context.Context, since uint64, light bool) (<-chan Event, error) {
+	gen, err := s.generation(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read database %s (%v); the view waits for it", s.l.DB.Path(), err)
+	}
+	was, _ := s.holder(ctx)
+	out := make(chan Event, 1)
+	go func() {
+		defer close(out)
+		last, resumed := since, since != 0
+		if !resumed {
+			last = gen
+		}
+		tick := time.NewTicker(StandbyPoll)
+		defer tick.Stop()
+		for {
+			if gen != last {
+				if s.refresh() != nil {
+					return
+				}
+				ev := Event{Event: queue.Event{Seq: gen, Kind: queue.JobChanged}, Covers: int(max(gen-last, 1)),
+					Reset: !light || gen < last || resumed}
+				select {
+				case out <- ev:
+				case <-ctx.Done():
+					return
+				}
+				last, resumed = gen, false
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if gen, err = s.generation(ctx); err != nil {
+				return
+			}
+			if now, _ := s.holder(ctx); now.ID != was.ID {
+				// Another engine: a notice to re-read everything, then a stream whose opening reads Info again.
+				if s.refresh() == nil {
+					select {
+					case out <- Event{Event: queue.Event{Seq: gen, Kind: queue.JobChanged}, Covers: 1, Reset: true}:
+					case <-ctx.Done():
+					}
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
+}
+
+// Info is Local's, with the engine this view reads named.
+func (s *Standby) Info(ctx context.Context) (Info, error) {
+	info, err := s.l.Info(ctx)
+	if e, ok := s.holder(ctx); ok {
+		info.Engine = fmt.Sprintf("host %s (pid %d)", e.Host, e.PID)
+	}
+	return info, err
+}
+
+func (s *Standby) Status(ctx context.Context) (*Status, error) {
+	st, err := s.l.Status(ctx)
+	if err == nil {
+		st.Info, err = s.Info(ctx)
+	}
+	return st, err
+}
+
+func (s *Standby) Close() error { return s.l.Close() }
+
+// ---- reads: Local's, on the engine refresh made last ----
+
+func (s *Standby) List(ctx context.Context, kind string, out any) error {
+	return s.l.List(ctx, kind, out)
+}
+func (s *Standby) Listing(ctx context.Context, kind string, out any) (*Names, error) {
+	return s.l.Listing(ctx, kind, out)
+}
+func (s *Standby) Get(ctx context.Context, kind string, id uint64, out any) error {
+	return s.l.Get(ctx, kind, id, out)
+}
+func (s *Standby) Catalog(ctx context.Context) (*wizard.Catalog, error) { return s.l.Catalog(ctx) }
+func (s *Standby) CheckIntegration(ctx context.Context, in wizard.Integration, password string, stored uint64) (*wizard.CheckResult, error) {
+	return s.l.CheckIntegration(ctx, in, password, stored)
+}
+func (s *Standby) CheckPlacement(ctx context.Context, d *wizard.Draft) error {
+	return s.l.CheckPlacement(ctx, d)
+}
+func (s *Standby) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, error) {
+	return s.l.ModuleImages(ctx, id)
+}
+
+// SetPassword changes this host's keyring, which no engine keeps in memory (as `module password`
+// beside the engine).
+func (s *Standby) SetPassword(ctx context.Context, id uint64, password string) error {
+	return s.l.SetPassword(ctx, id, password)
+}
+func (s *Standby) Jobs(ctx context.Context, q JobQuery) (*JobList, error) { return s.l.Jobs(ctx, q) }
+func (s *Standby) JobsView(ctx context.Context, q JobsQuery) (*JobsView, error) {
+	return s.l.JobsView(ctx, q)
+}
+func (s *Standby) JobDetail(ctx context.Context, id uint64) (*JobDetail, error) {
+	return s.l.JobDetail(ctx, id)
+}
+func (s *Standby) ModuleActivity(ctx context.Context, id uint64) (*ModuleActivity, error) {
+	return s.l.ModuleActivity(ctx, id)
+}
+func (s *Standby) Stats(ctx context.Context) (*stats.Snapshot, error) { return s.l.Stats(ctx) }
+func (s *Standby) ReconcileLast(ctx context.Context) ([]reconcile.Summary, error) {
+	return s.l.ReconcileLast(ctx)
+}
+func (s *Standby) Services(ctx context.Context, q ServiceQuery) (*ServicePage, error) {
+	return s.l.Services(ctx, q)
+}
+func (s *Standby) JobPage(ctx context.Context, q JobPageQuery) (*JobPage, error) {
+	return s.l.JobPage(ctx, q)
+}
+func (s *Standby) Tokens(ctx context.Context) ([]store.Token, error) { return s.l.Tokens(ctx) }
+func (s *Standby) Authenticate(ctx context.Context, secret, role string) (*store.Token, error) {
+	return s.l.Authenticate(ctx, secret, role)
+}
+func (s *Standby) Webhooks(ctx context.Context) ([]store.Webhook, error) { return s.l.Webhooks(ctx) }
+func (s *Standby) Deliveries(ctx context.Context, q DeliveryQuery) ([]store.Delivery, error) {
+	return s.l.Deliveries(ctx, q)
+}
+func (s *Standby) Audit(ctx context.Context, q AuditQuery) ([]store.AuditEntry, error) {
+	return s.l.Audit(ctx, q)
+}
+
+// Backup is Local's, which refuses a database kept on PostgreSQL (pg_dump copies it).
+func (s *Standby) Backup(ctx context.Context, r BackupRequest) (*store.BackupInfo, error) {
+	return s.l.Backup(ctx, r)
+}
+
+// ---- changes: refused, naming the engine's host ----
+
+func (s *Standby) Save(ctx context.Context, _ store.Record) ([]string, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) Delete(ctx context.Context, _ string, _ uint64) ([]string, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) CloseTasks(ctx context.Context, _ []uint64) error { return s.refuse(ctx) }
+func (s *Standby) AddPlacement(ctx context.Context, _, _ string) (*Placement, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) SaveModule(ctx context.Context, _ *wizard.Draft, _ string) (*store.Module, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) AddModule(ctx context.Context, _ *wizard.Spec, _ string) (*ModuleAdded, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) SaveTariffSpec(ctx context.Context, _ uint64, _ *wizard.TariffSpec) (*TariffSaved, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) SetModule(ctx context.Context, _ uint64, _ *wizard.ModuleChanges) (*store.Module, []string, error) {
+	return nil, nil, s.refuse(ctx)
+}
+
+// CheckModule and DeepCheck keep their outcome with the module: changes too.
+func (s *Standby) CheckModule(ctx context.Context, _ uint64) (*store.Check, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) DeepCheck(ctx context.Context, _ uint64, _ DeepOptions) (*vmm.Report, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) Enqueue(ctx context.Context, _ uint64, _ string, _ map[string]string) (*store.Job, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) CreateServices(ctx context.Context, _ string, _ int, _ string) (*Ordered, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) Cancel(ctx context.Context, _ uint64) error { return s.refuse(ctx) }
+func (s *Standby) Retry(ctx context.Context, _ uint64) error  { return s.refuse(ctx) }
+func (s *Standby) PauseModule(ctx context.Context, _ uint64, _ bool) (*ModuleActivity, error) {
+	return nil, s.refuse(ctx)
+}
+
+// ReconcileScan keeps each module's outcome as its last scan.
+func (s *Standby) ReconcileScan(ctx context.Context, _ reconcile.Query, _ func(reconcile.Progress)) (*reconcile.Report, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) ReconcileAct(ctx context.Context, _ reconcile.Action) (*reconcile.Acted, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) Order(ctx context.Context, _ OrderRequest) (*Placed, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) Operate(ctx context.Context, _ OperateRequest) (*Operated, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) JobAction(ctx context.Context, _ JobActionRequest) (*Operated, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) AddToken(ctx context.Context, _ TokenRequest) (*TokenAdded, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) RemoveToken(ctx context.Context, _ string) error { return s.refuse(ctx) }
+func (s *Standby) AddWebhook(ctx context.Context, _ WebhookRequest) (*WebhookAdded, error) {
+	return nil, s.refuse(ctx)
+}
+func (s *Standby) RemoveWebhook(ctx context.Context, _ uint64) error { return s.refuse(ctx) }
+func (s *Standby) TestWebhook(ctx context.Context, _ uint64) (*store.Delivery, error) {
+	return nil, s.refuse(ctx)
+}
+
+// engineRenewed is when the live engine holding a shared database's engine lane last renewed its
+// lease (zero on a bbolt file or when none holds it), for the Lanes screen.
+func engineRenewed(db *store.DB) time.Time {
+	if e, ok := runner(sharedEngines(db), 0); ok {
+		return e.RenewedAt
+	}
+	return time.Time{}
+}

@@ -1,0 +1,275 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"vmmpm/internal/pgtest"
+	"vmmpm/queue"
+	"vmmpm/store"
+)
+
+// standbyBeside is host A's engine running on a PostgreSQL schema with one module and tariff, and
+// host B's Standby on the same schema (a pool of its own, as another host's). stopA stops A's
+// engine (once; the test's end does it otherwise).
+func standbyBeside(t *testing.T) (a *Engine, stopA func() error, s *Standby) {
+	t.Helper()
+	poll := StandbyPoll
+	StandbyPoll = 50 * time.Millisecond
+	t.Cleanup(func() { StandbyPoll = poll })
+	url := pgtest.URL(t)
+	dbA, secrets := engineDBAt(t, url)
+	a, err := StartEngine(context.Background(), dbA, secrets, EngineOptions{Version: "test",
+		Queue: queue.Options{Executor: succeed, PollEvery: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopA = sync.OnceValue(a.Close)
+	t.Cleanup(func() { _ = stopA() })
+	dbB, err := store.Open(url, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err = NewStandby(dbB, store.NewMemorySecrets(), "test"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return a, stopA, s
+}
+
+// next is the stream's next event, failing after a generous deadline.
+func next(t *testing.T, events <-chan Event) (Event, bool) {
+	t.Helper()
+	select {
+	case ev, ok := <-events:
+		return ev, ok
+	case <-time.After(30 * time.Second):
+		t.Fatal("no event from the standby's stream in 30 s")
+	}
+	return Event{}, false
+}
+
+// TestStandbyFollowsAnotherEngine: a Standby beside another process's engine says it is a read-only
+// view of that engine's host, hears each change as a light notice, and after one sees in the jobs
+// pane's view, the counts and the figures what that engine did; the figures name the lease's holder
+// and its last renewal.
+func TestStandbyFollowsAnotherEngine(t *testing.T) {
+	a, _, s := standbyBeside(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	host, _ := os.Hostname()
+	holder := fmt.Sprintf("host %s (pid %d)", host, os.Getpid())
+	if info, _ := s.Info(ctx); info.Mode != ModeReadOnly || info.Engine != holder {
+		t.Fatalf("info %q engine %q, want %q on %q", info.Mode, info.Engine, ModeReadOnly, holder)
+	}
+	events, err := s.Events(ctx, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateServices(ctx, "small", 2, "client@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, ok := next(t, events)
+		if !ok {
+			t.Fatal("the stream ended while the engine ran")
+		}
+		if ev.Job != nil || ev.Covers < 1 || ev.Reset {
+			t.Fatalf("a light stream carried %+v, want notices (no job, Covers ≥ 1, no reset)", ev)
+		}
+		v, err := s.JobsView(ctx, JobsQuery{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Total == 2 && v.Counts[1].Done == 2 && v.Jobs[0].State == store.JobDone && v.Jobs[1].State == store.JobDone {
+			break
+		}
+	}
+	st, err := s.Status(ctx)
+	if err != nil || st.Jobs[store.JobDone] != 2 || st.Mode != ModeReadOnly {
+		t.Fatalf("status %+v (%v), want 2 jobs done in mode %s", st, err, ModeReadOnly)
+	}
+	snap, err := s.Stats(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Engine != holder || time.Since(snap.EngineRenewed) > 30*time.Second {
+		t.Errorf("the figures name engine %q renewed %v, want %q renewed within the lease", snap.Engine, snap.EngineRenewed, holder)
+	}
+}
+
+// TestStandbyRefusesChanges: every change through a Standby is refused with one sentence naming the
+// host whose engine runs the jobs and what to do, and nothing is written.
+func TestStandbyRefusesChanges(t *testing.T) {
+	a, stopA, s := standbyBeside(t)
+	ctx := context.Background()
+	if _, err := a.CreateServices(ctx, "small", 1, "client@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	_ = stopA() // no engine writes meanwhile: the generation stays where the refusals leave it
+	before, err := s.generation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Closed, A left the lease: the refusal still names a host, one that may take it over.
+	refusals := map[string]error{}
+	refusals["cancel"] = s.Cancel(ctx, 1)
+	refusals["retry"] = s.Retry(ctx, 1)
+	_, refusals["enqueue"] = s.Enqueue(ctx, 1, store.OpSuspend, nil)
+	_, refusals["create"] = s.CreateServices(ctx, "small", 1, "client@example.com")
+	_, refusals["save"] = s.Save(ctx, &store.DataCenter{Name: "DC Two"})
+	_, refusals["pause"] = s.PauseModule(ctx, 1, true)
+	_, refusals["check"] = s.CheckModule(ctx, 1)
+	for what, err := range refusals {
+		if err == nil || !strings.Contains(err.Error(), "runs the engine of "+s.l.DB.Path()+", and nothing was changed") ||
+			!strings.Contains(err.Error(), "--socket") {
+			t.Errorf("%s through the standby: %v", what, err)
+		}
+	}
+	if after, _ := s.generation(ctx); after != before {
+		t.Errorf("the refusals wrote to the database: generation %d, then %d", before, after)
+	}
+}
+
+// TestStandbyRefusalNamesHolder: the refusal names the live engine's host and pid.
+func TestStandbyRefusalNamesHolder(t *testing.T) {
+	_, _, s := standbyBeside(t)
+	host, _ := os.Hostname()
+	err := s.Cancel(context.Background(), 1)
+	if want := fmt.Sprintf("vmmpm on host %s (pid %d, test) runs the engine of", host, os.Getpid()); err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("cancel through the standby: %v, want it to begin %q", err, want)
+	}
+}
+
+// TestStandbyStreamResets: a stream that is not light says Reset at every notice (it carries no
+// job to show), one resumed past a change it did not see begins with Reset, and when the engine
+// leaves the stream ends after a Reset, so its reader reopens it and reads who runs the engine now.
+func TestStandbyStreamResets(t *testing.T) {
+	a, stopA, s := standbyBeside(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	gen, err := s.generation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	full, err := s.Events(ctx, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateServices(ctx, "small", 1, "client@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := next(t, full); !ev.Reset || ev.Job != nil || ev.Seq <= gen {
+		t.Errorf("a full stream's notice %+v, want Reset, no job, Seq past %d", ev, gen)
+	}
+	resumed, err := s.Events(ctx, gen, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := next(t, resumed); !ev.Reset {
+		t.Errorf("a stream resumed from %d past changes began with %+v, want Reset", gen, ev)
+	}
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		ev, ok := next(t, resumed)
+		if !ok {
+			break
+		}
+		if ev.Reset {
+			if _, ok := next(t, resumed); ok {
+				t.Fatal("the stream went on after the engine left")
+			}
+			break
+		}
+	}
+	if info, _ := s.Info(ctx); info.Engine != "" {
+		t.Errorf("with no engine left the view says it reads %q's", info.Engine)
+	}
+}
+
+// TestStandbyDatabaseGone: when the database stops answering the stream ends, and opening it again
+// fails with a sentence naming the database, which the TUI shows as the view's stale mark.
+func TestStandbyDatabaseGone(t *testing.T) {
+	_, _, s := standbyBeside(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	events, err := s.Events(ctx, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.pg.Pool().Close() // as a database that went away
+	for {
+		if _, ok := next(t, events); !ok {
+			break
+		}
+	}
+	if _, err := s.Events(ctx, 0, true); err == nil || !strings.HasPrefix(err.Error(), "cannot read database "+s.l.DB.Path()) {
+		t.Fatalf("a stream opened on a database gone: %v", err)
+	}
+}
+
+// TestStandbyNeedsSharedDatabase: on a bbolt file there is no other host's engine to read beside.
+func TestStandbyNeedsSharedDatabase(t *testing.T) {
+	db, err := store.Open(filepath.Join(t.TempDir(), "vmmpm.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := NewStandby(db, store.NewMemorySecrets(), "test"); err == nil || !strings.Contains(err.Error(), "needs a database kept on PostgreSQL") {
+		t.Fatalf("a standby on a bbolt file: %v", err)
+	}
+}
+
+// standbyBenchJobs is the history BenchmarkStandbyRefresh reads.
+var standbyBenchJobs = 1000
+
+// BenchmarkStandbyRefresh: what a Standby pays at each change it hears (a stopped engine made again
+// from the database) and at each poll (the generation's read), beside 1,000 finished jobs.
+func BenchmarkStandbyRefresh(b *testing.B) {
+	url := pgtest.URL(b)
+	dbA, secrets := engineDBAt(b, url)
+	a, err := NewEngine(dbA, secrets, EngineOptions{UntilIdle: true,
+		Queue: queue.Options{Executor: succeed, PollEvery: 10 * time.Millisecond}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := a.CreateServices(context.Background(), "small", standbyBenchJobs, "client@example.com"); err != nil {
+		b.Fatal(err)
+	}
+	a.Start(context.Background())
+	<-a.Done()
+	if err := a.Close(); err != nil {
+		b.Fatal(err)
+	}
+	dbB, err := store.Open(url, store.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewStandby(dbB, store.NewMemorySecrets(), "test")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.Run("refresh", func(b *testing.B) {
+		for b.Loop() {
+			if err := s.refresh(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("poll", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := s.generation(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
