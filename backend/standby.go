@@ -205,6 +205,12 @@ func (s *Standby) ModuleImages(ctx context.Context, id uint64) (*wizard.Images, 
 func (s *Standby) SetPassword(ctx context.Context, id uint64, password string) error {
 	return s.l.SetPassword(ctx, id, password)
 }
+
+// SetWebhookSecret changes only this host's keyring too (and the audit trail), as webhook secret does
+// beside the engine.
+func (s *Standby) SetWebhookSecret(ctx context.Context, id uint64, secret string) error {
+	return s.l.SetWebhookSecret(ctx, id, secret)
+}
 func (s *Standby) Jobs(ctx context.Context, q JobQuery) (*JobList, error) { return s.l.Jobs(ctx, q) }
 func (s *Standby) JobsView(ctx context.Context, q JobsQuery) (*JobsView, error) {
 	return s.l.JobsView(ctx, q)
