@@ -26,17 +26,14 @@ func TestHostWithoutPasswordHoldsModule(t *testing.T) {
 		t.Skip("two serve processes on PostgreSQL")
 	}
 	env, sockA, sockB := sharedEnv(t, 50*time.Millisecond)
-	keyringA := os.Getenv("VMMPM_KEYRING_SERVICE")
-	keyringB := keyringA + "-b"
+	keyringA, keyringB := hostKeyrings()
 	addSecondModule(t, env)
 	// Host A (this process's keyring) is given both passwords; host B only module 1's.
 	setPassword(t, env.db, "", keyringA, 1)
 	setPassword(t, env.db, "", keyringA, 2)
 	setPassword(t, env.db, "", keyringB, 1)
 
-	cmdB := vmmpmCmd("--db", env.db, "--socket", sockB, "serve")
-	cmdB.Env = append(cmdB.Env, "VMMPM_KEYRING_SERVICE="+keyringB)
-	b := startProc(t, cmdB)
+	b := serveWithKeyring(t, env.db, sockB, keyringB)
 	seenB := 0
 	expectWithin(t, b.out, &seenB, "server started", 30*time.Second)
 	status := mustCLI(t, "--db", env.db, "--socket", sockB, "status")
@@ -228,8 +225,7 @@ func TestHostCatchesUpWithPasswordThatLogsIn(t *testing.T) {
 		t.Skip("a serve process on PostgreSQL")
 	}
 	env, _, sockB := sharedEnv(t, 50*time.Millisecond)
-	keyringA := os.Getenv("VMMPM_KEYRING_SERVICE")
-	keyringB := keyringA + "-b"
+	keyringA, keyringB := hostKeyrings()
 	addSecondModule(t, env)
 	for _, m := range []uint64{1, 2} {
 		setPassword(t, env.db, "", keyringA, m) // version 1
@@ -238,9 +234,7 @@ func TestHostCatchesUpWithPasswordThatLogsIn(t *testing.T) {
 	}
 	putKeyring(t, keyringB, 2, "stale-password", 1) // module 2's password B holds no longer logs in
 
-	cmdB := vmmpmCmd("--db", env.db, "--socket", sockB, "serve")
-	cmdB.Env = append(cmdB.Env, "VMMPM_KEYRING_SERVICE="+keyringB)
-	b := startProc(t, cmdB)
+	b := serveWithKeyring(t, env.db, sockB, keyringB)
 	seen := 0
 	expectWithin(t, b.out, &seen, "server started", 30*time.Second)
 	expectWithin(t, b.out, &seen, `module password caught up: the one this host holds logs in to VMmanager, so it is the current one" module=1 version=2`, 30*time.Second)

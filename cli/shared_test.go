@@ -58,6 +58,20 @@ func sharedEnv(t *testing.T, taskTime time.Duration) (env *engineEnv, sockA, soc
 	return env, filepath.Join(hostDir(t, "a"), "s.sock"), filepath.Join(hostDir(t, "b"), "s.sock")
 }
 
+// hostKeyrings are the keyring services of host A (this process's) and host B.
+func hostKeyrings() (a, b string) {
+	a = os.Getenv("VMMPM_KEYRING_SERVICE")
+	return a, a + "-b"
+}
+
+// serveWithKeyring starts serve on sock as a host whose keyring is service keyring.
+func serveWithKeyring(t *testing.T, db, sock, keyring string) *serveProc {
+	t.Helper()
+	cmd := vmmpmCmd("--db", db, "--socket", sock, "serve")
+	cmd.Env = append(cmd.Env, "VMMPM_KEYRING_SERVICE="+keyring)
+	return startProc(t, cmd)
+}
+
 // TestTwoHostsOnePostgres is the README's walkthrough: two `vmmpm serve` on one PostgreSQL, the
 // second a standby; 100 opens through the first; kill -9 of it mid-run; the standby takes over
 // within the lease's 15 s and one renewal, finishes every job with no VM made twice, and status

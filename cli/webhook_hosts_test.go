@@ -17,8 +17,7 @@ func TestWebhookSecretOnSecondHost(t *testing.T) {
 		t.Skip("two serve processes on PostgreSQL")
 	}
 	env, sockA, sockB := sharedEnv(t, 50*time.Millisecond)
-	keyringA := os.Getenv("VMMPM_KEYRING_SERVICE")
-	keyringB := keyringA + "-b"
+	keyringA, keyringB := hostKeyrings()
 	setPassword(t, env.db, "", keyringA, 1)
 	setPassword(t, env.db, "", keyringB, 1)
 	const secret = "second-host-secret-0123456789"
@@ -32,9 +31,7 @@ func TestWebhookSecretOnSecondHost(t *testing.T) {
 	seenA := 0
 	expectWithin(t, a.out, &seenA, "server started", 30*time.Second)
 	mustCLI(t, "--db", env.db, "--socket", sockA, "webhook", "add", url, "--events", "service.*", "--secret-file", secretFile)
-	cmdB := vmmpmCmd("--db", env.db, "--socket", sockB, "serve")
-	cmdB.Env = append(cmdB.Env, "VMMPM_KEYRING_SERVICE="+keyringB)
-	b := startProc(t, cmdB)
+	b := serveWithKeyring(t, env.db, sockB, keyringB)
 	seenB := 0
 	expectWithin(t, b.out, &seenB, "standby: another host runs the engine", 30*time.Second)
 	a.stop()
