@@ -49,6 +49,7 @@ var cases = []struct {
 	{"ViewSnapshot", testViewSnapshot},
 	{"ViewRefusesWrites", testViewRefusesWrites},
 	{"WritersSerialize", testWritersSerialize},
+	{"UpdatesThatFollow", testFollows},
 	{"LargeValue", testLargeValue},
 	{"TenThousandKeys", testManyKeys},
 	{"RowsRewrittenAcrossUpdates", testRewrites},
@@ -774,6 +775,46 @@ func testWritersSerialize(t *testing.T, db kv.DB) {
 	view(t, db, func(tx kv.Tx) error {
 		if v := tx.Bucket([]byte("b")).Get([]byte("n")); Counter(v) != writers*each {
 			t.Errorf("counter = %d, want %d", Counter(v), writers*each)
+		}
+		return nil
+	})
+}
+
+// testFollows: Updates saying another follows (kv.Follows, where the Tx is one), one after another
+// and from several goroutines at once, lose nothing and are seen by the next Update and by a View;
+// the last one said so and none followed, and the database still takes writes.
+func testFollows(t *testing.T, db kv.DB) {
+	const writers, each = 4, 10
+	fill(t, db, "b")
+	follow := func(tx kv.Tx) error {
+		if f, ok := tx.(kv.Follows); ok {
+			f.UpdateFollows()
+		}
+		return increment(tx)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+1)
+	for range writers {
+		wg.Go(func() {
+			for range each {
+				if err := db.Update(follow); err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	errs <- db.Update(increment)
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	view(t, db, func(tx kv.Tx) error {
+		if v := tx.Bucket([]byte("b")).Get([]byte("n")); Counter(v) != writers*each+1 {
+			t.Errorf("counter = %d, want %d", Counter(v), writers*each+1)
 		}
 		return nil
 	})

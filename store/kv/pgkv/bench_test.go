@@ -40,6 +40,36 @@ func runUpdate(b *testing.B, db kv.DB, fn func(bk kv.Bucket, i int) error) {
 	}
 }
 
+// BenchmarkUpdateFollows: Updates of 10 puts one after another, each saying another follows
+// (kv.Follows) as the engine's committer does while changes keep coming, or not.
+func BenchmarkUpdateFollows(b *testing.B) {
+	value := make([]byte, 200)
+	for _, follows := range []bool{false, true} {
+		b.Run(fmt.Sprintf("follows=%v", follows), func(b *testing.B) {
+			db := benchDB(b, 1000)
+			i := 0
+			for b.Loop() {
+				err := db.Update(func(tx kv.Tx) error {
+					if follows {
+						tx.(kv.Follows).UpdateFollows()
+					}
+					bk := tx.Bucket([]byte("b"))
+					for j := range 10 {
+						if err := bk.Put(fmt.Appendf(nil, "k%05d", (i*10+j)%1000), value); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
+	}
+}
+
 // BenchmarkUpdate: a typical engine transaction (10 gets, 10 puts) and a bulk one (500 puts).
 func BenchmarkUpdate(b *testing.B) {
 	value := make([]byte, 200)

@@ -28,6 +28,7 @@ type tx struct {
 	flushed bool
 	gen0    int64
 	w       written
+	follows bool // UpdateFollows
 }
 
 // bucket is a bucket's state in one tx; the handle kv.Tx hands out.
@@ -183,25 +184,14 @@ func (t *tx) changed() {
 	t.gen++
 }
 
-// flush sends every pending write in one batch (pendingWrites).
-func (t *tx) flush() { t.send(nil) }
-
-// send sends the pending writes followed by the statements of tail (nil: none), in one batch.
-func (t *tx) send(tail *pgx.Batch) {
+// flush sends every pending write in one batch.
+func (t *tx) flush() {
 	if t.err != nil {
 		return
 	}
 	batch := &pgx.Batch{}
-	if t.dirty {
-		var w pendingWrites
-		for _, b := range t.buckets {
-			w.take(b)
-		}
-		w.queue(batch)
-		t.dirty = false
-	}
-	if tail != nil {
-		batch.QueuedQueries = append(batch.QueuedQueries, tail.QueuedQueries...)
+	for _, s := range t.pending() {
+		batch.Queue(s.sql, s.args...)
 	}
 	if batch.Len() == 0 {
 		return
@@ -242,43 +232,63 @@ func (w *pendingWrites) take(b *bucket) {
 	b.dropped, b.created, b.seqDirty, b.pending = false, false, false, nil
 }
 
-// queue adds the statements to batch: drops first (a bucket dropped and made again in one
+// statement is one SQL statement with its arguments.
+type statement struct {
+	sql  string
+	args []any
+}
+
+// statements are the writes as statements: drops first (a bucket dropped and made again in one
 // transaction loses its old pairs before it gets new ones), then bucket rows, then pairs.
-func (w *pendingWrites) queue(batch *pgx.Batch) {
+func (w *pendingWrites) statements() []statement {
+	var s []statement
+	add := func(sql string, args ...any) { s = append(s, statement{sql, args}) }
 	if len(w.dropped) > 0 {
-		batch.Queue(`DELETE FROM kv_pairs WHERE bucket = ANY($1)`, w.dropped)
-		batch.Queue(`DELETE FROM kv_buckets WHERE name = ANY($1)`, w.dropped)
+		add(`DELETE FROM kv_pairs WHERE bucket = ANY($1)`, w.dropped)
+		add(`DELETE FROM kv_buckets WHERE name = ANY($1)`, w.dropped)
 	}
 	if len(w.created) > 0 {
-		batch.Queue(`INSERT INTO kv_buckets (name, seq) SELECT * FROM unnest($1::bytea[], $2::bigint[])`, w.created, w.createdSeqs)
+		add(`INSERT INTO kv_buckets (name, seq) SELECT * FROM unnest($1::bytea[], $2::bigint[])`, w.created, w.createdSeqs)
 	}
 	if len(w.seqNames) > 0 {
-		batch.Queue(`UPDATE kv_buckets b SET seq = u.seq FROM unnest($1::bytea[], $2::bigint[]) AS u(name, seq)
+		add(`UPDATE kv_buckets b SET seq = u.seq FROM unnest($1::bytea[], $2::bigint[]) AS u(name, seq)
 			WHERE b.name = u.name`, w.seqNames, w.seqs)
 	}
 	if len(w.goneB) > 0 {
-		batch.Queue(`DELETE FROM kv_pairs p USING unnest($1::bytea[], $2::bytea[]) AS d(bucket, key)
+		add(`DELETE FROM kv_pairs p USING unnest($1::bytea[], $2::bytea[]) AS d(bucket, key)
 			WHERE p.bucket = d.bucket AND p.key = d.key`, w.goneB, w.goneK)
 	}
 	if len(w.putB) > 0 {
-		batch.Queue(`INSERT INTO kv_pairs (bucket, key, value)
+		add(`INSERT INTO kv_pairs (bucket, key, value)
 			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
 			ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value`, w.putB, w.putK, w.putV)
 	}
+	return s
 }
 
-// commit sends the pending writes with, when anything was written, the generation's raise in the
-// same round trip, and commits; a failure lands in t.err. Once committed, the writes go into the
-// cache.
-func (t *tx) commit() {
-	wrote := len(t.w.buckets) > 0
-	var gen int64 = -1
-	tail := &pgx.Batch{}
-	if wrote {
-		tail.Queue(bumpGen).QueryRow(func(r pgx.Row) error { return r.Scan(&gen) })
+// pending takes every bucket's pending writes as statements.
+func (t *tx) pending() []statement {
+	if !t.dirty {
+		return nil
 	}
-	tail.Queue("COMMIT").Exec(t.pg.committedBy)
-	t.send(tail)
+	var w pendingWrites
+	for _, b := range t.buckets {
+		w.take(b)
+	}
+	t.dirty = false
+	return w.statements()
+}
+
+// commit sends the pending writes with, when anything was written, the generation's raise, and
+// commits, in one round trip (chain.go), which begins the next Update too when the caller said one
+// follows; a failure lands in t.err. Once committed, the writes go into the cache.
+func (t *tx) commit() {
+	if t.err != nil {
+		return
+	}
+	wrote := len(t.w.buckets) > 0
+	gen, err := t.db.commitChained(t.pg, t.pending(), wrote, t.follows)
+	t.fail(err)
 	if t.err == nil && wrote {
 		for name, x := range t.w.buckets {
 			if b := t.buckets[name]; b != nil {
@@ -288,6 +298,9 @@ func (t *tx) commit() {
 		t.db.c.committed(t.gen0, gen, &t.w)
 	}
 }
+
+// UpdateFollows is kv.Follows: the commit begins the next Update.
+func (t *tx) UpdateFollows() { t.follows = t.writable }
 
 // fresh says the database holds nothing of this bucket's current content: made in this tx, or
 // dropped and waiting for the flush that deletes its old pairs.
