@@ -2,14 +2,9 @@ package pgkv
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -39,24 +34,23 @@ type chained struct {
 	err      error
 }
 
-// commitChained sends writes, the generation's raise (bump) and COMMIT in one round trip, with the
-// next Update's begin after them when follows; it returns the raised generation (-1 without bump).
-// A failure rolls back whatever the connection holds, the chained begin included.
-func (d *DB) commitChained(x *connTx, writes []statement, bump, follows bool) (int64, error) {
-	ctx, cancel := d.ctx()
-	follows = follows && !d.closing.Load()
+// commitChained commits t in one round trip (pipe.go), with the next Update's begin after it when
+// t.follows; it returns the raised generation (-1 when nothing was written). A failure rolls back
+// whatever the connection holds, the chained begin included.
+func (d *DB) commitChained(t *tx, wrote bool) (int64, error) {
+	follows := t.follows && !d.closing.Load()
 	var check string
 	var hasCheck bool
 	if follows {
 		check, hasCheck = d.checkSQL()
 	}
-	gen, p, err := d.sendCommit(ctx, x, writes, bump, follows, check, hasCheck)
+	gen, err := t.sendCommit(wrote, follows, check, hasCheck)
 	if err != nil || !follows {
-		cancel()
 		return gen, err
 	}
-	ch := &chained{x: &connTx{c: x.c}, p: p, cancel: cancel, check: check, hasCheck: hasCheck}
-	x.kept = true // the connection goes on with the chained transaction
+	ch := &chained{x: &connTx{c: t.pg.c}, p: t.pipe.p, cancel: t.pipe.cancel, check: check, hasCheck: hasCheck}
+	t.pipe = nil
+	t.pg.kept = true // the connection goes on with the chained transaction
 	d.park(ch)
 	return gen, nil
 }
@@ -69,147 +63,6 @@ func (d *DB) checkSQL() (string, bool) {
 	}
 	sql, _ := (*c)()
 	return sql, true
-}
-
-// sendCommit sends the commit's pipeline and reads it up to its first sync point; the pipeline is
-// handed back open, its begin's answers unread, when follows.
-func (d *DB) sendCommit(ctx context.Context, x *connTx, writes []statement, bump, follows bool, check string, hasCheck bool) (gen int64, p *pgconn.Pipeline, err error) {
-	gen = -1
-	all := writes
-	if bump {
-		all = append(all, statement{sql: bumpGen})
-	}
-	all = append(all, statement{sql: "COMMIT"})
-	n := len(all)
-	if follows {
-		for _, s := range beginWriteStatements {
-			all = append(all, statement{sql: s})
-		}
-	}
-	sds, err := prepared(ctx, x, all)
-	if err != nil {
-		return gen, nil, d.abandon(x, err)
-	}
-	p = x.c.Conn().PgConn().StartPipeline(ctx)
-	var eqb pgx.ExtendedQueryBuilder
-	for i, s := range all {
-		if err := eqb.Build(x.c.Conn().TypeMap(), sds[i], s.args); err != nil {
-			_ = p.Close()
-			return gen, nil, d.abandon(x, fmt.Errorf("pgkv: encoding %q: %w", s.sql, err))
-		}
-		p.SendQueryStatement(sds[i], eqb.ParamValues, eqb.ParamFormats, nil) // answers as text
-		if i == n-1 {
-			p.SendPipelineSync() // the commit is answered before the begin waits for the lock
-		}
-	}
-	if follows {
-		if hasCheck {
-			p.SendQueryParams(check, nil, nil, nil, nil)
-		}
-		p.SendPipelineSync()
-	}
-	if err := p.Flush(); err != nil {
-		return gen, nil, d.abandon(x, err)
-	}
-	gen, err = readCommit(p, len(writes), bump)
-	x.done = err == nil
-	if err != nil || !follows {
-		err = errors.Join(err, p.Close())
-		if err != nil {
-			return gen, nil, d.abandon(x, err)
-		}
-	}
-	return gen, p, err
-}
-
-// readCommit reads the commit's answers up to its sync point: n writes, the raise when bump, COMMIT.
-func readCommit(p *pgconn.Pipeline, n int, bump bool) (int64, error) {
-	gen := int64(-1)
-	for range n {
-		if _, err := result(p); err != nil {
-			return gen, err
-		}
-	}
-	if bump {
-		r, err := result(p)
-		if err == nil {
-			gen, err = genOf(r)
-		}
-		if err != nil {
-			return gen, err
-		}
-	}
-	r, err := result(p)
-	if err != nil {
-		return gen, err
-	}
-	if r.CommandTag.String() != "COMMIT" {
-		return gen, fmt.Errorf("pgkv: the commit answered %s: %w", r.CommandTag, pgx.ErrTxCommitRollback)
-	}
-	return gen, synced(p)
-}
-
-// result reads the next statement's answer whole.
-func result(p *pgconn.Pipeline) (*pgconn.Result, error) {
-	res, err := p.GetResults()
-	if err != nil {
-		return nil, err
-	}
-	rr, ok := res.(*pgconn.ResultReader)
-	if !ok {
-		return nil, fmt.Errorf("pgkv: the pipeline answered %T, not a statement's result", res)
-	}
-	r := rr.Read()
-	return r, r.Err
-}
-
-func synced(p *pgconn.Pipeline) error {
-	res, err := p.GetResults()
-	if err == nil {
-		if _, ok := res.(*pgconn.PipelineSync); !ok {
-			err = fmt.Errorf("pgkv: the pipeline answered %T, not its sync point", res)
-		}
-	}
-	return err
-}
-
-// abandon ends whatever transaction the connection holds after a failed commit (the chained
-// begin's among them) and gives back err; a connection that cannot is closed.
-func (d *DB) abandon(x *connTx, err error) error {
-	x.done = true
-	ctx, cancel := d.ctx()
-	defer cancel()
-	if _, rerr := x.c.Exec(ctx, "ROLLBACK"); rerr != nil {
-		_ = x.c.Conn().Close(ctx)
-	}
-	return err
-}
-
-// prepared is each statement prepared on the connection, which keeps them (pgx's Prepare answers
-// from memory a statement it prepared before), named by their text.
-func prepared(ctx context.Context, x *connTx, stmts []statement) ([]*pgconn.StatementDescription, error) {
-	sds := make([]*pgconn.StatementDescription, len(stmts))
-	for i, s := range stmts {
-		sd, err := x.c.Conn().Prepare(ctx, statementName(s.sql), s.sql)
-		if err != nil {
-			return nil, err
-		}
-		sds[i] = sd
-	}
-	return sds, nil
-}
-
-// names caches statementName: the statements are a handful of constants.
-var names sync.Map // sql → name
-
-func statementName(sql string) string {
-	if n, ok := names.Load(sql); ok {
-		return n.(string)
-	}
-	h := sha256.Sum256([]byte(sql))
-	n := "pgkv_" + hex.EncodeToString(h[:8])
-	names.Store(sql, n)
-	return n
 }
 
 // park keeps ch for the next Update, reaping it after chainWait.

@@ -169,7 +169,9 @@ func (d *DB) run(writable bool, fn func(kv.Tx) error) error {
 	if err != nil {
 		return d.failed(err, writable)
 	}
+	t := &tx{db: d, pg: pg, writable: writable, buckets: map[string]*bucket{}, gen0: gen}
 	defer func() { // also when fn panics
+		t.dropPipe()
 		ctx, cancel := d.ctx()
 		pg.release(ctx)
 		cancel()
@@ -177,7 +179,6 @@ func (d *DB) run(writable bool, fn func(kv.Tx) error) error {
 	if writable {
 		d.c.at(gen)
 	}
-	t := &tx{db: d, pg: pg, writable: writable, buckets: map[string]*bucket{}, gen0: gen}
 	ferr := fn(t)
 	if ferr == nil && writable {
 		t.commit()

@@ -28,7 +28,8 @@ type tx struct {
 	flushed bool
 	gen0    int64
 	w       written
-	follows bool // UpdateFollows
+	follows bool  // UpdateFollows
+	pipe    *pipe // statements sent, their answers unread (pipe.go)
 }
 
 // bucket is a bucket's state in one tx; the handle kv.Tx hands out.
@@ -51,6 +52,7 @@ func (t *tx) fail(err error) {
 
 // query runs sql for its rows, each handed to scan; false when it failed (t.err set).
 func (t *tx) query(scan func(pgx.Rows) error, sql string, args ...any) bool {
+	t.settle()
 	if t.err != nil {
 		return false
 	}
@@ -184,22 +186,11 @@ func (t *tx) changed() {
 	t.gen++
 }
 
-// flush sends every pending write in one batch.
+// flush sends every pending write and waits for their answers (before a read the pending writes
+// may change, and before another package's statements), in one round trip.
 func (t *tx) flush() {
-	if t.err != nil {
-		return
-	}
-	batch := &pgx.Batch{}
-	for _, s := range t.pending() {
-		batch.Queue(s.sql, s.args...)
-	}
-	if batch.Len() == 0 {
-		return
-	}
-	t.flushed = true
-	ctx, cancel := t.db.ctx()
-	defer cancel()
-	t.fail(t.pg.SendBatch(ctx, batch).Close())
+	t.sendPending()
+	t.settle()
 }
 
 // pendingWrites is every bucket's pending writes gathered into a few statements, so a commit costs
@@ -238,30 +229,40 @@ type statement struct {
 	args []any
 }
 
+// The statements of the writes (pendingWrites.statements).
+const (
+	sqlDropPairs   = `DELETE FROM kv_pairs WHERE bucket = ANY($1)`
+	sqlDropBuckets = `DELETE FROM kv_buckets WHERE name = ANY($1)`
+	sqlNewBuckets  = `INSERT INTO kv_buckets (name, seq) SELECT * FROM unnest($1::bytea[], $2::bigint[])`
+	sqlSeqs        = `UPDATE kv_buckets b SET seq = u.seq FROM unnest($1::bytea[], $2::bigint[]) AS u(name, seq)
+			WHERE b.name = u.name`
+	sqlDeletes = `DELETE FROM kv_pairs p USING unnest($1::bytea[], $2::bytea[]) AS d(bucket, key)
+			WHERE p.bucket = d.bucket AND p.key = d.key`
+	sqlPuts = `INSERT INTO kv_pairs (bucket, key, value)
+			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
+			ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value`
+)
+
 // statements are the writes as statements: drops first (a bucket dropped and made again in one
 // transaction loses its old pairs before it gets new ones), then bucket rows, then pairs.
 func (w *pendingWrites) statements() []statement {
 	var s []statement
 	add := func(sql string, args ...any) { s = append(s, statement{sql, args}) }
 	if len(w.dropped) > 0 {
-		add(`DELETE FROM kv_pairs WHERE bucket = ANY($1)`, w.dropped)
-		add(`DELETE FROM kv_buckets WHERE name = ANY($1)`, w.dropped)
+		add(sqlDropPairs, w.dropped)
+		add(sqlDropBuckets, w.dropped)
 	}
 	if len(w.created) > 0 {
-		add(`INSERT INTO kv_buckets (name, seq) SELECT * FROM unnest($1::bytea[], $2::bigint[])`, w.created, w.createdSeqs)
+		add(sqlNewBuckets, w.created, w.createdSeqs)
 	}
 	if len(w.seqNames) > 0 {
-		add(`UPDATE kv_buckets b SET seq = u.seq FROM unnest($1::bytea[], $2::bigint[]) AS u(name, seq)
-			WHERE b.name = u.name`, w.seqNames, w.seqs)
+		add(sqlSeqs, w.seqNames, w.seqs)
 	}
 	if len(w.goneB) > 0 {
-		add(`DELETE FROM kv_pairs p USING unnest($1::bytea[], $2::bytea[]) AS d(bucket, key)
-			WHERE p.bucket = d.bucket AND p.key = d.key`, w.goneB, w.goneK)
+		add(sqlDeletes, w.goneB, w.goneK)
 	}
 	if len(w.putB) > 0 {
-		add(`INSERT INTO kv_pairs (bucket, key, value)
-			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
-			ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value`, w.putB, w.putK, w.putV)
+		add(sqlPuts, w.putB, w.putK, w.putV)
 	}
 	return s
 }
@@ -280,14 +281,14 @@ func (t *tx) pending() []statement {
 }
 
 // commit sends the pending writes with, when anything was written, the generation's raise, and
-// commits, in one round trip (chain.go), which begins the next Update too when the caller said one
-// follows; a failure lands in t.err. Once committed, the writes go into the cache.
+// commits, in one round trip (pipe.go), which begins the next Update too when the caller said one
+// follows (chain.go); a failure lands in t.err. Once committed, the writes go into the cache.
 func (t *tx) commit() {
 	if t.err != nil {
 		return
 	}
 	wrote := len(t.w.buckets) > 0
-	gen, err := t.db.commitChained(t.pg, t.pending(), wrote, t.follows)
+	gen, err := t.db.commitChained(t, wrote)
 	t.fail(err)
 	if t.err == nil && wrote {
 		for name, x := range t.w.buckets {
