@@ -756,12 +756,35 @@ func testViewRefusesWrites(t *testing.T, db kv.DB) {
 func testWritersSerialize(t *testing.T, db kv.DB) {
 	const writers, each = 8, 25
 	fill(t, db, "b")
+	together(t, db, writers, each, increment)
+	wantCounter(t, db, writers*each)
+}
+
+// testFollows: Updates saying another follows (kv.Follows, where the Tx is one), from several
+// goroutines at once, lose nothing and are seen by the next Update and by a View; the last one
+// said so and none followed, and the database still takes writes.
+func testFollows(t *testing.T, db kv.DB) {
+	const writers, each = 4, 10
+	fill(t, db, "b")
+	together(t, db, writers, each, func(tx kv.Tx) error {
+		if f, ok := tx.(kv.Follows); ok {
+			f.UpdateFollows()
+		}
+		return increment(tx)
+	})
+	update(t, db, increment)
+	wantCounter(t, db, writers*each+1)
+}
+
+// together runs each Updates of fn in each of writers goroutines at once.
+func together(t *testing.T, db kv.DB, writers, each int, fn func(kv.Tx) error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for range writers {
 		wg.Go(func() {
 			for range each {
-				if err := db.Update(increment); err != nil {
+				if err := db.Update(fn); err != nil {
 					errs <- err
 					return
 				}
@@ -773,52 +796,37 @@ func testWritersSerialize(t *testing.T, db kv.DB) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+func wantCounter(t *testing.T, db kv.DB, want int) {
+	t.Helper()
 	view(t, db, func(tx kv.Tx) error {
-		if v := tx.Bucket([]byte("b")).Get([]byte("n")); Counter(v) != writers*each {
-			t.Errorf("counter = %d, want %d", Counter(v), writers*each)
+		if v := tx.Bucket([]byte("b")).Get([]byte("n")); Counter(v) != want {
+			t.Errorf("counter = %d, want %d", Counter(v), want)
 		}
 		return nil
 	})
 }
 
-// testFollows: Updates saying another follows (kv.Follows, where the Tx is one), one after another
-// and from several goroutines at once, lose nothing and are seen by the next Update and by a View;
-// the last one said so and none followed, and the database still takes writes.
-func testFollows(t *testing.T, db kv.DB) {
-	const writers, each = 4, 10
-	fill(t, db, "b")
-	follow := func(tx kv.Tx) error {
-		if f, ok := tx.(kv.Follows); ok {
-			f.UpdateFollows()
-		}
-		return increment(tx)
+// Counter reads the counter increment writes (absent is 0).
+func Counter(v []byte) int {
+	n := 0
+	fmt.Sscan(string(v), &n)
+	return n
+}
+
+func increment(tx kv.Tx) error {
+	b := tx.Bucket([]byte("b"))
+	return b.Put([]byte("n"), fmt.Append(nil, Counter(b.Get([]byte("n")))+1))
+}
+
+// Increment is one read-increment-write of counter "n" in bucket "b" (made if missing), for an
+// implementation's own tests of writers on several handles.
+func Increment(tx kv.Tx) error {
+	if _, err := tx.CreateBucketIfNotExists([]byte("b")); err != nil {
+		return err
 	}
-	var wg sync.WaitGroup
-	errs := make(chan error, writers+1)
-	for range writers {
-		wg.Go(func() {
-			for range each {
-				if err := db.Update(follow); err != nil {
-					errs <- err
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	errs <- db.Update(increment)
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	view(t, db, func(tx kv.Tx) error {
-		if v := tx.Bucket([]byte("b")).Get([]byte("n")); Counter(v) != writers*each+1 {
-			t.Errorf("counter = %d, want %d", Counter(v), writers*each+1)
-		}
-		return nil
-	})
+	return increment(tx)
 }
 
 // testManyWrites: an Update of more writes than a driver may hold before sending them, among reads
@@ -892,27 +900,6 @@ func testManyWrites(t *testing.T, db kv.DB) {
 	check("after the rolled-back Update", [][]byte{[]byte("old")}, "x")
 	update(t, db, write)
 	check("after the committed Update", want, "y")
-}
-
-// Counter reads the counter increment writes (absent is 0).
-func Counter(v []byte) int {
-	n := 0
-	fmt.Sscan(string(v), &n)
-	return n
-}
-
-func increment(tx kv.Tx) error {
-	b := tx.Bucket([]byte("b"))
-	return b.Put([]byte("n"), fmt.Append(nil, Counter(b.Get([]byte("n")))+1))
-}
-
-// Increment is one read-increment-write of counter "n" in bucket "b" (made if missing), for an
-// implementation's own tests of writers on several handles.
-func Increment(tx kv.Tx) error {
-	if _, err := tx.CreateBucketIfNotExists([]byte("b")); err != nil {
-		return err
-	}
-	return increment(tx)
 }
 
 func testLargeValue(t *testing.T, db kv.DB) {
