@@ -46,19 +46,20 @@ func (t *tx) open() bool {
 	return true
 }
 
-// send queues stmts (prepared: pipelined) in the pipeline, their answers as text.
+// send queues stmts (prepared: pipelined) in the pipeline, their arguments encoded here (arrays.go),
+// their answers as text.
 func (t *tx) send(stmts []statement) error {
-	var eqb pgx.ExtendedQueryBuilder
 	c := t.pg.c.Conn()
 	for _, s := range stmts {
 		sd, err := c.Prepare(context.Background(), s.sql, s.sql) // from memory: open prepared it
+		var values [][]byte
 		if err == nil {
-			err = eqb.Build(c.TypeMap(), sd, s.args)
+			values, err = encodeArgs(s.args)
 		}
 		if err != nil {
 			return fmt.Errorf("pgkv: sending %q: %w", s.sql, err)
 		}
-		t.pipe.p.SendQueryStatement(sd, eqb.ParamValues, eqb.ParamFormats, nil)
+		t.pipe.p.SendQueryStatement(sd, values, binaryFormats[:len(values)], nil)
 		t.pipe.unread++
 	}
 	return nil
