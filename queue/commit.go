@@ -270,8 +270,18 @@ func (c *committer) tx(batch []*change) error {
 				return &changeError{err}
 			}
 		}
+		if c.more() { // the next transaction comes at once: PostgreSQL begins it with this commit
+			tx.UpdateFollows()
+		}
 		return nil
 	})
+}
+
+// more says changes are pending beside the ones being written.
+func (c *committer) more() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending) > 0
 }
 
 // write commits a batch in one transaction.

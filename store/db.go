@@ -353,6 +353,13 @@ func (tx *Tx) within(bucket []byte, fn func() error) error {
 // KV is the key/value transaction, for buckets owned by other packages.
 func (tx *Tx) KV() kv.Tx { return tx.tx.Tx }
 
+// UpdateFollows says another Update follows this one at once (kv.Follows); nothing on bbolt.
+func (tx *Tx) UpdateFollows() {
+	if f, ok := tx.tx.Tx.(kv.Follows); ok {
+		f.UpdateFollows()
+	}
+}
+
 // MustBucket is a bucket that is always there (a record kind's: Open checks), so a missing one is
 // damage, which the transaction reports as such (kv.Tx.Bucket would give nil).
 func (tx *Tx) MustBucket(name []byte) kv.Bucket { return tx.bucket(name) }

@@ -33,6 +33,13 @@ type Tx interface {
 	Writable() bool
 }
 
+// Follows is what a write Tx may also be: told that its caller runs another Update as soon as this
+// one commits, an implementation whose transactions cost round trips (pgkv) begins that one in the
+// round trip that commits this one. A hint only: neither transaction sees or writes anything else.
+type Follows interface {
+	UpdateFollows()
+}
+
 // Bucket is an ordered collection of key/value pairs. Buckets do not nest.
 type Bucket interface {
 	// Get is the value at key, or nil.

@@ -49,6 +49,8 @@ var cases = []struct {
 	{"ViewSnapshot", testViewSnapshot},
 	{"ViewRefusesWrites", testViewRefusesWrites},
 	{"WritersSerialize", testWritersSerialize},
+	{"UpdatesThatFollow", testFollows},
+	{"ManyWritesAmidReads", testManyWrites},
 	{"LargeValue", testLargeValue},
 	{"TenThousandKeys", testManyKeys},
 	{"RowsRewrittenAcrossUpdates", testRewrites},
@@ -754,12 +756,35 @@ func testViewRefusesWrites(t *testing.T, db kv.DB) {
 func testWritersSerialize(t *testing.T, db kv.DB) {
 	const writers, each = 8, 25
 	fill(t, db, "b")
+	together(t, db, writers, each, increment)
+	wantCounter(t, db, writers*each)
+}
+
+// testFollows: Updates saying another follows (kv.Follows, where the Tx is one), from several
+// goroutines at once, lose nothing and are seen by the next Update and by a View; the last one
+// said so and none followed, and the database still takes writes.
+func testFollows(t *testing.T, db kv.DB) {
+	const writers, each = 4, 10
+	fill(t, db, "b")
+	together(t, db, writers, each, func(tx kv.Tx) error {
+		if f, ok := tx.(kv.Follows); ok {
+			f.UpdateFollows()
+		}
+		return increment(tx)
+	})
+	update(t, db, increment)
+	wantCounter(t, db, writers*each+1)
+}
+
+// together runs each Updates of fn in each of writers goroutines at once.
+func together(t *testing.T, db kv.DB, writers, each int, fn func(kv.Tx) error) {
+	t.Helper()
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for range writers {
 		wg.Go(func() {
 			for range each {
-				if err := db.Update(increment); err != nil {
+				if err := db.Update(fn); err != nil {
 					errs <- err
 					return
 				}
@@ -771,9 +796,13 @@ func testWritersSerialize(t *testing.T, db kv.DB) {
 	for err := range errs {
 		t.Fatal(err)
 	}
+}
+
+func wantCounter(t *testing.T, db kv.DB, want int) {
+	t.Helper()
 	view(t, db, func(tx kv.Tx) error {
-		if v := tx.Bucket([]byte("b")).Get([]byte("n")); Counter(v) != writers*each {
-			t.Errorf("counter = %d, want %d", Counter(v), writers*each)
+		if v := tx.Bucket([]byte("b")).Get([]byte("n")); Counter(v) != want {
+			t.Errorf("counter = %d, want %d", Counter(v), want)
 		}
 		return nil
 	})
@@ -798,6 +827,79 @@ func Increment(tx kv.Tx) error {
 		return err
 	}
 	return increment(tx)
+}
+
+// testManyWrites: an Update of more writes than a driver may hold before sending them, among reads
+// of keys it wrote, deleted and never wrote, a bucket dropped and made again, and a walk, reads
+// back its own writes; rolled back it leaves nothing, committed everything.
+func testManyWrites(t *testing.T, db kv.DB) {
+	fill(t, db, "b", []byte("old"))
+	fill(t, db, "gone", []byte("x"))
+	keys := numbered(300)
+	write := func(tx kv.Tx) error {
+		b := tx.Bucket([]byte("b"))
+		for i, k := range keys {
+			if err := b.Put(k, k); err != nil {
+				return err
+			}
+			if i%3 == 0 && i > 0 {
+				if err := b.Delete(keys[i-1]); err != nil {
+					return err
+				}
+			}
+			if i == 100 {
+				if err := tx.DeleteBucket([]byte("gone")); err != nil {
+					return err
+				}
+				if _, err := tx.CreateBucket([]byte("gone")); err != nil {
+					return err
+				}
+			}
+			if i%50 == 49 {
+				if v := b.Get([]byte("old")); string(v) != "vold" {
+					t.Errorf("after %d puts, a key written before reads %q, want vold", i+1, v)
+				}
+				if v := b.Get([]byte("never")); v != nil {
+					t.Errorf("after %d puts, a key never written reads %q", i+1, v)
+				}
+				if v := b.Get(keys[i]); !bytes.Equal(v, keys[i]) {
+					t.Errorf("after %d puts, the last one reads %q", i+1, v)
+				}
+			}
+		}
+		if v := tx.Bucket([]byte("gone")).Get([]byte("x")); v != nil {
+			t.Errorf("a bucket dropped and made again holds x = %q", v)
+		}
+		return tx.Bucket([]byte("gone")).Put([]byte("y"), []byte("v"))
+	}
+	var want [][]byte
+	for i, k := range keys {
+		if i%3 != 2 || i == len(keys)-1 {
+			want = append(want, k)
+		}
+	}
+	want = sorted(append(want, []byte("old")))
+	check := func(what string, wantB [][]byte, wantGone string) {
+		view(t, db, func(tx kv.Tx) error {
+			sameKeys(t, what, walk(tx.Bucket([]byte("b")).Cursor(), true), wantB)
+			sameKeys(t, what+", bucket made again", walk(tx.Bucket([]byte("gone")).Cursor(), true), [][]byte{[]byte(wantGone)})
+			return nil
+		})
+	}
+	err := db.Update(func(tx kv.Tx) error {
+		if err := write(tx); err != nil {
+			return err
+		}
+		update := walk(tx.Bucket([]byte("b")).Cursor(), true)
+		sameKeys(t, "walked in the Update", update, want)
+		return errBoom
+	})
+	if !errors.Is(err, errBoom) {
+		t.Fatalf("Update whose fn fails returned %v, want its error", err)
+	}
+	check("after the rolled-back Update", [][]byte{[]byte("old")}, "x")
+	update(t, db, write)
+	check("after the committed Update", want, "y")
 }
 
 func testLargeValue(t *testing.T, db kv.DB) {

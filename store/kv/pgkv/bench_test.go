@@ -28,11 +28,18 @@ func benchDB(b *testing.B, keys int) kv.DB {
 	return db
 }
 
-func runUpdate(b *testing.B, db kv.DB, fn func(bk kv.Bucket, i int) error) {
+// runUpdate runs Updates of fn one after another, each saying another follows (kv.Follows) when
+// follows.
+func runUpdate(b *testing.B, db kv.DB, follows bool, fn func(bk kv.Bucket, i int) error) {
 	b.Helper()
 	i := 0
 	for b.Loop() {
-		err := db.Update(func(tx kv.Tx) error { return fn(tx.Bucket([]byte("b")), i) })
+		err := db.Update(func(tx kv.Tx) error {
+			if follows {
+				tx.(kv.Follows).UpdateFollows()
+			}
+			return fn(tx.Bucket([]byte("b")), i)
+		})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -40,11 +47,29 @@ func runUpdate(b *testing.B, db kv.DB, fn func(bk kv.Bucket, i int) error) {
 	}
 }
 
+// BenchmarkUpdateFollows: Updates of 10 puts one after another, each saying another follows
+// (kv.Follows) as the engine's committer does while changes keep coming, or not.
+func BenchmarkUpdateFollows(b *testing.B) {
+	value := make([]byte, 200)
+	for _, follows := range []bool{false, true} {
+		b.Run(fmt.Sprintf("follows=%v", follows), func(b *testing.B) {
+			runUpdate(b, benchDB(b, 1000), follows, func(bk kv.Bucket, i int) error {
+				for j := range 10 {
+					if err := bk.Put(fmt.Appendf(nil, "k%05d", (i*10+j)%1000), value); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
+}
+
 // BenchmarkUpdate: a typical engine transaction (10 gets, 10 puts) and a bulk one (500 puts).
 func BenchmarkUpdate(b *testing.B) {
 	value := make([]byte, 200)
 	b.Run("10puts10gets", func(b *testing.B) {
-		runUpdate(b, benchDB(b, 1000), func(bk kv.Bucket, i int) error {
+		runUpdate(b, benchDB(b, 1000), false, func(bk kv.Bucket, i int) error {
 			for j := range 10 {
 				k := fmt.Appendf(nil, "k%05d", (i*10+j)%1000)
 				if bk.Get(k) == nil {
@@ -58,7 +83,7 @@ func BenchmarkUpdate(b *testing.B) {
 		})
 	})
 	b.Run("500puts", func(b *testing.B) {
-		runUpdate(b, benchDB(b, 0), func(bk kv.Bucket, i int) error {
+		runUpdate(b, benchDB(b, 0), false, func(bk kv.Bucket, i int) error {
 			for j := range 500 {
 				if err := bk.Put(fmt.Appendf(nil, "p%08d", i*500+j), value); err != nil {
 					return err

@@ -3,8 +3,8 @@ package pgkv
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -19,19 +19,25 @@ import (
 // was granted (the generation's read among them); a REPEATABLE READ snapshot would be taken before
 // the wait and miss them. A reader's generation read takes its snapshot, so a View sees the
 // database as of its start.
-const (
-	beginWrite = `BEGIN ISOLATION LEVEL READ COMMITTED;
-SELECT pg_advisory_xact_lock(hashtextextended('vmmpm.kv.writer.' || current_schema(), 0));
-SELECT gen FROM kv_meta WHERE id = 1`
-	beginRead = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
-SELECT gen FROM kv_meta WHERE id = 1`
+// The writer's begin is also sent statement by statement, after a commit that chains (chain.go).
+var (
+	beginWriteStatements = []string{
+		"BEGIN ISOLATION LEVEL READ COMMITTED",
+		"SELECT pg_advisory_xact_lock(hashtextextended('vmmpm.kv.writer.' || current_schema(), 0))",
+		"SELECT gen FROM kv_meta WHERE id = 1",
+	}
+	beginWrite = strings.Join(beginWriteStatements, ";\n")
 )
+
+const beginRead = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+SELECT gen FROM kv_meta WHERE id = 1`
 
 // connTx is a transaction on a pool connection, begun by beginWrite or beginRead: pgx's own Tx
 // drops what its begin statement answers, which would cost a round trip more per transaction.
 type connTx struct {
 	c    *pgxpool.Conn
 	done bool // committed or rolled back
+	kept bool // the connection went on to a chained transaction (chain.go): not released
 }
 
 var _ pgx.Tx = (*connTx)(nil)
@@ -57,6 +63,11 @@ func (c *checkFailed) Error() string { return c.err.Error() }
 
 // begin acquires a connection and begins a transaction on it, returning the generation it sees.
 func (d *DB) begin(ctx context.Context, writable bool) (*connTx, int64, error) {
+	if writable {
+		if x, gen, ok, err := d.takeChained(); ok || err != nil {
+			return x, gen, err
+		}
+	}
 	c, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, 0, err
@@ -64,7 +75,7 @@ func (d *DB) begin(ctx context.Context, writable bool) (*connTx, int64, error) {
 	sql, genAt := beginRead, 1
 	var verdict func([][][]byte) error
 	if writable {
-		sql, genAt = beginWrite, 2
+		sql, genAt = beginWrite, len(beginWriteStatements)-1
 		if check := d.check.Load(); check != nil {
 			var more string
 			more, verdict = (*check)()
@@ -103,6 +114,9 @@ func genOf(r *pgconn.Result) (int64, error) {
 // release ends the transaction if still open and gives the connection back (the pool destroys one
 // left inside a transaction or closed).
 func (x *connTx) release(ctx context.Context) {
+	if x.kept {
+		return
+	}
 	if !x.done {
 		_ = x.Rollback(ctx)
 	}
@@ -133,15 +147,6 @@ func (x *connTx) Rollback(ctx context.Context) error {
 	x.done = true
 	_, err := x.c.Exec(ctx, "ROLLBACK")
 	return err
-}
-
-// committedBy marks the transaction committed by a COMMIT sent in a batch (tag: its answer).
-func (x *connTx) committedBy(tag pgconn.CommandTag) error {
-	x.done = true
-	if tag.String() != "COMMIT" {
-		return fmt.Errorf("pgkv: the commit answered %s: %w", tag, pgx.ErrTxCommitRollback)
-	}
-	return nil
 }
 
 func (x *connTx) CopyFrom(ctx context.Context, t pgx.Identifier, cols []string, src pgx.CopyFromSource) (int64, error) {

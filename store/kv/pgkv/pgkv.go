@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,10 @@ type DB struct {
 	password string                     // redacted from every sentence
 	c        cache                      // the writer's (cache.go)
 	check    atomic.Pointer[WriteCheck] // SetWriteCheck
+
+	chainMu sync.Mutex
+	next    *chained    // the transaction the last commit began (chain.go), nil none
+	closing atomic.Bool // Close began: no commit chains
 }
 
 var _ kv.DB = (*DB)(nil)
@@ -142,6 +147,7 @@ func (d *DB) Pool() *pgxpool.Pool { return d.pool }
 
 // Close closes the pool.
 func (d *DB) Close() error {
+	d.dropChained()
 	d.pool.Close()
 	return nil
 }
@@ -163,7 +169,9 @@ func (d *DB) run(writable bool, fn func(kv.Tx) error) error {
 	if err != nil {
 		return d.failed(err, writable)
 	}
+	t := &tx{db: d, pg: pg, writable: writable, buckets: map[string]*bucket{}, gen0: gen}
 	defer func() { // also when fn panics
+		t.dropPipe()
 		ctx, cancel := d.ctx()
 		pg.release(ctx)
 		cancel()
@@ -171,7 +179,6 @@ func (d *DB) run(writable bool, fn func(kv.Tx) error) error {
 	if writable {
 		d.c.at(gen)
 	}
-	t := &tx{db: d, pg: pg, writable: writable, buckets: map[string]*bucket{}, gen0: gen}
 	ferr := fn(t)
 	if ferr == nil && writable {
 		t.commit()

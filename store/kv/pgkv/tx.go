@@ -28,6 +28,8 @@ type tx struct {
 	flushed bool
 	gen0    int64
 	w       written
+	follows bool  // UpdateFollows
+	pipe    *pipe // statements sent, their answers unread (pipe.go)
 }
 
 // bucket is a bucket's state in one tx; the handle kv.Tx hands out.
@@ -50,6 +52,7 @@ func (t *tx) fail(err error) {
 
 // query runs sql for its rows, each handed to scan; false when it failed (t.err set).
 func (t *tx) query(scan func(pgx.Rows) error, sql string, args ...any) bool {
+	t.settle()
 	if t.err != nil {
 		return false
 	}
@@ -183,33 +186,11 @@ func (t *tx) changed() {
 	t.gen++
 }
 
-// flush sends every pending write in one batch (pendingWrites).
-func (t *tx) flush() { t.send(nil) }
-
-// send sends the pending writes followed by the statements of tail (nil: none), in one batch.
-func (t *tx) send(tail *pgx.Batch) {
-	if t.err != nil {
-		return
-	}
-	batch := &pgx.Batch{}
-	if t.dirty {
-		var w pendingWrites
-		for _, b := range t.buckets {
-			w.take(b)
-		}
-		w.queue(batch)
-		t.dirty = false
-	}
-	if tail != nil {
-		batch.QueuedQueries = append(batch.QueuedQueries, tail.QueuedQueries...)
-	}
-	if batch.Len() == 0 {
-		return
-	}
-	t.flushed = true
-	ctx, cancel := t.db.ctx()
-	defer cancel()
-	t.fail(t.pg.SendBatch(ctx, batch).Close())
+// flush sends every pending write and waits for their answers (before a read the pending writes
+// may change, and before another package's statements), in one round trip.
+func (t *tx) flush() {
+	t.sendPending()
+	t.settle()
 }
 
 // pendingWrites is every bucket's pending writes gathered into a few statements, so a commit costs
@@ -242,43 +223,73 @@ func (w *pendingWrites) take(b *bucket) {
 	b.dropped, b.created, b.seqDirty, b.pending = false, false, false, nil
 }
 
-// queue adds the statements to batch: drops first (a bucket dropped and made again in one
-// transaction loses its old pairs before it gets new ones), then bucket rows, then pairs.
-func (w *pendingWrites) queue(batch *pgx.Batch) {
-	if len(w.dropped) > 0 {
-		batch.Queue(`DELETE FROM kv_pairs WHERE bucket = ANY($1)`, w.dropped)
-		batch.Queue(`DELETE FROM kv_buckets WHERE name = ANY($1)`, w.dropped)
-	}
-	if len(w.created) > 0 {
-		batch.Queue(`INSERT INTO kv_buckets (name, seq) SELECT * FROM unnest($1::bytea[], $2::bigint[])`, w.created, w.createdSeqs)
-	}
-	if len(w.seqNames) > 0 {
-		batch.Queue(`UPDATE kv_buckets b SET seq = u.seq FROM unnest($1::bytea[], $2::bigint[]) AS u(name, seq)
-			WHERE b.name = u.name`, w.seqNames, w.seqs)
-	}
-	if len(w.goneB) > 0 {
-		batch.Queue(`DELETE FROM kv_pairs p USING unnest($1::bytea[], $2::bytea[]) AS d(bucket, key)
-			WHERE p.bucket = d.bucket AND p.key = d.key`, w.goneB, w.goneK)
-	}
-	if len(w.putB) > 0 {
-		batch.Queue(`INSERT INTO kv_pairs (bucket, key, value)
-			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
-			ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value`, w.putB, w.putK, w.putV)
-	}
+// statement is one SQL statement with its arguments.
+type statement struct {
+	sql  string
+	args []any
 }
 
-// commit sends the pending writes with, when anything was written, the generation's raise in the
-// same round trip, and commits; a failure lands in t.err. Once committed, the writes go into the
-// cache.
-func (t *tx) commit() {
-	wrote := len(t.w.buckets) > 0
-	var gen int64 = -1
-	tail := &pgx.Batch{}
-	if wrote {
-		tail.Queue(bumpGen).QueryRow(func(r pgx.Row) error { return r.Scan(&gen) })
+// The statements of the writes (pendingWrites.statements).
+const (
+	sqlDropPairs   = `DELETE FROM kv_pairs WHERE bucket = ANY($1)`
+	sqlDropBuckets = `DELETE FROM kv_buckets WHERE name = ANY($1)`
+	sqlNewBuckets  = `INSERT INTO kv_buckets (name, seq) SELECT * FROM unnest($1::bytea[], $2::bigint[])`
+	sqlSeqs        = `UPDATE kv_buckets b SET seq = u.seq FROM unnest($1::bytea[], $2::bigint[]) AS u(name, seq)
+			WHERE b.name = u.name`
+	sqlDeletes = `DELETE FROM kv_pairs p USING unnest($1::bytea[], $2::bytea[]) AS d(bucket, key)
+			WHERE p.bucket = d.bucket AND p.key = d.key`
+	sqlPuts = `INSERT INTO kv_pairs (bucket, key, value)
+			SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])
+			ON CONFLICT (bucket, key) DO UPDATE SET value = EXCLUDED.value`
+)
+
+// statements are the writes as statements: drops first (a bucket dropped and made again in one
+// transaction loses its old pairs before it gets new ones), then bucket rows, then pairs.
+func (w *pendingWrites) statements() []statement {
+	var s []statement
+	add := func(sql string, args ...any) { s = append(s, statement{sql, args}) }
+	if len(w.dropped) > 0 {
+		add(sqlDropPairs, w.dropped)
+		add(sqlDropBuckets, w.dropped)
 	}
-	tail.Queue("COMMIT").Exec(t.pg.committedBy)
-	t.send(tail)
+	if len(w.created) > 0 {
+		add(sqlNewBuckets, w.created, w.createdSeqs)
+	}
+	if len(w.seqNames) > 0 {
+		add(sqlSeqs, w.seqNames, w.seqs)
+	}
+	if len(w.goneB) > 0 {
+		add(sqlDeletes, w.goneB, w.goneK)
+	}
+	if len(w.putB) > 0 {
+		add(sqlPuts, w.putB, w.putK, w.putV)
+	}
+	return s
+}
+
+// pending takes every bucket's pending writes as statements.
+func (t *tx) pending() []statement {
+	if !t.dirty {
+		return nil
+	}
+	var w pendingWrites
+	for _, b := range t.buckets {
+		w.take(b)
+	}
+	t.dirty = false
+	return w.statements()
+}
+
+// commit sends the pending writes with, when anything was written, the generation's raise, and
+// commits, in one round trip (pipe.go), which begins the next Update too when the caller said one
+// follows (chain.go); a failure lands in t.err. Once committed, the writes go into the cache.
+func (t *tx) commit() {
+	if t.err != nil {
+		return
+	}
+	wrote := len(t.w.buckets) > 0
+	gen, err := t.db.commitChained(t, wrote)
+	t.fail(err)
 	if t.err == nil && wrote {
 		for name, x := range t.w.buckets {
 			if b := t.buckets[name]; b != nil {
@@ -288,6 +299,9 @@ func (t *tx) commit() {
 		t.db.c.committed(t.gen0, gen, &t.w)
 	}
 }
+
+// UpdateFollows is kv.Follows: the commit begins the next Update.
+func (t *tx) UpdateFollows() { t.follows = t.writable }
 
 // fresh says the database holds nothing of this bucket's current content: made in this tx, or
 // dropped and waiting for the flush that deletes its old pairs.
