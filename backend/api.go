@@ -660,6 +660,18 @@ func (l *Local) SetWebhookSecret(ctx context.Context, id uint64, secret string) 
 	return nil
 }
 
+// webhooksLacking are the webhooks whose secret this keyring does not hold (one keyring read each).
+func (l *Local) webhooksLacking() ([]uint64, error) {
+	ws, err := l.Webhooks(context.Background())
+	var out []uint64
+	for _, w := range ws {
+		if _, err := l.Secrets.Get(store.WebhookSecretID(w.ID)); errors.Is(err, store.ErrSecretNotFound) {
+			out = append(out, w.ID)
+		}
+	}
+	return out, err
+}
+
 func (l *Local) TestWebhook(ctx context.Context, id uint64) (d *store.Delivery, err error) {
 	defer func() { l.audit(ctx, "webhook.test", fmt.Sprintf("webhook %d", id), err) }()
 	err = l.DB.Update(func(tx *store.Tx) error {

@@ -203,6 +203,9 @@ type Status struct {
 	Backups *BackupStatus `json:"backups,omitempty"`
 	// Keyring is why passwords cannot be read or kept now (a locked keyring, no Secret Service), or "".
 	Keyring string `json:"keyring,omitempty"`
+	// WebhooksLacking are the webhooks whose signing secret this side's keyring does not give (a
+	// second host of a shared database not given it yet): their deliveries wait here.
+	WebhooksLacking []uint64 `json:"webhooks_lacking_secret,omitempty"`
 	// Quarantined is how many unreadable records were put in quarantine (vmmpm check lists them).
 	Quarantined int `json:"quarantined,omitempty"`
 	// ReconcileLooks is how many services are flagged for a reconcile look (queue.Looks).

@@ -140,6 +140,8 @@ func (l *Local) Status(ctx context.Context) (*Status, error) {
 	}
 	if err := store.CheckSecrets(l.Secrets); err != nil {
 		st.Keyring = err.Error()
+	} else if st.WebhooksLacking, err = l.webhooksLacking(); err != nil {
+		return nil, err
 	}
 	st.Engines = sharedEngines(l.DB)
 	err := l.DB.View(func(tx *store.Tx) error {

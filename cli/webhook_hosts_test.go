@@ -48,6 +48,9 @@ func TestWebhookSecretOnSecondHost(t *testing.T) {
 		t.Fatalf("host B, lacking the secret, sent something or does not say why it waits:\n%s", deliveries)
 	}
 
+	if status := mustCLI(t, "--db", env.db, "--socket", sockB, "status"); !strings.Contains(status, "this host's keyring lacks webhook 1's secret") {
+		t.Errorf("status on host B does not say it lacks webhook 1's secret:\n%s", status)
+	}
 	out := mustCLI(t, "--db", env.db, "--socket", sockB, "webhook", "secret", "1", "--secret-file", secretFile)
 	if !strings.Contains(out, "webhook 1: its secret is in this host's keyring") {
 		t.Errorf("webhook secret said %q", out)
@@ -66,4 +69,7 @@ func TestWebhookSecretOnSecondHost(t *testing.T) {
 		}
 		return active == 2
 	})
+	if status := mustCLI(t, "--db", env.db, "--socket", sockB, "status"); strings.Contains(status, "lacks webhook") {
+		t.Errorf("status still says host B lacks a webhook's secret once given:\n%s", status)
+	}
 }
