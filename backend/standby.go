@@ -77,10 +77,23 @@ func (s *Standby) refresh() error {
 }
 
 // generation is kv_meta's generation (store/kv/pgkv): raised by every committed write of any host.
-func (s *Standby) generation(ctx context.Context) (uint64, error) {
+func (s *Standby) generation(ctx context.Context) (uint64, error) { return pgGeneration(ctx, s.pg) }
+
+func pgGeneration(ctx context.Context, pg *pgkv.DB) (uint64, error) {
 	var gen int64
-	err := s.pg.Pool().QueryRow(ctx, `SELECT gen FROM kv_meta WHERE id = 1`).Scan(&gen)
+	err := pg.Pool().QueryRow(ctx, `SELECT gen FROM kv_meta WHERE id = 1`).Scan(&gen)
 	return uint64(gen), err
+}
+
+// Generation is a shared database's write generation, raised by every committed write of any host:
+// a reader re-reads only when it moved. ok is false on a bbolt file, or when it cannot be read.
+func Generation(ctx context.Context, db *store.DB) (gen uint64, ok bool) {
+	pg, shared := db.KV().(*pgkv.DB)
+	if !shared {
+		return 0, false
+	}
+	gen, err := pgGeneration(ctx, pg)
+	return gen, err == nil
 }
 
 // holder is the live engine holding the engine lane (ok false when none does now).

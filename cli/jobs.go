@@ -101,7 +101,7 @@ func (a *app) jobs(ctx context.Context, f jobsFlags) error {
 
 // sharedReader is this process reading a shared database itself, which keeps no engine out, or nil
 // for a file (or when the database does not open: the follower then only waits for a server).
-func (a *app) sharedReader() backend.Backend {
+func (a *app) sharedReader() *sharedFeed {
 	if !store.IsServer(a.dbPath) {
 		return nil
 	}
@@ -111,8 +111,28 @@ func (a *app) sharedReader() backend.Backend {
 	}
 	l := backend.NewLocal(db, store.NewKeyring(), nil, version)
 	l.OwnsDB = true
-	return l
+	return &sharedFeed{b: l, db: db}
 }
+
+// sharedFeed is a follower's catch-ups on a shared database, made only when the database's write
+// generation moved since the last good one: a quiet database costs one small query a poll.
+type sharedFeed struct {
+	b    backend.Backend // reads db
+	db   *store.DB
+	gen  uint64
+	seen bool // gen is what the last good catch-up read after
+}
+
+func (s *sharedFeed) catchUp(ctx context.Context, fw *follower) {
+	gen, ok := backend.Generation(ctx, s.db)
+	if ok && s.seen && gen == s.gen {
+		return
+	}
+	fw.catchUp(ctx, s.b)
+	s.gen, s.seen = gen, ok && !fw.missed
+}
+
+func (s *sharedFeed) Close() error { return s.b.Close() }
 
 var jobColumns = []string{"ID", "SERVICE", "TYPE", "MODULE", "QUEUE KEY", "STATE", "ATTEMPT", "ENQUEUED", "LAST"}
 
@@ -160,7 +180,7 @@ func (a *app) followJobs(ctx context.Context, c *server.Client, f jobsFlags, nam
 		fmt.Fprintln(a.stdout, followRow(append([]string{"TIME"}, jobColumns...)...))
 	}
 	var since uint64
-	var shared backend.Backend
+	var shared *sharedFeed
 	for ctx.Err() == nil {
 		if c == nil {
 			var first uint64
@@ -309,7 +329,7 @@ var FollowPoll = time.Second
 // waitForServer returns a client of the server holding the database once one answers, with the
 // number of its first event, or nil when ctx ends first. It never opens the database, so it cannot
 // keep a starting server out; on a shared database it shows meanwhile what shared reads there.
-func (a *app) waitForServer(ctx context.Context, shared backend.Backend, fw *follower) (c *server.Client, firstEvent uint64) {
+func (a *app) waitForServer(ctx context.Context, shared *sharedFeed, fw *follower) (c *server.Client, firstEvent uint64) {
 	said := false
 	for {
 		if c, info, err := a.attach(ctx); err == nil && c != nil {
@@ -328,7 +348,7 @@ func (a *app) waitForServer(ctx context.Context, shared backend.Backend, fw *fol
 		}
 		said = true
 		if shared != nil {
-			fw.catchUp(ctx, shared)
+			shared.catchUp(ctx, fw)
 		}
 		select {
 		case <-ctx.Done():
