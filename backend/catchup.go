@@ -51,12 +51,8 @@ func (l *engineLease) catchUp(secrets store.Secrets, states map[int64]lease.Pass
 // loginWith logs in to module id's VMmanager with the password this keyring holds and, accepted,
 // records that this host holds version current.
 func (l *engineLease) loginWith(secrets store.Secrets, id uint64, current int64) bool {
-	held, err := heldVersion(secrets, id)
-	if err != nil {
-		return false
-	}
-	password, err := secrets.Get(id)
-	if err != nil {
+	password, held, err := heldPassword(secrets, id)
+	if err != nil || password == "" {
 		return false // none here: only vmmpm module password gives it
 	}
 	m, err := store.Load[store.Module](l.db, id)

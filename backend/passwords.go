@@ -106,19 +106,26 @@ func (h *hostSecrets) Delete(id uint64) error {
 // heldVersion is the version of module id's password this keyring holds: 0 when it holds no
 // password, or one from before versions were kept; an error when the keyring cannot say.
 func heldVersion(secrets store.Secrets, id uint64) (int64, error) {
-	if _, err := secrets.Get(id); errors.Is(err, store.ErrSecretNotFound) {
-		return 0, nil
+	_, v, err := heldPassword(secrets, id)
+	return v, err
+}
+
+// heldPassword is module id's password in this keyring ("" when none) and its version (heldVersion).
+func heldPassword(secrets store.Secrets, id uint64) (string, int64, error) {
+	password, err := secrets.Get(id)
+	if errors.Is(err, store.ErrSecretNotFound) {
+		return "", 0, nil
 	} else if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	s, err := secrets.Get(store.PasswordVersionID(id))
 	if errors.Is(err, store.ErrSecretNotFound) {
-		return 0, nil
+		return password, 0, nil
 	} else if err != nil {
-		return 0, err
+		return "", 0, err
 	}
 	v, _ := strconv.ParseInt(s, 10, 64)
-	return v, nil
+	return password, v, nil
 }
 
 // passwordHolds is, for the modules whose password versions the database keeps, the version this

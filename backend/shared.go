@@ -251,10 +251,7 @@ func (l *engineLease) epoch() int64 { return l.heldLane().Epoch }
 // mayCreate is checked right before a VM is created: the database cannot fence a call to VMmanager,
 // so an engine past its lease by its own clock stops (and creates nothing) before it makes one.
 func (l *engineLease) mayCreate() error {
-	l.mu.Lock()
-	h := l.held
-	l.mu.Unlock()
-	if l.le.Holds(h) {
+	if l.le.Holds(l.heldLane()) {
 		return nil
 	}
 	l.lose()

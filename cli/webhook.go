@@ -86,20 +86,8 @@ func readSecretFile(path string) (string, error) {
 // with its own keyring, so a host that takes over the engine needs the secret webhook add made.
 func webhookSecretCmd(a *app) *cobra.Command {
 	var secretFile string
-	c := &cobra.Command{
-		Use:   "secret ID --secret-file F",
-		Short: "Keep webhook ID's secret in this host's keyring (a second host of a shared database)",
-		Long: "Keeps the signing secret of webhook ID in this host's OS keyring. On a database shared by several\n" +
-			"hosts each signs deliveries with the secret in its own keyring: give every host the secret that\n" +
-			"webhook add was given (--secret-file) or printed. A host lacking it sends nothing for that webhook;\n" +
-			"its deliveries wait, counting no attempt, and webhook deliveries says so. It works on a standby,\n" +
-			"beside another host's engine: only this host's keyring changes.",
-		Args: exactArgs(1, "the webhook's id (vmmpm webhook list)"),
-		RunE: func(c *cobra.Command, args []string) error {
-			id, err := parseID(kindWebhook, args[0])
-			if err != nil {
-				return err
-			}
+	c := idCmd(kindWebhook, "secret ID --secret-file F", "Keep webhook ID's secret in this host's keyring (a second host of a shared database)",
+		func(c *cobra.Command, id uint64) error {
 			if secretFile == "" {
 				return usagef("--secret-file is required: the file holding the secret webhook add was given or printed")
 			}
@@ -114,8 +102,12 @@ func webhookSecretCmd(a *app) *cobra.Command {
 				fmt.Fprintf(a.stdout, "webhook %d: its secret is in this host's keyring; deliveries from here are signed with it\n", id)
 				return nil
 			})
-		},
-	}
+		})
+	c.Long = "Keeps the signing secret of webhook ID in this host's OS keyring. On a database shared by several\n" +
+		"hosts each signs deliveries with the secret in its own keyring: give every host the secret that\n" +
+		"webhook add was given (--secret-file) or printed. A host lacking it sends nothing for that webhook;\n" +
+		"its deliveries wait, counting no attempt, and webhook deliveries says so. It works on a standby,\n" +
+		"beside another host's engine: only this host's keyring changes."
 	c.Flags().StringVar(&secretFile, "secret-file", "", "file holding the webhook's signing secret")
 	return c
 }

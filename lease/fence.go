@@ -54,8 +54,7 @@ func (e *Engine) Guard(ctx context.Context, tx pgx.Tx, h Held) error {
 	var holder *int64
 	var epoch int64
 	var valid bool
-	err := tx.QueryRow(ctx, `SELECT holder, epoch, lease_until > clock_timestamp() FROM lanes
-		WHERE module_id = $1 AND queue_key = $2 FOR SHARE`, h.Module, h.Key).Scan(&holder, &epoch, &valid)
+	err := tx.QueryRow(ctx, e.GuardSQL(h)).Scan(&holder, &epoch, &valid)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return unknownLane(h)
 	}

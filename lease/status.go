@@ -40,7 +40,8 @@ func Engines(ctx context.Context, db DB) ([]EngineInfo, error) {
 
 // Outranked finds, among es, the live engine other than self that holds the most current module
 // passwords, when it holds more than self does: the engine a host lacking passwords hands the
-// AllModules lane to (the engine of a shared database).
+// AllModules lane to (the engine of a shared database). A live engine's Lacks are the modules
+// world.score does not count, so this agrees with the rule a claim applies (world.best).
 func Outranked(es []EngineInfo, self int64) (EngineInfo, bool) {
 	mine := -1
 	for _, e := range es {

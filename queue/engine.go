@@ -785,7 +785,7 @@ func (e *Engine) activate() {
 	all := e.sortedJobs()
 	for _, js := range all {
 		switch {
-		case js.job.State == store.JobRunning && !js.worker && !e.heldFor(js):
+		case e.interrupted(js):
 			e.resume(js)
 		case js.job.State == store.JobRetrying:
 			e.armRetry(js)
@@ -794,6 +794,11 @@ func (e *Engine) activate() {
 	for _, js := range all {
 		e.kick(js)
 	}
+}
+
+// interrupted: js was found running with no worker, and nothing holds it here (e.mu held).
+func (e *Engine) interrupted(js *jobState) bool {
+	return js.job.State == store.JobRunning && !js.worker && !e.heldFor(js)
 }
 
 // resume restarts a job found running with no worker (interrupted, or held by a keyring wait).

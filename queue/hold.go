@@ -63,7 +63,7 @@ func (e *Engine) SetHolds(holds map[uint64]string) {
 	}
 	if len(released) > 0 && e.active {
 		for _, js := range e.sortedJobs() {
-			if js.job.State == store.JobRunning && !js.worker && !e.heldFor(js) {
+			if e.interrupted(js) {
 				e.resume(js)
 			}
 		}
