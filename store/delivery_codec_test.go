@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -68,5 +69,66 @@ func TestFrozenDeliveryCodec(t *testing.T) {
 	v[len(v)-1] = 'X'
 	if got.Frozen[len(got.Frozen)-1] != '"' {
 		t.Fatal("the decoded frozen event shares the value's memory")
+	}
+}
+
+// TestBinaryDeliveryHead: every field of the head comes back from the binary form (times with their
+// zone offset), values of the JSON-head formats an older vmmpm wrote still read, and a value cut
+// short anywhere is an error naming the delivery, never a half-read delivery taken as whole.
+func TestBinaryDeliveryHead(t *testing.T) {
+	zone := time.FixedZone("", 3*3600)
+	d := Delivery{ID: 1 << 40, Webhook: 7, Event: "job.failed", Service: 300, Body: json.RawMessage(`{"a":1}`),
+		State: DeliveryDelivered, CreatedAt: time.Date(2026, 12, 7, 1, 2, 3, 4, zone), Attempts: 12,
+		NextAt: time.Date(2026, 12, 8, 0, 0, 0, 0, time.UTC), LastStatus: 503, LastError: "the receiver answered 503 ü",
+		DeliveredAt: time.Date(2026, 12, 9, 5, 6, 7, 8, zone)}
+	v, err := encodeDelivery(&d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v[0] != deliveryBinary {
+		t.Fatalf("format %d, want the binary head", v[0])
+	}
+	var got Delivery
+	if err := decodeDelivery(v, &got); err != nil {
+		t.Fatal(err)
+	}
+	same := func(a, b Delivery) bool {
+		return a.ID == b.ID && a.Webhook == b.Webhook && a.Event == b.Event && a.Service == b.Service &&
+			string(a.Body) == string(b.Body) && a.State == b.State && a.Attempts == b.Attempts &&
+			a.LastStatus == b.LastStatus && a.LastError == b.LastError && a.CreatedAt.Equal(b.CreatedAt) &&
+			a.NextAt.Equal(b.NextAt) && a.DeliveredAt.Equal(b.DeliveredAt)
+	}
+	if !same(got, d) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, d)
+	}
+	if _, off := got.CreatedAt.Zone(); off != 3*3600 {
+		t.Fatalf("created_at's offset %d, want +3h (its JSON shows it)", off)
+	}
+
+	for _, frozen := range []bool{false, true} { // the JSON-head formats
+		old := d
+		format, body := byte(deliveryFormat), []byte(old.Body)
+		if frozen {
+			old.Body, old.Frozen = nil, []byte{1, 2, 3}
+			format, body = deliveryFrozen, old.Frozen
+		}
+		head, _ := json.Marshal(deliveryHead{Delivery: &old})
+		legacy := append(binary.AppendUvarint([]byte{format}, uint64(len(head))), head...)
+		legacy = append(legacy, body...)
+		var back Delivery
+		if err := decodeDelivery(legacy, &back); err != nil || !same(back, old) || string(back.Frozen) != string(old.Frozen) {
+			t.Fatalf("a JSON-head value (frozen %v): %v\n got %+v\nwant %+v", frozen, err, back, old)
+		}
+	}
+
+	kept := d
+	kept.Body = nil
+	v, _ = encodeDelivery(&kept)
+	for n := 1; n < len(v); n++ {
+		var cut Delivery
+		err := decodeDelivery(v[:n], &cut)
+		if err == nil || !strings.Contains(err.Error(), "the delivery is cut short") {
+			t.Fatalf("a value cut to %d of %d bytes: %v", n, len(v), err)
+		}
 	}
 }

@@ -1,12 +1,12 @@
 package webhook
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
 
 	"vmmpm/store"
+	"vmmpm/store/bin"
 )
 
 // A frozen event is what the outbox hook keeps of an event inside the engine's commit: the service's
@@ -34,16 +34,16 @@ func freeze(svc []byte, j *store.Job) []byte {
 	}
 	out = append(out, frozenVersion, flags)
 	if svc != nil {
-		out = appendBytes(out, svc)
+		out = bin.AppendBytes(out, svc)
 	}
 	if j == nil {
 		return out
 	}
 	for _, n := range []uint64{j.ID, j.ServiceID, j.ModuleID, uint64(j.Attempt), uint64(j.MaxAttempts)} {
-		out = binary.AppendUvarint(out, n)
+		out = bin.AppendUint(out, n)
 	}
 	for _, s := range []string{j.Type, j.State, j.Error, j.By} {
-		out = appendBytes(out, []byte(s))
+		out = bin.AppendString(out, s)
 	}
 	args := 0
 	for k := range j.Args {
@@ -51,92 +51,16 @@ func freeze(svc []byte, j *store.Job) []byte {
 			args++
 		}
 	}
-	out = binary.AppendUvarint(out, uint64(args))
+	out = bin.AppendUint(out, uint64(args))
 	for k, v := range j.Args {
 		if k != "password" {
-			out = appendBytes(appendBytes(out, []byte(k)), []byte(v))
+			out = bin.AppendString(bin.AppendString(out, k), v)
 		}
 	}
 	for _, t := range []time.Time{j.EnqueuedAt, j.StartedAt, j.FinishedAt} {
-		out = appendTime(out, t)
+		out = bin.AppendTime(out, t)
 	}
 	return out
-}
-
-func appendBytes(out, b []byte) []byte {
-	return append(binary.AppendUvarint(out, uint64(len(b))), b...)
-}
-
-// appendTime keeps t's instant and zone offset (what its JSON shows), after a length byte; a zero time
-// is that byte alone.
-func appendTime(out []byte, t time.Time) []byte {
-	if t.IsZero() {
-		return append(out, 0)
-	}
-	at := len(out)
-	out = append(out, 0)
-	b, err := t.AppendBinary(out)
-	if err != nil { // an offset the binary form cannot hold: the same instant in UTC
-		b, _ = t.UTC().AppendBinary(out)
-	}
-	b[at] = byte(len(b) - at - 1)
-	return b
-}
-
-// thawed reads a frozen event back.
-type thawed struct {
-	b   []byte
-	err error
-}
-
-func (r *thawed) fail(what string) {
-	if r.err == nil {
-		r.err = fmt.Errorf("the frozen event is cut short in its %s", what)
-	}
-	r.b = nil
-}
-
-func (r *thawed) uint(what string) uint64 {
-	n, w := binary.Uvarint(r.b)
-	if w <= 0 {
-		r.fail(what)
-		return 0
-	}
-	r.b = r.b[w:]
-	return n
-}
-
-func (r *thawed) bytes(what string) []byte {
-	n := r.uint(what)
-	if n > uint64(len(r.b)) {
-		r.fail(what)
-		return nil
-	}
-	v := r.b[:n]
-	r.b = r.b[n:]
-	return v
-}
-
-func (r *thawed) time(what string) time.Time {
-	if len(r.b) == 0 {
-		r.fail(what)
-		return time.Time{}
-	}
-	n := int(r.b[0])
-	if n == 0 {
-		r.b = r.b[1:]
-		return time.Time{}
-	}
-	if n >= len(r.b) {
-		r.fail(what)
-		return time.Time{}
-	}
-	var t time.Time
-	if err := t.UnmarshalBinary(r.b[1 : 1+n]); err != nil {
-		r.fail(what)
-	}
-	r.b = r.b[1+n:]
-	return t
 }
 
 // thaw is the service and job a frozen event holds (each nil when it has none).
@@ -145,12 +69,12 @@ func thaw(b []byte) (*store.Service, *store.Job, error) {
 		return nil, nil, errors.New("the frozen event is of an unknown form")
 	}
 	flags := b[1]
-	r := &thawed{b: b[2:]}
+	r := &bin.Reader{B: b[2:], Of: "the frozen event"}
 	var s *store.Service
 	if flags&frozenService != 0 {
-		raw := r.bytes("service")
-		if r.err != nil {
-			return nil, nil, r.err
+		raw := r.Bytes("service")
+		if r.Err != nil {
+			return nil, nil, r.Err
 		}
 		var err error
 		if s, err = decodeService(raw); err != nil {
@@ -160,20 +84,20 @@ func thaw(b []byte) (*store.Service, *store.Job, error) {
 	if flags&frozenJob == 0 {
 		return s, nil, nil
 	}
-	j := &store.Job{ID: r.uint("job id"), ServiceID: r.uint("service id"), ModuleID: r.uint("module id"),
-		Attempt: int(r.uint("attempt")), MaxAttempts: int(r.uint("attempts")),
-		Type: string(r.bytes("type")), State: string(r.bytes("state")), Error: string(r.bytes("error")), By: string(r.bytes("by"))}
-	if n := r.uint("arguments"); n > 0 && n <= uint64(len(r.b)) {
+	j := &store.Job{ID: r.Uint("job id"), ServiceID: r.Uint("service id"), ModuleID: r.Uint("module id"),
+		Attempt: int(r.Uint("attempt")), MaxAttempts: int(r.Uint("attempts")),
+		Type: r.String("type"), State: r.String("state"), Error: r.String("error"), By: r.String("by")}
+	if n := r.Uint("arguments"); n > 0 && n <= uint64(len(r.B)) {
 		j.Args = make(map[string]string, n)
 		for range n {
-			k := string(r.bytes("argument"))
-			j.Args[k] = string(r.bytes("argument"))
+			k := r.String("argument")
+			j.Args[k] = r.String("argument")
 		}
 	} else if n > 0 {
-		r.fail("arguments")
+		r.Fail("arguments")
 	}
-	j.EnqueuedAt, j.StartedAt, j.FinishedAt = r.time("enqueued"), r.time("started"), r.time("finished")
-	return s, j, r.err
+	j.EnqueuedAt, j.StartedAt, j.FinishedAt = r.Time("enqueued"), r.Time("started"), r.Time("finished")
+	return s, j, r.Err
 }
 
 // Body is the payload delivery dl carries: the body it was written with, or the event built from what
