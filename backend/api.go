@@ -584,7 +584,13 @@ func (l *Local) AddWebhook(ctx context.Context, r WebhookRequest) (added *Webhoo
 		return nil, err
 	}
 	w = store.Webhook{URL: r.URL, Events: r.Events, CreatedAt: time.Now(), CreatedBy: CallerOf(ctx).String()}
-	if err := l.DB.Update(func(tx *store.Tx) error { return store.AddWebhook(tx, &w) }); err != nil {
+	err = l.DB.Update(func(tx *store.Tx) error {
+		if err := store.AddWebhook(tx, &w); err != nil {
+			return err
+		}
+		return store.SetWebhookSecretCheck(tx, w.ID, store.SecretCheck(secret))
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := l.Secrets.Set(store.WebhookSecretID(w.ID), secret); err != nil { // both or neither
@@ -647,7 +653,16 @@ func (l *Local) SetWebhookSecret(ctx context.Context, id uint64, secret string) 
 	if err := checkSecret(secret); err != nil {
 		return err
 	}
-	if err := l.DB.View(func(tx *store.Tx) error { _, err := store.GetWebhook(tx, id); return err }); err != nil {
+	err = l.DB.View(func(tx *store.Tx) error {
+		if _, err := store.GetWebhook(tx, id); err != nil {
+			return err
+		}
+		if !store.SecretMatches(tx, id, secret) {
+			return &store.ValidationError{Field: "secret", Rule: fmt.Sprintf("is not webhook %d's: billing checks signatures with the secret given when the webhook was added (webhook add printed it, or read it from --secret-file); give that one", id)}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	if err := l.Secrets.Set(store.WebhookSecretID(id), secret); err != nil {
@@ -660,16 +675,24 @@ func (l *Local) SetWebhookSecret(ctx context.Context, id uint64, secret string) 
 	return nil
 }
 
-// webhooksLacking are the webhooks whose secret this keyring does not hold (one keyring read each).
+// webhooksLacking are the webhooks whose secret this keyring does not hold, or holds another one than
+// the webhook was added with (one keyring read each).
 func (l *Local) webhooksLacking() ([]uint64, error) {
 	ws, err := l.Webhooks(context.Background())
 	var out []uint64
 	for _, w := range ws {
-		if _, err := l.Secrets.Get(store.WebhookSecretID(w.ID)); errors.Is(err, store.ErrSecretNotFound) {
+		secret, err := l.Secrets.Get(store.WebhookSecretID(w.ID))
+		if errors.Is(err, store.ErrSecretNotFound) || err == nil && !l.secretMatches(w.ID, secret) {
 			out = append(out, w.ID)
 		}
 	}
 	return out, err
+}
+
+func (l *Local) secretMatches(id uint64, secret string) bool {
+	ok := true
+	_ = l.DB.View(func(tx *store.Tx) error { ok = store.SecretMatches(tx, id, secret); return nil })
+	return ok
 }
 
 func (l *Local) TestWebhook(ctx context.Context, id uint64) (d *store.Delivery, err error) {

@@ -204,7 +204,8 @@ type Status struct {
 	// Keyring is why passwords cannot be read or kept now (a locked keyring, no Secret Service), or "".
 	Keyring string `json:"keyring,omitempty"`
 	// WebhooksLacking are the webhooks whose signing secret this side's keyring does not give (a
-	// second host of a shared database not given it yet): their deliveries wait here.
+	// second host of a shared database not given it yet), or gives another one than the webhook was
+	// added with: their deliveries wait here.
 	WebhooksLacking []uint64 `json:"webhooks_lacking_secret,omitempty"`
 	// Quarantined is how many unreadable records were put in quarantine (vmmpm check lists them).
 	Quarantined int `json:"quarantined,omitempty"`

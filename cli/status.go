@@ -66,7 +66,7 @@ func printStatus(w io.Writer, st *backend.Status, socket string) {
 		fmt.Fprintf(w, "           UNAVAILABLE: %s; until then no new password or module can be saved, and the engine goes on only with the logins it holds (jobs that need a password wait)\n", st.Keyring)
 	}
 	for _, id := range st.WebhooksLacking {
-		fmt.Fprintf(w, "webhooks:  this host's keyring lacks webhook %d's secret, so its deliveries wait here: vmmpm webhook secret %d --secret-file FILE (the secret webhook add was given or printed)\n", id, id)
+		fmt.Fprintf(w, "webhooks:  this host's keyring lacks webhook %d's secret (or holds another one), so its deliveries wait here: vmmpm webhook secret %d --secret-file FILE (the secret webhook add was given or printed)\n", id, id)
 	}
 	if st.Quarantined > 0 {
 		fmt.Fprintf(w, "damage:    %d unreadable record(s) put in quarantine; vmmpm check lists them and the services that need vmmpm reconcile\n", st.Quarantined)

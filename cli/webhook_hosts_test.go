@@ -11,7 +11,8 @@ import (
 // TestWebhookSecretOnSecondHost: a webhook added on host A signs with the secret in A's keyring. Host B
 // takes the engine over (A stopped) and lacks that secret: it sends nothing, its deliveries wait with
 // no attempt counted, and webhook deliveries says what to run. Given the secret with webhook secret,
-// B delivers every event, each verifying with the secret webhook add was given.
+// B delivers every event, each verifying with the secret webhook add was given; a mistyped secret is
+// refused before it reaches the keyring.
 func TestWebhookSecretOnSecondHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two serve processes on PostgreSQL")
@@ -50,6 +51,14 @@ func TestWebhookSecretOnSecondHost(t *testing.T) {
 
 	if status := mustCLI(t, "--db", env.db, "--socket", sockB, "status"); !strings.Contains(status, "this host's keyring lacks webhook 1's secret") {
 		t.Errorf("status on host B does not say it lacks webhook 1's secret:\n%s", status)
+	}
+	wrongFile := filepath.Join(t.TempDir(), "wrong")
+	if err := os.WriteFile(wrongFile, []byte("a-mistyped-secret-000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, stderr, code := runCLI(t, "", "--db", env.db, "--socket", sockB, "webhook", "secret", "1", "--secret-file", wrongFile)
+	if code == 0 || !strings.Contains(stderr, "is not webhook 1's: billing checks signatures with the secret given when the webhook was added") {
+		t.Fatalf("a mistyped secret was not refused (exit %d): %s", code, stderr)
 	}
 	out := mustCLI(t, "--db", env.db, "--socket", sockB, "webhook", "secret", "1", "--secret-file", secretFile)
 	if !strings.Contains(out, "webhook 1: its secret is in this host's keyring") {

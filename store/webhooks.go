@@ -167,6 +167,9 @@ func RemoveWebhook(tx *Tx, id uint64) (*Webhook, error) {
 	if err := tx.tx.Bucket(bucketWebhooks).Delete(Key(id)); err != nil {
 		return nil, err
 	}
+	if err := deleteSecretCheck(tx, id); err != nil {
+		return nil, err
+	}
 	ob := tx.tx.Bucket(bucketOutbox)
 	if ob == nil {
 		return w, nil

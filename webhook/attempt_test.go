@@ -170,6 +170,9 @@ func TestMissingSecretWaitsUncounted(t *testing.T) {
 		if err = store.AddWebhook(tx, w); err == nil {
 			_, err = webhook.AddTest(tx, w, time.Now())
 		}
+		if err == nil {
+			err = store.SetWebhookSecretCheck(tx, w.ID, store.SecretCheck("given-later-secret"))
+		}
 		return err
 	})
 	if err != nil {
@@ -195,6 +198,16 @@ func TestMissingSecretWaitsUncounted(t *testing.T) {
 	if dl := only(); dl.State != store.DeliveryPending || dl.Attempts != 0 || wr.count() != 0 ||
 		!strings.Contains(dl.LastError, "vmmpm webhook secret 1 --secret-file") {
 		t.Fatalf("without the secret: %+v, %d requests; want pending, no attempt, nothing sent, the command named", dl, wr.count())
+	}
+	// Another secret than the one it was added with would sign what billing refuses: it waits too.
+	if err := secrets.Set(store.WebhookSecretID(w.ID), "a-mistyped-secret-000"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "the delivery to say the secret is another", func() bool {
+		return strings.Contains(only().LastError, "holds another secret for webhook 1 than the one it was added with")
+	})
+	if dl := only(); dl.State != store.DeliveryPending || dl.Attempts != 0 || wr.count() != 0 {
+		t.Fatalf("with another secret: %+v, %d requests; want pending, no attempt, nothing sent", dl, wr.count())
 	}
 	if err := secrets.Set(store.WebhookSecretID(w.ID), "given-later-secret"); err != nil {
 		t.Fatal(err)

@@ -534,6 +534,9 @@ func (d *Deliverer) target(w store.Webhook) (*target, error) {
 	}
 	u.Host = strings.TrimSuffix(u.Host, ":") // as http.NewRequest has it: an empty port is none
 	secret, err := d.secrets.Get(store.WebhookSecretID(w.ID))
+	if err == nil && !d.matches(w.ID, secret) {
+		err = errWrongSecret
+	}
 	if err != nil {
 		lacks := secretError(w.ID, err)
 		d.mu.Lock()
@@ -549,6 +552,17 @@ func (d *Deliverer) target(w store.Webhook) (*target, error) {
 	return t, nil
 }
 
+// matches says whether secret is the one webhook id was added with (as the database's check of it
+// records): a host given another one would sign every delivery so that billing refuses it.
+func (d *Deliverer) matches(id uint64, secret string) bool {
+	ok := true
+	_ = d.db.View(func(tx *store.Tx) error { ok = store.SecretMatches(tx, id, secret); return nil })
+	return ok
+}
+
+// errWrongSecret: this host's keyring holds a secret for the webhook other than the one it was added with.
+var errWrongSecret = errors.New("another secret than the webhook's")
+
 // errNoSecret marks a delivery this host cannot sign: its keyring does not give the webhook's secret
 // (another host of a shared database made the webhook, or the keyring is locked).
 var errNoSecret = errors.New("no webhook secret in this host's keyring")
@@ -561,8 +575,11 @@ func (e *noSecret) Is(target error) bool { return target == errNoSecret }
 
 func secretError(id uint64, err error) error {
 	why := fmt.Sprintf("cannot give webhook %d's secret (%v)", id, err)
-	if errors.Is(err, store.ErrSecretNotFound) {
+	switch {
+	case errors.Is(err, store.ErrSecretNotFound):
 		why = fmt.Sprintf("lacks webhook %d's secret", id)
+	case errors.Is(err, errWrongSecret):
+		why = fmt.Sprintf("holds another secret for webhook %d than the one it was added with, which billing checks signatures with", id)
 	}
 	return &noSecret{fmt.Sprintf("this host's keyring %s, so nothing was sent; give it here with vmmpm webhook secret %d --secret-file FILE (the secret given to, or printed by, webhook add)", why, id)}
 }

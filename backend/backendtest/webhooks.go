@@ -1,6 +1,7 @@
 package backendtest
 
 import (
+	"strconv"
 	"testing"
 
 	"vmmpm/backend"
@@ -8,7 +9,8 @@ import (
 )
 
 // testSetWebhookSecret: a webhook's secret given on another host is kept in this side's keyring, and
-// never in the database; a short one, or one for a webhook that does not exist, is refused.
+// never in the database; a short one, another one than the webhook was added with, or one for a
+// webhook that does not exist, is refused.
 func testSetWebhookSecret(t *testing.T, env *Env) {
 	b := env.Backend()
 	added, err := b.AddWebhook(ctx(t), backend.WebhookRequest{URL: "http://127.0.0.1:9/hook", Events: []string{"*"},
@@ -18,6 +20,8 @@ func testSetWebhookSecret(t *testing.T, env *Env) {
 	must(t, env.Secrets.Delete(store.WebhookSecretID(id))) // as on a host that did not add it
 	wantRule(t, "a short secret", b.SetWebhookSecret(ctx(t), id, "short"), "secret", "at least")
 	wantRule(t, "webhook 99's secret", b.SetWebhookSecret(ctx(t), 99, "the-first-hosts-secret"), store.FieldRecord, "there is no webhook 99")
+	wantRule(t, "another secret than the webhook's", b.SetWebhookSecret(ctx(t), id, "a-mistyped-secret-000"), "secret",
+		"is not webhook "+strconv.FormatUint(id, 10)+"'s: billing checks signatures with the secret given when the webhook was added")
 	if _, err := env.Secrets.Get(store.WebhookSecretID(id)); err == nil {
 		t.Fatal("a refused secret was kept")
 	}
