@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"vmmpm/lease"
@@ -39,7 +40,8 @@ type Standby struct {
 	pg *pgkv.DB
 	// exec outlives the engines made at each change, so VMmanager's free counts are read once per
 	// queue.CapacityEvery, not at every refresh.
-	exec queue.Executor
+	exec       queue.Executor
+	refreshing sync.Mutex
 }
 
 var _ Backend = (*Standby)(nil)
@@ -60,9 +62,22 @@ func NewStandby(db *store.DB, secrets store.Secrets, version string) (*Standby, 
 	return s, nil
 }
 
-// refresh swaps in a stopped engine read afresh from the database.
+// refresh swaps in a stopped engine read afresh from the database: the first one whole, each later
+// one by Follow, which reads only what changed (the finished history is not read again). Streams
+// refresh one at a time, as Follow's engines share their lists.
 func (s *Standby) refresh() error {
-	e, err := queue.New(s.l.DB, s.l.Secrets, queue.Options{Executor: s.exec})
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
+	s.l.mu.Lock()
+	cur := s.l.engine
+	s.l.mu.Unlock()
+	var e *queue.Engine
+	var err error
+	if cur == nil {
+		e, err = queue.New(s.l.DB, s.l.Secrets, queue.Options{Executor: s.exec})
+	} else {
+		e, err = cur.Follow()
+	}
 	if err != nil {
 		return err
 	}

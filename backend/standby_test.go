@@ -284,5 +284,8 @@ func standbyOverHistory(b *testing.B, n int) *Standby {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = s.Close() })
+	if err := s.refresh(); err != nil { // waits for the lists NewStandby loads behind its return
+		b.Fatal(err)
+	}
 	return s
 }
