@@ -34,7 +34,8 @@ func BesideEngine(who, db string) error {
 // database: it reads that database as Local does with no engine, and refuses every change with
 // BesideEngine. It hears no engine events, so Events polls kv_meta's generation, which every
 // committed write raises; the stopped engine whose lists the jobs pane and the Lanes screen read is
-// made again at each change (its lists do not follow another process's writes).
+// made again at each change (its lists do not follow another process's writes), by queue's Follow,
+// which reads what changed rather than the history.
 type Standby struct {
 	l  *Local
 	pg *pgkv.DB
