@@ -135,3 +135,57 @@ func TestFollowSeesWhatTheEngineCommitted(t *testing.T) {
 	runIdle(t, e, time.Minute)
 	sameView(t, "a retried job done between two looks", settled(t, e), fl.follow())
 }
+
+// BenchmarkFollow: Follow beside a history of finished jobs, with nothing changed, and with what the
+// engine does between two looks once it keeps KeepFinished (a job finished, the oldest pruned): the
+// cost must not grow with the history.
+func BenchmarkFollow(b *testing.B) {
+	for _, n := range []int{1000, 100_000} {
+		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
+			db := indexDB(b)
+			done := func() *store.Job {
+				return &store.Job{State: store.JobDone, ModuleID: 1, ServiceID: 1, Type: store.OpReboot, EnqueuedAt: time.Unix(1, 0)}
+			}
+			jobs := make([]*store.Job, n)
+			for i := range jobs {
+				jobs[i] = done()
+			}
+			writeJobs(b, db, jobs)
+			v, err := New(db, store.NewMemorySecrets(), Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			fl := &follower{t: b, v: v}
+			b.Cleanup(func() { _ = fl.v.Close() })
+			fl.follow() // waits for the lists New loads behind its return
+			b.Run("unchanged", func(b *testing.B) {
+				for b.Loop() {
+					fl.follow()
+				}
+			})
+			oldest := uint64(1)
+			b.Run("one-finished-one-pruned", func(b *testing.B) {
+				var follows time.Duration // ns/op counts the write too: follow-ns/op is Follow's alone
+				for b.Loop() {
+					err := db.Update(func(tx *store.Tx) error {
+						if _, _, _, ok := deleteFinishedJob(tx, oldest); !ok {
+							return fmt.Errorf("job %d was not there to prune", oldest)
+						}
+						return putJob(tx, done())
+					})
+					if err != nil {
+						b.Fatal(err)
+					}
+					oldest++
+					start := time.Now()
+					fl.follow()
+					follows += time.Since(start)
+				}
+				b.ReportMetric(float64(follows.Nanoseconds())/float64(b.N), "follow-ns/op")
+				if _, total, _ := fl.v.Page(store.JobDone, 0, 1); total != n {
+					b.Fatalf("the follower lists %d done jobs, want %d", total, n)
+				}
+			})
+		})
+	}
+}

@@ -326,9 +326,14 @@ func (l *idList) has(id uint64) bool {
 	return ok
 }
 
-// drop removes ids (ascending) in one pass from the first of them.
+// drop removes ids (ascending) in one pass from the first of them; the oldest ones (what pruning
+// takes) by slicing them off, which copies nothing.
 func (l *idList) drop(ids []uint64) {
 	if len(ids) == 0 {
+		return
+	}
+	if len(ids) <= len(l.ids) && slices.Equal(l.ids[:len(ids)], ids) {
+		l.ids = l.ids[len(ids):]
 		return
 	}
 	i, _ := slices.BinarySearch(l.ids, ids[0])
