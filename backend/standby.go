@@ -64,9 +64,16 @@ func NewStandby(db *store.DB, secrets store.Secrets, version string) (*Standby, 
 }
 
 // refresh swaps in a stopped engine read afresh from the database: the first one whole, each later
-// one by Follow, which reads only what changed (the finished history is not read again). Streams
-// refresh one at a time, as Follow's engines share their lists.
-func (s *Standby) refresh() error {
+// one by Follow, which reads only what changed (the finished history is not read again).
+func (s *Standby) refresh() error { return s.swap(false) }
+
+// reread is refresh reading everything again: after the generation went back (a restored database)
+// the ids the lists hold may name other jobs.
+func (s *Standby) reread() error { return s.swap(true) }
+
+// swap makes the engine anew, whole or by Follow. Streams swap one at a time, as Follow's engines
+// share their lists.
+func (s *Standby) swap(whole bool) error {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
 	s.l.mu.Lock()
@@ -74,7 +81,7 @@ func (s *Standby) refresh() error {
 	s.l.mu.Unlock()
 	var e *queue.Engine
 	var err error
-	if cur == nil {
+	if cur == nil || whole {
 		e, err = queue.New(s.l.DB, s.l.Secrets, queue.Options{Executor: s.exec})
 	} else {
 		e, err = cur.Follow()
@@ -153,7 +160,11 @@ func (s *Standby) Events(ctx context.Context, since uint64, light bool) (<-chan 
 		defer tick.Stop()
 		for {
 			if gen != last {
-				if s.refresh() != nil {
+				swap := s.refresh
+				if gen < last {
+					swap = s.reread
+				}
+				if swap() != nil {
 					return
 				}
 				ev := Event{Event: queue.Event{Seq: gen, Kind: queue.JobChanged}, Covers: int(max(gen-last, 1)),

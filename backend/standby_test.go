@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -163,6 +164,66 @@ func TestStandbyShowsWhatTheEngineHostShows(t *testing.T) {
 			t.Fatal(err)
 		}
 		sameJobs(t, ctx, fmt.Sprintf("job %d retried", j.ID), a, s)
+	}
+}
+
+// TestStandbyRereadsARestoredDatabase: when the database's generation went back (a restore), the
+// view reads everything again instead of bringing its lists forward: the same ids may now be other
+// jobs, here with the same counts by state, which Follow's check cannot tell from no change.
+func TestStandbyRereadsARestoredDatabase(t *testing.T) {
+	failing := func(id uint64) queue.Executor {
+		return queue.ExecutorFunc(func(ctx context.Context, op *queue.Op) (queue.Result, error) {
+			if op.Job.ID == id {
+				return queue.Result{}, queue.Permanent(fmt.Errorf("job %d refused", id))
+			}
+			return succeed(ctx, op)
+		})
+	}
+	a, stopA, s := standbyBesideWith(t, queue.Options{Executor: failing(3), PollEvery: 10 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := a.CreateServices(ctx, "small", 3, "client@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ctx, a, 3)
+	if err := errors.Join(stopA(), s.refresh()); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.generation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The "restore": an older database whose jobs 1-3 ended otherwise, its generation below the view's.
+	pool := s.pg.Pool()
+	if _, err := pool.Exec(ctx, `TRUNCATE kv_pairs, kv_buckets`); err != nil {
+		t.Fatal(err)
+	}
+	dbC, secrets := engineDBAt(t, s.l.DB.Path())
+	c, err := NewEngine(dbC, secrets, EngineOptions{UntilIdle: true, Queue: queue.Options{Executor: failing(1), PollEvery: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateServices(ctx, "small", 3, "client@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	c.Start(ctx)
+	<-c.Done()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE kv_meta SET gen = 1 WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.Events(ctx, before, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := next(t, events); !ev.Reset {
+		t.Errorf("a stream whose generation went back began with %+v, want Reset", ev)
+	}
+	v, err := s.JobsView(ctx, JobsQuery{State: store.JobFailed, Limit: 10})
+	if rows := jobRows(v.Jobs); err != nil || rows != "1:failed " {
+		t.Errorf("after the restore the failed tab shows %q (%v), want job 1 alone", rows, err)
 	}
 }
 
