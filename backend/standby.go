@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"vmmpm/lease"
@@ -33,13 +34,15 @@ func BesideEngine(who, db string) error {
 // database: it reads that database as Local does with no engine, and refuses every change with
 // BesideEngine. It hears no engine events, so Events polls kv_meta's generation, which every
 // committed write raises; the stopped engine whose lists the jobs pane and the Lanes screen read is
-// made again at each change (its lists do not follow another process's writes).
+// made again at each change (its lists do not follow another process's writes), by queue's Follow,
+// which reads what changed rather than the history.
 type Standby struct {
 	l  *Local
 	pg *pgkv.DB
 	// exec outlives the engines made at each change, so VMmanager's free counts are read once per
 	// queue.CapacityEvery, not at every refresh.
-	exec queue.Executor
+	exec       queue.Executor
+	refreshing sync.Mutex
 }
 
 var _ Backend = (*Standby)(nil)
@@ -60,9 +63,29 @@ func NewStandby(db *store.DB, secrets store.Secrets, version string) (*Standby, 
 	return s, nil
 }
 
-// refresh swaps in a stopped engine read afresh from the database.
-func (s *Standby) refresh() error {
-	e, err := queue.New(s.l.DB, s.l.Secrets, queue.Options{Executor: s.exec})
+// refresh swaps in a stopped engine read afresh from the database: the first one whole, each later
+// one by Follow, which reads only what changed (the finished history is not read again).
+func (s *Standby) refresh() error { return s.swap(false) }
+
+// reread is refresh reading everything again: after the generation went back (a restored database)
+// the ids the lists hold may name other jobs.
+func (s *Standby) reread() error { return s.swap(true) }
+
+// swap makes the engine anew, whole or by Follow. Streams swap one at a time, as Follow's engines
+// share their lists.
+func (s *Standby) swap(whole bool) error {
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
+	s.l.mu.Lock()
+	cur := s.l.engine
+	s.l.mu.Unlock()
+	var e *queue.Engine
+	var err error
+	if cur == nil || whole {
+		e, err = queue.New(s.l.DB, s.l.Secrets, queue.Options{Executor: s.exec})
+	} else {
+		e, err = cur.Follow()
+	}
 	if err != nil {
 		return err
 	}
@@ -137,7 +160,11 @@ func (s *Standby) Events(ctx context.Context, since uint64, light bool) (<-chan 
 		defer tick.Stop()
 		for {
 			if gen != last {
-				if s.refresh() != nil {
+				swap := s.refresh
+				if gen < last {
+					swap = s.reread
+				}
+				if swap() != nil {
 					return
 				}
 				ev := Event{Event: queue.Event{Seq: gen, Kind: queue.JobChanged}, Covers: int(max(gen-last, 1)),

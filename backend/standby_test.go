@@ -2,9 +2,11 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -20,13 +22,18 @@ import (
 // engine (once; the test's end does it otherwise).
 func standbyBeside(t *testing.T) (a *Engine, stopA func() error, s *Standby) {
 	t.Helper()
+	return standbyBesideWith(t, queue.Options{Executor: succeed, PollEvery: 10 * time.Millisecond})
+}
+
+// standbyBesideWith is standbyBeside with A's engine on opt.
+func standbyBesideWith(t *testing.T, opt queue.Options) (a *Engine, stopA func() error, s *Standby) {
+	t.Helper()
 	poll := StandbyPoll
 	StandbyPoll = 50 * time.Millisecond
 	t.Cleanup(func() { StandbyPoll = poll })
 	url := pgtest.URL(t)
 	dbA, secrets := engineDBAt(t, url)
-	a, err := StartEngine(context.Background(), dbA, secrets, EngineOptions{Version: "test",
-		Queue: queue.Options{Executor: succeed, PollEvery: 10 * time.Millisecond}})
+	a, err := StartEngine(context.Background(), dbA, secrets, EngineOptions{Version: "test", Queue: opt})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,6 +109,177 @@ func TestStandbyFollowsAnotherEngine(t *testing.T) {
 	if snap.Engine != holder || time.Since(snap.EngineRenewed) > 30*time.Second {
 		t.Errorf("the figures name engine %q renewed %v, want %q renewed within the lease", snap.Engine, snap.EngineRenewed, holder)
 	}
+}
+
+// TestStandbyShowsWhatTheEngineHostShows: after enqueues, finishes, failures, pruning and retries
+// by the engine on host A, a refresh of host B's view (brought forward by what changed, with
+// refreshes while A worked) shows what A's own backend shows: every jobs tab's page and counts, and
+// a job's detail; the jobs A pruned are no longer listed.
+func TestStandbyShowsWhatTheEngineHostShows(t *testing.T) {
+	const keep = 8
+	var mu sync.Mutex
+	refused := map[uint64]bool{} // jobs whose first attempt VMmanager refused
+	fail := queue.ExecutorFunc(func(ctx context.Context, op *queue.Op) (queue.Result, error) {
+		mu.Lock()
+		first := op.Job.ID%3 == 0 && !refused[op.Job.ID]
+		refused[op.Job.ID] = true
+		mu.Unlock()
+		if first {
+			return queue.Result{}, queue.Permanent(fmt.Errorf("job %d refused", op.Job.ID))
+		}
+		return succeed(ctx, op)
+	})
+	a, _, s := standbyBesideWith(t, queue.Options{Executor: fail, PollEvery: 10 * time.Millisecond, KeepFinished: keep})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	for round := range 3 {
+		if _, err := a.CreateServices(ctx, "small", 6, "client@example.com"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.refresh(); err != nil { // while A works: what it sees now is brought forward later
+			t.Fatal(err)
+		}
+		settle(t, ctx, a, keep)
+		if err := s.refresh(); err != nil {
+			t.Fatal(err)
+		}
+		sameJobs(t, ctx, fmt.Sprintf("round %d", round), a, s)
+	}
+	if v, err := s.JobsView(ctx, JobsQuery{Limit: 100}); err != nil || v.Total != keep || v.Jobs[len(v.Jobs)-1].ID != 18-keep+1 {
+		t.Fatalf("after 18 jobs the view lists %+v (%v), want the newest %d", v, err, keep)
+	}
+	if _, err := s.JobDetail(ctx, 1); err == nil {
+		t.Error("the view still finds job 1, which the engine pruned")
+	}
+	failed, err := a.JobsView(ctx, JobsQuery{State: store.JobFailed, Limit: 100})
+	if err != nil || len(failed.Jobs) < 2 {
+		t.Fatalf("failed jobs %+v (%v), want 2 at least", failed, err)
+	}
+	for _, j := range failed.Jobs[:2] {
+		if err := a.Retry(ctx, j.ID); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, ctx, a, keep)
+		if err := s.refresh(); err != nil {
+			t.Fatal(err)
+		}
+		sameJobs(t, ctx, fmt.Sprintf("job %d retried", j.ID), a, s)
+	}
+}
+
+// TestStandbyRereadsARestoredDatabase: when the database's generation went back (a restore), the
+// view reads everything again instead of bringing its lists forward: the same ids may now be other
+// jobs, here with the same counts by state, which Follow's check cannot tell from no change.
+func TestStandbyRereadsARestoredDatabase(t *testing.T) {
+	failing := func(id uint64) queue.Executor {
+		return queue.ExecutorFunc(func(ctx context.Context, op *queue.Op) (queue.Result, error) {
+			if op.Job.ID == id {
+				return queue.Result{}, queue.Permanent(fmt.Errorf("job %d refused", id))
+			}
+			return succeed(ctx, op)
+		})
+	}
+	a, stopA, s := standbyBesideWith(t, queue.Options{Executor: failing(3), PollEvery: 10 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, err := a.CreateServices(ctx, "small", 3, "client@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, ctx, a, 3)
+	if err := errors.Join(stopA(), s.refresh()); err != nil {
+		t.Fatal(err)
+	}
+	before, err := s.generation(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The "restore": an older database whose jobs 1-3 ended otherwise, its generation below the view's.
+	pool := s.pg.Pool()
+	if _, err := pool.Exec(ctx, `TRUNCATE kv_pairs, kv_buckets`); err != nil {
+		t.Fatal(err)
+	}
+	dbC, secrets := engineDBAt(t, s.l.DB.Path())
+	c, err := NewEngine(dbC, secrets, EngineOptions{UntilIdle: true, Queue: queue.Options{Executor: failing(1), PollEvery: 10 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.CreateServices(ctx, "small", 3, "client@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	c.Start(ctx)
+	<-c.Done()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE kv_meta SET gen = 1 WHERE id = 1`); err != nil {
+		t.Fatal(err)
+	}
+	events, err := s.Events(ctx, before, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, _ := next(t, events); !ev.Reset {
+		t.Errorf("a stream whose generation went back began with %+v, want Reset", ev)
+	}
+	v, err := s.JobsView(ctx, JobsQuery{State: store.JobFailed, Limit: 10})
+	if rows := jobRows(v.Jobs); err != nil || rows != "1:failed " {
+		t.Errorf("after the restore the failed tab shows %q (%v), want job 1 alone", rows, err)
+	}
+}
+
+// settle waits until A has nothing to run and has pruned its history down to keep.
+func settle(t *testing.T, ctx context.Context, a *Engine, keep int) {
+	t.Helper()
+	for {
+		v, err := a.JobsView(ctx, JobsQuery{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		busy := v.Total > keep
+		for _, c := range v.Counts {
+			busy = busy || c.Queued+c.Running+c.Retrying > 0
+		}
+		if !busy {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("engine A still busy: %+v", v.Counts)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// sameJobs fails unless the view s shows what A's backend shows: each tab's jobs, total and counts,
+// and each listed job's detail.
+func sameJobs(t *testing.T, ctx context.Context, step string, a *Engine, s *Standby) {
+	t.Helper()
+	for _, state := range append([]string{""}, store.JobStates...) {
+		q := JobsQuery{State: state, Limit: 100}
+		want, err1 := a.JobsView(ctx, q)
+		got, err2 := s.JobsView(ctx, q)
+		if err1 != nil || err2 != nil {
+			t.Fatal(err1, err2)
+		}
+		if w, g := jobRows(want.Jobs), jobRows(got.Jobs); w != g || want.Total != got.Total || !reflect.DeepEqual(want.Counts, got.Counts) {
+			t.Errorf("%s, tab %q: the view shows %d %s %+v, engine A %d %s %+v", step, state, got.Total, g, got.Counts, want.Total, w, want.Counts)
+		}
+		for _, j := range want.Jobs {
+			wd, err1 := a.JobDetail(ctx, j.ID)
+			gd, err2 := s.JobDetail(ctx, j.ID)
+			if err1 != nil || err2 != nil || !reflect.DeepEqual(wd, gd) {
+				t.Errorf("%s: job %d's detail in the view %+v (%v), on A %+v (%v)", step, j.ID, gd, err2, wd, err1)
+			}
+		}
+	}
+}
+
+func jobRows(jobs []store.Job) string {
+	var b strings.Builder
+	for _, j := range jobs {
+		fmt.Fprintf(&b, "%d:%s ", j.ID, j.State)
+	}
+	return b.String()
 }
 
 // TestStandbyRefusesChanges: every change through a Standby is refused with one sentence naming the
@@ -228,12 +406,36 @@ func TestStandbyNeedsSharedDatabase(t *testing.T) {
 	}
 }
 
-// standbyBenchJobs is the history BenchmarkStandbyRefresh reads.
-var standbyBenchJobs = 1000
+// standbyBenchJobs are the history sizes BenchmarkStandbyRefresh reads beside: a refresh should
+// cost the same at each (it reads what changed, not the history).
+var standbyBenchJobs = []int{1000, 20000}
 
-// BenchmarkStandbyRefresh: what a Standby pays at each change it hears (a stopped engine made again
-// from the database) and at each poll (the generation's read), beside 1,000 finished jobs.
+// BenchmarkStandbyRefresh: what a Standby pays at each change it hears (its engine read again from
+// the database) and at each poll (the generation's read), beside a history of finished jobs.
 func BenchmarkStandbyRefresh(b *testing.B) {
+	for _, n := range standbyBenchJobs {
+		b.Run(fmt.Sprintf("jobs=%d", n), func(b *testing.B) {
+			s := standbyOverHistory(b, n)
+			b.Run("refresh", func(b *testing.B) {
+				for b.Loop() {
+					if err := s.refresh(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+			b.Run("poll", func(b *testing.B) {
+				for b.Loop() {
+					if _, err := s.generation(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// standbyOverHistory is a Standby on a schema whose engine, now stopped, ran n jobs to done.
+func standbyOverHistory(b *testing.B, n int) *Standby {
 	url := pgtest.URL(b)
 	dbA, secrets := engineDBAt(b, url)
 	a, err := NewEngine(dbA, secrets, EngineOptions{UntilIdle: true,
@@ -241,8 +443,10 @@ func BenchmarkStandbyRefresh(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if _, err := a.CreateServices(context.Background(), "small", standbyBenchJobs, "client@example.com"); err != nil {
-		b.Fatal(err)
+	for left := n; left > 0; left -= 10000 { // an order takes at most 10,000 services
+		if _, err := a.CreateServices(context.Background(), "small", min(left, 10000), "client@example.com"); err != nil {
+			b.Fatal(err)
+		}
 	}
 	a.Start(context.Background())
 	<-a.Done()
@@ -257,19 +461,9 @@ func BenchmarkStandbyRefresh(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
-	b.Run("refresh", func(b *testing.B) {
-		for b.Loop() {
-			if err := s.refresh(); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	b.Run("poll", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := s.generation(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+	b.Cleanup(func() { _ = s.Close() })
+	if err := s.refresh(); err != nil { // waits for the lists NewStandby loads behind its return
+		b.Fatal(err)
+	}
+	return s
 }

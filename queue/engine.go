@@ -229,25 +229,14 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 	if err := ensureIndex(db); err != nil {
 		return nil, err
 	}
-	e := &Engine{
-		db: db, secrets: secrets, opt: opt, log: opt.Logger, exec: opt.Executor,
-		rm: newReadModel(), ev: newBroker(),
-		jobs: map[uint64]*jobState{}, lanes: map[string]*lane{}, svcs: map[uint64][]*jobState{},
-		modLanes: map[uint64]*moduleLanes{}, opens: map[uint64]int{}, health: map[uint64]*modHealth{},
-		paused: map[uint64]*ModulePause{}, idle: make(chan struct{}, 1),
-	}
-	if e.exec == nil {
-		e.exec = NewVMMExecutor(secrets, opt.PollEvery)
-	}
 	total, unfinished, err := storedTotals(db)
 	if err != nil {
 		return nil, err
 	}
-	if err := db.View(func(tx *store.Tx) (err error) { e.paused, err = readPauses(tx); return err }); err != nil {
-		return nil, err // read before the scheduler loads, so Pauses never waits for it
+	e, err := open(db, secrets, opt, newReadModel())
+	if err != nil {
+		return nil, err
 	}
-	e.c = newCommitter(db, opt.update, e.published, e.onFault)
-	e.c.onCommit = opt.OnCommit
 	// Counts are stored and Page reads the index until the id lists have loaded, so a first frame
 	// waits for neither the lists nor a large backlog; everything that schedules waits for the
 	// scheduler (ready). Small ones (a few milliseconds) load here, so callers see them at once.
@@ -275,6 +264,27 @@ func New(db *store.DB, secrets store.Secrets, opt Options) (*Engine, error) {
 		<-e.listed
 		return nil, e.loadErr
 	}
+	return e, nil
+}
+
+// open is an engine on db with the read model rm, its scheduler not loaded yet, its committer
+// started.
+func open(db *store.DB, secrets store.Secrets, opt Options, rm *readModel) (*Engine, error) {
+	e := &Engine{
+		db: db, secrets: secrets, opt: opt, log: opt.Logger, exec: opt.Executor,
+		rm: rm, ev: newBroker(),
+		jobs: map[uint64]*jobState{}, lanes: map[string]*lane{}, svcs: map[uint64][]*jobState{},
+		modLanes: map[uint64]*moduleLanes{}, opens: map[uint64]int{}, health: map[uint64]*modHealth{},
+		paused: map[uint64]*ModulePause{}, idle: make(chan struct{}, 1),
+	}
+	if e.exec == nil {
+		e.exec = NewVMMExecutor(secrets, opt.PollEvery)
+	}
+	if err := db.View(func(tx *store.Tx) (err error) { e.paused, err = readPauses(tx); return err }); err != nil {
+		return nil, err // read before the scheduler loads, so Pauses never waits for it
+	}
+	e.c = newCommitter(db, opt.update, e.published, e.onFault)
+	e.c.onCommit = opt.OnCommit
 	return e, nil
 }
 

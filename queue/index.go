@@ -321,6 +321,34 @@ func (l *idList) insert(id uint64) {
 	l.ids = slices.Insert(l.ids, i, id)
 }
 
+func (l *idList) has(id uint64) bool {
+	_, ok := slices.BinarySearch(l.ids, id)
+	return ok
+}
+
+// drop removes ids (ascending) in one pass from the first of them; the oldest ones (what pruning
+// takes) by slicing them off, which copies nothing.
+func (l *idList) drop(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	if len(ids) <= len(l.ids) && slices.Equal(l.ids[:len(ids)], ids) {
+		l.ids = l.ids[len(ids):]
+		return
+	}
+	i, _ := slices.BinarySearch(l.ids, ids[0])
+	kept := l.ids[:i]
+	for _, id := range l.ids[i:] {
+		for len(ids) > 0 && ids[0] < id {
+			ids = ids[1:]
+		}
+		if len(ids) == 0 || ids[0] != id {
+			kept = append(kept, id)
+		}
+	}
+	l.ids = kept
+}
+
 func (l *idList) remove(id uint64) {
 	i := sort.Search(len(l.ids), func(i int) bool { return l.ids[i] >= id })
 	if i < len(l.ids) && l.ids[i] == id {
@@ -397,6 +425,7 @@ type readModel struct {
 	all      idList
 	by       map[string]*idList
 	finished idList
+	seen     uint64 // the newest id the lists ever held: jobs past it are new to them (catchUp)
 }
 
 // move is one job going from one state to another; "" means absent.
@@ -413,7 +442,8 @@ func newReadModel() *readModel {
 	return rm
 }
 
-// load fills the lists from the index bucket, then replays what moved meanwhile. Call it once.
+// load fills the lists from the index bucket, then replays what moved meanwhile. An engine calls it
+// once; catchUp again when the lists disagree with the stored counts.
 func (rm *readModel) load(tx *store.Tx) {
 	fresh := newReadModel()
 	if b := tx.KV().Bucket(bucketIndex); b != nil {
@@ -426,7 +456,7 @@ func (rm *readModel) load(tx *store.Tx) {
 	}
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	rm.all, rm.by, rm.finished = fresh.all, fresh.by, fresh.finished
+	rm.all, rm.by, rm.finished, rm.seen = fresh.all, fresh.by, fresh.finished, max(rm.seen, fresh.seen)
 	for _, m := range rm.pending {
 		rm.apply(m)
 	}
@@ -457,6 +487,7 @@ func (rm *readModel) apply(m move) {
 		return
 	}
 	rm.all.insert(m.id)
+	rm.seen = max(rm.seen, m.id)
 	rm.by[m.to].insert(m.id)
 	if store.Finished(m.to) {
 		rm.finished.insert(m.id)

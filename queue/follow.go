@@ -1,0 +1,202 @@
+package queue
+
+import (
+	"errors"
+	"maps"
+	"slices"
+
+	"vmmpm/store"
+	"vmmpm/store/kv"
+)
+
+// Follow is a stopped engine read afresh from the database, for a view beside another process's
+// engine (backend.Standby), which makes one at each change it hears. Its scheduler (the Lanes
+// screen, LanePosition) is loaded whole, which costs the unfinished jobs; its id lists (Page) are
+// e's, brought forward by reading only what may have changed (readModel.catchUp), so the finished
+// history, which only grows at its new end and is pruned at its old one, is not read again. e must
+// never run, nor its followers; the two share the lists, so close e once the follower is in place.
+func (e *Engine) Follow() (*Engine, error) {
+	<-e.listed
+	e.mu.Lock()
+	active := e.active
+	e.mu.Unlock()
+	if active {
+		return nil, errors.New("a running engine's lists follow its own commits; Follow is for a stopped engine")
+	}
+	f, err := open(e.db, e.secrets, e.opt, e.rm)
+	if err != nil {
+		return nil, err
+	}
+	f.loaded, f.listed = make(chan struct{}), make(chan struct{})
+	err = e.rm.catchUp(e.db)
+	close(f.listed)
+	if err == nil {
+		err = f.load()
+	}
+	f.loadErr = err
+	close(f.loaded)
+	if err != nil {
+		f.c.close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// fromLists, as a move's from, is the state the lists hold the job in, looked up as the move applies.
+const fromLists = "?"
+
+// catchUp brings the lists forward to what db holds now, reading only what may have changed since they
+// last looked: the index past the newest id seen (new jobs), the scheduling entries (jobs unfinished
+// now), the index entries of jobs unfinished before, and, when the stored counts say finished jobs went,
+// the oldest finished ids until the missing ones are found (pruning takes the oldest). The stored
+// counts check the result: lists that disagree with them (a retried job that finished between two
+// looks, which no entry read here shows) are loaded whole. The caller is the lists' only writer.
+func (rm *readModel) catchUp(db *store.DB) error {
+	return db.View(func(tx *store.Tx) error {
+		bt := tx.KV()
+		want := storedByState(bt)
+		excess, ok := rm.commit(rm.changed(bt), want)
+		if ok && excess > 0 {
+			excess, ok = rm.commit(rm.pruned(bt, excess), want)
+		}
+		if !ok || excess != 0 {
+			rm.load(tx)
+		}
+		return nil
+	})
+}
+
+// changed are the moves since the lists last looked, but for finished jobs that went.
+func (rm *readModel) changed(bt kv.Tx) []move {
+	rm.mu.Lock()
+	seen, was := rm.seen, map[uint64]string{}
+	for _, s := range []string{store.JobQueued, store.JobRunning, store.JobRetrying} {
+		for _, id := range rm.by[s].ids {
+			was[id] = s
+		}
+	}
+	rm.mu.Unlock()
+	var moves []move
+	if u := bt.Bucket(bucketUnfinished); u != nil {
+		c := u.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			id := store.KeyID(k)
+			if id > seen || len(v) == 0 {
+				continue // new: read from the index below
+			}
+			from, ok := was[id]
+			if !ok {
+				from = fromLists // finished when the lists last looked, retried since
+			}
+			delete(was, id)
+			if to := stateName(v[0]); to != from {
+				moves = append(moves, move{id: id, from: from, to: to})
+			}
+		}
+	}
+	idx := bt.Bucket(bucketIndex)
+	if idx == nil {
+		return moves // no job was ever written
+	}
+	w := indexWalker{c: idx.Cursor()}
+	for _, id := range slices.Sorted(maps.Keys(was)) { // unfinished before, not now: finished or gone
+		to := ""
+		if v := w.get(store.Key(id)); len(v) == 9 {
+			to = stateName(v[0])
+		}
+		moves = append(moves, move{id: id, from: was[id], to: to})
+	}
+	c := idx.Cursor()
+	for k, v := c.Seek(store.Key(seen + 1)); k != nil; k, v = c.Next() {
+		if len(v) == 9 {
+			moves = append(moves, move{id: store.KeyID(k), to: stateName(v[0])})
+		}
+	}
+	return moves
+}
+
+// pruned finds n finished jobs the index no longer holds, walking the lists' finished ids from the
+// oldest, a chunk copied at a time; fewer than n when the walk reached the newest.
+func (rm *readModel) pruned(bt kv.Tx, n int) []move {
+	idx := bt.Bucket(bucketIndex)
+	if idx == nil {
+		return nil
+	}
+	w := indexWalker{c: idx.Cursor()}
+	var gone []move
+	const chunk = 1024
+	for at := 0; len(gone) < n; at += chunk {
+		rm.mu.Lock()
+		ids := slices.Clone(rm.finished.ids[min(at, len(rm.finished.ids)):min(at+chunk, len(rm.finished.ids))])
+		rm.mu.Unlock()
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			if w.get(store.Key(id)) == nil {
+				gone = append(gone, move{id: id, from: fromLists})
+			}
+			if len(gone) == n {
+				break
+			}
+		}
+	}
+	return gone
+}
+
+// commit applies moves, the removals a list at a time (one pass over it, where a remove each would
+// shift its tail each time), and returns how many finished jobs more than want the lists hold; ok is
+// false when they hold fewer of a state, or more unfinished ones, than want, which no pruning explains.
+func (rm *readModel) commit(moves []move, want map[string]int) (excess int, ok bool) {
+	rm.mu.Lock()
+	defer rm.mu.Unlock()
+	gone := map[*idList][]uint64{}
+	for _, m := range moves {
+		if m.from == fromLists {
+			m.from = rm.stateOf(m.id)
+		}
+		if m.to != "" || m.from == "" {
+			rm.apply(m)
+			continue
+		}
+		gone[&rm.all] = append(gone[&rm.all], m.id)
+		gone[rm.by[m.from]] = append(gone[rm.by[m.from]], m.id)
+		if store.Finished(m.from) {
+			gone[&rm.finished] = append(gone[&rm.finished], m.id)
+		}
+	}
+	for l, ids := range gone {
+		slices.Sort(ids)
+		l.drop(ids)
+	}
+	total := 0
+	for _, s := range store.JobStates {
+		d := len(rm.by[s].ids) - want[s]
+		if d < 0 || d > 0 && !store.Finished(s) {
+			return 0, false
+		}
+		excess, total = excess+d, total+want[s]
+	}
+	return excess, len(rm.all.ids) == total+excess
+}
+
+// stateOf is the state whose list holds id, "" when none does (rm.mu held).
+func (rm *readModel) stateOf(id uint64) string {
+	for s, l := range rm.by {
+		if l.has(id) {
+			return s
+		}
+	}
+	return ""
+}
+
+// storedByState are the stored counts summed over the modules.
+func storedByState(bt kv.Tx) map[string]int {
+	out := map[string]int{}
+	for _, c := range readCounts(bt) {
+		for _, s := range store.JobStates {
+			out[s] += c.of(s)
+		}
+	}
+	return out
+}
