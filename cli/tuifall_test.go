@@ -20,13 +20,7 @@ func TestAttachedTUIFollowsStandDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two serve processes on PostgreSQL")
 	}
-	env, sockA, sockB := sharedEnv(t, 50*time.Millisecond)
-	keyringA, keyringB := hostKeyrings()
-	addSecondModule(t, env)
-	setPassword(t, env.db, "", keyringA, 1)
-	setPassword(t, env.db, "", keyringA, 2)
-	setPassword(t, env.db, "", keyringB, 1)
-
+	env, sockA, sockB, keyringB := hostsByPasswords(t)
 	b := serveWithKeyring(t, env.db, sockB, keyringB)
 	seenB := 0
 	expectWithin(t, b.out, &seenB, "server started", 30*time.Second)
@@ -84,4 +78,18 @@ func TestAttachedTUIFollowsStandDown(t *testing.T) {
 		t.Fatalf("after the pause through the reattached TUI, module 1's activity on B is %+v (%v); want paused, engine running", act, err)
 	}
 	u.quit()
+}
+
+// hostsByPasswords is a shared environment with two modules where host A (this process's keyring)
+// holds both passwords and host B (keyring keyringB) only module 1's: once A serves, B hands it the
+// engine.
+func hostsByPasswords(t *testing.T) (env *engineEnv, sockA, sockB, keyringB string) {
+	t.Helper()
+	env, sockA, sockB = sharedEnv(t, 50*time.Millisecond)
+	keyringA, keyringB := hostKeyrings()
+	addSecondModule(t, env)
+	setPassword(t, env.db, "", keyringA, 1)
+	setPassword(t, env.db, "", keyringA, 2)
+	setPassword(t, env.db, "", keyringB, 1)
+	return env, sockA, sockB, keyringB
 }

@@ -50,18 +50,7 @@ func TestFallbackWhileServerStoodDown(t *testing.T) {
 		return fb, nil
 	}
 
-	dir, err := os.MkdirTemp("", "vfb")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "s.sock")
-	stop := socketServer(t, local, sock)
-	c := server.NewClient(sock, "test")
-	defer c.Close()
-	app := ui.NewApp(ui.Config{Backend: c, Theme: uitest.Plain(), Clipboard: io.Discard, Fallback: fallback})
-	defer app.Close()
-	term := termtest.Start(t, app, 160, 40)
+	term, c, sock, stop := attachedTUI(t, local, ui.Config{Fallback: fallback}, 160)
 	term.Wait("attached to pid", "fra-kvm")
 	term.Key("2")
 	term.Wait("vps1.example.net")
@@ -98,4 +87,23 @@ func TestFallbackWhileServerStoodDown(t *testing.T) {
 	term.Wait("after@example.org")
 	term.Key("q")
 	term.Finished(10 * time.Second)
+}
+
+// attachedTUI serves local on a real Unix socket and runs the TUI attached to it (cfg with the client
+// as its Backend): the terminal, the client, the socket and the server's stop.
+func attachedTUI(t *testing.T, local backend.Backend, cfg ui.Config, cols int) (*termtest.Terminal, *server.Client, string, func()) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vui") // not t.TempDir: a socket path has at most 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s.sock")
+	stop := socketServer(t, local, sock)
+	c := server.NewClient(sock, "test")
+	t.Cleanup(func() { _ = c.Close() })
+	cfg.Backend, cfg.Theme, cfg.Clipboard = c, uitest.Plain(), io.Discard
+	app := ui.NewApp(cfg)
+	t.Cleanup(app.Close)
+	return termtest.Start(t, app, cols, 40), c, sock, stop
 }
