@@ -25,13 +25,8 @@ func TestHostWithoutPasswordHoldsModule(t *testing.T) {
 	if testing.Short() {
 		t.Skip("two serve processes on PostgreSQL")
 	}
-	env, sockA, sockB := sharedEnv(t, 50*time.Millisecond)
-	keyringA, keyringB := hostKeyrings()
-	addSecondModule(t, env)
-	// Host A (this process's keyring) is given both passwords; host B only module 1's.
-	setPassword(t, env.db, "", keyringA, 1)
-	setPassword(t, env.db, "", keyringA, 2)
-	setPassword(t, env.db, "", keyringB, 1)
+	env, sockA, sockB, keyringB := hostsByPasswords(t) // host A holds both passwords, host B module 1's
+	keyringA, _ := hostKeyrings()
 
 	b := serveWithKeyring(t, env.db, sockB, keyringB)
 	seenB := 0

@@ -97,13 +97,17 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 	}
 	th := theme.Setup(a.noColor)
 	if !o.demo {
-		c, _, err := a.attach(context.Background())
+		c, info, err := a.attach(context.Background())
 		if err != nil {
 			return err
 		}
 		if c != nil {
 			defer c.Close()
-			return a.runProgram(o, ui.Config{Backend: c, Theme: th, Clipboard: a.stdout}, nil)
+			cfg := ui.Config{Backend: c, Theme: th, Clipboard: a.stdout}
+			if store.IsServer(a.dbPath) && sameDB(info.DB, a.dbPath) { // a bbolt file has no other host to show
+				cfg.Fallback = a.standbyView
+			}
+			return a.runProgram(o, cfg, nil)
 		}
 	}
 	s, err := a.openSession(o, keepDB)
@@ -145,6 +149,30 @@ func (a *app) runReadOnly(o tuiOptions, s *session, th *theme.Theme) error {
 	}
 	defer b.Close() // the database too
 	return a.runProgram(o, ui.Config{Backend: b, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}, nil)
+}
+
+// errNoOtherEngine is why an attached TUI whose server is gone keeps waiting for it: no other host
+// runs the engine, so its serve is only restarting (or the database is not answering).
+var errNoOtherEngine = errors.New("no other host holds the engine lease")
+
+// standbyView is the fallback of a TUI attached to a serve on a shared database: once that serve
+// stood down (another host's engine took over), the read-only view of the database, as a TUI started
+// on a standby host opens; none while no other live host holds the engine lease.
+func (a *app) standbyView(context.Context) (backend.Backend, error) {
+	db, err := a.openUnverified()
+	if err != nil {
+		return nil, err
+	}
+	if _, elsewhere := backend.EngineHolder(db); !elsewhere {
+		_ = db.Close()
+		return nil, errNoOtherEngine
+	}
+	b, err := backend.NewStandby(db, store.NewKeyring(), version)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return b, nil
 }
 
 // runProgram runs the TUI on cfg; with eng set (the engine runs in this process) the screen hears at

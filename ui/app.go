@@ -65,8 +65,9 @@ type App struct {
 	// engineErr is set when the engine stopped on its own; the status line keeps saying so.
 	engineErr error
 	// down is whether the server was out of reach at the last tick, to refresh every screen once it
-	// answers again.
+	// answers again; swaps is the data's backend swaps then, to refresh every screen after one.
 	down    bool
+	swaps   uint64
 	styles  styles
 	unwatch func()
 }
@@ -186,12 +187,15 @@ func (a *App) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return a, a.broadcast(msg)
 }
 
-// reattached reports, once, that the server answers again after it was gone.
+// reattached reports, once, that the server answers again after it was gone, or that the screens
+// read another backend now (the fallback of a server that stood down, or that server again).
 func (a *App) reattached() bool {
 	_, down, _ := a.ctx.Data.Link()
-	was := a.down
+	was, swaps := a.down, a.ctx.Data.Swaps()
 	a.down = down != ""
-	return was && !a.down
+	swapped := swaps != a.swaps
+	a.swaps = swaps
+	return (was && !a.down) || swapped
 }
 
 // stale is when the picture on screen was read, while the server is out of reach (ok false while it
@@ -522,6 +526,9 @@ func (a *App) statusView() string {
 		modeStyle = a.styles.warn
 	}
 	mode := modeStyle.Render(modeText(info))
+	if _, _, stood := a.ctx.Data.StoodDown(); stood {
+		mode = "" // the warning says it
+	}
 	if warning := a.warningText(down, since); warning != "" {
 		// A warning outranks the rest: only the mode stays beside it.
 		room := a.ctx.Width - ansi.StringWidth(mode) - 1
@@ -559,7 +566,12 @@ func (a *App) statusView() string {
 // stopped, jobs waiting for the keyring ("" when all is well).
 func (a *App) warningText(down string, since time.Time) string {
 	st := a.ctx.Data.EngineState()
+	gone, goneSince, stood := a.ctx.Data.StoodDown()
 	switch {
+	case stood:
+		info, _, _ := a.ctx.Data.Link()
+		return fmt.Sprintf("server pid %d stood down %s ago: %s; attaching again when it serves",
+			gone.PID, a.ctx.Now().Sub(goneSince).Truncate(time.Second), modeText(info))
 	case down != "" && a.ctx.Data.Silent():
 		info, _, _ := a.ctx.Data.Link()
 		return fmt.Sprintf("server pid %d NOT ANSWERING for %s: showing the last picture, waiting for it… (stopped, or its disk hung?)",

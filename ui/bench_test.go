@@ -91,7 +91,7 @@ func BenchmarkAttachFirstFrame(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			srv, err := server.New(f.Data.B, nil, "bench", sock, nil)
+			srv, err := server.New(f.Data.Backend(), nil, "bench", sock, nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -18,7 +18,7 @@ import (
 // jobsOf are the jobs of type op in the database, whatever their state.
 func jobsOf(t *testing.T, f *uitest.Fixture, op string) []*store.Job {
 	t.Helper()
-	l, err := f.Data.B.Jobs(context.Background(), backend.JobQuery{})
+	l, err := f.Data.Backend().Jobs(context.Background(), backend.JobQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}

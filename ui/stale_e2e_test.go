@@ -2,16 +2,12 @@ package ui_test
 
 import (
 	"context"
-	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
 	"vmmpm/backend"
-	"vmmpm/internal/termtest"
 	"vmmpm/server"
 	"vmmpm/ui"
 	"vmmpm/ui/internal/uitest"
@@ -45,18 +41,7 @@ var staleMark = regexp.MustCompile(`STALE: server gone · showing \d\d:\d\d:\d\d
 func TestStalePictureAfterServerGone(t *testing.T) {
 	f := world(t)
 	local := backend.NewLocal(f.DB, f.Secrets, f.Engine, "test")
-	dir, err := os.MkdirTemp("", "vst")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "s.sock")
-	stop := socketServer(t, local, sock)
-	c := server.NewClient(sock, "test")
-	defer c.Close()
-	app := ui.NewApp(ui.Config{Backend: c, Theme: uitest.Plain(), Clipboard: io.Discard})
-	defer app.Close()
-	term := termtest.Start(t, app, 120, 40)
+	term, _, sock, stop := attachedTUI(t, local, ui.Config{}, 120)
 	term.Wait("attached to pid", "fra-kvm")
 	term.Key("3")
 	term.Wait("Queued 2", "Failed 1", "Done 4", "cancelled by the administrator")

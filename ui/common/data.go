@@ -19,7 +19,12 @@ import (
 // interface the commands use: in this process (engine inside) or over a `vmmpm serve` socket
 // (attached); screens never know which.
 type Data struct {
-	B backend.Backend
+	// primary is the backend the TUI was started on; Backend is what screens read now (a fallback
+	// while the primary stood down).
+	primary backend.Backend
+	// Fallback, when set, makes the backend to read while the primary is out of reach (cli supplies
+	// one only for a shared database); an error means there is none now, and it is asked again later.
+	Fallback func(context.Context) (backend.Backend, error)
 	// Engine is the backend seen as the jobs pane's engine.
 	Engine Engine
 	// Secrets is this process's password store when the database is held here (the keyring probe at
@@ -35,7 +40,8 @@ type Data struct {
 
 // NewData wraps b; secrets is set only when the database is held in this process.
 func NewData(b backend.Backend, secrets store.Secrets) *Data {
-	d := &Data{B: b, Engine: engineOf{b}, Secrets: secrets}
+	d := &Data{primary: b, Secrets: secrets}
+	d.Engine = engineOf{d}
 	d.info, _ = b.Info(context.Background())
 	return d
 }
@@ -61,7 +67,7 @@ func All[T any, P interface {
 }](d *Data) ([]P, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	return backend.All[T, P](ctx, d.B)
+	return backend.All[T, P](ctx, d.Backend())
 }
 
 // Load reads one record of kind T.
@@ -71,7 +77,7 @@ func Load[T any, P interface {
 }](d *Data, id uint64) (P, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	return backend.Load[T, P](ctx, d.B, id)
+	return backend.Load[T, P](ctx, d.Backend(), id)
 }
 
 // CheckModule is `module check`: log in with the stored password, require @admin, confirm the cluster
@@ -80,7 +86,7 @@ func (d *Data) CheckModule(id uint64) error {
 	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
 	defer cancel()
 	defer d.Bump()
-	_, err := d.B.CheckModule(ctx, id)
+	_, err := d.Backend().CheckModule(ctx, id)
 	return err
 }
 
@@ -90,7 +96,7 @@ func (d *Data) DeepCheck(id uint64) (string, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*CheckTimeout)
 	defer cancel()
 	defer d.Bump()
-	rep, err := d.B.DeepCheck(ctx, id, backend.DeepOptions{})
+	rep, err := d.Backend().DeepCheck(ctx, id, backend.DeepOptions{})
 	if err != nil {
 		return "", err
 	}
@@ -118,7 +124,7 @@ func (d *Data) SetModule(id uint64, ch *wizard.ModuleChanges) (warnings []string
 	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
 	defer cancel()
 	defer d.Bump()
-	_, warnings, err = d.B.SetModule(ctx, id, ch)
+	_, warnings, err = d.Backend().SetModule(ctx, id, ch)
 	return warnings, err
 }
 
@@ -127,7 +133,7 @@ func (d *Data) CloseTask(id uint64) error {
 	ctx, cancel := bg()
 	defer cancel()
 	defer d.Bump()
-	return d.B.CloseTasks(ctx, []uint64{id})
+	return d.Backend().CloseTasks(ctx, []uint64{id})
 }
 
 // SaveCatalog is `datacenter add/edit` or `department add/edit`, by the record's kind.
@@ -148,7 +154,7 @@ func (d *Data) SaveTariff(t *store.Tariff) (warning string, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
 	defer cancel()
 	defer d.Bump()
-	warnings, err := d.B.Save(ctx, t)
+	warnings, err := d.Backend().Save(ctx, t)
 	return strings.Join(warnings, "; "), err
 }
 
@@ -157,7 +163,7 @@ func (d *Data) SaveTariff(t *store.Tariff) (warning string, err error) {
 func (d *Data) ModuleImages(id uint64) (*wizard.Images, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), CheckTimeout)
 	defer cancel()
-	return d.B.ModuleImages(ctx, id)
+	return d.Backend().ModuleImages(ctx, id)
 }
 
 // DeleteTariff is `tariff rm`.
@@ -170,14 +176,14 @@ func (d *Data) save(r store.Record) ([]string, error) {
 	ctx, cancel := bg()
 	defer cancel()
 	defer d.Bump()
-	return d.B.Save(ctx, r)
+	return d.Backend().Save(ctx, r)
 }
 
 func (d *Data) delete(kind string, id uint64) ([]string, error) {
 	ctx, cancel := bg()
 	defer cancel()
 	defer d.Bump()
-	return d.B.Delete(ctx, kind, id)
+	return d.Backend().Delete(ctx, kind, id)
 }
 
 // CreateServices enqueues `open` for count new services of a tariff (service create).
@@ -201,13 +207,54 @@ func (d *Data) Enqueue(serviceID uint64, op string, args map[string]string) (uin
 	return j.ID, nil
 }
 
-// conn is the link to a server: when it broke and why ("" while up), and the engine's own state.
+// conn is the link to a server: when it broke and why ("" while up), and the engine's own state;
+// while the server stood down, the fallback read instead.
 type conn struct {
 	mu     sync.Mutex
 	silent bool
 	down   string
 	since  time.Time
 	engine queue.Status
+	// fallback is what screens read while the primary stood down (nil: the primary); gone is the
+	// primary as it was last heard, and since when it is out of reach.
+	fallback  backend.Backend
+	gone      backend.Info
+	goneSince time.Time
+	// tried is when Fallback was last asked; swaps counts changes of the backend read.
+	tried time.Time
+	swaps uint64
+}
+
+// FallbackAfter is how long the primary stays out of reach before a fallback is looked for: longer
+// than a serve's restart or a handover between hosts (about a second), so those show as a brief
+// "reattaching…", and short enough that a host standing down is not a dead screen. It is also how
+// often Fallback is asked while it finds none.
+var FallbackAfter = 3 * time.Second
+
+// Backend is what screens read and act on now: the primary, or the fallback while it stood down.
+func (d *Data) Backend() backend.Backend {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.current()
+}
+
+// current is Backend with conn.mu held.
+func (d *Data) current() backend.Backend {
+	if d.conn.fallback != nil {
+		return d.conn.fallback
+	}
+	return d.primary
+}
+
+// Primary is the backend the TUI was started on, whatever is read now.
+func (d *Data) Primary() backend.Backend { return d.primary }
+
+// Swaps counts the changes of the backend read (to the fallback and back): each makes every
+// screen's picture old.
+func (d *Data) Swaps() uint64 {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.conn.swaps
 }
 
 // SetEngine records the engine's state from an EngineStatus event.
@@ -224,12 +271,12 @@ func (d *Data) EngineState() queue.Status {
 	return d.conn.engine
 }
 
-// SetDown records that the backend cannot be reached (the server stopped, or answers nothing), once:
-// since is when it went quiet.
+// SetDown records that the primary cannot be reached (the server stopped, or answers nothing), once:
+// since is when it went quiet. While the fallback is read, it is known already.
 func (d *Data) SetDown(err error) {
 	d.conn.mu.Lock()
 	defer d.conn.mu.Unlock()
-	if d.conn.down != "" {
+	if d.conn.down != "" || d.conn.fallback != nil {
 		return
 	}
 	d.conn.down, d.conn.since = err.Error(), time.Now()
@@ -246,19 +293,85 @@ func (d *Data) Silent() bool {
 	return d.conn.down != "" && d.conn.silent
 }
 
-// SetUp records that the backend answers again; it reports whether it had been down, and then reads
-// who answers now (a restarted server has a new pid).
+// SetUp records that the primary answers again; it reports whether it had been down (or stood down),
+// and then reads who answers now (a restarted server has a new pid). A fallback is closed.
 func (d *Data) SetUp() bool {
 	d.conn.mu.Lock()
-	was := d.conn.down != ""
-	d.conn.down = ""
+	was, old := d.conn.down != "" || d.conn.fallback != nil, d.conn.fallback
+	d.conn.down, d.conn.fallback = "", nil
+	if old != nil {
+		d.conn.swaps++
+	}
 	d.conn.mu.Unlock()
-	if st, err := d.B.Status(context.Background()); err == nil {
+	if old != nil {
+		_ = old.Close()
+	}
+	d.ReadLink()
+	return was
+}
+
+// ReadLink reads again who answers (the fallback names the engine it reads, which may move).
+func (d *Data) ReadLink() {
+	b := d.Backend()
+	ctx, cancel := bg()
+	defer cancel()
+	if st, err := b.Status(ctx); err == nil {
 		d.conn.mu.Lock()
-		d.info, d.conn.engine = st.Info, st.Engine
+		if d.current() == b { // not swapped meanwhile
+			d.info, d.conn.engine = st.Info, st.Engine
+		}
 		d.conn.mu.Unlock()
 	}
-	return was
+}
+
+// TryFallback makes the fallback once the primary has been out of reach for FallbackAfter, asking
+// Fallback at most once per FallbackAfter; it returns the fallback it started reading, else nil.
+func (d *Data) TryFallback(ctx context.Context, now time.Time) backend.Backend {
+	if !d.fallbackDue(now) {
+		return nil
+	}
+	b, err := d.Fallback(ctx)
+	if err != nil {
+		return nil
+	}
+	d.conn.mu.Lock()
+	d.conn.gone, d.conn.goneSince = d.info, d.conn.since
+	d.conn.fallback, d.conn.down = b, ""
+	d.conn.swaps++
+	d.conn.mu.Unlock()
+	d.ReadLink()
+	return b
+}
+
+// fallbackDue says whether Fallback is to be asked now, and if so records that it was.
+func (d *Data) fallbackDue(now time.Time) bool {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	c := &d.conn
+	if d.Fallback == nil || c.fallback != nil || c.down == "" || now.Sub(c.since) < FallbackAfter || now.Sub(c.tried) < FallbackAfter {
+		return false
+	}
+	c.tried = now
+	return true
+}
+
+// StoodDown is the primary as it was last heard and since when it is out of reach, while the
+// fallback is read (ok false otherwise).
+func (d *Data) StoodDown() (gone backend.Info, since time.Time, ok bool) {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.conn.gone, d.conn.goneSince, d.conn.fallback != nil
+}
+
+// CloseFallback closes the fallback, if any, when the TUI ends.
+func (d *Data) CloseFallback() {
+	d.conn.mu.Lock()
+	old := d.conn.fallback
+	d.conn.fallback = nil
+	d.conn.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
 }
 
 // Link says who answers and, when the link is down, since when and why.

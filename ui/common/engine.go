@@ -23,43 +23,43 @@ type Engine interface {
 	CreateServices(tariffID uint64, count int, client string) ([]store.Service, error)
 }
 
-// engineOf is a backend seen as an Engine.
-type engineOf struct{ b backend.Backend }
+// engineOf is the data's backend of the moment seen as an Engine.
+type engineOf struct{ d *Data }
 
 func (e engineOf) JobsView(q backend.JobsQuery) (*backend.JobsView, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	return e.b.JobsView(ctx, q)
+	return e.d.Backend().JobsView(ctx, q)
 }
 
 func (e engineOf) JobDetail(id uint64) (*backend.JobDetail, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	return e.b.JobDetail(ctx, id)
+	return e.d.Backend().JobDetail(ctx, id)
 }
 
 func (e engineOf) Cancel(id uint64) error {
 	ctx, cancel := bg()
 	defer cancel()
-	return e.b.Cancel(ctx, id)
+	return e.d.Backend().Cancel(ctx, id)
 }
 
 func (e engineOf) Retry(id uint64) error {
 	ctx, cancel := bg()
 	defer cancel()
-	return e.b.Retry(ctx, id)
+	return e.d.Backend().Retry(ctx, id)
 }
 
 func (e engineOf) Enqueue(serviceID uint64, op string, args map[string]string) (*store.Job, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	return e.b.Enqueue(ctx, serviceID, op, args)
+	return e.d.Backend().Enqueue(ctx, serviceID, op, args)
 }
 
 func (e engineOf) CreateServices(tariffID uint64, count int, client string) ([]store.Service, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	o, err := e.b.CreateServices(ctx, strconv.FormatUint(tariffID, 10), count, client)
+	o, err := e.d.Backend().CreateServices(ctx, strconv.FormatUint(tariffID, 10), count, client)
 	if err != nil {
 		return nil, err
 	}

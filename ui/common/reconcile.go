@@ -10,7 +10,7 @@ import (
 // progress reported to progress as it goes; cancelling ctx stops it.
 func (d *Data) ReconcileScan(ctx context.Context, module uint64, progress func(reconcile.Progress)) (*reconcile.Report, error) {
 	defer d.Bump()
-	return d.B.ReconcileScan(ctx, reconcile.Query{Module: module}, progress)
+	return d.Backend().ReconcileScan(ctx, reconcile.Query{Module: module}, progress)
 }
 
 // ReconcileAct is `vmmpm reconcile import|fix|mark … --yes` (confirm set), or what it would do.
@@ -20,12 +20,12 @@ func (d *Data) ReconcileAct(a reconcile.Action) (*reconcile.Acted, error) {
 	if a.Confirm {
 		defer d.Bump()
 	}
-	return d.B.ReconcileAct(ctx, a)
+	return d.Backend().ReconcileAct(ctx, a)
 }
 
 // ReconcileLast is each module's last reconcile scan.
 func (d *Data) ReconcileLast() ([]reconcile.Summary, error) {
 	ctx, cancel := bg()
 	defer cancel()
-	return d.B.ReconcileLast(ctx)
+	return d.Backend().ReconcileLast(ctx)
 }

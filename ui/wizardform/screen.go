@@ -31,7 +31,7 @@ func NewScreen(ctx *common.Context, opt Options) common.Screen {
 	if opt.Edit != nil {
 		title = "Edit module"
 	}
-	return &screen{ctx: ctx, m: New(ctx.Data.B, opt), title: title, cancel: cancel}
+	return &screen{ctx: ctx, m: New(ctx.Data.Backend(), opt), title: title, cancel: cancel}
 }
 
 func (s *screen) Title() string              { return s.title }

@@ -95,7 +95,7 @@ func (m *Model) load() tea.Cmd {
 		return nil
 	}
 	m.loading, m.version, m.readAt = true, m.ctx.Data.Version(), m.ctx.Now()
-	b := m.ctx.Data.B
+	b := m.ctx.Data.Backend()
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), common.ReadTimeout)
 		defer cancel()
@@ -155,7 +155,7 @@ func (m *Model) askCancel() tea.Cmd {
 	if l == nil || l.Running == nil || m.pace(l, m.ctx.Now().Sub(l.Running.Since)) < 2 {
 		return common.Info("only a lane marked STUCK offers a cancel here; vmmpm jobs cancel ID cancels any job")
 	}
-	r, b := l.Running, m.ctx.Data.B
+	r, b := l.Running, m.ctx.Data.Backend()
 	q := fmt.Sprintf("Cancel job %d (%s of service %d), running for %s on lane %s?\n"+
 		"The engine stops waiting for VMmanager, which may still run its task: the job's record names it,\n"+
 		"the service is flagged for a reconcile look and its department gets a task.",

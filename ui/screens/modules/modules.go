@@ -237,7 +237,7 @@ func (m *Model) askPause(mod *store.Module) tea.Cmd {
 		q = fmt.Sprintf("Resume module %d %q (%s)?\nIts queued operations start again.", id, name, p)
 		done = fmt.Sprintf("module %q runs again", name)
 	}
-	b := m.ctx.Data.B
+	b := m.ctx.Data.Backend()
 	return m.Ask(q, func() (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), common.ReadTimeout)
 		defer cancel()
@@ -251,11 +251,11 @@ func (m *Model) askPause(mod *store.Module) tea.Cmd {
 // loadRoom reads the figures for the FREE column: what each module's VMmanager has free, as the
 // engine last read it.
 func (m *Model) loadRoom() tea.Cmd {
-	if m.reading || m.ctx.Data == nil || m.ctx.Data.B == nil {
+	if m.reading || m.ctx.Data == nil || m.ctx.Data.Backend() == nil {
 		return nil
 	}
 	m.reading = true
-	b := m.ctx.Data.B
+	b := m.ctx.Data.Backend()
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), common.ReadTimeout)
 		defer cancel()

@@ -105,7 +105,7 @@ func showAll(k *keys.KeyMap) key.Binding {
 }
 
 func (m *Model) load() tea.Cmd {
-	all, b := m.all, m.ctx.Data.B
+	all, b := m.all, m.ctx.Data.Backend()
 	m.readAt = m.ctx.Now()
 	return func() tea.Msg { return read(b, all) }
 }
