@@ -19,7 +19,7 @@ import (
 // says so, shows A's jobs, sees a job enqueued through A's socket reach done without a key pressed,
 // refuses a cancel with the sentence naming A (and the job stays queued), and the Lanes screen names
 // the host holding the engine lease. Once A is killed and B's own serve (a standby so far) takes
-// over, the view goes on and names B.
+// over, the TUI attaches to it and names B.
 func TestTUIOnStandbyHost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a serve process on PostgreSQL")
@@ -77,8 +77,8 @@ func TestTUIOnStandbyHost(t *testing.T) {
 	u.key("7")
 	within("every lane runs on " + holder + ", engine lease renewed")
 
-	// A dies and B's own serve takes over: the view goes on, naming B, and sees B's engine run the
-	// job it had held.
+	// A dies and B's own serve takes over: the TUI attaches to it, names B, and sees B's engine run
+	// the job it had held.
 	killed := len(u.out.String())
 	_ = a.cmd.Process.Kill()
 	expectWithin(t, b.out, &seenB, "server started", time.Minute)
@@ -86,7 +86,7 @@ func TestTUIOnStandbyHost(t *testing.T) {
 	// One frame redraws both lines, the status line last: both are looked for since the kill.
 	waitUntil(t, "the status line and the Lanes screen to name B", func() (string, error) { return u.out.String()[killed:], nil },
 		func(out string) bool {
-			return strings.Contains(out, "READ-ONLY view of the engine on "+holderB) && strings.Contains(out, "every lane runs on "+holderB)
+			return strings.Contains(out, fmt.Sprintf("attached to pid %d", b.cmd.Process.Pid)) && strings.Contains(out, "every lane runs on "+holderB)
 		})
 	mustCLI(t, "--db", env.db, "--socket", sockB, "module", "resume", "1")
 	u.key("3")

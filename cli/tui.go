@@ -14,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"vmmpm/backend"
+	"vmmpm/server"
 	"vmmpm/store"
 	"vmmpm/ui"
 	"vmmpm/ui/demo"
@@ -140,15 +141,37 @@ func (a *app) runTUI(o tuiOptions, keepDB string) error {
 }
 
 // runReadOnly runs the TUI on a shared database whose engine another host runs (this host has no
-// serve socket, or its serve stands by): every host's jobs read from the database, no change made.
+// serve socket, or its serve stands by): every host's jobs read from the database, no change made,
+// until this host's serve takes the engine over and opens its socket, when the TUI attaches to it.
 func (a *app) runReadOnly(o tuiOptions, s *session, th *theme.Theme) error {
 	b, err := backend.NewStandby(s.db, s.secrets, version)
 	if err != nil {
 		s.close()
 		return err
 	}
-	defer b.Close() // the database too
-	return a.runProgram(o, ui.Config{Backend: b, Secrets: s.secrets, Theme: th, Clipboard: a.stdout}, nil)
+	serve := hostServe{Client: server.NewClient(a.socketPath(), version), db: a.dbPath}
+	defer serve.Close()
+	// The TUI closes b (and the database with it) once it attaches, or when it ends.
+	return a.runProgram(o, ui.Config{Backend: serve, Start: b, Fallback: a.standbyView, Secrets: s.secrets,
+		Theme: th, Clipboard: a.stdout}, nil)
+}
+
+// hostServe is this host's serve socket as a read-only TUI waits for it: the serve opens it only once
+// it runs the engine, and it counts only if that serve serves this TUI's database.
+type hostServe struct {
+	*server.Client
+	db string
+}
+
+func (h hostServe) Events(ctx context.Context, since uint64, light bool) (<-chan backend.Event, error) {
+	info, err := h.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !sameDB(info.DB, h.db) {
+		return nil, fmt.Errorf("the vmmpm serve on %s serves %s, not %s", h.Socket(), info.DB, h.db)
+	}
+	return h.Client.Events(ctx, since, light)
 }
 
 // errNoOtherEngine is why an attached TUI whose server is gone keeps waiting for it: no other host

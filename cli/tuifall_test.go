@@ -58,24 +58,43 @@ func TestAttachedTUIFollowsStandDown(t *testing.T) {
 	waitUntil(t, "the TUI to list job 2 done", func() (string, error) { return u.out.String()[u.seen:], nil }, row.MatchString)
 	within("Done 2")
 	u.key("1")
+	pauseRefused(u, within, a)
+
+	// A stops: B runs the engine again, opens its socket, and the TUI is attached to it again.
+	attachesOnceAStops(t, u, within, a, b, &seenB, sockB)
+}
+
+// pauseRefused pauses module 1 in TUI u (on the Modules screen) and waits for the refusal naming
+// engine host a.
+func pauseRefused(u *tui, within func(string), a *serveProc) {
+	u.t.Helper()
+	host, _ := os.Hostname()
 	u.key("p")
 	within("Pause module 1")
 	u.key("y")
 	within(fmt.Sprintf("vmmpm on host %s (pid %d, %s) runs the engine of", host, a.cmd.Process.Pid, version))
+}
 
-	// A stops: B runs the engine again, opens its socket, and the TUI is attached to it again.
+// attachesOnceAStops stops host a, waits for b's serve to run the engine, and for TUI u (on the
+// Modules screen) to attach to it: a pause typed there then goes through, as b's socket confirms.
+func attachesOnceAStops(t *testing.T, u *tui, within func(string), a, b *serveProc, seenB *int, sockB string) {
+	t.Helper()
 	stopped := len(u.out.String())
 	a.stop()
-	expectWithin(t, b.out, &seenB, "server started", time.Minute)
+	expectWithin(t, b.out, seenB, "server started", time.Minute)
 	u.seen = stopped
 	within(fmt.Sprintf("attached to pid %d", b.cmd.Process.Pid))
 	u.key("p")
 	within("Pause module 1")
 	u.key("y")
 	within(`module "vmm" paused`)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cb := server.NewClient(sockB, version)
+	defer cb.Close()
 	act, err := cb.ModuleActivity(ctx, 1)
 	if err != nil || act.Paused == nil || !act.Engine {
-		t.Fatalf("after the pause through the reattached TUI, module 1's activity on B is %+v (%v); want paused, engine running", act, err)
+		t.Fatalf("after the pause through the TUI attached to B, module 1's activity on B is %+v (%v); want paused, engine running", act, err)
 	}
 	u.quit()
 }
@@ -92,4 +111,30 @@ func hostsByPasswords(t *testing.T) (env *engineEnv, sockA, sockB, keyringB stri
 	setPassword(t, env.db, "", keyringA, 2)
 	setPassword(t, env.db, "", keyringB, 1)
 	return env, sockA, sockB, keyringB
+}
+
+// TestStandbyTUIAttachesWhenItsServeTakesOver: a TUI opened on host B, whose serve stands by while A
+// runs the engine, shows the read-only view naming A; A stops (SIGTERM), B's serve takes the engine
+// and opens its socket, and the TUI attaches to it by itself: the read-only line gone, a change
+// (pausing module 1) goes through.
+func TestStandbyTUIAttachesWhenItsServeTakesOver(t *testing.T) {
+	if testing.Short() {
+		t.Skip("two serve processes on PostgreSQL")
+	}
+	env, sockA, sockB, keyringB := hostsByPasswords(t)
+	a := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockA, "serve"))
+	seenA := 0
+	expectWithin(t, a.out, &seenA, "server started", 30*time.Second)
+	b := serveWithKeyring(t, env.db, sockB, keyringB)
+	seenB := 0
+	expectWithin(t, b.out, &seenB, "standby: another host runs the engine", 30*time.Second)
+
+	cmd := vmmpmCmd("--db", env.db, "--socket", sockB)
+	cmd.Env = append(environWithout(cmd.Env, "COLORTERM"), "NO_COLOR=1", "VMMPM_KEYRING_SERVICE="+keyringB)
+	u := runInPTY(t, 180, 40, cmd)
+	within := func(text string) { t.Helper(); expectWithin(t, u.out, &u.seen, text, time.Minute) }
+	host, _ := os.Hostname()
+	within(fmt.Sprintf("READ-ONLY view of the engine on host %s (pid %d)", host, a.cmd.Process.Pid))
+	pauseRefused(u, within, a)
+	attachesOnceAStops(t, u, within, a, b, &seenB, sockB)
 }

@@ -30,6 +30,9 @@ type Config struct {
 	// Fallback, when set, makes the backend to read while Backend (a server) stood down: cli gives one
 	// only on a shared database, a read-only view of it (see common.Data.Fallback).
 	Fallback func(context.Context) (backend.Backend, error)
+	// Start, when set, is what screens read until Backend (this host's serve) first answers: the
+	// read-only view a TUI on a standby host opens with (see common.Data.StartOn).
+	Start backend.Backend
 }
 
 // NewApp builds the app on a backend and starts following its events. Call Close after the program
@@ -37,6 +40,9 @@ type Config struct {
 func NewApp(cfg Config) *App {
 	data := common.NewData(cfg.Backend, cfg.Secrets)
 	data.Fallback = cfg.Fallback
+	if cfg.Start != nil {
+		data.StartOn(cfg.Start)
+	}
 	a := New(Options{Data: data, Theme: cfg.Theme, Now: cfg.Now, Clipboard: cfg.Clipboard,
 		WizardPrefill: cfg.WizardPrefill})
 	a.unwatch = Watch(data)
@@ -62,6 +68,9 @@ func Watch(d *common.Data) (stop func()) {
 	return loop(context.Background(), func(ctx context.Context) {
 		var last uint64
 		unfollow := func() {}
+		if fb := d.Reading(); fb != nil { // started on it (StartOn)
+			unfollow = followFallback(ctx, d, fb)
+		}
 		defer func() { unfollow(); d.CloseFallback() }()
 		for ctx.Err() == nil {
 			events, err := d.Primary().Events(ctx, last, true)

@@ -223,6 +223,8 @@ type conn struct {
 	// tried is when Fallback was last asked; swaps counts changes of the backend read.
 	tried time.Time
 	swaps uint64
+	// opening: the fallback is the one the TUI started on (StartOn), with no stand-down to tell of.
+	opening bool
 }
 
 // FallbackAfter is how long the primary stays out of reach before a fallback is looked for: longer
@@ -244,6 +246,23 @@ func (d *Data) current() backend.Backend {
 		return d.conn.fallback
 	}
 	return d.primary
+}
+
+// StartOn makes b what screens read from the start, while the primary does not answer yet: a TUI
+// opened on a standby host reads the database until that host's serve, which opens its socket only
+// once it runs the engine, answers. b is then closed like a fallback.
+func (d *Data) StartOn(b backend.Backend) {
+	d.conn.mu.Lock()
+	d.conn.fallback, d.conn.opening = b, true
+	d.conn.mu.Unlock()
+	d.ReadLink()
+}
+
+// Reading is the fallback read now, nil while the primary is.
+func (d *Data) Reading() backend.Backend {
+	d.conn.mu.Lock()
+	defer d.conn.mu.Unlock()
+	return d.conn.fallback
 }
 
 // Primary is the backend the TUI was started on, whatever is read now.
@@ -298,7 +317,7 @@ func (d *Data) Silent() bool {
 func (d *Data) SetUp() bool {
 	d.conn.mu.Lock()
 	was, old := d.conn.down != "" || d.conn.fallback != nil, d.conn.fallback
-	d.conn.down, d.conn.fallback = "", nil
+	d.conn.down, d.conn.fallback, d.conn.opening = "", nil, false
 	if old != nil {
 		d.conn.swaps++
 	}
@@ -336,7 +355,7 @@ func (d *Data) TryFallback(ctx context.Context, now time.Time) backend.Backend {
 	}
 	d.conn.mu.Lock()
 	d.conn.gone, d.conn.goneSince = d.info, d.conn.since
-	d.conn.fallback, d.conn.down = b, ""
+	d.conn.fallback, d.conn.down, d.conn.opening = b, "", false
 	d.conn.swaps++
 	d.conn.mu.Unlock()
 	d.ReadLink()
@@ -360,7 +379,7 @@ func (d *Data) fallbackDue(now time.Time) bool {
 func (d *Data) StoodDown() (gone backend.Info, since time.Time, ok bool) {
 	d.conn.mu.Lock()
 	defer d.conn.mu.Unlock()
-	return d.conn.gone, d.conn.goneSince, d.conn.fallback != nil
+	return d.conn.gone, d.conn.goneSince, d.conn.fallback != nil && !d.conn.opening
 }
 
 // CloseFallback closes the fallback, if any, when the TUI ends.

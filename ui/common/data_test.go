@@ -98,3 +98,31 @@ func TestNoFallbackKeepsWaiting(t *testing.T) {
 		t.Error("the primary's loss is no longer shown")
 	}
 }
+
+// TestStartOnFallback: a Data started on a view (StartOn, a TUI opened on a standby host) reads it and
+// Link describes it, with no stand-down to tell of and the primary's loss not shown as "down"; once
+// the primary answers, SetUp goes to it and closes the view, and a later stand-down is told again.
+func TestStartOnFallback(t *testing.T) {
+	d, primary, view := fallbackWorld(t)
+	d.StartOn(view)
+	d.SetDown(errors.New("nothing listens on the socket"))
+	info, down, _ := d.Link()
+	if _, _, stood := d.StoodDown(); d.Backend() != view || d.Reading() != view || info.Mode != backend.ModeReadOnly || down != "" || stood {
+		t.Fatalf("started on the view: backend %v, mode %q, down %q, stood down %v", d.Backend(), info.Mode, down, stood)
+	}
+	if !d.SetUp() || d.Backend() != primary || d.Reading() != nil {
+		t.Fatalf("the primary answering: backend %v, reading %v", d.Backend(), d.Reading())
+	}
+	if _, err := backend.All[store.Tariff](context.Background(), view); err == nil {
+		t.Error("the view still reads its database after SetUp: it was not closed")
+	}
+	d.SetDown(errors.New("nothing listens on the socket"))
+	d.Fallback = func(context.Context) (backend.Backend, error) { return d.Primary(), nil }
+	_, _, since := d.Link()
+	if d.TryFallback(context.Background(), since.Add(common.FallbackAfter)) == nil {
+		t.Fatal("no fallback after the primary stood down")
+	}
+	if _, _, stood := d.StoodDown(); !stood {
+		t.Error("a stand-down after the opening view is not told")
+	}
+}
