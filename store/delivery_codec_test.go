@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/binary"
 	"encoding/json"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +132,20 @@ func TestBinaryDeliveryHead(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), "the delivery is cut short") {
 			t.Fatalf("a value cut to %d of %d bytes: %v", n, len(v), err)
 		}
+	}
+}
+
+// TestDeliveryCodecCoversEveryField: a field added to Delivery fails here until encodeDelivery and
+// decodeDelivery carry it (and this list names it).
+func TestDeliveryCodecCoversEveryField(t *testing.T) {
+	carried := []string{"ID", "Webhook", "Event", "Service", "Body", "State", "CreatedAt", "Attempts", "NextAt",
+		"LastStatus", "LastError", "DeliveredAt", "Frozen"}
+	typ := reflect.TypeFor[Delivery]()
+	var fields []string
+	for i := range typ.NumField() {
+		fields = append(fields, typ.Field(i).Name)
+	}
+	if !slices.Equal(fields, carried) {
+		t.Fatalf("Delivery's fields are %v; the codec carries %v: add the new one to encodeDelivery, decodeDelivery and this list", fields, carried)
 	}
 }
