@@ -664,9 +664,11 @@ func (e *Engine) published(ch *change, err error) {
 	for _, w := range ch.jobs {
 		e.rm.move(w.job.ID, w.fromState, w.job.State)
 	}
+	gone := make([]move, 0, len(ch.pruned))
 	for _, w := range ch.pruned {
-		e.rm.move(w.job.ID, w.fromState, "")
+		gone = append(gone, move{id: w.job.ID, from: w.fromState})
 	}
+	e.rm.dropGone(gone)
 	if len(ch.prune) > 0 {
 		e.pruning.Store(false)
 	}

@@ -150,7 +150,7 @@ func (rm *readModel) pruned(bt kv.Tx, n int) []move {
 func (rm *readModel) commit(moves []move, want map[string]int) (excess int, ok bool) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
-	gone := map[*idList][]uint64{}
+	var gone []move
 	for _, m := range moves {
 		if m.from == fromLists {
 			m.from = rm.stateOf(m.id)
@@ -159,16 +159,9 @@ func (rm *readModel) commit(moves []move, want map[string]int) (excess int, ok b
 			rm.apply(m)
 			continue
 		}
-		gone[&rm.all] = append(gone[&rm.all], m.id)
-		gone[rm.by[m.from]] = append(gone[rm.by[m.from]], m.id)
-		if store.Finished(m.from) {
-			gone[&rm.finished] = append(gone[&rm.finished], m.id)
-		}
+		gone = append(gone, m)
 	}
-	for l, ids := range gone {
-		slices.Sort(ids)
-		l.drop(ids)
-	}
+	rm.dropGone(gone)
 	total := 0
 	for _, s := range store.JobStates {
 		d := len(rm.by[s].ids) - want[s]

@@ -475,6 +475,30 @@ func (rm *readModel) move(id uint64, from, to string) {
 	rm.apply(move{id: id, from: from, to: to})
 }
 
+// dropGone applies moves of jobs that went (to "", each from the list holding it), a list at a time:
+// one pass over each list, where a remove each would shift its tail each time; pruning takes up to
+// pruneBatch of the oldest at once, from lists of KeepFinished. rm.mu held.
+func (rm *readModel) dropGone(gone []move) {
+	if !rm.ready {
+		rm.pending = append(rm.pending, gone...)
+		return
+	}
+	lists := map[*idList][]uint64{}
+	for _, m := range gone {
+		lists[&rm.all] = append(lists[&rm.all], m.id)
+		if l := rm.by[m.from]; l != nil {
+			lists[l] = append(lists[l], m.id)
+		}
+		if store.Finished(m.from) {
+			lists[&rm.finished] = append(lists[&rm.finished], m.id)
+		}
+	}
+	for l, ids := range lists {
+		slices.Sort(ids)
+		l.drop(ids)
+	}
+}
+
 func (rm *readModel) apply(m move) {
 	if m.from != "" {
 		rm.by[m.from].remove(m.id)
