@@ -11,16 +11,16 @@ import (
 )
 
 // ErrHandedOver ends an engine that handed a shared database's jobs to a live standby whose keyring
-// holds module passwords this host lacks (serve then waits as a standby again).
-var ErrHandedOver = errors.New("this host's engine handed the jobs of the shared database to another host's engine, whose keyring holds module passwords this host lacks; give this host those passwords (vmmpm module password ID) if it should run them when the other stops")
+// holds module passwords or webhook secrets this host lacks (serve then waits as a standby again).
+var ErrHandedOver = errors.New("this host's engine handed the jobs of the shared database to another host's engine, whose keyring holds module passwords or webhook secrets this host lacks; give this host those (vmmpm module password ID, vmmpm webhook secret ID) if it should run them when the other stops")
 
-// checkHandover hands the engine over when this host runs it, lacks some module's current password,
-// and a live standby holds more of the current passwords: held here, that module's jobs would wait
-// while a host able to run them stands by. The standby claims the lane once this engine has stopped
+// checkHandover hands the engine over when this host runs it, lacks some module's current password
+// or a webhook's secret, and a live standby holds more of them: held here, that module's jobs (or
+// that webhook's deliveries) would wait while a host able to run them stands by. The standby claims the lane once this engine has stopped
 // at a job boundary and left (the lease's AllModules rule keeps this host from claiming it back).
 func (l *engineLease) checkHandover(ctx context.Context) {
 	lacks := slices.Sorted(maps.Keys(l.lacking()))
-	if len(lacks) == 0 || !l.running() {
+	if len(lacks) == 0 && l.hooksLacking() == 0 || !l.running() {
 		l.outranked = false
 		return
 	}
@@ -39,8 +39,9 @@ func (l *engineLease) checkHandover(ctx context.Context) {
 		return
 	}
 	l.handOnce.Do(func() {
-		l.log.Info("handing the engine over: another host's keyring holds module passwords this host lacks",
-			"to", fmt.Sprintf("host %s (pid %d)", to.Host, to.PID), "lacks_modules", fmt.Sprint(lacks))
+		l.log.Info("handing the engine over: another host's keyring holds module passwords or webhook secrets this host lacks",
+			"to", fmt.Sprintf("host %s (pid %d)", to.Host, to.PID), "lacks_modules", fmt.Sprint(lacks),
+			"lacks_webhook_secrets", l.hooksLacking())
 		close(l.handover)
 	})
 }

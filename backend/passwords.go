@@ -47,6 +47,9 @@ func sharedSecrets(db *store.DB, secrets store.Secrets) store.Secrets {
 const passwordCallTimeout = 10 * time.Second
 
 func (h *hostSecrets) Set(id uint64, password string) error {
+	if hook, ok := store.WebhookOfSecret(id); ok {
+		return h.setWebhookSecret(id, hook, password)
+	}
 	if !store.IsModuleSecret(id) {
 		return h.Secrets.Set(id, password)
 	}
@@ -76,6 +79,44 @@ func (h *hostSecrets) Set(id uint64, password string) error {
 	return nil
 }
 
+// setWebhookSecret keeps webhook hook's secret and records that this host holds it, so that the
+// engine goes to a host that can sign its deliveries.
+func (h *hostSecrets) setWebhookSecret(id, hook uint64, secret string) error {
+	if err := h.Secrets.Set(id, secret); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
+	defer cancel()
+	err := h.migrate(ctx)
+	if err == nil {
+		err = lease.RecordWebhook(ctx, h.pool, hook)
+	}
+	if err != nil {
+		return fmt.Errorf("webhook %d: the secret is in this host's keyring, but %s could not record it (%v); deliveries are signed all the same, but the engine may not move to this host for them: give it again once the database answers", hook, h.name, err)
+	}
+	if h.changed != nil {
+		h.changed()
+	}
+	return nil
+}
+
+// knowWebhooks gives every webhook of db its slot (lease.KnowWebhooks), so the engine's choice counts
+// webhooks added before slots were kept.
+func knowWebhooks(ctx context.Context, pg *pgkv.DB, db *store.DB) error {
+	var ids []uint64
+	err := db.View(func(tx *store.Tx) error {
+		ws, err := store.Webhooks(tx)
+		for _, w := range ws {
+			ids = append(ids, w.ID)
+		}
+		return err
+	})
+	if err != nil || len(ids) == 0 {
+		return nil // an unreadable webhook must not stop the engine; webhook list shows the damage
+	}
+	return lease.KnowWebhooks(ctx, pg.Pool(), ids)
+}
+
 // migrate makes the version tables once: a host may set a password before its engine ever joined.
 func (h *hostSecrets) migrate(ctx context.Context) error {
 	if h.migrated.Load() {
@@ -89,6 +130,17 @@ func (h *hostSecrets) migrate(ctx context.Context) error {
 }
 
 func (h *hostSecrets) Delete(id uint64) error {
+	if hook, ok := store.WebhookOfSecret(id); ok { // the webhook was removed
+		if err := h.Secrets.Delete(id); err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
+		defer cancel()
+		if err := h.migrate(ctx); err != nil {
+			return err
+		}
+		return lease.ForgetPassword(ctx, h.pool, lease.WebhookSlot(hook))
+	}
 	if err := h.Secrets.Delete(id); err != nil || !store.IsModuleSecret(id) {
 		return err
 	}
@@ -134,6 +186,14 @@ func heldPassword(secrets store.Secrets, id uint64) (string, int64, error) {
 func passwordHolds(secrets store.Secrets, states map[int64]lease.PasswordState) (have map[int64]int64, lacks map[uint64]string, unsure bool) {
 	have, lacks = map[int64]int64{}, map[uint64]string{}
 	for m, st := range states {
+		if hook, ok := lease.SlotWebhook(m); ok { // a webhook's secret: held or not, never a hold
+			_, err := secrets.Get(store.WebhookSecretID(hook))
+			if err == nil {
+				have[m] = 1
+			}
+			unsure = unsure || err != nil && !errors.Is(err, store.ErrSecretNotFound)
+			continue
+		}
 		id := uint64(m)
 		v, err := heldVersion(secrets, id)
 		if err != nil {
@@ -204,6 +264,7 @@ func (l *engineLease) refreshPasswords(secrets store.Secrets, last map[int64]lea
 		return last, err
 	}
 	l.setHolds(lacks)
+	l.setHooksLacking(slotsLacking(states, have))
 	if unsure {
 		return last, nil // asked again at the next poll
 	}
@@ -226,6 +287,30 @@ func (l *engineLease) setHolds(lacks map[uint64]string) {
 	if l.applyHolds != nil {
 		l.applyHolds(lacks)
 	}
+}
+
+// slotsLacking is how many webhooks' secrets (their slots in states) have says this host lacks.
+func slotsLacking(states map[int64]lease.PasswordState, have map[int64]int64) int {
+	n := 0
+	for m := range states {
+		if _, ok := lease.SlotWebhook(m); ok && have[m] == 0 {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *engineLease) setHooksLacking(n int) {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	l.hooksMissing = n
+}
+
+// hooksLacking is how many webhooks' secrets this host lacks.
+func (l *engineLease) hooksLacking() int {
+	l.holdMu.Lock()
+	defer l.holdMu.Unlock()
+	return l.hooksMissing
 }
 
 // lacking is a copy of the modules this host lacks.

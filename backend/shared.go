@@ -54,6 +54,7 @@ type engineLease struct {
 	stopPw                 sync.Once
 	holdMu                 sync.Mutex
 	lacks                  map[uint64]string
+	hooksMissing           int // webhooks whose secret this host lacks (they count in the handover)
 	applyHolds             func(map[uint64]string)
 }
 
@@ -89,7 +90,11 @@ func awaitLease(db *store.DB, secrets store.Secrets, o EngineOptions) (*engineLe
 	}
 	l.le = le
 	// What this host lacks is known before it may claim the engine, so it never runs a job of those.
-	states, err := l.refreshPasswords(secrets, nil)
+	err = knowWebhooks(jctx, pg, db)
+	var states map[int64]lease.PasswordState
+	if err == nil {
+		states, err = l.refreshPasswords(secrets, nil)
+	}
 	if err != nil {
 		close(l.pwDone)
 		_ = l.leave()

@@ -152,6 +152,9 @@ func printEngines(w io.Writer, es []lease.EngineInfo) {
 		}
 		line := fmt.Sprintf("%shost %s (pid %d, %s): %s, renewed %s ago", label, e.Host, e.PID, e.Version, role,
 			time.Since(e.RenewedAt).Truncate(time.Second))
+		if len(e.LacksWebhooks) > 0 {
+			line += fmt.Sprintf("; lacks the secret of webhook %v (a host holding more passwords and webhook secrets runs the engine first; give it with vmmpm webhook secret on that host)", e.LacksWebhooks)
+		}
 		if len(e.Lacks) > 0 {
 			line += fmt.Sprintf("; lacks the password of module %v (it runs the engine only while no live host holds more current passwords, and their jobs then wait: run vmmpm module password on that host)", e.Lacks)
 		}

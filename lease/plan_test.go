@@ -108,4 +108,17 @@ func TestOutranked(t *testing.T) {
 	if _, ok := Outranked(es, 99); ok {
 		t.Error("Outranked of an engine not listed: want none")
 	}
+	// A webhook secret counts as a password does: the host holding it outranks one that lacks it.
+	hooks := []EngineInfo{{ID: 5, Live: true, LacksWebhooks: []uint64{3}}, {ID: 6, Live: true}}
+	if e, ok := Outranked(hooks, 5); !ok || e.ID != 6 {
+		t.Errorf("Outranked(5), lacking webhook 3's secret = %v, %v; want engine 6", e.ID, ok)
+	}
+	if _, ok := Outranked([]EngineInfo{{ID: 7, Live: true, LacksWebhooks: []uint64{3}}, {ID: 8, Live: true, Lacks: []int64{2}}}, 7); ok {
+		t.Error("Outranked(7): want none, engine 8 lacks as many")
+	}
+	split := EngineInfo{Lacks: []int64{2, WebhookSlot(4), 5, WebhookSlot(1)}}
+	split.splitSlots()
+	if !slices.Equal(split.Lacks, []int64{2, 5}) || !slices.Equal(split.LacksWebhooks, []uint64{1, 4}) {
+		t.Errorf("split: modules %v, webhooks %v; want [2 5] and [1 4]", split.Lacks, split.LacksWebhooks)
+	}
 }

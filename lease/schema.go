@@ -102,7 +102,39 @@ func RecordPassword(ctx context.Context, db DB, module, held int64) (int64, erro
 	return v, err
 }
 
-// ForgetPassword drops a module's password versions (the module was removed).
+// A webhook's signing secret counts in the choice of the engine's host as a module password does (a
+// host lacking it would send nothing for that webhook): its slot in module_passwords and
+// engine_passwords is the negative of the webhook's id, always at version 1, as a secret has no
+// versions (the database's check of it, store.SecretCheck, refuses a wrong one before it is kept).
+
+// WebhookSlot is webhook id's slot among the module ids.
+func WebhookSlot(id uint64) int64 { return -int64(id) }
+
+// SlotWebhook is the webhook whose slot m is (ok false for a module).
+func SlotWebhook(m int64) (id uint64, ok bool) { return uint64(-m), m < 0 }
+
+// RecordWebhook makes webhook id's slot, or counts one more host given its secret (sets, so the
+// engines polling ModulePasswords read what each holds again): the engine then goes to a host
+// holding it.
+func RecordWebhook(ctx context.Context, db DB, id uint64) error {
+	_, err := db.Exec(ctx, `INSERT INTO module_passwords AS mp (module_id, version, sets) VALUES ($1, 1, 1)
+		ON CONFLICT (module_id) DO UPDATE SET sets = mp.sets + 1`, WebhookSlot(id))
+	return err
+}
+
+// KnowWebhooks makes the slots of webhooks ids that have none (webhooks added before slots were kept),
+// counting no set.
+func KnowWebhooks(ctx context.Context, db DB, ids []uint64) error {
+	slots := make([]int64, len(ids))
+	for i, id := range ids {
+		slots[i] = WebhookSlot(id)
+	}
+	_, err := db.Exec(ctx, `INSERT INTO module_passwords (module_id, version, sets)
+		SELECT s, 1, 1 FROM unnest($1::bigint[]) AS s ON CONFLICT (module_id) DO NOTHING`, slots)
+	return err
+}
+
+// ForgetPassword drops a module's password versions (the module was removed), or a webhook's slot.
 func ForgetPassword(ctx context.Context, db DB, module int64) error {
 	_, err := db.Exec(ctx, `DELETE FROM module_passwords WHERE module_id = $1`, module)
 	return err

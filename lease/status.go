@@ -2,6 +2,7 @@ package lease
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -19,6 +20,25 @@ type EngineInfo struct {
 	Lanes     int       `json:"lanes"` // lanes whose lease it holds now
 	// Lacks are the modules whose current password this engine does not hold.
 	Lacks []int64 `json:"lacks,omitempty"`
+	// LacksWebhooks are the webhooks whose signing secret it does not hold.
+	LacksWebhooks []uint64 `json:"lacks_webhook_secrets,omitempty"`
+}
+
+// lacking is how many passwords and webhook secrets e lacks: what world.score does not count.
+func (e EngineInfo) lacking() int { return len(e.Lacks) + len(e.LacksWebhooks) }
+
+// splitSlots moves the webhook slots out of Lacks into LacksWebhooks.
+func (e *EngineInfo) splitSlots() {
+	modules := e.Lacks[:0]
+	for _, m := range e.Lacks {
+		if id, ok := SlotWebhook(m); ok {
+			e.LacksWebhooks = append(e.LacksWebhooks, id)
+		} else {
+			modules = append(modules, m)
+		}
+	}
+	e.Lacks = modules
+	slices.Sort(e.LacksWebhooks)
 }
 
 // Engines lists the engines known to the database (the left ones are gone, the dead stay an hour).
@@ -27,6 +47,7 @@ func Engines(ctx context.Context, db DB) ([]EngineInfo, error) {
 	err := scanEach(ctx, db, func(r pgx.Rows) error {
 		var x EngineInfo
 		err := r.Scan(&x.ID, &x.Host, &x.PID, &x.Version, &x.StartedAt, &x.RenewedAt, &x.Live, &x.Lanes, &x.Lacks)
+		x.splitSlots()
 		out = append(out, x)
 		return err
 	}, `SELECT e.id, e.host, e.pid, e.version, e.started_at, e.renewed_at, e.expires_at > clock_timestamp(),
@@ -39,20 +60,21 @@ func Engines(ctx context.Context, db DB) ([]EngineInfo, error) {
 }
 
 // Outranked finds, among es, the live engine other than self that holds the most current module
-// passwords, when it holds more than self does: the engine a host lacking passwords hands the
-// AllModules lane to (the engine of a shared database). A live engine's Lacks are the modules
-// world.score does not count, so this agrees with the rule a claim applies (world.best).
+// passwords and webhook secrets, when it holds more than self does: the engine a host lacking some
+// hands the AllModules lane to (the engine of a shared database). A live engine's Lacks and
+// LacksWebhooks are the slots world.score does not count, so this agrees with the rule a claim
+// applies (world.best).
 func Outranked(es []EngineInfo, self int64) (EngineInfo, bool) {
 	mine := -1
 	for _, e := range es {
 		if e.ID == self {
-			mine = len(e.Lacks)
+			mine = e.lacking()
 		}
 	}
 	var best EngineInfo
 	found := false
 	for _, e := range es {
-		if e.Live && e.ID != self && mine >= 0 && len(e.Lacks) < mine && (!found || len(e.Lacks) < len(best.Lacks)) {
+		if e.Live && e.ID != self && mine >= 0 && e.lacking() < mine && (!found || e.lacking() < best.lacking()) {
 			best, found = e, true
 		}
 	}

@@ -96,6 +96,11 @@ func CheckWebhookURL(raw string) error {
 // below 2⁶², and job secrets set bit 63, so none of them meet.
 func WebhookSecretID(id uint64) uint64 { return webhookSecretBit | id }
 
+// WebhookOfSecret is the webhook whose secret Secrets key id is (ok false for any other key).
+func WebhookOfSecret(id uint64) (uint64, bool) {
+	return id &^ webhookSecretBit, id&(jobSecretBit|webhookSecretBit|versionBit) == webhookSecretBit
+}
+
 const webhookSecretBit = uint64(1) << 62
 
 var (
