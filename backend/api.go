@@ -682,17 +682,11 @@ func (l *Local) webhooksLacking() ([]uint64, error) {
 	var out []uint64
 	for _, w := range ws {
 		secret, err := l.Secrets.Get(store.WebhookSecretID(w.ID))
-		if errors.Is(err, store.ErrSecretNotFound) || err == nil && !l.secretMatches(w.ID, secret) {
+		if errors.Is(err, store.ErrSecretNotFound) || err == nil && !l.DB.SecretMatches(w.ID, secret) {
 			out = append(out, w.ID)
 		}
 	}
 	return out, err
-}
-
-func (l *Local) secretMatches(id uint64, secret string) bool {
-	ok := true
-	_ = l.DB.View(func(tx *store.Tx) error { ok = store.SecretMatches(tx, id, secret); return nil })
-	return ok
 }
 
 func (l *Local) TestWebhook(ctx context.Context, id uint64) (d *store.Delivery, err error) {

@@ -60,21 +60,15 @@ func (h *hostSecrets) Set(id uint64, password string) error {
 	if err := h.Secrets.Set(id, password); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
-	defer cancel()
-	err = h.migrate(ctx)
-	var v int64
-	if err == nil {
-		v, err = lease.RecordPassword(ctx, h.pool, int64(id), held)
-	}
-	if err == nil {
-		err = h.Secrets.Set(store.PasswordVersionID(id), strconv.FormatInt(v, 10))
-	}
+	err = h.record(func(ctx context.Context) error {
+		v, err := lease.RecordPassword(ctx, h.pool, int64(id), held)
+		if err == nil {
+			err = h.Secrets.Set(store.PasswordVersionID(id), strconv.FormatInt(v, 10))
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("module %d: the password is in this host's keyring, but which version it is could not be recorded in %s (%v); the other hosts go on with theirs: set it again once the database answers", id, h.name, err)
-	}
-	if h.changed != nil {
-		h.changed()
 	}
 	return nil
 }
@@ -85,19 +79,26 @@ func (h *hostSecrets) setWebhookSecret(id, hook uint64, secret string) error {
 	if err := h.Secrets.Set(id, secret); err != nil {
 		return err
 	}
+	err := h.record(func(ctx context.Context) error { return lease.RecordWebhook(ctx, h.pool, hook) })
+	if err != nil {
+		return fmt.Errorf("webhook %d: the secret is in this host's keyring, but %s could not record it (%v); deliveries are signed all the same, but the engine may not move to this host for them: give it again once the database answers", hook, h.name, err)
+	}
+	return nil
+}
+
+// record writes what this host holds to the version tables (made first if need be), then tells the
+// engine, which holds afresh at once.
+func (h *hostSecrets) record(write func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
 	defer cancel()
 	err := h.migrate(ctx)
 	if err == nil {
-		err = lease.RecordWebhook(ctx, h.pool, hook)
+		err = write(ctx)
 	}
-	if err != nil {
-		return fmt.Errorf("webhook %d: the secret is in this host's keyring, but %s could not record it (%v); deliveries are signed all the same, but the engine may not move to this host for them: give it again once the database answers", hook, h.name, err)
-	}
-	if h.changed != nil {
+	if err == nil && h.changed != nil {
 		h.changed()
 	}
-	return nil
+	return err
 }
 
 // knowWebhooks gives every webhook of db its slot (lease.KnowWebhooks), so the engine's choice counts
@@ -129,30 +130,26 @@ func (h *hostSecrets) migrate(ctx context.Context) error {
 	return nil
 }
 
+// Delete forgets a module's password versions (the module was removed) or a webhook's slot (the
+// webhook was), for every host.
 func (h *hostSecrets) Delete(id uint64) error {
-	if hook, ok := store.WebhookOfSecret(id); ok { // the webhook was removed
-		if err := h.Secrets.Delete(id); err != nil {
-			return err
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
-		defer cancel()
-		if err := h.migrate(ctx); err != nil {
-			return err
-		}
-		return lease.ForgetPassword(ctx, h.pool, lease.WebhookSlot(hook))
-	}
-	if err := h.Secrets.Delete(id); err != nil || !store.IsModuleSecret(id) {
+	hook, isHook := store.WebhookOfSecret(id)
+	if err := h.Secrets.Delete(id); err != nil || !isHook && !store.IsModuleSecret(id) {
 		return err
 	}
-	if err := h.Secrets.Delete(store.PasswordVersionID(id)); err != nil && !errors.Is(err, store.ErrSecretNotFound) {
-		return err
+	slot := lease.WebhookSlot(hook)
+	if !isHook {
+		if err := h.Secrets.Delete(store.PasswordVersionID(id)); err != nil && !errors.Is(err, store.ErrSecretNotFound) {
+			return err
+		}
+		slot = int64(id)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), passwordCallTimeout)
 	defer cancel()
 	if err := h.migrate(ctx); err != nil {
 		return err
 	}
-	return lease.ForgetPassword(ctx, h.pool, int64(id))
+	return lease.ForgetPassword(ctx, h.pool, slot)
 }
 
 // heldVersion is the version of module id's password this keyring holds: 0 when it holds no

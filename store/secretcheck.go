@@ -49,3 +49,11 @@ func deleteSecretCheck(tx *Tx, id uint64) error {
 	}
 	return nil
 }
+
+// SecretMatches is SecretMatches read from db (true when it cannot be read: the check only keeps a
+// wrong secret out, and a damaged database is reported elsewhere).
+func (db *DB) SecretMatches(id uint64, secret string) bool {
+	ok := true
+	_ = db.View(func(tx *Tx) error { ok = SecretMatches(tx, id, secret); return nil })
+	return ok
+}

@@ -534,7 +534,8 @@ func (d *Deliverer) target(w store.Webhook) (*target, error) {
 	}
 	u.Host = strings.TrimSuffix(u.Host, ":") // as http.NewRequest has it: an empty port is none
 	secret, err := d.secrets.Get(store.WebhookSecretID(w.ID))
-	if err == nil && !d.matches(w.ID, secret) {
+	// Another secret than the webhook was added with would sign every delivery so that billing refuses it.
+	if err == nil && !d.db.SecretMatches(w.ID, secret) {
 		err = errWrongSecret
 	}
 	if err != nil {
@@ -550,14 +551,6 @@ func (d *Deliverer) target(w store.Webhook) (*target, error) {
 	d.targets[w.ID] = t
 	d.mu.Unlock()
 	return t, nil
-}
-
-// matches says whether secret is the one webhook id was added with (as the database's check of it
-// records): a host given another one would sign every delivery so that billing refuses it.
-func (d *Deliverer) matches(id uint64, secret string) bool {
-	ok := true
-	_ = d.db.View(func(tx *store.Tx) error { ok = store.SecretMatches(tx, id, secret); return nil })
-	return ok
 }
 
 // errWrongSecret: this host's keyring holds a secret for the webhook other than the one it was added with.

@@ -316,15 +316,10 @@ func (d *Data) Silent() bool {
 // and then reads who answers now (a restarted server has a new pid). A fallback is closed.
 func (d *Data) SetUp() bool {
 	d.conn.mu.Lock()
-	was, old := d.conn.down != "" || d.conn.fallback != nil, d.conn.fallback
-	d.conn.down, d.conn.fallback, d.conn.opening = "", nil, false
-	if old != nil {
-		d.conn.swaps++
-	}
+	was := d.conn.down != "" || d.conn.fallback != nil
+	d.conn.down = ""
 	d.conn.mu.Unlock()
-	if old != nil {
-		_ = old.Close()
-	}
+	d.CloseFallback()
 	d.ReadLink()
 	return was
 }
@@ -382,11 +377,15 @@ func (d *Data) StoodDown() (gone backend.Info, since time.Time, ok bool) {
 	return d.conn.gone, d.conn.goneSince, d.conn.fallback != nil && !d.conn.opening
 }
 
-// CloseFallback closes the fallback, if any, when the TUI ends.
+// CloseFallback closes the fallback, if any (the primary answers again, or the TUI ends): the screens
+// read the primary again.
 func (d *Data) CloseFallback() {
 	d.conn.mu.Lock()
 	old := d.conn.fallback
-	d.conn.fallback = nil
+	d.conn.fallback, d.conn.opening = nil, false
+	if old != nil {
+		d.conn.swaps++
+	}
 	d.conn.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
