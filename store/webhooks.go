@@ -1,12 +1,14 @@
 package store
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -147,6 +149,46 @@ func Webhooks(tx *Tx) ([]*Webhook, error) {
 		return nil
 	})
 	return out, err
+}
+
+// WebhookCache is Webhooks for a caller that reads them in every commit (the outbox hook): the
+// records are compared with the bytes last decoded, and decoded again only when one changed, was
+// added or removed. Decoding them took about 40 % of the hook's time inside the one writer's critical
+// section. What it returns is shared: read it, never change it. Safe for concurrent use.
+type WebhookCache struct {
+	mu    sync.Mutex
+	raw   [][]byte
+	hooks []*Webhook
+}
+
+// Webhooks is what Webhooks(tx) would return.
+func (c *WebhookCache) Webhooks(tx *Tx) ([]*Webhook, error) {
+	b := tx.tx.Bucket(bucketWebhooks)
+	if b == nil {
+		return nil, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n, same := 0, true
+	_ = b.ForEach(func(_, v []byte) error {
+		same = same && n < len(c.raw) && bytes.Equal(c.raw[n], v)
+		n++
+		return nil
+	})
+	if same && n == len(c.raw) {
+		return c.hooks, nil
+	}
+	hooks, err := Webhooks(tx)
+	if err != nil {
+		return nil, err
+	}
+	c.raw = c.raw[:0]
+	_ = b.ForEach(func(_, v []byte) error {
+		c.raw = append(c.raw, bytes.Clone(v))
+		return nil
+	})
+	c.hooks = hooks
+	return hooks, nil
 }
 
 // GetWebhook is webhook id, or a refusal naming it.

@@ -23,6 +23,8 @@ type benchEngine struct {
 	tariff  *store.Tariff
 	secrets store.Secrets
 	stopDel func()
+	// pages is how many pages bbolt wrote while this engine ran (jobs) or its outbox drained.
+	pages, jobs int64
 }
 
 func newBenchEngine(b *testing.B, hooked bool, receiver string, latency time.Duration, deliver bool) *benchEngine {
@@ -86,10 +88,14 @@ func (be *benchEngine) run(b *testing.B, jobs int) time.Duration {
 	if _, err := be.eng.CreateServices(be.tariff.ID, jobs, "bench@example.org"); err != nil {
 		b.Fatal(err)
 	}
+	w0 := be.db.BoltFile().Stats().TxStats
 	start := time.Now()
 	if err := be.eng.RunUntilIdle(context.Background()); err != nil {
 		b.Fatal(err)
 	}
+	w1 := be.db.BoltFile().Stats().TxStats
+	be.pages += w1.GetWrite() - w0.GetWrite()
+	be.jobs += int64(jobs)
 	return time.Since(start)
 }
 
@@ -189,6 +195,8 @@ func benchWebhook(b *testing.B, latency time.Duration) {
 	b.ReportMetric(tQuiet.Seconds()/tHooked.Seconds(), "ratio")
 	b.ReportMetric(tPlain.Seconds()/tQuiet.Seconds(), "hook-ratio")
 	b.ReportMetric(tQuiet.Seconds()/tWritten.Seconds(), "outbox-ratio")
+	b.ReportMetric(float64(hooked.pages)/float64(hooked.jobs), "webhook-pages/job")
+	b.ReportMetric(float64(quiet.pages)/float64(quiet.jobs), "no-webhook-pages/job")
 	b.ReportMetric(tDrain.Seconds()*1000/float64(b.N*rounds), "drain-ms/round")
 }
 
@@ -207,9 +215,12 @@ func BenchmarkDeliverer(b *testing.B) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		c0 := processCPU(b)
+		s0 := be.db.BoltFile().Stats().TxStats
 		go func() { defer close(done); _ = d.Run(ctx) }()
 		wall += be.drained(b)
 		cpu += processCPU(b) - c0
+		s1 := be.db.BoltFile().Stats().TxStats
+		be.pages += s1.GetWrite() - s0.GetWrite()
 		cancel()
 		<-done
 		sent += n
@@ -217,6 +228,7 @@ func BenchmarkDeliverer(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(sent), "cpu-µs/delivery")
 	b.ReportMetric(float64(sent)/wall.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(sent)/float64(b.N*1000), "deliveries/job")
+	b.ReportMetric(float64(be.pages)/float64(sent), "pages/delivery")
 }
 
 // processCPU is the user and system time this process has used.

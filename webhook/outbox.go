@@ -17,8 +17,9 @@ func Hook(now func() time.Time) queue.CommitHook {
 	if now == nil {
 		now = time.Now
 	}
+	var cache store.WebhookCache
 	return func(tx *store.Tx, jobs []queue.JobWrite) error {
-		hooks, err := store.Webhooks(tx)
+		hooks, err := cache.Webhooks(tx)
 		if err != nil {
 			hooks = nil // an unreadable webhook must not stop the engine; webhook list shows the damage
 		}
