@@ -207,7 +207,7 @@ func benchWebhook(b *testing.B, latency time.Duration) {
 func BenchmarkDeliverer(b *testing.B) {
 	be := newBenchEngine(b, true, startReceiver(b), 0, false)
 	var cpu, wall time.Duration
-	sent := 0
+	sent, pages := 0, int64(0)
 	for b.Loop() {
 		be.run(b, 1000)
 		n := be.pending(math.MaxInt)
@@ -220,7 +220,7 @@ func BenchmarkDeliverer(b *testing.B) {
 		wall += be.drained(b)
 		cpu += processCPU(b) - c0
 		s1 := be.db.BoltFile().Stats().TxStats
-		be.pages += s1.GetWrite() - s0.GetWrite()
+		pages += s1.GetWrite() - s0.GetWrite()
 		cancel()
 		<-done
 		sent += n
@@ -228,7 +228,7 @@ func BenchmarkDeliverer(b *testing.B) {
 	b.ReportMetric(float64(cpu.Microseconds())/float64(sent), "cpu-µs/delivery")
 	b.ReportMetric(float64(sent)/wall.Seconds(), "deliveries/s")
 	b.ReportMetric(float64(sent)/float64(b.N*1000), "deliveries/job")
-	b.ReportMetric(float64(be.pages)/float64(sent), "pages/delivery")
+	b.ReportMetric(float64(pages)/float64(sent), "pages/delivery")
 }
 
 // processCPU is the user and system time this process has used.
