@@ -37,15 +37,26 @@ func (w world) eligible(e, m int64) bool {
 	return ok && held == v
 }
 
-// score is how many modules' current passwords engine e holds.
+// score ranks engine e by the current passwords it holds, module passwords first: one module's
+// password outweighs every webhook secret (a host lacking it cannot run that module's jobs; one
+// lacking a secret only cannot tell billing), so the engine goes to a host lacking the fewest module
+// passwords, then the fewest webhook secrets.
 func (w world) score(e int64) int {
-	n := 0
+	modules, hooks, slots := 0, 0, 0
 	for m, v := range w.need {
+		_, hook := SlotWebhook(m)
+		if hook {
+			slots++
+		}
 		if held, ok := w.has[e][m]; ok && held == v {
-			n++
+			if hook {
+				hooks++
+			} else {
+				modules++
+			}
 		}
 	}
-	return n
+	return modules*(slots+1) + hooks
 }
 
 // best says whether no live engine holds more current passwords than e.

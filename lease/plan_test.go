@@ -74,6 +74,19 @@ func TestPlan(t *testing.T) {
 		free:  lanesOf(AllModules, "engine"),
 		claim: lanesOf(AllModules, "engine"),
 	}, {
+		name: "the lane of every module: module passwords outweigh webhook secrets (not taken lacking one)",
+		w: world{me: 1, counts: map[int64]int{1: 0, 2: 0}, total: 1,
+			need: map[int64]int64{8: 2, WebhookSlot(3): 1, WebhookSlot(4): 1},
+			has:  map[int64]map[int64]int64{1: {WebhookSlot(3): 1, WebhookSlot(4): 1}, 2: {8: 2}}},
+		free: lanesOf(AllModules, "engine"),
+	}, {
+		name: "the lane of every module: module passwords outweigh webhook secrets (taken lacking only secrets)",
+		w: world{me: 2, counts: map[int64]int{1: 0, 2: 0}, total: 1,
+			need: map[int64]int64{8: 2, WebhookSlot(3): 1, WebhookSlot(4): 1},
+			has:  map[int64]map[int64]int64{1: {WebhookSlot(3): 1, WebhookSlot(4): 1}, 2: {8: 2}}},
+		free:  lanesOf(AllModules, "engine"),
+		claim: lanesOf(AllModules, "engine"),
+	}, {
 		name: "the lane of every module: a dead engine's passwords do not count",
 		w: world{me: 1, counts: map[int64]int{1: 0}, total: 1,
 			need: map[int64]int64{8: 2}, has: map[int64]map[int64]int64{1: {8: 1}, 2: {8: 2}}},
@@ -113,8 +126,13 @@ func TestOutranked(t *testing.T) {
 	if e, ok := Outranked(hooks, 5); !ok || e.ID != 6 {
 		t.Errorf("Outranked(5), lacking webhook 3's secret = %v, %v; want engine 6", e.ID, ok)
 	}
-	if _, ok := Outranked([]EngineInfo{{ID: 7, Live: true, LacksWebhooks: []uint64{3}}, {ID: 8, Live: true, Lacks: []int64{2}}}, 7); ok {
-		t.Error("Outranked(7): want none, engine 8 lacks as many")
+	// A module password outweighs every webhook secret: the host lacking one cannot run its jobs.
+	ranked := []EngineInfo{{ID: 7, Live: true, LacksWebhooks: []uint64{3, 4}}, {ID: 8, Live: true, Lacks: []int64{2}}}
+	if _, ok := Outranked(ranked, 7); ok {
+		t.Error("Outranked(7), lacking two webhook secrets: want none, engine 8 lacks module 2's password")
+	}
+	if e, ok := Outranked(ranked, 8); !ok || e.ID != 7 {
+		t.Errorf("Outranked(8), lacking module 2's password = %v, %v; want engine 7, which lacks only webhook secrets", e.ID, ok)
 	}
 	split := EngineInfo{Lacks: []int64{2, WebhookSlot(4), 5, WebhookSlot(1)}}
 	split.splitSlots()

@@ -25,7 +25,11 @@ type EngineInfo struct {
 }
 
 // lacking is how many passwords and webhook secrets e lacks: what world.score does not count.
-func (e EngineInfo) lacking() int { return len(e.Lacks) + len(e.LacksWebhooks) }
+func (e EngineInfo) lacking() [2]int { return [2]int{len(e.Lacks), len(e.LacksWebhooks)} }
+
+// fewer says whether a lacks less than b: module passwords first, then webhook secrets (as
+// world.score ranks them).
+func fewer(a, b [2]int) bool { return a[0] < b[0] || a[0] == b[0] && a[1] < b[1] }
 
 // splitSlots moves the webhook slots out of Lacks into LacksWebhooks.
 func (e *EngineInfo) splitSlots() {
@@ -59,22 +63,23 @@ func Engines(ctx context.Context, db DB) ([]EngineInfo, error) {
 	return out, err
 }
 
-// Outranked finds, among es, the live engine other than self that holds the most current module
-// passwords and webhook secrets, when it holds more than self does: the engine a host lacking some
-// hands the AllModules lane to (the engine of a shared database). A live engine's Lacks and
-// LacksWebhooks are the slots world.score does not count, so this agrees with the rule a claim
+// Outranked finds, among es, the live engine other than self that lacks the fewest current module
+// passwords, then the fewest webhook secrets, when it lacks fewer than self does: the engine a host
+// lacking some hands the AllModules lane to (the engine of a shared database). A live engine's Lacks
+// and LacksWebhooks are the slots world.score does not count, so this agrees with the rule a claim
 // applies (world.best).
 func Outranked(es []EngineInfo, self int64) (EngineInfo, bool) {
-	mine := -1
+	var mine [2]int
+	known := false
 	for _, e := range es {
 		if e.ID == self {
-			mine = e.lacking()
+			mine, known = e.lacking(), true
 		}
 	}
 	var best EngineInfo
 	found := false
 	for _, e := range es {
-		if e.Live && e.ID != self && mine >= 0 && e.lacking() < mine && (!found || e.lacking() < best.lacking()) {
+		if e.Live && e.ID != self && known && fewer(e.lacking(), mine) && (!found || fewer(e.lacking(), best.lacking())) {
 			best, found = e, true
 		}
 	}
