@@ -128,6 +128,12 @@ type Model struct {
 	before     string // the edited module's name as stored, for the title
 }
 
+// UseBackend makes b where the wizard's next calls go. A TUI's backend can change under an open
+// wizard (its serve stood down and it reads another host's view, or this host's serve took the engine
+// over): the wizard then checks and saves where the screens read, not on the one it was opened on,
+// which the swap closed.
+func (m *Model) UseBackend(b backend.Backend) { m.b = b }
+
 // New builds the wizard over b. It reads data centers, departments and modules at once.
 func New(b backend.Backend, opt Options) *Model {
 	m := &Model{

@@ -64,6 +64,7 @@ func (s *screen) resize() tea.Cmd {
 }
 
 func (s *screen) Update(msg tea.Msg) tea.Cmd {
+	s.m.UseBackend(s.ctx.Data.Backend())
 	switch msg := msg.(type) {
 	case SavedMsg:
 		s.cancel()
