@@ -372,7 +372,8 @@ func (e *Engine) readUnfinished() (states []jobState, stale bool, err error) {
 		c := b.Cursor()
 		for k, v := c.First(); k != nil; k, v = c.Next() {
 			j, ok := schedJob(store.KeyID(k), v)
-			if iv := ic.get(k); !ok || len(iv) != 9 || iv[0] != v[0] || string(iv[1:9]) != string(v[1:9]) {
+			// The index entry of an unfinished job may hold an earlier unfinished state (bucketIndex).
+			if iv := ic.get(k); !ok || len(iv) != 9 || !unfinishedCode(iv[0]) || string(iv[1:9]) != string(v[1:9]) {
 				stale = true
 				return nil
 			}

@@ -106,10 +106,10 @@ func (rm *readModel) changed(bt kv.Tx) []move {
 		}
 		moves = append(moves, move{id: id, from: was[id], to: to})
 	}
-	c := idx.Cursor()
+	c, get := idx.Cursor(), schedGetter(bt.Bucket(bucketUnfinished))
 	for k, v := c.Seek(store.Key(seen + 1)); k != nil; k, v = c.Next() {
 		if len(v) == 9 {
-			moves = append(moves, move{id: store.KeyID(k), to: stateName(v[0])})
+			moves = append(moves, move{id: store.KeyID(k), to: stateName(entryOf(get, k, v)[0])})
 		}
 	}
 	return moves

@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
@@ -224,4 +225,88 @@ func TestIndexWalker(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestUnfinishedMovesKeepTheIndexEntry: a start or a retry wait leaves an unfinished job's index
+// entry as it was (a row fewer per transition), a move to another module or a finish rewrites it, and
+// every reader that states a job's current state takes it from the scheduling entry: the stored
+// counts and a recount, the read model's lists, the index pager, the scheduler's load, and the
+// entries' removal.
+func TestUnfinishedMovesKeepTheIndexEntry(t *testing.T) {
+	db := indexDB(t)
+	jobs := []*store.Job{
+		{ServiceID: 1, ModuleID: 2, Type: store.OpOpen, State: store.JobQueued},
+		{ServiceID: 2, ModuleID: 2, Type: store.OpOpen, State: store.JobQueued},
+		{ServiceID: 3, ModuleID: 2, Type: store.OpOpen, State: store.JobQueued},
+		{ServiceID: 4, ModuleID: 2, Type: store.OpOpen, State: store.JobQueued},
+	}
+	writeJobs(t, db, jobs)
+	jobs[0].State = store.JobRunning
+	jobs[1].State = store.JobRunning
+	jobs[3].State = store.JobRunning
+	writeJobs(t, db, []*store.Job{jobs[0], jobs[1], jobs[3]})
+	jobs[1].State, jobs[2].ModuleID, jobs[3].State = store.JobRetrying, 5, store.JobDone
+	writeJobs(t, db, jobs[1:])
+
+	index := func(id uint64) (string, uint64) {
+		var v []byte
+		_ = db.View(func(tx *store.Tx) error { v = append(v, tx.KV().Bucket(bucketIndex).Get(store.Key(id))...); return nil })
+		return stateName(v[0]), binary.BigEndian.Uint64(v[1:])
+	}
+	for _, c := range []struct {
+		id     uint64
+		state  string
+		module uint64
+	}{{1, store.JobQueued, 2}, {2, store.JobQueued, 2}, {3, store.JobQueued, 5}, {4, store.JobDone, 2}} {
+		if s, m := index(c.id); s != c.state || m != c.module {
+			t.Errorf("job %d's index entry: %s on module %d, want %s on module %d", c.id, s, m, c.state, c.module)
+		}
+	}
+
+	want := map[uint64]ModuleCounts{}
+	for _, j := range allJobs(t, db) {
+		c := want[j.ModuleID]
+		c.add(j.State, 1)
+		want[j.ModuleID] = c
+	}
+	counts := func(when string) {
+		t.Helper()
+		var got map[uint64]*ModuleCounts
+		_ = db.View(func(tx *store.Tx) error { got = readCounts(tx.KV()); return nil })
+		for m, c := range want {
+			if got[m] == nil || *got[m] != c {
+				t.Errorf("%s: module %d counts %+v, want %+v", when, m, got[m], c)
+			}
+		}
+	}
+	counts("after the writes")
+	if err := db.Update(func(tx *store.Tx) error { return countIndex(tx.KV()) }); err != nil {
+		t.Fatal(err)
+	}
+	counts("after a recount")
+
+	rm := newReadModel()
+	_ = db.View(func(tx *store.Tx) error { rm.load(tx); return nil })
+	for st, ids := range map[string]string{store.JobRunning: "[1]", store.JobRetrying: "[2]", store.JobQueued: "[3]", store.JobDone: "[4]"} {
+		if got := fmt.Sprint(rm.by[st].ids); got != ids {
+			t.Errorf("the read model lists %s as %s, want %s", st, got, ids)
+		}
+		var paged []uint64
+		_ = db.View(func(tx *store.Tx) error { paged = newestInIndex(tx.KV(), st, 0, 10); return nil })
+		if got := fmt.Sprint(paged); got != ids {
+			t.Errorf("the index pager finds %s as %s, want %s", st, got, ids)
+		}
+	}
+	states, stale, err := (&Engine{db: db}).readUnfinished()
+	if err != nil || stale || len(states) != 3 {
+		t.Fatalf("the scheduler's load: %d jobs, stale %v, %v; want 3, not stale", len(states), stale, err)
+	}
+
+	if err := db.Update(func(tx *store.Tx) error { return dropEntries(tx.KV(), 1) }); err != nil {
+		t.Fatal(err)
+	}
+	c := want[2]
+	c.add(store.JobRunning, -1)
+	want[2] = c
+	counts("after job 1's entries went")
 }

@@ -101,7 +101,8 @@ func ownerOf(bt kv.Tx, id uint64) (service, module uint64) {
 // scheduling entry.
 func dropEntries(bt kv.Tx, id uint64) error {
 	if b := bt.Bucket(bucketIndex); b != nil {
-		if v := bytes.Clone(b.Get(store.Key(id))); len(v) == 9 {
+		k := store.Key(id)
+		if v := bytes.Clone(entryOf(schedGetter(bt.Bucket(bucketUnfinished)), k, b.Get(k))); len(v) == 9 {
 			if cb := bt.Bucket(bucketCounts); cb != nil {
 				if err := addCount(cb, v, -1); err != nil {
 					return err
