@@ -35,6 +35,17 @@ func writeJobs(t testing.TB, db *store.DB, jobs []*store.Job) {
 	}
 }
 
+// countsOfRecords is what the stored counts should say: the job records counted by module and state.
+func countsOfRecords(t testing.TB, db *store.DB) map[uint64]ModuleCounts {
+	want := map[uint64]ModuleCounts{}
+	for _, j := range allJobs(t, db) {
+		c := want[j.ModuleID]
+		c.add(j.State, 1)
+		want[j.ModuleID] = c
+	}
+	return want
+}
+
 func TestUnfinishedJobs(t *testing.T) {
 	db := indexDB(t)
 	var jobs []*store.Job
@@ -131,12 +142,7 @@ func TestStoredCountsAndIndexPager(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[uint64]ModuleCounts{}
-	for _, j := range allJobs(t, db) {
-		c := want[j.ModuleID]
-		c.add(j.State, 1)
-		want[j.ModuleID] = c
-	}
+	want := countsOfRecords(t, db)
 	check := func(when string) {
 		t.Helper()
 		var got map[uint64]*ModuleCounts
@@ -263,12 +269,7 @@ func TestUnfinishedMovesKeepTheIndexEntry(t *testing.T) {
 		}
 	}
 
-	want := map[uint64]ModuleCounts{}
-	for _, j := range allJobs(t, db) {
-		c := want[j.ModuleID]
-		c.add(j.State, 1)
-		want[j.ModuleID] = c
-	}
+	want := countsOfRecords(t, db)
 	counts := func(when string) {
 		t.Helper()
 		var got map[uint64]*ModuleCounts
