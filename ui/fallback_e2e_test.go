@@ -36,7 +36,9 @@ func (c *closeSeen) Close() error { close(c.closed); return nil }
 func TestFallbackWhileServerStoodDown(t *testing.T) {
 	was := common.FallbackAfter
 	common.FallbackAfter = 200 * time.Millisecond
-	defer func() { common.FallbackAfter = was }()
+	// Put back after the TUI's Close (cleanups run last registered first), which waits for the
+	// goroutine that reads it: a defer would run before, beside that goroutine (the race detector saw it).
+	t.Cleanup(func() { common.FallbackAfter = was })
 	f := world(t)
 	local := backend.NewLocal(f.DB, f.Secrets, f.Engine, "test")
 	view := backend.NewLocal(f.DB, f.Secrets, f.Engine, "test")
