@@ -28,7 +28,7 @@ var bucketIndex = []byte("queue_job_index")
 // an unfinished job that has one (get reads it: a bucket's Get, or a walker's for keys read in
 // ascending order, which on PostgreSQL costs no query per job), else iv itself.
 func entryOf(get func(k []byte) []byte, k, iv []byte) []byte {
-	if len(iv) != 9 || store.Finished(stateName(iv[0])) {
+	if len(iv) != 9 || !unfinishedCode(iv[0]) {
 		return iv
 	}
 	if sv := get(k); len(sv) >= 9 {
@@ -40,11 +40,21 @@ func entryOf(get func(k []byte) []byte, k, iv []byte) []byte {
 // schedGetter reads the scheduling entries of b (nil: there are none) for keys in ascending order.
 func schedGetter(b kv.Bucket) func(k []byte) []byte {
 	if b == nil {
-		return func([]byte) []byte { return nil }
+		return noEntry
 	}
 	w := &indexWalker{c: b.Cursor()}
 	return w.get
 }
+
+// schedGet reads the scheduling entries of b (nil: there are none) one key at a time, in any order.
+func schedGet(b kv.Bucket) func(k []byte) []byte {
+	if b == nil {
+		return noEntry
+	}
+	return b.Get
+}
+
+func noEntry([]byte) []byte { return nil }
 
 // unfinishedCode says whether b is the code of an unfinished state.
 func unfinishedCode(b byte) bool {
@@ -567,10 +577,7 @@ func newestInIndex(bt kv.Tx, state string, offset, limit int) []uint64 {
 		return nil
 	}
 	code := stateCode(state)
-	get := func([]byte) []byte { return nil } // newest first: a Get each, only for unfinished entries passed
-	if u := bt.Bucket(bucketUnfinished); u != nil {
-		get = u.Get
-	}
+	get := schedGet(bt.Bucket(bucketUnfinished)) // newest first: a Get each, only for unfinished entries passed
 	var ids []uint64
 	c := b.Cursor()
 	for k, v := c.Last(); k != nil && len(ids) < limit; k, v = c.Prev() {

@@ -102,7 +102,7 @@ func ownerOf(bt kv.Tx, id uint64) (service, module uint64) {
 func dropEntries(bt kv.Tx, id uint64) error {
 	if b := bt.Bucket(bucketIndex); b != nil {
 		k := store.Key(id)
-		if v := bytes.Clone(entryOf(schedGetter(bt.Bucket(bucketUnfinished)), k, b.Get(k))); len(v) == 9 {
+		if v := bytes.Clone(entryOf(schedGet(bt.Bucket(bucketUnfinished)), k, b.Get(k))); len(v) == 9 {
 			if cb := bt.Bucket(bucketCounts); cb != nil {
 				if err := addCount(cb, v, -1); err != nil {
 					return err
