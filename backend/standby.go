@@ -20,7 +20,8 @@ import (
 // on another host, and changes nothing.
 const ModeReadOnly = "read-only"
 
-// StandbyPoll is how often a Standby looks whether the database changed.
+// StandbyPoll is how often a Standby looks whether the database changed (and who runs its engine)
+// when no NOTIFY woke it sooner.
 var StandbyPoll = time.Second
 
 // BesideEngine is the refusal of a change made directly on a shared database while who runs its
@@ -43,6 +44,7 @@ type Standby struct {
 	// queue.CapacityEvery, not at every refresh.
 	exec       queue.Executor
 	refreshing sync.Mutex
+	pollOnly   bool // no NOTIFY wake-ups: what BenchmarkStandbySeesACommit measures against
 }
 
 var _ Backend = (*Standby)(nil)
@@ -119,6 +121,37 @@ func Generation(ctx context.Context, db *store.DB) (gen uint64, ok bool) {
 	return gen, err == nil
 }
 
+// WakeEvery is the most often a reader woken by other hosts' commits reads again: an engine commits
+// hundreds of times a second, and a reader that read at each wake-up would load the database the
+// engine writes to. One commit alone is still seen at once.
+const WakeEvery = 100 * time.Millisecond
+
+// Paced waits, when the last read a wake-up made (*last) was less than WakeEvery ago, for the rest of
+// that time, and then marks now as the last read; false when ctx ended meanwhile.
+func Paced(ctx context.Context, last *time.Time) bool {
+	if d := WakeEvery - time.Since(*last); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	*last = time.Now()
+	return true
+}
+
+// Watch wakes a reader of a shared database each time another process committed a write (pgkv's
+// NOTIFY), so it need not wait for its next poll; nil, a channel never ready, on a bbolt file.
+func Watch(ctx context.Context, db *store.DB) <-chan struct{} {
+	pg, shared := db.KV().(*pgkv.DB)
+	if !shared {
+		return nil
+	}
+	return pg.Watch(ctx)
+}
+
 // holder is the live engine holding the engine lane (ok false when none does now).
 func (s *Standby) holder(ctx context.Context) (lease.EngineInfo, bool) {
 	es, _ := lease.Engines(ctx, s.pg.Pool())
@@ -158,6 +191,11 @@ func (s *Standby) Events(ctx context.Context, since uint64, light bool) (<-chan 
 		}
 		tick := time.NewTicker(StandbyPoll)
 		defer tick.Stop()
+		var wake <-chan struct{} // a commit elsewhere is seen at once; the poll stays for a lost NOTIFY and the holder
+		if !s.pollOnly {
+			wake = s.pg.Watch(ctx)
+		}
+		var read time.Time // the last read a wake-up made
 		for {
 			if gen != last {
 				swap := s.refresh
@@ -176,13 +214,22 @@ func (s *Standby) Events(ctx context.Context, since uint64, light bool) (<-chan 
 				}
 				last, resumed = gen, false
 			}
+			polled := false
 			select {
 			case <-ctx.Done():
 				return
 			case <-tick.C:
+				polled = true
+			case <-wake:
+				if !Paced(ctx, &read) {
+					return
+				}
 			}
 			if gen, err = s.generation(ctx); err != nil {
 				return
+			}
+			if !polled {
+				continue
 			}
 			if now, _ := s.holder(ctx); now.ID != was.ID {
 				// Another engine: a notice to re-read everything, then a stream whose opening reads Info again.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,6 +16,7 @@ import (
 	"vmmpm/internal/pgtest"
 	"vmmpm/queue"
 	"vmmpm/store"
+	"vmmpm/store/kv"
 )
 
 // standbyBeside is host A's engine running on a PostgreSQL schema with one module and tariff, and
@@ -466,4 +468,81 @@ func standbyOverHistory(b *testing.B, n int) *Standby {
 		b.Fatal(err)
 	}
 	return s
+}
+
+// TestStandbyHearsACommitBeforeItsPoll: with a poll that never comes in the test's time, the
+// standby's stream still hears the other host's engine commit (its NOTIFY) and its view shows the
+// job done.
+func TestStandbyHearsACommitBeforeItsPoll(t *testing.T) {
+	a, _, s := standbyBeside(t)
+	StandbyPoll = time.Hour // standbyBeside's cleanup puts it back
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	events, err := s.Events(ctx, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CreateServices(ctx, "small", 1, "client@example.com"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, ok := next(t, events); !ok {
+			t.Fatal("the stream ended while the engine ran")
+		}
+		v, err := s.JobsView(ctx, JobsQuery{Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Total == 1 && v.Jobs[0].State == store.JobDone {
+			return
+		}
+	}
+}
+
+// BenchmarkStandbySeesACommit is how long after another host's commit a standby's stream tells
+// of it: woken by the NOTIFY, and polling only (each second, as StandbyPoll is by default). The
+// pauses between commits are not counted.
+func BenchmarkStandbySeesACommit(b *testing.B) {
+	for _, mode := range []string{"notify", "poll-only"} {
+		b.Run(mode, func(b *testing.B) {
+			s := standbyOverHistory(b, 0)
+			s.pollOnly = mode == "poll-only"
+			url := s.l.DB.Path()
+			w, err := store.Open(url, store.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = w.Close() })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			events, err := s.Events(ctx, 0, true)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var waited time.Duration
+			for i := 0; b.Loop(); i++ {
+				// Commits come at random moments, as an engine's do to a reader: not just after a
+				// poll, nor inside the gap the NOTIFYs keep.
+				time.Sleep(rand.N(StandbyPoll))
+				start := time.Now()
+				if err := w.KV().Update(func(tx kv.Tx) error {
+					bk, err := tx.CreateBucketIfNotExists([]byte("bench-scratch"))
+					if err != nil {
+						return err
+					}
+					return bk.Put([]byte("k"), fmt.Append(nil, i))
+				}); err != nil {
+					b.Fatal(err)
+				}
+				gen, _ := Generation(ctx, w)
+				for ev := range events {
+					if ev.Seq >= gen {
+						break
+					}
+				}
+				waited += time.Since(start)
+			}
+			b.ReportMetric(float64(waited)/1e6/float64(b.N), "ms/seen")
+		})
+	}
 }

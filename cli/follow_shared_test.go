@@ -30,12 +30,18 @@ func TestFollowOnStandbyHost(t *testing.T) {
 	f := startProc(t, vmmpmCmd("--db", env.db, "--socket", sockB, "jobs", "--follow"))
 	seenF := 0
 	expectWithin(t, f.out, &seenF, "following every host's job changes", 30*time.Second)
+	// A follower whose poll never comes in the test's time is told of the commits by their NOTIFY.
+	woken := vmmpmCmd("--db", env.db, "--socket", sockB, "jobs", "--follow")
+	woken.Env = append(woken.Env, envFollowPoll+"=1h")
+	fw := startProc(t, woken)
+	seenW := 0
+	expectWithin(t, fw.out, &seenW, "following every host's job changes", 30*time.Second)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ca := server.NewClient(sockA, version)
 	defer ca.Close()
-	openAndWatch(ctx, t, ca, f, "the follower on the standby host")
+	openAndWatch(ctx, t, ca, "the followers on the standby host", f, fw)
 
 	_ = a.cmd.Process.Kill()
 	<-a.done
@@ -44,12 +50,12 @@ func TestFollowOnStandbyHost(t *testing.T) {
 	expectWithin(t, f.out, &seenF, "the vmmpm server answers; following its job changes", 30*time.Second)
 	cb := server.NewClient(sockB, version)
 	defer cb.Close()
-	openAndWatch(ctx, t, cb, f, "the follower attached after the takeover")
+	openAndWatch(ctx, t, cb, "the follower attached after the takeover", f)
 }
 
-// openAndWatch opens two services through c and waits until follower f has printed each one's open
-// job as done.
-func openAndWatch(ctx context.Context, t *testing.T, c *server.Client, f *serveProc, who string) {
+// openAndWatch opens two services through c and waits until each follower in fs has printed each
+// one's open job as done.
+func openAndWatch(ctx context.Context, t *testing.T, c *server.Client, who string, fs ...*serveProc) {
 	t.Helper()
 	o, err := c.CreateServices(ctx, "1", 2, "client@example.com")
 	if err != nil {
@@ -70,8 +76,10 @@ func openAndWatch(ctx context.Context, t *testing.T, c *server.Client, f *serveP
 		}
 		n++
 		id := strconv.FormatUint(j.ID, 10)
-		waitUntil(t, who+" to show job "+id+" done", func() (string, error) { return f.out.String(), nil },
-			func(out string) bool { return followedAs(out, id, store.JobDone) })
+		for _, f := range fs {
+			waitUntil(t, who+" to show job "+id+" done", func() (string, error) { return f.out.String(), nil },
+				func(out string) bool { return followedAs(out, id, store.JobDone) })
+		}
 	}
 	if n != len(ours) {
 		t.Fatalf("%d jobs for the %d services opened", n, len(ours))

@@ -117,10 +117,11 @@ func (a *app) sharedReader() *sharedFeed {
 // sharedFeed is a follower's catch-ups on a shared database, made only when the database's write
 // generation moved since the last good one: a quiet database costs one small query a poll.
 type sharedFeed struct {
-	b    backend.Backend // reads db
-	db   *store.DB
-	gen  uint64
-	seen bool // gen is what the last good catch-up read after
+	b     backend.Backend // reads db
+	db    *store.DB
+	gen   uint64
+	seen  bool // gen is what the last good catch-up read after
+	woken <-chan struct{}
 }
 
 func (s *sharedFeed) catchUp(ctx context.Context, fw *follower) {
@@ -130,6 +131,14 @@ func (s *sharedFeed) catchUp(ctx context.Context, fw *follower) {
 	}
 	fw.catchUp(ctx, s.b)
 	s.gen, s.seen = gen, ok && !fw.missed
+}
+
+// wake is woken by every host's commits (backend.Watch), listening from the first call on.
+func (s *sharedFeed) wake(ctx context.Context) <-chan struct{} {
+	if s.woken == nil {
+		s.woken = backend.Watch(ctx, s.db)
+	}
+	return s.woken
 }
 
 func (s *sharedFeed) Close() error { return s.b.Close() }
@@ -331,6 +340,7 @@ var FollowPoll = time.Second
 // keep a starting server out; on a shared database it shows meanwhile what shared reads there.
 func (a *app) waitForServer(ctx context.Context, shared *sharedFeed, fw *follower) (c *server.Client, firstEvent uint64) {
 	said := false
+	var woke time.Time // the last catch-up a wake-up made
 	for {
 		if c, info, err := a.attach(ctx); err == nil && c != nil {
 			if said {
@@ -341,19 +351,25 @@ func (a *app) waitForServer(ctx context.Context, shared *sharedFeed, fw *followe
 		switch {
 		case !said && shared != nil:
 			fmt.Fprintf(a.stderr, "vmmpm: no vmmpm server answers on %s (a standby serves none); following every host's "+
-				"job changes in %s, read every %v, until it does (Ctrl+C stops)\n", a.socketPath(), store.Redact(a.dbPath), FollowPoll)
+				"job changes in %s as they are committed, until it does (Ctrl+C stops)\n", a.socketPath(), store.Redact(a.dbPath))
 		case !said:
 			fmt.Fprintf(a.stderr, "vmmpm: no vmmpm server answers on %s, and only a server's engine changes jobs here; "+
 				"waiting for vmmpm serve (Ctrl+C stops)\n", a.socketPath())
 		}
 		said = true
+		var wake <-chan struct{}
 		if shared != nil {
 			shared.catchUp(ctx, fw)
+			wake = shared.wake(ctx)
 		}
 		select {
 		case <-ctx.Done():
 			return nil, 0
 		case <-time.After(FollowPoll):
+		case <-wake:
+			if !backend.Paced(ctx, &woke) {
+				return nil, 0
+			}
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 	"vmmpm/internal/disktest"
 	"vmmpm/internal/pgtest"
 )
@@ -16,6 +17,9 @@ import (
 // the real ~/.local/share/vmmpm. Package main must not define another TestMain.
 func TestMain(m *testing.M) {
 	if os.Getenv(envRunMain) == "1" { // a test re-executed this binary as vmmpm itself
+		if d, err := time.ParseDuration(os.Getenv(envFollowPoll)); err == nil {
+			FollowPoll = d
+		}
 		os.Exit(Run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	if os.Getenv(envReceiver) != "" { // a test re-executed this binary as a webhook receiver
@@ -37,6 +41,9 @@ func TestMain(m *testing.M) {
 
 // envRunMain makes the test binary behave as the vmmpm binary (see vmmpmCmd).
 const envRunMain = "VMMPM_TEST_RUN_MAIN"
+
+// envFollowPoll sets FollowPoll in a re-executed vmmpm (jobs --follow's poll of a shared database).
+const envFollowPoll = "VMMPM_TEST_FOLLOW_POLL"
 
 // vmmpmCmd is the vmmpm program with args, run from this test binary in its own process. CI is left
 // out: termenv takes it to mean "no terminal", and these programs run on a real one.

@@ -67,6 +67,9 @@ type DB struct {
 	chainMu sync.Mutex
 	next    *chained    // the transaction the last commit began (chain.go), nil none
 	closing atomic.Bool // Close began: no commit chains
+
+	channel string   // the schema's NOTIFY channel (notify.go)
+	notif   notifier // NOTIFYs after commits that wrote
 }
 
 var _ kv.DB = (*DB)(nil)
@@ -138,7 +141,12 @@ INSERT INTO kv_meta (id, gen) VALUES (1, 0) ON CONFLICT DO NOTHING;`
 func (d *DB) migrate(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, d.o.ConnectTimeout+d.o.StatementTimeout)
 	defer cancel()
-	_, err := d.pool.Exec(ctx, schema)
+	if _, err := d.pool.Exec(ctx, schema); err != nil {
+		return err
+	}
+	var current string
+	err := d.pool.QueryRow(ctx, `SELECT coalesce(current_schema(), '')`).Scan(&current)
+	d.channel = channelFor(current)
 	return err
 }
 
@@ -148,6 +156,7 @@ func (d *DB) Pool() *pgxpool.Pool { return d.pool }
 // Close closes the pool.
 func (d *DB) Close() error {
 	d.dropChained()
+	d.stopNotifier()
 	d.pool.Close()
 	return nil
 }

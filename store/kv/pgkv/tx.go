@@ -297,6 +297,7 @@ func (t *tx) commit() {
 			}
 		}
 		t.db.c.committed(t.gen0, gen, &t.w)
+		t.db.wrote(gen)
 	}
 }
 
