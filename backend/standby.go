@@ -126,20 +126,38 @@ func Generation(ctx context.Context, db *store.DB) (gen uint64, ok bool) {
 // engine writes to. One commit alone is still seen at once.
 const WakeEvery = 100 * time.Millisecond
 
-// Paced waits, when the last read a wake-up made (*last) was less than WakeEvery ago, for the rest of
-// that time, and then marks now as the last read; false when ctx ended meanwhile.
-func Paced(ctx context.Context, last *time.Time) bool {
-	if d := WakeEvery - time.Since(*last); d > 0 {
-		t := time.NewTimer(d)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return false
-		case <-t.C:
-		}
+// readShare bounds the time a woken reader spends reading: a read is followed by a pause of at
+// least readShare-1 times its length, so a view beside tens of thousands of waiting jobs (a read
+// of tens of milliseconds) takes a tenth of a core, not half of one.
+const readShare = 10
+
+// Pacer spaces the reads of a reader woken by other hosts' commits (see WakeEvery, readShare).
+// The zero Pacer lets the first read go at once.
+type Pacer struct {
+	at  time.Time     // the last read ended
+	gap time.Duration // how long after it the next one may begin
+}
+
+// Read notes a read that began at start and has just ended.
+func (p *Pacer) Read(start time.Time) {
+	p.at = time.Now()
+	p.gap = max(WakeEvery, (readShare-1)*p.at.Sub(start))
+}
+
+// Wait waits for the rest of the gap after the last read; false when ctx ended meanwhile.
+func (p *Pacer) Wait(ctx context.Context) bool {
+	d := p.gap - time.Since(p.at)
+	if d <= 0 {
+		return ctx.Err() == nil
 	}
-	*last = time.Now()
-	return true
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // Watch wakes a reader of a shared database each time another process committed a write (pgkv's
@@ -195,16 +213,18 @@ func (s *Standby) Events(ctx context.Context, since uint64, light bool) (<-chan 
 		if !s.pollOnly {
 			wake = s.pg.Watch(ctx)
 		}
-		var read time.Time // the last read a wake-up made
+		var pace Pacer
 		for {
 			if gen != last {
 				swap := s.refresh
 				if gen < last {
 					swap = s.reread
 				}
+				start := time.Now()
 				if swap() != nil {
 					return
 				}
+				pace.Read(start)
 				ev := Event{Event: queue.Event{Seq: gen, Kind: queue.JobChanged}, Covers: int(max(gen-last, 1)),
 					Reset: !light || gen < last || resumed}
 				select {
@@ -221,7 +241,7 @@ func (s *Standby) Events(ctx context.Context, since uint64, light bool) (<-chan 
 			case <-tick.C:
 				polled = true
 			case <-wake:
-				if !Paced(ctx, &read) {
+				if !pace.Wait(ctx) {
 					return
 				}
 			}

@@ -425,6 +425,14 @@ func BenchmarkStandbyRefresh(b *testing.B) {
 					}
 				}
 			})
+			b.Run("waiting", func(b *testing.B) { // n jobs queued, none run: what grows while work waits
+				w := standbyOver(b, n, false)
+				for b.Loop() {
+					if err := w.refresh(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
 			b.Run("poll", func(b *testing.B) {
 				for b.Loop() {
 					if _, err := s.generation(context.Background()); err != nil {
@@ -437,7 +445,11 @@ func BenchmarkStandbyRefresh(b *testing.B) {
 }
 
 // standbyOverHistory is a Standby on a schema whose engine, now stopped, ran n jobs to done.
-func standbyOverHistory(b *testing.B, n int) *Standby {
+func standbyOverHistory(b *testing.B, n int) *Standby { return standbyOver(b, n, true) }
+
+// standbyOver is a Standby on a schema whose engine, now stopped, enqueued n jobs, and ran them to
+// done when run.
+func standbyOver(b *testing.B, n int, run bool) *Standby {
 	url := pgtest.URL(b)
 	dbA, secrets := engineDBAt(b, url)
 	a, err := NewEngine(dbA, secrets, EngineOptions{UntilIdle: true,
@@ -450,8 +462,10 @@ func standbyOverHistory(b *testing.B, n int) *Standby {
 			b.Fatal(err)
 		}
 	}
-	a.Start(context.Background())
-	<-a.Done()
+	if run {
+		a.Start(context.Background())
+		<-a.Done()
+	}
 	if err := a.Close(); err != nil {
 		b.Fatal(err)
 	}
@@ -544,5 +558,28 @@ func BenchmarkStandbySeesACommit(b *testing.B) {
 			}
 			b.ReportMetric(float64(waited)/1e6/float64(b.N), "ms/seen")
 		})
+	}
+}
+
+// TestPacerSpacesReads: after a read of 50 ms the next may begin only 450 ms after it ended (a
+// tenth of the time reading), after a quick one WakeEvery after it; the first goes at once.
+func TestPacerSpacesReads(t *testing.T) {
+	var p Pacer
+	if !p.Wait(context.Background()) {
+		t.Fatal("the first read waited")
+	}
+	p.Read(time.Now().Add(-50 * time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Millisecond)
+	defer cancel()
+	if p.Wait(ctx) {
+		t.Fatal("a read of 50 ms was followed by another within 150 ms")
+	}
+	p.Read(time.Now())
+	begun := time.Now()
+	if !p.Wait(context.Background()) {
+		t.Fatal("Wait refused with a live context")
+	}
+	if waited := time.Since(begun); waited < WakeEvery*9/10 {
+		t.Fatalf("after a quick read the next began %v later, want about %v", waited, WakeEvery)
 	}
 }

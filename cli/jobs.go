@@ -122,6 +122,7 @@ type sharedFeed struct {
 	gen   uint64
 	seen  bool // gen is what the last good catch-up read after
 	woken <-chan struct{}
+	pace  backend.Pacer // the catch-ups a wake-up makes
 }
 
 func (s *sharedFeed) catchUp(ctx context.Context, fw *follower) {
@@ -129,7 +130,9 @@ func (s *sharedFeed) catchUp(ctx context.Context, fw *follower) {
 	if ok && s.seen && gen == s.gen {
 		return
 	}
+	start := time.Now()
 	fw.catchUp(ctx, s.b)
+	s.pace.Read(start)
 	s.gen, s.seen = gen, ok && !fw.missed
 }
 
@@ -340,7 +343,6 @@ var FollowPoll = time.Second
 // keep a starting server out; on a shared database it shows meanwhile what shared reads there.
 func (a *app) waitForServer(ctx context.Context, shared *sharedFeed, fw *follower) (c *server.Client, firstEvent uint64) {
 	said := false
-	var woke time.Time // the last catch-up a wake-up made
 	for {
 		if c, info, err := a.attach(ctx); err == nil && c != nil {
 			if said {
@@ -367,7 +369,7 @@ func (a *app) waitForServer(ctx context.Context, shared *sharedFeed, fw *followe
 			return nil, 0
 		case <-time.After(FollowPoll):
 		case <-wake:
-			if !backend.Paced(ctx, &woke) {
+			if !shared.pace.Wait(ctx) {
 				return nil, 0
 			}
 		}
