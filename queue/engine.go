@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"vmmpm/store"
+	"vmmpm/store/kv"
 )
 
 // Defaults of Options.
@@ -309,6 +310,12 @@ func (e *Engine) Close() error {
 // before it takes the lock; each job is read whole only when it starts or changes (fill).
 func (e *Engine) load() error {
 	states, stale, err := e.readUnfinished()
+	return e.place(states, stale, err)
+}
+
+// place puts the unfinished jobs readUnfinished read into the scheduler, rebuilding the entries
+// first when they were stale.
+func (e *Engine) place(states []jobState, stale bool, err error) error {
 	if err == nil && stale {
 		// Written by a vmmpm that did not keep the scheduling entries (an older one): rebuild them.
 		if err = rebuildIndex(e.db); err == nil {
@@ -358,32 +365,35 @@ func (e *Engine) load() error {
 // of every entry, and how many jobs are unfinished).
 func (e *Engine) readUnfinished() (states []jobState, stale bool, err error) {
 	err = e.db.View(func(tx *store.Tx) error { // counts and entries from one snapshot
-		n := 0
-		for _, c := range readCounts(tx.KV()) {
-			n += c.unfinished()
-		}
-		b, idx := tx.KV().Bucket(bucketUnfinished), tx.KV().Bucket(bucketIndex)
-		if b == nil || idx == nil {
-			stale = n > 0
-			return nil
-		}
-		states = make([]jobState, 0, n) // one allocation for the lot, sized from the counts
-		ic := indexWalker{c: idx.Cursor()}
-		c := b.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			j, ok := schedJob(store.KeyID(k), v)
-			// The index entry of an unfinished job may hold an earlier unfinished state (bucketIndex).
-			if iv := ic.get(k); !ok || len(iv) != 9 || !unfinishedCode(iv[0]) || string(iv[1:9]) != string(v[1:9]) {
-				stale = true
-				return nil
-			}
-			states = append(states, jobState{job: j, recover: j.State == store.JobRunning,
-				lastState: j.State, lastModule: j.ModuleID, partial: true})
-		}
-		stale = len(states) != n
+		states, stale = readUnfinishedIn(tx.KV())
 		return nil
 	})
 	return states, stale, err
+}
+
+// readUnfinishedIn is readUnfinished in bt.
+func readUnfinishedIn(bt kv.Tx) (states []jobState, stale bool) {
+	n := 0
+	for _, c := range readCounts(bt) {
+		n += c.unfinished()
+	}
+	b, idx := bt.Bucket(bucketUnfinished), bt.Bucket(bucketIndex)
+	if b == nil || idx == nil {
+		return nil, n > 0
+	}
+	states = make([]jobState, 0, n) // one allocation for the lot, sized from the counts
+	ic := indexWalker{c: idx.Cursor()}
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		j, ok := schedJob(store.KeyID(k), v)
+		// The index entry of an unfinished job may hold an earlier unfinished state (bucketIndex).
+		if iv := ic.get(k); !ok || len(iv) != 9 || !unfinishedCode(iv[0]) || string(iv[1:9]) != string(v[1:9]) {
+			return nil, true
+		}
+		states = append(states, jobState{job: j, recover: j.State == store.JobRunning,
+			lastState: j.State, lastModule: j.ModuleID, partial: true})
+	}
+	return states, len(states) != n
 }
 
 // fill reads the whole job before the engine changes it, if load left it partial (e.mu held).

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"errors"
+	"iter"
 	"maps"
 	"slices"
 
@@ -28,10 +29,22 @@ func (e *Engine) Follow() (*Engine, error) {
 		return nil, err
 	}
 	f.loaded, f.listed = make(chan struct{}), make(chan struct{})
-	err = e.rm.catchUp(e.db)
+	// The lists' catch-up and the scheduler's load read the unfinished entries from one snapshot,
+	// walking them once: a view beside thousands of waiting jobs refreshes at every wake-up.
+	var states []jobState
+	var stale bool
+	err = e.db.View(func(tx *store.Tx) error {
+		states, stale = readUnfinishedIn(tx.KV())
+		entries := unfinishedEntries(tx.KV())
+		if !stale {
+			entries = statesOf(states)
+		}
+		e.rm.catchUp(tx, entries)
+		return nil
+	})
 	close(f.listed)
 	if err == nil {
-		err = f.load()
+		err = f.place(states, stale, nil)
 	}
 	f.loadErr = err
 	close(f.loaded)
@@ -45,29 +58,55 @@ func (e *Engine) Follow() (*Engine, error) {
 // fromLists, as a move's from, is the state the lists hold the job in, looked up as the move applies.
 const fromLists = "?"
 
-// catchUp brings the lists forward to what db holds now, reading only what may have changed since they
+// catchUp brings the lists forward to what tx holds, reading only what may have changed since they
 // last looked: the index past the newest id seen (new jobs), the scheduling entries (jobs unfinished
 // now), the index entries of jobs unfinished before, and, when the stored counts say finished jobs went,
 // the oldest finished ids until the missing ones are found (pruning takes the oldest). The stored
 // counts check the result: lists that disagree with them (a retried job that finished between two
 // looks, which no entry read here shows) are loaded whole. The caller is the lists' only writer.
-func (rm *readModel) catchUp(db *store.DB) error {
-	return db.View(func(tx *store.Tx) error {
-		bt := tx.KV()
-		want := storedByState(bt)
-		excess, ok := rm.commit(rm.changed(bt), want)
-		if ok && excess > 0 {
-			excess, ok = rm.commit(rm.pruned(bt, excess), want)
-		}
-		if !ok || excess != 0 {
-			rm.load(tx)
-		}
-		return nil
-	})
+// entries are the scheduling entries in tx (unfinishedEntries, or statesOf what the scheduler read).
+func (rm *readModel) catchUp(tx *store.Tx, entries iter.Seq2[uint64, string]) {
+	bt := tx.KV()
+	want := storedByState(bt)
+	excess, ok := rm.commit(rm.changed(bt, entries), want)
+	if ok && excess > 0 {
+		excess, ok = rm.commit(rm.pruned(bt, excess), want)
+	}
+	if !ok || excess != 0 {
+		rm.load(tx)
+	}
 }
 
-// changed are the moves since the lists last looked, but for finished jobs that went.
-func (rm *readModel) changed(bt kv.Tx) []move {
+// unfinishedEntries walks bt's scheduling entries: each job's id and state (empty entries left out).
+func unfinishedEntries(bt kv.Tx) iter.Seq2[uint64, string] {
+	return func(yield func(uint64, string) bool) {
+		u := bt.Bucket(bucketUnfinished)
+		if u == nil {
+			return
+		}
+		c := u.Cursor()
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if len(v) > 0 && !yield(store.KeyID(k), stateName(v[0])) {
+				return
+			}
+		}
+	}
+}
+
+// statesOf is unfinishedEntries of the jobs readUnfinishedIn read.
+func statesOf(states []jobState) iter.Seq2[uint64, string] {
+	return func(yield func(uint64, string) bool) {
+		for i := range states {
+			if !yield(states[i].job.ID, states[i].job.State) {
+				return
+			}
+		}
+	}
+}
+
+// changed are the moves since the lists last looked, but for finished jobs that went; entries are
+// the scheduling entries now.
+func (rm *readModel) changed(bt kv.Tx, entries iter.Seq2[uint64, string]) []move {
 	rm.mu.Lock()
 	seen, was := rm.seen, map[uint64]string{}
 	for _, s := range []string{store.JobQueued, store.JobRunning, store.JobRetrying} {
@@ -77,21 +116,17 @@ func (rm *readModel) changed(bt kv.Tx) []move {
 	}
 	rm.mu.Unlock()
 	var moves []move
-	if u := bt.Bucket(bucketUnfinished); u != nil {
-		c := u.Cursor()
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			id := store.KeyID(k)
-			if id > seen || len(v) == 0 {
-				continue // new: read from the index below
-			}
-			from, ok := was[id]
-			if !ok {
-				from = fromLists // finished when the lists last looked, retried since
-			}
-			delete(was, id)
-			if to := stateName(v[0]); to != from {
-				moves = append(moves, move{id: id, from: from, to: to})
-			}
+	for id, to := range entries {
+		if id > seen {
+			continue // new: read from the index below
+		}
+		from, ok := was[id]
+		if !ok {
+			from = fromLists // finished when the lists last looked, retried since
+		}
+		delete(was, id)
+		if to != from {
+			moves = append(moves, move{id: id, from: from, to: to})
 		}
 	}
 	idx := bt.Bucket(bucketIndex)
