@@ -280,12 +280,13 @@ func (l *Local) Order(ctx context.Context, o OrderRequest) (p *Placed, err error
 		}
 		ids := make([]uint64, len(jobs))
 		for i, j := range jobs {
+			var s *store.Service
+			var err error
 			if o.ExternalID != "" {
-				if err := store.SetExternalID(tx, j.ServiceID, o.ExternalID); err != nil {
-					return err
-				}
+				s, err = store.SetExternalID(tx, j.ServiceID, o.ExternalID)
+			} else {
+				s, err = store.Get[store.Service](tx, j.ServiceID)
 			}
-			s, err := store.Get[store.Service](tx, j.ServiceID)
 			if err != nil {
 				return err
 			}

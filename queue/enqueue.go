@@ -114,11 +114,7 @@ func (a Actor) CreateServices(tariffID uint64, count int, clientEmail string) ([
 				return err
 			}
 			add(js)
-			s, err = store.Get[store.Service](tx, s.ID)
-			if err != nil {
-				return err
-			}
-			out = append(out, *s)
+			out = append(out, *s) // as plan wrote it
 		}
 		return nil
 	})

@@ -35,25 +35,26 @@ func ServiceByExternalID(tx *Tx, ext string) uint64 {
 	return 0
 }
 
-// SetExternalID gives service id the external id ext, which no other service may have.
-func SetExternalID(tx *Tx, id uint64, ext string) error {
+// SetExternalID gives service id the external id ext, which no other service may have, and returns
+// the service as it now is.
+func SetExternalID(tx *Tx, id uint64, ext string) (*Service, error) {
 	if err := CheckExternalID(ext); err != nil {
-		return err
+		return nil, err
 	}
 	if other := ServiceByExternalID(tx, ext); other != 0 && other != id {
-		return &ValidationError{Field: "external_id", Rule: fmt.Sprintf("%q is already service %d's; look it up with GET /api/v1/services?external_id=%s instead of ordering it again", ext, other, ext)}
+		return nil, &ValidationError{Field: "external_id", Rule: fmt.Sprintf("%q is already service %d's; look it up with GET /api/v1/services?external_id=%s instead of ordering it again", ext, other, ext)}
 	}
 	s, err := Get[Service](tx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	s.ExternalID = ext
 	if err := tx.Put(s); err != nil {
-		return err
+		return nil, err
 	}
 	b, err := writeBucket(tx, bucketExternalIDs)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return b.Put([]byte(ext), Key(id))
+	return s, b.Put([]byte(ext), Key(id))
 }
