@@ -12,8 +12,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"vmmpm/internal/pglisten"
 )
 
 // Defaults as River's leader lease: renew every 5 s, lapse 15 s after the last renewal, and look
@@ -356,8 +354,35 @@ func (e *Engine) listen(ctx context.Context, wake chan<- struct{}) {
 }
 
 func (e *Engine) listenOnce(ctx context.Context, wake chan<- struct{}) error {
-	self := fmt.Sprint(e.id) // an engine's own NOTIFYs are not news to it
-	return pglisten.Once(ctx, e.pool, e.channel, func(p string) bool { return p == self }, wake)
+	c, err := e.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := c.Hijack() // a listening connection never goes back to the pool
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{e.channel}.Sanitize()); err != nil {
+		return err
+	}
+	// What was notified before LISTEN took (the loop's first round raced it, or the connection was
+	// lost) is not sent again: one more round looks at the table itself.
+	select {
+	case wake <- struct{}{}:
+	default:
+	}
+	self := fmt.Sprint(e.id)
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return err
+		}
+		if n.Payload == self {
+			continue
+		}
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Leave is the SIGTERM path: the loop stops, every lane is released (a job still running in one

@@ -7,7 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"vmmpm/internal/pglisten"
+	"github.com/jackc/pgx/v5"
 )
 
 // Wake-ups. A reader on another host (a standby's view, jobs --follow) learns that the database
@@ -116,7 +116,7 @@ func (d *DB) Watch(ctx context.Context) <-chan struct{} {
 	wake := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
-			_ = pglisten.Once(ctx, d.pool, d.channel, nil, wake)
+			_ = d.listenOnce(ctx, wake)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
@@ -124,4 +124,25 @@ func (d *DB) Watch(ctx context.Context) <-chan struct{} {
 		}
 	}()
 	return wake
+}
+
+func (d *DB) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+	c, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	conn := c.Hijack() // a listening connection never goes back to the pool
+	defer conn.Close(context.Background())
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{d.channel}.Sanitize()); err != nil {
+		return err
+	}
+	for {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+		if _, err := conn.WaitForNotification(ctx); err != nil {
+			return err
+		}
+	}
 }
