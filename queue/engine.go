@@ -310,23 +310,27 @@ func (e *Engine) Close() error {
 // before it takes the lock; each job is read whole only when it starts or changes (fill).
 func (e *Engine) load() error {
 	states, stale, err := e.readUnfinished()
-	return e.place(states, stale, err)
+	if err != nil {
+		return err
+	}
+	return e.place(states, stale)
 }
 
 // place puts the unfinished jobs readUnfinished read into the scheduler, rebuilding the entries
 // first when they were stale.
-func (e *Engine) place(states []jobState, stale bool, err error) error {
-	if err == nil && stale {
+func (e *Engine) place(states []jobState, stale bool) error {
+	if stale {
 		// Written by a vmmpm that did not keep the scheduling entries (an older one): rebuild them.
+		var err error
 		if err = rebuildIndex(e.db); err == nil {
 			states, stale, err = e.readUnfinished()
 		}
 		if err == nil && stale {
 			err = fmt.Errorf("the queue's entries in %s disagree with its job index even after a rebuild; restore the database from a backup", e.db.Path())
 		}
-	}
-	if err != nil {
-		return err
+		if err != nil {
+			return err
+		}
 	}
 	open := make([]*jobState, len(states))
 	for i := range states {

@@ -44,7 +44,7 @@ func (e *Engine) Follow() (*Engine, error) {
 	})
 	close(f.listed)
 	if err == nil {
-		err = f.place(states, stale, nil)
+		err = f.place(states, stale)
 	}
 	f.loadErr = err
 	close(f.loaded)
