@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -119,6 +120,45 @@ func Generation(ctx context.Context, db *store.DB) (gen uint64, ok bool) {
 	}
 	gen, err := pgGeneration(ctx, pg)
 	return gen, err == nil
+}
+
+// JobsChanged are the jobs the job feed of a shared database names after row `after`
+// (store.ReadFeed), each once, as it is now, in the order of its last change (a job deleted since is
+// left out), with the feed's newest row; ok is false when the feed cannot say (pruned past after,
+// the database restored, a bbolt file): the reader reads everything, noting FeedAt first.
+func JobsChanged(db *store.DB, after uint64) (jobs []store.Job, at uint64, ok bool, err error) {
+	err = db.View(func(tx *store.Tx) error {
+		var changes []store.JobChange
+		if changes, at, ok = store.ReadFeed(tx, after); !ok {
+			return nil
+		}
+		last := make(map[uint64]int, len(changes))
+		for i, c := range changes {
+			last[c.ID] = i
+		}
+		for i, c := range changes {
+			if last[c.ID] != i || c.State == "" {
+				continue
+			}
+			j, err := store.Get[store.Job](tx, c.ID)
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			jobs = append(jobs, *j)
+		}
+		return nil
+	})
+	return jobs, at, ok && err == nil, err
+}
+
+// FeedAt is the newest row of db's job feed: a reader that notes it, then reads everything, reads
+// the feed after it next time (a change in between is read twice, never missed).
+func FeedAt(db *store.DB) (at uint64, err error) {
+	err = db.View(func(tx *store.Tx) error { at = store.FeedLast(tx); return nil })
+	return at, err
 }
 
 // WakeEvery is the most often a reader woken by other hosts' commits reads again: an engine commits

@@ -115,12 +115,18 @@ func (a *app) sharedReader() *sharedFeed {
 }
 
 // sharedFeed is a follower's catch-ups on a shared database, made only when the database's write
-// generation moved since the last good one: a quiet database costs one small query a poll.
+// generation moved since the last good one: a quiet database costs one small query a poll, and a
+// busy one the jobs its feed names.
 type sharedFeed struct {
-	b     backend.Backend // reads db
-	db    *store.DB
-	gen   uint64
-	seen  bool // gen is what the last good catch-up read after
+	b    backend.Backend // reads db
+	db   *store.DB
+	gen  uint64
+	seen bool // gen is what the last good catch-up read after
+	// at is the job feed's row the last catch-up read to (store.ReadFeed), when fed: a catch-up then
+	// reads only the jobs the feed names since, not every unfinished job shown
+	at    uint64
+	fed   bool
+	whole time.Time // the last catch-up that read everything
 	woken <-chan struct{}
 	pace  backend.Pacer // the catch-ups a wake-up makes
 }
@@ -131,9 +137,22 @@ func (s *sharedFeed) catchUp(ctx context.Context, fw *follower) {
 		return
 	}
 	start := time.Now()
+	defer func() { s.pace.Read(start) }()
+	if s.fed && time.Since(s.whole) < queue.FollowWhole { // and whole now and then: a vmmpm older than the feed writes no rows
+		if jobs, at, fed, err := backend.JobsChanged(s.db, s.at); fed {
+			for i := range jobs {
+				fw.show(&jobs[i])
+			}
+			s.at, s.gen, s.seen = at, gen, ok
+			return
+		} else if err != nil {
+			s.fed = false // read everything below, which says what it cannot read
+		}
+	}
+	at, err := backend.FeedAt(s.db) // before reading everything: what commits meanwhile is read again, not missed
 	fw.catchUp(ctx, s.b)
-	s.pace.Read(start)
 	s.gen, s.seen = gen, ok && !fw.missed
+	s.at, s.fed, s.whole = at, err == nil && !fw.missed, time.Now()
 }
 
 // wake is woken by every host's commits (backend.Watch), listening from the first call on.

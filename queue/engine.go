@@ -187,6 +187,9 @@ type Engine struct {
 	c       *committer
 	rm      *readModel
 	ev      *broker
+	fed     feedPos // a follower's place in the job feed (Follow)
+	// placed are a follower's unfinished jobs in loadOrder, as place put them (Follow reads them)
+	placed  []*jobState
 	modules decoded[store.Module, *store.Module]
 	tariffs decoded[store.Tariff, *store.Tariff]
 
@@ -337,21 +340,14 @@ func (e *Engine) place(states []jobState, stale bool) error {
 		open[i] = &states[i]
 		open[i].keyName = keyNameOf(&open[i].job)
 	}
-	// A running job heads its lane and its service; the rest follow in enqueue order.
-	slices.SortStableFunc(open, func(a, b *jobState) int {
-		if ra, rb := a.job.State == store.JobRunning, b.job.State == store.JobRunning; ra != rb {
-			if ra {
-				return -1
-			}
-			return 1
-		}
-		if c := a.job.EnqueuedAt.Compare(b.job.EnqueuedAt); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.job.ID, b.job.ID)
-	})
+	if !slices.IsSortedFunc(open, loadOrder) { // a follower's come sorted (movedBy)
+		slices.SortFunc(open, loadOrder)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !e.fed.whole.IsZero() { // a follower (Follow): its follower starts from this order
+		e.placed = open
+	}
 	e.jobs = make(map[uint64]*jobState, len(states))
 	e.svcs = make(map[uint64][]*jobState, len(states))
 	for _, js := range open {
@@ -363,6 +359,21 @@ func (e *Engine) place(states []jobState, stale bool) error {
 	}
 	e.ev.publish(evs...)
 	return nil
+}
+
+// loadOrder is the order place puts unfinished jobs in: a running job heads its lane and its
+// service; the rest follow in enqueue order. The id makes it total, so any sort gives one result.
+func loadOrder(a, b *jobState) int {
+	if ra, rb := a.job.State == store.JobRunning, b.job.State == store.JobRunning; ra != rb {
+		if ra {
+			return -1
+		}
+		return 1
+	}
+	if c := a.job.EnqueuedAt.Compare(b.job.EnqueuedAt); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.job.ID, b.job.ID)
 }
 
 // readUnfinished reads the scheduling entries; stale: they do not match the index (state and module
@@ -391,13 +402,19 @@ func readUnfinishedIn(bt kv.Tx) (states []jobState, stale bool) {
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		j, ok := schedJob(store.KeyID(k), v)
 		// The index entry of an unfinished job may hold an earlier unfinished state (bucketIndex).
-		if iv := ic.get(k); !ok || len(iv) != 9 || !unfinishedCode(iv[0]) || string(iv[1:9]) != string(v[1:9]) {
+		if !ok || !agrees(v, ic.get(k)) {
 			return nil, true
 		}
 		states = append(states, jobState{job: j, recover: j.State == store.JobRunning,
 			lastState: j.State, lastModule: j.ModuleID, partial: true})
 	}
 	return states, len(states) != n
+}
+
+// agrees reports whether a scheduling entry and the job's index entry agree: both unfinished, in
+// one module (the index entry may hold an earlier unfinished state, bucketIndex).
+func agrees(sched, index []byte) bool {
+	return len(index) == 9 && unfinishedCode(index[0]) && string(index[1:9]) == string(sched[1:9])
 }
 
 // fill reads the whole job before the engine changes it, if load left it partial (e.mu held).

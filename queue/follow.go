@@ -5,17 +5,20 @@ import (
 	"iter"
 	"maps"
 	"slices"
+	"time"
 
 	"vmmpm/store"
 	"vmmpm/store/kv"
 )
 
 // Follow is a stopped engine read afresh from the database, for a view beside another process's
-// engine (backend.Standby), which makes one at each change it hears. Its scheduler (the Lanes
-// screen, LanePosition) is loaded whole, which costs the unfinished jobs; its id lists (Page) are
-// e's, brought forward by reading only what may have changed (readModel.catchUp), so the finished
-// history, which only grows at its new end and is pruned at its old one, is not read again. e must
-// never run, nor its followers; the two share the lists, so close e once the follower is in place.
+// engine (backend.Standby), which makes one at each change it hears. On a database that keeps a
+// job feed (store.ReadFeed) it reads only the jobs the feed names since e read: its scheduler (the
+// Lanes screen, LanePosition) is e's with those jobs moved, and its id lists (Page) are e's, shared,
+// brought forward by the same moves. Otherwise, and every FollowWhole, it reads the unfinished jobs
+// whole and brings the lists forward by readModel.catchUp, so the finished history, which only grows
+// at its new end and is pruned at its old one, is not read again. e must never run, nor its
+// followers; the two share the lists, so close e once the follower is in place.
 func (e *Engine) Follow() (*Engine, error) {
 	<-e.listed
 	e.mu.Lock()
@@ -29,17 +32,20 @@ func (e *Engine) Follow() (*Engine, error) {
 		return nil, err
 	}
 	f.loaded, f.listed = make(chan struct{}), make(chan struct{})
-	// The lists' catch-up and the scheduler's load read the unfinished entries from one snapshot,
-	// walking them once: a view beside thousands of waiting jobs refreshes at every wake-up.
 	var states []jobState
 	var stale bool
 	err = e.db.View(func(tx *store.Tx) error {
-		states, stale = readUnfinishedIn(tx.KV())
-		entries := unfinishedEntries(tx.KV())
-		if !stale {
-			entries = statesOf(states)
+		if e.fed.whole.IsZero() || time.Since(e.fed.whole) >= FollowWhole {
+			states, stale = f.followWhole(tx)
+			return nil
 		}
-		e.rm.catchUp(tx, entries)
+		var ok bool
+		var at uint64
+		if states, at, ok = e.followFeed(tx); ok {
+			f.fed = feedPos{at: at, whole: e.fed.whole}
+			return nil
+		}
+		states, stale = f.followWhole(tx)
 		return nil
 	})
 	close(f.listed)
@@ -53,6 +59,106 @@ func (e *Engine) Follow() (*Engine, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// FollowWhole is how often Follow reads the unfinished jobs whole though the feed names what moved:
+// a vmmpm older than the feed writing to the same database writes no rows.
+var FollowWhole = 30 * time.Second
+
+// feedPos is where a follower read the feed to (at), and when it last read the unfinished jobs whole.
+type feedPos struct {
+	at    uint64
+	whole time.Time
+}
+
+// followWhole reads the unfinished jobs whole for f and brings the lists forward, walking the
+// scheduling entries once for both: a view beside thousands of waiting jobs refreshes at every
+// wake-up. It notes the feed's position in the same snapshot.
+func (f *Engine) followWhole(tx *store.Tx) (states []jobState, stale bool) {
+	states, stale = readUnfinishedIn(tx.KV())
+	entries := unfinishedEntries(tx.KV())
+	if !stale {
+		entries = statesOf(states)
+	}
+	f.rm.catchUp(tx, entries)
+	f.fed = feedPos{at: store.FeedLast(tx), whole: time.Now()}
+	return states, stale
+}
+
+// followFeed is e's unfinished jobs moved as the feed says they moved since e read it, with the
+// feed's newest row, and the lists brought forward the same way; ok is false when the feed cannot
+// say (pruned past e, restored) or the jobs disagree with the stored counts: then the lists are
+// unchanged, and Follow reads whole.
+func (e *Engine) followFeed(tx *store.Tx) (states []jobState, at uint64, ok bool) {
+	changes, at, ok := store.ReadFeed(tx, e.fed.at)
+	if !ok {
+		return nil, 0, false
+	}
+	want := storedByState(tx.KV())
+	if states, ok = e.movedBy(tx.KV(), changes, want); !ok {
+		return nil, 0, false
+	}
+	moves := make([]move, len(changes))
+	for i, c := range changes {
+		moves[i] = move{id: c.ID, from: fromLists, to: c.State}
+	}
+	if excess, ok := e.rm.commit(moves, want); !ok || excess != 0 {
+		e.rm.load(tx) // a move no row told (an older vmmpm wrote it)
+	}
+	return states, at, true
+}
+
+// movedBy is e's unfinished jobs, as scheduling entries read them, with the jobs changes name read
+// again from bt, in loadOrder; ok is false when one of those disagrees with its index entry, or the
+// jobs of a state with want, the stored counts.
+func (e *Engine) movedBy(bt kv.Tx, changes []store.JobChange, want map[string]int) (states []jobState, ok bool) {
+	moved := make(map[uint64]bool, len(changes))
+	for _, c := range changes {
+		moved[c.ID] = true
+	}
+	var again []jobState
+	u, idx := bt.Bucket(bucketUnfinished), bt.Bucket(bucketIndex)
+	for id := range moved {
+		k := store.Key(id)
+		v := []byte(nil)
+		if u != nil {
+			v = u.Get(k)
+		}
+		if v == nil {
+			continue // finished, or gone
+		}
+		j, ok := schedJob(id, v)
+		if !ok || idx == nil || !agrees(v, idx.Get(k)) {
+			return nil, false
+		}
+		again = append(again, jobState{job: j, recover: j.State == store.JobRunning,
+			lastState: j.State, lastModule: j.ModuleID, partial: true})
+	}
+	slices.SortFunc(again, func(a, b jobState) int { return loadOrder(&a, &b) })
+	e.mu.Lock()
+	states = make([]jobState, 0, len(e.placed)+len(again))
+	for _, js := range e.placed { // in loadOrder: merged with again, the result is too
+		if moved[js.job.ID] {
+			continue
+		}
+		for len(again) > 0 && loadOrder(&again[0], js) < 0 {
+			states, again = append(states, again[0]), again[1:]
+		}
+		states = append(states, jobState{job: js.job, recover: js.recover, partial: js.partial,
+			lastState: js.lastState, lastModule: js.lastModule})
+	}
+	e.mu.Unlock()
+	states = append(states, again...)
+	got := map[string]int{}
+	for i := range states {
+		got[states[i].job.State]++
+	}
+	for _, st := range []string{store.JobQueued, store.JobRunning, store.JobRetrying} {
+		if got[st] != want[st] {
+			return nil, false
+		}
+	}
+	return states, true
 }
 
 // fromLists, as a move's from, is the state the lists hold the job in, looked up as the move applies.

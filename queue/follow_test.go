@@ -82,9 +82,44 @@ func sameView(t testing.TB, step string, e, v *Engine) {
 
 // TestFollowSeesWhatTheEngineCommitted: a stopped engine brought forward by Follow after each step
 // shows what the running engine on the same database shows, through enqueues, finishes, failures,
-// pruning, a cancel, and retries (seen while queued, and finished between two looks).
+// pruning, a cancel, and retries (seen while queued, and finished between two looks): reading the
+// unfinished jobs whole each time, and by the job feed, where every look after the first reads only
+// the feed's rows (nothing is read whole again).
 func TestFollowSeesWhatTheEngineCommitted(t *testing.T) {
-	f := newFixture(t, sim.Config{}, queueParams("k-__PMID__", 2))
+	t.Run("whole", func(t *testing.T) {
+		defer setFollowWhole(0)()
+		followTheEngine(t, newFixture(t, sim.Config{}, queueParams("k-__PMID__", 2)), nil)
+	})
+	t.Run("feed", func(t *testing.T) {
+		var whole time.Time
+		loads := 0
+		byFeed := func(step string, v *Engine) {
+			t.Helper()
+			v.rm.mu.Lock()
+			n := v.rm.loads
+			v.rm.mu.Unlock()
+			if whole.IsZero() {
+				whole, loads = v.fed.whole, n
+				return
+			}
+			if v.fed.whole != whole || n != loads {
+				t.Errorf("%s: the follower read whole (lists read %d times, were %d), not by the feed", step, n, loads)
+			}
+		}
+		followTheEngine(t, newFeedFixture(t, sim.Config{}, queueParams("k-__PMID__", 2)), byFeed)
+	})
+}
+
+// setFollowWhole sets FollowWhole for a test, returning what puts it back.
+func setFollowWhole(d time.Duration) (restore func()) {
+	old := FollowWhole
+	FollowWhole = d
+	return func() { FollowWhole = old }
+}
+
+// followTheEngine is TestFollowSeesWhatTheEngineCommitted on f; check, when set, sees the follower
+// after each look.
+func followTheEngine(t *testing.T, f *fixture, check func(step string, v *Engine)) {
 	opt := fastOptions()
 	opt.KeepFinished = 8
 	failOnce := map[uint64]bool{} // jobs whose first attempt fails for good, only the executor's goroutines touch it
@@ -101,12 +136,19 @@ func TestFollowSeesWhatTheEngineCommitted(t *testing.T) {
 	f.must(err)
 	fl := &follower{t: t, v: v}
 	defer func() { _ = fl.v.Close() }()
+	look := func(step string, e, v *Engine) {
+		t.Helper()
+		sameView(t, step, e, v)
+		if check != nil {
+			check(step, v)
+		}
+	}
 
 	svcs, err := e.CreateServices(f.tariff.ID, 10, "a@example.org")
 	f.must(err)
-	sameView(t, "10 opens queued", settled(t, e), fl.follow())
+	look("10 opens queued", settled(t, e), fl.follow())
 	runIdle(t, e, time.Minute)
-	sameView(t, "10 opens run, 3 failed, 2 pruned", settled(t, e), fl.follow())
+	look("10 opens run, 3 failed, 2 pruned", settled(t, e), fl.follow())
 	if _, n, _ := fl.v.Page("", 0, 100); n != 8 {
 		t.Fatalf("the follower lists %d jobs, want the 8 kept", n)
 	}
@@ -119,9 +161,9 @@ func TestFollowSeesWhatTheEngineCommitted(t *testing.T) {
 	reboot, err := e.Enqueue(svcs[9].ID, store.OpReboot, nil)
 	f.must(err)
 	f.must(e.Cancel(reboot.ID))
-	sameView(t, "10 more queued, a reboot cancelled", settled(t, e), fl.follow())
+	look("10 more queued, a reboot cancelled", settled(t, e), fl.follow())
 	runIdle(t, e, time.Minute)
-	sameView(t, "20 run", settled(t, e), fl.follow())
+	look("20 run", settled(t, e), fl.follow())
 
 	failed, _, err := e.Page(store.JobFailed, 0, 2)
 	f.must(err)
@@ -129,11 +171,11 @@ func TestFollowSeesWhatTheEngineCommitted(t *testing.T) {
 		t.Fatalf("%d failed jobs kept, want 2 at least", len(failed))
 	}
 	f.must(e.Retry(failed[0].ID))
-	sameView(t, "a failed job retried", settled(t, e), fl.follow())
+	look("a failed job retried", settled(t, e), fl.follow())
 	runIdle(t, e, time.Minute)
 	f.must(e.Retry(failed[1].ID))
 	runIdle(t, e, time.Minute)
-	sameView(t, "a retried job done between two looks", settled(t, e), fl.follow())
+	look("a retried job done between two looks", settled(t, e), fl.follow())
 }
 
 // BenchmarkFollow: Follow beside a history of finished jobs, with nothing changed, and with what the

@@ -12,6 +12,7 @@ import (
 
 	"vmmpm/internal/storetest"
 	"vmmpm/store"
+	"vmmpm/store/kv"
 	"vmmpm/vmm/sim"
 )
 
@@ -27,6 +28,7 @@ type fixture struct {
 	tariff  *store.Tariff
 	dept    *store.Department
 	dc      *store.DataCenter
+	feed    bool // a bbolt file opened as a server's database is (store.OpenKV): it keeps a job feed
 }
 
 // startSim serves an emulator on loopback for the whole test.
@@ -56,6 +58,11 @@ func newFixtureAt(t testing.TB, path string, cfg sim.Config, params store.Params
 	t.Helper()
 	s, url := startSim(t, cfg)
 	f := &fixture{t: t, path: path, sim: s, url: url, secrets: store.NewMemorySecrets()}
+	return f.setUp(params)
+}
+
+// setUp opens f's database and saves a data center, a department, a module with params and a tariff.
+func (f *fixture) setUp(params store.Params) *fixture {
 	f.open()
 	f.dc = &store.DataCenter{Name: "dc1"}
 	f.dept = &store.Department{Name: "Technical support"}
@@ -67,8 +74,30 @@ func newFixtureAt(t testing.TB, path string, cfg sim.Config, params store.Params
 	return f
 }
 
+// newFeedFixture is newFixture on a database that keeps a job feed (store.ReadFeed): PostgreSQL in
+// the second run, else a bbolt file opened as a server's database is.
+func newFeedFixture(t testing.TB, cfg sim.Config, params store.Params) *fixture {
+	t.Helper()
+	if storetest.Postgres() {
+		return newFixture(t, cfg, params)
+	}
+	s, url := startSim(t, cfg)
+	f := &fixture{t: t, path: filepath.Join(t.TempDir(), "vmmpm.db"), sim: s, url: url, secrets: store.NewMemorySecrets(), feed: true}
+	return f.setUp(params)
+}
+
 func (f *fixture) open() {
-	db, err := store.Open(f.path, store.Options{})
+	open := func() (*store.DB, error) { return store.Open(f.path, store.Options{}) }
+	if f.feed {
+		open = func() (*store.DB, error) {
+			b, err := bolt.Open(f.path, 0o600, &bolt.Options{Timeout: time.Second})
+			if err != nil {
+				return nil, err
+			}
+			return store.OpenKV(kv.Bolt(b), f.path, store.Options{})
+		}
+	}
+	db, err := open()
 	if err != nil {
 		f.t.Fatal(err)
 	}

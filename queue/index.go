@@ -170,6 +170,7 @@ func putJob(tx *store.Tx, j *store.Job) error {
 	if err := tx.Put(j); err != nil {
 		return err
 	}
+	tx.NoteJob(j.ID, j.ModuleID, j.State)
 	return putEntries(tx.KV(), j, fresh)
 }
 
@@ -249,6 +250,7 @@ func deleteFinishedJob(tx *store.Tx, id uint64) (state string, module uint64, ty
 		return "", 0, "", false
 	}
 	_ = tx.Delete(&store.Job{ID: id})
+	tx.NoteJob(id, module, "")
 	if u := tx.KV().Bucket(bucketUnfinished); u != nil {
 		_ = u.Delete(store.Key(id))
 	}
@@ -476,6 +478,7 @@ type readModel struct {
 	by       map[string]*idList
 	finished idList
 	seen     uint64 // the newest id the lists ever held: jobs past it are new to them (catchUp)
+	loads    int    // times the lists were read whole (load)
 }
 
 // move is one job going from one state to another; "" means absent.
@@ -508,6 +511,7 @@ func (rm *readModel) load(tx *store.Tx) {
 	rm.mu.Lock()
 	defer rm.mu.Unlock()
 	rm.all, rm.by, rm.finished, rm.seen = fresh.all, fresh.by, fresh.finished, max(rm.seen, fresh.seen)
+	rm.loads++
 	for _, m := range rm.pending {
 		rm.apply(m)
 	}

@@ -34,6 +34,7 @@ type DB struct {
 	bolt     *bolt.DB
 	path     string // the file, or the name OpenKV was given
 	readOnly bool
+	feed     bool // the database keeps a job feed (feed.go): it is not a bbolt file
 	// roReason: why a database asked for writing was opened read-only (Options.ReadOnlyIfUnwritable).
 	roReason string
 	// damage: the first damage found that stops writes (damage.go); the check of the whole file runs
@@ -145,7 +146,7 @@ func Open(path string, opt Options) (*DB, error) {
 // the size checks, bbolt's check of the whole file) or refused with a sentence (Backup). The DB owns
 // k: Close closes it, and so does an OpenKV that fails.
 func OpenKV(k kv.DB, name string, opt Options) (*DB, error) {
-	db := &DB{kv: k, path: name, readOnly: opt.ReadOnly}
+	db := &DB{kv: k, path: name, readOnly: opt.ReadOnly, feed: true}
 	err := db.guard(func() error { return db.migrate(opt.ReadOnly) })
 	if err == nil {
 		err = db.contain("", db.missingBuckets)
@@ -335,7 +336,12 @@ func (db *DB) Close() error {
 }
 
 // Tx is a transaction over the record buckets.
-type Tx struct{ tx boundTx }
+type Tx struct {
+	tx boundTx
+	// the jobs this transaction wrote, for the feed (NoteJob); noted indexes changes by job id
+	changes []JobChange
+	noted   map[uint64]int
+}
 
 // boundTx is a kv transaction with the database it runs on, for naming the file in damage.
 type boundTx struct {
@@ -343,7 +349,7 @@ type boundTx struct {
 	db *DB
 }
 
-func (db *DB) tx(t kv.Tx) *Tx { return &Tx{boundTx{t, db}} }
+func (db *DB) tx(t kv.Tx) *Tx { return &Tx{tx: boundTx{t, db}} }
 
 // within runs fn, reading bucket: a fault there is damage named with that bucket.
 func (tx *Tx) within(bucket []byte, fn func() error) error {
@@ -394,7 +400,13 @@ func (db *DB) Update(fn func(*Tx) error) error {
 		return err
 	}
 	return db.contain("", func() error {
-		return db.kv.Update(func(t kv.Tx) error { return fn(db.tx(t)) })
+		return db.kv.Update(func(t kv.Tx) error {
+			tx := db.tx(t)
+			if err := fn(tx); err != nil {
+				return err
+			}
+			return tx.writeFeed()
+		})
 	})
 }
 

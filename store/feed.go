@@ -1,0 +1,148 @@
+package store
+
+import (
+	"encoding/binary"
+	"slices"
+	"time"
+
+	"vmmpm/store/kv"
+)
+
+// The job feed: on a database kept on a server, each committed transaction that wrote jobs appends
+// one row naming them (bucketFeed: sequence → [written at, unix ns 8][change 17]…), so a reader on
+// another host learns which jobs moved from the rows after the last it read, not by reading every
+// unfinished job again. Writers run one at a time on every driver, so the sequence is the commit
+// order. A bbolt file has one process, whose engine sees its own writes: it keeps no feed.
+var bucketFeed = []byte("job_feed")
+
+// FeedKeep is how long the feed keeps a row: a reader that last read longer ago reads everything.
+var FeedKeep = 10 * time.Minute
+
+// feedPruneEvery: every this many rows, the writer drops the rows older than FeedKeep.
+const feedPruneEvery = 64
+
+// feedPruneMax bounds the rows one commit drops, so pruning never makes a commit long.
+const feedPruneMax = 4096
+
+// JobChange is one job as a transaction left it: State "" when the job was deleted (pruned).
+type JobChange struct {
+	ID, Module uint64
+	State      string
+}
+
+const changeLen = 17 // [id 8][module 8][state 1]
+
+// NoteJob records that tx wrote job id (state "" : deleted), for the feed; later notes of one job
+// in a transaction replace earlier ones. Nothing on a bbolt file, or in a read-only transaction.
+func (tx *Tx) NoteJob(id, module uint64, state string) {
+	if !tx.tx.db.feed || !tx.tx.Writable() {
+		return
+	}
+	if tx.noted == nil {
+		tx.noted = map[uint64]int{}
+	}
+	c := JobChange{ID: id, Module: module, State: state}
+	if i, ok := tx.noted[id]; ok {
+		tx.changes[i] = c
+		return
+	}
+	tx.noted[id] = len(tx.changes)
+	tx.changes = append(tx.changes, c)
+}
+
+// writeFeed appends tx's row, when it noted jobs, and now and then drops the rows past FeedKeep.
+func (tx *Tx) writeFeed() error {
+	if len(tx.changes) == 0 {
+		return nil
+	}
+	b, err := tx.tx.CreateBucketIfNotExists(bucketFeed)
+	if err != nil {
+		return err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	v := make([]byte, 8, 8+changeLen*len(tx.changes))
+	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	for _, c := range tx.changes {
+		v = binary.BigEndian.AppendUint64(v, c.ID)
+		v = binary.BigEndian.AppendUint64(v, c.Module)
+		v = append(v, byte(slices.Index(JobStates, c.State)+1))
+	}
+	if err := b.Put(Key(seq), v); err != nil {
+		return err
+	}
+	if seq%feedPruneEvery == 0 {
+		return pruneFeed(b, now.Add(-FeedKeep))
+	}
+	return nil
+}
+
+// pruneFeed drops the rows written before cut, the oldest first, at most feedPruneMax of them.
+func pruneFeed(b kv.Bucket, cut time.Time) error {
+	var old [][]byte
+	c := b.Cursor()
+	for k, v := c.First(); k != nil && len(old) < feedPruneMax; k, v = c.Next() {
+		if len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) >= cut.UnixNano() {
+			break
+		}
+		old = append(old, slices.Clone(k))
+	}
+	for _, k := range old { // after the walk: a cursor's Delete may move it past the next row
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// FeedLast is the newest feed row in tx's snapshot (0: none yet): a reader that read everything in
+// that snapshot reads the feed after it next time.
+func FeedLast(tx *Tx) uint64 {
+	if b := tx.KV().Bucket(bucketFeed); b != nil {
+		return b.Sequence()
+	}
+	return 0
+}
+
+// ReadFeed returns the job changes committed after row `after`, oldest first, and the newest row
+// read. ok is false when the feed no longer holds every row after `after` (pruned past it, or the
+// database was restored to an earlier point) or the database keeps none (a bbolt file): the reader
+// must read everything.
+func ReadFeed(tx *Tx, after uint64) (changes []JobChange, last uint64, ok bool) {
+	if !tx.tx.db.feed {
+		return nil, 0, false
+	}
+	b := tx.KV().Bucket(bucketFeed)
+	if b == nil {
+		return nil, 0, after == 0 // no job written since the database began keeping a feed
+	}
+	if b.Sequence() < after {
+		return nil, 0, false
+	}
+	last = b.Sequence()
+	if last == after {
+		return nil, last, true
+	}
+	c := b.Cursor()
+	k, v := c.Seek(Key(after + 1))
+	if k == nil || KeyID(k) != after+1 {
+		return nil, 0, false // a row after `after` was pruned
+	}
+	for ; k != nil; k, v = c.Next() {
+		if len(v) < 8 || (len(v)-8)%changeLen != 0 {
+			return nil, 0, false // not a row this build reads: read everything
+		}
+		for r := v[8:]; len(r) > 0; r = r[changeLen:] {
+			ch := JobChange{ID: binary.BigEndian.Uint64(r), Module: binary.BigEndian.Uint64(r[8:])}
+			if s := int(r[16]); s > 0 && s <= len(JobStates) {
+				ch.State = JobStates[s-1]
+			}
+			changes = append(changes, ch)
+		}
+		last = KeyID(k)
+	}
+	return changes, last, true
+}
