@@ -35,6 +35,8 @@ type DB struct {
 	path     string // the file, or the name OpenKV was given
 	readOnly bool
 	feed     bool // the database keeps a job feed (feed.go): it is not a bbolt file
+	// feedPruned is when this handle last dropped the feed's old rows (unix ns)
+	feedPruned atomic.Int64
 	// roReason: why a database asked for writing was opened read-only (Options.ReadOnlyIfUnwritable).
 	roReason string
 	// damage: the first damage found that stops writes (damage.go); the check of the whole file runs

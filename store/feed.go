@@ -9,20 +9,28 @@ import (
 )
 
 // The job feed: on a database kept on a server, each committed transaction that wrote jobs appends
-// one row naming them (bucketFeed: sequence → [written at, unix ns 8][change 17]…), so a reader on
-// another host learns which jobs moved from the rows after the last it read, not by reading every
-// unfinished job again. Writers run one at a time on every driver, so the sequence is the commit
-// order. A bbolt file has one process, whose engine sees its own writes: it keeps no feed.
+// one row naming them (bucketFeed: commit number → [written at, unix ns 8][change 17]…), so a reader
+// on another host learns which jobs moved from the rows after the last it read, not by reading
+// every unfinished job again. Writers run one at a time on every driver, so the commit number (the
+// generation a kv.Generational transaction commits as, else the bucket's sequence) is the commit
+// order; it has gaps where commits wrote no job. A bbolt file has one process, whose engine sees its
+// own writes: it keeps no feed.
 var bucketFeed = []byte("job_feed")
 
-// FeedKeep is how long the feed keeps a row: a reader that last read longer ago reads everything.
-var FeedKeep = 10 * time.Minute
+// keyFeedPruned (in the meta bucket) is the newest row pruning dropped: a reader after an earlier
+// row may have missed rows, and reads everything.
+var keyFeedPruned = []byte("job_feed_pruned")
 
-// feedPruneEvery: every this many rows, the writer drops the rows older than FeedKeep.
-const feedPruneEvery = 64
+// FeedKeep is how long the feed keeps a row: a reader that last read longer ago reads everything.
+// Readers look at least every second while they run; a busy engine adds hundreds of rows a second.
+var FeedKeep = 2 * time.Minute
+
+// feedPruneEvery: a handle drops the rows older than FeedKeep at most this often, so that the range
+// read pruning begins with is not made under the writer lock at every commit.
+var feedPruneEvery = 10 * time.Second
 
 // feedPruneMax bounds the rows one commit drops, so pruning never makes a commit long.
-const feedPruneMax = 4096
+var feedPruneMax = 4096
 
 // JobChange is one job as a transaction left it: State "" when the job was deleted (pruned).
 type JobChange struct {
@@ -59,8 +67,10 @@ func (tx *Tx) writeFeed() error {
 	if err != nil {
 		return err
 	}
-	seq, err := b.NextSequence()
-	if err != nil {
+	var n uint64
+	if g, ok := tx.tx.Tx.(kv.Generational); ok {
+		n = g.Generation() + 1 // no sequence to write at every commit
+	} else if n, err = b.NextSequence(); err != nil {
 		return err
 	}
 	now := time.Now()
@@ -71,36 +81,52 @@ func (tx *Tx) writeFeed() error {
 		v = binary.BigEndian.AppendUint64(v, c.Module)
 		v = append(v, byte(slices.Index(JobStates, c.State)+1))
 	}
-	if err := b.Put(Key(seq), v); err != nil {
+	if err := b.Put(Key(n), v); err != nil {
 		return err
 	}
-	if seq%feedPruneEvery == 0 {
-		return pruneFeed(b, now.Add(-FeedKeep))
+	db := tx.tx.db
+	if last := db.feedPruned.Load(); now.UnixNano()-last < int64(feedPruneEvery) {
+		return nil
 	}
-	return nil
+	more, err := tx.pruneFeed(b, now.Add(-FeedKeep))
+	if err == nil && !more { // with more to drop, the next commit goes on
+		db.feedPruned.Store(now.UnixNano())
+	}
+	return err
 }
 
-// pruneFeed drops the rows written before cut, the oldest first, at most feedPruneMax of them.
-func pruneFeed(b kv.Bucket, cut time.Time) error {
+// pruneFeed drops the rows written before cut, the oldest first, at most feedPruneMax of them, and
+// notes the newest it dropped; more says it stopped at that bound.
+func (tx *Tx) pruneFeed(b kv.Bucket, cut time.Time) (more bool, err error) {
 	var old [][]byte
 	c := b.Cursor()
-	for k, v := c.First(); k != nil && len(old) < feedPruneMax; k, v = c.Next() {
+	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if len(v) >= 8 && int64(binary.BigEndian.Uint64(v)) >= cut.UnixNano() {
+			break
+		}
+		if len(old) == feedPruneMax {
+			more = true
 			break
 		}
 		old = append(old, slices.Clone(k))
 	}
+	if len(old) == 0 {
+		return false, nil
+	}
 	for _, k := range old { // after the walk: a cursor's Delete may move it past the next row
 		if err := b.Delete(k); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return nil
+	return more, tx.bucket(bucketMeta).Put(keyFeedPruned, old[len(old)-1])
 }
 
-// FeedLast is the newest feed row in tx's snapshot (0: none yet): a reader that read everything in
-// that snapshot reads the feed after it next time.
+// FeedLast is the newest feed row tx's snapshot can hold (0: none yet): a reader that read
+// everything in that snapshot reads the feed after it next time.
 func FeedLast(tx *Tx) uint64 {
+	if g, ok := tx.tx.Tx.(kv.Generational); ok {
+		return g.Generation()
+	}
 	if b := tx.KV().Bucket(bucketFeed); b != nil {
 		return b.Sequence()
 	}
@@ -108,30 +134,26 @@ func FeedLast(tx *Tx) uint64 {
 }
 
 // ReadFeed returns the job changes committed after row `after`, oldest first, and the newest row
-// read. ok is false when the feed no longer holds every row after `after` (pruned past it, or the
-// database was restored to an earlier point) or the database keeps none (a bbolt file): the reader
-// must read everything.
+// tx's snapshot can hold (FeedLast). ok is false when the feed may no longer hold every row after
+// `after` (pruned past it, or the database was restored to an earlier point) or the database keeps
+// none (a bbolt file): the reader must read everything.
 func ReadFeed(tx *Tx, after uint64) (changes []JobChange, last uint64, ok bool) {
 	if !tx.tx.db.feed {
 		return nil, 0, false
 	}
-	b := tx.KV().Bucket(bucketFeed)
-	if b == nil {
-		return nil, 0, after == 0 // no job written since the database began keeping a feed
+	last = FeedLast(tx)
+	if last < after {
+		return nil, 0, false // restored to an earlier point: the numbers may name other commits
 	}
-	if b.Sequence() < after {
+	if p := tx.KV().Bucket(bucketMeta).Get(keyFeedPruned); len(p) == 8 && KeyID(p) > after {
 		return nil, 0, false
 	}
-	last = b.Sequence()
-	if last == after {
+	b := tx.KV().Bucket(bucketFeed)
+	if b == nil || last == after {
 		return nil, last, true
 	}
 	c := b.Cursor()
-	k, v := c.Seek(Key(after + 1))
-	if k == nil || KeyID(k) != after+1 {
-		return nil, 0, false // a row after `after` was pruned
-	}
-	for ; k != nil; k, v = c.Next() {
+	for k, v := c.Seek(Key(after + 1)); k != nil; k, v = c.Next() {
 		if len(v) < 8 || (len(v)-8)%changeLen != 0 {
 			return nil, 0, false // not a row this build reads: read everything
 		}
@@ -142,7 +164,6 @@ func ReadFeed(tx *Tx, after uint64) (changes []JobChange, last uint64, ok bool) 
 			}
 			changes = append(changes, ch)
 		}
-		last = KeyID(k)
 	}
 	return changes, last, true
 }

@@ -57,22 +57,36 @@ func note(db *store.DB, cs ...store.JobChange) error {
 	})
 }
 
+// feedLast is FeedLast in a read transaction of its own: after a commit that wrote jobs, that
+// commit's row.
+func feedLast(t *testing.T, db *store.DB) (last uint64) {
+	t.Helper()
+	if err := db.View(func(tx *store.Tx) error { last = store.FeedLast(tx); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return last
+}
+
 // TestFeedNamesEachCommitsJobs: a commit that wrote jobs adds one row naming each job once, as the
 // transaction left it, in commit order; a commit that wrote none, and one rolled back, add nothing;
-// a reader past the newest row reads nothing, and one behind a pruned row is told to read whole.
+// a reader past the newest row reads nothing, one ahead of the database (a restore) or behind a
+// pruned row is told to read whole; pruning goes at most so many rows a commit, and on at the next.
 func TestFeedNamesEachCommitsJobs(t *testing.T) {
 	db := feedDB(t)
-	if _, last, ok := readFeed(t, db, 0); !ok || last != 0 {
-		t.Fatalf("a database with no job written: ReadFeed(0) = last %d, ok %v; want 0, true", last, ok)
+	start := feedLast(t, db)
+	if got, last, ok := readFeed(t, db, start); !ok || last != start || len(got) != 0 {
+		t.Fatalf("a database with no job written: ReadFeed = %v, last %d, ok %v; want nothing, %d, true", got, last, ok, start)
 	}
 	q, r, d := store.JobQueued, store.JobRunning, store.JobDone
 	if err := note(db, store.JobChange{ID: 1, Module: 7, State: q}, store.JobChange{ID: 2, Module: 8, State: q}); err != nil {
 		t.Fatal(err)
 	}
+	row1 := feedLast(t, db)
 	if err := note(db, store.JobChange{ID: 1, Module: 7, State: r}, store.JobChange{ID: 1, Module: 7, State: d},
 		store.JobChange{ID: 2, Module: 8}); err != nil {
 		t.Fatal(err)
 	}
+	row2 := feedLast(t, db)
 	if err := db.Save(&store.DataCenter{Name: "Frankfurt"}); err != nil { // writes no job
 		t.Fatal(err)
 	}
@@ -81,43 +95,70 @@ func TestFeedNamesEachCommitsJobs(t *testing.T) {
 	if !errors.Is(err, refused) {
 		t.Fatalf("a rolled back write: %v", err)
 	}
-	got, last, ok := readFeed(t, db, 0)
+	now := feedLast(t, db)
+	got, last, ok := readFeed(t, db, start)
 	want := []store.JobChange{{ID: 1, Module: 7, State: q}, {ID: 2, Module: 8, State: q}, {ID: 1, Module: 7, State: d}, {ID: 2, Module: 8}}
-	if !ok || last != 2 || !slices.Equal(got, want) {
-		t.Fatalf("ReadFeed(0) = %v, last %d, ok %v; want %v, last 2", got, last, ok, want)
+	if !ok || last != now || !slices.Equal(got, want) {
+		t.Fatalf("ReadFeed from the start = %v, last %d, ok %v; want %v, last %d", got, last, ok, want, now)
 	}
-	if got, last, ok := readFeed(t, db, 1); !ok || last != 2 || !slices.Equal(got, want[2:]) {
-		t.Errorf("ReadFeed(1) = %v, last %d, ok %v; want %v, last 2", got, last, ok, want[2:])
+	if got, _, ok := readFeed(t, db, row1); !ok || !slices.Equal(got, want[2:]) {
+		t.Errorf("ReadFeed after the first row = %v, ok %v; want %v", got, ok, want[2:])
 	}
-	if got, last, ok := readFeed(t, db, 2); !ok || last != 2 || len(got) != 0 {
-		t.Errorf("ReadFeed(2) at the newest row = %v, last %d, ok %v; want nothing, last 2", got, last, ok)
+	if got, last, ok := readFeed(t, db, row2); !ok || last != now || len(got) != 0 {
+		t.Errorf("ReadFeed after the newest row = %v, last %d, ok %v; want nothing, last %d", got, last, ok, now)
 	}
-	if _, _, ok := readFeed(t, db, 3); ok {
+	if _, _, ok := readFeed(t, db, now+1); ok {
 		t.Error("ReadFeed past the newest row (a database restored to an earlier point) says ok")
 	}
 
-	// Rows past FeedKeep go at the next pruning commit (every 64th row), the newest staying.
+	// Rows past FeedKeep go at a handle's next pruning (PruneFeedNext stands for its 10 s passing), at
+	// most 2 a commit here; a pruning stopped at that bound goes on at the next commit.
 	old := store.FeedKeep
 	store.FeedKeep = 0
 	defer func() { store.FeedKeep = old }()
-	for id := uint64(10); id < 10+61; id++ { // rows 3 to 63
+	defer store.SetFeedPruning(time.Hour, 2)()
+	rows := []uint64{row1, row2}
+	row := func(id uint64, prune bool) {
+		t.Helper()
+		time.Sleep(time.Millisecond) // the rows before are strictly older than this commit
+		if prune {
+			store.PruneFeedNext(db)
+		}
 		if err := note(db, store.JobChange{ID: id, Module: 7, State: q}); err != nil {
 			t.Fatal(err)
 		}
+		rows = append(rows, feedLast(t, db))
 	}
-	if _, _, ok := readFeed(t, db, 1); !ok {
-		t.Fatal("rows were pruned before the 64th")
+	// gone checks which rows are pruned (by index in rows): a reader after the row before is told to
+	// read whole.
+	gone := func(step string, want ...int) {
+		t.Helper()
+		for i := 1; i < len(rows); i++ {
+			_, _, ok := readFeed(t, db, rows[i-1])
+			if ok == slices.Contains(want, i) {
+				t.Errorf("%s: row %d gone %v, want %v", step, i, !ok, slices.Contains(want, i))
+			}
+		}
 	}
-	time.Sleep(time.Millisecond) // the rows before are strictly older than the pruning commit's
-	if err := note(db, store.JobChange{ID: 99, Module: 7, State: q}); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, ok := readFeed(t, db, 1); ok {
+	row(10, true) // row 2 drops 0 and 1
+	gone("row 2 pruned", 1)
+	if _, _, ok := readFeed(t, db, start); ok {
 		t.Error("a reader behind pruned rows is not told to read whole")
 	}
-	if got, last, ok := readFeed(t, db, 63); !ok || last != 64 || !slices.Equal(got, []store.JobChange{{ID: 99, Module: 7, State: q}}) {
-		t.Errorf("ReadFeed(63) after pruning = %v, last %d, ok %v; want job 99, last 64", got, last, ok)
+	if got, _, ok := readFeed(t, db, rows[1]); !ok || !slices.Equal(got, []store.JobChange{{ID: 10, Module: 7, State: q}}) {
+		t.Errorf("ReadFeed after pruning = %v, ok %v; want job 10", got, ok)
 	}
+	row(11, false)
+	row(12, false)
+	row(13, false)
+	gone("rows 3 to 5 within the hour", 1)
+	row(14, true) // row 6 drops 2 and 3, and 4 is left
+	gone("row 6 pruned at its bound", 1, 2, 3)
+	row(15, false) // row 7 goes on: 4 and 5, and 6 is left
+	gone("row 7 went on", 1, 2, 3, 4, 5)
+	row(16, false) // row 8 drops 6 and 7: all that is older
+	row(17, false) // row 9 prunes nothing: its handle pruned everything less than an hour ago
+	gone("rows 8 and 9", 1, 2, 3, 4, 5, 6, 7)
 }
 
 // TestBoltFileKeepsNoFeed: one process owns a bbolt file and its engine sees its own writes, so the

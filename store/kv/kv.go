@@ -40,6 +40,14 @@ type Follows interface {
 	UpdateFollows()
 }
 
+// Generational is what a Tx may also be: Generation is how many write transactions the database had
+// committed when this one began (pgkv's kv_meta generation). Writers run one at a time, so a write
+// transaction commits as Generation()+1: a log keyed by it is in commit order with no sequence to
+// write, and a reader's snapshot holds every entry up to its Generation.
+type Generational interface {
+	Generation() uint64
+}
+
 // Bucket is an ordered collection of key/value pairs. Buckets do not nest.
 type Bucket interface {
 	// Get is the value at key, or nil.

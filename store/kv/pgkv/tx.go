@@ -181,6 +181,10 @@ func (t *tx) ForEach(fn func(name []byte, b kv.Bucket) error) error {
 
 func (t *tx) Writable() bool { return t.writable }
 
+// Generation is the generation the transaction began at (kv.Generational): read after the writer
+// lock, so a write transaction commits as the next one.
+func (t *tx) Generation() uint64 { return uint64(t.gen0) }
+
 func (t *tx) changed() {
 	t.dirty = true
 	t.gen++
