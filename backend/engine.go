@@ -73,6 +73,9 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 	if qo.OnCommit == nil {
 		qo.OnCommit = webhook.Hook(qo.Now)
 	}
+	if qo.Wake == nil { // another host's enqueue is taken in at its commit
+		qo.Wake = func(ctx context.Context) <-chan struct{} { return WatchOthers(ctx, db) }
+	}
 	// The lease comes first: a standby loads the queue (crash recovery) only once it runs the jobs.
 	l, err := awaitLease(db, secrets, o)
 	if err != nil {

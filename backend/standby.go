@@ -14,6 +14,7 @@ import (
 	"vmmpm/store"
 	"vmmpm/store/kv/pgkv"
 	"vmmpm/vmm"
+	"vmmpm/webhook"
 	"vmmpm/wizard"
 )
 
@@ -79,13 +80,19 @@ func (s *Standby) reread() error { return s.swap(true) }
 func (s *Standby) swap(whole bool) error {
 	s.refreshing.Lock()
 	defer s.refreshing.Unlock()
+	return s.swapLocked(whole)
+}
+
+// swapLocked is swap with s.refreshing held.
+func (s *Standby) swapLocked(whole bool) error {
 	s.l.mu.Lock()
 	cur := s.l.engine
 	s.l.mu.Unlock()
 	var e *queue.Engine
 	var err error
 	if cur == nil || whole {
-		e, err = queue.New(s.l.DB, s.l.Secrets, queue.Options{Executor: s.exec})
+		// Its enqueues (Enqueue, CreateServices) write the webhook outbox as the engine's would.
+		e, err = queue.New(s.l.DB, s.l.Secrets, queue.Options{Executor: s.exec, OnCommit: webhook.Hook(nil)})
 	} else {
 		e, err = cur.Follow()
 	}
@@ -208,6 +215,16 @@ func Watch(ctx context.Context, db *store.DB) <-chan struct{} {
 		return nil
 	}
 	return pg.Watch(ctx)
+}
+
+// WatchOthers is Watch woken only by other processes' commits, not this handle's own: the engine,
+// looking for jobs another host wrote (queue.Options.Wake).
+func WatchOthers(ctx context.Context, db *store.DB) <-chan struct{} {
+	pg, shared := db.KV().(*pgkv.DB)
+	if !shared {
+		return nil
+	}
+	return pg.WatchOthers(ctx)
 }
 
 // holder is the live engine holding the engine lane (ok false when none does now).
@@ -427,11 +444,43 @@ func (s *Standby) CheckModule(ctx context.Context, _ uint64) (*store.Check, erro
 func (s *Standby) DeepCheck(ctx context.Context, _ uint64, _ DeepOptions) (*vmm.Report, error) {
 	return nil, s.refuse(ctx)
 }
-func (s *Standby) Enqueue(ctx context.Context, _ uint64, _ string, _ map[string]string) (*store.Job, error) {
-	return nil, s.refuse(ctx)
+
+// passwordElsewhere refuses an operation carrying a password, which would stay in this host's keyring.
+func (s *Standby) passwordElsewhere(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return fmt.Errorf("nothing was enqueued: the operation's password would stay in this host's keyring, which %s, where the jobs run, cannot read; "+
+		"enqueue it there (vmmpm with --socket set to that host's vmmpm serve, or its HTTPS API)", s.holderName(ctx))
 }
-func (s *Standby) CreateServices(ctx context.Context, _ string, _ int, _ string) (*Ordered, error) {
-	return nil, s.refuse(ctx)
+
+// Enqueue writes the job into the shared database, where the engine's host takes it in from the
+// job feed (queue/foreign.go) and runs it. An operation carrying a password is refused: the job's
+// password would be kept in this host's keyring, which the engine's host cannot read.
+func (s *Standby) Enqueue(ctx context.Context, serviceID uint64, op string, args map[string]string) (*store.Job, error) {
+	if op == store.OpSetPassword || args[queue.ArgPassword] != "" {
+		return nil, s.passwordElsewhere(ctx)
+	}
+	return enqueueFresh(s, func() (*store.Job, error) { return s.l.Enqueue(ctx, serviceID, op, args) })
+}
+
+// enqueueFresh runs enqueue on the database as it is now: the engine is read again first (the jobs
+// the feed names since the last refresh), so the plan (the service's queued operations, the lane)
+// is made on what the other host's engine committed up to this moment, and no refresh swaps it out
+// meanwhile.
+func enqueueFresh[T any](s *Standby, enqueue func() (T, error)) (T, error) {
+	s.refreshing.Lock()
+	defer s.refreshing.Unlock()
+	if err := s.swapLocked(false); err != nil {
+		var zero T
+		return zero, fmt.Errorf("nothing was enqueued: database %s cannot be read (%v); try again", s.l.DB.Path(), err)
+	}
+	return enqueue()
+}
+
+// CreateServices orders services into the shared database, whose engine takes their opens in from
+// the job feed (see Enqueue).
+func (s *Standby) CreateServices(ctx context.Context, tariff string, count int, client string) (*Ordered, error) {
+	return enqueueFresh(s, func() (*Ordered, error) { return s.l.CreateServices(ctx, tariff, count, client) })
 }
 func (s *Standby) Cancel(ctx context.Context, _ uint64) error { return s.refuse(ctx) }
 func (s *Standby) Retry(ctx context.Context, _ uint64) error  { return s.refuse(ctx) }

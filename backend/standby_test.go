@@ -284,8 +284,9 @@ func jobRows(jobs []store.Job) string {
 	return b.String()
 }
 
-// TestStandbyRefusesChanges: every change through a Standby is refused with one sentence naming the
-// host whose engine runs the jobs and what to do, and nothing is written.
+// TestStandbyRefusesChanges: every change through a Standby but an order or an operation
+// (TestStandbyEnqueueReachesTheEngine) is refused with one sentence naming the host whose engine
+// runs the jobs and what to do, and so is a password change; nothing is written.
 func TestStandbyRefusesChanges(t *testing.T) {
 	a, stopA, s := standbyBeside(t)
 	ctx := context.Background()
@@ -301,8 +302,6 @@ func TestStandbyRefusesChanges(t *testing.T) {
 	refusals := map[string]error{}
 	refusals["cancel"] = s.Cancel(ctx, 1)
 	refusals["retry"] = s.Retry(ctx, 1)
-	_, refusals["enqueue"] = s.Enqueue(ctx, 1, store.OpSuspend, nil)
-	_, refusals["create"] = s.CreateServices(ctx, "small", 1, "client@example.com")
 	_, refusals["save"] = s.Save(ctx, &store.DataCenter{Name: "DC Two"})
 	_, refusals["pause"] = s.PauseModule(ctx, 1, true)
 	_, refusals["check"] = s.CheckModule(ctx, 1)
@@ -311,6 +310,10 @@ func TestStandbyRefusesChanges(t *testing.T) {
 			!strings.Contains(err.Error(), "--socket") {
 			t.Errorf("%s through the standby: %v", what, err)
 		}
+	}
+	_, err = s.Enqueue(ctx, 1, store.OpSetPassword, map[string]string{queue.ArgPassword: "n3w-secret-7"})
+	if err == nil || !strings.Contains(err.Error(), "nothing was enqueued") || !strings.Contains(err.Error(), "--socket") {
+		t.Errorf("a password change through the standby: %v", err)
 	}
 	if after, _ := s.generation(ctx); after != before {
 		t.Errorf("the refusals wrote to the database: generation %d, then %d", before, after)
@@ -581,5 +584,123 @@ func TestPacerSpacesReads(t *testing.T) {
 	}
 	if waited := time.Since(begun); waited < WakeEvery*9/10 {
 		t.Fatalf("after a quick read the next began %v later, want about %v", waited, WakeEvery)
+	}
+}
+
+// TestStandbyEnqueueReachesTheEngine: a TUI on a standby host orders services and enqueues an
+// operation; the engine on the other host takes the jobs in at their commit's NOTIFY (its own poll
+// is an hour away) and runs them, and its lists show them; an operation carrying a password is
+// refused with a sentence naming the engine's host, and nothing is enqueued for it.
+func TestStandbyEnqueueReachesTheEngine(t *testing.T) {
+	poll := queue.ForeignPoll
+	queue.ForeignPoll = time.Hour
+	t.Cleanup(func() { queue.ForeignPoll = poll })
+	a, _, s := standbyBeside(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	events, err := a.Events(ctx, 0, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ran waits until the engine's events have shown each job of want (job id → type) done.
+	ran := func(what string, want map[uint64]string) {
+		t.Helper()
+		for len(want) > 0 {
+			select {
+			case ev := <-events:
+				if j := ev.Job; ev.Kind == queue.JobChanged && j != nil && j.State == store.JobDone && want[j.ID] == j.Type {
+					delete(want, j.ID)
+				}
+			case <-ctx.Done():
+				t.Fatalf("%s: the engine did not run jobs %v", what, want)
+			}
+		}
+	}
+	o, err := s.CreateServices(ctx, "small", 3, "client@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opens := map[uint64]string{}
+	jl, err := s.Jobs(ctx, JobQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jl.Jobs {
+		opens[j.ID] = j.Type
+	}
+	if len(opens) != 3 || len(o.Services) != 3 {
+		t.Fatalf("the order on the standby host wrote %d services and %d jobs, want 3 and 3", len(o.Services), len(opens))
+	}
+	ran("3 opens ordered on the standby host", opens)
+	reboot, err := s.Enqueue(ctx, o.Services[0].ID, store.OpReboot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ran("a reboot enqueued on the standby host", map[uint64]string{reboot.ID: store.OpReboot})
+	_, err = s.Enqueue(ctx, o.Services[1].ID, store.OpSetPassword, map[string]string{queue.ArgPassword: "n3w-secret-7"})
+	if err == nil || !strings.Contains(err.Error(), "nothing was enqueued") || !strings.Contains(err.Error(), "keyring") ||
+		!strings.Contains(err.Error(), "vmmpm on host") {
+		t.Errorf("a password change enqueued on the standby host: %v", err)
+	}
+	if _, n, err := a.Queue().Page(store.JobDone, 0, 10); err != nil || n != 4 {
+		t.Errorf("the engine's own lists show %d jobs done (%v), want the 4 the standby host enqueued", n, err)
+	}
+	if jl, err := s.Jobs(ctx, JobQuery{}); err != nil || len(jl.Jobs) != 4 {
+		t.Errorf("%d jobs in the database after the refused password change (%v), want 4", len(jl.Jobs), err)
+	}
+}
+
+// BenchmarkStandbyOrderReachesEngine is how long after an order made on a standby host commits
+// the engine on the other host starts its open: taken in at the NOTIFY, and by the poll alone
+// (ForeignPoll, 1 s, as it was before the wake-up).
+func BenchmarkStandbyOrderReachesEngine(b *testing.B) {
+	for _, mode := range []string{"notify", "poll-only"} {
+		b.Run(mode, func(b *testing.B) {
+			url := pgtest.URL(b)
+			dbA, secrets := engineDBAt(b, url)
+			qo := queue.Options{Executor: succeed, PollEvery: 10 * time.Millisecond}
+			if mode == "poll-only" {
+				qo.Wake = func(context.Context) <-chan struct{} { return nil }
+			}
+			a, err := StartEngine(context.Background(), dbA, secrets, EngineOptions{Version: "test", Queue: qo})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = a.Close() })
+			dbB, err := store.Open(url, store.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s, err := NewStandby(dbB, store.NewMemorySecrets(), "test")
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = s.Close() })
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			events, err := a.Events(ctx, 0, false)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var waited time.Duration
+			for b.Loop() {
+				o, err := s.CreateServices(ctx, "small", 1, "client@example.com")
+				if err != nil {
+					b.Fatal(err)
+				}
+				ordered := time.Now()
+				for started := false; !started; {
+					select {
+					case ev := <-events:
+						started = ev.Kind == queue.JobChanged && ev.Job != nil && ev.Job.ServiceID == o.Services[0].ID &&
+							ev.Job.State == store.JobRunning
+					case <-time.After(30 * time.Second):
+						b.Fatal("the engine did not start the open ordered on the standby host in 30 s")
+					}
+				}
+				waited += time.Since(ordered)
+			}
+			b.ReportMetric(float64(waited.Milliseconds())/float64(b.N), "ms-to-start")
+		})
 	}
 }

@@ -207,6 +207,37 @@ func (a *app) withHostBackend(fn func(backend.Backend) error) error {
 	return fn(b)
 }
 
+// withEnqueuer is withBackend for the commands that only enqueue (service create, the operations):
+// with no server reached, beside another host's engine on a shared database, they write the jobs
+// through a Standby, and that engine takes them in from the job feed.
+func (a *app) withEnqueuer(fn func(backend.Backend) error) error {
+	c, _, err := a.attach(context.Background())
+	if err != nil {
+		return err
+	}
+	if c != nil {
+		defer c.Close()
+		return fn(c)
+	}
+	db, err := a.openExisting()
+	if err != nil {
+		return err
+	}
+	var b backend.Backend
+	if _, elsewhere := backend.EngineHolder(db); elsewhere {
+		if b, err = backend.NewStandby(db, store.NewKeyring(), version); err != nil {
+			_ = db.Close()
+			return err
+		}
+	} else {
+		l := backend.NewLocal(db, store.NewKeyring(), nil, version)
+		l.OwnsDB = true
+		b = l
+	}
+	defer b.Close()
+	return fn(b)
+}
+
 // besideNoEngine refuses to change a shared database directly while another host's engine runs
 // its jobs: that engine keeps the queue in memory and would not see the change.
 func besideNoEngine(db *store.DB, err error) (*store.DB, error) {

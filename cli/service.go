@@ -42,7 +42,7 @@ func serviceCreateCmd(a *app) *cobra.Command {
 			if !strings.Contains(client, "@") {
 				return usagef("--client must be an email address, got %q", client)
 			}
-			return a.withBackend(false, func(b backend.Backend) error {
+			return a.withEnqueuer(func(b backend.Backend) error {
 				o, err := b.CreateServices(c.Context(), tariff, count, client)
 				if err != nil {
 					return err
@@ -255,7 +255,7 @@ func (t *argText) Set(s string) error { *t = argText(s); return nil }
 func (t *argText) Type() string       { return "uint" }
 
 func (a *app) enqueueOps(ctx context.Context, op string, ids []uint64, args map[string]string) error {
-	return a.withBackend(false, func(b backend.Backend) error {
+	return a.withEnqueuer(func(b backend.Backend) error {
 		for _, id := range ids {
 			j, err := b.Enqueue(ctx, id, op, args)
 			if err != nil {
@@ -273,8 +273,12 @@ func (a *app) enqueueOps(ctx context.Context, op string, ids []uint64, args map[
 
 // queuedAdvice tells where the queued operations will run: the server's engine, or one still to start.
 func queuedAdvice(ctx context.Context, b backend.Backend, what string) string {
-	if info, err := b.Info(ctx); err == nil && info.Mode == backend.ModeAttached {
+	info, err := b.Info(ctx)
+	if err == nil && info.Mode == backend.ModeAttached {
 		return fmt.Sprintf("%s; the vmmpm server (pid %d) carries them out", what, info.PID)
+	}
+	if err == nil && info.Mode == backend.ModeReadOnly && info.Engine != "" {
+		return fmt.Sprintf("%s; the engine on %s carries them out", what, info.Engine)
 	}
 	return what + "; run vmmpm serve, vmmpm engine or the TUI to carry them out"
 }

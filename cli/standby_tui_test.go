@@ -44,7 +44,7 @@ func TestTUIOnStandbyHost(t *testing.T) {
 	cmd.Env = append(environWithout(cmd.Env, "COLORTERM"), "NO_COLOR=1")
 	u := runInPTY(t, 120, 40, cmd)
 	within := func(text string) { t.Helper(); expectWithin(t, u.out, &u.seen, text, time.Minute) }
-	within("READ-ONLY view of the engine on " + holder)
+	within("STANDBY view: orders go to the engine on " + holder)
 	u.key("3")
 	within("Done 1")
 

@@ -47,7 +47,7 @@ func TestAttachedTUIFollowsStandDown(t *testing.T) {
 	host, _ := os.Hostname()
 	holderA := fmt.Sprintf("host %s (pid %d)", host, a.cmd.Process.Pid)
 	within(fmt.Sprintf("server pid %d stood down", b.cmd.Process.Pid))
-	within("READ-ONLY view of the engine on " + holderA + "; attaching again when it serves")
+	within("STANDBY view: orders go to the engine on " + holderA + "; attaching again when it serves")
 
 	ca := server.NewClient(sockA, version)
 	defer ca.Close()
@@ -134,7 +134,7 @@ func TestStandbyTUIAttachesWhenItsServeTakesOver(t *testing.T) {
 	u := runInPTY(t, 180, 40, cmd)
 	within := func(text string) { t.Helper(); expectWithin(t, u.out, &u.seen, text, time.Minute) }
 	host, _ := os.Hostname()
-	within(fmt.Sprintf("READ-ONLY view of the engine on host %s (pid %d)", host, a.cmd.Process.Pid))
+	within(fmt.Sprintf("STANDBY view: orders go to the engine on host %s (pid %d)", host, a.cmd.Process.Pid))
 	pauseRefused(u, within, a)
 	attachesOnceAStops(t, u, within, a, b, &seenB, sockB)
 }

@@ -71,6 +71,10 @@ type Options struct {
 	// FaultPoint is called at the fixed points of an open's create call (faultpoint.go), with the
 	// job: a test hook (VMMPM_FAULT_STOP) that freezes the process there. nil in production.
 	FaultPoint func(point string, job uint64)
+	// Wake, on a shared database, wakes the running engine each time another process committed
+	// (pgkv's NOTIFY, backend.Watch), so the jobs it enqueued are taken in at once (foreign.go);
+	// ForeignPoll is the fallback. nil: the poll only.
+	Wake func(ctx context.Context) <-chan struct{}
 
 	update updateFunc // tests inject disk faults here; nil is db.Update
 }
@@ -381,6 +385,7 @@ func loadOrder(a, b *jobState) int {
 func (e *Engine) readUnfinished() (states []jobState, stale bool, err error) {
 	err = e.db.View(func(tx *store.Tx) error { // counts and entries from one snapshot
 		states, stale = readUnfinishedIn(tx.KV())
+		e.fed.at = store.FeedLast(tx) // another host's jobs after this snapshot come by the feed
 		return nil
 	})
 	return states, stale, err
@@ -791,6 +796,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	runCtx, stop := context.WithCancel(ctx)
 	e.active, e.runCtx, e.stopRun, e.fatal = true, runCtx, stop, nil
 	e.activate()
+	if e.db.KeepsFeed() { // other hosts may enqueue: their jobs come by the feed
+		e.wg.Add(1)
+		go func() { defer e.wg.Done(); e.takeForeign(runCtx) }()
+	}
 	e.mu.Unlock()
 
 	<-runCtx.Done()

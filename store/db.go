@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -35,6 +36,8 @@ type DB struct {
 	path     string // the file, or the name OpenKV was given
 	readOnly bool
 	feed     bool // the database keeps a job feed (feed.go): it is not a bbolt file
+	// feedWriter is this handle's number in the feed's rows (FeedWriter)
+	feedWriter uint64
 	// feedPruned is when this handle last dropped the feed's old rows (unix ns)
 	feedPruned atomic.Int64
 	// roReason: why a database asked for writing was opened read-only (Options.ReadOnlyIfUnwritable).
@@ -148,7 +151,7 @@ func Open(path string, opt Options) (*DB, error) {
 // the size checks, bbolt's check of the whole file) or refused with a sentence (Backup). The DB owns
 // k: Close closes it, and so does an OpenKV that fails.
 func OpenKV(k kv.DB, name string, opt Options) (*DB, error) {
-	db := &DB{kv: k, path: name, readOnly: opt.ReadOnly, feed: true}
+	db := &DB{kv: k, path: name, readOnly: opt.ReadOnly, feed: true, feedWriter: rand.Uint64() | 1}
 	err := db.guard(func() error { return db.migrate(opt.ReadOnly) })
 	if err == nil {
 		err = db.contain("", db.missingBuckets)

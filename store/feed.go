@@ -9,7 +9,8 @@ import (
 )
 
 // The job feed: on a database kept on a server, each committed transaction that wrote jobs appends
-// one row naming them (bucketFeed: commit number → [written at, unix ns 8][change 17]…), so a reader
+// one row naming them (bucketFeed: commit number → [written at, unix ns 8][writer 8][change 17]…,
+// the writer being the handle that wrote it, FeedWriter), so a reader
 // on another host learns which jobs moved from the rows after the last it read, not by reading
 // every unfinished job again. Writers run one at a time on every driver, so the commit number (the
 // generation a kv.Generational transaction commits as, else the bucket's sequence) is the commit
@@ -32,11 +33,23 @@ var feedPruneEvery = 10 * time.Second
 // feedPruneMax bounds the rows one commit drops, so pruning never makes a commit long.
 var feedPruneMax = 4096
 
-// JobChange is one job as a transaction left it: State "" when the job was deleted (pruned).
+// JobChange is one job as a transaction left it: State "" when the job was deleted (pruned). Writer
+// is the handle that wrote it (FeedWriter; 0 when a change is noted, before it is written).
 type JobChange struct {
 	ID, Module uint64
 	State      string
+	Writer     uint64
 }
+
+// feedHeader is a row's length before its changes: when it was written and by which handle.
+const feedHeader = 16
+
+// KeepsFeed reports whether the database keeps a job feed: it is no bbolt file.
+func (db *DB) KeepsFeed() bool { return db.feed }
+
+// FeedWriter is this handle's number in the rows it writes, drawn at random when it opened: an engine
+// tells the jobs other processes wrote (a standby host's enqueue) from its own.
+func (db *DB) FeedWriter() uint64 { return db.feedWriter }
 
 const changeLen = 17 // [id 8][module 8][state 1]
 
@@ -74,8 +87,9 @@ func (tx *Tx) writeFeed() error {
 		return err
 	}
 	now := time.Now()
-	v := make([]byte, 8, 8+changeLen*len(tx.changes))
+	v := make([]byte, feedHeader, feedHeader+changeLen*len(tx.changes))
 	binary.BigEndian.PutUint64(v, uint64(now.UnixNano()))
+	binary.BigEndian.PutUint64(v[8:], tx.tx.db.feedWriter)
 	for _, c := range tx.changes {
 		v = binary.BigEndian.AppendUint64(v, c.ID)
 		v = binary.BigEndian.AppendUint64(v, c.Module)
@@ -154,11 +168,12 @@ func ReadFeed(tx *Tx, after uint64) (changes []JobChange, last uint64, ok bool) 
 	}
 	c := b.Cursor()
 	for k, v := c.Seek(Key(after + 1)); k != nil; k, v = c.Next() {
-		if len(v) < 8 || (len(v)-8)%changeLen != 0 {
+		if len(v) < feedHeader || (len(v)-feedHeader)%changeLen != 0 {
 			return nil, 0, false // not a row this build reads: read everything
 		}
-		for r := v[8:]; len(r) > 0; r = r[changeLen:] {
-			ch := JobChange{ID: binary.BigEndian.Uint64(r), Module: binary.BigEndian.Uint64(r[8:])}
+		writer := binary.BigEndian.Uint64(v[8:])
+		for r := v[feedHeader:]; len(r) > 0; r = r[changeLen:] {
+			ch := JobChange{ID: binary.BigEndian.Uint64(r), Module: binary.BigEndian.Uint64(r[8:]), Writer: writer}
 			if s := int(r[16]); s > 0 && s <= len(JobStates) {
 				ch.State = JobStates[s-1]
 			}

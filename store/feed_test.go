@@ -36,7 +36,8 @@ func openDB(t *testing.T, path string) *store.DB {
 	return db
 }
 
-// readFeed is ReadFeed after row after, in a read transaction of its own.
+// readFeed is ReadFeed after row after, in a read transaction of its own; every change must name db
+// as its writer, and is returned without it.
 func readFeed(t *testing.T, db *store.DB, after uint64) (changes []store.JobChange, last uint64, ok bool) {
 	t.Helper()
 	if err := db.View(func(tx *store.Tx) error {
@@ -44,6 +45,12 @@ func readFeed(t *testing.T, db *store.DB, after uint64) (changes []store.JobChan
 		return nil
 	}); err != nil {
 		t.Fatal(err)
+	}
+	for i := range changes {
+		if changes[i].Writer != db.FeedWriter() {
+			t.Errorf("job %d: written by %d, want this handle's %d", changes[i].ID, changes[i].Writer, db.FeedWriter())
+		}
+		changes[i].Writer = 0
 	}
 	return changes, last, ok
 }

@@ -522,7 +522,7 @@ const flashFor = 8 * time.Second
 func (a *App) statusView() string {
 	info, down, since := a.ctx.Data.Link()
 	modeStyle := a.styles.faint
-	if info.Mode == backend.ModeReadOnly { // said plainly: no key here changes anything
+	if info.Mode == backend.ModeReadOnly { // said plainly: only orders and operations work here
 		modeStyle = a.styles.warn
 	}
 	mode := modeStyle.Render(modeText(info))
@@ -611,9 +611,9 @@ func modeText(info backend.Info) string {
 		return "engine inside"
 	case backend.ModeReadOnly:
 		if info.Engine == "" {
-			return "READ-ONLY view: no engine holds the lease now"
+			return "STANDBY view: no engine holds the lease now"
 		}
-		return "READ-ONLY view of the engine on " + info.Engine
+		return "STANDBY view: orders go to the engine on " + info.Engine
 	}
 	return "no engine"
 }

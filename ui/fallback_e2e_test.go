@@ -63,7 +63,7 @@ func TestFallbackWhileServerStoodDown(t *testing.T) {
 	stop()
 	term.Wait("server GONE", "reattaching…")
 	term.Wait(fmt.Sprintf("server pid %d stood down", os.Getpid()),
-		"READ-ONLY view: no engine holds the lease now; attaching again when it serves")
+		"STANDBY view: no engine holds the lease now; attaching again when it serves")
 	uitest.MustNot(t, term.Frame(), "STALE", "reattaching…")
 	if n := asked.Load(); n != 2 {
 		t.Errorf("the fallback was asked %d times; want 2 (once refused, once made)", n)

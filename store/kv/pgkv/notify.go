@@ -2,7 +2,9 @@ package pgkv
 
 import (
 	"context"
+	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,7 +94,14 @@ func (d *DB) tellPending() {
 func (d *DB) sendNotify() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, _ = d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, d.channel, strconv.FormatInt(d.notif.gen.Load(), 10))
+	payload := strconv.FormatInt(d.notif.gen.Load(), 10) + " " + d.token()
+	_, _ = d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, d.channel, payload)
+}
+
+// token names this handle in its NOTIFYs' payload ("GENERATION TOKEN"), for WatchOthers.
+func (d *DB) token() string {
+	d.tokenOnce.Do(func() { d.tok = strconv.FormatUint(rand.Uint64(), 36) })
+	return d.tok
 }
 
 // stopNotifier tells a commit not told yet and stops the notifier (Close).
@@ -112,11 +121,17 @@ func (d *DB) stopNotifier() {
 // before is not missed; sends coalesce (one waits at most). A lost connection is listened on again
 // a second later, with a send when it is. It stops when ctx ends; the channel is never closed.
 // Watch is a wake-up, not a record: a reader still reads the generation to know what moved.
-func (d *DB) Watch(ctx context.Context) <-chan struct{} {
+func (d *DB) Watch(ctx context.Context) <-chan struct{} { return d.watch(ctx, false) }
+
+// WatchOthers is Watch woken only by other handles' commits (an engine, whose own commits come
+// hundreds a second, looking for what other hosts wrote).
+func (d *DB) WatchOthers(ctx context.Context) <-chan struct{} { return d.watch(ctx, true) }
+
+func (d *DB) watch(ctx context.Context, others bool) <-chan struct{} {
 	wake := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
-			_ = d.listenOnce(ctx, wake)
+			_ = d.listenOnce(ctx, wake, others)
 			select {
 			case <-ctx.Done():
 			case <-time.After(time.Second):
@@ -126,7 +141,7 @@ func (d *DB) Watch(ctx context.Context) <-chan struct{} {
 	return wake
 }
 
-func (d *DB) listenOnce(ctx context.Context, wake chan<- struct{}) error {
+func (d *DB) listenOnce(ctx context.Context, wake chan<- struct{}, others bool) error {
 	c, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return err
@@ -136,13 +151,20 @@ func (d *DB) listenOnce(ctx context.Context, wake chan<- struct{}) error {
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{d.channel}.Sanitize()); err != nil {
 		return err
 	}
+	own := " " + d.token()
 	for {
 		select {
 		case wake <- struct{}{}:
 		default:
 		}
-		if _, err := conn.WaitForNotification(ctx); err != nil {
-			return err
+		for {
+			n, err := conn.WaitForNotification(ctx)
+			if err != nil {
+				return err
+			}
+			if !others || !strings.HasSuffix(n.Payload, own) {
+				break
+			}
 		}
 	}
 }

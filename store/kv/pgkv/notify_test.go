@@ -58,3 +58,25 @@ func TestWatchHearsAnotherHandlesCommit(t *testing.T) {
 	}
 	woken(t, w, "for the commit made inside the gap, by Close")
 }
+
+// TestWatchOthersSkipsItsOwnCommits: an engine watching for other hosts' commits is not woken by
+// its own handle's (which come hundreds a second), and is by another handle's.
+func TestWatchOthersSkipsItsOwnCommits(t *testing.T) {
+	t.Cleanup(pgkv.SetNotifyGap(time.Millisecond)) // put back after the handles' Close (cleanups run last first)
+	url := pgtest.URL(t)
+	self, other := open(t, url), open(t, url)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, all := self.WatchOthers(ctx), other.Watch(ctx)
+	woken(t, w, "once listening")
+	woken(t, all, "once listening (every handle's)")
+	putKey(t, self, "a")
+	woken(t, all, "by the first handle's commit") // its NOTIFY reached every listener
+	select {
+	case <-w:
+		t.Error("WatchOthers was woken by its own handle's commit")
+	case <-time.After(300 * time.Millisecond): // delivered to both listeners at once: a generous margin
+	}
+	putKey(t, other, "b")
+	woken(t, w, "by another handle's commit")
+}

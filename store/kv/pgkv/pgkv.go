@@ -68,8 +68,11 @@ type DB struct {
 	next    *chained    // the transaction the last commit began (chain.go), nil none
 	closing atomic.Bool // Close began: no commit chains
 
-	channel string   // the schema's NOTIFY channel (notify.go)
-	notif   notifier // NOTIFYs after commits that wrote
+	channel string // the schema's NOTIFY channel (notify.go)
+	// tok names the handle in its NOTIFYs (token)
+	tok       string
+	tokenOnce sync.Once
+	notif     notifier // NOTIFYs after commits that wrote
 }
 
 var _ kv.DB = (*DB)(nil)

@@ -1,0 +1,132 @@
+package queue
+
+import (
+	"context"
+	"time"
+
+	"vmmpm/store"
+)
+
+// Jobs other processes wrote. On a shared database a host whose engine stands by may enqueue (its
+// TUI, its commands): it writes the new job and the holder's engine, told by the job feed
+// (store.ReadFeed) which jobs another handle wrote, takes them into its scheduler and lists. Those
+// writers only add jobs: a change to a job this engine runs (cancel, retry) is still made through
+// it, so a job it knows never changes under it.
+
+// ForeignPoll is how often a running engine on a shared database looks for jobs another process
+// wrote when no wake-up (Options.Wake) came sooner.
+var ForeignPoll = time.Second
+
+// foreignEvery is the most often it looks (its wake-up skips its own commits, but other hosts may
+// commit often too): as often as a handle NOTIFYs (pgkv's gap).
+const foreignEvery = 20 * time.Millisecond
+
+// takeForeign looks for jobs other processes wrote until ctx ends (Run's goroutine).
+func (e *Engine) takeForeign(ctx context.Context) {
+	var wake <-chan struct{}
+	if e.opt.Wake != nil {
+		wake = e.opt.Wake(ctx)
+	}
+	tick := time.NewTicker(ForeignPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-tick.C:
+		}
+		e.readForeign()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(foreignEvery):
+		}
+	}
+}
+
+// readForeign reads the feed since the engine last looked and takes in the jobs another handle
+// wrote that the engine does not know. Where the feed cannot say (pruned past it, a restore), the
+// unfinished jobs it does not know are taken from the scheduling entries instead.
+func (e *Engine) readForeign() {
+	var jobs []store.Job
+	err := e.db.View(func(tx *store.Tx) error {
+		changes, at, ok := store.ReadFeed(tx, e.fed.at)
+		ids := foreignIDs(changes, e.db.FeedWriter())
+		if !ok {
+			at, ids = store.FeedLast(tx), e.unknownUnfinished(tx)
+		}
+		for _, id := range ids {
+			j, err := store.Get[store.Job](tx, id)
+			if err != nil {
+				continue // pruned since, or unreadable: the engine's own read says so when it runs it
+			}
+			jobs = append(jobs, *j)
+		}
+		e.fed.at = at
+		return nil
+	})
+	if err != nil {
+		e.log.Warn("jobs other hosts wrote could not be read; looking again", "error", err)
+		return
+	}
+	if len(jobs) > 0 {
+		e.takeIn(jobs)
+	}
+}
+
+// foreignIDs are the jobs changes name that another writer than me wrote, each once, in the order
+// of their first change.
+func foreignIDs(changes []store.JobChange, me uint64) []uint64 {
+	var ids []uint64
+	seen := map[uint64]bool{}
+	for _, c := range changes {
+		if c.Writer != me && c.State != "" && !seen[c.ID] {
+			seen[c.ID] = true
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
+// unknownUnfinished are the unfinished jobs in tx the scheduler does not hold.
+func (e *Engine) unknownUnfinished(tx *store.Tx) []uint64 {
+	var ids []uint64
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id := range unfinishedEntries(tx.KV()) {
+		if e.jobs[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// takeIn puts jobs another process wrote, in the order they were committed (enqueue order), into
+// the scheduler (a queued one) and the lists, publishes them and starts what may start, as an
+// enqueue of the engine's own would (enqueued). A job the engine knows is left as the engine holds
+// it; one in a state only an engine writes (running, retrying) is not another host's enqueue, and
+// is left to the next load.
+func (e *Engine) takeIn(jobs []store.Job) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var added []*jobState
+	e.rm.mu.Lock()
+	for _, j := range jobs {
+		if e.jobs[j.ID] != nil || e.rm.ready && e.rm.stateOf(j.ID) != "" {
+			continue
+		}
+		if !store.Finished(j.State) && j.State != store.JobQueued {
+			e.log.Warn("job written by another host in a state only an engine writes; left until the engine loads again",
+				"job", j.ID, "state", j.State)
+			continue
+		}
+		js := &jobState{job: j, keyName: keyNameOf(&j)} // lastState "": new to the lists
+		if !store.Finished(j.State) {
+			e.addJob(js)
+		}
+		added = append(added, js)
+	}
+	e.rm.mu.Unlock()
+	e.enqueued(added)
+}
