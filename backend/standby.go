@@ -19,7 +19,8 @@ import (
 )
 
 // ModeReadOnly is Info.Mode of a Standby: this process reads a shared database whose engine runs
-// on another host, and changes nothing.
+// on another host, and changes nothing but the jobs it adds (orders and operations, which that
+// engine takes in). The value stays "read-only": it is part of Info's JSON.
 const ModeReadOnly = "read-only"
 
 // StandbyPoll is how often a Standby looks whether the database changed (and who runs its engine)
@@ -34,8 +35,10 @@ func BesideEngine(who, db string) error {
 }
 
 // Standby is the Backend of a TUI on a host where another host's engine runs the jobs of a shared
-// database: it reads that database as Local does with no engine, and refuses every change with
-// BesideEngine. It hears no engine events, so Events polls kv_meta's generation, which every
+// database: it reads that database as Local does with no engine, adds the jobs of orders and
+// operations (Enqueue, CreateServices), which that engine takes in from the job feed, and refuses
+// every other change with BesideEngine. It hears no engine events, so Events polls kv_meta's
+// generation (woken by the NOTIFYs), which every
 // committed write raises; the stopped engine whose lists the jobs pane and the Lanes screen read is
 // made again at each change (its lists do not follow another process's writes), by queue's Follow,
 // which reads what changed rather than the history.

@@ -588,9 +588,10 @@ func TestPacerSpacesReads(t *testing.T) {
 }
 
 // TestStandbyEnqueueReachesTheEngine: a TUI on a standby host orders services and enqueues an
-// operation; the engine on the other host takes the jobs in at their commit's NOTIFY (its own poll
-// is an hour away) and runs them, and its lists show them; an operation carrying a password is
-// refused with a sentence naming the engine's host, and nothing is enqueued for it.
+// operation, writing the webhook deliveries of the new jobs as the engine would; the engine on the
+// other host takes the jobs in at their commit's NOTIFY (its own poll is an hour away) and runs
+// them, and its lists show them; an operation carrying a password is refused with a sentence
+// naming the engine's host, and nothing is enqueued for it.
 func TestStandbyEnqueueReachesTheEngine(t *testing.T) {
 	poll := queue.ForeignPoll
 	queue.ForeignPoll = time.Hour
@@ -616,9 +617,27 @@ func TestStandbyEnqueueReachesTheEngine(t *testing.T) {
 			}
 		}
 	}
+	// A receiver of every host's job news: the order's enqueues write its deliveries, as the engine's do.
+	hook := &store.Webhook{URL: "http://127.0.0.1:1/hook", Events: []string{store.EventJobPrefix + store.JobQueued}, CreatedAt: time.Now()}
+	if err := a.Local.DB.Update(func(tx *store.Tx) error { return store.AddWebhook(tx, hook) }); err != nil {
+		t.Fatal(err)
+	}
 	o, err := s.CreateServices(ctx, "small", 3, "client@example.com")
 	if err != nil {
 		t.Fatal(err)
+	}
+	ds, err := s.Deliveries(ctx, DeliveryQuery{Webhook: hook.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queuedFor := map[uint64]bool{}
+	for _, d := range ds {
+		queuedFor[d.Service] = d.Event == store.EventJobPrefix+store.JobQueued
+	}
+	for _, svc := range o.Services {
+		if !queuedFor[svc.ID] {
+			t.Errorf("no %s delivery for service %d ordered on the standby host (deliveries %v)", store.EventJobPrefix+store.JobQueued, svc.ID, ds)
+		}
 	}
 	opens := map[uint64]string{}
 	jl, err := s.Jobs(ctx, JobQuery{})
