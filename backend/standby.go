@@ -20,7 +20,8 @@ import (
 
 // ModeReadOnly is Info.Mode of a Standby: this process reads a shared database whose engine runs
 // on another host, and changes nothing but the jobs it adds (orders and operations, which that
-// engine takes in). The value stays "read-only": it is part of Info's JSON.
+// engine takes in) and the cancels and retries it asks of that engine. The value stays
+// "read-only": it is part of Info's JSON.
 const ModeReadOnly = "read-only"
 
 // StandbyPoll is how often a Standby looks whether the database changed (and who runs its engine)
@@ -36,8 +37,8 @@ func BesideEngine(who, db string) error {
 
 // Standby is the Backend of a TUI on a host where another host's engine runs the jobs of a shared
 // database: it reads that database as Local does with no engine, adds the jobs of orders and
-// operations (Enqueue, CreateServices), which that engine takes in from the job feed, and refuses
-// every other change with BesideEngine. It hears no engine events, so Events polls kv_meta's
+// operations (Enqueue, CreateServices), which that engine takes in from the job feed, asks that
+// engine for cancels and retries (ask), and refuses every other change with BesideEngine. It hears no engine events, so Events polls kv_meta's
 // generation (woken by the NOTIFYs), which every
 // committed write raises; the stopped engine whose lists the jobs pane and the Lanes screen read is
 // made again at each change (its lists do not follow another process's writes), by queue's Follow,
@@ -485,8 +486,66 @@ func enqueueFresh[T any](s *Standby, enqueue func() (T, error)) (T, error) {
 func (s *Standby) CreateServices(ctx context.Context, tariff string, count int, client string) (*Ordered, error) {
 	return enqueueFresh(s, func() (*Ordered, error) { return s.l.CreateServices(ctx, tariff, count, client) })
 }
-func (s *Standby) Cancel(ctx context.Context, _ uint64) error { return s.refuse(ctx) }
-func (s *Standby) Retry(ctx context.Context, _ uint64) error  { return s.refuse(ctx) }
+
+// Cancel asks the engine's host to cancel the job (store.AskJob) and waits for its answer: that
+// engine keeps its jobs in memory, so it makes the change itself.
+func (s *Standby) Cancel(ctx context.Context, id uint64) error {
+	return s.ask(ctx, id, store.RequestCancel)
+}
+
+// Retry asks the engine's host to retry the job, as Cancel.
+func (s *Standby) Retry(ctx context.Context, id uint64) error {
+	return s.ask(ctx, id, store.RequestRetry)
+}
+
+// AnswerWait is how long Cancel and Retry wait for the engine's host to answer.
+var AnswerWait = 15 * time.Second
+
+// ask writes the request and waits for its answer, woken by the answer's commit (its NOTIFY) and
+// looking every 200 ms besides. The engine's refusal comes back as its sentence.
+func (s *Standby) ask(ctx context.Context, id uint64, action string) (err error) {
+	if _, ok := s.holder(ctx); !ok {
+		return s.refuse(ctx) // no engine to carry it out, and nothing written
+	}
+	defer func() { s.l.audit(ctx, "job."+action, fmt.Sprintf("job %d", id), err) }() // as Local's Cancel and Retry
+	var seq uint64
+	err = s.l.DB.Update(func(tx *store.Tx) (err error) {
+		if _, err := store.Get[store.Job](tx, id); err != nil {
+			return &store.ValidationError{Field: store.FieldRecord, Rule: fmt.Sprintf("job %d does not exist; see vmmpm jobs", id)}
+		}
+		seq, err = store.AskJob(tx, &store.JobRequest{Job: id, Action: action, By: CallerOf(ctx).String(), At: time.Now()})
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	wait, cancel := context.WithTimeout(ctx, AnswerWait)
+	defer cancel()
+	woken := s.pg.Watch(wait)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var r store.JobRequest
+		var answered bool
+		if err := s.l.DB.View(func(tx *store.Tx) error {
+			r, answered = store.GetJobRequest(tx, seq)
+			answered = answered && r.Answered
+			return nil
+		}); err == nil && answered {
+			if r.Error != "" {
+				return errors.New(r.Error)
+			}
+			return nil
+		}
+		select {
+		case <-wait.Done():
+			return fmt.Errorf("%s did not answer the %s of job %d within %s; it may still carry it out: see vmmpm jobs", s.holderName(context.Background()), action, id, AnswerWait)
+		case <-woken:
+		case <-tick.C:
+		}
+	}
+}
+
 func (s *Standby) PauseModule(ctx context.Context, _ uint64, _ bool) (*ModuleActivity, error) {
 	return nil, s.refuse(ctx)
 }

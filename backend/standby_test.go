@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -298,7 +299,8 @@ func TestStandbyRefusesChanges(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Closed, A left the lease: the refusal still names a host, one that may take it over.
+	// Closed, A left the lease: the refusal still names a host, one that may take it over; with no
+	// engine to ask, a cancel or retry is refused too.
 	refusals := map[string]error{}
 	refusals["cancel"] = s.Cancel(ctx, 1)
 	refusals["retry"] = s.Retry(ctx, 1)
@@ -324,9 +326,9 @@ func TestStandbyRefusesChanges(t *testing.T) {
 func TestStandbyRefusalNamesHolder(t *testing.T) {
 	_, _, s := standbyBeside(t)
 	host, _ := os.Hostname()
-	err := s.Cancel(context.Background(), 1)
+	_, err := s.PauseModule(context.Background(), 1, true)
 	if want := fmt.Sprintf("vmmpm on host %s (pid %d, test) runs the engine of", host, os.Getpid()); err == nil || !strings.HasPrefix(err.Error(), want) {
-		t.Fatalf("cancel through the standby: %v, want it to begin %q", err, want)
+		t.Fatalf("pause through the standby: %v, want it to begin %q", err, want)
 	}
 }
 
@@ -721,5 +723,65 @@ func BenchmarkStandbyOrderReachesEngine(b *testing.B) {
 			}
 			b.ReportMetric(float64(waited.Milliseconds())/float64(b.N), "ms-to-start")
 		})
+	}
+}
+
+// TestStandbyCancelAndRetryAskTheEngine: a cancel or a retry made on a standby host is asked of the
+// engine's host, which carries it out through its own engine and answers: a queued job is
+// cancelled, a failed one retried and run, and the engine's refusal (a done job cannot be
+// cancelled) comes back as its sentence.
+func TestStandbyCancelAndRetryAskTheEngine(t *testing.T) {
+	var failing atomic.Bool
+	failing.Store(true)
+	exec := queue.ExecutorFunc(func(ctx context.Context, op *queue.Op) (queue.Result, error) {
+		if failing.Load() {
+			return queue.Result{}, queue.Permanent(errors.New("refused by the test"))
+		}
+		return succeed(ctx, op)
+	})
+	a, _, s := standbyBesideWith(t, queue.Options{Executor: exec, PollEvery: 10 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	state := func(id uint64) string {
+		d, err := a.JobDetail(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Job.State
+	}
+	until := func(what string, id uint64, want string) {
+		t.Helper()
+		for state(id) != want {
+			if ctx.Err() != nil {
+				t.Fatalf("%s: job %d is %s, want %s", what, id, state(id), want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	o, err := a.CreateServices(ctx, "small", 1, "client@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	until("the open refused", 1, store.JobFailed)
+	failing.Store(false)
+	if err := s.Retry(ctx, 1); err != nil {
+		t.Fatalf("retry asked from the standby host: %v", err)
+	}
+	until("the open retried", 1, store.JobDone)
+	if err := s.Cancel(ctx, 1); err == nil || !strings.Contains(err.Error(), "job 1 is done; only unfinished jobs can be cancelled") {
+		t.Errorf("cancel of a done job asked from the standby host: %v", err)
+	}
+	if _, err := a.PauseModule(ctx, 1, true); err != nil { // what is enqueued now waits
+		t.Fatal(err)
+	}
+	reboot, err := a.Enqueue(ctx, o.Services[0].ID, store.OpReboot, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Cancel(ctx, reboot.ID); err != nil {
+		t.Fatalf("cancel asked from the standby host: %v", err)
+	}
+	if got := state(reboot.ID); got != store.JobCancelled {
+		t.Errorf("after the answered cancel the reboot is %s, want cancelled", got)
 	}
 }

@@ -413,7 +413,7 @@ func jobActionCmd(a *app, verb, short string, act func(backend.Backend, context.
 			if err != nil {
 				return err
 			}
-			return a.withBackend(false, func(b backend.Backend) error {
+			return a.withEnqueuer(func(b backend.Backend) error {
 				for _, id := range ids {
 					if verb == "retry" && !yes {
 						if err := a.askRetry(c.Context(), b, id); err != nil {

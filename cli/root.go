@@ -207,9 +207,10 @@ func (a *app) withHostBackend(fn func(backend.Backend) error) error {
 	return fn(b)
 }
 
-// withEnqueuer is withBackend for the commands that only enqueue (service create, the operations):
-// with no server reached, beside another host's engine on a shared database, they write the jobs
-// through a Standby, and that engine takes them in from the job feed.
+// withEnqueuer is withBackend for the commands that enqueue, cancel or retry (service create, the
+// operations, job cancel and retry): with no server reached, beside another host's engine on a
+// shared database, they act through a Standby: new jobs are written for that engine to take in
+// from the job feed, and a cancel or retry is asked of it (store.AskJob).
 func (a *app) withEnqueuer(fn func(backend.Backend) error) error {
 	c, _, err := a.attach(context.Background())
 	if err != nil {

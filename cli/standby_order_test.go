@@ -10,7 +10,8 @@ import (
 // TestStandbyHostOrders: with host A's serve running the engine of a shared PostgreSQL and no server
 // reached on host B, `vmmpm service create` and an operation run on B write their jobs to the
 // database and say which host carries them out, and A's engine takes them in from the job feed
-// and runs them (its log shows each done); a direct change of records on B is still refused.
+// and runs them (its log shows each done); a cancel run on B is asked of A's engine, whose answer
+// it prints; a direct change of records on B is still refused.
 func TestStandbyHostOrders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a serve process on PostgreSQL")
@@ -35,7 +36,12 @@ func TestStandbyHostOrders(t *testing.T) {
 	}
 	expectWithin(t, a.out, &seenA, `msg="job done" job=3 type=reboot`, 30*time.Second)
 
-	_, errOut, code := runCLI(t, "", append(onB, "datacenter", "add", "DC Two")...)
+	// A cancel is asked of A's engine, whose answer comes back: here its refusal, the job being done.
+	_, errOut, code := runCLI(t, "", append(onB, "jobs", "cancel", "1")...)
+	if code == 0 || !strings.Contains(errOut, "job 1 is done; only unfinished jobs can be cancelled") {
+		t.Errorf("jobs cancel of a done job on host B: code %d, %q", code, errOut)
+	}
+	_, errOut, code = runCLI(t, "", append(onB, "datacenter", "add", "DC Two")...)
 	if code == 0 || !strings.Contains(errOut, "runs the engine of") || !strings.Contains(errOut, "nothing was changed") {
 		t.Errorf("a direct change on host B: code %d, %q", code, errOut)
 	}

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"vmmpm/store"
@@ -10,8 +11,8 @@ import (
 // Jobs other processes wrote. On a shared database a host whose engine stands by may enqueue (its
 // TUI, its commands): it writes the new job and the holder's engine, told by the job feed
 // (store.ReadFeed) which jobs another handle wrote, takes them into its scheduler and lists. Those
-// writers only add jobs: a change to a job this engine runs (cancel, retry) is still made through
-// it, so a job it knows never changes under it.
+// writers only add jobs: a change to a job this engine runs (cancel, retry) is asked of it
+// (store.AskJob) and made through it (carryOut), so a job it knows never changes under it.
 
 // ForeignPoll is how often a running engine on a shared database looks for jobs another process
 // wrote when no wake-up (Options.Wake) came sooner.
@@ -50,7 +51,9 @@ func (e *Engine) takeForeign(ctx context.Context) {
 // unfinished jobs it does not know are taken from the scheduling entries instead.
 func (e *Engine) readForeign() {
 	var jobs []store.Job
+	var asked []store.JobRequest
 	err := e.db.View(func(tx *store.Tx) error {
+		asked = store.JobRequestsAfter(tx, e.fed.at)
 		changes, at, ok := store.ReadFeed(tx, e.fed.at)
 		ids := foreignIDs(changes, e.db.FeedWriter())
 		if !ok {
@@ -72,6 +75,32 @@ func (e *Engine) readForeign() {
 	}
 	if len(jobs) > 0 {
 		e.takeIn(jobs)
+	}
+	for _, r := range asked {
+		e.wg.Add(1) // a cancel of a running job waits for its worker: the reading goes on meanwhile
+		go func() { defer e.wg.Done(); e.carryOut(r) }()
+	}
+}
+
+// carryOut does what another host asked (store.AskJob) through this engine, as a cancel or retry
+// made here would be, and writes the answer the asker waits for.
+func (e *Engine) carryOut(r store.JobRequest) {
+	var err error
+	switch r.Action {
+	case store.RequestCancel:
+		err = e.As(r.By).Cancel(r.Job)
+	case store.RequestRetry:
+		err = e.As(r.By).Retry(r.Job)
+	default:
+		err = fmt.Errorf("another host asked %q of job %d, which this vmmpm does not know how to do; upgrade that host's vmmpm to this one's", r.Action, r.Job)
+	}
+	answer := ""
+	if err != nil {
+		answer = err.Error()
+	}
+	e.log.Info("request from another host carried out", "job", r.Job, "action", r.Action, "by", r.By, "error", answer)
+	if werr := e.db.Update(func(tx *store.Tx) error { return store.AnswerJob(tx, r.Seq, answer, e.opt.Now()) }); werr != nil {
+		e.log.Warn("the answer to another host's request could not be written; it will say it got none", "job", r.Job, "error", werr)
 	}
 }
 
