@@ -10,9 +10,8 @@ import (
 
 // The job feed: on a database kept on a server, each committed transaction that wrote jobs appends
 // one row naming them (bucketFeed: commit number → [written at, unix ns 8][writer 8][change 17]…,
-// the writer being the handle that wrote it, FeedWriter), so a reader
-// on another host learns which jobs moved from the rows after the last it read, not by reading
-// every unfinished job again. Writers run one at a time on every driver, so the commit number (the
+// the writer being the handle that wrote it, FeedWriter), so a reader on another host learns which
+// jobs moved from the rows after the last it read, not by reading every unfinished job again. Writers run one at a time on every driver, so the commit number (the
 // generation a kv.Generational transaction commits as, else the bucket's sequence) is the commit
 // order; it has gaps where commits wrote no job. A bbolt file has one process, whose engine sees its
 // own writes: it keeps no feed.
