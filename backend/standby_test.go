@@ -29,7 +29,7 @@ func standbyBeside(t *testing.T) (a *Engine, stopA func() error, s *Standby) {
 }
 
 // standbyBesideWith is standbyBeside with A's engine on opt.
-func standbyBesideWith(t *testing.T, opt queue.Options) (a *Engine, stopA func() error, s *Standby) {
+func standbyBesideWith(t testing.TB, opt queue.Options) (a *Engine, stopA func() error, s *Standby) {
 	t.Helper()
 	poll := StandbyPoll
 	StandbyPoll = 50 * time.Millisecond
@@ -677,26 +677,11 @@ func TestStandbyEnqueueReachesTheEngine(t *testing.T) {
 func BenchmarkStandbyOrderReachesEngine(b *testing.B) {
 	for _, mode := range []string{"notify", "poll-only"} {
 		b.Run(mode, func(b *testing.B) {
-			url := pgtest.URL(b)
-			dbA, secrets := engineDBAt(b, url)
 			qo := queue.Options{Executor: succeed, PollEvery: 10 * time.Millisecond}
 			if mode == "poll-only" {
 				qo.Wake = func(context.Context) <-chan struct{} { return nil }
 			}
-			a, err := StartEngine(context.Background(), dbA, secrets, EngineOptions{Version: "test", Queue: qo})
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = a.Close() })
-			dbB, err := store.Open(url, store.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := NewStandby(dbB, store.NewMemorySecrets(), "test")
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(func() { _ = s.Close() })
+			a, _, s := standbyBesideWith(b, qo)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			events, err := a.Events(ctx, 0, false)

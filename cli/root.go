@@ -212,28 +212,14 @@ func (a *app) withHostBackend(fn func(backend.Backend) error) error {
 // shared database, they act through a Standby: new jobs are written for that engine to take in
 // from the job feed, and a cancel or retry is asked of it (store.AskJob).
 func (a *app) withEnqueuer(fn func(backend.Backend) error) error {
-	c, _, err := a.attach(context.Background())
-	if err != nil {
-		return err
-	}
-	if c != nil {
-		defer c.Close()
-		return fn(c)
-	}
-	db, err := a.openExisting()
-	if err != nil {
-		return err
-	}
-	var b backend.Backend
-	if _, elsewhere := backend.EngineHolder(db); elsewhere {
-		if b, err = backend.NewStandby(db, store.NewKeyring(), version); err != nil {
-			_ = db.Close()
-			return err
+	b, err := a.backendWith(a.openExisting, func(db *store.DB) (backend.Backend, error) {
+		if _, elsewhere := backend.EngineHolder(db); elsewhere {
+			return backend.NewStandby(db, store.NewKeyring(), version)
 		}
-	} else {
-		l := backend.NewLocal(db, store.NewKeyring(), nil, version)
-		l.OwnsDB = true
-		b = l
+		return localOwning(db), nil
+	})
+	if err != nil {
+		return err
 	}
 	defer b.Close()
 	return fn(b)
@@ -265,6 +251,12 @@ func (a *app) withReader(fn func(backend.Backend) error) error {
 
 // backendOn is backend with the way to open the database when no server holds it.
 func (a *app) backendOn(open func() (*store.DB, error)) (backend.Backend, error) {
+	return a.backendWith(open, func(db *store.DB) (backend.Backend, error) { return localOwning(db), nil })
+}
+
+// backendWith is backendOn with what acts on the database opened: build owns db, and closes it
+// when it fails.
+func (a *app) backendWith(open func() (*store.DB, error), build func(*store.DB) (backend.Backend, error)) (backend.Backend, error) {
 	c, _, err := a.attach(context.Background())
 	if err != nil {
 		return nil, err
@@ -276,9 +268,19 @@ func (a *app) backendOn(open func() (*store.DB, error)) (backend.Backend, error)
 	if err != nil {
 		return nil, err
 	}
+	b, err := build(db)
+	if err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// localOwning is this process acting on db, which it closes with itself.
+func localOwning(db *store.DB) *backend.Local {
 	l := backend.NewLocal(db, store.NewKeyring(), nil, version)
 	l.OwnsDB = true
-	return l, nil
+	return l
 }
 
 // withBackend runs fn on a backend and closes it.

@@ -79,10 +79,8 @@ func (tx *Tx) writeFeed() error {
 	if err != nil {
 		return err
 	}
-	var n uint64
-	if g, ok := tx.tx.Tx.(kv.Generational); ok {
-		n = g.Generation() + 1 // no sequence to write at every commit
-	} else if n, err = b.NextSequence(); err != nil {
+	n, err := tx.commitNumber(b)
+	if err != nil {
 		return err
 	}
 	now := time.Now()
@@ -106,6 +104,16 @@ func (tx *Tx) writeFeed() error {
 		db.feedPruned.Store(now.UnixNano())
 	}
 	return err
+}
+
+// commitNumber is the number tx commits as, the key of what it appends to b (the feed, the job
+// requests): the generation after the one it began at (kv.Generational), so no sequence is written
+// at every commit; else b's next sequence.
+func (tx *Tx) commitNumber(b kv.Bucket) (uint64, error) {
+	if g, ok := tx.tx.Tx.(kv.Generational); ok {
+		return g.Generation() + 1, nil
+	}
+	return b.NextSequence()
 }
 
 // pruneFeed drops the rows written before cut, the oldest first, at most feedPruneMax of them, and

@@ -3,8 +3,6 @@ package store
 import (
 	"encoding/json"
 	"time"
-
-	"vmmpm/store/kv"
 )
 
 // Job requests: a host whose engine stands by asks the engine's host to cancel or retry a job. The
@@ -40,10 +38,8 @@ func AskJob(tx *Tx, r *JobRequest) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	var n uint64
-	if g, ok := tx.tx.Tx.(kv.Generational); ok {
-		n = g.Generation() + 1
-	} else if n, err = b.NextSequence(); err != nil {
+	n, err := tx.commitNumber(b)
+	if err != nil {
 		return 0, err
 	}
 	r.Seq = n

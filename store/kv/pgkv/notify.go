@@ -2,7 +2,6 @@ package pgkv
 
 import (
 	"context"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -94,14 +93,8 @@ func (d *DB) tellPending() {
 func (d *DB) sendNotify() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	payload := strconv.FormatInt(d.notif.gen.Load(), 10) + " " + d.token()
+	payload := strconv.FormatInt(d.notif.gen.Load(), 10) + " " + d.tok // "GENERATION TOKEN"
 	_, _ = d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, d.channel, payload)
-}
-
-// token names this handle in its NOTIFYs' payload ("GENERATION TOKEN"), for WatchOthers.
-func (d *DB) token() string {
-	d.tokenOnce.Do(func() { d.tok = strconv.FormatUint(rand.Uint64(), 36) })
-	return d.tok
 }
 
 // stopNotifier tells a commit not told yet and stops the notifier (Close).
@@ -151,7 +144,7 @@ func (d *DB) listenOnce(ctx context.Context, wake chan<- struct{}, others bool) 
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{d.channel}.Sanitize()); err != nil {
 		return err
 	}
-	own := " " + d.token()
+	own := " " + d.tok
 	for {
 		select {
 		case wake <- struct{}{}:

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -68,11 +69,9 @@ type DB struct {
 	next    *chained    // the transaction the last commit began (chain.go), nil none
 	closing atomic.Bool // Close began: no commit chains
 
-	channel string // the schema's NOTIFY channel (notify.go)
-	// tok names the handle in its NOTIFYs (token)
-	tok       string
-	tokenOnce sync.Once
-	notif     notifier // NOTIFYs after commits that wrote
+	channel string   // the schema's NOTIFY channel (notify.go)
+	tok     string   // names the handle in its NOTIFYs' payload, for WatchOthers (notify.go)
+	notif   notifier // NOTIFYs after commits that wrote
 }
 
 var _ kv.DB = (*DB)(nil)
@@ -94,7 +93,8 @@ func Open(ctx context.Context, url string, opt Options) (*DB, error) {
 	if opt.MaxConns > 0 {
 		cfg.MaxConns = opt.MaxConns
 	}
-	d := &DB{o: opt, where: net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))), password: cc.Password}
+	d := &DB{o: opt, where: net.JoinHostPort(cc.Host, strconv.Itoa(int(cc.Port))), password: cc.Password,
+		tok: strconv.FormatUint(rand.Uint64(), 36)}
 	if d.pool, err = pgxpool.NewWithConfig(ctx, cfg); err != nil {
 		return nil, d.explain(err, cc.User, cc.Database)
 	}
