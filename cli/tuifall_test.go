@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,6 +70,11 @@ func TestAttachedTUIFollowsStandDown(t *testing.T) {
 func pauseRefused(u *tui, within func(string), a *serveProc) {
 	u.t.Helper()
 	host, _ := os.Hostname()
+	// The status line can be drawn before the list is read; a p with no row selected does nothing.
+	// The selected row's reconcile line, once drawn, stays: so it is looked for in all the output.
+	waitUntil(u.t, "module 1's row to be selected", func() (bool, error) {
+		return strings.Contains(u.out.String(), "reconcile of module 1: "), nil
+	}, func(drawn bool) bool { return drawn })
 	u.key("p")
 	within("Pause module 1")
 	u.key("y")
