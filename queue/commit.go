@@ -49,6 +49,10 @@ func (c *change) run(tx *store.Tx) error {
 	c.pruned = c.pruned[:0]
 	for _, id := range c.prune {
 		state, module, typ, ok := deleteFinishedJob(tx, id)
+		if !ok && jobGone(tx, id) { // another engine on the shared database pruned it first
+			c.pruned = append(c.pruned, jobWrite{job: store.Job{ID: id}, fromState: fromLists})
+			continue
+		}
 		if !ok {
 			continue // retried since pruning chose it
 		}

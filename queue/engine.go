@@ -220,14 +220,16 @@ type Engine struct {
 	capWaits map[capKey]*capWait     // a module's opens wait for room in VMmanager: start none of them
 	paused   map[uint64]*ModulePause // modules an admin paused: start none of their jobs (pause.go)
 	holds    map[uint64]string       // modules this host must not run, and why (hold.go)
-	capRead  sync.Map                // module id → when Capacity last began reading its free room
-	wg       sync.WaitGroup
-	idle     chan struct{}
-	pruning  atomic.Bool
-	enq      enqueuer      // groups concurrent enqueues into one transaction (group.go)
-	loaded   chan struct{} // closed when load has built the scheduler
-	listed   chan struct{} // closed when the read model's id lists have loaded
-	loadErr  error
+	// elsewhere are the modules another engine on the shared database runs, and who (elsewhere.go)
+	elsewhere map[uint64]string
+	capRead   sync.Map // module id → when Capacity last began reading its free room
+	wg        sync.WaitGroup
+	idle      chan struct{}
+	pruning   atomic.Bool
+	enq       enqueuer      // groups concurrent enqueues into one transaction (group.go)
+	loaded    chan struct{} // closed when load has built the scheduler
+	listed    chan struct{} // closed when the read model's id lists have loaded
+	loadErr   error
 }
 
 // New opens the engine on db: it loads unfinished jobs (a job found running was interrupted and will
@@ -571,6 +573,9 @@ func (e *Engine) startable(js *jobState) bool {
 	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js || e.pausedFor(js) || e.heldFor(js) {
 		return false
 	}
+	if _, other := e.elsewhereFor(js); other {
+		return false
+	}
 	if js.job.Type == store.OpOpen && e.capacityHeld(js.job.ModuleID) {
 		return false
 	}
@@ -663,6 +668,12 @@ func (e *Engine) spawnOp(js *jobState, op *Op, committed <-chan error) {
 
 // jobChange snapshots the job for the committer and advances its committed state.
 func (e *Engine) jobChange(js *jobState) *change {
+	if js.lastState != "" && e.ranElsewhere(js) {
+		// Only the engine running a module moves its jobs: a write from this one's memory would undo
+		// that engine's. Every path that changes a job checks first; this says which one did not.
+		e.log.Error("a change to a job of a module another engine runs was not written", "job", js.job.ID, "module", js.job.ModuleID, "state", js.job.State)
+		return &change{}
+	}
 	w := jobWrite{job: cloneJob(&js.job), fromState: js.lastState, fromModule: js.lastModule}
 	js.lastState, js.lastModule = js.job.State, js.job.ModuleID
 	return &change{jobs: []jobWrite{w}}
@@ -703,7 +714,11 @@ func (e *Engine) published(ch *change, err error) {
 	}
 	gone := make([]move, 0, len(ch.pruned))
 	for _, w := range ch.pruned {
-		gone = append(gone, move{id: w.job.ID, from: w.fromState})
+		from := w.fromState
+		if from == fromLists {
+			from = e.rm.stateOf(w.job.ID)
+		}
+		gone = append(gone, move{id: w.job.ID, from: from})
 	}
 	e.rm.dropGone(gone)
 	if len(ch.prune) > 0 {
@@ -840,7 +855,7 @@ func (e *Engine) activate() {
 		switch {
 		case e.interrupted(js):
 			e.resume(js)
-		case js.job.State == store.JobRetrying:
+		case js.job.State == store.JobRetrying && !e.ranElsewhere(js):
 			e.armRetry(js)
 		}
 	}
@@ -851,7 +866,8 @@ func (e *Engine) activate() {
 
 // interrupted: js was found running with no worker, and nothing holds it here (e.mu held).
 func (e *Engine) interrupted(js *jobState) bool {
-	return js.job.State == store.JobRunning && !js.worker && !e.heldFor(js)
+	_, other := e.elsewhereFor(js)
+	return js.job.State == store.JobRunning && !js.worker && !e.heldFor(js) && !other
 }
 
 // resume restarts a job found running with no worker (interrupted, or held by a keyring wait).
@@ -902,7 +918,7 @@ func (e *Engine) armRetry(js *jobState) {
 func (e *Engine) due(js *jobState) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !e.active || e.jobs[js.job.ID] != js || js.job.State != store.JobRetrying {
+	if !e.active || e.jobs[js.job.ID] != js || js.job.State != store.JobRetrying || e.ranElsewhere(js) {
 		return
 	}
 	js.timer = nil

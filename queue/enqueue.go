@@ -430,6 +430,10 @@ func (a Actor) Cancel(jobID uint64) error {
 		e.mu.Unlock()
 		return e.notUnfinished(jobID, "cancelled")
 	}
+	if err := e.refuseElsewhere(js); err != nil {
+		e.mu.Unlock()
+		return err
+	}
 	if js.worker {
 		reply, err := e.askCancel(js, a.who())
 		e.mu.Unlock()

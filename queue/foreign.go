@@ -51,13 +51,15 @@ func (e *Engine) takeForeign(ctx context.Context) {
 // unfinished jobs it does not know are taken from the scheduling entries instead.
 func (e *Engine) readForeign() {
 	var jobs []store.Job
+	var gone []uint64
 	var asked []store.JobRequest
 	err := e.db.View(func(tx *store.Tx) error {
 		asked = store.JobRequestsAfter(tx, e.fed.at)
 		changes, at, ok := store.ReadFeed(tx, e.fed.at)
 		ids := foreignIDs(changes, e.db.FeedWriter())
+		gone = goneIDs(changes, e.db.FeedWriter())
 		if !ok {
-			at, ids = store.FeedLast(tx), e.unknownUnfinished(tx)
+			at, ids, gone = store.FeedLast(tx), e.unknownUnfinished(tx), nil
 		}
 		for _, id := range ids {
 			j, err := store.Get[store.Job](tx, id)
@@ -73,10 +75,13 @@ func (e *Engine) readForeign() {
 		e.log.Warn("jobs other hosts wrote could not be read; looking again", "error", err)
 		return
 	}
-	if len(jobs) > 0 {
-		e.takeIn(jobs)
+	if len(jobs)+len(gone) > 0 {
+		e.takeIn(jobs, gone)
 	}
 	for _, r := range asked {
+		if !e.runsJob(r.Job) {
+			continue // the engine running its module answers it
+		}
 		e.wg.Add(1) // a cancel of a running job waits for its worker: the reading goes on meanwhile
 		go func() { defer e.wg.Done(); e.carryOut(r) }()
 	}
@@ -118,6 +123,17 @@ func foreignIDs(changes []store.JobChange, me uint64) []uint64 {
 	return ids
 }
 
+// goneIDs are the finished jobs another writer than me pruned (another engine's history pruning).
+func goneIDs(changes []store.JobChange, me uint64) []uint64 {
+	var ids []uint64
+	for _, c := range changes {
+		if c.Writer != me && c.State == "" {
+			ids = append(ids, c.ID)
+		}
+	}
+	return ids
+}
+
 // unknownUnfinished are the unfinished jobs in tx the scheduler does not hold.
 func (e *Engine) unknownUnfinished(tx *store.Tx) []uint64 {
 	var ids []uint64
@@ -133,29 +149,63 @@ func (e *Engine) unknownUnfinished(tx *store.Tx) []uint64 {
 
 // takeIn puts jobs another process wrote, in the order they were committed (enqueue order), into
 // the scheduler (a queued one) and the lists, publishes them and starts what may start, as an
-// enqueue of the engine's own would (enqueued). A job the engine knows is left as the engine holds
-// it; one in a state only an engine writes (running, retrying) is not another host's enqueue, and
-// is left to the next load.
-func (e *Engine) takeIn(jobs []store.Job) {
+// enqueue of the engine's own would (enqueued); a finished job retried elsewhere (a compare-and-set
+// on its stored state) comes back the same way. A job of a module another engine runs moves as
+// that engine moved it (movedElsewhere); any other job the engine knows is left as the engine holds
+// it, and one in a state only an engine writes (running, retrying) of a module it runs is left to
+// the next load. gone are finished jobs another engine pruned.
+func (e *Engine) takeIn(jobs []store.Job, gone []uint64) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var added []*jobState
+	var evs []Event
 	e.rm.mu.Lock()
 	for _, j := range jobs {
-		if e.jobs[j.ID] != nil || e.rm.ready && e.rm.stateOf(j.ID) != "" {
+		_, other := e.elsewhere[j.ModuleID]
+		if js := e.jobs[j.ID]; js != nil {
+			if _, ran := e.elsewhere[js.job.ModuleID]; ran && !js.worker {
+				evs = append(evs, e.movedElsewhere(js, j)...)
+			}
 			continue
 		}
-		if !store.Finished(j.State) && j.State != store.JobQueued {
+		was := ""
+		if e.rm.ready {
+			was = e.rm.stateOf(j.ID)
+		}
+		if was != "" && (store.Finished(j.State) || !store.Finished(was)) {
+			if other && was != j.State { // finished elsewhere while the lists showed it unfinished
+				e.rm.move(j.ID, was, j.State)
+			}
+			continue
+		}
+		if !store.Finished(j.State) && j.State != store.JobQueued && !other {
 			e.log.Warn("job written by another host in a state only an engine writes; left until the engine loads again",
 				"job", j.ID, "state", j.State)
 			continue
 		}
-		js := &jobState{job: j, keyName: keyNameOf(&j)} // lastState "": new to the lists
+		js := &jobState{job: j, keyName: keyNameOf(&j), lastState: was} // was "": new to the lists
 		if !store.Finished(j.State) {
 			e.addJob(js)
 		}
 		added = append(added, js)
 	}
+	e.dropForeign(gone)
 	e.rm.mu.Unlock()
+	e.ev.publish(evs...)
 	e.enqueued(added)
+}
+
+// dropForeign takes the finished jobs another engine pruned out of the scheduler (were they still
+// unfinished here) and the lists (e.mu and e.rm.mu held).
+func (e *Engine) dropForeign(gone []uint64) {
+	var moves []move
+	for _, id := range gone {
+		if js := e.jobs[id]; js != nil && !js.worker {
+			e.removeJob(js)
+		}
+		if from := e.rm.stateOf(id); from != "" {
+			moves = append(moves, move{id: id, from: from})
+		}
+	}
+	e.rm.dropGone(moves)
 }

@@ -95,7 +95,7 @@ func (e *Engine) noteModules(ids []uint64, note func(js *jobState)) (*change, er
 	ch := &change{done: make(chan error, 1)}
 	var jss []*jobState
 	for _, jid := range slices.Sorted(maps.Keys(e.jobs)) {
-		if js := e.jobs[jid]; slices.Contains(ids, js.job.ModuleID) && js.job.State != store.JobRunning && !js.worker {
+		if js := e.jobs[jid]; slices.Contains(ids, js.job.ModuleID) && js.job.State != store.JobRunning && !js.worker && !e.ranElsewhere(js) {
 			jss = append(jss, js)
 		}
 	}

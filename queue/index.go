@@ -222,6 +222,12 @@ func putEntries(bt kv.Tx, j *store.Job, fresh bool) error {
 	return u.Put(store.Key(j.ID), schedValue(j))
 }
 
+// jobGone: tx holds no index entry of job id (pruned, or never written).
+func jobGone(tx *store.Tx, id uint64) bool {
+	b := tx.KV().Bucket(bucketIndex)
+	return b == nil || b.Get(store.Key(id)) == nil
+}
+
 // deleteFinishedJob removes a finished job and its index entry, returning what the index held and the
 // job's type; ok is false (and nothing is deleted) when the job is not finished.
 func deleteFinishedJob(tx *store.Tx, id uint64) (state string, module uint64, typ string, ok bool) {

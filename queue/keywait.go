@@ -109,7 +109,7 @@ func (e *Engine) endKeyWait() {
 		return
 	}
 	for _, js := range e.sortedJobs() {
-		if js.job.State == store.JobRunning && js.recover && !js.worker {
+		if js.job.State == store.JobRunning && js.recover && !js.worker && !e.ranElsewhere(js) {
 			e.resume(js)
 		}
 	}
