@@ -118,6 +118,7 @@ func TestTwoEnginesShareTheModules(t *testing.T) {
 	if err := a.Cancel(first); !errors.As(err, new(*ElsewhereError)) {
 		t.Errorf("A's cancel of job %d, which B runs: %v, want the ElsewhereError naming B", first, err)
 	}
+	retriedElsewhere(t, f, a, b)
 	stopB()
 	if err := <-runB; err != nil {
 		t.Fatal(err)
@@ -126,7 +127,7 @@ func TestTwoEnginesShareTheModules(t *testing.T) {
 	onlyEnqueued(t, f.db, dbB.FeedWriter(), f.module.ID, "B")
 
 	f.must(a.SetElsewhere(nil)) // A claims module 2
-	eventually(t, time.Minute, "A to finish module 2's opens too", func() bool { return len(pageOf(t, a, store.JobDone)) == 6 })
+	eventually(t, time.Minute, "A to finish module 2's opens too", func() bool { return len(pageOf(t, a, store.JobDone)) == 7 })
 	cancel()
 	if err := <-runA; err != nil && !errors.Is(err, context.Canceled) {
 		t.Fatal(err)
@@ -136,13 +137,34 @@ func TestTwoEnginesShareTheModules(t *testing.T) {
 	if !slices.ContainsFunc(resumed.Log, func(l store.LogLine) bool { return strings.Contains(l.Text, "resumed after an interruption") }) {
 		t.Errorf("job %d, running on B when B stopped, was not resumed by A: %v", first, resumed.Log)
 	}
-	if n := f.sim.VMCount(); n != 6 {
-		t.Errorf("VMmanager holds %d VMs after 6 opens, want 6", n)
+	if n := f.sim.VMCount(); n != 7 {
+		t.Errorf("VMmanager holds %d VMs after 7 opens, want 7", n)
 	}
 	for _, j := range allJobs(t, f.db) {
 		if n := len(f.sim.VMsNamed(fmt.Sprintf("svc-%d", j.ServiceID))); j.Type == store.OpOpen && n != 1 {
 			t.Errorf("service %d has %d VMs, want 1", j.ServiceID, n)
 		}
+	}
+}
+
+// retriedElsewhere: an open of module 1 that A ran fails (VMmanager knows no such OS); with the
+// tariff mended, B retries it (a compare-and-set on its stored state, failed → queued), and A takes
+// it in and runs it: both list it done, none failed.
+func retriedElsewhere(t *testing.T, f *fixture, a, b *Engine) {
+	t.Helper()
+	bad := &store.Tariff{Name: "bad-os", DataCenterID: f.dc.ID, ModuleIDs: []uint64{f.module.ID},
+		CPU: 1, RAMMiB: 1024, DiskMiB: 10240, OSID: 9999, IPv4Count: 1, DomainTemplate: "@USERNAME@-@ID@.example.net"}
+	f.must(f.db.Save(bad))
+	_, err := a.CreateServices(bad.ID, 1, "client@example.com")
+	f.must(err)
+	eventually(t, time.Minute, "B to list the bad open failed", func() bool { return len(pageOf(t, b, store.JobFailed)) == 1 })
+	failed := pageOf(t, b, store.JobFailed)[0].ID
+	bad.OSID = 1
+	f.must(f.db.Save(bad), b.Retry(failed))
+	eventually(t, time.Minute, "A to run the open B retried", func() bool { return len(pageOf(t, a, store.JobDone)) == 5 })
+	eventually(t, time.Minute, "B to list it done", func() bool { return len(pageOf(t, b, store.JobDone)) == 5 })
+	if n := len(pageOf(t, a, store.JobFailed)) + len(pageOf(t, b, store.JobFailed)); n != 0 {
+		t.Errorf("after the retry the engines list %d failed jobs, want none", n)
 	}
 }
 
