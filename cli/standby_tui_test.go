@@ -65,6 +65,9 @@ func TestTUIOnStandbyHost(t *testing.T) {
 	within("Queued 1")
 	u.key("\x1b[C") // →, the Queued tab: the paused module's job alone, selected
 	within("[Queued 1]")
+	// The tab is drawn before its page is read, and a c with no row selected does nothing.
+	queued := regexp.MustCompile(fmt.Sprintf(`\b\d+ +%d +open +vmm .* queued`, o.Services[0].ID))
+	waitUntil(t, "the Queued tab to list the open", func() (string, error) { return u.out.String()[u.seen:], nil }, queued.MatchString)
 	u.key("c")
 	within("Cancel job")
 	u.key("y")
