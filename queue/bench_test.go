@@ -40,7 +40,7 @@ func putPlain(tx *boltTx, j *store.Job) error {
 	if err := bk.Put(store.Key(j.ID), v); err != nil {
 		return err
 	}
-	return putEntries(kv.BoltTx(tx), j, false)
+	return putEntries(kv.BoltTx(tx), j, false, nil)
 }
 
 // benchFixture is a database with one module (queues on, lanes lanes) and a tariff, no emulator:

@@ -32,9 +32,9 @@ type change struct {
 	pruned []jobWrite // filled inside the transaction: what pruning removed
 }
 
-func (c *change) run(tx *store.Tx) error {
+func (c *change) run(tx *store.Tx, rs *runningSet) error {
 	for i := range c.jobs {
-		if err := putJob(tx, &c.jobs[i].job); err != nil {
+		if err := putJobFrom(tx, &c.jobs[i].job, c.jobs[i].fromState, rs); err != nil {
 			return err
 		}
 	}
@@ -266,13 +266,17 @@ func (c *committer) tx(batch []*change) error {
 		return nil // only flushes: nothing to write
 	}
 	return c.update(c.db, func(tx *store.Tx) error {
+		rs := newRunningSet()
 		for _, ch := range batch {
-			if err := ch.run(tx); err != nil {
+			if err := ch.run(tx, rs); err != nil {
 				return &changeError{err}
 			}
 			if err := c.hook(tx, ch); err != nil {
 				return &changeError{err}
 			}
+		}
+		if err := rs.flush(tx.KV()); err != nil {
+			return err
 		}
 		if c.more() { // the next transaction comes at once: PostgreSQL begins it with this commit
 			tx.UpdateFollows()

@@ -165,19 +165,31 @@ func readCounts(bt kv.Tx) map[uint64]*ModuleCounts {
 
 // putJob stores a job, its index entry, its scheduling entry and the counts; every job write in this
 // package goes through it.
-func putJob(tx *store.Tx, j *store.Job) error {
+func putJob(tx *store.Tx, j *store.Job) error { return putJobFrom(tx, j, "", nil) }
+
+// putJobFrom is putJob of a job the engine holds in state from ("": new, or read in this
+// transaction): a compare-and-set, refused with a *StaleError when the database holds it in
+// another state, so an engine never writes over a move it did not make; rs, the transaction's
+// running records, refuses a start where another job runs (the engine's writes; others, nil,
+// never write a running job).
+func putJobFrom(tx *store.Tx, j *store.Job, from string, rs *runningSet) error {
 	fresh := j.ID == 0 // its id comes from the bucket's sequence, so no index entry can hold it yet
+	if from != "" {
+		if err := checkFrom(tx, j, from); err != nil {
+			return err
+		}
+	}
 	if err := tx.Put(j); err != nil {
 		return err
 	}
 	tx.NoteJob(j.ID, j.ModuleID, j.State)
-	return putEntries(tx.KV(), j, fresh)
+	return putEntries(tx.KV(), j, fresh, rs)
 }
 
 // putEntries writes what the queue keeps beside a job record: its index entry, its scheduling entry
 // and the counts. fresh skips reading the old index entry of a job just given its id, which on
 // PostgreSQL is a round trip per job enqueued (the key is in no cache).
-func putEntries(bt kv.Tx, j *store.Job, fresh bool) error {
+func putEntries(bt kv.Tx, j *store.Job, fresh bool, rs *runningSet) error {
 	b, err := bt.CreateBucketIfNotExists(bucketIndex)
 	if err != nil {
 		return err
@@ -193,6 +205,11 @@ func putEntries(bt kv.Tx, j *store.Job, fresh bool) error {
 			old = bytes.Clone(sv[:9]) // the page under sv may change with the Puts
 		} else if o := b.Get(k); len(o) == 9 {
 			old = bytes.Clone(o)
+		}
+	}
+	if rs != nil {
+		if err := rs.keep(bt, u, j, old != nil && old[0] == stateCode(store.JobRunning)); err != nil {
+			return err
 		}
 	}
 	// Unfinished before and after, in the same module: the index entry stays as it is.

@@ -157,8 +157,10 @@ func (a Actor) setPause(id uint64, pause bool) (ModulePause, error) {
 		return ModulePause{}, err
 	}
 	old := e.paused[id]
-	e.setPaused(id, map[bool]*ModulePause{true: p, false: nil}[pause])
+	// The notes first: a resume starts jobs, and a start submitted before the note of the same job
+	// would be written over by it (the job stored queued while it runs).
 	e.c.submit(ch)
+	e.setPaused(id, map[bool]*ModulePause{true: p, false: nil}[pause])
 	e.mu.Unlock()
 	if err := <-ch.done; err != nil {
 		e.mu.Lock()
