@@ -1,9 +1,11 @@
 package lease
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -93,6 +95,60 @@ func (e *Engine) GuardRows(h Held, rows [][][]byte) error {
 		return fmt.Errorf("lease: guard %s: epoch %q: %w", h.Lane, r[1], err)
 	}
 	return e.verdict(h, holder, epoch, string(r[2]) == "t")
+}
+
+// GuardAllSQL is GuardSQL of several lanes in one statement, locking them in key order (as Renew
+// does, so the two never deadlock): an engine running several lanes guards each transaction by all
+// of them. GuardAllRows judges its answer.
+func (e *Engine) GuardAllSQL(hs []Held) string {
+	hs = sortedHeld(hs)
+	var in strings.Builder
+	for i, h := range hs {
+		if i > 0 {
+			in.WriteString(", ")
+		}
+		fmt.Fprintf(&in, "(%d, '%s')", h.Module, strings.ReplaceAll(h.Key, "'", "''"))
+	}
+	if len(hs) == 0 {
+		in.WriteString("(NULL, NULL)")
+	}
+	return `SELECT module_id, queue_key, holder, epoch, lease_until > clock_timestamp() FROM lanes WHERE (module_id, queue_key) IN (` +
+		in.String() + `) ORDER BY module_id, queue_key FOR SHARE`
+}
+
+// GuardAllRows is the verdict on the rows GuardAllSQL(hs) answered: nil when every lane is held
+// under its epoch, else the first lane's (in key order) *FencedError.
+func (e *Engine) GuardAllRows(hs []Held, rows [][][]byte) error {
+	got := make(map[Lane][][]byte, len(rows))
+	for _, r := range rows {
+		if len(r) != 5 {
+			return fmt.Errorf("lease: guard: %d columns answered, want 5", len(r))
+		}
+		m, err := strconv.ParseInt(string(r[0]), 10, 64)
+		if err != nil {
+			return fmt.Errorf("lease: guard: module %q: %w", r[0], err)
+		}
+		got[Lane{Module: m, Key: string(r[1])}] = r[2:]
+	}
+	for _, h := range sortedHeld(hs) {
+		r, ok := got[h.Lane]
+		if !ok {
+			return unknownLane(h)
+		}
+		if err := e.GuardRows(h, [][][]byte{r}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sortedHeld is hs in key order.
+func sortedHeld(hs []Held) []Held {
+	out := slices.Clone(hs)
+	slices.SortFunc(out, func(a, b Held) int {
+		return cmp.Or(cmp.Compare(a.Module, b.Module), cmp.Compare(a.Key, b.Key))
+	})
+	return out
 }
 
 func unknownLane(h Held) error {
