@@ -145,14 +145,11 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 		switch {
 		case ctx.Err() != nil:
 			return err
-		case errors.Is(err, backend.ErrHandedOver), errors.Is(err, backend.ErrLeaseLost):
-			// Handed to a host holding passwords this one lacks, or cut off past the lease (a freeze, a
-			// database failover): this host stands by again, to take over should the other stop.
-			why := "handed over"
-			if errors.Is(err, backend.ErrLeaseLost) {
-				why = "lease lost"
-			}
-			log.Info("this host waits as a standby again", "why", why)
+		case standAgain(err, db.KeepsFeed()) != "":
+			// Handed to a host holding passwords this one lacks, cut off past the lease (a freeze, a
+			// database failover), or refused by the database's own records: this host stands by again,
+			// to take over (reading the jobs afresh) should the other stop.
+			log.Info("this host waits as a standby again", "why", standAgain(err, true))
 			again = true
 		case again && errors.As(err, &je):
 			log.Warn("cannot rejoin the engines of the shared database; trying again in 5s", "error", err.Error())
@@ -165,6 +162,22 @@ func (a *app) serve(ctx context.Context, f *serveFlags) error {
 			return err
 		}
 	}
+}
+
+// standAgain is why a term's end makes serve wait as a standby again ("": it ends serve): handed
+// over, the lease lost, or, on a shared database, a job write the database refused because another
+// vmmpm wrote the jobs beside this engine (queue.StaleError, queue.RunningError), which a fresh
+// read of the jobs after a standby's wait sets right.
+func standAgain(err error, shared bool) string {
+	switch {
+	case errors.Is(err, backend.ErrHandedOver):
+		return "handed over"
+	case errors.Is(err, backend.ErrLeaseLost):
+		return "lease lost"
+	case shared && (errors.As(err, new(*queue.StaleError)) || errors.As(err, new(*queue.RunningError))):
+		return "another vmmpm wrote this engine's jobs beside it"
+	}
+	return ""
 }
 
 // rejoinPause is how long serve waits before it tries again to join a database that did not answer.

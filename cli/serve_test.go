@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -620,4 +621,25 @@ func TestServeStoppedIsNoticed(t *testing.T) {
 		t.Errorf("status after SIGCONT: %q", out)
 	}
 	tui.quit()
+}
+
+// TestStandAgainAfterARefusedWrite: a term that ended on a job write the shared database refused
+// (another vmmpm wrote the jobs beside this engine) makes serve stand by again, as a lost lease does;
+// on a bbolt file, which only this process writes, the same refusal ends serve with its sentence.
+func TestStandAgainAfterARefusedWrite(t *testing.T) {
+	stale := fmt.Errorf("writing the job state to db failed: %w", &queue.StaleError{Job: 4, Held: store.JobQueued, Stored: store.JobRunning})
+	busy := fmt.Errorf("writing the job state to db failed: %w", &queue.RunningError{Job: 5, Other: 4, Service: 2})
+	for _, c := range []struct {
+		err    error
+		shared bool
+		want   bool
+	}{
+		{stale, true, true}, {busy, true, true}, {stale, false, false}, {busy, false, false},
+		{backend.ErrLeaseLost, true, true}, {backend.ErrHandedOver, true, true},
+		{errors.New("the database is damaged"), true, false},
+	} {
+		if got := standAgain(c.err, c.shared); (got != "") != c.want {
+			t.Errorf("standAgain(%v, shared %v) = %q, want standing by again: %v", c.err, c.shared, got, c.want)
+		}
+	}
 }
