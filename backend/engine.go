@@ -82,7 +82,9 @@ func NewEngine(db *store.DB, secrets store.Secrets, o EngineOptions) (*Engine, e
 		return nil, err
 	}
 	if l != nil {
-		qo.MayCreate, qo.Epoch = l.mayCreate, l.epoch
+		// One engine lane holds every module: each module's question is that lane's.
+		qo.MayCreate = func(uint64) error { return l.mayCreate() }
+		qo.Epoch = func(uint64) int64 { return l.epoch() }
 	}
 	eng, err := queue.New(db, secrets, qo)
 	if err != nil {

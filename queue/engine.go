@@ -63,11 +63,12 @@ type Options struct {
 	// MayCreate is asked right before a VMmanager call that makes what no database transaction can
 	// take back (a VM); its error stops that attempt before the call. On a shared database it is
 	// the engine lease's check by this host's clock: one engine that froze past its lease must not
-	// create a VM another engine has already made. nil: always.
-	MayCreate func() error
-	// Epoch is the engine lease's epoch on a shared database: the VMs the engine creates are marked
-	// with it (EpochMark). nil or 0: no mark.
-	Epoch func() int64
+	// create a VM another engine has already made. It is asked for the module whose lane the job
+	// runs under (today every module's is the engine lane). nil: always.
+	MayCreate func(module uint64) error
+	// Epoch is the lease epoch a module's jobs run under on a shared database (the engine lane's
+	// today): the VMs the engine creates are marked with it (EpochMark). nil or 0: no mark.
+	Epoch func(module uint64) int64
 	// FaultPoint is called at the fixed points of an open's create call (faultpoint.go), with the
 	// job: a test hook (VMMPM_FAULT_STOP) that freezes the process there. nil in production.
 	FaultPoint func(point string, job uint64)
@@ -933,10 +934,10 @@ func (e *Engine) due(js *jobState) {
 	e.kick(js)
 }
 
-// mayCreate is Options.MayCreate, or nil without one.
-func (e *Engine) mayCreate() error {
+// mayCreate is Options.MayCreate for module, or nil without one.
+func (e *Engine) mayCreate(module uint64) error {
 	if e == nil || e.opt.MayCreate == nil {
 		return nil
 	}
-	return e.opt.MayCreate()
+	return e.opt.MayCreate(module)
 }

@@ -21,10 +21,10 @@ func ParseEpochMark(comment string) (service uint64, epoch int64, ok bool) {
 	return service, epoch, true
 }
 
-// epoch is the engine's lease epoch now (0: not on a shared database).
-func (e *Engine) epoch() int64 {
+// epoch is the lease epoch module's jobs run under now (0: not on a shared database).
+func (e *Engine) epoch(module uint64) int64 {
 	if e == nil || e.opt.Epoch == nil {
 		return 0
 	}
-	return e.opt.Epoch()
+	return e.opt.Epoch(module)
 }

@@ -27,7 +27,7 @@ func TestVMsMarkedWithEpoch(t *testing.T) {
 		f := newFixture(t, sim.Config{Seed: 3, TaskTime: 10 * time.Millisecond}, store.DefaultParams())
 		opt := fastOptions()
 		if epoch > 0 {
-			opt.Epoch = func() int64 { return epoch }
+			opt.Epoch = func(uint64) int64 { return epoch }
 		}
 		e := f.engine(opt)
 		svcs, err := e.CreateServices(f.tariff.ID, 1, "mark@example.org")

@@ -580,7 +580,7 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 	if err := x.checkRoom(ctx, c, op, n, false); err != nil {
 		return nil, err
 	}
-	if err := op.e.mayCreate(); err != nil {
+	if err := op.e.mayCreate(op.Job.ModuleID); err != nil {
 		return nil, err
 	}
 	cr, err := x.createHost(ctx, c, op, spec)
@@ -594,7 +594,7 @@ func (x *vmmExecutor) create(ctx context.Context, c *vmm.Client, op *Op, name st
 		// The account came from the cache and may be gone (deleted in the panel): look it up afresh.
 		if again, aerr := x.account(ctx, c, op); aerr == nil && again != acc {
 			spec.Account, acc = again, again
-			if err := op.e.mayCreate(); err != nil {
+			if err := op.e.mayCreate(op.Job.ModuleID); err != nil {
 				return nil, err
 			}
 			cr, err = x.createHost(ctx, c, op, spec)

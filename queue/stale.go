@@ -18,7 +18,7 @@ const staleCallWait = time.Minute
 // while a known one can be recorded, or removed by dropIfStale.
 func (x *vmmExecutor) createHost(ctx context.Context, c *vmm.Client, op *Op, spec vmm.HostSpec) (vmm.Created, error) {
 	op.e.fault(FaultBeforeCreate, op.Job.ID)
-	if ep := op.e.epoch(); ep > 0 {
+	if ep := op.e.epoch(op.Job.ModuleID); ep > 0 {
 		spec.Comment = EpochMark(op.Service.ID, ep)
 	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), staleCallWait)
@@ -33,7 +33,7 @@ func (x *vmmExecutor) createHost(ctx context.Context, c *vmm.Client, op *Op, spe
 // one). Either way the attempt ends with an error and records nothing: the engine stops on the lost
 // lease, and the holder's resume finishes the open.
 func (x *vmmExecutor) dropIfStale(ctx context.Context, c *vmm.Client, op *Op, name string, id uint64) error {
-	lost := op.e.mayCreate()
+	lost := op.e.mayCreate(op.Job.ModuleID)
 	if lost == nil {
 		return nil
 	}

@@ -33,7 +33,7 @@ func TestCreateUnderStaleLease(t *testing.T) {
 			log := &termtest.SyncBuffer{}
 			opt := fastOptions()
 			opt.Logger = slog.New(slog.NewTextHandler(log, nil))
-			opt.MayCreate = func() error {
+			opt.MayCreate = func(uint64) error {
 				if lost.Load() {
 					return errors.New("lease lost")
 				}
@@ -114,7 +114,7 @@ func TestFaultPointsInOrder(t *testing.T) {
 	var points []string
 	asked := 0
 	opt := fastOptions()
-	opt.MayCreate = func() error { mu.Lock(); asked++; mu.Unlock(); return nil }
+	opt.MayCreate = func(uint64) error { mu.Lock(); asked++; mu.Unlock(); return nil }
 	opt.FaultPoint = func(point string, _ uint64) { mu.Lock(); points = append(points, point); mu.Unlock() }
 	e := f.engine(opt)
 	if _, err := e.CreateServices(f.tariff.ID, 1, "ok@example.org"); err != nil {
