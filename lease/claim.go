@@ -43,6 +43,9 @@ func (e *Engine) round(ctx context.Context) (short bool, err error) {
 			return err
 		}
 		claim, release := w.plan(free, idle)
+		if e.o.Releasing != nil {
+			release = e.o.Releasing(release)
+		}
 		if got, err = e.claim(ctx, tx, claim); err != nil {
 			return err
 		}

@@ -34,7 +34,13 @@ type Options struct {
 	// OnChange is told the lanes held whenever they change (claimed, released, lost), from the
 	// engine's own goroutine: the queue schedules only these, each start and finish with its epoch.
 	OnChange func(held []Held)
-	Logger   *slog.Logger
+	// Releasing, when set, is asked in every claim round which of the lanes the fair share would
+	// release (none of them running a job by the running table) may go now: the engine's own view
+	// of a job boundary, for an engine that keeps its running jobs elsewhere. It should stop
+	// starting jobs in every lane planned, and answer those that run none; a lane it keeps is asked
+	// again next round. nil: the running table alone decides.
+	Releasing func(planned []Lane) []Lane
+	Logger    *slog.Logger
 }
 
 // Held is a lane whose lease this engine holds, under the epoch of its claim.

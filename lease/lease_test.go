@@ -312,6 +312,52 @@ func TestFairShareAndRebalance(t *testing.T) {
 	}
 }
 
+// TestReleasingWaitsForTheEngine: with Options.Releasing, a lane the fair share would hand over goes
+// only once the engine says it runs nothing there: asked every round with the lanes planned, it keeps
+// them while it answers none, and they go (to the newcomer) as soon as it answers them.
+func TestReleasingWaitsForTheEngine(t *testing.T) {
+	url := pgtest.URL(t)
+	var mu sync.Mutex
+	var asked [][]Lane
+	may := false
+	a := join(t, url, "a", Options{Releasing: func(planned []Lane) []Lane {
+		mu.Lock()
+		defer mu.Unlock()
+		asked = append(asked, slices.Clone(planned))
+		if may {
+			return planned
+		}
+		return nil
+	}})
+	addLanes(t, a.pool, 1, 4)
+	if got := claim(t, a); len(got) != 4 {
+		t.Fatalf("a alone: %v", got)
+	}
+	b := join(t, url, "b", Options{})
+	claim(t, a)
+	claim(t, b)
+	if got := counts(a, b); !slices.Equal(got, []int{4, 0}) {
+		t.Fatalf("while a's engine keeps its lanes: a, b hold %v, want 4 and 0", got)
+	}
+	mu.Lock()
+	last := asked[len(asked)-1]
+	may = true
+	mu.Unlock()
+	if len(last) != 2 {
+		t.Fatalf("a's engine was asked about %v, want the 2 lanes above a's share", last)
+	}
+	claim(t, a)
+	claim(t, b)
+	if got := counts(a, b); !slices.Equal(got, []int{2, 2}) {
+		t.Fatalf("once a's engine lets them go: a, b hold %v, want 2 each", got)
+	}
+	for _, h := range b.Held() {
+		if !slices.Contains(last, h.Lane) {
+			t.Errorf("b holds %s, which a's engine was not asked about", h.Lane)
+		}
+	}
+}
+
 // TestOneRunningPerKeyAndService: many goroutines on three engines start jobs at once, several per
 // lane and per service; the database lets one run per queue key and per service, refusing the
 // others as busy, or as fenced when the engine does not hold the lane.
