@@ -85,3 +85,17 @@ func Outranked(es []EngineInfo, self int64) (EngineInfo, bool) {
 	}
 	return best, found
 }
+
+// LaneHolders names the live engine holding each lane whose lease has not lapsed.
+func LaneHolders(ctx context.Context, db DB) (map[Lane]EngineInfo, error) {
+	out := map[Lane]EngineInfo{}
+	err := scanEach(ctx, db, func(r pgx.Rows) error {
+		var l Lane
+		var e EngineInfo
+		err := r.Scan(&l.Module, &l.Key, &e.ID, &e.Host, &e.PID, &e.Version)
+		out[l] = e
+		return err
+	}, `SELECT l.module_id, l.queue_key, e.id, e.host, e.pid, e.version FROM lanes l JOIN engines e ON e.id = l.holder
+		WHERE l.lease_until > clock_timestamp() AND e.expires_at > clock_timestamp()`)
+	return out, err
+}

@@ -173,3 +173,16 @@ func (e *Engine) movedElsewhere(js *jobState, j store.Job) []Event {
 	}
 	return evs
 }
+
+// Busy reports whether a job of module runs here (a worker, or one found running that waits to be
+// resumed): its lane may be handed to another engine only once none does.
+func (e *Engine) Busy(module uint64) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, js := range e.jobs {
+		if js.job.ModuleID == module && (js.worker || js.job.State == store.JobRunning) {
+			return true
+		}
+	}
+	return false
+}
