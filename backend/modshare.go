@@ -80,16 +80,30 @@ func (s *moduleShare) attach(le *lease.Engine, eng *queue.Engine, lost func(erro
 	return s.apply()
 }
 
-// changed is the lease's OnChange: the module lanes held now.
+// changed is the lease's OnChange: the module lanes held now. A lane gone that was not handed over
+// (it lapsed: this host froze, or lost the database) is a lost lease: its jobs may run elsewhere now,
+// so the engine must stop (lost), not go on writing them.
 func (s *moduleShare) changed(held []lease.Held) {
 	s.mu.Lock()
+	was := s.held
 	s.held = map[uint64]lease.Held{}
 	for _, h := range held {
 		if m, ok := laneModule(h.Lane); ok {
 			s.held[m] = h
 		}
 	}
+	var lapsed []uint64
+	for m := range was {
+		if _, still := s.held[m]; !still && !s.going[m] {
+			lapsed = append(lapsed, m)
+		}
+	}
+	lost := s.lost
 	s.mu.Unlock()
+	if len(lapsed) > 0 && lost != nil {
+		s.lostOne.Do(func() { lost(fmt.Errorf("%w (the lanes of modules %v lapsed)", ErrLeaseLost, lapsed)) })
+		return
+	}
 	if err := s.apply(); err != nil {
 		s.log.Warn("the modules this engine runs could not be set; the next change tries again", "error", err)
 	}
@@ -197,7 +211,7 @@ func (s *moduleShare) guard() (string, func([][][]byte) error) {
 	return s.le.GuardAllSQL(hs), func(rows [][][]byte) error {
 		err := s.le.GuardAllRows(hs, rows)
 		if errors.Is(err, lease.ErrFenced) {
-			s.lostOne.Do(func() { s.lost(err) })
+			s.lostOne.Do(func() { s.lost(fmt.Errorf("%w (%v)", ErrLeaseLost, err)) })
 			return ErrLeaseLost
 		}
 		return err

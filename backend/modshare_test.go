@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -245,5 +246,31 @@ func addModuleAndTariff(t *testing.T, db *store.DB) {
 	}
 	if m2.ID != 2 || t2.ID != 2 {
 		t.Fatalf("module %d and tariff %d, want 2 and 2", m2.ID, t2.ID)
+	}
+}
+
+// TestModuleLaneLapsedIsALoss: a module lane that goes without being handed over (it lapsed) ends
+// the engine's term (ErrLeaseLost, once); one handed over at a job boundary does not.
+func TestModuleLaneLapsedIsALoss(t *testing.T) {
+	s := newModuleShare(nil, nil, slog.New(slog.DiscardHandler))
+	var lost []error
+	s.lost = func(err error) { lost = append(lost, err) }
+	held := func(ms ...uint64) []lease.Held {
+		var hs []lease.Held
+		for _, m := range ms {
+			hs = append(hs, lease.Held{Lane: moduleLane(m), Epoch: 1})
+		}
+		return hs
+	}
+	s.changed(held(1, 2, 3))
+	s.going = map[uint64]bool{2: true} // the fair share hands module 2 over
+	s.changed(held(1, 3))
+	if len(lost) != 0 {
+		t.Fatalf("module 2 handed over counted as lost: %v", lost)
+	}
+	s.changed(held(3))
+	s.changed(nil)
+	if len(lost) != 1 || !errors.Is(lost[0], ErrLeaseLost) || !strings.Contains(lost[0].Error(), "[1]") {
+		t.Errorf("after module 1's lane lapsed the engine was told %v, want one ErrLeaseLost naming module 1", lost)
 	}
 }
