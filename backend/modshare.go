@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -112,20 +113,25 @@ func (s *moduleShare) changed(held []lease.Held) {
 // releasing is the lease's Releasing: the planned module lanes are held here (nothing new starts),
 // and those with no job running here may go.
 func (s *moduleShare) releasing(planned []lease.Lane) []lease.Lane {
-	s.mu.Lock()
-	eng := s.eng
-	s.leaving = map[uint64]bool{}
+	leaving := map[uint64]bool{}
 	for _, l := range planned {
 		if m, ok := laneModule(l); ok {
-			s.leaving[m] = true
+			leaving[m] = true
 		}
 	}
+	s.mu.Lock()
+	eng, same := s.eng, maps.Equal(leaving, s.leaving)
+	s.leaving = leaving
 	s.mu.Unlock()
 	if eng == nil {
 		return nil
 	}
-	if err := s.apply(); err != nil {
-		return nil
+	// Asked every round: the engine is told again only when the planned set moved (apply reads the
+	// modules and the holders).
+	if !same {
+		if err := s.apply(); err != nil {
+			return nil
+		}
 	}
 	var free []lease.Lane
 	going := map[uint64]bool{}

@@ -574,7 +574,7 @@ func (e *Engine) startable(js *jobState) bool {
 	if q := e.svcs[js.job.ServiceID]; len(q) == 0 || q[0] != js || e.pausedFor(js) || e.heldFor(js) {
 		return false
 	}
-	if _, other := e.elsewhereFor(js); other {
+	if e.ranElsewhere(js) {
 		return false
 	}
 	if js.job.Type == store.OpOpen && e.capacityHeld(js.job.ModuleID) {
@@ -867,8 +867,7 @@ func (e *Engine) activate() {
 
 // interrupted: js was found running with no worker, and nothing holds it here (e.mu held).
 func (e *Engine) interrupted(js *jobState) bool {
-	_, other := e.elsewhereFor(js)
-	return js.job.State == store.JobRunning && !js.worker && !e.heldFor(js) && !other
+	return js.job.State == store.JobRunning && !js.worker && !e.heldFor(js) && !e.ranElsewhere(js)
 }
 
 // resume restarts a job found running with no worker (interrupted, or held by a keyring wait).

@@ -201,11 +201,7 @@ func putEntries(bt kv.Tx, j *store.Job, fresh bool, rs *runningSet) error {
 	}
 	var old []byte
 	if !fresh {
-		if sv := u.Get(k); len(sv) >= 9 {
-			old = bytes.Clone(sv[:9]) // the page under sv may change with the Puts
-		} else if o := b.Get(k); len(o) == 9 {
-			old = bytes.Clone(o)
-		}
+		old = bytes.Clone(storedEntry(u, b, k)) // the page under it may change with the Puts
 	}
 	if rs != nil {
 		if err := rs.keep(bt, u, j, old != nil && old[0] == stateCode(store.JobRunning)); err != nil {

@@ -55,18 +55,26 @@ func checkFrom(tx *store.Tx, j *store.Job, from string) error {
 
 // storedState is job id's state as its scheduling or index entry holds it ("" when none does).
 func storedState(bt kv.Tx, id uint64) string {
-	k := store.Key(id)
-	if u := bt.Bucket(bucketUnfinished); u != nil {
-		if v := u.Get(k); len(v) >= 9 {
-			return stateName(v[0])
-		}
-	}
-	if b := bt.Bucket(bucketIndex); b != nil {
-		if v := b.Get(k); len(v) == 9 {
-			return stateName(v[0])
-		}
+	if v := storedEntry(bt.Bucket(bucketUnfinished), bt.Bucket(bucketIndex), store.Key(id)); v != nil {
+		return stateName(v[0])
 	}
 	return ""
+}
+
+// storedEntry is job key k's [state][module] entry: its scheduling entry's head (u), or else its
+// index entry (idx); nil when neither holds one. Either bucket may be nil.
+func storedEntry(u, idx kv.Bucket, k []byte) []byte {
+	if u != nil {
+		if v := u.Get(k); len(v) >= 9 {
+			return v[:9]
+		}
+	}
+	if idx != nil {
+		if v := idx.Get(k); len(v) == 9 {
+			return v
+		}
+	}
+	return nil
 }
 
 // RunningError refuses a start the database's records forbid.
